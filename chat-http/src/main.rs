@@ -1,0 +1,2 @@
+//! chat-http binary.
+fn main() {}

@@ -1,0 +1,335 @@
+//! The event bus: topics (`chat:<id>`, `officers:all`, `officer:<id>`), the events of the
+//! contract, and [`LocalBus`], the in-process implementation. The [`EventBus`] trait is
+//! the seam where a cross-node bus (PostgreSQL LISTEN/NOTIFY is planned) plugs in.
+//!
+//! Memory is bounded: each topic keeps a ring of the last [`LocalBus::with_capacity`]
+//! events, and a topic with no subscriber holds nothing. A subscriber that falls more
+//! than that far behind is told so ([`RecvError::Lagged`]) and must resync from the
+//! store; it is never silently starved and never makes the publisher wait.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use bytes::Bytes;
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use crate::ids::{ChatId, OfficerId};
+use crate::model::{Chat, Message};
+
+/// Where an event is published.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Topic {
+    /// `chat:<id>`: the messages of one chat.
+    Chat(ChatId),
+    /// `officers:all`: the shared queue (chats created and claimed).
+    Officers,
+    /// `officer:<id>`: events for one officer (chats assigned to them).
+    Officer(OfficerId),
+}
+
+impl fmt::Display for Topic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Topic::Chat(id) => write!(f, "chat:{id}"),
+            Topic::Officers => f.write_str("officers:all"),
+            Topic::Officer(id) => write!(f, "officer:{id}"),
+        }
+    }
+}
+
+/// An event of the contract. Serializes to exactly the WebSocket frame the contract
+/// specifies (`{"type": "new_message", "message": {...}}` and so on).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Event {
+    /// A message was stored in a chat (topic `chat:<id>`).
+    NewMessage {
+        /// The stored message.
+        message: Message,
+    },
+    /// A new pending chat entered the queue (topic `officers:all`).
+    QueueChatCreated {
+        /// The chat.
+        chat: Chat,
+    },
+    /// A pending chat was claimed and left the queue (topic `officers:all`).
+    QueueChatClaimed {
+        /// The chat, now assigned.
+        chat: Chat,
+    },
+    /// A chat now belongs to an officer (topic `officer:<id>`).
+    ChatAssigned {
+        /// The chat.
+        chat: Chat,
+    },
+}
+
+/// One published event with its topic, shared by every subscriber. Its JSON is produced
+/// at most once, however many subscribers send it on.
+#[derive(Debug)]
+pub struct Envelope {
+    topic: Topic,
+    event: Event,
+    json: OnceLock<Bytes>,
+}
+
+impl Envelope {
+    /// Wraps an event for publishing.
+    pub fn new(topic: Topic, event: Event) -> Arc<Self> {
+        Arc::new(Self {
+            topic,
+            event,
+            json: OnceLock::new(),
+        })
+    }
+
+    /// The topic it was published to.
+    pub fn topic(&self) -> &Topic {
+        &self.topic
+    }
+
+    /// The event.
+    pub fn event(&self) -> &Event {
+        &self.event
+    }
+
+    /// The event as a JSON text frame (valid UTF-8), serialized on first use only.
+    pub fn json(&self) -> &Bytes {
+        self.json.get_or_init(|| {
+            // Serializing these plain structs cannot fail; an empty object keeps the
+            // frame well-formed if it ever did.
+            serde_json::to_vec(&self.event)
+                .map(Bytes::from)
+                .unwrap_or_else(|_| Bytes::from_static(b"{}"))
+        })
+    }
+}
+
+/// Why [`Subscription::recv`] returned no event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RecvError {
+    /// The subscriber fell behind and this many events were dropped for it; it should
+    /// resync from the store (the events after this are still delivered).
+    #[error("subscriber lagged behind by {0} events")]
+    Lagged(u64),
+    /// The bus is gone.
+    #[error("event bus closed")]
+    Closed,
+}
+
+/// A live subscription to one topic. Dropping it unsubscribes.
+#[derive(Debug)]
+pub struct Subscription {
+    rx: broadcast::Receiver<Arc<Envelope>>,
+}
+
+impl Subscription {
+    /// A subscription fed by a broadcast channel; for [`EventBus`] implementations.
+    pub fn from_receiver(rx: broadcast::Receiver<Arc<Envelope>>) -> Self {
+        Self { rx }
+    }
+
+    /// The next event, in publish order.
+    pub async fn recv(&mut self) -> Result<Arc<Envelope>, RecvError> {
+        self.rx.recv().await.map_err(|e| match e {
+            broadcast::error::RecvError::Lagged(n) => RecvError::Lagged(n),
+            broadcast::error::RecvError::Closed => RecvError::Closed,
+        })
+    }
+
+    /// The next event if one is waiting, without waiting.
+    pub fn try_recv(&mut self) -> Option<Result<Arc<Envelope>, RecvError>> {
+        match self.rx.try_recv() {
+            Ok(e) => Some(Ok(e)),
+            Err(broadcast::error::TryRecvError::Empty) => None,
+            Err(broadcast::error::TryRecvError::Lagged(n)) => Some(Err(RecvError::Lagged(n))),
+            Err(broadcast::error::TryRecvError::Closed) => Some(Err(RecvError::Closed)),
+        }
+    }
+}
+
+/// Publish/subscribe by topic. The service publishes only after the change is committed;
+/// an implementation must deliver one topic's events to each subscriber in publish order.
+pub trait EventBus: Send + Sync + 'static {
+    /// Delivers the event to the current subscribers of its topic. Never blocks, never
+    /// fails the caller: a bus that cannot deliver drops and logs.
+    fn publish(&self, envelope: Arc<Envelope>);
+
+    /// Subscribes to a topic; events published after this call are delivered.
+    fn subscribe(&self, topic: &Topic) -> Subscription;
+}
+
+/// The in-process [`EventBus`]: one bounded broadcast ring per topic that has subscribers.
+pub struct LocalBus {
+    capacity: usize,
+    topics: Mutex<Topics>,
+}
+
+struct Topics {
+    map: HashMap<Topic, broadcast::Sender<Arc<Envelope>>>,
+    /// Size at which `subscribe` next sweeps out topics whose subscribers all left (a
+    /// topic nobody publishes to again would otherwise stay). Doubling keeps it O(1)
+    /// amortized.
+    sweep_at: usize,
+}
+
+impl LocalBus {
+    /// Default number of events a topic keeps for slow subscribers.
+    pub const DEFAULT_CAPACITY: usize = 1024;
+
+    /// A bus whose topics keep [`Self::DEFAULT_CAPACITY`] events each.
+    pub fn new() -> Self {
+        Self::with_capacity(Self::DEFAULT_CAPACITY)
+    }
+
+    /// A bus whose topics keep `capacity` events each for subscribers that fall behind.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            topics: Mutex::new(Topics {
+                map: HashMap::new(),
+                sweep_at: MIN_SWEEP,
+            }),
+        }
+    }
+
+    /// Number of topics that currently hold a channel (for tests and metrics).
+    pub fn topic_count(&self) -> usize {
+        self.topics.lock().map(|t| t.map.len()).unwrap_or(0)
+    }
+}
+
+const MIN_SWEEP: usize = 64;
+
+impl Default for LocalBus {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl EventBus for LocalBus {
+    fn publish(&self, envelope: Arc<Envelope>) {
+        let Ok(mut topics) = self.topics.lock() else {
+            tracing::error!("event bus lock poisoned; event dropped");
+            return;
+        };
+        let topic = envelope.topic().clone();
+        if let Some(sender) = topics.map.get(&topic) {
+            if sender.send(envelope).is_err() {
+                // Nobody listens any more: free the topic's ring.
+                topics.map.remove(&topic);
+            }
+        }
+    }
+
+    fn subscribe(&self, topic: &Topic) -> Subscription {
+        let mut topics = match self.topics.lock() {
+            Ok(t) => t,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if topics.map.len() >= topics.sweep_at {
+            topics.map.retain(|_, sender| sender.receiver_count() > 0);
+            topics.sweep_at = (topics.map.len() * 2).max(MIN_SWEEP);
+        }
+        let capacity = self.capacity;
+        let rx = topics
+            .map
+            .entry(topic.clone())
+            .or_insert_with(|| broadcast::channel(capacity).0)
+            .subscribe();
+        Subscription::from_receiver(rx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::CustomerId;
+    use crate::model::{ChatStatus, Timestamp};
+
+    fn chat() -> Chat {
+        Chat {
+            id: ChatId::new(),
+            customer_id: CustomerId::parse("c").unwrap(),
+            assigned_officer_id: None,
+            status: ChatStatus::Pending,
+            created_at: Timestamp::from_unix_millis(0),
+        }
+    }
+
+    #[tokio::test]
+    async fn delivers_in_order_to_every_subscriber_of_the_topic_only() {
+        let bus = LocalBus::new();
+        let mut a = bus.subscribe(&Topic::Officers);
+        let mut b = bus.subscribe(&Topic::Officers);
+        let mut other = bus.subscribe(&Topic::Officer(OfficerId::parse("x").unwrap()));
+        let chats: Vec<Chat> = (0..3).map(|_| chat()).collect();
+        for c in &chats {
+            bus.publish(Envelope::new(
+                Topic::Officers,
+                Event::QueueChatCreated { chat: c.clone() },
+            ));
+        }
+        for sub in [&mut a, &mut b] {
+            for c in &chats {
+                let got = sub.recv().await.unwrap();
+                assert_eq!(got.event(), &Event::QueueChatCreated { chat: c.clone() });
+            }
+        }
+        assert!(other.try_recv().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_lagging_subscriber_is_told_and_memory_stays_bounded() {
+        let bus = LocalBus::with_capacity(4);
+        let mut slow = bus.subscribe(&Topic::Officers);
+        for _ in 0..10 {
+            bus.publish(Envelope::new(
+                Topic::Officers,
+                Event::QueueChatCreated { chat: chat() },
+            ));
+        }
+        assert_eq!(slow.recv().await.unwrap_err(), RecvError::Lagged(6));
+        // The newest four are still there.
+        for _ in 0..4 {
+            assert!(slow.recv().await.is_ok());
+        }
+    }
+
+    #[tokio::test]
+    async fn topics_without_subscribers_are_dropped() {
+        let bus = LocalBus::new();
+        let sub = bus.subscribe(&Topic::Officers);
+        assert_eq!(bus.topic_count(), 1);
+        drop(sub);
+        bus.publish(Envelope::new(
+            Topic::Officers,
+            Event::QueueChatCreated { chat: chat() },
+        ));
+        assert_eq!(bus.topic_count(), 0);
+    }
+
+    #[tokio::test]
+    async fn abandoned_topics_are_swept_on_later_subscribes() {
+        let bus = LocalBus::new();
+        for _ in 0..1000 {
+            drop(bus.subscribe(&Topic::Chat(ChatId::new())));
+        }
+        assert!(bus.topic_count() <= 2 * MIN_SWEEP, "{}", bus.topic_count());
+    }
+
+    #[test]
+    fn envelope_json_is_the_contract_frame_and_is_made_once() {
+        let c = chat();
+        let env = Envelope::new(Topic::Officers, Event::QueueChatClaimed { chat: c.clone() });
+        let first = env.json().clone();
+        let v: serde_json::Value = serde_json::from_slice(&first).unwrap();
+        assert_eq!(v["type"], "queue_chat_claimed");
+        assert_eq!(v["chat"]["id"], c.id.to_string());
+        // Same allocation the second time: serialized once, shared.
+        assert_eq!(env.json().as_ptr(), first.as_ptr());
+    }
+}

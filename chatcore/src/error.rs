@@ -1,0 +1,172 @@
+//! The engine's error type. Every variant maps to exactly one contract error code and one
+//! [`ErrorKind`], which transports turn into their own status (HTTP status, CLI exit code).
+
+use std::fmt;
+
+use crate::ids::{IdKind, OfficerId};
+
+/// The class of an error, which a transport maps to its own status code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// Malformed parameters (HTTP 400).
+    BadRequest,
+    /// No or bad credentials (HTTP 401).
+    Unauthorized,
+    /// Authenticated but not allowed (HTTP 403).
+    Forbidden,
+    /// No such thing (HTTP 404).
+    NotFound,
+    /// Conflicts with the current state (HTTP 409).
+    Conflict,
+    /// Too large (HTTP 413).
+    TooLarge,
+    /// Well-formed but invalid (HTTP 422).
+    Unprocessable,
+    /// The store cannot take the request right now; nothing was changed (HTTP 503).
+    Unavailable,
+    /// A bug or an unexpected failure; details are logged, never shown (HTTP 500).
+    Internal,
+}
+
+/// Everything an engine operation can refuse or fail with.
+///
+/// `code()` gives the contract's snake_case code and `Display` a sentence a person can act
+/// on; neither ever contains a secret or internal detail (`Internal` and `Unavailable` keep
+/// their cause in `source()` for logs).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An id is not of its allowed form (422 `invalid_id`).
+    #[error("{reason}")]
+    InvalidId {
+        /// Which id.
+        kind: IdKind,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A request parameter is malformed or out of range (400 `invalid_parameter`).
+    #[error("{name}: {reason}")]
+    InvalidParameter {
+        /// The parameter's name as the client spells it.
+        name: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A field is well-formed but not acceptable (422 `invalid_field`).
+    #[error("{name}: {reason}")]
+    InvalidField {
+        /// The field's name as the client spells it.
+        name: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A message has no visible content (422 `empty_content`).
+    #[error("message content must not be empty or whitespace only")]
+    EmptyContent,
+    /// A message is longer than the server allows (413 `message_too_large`).
+    #[error("message content is longer than {max} characters")]
+    ContentTooLong {
+        /// The limit in characters (Unicode scalar values).
+        max: usize,
+    },
+    /// No credentials, or a token that is unknown, revoked or expired (401 `unauthorized`).
+    #[error("a valid bearer token is required")]
+    Unauthorized,
+    /// Login refused: unknown officer or wrong password, told apart by nothing
+    /// (401 `invalid_credentials`).
+    #[error("unknown officer id or wrong password")]
+    InvalidCredentials,
+    /// A customer signature is missing or wrong (401 `invalid_signature`).
+    #[error("signature must be the lowercase hex HMAC-SHA256 of the customer id")]
+    InvalidSignature,
+    /// The caller is known but may not do this (403 `forbidden`).
+    #[error("{0}")]
+    Forbidden(String),
+    /// A chat does not exist (404 `chat_not_found`).
+    #[error("no such chat")]
+    ChatNotFound,
+    /// An officer does not exist (404 `officer_not_found`).
+    #[error("no such officer")]
+    OfficerNotFound,
+    /// An officer with this id exists already (409 `officer_exists`).
+    #[error("an officer with id {0} exists already")]
+    OfficerExists(OfficerId),
+    /// Another officer owns the chat (409 `already_assigned`).
+    #[error("the chat is already assigned to officer {0}")]
+    AlreadyAssigned(OfficerId),
+    /// Storage is temporarily unable to serve (503 `unavailable`); nothing was changed.
+    #[error("the service is temporarily unavailable; try again shortly")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// An unexpected failure (500 `internal`).
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl Error {
+    /// The contract's error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::InvalidId { .. } => "invalid_id",
+            Error::InvalidParameter { .. } => "invalid_parameter",
+            Error::InvalidField { .. } => "invalid_field",
+            Error::EmptyContent => "empty_content",
+            Error::ContentTooLong { .. } => "message_too_large",
+            Error::Unauthorized => "unauthorized",
+            Error::InvalidCredentials => "invalid_credentials",
+            Error::InvalidSignature => "invalid_signature",
+            Error::Forbidden(_) => "forbidden",
+            Error::ChatNotFound => "chat_not_found",
+            Error::OfficerNotFound => "officer_not_found",
+            Error::OfficerExists(_) => "officer_exists",
+            Error::AlreadyAssigned(_) => "already_assigned",
+            Error::Unavailable(_) => "unavailable",
+            Error::Internal(_) => "internal",
+        }
+    }
+
+    /// The class of the error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::InvalidParameter { .. } => ErrorKind::BadRequest,
+            Error::InvalidId { .. } | Error::InvalidField { .. } | Error::EmptyContent => {
+                ErrorKind::Unprocessable
+            }
+            Error::ContentTooLong { .. } => ErrorKind::TooLarge,
+            Error::Unauthorized | Error::InvalidCredentials | Error::InvalidSignature => {
+                ErrorKind::Unauthorized
+            }
+            Error::Forbidden(_) => ErrorKind::Forbidden,
+            Error::ChatNotFound | Error::OfficerNotFound => ErrorKind::NotFound,
+            Error::OfficerExists(_) | Error::AlreadyAssigned(_) => ErrorKind::Conflict,
+            Error::Unavailable(_) => ErrorKind::Unavailable,
+            Error::Internal(_) => ErrorKind::Internal,
+        }
+    }
+
+    /// The sentence to show a client. For `Internal` it says nothing of the cause.
+    pub fn public_message(&self) -> String {
+        self.to_string()
+    }
+
+    pub(crate) fn forbidden(msg: impl Into<String>) -> Self {
+        Error::Forbidden(msg.into())
+    }
+
+    pub(crate) fn internal(msg: impl fmt::Display) -> Self {
+        Error::Internal(msg.to_string().into())
+    }
+}
+
+impl From<crate::store::StoreError> for Error {
+    fn from(e: crate::store::StoreError) -> Self {
+        use crate::store::StoreError;
+        match e {
+            StoreError::Unavailable(src) => Error::Unavailable(src),
+            StoreError::Backend(src) => Error::Internal(src),
+            StoreError::Duplicate => Error::internal("unexpected duplicate key in store"),
+        }
+    }
+}
+
+/// Shorthand for results of engine operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

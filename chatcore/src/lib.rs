@@ -1,0 +1,86 @@
+//! `chatcore`: the engine of a real-time customer-support chat with a shared queue.
+//!
+//! Customers start a chat; officers see one shared queue of unassigned chats, claim a
+//! chat atomically (exactly one officer wins, however many race) and talk with the
+//! customer in real time. This crate holds every rule of that system and knows nothing
+//! of HTTP, WebSockets or command lines: `chat-http` and `chat-cli` are thin adapters
+//! over it, and other Rust services can embed it the same way.
+//!
+//! # Layout
+//!
+//! - [`ids`], [`model`]: validated ids and the contract's objects (Officer, Chat, Message).
+//! - [`error`]: [`Error`], one variant per contract error code.
+//! - [`store`]: the [`Store`] trait and its two implementations, [`SqliteStore`] (the
+//!   default: one file, WAL, group commit) and [`MemoryStore`].
+//! - [`bus`]: the [`EventBus`] trait, topics, events and the in-process [`LocalBus`].
+//! - [`identity`], `policy`, `credentials`: who is acting, what they may do, and
+//!   passwords, tokens and signatures.
+//! - [`service`]: [`ChatService`], the single entry point for every operation.
+//! - [`conformance`]: the test suite every `Store` implementation must pass.
+//!
+//! # Example
+//!
+//! ```
+//! use chatcore::{Actor, ChatService, CustomerId, CustomerLogin, NewOfficer, OfficerId,
+//!                SendMessage, ServiceConfig};
+//!
+//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+//! # async fn main() -> Result<(), chatcore::Error> {
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let path = dir.path().join("chat.db");
+//! // A service on a SQLite file, in open mode (no admin token).
+//! let service = ChatService::open_sqlite(&path, ServiceConfig::default())?;
+//!
+//! let alice = OfficerId::parse("alice")?;
+//! service
+//!     .create_officer(&Actor::Anonymous, NewOfficer { id: alice.clone(), password: None, display_name: None })
+//!     .await?;
+//!
+//! // A customer logs in: their chat is created and waits in the queue.
+//! let login = service
+//!     .customer_login(CustomerLogin { customer_id: CustomerId::parse("cust-1")?, officer_id: None, signature: None })
+//!     .await?;
+//! let customer = service.authenticate(&login.token).await?.actor;
+//!
+//! // Alice watches the queue, sees nothing yet claimed, and claims the chat.
+//! let officer = Actor::Officer(alice.clone());
+//! assert_eq!(service.queue(&officer).await?.len(), 1);
+//! service.claim(&officer, &alice, login.chat.id).await?;
+//!
+//! // Both talk; every message gets the chat's next seq.
+//! let mut feed = service.watch_chat(&officer, login.chat.id, Some(0)).await?;
+//! service.send_message(&customer, login.chat.id, SendMessage::text("Hello?")).await?;
+//! service.send_message(&officer, login.chat.id, SendMessage::text("Hi, I am Alice.")).await?;
+//! assert_eq!(feed.next().await?.unwrap().seq, 1);
+//! assert_eq!(feed.next().await?.unwrap().content, "Hi, I am Alice.");
+//! service.close().await?;
+//! # Ok(())
+//! # }
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod bus;
+pub mod clock;
+pub mod conformance;
+mod credentials;
+pub mod error;
+pub mod identity;
+pub mod ids;
+pub mod model;
+mod policy;
+pub mod service;
+pub mod store;
+
+pub use bus::{Envelope, Event, EventBus, LocalBus, RecvError, Subscription, Topic};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use credentials::{customer_signature, hash_token};
+pub use error::{Error, ErrorKind, Result};
+pub use identity::{Actor, Authenticated};
+pub use ids::{ChatId, CustomerId, IdKind, MessageId, OfficerId};
+pub use model::{Chat, ChatStatus, Message, Officer, SenderType, Timestamp};
+pub use service::{
+    ChatFeed, ChatService, CustomerLogin, CustomerSession, MessagePage, NewOfficer, OfficerSession,
+    SendMessage, Sent, ServiceConfig,
+};
+pub use store::{Durability, MemoryStore, SqliteOptions, SqliteStore, Store, StoreError};

@@ -1,0 +1,127 @@
+//! Who may do what: every authorization rule of the contract, in one place. Functions
+//! here are pure (they look only at the actor and the chat); the service calls them
+//! before touching the store.
+
+use crate::error::{Error, Result};
+use crate::identity::Actor;
+use crate::ids::OfficerId;
+use crate::model::{Chat, SenderType};
+
+/// Refuses anonymous callers with 401 and everyone else with 403.
+fn refuse(actor: &Actor, why: &str) -> Error {
+    match actor {
+        Actor::Anonymous => Error::Unauthorized,
+        _ => Error::forbidden(why),
+    }
+}
+
+/// Creating officers: the admin, or anyone when the server runs in open mode.
+pub(crate) fn create_officer(actor: &Actor, open_mode: bool) -> Result<()> {
+    if open_mode || matches!(actor, Actor::Admin) {
+        Ok(())
+    } else {
+        Err(refuse(actor, "only the administrator may create officers"))
+    }
+}
+
+/// Listing officers: the admin and officers.
+pub(crate) fn list_officers(actor: &Actor) -> Result<()> {
+    match actor {
+        Actor::Admin | Actor::Officer(_) => Ok(()),
+        _ => Err(refuse(actor, "only officers may list officers")),
+    }
+}
+
+/// Reading the queue: officers (and the admin, who may read everything).
+pub(crate) fn read_queue(actor: &Actor) -> Result<()> {
+    match actor {
+        Actor::Admin | Actor::Officer(_) => Ok(()),
+        _ => Err(refuse(actor, "only officers may read the queue")),
+    }
+}
+
+/// Subscribing to the queue's events: officers only.
+pub(crate) fn watch_queue(actor: &Actor) -> Result<&OfficerId> {
+    match actor {
+        Actor::Officer(id) => Ok(id),
+        _ => Err(refuse(actor, "only officers may join the officers room")),
+    }
+}
+
+/// Reading an officer's chats: that officer (and the admin).
+pub(crate) fn read_officer_chats(actor: &Actor, officer: &OfficerId) -> Result<()> {
+    match actor {
+        Actor::Admin => Ok(()),
+        Actor::Officer(me) if me == officer => Ok(()),
+        _ => Err(refuse(actor, "officers may list only their own chats")),
+    }
+}
+
+/// Claiming for `officer`: that officer only.
+pub(crate) fn claim(actor: &Actor, officer: &OfficerId) -> Result<()> {
+    match actor {
+        Actor::Officer(me) if me == officer => Ok(()),
+        _ => Err(refuse(
+            actor,
+            "officers may claim chats only for themselves",
+        )),
+    }
+}
+
+/// Reading a chat and its messages: its customer, its assigned officer, any officer while
+/// it is pending, and the admin.
+pub(crate) fn read_chat(actor: &Actor, chat: &Chat) -> Result<()> {
+    let allowed = match actor {
+        Actor::Admin => true,
+        Actor::Customer { chat_id, .. } => *chat_id == chat.id,
+        Actor::Officer(me) => match &chat.assigned_officer_id {
+            None => true,
+            Some(owner) => owner == me,
+        },
+        Actor::Anonymous => false,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(refuse(actor, "you may not read this chat"))
+    }
+}
+
+/// Writing to a chat: its customer or its assigned officer. Returns the sender identity
+/// that the message will carry, which always comes from the actor.
+pub(crate) fn write_chat(actor: &Actor, chat: &Chat) -> Result<(SenderType, String)> {
+    match actor {
+        Actor::Customer {
+            chat_id,
+            customer_id,
+        } if *chat_id == chat.id => Ok((SenderType::Customer, customer_id.to_string())),
+        Actor::Officer(me) if chat.assigned_officer_id.as_ref() == Some(me) => {
+            Ok((SenderType::Officer, me.to_string()))
+        }
+        Actor::Officer(_) if chat.assigned_officer_id.is_none() => {
+            Err(Error::forbidden("claim the chat before writing to it"))
+        }
+        _ => Err(refuse(actor, "you may not write to this chat")),
+    }
+}
+
+/// `senderType`/`senderId` sent by a client are accepted only when they match the token.
+pub(crate) fn claimed_sender(
+    claimed_type: Option<&str>,
+    claimed_id: Option<&str>,
+    actual: &(SenderType, String),
+) -> Result<()> {
+    if let Some(t) = claimed_type {
+        if t != actual.0.as_str() {
+            return Err(Error::forbidden(
+                "senderType does not match your credentials",
+            ));
+        }
+    }
+    if let Some(id) = claimed_id {
+        if id != actual.1 {
+            return Err(Error::forbidden("senderId does not match your credentials"));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,182 @@
+//! Messages: sending (validation, idempotency by `clientMessageId`, dense seq, the sender
+//! always taken from the actor), paging, and reading a chat.
+
+use super::{ChatService, DEFAULT_PAGE, MAX_PAGE};
+use crate::bus::{Event, Topic};
+use crate::error::{Error, Result};
+use crate::identity::Actor;
+use crate::ids::{ChatId, MessageId};
+use crate::model::{Chat, Message};
+use crate::policy;
+use crate::store::{AppendOutcome, NewMessage, PageQuery};
+
+/// Longest `clientMessageId`, in bytes.
+pub const MAX_CLIENT_MESSAGE_ID_LEN: usize = 128;
+
+/// Input of [`ChatService::send_message`].
+#[derive(Debug, Clone, Default)]
+pub struct SendMessage {
+    /// The text (not empty or blank; at most the configured number of characters).
+    pub content: String,
+    /// Idempotency key: a retry with the same key in the same chat by the same sender
+    /// returns the original message instead of storing a second one.
+    pub client_message_id: Option<String>,
+    /// A `senderType` the client claimed (as the original clients sent it); refused
+    /// unless it matches the actor.
+    pub claimed_sender_type: Option<String>,
+    /// A `senderId` the client claimed; refused unless it matches the actor.
+    pub claimed_sender_id: Option<String>,
+}
+
+impl SendMessage {
+    /// A message with just this text.
+    pub fn text(content: impl Into<String>) -> Self {
+        Self {
+            content: content.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Adds an idempotency key.
+    pub fn with_client_message_id(mut self, key: impl Into<String>) -> Self {
+        self.client_message_id = Some(key.into());
+        self
+    }
+}
+
+/// Result of [`ChatService::send_message`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    /// The stored message (the original one for a repeated `clientMessageId`).
+    pub message: Message,
+    /// False when the `clientMessageId` had been used before and nothing was stored.
+    pub created: bool,
+}
+
+/// A request for a page of messages (see [`PageQuery`] for the window's meaning).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MessagePage {
+    /// Only messages with a greater seq.
+    pub after: Option<u64>,
+    /// Only messages with a smaller seq; the page is then the newest below it.
+    pub before: Option<u64>,
+    /// 1..=1000; default 100.
+    pub limit: Option<u32>,
+}
+
+impl ChatService {
+    /// The chat, if the actor may read it.
+    pub async fn chat(&self, actor: &Actor, chat: ChatId) -> Result<Chat> {
+        let chat = self.load_chat(actor, chat).await?;
+        policy::read_chat(actor, &chat)?;
+        Ok(chat)
+    }
+
+    /// Sends a message as the actor (the chat's customer or its assigned officer) and
+    /// publishes `new_message` to `chat:<id>` once it is stored.
+    pub async fn send_message(
+        &self,
+        actor: &Actor,
+        chat: ChatId,
+        request: SendMessage,
+    ) -> Result<Sent> {
+        let chat = self.load_chat(actor, chat).await?;
+        let sender = policy::write_chat(actor, &chat)?;
+        policy::claimed_sender(
+            request.claimed_sender_type.as_deref(),
+            request.claimed_sender_id.as_deref(),
+            &sender,
+        )?;
+        self.validate_content(&request.content)?;
+        if let Some(key) = &request.client_message_id {
+            if key.is_empty() || key.len() > MAX_CLIENT_MESSAGE_ID_LEN {
+                return Err(Error::InvalidField {
+                    name: "clientMessageId",
+                    reason: format!("must be 1-{MAX_CLIENT_MESSAGE_ID_LEN} bytes"),
+                });
+            }
+        }
+        let (sender_type, sender_id) = sender;
+        let new = NewMessage {
+            id: MessageId::new(),
+            chat_id: chat.id,
+            sender_type,
+            sender_id,
+            content: request.content,
+            client_message_id: request.client_message_id,
+            created_at: self.now(),
+        };
+        self.ordered(chat.id, move |this| async move {
+            Ok(match this.inner.store.append_message(&new).await? {
+                AppendOutcome::Created(message) => {
+                    this.publish(
+                        Topic::Chat(message.chat_id),
+                        Event::NewMessage {
+                            message: message.clone(),
+                        },
+                    );
+                    Sent {
+                        message,
+                        created: true,
+                    }
+                }
+                AppendOutcome::Duplicate(message) => Sent {
+                    message,
+                    created: false,
+                },
+            })
+        })
+        .await
+    }
+
+    /// A page of a chat's messages, ascending by seq, if the actor may read the chat.
+    pub async fn messages(
+        &self,
+        actor: &Actor,
+        chat: ChatId,
+        page: MessagePage,
+    ) -> Result<Vec<Message>> {
+        let query = page_query(page)?;
+        let chat = self.chat(actor, chat).await?;
+        Ok(self.inner.store.messages(&chat.id, &query).await?)
+    }
+
+    /// Loads a chat for an identified actor: anonymous callers learn nothing.
+    async fn load_chat(&self, actor: &Actor, chat: ChatId) -> Result<Chat> {
+        if *actor == Actor::Anonymous {
+            return Err(Error::Unauthorized);
+        }
+        self.inner
+            .store
+            .chat(&chat)
+            .await?
+            .ok_or(Error::ChatNotFound)
+    }
+
+    fn validate_content(&self, content: &str) -> Result<()> {
+        if content.trim().is_empty() {
+            return Err(Error::EmptyContent);
+        }
+        let max = self.config().max_message_chars;
+        // Byte length bounds the character count from above: count only when needed.
+        if content.len() > max && content.chars().count() > max {
+            return Err(Error::ContentTooLong { max });
+        }
+        Ok(())
+    }
+}
+
+fn page_query(page: MessagePage) -> Result<PageQuery> {
+    let limit = page.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(Error::InvalidParameter {
+            name: "limit",
+            reason: format!("must be between 1 and {MAX_PAGE}"),
+        });
+    }
+    Ok(PageQuery {
+        after: page.after,
+        before: page.before,
+        limit,
+    })
+}

@@ -1,0 +1,281 @@
+//! [`ChatService`]: the one entry point for every operation of the contract, built from a
+//! [`Store`] and an [`EventBus`]. Each operation takes the acting identity, asks
+//! [`crate::policy`] whether it is allowed, validates input, changes the store, and
+//! publishes events only after the store has committed.
+//!
+//! Event order: changes that publish (messages, chat creation, claims) run under a lock
+//! striped by chat id, held from the store write until the event is published, so each
+//! chat's events leave in commit order (seq order for messages, "created" before
+//! "claimed"). They also run in a spawned task, so a caller that gives up mid-way (a
+//! dropped HTTP request) cannot leave a committed change unpublished.
+
+mod claim;
+mod customers;
+mod feed;
+mod messages;
+mod officers;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+pub use customers::{CustomerLogin, CustomerSession};
+pub use feed::ChatFeed;
+pub use messages::{MAX_CLIENT_MESSAGE_ID_LEN, MessagePage, SendMessage, Sent};
+pub use officers::{NewOfficer, OfficerSession};
+
+use crate::bus::{Envelope, Event, EventBus, LocalBus, Topic};
+use crate::clock::{Clock, SystemClock};
+use crate::credentials;
+use crate::error::{Error, Result};
+use crate::identity::{Actor, Authenticated};
+use crate::ids::ChatId;
+use crate::model::Timestamp;
+use crate::store::{SessionRecord, SessionSubject, SqliteStore, Store};
+
+/// Settings of a [`ChatService`]. Start from `ServiceConfig::default()` and set fields;
+/// new fields may be added in minor versions.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct ServiceConfig {
+    /// The operator's bearer token. `None` means open mode: anyone may create officers,
+    /// and officers without a password log in by id alone.
+    pub admin_token: Option<String>,
+    /// When set, customer login requires `signature` = hex HMAC-SHA256(secret, customerId).
+    pub customer_secret: Option<Vec<u8>>,
+    /// Longest message content, in characters (Unicode scalar values). Default 4,000.
+    pub max_message_chars: usize,
+    /// Shortest password accepted when an officer is created. Default 8.
+    pub min_password_chars: usize,
+    /// Lifetime of an officer's token. Default 12 hours.
+    pub officer_session_ttl: Duration,
+    /// Lifetime of a customer's token. Default 24 hours.
+    pub customer_session_ttl: Duration,
+    /// Where the service reads the time. Default: the system clock.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self {
+            admin_token: None,
+            customer_secret: None,
+            max_message_chars: 4000,
+            min_password_chars: 8,
+            officer_session_ttl: Duration::from_secs(12 * 3600),
+            customer_session_ttl: Duration::from_secs(24 * 3600),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl ServiceConfig {
+    /// True when no admin token is configured.
+    pub fn open_mode(&self) -> bool {
+        self.admin_token.is_none()
+    }
+}
+
+impl fmt::Debug for ServiceConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Secrets are reported as present or absent, never printed.
+        f.debug_struct("ServiceConfig")
+            .field(
+                "admin_token",
+                &self.admin_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field(
+                "customer_secret",
+                &self.customer_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("max_message_chars", &self.max_message_chars)
+            .field("min_password_chars", &self.min_password_chars)
+            .field("officer_session_ttl", &self.officer_session_ttl)
+            .field("customer_session_ttl", &self.customer_session_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Largest page of messages, and of the queue and an officer's chats.
+pub const MAX_PAGE: u32 = 1000;
+/// Page size when the caller gives none.
+pub const DEFAULT_PAGE: u32 = 100;
+/// Locks that order events per chat; chats share a lock when their ids hash alike.
+const ORDER_STRIPES: usize = 256;
+
+/// The engine. Cheap to clone: clones share the store, the bus and the configuration.
+#[derive(Clone)]
+pub struct ChatService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    bus: Arc<dyn EventBus>,
+    config: ServiceConfig,
+    order: Box<[Arc<Mutex<()>>]>,
+}
+
+impl ChatService {
+    /// A service over `store` and `bus`.
+    pub fn new(store: Arc<dyn Store>, bus: Arc<dyn EventBus>, config: ServiceConfig) -> Self {
+        let order = (0..ORDER_STRIPES)
+            .map(|_| Arc::new(Mutex::new(())))
+            .collect();
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                bus,
+                config,
+                order,
+            }),
+        }
+    }
+
+    /// A service on a SQLite file (created and migrated if needed) with an in-process bus.
+    pub fn open_sqlite(path: impl AsRef<std::path::Path>, config: ServiceConfig) -> Result<Self> {
+        let store = SqliteStore::open(path)?;
+        Ok(Self::new(
+            Arc::new(store),
+            Arc::new(LocalBus::new()),
+            config,
+        ))
+    }
+
+    /// The store, for embedders that need more than the service offers.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The event bus.
+    pub fn bus(&self) -> &Arc<dyn EventBus> {
+        &self.inner.bus
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ServiceConfig {
+        &self.inner.config
+    }
+
+    /// Resolves a bearer token to the identity it carries. Unknown, revoked and expired
+    /// tokens are all [`Error::Unauthorized`].
+    pub async fn authenticate(&self, token: &str) -> Result<Authenticated> {
+        if token.is_empty() || token.len() > 512 {
+            return Err(Error::Unauthorized);
+        }
+        if let Some(admin) = &self.inner.config.admin_token {
+            if credentials::secrets_equal(token.as_bytes(), admin.as_bytes()) {
+                return Ok(Authenticated {
+                    actor: Actor::Admin,
+                    expires_at: None,
+                });
+            }
+        }
+        let hash = credentials::hash_token(token);
+        let session = self
+            .inner
+            .store
+            .session(&hash)
+            .await?
+            .ok_or(Error::Unauthorized)?;
+        if self.now() >= session.expires_at {
+            return Err(Error::Unauthorized);
+        }
+        let actor = match session.subject {
+            SessionSubject::Officer(id) => Actor::Officer(id),
+            SessionSubject::Customer {
+                customer_id,
+                chat_id,
+            } => Actor::Customer {
+                customer_id,
+                chat_id,
+            },
+        };
+        Ok(Authenticated {
+            actor,
+            expires_at: Some(session.expires_at),
+        })
+    }
+
+    /// Revokes a token. Returns whether it was a live session token.
+    pub async fn logout(&self, token: &str) -> Result<bool> {
+        let hash = credentials::hash_token(token);
+        Ok(self.inner.store.delete_session(&hash).await?)
+    }
+
+    /// Deletes expired sessions; returns how many. Run it now and then.
+    pub async fn purge_expired_sessions(&self) -> Result<u64> {
+        Ok(self.inner.store.purge_expired_sessions(self.now()).await?)
+    }
+
+    /// Succeeds when the store can serve.
+    pub async fn health(&self) -> Result<()> {
+        Ok(self.inner.store.ping().await?)
+    }
+
+    /// Closes the store after the writes already accepted have been committed.
+    pub async fn close(&self) -> Result<()> {
+        Ok(self.inner.store.close().await?)
+    }
+
+    fn now(&self) -> Timestamp {
+        self.inner.config.clock.now()
+    }
+
+    async fn issue_session(
+        &self,
+        subject: SessionSubject,
+        ttl: Duration,
+    ) -> Result<(String, Timestamp)> {
+        let (token, token_hash) = credentials::new_token();
+        let now = self.now();
+        let expires_at = now.plus(ttl);
+        self.inner
+            .store
+            .create_session(&SessionRecord {
+                token_hash,
+                subject,
+                created_at: now,
+                expires_at,
+            })
+            .await?;
+        Ok((token, expires_at))
+    }
+
+    fn publish(&self, topic: Topic, event: Event) {
+        self.inner.bus.publish(Envelope::new(topic, event));
+    }
+
+    /// Takes the ordering lock of a chat's stripe.
+    async fn order_lock(&self, chat: &ChatId) -> OwnedMutexGuard<()> {
+        let i = (chat.as_uuid().as_u128() % ORDER_STRIPES as u128) as usize;
+        self.inner.order[i].clone().lock_owned().await
+    }
+
+    /// Runs a store change and its event publication in a task of its own (so that the
+    /// caller dropping its future cannot separate the two), under the chat's order lock.
+    async fn ordered<T, F, Fut>(&self, chat: ChatId, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(ChatService) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<T>> + Send + 'static,
+    {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let _guard = this.order_lock(&chat).await;
+            f(this.clone()).await
+        })
+        .await
+        .map_err(|e| Error::internal(format!("ordered task failed: {e}")))?
+    }
+}
+
+impl fmt::Debug for ChatService {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChatService")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}

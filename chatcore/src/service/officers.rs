@@ -1,0 +1,141 @@
+//! Officers: creation (admin, or anyone in open mode), listing, and password login.
+
+use serde::Serialize;
+
+use super::ChatService;
+use crate::credentials;
+use crate::error::{Error, Result};
+use crate::identity::Actor;
+use crate::ids::OfficerId;
+use crate::model::{Officer, Timestamp};
+use crate::policy;
+use crate::store::{OfficerRecord, SessionSubject, StoreError};
+
+/// Longest display name, in characters.
+const MAX_DISPLAY_NAME_CHARS: usize = 100;
+
+/// Input of [`ChatService::create_officer`].
+#[derive(Debug, Clone)]
+pub struct NewOfficer {
+    /// The new officer's id.
+    pub id: OfficerId,
+    /// Their password; `None` creates an officer who can log in only in open mode.
+    pub password: Option<String>,
+    /// A name to show; blank counts as none.
+    pub display_name: Option<String>,
+}
+
+/// Result of an officer login.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OfficerSession {
+    /// The officer.
+    pub officer: Officer,
+    /// Their bearer token.
+    pub token: String,
+    /// When the token expires.
+    pub expires_at: Timestamp,
+}
+
+impl ChatService {
+    /// Creates an officer. Allowed to the admin, and to anyone in open mode.
+    pub async fn create_officer(&self, actor: &Actor, new: NewOfficer) -> Result<Officer> {
+        policy::create_officer(actor, self.config().open_mode())?;
+        let display_name = match new.display_name.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(name) if name.chars().count() > MAX_DISPLAY_NAME_CHARS => {
+                return Err(Error::InvalidField {
+                    name: "displayName",
+                    reason: format!("must be at most {MAX_DISPLAY_NAME_CHARS} characters"),
+                });
+            }
+            Some(name) => Some(name.to_string()),
+        };
+        let password_hash = match new.password {
+            None => None,
+            Some(password) => {
+                let min = self.config().min_password_chars;
+                if password.chars().count() < min {
+                    return Err(Error::InvalidField {
+                        name: "password",
+                        reason: format!("must be at least {min} characters"),
+                    });
+                }
+                let hash =
+                    tokio::task::spawn_blocking(move || credentials::hash_password(&password))
+                        .await
+                        .map_err(|e| Error::internal(format!("hashing task failed: {e}")))?
+                        .map_err(Error::internal)?;
+                Some(hash)
+            }
+        };
+        let officer = Officer {
+            id: new.id,
+            display_name,
+            created_at: self.now(),
+        };
+        let record = OfficerRecord {
+            officer: officer.clone(),
+            password_hash,
+        };
+        match self.inner.store.create_officer(&record).await {
+            Ok(()) => Ok(officer),
+            Err(StoreError::Duplicate) => Err(Error::OfficerExists(officer.id)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// All officers, by id. Allowed to the admin and to officers.
+    pub async fn officers(&self, actor: &Actor) -> Result<Vec<Officer>> {
+        policy::list_officers(actor)?;
+        Ok(self.inner.store.officers().await?)
+    }
+
+    /// Logs an officer in. An unknown id, a malformed id and a wrong password all give
+    /// the same [`Error::InvalidCredentials`] after the same amount of work.
+    pub async fn officer_login(
+        &self,
+        officer_id: &str,
+        password: Option<&str>,
+    ) -> Result<OfficerSession> {
+        let record = match OfficerId::parse(officer_id) {
+            Ok(id) => self.inner.store.officer(&id).await?,
+            Err(_) => None,
+        };
+        let open_mode = self.config().open_mode();
+        let stored_hash = record.as_ref().and_then(|r| r.password_hash.clone());
+        let password = password.map(str::to_owned);
+        let accepted = match (&record, stored_hash, password) {
+            // A passwordless officer logs in by id alone, in open mode only.
+            (Some(_), None, _) if open_mode => true,
+            (Some(_), Some(hash), Some(password)) => {
+                run_blocking(move || credentials::verify_password(Some(&hash), &password)).await?
+            }
+            // Every refusal does the work of one verification, so timing tells nothing.
+            (_, _, password) => {
+                let password = password.unwrap_or_default();
+                run_blocking(move || credentials::verify_password(None, &password)).await?
+            }
+        };
+        let Some(record) = record.filter(|_| accepted) else {
+            return Err(Error::InvalidCredentials);
+        };
+        let (token, expires_at) = self
+            .issue_session(
+                SessionSubject::Officer(record.officer.id.clone()),
+                self.config().officer_session_ttl,
+            )
+            .await?;
+        Ok(OfficerSession {
+            officer: record.officer,
+            token,
+            expires_at,
+        })
+    }
+}
+
+async fn run_blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::internal(format!("blocking task failed: {e}")))
+}

@@ -1,0 +1,252 @@
+//! [`MemoryStore`]: everything in process memory behind one lock. For tests and for
+//! embedders who want no file; it keeps the same invariants as the SQLite store, but
+//! nothing survives the process.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+
+use super::{
+    AppendOutcome, ClaimOutcome, NewChat, NewMessage, OfficerRecord, PageQuery, SessionRecord,
+    Store, StoreError, StoreResult, TokenHash,
+};
+use crate::ids::{ChatId, CustomerId, OfficerId};
+use crate::model::{Chat, ChatStatus, Message, Officer, SenderType, Timestamp};
+
+/// An in-memory [`Store`].
+#[derive(Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    closed: bool,
+    officers: HashMap<OfficerId, OfficerRecord>,
+    chats: HashMap<ChatId, Chat>,
+    by_customer: HashMap<CustomerId, ChatId>,
+    /// Pending chats ordered as the queue is: by creation time, then id.
+    queue: BTreeSet<(Timestamp, ChatId)>,
+    messages: HashMap<ChatId, Vec<Message>>,
+    idempotency: HashMap<(ChatId, SenderType, String, String), usize>,
+    sessions: HashMap<TokenHash, SessionRecord>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn state(&self) -> StoreResult<MutexGuard<'_, State>> {
+        let guard = self
+            .state
+            .lock()
+            .map_err(|_| StoreError::backend("memory store lock poisoned"))?;
+        if guard.closed {
+            return Err(StoreError::Unavailable("the store is closed".into()));
+        }
+        Ok(guard)
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn create_officer(&self, officer: &OfficerRecord) -> StoreResult<()> {
+        let mut s = self.state()?;
+        if s.officers.contains_key(&officer.officer.id) {
+            return Err(StoreError::Duplicate);
+        }
+        s.officers
+            .insert(officer.officer.id.clone(), officer.clone());
+        Ok(())
+    }
+
+    async fn officer(&self, id: &OfficerId) -> StoreResult<Option<OfficerRecord>> {
+        Ok(self.state()?.officers.get(id).cloned())
+    }
+
+    async fn officers(&self) -> StoreResult<Vec<Officer>> {
+        let s = self.state()?;
+        let mut all: Vec<Officer> = s.officers.values().map(|o| o.officer.clone()).collect();
+        all.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(all)
+    }
+
+    async fn get_or_create_chat(&self, new: &NewChat) -> StoreResult<(Chat, bool)> {
+        let mut s = self.state()?;
+        if let Some(id) = s.by_customer.get(&new.customer_id) {
+            let chat =
+                s.chats.get(id).cloned().ok_or_else(|| {
+                    StoreError::backend("customer index points at a missing chat")
+                })?;
+            return Ok((chat, false));
+        }
+        if let Some(officer) = &new.assigned_officer_id {
+            if !s.officers.contains_key(officer) {
+                return Err(StoreError::backend("chat assigned to an unknown officer"));
+            }
+        }
+        let chat = Chat {
+            id: new.id,
+            customer_id: new.customer_id.clone(),
+            assigned_officer_id: new.assigned_officer_id.clone(),
+            status: if new.assigned_officer_id.is_some() {
+                ChatStatus::Assigned
+            } else {
+                ChatStatus::Pending
+            },
+            created_at: new.created_at,
+        };
+        if chat.assigned_officer_id.is_none() {
+            s.queue.insert((chat.created_at, chat.id));
+        }
+        s.by_customer.insert(chat.customer_id.clone(), chat.id);
+        s.chats.insert(chat.id, chat.clone());
+        Ok((chat, true))
+    }
+
+    async fn chat(&self, id: &ChatId) -> StoreResult<Option<Chat>> {
+        Ok(self.state()?.chats.get(id).cloned())
+    }
+
+    async fn pending_chats(&self, limit: u32) -> StoreResult<Vec<Chat>> {
+        let s = self.state()?;
+        Ok(s.queue
+            .iter()
+            .take(limit as usize)
+            .filter_map(|(_, id)| s.chats.get(id).cloned())
+            .collect())
+    }
+
+    async fn officer_chats(&self, officer: &OfficerId, limit: u32) -> StoreResult<Vec<Chat>> {
+        let s = self.state()?;
+        let mut chats: Vec<Chat> = s
+            .chats
+            .values()
+            .filter(|c| c.assigned_officer_id.as_ref() == Some(officer))
+            .cloned()
+            .collect();
+        chats.sort_by(|a, b| (a.created_at, a.id).cmp(&(b.created_at, b.id)));
+        chats.truncate(limit as usize);
+        Ok(chats)
+    }
+
+    async fn claim_chat(&self, chat: &ChatId, officer: &OfficerId) -> StoreResult<ClaimOutcome> {
+        let mut s = self.state()?;
+        let Some(existing) = s.chats.get_mut(chat) else {
+            return Ok(ClaimOutcome::NotFound);
+        };
+        match &existing.assigned_officer_id {
+            Some(owner) if owner == officer => Ok(ClaimOutcome::AlreadyOwned(existing.clone())),
+            Some(_) => Ok(ClaimOutcome::TakenByOther(existing.clone())),
+            None => {
+                existing.assigned_officer_id = Some(officer.clone());
+                existing.status = ChatStatus::Assigned;
+                let claimed = existing.clone();
+                s.queue.remove(&(claimed.created_at, claimed.id));
+                Ok(ClaimOutcome::Claimed(claimed))
+            }
+        }
+    }
+
+    async fn append_message(&self, message: &NewMessage) -> StoreResult<AppendOutcome> {
+        let mut guard = self.state()?;
+        let s = &mut *guard;
+        if !s.chats.contains_key(&message.chat_id) {
+            return Err(StoreError::backend("append to a chat that does not exist"));
+        }
+        let log = s.messages.entry(message.chat_id).or_default();
+        let key = message.client_message_id.as_ref().map(|k| {
+            (
+                message.chat_id,
+                message.sender_type,
+                message.sender_id.clone(),
+                k.clone(),
+            )
+        });
+        if let Some(index) = key.as_ref().and_then(|k| s.idempotency.get(k)) {
+            return Ok(AppendOutcome::Duplicate(log[*index].clone()));
+        }
+        let stored = Message {
+            id: message.id,
+            chat_id: message.chat_id,
+            seq: log.len() as u64 + 1,
+            sender_type: message.sender_type,
+            sender_id: message.sender_id.clone(),
+            content: message.content.clone(),
+            created_at: message.created_at,
+            client_message_id: message.client_message_id.clone(),
+        };
+        if let Some(k) = key {
+            s.idempotency.insert(k, log.len());
+        }
+        log.push(stored.clone());
+        Ok(AppendOutcome::Created(stored))
+    }
+
+    async fn messages(&self, chat: &ChatId, page: &PageQuery) -> StoreResult<Vec<Message>> {
+        let s = self.state()?;
+        let Some(log) = s.messages.get(chat) else {
+            return Ok(Vec::new());
+        };
+        // seq n lives at index n - 1, so the window is a slice.
+        let len = log.len() as u64;
+        let lo = page.after.unwrap_or(0).min(len); // first index with seq > after
+        let hi = page.before.map_or(len, |b| b.saturating_sub(1).min(len)); // seq < before
+        if lo >= hi {
+            return Ok(Vec::new());
+        }
+        let limit = u64::from(page.limit);
+        let (lo, hi) = if page.before.is_some() {
+            (hi.saturating_sub(limit).max(lo), hi)
+        } else {
+            (lo, (lo + limit).min(hi))
+        };
+        Ok(log[lo as usize..hi as usize].to_vec())
+    }
+
+    async fn last_seq(&self, chat: &ChatId) -> StoreResult<u64> {
+        Ok(self
+            .state()?
+            .messages
+            .get(chat)
+            .map_or(0, |log| log.len() as u64))
+    }
+
+    async fn create_session(&self, session: &SessionRecord) -> StoreResult<()> {
+        let mut s = self.state()?;
+        if s.sessions.contains_key(&session.token_hash) {
+            return Err(StoreError::Duplicate);
+        }
+        s.sessions.insert(session.token_hash, session.clone());
+        Ok(())
+    }
+
+    async fn session(&self, token_hash: &TokenHash) -> StoreResult<Option<SessionRecord>> {
+        Ok(self.state()?.sessions.get(token_hash).cloned())
+    }
+
+    async fn delete_session(&self, token_hash: &TokenHash) -> StoreResult<bool> {
+        Ok(self.state()?.sessions.remove(token_hash).is_some())
+    }
+
+    async fn purge_expired_sessions(&self, now: Timestamp) -> StoreResult<u64> {
+        let mut s = self.state()?;
+        let before = s.sessions.len();
+        s.sessions.retain(|_, v| v.expires_at > now);
+        Ok((before - s.sessions.len()) as u64)
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.state().map(|_| ())
+    }
+
+    async fn close(&self) -> StoreResult<()> {
+        if let Ok(mut s) = self.state.lock() {
+            s.closed = true;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,219 @@
+//! The storage boundary: the async, object-safe [`Store`] trait that every backend
+//! implements, and the plain records that cross it. A store enforces the data invariants
+//! (one chat per customer, atomic claim, dense `seq`, idempotency keys); it knows nothing
+//! of identities, permissions or events, which live in the service.
+
+mod memory;
+mod sqlite;
+
+use async_trait::async_trait;
+
+pub use memory::MemoryStore;
+pub use sqlite::{Durability, SQLITE_SCHEMA_VERSION, SqliteOptions, SqliteStore};
+
+use crate::ids::{ChatId, CustomerId, MessageId, OfficerId};
+use crate::model::{Chat, Message, Officer, SenderType, Timestamp};
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A unique key exists already (for [`Store::create_officer`]: the officer id).
+    #[error("duplicate key")]
+    Duplicate,
+    /// The backend cannot serve right now (disk full, read-only file, connection lost);
+    /// nothing was changed and a retry may succeed.
+    #[error("store unavailable: {0}")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Any other failure of the backend.
+    #[error("store failure: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl StoreError {
+    /// A [`StoreError::Backend`] from a message.
+    pub fn backend(msg: impl Into<String>) -> Self {
+        StoreError::Backend(msg.into().into())
+    }
+}
+
+/// Result of a store operation.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// An officer as stored, with the password hash that never leaves the engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfficerRecord {
+    /// The public part.
+    pub officer: Officer,
+    /// PHC-format argon2id hash, or `None` for an officer without a password.
+    pub password_hash: Option<String>,
+}
+
+/// A chat to create if the customer has none yet.
+#[derive(Debug, Clone)]
+pub struct NewChat {
+    /// Id for the new chat (ignored when the customer has a chat already).
+    pub id: ChatId,
+    /// The customer.
+    pub customer_id: CustomerId,
+    /// Owner of the new chat, or `None` to put it in the queue. The officer must exist.
+    pub assigned_officer_id: Option<OfficerId>,
+    /// Creation time.
+    pub created_at: Timestamp,
+}
+
+/// What [`Store::claim_chat`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// The chat was pending and now belongs to the claimer.
+    Claimed(Chat),
+    /// The claimer owned the chat already; nothing changed.
+    AlreadyOwned(Chat),
+    /// Another officer owns the chat; nothing changed.
+    TakenByOther(Chat),
+    /// No such chat.
+    NotFound,
+}
+
+/// A message to append; the store assigns `seq`.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// Id for the new message.
+    pub id: MessageId,
+    /// The chat, which must exist.
+    pub chat_id: ChatId,
+    /// Customer or officer.
+    pub sender_type: SenderType,
+    /// The sender's id.
+    pub sender_id: String,
+    /// The text.
+    pub content: String,
+    /// The sender's idempotency key: unique per (chat, sender type, sender id).
+    pub client_message_id: Option<String>,
+    /// Time of storing.
+    pub created_at: Timestamp,
+}
+
+/// What [`Store::append_message`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppendOutcome {
+    /// Stored with the next `seq`.
+    Created(Message),
+    /// The same sender already used this `client_message_id` in this chat: the original,
+    /// nothing stored.
+    Duplicate(Message),
+}
+
+/// A window of a chat's messages. Bounds are exclusive; the result is ascending by seq.
+/// With `before`, the window is the newest `limit` messages below it (and above `after`);
+/// otherwise the oldest `limit` messages above `after`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageQuery {
+    /// Only messages with a greater seq.
+    pub after: Option<u64>,
+    /// Only messages with a smaller seq.
+    pub before: Option<u64>,
+    /// At most this many (the service keeps it within 1..=1000).
+    pub limit: u32,
+}
+
+/// 32-byte SHA-256 of a bearer token; stores only ever see this, never the token.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TokenHash(pub [u8; 32]);
+
+impl std::fmt::Debug for TokenHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Only a prefix: enough to correlate in logs, useless to an attacker.
+        write!(f, "TokenHash({}..)", hex::encode(&self.0[..4]))
+    }
+}
+
+/// Whom a session authenticates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionSubject {
+    /// An officer.
+    Officer(OfficerId),
+    /// A customer, scoped to their one chat.
+    Customer {
+        /// The customer.
+        customer_id: CustomerId,
+        /// Their chat.
+        chat_id: ChatId,
+    },
+}
+
+/// A bearer session as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// Hash of the token.
+    pub token_hash: TokenHash,
+    /// Whom it authenticates.
+    pub subject: SessionSubject,
+    /// When it was issued.
+    pub created_at: Timestamp,
+    /// When it stops being valid.
+    pub expires_at: Timestamp,
+}
+
+/// Persistent state of the engine. Implementations must be safe to share across tasks and
+/// must make every write durable before returning `Ok` (an acknowledged write survives a
+/// crash of the process). `chatcore::conformance` holds the tests every implementation
+/// must pass.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Inserts an officer; [`StoreError::Duplicate`] when the id exists.
+    async fn create_officer(&self, officer: &OfficerRecord) -> StoreResult<()>;
+
+    /// One officer, with the password hash.
+    async fn officer(&self, id: &OfficerId) -> StoreResult<Option<OfficerRecord>>;
+
+    /// All officers, ordered by id.
+    async fn officers(&self) -> StoreResult<Vec<Officer>>;
+
+    /// The customer's chat, created from `new` if there is none: `(chat, created)`.
+    /// Atomic: concurrent calls for one customer yield one chat, and exactly one of them
+    /// reports `created`.
+    async fn get_or_create_chat(&self, new: &NewChat) -> StoreResult<(Chat, bool)>;
+
+    /// One chat.
+    async fn chat(&self, id: &ChatId) -> StoreResult<Option<Chat>>;
+
+    /// Pending chats, oldest first (by `created_at`, then id), at most `limit`.
+    async fn pending_chats(&self, limit: u32) -> StoreResult<Vec<Chat>>;
+
+    /// Chats assigned to an officer, oldest first, at most `limit`.
+    async fn officer_chats(&self, officer: &OfficerId, limit: u32) -> StoreResult<Vec<Chat>>;
+
+    /// Assigns a pending chat to `officer` in one atomic conditional update: of any
+    /// number of concurrent claims of one chat, exactly one gets `Claimed`.
+    async fn claim_chat(&self, chat: &ChatId, officer: &OfficerId) -> StoreResult<ClaimOutcome>;
+
+    /// Appends a message with the chat's next seq, or returns the original when the
+    /// sender's `client_message_id` was used before in this chat. Concurrent appends to
+    /// one chat get distinct, dense seqs.
+    async fn append_message(&self, message: &NewMessage) -> StoreResult<AppendOutcome>;
+
+    /// A page of a chat's messages, ascending by seq (see [`PageQuery`]).
+    async fn messages(&self, chat: &ChatId, page: &PageQuery) -> StoreResult<Vec<Message>>;
+
+    /// The seq of the chat's newest message (0 when it has none).
+    async fn last_seq(&self, chat: &ChatId) -> StoreResult<u64>;
+
+    /// Stores a session.
+    async fn create_session(&self, session: &SessionRecord) -> StoreResult<()>;
+
+    /// A session by token hash, expired or not (the caller checks expiry).
+    async fn session(&self, token_hash: &TokenHash) -> StoreResult<Option<SessionRecord>>;
+
+    /// Deletes a session; `true` if it existed.
+    async fn delete_session(&self, token_hash: &TokenHash) -> StoreResult<bool>;
+
+    /// Deletes sessions that expired before `now`; returns how many.
+    async fn purge_expired_sessions(&self, now: Timestamp) -> StoreResult<u64>;
+
+    /// Succeeds when the store can serve reads and writes.
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// Flushes and releases resources; later calls fail. Idempotent.
+    async fn close(&self) -> StoreResult<()>;
+}

@@ -1,0 +1,891 @@
+//! [`SqliteStore`]: the default, embedded store on one SQLite file (or in memory).
+//!
+//! One dedicated writer thread owns the only writing connection. Writes from any number
+//! of tasks queue to it, and it commits whatever has queued up in one transaction (group
+//! commit: many writes, one commit), each write in its own savepoint so that one failing
+//! write does not undo the others. A caller is answered only after the commit, so an
+//! acknowledged write is in the WAL. Reads run on a small pool of read-only connections
+//! on the blocking thread pool; in WAL mode they never wait for the writer. No SQLite call
+//! runs on an async worker thread.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use async_trait::async_trait;
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, params};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+use super::{
+    AppendOutcome, ClaimOutcome, NewChat, NewMessage, OfficerRecord, PageQuery, SessionRecord,
+    SessionSubject, Store, StoreError, StoreResult, TokenHash,
+};
+use crate::ids::{ChatId, CustomerId, MessageId, OfficerId};
+use crate::model::{Chat, ChatStatus, Message, Officer, SenderType, Timestamp};
+
+/// How hard a commit is pushed to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous=NORMAL` in WAL mode (the default). A committed write is in the WAL
+    /// file before the caller hears of it, so a crash or SIGKILL of the process loses
+    /// nothing acknowledged. A power loss or kernel crash may lose the last commits since
+    /// the previous checkpoint's sync (never corrupts the database).
+    #[default]
+    Normal,
+    /// `synchronous=FULL`: every commit (every group of writes) is fsynced before it is
+    /// acknowledged, so acknowledged writes survive power loss too, at the cost of one
+    /// fsync per commit group.
+    Full,
+}
+
+/// Options for [`SqliteStore::open_with`].
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// Commit durability.
+    pub durability: Durability,
+    /// Read connections kept open (file databases only). Default 4.
+    pub readers: usize,
+    /// Most writes committed together in one transaction. Default 256.
+    pub max_batch: usize,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self {
+            durability: Durability::Normal,
+            readers: 4,
+            max_batch: 256,
+        }
+    }
+}
+
+/// The SQLite store. Cheap to clone; all clones share one writer thread and read pool.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    writer: Mutex<Option<mpsc::Sender<Box<dyn WriteJob>>>>,
+    writer_thread: Mutex<Option<JoinHandle<()>>>,
+    /// `None` for an in-memory database, whose reads go through the writer.
+    readers: Option<ReadPool>,
+}
+
+struct ReadPool {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    permits: Semaphore,
+}
+
+const WRITE_QUEUE: usize = 4096;
+
+/// Versioned schema. Entry `i` takes the database from `user_version = i` to `i + 1`;
+/// entries are never edited once released, only appended.
+const MIGRATIONS: &[&str] = &[
+    // v1: the original design's three tables (officers, chats, messages) plus what the
+    // contract needs: per-chat seq, idempotency keys, password hashes and sessions.
+    r#"
+    CREATE TABLE officers (
+        id            TEXT PRIMARY KEY,
+        display_name  TEXT,
+        password_hash TEXT,
+        created_at    INTEGER NOT NULL
+    );
+    CREATE TABLE chats (
+        id                  TEXT PRIMARY KEY,
+        customer_id         TEXT NOT NULL UNIQUE,
+        assigned_officer_id TEXT REFERENCES officers(id),
+        status              TEXT NOT NULL,
+        created_at          INTEGER NOT NULL,
+        last_seq            INTEGER NOT NULL DEFAULT 0
+    );
+    -- The queue: only pending chats are in this index, oldest first.
+    CREATE INDEX chats_queue ON chats(created_at, id) WHERE assigned_officer_id IS NULL;
+    CREATE INDEX chats_by_officer ON chats(assigned_officer_id, created_at, id)
+        WHERE assigned_officer_id IS NOT NULL;
+    -- Messages are clustered by (chat_id, seq): a page is one contiguous range scan.
+    CREATE TABLE messages (
+        chat_id           TEXT NOT NULL REFERENCES chats(id),
+        seq               INTEGER NOT NULL,
+        id                TEXT NOT NULL UNIQUE,
+        sender_type       TEXT NOT NULL,
+        sender_id         TEXT NOT NULL,
+        content           TEXT NOT NULL,
+        created_at        INTEGER NOT NULL,
+        client_message_id TEXT,
+        PRIMARY KEY (chat_id, seq)
+    ) WITHOUT ROWID;
+    CREATE UNIQUE INDEX messages_idempotency
+        ON messages(chat_id, sender_type, sender_id, client_message_id)
+        WHERE client_message_id IS NOT NULL;
+    CREATE TABLE sessions (
+        token_hash  BLOB PRIMARY KEY,
+        role        TEXT NOT NULL,
+        subject     TEXT NOT NULL,
+        chat_id     TEXT,
+        created_at  INTEGER NOT NULL,
+        expires_at  INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX sessions_expiry ON sessions(expires_at);
+    "#,
+];
+
+/// The schema version (`PRAGMA user_version`) this build migrates SQLite files to.
+pub const SQLITE_SCHEMA_VERSION: usize = MIGRATIONS.len();
+
+impl SqliteStore {
+    /// Opens (creating and migrating if needed) a database file with default options.
+    pub fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
+        Self::open_with(path, SqliteOptions::default())
+    }
+
+    /// Opens a database file with `options`.
+    pub fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> StoreResult<Self> {
+        let path = path.as_ref().to_path_buf();
+        let conn = Connection::open(&path).map_err(classify)?;
+        configure_writer(&conn, options.durability)?;
+        migrate(&conn)?;
+        let readers = ReadPool {
+            path,
+            idle: Mutex::new(Vec::new()),
+            permits: Semaphore::new(options.readers.max(1)),
+        };
+        Ok(Self::start(conn, Some(readers), options.max_batch))
+    }
+
+    /// A private in-memory database, gone when the store is dropped.
+    pub fn in_memory() -> StoreResult<Self> {
+        let conn = Connection::open_in_memory().map_err(classify)?;
+        conn.execute_batch("PRAGMA foreign_keys = ON;")
+            .map_err(classify)?;
+        migrate(&conn)?;
+        Ok(Self::start(conn, None, SqliteOptions::default().max_batch))
+    }
+
+    fn start(conn: Connection, readers: Option<ReadPool>, max_batch: usize) -> Self {
+        let (tx, rx) = mpsc::channel(WRITE_QUEUE);
+        let handle = std::thread::Builder::new()
+            .name("chatcore-sqlite-writer".into())
+            .spawn(move || writer_loop(conn, rx, max_batch.max(1)))
+            .expect("spawning the SQLite writer thread");
+        Self {
+            inner: Arc::new(Inner {
+                writer: Mutex::new(Some(tx)),
+                writer_thread: Mutex::new(Some(handle)),
+                readers,
+            }),
+        }
+    }
+
+    /// Runs `f` on the writer inside the group transaction; answers after the commit.
+    async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let sender = self
+            .inner
+            .writer
+            .lock()
+            .map_err(|_| StoreError::backend("writer lock poisoned"))?
+            .clone()
+            .ok_or_else(closed)?;
+        let (tx, rx) = oneshot::channel();
+        let job = Box::new(Job {
+            f: Some(f),
+            result: None,
+            reply: tx,
+        });
+        sender.send(job).await.map_err(|_| closed())?;
+        rx.await.map_err(|_| closed())?
+    }
+
+    /// Runs `f` on a read connection (or on the writer for an in-memory database).
+    async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let Some(pool) = &self.inner.readers else {
+            return self.write(f).await;
+        };
+        let _permit = pool.permits.acquire().await.map_err(|_| closed())?;
+        let idle = pool
+            .idle
+            .lock()
+            .map_err(|_| StoreError::backend("reader pool lock poisoned"))?
+            .pop();
+        let path = pool.path.clone();
+        let (conn, result) = tokio::task::spawn_blocking(move || {
+            let conn = match idle {
+                Some(c) => c,
+                None => open_reader(&path)?,
+            };
+            let r = f(&conn);
+            Ok::<_, StoreError>((conn, r))
+        })
+        .await
+        .map_err(|e| StoreError::backend(format!("reader task failed: {e}")))??;
+        if let Ok(mut idle) = pool.idle.lock() {
+            idle.push(conn);
+        }
+        result
+    }
+}
+
+fn closed() -> StoreError {
+    StoreError::Unavailable("the store is closed".into())
+}
+
+fn configure_writer(conn: &Connection, durability: Durability) -> StoreResult<()> {
+    let sync = match durability {
+        Durability::Normal => "NORMAL",
+        Durability::Full => "FULL",
+    };
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(classify)?;
+    // journal_mode returns a row, so it is read rather than executed.
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(classify)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::backend(format!(
+            "could not switch the database to WAL mode (got {mode})"
+        )));
+    }
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON;"
+    ))
+    .map_err(classify)
+}
+
+fn open_reader(path: &Path) -> StoreResult<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(classify)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(classify)?;
+    Ok(conn)
+}
+
+fn migrate(conn: &Connection) -> StoreResult<()> {
+    let current: usize = conn
+        .query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
+        .map_err(classify)?
+        .try_into()
+        .map_err(|_| StoreError::backend("negative schema version"))?;
+    if current > MIGRATIONS.len() {
+        return Err(StoreError::backend(format!(
+            "the database has schema version {current}, newer than this build's {}; \
+             upgrade chatcore",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        let version = i + 1;
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE; {sql}; PRAGMA user_version = {version}; COMMIT;"
+        ))
+        .map_err(|e| {
+            let _ = conn.execute_batch("ROLLBACK");
+            classify(e)
+        })?;
+        tracing::info!(version, "applied schema migration");
+    }
+    Ok(())
+}
+
+/// Maps a SQLite error to the store's error classes: conditions that go away by
+/// themselves or by an operator's action (full disk, read-only file, lock) are
+/// `Unavailable`; unique-key violations are `Duplicate`.
+fn classify(e: rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(err, _) = &e {
+        match err.code {
+            ErrorCode::ConstraintViolation
+                if err.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                    || err.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
+            {
+                return StoreError::Duplicate;
+            }
+            ErrorCode::DiskFull
+            | ErrorCode::ReadOnly
+            | ErrorCode::DatabaseBusy
+            | ErrorCode::DatabaseLocked
+            | ErrorCode::CannotOpen
+            | ErrorCode::SystemIoFailure
+            | ErrorCode::OutOfMemory => return StoreError::Unavailable(Box::new(e)),
+            _ => {}
+        }
+    }
+    StoreError::Backend(Box::new(e))
+}
+
+// ---------------------------------------------------------------------------------------
+// The writer thread and its group commit.
+
+/// A write queued for the writer thread: `run` executes its statements inside the open
+/// transaction, `finish` answers the caller once the transaction's fate is known.
+trait WriteJob: Send {
+    fn run(&mut self, conn: &Connection) -> bool;
+    fn finish(self: Box<Self>, commit: Result<(), &rusqlite::Error>);
+}
+
+struct Job<T, F> {
+    f: Option<F>,
+    result: Option<StoreResult<T>>,
+    reply: oneshot::Sender<StoreResult<T>>,
+}
+
+impl<T, F> WriteJob for Job<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+{
+    fn run(&mut self, conn: &Connection) -> bool {
+        let Some(f) = self.f.take() else {
+            return false;
+        };
+        let r = f(conn);
+        let ok = r.is_ok();
+        self.result = Some(r);
+        ok
+    }
+
+    fn finish(self: Box<Self>, commit: Result<(), &rusqlite::Error>) {
+        let answer = match (self.result, commit) {
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok(v)), Ok(())) => Ok(v),
+            (_, Err(e)) => Err(classify_ref(e)),
+            (None, Ok(())) => Err(StoreError::backend("write job did not run")),
+        };
+        // The caller may have gone away (its request was cancelled); the write stands.
+        let _ = self.reply.send(answer);
+    }
+}
+
+fn classify_ref(e: &rusqlite::Error) -> StoreError {
+    match e {
+        rusqlite::Error::SqliteFailure(err, msg) => {
+            classify(rusqlite::Error::SqliteFailure(*err, msg.clone()))
+        }
+        other => StoreError::backend(other.to_string()),
+    }
+}
+
+fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Box<dyn WriteJob>>, max_batch: usize) {
+    let mut batch: Vec<Box<dyn WriteJob>> = Vec::with_capacity(max_batch);
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let outcome = run_batch(&conn, &mut batch);
+        for job in batch.drain(..) {
+            job.finish(outcome.as_ref().map(|_| ()));
+        }
+    }
+    // All senders are gone: fold the WAL back into the main file before closing.
+    if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);") {
+        tracing::warn!(error = %e, "checkpoint at close failed");
+    }
+    if let Err((_, e)) = conn.close() {
+        tracing::warn!(error = %e, "closing the SQLite writer failed");
+    }
+}
+
+/// Runs every job of the batch in one transaction, each in a savepoint; commits.
+fn run_batch(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> Result<(), rusqlite::Error> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    for job in batch.iter_mut() {
+        let step = conn.execute_batch("SAVEPOINT job").and_then(|()| {
+            if job.run(conn) {
+                conn.execute_batch("RELEASE job")
+            } else {
+                conn.execute_batch("ROLLBACK TO job; RELEASE job")
+            }
+        });
+        if let Err(e) = step {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(e);
+        }
+    }
+    if let Err(e) = conn.execute_batch("COMMIT") {
+        let _ = conn.execute_batch("ROLLBACK");
+        return Err(e);
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Row mapping.
+
+const CHAT_COLUMNS: &str = "id, customer_id, assigned_officer_id, status, created_at";
+const MESSAGE_COLUMNS: &str =
+    "id, chat_id, seq, sender_type, sender_id, content, created_at, client_message_id";
+
+fn corrupt(what: &str) -> rusqlite::Error {
+    rusqlite::Error::InvalidColumnType(0, what.to_string(), rusqlite::types::Type::Text)
+}
+
+fn chat_from_row(r: &Row<'_>) -> rusqlite::Result<Chat> {
+    let id: String = r.get(0)?;
+    let customer: String = r.get(1)?;
+    let officer: Option<String> = r.get(2)?;
+    let status: String = r.get(3)?;
+    Ok(Chat {
+        id: ChatId::parse(&id).map_err(|_| corrupt("chats.id"))?,
+        customer_id: CustomerId::parse(customer).map_err(|_| corrupt("chats.customer_id"))?,
+        assigned_officer_id: officer
+            .map(OfficerId::parse)
+            .transpose()
+            .map_err(|_| corrupt("chats.assigned_officer_id"))?,
+        status: ChatStatus::parse(&status).ok_or_else(|| corrupt("chats.status"))?,
+        created_at: Timestamp::from_unix_millis(r.get(4)?),
+    })
+}
+
+fn message_from_row(r: &Row<'_>) -> rusqlite::Result<Message> {
+    let id: String = r.get(0)?;
+    let chat: String = r.get(1)?;
+    let sender_type: String = r.get(3)?;
+    Ok(Message {
+        id: MessageId::parse(&id).map_err(|_| corrupt("messages.id"))?,
+        chat_id: ChatId::parse(&chat).map_err(|_| corrupt("messages.chat_id"))?,
+        seq: r.get::<_, i64>(2)? as u64,
+        sender_type: SenderType::parse(&sender_type)
+            .ok_or_else(|| corrupt("messages.sender_type"))?,
+        sender_id: r.get(4)?,
+        content: r.get(5)?,
+        created_at: Timestamp::from_unix_millis(r.get(6)?),
+        client_message_id: r.get(7)?,
+    })
+}
+
+fn officer_from_row(r: &Row<'_>) -> rusqlite::Result<OfficerRecord> {
+    let id: String = r.get(0)?;
+    Ok(OfficerRecord {
+        officer: Officer {
+            id: OfficerId::parse(id).map_err(|_| corrupt("officers.id"))?,
+            display_name: r.get(1)?,
+            created_at: Timestamp::from_unix_millis(r.get(3)?),
+        },
+        password_hash: r.get(2)?,
+    })
+}
+
+fn chat_by_id(conn: &Connection, id: &ChatId) -> rusqlite::Result<Option<Chat>> {
+    conn.prepare_cached(&format!("SELECT {CHAT_COLUMNS} FROM chats WHERE id = ?1"))?
+        .query_row([id.to_string()], chat_from_row)
+        .optional()
+}
+
+fn seq_param(v: Option<u64>, default: i64) -> i64 {
+    v.map_or(default, |s| i64::try_from(s).unwrap_or(i64::MAX))
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_officer(&self, officer: &OfficerRecord) -> StoreResult<()> {
+        let o = officer.clone();
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO officers (id, display_name, password_hash, created_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    o.officer.id.as_str(),
+                    o.officer.display_name,
+                    o.password_hash,
+                    o.officer.created_at.unix_millis()
+                ])
+            })
+            .map(|_| ())
+            .map_err(classify)
+        })
+        .await
+    }
+
+    async fn officer(&self, id: &OfficerId) -> StoreResult<Option<OfficerRecord>> {
+        let id = id.clone();
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT id, display_name, password_hash, created_at FROM officers WHERE id = ?1",
+            )
+            .and_then(|mut st| st.query_row([id.as_str()], officer_from_row).optional())
+            .map_err(classify)
+        })
+        .await
+    }
+
+    async fn officers(&self) -> StoreResult<Vec<Officer>> {
+        self.read(|c| {
+            let mut st = c
+                .prepare_cached(
+                    "SELECT id, display_name, password_hash, created_at FROM officers ORDER BY id",
+                )
+                .map_err(classify)?;
+            let rows = st
+                .query_map([], officer_from_row)
+                .map_err(classify)?
+                .map(|r| r.map(|o| o.officer))
+                .collect::<rusqlite::Result<Vec<_>>>();
+            rows.map_err(classify)
+        })
+        .await
+    }
+
+    async fn get_or_create_chat(&self, new: &NewChat) -> StoreResult<(Chat, bool)> {
+        let new = new.clone();
+        self.write(move |c| {
+            let status = if new.assigned_officer_id.is_some() {
+                ChatStatus::Assigned
+            } else {
+                ChatStatus::Pending
+            };
+            let inserted = c
+                .prepare_cached(
+                    "INSERT INTO chats (id, customer_id, assigned_officer_id, status, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(customer_id) DO NOTHING",
+                )
+                .and_then(|mut st| {
+                    st.execute(params![
+                        new.id.to_string(),
+                        new.customer_id.as_str(),
+                        new.assigned_officer_id.as_ref().map(OfficerId::as_str),
+                        status.as_str(),
+                        new.created_at.unix_millis()
+                    ])
+                })
+                .map_err(classify)?;
+            let chat = c
+                .prepare_cached(&format!(
+                    "SELECT {CHAT_COLUMNS} FROM chats WHERE customer_id = ?1"
+                ))
+                .and_then(|mut st| st.query_row([new.customer_id.as_str()], chat_from_row))
+                .map_err(classify)?;
+            Ok((chat, inserted == 1))
+        })
+        .await
+    }
+
+    async fn chat(&self, id: &ChatId) -> StoreResult<Option<Chat>> {
+        let id = *id;
+        self.read(move |c| chat_by_id(c, &id).map_err(classify))
+            .await
+    }
+
+    async fn pending_chats(&self, limit: u32) -> StoreResult<Vec<Chat>> {
+        self.read(move |c| {
+            let mut st = c
+                .prepare_cached(&format!(
+                    "SELECT {CHAT_COLUMNS} FROM chats INDEXED BY chats_queue
+                     WHERE assigned_officer_id IS NULL ORDER BY created_at, id LIMIT ?1"
+                ))
+                .map_err(classify)?;
+            let rows = st
+                .query_map([i64::from(limit)], chat_from_row)
+                .map_err(classify)?
+                .collect::<rusqlite::Result<Vec<_>>>();
+            rows.map_err(classify)
+        })
+        .await
+    }
+
+    async fn officer_chats(&self, officer: &OfficerId, limit: u32) -> StoreResult<Vec<Chat>> {
+        let officer = officer.clone();
+        self.read(move |c| {
+            let mut st = c
+                .prepare_cached(&format!(
+                    "SELECT {CHAT_COLUMNS} FROM chats INDEXED BY chats_by_officer
+                     WHERE assigned_officer_id = ?1 ORDER BY created_at, id LIMIT ?2"
+                ))
+                .map_err(classify)?;
+            let rows = st
+                .query_map(params![officer.as_str(), i64::from(limit)], chat_from_row)
+                .map_err(classify)?
+                .collect::<rusqlite::Result<Vec<_>>>();
+            rows.map_err(classify)
+        })
+        .await
+    }
+
+    async fn claim_chat(&self, chat: &ChatId, officer: &OfficerId) -> StoreResult<ClaimOutcome> {
+        let (chat, officer) = (*chat, officer.clone());
+        self.write(move |c| {
+            // The one conditional update that decides a race: only a pending chat changes.
+            let claimed = c
+                .prepare_cached(&format!(
+                    "UPDATE chats SET assigned_officer_id = ?2, status = 'assigned'
+                     WHERE id = ?1 AND assigned_officer_id IS NULL RETURNING {CHAT_COLUMNS}"
+                ))
+                .and_then(|mut st| {
+                    st.query_row(params![chat.to_string(), officer.as_str()], chat_from_row)
+                        .optional()
+                })
+                .map_err(classify)?;
+            if let Some(chat) = claimed {
+                return Ok(ClaimOutcome::Claimed(chat));
+            }
+            Ok(match chat_by_id(c, &chat).map_err(classify)? {
+                None => ClaimOutcome::NotFound,
+                Some(existing) if existing.assigned_officer_id.as_ref() == Some(&officer) => {
+                    ClaimOutcome::AlreadyOwned(existing)
+                }
+                Some(existing) => ClaimOutcome::TakenByOther(existing),
+            })
+        })
+        .await
+    }
+
+    async fn append_message(&self, message: &NewMessage) -> StoreResult<AppendOutcome> {
+        let m = message.clone();
+        self.write(move |c| {
+            let chat_id = m.chat_id.to_string();
+            if let Some(key) = &m.client_message_id {
+                let original = c
+                    .prepare_cached(&format!(
+                        "SELECT {MESSAGE_COLUMNS} FROM messages
+                         WHERE chat_id = ?1 AND sender_type = ?2 AND sender_id = ?3
+                           AND client_message_id = ?4"
+                    ))
+                    .and_then(|mut st| {
+                        st.query_row(
+                            params![chat_id, m.sender_type.as_str(), m.sender_id, key],
+                            message_from_row,
+                        )
+                        .optional()
+                    })
+                    .map_err(classify)?;
+                if let Some(original) = original {
+                    return Ok(AppendOutcome::Duplicate(original));
+                }
+            }
+            let seq: i64 = c
+                .prepare_cached(
+                    "UPDATE chats SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq",
+                )
+                .and_then(|mut st| st.query_row([&chat_id], |r| r.get(0)).optional())
+                .map_err(classify)?
+                .ok_or_else(|| StoreError::backend("append to a chat that does not exist"))?;
+            c.prepare_cached(
+                "INSERT INTO messages (chat_id, seq, id, sender_type, sender_id, content,
+                                       created_at, client_message_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    chat_id,
+                    seq,
+                    m.id.to_string(),
+                    m.sender_type.as_str(),
+                    m.sender_id,
+                    m.content,
+                    m.created_at.unix_millis(),
+                    m.client_message_id
+                ])
+            })
+            .map_err(classify)?;
+            Ok(AppendOutcome::Created(Message {
+                id: m.id,
+                chat_id: m.chat_id,
+                seq: seq as u64,
+                sender_type: m.sender_type,
+                sender_id: m.sender_id,
+                content: m.content,
+                created_at: m.created_at,
+                client_message_id: m.client_message_id,
+            }))
+        })
+        .await
+    }
+
+    async fn messages(&self, chat: &ChatId, page: &PageQuery) -> StoreResult<Vec<Message>> {
+        let (chat, page) = (chat.to_string(), *page);
+        self.read(move |c| {
+            let after = seq_param(page.after, 0);
+            let limit = i64::from(page.limit);
+            let mut out = if page.before.is_some() {
+                let before = seq_param(page.before, i64::MAX);
+                let mut st = c
+                    .prepare_cached(&format!(
+                        "SELECT {MESSAGE_COLUMNS} FROM messages
+                         WHERE chat_id = ?1 AND seq > ?2 AND seq < ?3
+                         ORDER BY seq DESC LIMIT ?4"
+                    ))
+                    .map_err(classify)?;
+                let rows = st
+                    .query_map(params![chat, after, before, limit], message_from_row)
+                    .map_err(classify)?
+                    .collect::<rusqlite::Result<Vec<_>>>();
+                rows.map_err(classify)?
+            } else {
+                let mut st = c
+                    .prepare_cached(&format!(
+                        "SELECT {MESSAGE_COLUMNS} FROM messages
+                         WHERE chat_id = ?1 AND seq > ?2 ORDER BY seq ASC LIMIT ?3"
+                    ))
+                    .map_err(classify)?;
+                let rows = st
+                    .query_map(params![chat, after, limit], message_from_row)
+                    .map_err(classify)?
+                    .collect::<rusqlite::Result<Vec<_>>>();
+                rows.map_err(classify)?
+            };
+            if page.before.is_some() {
+                out.reverse();
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn last_seq(&self, chat: &ChatId) -> StoreResult<u64> {
+        let chat = chat.to_string();
+        self.read(move |c| {
+            c.prepare_cached("SELECT last_seq FROM chats WHERE id = ?1")
+                .and_then(|mut st| st.query_row([chat], |r| r.get::<_, i64>(0)).optional())
+                .map(|v| v.unwrap_or(0) as u64)
+                .map_err(classify)
+        })
+        .await
+    }
+
+    async fn create_session(&self, session: &SessionRecord) -> StoreResult<()> {
+        let s = session.clone();
+        self.write(move |c| {
+            let (role, subject, chat) = match &s.subject {
+                SessionSubject::Officer(id) => ("officer", id.to_string(), None),
+                SessionSubject::Customer {
+                    customer_id,
+                    chat_id,
+                } => (
+                    "customer",
+                    customer_id.to_string(),
+                    Some(chat_id.to_string()),
+                ),
+            };
+            c.prepare_cached(
+                "INSERT INTO sessions (token_hash, role, subject, chat_id, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    &s.token_hash.0[..],
+                    role,
+                    subject,
+                    chat,
+                    s.created_at.unix_millis(),
+                    s.expires_at.unix_millis()
+                ])
+            })
+            .map(|_| ())
+            .map_err(classify)
+        })
+        .await
+    }
+
+    async fn session(&self, token_hash: &TokenHash) -> StoreResult<Option<SessionRecord>> {
+        let hash = *token_hash;
+        self.read(move |c| {
+            let row = c
+                .prepare_cached(
+                    "SELECT role, subject, chat_id, created_at, expires_at
+                     FROM sessions WHERE token_hash = ?1",
+                )
+                .and_then(|mut st| {
+                    st.query_row([&hash.0[..]], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, Option<String>>(2)?,
+                            r.get::<_, i64>(3)?,
+                            r.get::<_, i64>(4)?,
+                        ))
+                    })
+                    .optional()
+                })
+                .map_err(classify)?;
+            let Some((role, subject, chat, created, expires)) = row else {
+                return Ok(None);
+            };
+            let bad = || StoreError::backend("malformed session row");
+            let subject = match (role.as_str(), chat) {
+                ("officer", _) => {
+                    SessionSubject::Officer(OfficerId::parse(subject).map_err(|_| bad())?)
+                }
+                ("customer", Some(chat)) => SessionSubject::Customer {
+                    customer_id: CustomerId::parse(subject).map_err(|_| bad())?,
+                    chat_id: ChatId::parse(&chat).map_err(|_| bad())?,
+                },
+                _ => return Err(bad()),
+            };
+            Ok(Some(SessionRecord {
+                token_hash: hash,
+                subject,
+                created_at: Timestamp::from_unix_millis(created),
+                expires_at: Timestamp::from_unix_millis(expires),
+            }))
+        })
+        .await
+    }
+
+    async fn delete_session(&self, token_hash: &TokenHash) -> StoreResult<bool> {
+        let hash = *token_hash;
+        self.write(move |c| {
+            c.prepare_cached("DELETE FROM sessions WHERE token_hash = ?1")
+                .and_then(|mut st| st.execute([&hash.0[..]]))
+                .map(|n| n > 0)
+                .map_err(classify)
+        })
+        .await
+    }
+
+    async fn purge_expired_sessions(&self, now: Timestamp) -> StoreResult<u64> {
+        self.write(move |c| {
+            c.prepare_cached("DELETE FROM sessions WHERE expires_at <= ?1")
+                .and_then(|mut st| st.execute([now.unix_millis()]))
+                .map(|n| n as u64)
+                .map_err(classify)
+        })
+        .await
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(classify))
+            .await?;
+        // A write proves the writer is alive and the file is writable.
+        self.write(|_| Ok(())).await
+    }
+
+    async fn close(&self) -> StoreResult<()> {
+        // Dropping the last sender ends the writer loop after the queued writes.
+        let sender = self.inner.writer.lock().ok().and_then(|mut w| w.take());
+        drop(sender);
+        let handle = self
+            .inner
+            .writer_thread
+            .lock()
+            .ok()
+            .and_then(|mut h| h.take());
+        if let Some(handle) = handle {
+            tokio::task::spawn_blocking(move || handle.join())
+                .await
+                .map_err(|e| StoreError::backend(e.to_string()))?
+                .map_err(|_| StoreError::backend("the SQLite writer thread panicked"))?;
+        }
+        if let Some(pool) = &self.inner.readers {
+            pool.permits.close();
+            if let Ok(mut idle) = pool.idle.lock() {
+                idle.clear();
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,1 @@
+//! Shared helpers for the embedding examples (see the `examples/` targets).
