@@ -96,6 +96,14 @@ impl Envelope {
         &self.event
     }
 
+    /// The message, for a `new_message` event.
+    pub fn message(&self) -> Option<&Message> {
+        match &self.event {
+            Event::NewMessage { message } => Some(message),
+            _ => None,
+        }
+    }
+
     /// The event as a JSON text frame (valid UTF-8), serialized on first use only.
     pub fn json(&self) -> &Bytes {
         self.json.get_or_init(|| {

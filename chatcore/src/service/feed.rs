@@ -5,7 +5,9 @@
 use std::collections::VecDeque;
 
 use super::{ChatService, MAX_PAGE};
-use crate::bus::{Event, RecvError, Subscription, Topic};
+use std::sync::Arc;
+
+use crate::bus::{Envelope, Event, RecvError, Subscription, Topic};
 use crate::error::{Error, Result};
 use crate::identity::Actor;
 use crate::ids::ChatId;
@@ -46,10 +48,20 @@ impl ChatFeed {
     /// The next message. `Ok(None)` when the bus has shut down. Cancel-safe: a call
     /// dropped before it returns loses nothing.
     pub async fn next(&mut self) -> Result<Option<Message>> {
+        Ok(self.next_event().await?.and_then(|e| e.message().cloned()))
+    }
+
+    /// The next message as a `new_message` event, whose JSON frame is shared with every
+    /// other subscriber that sends it (what a transport fanning out to many sockets
+    /// wants). `Ok(None)` when the bus has shut down. Cancel-safe.
+    pub async fn next_event(&mut self) -> Result<Option<Arc<Envelope>>> {
         loop {
             if let Some(message) = self.backlog.pop_front() {
                 self.last_seq = message.seq;
-                return Ok(Some(message));
+                return Ok(Some(Envelope::new(
+                    Topic::Chat(self.chat),
+                    Event::NewMessage { message },
+                )));
             }
             if self.catching_up {
                 let page = self
@@ -79,7 +91,7 @@ impl ChatFeed {
                     }
                     if message.seq == self.last_seq + 1 {
                         self.last_seq = message.seq;
-                        return Ok(Some(message.clone()));
+                        return Ok(Some(envelope));
                     }
                     // A gap: the missing ones (and this one) are in the store.
                     self.catching_up = true;
