@@ -128,7 +128,7 @@ impl Store for MemoryStore {
             .filter(|c| c.assigned_officer_id.as_ref() == Some(officer))
             .cloned()
             .collect();
-        chats.sort_by(|a, b| (a.created_at, a.id).cmp(&(b.created_at, b.id)));
+        chats.sort_by_key(|c| (c.created_at, c.id));
         chats.truncate(limit as usize);
         Ok(chats)
     }
