@@ -18,6 +18,22 @@
 //! - [`service`]: [`ChatService`], the single entry point for every operation.
 //! - [`conformance`]: the test suite every `Store` implementation must pass.
 //!
+//! # Embedding
+//!
+//! The workspace's `examples/` folder shows the usual paths, each runnable from the
+//! workspace root with `cargo run --example NAME`:
+//!
+//! - `minimal`: a [`ChatService`] on a SQLite file, the whole flow in one page.
+//! - `tcp_chat`: another transport (line-based TCP) on the same calls and events as the
+//!   WebSocket server.
+//! - `metered_store`: a custom [`Store`] wrapping another, passing [`conformance`].
+//! - `greeter_bot`: an event-driven bot that claims queue chats up to a limit.
+//!
+//! Build a service with [`ChatService::open_sqlite`] (SQLite file + in-process bus) or
+//! [`ChatService::new`] with any [`Store`] and [`EventBus`]. Transports turn a bearer
+//! token into an [`Actor`] with [`ChatService::authenticate`]; embedders that
+//! authenticate users themselves may construct the [`Actor`] directly.
+//!
 //! # Example
 //!
 //! ```

@@ -1,0 +1,187 @@
+//! A custom `Store`: a wrapper that counts the calls and time of every operation of
+//! another store (here SQLite). It passes chatcore's store conformance suite, the same
+//! tests the built-in stores pass, and then serves a `ChatService` unchanged.
+//!
+//! Run: `cargo run --example metered_store`.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chatcore::store::{
+    AppendOutcome, ClaimOutcome, NewChat, NewMessage, OfficerRecord, PageQuery, SessionRecord,
+    StoreResult, TokenHash,
+};
+use chatcore::{
+    Chat, ChatId, ChatService, CustomerId, CustomerLogin, LocalBus, Message, Officer, OfficerId,
+    SendMessage, ServiceConfig, SqliteStore, Store, Timestamp,
+};
+
+/// Calls and total time per operation, shared by every wrapper that reports here.
+#[derive(Default)]
+struct Meter {
+    calls: Mutex<BTreeMap<&'static str, (u64, Duration)>>,
+}
+
+impl Meter {
+    fn snapshot(&self) -> BTreeMap<&'static str, (u64, Duration)> {
+        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+}
+
+/// Any store, metered.
+struct MeteredStore<S> {
+    inner: S,
+    meter: Arc<Meter>,
+}
+
+impl<S: Store> MeteredStore<S> {
+    async fn measure<T>(&self, op: &'static str, f: impl Future<Output = T>) -> T {
+        let start = Instant::now();
+        let out = f.await;
+        if let Ok(mut calls) = self.meter.calls.lock() {
+            let entry = calls.entry(op).or_default();
+            entry.0 += 1;
+            entry.1 += start.elapsed();
+        }
+        out
+    }
+}
+
+#[async_trait]
+impl<S: Store> Store for MeteredStore<S> {
+    async fn create_officer(&self, officer: &OfficerRecord) -> StoreResult<()> {
+        self.measure("create_officer", self.inner.create_officer(officer))
+            .await
+    }
+    async fn officer(&self, id: &OfficerId) -> StoreResult<Option<OfficerRecord>> {
+        self.measure("officer", self.inner.officer(id)).await
+    }
+    async fn officers(&self) -> StoreResult<Vec<Officer>> {
+        self.measure("officers", self.inner.officers()).await
+    }
+    async fn get_or_create_chat(&self, new: &NewChat) -> StoreResult<(Chat, bool)> {
+        self.measure("get_or_create_chat", self.inner.get_or_create_chat(new))
+            .await
+    }
+    async fn chat(&self, id: &ChatId) -> StoreResult<Option<Chat>> {
+        self.measure("chat", self.inner.chat(id)).await
+    }
+    async fn pending_chats(&self, limit: u32) -> StoreResult<Vec<Chat>> {
+        self.measure("pending_chats", self.inner.pending_chats(limit))
+            .await
+    }
+    async fn officer_chats(&self, officer: &OfficerId, limit: u32) -> StoreResult<Vec<Chat>> {
+        self.measure("officer_chats", self.inner.officer_chats(officer, limit))
+            .await
+    }
+    async fn claim_chat(&self, chat: &ChatId, officer: &OfficerId) -> StoreResult<ClaimOutcome> {
+        self.measure("claim_chat", self.inner.claim_chat(chat, officer))
+            .await
+    }
+    async fn append_message(&self, message: &NewMessage) -> StoreResult<AppendOutcome> {
+        self.measure("append_message", self.inner.append_message(message))
+            .await
+    }
+    async fn messages(&self, chat: &ChatId, page: &PageQuery) -> StoreResult<Vec<Message>> {
+        self.measure("messages", self.inner.messages(chat, page))
+            .await
+    }
+    async fn last_seq(&self, chat: &ChatId) -> StoreResult<u64> {
+        self.measure("last_seq", self.inner.last_seq(chat)).await
+    }
+    async fn create_session(&self, session: &SessionRecord) -> StoreResult<()> {
+        self.measure("create_session", self.inner.create_session(session))
+            .await
+    }
+    async fn session(&self, token_hash: &TokenHash) -> StoreResult<Option<SessionRecord>> {
+        self.measure("session", self.inner.session(token_hash))
+            .await
+    }
+    async fn delete_session(&self, token_hash: &TokenHash) -> StoreResult<bool> {
+        self.measure("delete_session", self.inner.delete_session(token_hash))
+            .await
+    }
+    async fn purge_expired_sessions(&self, now: Timestamp) -> StoreResult<u64> {
+        self.measure(
+            "purge_expired_sessions",
+            self.inner.purge_expired_sessions(now),
+        )
+        .await
+    }
+    async fn ping(&self) -> StoreResult<()> {
+        self.measure("ping", self.inner.ping()).await
+    }
+    async fn close(&self) -> StoreResult<()> {
+        self.measure("close", self.inner.close()).await
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = std::env::temp_dir().join(format!("chatcore-metered-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let meter = Arc::new(Meter::default());
+
+    // 1. The conformance suite, each case on a fresh metered SQLite file. It panics on
+    //    the first violation, so reaching the next line means every case passed.
+    let counter = std::sync::atomic::AtomicUsize::new(0);
+    chatcore::conformance::run_all(|| {
+        let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let path = dir.join(format!("case-{n}.db"));
+        let meter = meter.clone();
+        async move {
+            let inner = SqliteStore::open(path).expect("open SQLite");
+            Arc::new(MeteredStore { inner, meter }) as Arc<dyn Store>
+        }
+    })
+    .await;
+    println!(
+        "conformance: all {} cases passed on MeteredStore<SqliteStore>",
+        chatcore::conformance::CASES.len()
+    );
+
+    // 2. The same wrapper under a service, as an embedder would use it.
+    let service_meter = Arc::new(Meter::default());
+    let store = MeteredStore {
+        inner: SqliteStore::open(dir.join("service.db"))?,
+        meter: service_meter.clone(),
+    };
+    let service = ChatService::new(
+        Arc::new(store),
+        Arc::new(LocalBus::new()),
+        ServiceConfig::default(),
+    );
+    let login = service
+        .customer_login(CustomerLogin {
+            customer_id: CustomerId::parse("metered-customer")?,
+            officer_id: None,
+            signature: None,
+        })
+        .await?;
+    let customer = service.authenticate(&login.token).await?.actor;
+    for i in 0..10 {
+        service
+            .send_message(
+                &customer,
+                login.chat.id,
+                SendMessage::text(format!("message {i}")),
+            )
+            .await?;
+    }
+    service.close().await?;
+    println!("service calls (operation: calls, mean time):");
+    for (op, (calls, total)) in service_meter.snapshot() {
+        let mean = total / u32::try_from(calls.max(1)).unwrap_or(u32::MAX);
+        println!("  {op}: {calls}, {mean:?}");
+    }
+    let suite = meter.snapshot();
+    println!(
+        "the suite made {} store calls",
+        suite.values().map(|(calls, _)| calls).sum::<u64>()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}

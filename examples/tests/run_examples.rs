@@ -1,0 +1,211 @@
+//! Runs every example as a process (`cargo run --example NAME`, so it is built fresh) and
+//! checks what it prints; `tcp_chat` is driven over real TCP connections.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+fn cargo_example(name: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.args(["run", "--quiet", "--example", name, "--"])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    cmd
+}
+
+fn run(name: &str) -> String {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cargo_example(name).output().expect("run cargo");
+    let stdout = String::from_utf8(stdout).expect("utf-8 output");
+    assert!(
+        status.success(),
+        "example {name} failed: {status}\n{stdout}\n{}",
+        String::from_utf8_lossy(&stderr)
+    );
+    stdout
+}
+
+#[test]
+fn minimal_runs_the_whole_flow() {
+    let dir = tempfile_dir("minimal");
+    let db = dir.join("minimal.db");
+    let out = {
+        let Output { status, stdout, .. } = cargo_example("minimal")
+            .arg(&db)
+            .output()
+            .expect("run cargo");
+        assert!(status.success());
+        String::from_utf8(stdout).expect("utf-8")
+    };
+    for expected in [
+        "officer alice logged in",
+        "customer cust-42 logged in; chat is pending",
+        "queue event: chat of cust-42 is waiting",
+        "alice claimed the chat; status assigned",
+        "alice sees #1 from cust-42: Hello, is my loan approved?",
+        "customer sees #2 from alice: Hi! Let me check that for you.",
+        "history holds 2 messages",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+    assert!(
+        db.exists(),
+        "the example did not use the given database file"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn greeter_bot_claims_up_to_its_capacity() {
+    let out = run("greeter_bot");
+    let greeted = out
+        .lines()
+        .filter(|l| l.contains("was greeted: Hello"))
+        .count();
+    let waiting = out
+        .lines()
+        .filter(|l| l.contains("waits in the queue"))
+        .count();
+    assert_eq!((greeted, waiting), (3, 2), "{out}");
+    assert!(
+        out.contains("the bot holds 3 chats; 2 wait in the queue"),
+        "{out}"
+    );
+}
+
+#[test]
+fn metered_store_passes_the_conformance_suite() {
+    let out = run("metered_store");
+    assert!(
+        out.contains("conformance: all 14 cases passed on MeteredStore<SqliteStore>"),
+        "{out}"
+    );
+    assert!(out.contains("  append_message: 10,"), "{out}");
+    assert!(out.contains("  get_or_create_chat: 1,"), "{out}");
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Client {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Client {
+    fn connect(port: &str) -> Self {
+        let stream = TcpStream::connect(format!("127.0.0.1:{port}")).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        Self {
+            reader: BufReader::new(stream.try_clone().unwrap()),
+            writer: stream,
+        }
+    }
+
+    fn send(&mut self, line: &str) {
+        writeln!(self.writer, "{line}").expect("write");
+    }
+
+    /// Reads lines until one starts with `prefix` (events may come before or after a
+    /// reply) and returns it.
+    fn expect(&mut self, prefix: &str) -> String {
+        let mut seen = Vec::new();
+        loop {
+            let mut line = String::new();
+            let n = self
+                .reader
+                .read_line(&mut line)
+                .unwrap_or_else(|e| panic!("waiting for {prefix:?}: {e}; seen {seen:?}"));
+            assert!(
+                n > 0,
+                "connection closed while waiting for {prefix:?}; seen {seen:?}"
+            );
+            let line = line.trim_end().to_string();
+            if line.starts_with(prefix) {
+                return line;
+            }
+            seen.push(line);
+        }
+    }
+}
+
+#[test]
+fn tcp_chat_is_a_working_transport() {
+    let mut child = cargo_example("tcp_chat")
+        .args(["0", "alice,bob"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run cargo");
+    let mut banner = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut banner)
+        .unwrap();
+    let _server = Server(child);
+    let port = banner
+        .trim()
+        .rsplit(':')
+        .next()
+        .expect("listening on HOST:PORT")
+        .to_string();
+
+    let mut alice = Client::connect(&port);
+    alice.send("login officer alice");
+    alice.expect("ok officer alice");
+
+    let mut customer = Client::connect(&port);
+    customer.send("login customer cust-1");
+    let ok = customer.expect("ok customer cust-1 chat ");
+    let chat = ok.rsplit(' ').next().unwrap().to_string();
+
+    // The officer learns of the new chat live, claims it, and hears of the claim.
+    assert_eq!(
+        alice.expect("queue_created"),
+        format!("queue_created {chat} cust-1")
+    );
+    alice.send(&format!("claim {chat}"));
+    alice.expect(&format!("claimed {chat}"));
+    alice.expect(&format!("assigned {chat}"));
+
+    let mut bob = Client::connect(&port);
+    bob.send("login officer bob");
+    bob.expect("ok officer bob");
+    bob.send(&format!("claim {chat}"));
+    assert!(bob.expect("error").starts_with("error already_assigned"));
+
+    alice.send(&format!("join {chat} 0"));
+    alice.expect(&format!("joined chat:{chat}"));
+    customer.send(&format!("join {chat} 0"));
+    customer.expect(&format!("joined chat:{chat}"));
+    customer.send(&format!("say {chat} Hello, anyone there?"));
+    assert_eq!(
+        alice.expect("msg"),
+        format!("msg {chat} #1 cust-1: Hello, anyone there?")
+    );
+    alice.send(&format!("say {chat} Yes, Alice here."));
+    customer.expect("msg"); // its own message, #1
+    assert_eq!(
+        customer.expect("msg"),
+        format!("msg {chat} #2 alice: Yes, Alice here.")
+    );
+
+    // The core's rules apply here as everywhere: bob may not write to alice's chat.
+    bob.send(&format!("say {chat} hijack"));
+    assert!(bob.expect("error").starts_with("error forbidden"));
+}
+
+fn tempfile_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("examples-test-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
