@@ -425,9 +425,62 @@ fn run_batch(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> Result<(), r
 // ---------------------------------------------------------------------------------------
 // Row mapping.
 
-const CHAT_COLUMNS: &str = "id, customer_id, assigned_officer_id, status, created_at";
-const MESSAGE_COLUMNS: &str =
-    "id, chat_id, seq, sender_type, sender_id, content, created_at, client_message_id";
+macro_rules! chat_columns {
+    () => {
+        "id, customer_id, assigned_officer_id, status, created_at"
+    };
+}
+macro_rules! message_columns {
+    () => {
+        "id, chat_id, seq, sender_type, sender_id, content, created_at, client_message_id"
+    };
+}
+
+// The statements on hot paths, as constants: prepared once per connection and cached,
+// and checked by `hot_queries_use_an_index_and_never_sort` below.
+const SQL_CHAT_BY_ID: &str = concat!("SELECT ", chat_columns!(), " FROM chats WHERE id = ?1");
+const SQL_CHAT_BY_CUSTOMER: &str = concat!(
+    "SELECT ",
+    chat_columns!(),
+    " FROM chats WHERE customer_id = ?1"
+);
+const SQL_QUEUE: &str = concat!(
+    "SELECT ",
+    chat_columns!(),
+    " FROM chats INDEXED BY chats_queue",
+    " WHERE assigned_officer_id IS NULL ORDER BY created_at, id LIMIT ?1"
+);
+const SQL_OFFICER_CHATS: &str = concat!(
+    "SELECT ",
+    chat_columns!(),
+    " FROM chats INDEXED BY chats_by_officer",
+    " WHERE assigned_officer_id = ?1 ORDER BY created_at, id LIMIT ?2"
+);
+const SQL_CLAIM: &str = concat!(
+    "UPDATE chats SET assigned_officer_id = ?2, status = 'assigned'",
+    " WHERE id = ?1 AND assigned_officer_id IS NULL RETURNING ",
+    chat_columns!()
+);
+const SQL_IDEMPOTENT_ORIGINAL: &str = concat!(
+    "SELECT ",
+    message_columns!(),
+    " FROM messages WHERE chat_id = ?1 AND sender_type = ?2 AND sender_id = ?3",
+    " AND client_message_id = ?4"
+);
+const SQL_NEXT_SEQ: &str =
+    "UPDATE chats SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq";
+const SQL_PAGE_AFTER: &str = concat!(
+    "SELECT ",
+    message_columns!(),
+    " FROM messages WHERE chat_id = ?1 AND seq > ?2 ORDER BY seq ASC LIMIT ?3"
+);
+const SQL_PAGE_BEFORE: &str = concat!(
+    "SELECT ",
+    message_columns!(),
+    " FROM messages WHERE chat_id = ?1 AND seq > ?2 AND seq < ?3 ORDER BY seq DESC LIMIT ?4"
+);
+const SQL_SESSION: &str = "SELECT role, subject, chat_id, created_at, expires_at
+     FROM sessions WHERE token_hash = ?1";
 
 fn corrupt(what: &str) -> rusqlite::Error {
     rusqlite::Error::InvalidColumnType(0, what.to_string(), rusqlite::types::Type::Text)
@@ -480,7 +533,7 @@ fn officer_from_row(r: &Row<'_>) -> rusqlite::Result<OfficerRecord> {
 }
 
 fn chat_by_id(conn: &Connection, id: &ChatId) -> rusqlite::Result<Option<Chat>> {
-    conn.prepare_cached(&format!("SELECT {CHAT_COLUMNS} FROM chats WHERE id = ?1"))?
+    conn.prepare_cached(SQL_CHAT_BY_ID)?
         .query_row([id.to_string()], chat_from_row)
         .optional()
 }
@@ -565,9 +618,7 @@ impl Store for SqliteStore {
                 })
                 .map_err(classify)?;
             let chat = c
-                .prepare_cached(&format!(
-                    "SELECT {CHAT_COLUMNS} FROM chats WHERE customer_id = ?1"
-                ))
+                .prepare_cached(SQL_CHAT_BY_CUSTOMER)
                 .and_then(|mut st| st.query_row([new.customer_id.as_str()], chat_from_row))
                 .map_err(classify)?;
             Ok((chat, inserted == 1))
@@ -583,12 +634,7 @@ impl Store for SqliteStore {
 
     async fn pending_chats(&self, limit: u32) -> StoreResult<Vec<Chat>> {
         self.read(move |c| {
-            let mut st = c
-                .prepare_cached(&format!(
-                    "SELECT {CHAT_COLUMNS} FROM chats INDEXED BY chats_queue
-                     WHERE assigned_officer_id IS NULL ORDER BY created_at, id LIMIT ?1"
-                ))
-                .map_err(classify)?;
+            let mut st = c.prepare_cached(SQL_QUEUE).map_err(classify)?;
             let rows = st
                 .query_map([i64::from(limit)], chat_from_row)
                 .map_err(classify)?
@@ -601,12 +647,7 @@ impl Store for SqliteStore {
     async fn officer_chats(&self, officer: &OfficerId, limit: u32) -> StoreResult<Vec<Chat>> {
         let officer = officer.clone();
         self.read(move |c| {
-            let mut st = c
-                .prepare_cached(&format!(
-                    "SELECT {CHAT_COLUMNS} FROM chats INDEXED BY chats_by_officer
-                     WHERE assigned_officer_id = ?1 ORDER BY created_at, id LIMIT ?2"
-                ))
-                .map_err(classify)?;
+            let mut st = c.prepare_cached(SQL_OFFICER_CHATS).map_err(classify)?;
             let rows = st
                 .query_map(params![officer.as_str(), i64::from(limit)], chat_from_row)
                 .map_err(classify)?
@@ -621,10 +662,7 @@ impl Store for SqliteStore {
         self.write(move |c| {
             // The one conditional update that decides a race: only a pending chat changes.
             let claimed = c
-                .prepare_cached(&format!(
-                    "UPDATE chats SET assigned_officer_id = ?2, status = 'assigned'
-                     WHERE id = ?1 AND assigned_officer_id IS NULL RETURNING {CHAT_COLUMNS}"
-                ))
+                .prepare_cached(SQL_CLAIM)
                 .and_then(|mut st| {
                     st.query_row(params![chat.to_string(), officer.as_str()], chat_from_row)
                         .optional()
@@ -650,11 +688,7 @@ impl Store for SqliteStore {
             let chat_id = m.chat_id.to_string();
             if let Some(key) = &m.client_message_id {
                 let original = c
-                    .prepare_cached(&format!(
-                        "SELECT {MESSAGE_COLUMNS} FROM messages
-                         WHERE chat_id = ?1 AND sender_type = ?2 AND sender_id = ?3
-                           AND client_message_id = ?4"
-                    ))
+                    .prepare_cached(SQL_IDEMPOTENT_ORIGINAL)
                     .and_then(|mut st| {
                         st.query_row(
                             params![chat_id, m.sender_type.as_str(), m.sender_id, key],
@@ -668,9 +702,7 @@ impl Store for SqliteStore {
                 }
             }
             let seq: i64 = c
-                .prepare_cached(
-                    "UPDATE chats SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq",
-                )
+                .prepare_cached(SQL_NEXT_SEQ)
                 .and_then(|mut st| st.query_row([&chat_id], |r| r.get(0)).optional())
                 .map_err(classify)?
                 .ok_or_else(|| StoreError::backend("append to a chat that does not exist"))?;
@@ -713,25 +745,14 @@ impl Store for SqliteStore {
             let limit = i64::from(page.limit);
             let mut out = if page.before.is_some() {
                 let before = seq_param(page.before, i64::MAX);
-                let mut st = c
-                    .prepare_cached(&format!(
-                        "SELECT {MESSAGE_COLUMNS} FROM messages
-                         WHERE chat_id = ?1 AND seq > ?2 AND seq < ?3
-                         ORDER BY seq DESC LIMIT ?4"
-                    ))
-                    .map_err(classify)?;
+                let mut st = c.prepare_cached(SQL_PAGE_BEFORE).map_err(classify)?;
                 let rows = st
                     .query_map(params![chat, after, before, limit], message_from_row)
                     .map_err(classify)?
                     .collect::<rusqlite::Result<Vec<_>>>();
                 rows.map_err(classify)?
             } else {
-                let mut st = c
-                    .prepare_cached(&format!(
-                        "SELECT {MESSAGE_COLUMNS} FROM messages
-                         WHERE chat_id = ?1 AND seq > ?2 ORDER BY seq ASC LIMIT ?3"
-                    ))
-                    .map_err(classify)?;
+                let mut st = c.prepare_cached(SQL_PAGE_AFTER).map_err(classify)?;
                 let rows = st
                     .query_map(params![chat, after, limit], message_from_row)
                     .map_err(classify)?
@@ -795,10 +816,7 @@ impl Store for SqliteStore {
         let hash = *token_hash;
         self.read(move |c| {
             let row = c
-                .prepare_cached(
-                    "SELECT role, subject, chat_id, created_at, expires_at
-                     FROM sessions WHERE token_hash = ?1",
-                )
+                .prepare_cached(SQL_SESSION)
                 .and_then(|mut st| {
                     st.query_row([&hash.0[..]], |r| {
                         Ok((
@@ -887,5 +905,61 @@ impl Store for SqliteStore {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every hot statement must find its rows through an index (or the primary key) and
+    /// deliver them in index order: no full scan of a table, no sort. That is what keeps
+    /// the queue, an officer's chats and a page of messages as cheap at ten million
+    /// messages as at ten.
+    #[test]
+    fn hot_queries_use_an_index_and_never_sort() {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn).unwrap();
+        for (name, sql) in [
+            ("chat by id", SQL_CHAT_BY_ID),
+            ("chat by customer", SQL_CHAT_BY_CUSTOMER),
+            ("queue", SQL_QUEUE),
+            ("officer chats", SQL_OFFICER_CHATS),
+            ("claim", SQL_CLAIM),
+            ("idempotency lookup", SQL_IDEMPOTENT_ORIGINAL),
+            ("next seq", SQL_NEXT_SEQ),
+            ("page after", SQL_PAGE_AFTER),
+            ("page before", SQL_PAGE_BEFORE),
+            ("session", SQL_SESSION),
+        ] {
+            let mut st = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let plan: Vec<String> = st
+                .query_map(
+                    rusqlite::params_from_iter(std::iter::repeat_n(
+                        rusqlite::types::Null,
+                        st.parameter_count(),
+                    )),
+                    |r| r.get::<_, String>(3),
+                )
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            let plan = plan.join(" | ");
+            assert!(
+                plan.contains("USING INDEX")
+                    || plan.contains("USING PRIMARY KEY")
+                    || plan.contains("USING COVERING INDEX"),
+                "{name}: no index in plan: {plan}"
+            );
+            assert!(!plan.contains("TEMP B-TREE"), "{name}: sorts: {plan}");
+            // A SCAN is acceptable only of the queue's partial index, which holds
+            // nothing but pending chats and is read in order up to the limit.
+            if plan.contains("SCAN") {
+                assert!(
+                    plan.contains("SCAN chats USING INDEX chats_queue"),
+                    "{name}: scans: {plan}"
+                );
+            }
+        }
     }
 }
