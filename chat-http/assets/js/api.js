@@ -1,0 +1,110 @@
+// @ts-check
+/**
+ * The REST half of the wire contract (docs/API.md): one function per endpoint the pages
+ * use. Every failure is thrown as an ApiError carrying the contract's error code.
+ * Must not touch the DOM.
+ */
+
+export class ApiError extends Error {
+  /**
+   * @param {number} status HTTP status (0 when the server could not be reached)
+   * @param {string} code the contract's snake_case error code
+   * @param {string} message a sentence a person can act on
+   */
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/**
+ * @param {string} method
+ * @param {string} path
+ * @param {{ token?: string | null, body?: unknown }} [options]
+ * @returns {Promise<any>}
+ */
+async function request(method, path, { token, body } = {}) {
+  /** @type {Record<string, string>} */
+  const headers = {};
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  let response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    throw new ApiError(0, 'unreachable', 'The server cannot be reached. Check your connection.');
+  }
+  const text = await response.text();
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = null;
+  }
+  if (!response.ok) {
+    const error = data && data.error;
+    throw new ApiError(
+      response.status,
+      error?.code ?? 'http_error',
+      error?.message ?? `The server answered ${response.status}.`,
+    );
+  }
+  return data;
+}
+
+/** @param {string} officerId @param {string} [password] */
+export const officerLogin = (officerId, password) =>
+  request('POST', '/api/officers/login', {
+    body: password ? { officerId, password } : { officerId },
+  });
+
+/** @param {string} customerId @param {string | null} [signature] */
+export const customerLogin = (customerId, signature) =>
+  request('POST', '/api/customers/login', {
+    body: signature ? { customerId, signature } : { customerId },
+  });
+
+/** @param {string} token */
+export const queue = (token) => request('GET', '/api/officers/queue', { token });
+
+/** @param {string} token @param {string} officerId */
+export const officerChats = (token, officerId) =>
+  request('GET', `/api/officers/${encodeURIComponent(officerId)}/chats`, { token });
+
+/** @param {string} token @param {string} officerId @param {string} chatId */
+export const claim = (token, officerId, chatId) =>
+  request(
+    'POST',
+    `/api/officers/${encodeURIComponent(officerId)}/claim/${encodeURIComponent(chatId)}`,
+    { token },
+  );
+
+/** @param {string} token @param {string} chatId */
+export const chat = (token, chatId) =>
+  request('GET', `/api/chats/${encodeURIComponent(chatId)}`, { token });
+
+/**
+ * The newest `limit` messages of a chat, ascending by seq.
+ * @param {string} token @param {string} chatId @param {number} [limit]
+ */
+export const latestMessages = (token, chatId, limit = 100) =>
+  request(
+    'GET',
+    `/api/chats/${encodeURIComponent(chatId)}/messages?before=${Number.MAX_SAFE_INTEGER}&limit=${limit}`,
+    { token },
+  );
+
+/**
+ * Sends a message. The clientMessageId makes a retry of the same send harmless.
+ * @param {string} token @param {string} chatId @param {string} content @param {string} clientMessageId
+ */
+export const sendMessage = (token, chatId, content, clientMessageId) =>
+  request('POST', `/api/chats/${encodeURIComponent(chatId)}/messages`, {
+    token,
+    body: { content, clientMessageId },
+  });

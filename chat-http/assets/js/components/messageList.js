@@ -1,0 +1,65 @@
+// @ts-check
+/**
+ * A chat's messages in seq order, as an accessible live log. Knows the viewer's own
+ * sender id to tell "you" from the other side; shows each seq once.
+ */
+import { clockTime, h } from './dom.js';
+
+export class MessageList {
+  /** @param {string} label accessible name of the log */
+  constructor(label) {
+    /** @type {Set<number>} */
+    this.seqs = new Set();
+    this.lastSeq = 0;
+    this.viewer = '';
+    this.empty = h('li', { class: 'empty' }, 'No messages yet.');
+    this.element = h('ol', {
+      class: 'messages',
+      role: 'log',
+      'aria-live': 'polite',
+      'aria-label': label,
+      tabindex: '0',
+    });
+    this.element.append(this.empty);
+  }
+
+  /** @param {string} viewer the sender id of the person looking */
+  setViewer(viewer) {
+    this.viewer = viewer;
+  }
+
+  /** @param {any[]} messages ascending by seq */
+  reset(messages) {
+    this.seqs.clear();
+    this.lastSeq = 0;
+    this.element.replaceChildren(this.empty);
+    for (const m of messages) this.append(m);
+  }
+
+  /** @param {any} message */
+  append(message) {
+    if (this.seqs.has(message.seq)) return;
+    this.seqs.add(message.seq);
+    this.lastSeq = Math.max(this.lastSeq, message.seq);
+    this.empty.remove();
+    const mine = message.senderId === this.viewer;
+    const who = mine ? 'You' : message.senderType === 'officer' ? `Officer ${message.senderId}` : message.senderId;
+    const item = h(
+      'li',
+      {
+        class: `message ${mine ? 'mine' : 'theirs'} ${message.senderType}`,
+        'data-seq': String(message.seq),
+      },
+      h('div', { class: 'meta' }, h('span', { class: 'who' }, who), ' ', h('time', { datetime: message.createdAt }, clockTime(message.createdAt))),
+      h('div', { class: 'content' }, message.content),
+    );
+    // Usually the newest; a replayed older one goes into its place.
+    const later = [...this.element.children].find(
+      (li) => Number(li.getAttribute('data-seq')) > message.seq,
+    );
+    this.element.insertBefore(item, later ?? null);
+    const nearBottom =
+      this.element.scrollHeight - this.element.scrollTop - this.element.clientHeight < 120;
+    if (nearBottom || mine) this.element.scrollTop = this.element.scrollHeight;
+  }
+}

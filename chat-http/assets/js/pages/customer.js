@@ -1,0 +1,177 @@
+// @ts-check
+/**
+ * The customer chat page: log in with the customer id (and the host application's
+ * signature when the server requires one), then talk in the one chat, live. The token
+ * lives in sessionStorage only. Business rules stay on the server.
+ */
+import * as api from '../api.js';
+import { Composer } from '../components/composer.js';
+import { ConnectionBadge } from '../components/connection.js';
+import { h } from '../components/dom.js';
+import { MessageList } from '../components/messageList.js';
+import { ChatSocket } from '../socket.js';
+
+const STORAGE_KEY = 'chat.customer';
+const root = /** @type {HTMLElement} */ (document.getElementById('app'));
+
+/** @typedef {{ token: string, chatId: string, customerId: string }} Session */
+
+/** @returns {Session | null} */
+function loadSession() {
+  try {
+    return JSON.parse(sessionStorage.getItem(STORAGE_KEY) ?? 'null');
+  } catch {
+    return null;
+  }
+}
+
+// A host application links here as /customer?customerId=ID&signature=HMAC. Both are read
+// once and removed from the address bar (and so from history and referrers).
+const params = new URLSearchParams(location.search);
+const linkedCustomer = params.get('customerId');
+const linkedSignature = params.get('signature');
+if (linkedCustomer || linkedSignature) history.replaceState(null, '', location.pathname);
+
+/** @param {string} [notice] */
+function showLogin(notice) {
+  const input = /** @type {HTMLInputElement} */ (
+    h('input', { id: 'customer-id', name: 'customerId', required: true, autocomplete: 'username', maxlength: '64', pattern: '[A-Za-z0-9._\\-]{1,64}' })
+  );
+  input.value = linkedCustomer ?? '';
+  const error = h('p', { class: 'error', role: 'alert' }, notice ?? '');
+  const button = /** @type {HTMLButtonElement} */ (h('button', { type: 'submit' }, 'Start chat'));
+  const form = h(
+    'form',
+    {
+      id: 'login-form',
+      class: 'card login',
+      onsubmit: async (e) => {
+        e.preventDefault();
+        button.disabled = true;
+        error.textContent = '';
+        try {
+          const result = await api.customerLogin(input.value.trim(), linkedSignature);
+          const session = { token: result.token, chatId: result.chat.id, customerId: result.chat.customerId };
+          sessionStorage.setItem(STORAGE_KEY, JSON.stringify(session));
+          showChat(session);
+        } catch (err) {
+          error.textContent = err instanceof Error ? err.message : String(err);
+          button.disabled = false;
+        }
+      },
+    },
+    h('h1', {}, 'Chat with a loan officer'),
+    h('label', { for: 'customer-id' }, 'Your customer number'),
+    input,
+    button,
+    error,
+  );
+  root.replaceChildren(form);
+  input.focus();
+}
+
+/** @param {Session} session */
+function showChat(session) {
+  const status = h('p', { id: 'chat-status', class: 'status', role: 'status', 'aria-live': 'polite' }, 'Loading…');
+  const badge = new ConnectionBadge();
+  const list = new MessageList('Conversation');
+  list.setViewer(session.customerId);
+  const composer = new Composer(async (content, key) => {
+    const message = await api.sendMessage(session.token, session.chatId, content, key);
+    list.append(message);
+  }, 'message-input');
+
+  /** @type {ReturnType<typeof setInterval> | null} */
+  let poll = null;
+  /** @param {any} chat */
+  const showStatus = (chat) => {
+    if (chat.assignedOfficerId) {
+      status.textContent = `Officer ${chat.assignedOfficerId} has joined the chat.`;
+      status.className = 'status assigned';
+      if (poll) clearInterval(poll);
+      poll = null;
+    } else {
+      status.textContent = 'Waiting for an officer… You can already write your question.';
+      status.className = 'status pending';
+    }
+  };
+
+  const socket = new ChatSocket({
+    token: session.token,
+    onState: (state) => {
+      badge.set(state);
+      if (state === 'unauthorized') signOut('Your session has ended. Please start again.');
+    },
+    onEvent: (event) => {
+      if (event.type !== 'new_message') return;
+      list.append(event.message);
+      if (event.message.senderType === 'officer') {
+        showStatus({ assignedOfficerId: event.message.senderId });
+      }
+    },
+  });
+
+  /** @param {string} [notice] */
+  const signOut = (notice) => {
+    socket.close();
+    if (poll) clearInterval(poll);
+    sessionStorage.removeItem(STORAGE_KEY);
+    showLogin(notice);
+  };
+
+  root.replaceChildren(
+    h(
+      'section',
+      { class: 'card chat customer-chat', 'aria-labelledby': 'chat-title' },
+      h(
+        'header',
+        {},
+        h('h1', { id: 'chat-title' }, 'Your chat'),
+        badge.element,
+        h('button', { type: 'button', class: 'link', onclick: () => signOut() }, 'Sign out'),
+      ),
+      status,
+      list.element,
+      composer.element,
+    ),
+  );
+  composer.setEnabled(true);
+  composer.input.focus();
+
+  // The contract sends customers no event when an officer claims their chat, so the
+  // page asks now and then while it waits (an officer's first message also tells it).
+  const refresh = async () => {
+    try {
+      showStatus(await api.chat(session.token, session.chatId));
+    } catch (err) {
+      if (err instanceof api.ApiError && err.status === 401) signOut('Your session has ended. Please start again.');
+    }
+  };
+
+  (async () => {
+    try {
+      const [chat, history] = await Promise.all([
+        api.chat(session.token, session.chatId),
+        api.latestMessages(session.token, session.chatId),
+      ]);
+      showStatus(chat);
+      list.reset(history);
+      if (!chat.assignedOfficerId) poll = setInterval(refresh, 4000);
+      socket.joinChat(session.chatId, list.lastSeq);
+      socket.connect();
+    } catch (err) {
+      if (err instanceof api.ApiError && err.status === 401) {
+        signOut('Your session has ended. Please start again.');
+      } else {
+        status.textContent = err instanceof Error ? err.message : String(err);
+      }
+    }
+  })();
+}
+
+const existing = loadSession();
+if (existing && (!linkedCustomer || linkedCustomer === existing.customerId)) {
+  showChat(existing);
+} else {
+  showLogin();
+}
