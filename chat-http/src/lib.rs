@@ -1,1 +1,137 @@
-//! chat-http
+//! `chat-http`: the REST + WebSocket server of the wire contract (docs/API.md), a thin
+//! axum adapter over `chatcore`. It parses requests, resolves bearer tokens to a
+//! `chatcore::Actor`, calls `chatcore::ChatService` and maps results and errors to HTTP
+//! and WebSocket frames. It must hold no rule of its own: every permission check,
+//! validation and state change is a service call.
+//!
+//! # Layout
+//!
+//! - [`config`]: the `Config` clap struct (flags with env fallbacks).
+//! - [`state`]: [`AppState`], what handlers share (the service, transport settings).
+//! - [`error`]: [`ApiError`], the one mapping of errors to status and JSON body.
+//! - [`extract`]: extractors whose rejections speak the contract, and `Auth`.
+//! - `routes/`: REST routes by resource (officers, customers, chats, health, index).
+//! - `ws`: the WebSocket endpoint `/ws`.
+//! - [`shutdown`]: graceful shutdown (signals, socket tracking).
+//!
+//! [`app`] builds the router; [`serve`] runs it on a listener until a shutdown future
+//! resolves, then closes the sockets (1001) and the store.
+
+pub mod config;
+pub mod error;
+pub mod extract;
+mod routes;
+pub mod shutdown;
+pub mod state;
+mod ws;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Method};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+pub use config::Config;
+pub use error::ApiError;
+pub use state::{AppState, AppStateBuilder, WsSettings};
+pub use ws::{CLOSE_GOING_AWAY, CLOSE_TOO_SLOW, CLOSE_UNAUTHORIZED};
+
+/// How long `serve` waits for WebSockets to close after the shutdown has started.
+const SOCKET_DRAIN: Duration = Duration::from_secs(5);
+
+/// The router: every REST route, `/ws`, JSON 404 and 405 answers, the body limit, a
+/// tracing span per request and, when origins are configured, CORS.
+pub fn app(state: AppState) -> Router {
+    let mut router = routes::router()
+        .merge(ws::router())
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.body_limit()))
+        // The default span holds method, URI and version, never headers: tokens stay
+        // out of the logs.
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        );
+    if let Some(cors) = cors(state.cors_origins()) {
+        router = router.layer(cors);
+    }
+    router.with_state(state)
+}
+
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| match HeaderValue::from_str(o) {
+            Ok(v) => Some(v),
+            Err(_) => {
+                tracing::warn!(origin = %o, "ignoring malformed CORS origin");
+                None
+            }
+        })
+        .collect();
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([
+                HeaderName::from_static("authorization"),
+                HeaderName::from_static("content-type"),
+            ])
+            .max_age(Duration::from_secs(600)),
+    )
+}
+
+/// Serves [`app`] on `listener` until `shutdown` resolves; then stops accepting,
+/// finishes in-flight requests, closes WebSockets with 1001, and closes the store
+/// (flushing accepted writes) last. Also purges expired sessions periodically.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let stopping = state.shutdown().clone();
+    let purge = tokio::spawn(purge_sessions(state.clone()));
+    let signal = {
+        let stopping = stopping.clone();
+        async move {
+            shutdown.await;
+            // Upgraded sockets are not connections axum waits for: tell them directly.
+            stopping.trigger();
+        }
+    };
+    let result = axum::serve(listener, app(state.clone()))
+        .with_graceful_shutdown(signal)
+        .await;
+    stopping.trigger();
+    let still_open = stopping.sockets_closed(SOCKET_DRAIN).await;
+    if still_open > 0 {
+        tracing::warn!(still_open, "WebSockets still open at shutdown");
+    }
+    purge.abort();
+    if let Err(e) = state.service().close().await {
+        tracing::error!(error = ?e, "closing the store failed");
+    }
+    tracing::info!("server stopped");
+    result
+}
+
+async fn purge_sessions(state: AppState) {
+    let mut every = tokio::time::interval(state.purge_interval());
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        match state.service().purge_expired_sessions().await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "expired sessions deleted"),
+            Err(e) => tracing::warn!(error = ?e, "purging expired sessions failed"),
+        }
+    }
+}

@@ -1,2 +1,100 @@
-//! chat-http binary.
-fn main() {}
+//! The `chat-http` binary: parse the config, start logging, open the store, bind, print
+//! where things are served and call `chat_http::serve`. It must not hold any server
+//! logic; that lives in the library.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use chat_http::{AppState, Config};
+use chatcore::{ChatService, LocalBus, SqliteStore};
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let config = Config::parse();
+    let filter = match EnvFilter::try_new(&config.log) {
+        Ok(filter) => filter,
+        Err(e) => {
+            eprintln!("chat-http: invalid --log filter {:?}: {e}", config.log);
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    if let Err(message) = config.check() {
+        eprintln!("chat-http: {message}");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("chat-http: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("chat-http: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    let store = SqliteStore::open_with(&config.db, config.sqlite_options())
+        .with_context(|| format!("cannot open the database {}", config.db.display()))?;
+    let service = ChatService::new(
+        Arc::new(store),
+        Arc::new(LocalBus::new()),
+        config.service_config(),
+    );
+    let state = AppState::builder(service)
+        .cors_origins(config.cors_origins.clone())
+        .build();
+    let listener = tokio::net::TcpListener::bind(config.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.bind))?;
+    let addr = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
+    print_banner(&config, addr);
+    chat_http::serve(listener, state, chat_http::shutdown::signal())
+        .await
+        .context("server failed")?;
+    Ok(())
+}
+
+fn print_banner(config: &Config, addr: std::net::SocketAddr) {
+    let base = format!("http://{addr}");
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "chat-http listening on {base}");
+    let _ = writeln!(out, "  customer page:   {base}/customer");
+    let _ = writeln!(out, "  officer console: {base}/officer");
+    let _ = writeln!(out, "  REST API:        {base}/api (docs/API.md)");
+    let _ = writeln!(out, "  WebSocket:       ws://{addr}/ws");
+    let _ = writeln!(out, "  database:        {}", config.db.display());
+    if config.open_mode() {
+        let _ = writeln!(
+            out,
+            "  OPEN MODE: no admin token; anyone may create officers, and officers \
+             without a password log in by id alone"
+        );
+    }
+    if config.customer_secret.is_none() {
+        let _ = writeln!(
+            out,
+            "  customer ids are taken on trust (no customer secret): anyone may log in \
+             as any customer"
+        );
+    }
+    let _ = out.flush();
+}

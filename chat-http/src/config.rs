@@ -1,0 +1,146 @@
+//! The server's settings: one clap struct, every field with a `--flag`, an env fallback
+//! and a doc line that becomes `--help`. It only describes settings; it must not open
+//! files, bind sockets or hold any rule of the chat itself.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// REST + WebSocket server for the support chat (the wire contract in docs/API.md).
+#[derive(Debug, Clone, Parser)]
+#[command(name = "chat-http", version, about)]
+pub struct Config {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "CHAT_BIND", default_value = "127.0.0.1:3001")]
+    pub bind: SocketAddr,
+
+    /// SQLite database file; created and migrated when missing.
+    #[arg(long, env = "CHAT_DB", default_value = "./chat.db")]
+    pub db: PathBuf,
+
+    /// Operator's bearer token. Without it the server runs in open mode: anyone may
+    /// create officers, and passwordless officers log in by id alone.
+    #[arg(long, env = "CHAT_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// Secret shared with the host application: customer login then requires
+    /// `signature` = hex HMAC-SHA256(secret, customerId). Without it customer ids are
+    /// taken on trust.
+    #[arg(long, env = "CHAT_CUSTOMER_SECRET", hide_env_values = true)]
+    pub customer_secret: Option<String>,
+
+    /// Longest message content, in characters.
+    #[arg(long, env = "CHAT_MAX_MESSAGE_CHARS", default_value_t = 4000,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_message_chars: u32,
+
+    /// Browser origin allowed to call the API cross-origin (repeat for several; none by
+    /// default, which sends no CORS headers).
+    #[arg(long = "cors-origin", env = "CHAT_CORS_ORIGIN", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+
+    /// Log filter in `tracing_subscriber::EnvFilter` syntax, e.g. `info` or
+    /// `chat_http=debug,info`.
+    #[arg(long, env = "CHAT_LOG", default_value = "info")]
+    pub log: String,
+
+    /// Allow open mode (no admin token) on a non-loopback address. Without it, such a
+    /// server refuses to start.
+    #[arg(long, env = "CHAT_ALLOW_OPEN_REMOTE")]
+    pub allow_open_remote: bool,
+
+    /// fsync every commit (SQLite `synchronous=FULL`), so acknowledged writes survive
+    /// power loss too, at some cost in write throughput.
+    #[arg(long, env = "CHAT_SYNC_FULL")]
+    pub sync_full: bool,
+}
+
+impl Config {
+    /// True when no admin token is configured.
+    pub fn open_mode(&self) -> bool {
+        self.admin_token.is_none()
+    }
+
+    /// Refuses settings that must not run together: open mode on a non-loopback
+    /// address without the explicit override. The error is a sentence for the operator.
+    pub fn check(&self) -> Result<(), String> {
+        if self.open_mode() && !self.bind.ip().is_loopback() && !self.allow_open_remote {
+            return Err(format!(
+                "refusing to serve in open mode (no admin token) on non-loopback address {}: \
+                 set --admin-token (CHAT_ADMIN_TOKEN), bind to 127.0.0.1, or pass \
+                 --allow-open-remote if you really mean it",
+                self.bind
+            ));
+        }
+        if matches!(&self.admin_token, Some(t) if t.is_empty()) {
+            return Err("--admin-token must not be empty".to_string());
+        }
+        if matches!(&self.customer_secret, Some(s) if s.is_empty()) {
+            return Err("--customer-secret must not be empty".to_string());
+        }
+        Ok(())
+    }
+
+    /// The engine's settings derived from these flags.
+    pub fn service_config(&self) -> chatcore::ServiceConfig {
+        let mut config = chatcore::ServiceConfig::default();
+        config.admin_token = self.admin_token.clone();
+        config.customer_secret = self.customer_secret.as_ref().map(|s| s.as_bytes().to_vec());
+        config.max_message_chars = self.max_message_chars as usize;
+        config
+    }
+
+    /// The SQLite store's options derived from these flags.
+    pub fn sqlite_options(&self) -> chatcore::SqliteOptions {
+        chatcore::SqliteOptions {
+            durability: if self.sync_full {
+                chatcore::Durability::Full
+            } else {
+                chatcore::Durability::Normal
+            },
+            ..chatcore::SqliteOptions::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Config {
+        Config::try_parse_from(std::iter::once("chat-http").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn defaults_match_the_documented_ones() {
+        let c = parse(&[]);
+        assert_eq!(c.bind.to_string(), "127.0.0.1:3001");
+        assert_eq!(c.db, PathBuf::from("./chat.db"));
+        assert_eq!(c.max_message_chars, 4000);
+        assert!(c.cors_origins.is_empty());
+        assert!(c.open_mode());
+        assert!(c.check().is_ok());
+    }
+
+    #[test]
+    fn open_mode_on_a_public_address_needs_the_override() {
+        assert!(parse(&["--bind", "0.0.0.0:0"]).check().is_err());
+        assert!(
+            parse(&["--bind", "0.0.0.0:0", "--allow-open-remote"])
+                .check()
+                .is_ok()
+        );
+        assert!(
+            parse(&["--bind", "0.0.0.0:0", "--admin-token", "t"])
+                .check()
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn cors_origins_repeat() {
+        let c = parse(&["--cors-origin", "http://a", "--cors-origin", "http://b"]);
+        assert_eq!(c.cors_origins, ["http://a", "http://b"]);
+    }
+}

@@ -1,0 +1,31 @@
+//! `GET /healthz`: 200 when the store can serve, else 503 with the error body. It must
+//! not do more than ask the service.
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::get;
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+use crate::extract::Json;
+use crate::state::AppState;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new().route("/healthz", get(health))
+}
+
+async fn health(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    match state.service().health().await {
+        Ok(()) => Ok(Json(json!({ "status": "ok" }))),
+        // Whatever the cause, an unhealthy store is "unavailable" to a prober.
+        Err(e) if e.kind() == chatcore::ErrorKind::Internal => {
+            tracing::error!(error = ?e, "health check failed");
+            Err(ApiError::transport(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the store cannot serve right now",
+            ))
+        }
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,87 @@
+//! Officer routes: create, log in, the shared queue, an officer's chats, and the claim.
+//! Who may do each is decided by `ChatService`, never here.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use chatcore::{Chat, ChatId, NewOfficer, Officer, OfficerId, OfficerSession};
+use serde::Deserialize;
+
+use crate::error::ApiError;
+use crate::extract::{Auth, Json, MaybeAuth, Path};
+use crate::state::AppState;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/officers", post(create))
+        .route("/api/officers/login", post(login))
+        .route("/api/officers/queue", get(queue))
+        .route("/api/officers/{officer_id}/chats", get(chats))
+        .route("/api/officers/{officer_id}/claim/{chat_id}", post(claim))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateBody {
+    id: String,
+    password: Option<String>,
+    display_name: Option<String>,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    MaybeAuth(actor): MaybeAuth,
+    Json(body): Json<CreateBody>,
+) -> Result<(StatusCode, Json<Officer>), ApiError> {
+    // The id is read as a string first so that a malformed one is the contract's 422
+    // `invalid_id`, not a 400 body error.
+    let new = NewOfficer {
+        id: OfficerId::parse(body.id)?,
+        password: body.password,
+        display_name: body.display_name,
+    };
+    let officer = state.service().create_officer(&actor, new).await?;
+    Ok((StatusCode::CREATED, Json(officer)))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LoginBody {
+    officer_id: String,
+    password: Option<String>,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    Json(body): Json<LoginBody>,
+) -> Result<Json<OfficerSession>, ApiError> {
+    let session = state
+        .service()
+        .officer_login(&body.officer_id, body.password.as_deref())
+        .await?;
+    Ok(Json(session))
+}
+
+async fn queue(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+) -> Result<Json<Vec<Chat>>, ApiError> {
+    Ok(Json(state.service().queue(&actor).await?))
+}
+
+async fn chats(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    Path(officer): Path<OfficerId>,
+) -> Result<Json<Vec<Chat>>, ApiError> {
+    Ok(Json(state.service().officer_chats(&actor, &officer).await?))
+}
+
+async fn claim(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    Path((officer, chat)): Path<(OfficerId, ChatId)>,
+) -> Result<Json<Chat>, ApiError> {
+    Ok(Json(state.service().claim(&actor, &officer, chat).await?))
+}

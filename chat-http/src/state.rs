@@ -1,0 +1,146 @@
+//! What every handler shares: the `ChatService`, the transport's own settings (body and
+//! frame limits, WebSocket timings) and the shutdown signal. It holds no chat state of
+//! its own and no rule: everything about chats lives in the service.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chatcore::ChatService;
+
+use crate::shutdown::Shutdown;
+
+/// Smallest request body limit, whatever the message limit.
+const MIN_BODY_LIMIT: usize = 64 * 1024;
+
+/// WebSocket settings. Tests shorten the timings; the defaults suit production.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct WsSettings {
+    /// How long a new connection may take to send its `auth` frame (contract: 10 s).
+    pub auth_timeout: Duration,
+    /// How often the server pings; a peer silent for two intervals is dropped.
+    pub ping_interval: Duration,
+    /// Frames queued for one connection before it is closed with 4008 as too slow.
+    pub outbound_capacity: usize,
+    /// Largest frame or message a client may send, in bytes.
+    pub max_message_bytes: usize,
+}
+
+impl Default for WsSettings {
+    fn default() -> Self {
+        Self {
+            auth_timeout: Duration::from_secs(10),
+            ping_interval: Duration::from_secs(25),
+            outbound_capacity: 256,
+            max_message_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// Shared state of the router. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    service: ChatService,
+    ws: WsSettings,
+    cors_origins: Vec<String>,
+    body_limit: usize,
+    purge_interval: Duration,
+    shutdown: Shutdown,
+}
+
+impl AppState {
+    /// State over `service` with default WebSocket settings and no CORS origins.
+    pub fn new(service: ChatService) -> Self {
+        Self::builder(service).build()
+    }
+
+    /// A builder for the settings that have defaults.
+    pub fn builder(service: ChatService) -> AppStateBuilder {
+        AppStateBuilder {
+            service,
+            ws: WsSettings::default(),
+            cors_origins: Vec::new(),
+            purge_interval: Duration::from_secs(3600),
+        }
+    }
+
+    /// The engine.
+    pub fn service(&self) -> &ChatService {
+        &self.inner.service
+    }
+
+    pub(crate) fn ws(&self) -> &WsSettings {
+        &self.inner.ws
+    }
+
+    pub(crate) fn cors_origins(&self) -> &[String] {
+        &self.inner.cors_origins
+    }
+
+    /// Largest request body, in bytes: at least 64 KiB, and room for a message of the
+    /// longest allowed content even if every character arrives as a JSON `\u` escape
+    /// pair, so that such a message gets the contract's `message_too_large` rather than
+    /// a body error.
+    pub(crate) fn body_limit(&self) -> usize {
+        self.inner.body_limit
+    }
+
+    pub(crate) fn purge_interval(&self) -> Duration {
+        self.inner.purge_interval
+    }
+
+    pub(crate) fn shutdown(&self) -> &Shutdown {
+        &self.inner.shutdown
+    }
+}
+
+/// Builds an [`AppState`].
+pub struct AppStateBuilder {
+    service: ChatService,
+    ws: WsSettings,
+    cors_origins: Vec<String>,
+    purge_interval: Duration,
+}
+
+impl AppStateBuilder {
+    /// WebSocket timings and limits.
+    pub fn ws(mut self, ws: WsSettings) -> Self {
+        self.ws = ws;
+        self
+    }
+
+    /// Browser origins allowed to call the API cross-origin; none sends no CORS headers.
+    pub fn cors_origins(mut self, origins: Vec<String>) -> Self {
+        self.cors_origins = origins;
+        self
+    }
+
+    /// How often expired sessions are deleted (default hourly).
+    pub fn purge_interval(mut self, every: Duration) -> Self {
+        self.purge_interval = every;
+        self
+    }
+
+    /// The state.
+    pub fn build(self) -> AppState {
+        let max_chars = self.service.config().max_message_chars;
+        let body_limit = max_chars
+            .saturating_mul(12)
+            .saturating_add(16 * 1024)
+            .max(MIN_BODY_LIMIT);
+        AppState {
+            inner: Arc::new(Inner {
+                service: self.service,
+                ws: self.ws,
+                cors_origins: self.cors_origins,
+                body_limit,
+                purge_interval: self.purge_interval.max(Duration::from_secs(1)),
+                shutdown: Shutdown::new(),
+            }),
+        }
+    }
+}
