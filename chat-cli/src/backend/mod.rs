@@ -1,0 +1,184 @@
+//! The [`Backend`] every command talks to, so each command is written once: [`Local`]
+//! runs operations on a SQLite file through `chatcore::ChatService`, [`Remote`] sends
+//! them to a chat-http server over the wire contract. Both return chatcore's types, which
+//! are the contract's shapes. Nothing here prints.
+
+mod local;
+mod remote;
+
+use chatcore::{Chat, Message, Officer, Timestamp};
+use serde::{Deserialize, Serialize};
+
+pub(crate) use local::{Local, LocalActor};
+pub(crate) use remote::Remote;
+
+/// Result of an officer login (`POST /api/officers/login`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct OfficerLogin {
+    pub(crate) officer: Officer,
+    pub(crate) token: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) expires_at: Option<Timestamp>,
+}
+
+/// Result of a customer login (`POST /api/customers/login`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CustomerLogin {
+    pub(crate) chat: Chat,
+    pub(crate) token: String,
+    pub(crate) created: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) expires_at: Option<Timestamp>,
+}
+
+/// A sent message and whether it was stored now (false: an earlier send with the same
+/// client id already stored it).
+#[derive(Debug, Clone)]
+pub(crate) struct Sent {
+    pub(crate) message: Message,
+    pub(crate) created: bool,
+}
+
+/// A page request for `messages`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Page {
+    pub(crate) after: Option<u64>,
+    pub(crate) before: Option<u64>,
+    pub(crate) limit: Option<u32>,
+}
+
+/// What `status` reports; fields that do not apply to a mode are left out of the JSON.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Status {
+    pub(crate) mode: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) db: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) server: Option<String>,
+    /// `ok` when the store (local) or `/healthz` (remote) answers.
+    pub(crate) health: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) schema_version: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) officers: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) pending_chats: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) assigned_chats: Option<usize>,
+    /// Who the CLI acts as: the token's role (remote) or the --as identity (local).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) role: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) subject: Option<String>,
+}
+
+/// Local or remote; the same operations either way.
+#[derive(Debug)]
+pub(crate) enum Backend {
+    Local(Local),
+    Remote(Remote),
+}
+
+impl Backend {
+    pub(crate) async fn create_officer(
+        &self,
+        id: &str,
+        password: Option<String>,
+        display_name: Option<String>,
+    ) -> anyhow::Result<Officer> {
+        match self {
+            Backend::Local(b) => b.create_officer(id, password, display_name).await,
+            Backend::Remote(b) => b.create_officer(id, password, display_name).await,
+        }
+    }
+
+    pub(crate) async fn officers(&self) -> anyhow::Result<Vec<Officer>> {
+        match self {
+            Backend::Local(b) => b.officers().await,
+            Backend::Remote(b) => b.officers().await,
+        }
+    }
+
+    pub(crate) async fn officer_login(
+        &self,
+        id: &str,
+        password: Option<String>,
+    ) -> anyhow::Result<OfficerLogin> {
+        match self {
+            Backend::Local(b) => b.officer_login(id, password).await,
+            Backend::Remote(b) => b.officer_login(id, password).await,
+        }
+    }
+
+    pub(crate) async fn customer_login(
+        &self,
+        id: &str,
+        officer: Option<String>,
+        signature: Option<String>,
+    ) -> anyhow::Result<CustomerLogin> {
+        match self {
+            Backend::Local(b) => b.customer_login(id, officer, signature).await,
+            Backend::Remote(b) => b.customer_login(id, officer, signature).await,
+        }
+    }
+
+    pub(crate) async fn queue(&self) -> anyhow::Result<Vec<Chat>> {
+        match self {
+            Backend::Local(b) => b.queue().await,
+            Backend::Remote(b) => b.queue().await,
+        }
+    }
+
+    /// Chats of `officer`, or of the acting officer when `None`.
+    pub(crate) async fn officer_chats(&self, officer: Option<&str>) -> anyhow::Result<Vec<Chat>> {
+        match self {
+            Backend::Local(b) => b.officer_chats(officer).await,
+            Backend::Remote(b) => b.officer_chats(officer).await,
+        }
+    }
+
+    /// Claims a chat for the acting officer.
+    pub(crate) async fn claim(&self, chat: &str) -> anyhow::Result<Chat> {
+        match self {
+            Backend::Local(b) => b.claim(chat).await,
+            Backend::Remote(b) => b.claim(chat).await,
+        }
+    }
+
+    pub(crate) async fn send(
+        &self,
+        chat: &str,
+        content: String,
+        client_id: Option<String>,
+    ) -> anyhow::Result<Sent> {
+        match self {
+            Backend::Local(b) => b.send(chat, content, client_id).await,
+            Backend::Remote(b) => b.send(chat, content, client_id).await,
+        }
+    }
+
+    pub(crate) async fn messages(&self, chat: &str, page: Page) -> anyhow::Result<Vec<Message>> {
+        match self {
+            Backend::Local(b) => b.messages(chat, page).await,
+            Backend::Remote(b) => b.messages(chat, page).await,
+        }
+    }
+
+    pub(crate) async fn status(&self) -> anyhow::Result<Status> {
+        match self {
+            Backend::Local(b) => b.status().await,
+            Backend::Remote(b) => b.status().await,
+        }
+    }
+
+    /// Releases what the backend holds (local: flushes and closes the store).
+    pub(crate) async fn close(self) -> anyhow::Result<()> {
+        match self {
+            Backend::Local(b) => b.close().await,
+            Backend::Remote(_) => Ok(()),
+        }
+    }
+}

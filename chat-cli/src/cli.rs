@@ -1,0 +1,249 @@
+//! The command line's grammar: clap structs only, no behaviour. Every flag has a doc line,
+//! which clap turns into `--help`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// The exit-code table, shown at the end of `--help` and kept in step with
+/// `error::ExitKind` and the README.
+pub(crate) const EXIT_CODES: &str = "\
+Exit codes:
+  0  ok
+  1  anything else (an internal or unexpected error, 429, 5xx)
+  2  usage: bad arguments or flags
+  3  not found (404: no such chat or officer)
+  4  conflict (409: e.g. a claim lost to another officer, an officer id that exists)
+  5  auth (401/403: no, bad or expired token; wrong password; not allowed)
+  6  server unreachable (remote), or the database cannot be opened (local)
+  7  invalid input (400/413/422: malformed id, empty or too long message, bad paging)
+
+Modes:
+  --db PATH (CHAT_DB)
+      Work directly on a SQLite file through chatcore, trusted, as the administrator
+      unless --as names an officer or customer. Safe while a server runs on the same
+      file, but events of these writes reach only this process: connected WebSocket
+      clients see them on their next afterSeq rejoin or REST read, not live.
+  --server URL (CHAT_SERVER)
+      Talk to a running chat-http with a bearer token: --token, CHAT_TOKEN, or the one
+      saved by `officer login` / `customer login` for that server.";
+
+/// Scriptable command line of the support chat: a local SQLite file or a chat-http server.
+#[derive(Debug, Parser)]
+#[command(name = "chat-cli", version, after_help = EXIT_CODES)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: Global,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Flags valid with every command.
+#[derive(Debug, Args)]
+pub(crate) struct Global {
+    /// Work directly on this SQLite database (created if missing), as the administrator.
+    #[arg(long, env = "CHAT_DB", global = true, conflicts_with = "server")]
+    pub(crate) db: Option<PathBuf>,
+
+    /// Talk to the chat-http server at this base URL (e.g. http://127.0.0.1:3000).
+    #[arg(long, env = "CHAT_SERVER", global = true)]
+    pub(crate) server: Option<String>,
+
+    /// Bearer token for --server; defaults to the one saved by `login` for that server.
+    #[arg(long, env = "CHAT_TOKEN", global = true, hide_env_values = true)]
+    pub(crate) token: Option<String>,
+
+    /// Local mode only: act as `admin` (the default), `officer:ID` or `customer:ID`.
+    #[arg(long = "as", value_name = "WHO", global = true)]
+    pub(crate) as_actor: Option<String>,
+
+    /// Print one JSON document per result (JSON Lines for `watch`), errors as JSON on stderr.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Create, list and log in officers.
+    #[command(subcommand)]
+    Officer(OfficerCommand),
+
+    /// Customer sessions.
+    #[command(subcommand)]
+    Customer(CustomerCommand),
+
+    /// Pending chats, oldest first.
+    Queue,
+
+    /// Chats assigned to an officer (remote default: the logged-in officer).
+    Chats(ChatsArgs),
+
+    /// Claim a pending chat (remote: as the logged-in officer; local: --as officer:ID).
+    Claim(ClaimArgs),
+
+    /// Send a message (remote: as the token's owner; local: --as officer:ID|customer:ID).
+    Send(SendArgs),
+
+    /// Read a page of a chat's messages, ascending by seq.
+    Messages(MessagesArgs),
+
+    /// Stream events as they happen over the WebSocket (requires --server).
+    #[command(subcommand)]
+    Watch(WatchCommand),
+
+    /// Remote: server health and who the token is. Local: store, schema version, counts.
+    Status,
+
+    /// Forget the token saved for --server.
+    Logout,
+}
+
+/// `officer ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum OfficerCommand {
+    /// Create an officer (password from a prompt, --password-stdin, or --no-password).
+    Add(OfficerAddArgs),
+    /// List all officers.
+    List,
+    /// Log an officer in (remote: saves the token for the server; local: prints it).
+    Login(OfficerLoginArgs),
+}
+
+/// Where a password comes from. It is never taken from argv, where other users of the
+/// machine could read it.
+#[derive(Debug, Args)]
+pub(crate) struct PasswordSource {
+    /// Read the password from the first line of standard input.
+    #[arg(long, conflicts_with = "no_password")]
+    pub(crate) password_stdin: bool,
+
+    /// No password (such an officer can log in only on an open-mode server).
+    #[arg(long)]
+    pub(crate) no_password: bool,
+}
+
+/// `officer add`
+#[derive(Debug, Args)]
+pub(crate) struct OfficerAddArgs {
+    /// The new officer's id: 1-64 of A-Z, a-z, 0-9, '.', '_', '-'.
+    pub(crate) id: String,
+
+    /// A name to show to customers and colleagues.
+    #[arg(long)]
+    pub(crate) display_name: Option<String>,
+
+    #[command(flatten)]
+    pub(crate) password: PasswordSource,
+}
+
+/// `officer login`
+#[derive(Debug, Args)]
+pub(crate) struct OfficerLoginArgs {
+    /// The officer's id.
+    pub(crate) id: String,
+
+    #[command(flatten)]
+    pub(crate) password: PasswordSource,
+}
+
+/// `customer ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum CustomerCommand {
+    /// Start or resume a customer's chat; prints the chat and a token (remote: saves it).
+    Login(CustomerLoginArgs),
+}
+
+/// `customer login`
+#[derive(Debug, Args)]
+pub(crate) struct CustomerLoginArgs {
+    /// The customer's id, as the host application knows them.
+    pub(crate) id: String,
+
+    /// Assign a new chat to this officer instead of queueing it.
+    #[arg(long)]
+    pub(crate) officer: Option<String>,
+
+    /// Hex HMAC-SHA256(secret, customerId), when the server has a customer secret.
+    #[arg(long)]
+    pub(crate) signature: Option<String>,
+}
+
+/// `chats`
+#[derive(Debug, Args)]
+pub(crate) struct ChatsArgs {
+    /// The officer (default: the logged-in officer, or the one named by --as).
+    pub(crate) officer: Option<String>,
+}
+
+/// `claim`
+#[derive(Debug, Args)]
+pub(crate) struct ClaimArgs {
+    /// The chat's id.
+    pub(crate) chat: String,
+}
+
+/// `send`
+#[derive(Debug, Args)]
+pub(crate) struct SendArgs {
+    /// The chat's id.
+    pub(crate) chat: String,
+
+    /// The text; `-` reads it from standard input.
+    pub(crate) text: String,
+
+    /// Idempotency key: sending again with the same key stores nothing twice.
+    #[arg(long)]
+    pub(crate) client_id: Option<String>,
+}
+
+/// `messages`
+#[derive(Debug, Args)]
+pub(crate) struct MessagesArgs {
+    /// The chat's id.
+    pub(crate) chat: String,
+
+    /// Only messages with a greater seq.
+    #[arg(long)]
+    pub(crate) after: Option<u64>,
+
+    /// Only messages with a smaller seq (the page is then the newest below it).
+    #[arg(long)]
+    pub(crate) before: Option<u64>,
+
+    /// At most this many (1-1000, default 100).
+    #[arg(long)]
+    pub(crate) limit: Option<u32>,
+}
+
+/// `watch ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum WatchCommand {
+    /// The shared queue's events and chats assigned to you (officers only).
+    Queue,
+    /// A chat's messages as they are stored.
+    Chat(WatchChatArgs),
+}
+
+/// `watch chat`
+#[derive(Debug, Args)]
+pub(crate) struct WatchChatArgs {
+    /// The chat's id.
+    pub(crate) chat: String,
+
+    /// First replay every message with a greater seq (default: only new ones).
+    #[arg(long)]
+    pub(crate) after_seq: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_grammar_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

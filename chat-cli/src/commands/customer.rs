@@ -1,0 +1,64 @@
+//! `customer login ID`: start or resume a customer's chat and print it with the
+//! customer's token (remote: the token is also saved for the server, so that `send` and
+//! `watch chat` work as that customer right after).
+
+use anyhow::Context;
+
+use crate::backend::Backend;
+use crate::cli::{CustomerCommand, CustomerLoginArgs};
+use crate::output::{Printer, facts};
+use crate::session;
+
+pub(crate) async fn run(
+    backend: &Backend,
+    printer: Printer,
+    cmd: CustomerCommand,
+) -> anyhow::Result<()> {
+    match cmd {
+        CustomerCommand::Login(args) => login(backend, printer, args).await,
+    }
+}
+
+async fn login(backend: &Backend, printer: Printer, args: CustomerLoginArgs) -> anyhow::Result<()> {
+    let login = backend
+        .customer_login(&args.id, args.officer, args.signature)
+        .await
+        .with_context(|| format!("logging in customer {}", args.id))?;
+    let mut saved_in = None;
+    if let Backend::Remote(remote) = backend {
+        let path = session::save(
+            remote.base(),
+            session::Saved {
+                token: login.token.clone(),
+                role: "customer".to_string(),
+                subject: login.chat.customer_id.to_string(),
+            },
+        )
+        .context("saving the token")?;
+        saved_in = Some(path);
+    }
+    printer.either(&login, || {
+        let chat = &login.chat;
+        let mut rows = vec![
+            ("chat", chat.id.to_string()),
+            ("customer", chat.customer_id.to_string()),
+            ("status", chat.status.as_str().to_string()),
+            (
+                "officer",
+                chat.assigned_officer_id
+                    .as_ref()
+                    .map_or_else(|| "-".to_string(), ToString::to_string),
+            ),
+            (
+                "new chat",
+                if login.created { "yes" } else { "no" }.to_string(),
+            ),
+            ("token", login.token.clone()),
+        ];
+        if let Some(path) = &saved_in {
+            rows.push(("saved in", path.display().to_string()));
+        }
+        facts(&rows)
+    })?;
+    Ok(())
+}

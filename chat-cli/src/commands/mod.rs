@@ -1,0 +1,85 @@
+//! Command dispatch: pick the backend from the global flags, then run one command module.
+//! Each command is written once against [`Backend`]; only `watch` (WebSocket) and the
+//! saving of tokens are remote-specific.
+
+mod chats;
+mod claim;
+mod customer;
+mod logout;
+mod messages;
+mod officer;
+mod queue;
+mod send;
+mod status;
+mod watch;
+
+use anyhow::Context;
+
+use crate::backend::{Backend, Local, LocalActor, Remote};
+use crate::cli::{Cli, Command, Global};
+use crate::error::ApiError;
+use crate::output::Printer;
+use crate::session;
+use crate::ws::Ready;
+
+/// Runs the parsed command line.
+pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
+    let printer = Printer {
+        json: cli.global.json,
+    };
+    let backend = open_backend(&cli.global)?;
+    let result = match cli.command {
+        Command::Officer(cmd) => officer::run(&backend, printer, cmd).await,
+        Command::Customer(cmd) => customer::run(&backend, printer, cmd).await,
+        Command::Queue => queue::run(&backend, printer).await,
+        Command::Chats(args) => chats::run(&backend, printer, args).await,
+        Command::Claim(args) => claim::run(&backend, printer, args).await,
+        Command::Send(args) => send::run(&backend, printer, args).await,
+        Command::Messages(args) => messages::run(&backend, printer, args).await,
+        Command::Watch(cmd) => watch::run(&backend, printer, cmd).await,
+        Command::Status => status::run(&backend, printer).await,
+        Command::Logout => logout::run(&backend, printer).await,
+    };
+    let closed = backend.close().await;
+    result.and(closed)
+}
+
+/// `--db` gives the local backend, `--server` the remote one (clap refuses both).
+fn open_backend(global: &Global) -> anyhow::Result<Backend> {
+    match (&global.db, &global.server) {
+        (Some(path), _) => {
+            let actor = match &global.as_actor {
+                Some(s) => LocalActor::parse(s)?,
+                None => LocalActor::Admin,
+            };
+            Ok(Backend::Local(Local::open(path, actor)?))
+        }
+        (None, Some(server)) => {
+            if global.as_actor.is_some() {
+                return Err(ApiError::usage(
+                    "--as is for local mode (--db); with --server the token says who you are",
+                )
+                .into());
+            }
+            let (token, identity) = match &global.token {
+                Some(token) => (Some(token.clone()), None),
+                None => match session::load(server).context("loading the saved token")? {
+                    Some(saved) => (
+                        Some(saved.token),
+                        Some(Ready {
+                            role: saved.role,
+                            subject: saved.subject,
+                        }),
+                    ),
+                    None => (None, None),
+                },
+            };
+            Ok(Backend::Remote(Remote::new(server, token, identity)?))
+        }
+        (None, None) => Err(ApiError::usage(
+            "choose where to work: --db PATH (or CHAT_DB) for a local database, \
+             --server URL (or CHAT_SERVER) for a running chat-http",
+        )
+        .into()),
+    }
+}

@@ -1,0 +1,199 @@
+//! Printing results: aligned tables and short lines for people, or exactly one JSON
+//! document per result (`--json`) in the contract's shapes; errors on stderr in either
+//! form. Nothing here decides what to print, only how.
+
+use std::io::{self, Write};
+
+use chatcore::{Chat, Message, Officer};
+use serde::Serialize;
+
+use crate::error::ApiError;
+
+/// Where results go, and in which form.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Printer {
+    pub(crate) json: bool,
+}
+
+impl Printer {
+    /// One JSON document on its own line.
+    pub(crate) fn json<T: Serialize + ?Sized>(&self, value: &T) -> io::Result<()> {
+        let text = serde_json::to_string(value).map_err(io::Error::other)?;
+        self.line(&text)
+    }
+
+    /// One line of text, flushed at once (watchers and pipes see it immediately).
+    pub(crate) fn line(&self, text: &str) -> io::Result<()> {
+        let mut out = io::stdout().lock();
+        writeln!(out, "{text}")?;
+        out.flush()
+    }
+
+    /// The value as JSON with `--json`, else the human text `human` makes.
+    pub(crate) fn either<T: Serialize + ?Sized>(
+        &self,
+        value: &T,
+        human: impl FnOnce() -> String,
+    ) -> io::Result<()> {
+        if self.json {
+            self.json(value)
+        } else {
+            let text = human();
+            let mut out = io::stdout().lock();
+            write!(out, "{text}")?;
+            if !text.ends_with('\n') {
+                writeln!(out)?;
+            }
+            out.flush()
+        }
+    }
+
+    pub(crate) fn officers(&self, officers: &[Officer]) -> io::Result<()> {
+        self.either(officers, || {
+            table(
+                &["ID", "DISPLAY NAME", "CREATED"],
+                officers
+                    .iter()
+                    .map(|o| {
+                        vec![
+                            o.id.to_string(),
+                            o.display_name.clone().unwrap_or_default(),
+                            o.created_at.to_string(),
+                        ]
+                    })
+                    .collect(),
+            )
+        })
+    }
+
+    pub(crate) fn chats(&self, chats: &[Chat]) -> io::Result<()> {
+        self.either(chats, || {
+            if chats.is_empty() {
+                return "(no chats)".to_string();
+            }
+            table(
+                &["CHAT", "CUSTOMER", "STATUS", "OFFICER", "CREATED"],
+                chats.iter().map(chat_row).collect(),
+            )
+        })
+    }
+
+    pub(crate) fn messages(&self, messages: &[Message]) -> io::Result<()> {
+        self.either(messages, || {
+            if messages.is_empty() {
+                return "(no messages)".to_string();
+            }
+            table(
+                &["SEQ", "TIME", "FROM", "TEXT"],
+                messages
+                    .iter()
+                    .map(|m| {
+                        vec![
+                            m.seq.to_string(),
+                            m.created_at.to_string(),
+                            format!("{}:{}", m.sender_type.as_str(), m.sender_id),
+                            m.content.replace('\n', " "),
+                        ]
+                    })
+                    .collect(),
+            )
+        })
+    }
+}
+
+/// One line for a message, as `watch chat` shows it.
+pub(crate) fn message_line(m: &Message) -> String {
+    format!(
+        "#{} {} {}:{}: {}",
+        m.seq,
+        m.created_at,
+        m.sender_type.as_str(),
+        m.sender_id,
+        m.content.replace('\n', " ")
+    )
+}
+
+fn chat_row(c: &Chat) -> Vec<String> {
+    vec![
+        c.id.to_string(),
+        c.customer_id.to_string(),
+        c.status.as_str().to_string(),
+        c.assigned_officer_id
+            .as_ref()
+            .map_or_else(|| "-".to_string(), ToString::to_string),
+        c.created_at.to_string(),
+    ]
+}
+
+/// `key  value` lines with the values aligned: a list of facts, no header.
+pub(crate) fn facts(rows: &[(&str, String)]) -> String {
+    let rows = rows
+        .iter()
+        .map(|(k, v)| vec![(*k).to_string(), v.clone()])
+        .collect();
+    table(&["", ""], rows)
+        .split_once('\n')
+        .map_or_else(String::new, |(_, rest)| rest.to_string())
+}
+
+/// Left-aligned columns separated by two spaces; the last column is not padded.
+pub(crate) fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let header: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
+    for row in std::iter::once(&header).chain(rows.iter()) {
+        let last = row.len().saturating_sub(1);
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i == last {
+                line.push_str(cell);
+            } else {
+                let pad = widths[i] - cell.chars().count();
+                line.push_str(cell);
+                line.push_str(&" ".repeat(pad + 2));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// Reports a failure on stderr: `error: code: message` plus context lines, or with
+/// `--json` the contract's error object.
+pub(crate) fn error(json: bool, err: &ApiError, context: &[String]) {
+    let mut stderr = io::stderr().lock();
+    if json {
+        let body = serde_json::json!({
+            "error": { "code": err.code, "message": err.message }
+        });
+        let _ = writeln!(stderr, "{body}");
+    } else {
+        let _ = writeln!(stderr, "error: {err}");
+        for line in context {
+            let _ = writeln!(stderr, "  while {line}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_align_columns() {
+        let t = table(
+            &["A", "BB"],
+            vec![
+                vec!["long".into(), "x".into()],
+                vec!["s".into(), "y".into()],
+            ],
+        );
+        assert_eq!(t, "A     BB\nlong  x\ns     y\n");
+    }
+}
