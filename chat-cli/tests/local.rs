@@ -1,0 +1,435 @@
+//! Local mode (`--db`): every command run as a process on a temporary SQLite file,
+//! asserting stdout, stderr and exit code, plus a claim race between processes.
+
+mod common;
+
+use std::process::Stdio;
+
+use common::{Cli, race};
+
+const NO_SUCH_CHAT: &str = "01a20d5a-0000-7000-8000-000000000000";
+
+#[test]
+fn help_documents_the_exit_codes() {
+    let cli = Cli::local();
+    let run = cli.run(&["--help"]);
+    run.code(0);
+    for line in [
+        "0  ok",
+        "2  usage",
+        "3  not found",
+        "4  conflict",
+        "5  auth",
+        "6  server unreachable",
+        "7  invalid input",
+        "1  anything else",
+    ] {
+        assert!(
+            run.stdout.contains(line),
+            "missing {line:?} in:\n{}",
+            run.stdout
+        );
+    }
+}
+
+#[test]
+fn officers_are_created_listed_and_logged_in() {
+    let cli = Cli::local();
+    let alice = cli.add_officer("alice", "correct horse");
+    assert_eq!(alice["id"], "alice");
+    assert!(alice.get("password").is_none() && alice.get("passwordHash").is_none());
+
+    let bob = cli.run(&[
+        "officer",
+        "add",
+        "bob",
+        "--display-name",
+        "Bob B",
+        "--no-password",
+    ]);
+    bob.code(0);
+    assert_eq!(bob.stdout, "created officer bob (Bob B)\n");
+    assert_eq!(bob.stderr, "");
+
+    // Human table, then the contract's JSON.
+    let list = cli.run(&["officer", "list"]);
+    list.code(0);
+    let lines: Vec<&str> = list.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", list.stdout);
+    assert!(lines[0].starts_with("ID ") && lines[0].contains("DISPLAY NAME"));
+    assert!(lines[1].starts_with("alice "));
+    assert!(lines[2].starts_with("bob ") && lines[2].contains("Bob B"));
+    let list = cli.json(&["officer", "list"]);
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["alice", "bob"]);
+    assert_eq!(list[1]["displayName"], "Bob B");
+
+    // Login prints a token (local mode saves nothing).
+    let login = cli.run_stdin(
+        &["officer", "login", "alice", "--password-stdin"],
+        "correct horse\n",
+    );
+    login.code(0);
+    let token = login.stdout.trim();
+    assert_eq!(token.len(), 64, "{token}");
+    assert!(token.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert!(!cli.config_dir.exists(), "local login must not save tokens");
+    let login = cli
+        .run_stdin(
+            &["--json", "officer", "login", "alice", "--password-stdin"],
+            "correct horse\n",
+        )
+        .ok_json();
+    assert_eq!(login["officer"]["id"], "alice");
+    assert!(login["token"].is_string());
+
+    // Wrong password: auth (5), one message for unknown id and wrong password alike.
+    cli.run_stdin(
+        &["officer", "login", "alice", "--password-stdin"],
+        "wrong password\n",
+    )
+    .error(5, "invalid_credentials");
+    cli.run_stdin(
+        &["officer", "login", "nobody", "--password-stdin"],
+        "wrong password\n",
+    )
+    .error(5, "invalid_credentials");
+    // The local service is secured: an officer without a password cannot log in.
+    cli.run(&["officer", "login", "bob", "--no-password"])
+        .error(5, "invalid_credentials");
+}
+
+#[test]
+fn officer_add_refusals_have_their_exit_codes() {
+    let cli = Cli::local();
+    cli.add_officer("alice", "correct horse");
+    let dup = cli.run(&["officer", "add", "alice", "--no-password"]);
+    dup.error(4, "officer_exists");
+    assert!(
+        dup.stderr.contains("while creating officer alice"),
+        "{}",
+        dup.stderr
+    );
+    cli.run(&["--json", "officer", "add", "alice", "--no-password"])
+        .json_error(4, "officer_exists");
+    cli.run(&["officer", "add", "no/slash", "--no-password"])
+        .error(7, "invalid_id");
+    cli.run_stdin(&["officer", "add", "carol", "--password-stdin"], "short\n")
+        .error(7, "invalid_field");
+    cli.run_stdin(&["officer", "add", "carol", "--password-stdin"], "\n")
+        .error(7, "invalid_field");
+    // Never a password in argv; without a terminal there is no prompt either.
+    let argv = cli.run(&["officer", "add", "carol", "--password", "secret-pass"]);
+    argv.code(2);
+    assert!(argv.stderr.contains("--password"), "{}", argv.stderr);
+    cli.run(&["officer", "add", "carol"]).error(2, "usage");
+    // Nothing of the refused attempts was stored.
+    assert_eq!(cli.json(&["officer", "list"]).as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn customers_get_one_chat_which_waits_in_the_queue() {
+    let cli = Cli::local();
+    let first = cli.run(&["customer", "login", "cust-1"]);
+    first.code(0);
+    assert!(
+        first.stdout.contains("status    pending"),
+        "{}",
+        first.stdout
+    );
+    assert!(first.stdout.contains("new chat  yes"), "{}", first.stdout);
+    assert!(first.stdout.lines().any(|l| l.starts_with("token ")));
+
+    let again = cli.json(&["customer", "login", "cust-1"]);
+    assert_eq!(again["created"], false);
+    assert_eq!(again["chat"]["customerId"], "cust-1");
+    assert_eq!(again["chat"]["status"], "pending");
+    assert!(again["chat"]["assignedOfficerId"].is_null());
+    let chat = again["chat"]["id"].as_str().unwrap();
+
+    let queue = cli.json(&["queue"]);
+    assert_eq!(queue.as_array().unwrap().len(), 1);
+    assert_eq!(queue[0]["id"], chat);
+    let table = cli.run(&["queue"]);
+    table.code(0);
+    assert!(table.stdout.starts_with("CHAT "), "{}", table.stdout);
+    assert!(table.stdout.contains(chat));
+
+    // A customer naming an officer: assigned at once, not queued.
+    cli.add_officer("alice", "correct horse");
+    let direct = cli.json(&["customer", "login", "cust-2", "--officer", "alice"]);
+    assert_eq!(direct["chat"]["status"], "assigned");
+    assert_eq!(direct["chat"]["assignedOfficerId"], "alice");
+    assert_eq!(cli.json(&["queue"]).as_array().unwrap().len(), 1);
+    cli.run(&["customer", "login", "cust-3", "--officer", "ghost"])
+        .error(3, "officer_not_found");
+    cli.run(&["customer", "login", "bad id"])
+        .error(7, "invalid_id");
+}
+
+#[test]
+fn claim_send_and_read_a_chat() {
+    let cli = Cli::local();
+    cli.add_officer("alice", "correct horse");
+    cli.add_officer("bob", "correct horse");
+    let (chat, _) = cli.customer("cust-1");
+
+    // The administrator cannot claim; the CLI says how to name an officer.
+    cli.run(&["claim", &chat]).error(2, "usage");
+    let claimed = cli.run(&["--as", "officer:alice", "claim", &chat]);
+    claimed.code(0);
+    assert_eq!(
+        claimed.stdout,
+        format!("claimed chat {chat} (customer cust-1) for officer alice\n")
+    );
+    // Claiming again is a no-op success; another officer loses with a conflict.
+    let again = cli.json(&["--as", "officer:alice", "claim", &chat]);
+    assert_eq!(again["assignedOfficerId"], "alice");
+    assert_eq!(again["status"], "assigned");
+    cli.run(&["--as", "officer:bob", "claim", &chat])
+        .error(4, "already_assigned");
+    let lost = cli.run(&["--json", "--as", "officer:bob", "claim", &chat]);
+    let err = lost.json_error(4, "already_assigned");
+    assert_eq!(
+        err["error"]["message"],
+        "the chat is already assigned to officer alice"
+    );
+    cli.run(&["--as", "officer:alice", "claim", NO_SUCH_CHAT])
+        .error(3, "chat_not_found");
+    cli.run(&["--as", "officer:alice", "claim", "not-a-uuid"])
+        .error(7, "invalid_id");
+    assert_eq!(cli.json(&["queue"]), serde_json::json!([]));
+
+    // chats: by name, or the --as officer.
+    let mine = cli.json(&["--as", "officer:alice", "chats"]);
+    assert_eq!(mine[0]["id"], chat.as_str());
+    assert_eq!(cli.json(&["chats", "alice"]), mine);
+    assert_eq!(cli.json(&["chats", "bob"]), serde_json::json!([]));
+    cli.run(&["chats"]).error(2, "usage");
+    cli.run(&["--as", "officer:bob", "chats", "alice"])
+        .error(5, "forbidden");
+
+    // Both sides write; seq grows by one.
+    let m1 = cli.json(&["--as", "customer:cust-1", "send", &chat, "Hello?"]);
+    assert_eq!(m1["seq"], 1);
+    assert_eq!(m1["senderType"], "customer");
+    assert_eq!(m1["senderId"], "cust-1");
+    let m2 = cli.run(&["--as", "officer:alice", "send", &chat, "Hi, I am Alice."]);
+    m2.code(0);
+    assert_eq!(m2.stdout, format!("sent #2 to chat {chat}\n"));
+    // Text from stdin.
+    let m3 = cli
+        .run_stdin(
+            &["--json", "--as", "customer:cust-1", "send", &chat, "-"],
+            "line one\nline two\n",
+        )
+        .ok_json();
+    assert_eq!(m3["content"], "line one\nline two");
+    // Idempotent retry with a client id.
+    let k1 = cli.json(&[
+        "--as",
+        "officer:alice",
+        "send",
+        &chat,
+        "once",
+        "--client-id",
+        "k1",
+    ]);
+    assert_eq!(k1["seq"], 4);
+    assert_eq!(k1["clientMessageId"], "k1");
+    let retry = cli.run(&[
+        "--as",
+        "officer:alice",
+        "send",
+        &chat,
+        "once",
+        "--client-id",
+        "k1",
+    ]);
+    retry.code(0);
+    assert!(
+        retry.stdout.starts_with("already sent as #4"),
+        "{}",
+        retry.stdout
+    );
+
+    // Refusals.
+    cli.run(&["--as", "officer:bob", "send", &chat, "me too"])
+        .error(5, "forbidden");
+    cli.run(&["--as", "customer:cust-9", "send", &chat, "not mine"])
+        .error(5, "forbidden");
+    cli.run(&["send", &chat, "as admin"]).error(5, "forbidden");
+    cli.run(&["--as", "officer:alice", "send", &chat, "   "])
+        .error(7, "empty_content");
+    let long = "x".repeat(4001);
+    cli.run(&["--json", "--as", "officer:alice", "send", &chat, &long])
+        .json_error(7, "message_too_large");
+    cli.run(&["--as", "officer:alice", "send", NO_SUCH_CHAT, "hi"])
+        .error(3, "chat_not_found");
+
+    // Paging.
+    let all = cli.json(&["messages", &chat]);
+    let seqs: Vec<u64> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, [1, 2, 3, 4]);
+    let page = |args: &[&str]| -> Vec<u64> {
+        let mut a = vec!["messages", &chat];
+        a.extend_from_slice(args);
+        cli.json(&a)
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["seq"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(page(&["--after", "2"]), [3, 4]);
+    assert_eq!(page(&["--before", "4", "--limit", "2"]), [2, 3]);
+    assert_eq!(page(&["--after", "1", "--limit", "1"]), [2]);
+    let table = cli.run(&["--as", "customer:cust-1", "messages", &chat, "--limit", "2"]);
+    table.code(0);
+    let lines: Vec<&str> = table.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", table.stdout);
+    assert!(lines[0].starts_with("SEQ "));
+    assert!(lines[1].contains("customer:cust-1") && lines[1].ends_with("Hello?"));
+    assert!(lines[2].contains("officer:alice") && lines[2].ends_with("Hi, I am Alice."));
+    cli.run(&["messages", &chat, "--limit", "0"])
+        .error(7, "invalid_parameter");
+    cli.run(&["messages", &chat, "--limit", "many"]).code(2);
+    cli.run(&["--as", "officer:bob", "messages", &chat])
+        .error(5, "forbidden");
+    cli.run(&["messages", NO_SUCH_CHAT])
+        .error(3, "chat_not_found");
+}
+
+#[test]
+fn status_reports_store_schema_and_counts() {
+    let cli = Cli::local();
+    cli.add_officer("alice", "correct horse");
+    let (chat, _) = cli.customer("cust-1");
+    cli.customer("cust-2");
+    cli.json(&["--as", "officer:alice", "claim", &chat]);
+
+    let status = cli.json(&["status"]);
+    assert_eq!(status["mode"], "local");
+    assert_eq!(status["health"], "ok");
+    assert_eq!(
+        status["schemaVersion"],
+        chatcore::store::SQLITE_SCHEMA_VERSION
+    );
+    assert_eq!(status["officers"], 1);
+    assert_eq!(status["pendingChats"], 1);
+    assert_eq!(status["assignedChats"], 1);
+    assert_eq!(status["role"], "admin");
+    assert_eq!(status["db"], cli.db_path().display().to_string());
+
+    let human = cli.run(&["--as", "officer:alice", "status"]);
+    human.code(0);
+    assert!(
+        human.stdout.contains("health          ok"),
+        "{}",
+        human.stdout
+    );
+    assert!(
+        human.stdout.contains("acting as       officer alice"),
+        "{}",
+        human.stdout
+    );
+}
+
+#[test]
+fn usage_and_store_errors() {
+    let cli = Cli::local();
+    // No mode at all.
+    let mut bare = std::process::Command::new(common::BIN);
+    bare.arg("queue")
+        .env_clear()
+        .env("CHAT_CLI_CONFIG_DIR", &cli.config_dir)
+        .stdin(Stdio::null());
+    let out = bare.output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: usage: choose where to work"));
+    // Both modes.
+    cli.run(&["--server", "http://127.0.0.1:9", "queue"])
+        .code(2);
+    cli.run(&["--as", "nobody", "queue"]).error(2, "usage");
+    cli.run(&["--as", "officer:bad id", "queue"])
+        .error(7, "invalid_id");
+    cli.run(&["watch", "queue"]).error(2, "usage");
+    cli.run(&["logout"]).error(2, "usage");
+    cli.run(&["frobnicate"]).code(2);
+
+    // The database comes from CHAT_DB as well as --db.
+    let mut from_env = std::process::Command::new(common::BIN);
+    from_env
+        .args(["--json", "queue"])
+        .env_remove("CHAT_SERVER")
+        .env("CHAT_DB", cli.db_path())
+        .env("CHAT_CLI_CONFIG_DIR", &cli.config_dir)
+        .stdin(Stdio::null());
+    let out = from_env.output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
+
+    // A database that cannot be opened is "unreachable".
+    let missing = cli.dir.path().join("no/such/dir/chat.db");
+    let mut cmd = std::process::Command::new(common::BIN);
+    cmd.args(["--json", "--db"])
+        .arg(&missing)
+        .arg("queue")
+        .env_remove("CHAT_SERVER")
+        .stdin(Stdio::null());
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(6));
+    let err: serde_json::Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(err["error"]["code"], "store_unreachable");
+}
+
+/// Eight processes claim one chat on one database file at once: exactly one wins.
+#[test]
+fn claim_race_between_processes_has_one_winner() {
+    let cli = Cli::local();
+    let officers: Vec<String> = (0..8).map(|i| format!("officer-{i}")).collect();
+    for id in &officers {
+        cli.run(&["officer", "add", id, "--no-password"]).code(0);
+    }
+    for round in 0..3 {
+        let (chat, _) = cli.customer(&format!("racer-{round}"));
+        let runs = race(
+            officers
+                .iter()
+                .map(|o| cli.command(&["--json", "--as", &format!("officer:{o}"), "claim", &chat]))
+                .collect(),
+        );
+        let winners: Vec<usize> = (0..runs.len()).filter(|&i| runs[i].code == 0).collect();
+        assert_eq!(winners.len(), 1, "round {round}: {runs:#?}");
+        let winner = &officers[winners[0]];
+        for (i, run) in runs.iter().enumerate() {
+            if i == winners[0] {
+                let chat: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+                assert_eq!(chat["assignedOfficerId"], winner.as_str());
+            } else {
+                run.json_error(4, "already_assigned");
+                assert!(run.stderr.contains(winner.as_str()), "{}", run.stderr);
+            }
+        }
+        // The stored state agrees with the exit codes.
+        let owned = cli.json(&["chats", winner]);
+        assert!(
+            owned
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["id"] == chat.as_str())
+        );
+    }
+    assert_eq!(cli.json(&["queue"]), serde_json::json!([]));
+}
