@@ -96,5 +96,6 @@ fn print_banner(config: &Config, addr: std::net::SocketAddr) {
              as any customer"
         );
     }
+    let _ = writeln!(out, "Press Ctrl-C or send SIGTERM to stop.");
     let _ = out.flush();
 }

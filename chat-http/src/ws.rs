@@ -192,17 +192,17 @@ impl LastSeen {
 async fn run(socket: WebSocket, state: AppState) {
     let (sink, mut stream) = socket.split();
     let (queue, queue_rx) = mpsc::channel(state.ws().outbound_capacity.max(1));
-    let (kill, kill_rx) = watch::channel(None);
+    let kill = Arc::new(watch::Sender::new(None));
     let last_seen = Arc::new(LastSeen::new());
     let outbox = Outbox {
         queue,
-        kill: Arc::new(kill),
+        kill: kill.clone(),
     };
     let mut writer = tokio::spawn(
         write_loop(
             sink,
             queue_rx,
-            kill_rx,
+            kill,
             state.shutdown().clone(),
             state.ws().ping_interval,
             last_seen.clone(),
@@ -243,7 +243,8 @@ async fn run(socket: WebSocket, state: AppState) {
 async fn write_loop(
     mut sink: SplitSink<WebSocket, Message>,
     mut queue: mpsc::Receiver<Out>,
-    mut kill: watch::Receiver<Option<CloseReason>>,
+    // The writer holds a sender too, so the receiver never sees the channel closed.
+    kill: Arc<watch::Sender<Option<CloseReason>>>,
     shutdown: Shutdown,
     ping_every: Duration,
     last_seen: Arc<LastSeen>,
@@ -258,6 +259,7 @@ async fn write_loop(
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let stopping = shutdown.triggered();
     tokio::pin!(stopping);
+    let mut kill = kill.subscribe();
 
     loop {
         let step = tokio::select! {

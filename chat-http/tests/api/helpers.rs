@@ -1,0 +1,421 @@
+//! The one place tests talk to the server: `spawn_app` starts it, `TestApp` has one
+//! method per endpoint and a WebSocket connect, so an API change touches only this file.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chat_http::{AppState, WsSettings};
+use chatcore::{ChatService, LocalBus, ServiceConfig, SqliteStore};
+use futures_util::{SinkExt, StreamExt};
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub(crate) const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+pub(crate) const CUSTOMER_SECRET: &str = "test-customer-secret";
+pub(crate) const PASSWORD: &str = "correct horse battery";
+/// How long a test waits for something that should happen promptly.
+pub(crate) const PATIENCE: Duration = Duration::from_secs(10);
+
+/// How to start the server.
+#[derive(Clone)]
+pub(crate) struct Options {
+    /// Admin token and customer secret configured.
+    pub(crate) secured: bool,
+    pub(crate) ws: WsSettings,
+    pub(crate) max_message_chars: Option<usize>,
+    /// Use this database file instead of a fresh temporary one.
+    pub(crate) db: Option<PathBuf>,
+}
+
+impl Options {
+    pub(crate) fn open() -> Self {
+        Self {
+            secured: false,
+            ws: WsSettings::default(),
+            max_message_chars: None,
+            db: None,
+        }
+    }
+
+    pub(crate) fn secured() -> Self {
+        Self {
+            secured: true,
+            ..Self::open()
+        }
+    }
+
+    /// Both modes, for tests that must hold in each.
+    pub(crate) fn both() -> [Self; 2] {
+        [Self::open(), Self::secured()]
+    }
+}
+
+pub(crate) struct TestApp {
+    pub(crate) addr: SocketAddr,
+    pub(crate) secured: bool,
+    pub(crate) client: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// An HTTP answer: status and JSON body (`Value::Null` when the body is not JSON).
+#[derive(Debug, Clone)]
+pub(crate) struct Resp {
+    pub(crate) status: u16,
+    pub(crate) body: Value,
+}
+
+impl Resp {
+    /// The contract's error code, if this is an error body.
+    pub(crate) fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+
+    #[track_caller]
+    pub(crate) fn expect(self, status: u16) -> Value {
+        assert_eq!(self.status, status, "unexpected answer: {:?}", self.body);
+        self.body
+    }
+
+    #[track_caller]
+    pub(crate) fn expect_error(&self, status: u16, code: &str) {
+        assert_eq!(
+            (self.status, self.code()),
+            (status, code),
+            "unexpected answer: {:?}",
+            self.body
+        );
+        assert!(
+            self.body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "error without message: {:?}",
+            self.body
+        );
+    }
+}
+
+pub(crate) async fn spawn_app(options: Options) -> TestApp {
+    if std::env::var_os("TEST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("debug")
+            .with_test_writer()
+            .try_init();
+    }
+    let (dir, db_path) = match options.db.clone() {
+        Some(path) => (None, path),
+        None => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let path = dir.path().join("chat.db");
+            (Some(dir), path)
+        }
+    };
+    let mut config = ServiceConfig::default();
+    if options.secured {
+        config.admin_token = Some(ADMIN_TOKEN.to_string());
+        config.customer_secret = Some(CUSTOMER_SECRET.as_bytes().to_vec());
+    }
+    if let Some(max) = options.max_message_chars {
+        config.max_message_chars = max;
+    }
+    let store = SqliteStore::open(&db_path).expect("open store");
+    let service = ChatService::new(
+        std::sync::Arc::new(store),
+        std::sync::Arc::new(LocalBus::new()),
+        config,
+    );
+    let state = AppState::builder(service).ws(options.ws.clone()).build();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(chat_http::serve(listener, state, async move {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        addr,
+        secured: options.secured,
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap(),
+        stop: Some(stop),
+        server: Some(server),
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Triggers the graceful shutdown and waits for `serve` to return.
+    pub(crate) async fn stop(mut self) {
+        self.shutdown().await;
+    }
+
+    async fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let result = tokio::time::timeout(Duration::from_secs(20), server)
+                .await
+                .expect("serve did not return after shutdown")
+                .expect("serve panicked");
+            result.expect("serve failed");
+        }
+    }
+
+    /// Any request; the body is sent as JSON when given.
+    pub(crate) async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Resp {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        into_resp(req.send().await.expect("request failed")).await
+    }
+
+    /// A request with a raw body and content type.
+    pub(crate) async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Resp {
+        let mut req = self.client.request(method, self.url(path)).body(body);
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        into_resp(req.send().await.expect("request failed")).await
+    }
+
+    // One method per endpoint.
+
+    pub(crate) async fn health(&self) -> Resp {
+        self.request(Method::GET, "/healthz", None, None).await
+    }
+
+    pub(crate) async fn create_officer(&self, token: Option<&str>, body: Value) -> Resp {
+        self.request(Method::POST, "/api/officers", token, Some(&body))
+            .await
+    }
+
+    pub(crate) async fn officer_login(&self, body: Value) -> Resp {
+        self.request(Method::POST, "/api/officers/login", None, Some(&body))
+            .await
+    }
+
+    pub(crate) async fn customer_login(&self, body: Value) -> Resp {
+        self.request(Method::POST, "/api/customers/login", None, Some(&body))
+            .await
+    }
+
+    pub(crate) async fn queue(&self, token: Option<&str>) -> Resp {
+        self.request(Method::GET, "/api/officers/queue", token, None)
+            .await
+    }
+
+    pub(crate) async fn officer_chats(&self, token: Option<&str>, officer: &str) -> Resp {
+        let path = format!("/api/officers/{officer}/chats");
+        self.request(Method::GET, &path, token, None).await
+    }
+
+    pub(crate) async fn claim(&self, token: Option<&str>, officer: &str, chat: &str) -> Resp {
+        let path = format!("/api/officers/{officer}/claim/{chat}");
+        self.request(Method::POST, &path, token, None).await
+    }
+
+    pub(crate) async fn send_message(&self, token: Option<&str>, chat: &str, body: Value) -> Resp {
+        let path = format!("/api/chats/{chat}/messages");
+        self.request(Method::POST, &path, token, Some(&body)).await
+    }
+
+    /// `query` without the `?`, e.g. `after=3&limit=2`.
+    pub(crate) async fn messages(&self, token: Option<&str>, chat: &str, query: &str) -> Resp {
+        let path = format!("/api/chats/{chat}/messages?{query}");
+        self.request(Method::GET, &path, token, None).await
+    }
+
+    pub(crate) async fn chat(&self, token: Option<&str>, chat: &str) -> Resp {
+        let path = format!("/api/chats/{chat}");
+        self.request(Method::GET, &path, token, None).await
+    }
+
+    // Conveniences built on the endpoints.
+
+    /// The admin token in secured mode, nothing in open mode.
+    pub(crate) fn admin(&self) -> Option<&'static str> {
+        self.secured.then_some(ADMIN_TOKEN)
+    }
+
+    /// Creates an officer (with a password) and logs them in; returns the token.
+    pub(crate) async fn new_officer(&self, id: &str) -> String {
+        self.create_officer(
+            self.admin(),
+            json!({ "id": id, "password": PASSWORD, "displayName": format!("Officer {id}") }),
+        )
+        .await
+        .expect(201);
+        self.login_officer(id).await
+    }
+
+    pub(crate) async fn login_officer(&self, id: &str) -> String {
+        let body = self
+            .officer_login(json!({ "officerId": id, "password": PASSWORD }))
+            .await
+            .expect(200);
+        body["token"].as_str().unwrap().to_string()
+    }
+
+    /// The customer's signature in secured mode.
+    pub(crate) fn signature(&self, customer: &str) -> Option<String> {
+        self.secured
+            .then(|| chatcore::customer_signature(CUSTOMER_SECRET.as_bytes(), customer))
+    }
+
+    /// Logs a customer in; returns (token, chat id).
+    pub(crate) async fn new_customer(&self, id: &str) -> (String, String) {
+        let body = self
+            .customer_login(json!({ "customerId": id, "signature": self.signature(id) }))
+            .await
+            .expect(200);
+        (
+            body["token"].as_str().unwrap().to_string(),
+            body["chat"]["id"].as_str().unwrap().to_string(),
+        )
+    }
+
+    /// Sends a text and returns the stored message.
+    pub(crate) async fn say(&self, token: &str, chat: &str, text: &str) -> Value {
+        self.send_message(Some(token), chat, json!({ "content": text }))
+            .await
+            .expect(201)
+    }
+
+    pub(crate) async fn ws_connect(&self) -> WsClient {
+        let url = format!("ws://{}/ws", self.addr);
+        let (stream, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("WebSocket connect");
+        WsClient { stream }
+    }
+
+    /// Connects, authenticates and checks the `ready` frame.
+    pub(crate) async fn ws_auth(&self, token: &str) -> WsClient {
+        let mut ws = self.ws_connect().await;
+        ws.send_json(json!({ "type": "auth", "token": token }))
+            .await;
+        let ready = ws.next_json().await;
+        assert_eq!(ready["type"], "ready", "{ready}");
+        ws
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+async fn into_resp(resp: reqwest::Response) -> Resp {
+    let status = resp.status().as_u16();
+    let bytes = resp.bytes().await.expect("read body");
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Resp { status, body }
+}
+
+/// How a WebSocket connection ended.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Ended {
+    /// A close frame with this code.
+    Closed(u16),
+    /// The connection dropped without a close frame.
+    Dropped,
+}
+
+pub(crate) struct WsClient {
+    pub(crate) stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl WsClient {
+    pub(crate) async fn send_json(&mut self, value: Value) {
+        self.send(Message::text(value.to_string())).await;
+    }
+
+    pub(crate) async fn send(&mut self, message: Message) {
+        self.stream.send(message).await.expect("WebSocket send");
+    }
+
+    /// The next data frame as JSON, within [`PATIENCE`]; panics if the connection ends.
+    pub(crate) async fn next_json(&mut self) -> Value {
+        match self.next_json_within(PATIENCE).await {
+            Some(v) => v,
+            None => panic!("no frame within {PATIENCE:?}"),
+        }
+    }
+
+    /// The next data frame as JSON, or `None` if nothing comes within `wait`.
+    pub(crate) async fn next_json_within(&mut self, wait: Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let frame = tokio::time::timeout_at(deadline, self.stream.next())
+                .await
+                .ok()?;
+            match frame {
+                Some(Ok(Message::Text(text))) => {
+                    return Some(
+                        serde_json::from_str(text.as_str()).expect("server sent non-JSON"),
+                    );
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                other => panic!("connection ended while waiting for a frame: {other:?}"),
+            }
+        }
+    }
+
+    /// Reads until the connection ends (within `wait`); returns how it ended and how many
+    /// data frames came before.
+    pub(crate) async fn read_until_end(&mut self, wait: Duration) -> (Ended, usize) {
+        let mut frames = 0;
+        let result = tokio::time::timeout(wait, async {
+            loop {
+                match self.stream.next().await {
+                    Some(Ok(Message::Close(frame))) => {
+                        return Ended::Closed(frame.map(|f| u16::from(f.code)).unwrap_or(1005));
+                    }
+                    Some(Ok(Message::Text(_) | Message::Binary(_))) => frames += 1,
+                    Some(Ok(_)) => {}
+                    Some(Err(_)) | None => return Ended::Dropped,
+                }
+            }
+        })
+        .await;
+        (result.expect("connection did not end in time"), frames)
+    }
+}

@@ -1,0 +1,11 @@
+//! Integration tests of chat-http: the real server on port 0 with a temporary SQLite
+//! file, driven by real HTTP and WebSocket clients (one test binary, so one link).
+
+mod helpers;
+
+mod authz;
+mod process;
+mod races;
+mod rest;
+mod robustness;
+mod ws;

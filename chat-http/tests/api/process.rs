@@ -1,0 +1,207 @@
+//! The server as a process and across restarts: the built binary started on port 0,
+//! SIGTERM, refusing open mode on a public address, and data and tokens that survive a
+//! restart on the same database file.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::helpers::{Options, spawn_app};
+
+const BIN: &str = env!("CARGO_BIN_EXE_chat-http");
+
+#[tokio::test]
+async fn restart_keeps_messages_and_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("chat.db");
+    let options = Options {
+        db: Some(db.clone()),
+        ..Options::secured()
+    };
+    let app = spawn_app(options.clone()).await;
+    let officer = app.new_officer("alice").await;
+    let (customer, chat) = app.new_customer("c1").await;
+    app.claim(Some(&officer), "alice", &chat).await.expect(200);
+    let m1 = app.say(&customer, &chat, "before restart").await;
+    let m2 = app.say(&officer, &chat, "answer").await;
+    app.stop().await;
+
+    let app = spawn_app(options).await;
+    let history = app.messages(Some(&customer), &chat, "").await.expect(200);
+    assert_eq!(history, json!([m1, m2]));
+    let m3 = app.say(&officer, &chat, "after restart").await;
+    assert_eq!(m3["seq"], 3);
+    let stored = app.chat(Some(&officer), &chat).await.expect(200);
+    assert_eq!(stored["assignedOfficerId"], "alice");
+    app.stop().await;
+}
+
+/// Starts the binary on port 0 in a temp dir; returns the child, its base URL and the
+/// banner it printed.
+fn start_binary(dir: &std::path::Path, extra: &[&str]) -> (std::process::Child, String, String) {
+    let mut child = Command::new(BIN)
+        .current_dir(dir)
+        .args(["--bind", "127.0.0.1:0", "--db", "test.db", "--log", "warn"])
+        .args(extra)
+        .env_remove("CHAT_ADMIN_TOKEN")
+        .env_remove("CHAT_CUSTOMER_SECRET")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chat-http");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut banner = String::new();
+    loop {
+        let mut line = String::new();
+        if stdout.read_line(&mut line).expect("read banner") == 0 {
+            panic!("chat-http exited during start; printed {banner:?}");
+        }
+        banner.push_str(&line);
+        if line.contains("to stop") {
+            break;
+        }
+    }
+    let base = banner
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("chat-http listening on "))
+        .unwrap_or_else(|| panic!("unexpected banner {banner:?}"))
+        .to_string();
+    // Keep reading so the child never blocks on a full pipe.
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut stdout, &mut std::io::sink());
+    });
+    (child, base, banner)
+}
+
+fn sigterm(child: &std::process::Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn wait_exit(child: &mut std::process::Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("process did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test]
+async fn binary_serves_and_exits_zero_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, base, _) = start_binary(dir.path(), &[]);
+    let client = reqwest::Client::new();
+    let health = client.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    let created = client
+        .post(format!("{base}/api/officers"))
+        .json(&json!({ "id": "alice" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status().as_u16(), 201);
+    // A WebSocket open at shutdown is closed with 1001 and does not hold the exit up.
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("{}/ws", base.replace("http://", "ws://")))
+            .await
+            .unwrap();
+
+    sigterm(&child);
+    use futures_util::StreamExt;
+    let frame = tokio::time::timeout(Duration::from_secs(10), ws.next())
+        .await
+        .unwrap();
+    match frame {
+        Some(Ok(tokio_tungstenite::tungstenite::Message::Close(Some(close)))) => {
+            assert_eq!(u16::from(close.code), 1001);
+        }
+        other => panic!("expected a 1001 close, got {other:?}"),
+    }
+    let exit = tokio::task::spawn_blocking(move || wait_exit(&mut child, Duration::from_secs(15)))
+        .await
+        .unwrap();
+    assert!(exit.success(), "exit status {exit:?}");
+    assert!(dir.path().join("test.db").exists());
+}
+
+#[test]
+fn open_mode_on_a_public_address_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["--bind", "0.0.0.0:0", "--db", "test.db"])
+        .env_remove("CHAT_ADMIN_TOKEN")
+        .env_remove("CHAT_ALLOW_OPEN_REMOTE")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("open mode"), "stderr: {stderr}");
+    assert!(stderr.contains("--allow-open-remote"), "stderr: {stderr}");
+    assert!(
+        !dir.path().join("test.db").exists(),
+        "nothing opened before refusing"
+    );
+}
+
+#[test]
+fn banner_tells_open_mode_and_trust() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, base, banner) = start_binary(dir.path(), &[]);
+    assert!(banner.contains(&format!("{base}/customer")), "{banner}");
+    assert!(banner.contains(&format!("{base}/officer")), "{banner}");
+    assert!(banner.contains("OPEN MODE"), "{banner}");
+    assert!(banner.contains("taken on trust"), "{banner}");
+    sigterm(&child);
+    assert!(wait_exit(&mut child, Duration::from_secs(15)).success());
+
+    let secured = [
+        "--admin-token",
+        "secret-admin",
+        "--customer-secret",
+        "s3cret",
+    ];
+    let (mut child, _, banner) = start_binary(dir.path(), &secured);
+    assert!(!banner.contains("OPEN MODE"), "{banner}");
+    assert!(!banner.contains("on trust"), "{banner}");
+    assert!(
+        !banner.contains("secret-admin") && !banner.contains("s3cret"),
+        "{banner}"
+    );
+    sigterm(&child);
+    assert!(wait_exit(&mut child, Duration::from_secs(15)).success());
+}
+
+#[test]
+fn help_lists_every_flag() {
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--bind",
+        "--db",
+        "--admin-token",
+        "--customer-secret",
+        "--max-message-chars",
+        "--cors-origin",
+        "--log",
+        "--allow-open-remote",
+        "--sync-full",
+        "CHAT_BIND",
+        "CHAT_DB",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}");
+    }
+}
