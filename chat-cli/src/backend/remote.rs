@@ -185,13 +185,20 @@ impl Remote {
         // Not in contract version 1; servers that add it answer here, others 404/405.
         match self.call(Method::GET, "/api/officers", None, true).await {
             Ok((_, list)) => Ok(list),
-            Err(e) if e.code == "http_404" || e.code == "http_405" => Err(ApiError::new(
-                ExitKind::Other,
-                "unsupported",
-                "this server has no officer listing (not in contract v1); use --db on its \
+            Err(e)
+                if matches!(
+                    e.code.as_str(),
+                    "http_404" | "http_405" | "not_found" | "method_not_allowed"
+                ) =>
+            {
+                Err(ApiError::new(
+                    ExitKind::Other,
+                    "unsupported",
+                    "this server has no officer listing (not in contract v1); use --db on its \
                  database",
-            )
-            .into()),
+                )
+                .into())
+            }
             Err(e) => Err(e.into()),
         }
     }

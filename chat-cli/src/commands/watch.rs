@@ -8,7 +8,9 @@
 //! message, read over REST before the first join, so even a drop before the first event
 //! loses nothing. The queue has no replay in the contract: events that happen while
 //! reconnecting are not shown (run `queue` to resync). Refusals (bad token, no such
-//! chat, not allowed) end the watch with their exit code; so does Ctrl-C (exit 0).
+//! chat, not allowed) end the watch with their exit code; Ctrl-C ends it with 0.
+//! Each successful join is reported on stderr (`watch: joined ...`), stdout carrying only
+//! events.
 
 use std::time::Duration;
 
@@ -142,7 +144,17 @@ async fn connection(
             Err(e) => return Ok(End::Failed(e)),
         };
         match frame["type"].as_str().unwrap_or_default() {
-            "joined" => *joined = true,
+            "joined" => {
+                *joined = true;
+                // On stderr, so stdout stays pure events: a person (or a test) learns
+                // from here on nothing is missed.
+                match target {
+                    Target::Queue => eprintln!("watch: joined officers:all"),
+                    Target::Chat { chat, last_seq } => {
+                        eprintln!("watch: joined chat:{chat} after seq {last_seq}")
+                    }
+                }
+            }
             "error" if !*joined => {
                 conn.close().await;
                 return Ok(End::Failed(ws::error_frame(&frame)));

@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+pub mod server;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_chat-cli");
 
 /// Where one test's CLI runs point: a local database or a server, plus a config dir.

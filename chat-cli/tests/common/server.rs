@@ -1,0 +1,125 @@
+//! A real chat-http server for remote-mode tests: `chat_http::serve` on 127.0.0.1:0 with
+//! a temporary SQLite file, in a thread of its own with its own runtime, so the test's
+//! CLI processes talk to it over real sockets. It can be stopped and started again on the
+//! same port and file, to test reconnection.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use chatcore::{ChatService, ServiceConfig};
+use tokio::sync::oneshot;
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";
+
+pub struct TestServer {
+    pub url: String,
+    pub addr: SocketAddr,
+    pub db: PathBuf,
+    admin_token: Option<String>,
+    _dir: tempfile::TempDir,
+    running: Option<Running>,
+}
+
+struct Running {
+    stop: oneshot::Sender<()>,
+    thread: JoinHandle<()>,
+}
+
+impl TestServer {
+    /// A secured server (admin token [`ADMIN_TOKEN`]).
+    pub fn start() -> Self {
+        Self::start_with(Some(ADMIN_TOKEN))
+    }
+
+    /// A server with this admin token, or in open mode with `None`.
+    pub fn start_with(admin_token: Option<&str>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("server.db");
+        let admin_token = admin_token.map(str::to_string);
+        let (addr, running) = run(&db, admin_token.clone(), "127.0.0.1:0".parse().unwrap());
+        Self {
+            url: format!("http://{addr}"),
+            addr,
+            db,
+            admin_token,
+            _dir: dir,
+            running: Some(running),
+        }
+    }
+
+    /// Stops the server gracefully (WebSockets are closed with 1001) and waits for it.
+    pub fn stop(&mut self) {
+        if let Some(running) = self.running.take() {
+            let _ = running.stop.send(());
+            running.thread.join().unwrap();
+        }
+    }
+
+    /// Starts it again on the same port and database file.
+    pub fn restart(&mut self) {
+        self.stop();
+        let (addr, running) = run(&self.db, self.admin_token.clone(), self.addr);
+        assert_eq!(addr, self.addr);
+        self.running = Some(running);
+    }
+
+    pub fn db(&self) -> &Path {
+        &self.db
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn run(db: &Path, admin_token: Option<String>, addr: SocketAddr) -> (SocketAddr, Running) {
+    let db = db.to_path_buf();
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let mut config = ServiceConfig::default();
+            config.admin_token = admin_token;
+            let service = ChatService::open_sqlite(&db, config).unwrap();
+            // The port may still be held for a moment after a stop: retry briefly.
+            let mut tries = 0;
+            let listener = loop {
+                match tokio::net::TcpListener::bind(addr).await {
+                    Ok(l) => break l,
+                    Err(e) if tries < 100 => {
+                        tries += 1;
+                        let _ = e;
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    }
+                    Err(e) => panic!("binding {addr}: {e}"),
+                }
+            };
+            ready_tx.send(listener.local_addr().unwrap()).unwrap();
+            let state = chat_http::AppState::new(service);
+            chat_http::serve(listener, state, async move {
+                let _ = stop_rx.await;
+            })
+            .await
+            .unwrap();
+        });
+    });
+    let addr = ready_rx.recv().expect("the server thread failed to start");
+    (
+        addr,
+        Running {
+            stop: stop_tx,
+            thread,
+        },
+    )
+}

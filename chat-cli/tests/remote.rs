@@ -1,0 +1,552 @@
+//! Remote mode (`--server`): the built binary against a real chat-http server on an
+//! ephemeral port with a temporary SQLite file, asserting stdout, stderr and exit code;
+//! a claim race between processes; `watch` as a child process seeing what other
+//! processes send, across a server restart.
+
+mod common;
+
+use std::time::Duration;
+
+use common::server::{ADMIN_TOKEN, TestServer};
+use common::{Cli, SECS_10, Watcher, race};
+use serde_json::Value;
+
+const NO_SUCH_CHAT: &str = "01a20d5a-0000-7000-8000-000000000000";
+
+/// A server with officer `alice` (password), logged in in `cli`'s config dir, and a
+/// customer `cust-1` logged in in a config dir of their own.
+struct Setup {
+    server: TestServer,
+    officer: Cli,
+    customer: Cli,
+    chat: String,
+}
+
+fn setup() -> Setup {
+    let server = TestServer::start();
+    let officer = Cli::remote(&server.url);
+    officer
+        .run_stdin(
+            &[
+                "--token",
+                ADMIN_TOKEN,
+                "officer",
+                "add",
+                "alice",
+                "--password-stdin",
+            ],
+            "correct horse\n",
+        )
+        .code(0);
+    officer
+        .run_stdin(
+            &["officer", "login", "alice", "--password-stdin"],
+            "correct horse\n",
+        )
+        .code(0);
+    let customer = officer.with_config_dir("customer");
+    let login = customer.json(&["customer", "login", "cust-1"]);
+    let chat = login["chat"]["id"].as_str().unwrap().to_string();
+    Setup {
+        server,
+        officer,
+        customer,
+        chat,
+    }
+}
+
+#[test]
+fn officers_log_in_and_the_token_is_saved_privately() {
+    let server = TestServer::start();
+    let cli = Cli::remote(&server.url);
+
+    // Creating officers needs the admin token on a secured server.
+    cli.run(&["officer", "add", "alice", "--no-password"])
+        .error(5, "unauthorized");
+    let created = cli
+        .run_stdin(
+            &[
+                "--json",
+                "--token",
+                ADMIN_TOKEN,
+                "officer",
+                "add",
+                "alice",
+                "--password-stdin",
+            ],
+            "correct horse\n",
+        )
+        .ok_json();
+    assert_eq!(created["id"], "alice");
+    cli.run(&[
+        "--token",
+        ADMIN_TOKEN,
+        "officer",
+        "add",
+        "alice",
+        "--no-password",
+    ])
+    .error(4, "officer_exists");
+    cli.run(&[
+        "--token",
+        ADMIN_TOKEN,
+        "officer",
+        "add",
+        "a b",
+        "--no-password",
+    ])
+    .error(7, "invalid_id");
+
+    // Wrong password: 401 -> 5, and nothing saved.
+    cli.run_stdin(
+        &["officer", "login", "alice", "--password-stdin"],
+        "nope nope\n",
+    )
+    .error(5, "invalid_credentials");
+    assert!(!cli.config_dir.join("sessions.json").exists());
+
+    let login = cli.run_stdin(
+        &["officer", "login", "alice", "--password-stdin"],
+        "correct horse\n",
+    );
+    login.code(0);
+    assert!(
+        login
+            .stdout
+            .starts_with(&format!("logged in as officer alice on {}", server.url)),
+        "{}",
+        login.stdout
+    );
+    let file = cli.config_dir.join("sessions.json");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&file).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    let saved: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(saved[&server.url]["role"], "officer");
+    assert_eq!(saved[&server.url]["subject"], "alice");
+    assert_eq!(saved[&server.url]["token"].as_str().unwrap().len(), 64);
+
+    // The saved token is used from now on; status says who it is.
+    let status = cli.json(&["status"]);
+    assert_eq!(status["mode"], "remote");
+    assert_eq!(status["health"], "ok");
+    assert_eq!(status["role"], "officer");
+    assert_eq!(status["subject"], "alice");
+    assert_eq!(status["server"], server.url.as_str());
+    // A trailing slash names the same server.
+    let slash = Cli::remote(&format!("{}/", server.url));
+    let slash = Cli {
+        config_dir: cli.config_dir.clone(),
+        ..slash
+    };
+    assert_eq!(slash.json(&["queue"]), serde_json::json!([]));
+
+    // An explicit token wins over the saved one, from the flag or CHAT_TOKEN.
+    let admin = cli.json(&["--token", ADMIN_TOKEN, "status"]);
+    assert_eq!(admin["role"], "admin");
+    let out = cli
+        .command(&["--json", "status"])
+        .env("CHAT_TOKEN", "not-a-token")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(5));
+
+    // Listing officers is not in contract v1.
+    cli.run(&["officer", "list"]).error(1, "unsupported");
+
+    // logout forgets the token.
+    let out = cli.run(&["logout"]);
+    out.code(0);
+    assert_eq!(
+        out.stdout,
+        format!("forgot the token saved for {}\n", server.url)
+    );
+    let status = cli.json(&["status"]);
+    assert!(status.get("role").is_none());
+    cli.run(&["queue"]).error(5, "unauthorized");
+}
+
+#[test]
+fn the_whole_flow_over_the_contract() {
+    let s = setup();
+    let (officer, customer, chat) = (&s.officer, &s.customer, s.chat.as_str());
+
+    let saved: Value =
+        serde_json::from_slice(&std::fs::read(customer.config_dir.join("sessions.json")).unwrap())
+            .unwrap();
+    assert_eq!(saved[&s.server.url]["role"], "customer");
+
+    let queue = officer.json(&["queue"]);
+    assert_eq!(queue[0]["id"], chat);
+    assert_eq!(queue[0]["status"], "pending");
+    customer.run(&["queue"]).error(5, "forbidden");
+
+    let claimed = officer.run(&["claim", chat]);
+    claimed.code(0);
+    assert_eq!(
+        claimed.stdout,
+        format!("claimed chat {chat} (customer cust-1) for officer alice\n")
+    );
+    assert_eq!(officer.json(&["claim", chat])["assignedOfficerId"], "alice");
+    customer.run(&["claim", chat]).error(5, "forbidden");
+    officer
+        .run(&["claim", NO_SUCH_CHAT])
+        .error(3, "chat_not_found");
+    officer.run(&["claim", "nope"]).code(7);
+
+    let mine = officer.json(&["chats"]);
+    assert_eq!(mine[0]["id"], chat);
+    assert_eq!(officer.json(&["chats", "alice"]), mine);
+    officer.run(&["chats", "bob"]).error(5, "forbidden");
+
+    let m1 = customer.json(&["send", chat, "Hello?"]);
+    assert_eq!(
+        (m1["seq"].as_u64(), m1["senderType"].as_str()),
+        (Some(1), Some("customer"))
+    );
+    let m2 = officer.run(&["send", chat, "Hi, I am Alice.", "--client-id", "k1"]);
+    m2.code(0);
+    assert_eq!(m2.stdout, format!("sent #2 to chat {chat}\n"));
+    let retry = officer.json(&["send", chat, "Hi, I am Alice.", "--client-id", "k1"]);
+    assert_eq!(retry["seq"], 2);
+    officer.run(&["send", chat, " "]).error(7, "empty_content");
+    officer
+        .run(&["--json", "send", chat, &"x".repeat(4001)])
+        .json_error(7, "message_too_large");
+    customer
+        .run(&["send", NO_SUCH_CHAT, "hi"])
+        .error(3, "chat_not_found");
+
+    let page = customer.json(&["messages", chat]);
+    let seqs: Vec<u64> = page
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, [1, 2]);
+    assert_eq!(
+        officer.json(&["messages", chat, "--after", "1"])[0]["content"],
+        "Hi, I am Alice."
+    );
+    assert_eq!(
+        officer.json(&["messages", chat, "--before", "2"])[0]["seq"],
+        1
+    );
+    officer
+        .run(&["messages", chat, "--limit", "5000"])
+        .error(7, "invalid_parameter");
+    let table = officer.run(&["messages", chat]);
+    table.code(0);
+    assert!(
+        table
+            .stdout
+            .lines()
+            .nth(2)
+            .unwrap()
+            .ends_with("Hi, I am Alice.")
+    );
+
+    let status = customer.json(&["status"]);
+    assert_eq!(
+        (status["role"].as_str(), status["subject"].as_str()),
+        (Some("customer"), Some("cust-1"))
+    );
+
+    // A claim given only a token (no saved login) learns the officer over the WebSocket.
+    let (chat2, _) = officer.with_config_dir("cust-2").customer("cust-2");
+    let alice_token: Value =
+        serde_json::from_slice(&std::fs::read(officer.config_dir.join("sessions.json")).unwrap())
+            .unwrap();
+    let alice_token = alice_token[&s.server.url]["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let other = officer.with_config_dir("other");
+    let claimed = other.json(&["--token", &alice_token, "claim", &chat2]);
+    assert_eq!(claimed["assignedOfficerId"], "alice");
+
+    // Local mode on the server's own database while it runs: the write is stored and
+    // REST reads see it (live WebSocket delivery is only for the server's own writes).
+    let db = s.server.db().display().to_string();
+    let out = std::process::Command::new(common::BIN)
+        .args([
+            "--db",
+            &db,
+            "--json",
+            "--as",
+            "officer:alice",
+            "send",
+            chat,
+            "from the shell",
+        ])
+        .env_remove("CHAT_SERVER")
+        .env_remove("CHAT_DB")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page = customer.json(&["messages", chat, "--after", "2"]);
+    assert_eq!(page[0]["content"], "from the shell");
+    assert_eq!(page[0]["seq"], 3);
+}
+
+#[test]
+fn an_unreachable_server_exits_6() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let cli = Cli::remote(&format!("http://127.0.0.1:{port}"));
+    cli.run(&["--token", "t", "queue"]).error(6, "unreachable");
+    cli.run(&["--json", "status"]).json_error(6, "unreachable");
+    cli.run(&["--token", "t", "watch", "queue"])
+        .error(6, "unreachable");
+    cli.run(&["--as", "officer:a", "queue"]).error(2, "usage");
+}
+
+/// Eight officers, each in their own CLI process with their own saved login, claim one
+/// chat at once: exactly one exits 0, the others exit 4 with `already_assigned`.
+#[test]
+fn claim_race_between_processes_has_one_winner() {
+    let server = TestServer::start();
+    let admin = Cli::remote(&server.url);
+    let officers: Vec<Cli> = (0..8)
+        .map(|i| {
+            let id = format!("officer-{i}");
+            admin
+                .run(&[
+                    "--token",
+                    ADMIN_TOKEN,
+                    "officer",
+                    "add",
+                    &id,
+                    "--password-stdin",
+                ])
+                .error(7, "invalid_field"); // empty standard input: no password, refused
+            admin
+                .run_stdin(
+                    &[
+                        "--token",
+                        ADMIN_TOKEN,
+                        "officer",
+                        "add",
+                        &id,
+                        "--password-stdin",
+                    ],
+                    "correct horse\n",
+                )
+                .code(0);
+            let cli = admin.with_config_dir(&id);
+            cli.run_stdin(
+                &["officer", "login", &id, "--password-stdin"],
+                "correct horse\n",
+            )
+            .code(0);
+            cli
+        })
+        .collect();
+    for round in 0..3 {
+        let (chat, _) = admin.customer(&format!("racer-{round}"));
+        let runs = race(
+            officers
+                .iter()
+                .map(|o| o.command(&["--json", "claim", &chat]))
+                .collect(),
+        );
+        let winners: Vec<usize> = (0..runs.len()).filter(|&i| runs[i].code == 0).collect();
+        assert_eq!(winners.len(), 1, "round {round}: {runs:#?}");
+        let winner = format!("officer-{}", winners[0]);
+        for (i, run) in runs.iter().enumerate() {
+            if i != winners[0] {
+                let err = run.json_error(4, "already_assigned");
+                assert!(err["error"]["message"].as_str().unwrap().ends_with(&winner));
+            }
+        }
+        let owned = officers[winners[0]].json(&["chats"]);
+        assert!(
+            owned
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["id"] == chat.as_str())
+        );
+    }
+    assert_eq!(officers[0].json(&["queue"]), serde_json::json!([]));
+}
+
+/// `watch chat --json` in a child process prints, as JSON Lines, what other CLI processes
+/// send; after the server restarts it reconnects and prints what it missed, once.
+#[test]
+fn watch_chat_sees_other_processes_and_survives_a_restart() {
+    let mut s = setup();
+    let (officer, customer, chat) = (&s.officer, &s.customer, s.chat.clone());
+    officer.json(&["claim", &chat]);
+    customer.json(&["send", &chat, "before the watch"]);
+
+    // Without --after-seq the watch starts at the newest message.
+    let watcher = Watcher::spawn(officer.command(&["--json", "watch", "chat", &chat]));
+    let human = Watcher::spawn(customer.command(&["watch", "chat", &chat, "--after-seq", "0"]));
+    // Started without --after-seq, the watcher joins after the newest message (seq 1).
+    assert_eq!(
+        watcher.stderr_line(SECS_10),
+        format!("watch: joined chat:{chat} after seq 1")
+    );
+    let first = human.line(SECS_10);
+    assert!(
+        first.starts_with("#1 ") && first.ends_with("customer:cust-1: before the watch"),
+        "{first}"
+    );
+
+    let sent = customer.json(&["send", &chat, "is anyone there?"]);
+    let frame = watcher.json_line(SECS_10);
+    assert_eq!(frame["type"], "new_message");
+    assert_eq!(frame["message"], sent);
+    assert_eq!(frame["message"]["seq"], 2);
+    assert!(
+        human
+            .line(SECS_10)
+            .ends_with("customer:cust-1: is anyone there?")
+    );
+
+    let reply = officer.json(&["send", &chat, "yes, Alice here"]);
+    assert_eq!(watcher.json_line(SECS_10)["message"], reply);
+    assert!(
+        human
+            .line(SECS_10)
+            .ends_with("officer:alice: yes, Alice here")
+    );
+
+    // The server goes away; meanwhile messages are written to its database directly
+    // (local mode). On restart the watchers rejoin with afterSeq and print exactly those.
+    s.server.stop();
+    let db = s.server.db().display().to_string();
+    let local = |args: &[&str]| {
+        let mut all = vec!["--db", db.as_str(), "--json"];
+        all.extend_from_slice(args);
+        let mut cmd = std::process::Command::new(common::BIN);
+        cmd.args(&all)
+            .env_remove("CHAT_SERVER")
+            .env_remove("CHAT_DB");
+        let out = cmd.output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    local(&[
+        "--as",
+        "officer:alice",
+        "send",
+        &chat,
+        "while you were away 1",
+    ]);
+    local(&[
+        "--as",
+        "customer:cust-1",
+        "send",
+        &chat,
+        "while you were away 2",
+    ]);
+    s.server.restart();
+
+    for (seq, text) in [(4, "while you were away 1"), (5, "while you were away 2")] {
+        let frame = watcher.json_line(Duration::from_secs(20));
+        assert_eq!(frame["message"]["seq"], seq);
+        assert_eq!(frame["message"]["content"], text);
+        assert!(human.line(SECS_10).ends_with(text));
+    }
+    // Live again, and nothing printed twice.
+    let after = customer.json(&["send", &chat, "back online"]);
+    assert_eq!(watcher.json_line(SECS_10)["message"], after);
+    assert!(human.line(SECS_10).ends_with("back online"));
+    watcher.no_line(Duration::from_millis(300));
+    assert!(
+        watcher
+            .stderr_so_far()
+            .iter()
+            .any(|l| l.contains("reconnecting")),
+        "the watcher should say it reconnected"
+    );
+}
+
+#[test]
+fn watch_queue_streams_created_and_claimed_chats() {
+    let s = setup();
+    let watcher = Watcher::spawn(s.officer.command(&["--json", "watch", "queue"]));
+    let human = Watcher::spawn(s.officer.command(&["watch", "queue"]));
+    assert_eq!(watcher.stderr_line(SECS_10), "watch: joined officers:all");
+    assert_eq!(human.stderr_line(SECS_10), "watch: joined officers:all");
+    let (chat, _) = s.officer.with_config_dir("cust-2").customer("cust-2");
+    let created = watcher.json_line(SECS_10);
+    assert_eq!(created["type"], "queue_chat_created");
+    assert_eq!(created["chat"]["id"], chat.as_str());
+    assert_eq!(created["chat"]["status"], "pending");
+    let line = human.line(SECS_10);
+    assert!(
+        line.starts_with(&format!("queue_chat_created chat={chat} customer=cust-2")),
+        "{line}"
+    );
+    s.officer.json(&["claim", &chat]);
+    let claimed = loop {
+        let frame = watcher.json_line(SECS_10);
+        if frame["type"] == "queue_chat_claimed" {
+            break frame;
+        }
+        // chat_assigned reaches the claiming officer's connection too.
+        assert_eq!(frame["type"], "chat_assigned");
+    };
+    assert_eq!(claimed["chat"]["id"], chat.as_str());
+    assert_eq!(claimed["chat"]["assignedOfficerId"], "alice");
+
+    let mut lines = vec![human.line(SECS_10), human.line(SECS_10)];
+    lines.sort();
+    assert!(
+        lines[0].starts_with(&format!("chat_assigned chat={chat}")),
+        "{lines:?}"
+    );
+    assert_eq!(
+        lines[1],
+        format!("queue_chat_claimed chat={chat} customer=cust-2 officer=alice")
+    );
+}
+
+#[test]
+fn watch_refusals_end_with_their_exit_codes() {
+    let s = setup();
+    // A customer may not watch the queue: the join is refused (403 class).
+    let mut w = Watcher::spawn(s.customer.command(&["watch", "queue"]));
+    assert_eq!(w.wait_exit(SECS_10), 5);
+    // A bad token is refused at auth.
+    let mut w = Watcher::spawn(s.officer.command(&[
+        "--token",
+        "bad",
+        "watch",
+        "chat",
+        &s.chat,
+        "--after-seq",
+        "0",
+    ]));
+    assert_eq!(w.wait_exit(SECS_10), 5);
+    // No such chat (the initial REST read already says so).
+    let mut w = Watcher::spawn(s.officer.command(&["watch", "chat", NO_SUCH_CHAT]));
+    assert_eq!(w.wait_exit(SECS_10), 3);
+    let mut w = Watcher::spawn(s.officer.command(&[
+        "--json",
+        "watch",
+        "chat",
+        NO_SUCH_CHAT,
+        "--after-seq",
+        "0",
+    ]));
+    assert_eq!(w.wait_exit(SECS_10), 3);
+    let err: Value = serde_json::from_str(&w.stderr_line(SECS_10)).unwrap();
+    assert_eq!(err["error"]["code"], "chat_not_found");
+}
