@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// The exit-code table, shown at the end of `--help` and kept in step with
 /// `error::ExitKind` and the README.
@@ -39,11 +40,35 @@ pub(crate) struct Cli {
     pub(crate) command: Command,
 }
 
+/// Parses argv, exiting with clap's usage error (code 2) when it is wrong.
+///
+/// `--db` and `--server` exclude each other, but `chat-http` reads `CHAT_DB` too, so a
+/// shell set up for the server may export it: a mode given on the command line wins over
+/// one from the environment, and only two of the same origin are a conflict.
+pub(crate) fn parse() -> Cli {
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    match (matches.value_source("db"), matches.value_source("server")) {
+        (Some(ValueSource::CommandLine), Some(ValueSource::EnvVariable)) => {
+            cli.global.server = None;
+        }
+        (Some(ValueSource::EnvVariable), Some(ValueSource::CommandLine)) => cli.global.db = None,
+        (Some(_), Some(_)) => Cli::command()
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--db (CHAT_DB) and --server (CHAT_SERVER) exclude each other: choose one",
+            )
+            .exit(),
+        _ => {}
+    }
+    cli
+}
+
 /// Flags valid with every command.
 #[derive(Debug, Args)]
 pub(crate) struct Global {
     /// Work directly on this SQLite database (created if missing), as the administrator.
-    #[arg(long, env = "CHAT_DB", global = true, conflicts_with = "server")]
+    #[arg(long, env = "CHAT_DB", global = true)]
     pub(crate) db: Option<PathBuf>,
 
     /// Talk to the chat-http server at this base URL (e.g. http://127.0.0.1:3000).

@@ -15,10 +15,8 @@ mod ws;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = cli::parse();
     let json = cli.global.json;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -379,6 +379,21 @@ fn usage_and_store_errors() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
 
+    // A mode on the command line wins over the other from the environment (chat-http
+    // reads CHAT_DB too, so shells export it).
+    let out = cli
+        .command(&["--json", "queue"])
+        .env("CHAT_SERVER", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
+
     // A database that cannot be opened is "unreachable".
     let missing = cli.dir.path().join("no/such/dir/chat.db");
     let mut cmd = std::process::Command::new(common::BIN);

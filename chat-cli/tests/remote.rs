@@ -477,6 +477,61 @@ fn watch_chat_sees_other_processes_and_survives_a_restart() {
     );
 }
 
+/// Many messages at once, from many processes: the watcher prints every message exactly
+/// once, in seq order.
+#[test]
+fn watch_chat_under_a_burst_prints_each_message_once() {
+    let server = TestServer::start();
+    let officer = Cli::remote(&server.url);
+    officer
+        .run_stdin(
+            &[
+                "--token",
+                ADMIN_TOKEN,
+                "officer",
+                "add",
+                "alice",
+                "--password-stdin",
+            ],
+            "correct horse\n",
+        )
+        .code(0);
+    officer
+        .run_stdin(
+            &["officer", "login", "alice", "--password-stdin"],
+            "correct horse\n",
+        )
+        .code(0);
+    let customer = officer.with_config_dir("customer");
+    let (chat, _) = customer.customer("cust-1");
+    officer.json(&["claim", &chat]);
+
+    let watcher = Watcher::spawn(officer.command(&["--json", "watch", "chat", &chat]));
+    assert_eq!(
+        watcher.stderr_line(SECS_10),
+        format!("watch: joined chat:{chat} after seq 0")
+    );
+    const N: u64 = 24;
+    let runs = race(
+        (0..N)
+            .map(|i| {
+                let who = if i % 2 == 0 { &officer } else { &customer };
+                who.command(&["send", &chat, &format!("burst {i}")])
+            })
+            .collect(),
+    );
+    assert!(runs.iter().all(|r| r.code == 0), "{runs:#?}");
+    let seqs: Vec<u64> = (0..N)
+        .map(|_| {
+            watcher.json_line(Duration::from_secs(20))["message"]["seq"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(seqs, (1..=N).collect::<Vec<_>>());
+    watcher.no_line(Duration::from_millis(300));
+}
+
 #[test]
 fn watch_queue_streams_created_and_claimed_chats() {
     let s = setup();

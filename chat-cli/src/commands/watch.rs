@@ -26,12 +26,24 @@ use crate::ws::{self, Connection, Frame};
 
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// A connection that lasted this long counts as healthy even if it printed nothing.
+const STABLE: Duration = Duration::from_secs(10);
 
 /// What is watched, and how far a chat has been printed.
 #[derive(Debug)]
 enum Target {
     Queue,
     Chat { chat: String, last_seq: u64 },
+}
+
+impl Target {
+    /// A measure of progress: the last seq printed (chats), 0 for the queue.
+    fn printed(&self) -> u64 {
+        match self {
+            Target::Queue => 0,
+            Target::Chat { last_seq, .. } => *last_seq,
+        }
+    }
 }
 
 /// How one connection ended.
@@ -87,8 +99,13 @@ async fn watch(remote: &Remote, printer: Printer, target: &mut Target) -> anyhow
     let mut ever_joined = false;
     loop {
         let mut joined = false;
+        let printed_before = target.printed();
+        let started = tokio::time::Instant::now();
         let end = connection(remote.base(), &token, printer, target, &mut joined).await?;
         ever_joined |= joined;
+        // Start over from the shortest delay only after a connection that did some good,
+        // so a server that keeps cutting us off at once is not hammered.
+        let progressed = target.printed() > printed_before || started.elapsed() >= STABLE;
         let reason = match end {
             End::Closed(Some(ws::CLOSE_UNAUTHORIZED)) => {
                 return Err(ApiError::from_ws_code("unauthorized", None).into());
@@ -103,7 +120,7 @@ async fn watch(remote: &Remote, printer: Printer, target: &mut Target) -> anyhow
             End::Failed(e) if e.kind == ExitKind::Other && ever_joined => e.to_string(),
             End::Failed(e) => return Err(e.into()),
         };
-        if joined {
+        if joined && progressed {
             backoff = MIN_BACKOFF;
         }
         eprintln!(
