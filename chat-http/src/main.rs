@@ -66,8 +66,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let addr = listener
         .local_addr()
         .context("cannot read the bound address")?;
+    // Handlers first: whoever reads the banner may signal at once.
+    let shutdown = chat_http::shutdown::signal();
     print_banner(&config, addr);
-    chat_http::serve(listener, state, chat_http::shutdown::signal())
+    chat_http::serve(listener, state, shutdown)
         .await
         .context("server failed")?;
     Ok(())

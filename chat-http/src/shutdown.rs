@@ -69,30 +69,36 @@ impl Drop for SocketGuard {
     }
 }
 
-/// Resolves on the first SIGINT (Ctrl-C) or SIGTERM.
-pub async fn signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for SIGINT");
+/// Resolves on the first SIGINT (Ctrl-C) or SIGTERM. The handlers are installed when
+/// this is called, not when the future is first polled, so a signal that arrives right
+/// after start (say, once the banner is printed) is not lost. Call it inside the runtime.
+#[cfg(unix)]
+pub fn signal() -> impl Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{SignalKind, signal};
+    let interrupt = signal(SignalKind::interrupt());
+    let terminate = signal(SignalKind::terminate());
+    async move {
+        let (mut interrupt, mut terminate) = match (interrupt, terminate) {
+            (Ok(i), Ok(t)) => (i, t),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::error!(error = %e, "cannot listen for SIGINT/SIGTERM");
+                return std::future::pending().await;
+            }
+        };
+        tokio::select! {
+            _ = interrupt.recv() => tracing::info!("SIGINT received; shutting down"),
+            _ = terminate.recv() => tracing::info!("SIGTERM received; shutting down"),
+        }
+    }
+}
+
+/// Resolves on Ctrl-C.
+#[cfg(not(unix))]
+pub fn signal() -> impl Future<Output = ()> + Send + 'static {
+    async {
+        if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("SIGINT received; shutting down"),
-        () = terminate => tracing::info!("SIGTERM received; shutting down"),
+        tracing::info!("Ctrl-C received; shutting down");
     }
 }

@@ -218,16 +218,17 @@ async fn run(socket: WebSocket, state: AppState) {
         queue: None,
         officer: None,
     };
-    tokio::select! {
-        () = session.read_loop(&mut stream, &last_seen) => {}
-        _ = &mut writer => {}
-    }
+    let writer_done = tokio::select! {
+        () = session.read_loop(&mut stream, &last_seen) => false,
+        _ = &mut writer => true,
+    };
     // Stops the forwarders and drops the last queue senders, so the writer, if still
     // running, drains what is queued (an error frame, a close) and ends.
     drop(session);
-    if tokio::time::timeout(2 * CLOSE_GRACE, &mut writer)
-        .await
-        .is_err()
+    if !writer_done
+        && tokio::time::timeout(2 * CLOSE_GRACE, &mut writer)
+            .await
+            .is_err()
     {
         writer.abort();
     }

@@ -165,7 +165,8 @@ fn banner_tells_open_mode_and_trust() {
     assert!(banner.contains("OPEN MODE"), "{banner}");
     assert!(banner.contains("taken on trust"), "{banner}");
     sigterm(&child);
-    assert!(wait_exit(&mut child, Duration::from_secs(15)).success());
+    let status = wait_exit(&mut child, Duration::from_secs(15));
+    assert!(status.success(), "{status:?}");
 
     let secured = [
         "--admin-token",
@@ -181,7 +182,8 @@ fn banner_tells_open_mode_and_trust() {
         "{banner}"
     );
     sigterm(&child);
-    assert!(wait_exit(&mut child, Duration::from_secs(15)).success());
+    let status = wait_exit(&mut child, Duration::from_secs(15));
+    assert!(status.success(), "{status:?}");
 }
 
 #[test]

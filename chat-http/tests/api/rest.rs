@@ -410,6 +410,23 @@ async fn paging() {
         assert_eq!(seqs(page("after=2&before=6").await.expect(200)), [3, 4, 5]);
         assert_eq!(seqs(page("after=10").await.expect(200)), Vec::<u64>::new());
         assert_eq!(seqs(page("limit=1000").await.expect(200)).len(), 10);
+        // Bounds at the edge of the integer range are ordinary bounds.
+        assert_eq!(
+            seqs(page("after=18446744073709551615").await.expect(200)),
+            Vec::<u64>::new()
+        );
+        assert_eq!(
+            seqs(
+                page("before=18446744073709551615&limit=3")
+                    .await
+                    .expect(200)
+            ),
+            [8, 9, 10]
+        );
+        assert_eq!(
+            seqs(page("before=9007199254740991&limit=1").await.expect(200)),
+            [10]
+        );
         for bad in [
             "limit=0",
             "limit=1001",

@@ -331,6 +331,7 @@ async fn a_client_that_does_not_read_is_closed_with_4008_and_others_keep_receivi
     reader.await.unwrap();
 
     let (ended, frames) = slow.read_until_end(Duration::from_secs(60)).await;
+    eprintln!("slow client: {ended:?} after {frames} frames");
     assert!(
         ended == Ended::Closed(4008) || ended == Ended::Dropped,
         "slow client ended with {ended:?}"
@@ -388,5 +389,27 @@ async fn plain_get_on_ws_is_a_json_error() {
     let resp = app.request(reqwest::Method::GET, "/ws", None, None).await;
     assert!((400..500).contains(&resp.status), "{resp:?}");
     assert_eq!(resp.code(), "websocket_required");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_oversized_frame_ends_only_that_connection() {
+    let app = spawn_app(Options::open()).await;
+    let (customer, chat) = app.new_customer("c1").await;
+    let mut big = app.ws_auth(&customer).await;
+    let mut other = app.ws_auth(&customer).await;
+    other
+        .send_json(json!({ "type": "join_chat", "chatId": chat }))
+        .await;
+    assert_eq!(other.next_json().await["type"], "joined");
+
+    let huge = json!({ "type": "join_chat", "chatId": "x".repeat(100 * 1024) });
+    // The server may reset the connection while the frame is still being written.
+    let _ = futures_util::SinkExt::send(&mut big.stream, Message::text(huge.to_string())).await;
+    let (ended, frames) = big.read_until_end(PATIENCE).await;
+    assert_eq!(frames, 0, "no answer to an oversized frame ({ended:?})");
+
+    let message = app.say(&customer, &chat, "others unaffected").await;
+    assert_eq!(other.next_json().await["message"], message);
     app.stop().await;
 }
