@@ -466,12 +466,13 @@ async fn the_authorization_matrix_holds_at_the_core() {
         "forbidden"
     );
     assert!(s.send_message(&c1, chat1, text("hello")).await.is_ok());
+    // A customer cannot probe which other chat ids exist: unknown and foreign look alike.
+    let unknown = ChatId::new();
+    let probe = s.send_message(&c1, unknown, text("x")).await.unwrap_err();
+    assert_eq!(code(probe), "forbidden");
+    assert_eq!(code(s.chat(&c1, unknown).await.unwrap_err()), "forbidden");
     assert_eq!(
-        code(
-            s.send_message(&c1, ChatId::new(), text("x"))
-                .await
-                .unwrap_err()
-        ),
+        code(s.chat(&amy, unknown).await.unwrap_err()),
         "chat_not_found"
     );
 

@@ -141,10 +141,16 @@ impl ChatService {
         Ok(self.inner.store.messages(&chat.id, &query).await?)
     }
 
-    /// Loads a chat for an identified actor: anonymous callers learn nothing.
+    /// Loads a chat for an identified actor. Anonymous callers learn nothing, and a
+    /// customer asking for any chat but their own is refused before the lookup, so that
+    /// 403 and 404 cannot tell them which other chat ids exist.
     async fn load_chat(&self, actor: &Actor, chat: ChatId) -> Result<Chat> {
-        if *actor == Actor::Anonymous {
-            return Err(Error::Unauthorized);
+        match actor {
+            Actor::Anonymous => return Err(Error::Unauthorized),
+            Actor::Customer { chat_id, .. } if *chat_id != chat => {
+                return Err(Error::forbidden("customers may use only their own chat"));
+            }
+            _ => {}
         }
         self.inner
             .store

@@ -272,6 +272,30 @@ fn open_reader(path: &Path) -> StoreResult<Connection> {
 }
 
 fn migrate(conn: &Connection) -> StoreResult<()> {
+    // Each step reads the version inside its own write transaction, so processes that
+    // open a new file at the same moment apply each migration exactly once between them.
+    loop {
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(classify)?;
+        let step = migrate_one(conn);
+        match step {
+            Ok(Some(version)) => {
+                conn.execute_batch("COMMIT").map_err(classify)?;
+                tracing::info!(version, "applied schema migration");
+            }
+            Ok(None) => {
+                conn.execute_batch("COMMIT").map_err(classify)?;
+                return Ok(());
+            }
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(e);
+            }
+        }
+    }
+}
+
+/// Applies the next migration inside the caller's transaction; `None` when up to date.
+fn migrate_one(conn: &Connection) -> StoreResult<Option<usize>> {
     let current: usize = conn
         .query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
         .map_err(classify)?
@@ -284,18 +308,13 @@ fn migrate(conn: &Connection) -> StoreResult<()> {
             MIGRATIONS.len()
         )));
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
-        let version = i + 1;
-        conn.execute_batch(&format!(
-            "BEGIN IMMEDIATE; {sql}; PRAGMA user_version = {version}; COMMIT;"
-        ))
-        .map_err(|e| {
-            let _ = conn.execute_batch("ROLLBACK");
-            classify(e)
-        })?;
-        tracing::info!(version, "applied schema migration");
-    }
-    Ok(())
+    let Some(sql) = MIGRATIONS.get(current) else {
+        return Ok(None);
+    };
+    let version = current + 1;
+    conn.execute_batch(&format!("{sql}; PRAGMA user_version = {version};"))
+        .map_err(classify)?;
+    Ok(Some(version))
 }
 
 /// Maps a SQLite error to the store's error classes: conditions that go away by
@@ -911,6 +930,44 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn processes_opening_a_new_file_at_once_migrate_it_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("race.db");
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+        let opens: Vec<_> = (0..8)
+            .map(|_| {
+                let (path, barrier) = (path.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    let conn = Connection::open(&path).unwrap();
+                    conn.busy_timeout(std::time::Duration::from_secs(10))
+                        .unwrap();
+                    barrier.wait();
+                    migrate(&conn)
+                })
+            })
+            .collect();
+        for open in opens {
+            open.join()
+                .unwrap()
+                .expect("a concurrent open failed to migrate");
+        }
+        let conn = Connection::open(&path).unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version as usize, SQLITE_SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn a_database_from_a_newer_build_is_refused() {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn).unwrap();
+        conn.execute_batch("PRAGMA user_version = 999").unwrap();
+        let err = migrate(&conn).unwrap_err().to_string();
+        assert!(err.contains("newer than this build"), "{err}");
+    }
 
     /// Every hot statement must find its rows through an index (or the primary key) and
     /// deliver them in index order: no full scan of a table, no sort. That is what keeps
