@@ -73,6 +73,15 @@ impl Config {
                 self.bind
             ));
         }
+        if let Some(bad) = self
+            .cors_origins
+            .iter()
+            .find(|o| axum::http::HeaderValue::from_str(o).is_err() || !o.contains("://"))
+        {
+            return Err(format!(
+                "--cors-origin {bad:?} is not an origin like https://shop.example"
+            ));
+        }
         if matches!(&self.admin_token, Some(t) if t.is_empty()) {
             return Err("--admin-token must not be empty".to_string());
         }
@@ -139,8 +148,10 @@ mod tests {
     }
 
     #[test]
-    fn cors_origins_repeat() {
+    fn cors_origins_repeat_and_are_checked() {
         let c = parse(&["--cors-origin", "http://a", "--cors-origin", "http://b"]);
         assert_eq!(c.cors_origins, ["http://a", "http://b"]);
+        assert!(c.check().is_ok());
+        assert!(parse(&["--cors-origin", "shop.example"]).check().is_err());
     }
 }

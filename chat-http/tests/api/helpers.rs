@@ -31,6 +31,7 @@ pub(crate) struct Options {
     pub(crate) max_message_chars: Option<usize>,
     /// Use this database file instead of a fresh temporary one.
     pub(crate) db: Option<PathBuf>,
+    pub(crate) cors_origins: Vec<String>,
 }
 
 impl Options {
@@ -40,6 +41,7 @@ impl Options {
             ws: WsSettings::default(),
             max_message_chars: None,
             db: None,
+            cors_origins: Vec::new(),
         }
     }
 
@@ -131,7 +133,10 @@ pub(crate) async fn spawn_app(options: Options) -> TestApp {
         std::sync::Arc::new(LocalBus::new()),
         config,
     );
-    let state = AppState::builder(service).ws(options.ws.clone()).build();
+    let state = AppState::builder(service)
+        .ws(options.ws.clone())
+        .cors_origins(options.cors_origins.clone())
+        .build();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

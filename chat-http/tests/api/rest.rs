@@ -524,3 +524,61 @@ async fn malformed_bodies_and_content_types() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn cors_headers_only_for_configured_origins() {
+    let plain = spawn_app(Options::open()).await;
+    let resp = plain
+        .client
+        .get(plain.url("/healthz"))
+        .header("origin", "http://shop.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.headers().get("access-control-allow-origin").is_none());
+    plain.stop().await;
+
+    let app = spawn_app(Options {
+        cors_origins: vec!["http://shop.example".to_string()],
+        ..Options::open()
+    })
+    .await;
+    let resp = app
+        .client
+        .get(app.url("/healthz"))
+        .header("origin", "http://shop.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.headers()["access-control-allow-origin"],
+        "http://shop.example"
+    );
+    let preflight = app
+        .client
+        .request(Method::OPTIONS, app.url("/api/chats/x/messages"))
+        .header("origin", "http://shop.example")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization,content-type",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success());
+    let allowed = preflight.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(allowed.contains("authorization") && allowed.contains("content-type"));
+    let other = app
+        .client
+        .get(app.url("/healthz"))
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+    app.stop().await;
+}

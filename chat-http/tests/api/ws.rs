@@ -173,11 +173,12 @@ async fn malformed_and_refused_frames_keep_the_connection_open() {
             Message::text(json!({"type":"join_chat","chatId":other_chat}).to_string()),
             "forbidden",
         ),
+        // A customer learns nothing of chats not theirs, even whether they exist.
         (
             Message::text(
                 json!({"type":"join_chat","chatId":uuid::Uuid::now_v7().to_string()}).to_string(),
             ),
-            "chat_not_found",
+            "forbidden",
         ),
     ];
     for (frame, code) in cases {
@@ -204,6 +205,10 @@ async fn malformed_and_refused_frames_keep_the_connection_open() {
         .send_json(json!({ "type": "join_chat", "chatId": other_chat }))
         .await;
     assert_eq!(bob_ws.next_json().await["code"], "forbidden");
+    bob_ws
+        .send_json(json!({ "type": "join_chat", "chatId": uuid::Uuid::now_v7().to_string() }))
+        .await;
+    assert_eq!(bob_ws.next_json().await["code"], "chat_not_found");
     app.stop().await;
 }
 
