@@ -20,8 +20,12 @@ pub struct WsSettings {
     pub auth_timeout: Duration,
     /// How often the server pings; a peer silent for two intervals is dropped.
     pub ping_interval: Duration,
-    /// Frames queued for one connection before it is closed with 4008 as too slow.
+    /// Frames queued for one connection. Room events wait for space in this queue (a
+    /// replay goes at the client's reading pace); see `slow_consumer_grace`.
     pub outbound_capacity: usize,
+    /// How long an event may wait for space in a full queue before the client counts as
+    /// not keeping up and is closed with 4008.
+    pub slow_consumer_grace: Duration,
     /// Largest frame or message a client may send, in bytes.
     pub max_message_bytes: usize,
 }
@@ -32,6 +36,7 @@ impl Default for WsSettings {
             auth_timeout: Duration::from_secs(10),
             ping_interval: Duration::from_secs(25),
             outbound_capacity: 256,
+            slow_consumer_grace: Duration::from_secs(5),
             max_message_bytes: 64 * 1024,
         }
     }

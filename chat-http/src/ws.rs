@@ -108,6 +108,8 @@ struct Outbox {
     queue: mpsc::Sender<Out>,
     /// Set to close the connection at once, ahead of anything queued.
     kill: Arc<watch::Sender<Option<CloseReason>>>,
+    /// How long a room event may wait for space before the client counts as too slow.
+    grace: Duration,
 }
 
 impl Outbox {
@@ -125,13 +127,22 @@ impl Outbox {
         }
     }
 
-    /// Queues an event's JSON, shared with every other socket that sends it.
-    fn push_shared(&self, json: &Bytes) -> bool {
-        match Utf8Bytes::try_from(json.clone()) {
-            Ok(text) => self.push(Message::Text(text)),
-            Err(_) => {
-                tracing::error!("event JSON is not UTF-8; dropped");
-                true
+    /// Queues an event's JSON, waiting for space: a client that reads (a long replay, a
+    /// burst) is served at its own pace with bounded memory; one that leaves the queue
+    /// full for the whole grace period is not keeping up and is closed with 4008.
+    async fn push_event(&self, json: &Bytes) -> bool {
+        let Ok(text) = Utf8Bytes::try_from(json.clone()) else {
+            tracing::error!("event JSON is not UTF-8; dropped");
+            return true;
+        };
+        match tokio::time::timeout(self.grace, self.queue.send(Out::Frame(Message::Text(text))))
+            .await
+        {
+            Ok(Ok(())) => true,
+            Ok(Err(_closed)) => false,
+            Err(_elapsed) => {
+                self.kill(CLOSE_TOO_SLOW, "client too slow");
+                false
             }
         }
     }
@@ -197,6 +208,7 @@ async fn run(socket: WebSocket, state: AppState) {
     let outbox = Outbox {
         queue,
         kill: kill.clone(),
+        grace: state.ws().slow_consumer_grace,
     };
     let mut writer = tokio::spawn(
         write_loop(
@@ -585,7 +597,7 @@ async fn forward_chat(mut feed: ChatFeed, out: Outbox) {
     loop {
         match feed.next_event().await {
             Ok(Some(envelope)) => {
-                if !out.push_shared(envelope.json()) {
+                if !out.push_event(envelope.json()).await {
                     return;
                 }
             }
@@ -608,7 +620,7 @@ async fn forward_subscription(mut subscription: Subscription, out: Outbox) {
     loop {
         match subscription.recv().await {
             Ok(envelope) => {
-                if !out.push_shared(envelope.json()) {
+                if !out.push_event(envelope.json()).await {
                     return;
                 }
             }
