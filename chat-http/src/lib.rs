@@ -12,6 +12,7 @@
 //! - [`extract`]: extractors whose rejections speak the contract, and `Auth`.
 //! - `routes/`: REST routes by resource (officers, customers, chats, health, index).
 //! - `ws`: the WebSocket endpoint `/ws`.
+//! - `pages`: the customer page and officer console (`assets/`, embedded at build time).
 //! - [`shutdown`]: graceful shutdown (signals, socket tracking).
 //!
 //! [`app`] builds the router; [`serve`] runs it on a listener until a shutdown future
@@ -20,6 +21,7 @@
 pub mod config;
 pub mod error;
 pub mod extract;
+mod pages;
 mod routes;
 pub mod shutdown;
 pub mod state;
@@ -46,6 +48,7 @@ const SOCKET_DRAIN: Duration = Duration::from_secs(5);
 /// tracing span per request and, when origins are configured, CORS.
 pub fn app(state: AppState) -> Router {
     let mut router = routes::router()
+        .merge(pages::router())
         .merge(ws::router())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)

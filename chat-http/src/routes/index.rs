@@ -20,8 +20,8 @@ async fn index(State(state): State<AppState>) -> Json<Value> {
         "api": "/api (see docs/API.md)",
         "websocket": "/ws",
         "health": "/healthz",
-        "customerPage": "/customer (not served yet)",
-        "officerConsole": "/officer (not served yet)",
+        "customerPage": "/customer",
+        "officerConsole": "/officer",
         "openMode": config.open_mode(),
         "customerIdsOnTrust": config.customer_secret.is_none(),
     }))

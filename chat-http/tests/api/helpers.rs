@@ -32,6 +32,8 @@ pub(crate) struct Options {
     /// Use this database file instead of a fresh temporary one.
     pub(crate) db: Option<PathBuf>,
     pub(crate) cors_origins: Vec<String>,
+    /// Listen here instead of on a free port (a restart on the same address).
+    pub(crate) bind: Option<SocketAddr>,
 }
 
 impl Options {
@@ -42,6 +44,7 @@ impl Options {
             max_message_chars: None,
             db: None,
             cors_origins: Vec::new(),
+            bind: None,
         }
     }
 
@@ -137,9 +140,10 @@ pub(crate) async fn spawn_app(options: Options) -> TestApp {
         .ws(options.ws.clone())
         .cors_origins(options.cors_origins.clone())
         .build();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let bind = options
+        .bind
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+    let listener = tokio::net::TcpListener::bind(bind).await.expect("bind");
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(chat_http::serve(listener, state, async move {

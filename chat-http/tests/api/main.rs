@@ -4,6 +4,7 @@
 mod helpers;
 
 mod authz;
+mod browser;
 mod process;
 mod races;
 mod rest;

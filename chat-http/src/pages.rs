@@ -1,0 +1,109 @@
+//! The browser pages: `/customer`, `/officer` and their static assets, embedded in the
+//! binary at build time so that `cargo run -p chat-http` is all a newcomer needs. Served
+//! with a strict Content-Security-Policy (scripts and styles from this origin only, no
+//! inline script). This module serves files; it must not hold any chat logic, which is
+//! the pages' JavaScript talking to the REST and WebSocket API.
+
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use crate::error::ApiError;
+use crate::extract::Path;
+use crate::state::AppState;
+
+/// Every embedded file: (path under /assets, content type, contents).
+const ASSETS: &[(&str, &str, &str)] = &[
+    ("styles.css", CSS, include_str!("../assets/styles.css")),
+    ("js/api.js", JS, include_str!("../assets/js/api.js")),
+    ("js/socket.js", JS, include_str!("../assets/js/socket.js")),
+    (
+        "js/components/dom.js",
+        JS,
+        include_str!("../assets/js/components/dom.js"),
+    ),
+    (
+        "js/components/composer.js",
+        JS,
+        include_str!("../assets/js/components/composer.js"),
+    ),
+    (
+        "js/components/connection.js",
+        JS,
+        include_str!("../assets/js/components/connection.js"),
+    ),
+    (
+        "js/components/messageList.js",
+        JS,
+        include_str!("../assets/js/components/messageList.js"),
+    ),
+    (
+        "js/pages/customer.js",
+        JS,
+        include_str!("../assets/js/pages/customer.js"),
+    ),
+    (
+        "js/pages/officer.js",
+        JS,
+        include_str!("../assets/js/pages/officer.js"),
+    ),
+];
+
+const CSS: &str = "text/css; charset=utf-8";
+const JS: &str = "text/javascript; charset=utf-8";
+const HTML: &str = "text/html; charset=utf-8";
+
+/// No script, style or connection from anywhere but this origin; no inline script; no
+/// framing. `'self'` in connect-src covers the same-origin WebSocket.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+    connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'; \
+    frame-ancestors 'none'";
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/customer",
+            get(|| async { page(include_str!("../assets/customer.html")) }),
+        )
+        .route(
+            "/officer",
+            get(|| async { page(include_str!("../assets/officer.html")) }),
+        )
+        .route("/assets/{*path}", get(asset))
+}
+
+fn page(html: &'static str) -> Response {
+    file(HTML, html, "no-cache")
+}
+
+async fn asset(Path(path): Path<String>) -> Result<Response, ApiError> {
+    ASSETS
+        .iter()
+        .find(|(p, _, _)| *p == path)
+        .map(|(_, kind, body)| file(kind, body, "no-cache"))
+        .ok_or_else(|| ApiError::transport(StatusCode::NOT_FOUND, "not_found", "no such asset"))
+}
+
+fn file(kind: &'static str, body: &'static str, cache: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(kind)),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(CSP),
+            ),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+            (
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
+        ],
+        body,
+    )
+        .into_response()
+}
