@@ -213,7 +213,11 @@ fn the_whole_flow_over_the_contract() {
     officer
         .run(&["--json", "send", chat, &"x".repeat(4001)])
         .json_error(7, "message_too_large");
+    // A customer cannot tell an unknown chat from someone else's: both are refused.
     customer
+        .run(&["send", NO_SUCH_CHAT, "hi"])
+        .error(5, "forbidden");
+    officer
         .run(&["send", NO_SUCH_CHAT, "hi"])
         .error(3, "chat_not_found");
 
