@@ -17,6 +17,7 @@ use crate::state::AppState;
 const ASSETS: &[(&str, &str, &str)] = &[
     ("styles.css", CSS, include_str!("../assets/styles.css")),
     ("js/api.js", JS, include_str!("../assets/js/api.js")),
+    ("js/session.js", JS, include_str!("../assets/js/session.js")),
     ("js/socket.js", JS, include_str!("../assets/js/socket.js")),
     (
         "js/components/dom.js",
@@ -106,4 +107,40 @@ fn file(kind: &'static str, body: &'static str, cache: &'static str) -> Response
         body,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ASSETS;
+
+    /// The embedded list is written by hand: every file in `assets/` must be in it (the
+    /// HTML pages have routes of their own), or a page would import a missing module.
+    #[test]
+    fn every_file_under_assets_is_embedded() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets");
+        let mut stack = vec![root.clone()];
+        let mut files = Vec::new();
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|e| e != "html") {
+                    files.push(
+                        path.strip_prefix(&root)
+                            .unwrap()
+                            .to_string_lossy()
+                            .into_owned(),
+                    );
+                }
+            }
+        }
+        assert!(!files.is_empty());
+        for file in files {
+            assert!(
+                ASSETS.iter().any(|(p, _, _)| *p == file),
+                "assets/{file} is not embedded in pages::ASSETS"
+            );
+        }
+    }
 }

@@ -9,6 +9,7 @@ import { Composer } from '../components/composer.js';
 import { ConnectionBadge } from '../components/connection.js';
 import { h } from '../components/dom.js';
 import { MessageList } from '../components/messageList.js';
+import * as stored from '../session.js';
 import { ChatSocket } from '../socket.js';
 
 const STORAGE_KEY = 'chat.customer';
@@ -16,14 +17,6 @@ const root = /** @type {HTMLElement} */ (document.getElementById('app'));
 
 /** @typedef {{ token: string, chatId: string, customerId: string }} Session */
 
-/** @returns {Session | null} */
-function loadSession() {
-  try {
-    return JSON.parse(sessionStorage.getItem(STORAGE_KEY) ?? 'null');
-  } catch {
-    return null;
-  }
-}
 
 // A host application links here as /customer?customerId=ID&signature=HMAC. Both are read
 // once and removed from the address bar (and so from history and referrers).
@@ -52,7 +45,7 @@ function showLogin(notice) {
         try {
           const result = await api.customerLogin(input.value.trim(), linkedSignature);
           const session = { token: result.token, chatId: result.chat.id, customerId: result.chat.customerId };
-          sessionStorage.setItem(STORAGE_KEY, JSON.stringify(session));
+          stored.save(STORAGE_KEY, session);
           showChat(session);
         } catch (err) {
           error.textContent = err instanceof Error ? err.message : String(err);
@@ -115,7 +108,7 @@ function showChat(session) {
   const signOut = (notice) => {
     socket.close();
     if (poll) clearInterval(poll);
-    sessionStorage.removeItem(STORAGE_KEY);
+    stored.clear(STORAGE_KEY);
     showLogin(notice);
   };
 
@@ -169,7 +162,8 @@ function showChat(session) {
   })();
 }
 
-const existing = loadSession();
+/** @type {Session | null} */
+const existing = stored.load(STORAGE_KEY);
 if (existing && (!linkedCustomer || linkedCustomer === existing.customerId)) {
   showChat(existing);
 } else {

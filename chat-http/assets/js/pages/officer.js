@@ -10,6 +10,7 @@ import { Composer } from '../components/composer.js';
 import { ConnectionBadge } from '../components/connection.js';
 import { h, waitingFor } from '../components/dom.js';
 import { MessageList } from '../components/messageList.js';
+import * as stored from '../session.js';
 import { ChatSocket } from '../socket.js';
 
 const STORAGE_KEY = 'chat.officer';
@@ -17,14 +18,6 @@ const root = /** @type {HTMLElement} */ (document.getElementById('app'));
 
 /** @typedef {{ token: string, officerId: string }} Session */
 
-/** @returns {Session | null} */
-function loadSession() {
-  try {
-    return JSON.parse(sessionStorage.getItem(STORAGE_KEY) ?? 'null');
-  } catch {
-    return null;
-  }
-}
 
 /** @param {string} [notice] */
 function showLogin(notice) {
@@ -49,7 +42,7 @@ function showLogin(notice) {
           try {
             const result = await api.officerLogin(id.value.trim(), password.value || undefined);
             const session = { token: result.token, officerId: result.officer.id };
-            sessionStorage.setItem(STORAGE_KEY, JSON.stringify(session));
+            stored.save(STORAGE_KEY, session);
             showConsole(session);
           } catch (err) {
             error.textContent = err instanceof Error ? err.message : String(err);
@@ -254,7 +247,7 @@ function showConsole(session) {
   const signOut = (text) => {
     socket.close();
     clearInterval(ticker);
-    sessionStorage.removeItem(STORAGE_KEY);
+    stored.clear(STORAGE_KEY);
     showLogin(text);
   };
 
@@ -293,6 +286,7 @@ function showConsole(session) {
   socket.connect();
 }
 
-const existing = loadSession();
+/** @type {Session | null} */
+const existing = stored.load(STORAGE_KEY);
 if (existing) showConsole(existing);
 else showLogin();
