@@ -167,6 +167,27 @@ impl FromRequestParts<AppState> for MaybeAuth {
     }
 }
 
+/// The caller's own bearer token, once it is known to be valid (for logout).
+#[derive(Debug, Clone)]
+pub struct AuthToken(pub String);
+
+impl FromRequestParts<AppState> for AuthToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(token) = bearer(parts)? else {
+            return Err(ApiError::unauthorized(
+                "this endpoint needs `Authorization: Bearer <token>`",
+            ));
+        };
+        authenticate(state, token).await?;
+        Ok(AuthToken(token.to_string()))
+    }
+}
+
 async fn authenticate(state: &AppState, token: &str) -> Result<Actor, ApiError> {
     Ok(state.service().authenticate(token).await?.actor)
 }

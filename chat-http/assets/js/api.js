@@ -69,6 +69,9 @@ export const customerLogin = (customerId, signature) =>
     body: signature ? { customerId, signature } : { customerId },
   });
 
+/** Revokes the token (an extension of the contract). @param {string} token */
+export const logout = (token) => request('POST', '/api/logout', { token });
+
 /** @param {string} token */
 export const queue = (token) => request('GET', '/api/officers/queue', { token });
 

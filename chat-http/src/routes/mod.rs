@@ -7,6 +7,7 @@ mod customers;
 mod health;
 mod index;
 mod officers;
+mod sessions;
 
 use axum::Router;
 
@@ -20,4 +21,5 @@ pub(crate) fn router() -> Router<AppState> {
         .merge(officers::router())
         .merge(customers::router())
         .merge(chats::router())
+        .merge(sessions::router())
 }

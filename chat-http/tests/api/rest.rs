@@ -582,3 +582,38 @@ async fn cors_headers_only_for_configured_origins() {
     assert!(other.headers().get("access-control-allow-origin").is_none());
     app.stop().await;
 }
+
+#[tokio::test]
+async fn logout_revokes_only_the_callers_token() {
+    for options in Options::both() {
+        let app = spawn_app(options).await;
+        let officer = app.new_officer("amy").await;
+        let other = app.login_officer("amy").await;
+        let (customer, _) = app.new_customer("c1").await;
+        for token in [&officer, &customer] {
+            let out = app
+                .request(Method::POST, "/api/logout", Some(token), None)
+                .await;
+            assert_eq!(out.status, 204);
+            app.queue(Some(token))
+                .await
+                .expect_error(401, "unauthorized");
+            // A revoked token cannot log out again either.
+            app.request(Method::POST, "/api/logout", Some(token), None)
+                .await
+                .expect_error(401, "unauthorized");
+        }
+        // The officer's other session is untouched.
+        app.queue(Some(&other)).await.expect(200);
+        app.request(Method::POST, "/api/logout", None, None)
+            .await
+            .expect_error(401, "unauthorized");
+        if let Some(admin) = app.admin() {
+            let out = app
+                .request(Method::POST, "/api/logout", Some(admin), None)
+                .await;
+            assert_eq!(out.status, 204);
+            app.queue(Some(admin)).await.expect(200);
+        }
+    }
+}

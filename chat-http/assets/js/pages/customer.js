@@ -121,7 +121,7 @@ function showChat(session) {
         {},
         h('h1', { id: 'chat-title' }, 'Your chat'),
         badge.element,
-        h('button', { type: 'button', class: 'link', onclick: () => signOut() }, 'Sign out'),
+        h('button', { type: 'button', class: 'link', onclick: () => { api.logout(session.token).catch(() => {}); signOut(); } }, 'Sign out'),
       ),
       status,
       list.element,

@@ -264,7 +264,7 @@ function showConsole(session) {
         h('h1', {}, 'Officer console'),
         h('span', { class: 'who' }, `Signed in as ${me}`),
         badge.element,
-        h('button', { type: 'button', class: 'link', onclick: () => signOut() }, 'Sign out'),
+        h('button', { type: 'button', class: 'link', onclick: () => { api.logout(session.token).catch(() => {}); signOut(); } }, 'Sign out'),
       ),
       notice,
       h(
