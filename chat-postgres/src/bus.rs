@@ -1,0 +1,406 @@
+//! [`PgBus`]: `chatcore::EventBus` across nodes over PostgreSQL LISTEN/NOTIFY. It moves
+//! events between nodes and never decides anything about them.
+//!
+//! `publish` delivers to this node's subscribers at once (through a `LocalBus`) and
+//! queues a `NOTIFY chat_events` for the other nodes, which a sender task sends on a
+//! connection of its own, in publish order. A listener task holds a dedicated
+//! connection (not a pooled one: a pool would drop the notifications) that has run
+//! `LISTEN chat_events`; it skips notifications from its own node and republishes the
+//! rest into the local bus.
+//!
+//! The payload stays under PostgreSQL's 8000-byte limit: an event whose JSON fits is sent
+//! whole; a larger `new_message` is sent as its chat id and seq, and the receiving node
+//! reads the message from the store.
+//!
+//! Losing events, and how clients recover: if either connection drops, the task
+//! reconnects with backoff (100 ms doubling to 5 s) and events published meanwhile do
+//! not cross nodes. A chat's `ChatFeed` repairs that by itself: the next message
+//! arrives past a gap and the feed reads the gap from the store. The queue and officer
+//! topics carry no seq, so a view of them is resynced by the client: chat-http closes a
+//! lagging socket with 4008, and the client reconnects, rejoins and re-reads the queue
+//! over REST (the officer console does this on every reconnect).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chatcore::store::{PageQuery, StoreResult};
+use chatcore::{
+    Chat, ChatId, Envelope, Event, EventBus, LocalBus, Message, OfficerId, Store, Subscription,
+    Topic,
+};
+use serde::Deserialize;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_postgres::{AsyncMessage, Client, NoTls, Notification};
+
+use crate::error::classify;
+use crate::store::parse_url;
+
+/// The NOTIFY channel every node listens on.
+pub const CHANNEL: &str = "chat_events";
+
+/// Largest payload sent whole; PostgreSQL refuses payloads of 8000 bytes or more.
+const INLINE_LIMIT: usize = 7900;
+/// Events queued for other nodes before `publish` starts dropping (and logging).
+const OUTBOX: usize = 4096;
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// The cross-node event bus. Dropping it stops its tasks and closes its subscriptions.
+pub struct PgBus {
+    local: Arc<LocalBus>,
+    node: String,
+    outbox: mpsc::Sender<String>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for PgBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgBus")
+            .field("node", &self.node)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgBus {
+    /// Connects to the database at `url`. `store` is where messages too large for a
+    /// notification are read back (the node's `PgStore` on the same database).
+    pub async fn connect(url: &str, store: Arc<dyn Store>) -> StoreResult<Self> {
+        Self::connect_with(parse_url(url)?, store, LocalBus::DEFAULT_CAPACITY).await
+    }
+
+    /// Connects with a parsed configuration; each topic keeps `capacity` events for
+    /// slow local subscribers. Returns once this node is listening, so events other
+    /// nodes publish after this call are delivered.
+    pub async fn connect_with(
+        mut config: tokio_postgres::Config,
+        store: Arc<dyn Store>,
+        capacity: usize,
+    ) -> StoreResult<Self> {
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(5));
+        }
+        // A listener on a silently dead connection would wait forever; keepalives let
+        // the kernel notice within a minute or so.
+        config.keepalives(true);
+        config.keepalives_idle(Duration::from_secs(15));
+        let local = Arc::new(LocalBus::with_capacity(capacity));
+        let node = uuid::Uuid::now_v7().simple().to_string();
+        let listener = Listener::open(&config).await?;
+        let sender = connect(&config, "chat-postgres-notify").await?;
+        let (outbox, rx) = mpsc::channel(OUTBOX);
+        let tasks = vec![
+            tokio::spawn(listen_loop(
+                config.clone(),
+                listener,
+                local.clone(),
+                store,
+                node.clone(),
+            )),
+            tokio::spawn(send_loop(config, sender, rx)),
+        ];
+        Ok(Self {
+            local,
+            node,
+            outbox,
+            tasks,
+        })
+    }
+
+    /// This node's id, carried in every notification it sends.
+    pub fn node_id(&self) -> &str {
+        &self.node
+    }
+}
+
+impl Drop for PgBus {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl EventBus for PgBus {
+    fn publish(&self, envelope: Arc<Envelope>) {
+        let payload = encode(&self.node, &envelope);
+        self.local.publish(envelope);
+        let Some(payload) = payload else { return };
+        if let Err(e) = self.outbox.try_send(payload) {
+            tracing::warn!(error = %e, "event not sent to other nodes: outbox full or closed");
+        }
+    }
+
+    fn subscribe(&self, topic: &Topic) -> Subscription {
+        self.local.subscribe(topic)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The payload.
+
+/// What crosses nodes: the event whole, or a reference to a stored message.
+#[derive(Debug, Deserialize)]
+struct Wire {
+    node: String,
+    topic: String,
+    #[serde(default)]
+    event: Option<serde_json::Value>,
+    #[serde(default)]
+    message_ref: Option<MessageRef>,
+}
+
+#[derive(Debug, Deserialize)]
+struct MessageRef {
+    chat: ChatId,
+    seq: u64,
+}
+
+/// The notification for an envelope, or `None` when it cannot be sent (logged).
+fn encode(node: &str, envelope: &Envelope) -> Option<String> {
+    let topic = serde_json::to_string(&envelope.topic().to_string()).ok()?;
+    let event = std::str::from_utf8(envelope.json()).ok()?;
+    let whole = format!(r#"{{"v":1,"node":"{node}","topic":{topic},"event":{event}}}"#);
+    if whole.len() < INLINE_LIMIT {
+        return Some(whole);
+    }
+    match envelope.message() {
+        Some(m) => Some(format!(
+            r#"{{"v":1,"node":"{node}","topic":{topic},"message_ref":{{"chat":"{}","seq":{}}}}}"#,
+            m.chat_id, m.seq
+        )),
+        None => {
+            tracing::warn!(topic = %envelope.topic(), size = whole.len(),
+                "event too large for NOTIFY; not sent to other nodes");
+            None
+        }
+    }
+}
+
+fn parse_topic(s: &str) -> Option<Topic> {
+    if s == "officers:all" {
+        return Some(Topic::Officers);
+    }
+    if let Some(id) = s.strip_prefix("chat:") {
+        return ChatId::parse(id).ok().map(Topic::Chat);
+    }
+    if let Some(id) = s.strip_prefix("officer:") {
+        return OfficerId::parse(id).ok().map(Topic::Officer);
+    }
+    None
+}
+
+fn parse_event(v: serde_json::Value) -> Option<Event> {
+    let kind = v.get("type")?.as_str()?.to_string();
+    let field = |name: &str| v.get(name).cloned();
+    let chat = || serde_json::from_value::<Chat>(field("chat")?).ok();
+    match kind.as_str() {
+        "new_message" => Some(Event::NewMessage {
+            message: serde_json::from_value::<Message>(field("message")?).ok()?,
+        }),
+        "queue_chat_created" => Some(Event::QueueChatCreated { chat: chat()? }),
+        "queue_chat_claimed" => Some(Event::QueueChatClaimed { chat: chat()? }),
+        "chat_assigned" => Some(Event::ChatAssigned { chat: chat()? }),
+        _ => None,
+    }
+}
+
+/// Turns a notification from another node into an envelope; `None` for this node's
+/// own notifications and for payloads it cannot understand (logged).
+async fn decode(payload: &str, node: &str, store: &dyn Store) -> Option<Arc<Envelope>> {
+    let wire: Wire = match serde_json::from_str(payload) {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!(error = %e, "unreadable notification skipped");
+            return None;
+        }
+    };
+    if wire.node == node {
+        return None;
+    }
+    let Some(topic) = parse_topic(&wire.topic) else {
+        tracing::warn!(
+            topic = wire.topic,
+            "notification for an unknown topic skipped"
+        );
+        return None;
+    };
+    if let Some(event) = wire.event {
+        let Some(event) = parse_event(event) else {
+            tracing::warn!(
+                topic = wire.topic,
+                "notification with an unknown event skipped"
+            );
+            return None;
+        };
+        return Some(Envelope::new(topic, event));
+    }
+    let r = wire.message_ref?;
+    let page = PageQuery {
+        after: Some(r.seq.saturating_sub(1)),
+        before: Some(r.seq.saturating_add(1)),
+        limit: 1,
+    };
+    match store.messages(&r.chat, &page).await {
+        Ok(mut found) if found.len() == 1 => Some(Envelope::new(
+            topic,
+            Event::NewMessage {
+                message: found.remove(0),
+            },
+        )),
+        Ok(_) => {
+            tracing::warn!(chat = %r.chat, seq = r.seq, "announced message not found");
+            None
+        }
+        Err(e) => {
+            // The chat's feeds read it from the store with the next message.
+            tracing::warn!(error = %e, chat = %r.chat, seq = r.seq, "cannot read an announced message");
+            None
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Connections and tasks.
+
+async fn connect(config: &tokio_postgres::Config, name: &str) -> StoreResult<Client> {
+    let mut config = config.clone();
+    config.application_name(name);
+    let (client, connection) = config.connect(NoTls).await.map_err(classify)?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "NOTIFY connection ended");
+        }
+    });
+    Ok(client)
+}
+
+/// A connection that has run `LISTEN`, with the notifications it receives.
+struct Listener {
+    /// Kept so that the connection stays open; dropping it closes the connection.
+    _client: Client,
+    notifications: mpsc::Receiver<Notification>,
+}
+
+impl Listener {
+    async fn open(config: &tokio_postgres::Config) -> StoreResult<Self> {
+        let mut config = config.clone();
+        config.application_name("chat-postgres-listen");
+        let (client, mut connection) = config.connect(NoTls).await.map_err(classify)?;
+        let (tx, notifications) = mpsc::channel(1024);
+        // The connection must be polled for notifications to arrive; this task ends,
+        // closing the channel, when the connection is lost.
+        tokio::spawn(async move {
+            loop {
+                match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                    Some(Ok(AsyncMessage::Notification(n))) => {
+                        if tx.send(n).await.is_err() {
+                            return;
+                        }
+                    }
+                    Some(Ok(AsyncMessage::Notice(notice))) => {
+                        tracing::debug!(%notice, "PostgreSQL notice on the listener");
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "listener connection failed");
+                        return;
+                    }
+                    None => return,
+                }
+            }
+        });
+        client
+            .batch_execute(&format!("LISTEN {CHANNEL}"))
+            .await
+            .map_err(classify)?;
+        Ok(Self {
+            _client: client,
+            notifications,
+        })
+    }
+}
+
+async fn listen_loop(
+    config: tokio_postgres::Config,
+    first: Listener,
+    local: Arc<LocalBus>,
+    store: Arc<dyn Store>,
+    node: String,
+) {
+    let mut listener = Some(first);
+    let mut backoff = MIN_BACKOFF;
+    loop {
+        let mut current = match listener.take() {
+            Some(l) => l,
+            None => match Listener::open(&config).await {
+                Ok(l) => {
+                    tracing::info!(
+                        "listener reconnected; events of other nodes published meanwhile \
+                         were missed (chat feeds repair from the store)"
+                    );
+                    backoff = MIN_BACKOFF;
+                    l
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, ?backoff, "listener cannot reconnect yet");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    continue;
+                }
+            },
+        };
+        while let Some(n) = current.notifications.recv().await {
+            if let Some(envelope) = decode(n.payload(), &node, store.as_ref()).await {
+                local.publish(envelope);
+            }
+        }
+        tracing::warn!("listener connection lost; reconnecting");
+        tokio::time::sleep(backoff).await;
+    }
+}
+
+async fn send_loop(
+    config: tokio_postgres::Config,
+    first: Client,
+    mut outbox: mpsc::Receiver<String>,
+) {
+    let notify = "SELECT pg_notify($1, $2)";
+    let mut client = Some(first);
+    let mut retry_at = tokio::time::Instant::now();
+    let mut backoff = MIN_BACKOFF;
+    while let Some(payload) = outbox.recv().await {
+        // One retry on a fresh connection covers a connection that died while idle.
+        for _ in 0..2 {
+            if client.as_ref().is_none_or(Client::is_closed) {
+                client = None;
+                if tokio::time::Instant::now() < retry_at {
+                    break;
+                }
+                match connect(&config, "chat-postgres-notify").await {
+                    Ok(c) => {
+                        backoff = MIN_BACKOFF;
+                        client = Some(c);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "NOTIFY connection cannot reconnect yet");
+                        retry_at = tokio::time::Instant::now() + backoff;
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                        break;
+                    }
+                }
+            }
+            let Some(c) = &client else { break };
+            match c.execute(notify, &[&CHANNEL, &payload]).await {
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "NOTIFY failed");
+                    client = None;
+                }
+            }
+        }
+        if client.is_none() {
+            tracing::warn!("event not sent to other nodes: no connection to PostgreSQL");
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! `chat-postgres`: PostgreSQL for `chatcore`, so that several server nodes can share
+//! one database and one queue. It adds storage and transport only; every rule of the
+//! chat stays in `chatcore`.
+//!
+//! # Layout
+//!
+//! - `store.rs`: [`PgStore`], `chatcore::Store` on a deadpool-postgres pool; passes
+//!   `chatcore::conformance`.
+//! - `schema.rs`: versioned migrations in `schema_migrations`, applied under an advisory
+//!   lock (concurrent nodes migrate once).
+//! - `bus.rs`: [`PgBus`], `chatcore::EventBus` across nodes over LISTEN/NOTIFY on a
+//!   dedicated connection, delivering locally through a `chatcore::LocalBus`.
+//! - `error.rs`: the mapping of driver and pool errors to `chatcore::StoreError`.
+
+mod bus;
+mod error;
+mod schema;
+mod store;
+
+pub use bus::{CHANNEL, PgBus};
+pub use schema::PG_SCHEMA_VERSION;
+pub use store::{PgOptions, PgStore};

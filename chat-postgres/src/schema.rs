@@ -1,0 +1,118 @@
+//! Versioned schema for PostgreSQL, applied in one transaction under an advisory lock so
+//! that any number of nodes starting at once migrate exactly once. Entries are never
+//! edited once released, only appended.
+
+use chatcore::StoreError;
+use chatcore::store::StoreResult;
+use tokio_postgres::Client;
+
+use crate::error::classify;
+
+/// Key of the transaction-scoped advisory lock that serializes migrations ("chatmigr").
+const MIGRATION_LOCK: i64 = 0x6368_6174_6d69_6772;
+
+/// Entry `i` takes the database from version `i` to `i + 1` (recorded in
+/// `schema_migrations`).
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // v1: the same tables and indexes as the SQLite store. Ids are compared bytewise
+    // (COLLATE "C") so that ordering by id matches the other stores whatever the
+    // database's locale.
+    r#"
+    CREATE TABLE officers (
+        id            TEXT COLLATE "C" PRIMARY KEY,
+        display_name  TEXT,
+        password_hash TEXT,
+        created_at    BIGINT NOT NULL
+    );
+    CREATE TABLE chats (
+        id                  TEXT COLLATE "C" PRIMARY KEY,
+        customer_id         TEXT COLLATE "C" NOT NULL UNIQUE,
+        assigned_officer_id TEXT COLLATE "C" REFERENCES officers(id),
+        status              TEXT NOT NULL,
+        created_at          BIGINT NOT NULL,
+        last_seq            BIGINT NOT NULL DEFAULT 0
+    );
+    -- The queue: only pending chats are in this index, oldest first.
+    CREATE INDEX chats_queue ON chats (created_at, id) WHERE assigned_officer_id IS NULL;
+    CREATE INDEX chats_by_officer ON chats (assigned_officer_id, created_at, id)
+        WHERE assigned_officer_id IS NOT NULL;
+    -- A page of messages is one range scan of the primary key.
+    CREATE TABLE messages (
+        chat_id           TEXT COLLATE "C" NOT NULL REFERENCES chats(id),
+        seq               BIGINT NOT NULL,
+        id                TEXT COLLATE "C" NOT NULL UNIQUE,
+        sender_type       TEXT NOT NULL,
+        sender_id         TEXT NOT NULL,
+        content           TEXT NOT NULL,
+        created_at        BIGINT NOT NULL,
+        client_message_id TEXT,
+        PRIMARY KEY (chat_id, seq)
+    );
+    CREATE UNIQUE INDEX messages_idempotency
+        ON messages (chat_id, sender_type, sender_id, client_message_id)
+        WHERE client_message_id IS NOT NULL;
+    CREATE TABLE sessions (
+        token_hash  BYTEA PRIMARY KEY,
+        role        TEXT NOT NULL,
+        subject     TEXT NOT NULL,
+        chat_id     TEXT,
+        created_at  BIGINT NOT NULL,
+        expires_at  BIGINT NOT NULL
+    );
+    CREATE INDEX sessions_expiry ON sessions (expires_at);
+    "#,
+];
+
+/// The schema version this build migrates databases to.
+pub const PG_SCHEMA_VERSION: usize = MIGRATIONS.len();
+
+/// Brings the database up to [`PG_SCHEMA_VERSION`]; returns the versions applied.
+pub(crate) async fn migrate(client: &mut Client) -> StoreResult<Vec<usize>> {
+    let tx = client.transaction().await.map_err(classify)?;
+    // Held until commit: a second node blocks here and then finds the work done.
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(classify)?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+             version    INTEGER PRIMARY KEY,
+             applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+         )",
+    )
+    .await
+    .map_err(classify)?;
+    let current: i32 = tx
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            &[],
+        )
+        .await
+        .map_err(classify)?
+        .get(0);
+    let current =
+        usize::try_from(current).map_err(|_| StoreError::backend("negative schema version"))?;
+    if current > MIGRATIONS.len() {
+        return Err(StoreError::backend(format!(
+            "the database has schema version {current}, newer than this build's {}; \
+             upgrade chat-postgres",
+            MIGRATIONS.len()
+        )));
+    }
+    let mut applied = Vec::new();
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        let version = i + 1;
+        tx.batch_execute(sql).await.map_err(classify)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version) VALUES ($1)",
+            &[&(version as i32)],
+        )
+        .await
+        .map_err(classify)?;
+        applied.push(version);
+    }
+    tx.commit().await.map_err(classify)?;
+    for version in &applied {
+        tracing::info!(version, "applied PostgreSQL schema migration");
+    }
+    Ok(applied)
+}
