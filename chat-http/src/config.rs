@@ -15,9 +15,22 @@ pub struct Config {
     #[arg(long, env = "CHAT_BIND", default_value = "127.0.0.1:3001")]
     pub bind: SocketAddr,
 
-    /// SQLite database file; created and migrated when missing.
+    /// SQLite database file; created and migrated when missing. Ignored with
+    /// `--database-url`.
     #[arg(long, env = "CHAT_DB", default_value = "./chat.db")]
     pub db: PathBuf,
+
+    /// PostgreSQL connection string (`postgres://user:pass@host:5432/chat` or
+    /// `host=... dbname=...`). When set, the server stores everything in PostgreSQL
+    /// and shares events with every other node on the same database (LISTEN/NOTIFY),
+    /// so several servers can run behind one load balancer. SQLite stays the default.
+    #[arg(long, env = "CHAT_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Most PostgreSQL connections this node's pool opens (with `--database-url`).
+    #[arg(long, env = "CHAT_DB_POOL_SIZE", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub db_pool_size: u32,
 
     /// Operator's bearer token. Without it the server runs in open mode: anyone may
     /// create officers, and passwordless officers log in by id alone.
@@ -85,6 +98,9 @@ impl Config {
         if matches!(&self.admin_token, Some(t) if t.is_empty()) {
             return Err("--admin-token must not be empty".to_string());
         }
+        if matches!(&self.database_url, Some(u) if u.is_empty()) {
+            return Err("--database-url must not be empty".to_string());
+        }
         if matches!(&self.customer_secret, Some(s) if s.is_empty()) {
             return Err("--customer-secret must not be empty".to_string());
         }
@@ -130,6 +146,22 @@ mod tests {
         assert!(c.cors_origins.is_empty());
         assert!(c.open_mode());
         assert!(c.check().is_ok());
+        assert_eq!(c.database_url, None);
+        assert_eq!(c.db_pool_size, 16);
+    }
+
+    #[test]
+    fn a_database_url_selects_postgres_and_must_not_be_empty() {
+        let c = parse(&[
+            "--database-url",
+            "postgres://u@db/chat",
+            "--db-pool-size",
+            "4",
+        ]);
+        assert_eq!(c.database_url.as_deref(), Some("postgres://u@db/chat"));
+        assert_eq!(c.db_pool_size, 4);
+        assert!(c.check().is_ok());
+        assert!(parse(&["--database-url", ""]).check().is_err());
     }
 
     #[test]

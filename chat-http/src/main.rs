@@ -1,6 +1,6 @@
-//! The `chat-http` binary: parse the config, start logging, open the store, bind, print
-//! where things are served and call `chat_http::serve`. It must not hold any server
-//! logic; that lives in the library.
+//! The `chat-http` binary: parse the config, start logging, open the store (SQLite, or
+//! PostgreSQL with its cross-node bus), bind, print where things are served and call
+//! `chat_http::serve`. It must not hold any server logic; that lives in the library.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use chat_http::{AppState, Config};
+use chat_postgres::{PgBus, PgOptions, PgStore};
 use chatcore::{ChatService, LocalBus, SqliteStore};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
@@ -50,13 +51,18 @@ fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
-    let store = SqliteStore::open_with(&config.db, config.sqlite_options())
-        .with_context(|| format!("cannot open the database {}", config.db.display()))?;
-    let service = ChatService::new(
-        Arc::new(store),
-        Arc::new(LocalBus::new()),
-        config.service_config(),
-    );
+    let service = match &config.database_url {
+        Some(url) => open_postgres(&config, url).await?,
+        None => {
+            let store = SqliteStore::open_with(&config.db, config.sqlite_options())
+                .with_context(|| format!("cannot open the database {}", config.db.display()))?;
+            ChatService::new(
+                Arc::new(store),
+                Arc::new(LocalBus::new()),
+                config.service_config(),
+            )
+        }
+    };
     let state = AppState::builder(service)
         .cors_origins(config.cors_origins.clone())
         .build();
@@ -75,6 +81,31 @@ async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A service on PostgreSQL: the shared store and the cross-node bus.
+async fn open_postgres(config: &Config, url: &str) -> anyhow::Result<ChatService> {
+    // The connection string may hold a password: errors name the setting, not its value.
+    let pg_config: chat_postgres::tokio_postgres::Config = url
+        .parse()
+        .context("--database-url is not a valid PostgreSQL connection string")?;
+    let options = PgOptions {
+        pool_size: config.db_pool_size as usize,
+        ..PgOptions::default()
+    };
+    let store: Arc<dyn chatcore::Store> = Arc::new(
+        PgStore::connect_with(pg_config.clone(), options)
+            .await
+            .context("cannot open the PostgreSQL database (--database-url)")?,
+    );
+    let bus = PgBus::connect_with(pg_config, store.clone(), LocalBus::DEFAULT_CAPACITY)
+        .await
+        .context("cannot listen for events on PostgreSQL (--database-url)")?;
+    Ok(ChatService::new(
+        store,
+        Arc::new(bus),
+        config.service_config(),
+    ))
+}
+
 fn print_banner(config: &Config, addr: std::net::SocketAddr) {
     let base = format!("http://{addr}");
     let mut out = std::io::stdout().lock();
@@ -83,7 +114,15 @@ fn print_banner(config: &Config, addr: std::net::SocketAddr) {
     let _ = writeln!(out, "  officer console: {base}/officer");
     let _ = writeln!(out, "  REST API:        {base}/api (docs/API.md)");
     let _ = writeln!(out, "  WebSocket:       ws://{addr}/ws");
-    let _ = writeln!(out, "  database:        {}", config.db.display());
+    if config.database_url.is_some() {
+        let _ = writeln!(
+            out,
+            "  database:        PostgreSQL (--database-url), pool of {}",
+            config.db_pool_size
+        );
+    } else {
+        let _ = writeln!(out, "  database:        {}", config.db.display());
+    }
     if config.open_mode() {
         let _ = writeln!(
             out,

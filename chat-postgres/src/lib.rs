@@ -11,12 +11,18 @@
 //! - `bus.rs`: [`PgBus`], `chatcore::EventBus` across nodes over LISTEN/NOTIFY on a
 //!   dedicated connection, delivering locally through a `chatcore::LocalBus`.
 //! - `error.rs`: the mapping of driver and pool errors to `chatcore::StoreError`.
+//! - `testing.rs` (feature `testing`): a throwaway PostgreSQL cluster for tests.
 
 mod bus;
 mod error;
 mod schema;
 mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use bus::{CHANNEL, PgBus};
 pub use schema::PG_SCHEMA_VERSION;
 pub use store::{PgOptions, PgStore};
+
+/// The driver, re-exported so that callers can build a `tokio_postgres::Config`.
+pub use tokio_postgres;

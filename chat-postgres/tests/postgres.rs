@@ -1,19 +1,17 @@
 //! Integration tests of `PgStore` and `PgBus` on a real PostgreSQL: the store
 //! conformance suite unchanged, concurrent migration, and events crossing nodes (two
 //! buses, two `ChatService`s on one database). Each test starts its own throwaway
-//! cluster (see `support`) and each store gets its own database.
-
-mod support;
+//! cluster (`chat_postgres::testing`) and each store gets its own database.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use chat_postgres::testing::TestPg;
 use chat_postgres::{PG_SCHEMA_VERSION, PgBus, PgOptions, PgStore};
 use chatcore::{
     Actor, Chat, ChatId, ChatService, ChatStatus, CustomerId, CustomerLogin, Envelope, Event,
     EventBus, NewOfficer, OfficerId, SendMessage, ServiceConfig, Store, Timestamp, Topic,
 };
-use support::TestPg;
 
 const WAIT: Duration = Duration::from_secs(10);
 

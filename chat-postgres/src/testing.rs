@@ -1,13 +1,15 @@
-//! Test support: a private, throwaway PostgreSQL cluster per test (or the server named
-//! by `CHAT_TEST_DATABASE_URL`), and a fresh database per store. It must not touch any
-//! cluster it did not start, beyond creating `test_*` databases on the one it is given.
+//! Test support (feature `testing`): a private, throwaway PostgreSQL cluster per test (or
+//! the server named by `CHAT_TEST_DATABASE_URL`), and a fresh database per store. It must
+//! not touch any cluster it did not start, beyond creating `test_*` databases on the one
+//! it is given. Panics on failure: it is for tests only.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// A PostgreSQL server the tests may create databases on.
-pub(crate) struct TestPg {
+/// A PostgreSQL server the tests may create databases on. Stops the cluster it
+/// started when dropped.
+pub struct TestPg {
     /// Connection settings of the maintenance database (`postgres`).
     base: tokio_postgres::Config,
     /// The cluster this process started, held only to stop it on drop; `None` for an
@@ -94,7 +96,7 @@ fn free_port() -> u16 {
 impl TestPg {
     /// A server for this test, or `None` (with a printed `SKIPPED:` line) when
     /// PostgreSQL is not installed. Under `CI` a missing PostgreSQL fails the test.
-    pub(crate) fn start(test: &str) -> Option<Self> {
+    pub fn start(test: &str) -> Option<Self> {
         if let Ok(url) = std::env::var("CHAT_TEST_DATABASE_URL") {
             let mut base: tokio_postgres::Config = url
                 .parse()
@@ -189,7 +191,7 @@ impl TestPg {
     }
 
     /// A new, empty database named `test_<random>`; its connection settings.
-    pub(crate) async fn database(&self) -> tokio_postgres::Config {
+    pub async fn database(&self) -> tokio_postgres::Config {
         let name = format!("test_{}", uuid::Uuid::now_v7().simple());
         let (client, connection) = self
             .base
@@ -206,5 +208,27 @@ impl TestPg {
         let mut config = self.base.clone();
         config.dbname(&name);
         config
+    }
+
+    /// A connection string for `config`, in the `key=value` form that
+    /// `--database-url` also accepts.
+    pub fn url(config: &tokio_postgres::Config) -> String {
+        let mut parts = Vec::new();
+        if let Some(tokio_postgres::config::Host::Tcp(h)) = config.get_hosts().first() {
+            parts.push(format!("host={h}"));
+        }
+        if let Some(p) = config.get_ports().first() {
+            parts.push(format!("port={p}"));
+        }
+        if let Some(u) = config.get_user() {
+            parts.push(format!("user={u}"));
+        }
+        if let Some(p) = config.get_password() {
+            parts.push(format!("password={}", String::from_utf8_lossy(p)));
+        }
+        if let Some(d) = config.get_dbname() {
+            parts.push(format!("dbname={d}"));
+        }
+        parts.join(" ")
     }
 }
