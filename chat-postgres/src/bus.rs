@@ -12,6 +12,11 @@
 //! whole; a larger `new_message` is sent as its chat id and seq, and the receiving node
 //! reads the message from the store.
 //!
+//! Events of one chat published by different nodes may arrive out of order; the chat
+//! feed reorders them by seq. A queue "created" event that arrives after the chat was
+//! claimed (the claim announced first by another node) is dropped after a look at the
+//! store, so a queue view does not show a chat that already left.
+//!
 //! Losing events, and how clients recover: if either connection drops, the task
 //! reconnects with backoff (100 ms doubling to 5 s) and events published meanwhile do
 //! not cross nodes. A chat's `ChatFeed` repairs that by itself: the next message
@@ -25,13 +30,13 @@ use std::time::Duration;
 
 use chatcore::store::{PageQuery, StoreResult};
 use chatcore::{
-    Chat, ChatId, Envelope, Event, EventBus, LocalBus, Message, OfficerId, Store, Subscription,
-    Topic,
+    Chat, ChatId, ChatStatus, Envelope, Event, EventBus, LocalBus, Message, OfficerId, Store,
+    Subscription, Topic,
 };
 use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tokio_postgres::{AsyncMessage, Client, NoTls, Notification};
+use tokio_postgres::{AsyncMessage, Client, NoTls, Notification, Statement};
 
 use crate::error::classify;
 use crate::store::parse_url;
@@ -87,7 +92,7 @@ impl PgBus {
         let local = Arc::new(LocalBus::with_capacity(capacity));
         let node = uuid::Uuid::now_v7().simple().to_string();
         let listener = Listener::open(&config).await?;
-        let sender = connect(&config, "chat-postgres-notify").await?;
+        let sender = notifier(&config).await?;
         let (outbox, rx) = mpsc::channel(OUTBOX);
         let tasks = vec![
             tokio::spawn(listen_loop(
@@ -233,6 +238,11 @@ async fn decode(payload: &str, node: &str, store: &dyn Store) -> Option<Arc<Enve
             );
             return None;
         };
+        if let Event::QueueChatCreated { chat } = &event {
+            if !still_pending(store, &chat.id).await {
+                return None;
+            }
+        }
         return Some(Envelope::new(topic, event));
     }
     let r = wire.message_ref?;
@@ -257,6 +267,20 @@ async fn decode(payload: &str, node: &str, store: &dyn Store) -> Option<Arc<Enve
             tracing::warn!(error = %e, chat = %r.chat, seq = r.seq, "cannot read an announced message");
             None
         }
+    }
+}
+
+/// Whether a chat announced as new by another node is still in the queue. Events of
+/// different nodes may cross: a claim made here can be announced before the other
+/// node's "created" arrives, and a queue view must not add a chat that already left.
+/// When the store cannot tell, the event is delivered.
+async fn still_pending(store: &dyn Store, chat: &ChatId) -> bool {
+    match store.chat(chat).await {
+        Ok(Some(c)) if c.status != ChatStatus::Pending => {
+            tracing::debug!(%chat, "queue_chat_created arrived after the claim; skipped");
+            false
+        }
+        _ => true,
     }
 }
 
@@ -360,27 +384,38 @@ async fn listen_loop(
     }
 }
 
+/// The sending connection with its prepared `pg_notify` statement.
+type Notifier = (Client, Statement);
+
+async fn notifier(config: &tokio_postgres::Config) -> StoreResult<Notifier> {
+    let client = connect(config, "chat-postgres-notify").await?;
+    let statement = client
+        .prepare("SELECT pg_notify($1, $2)")
+        .await
+        .map_err(classify)?;
+    Ok((client, statement))
+}
+
 async fn send_loop(
     config: tokio_postgres::Config,
-    first: Client,
+    first: Notifier,
     mut outbox: mpsc::Receiver<String>,
 ) {
-    let notify = "SELECT pg_notify($1, $2)";
-    let mut client = Some(first);
+    let mut current = Some(first);
     let mut retry_at = tokio::time::Instant::now();
     let mut backoff = MIN_BACKOFF;
     while let Some(payload) = outbox.recv().await {
         // One retry on a fresh connection covers a connection that died while idle.
         for _ in 0..2 {
-            if client.as_ref().is_none_or(Client::is_closed) {
-                client = None;
+            if current.as_ref().is_none_or(|(c, _)| c.is_closed()) {
+                current = None;
                 if tokio::time::Instant::now() < retry_at {
                     break;
                 }
-                match connect(&config, "chat-postgres-notify").await {
-                    Ok(c) => {
+                match notifier(&config).await {
+                    Ok(n) => {
                         backoff = MIN_BACKOFF;
-                        client = Some(c);
+                        current = Some(n);
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "NOTIFY connection cannot reconnect yet");
@@ -390,16 +425,18 @@ async fn send_loop(
                     }
                 }
             }
-            let Some(c) = &client else { break };
-            match c.execute(notify, &[&CHANNEL, &payload]).await {
+            let Some((client, statement)) = &current else {
+                break;
+            };
+            match client.execute(statement, &[&CHANNEL, &payload]).await {
                 Ok(_) => break,
                 Err(e) => {
                     tracing::warn!(error = %e, "NOTIFY failed");
-                    client = None;
+                    current = None;
                 }
             }
         }
-        if client.is_none() {
+        if current.is_none() {
             tracing::warn!("event not sent to other nodes: no connection to PostgreSQL");
         }
     }

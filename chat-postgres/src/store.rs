@@ -588,3 +588,64 @@ impl Store for PgStore {
         Ok(())
     }
 }
+
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    use super::*;
+    use crate::testing::TestPg;
+
+    /// Every hot statement finds its rows through an index and gets them in index
+    /// order: no sequential scan, no sort (the same check as the SQLite store's). The
+    /// generic plan is checked, which is what a prepared statement runs.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn hot_queries_use_an_index_and_never_sort() {
+        let Some(pg) = TestPg::start("hot_queries_use_an_index_and_never_sort") else {
+            return;
+        };
+        let config = pg.database().await;
+        let store = PgStore::connect_with(config, PgOptions::default())
+            .await
+            .unwrap();
+        let client = store.client().await.unwrap();
+        // Empty tables make a sequential scan the cheapest plan; forbid it so that the
+        // planner shows which index it would use at scale.
+        client
+            .batch_execute("SET enable_seqscan = off; SET plan_cache_mode = force_generic_plan")
+            .await
+            .unwrap();
+        for (i, (name, sql)) in [
+            ("chat by id", SQL_CHAT_BY_ID),
+            ("chat by customer", SQL_CHAT_BY_CUSTOMER),
+            ("queue", SQL_QUEUE),
+            ("officer chats", SQL_OFFICER_CHATS),
+            ("claim", SQL_CLAIM),
+            ("idempotency lookup", SQL_IDEMPOTENT_ORIGINAL),
+            ("next seq", SQL_NEXT_SEQ),
+            ("page after", SQL_PAGE_AFTER),
+            ("page before", SQL_PAGE_BEFORE),
+            ("officer", SQL_OFFICER),
+            ("session", SQL_SESSION),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let params = (1..=9).filter(|n| sql.contains(&format!("${n}"))).count();
+            let args = vec!["'0'"; params].join(", ");
+            client
+                .batch_execute(&format!("PREPARE q{i} AS {sql}"))
+                .await
+                .unwrap();
+            let plan: Vec<String> = client
+                .query(&format!("EXPLAIN EXECUTE q{i}({args})"), &[])
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            let plan = plan.join(" | ");
+            assert!(plan.contains("Index"), "{name}: no index in plan: {plan}");
+            assert!(!plan.contains("Seq Scan"), "{name}: scans: {plan}");
+            assert!(!plan.contains("Sort"), "{name}: sorts: {plan}");
+        }
+    }
+}

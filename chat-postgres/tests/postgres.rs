@@ -265,3 +265,63 @@ async fn the_listener_reconnects_after_its_connection_is_killed() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_remote_queue_created_event_for_a_claimed_chat_is_dropped() {
+    let Some(pg) = TestPg::start("a_remote_queue_created_event_for_a_claimed_chat_is_dropped")
+    else {
+        return;
+    };
+    let config = pg.database().await;
+    let store: Arc<dyn Store> = Arc::new(store_on(&config).await);
+    let a = PgBus::connect_with(config.clone(), store.clone(), 64)
+        .await
+        .unwrap();
+    let b = PgBus::connect_with(config.clone(), store.clone(), 64)
+        .await
+        .unwrap();
+    let mut on_b = b.subscribe(&Topic::Officers);
+    let (created, _) = store
+        .get_or_create_chat(&chatcore::store::NewChat {
+            id: ChatId::new(),
+            customer_id: CustomerId::parse("late").unwrap(),
+            assigned_officer_id: None,
+            created_at: Timestamp::from_unix_millis(1_700_000_000_000),
+        })
+        .await
+        .unwrap();
+    store
+        .create_officer(&chatcore::store::OfficerRecord {
+            officer: chatcore::Officer {
+                id: OfficerId::parse("amy").unwrap(),
+                display_name: None,
+                created_at: Timestamp::from_unix_millis(0),
+            },
+            password_hash: None,
+        })
+        .await
+        .unwrap();
+    store
+        .claim_chat(&created.id, &OfficerId::parse("amy").unwrap())
+        .await
+        .unwrap();
+    // Node A announces the creation only now, after the claim: B must not show it.
+    a.publish(Envelope::new(
+        Topic::Officers,
+        Event::QueueChatCreated {
+            chat: created.clone(),
+        },
+    ));
+    let marker = chat();
+    a.publish(Envelope::new(
+        Topic::Officers,
+        Event::QueueChatCreated {
+            chat: marker.clone(),
+        },
+    ));
+    let got = tokio::time::timeout(WAIT, on_b.recv())
+        .await
+        .expect("marker arrived")
+        .unwrap();
+    assert_eq!(got.event(), &Event::QueueChatCreated { chat: marker });
+}
