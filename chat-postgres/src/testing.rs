@@ -12,15 +12,27 @@ use std::process::Command;
 pub struct TestPg {
     /// Connection settings of the maintenance database (`postgres`).
     base: tokio_postgres::Config,
-    /// The cluster this process started, held only to stop it on drop; `None` for an
-    /// external server.
-    _cluster: Option<Cluster>,
+    /// The cluster this process started (stopped on drop); `None` for an external
+    /// server.
+    cluster: Option<Cluster>,
 }
 
 struct Cluster {
     bin: PathBuf,
     dir: tempfile::TempDir,
     as_postgres: bool,
+    /// The server options it was started with (port, socket dir, settings).
+    options: String,
+}
+
+impl Cluster {
+    fn pg_ctl(&self, args: &[&str]) -> Result<(), String> {
+        let data = self.dir.path().join("data");
+        let log = self.dir.path().join("log");
+        let mut all = vec!["-D", path_str(&data), "-l", path_str(&log), "-w"];
+        all.extend_from_slice(args);
+        run(self.as_postgres, &self.bin.join("pg_ctl"), &all)
+    }
 }
 
 impl Drop for Cluster {
@@ -104,7 +116,7 @@ impl TestPg {
             base.dbname("postgres");
             return Some(Self {
                 base,
-                _cluster: None,
+                cluster: None,
             });
         }
         let Some(bin) = find_bin() else {
@@ -176,10 +188,11 @@ impl TestPg {
                         .dbname("postgres");
                     return Some(Self {
                         base,
-                        _cluster: Some(Cluster {
+                        cluster: Some(Cluster {
                             bin,
                             dir,
                             as_postgres,
+                            options,
                         }),
                     });
                 }
@@ -188,6 +201,22 @@ impl TestPg {
         }
         let log = std::fs::read_to_string(&log).unwrap_or_default();
         panic!("{test}: cannot start PostgreSQL: {last_error}\n{log}");
+    }
+
+    /// Stops the server (fast shutdown: sessions are terminated) and starts it again on
+    /// the same port after `down`. `false`, doing nothing, for an external server.
+    pub fn restart(&self, down: std::time::Duration) -> bool {
+        let Some(cluster) = &self.cluster else {
+            return false;
+        };
+        cluster
+            .pg_ctl(&["-m", "fast", "stop"])
+            .expect("stop PostgreSQL");
+        std::thread::sleep(down);
+        cluster
+            .pg_ctl(&["-o", &cluster.options, "start"])
+            .expect("start PostgreSQL again");
+        true
     }
 
     /// A new, empty database named `test_<random>`; its connection settings.

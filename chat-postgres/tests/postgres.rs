@@ -325,3 +325,65 @@ async fn a_remote_queue_created_event_for_a_claimed_chat_is_dropped() {
         .unwrap();
     assert_eq!(got.event(), &Event::QueueChatCreated { chat: marker });
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn store_and_bus_recover_when_postgres_restarts() {
+    let Some(pg) = TestPg::start("store_and_bus_recover_when_postgres_restarts") else {
+        return;
+    };
+    let config = pg.database().await;
+    let store: Arc<dyn Store> = Arc::new(store_on(&config).await);
+    let a = PgBus::connect_with(config.clone(), store.clone(), 64)
+        .await
+        .unwrap();
+    let b = PgBus::connect_with(config.clone(), store.clone(), 64)
+        .await
+        .unwrap();
+    let mut on_b = b.subscribe(&Topic::Officers);
+    store.ping().await.unwrap();
+    // While the server is down the store says Unavailable (a retry may succeed).
+    let restart = tokio::task::spawn_blocking({
+        let pg = Arc::new(pg);
+        move || {
+            let restarted = pg.restart(Duration::from_millis(1500));
+            (pg, restarted)
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let down = store.ping().await;
+    let (_pg, restarted) = restart.await.unwrap();
+    if !restarted {
+        println!("SKIPPED: restart needs a private cluster (CHAT_TEST_DATABASE_URL is set)");
+        return;
+    }
+    assert!(
+        matches!(down, Err(chatcore::StoreError::Unavailable(_))),
+        "ping while down: {down:?}"
+    );
+    // Once it is back, broken pooled connections are replaced and the listener
+    // reconnects: the store serves and events cross nodes again.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while store.ping().await.is_err() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "store never recovered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    loop {
+        a.publish(Envelope::new(
+            Topic::Officers,
+            Event::QueueChatCreated { chat: chat() },
+        ));
+        match tokio::time::timeout(Duration::from_millis(300), on_b.recv()).await {
+            Ok(got) => {
+                got.unwrap();
+                break;
+            }
+            Err(_) => assert!(
+                tokio::time::Instant::now() < deadline,
+                "events never crossed nodes again"
+            ),
+        }
+    }
+}
