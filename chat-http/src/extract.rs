@@ -144,12 +144,8 @@ impl FromRequestParts<AppState> for Auth {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        match bearer(parts)? {
-            Some(token) => Ok(Auth(authenticate(state, token).await?)),
-            None => Err(ApiError::unauthorized(
-                "this endpoint needs `Authorization: Bearer <token>`",
-            )),
-        }
+        let token = required_bearer(parts)?;
+        Ok(Auth(authenticate(state, token).await?))
     }
 }
 
@@ -178,11 +174,7 @@ impl FromRequestParts<AppState> for AuthToken {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let Some(token) = bearer(parts)? else {
-            return Err(ApiError::unauthorized(
-                "this endpoint needs `Authorization: Bearer <token>`",
-            ));
-        };
+        let token = required_bearer(parts)?;
         authenticate(state, token).await?;
         Ok(AuthToken(token.to_string()))
     }
@@ -190,6 +182,13 @@ impl FromRequestParts<AppState> for AuthToken {
 
 async fn authenticate(state: &AppState, token: &str) -> Result<Actor, ApiError> {
     Ok(state.service().authenticate(token).await?.actor)
+}
+
+/// The bearer token of an endpoint that needs one: 401 without it.
+fn required_bearer(parts: &Parts) -> Result<&str, ApiError> {
+    bearer(parts)?.ok_or_else(|| {
+        ApiError::unauthorized("this endpoint needs `Authorization: Bearer <token>`")
+    })
 }
 
 /// The bearer token, `None` when there is no `Authorization` header.
