@@ -30,6 +30,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../assets/js/components/composer.js"),
     ),
     (
+        "js/components/loginForm.js",
+        JS,
+        include_str!("../assets/js/components/loginForm.js"),
+    ),
+    (
         "js/components/connection.js",
         JS,
         include_str!("../assets/js/components/connection.js"),

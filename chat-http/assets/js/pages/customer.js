@@ -8,6 +8,7 @@ import * as api from '../api.js';
 import { Composer } from '../components/composer.js';
 import { ConnectionBadge } from '../components/connection.js';
 import { h } from '../components/dom.js';
+import { loginForm } from '../components/loginForm.js';
 import { MessageList } from '../components/messageList.js';
 import * as stored from '../session.js';
 import { ChatSocket } from '../socket.js';
@@ -31,34 +32,18 @@ function showLogin(notice) {
     h('input', { id: 'customer-id', name: 'customerId', required: true, autocomplete: 'username', maxlength: '64', pattern: '[A-Za-z0-9._\\-]{1,64}' })
   );
   input.value = linkedCustomer ?? '';
-  const error = h('p', { class: 'error', role: 'alert' }, notice ?? '');
-  const button = /** @type {HTMLButtonElement} */ (h('button', { type: 'submit' }, 'Start chat'));
-  const form = h(
-    'form',
-    {
-      id: 'login-form',
-      class: 'card login',
-      onsubmit: async (e) => {
-        e.preventDefault();
-        button.disabled = true;
-        error.textContent = '';
-        try {
-          const result = await api.customerLogin(input.value.trim(), linkedSignature);
-          const session = { token: result.token, chatId: result.chat.id, customerId: result.chat.customerId };
-          stored.save(STORAGE_KEY, session);
-          showChat(session);
-        } catch (err) {
-          error.textContent = err instanceof Error ? err.message : String(err);
-          button.disabled = false;
-        }
-      },
+  const form = loginForm({
+    title: 'Chat with a loan officer',
+    fields: [h('label', { for: 'customer-id' }, 'Your customer number'), input],
+    submit: 'Start chat',
+    notice,
+    login: async () => {
+      const result = await api.customerLogin(input.value.trim(), linkedSignature);
+      const session = { token: result.token, chatId: result.chat.id, customerId: result.chat.customerId };
+      stored.save(STORAGE_KEY, session);
+      showChat(session);
     },
-    h('h1', {}, 'Chat with a loan officer'),
-    h('label', { for: 'customer-id' }, 'Your customer number'),
-    input,
-    button,
-    error,
-  );
+  });
   root.replaceChildren(form);
   input.focus();
 }

@@ -9,6 +9,7 @@ import * as api from '../api.js';
 import { Composer } from '../components/composer.js';
 import { ConnectionBadge } from '../components/connection.js';
 import { h, waitingFor } from '../components/dom.js';
+import { loginForm } from '../components/loginForm.js';
 import { MessageList } from '../components/messageList.js';
 import * as stored from '../session.js';
 import { ChatSocket } from '../socket.js';
@@ -27,38 +28,25 @@ function showLogin(notice) {
   const password = /** @type {HTMLInputElement} */ (
     h('input', { id: 'password', name: 'password', type: 'password', autocomplete: 'current-password' })
   );
-  const error = h('p', { class: 'error', role: 'alert' }, notice ?? '');
-  const button = /** @type {HTMLButtonElement} */ (h('button', { type: 'submit' }, 'Sign in'));
   root.replaceChildren(
-    h(
-      'form',
-      {
-        id: 'login-form',
-        class: 'card login',
-        onsubmit: async (e) => {
-          e.preventDefault();
-          button.disabled = true;
-          error.textContent = '';
-          try {
-            const result = await api.officerLogin(id.value.trim(), password.value || undefined);
-            const session = { token: result.token, officerId: result.officer.id };
-            stored.save(STORAGE_KEY, session);
-            showConsole(session);
-          } catch (err) {
-            error.textContent = err instanceof Error ? err.message : String(err);
-            button.disabled = false;
-          }
-        },
+    loginForm({
+      title: 'Officer console',
+      fields: [
+        h('label', { for: 'officer-id' }, 'Officer id'),
+        id,
+        h('label', { for: 'password' }, 'Password'),
+        password,
+        h('p', { class: 'hint' }, 'Leave the password empty if your officer has none (open mode only).'),
+      ],
+      submit: 'Sign in',
+      notice,
+      login: async () => {
+        const result = await api.officerLogin(id.value.trim(), password.value || undefined);
+        const session = { token: result.token, officerId: result.officer.id };
+        stored.save(STORAGE_KEY, session);
+        showConsole(session);
       },
-      h('h1', {}, 'Officer console'),
-      h('label', { for: 'officer-id' }, 'Officer id'),
-      id,
-      h('label', { for: 'password' }, 'Password'),
-      password,
-      h('p', { class: 'hint' }, 'Leave the password empty if your officer has none (open mode only).'),
-      button,
-      error,
-    ),
+    }),
   );
   id.focus();
 }
