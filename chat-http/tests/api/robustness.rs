@@ -2,7 +2,7 @@
 //! bodies against the real server.
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use proptest::test_runner::{TestCaseError, TestRunner};
 use reqwest::Method;
 
 use crate::helpers::{Options, spawn_app};
@@ -105,11 +105,7 @@ fn random_requests_never_yield_a_5xx() {
         let (customer, chat) = app.new_customer("c1").await;
         (app, vec![officer, customer], chat)
     });
-    let mut runner = TestRunner::new(Config {
-        cases: 400,
-        failure_persistence: None,
-        ..Config::default()
-    });
+    let mut runner = TestRunner::new(crate::fuzz::config(400));
     let strategy = (
         method(),
         path(),
