@@ -73,7 +73,7 @@ impl Fixture {
         let session = self
             .service
             .customer_login(CustomerLogin {
-                customer_id: CustomerId::parse(&format!("c{}", self.customers)).expect("id"),
+                customer_id: CustomerId::parse(format!("c{}", self.customers)).expect("id"),
                 officer_id: None,
                 signature: None,
             })
