@@ -271,7 +271,7 @@ enum Aimed {
     CustomerLogin(Value),
     CreateOfficer(Value),
     OfficerLogin(Value),
-    Claim(Value),
+    Claim(String, Value),
     Page(String),
 }
 
@@ -315,7 +315,15 @@ fn aimed(real: Vec<String>) -> impl Strategy<Value = Aimed> {
         field(&["customerId", "officerId", "signature", "zzz"]).prop_map(Aimed::CustomerLogin),
         field(&["id", "password", "displayName", "zzz"]).prop_map(Aimed::CreateOfficer),
         field(&["officerId", "password", "zzz"]).prop_map(Aimed::OfficerLogin),
-        field(&["officerId", "zzz"]).prop_map(Aimed::Claim),
+        (
+            prop_oneof![
+                Just("alice".to_string()),
+                Just("bob".to_string()),
+                "[a-z%.]{0,6}"
+            ],
+            json_value(real.clone())
+        )
+            .prop_map(|(officer, body)| Aimed::Claim(officer, body)),
         query.prop_map(Aimed::Page),
     ]
 }
@@ -368,10 +376,10 @@ fn random_bodies_on_real_endpoints_change_nothing_when_refused() {
                         app.create_officer(app.admin(), body.clone()).await
                     }
                     Aimed::OfficerLogin(body) => app.officer_login(body.clone()).await,
-                    Aimed::Claim(body) => {
+                    Aimed::Claim(officer, body) => {
                         app.request(
                             reqwest::Method::POST,
-                            &format!("/api/chats/{chat}/claim"),
+                            &format!("/api/officers/{officer}/claim/{chat}"),
                             Some(token),
                             Some(body),
                         )

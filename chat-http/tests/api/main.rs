@@ -10,4 +10,5 @@ mod process;
 mod races;
 mod rest;
 mod robustness;
+mod soak;
 mod ws;
