@@ -5,6 +5,8 @@ mod helpers;
 
 mod authz;
 mod browser;
+mod crash;
+mod faults;
 mod fuzz;
 mod process;
 mod races;

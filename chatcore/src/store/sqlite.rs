@@ -7,13 +7,22 @@
 //! acknowledged write is in the WAL. Reads run on a small pool of read-only connections
 //! on the blocking thread pool; in WAL mode they never wait for the writer. No SQLite call
 //! runs on an async worker thread.
+//!
+//! Storage faults (a full disk, a read-only file or file system, an I/O error) fail the
+//! writes they meet with [`StoreError::Unavailable`] and change nothing. A connection
+//! that met one is replaced before the next write (some faults stick to a connection: a
+//! file opened read-only stays read-only), and the read pool follows, so the store
+//! recovers by itself once the fault is gone. The `-wal` and `-shm` files are kept when
+//! the store closes (persistent WAL): SQLite can read a WAL database on a read-only file
+//! system only if they exist. docs/RELIABILITY.md describes the whole behaviour.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use async_trait::async_trait;
-use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, params};
+use rusqlite::{Connection, ErrorCode, FileControl, OpenFlags, OptionalExtension, Row, params};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::{
@@ -74,8 +83,30 @@ struct Inner {
 
 struct ReadPool {
     path: PathBuf,
-    idle: Mutex<Vec<Connection>>,
+    idle: Arc<IdleReaders>,
     permits: Semaphore,
+}
+
+/// Idle read connections, each with the generation it was opened in. The writer bumps
+/// the generation and empties the list each time it replaces its connection after a
+/// storage fault; readers busy at that moment are closed when they come back. SQLite
+/// shares one `-shm` mapping between all connections of a process to a file, and a
+/// mapping opened read-only (on a read-only file system) makes every connection that
+/// shares it read-only too, so the writer can write again only once every reader opened
+/// during the fault is closed.
+#[derive(Default)]
+struct IdleReaders {
+    generation: AtomicU64,
+    idle: Mutex<Vec<(u64, Connection)>>,
+}
+
+impl IdleReaders {
+    /// Closes every idle reader and makes the busy ones close when they return.
+    fn retire_all(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        let retired = self.idle.lock().map(|mut idle| std::mem::take(&mut *idle));
+        drop(retired);
+    }
 }
 
 const WRITE_QUEUE: usize = 4096;
@@ -141,17 +172,36 @@ impl SqliteStore {
     }
 
     /// Opens a database file with `options`.
+    ///
+    /// A database that is read-only to this process (its file or file system) opens
+    /// when its schema is current: reads are served and writes fail with
+    /// [`StoreError::Unavailable`] until it becomes writable, without reopening the store.
     pub fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> StoreResult<Self> {
         let path = path.as_ref().to_path_buf();
-        let conn = Connection::open(&path).map_err(classify)?;
-        configure_writer(&conn, options.durability)?;
-        migrate(&conn)?;
+        let conn = open_writer(&path, OpenFlags::SQLITE_OPEN_CREATE, options.durability)?;
+        if conn.is_readonly(rusqlite::MAIN_DB).map_err(classify)? {
+            tracing::warn!(
+                path = %path.display(),
+                "the database is read-only: serving reads; writes fail as unavailable \
+                 until it is writable again"
+            );
+        }
+        let idle = Arc::new(IdleReaders::default());
+        let writer = Writer {
+            conn: Some(conn),
+            reopen: Some(Reopen {
+                path: path.clone(),
+                durability: options.durability,
+                readers: idle.clone(),
+            }),
+            stale: false,
+        };
         let readers = ReadPool {
             path,
-            idle: Mutex::new(Vec::new()),
+            idle,
             permits: Semaphore::new(options.readers.max(1)),
         };
-        Ok(Self::start(conn, Some(readers), options.max_batch))
+        Ok(Self::start(writer, Some(readers), options.max_batch))
     }
 
     /// A private in-memory database, gone when the store is dropped.
@@ -160,14 +210,48 @@ impl SqliteStore {
         conn.execute_batch("PRAGMA foreign_keys = ON;")
             .map_err(classify)?;
         migrate(&conn)?;
-        Ok(Self::start(conn, None, SqliteOptions::default().max_batch))
+        let writer = Writer {
+            conn: Some(conn),
+            reopen: None,
+            stale: false,
+        };
+        Ok(Self::start(
+            writer,
+            None,
+            SqliteOptions::default().max_batch,
+        ))
     }
 
-    fn start(conn: Connection, readers: Option<ReadPool>, max_batch: usize) -> Self {
+    /// Runs SQLite's `PRAGMA integrity_check` over the whole file: `Ok` when it reports
+    /// "ok", else a [`StoreError::Backend`] listing what it found. For operators and
+    /// tests after a crash or a storage fault; it reads every page, so it takes a while
+    /// on a large database.
+    pub async fn integrity_check(&self) -> StoreResult<()> {
+        let report = self
+            .read(|c| {
+                let mut st = c.prepare("PRAGMA integrity_check").map_err(classify)?;
+                let rows = st
+                    .query_map([], |r| r.get::<_, String>(0))
+                    .map_err(classify)?
+                    .collect::<rusqlite::Result<Vec<_>>>();
+                rows.map_err(classify)
+            })
+            .await?;
+        if report == ["ok"] {
+            Ok(())
+        } else {
+            Err(StoreError::backend(format!(
+                "integrity check failed: {}",
+                report.join("; ")
+            )))
+        }
+    }
+
+    fn start(writer: Writer, readers: Option<ReadPool>, max_batch: usize) -> Self {
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
         let handle = std::thread::Builder::new()
             .name("chatcore-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx, max_batch.max(1)))
+            .spawn(move || writer_loop(writer, rx, max_batch.max(1)))
             .expect("spawning the SQLite writer thread");
         Self {
             inner: Arc::new(Inner {
@@ -211,15 +295,19 @@ impl SqliteStore {
             return self.write(f).await;
         };
         let _permit = pool.permits.acquire().await.map_err(|_| closed())?;
+        let generation = pool.idle.generation.load(Ordering::Acquire);
+        // A connection from before the writer's last reopen is dropped, not reused.
         let idle = pool
+            .idle
             .idle
             .lock()
             .map_err(|_| StoreError::backend("reader pool lock poisoned"))?
-            .pop();
+            .pop()
+            .filter(|(opened_in, _)| *opened_in == generation);
         let path = pool.path.clone();
         let (conn, result) = tokio::task::spawn_blocking(move || {
             let conn = match idle {
-                Some(c) => c,
+                Some((_, c)) => c,
                 None => open_reader(&path)?,
             };
             let r = f(&conn);
@@ -227,8 +315,13 @@ impl SqliteStore {
         })
         .await
         .map_err(|e| StoreError::backend(format!("reader task failed: {e}")))??;
-        if let Ok(mut idle) = pool.idle.lock() {
-            idle.push(conn);
+        // A connection that met a storage fault is not trusted with the next read, and
+        // one the writer retired while it was busy is closed now.
+        let retired = pool.idle.generation.load(Ordering::Acquire) != generation;
+        if !retired && !matches!(result, Err(StoreError::Unavailable(_))) {
+            if let Ok(mut idle) = pool.idle.idle.lock() {
+                idle.push((generation, conn));
+            }
         }
         result
     }
@@ -238,6 +331,33 @@ fn closed() -> StoreError {
     StoreError::Unavailable("the store is closed".into())
 }
 
+/// Opens and configures the writer's connection to an existing (or, with
+/// `SQLITE_OPEN_CREATE` in `create`, a new) file and brings its schema up to date.
+/// SQLite opens a file it may not write read-only rather than failing; such a
+/// connection serves the schema check, and every write on it fails as unavailable.
+fn open_writer(path: &Path, create: OpenFlags, durability: Durability) -> StoreResult<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | create,
+    )
+    .map_err(classify)?;
+    configure_writer(&conn, durability)?;
+    migrate(&conn)?;
+    Ok(conn)
+}
+
+/// Keeps the `-wal` and `-shm` files when the connection closes (SQLite deletes them by
+/// default when the last connection closes). A WAL database on a read-only file system
+/// can be read only if both exist, so a server stopped cleanly can be started again on a
+/// file system that has been made read-only meanwhile.
+fn persist_wal(conn: &Connection) -> StoreResult<()> {
+    conn.file_control(Some(rusqlite::MAIN_DB), FileControl::PersistWal(&mut 1))
+        .map_err(classify)
+}
+
 fn configure_writer(conn: &Connection, durability: Durability) -> StoreResult<()> {
     let sync = match durability {
         Durability::Normal => "NORMAL",
@@ -245,6 +365,7 @@ fn configure_writer(conn: &Connection, durability: Durability) -> StoreResult<()
     };
     conn.busy_timeout(std::time::Duration::from_secs(5))
         .map_err(classify)?;
+    persist_wal(conn)?;
     // journal_mode returns a row, so it is read rather than executed.
     let mode: String = conn
         .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
@@ -268,10 +389,16 @@ fn open_reader(path: &Path) -> StoreResult<Connection> {
     .map_err(classify)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))
         .map_err(classify)?;
+    persist_wal(&conn)?;
     Ok(conn)
 }
 
 fn migrate(conn: &Connection) -> StoreResult<()> {
+    // A current schema needs no write transaction, which a read-only database could not
+    // start: such a database can still be opened and read.
+    if schema_version(conn)? == MIGRATIONS.len() {
+        return Ok(());
+    }
     // Each step reads the version inside its own write transaction, so processes that
     // open a new file at the same moment apply each migration exactly once between them.
     loop {
@@ -294,13 +421,16 @@ fn migrate(conn: &Connection) -> StoreResult<()> {
     }
 }
 
-/// Applies the next migration inside the caller's transaction; `None` when up to date.
-fn migrate_one(conn: &Connection) -> StoreResult<Option<usize>> {
-    let current: usize = conn
-        .query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
+fn schema_version(conn: &Connection) -> StoreResult<usize> {
+    conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
         .map_err(classify)?
         .try_into()
-        .map_err(|_| StoreError::backend("negative schema version"))?;
+        .map_err(|_| StoreError::backend("negative schema version"))
+}
+
+/// Applies the next migration inside the caller's transaction; `None` when up to date.
+fn migrate_one(conn: &Connection) -> StoreResult<Option<usize>> {
+    let current = schema_version(conn)?;
     if current > MIGRATIONS.len() {
         return Err(StoreError::backend(format!(
             "the database has schema version {current}, newer than this build's {}; \
@@ -349,7 +479,9 @@ fn classify(e: rusqlite::Error) -> StoreError {
 /// transaction, `finish` answers the caller once the transaction's fate is known.
 trait WriteJob: Send {
     fn run(&mut self, conn: &Connection) -> bool;
-    fn finish(self: Box<Self>, commit: Result<(), &rusqlite::Error>);
+    /// Whether the job's own statements met a storage fault.
+    fn met_fault(&self) -> bool;
+    fn finish(self: Box<Self>, commit: Result<(), &StoreError>);
 }
 
 struct Job<T, F> {
@@ -373,11 +505,16 @@ where
         ok
     }
 
-    fn finish(self: Box<Self>, commit: Result<(), &rusqlite::Error>) {
+    fn met_fault(&self) -> bool {
+        matches!(self.result, Some(Err(StoreError::Unavailable(_))))
+    }
+
+    fn finish(self: Box<Self>, commit: Result<(), &StoreError>) {
         let answer = match (self.result, commit) {
             (Some(Err(e)), _) => Err(e),
             (Some(Ok(v)), Ok(())) => Ok(v),
-            (_, Err(e)) => Err(classify_ref(e)),
+            // The batch failed (or never ran): no job in it is acknowledged.
+            (_, Err(e)) => Err(replicate(e)),
             (None, Ok(())) => Err(StoreError::backend("write job did not run")),
         };
         // The caller may have gone away (its request was cancelled); the write stands.
@@ -385,16 +522,83 @@ where
     }
 }
 
-fn classify_ref(e: &rusqlite::Error) -> StoreError {
+/// The same error again, for each job of a failed batch (`StoreError` is not `Clone`:
+/// its source is kept as text).
+fn replicate(e: &StoreError) -> StoreError {
     match e {
-        rusqlite::Error::SqliteFailure(err, msg) => {
-            classify(rusqlite::Error::SqliteFailure(*err, msg.clone()))
-        }
-        other => StoreError::backend(other.to_string()),
+        StoreError::Duplicate => StoreError::Duplicate,
+        StoreError::Unavailable(src) => StoreError::Unavailable(src.to_string().into()),
+        StoreError::Backend(src) => StoreError::Backend(src.to_string().into()),
     }
 }
 
-fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Box<dyn WriteJob>>, max_batch: usize) {
+/// The writer thread's connection, and how to replace it after a storage fault.
+struct Writer {
+    /// `None` after a failed reopen, until one succeeds.
+    conn: Option<Connection>,
+    /// `None` for an in-memory database, which cannot be reopened.
+    reopen: Option<Reopen>,
+    /// The connection met a storage fault: replace it before the next batch.
+    stale: bool,
+}
+
+struct Reopen {
+    path: PathBuf,
+    durability: Durability,
+    /// The read pool's idle connections, retired with the writer's.
+    readers: Arc<IdleReaders>,
+}
+
+impl Writer {
+    /// Runs one batch in one transaction and marks the connection stale when the batch
+    /// or any of its jobs met a storage fault.
+    fn run(&mut self, batch: &mut [Box<dyn WriteJob>]) -> StoreResult<()> {
+        let conn = self.connection()?;
+        let outcome = run_batch(conn, batch).map_err(classify);
+        let fault = matches!(outcome, Err(StoreError::Unavailable(_)))
+            || batch.iter().any(|j| j.met_fault());
+        if fault && self.reopen.is_some() {
+            self.stale = true;
+        }
+        outcome
+    }
+
+    /// The connection to run the next batch on, replaced first if it met a fault.
+    /// Some faults stick to a connection (a file SQLite opened read-only stays so after
+    /// the file system is writable again), and a fresh one costs well under a
+    /// millisecond, so every fault replaces it rather than guessing which ones stick.
+    fn connection(&mut self) -> StoreResult<&Connection> {
+        if let Some(reopen) = &self.reopen {
+            if self.stale || self.conn.is_none() {
+                // Every connection is closed first, so that the new one shares no state
+                // (such as a read-only `-shm` mapping) with those that met the fault.
+                self.conn = None;
+                reopen.readers.retire_all();
+                // No SQLITE_OPEN_CREATE: a file that went away must not come back empty.
+                let conn = open_writer(&reopen.path, OpenFlags::empty(), reopen.durability)?;
+                // A connection that is still read-only is replaced again after the
+                // next batch, whose writes it fails.
+                self.stale = false;
+                self.conn = Some(conn);
+                tracing::info!("reopened the database after a storage fault");
+            }
+        }
+        self.conn.as_ref().ok_or_else(closed)
+    }
+
+    /// Folds the WAL back into the main file and closes.
+    fn close(self) {
+        let Some(conn) = self.conn else { return };
+        if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);") {
+            tracing::warn!(error = %e, "checkpoint at close failed");
+        }
+        if let Err((_, e)) = conn.close() {
+            tracing::warn!(error = %e, "closing the SQLite writer failed");
+        }
+    }
+}
+
+fn writer_loop(mut writer: Writer, mut rx: mpsc::Receiver<Box<dyn WriteJob>>, max_batch: usize) {
     let mut batch: Vec<Box<dyn WriteJob>> = Vec::with_capacity(max_batch);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -404,18 +608,13 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Box<dyn WriteJob>>, max_
                 Err(_) => break,
             }
         }
-        let outcome = run_batch(&conn, &mut batch);
+        let outcome = writer.run(&mut batch);
         for job in batch.drain(..) {
             job.finish(outcome.as_ref().map(|_| ()));
         }
     }
-    // All senders are gone: fold the WAL back into the main file before closing.
-    if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);") {
-        tracing::warn!(error = %e, "checkpoint at close failed");
-    }
-    if let Err((_, e)) = conn.close() {
-        tracing::warn!(error = %e, "closing the SQLite writer failed");
-    }
+    // All senders are gone.
+    writer.close();
 }
 
 /// Runs every job of the batch in one transaction, each in a savepoint; commits.
@@ -897,8 +1096,15 @@ impl Store for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
         self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(classify))
             .await?;
-        // A write proves the writer is alive and the file is writable.
-        self.write(|_| Ok(())).await
+        // A write proves the writer is alive and the file is writable. An empty
+        // transaction writes nothing, so it would succeed on a full disk or a read-only
+        // file; setting `user_version` to its own value writes one page for real.
+        self.write(|c| {
+            let version = schema_version(c)?;
+            c.execute_batch(&format!("PRAGMA user_version = {version}"))
+                .map_err(classify)
+        })
+        .await
     }
 
     async fn close(&self) -> StoreResult<()> {
@@ -919,9 +1125,7 @@ impl Store for SqliteStore {
         }
         if let Some(pool) = &self.inner.readers {
             pool.permits.close();
-            if let Ok(mut idle) = pool.idle.lock() {
-                idle.clear();
-            }
+            pool.idle.retire_all();
         }
         Ok(())
     }
