@@ -25,11 +25,16 @@ Modes:
       unless --as names an officer or customer. Safe while a server runs on the same
       file, but events of these writes reach only this process: connected WebSocket
       clients see them on their next afterSeq rejoin or REST read, not live.
+  --database-url URL (CHAT_DATABASE_URL)
+      The same on the PostgreSQL database that chat-http nodes share (chat-http
+      --database-url). Events of these writes reach every node: connected WebSocket
+      clients see them live.
   --server URL (CHAT_SERVER)
       Talk to a running chat-http with a bearer token: --token, CHAT_TOKEN, or the one
       saved by `officer login` / `customer login` for that server.";
 
-/// Scriptable command line of the support chat: a local SQLite file or a chat-http server.
+/// Scriptable command line of the support chat: a SQLite file, a PostgreSQL database or a
+/// chat-http server.
 #[derive(Debug, Parser)]
 #[command(name = "chat-cli", version, after_help = EXIT_CODES)]
 pub(crate) struct Cli {
@@ -40,26 +45,47 @@ pub(crate) struct Cli {
     pub(crate) command: Command,
 }
 
+/// The mode flags (clap ids) with how they are named to people.
+const MODES: [(&str, &str); 3] = [
+    ("db", "--db (CHAT_DB)"),
+    ("database_url", "--database-url (CHAT_DATABASE_URL)"),
+    ("server", "--server (CHAT_SERVER)"),
+];
+
 /// Parses argv, exiting with clap's usage error (code 2) when it is wrong.
 ///
-/// `--db` and `--server` exclude each other, but `chat-http` reads `CHAT_DB` too, so a
-/// shell set up for the server may export it: a mode given on the command line wins over
-/// one from the environment, and only two of the same origin are a conflict.
+/// `--db`, `--database-url` and `--server` exclude each other, but `chat-http` reads
+/// `CHAT_DB` and `CHAT_DATABASE_URL` too, so a shell set up for the server may export
+/// them: a mode given on the command line wins over those from the environment, and only
+/// two of the same origin are a conflict.
 pub(crate) fn parse() -> Cli {
     let matches = Cli::command().get_matches();
     let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    match (matches.value_source("db"), matches.value_source("server")) {
-        (Some(ValueSource::CommandLine), Some(ValueSource::EnvVariable)) => {
-            cli.global.server = None;
-        }
-        (Some(ValueSource::EnvVariable), Some(ValueSource::CommandLine)) => cli.global.db = None,
-        (Some(_), Some(_)) => Cli::command()
+    let given: Vec<(&str, &str, ValueSource)> = MODES
+        .iter()
+        .filter_map(|&(id, name)| Some((id, name, matches.value_source(id)?)))
+        .collect();
+    let on_command_line = given
+        .iter()
+        .any(|(_, _, source)| *source == ValueSource::CommandLine);
+    let (chosen, dropped): (Vec<_>, Vec<_>) = given
+        .into_iter()
+        .partition(|(_, _, source)| !on_command_line || *source == ValueSource::CommandLine);
+    if chosen.len() > 1 {
+        let names: Vec<&str> = chosen.iter().map(|(_, name, _)| *name).collect();
+        Cli::command()
             .error(
                 clap::error::ErrorKind::ArgumentConflict,
-                "--db (CHAT_DB) and --server (CHAT_SERVER) exclude each other: choose one",
+                format!("{} exclude each other: choose one", names.join(" and ")),
             )
-            .exit(),
-        _ => {}
+            .exit();
+    }
+    for (id, _, _) in dropped {
+        match id {
+            "db" => cli.global.db = None,
+            "database_url" => cli.global.database_url = None,
+            _ => cli.global.server = None,
+        }
     }
     cli
 }
@@ -71,6 +97,12 @@ pub(crate) struct Global {
     #[arg(long, env = "CHAT_DB", global = true)]
     pub(crate) db: Option<PathBuf>,
 
+    /// Work directly on this PostgreSQL database, as the administrator: the one chat-http
+    /// nodes share (`postgres://user:pass@host:5432/chat` or `host=... dbname=...`).
+    /// Connected clients of every node see these writes live.
+    #[arg(long, env = "CHAT_DATABASE_URL", global = true, hide_env_values = true)]
+    pub(crate) database_url: Option<String>,
+
     /// Talk to the chat-http server at this base URL (e.g. http://127.0.0.1:3000).
     #[arg(long, env = "CHAT_SERVER", global = true)]
     pub(crate) server: Option<String>,
@@ -79,7 +111,8 @@ pub(crate) struct Global {
     #[arg(long, env = "CHAT_TOKEN", global = true, hide_env_values = true)]
     pub(crate) token: Option<String>,
 
-    /// Local mode only: act as `admin` (the default), `officer:ID` or `customer:ID`.
+    /// Local mode only (--db, --database-url): act as `admin` (the default), `officer:ID`
+    /// or `customer:ID`.
     #[arg(long = "as", value_name = "WHO", global = true)]
     pub(crate) as_actor: Option<String>,
 

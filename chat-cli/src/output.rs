@@ -164,6 +164,12 @@ pub(crate) fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
     out
 }
 
+/// Reports on stderr something that went wrong without failing the command:
+/// `warning: message`, in both output modes (stdout keeps the result).
+pub(crate) fn warning(message: &str) {
+    let _ = writeln!(io::stderr().lock(), "warning: {message}");
+}
+
 /// Reports a failure on stderr: `error: code: message` plus context lines, or with
 /// `--json` the contract's error object.
 pub(crate) fn error(json: bool, err: &ApiError, context: &[String]) {

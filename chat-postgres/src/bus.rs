@@ -24,8 +24,12 @@
 //! topics carry no seq, so a view of them is resynced by the client: chat-http closes a
 //! lagging socket with 4008, and the client reconnects, rejoins and re-reads the queue
 //! over REST (the officer console does this on every reconnect).
+//!
+//! A short-lived process (chat-cli) calls [`PgBus::flush`] before it exits, so that the
+//! notifications of its writes leave before the process does.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chatcore::store::{PageQuery, StoreResult};
@@ -34,7 +38,7 @@ use chatcore::{
     Subscription, Topic,
 };
 use serde::Deserialize;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_postgres::{AsyncMessage, Client, NoTls, Notification, Statement};
 
@@ -55,8 +59,18 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 pub struct PgBus {
     local: Arc<LocalBus>,
     node: String,
-    outbox: mpsc::Sender<String>,
+    outbox: mpsc::Sender<Outgoing>,
+    /// Events this bus has failed to send to other nodes since it started.
+    lost: Arc<AtomicU64>,
     tasks: Vec<JoinHandle<()>>,
+}
+
+/// What the sender task is asked to do, in order.
+enum Outgoing {
+    /// Send this payload with `NOTIFY`.
+    Notify(String),
+    /// Answer once every earlier request has been handled.
+    Flush(oneshot::Sender<()>),
 }
 
 impl std::fmt::Debug for PgBus {
@@ -94,6 +108,7 @@ impl PgBus {
         let listener = Listener::open(&config).await?;
         let sender = notifier(&config).await?;
         let (outbox, rx) = mpsc::channel(OUTBOX);
+        let lost = Arc::new(AtomicU64::new(0));
         let tasks = vec![
             tokio::spawn(listen_loop(
                 config.clone(),
@@ -102,14 +117,32 @@ impl PgBus {
                 store,
                 node.clone(),
             )),
-            tokio::spawn(send_loop(config, sender, rx)),
+            tokio::spawn(send_loop(config, sender, rx, lost.clone())),
         ];
         Ok(Self {
             local,
             node,
             outbox,
+            lost,
             tasks,
         })
+    }
+
+    /// Waits, at most `timeout`, until every event published before this call has been
+    /// sent to PostgreSQL or given up on. Returns how many events this bus has failed
+    /// to send to other nodes since it started (0: every one was sent), or `None` when
+    /// the timeout passed first.
+    ///
+    /// A process that publishes and then exits (chat-cli) calls this first: `publish`
+    /// only queues the notification, and a queued one dies with the process.
+    pub async fn flush(&self, timeout: Duration) -> Option<u64> {
+        let (done, handled) = oneshot::channel();
+        let wait = async {
+            self.outbox.send(Outgoing::Flush(done)).await.ok()?;
+            handled.await.ok()
+        };
+        tokio::time::timeout(timeout, wait).await.ok().flatten()?;
+        Some(self.lost.load(Ordering::Relaxed))
     }
 
     /// This node's id, carried in every notification it sends.
@@ -130,9 +163,13 @@ impl EventBus for PgBus {
     fn publish(&self, envelope: Arc<Envelope>) {
         let payload = encode(&self.node, &envelope);
         self.local.publish(envelope);
-        let Some(payload) = payload else { return };
-        if let Err(e) = self.outbox.try_send(payload) {
-            tracing::warn!(error = %e, "event not sent to other nodes: outbox full or closed");
+        let Some(payload) = payload else {
+            self.lost.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        if self.outbox.try_send(Outgoing::Notify(payload)).is_err() {
+            self.lost.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!("event not sent to other nodes: outbox full or closed");
         }
     }
 
@@ -399,12 +436,21 @@ async fn notifier(config: &tokio_postgres::Config) -> StoreResult<Notifier> {
 async fn send_loop(
     config: tokio_postgres::Config,
     first: Notifier,
-    mut outbox: mpsc::Receiver<String>,
+    mut outbox: mpsc::Receiver<Outgoing>,
+    lost: Arc<AtomicU64>,
 ) {
     let mut current = Some(first);
     let mut retry_at = tokio::time::Instant::now();
     let mut backoff = MIN_BACKOFF;
-    while let Some(payload) = outbox.recv().await {
+    while let Some(request) = outbox.recv().await {
+        let payload = match request {
+            Outgoing::Notify(payload) => payload,
+            Outgoing::Flush(done) => {
+                // Requests are handled in order: everything before this one is done.
+                let _ = done.send(());
+                continue;
+            }
+        };
         // One retry on a fresh connection covers a connection that died while idle.
         for _ in 0..2 {
             if current.as_ref().is_none_or(|(c, _)| c.is_closed()) {
@@ -437,6 +483,7 @@ async fn send_loop(
             }
         }
         if current.is_none() {
+            lost.fetch_add(1, Ordering::Relaxed);
             tracing::warn!("event not sent to other nodes: no connection to PostgreSQL");
         }
     }

@@ -146,6 +146,41 @@ async fn an_event_published_on_one_bus_reaches_the_other_once() {
     assert!(on_b.try_recv().is_none());
 }
 
+/// What a short-lived process (chat-cli) relies on: after `flush`, dropping the bus at
+/// once (as exiting does) loses none of the notifications it had only queued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn events_flushed_before_the_bus_is_dropped_reach_the_other_node() {
+    let Some(pg) = TestPg::start("events_flushed_before_the_bus_is_dropped_reach_the_other_node")
+    else {
+        return;
+    };
+    let config = pg.database().await;
+    let store: Arc<dyn Store> = Arc::new(store_on(&config).await);
+    let b = PgBus::connect_with(config.clone(), store.clone(), 256)
+        .await
+        .unwrap();
+    let mut on_b = b.subscribe(&Topic::Officers);
+    let a = PgBus::connect_with(config.clone(), store.clone(), 256)
+        .await
+        .unwrap();
+    let chats: Vec<Chat> = (0..50).map(|_| chat()).collect();
+    for c in &chats {
+        a.publish(Envelope::new(
+            Topic::Officers,
+            Event::QueueChatCreated { chat: c.clone() },
+        ));
+    }
+    assert_eq!(a.flush(WAIT).await, Some(0), "every event sent");
+    drop(a);
+    for c in &chats {
+        let got = tokio::time::timeout(WAIT, on_b.recv())
+            .await
+            .expect("a flushed event reached the other node")
+            .unwrap();
+        assert_eq!(got.event(), &Event::QueueChatCreated { chat: c.clone() });
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_message_sent_on_node_a_reaches_a_feed_on_node_b_live() {
     let Some(pg) = TestPg::start("a_message_sent_on_node_a_reaches_a_feed_on_node_b_live") else {

@@ -1,17 +1,26 @@
-//! Local mode: every operation through `chatcore::ChatService` on a SQLite file.
+//! Local mode: every operation through `chatcore::ChatService` on a SQLite file
+//! (`--db`) or on the PostgreSQL database chat-http nodes share (`--database-url`).
 //!
-//! Local mode is trusted (whoever runs it holds the database file): it acts as the
+//! Local mode is trusted (whoever runs it holds the database): it acts as the
 //! administrator, or as the officer or customer named by `--as`, without a token. The
 //! service still runs in secured mode (a random admin token nobody knows), so every rule
-//! of chatcore applies exactly as on a secured server. Events of these writes reach only
-//! this process's own bus: a server on the same file does not push them live.
+//! of chatcore applies exactly as on a secured server.
+//!
+//! Events: on SQLite they reach only this process's own bus, so a server on the same
+//! file does not push them live. On PostgreSQL they go through `PgBus`, as a node's do:
+//! every chat-http node on the database pushes them to its sockets live. The bus only
+//! queues notifications, so [`Local::close`] flushes it before the process exits.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
+use chat_postgres::tokio_postgres;
+use chat_postgres::{PgBus, PgOptions, PgStore};
 use chatcore::{
-    Actor, Chat, ChatId, ChatService, CustomerId, Message, MessagePage, NewOfficer, Officer,
-    OfficerId, SendMessage, ServiceConfig,
+    Actor, Chat, ChatId, ChatService, CustomerId, LocalBus, Message, MessagePage, NewOfficer,
+    Officer, OfficerId, SendMessage, ServiceConfig, Store,
 };
 
 use super::{CustomerLogin, OfficerLogin, Page, Sent, Status};
@@ -42,25 +51,66 @@ impl LocalActor {
     }
 }
 
+/// Connections local mode opens to PostgreSQL for requests: commands run one operation
+/// at a time.
+const PG_POOL_SIZE: usize = 2;
+/// How long closing waits for this run's notifications to reach PostgreSQL.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The database local mode works on.
+#[derive(Debug)]
+enum Database {
+    Sqlite(PathBuf),
+    Postgres {
+        /// Where it is, without the password, for `status`.
+        target: String,
+        /// The service's bus, kept to flush it on close.
+        bus: Arc<PgBus>,
+    },
+}
+
 /// The local backend.
 #[derive(Debug)]
 pub(crate) struct Local {
     service: ChatService,
-    path: PathBuf,
+    database: Database,
     actor: LocalActor,
 }
 
+/// The engine's settings for local mode: secured, with an admin token nobody will ever
+/// present. Local mode acts as `Actor::Admin` directly, and rules that depend on open
+/// mode (password-less logins, anyone creating officers) stay off, as on a secured
+/// server.
+fn secured_config() -> ServiceConfig {
+    let mut config = ServiceConfig::default();
+    let mut secret = [0u8; 32];
+    rand::fill(&mut secret);
+    config.admin_token = Some(secret.iter().map(|b| format!("{b:02x}")).collect());
+    config
+}
+
+/// A connection target for people: `postgres://user@host:port/dbname`, never the
+/// password.
+fn describe(config: &tokio_postgres::Config) -> String {
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        #[cfg(unix)]
+        Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
+        None => "localhost".to_string(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let user = config
+        .get_user()
+        .map(|u| format!("{u}@"))
+        .unwrap_or_default();
+    let dbname = config.get_dbname().unwrap_or("");
+    format!("postgres://{user}{host}:{port}/{dbname}")
+}
+
 impl Local {
-    /// Opens (creating and migrating if needed) the database at `path`.
-    pub(crate) fn open(path: &Path, actor: LocalActor) -> anyhow::Result<Self> {
-        let mut config = ServiceConfig::default();
-        // Secured mode with an admin token nobody will ever present: local mode acts as
-        // Actor::Admin directly, and rules that depend on open mode (password-less logins,
-        // anyone creating officers) stay off, as on a secured server.
-        let mut secret = [0u8; 32];
-        rand::fill(&mut secret);
-        config.admin_token = Some(secret.iter().map(|b| format!("{b:02x}")).collect());
-        let service = ChatService::open_sqlite(path, config).map_err(|e| {
+    /// Opens (creating and migrating if needed) the SQLite database at `path`.
+    pub(crate) fn open_sqlite(path: &Path, actor: LocalActor) -> anyhow::Result<Self> {
+        let service = ChatService::open_sqlite(path, secured_config()).map_err(|e| {
             let cause = std::error::Error::source(&e)
                 .map(ToString::to_string)
                 .unwrap_or_else(|| e.to_string());
@@ -72,7 +122,50 @@ impl Local {
         })?;
         Ok(Self {
             service,
-            path: path.to_path_buf(),
+            database: Database::Sqlite(path.to_path_buf()),
+            actor,
+        })
+    }
+
+    /// Connects to the PostgreSQL database at `url` (migrating it if needed), with the
+    /// cross-node bus, as a chat-http node does.
+    pub(crate) async fn open_postgres(url: &str, actor: LocalActor) -> anyhow::Result<Self> {
+        if url.is_empty() {
+            return Err(ApiError::usage("--database-url must not be empty").into());
+        }
+        // The connection string may hold a password: messages name the setting, never
+        // its value.
+        let config: tokio_postgres::Config = url.parse().map_err(|e| {
+            ApiError::usage(format!(
+                "--database-url is not a valid PostgreSQL connection string: {e}"
+            ))
+        })?;
+        let target = describe(&config);
+        let unreachable = |e: chatcore::StoreError| {
+            ApiError::new(
+                ExitKind::Unreachable,
+                "store_unreachable",
+                format!("cannot open the PostgreSQL database {target}: {e}"),
+            )
+        };
+        let options = PgOptions {
+            pool_size: PG_POOL_SIZE,
+            ..PgOptions::default()
+        };
+        let store: Arc<dyn Store> = Arc::new(
+            PgStore::connect_with(config.clone(), options)
+                .await
+                .map_err(unreachable)?,
+        );
+        let bus = Arc::new(
+            PgBus::connect_with(config, store.clone(), LocalBus::DEFAULT_CAPACITY)
+                .await
+                .map_err(unreachable)?,
+        );
+        let service = ChatService::new(store, bus.clone(), secured_config());
+        Ok(Self {
+            service,
+            database: Database::Postgres { target, bus },
             actor,
         })
     }
@@ -292,11 +385,22 @@ impl Local {
             LocalActor::Officer(id) => ("officer", id.to_string()),
             LocalActor::Customer(id) => ("customer", id.to_string()),
         };
+        let (db, postgres, schema_version) = match &self.database {
+            Database::Sqlite(path) => (
+                Some(path.display().to_string()),
+                None,
+                chatcore::store::SQLITE_SCHEMA_VERSION,
+            ),
+            Database::Postgres { target, .. } => {
+                (None, Some(target.clone()), chat_postgres::PG_SCHEMA_VERSION)
+            }
+        };
         Ok(Status {
             mode: "local",
-            db: Some(self.path.display().to_string()),
+            db,
+            postgres,
             health: "ok",
-            schema_version: Some(chatcore::store::SQLITE_SCHEMA_VERSION),
+            schema_version: Some(schema_version),
             officers: Some(officers.len()),
             pending_chats: Some(pending.len()),
             assigned_chats: Some(assigned),
@@ -306,11 +410,29 @@ impl Local {
         })
     }
 
-    pub(crate) async fn close(self) -> anyhow::Result<()> {
+    /// Flushes the events of this run to the other nodes (PostgreSQL), then closes the
+    /// store. Returns a warning for the user when some events did not leave: the writes
+    /// are stored, but connected clients see them only on their next rejoin or read.
+    pub(crate) async fn close(self) -> anyhow::Result<Option<String>> {
+        let warning = match &self.database {
+            Database::Sqlite(_) => None,
+            Database::Postgres { bus, .. } => match bus.flush(FLUSH_TIMEOUT).await {
+                Some(0) => None,
+                lost => Some(format!(
+                    "{} of this run not sent to the chat-http nodes; what was written is \
+                     stored, and their clients see it when they rejoin or read",
+                    match lost {
+                        Some(n) => format!("{n} event(s)"),
+                        None => "some events".to_string(),
+                    }
+                )),
+            },
+        };
         self.service
             .close()
             .await
             .map_err(ApiError::from)
-            .context("closing the database")
+            .context("closing the database")?;
+        Ok(warning)
     }
 }

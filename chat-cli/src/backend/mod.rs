@@ -1,5 +1,6 @@
 //! The [`Backend`] every command talks to, so each command is written once: [`Local`]
-//! runs operations on a SQLite file through `chatcore::ChatService`, [`Remote`] sends
+//! runs operations on a SQLite file or a PostgreSQL database through
+//! `chatcore::ChatService`, [`Remote`] sends
 //! them to a chat-http server over the wire contract. Both return chatcore's types, which
 //! are the contract's shapes. Nothing here prints.
 
@@ -56,6 +57,9 @@ pub(crate) struct Status {
     pub(crate) mode: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) db: Option<String>,
+    /// The PostgreSQL database (`--database-url`), without its password.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) postgres: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) server: Option<String>,
     /// `ok` when the store (local) or `/healthz` (remote) answers.
@@ -174,11 +178,12 @@ impl Backend {
         }
     }
 
-    /// Releases what the backend holds (local: flushes and closes the store).
-    pub(crate) async fn close(self) -> anyhow::Result<()> {
+    /// Releases what the backend holds (local: flushes events and closes the store).
+    /// Returns a warning for the user when something written was not announced live.
+    pub(crate) async fn close(self) -> anyhow::Result<Option<String>> {
         match self {
             Backend::Local(b) => b.close().await,
-            Backend::Remote(_) => Ok(()),
+            Backend::Remote(_) => Ok(None),
         }
     }
 }

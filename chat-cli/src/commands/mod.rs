@@ -18,7 +18,7 @@ use anyhow::Context;
 use crate::backend::{Backend, Local, LocalActor, Remote};
 use crate::cli::{Cli, Command, Global};
 use crate::error::ApiError;
-use crate::output::Printer;
+use crate::output::{self, Printer};
 use crate::session;
 use crate::ws::Ready;
 
@@ -27,7 +27,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
     let printer = Printer {
         json: cli.global.json,
     };
-    let backend = open_backend(&cli.global)?;
+    let backend = open_backend(&cli.global).await?;
     let result = match cli.command {
         Command::Officer(cmd) => officer::run(&backend, printer, cmd).await,
         Command::Customer(cmd) => customer::run(&backend, printer, cmd).await,
@@ -40,24 +40,31 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status => status::run(&backend, printer).await,
         Command::Logout => logout::run(&backend, printer).await,
     };
-    let closed = backend.close().await;
+    let closed = backend.close().await.map(|warning| {
+        if let Some(warning) = warning {
+            output::warning(&warning);
+        }
+    });
     result.and(closed)
 }
 
-/// `--db` gives the local backend, `--server` the remote one (clap refuses both).
-fn open_backend(global: &Global) -> anyhow::Result<Backend> {
-    match (&global.db, &global.server) {
-        (Some(path), _) => {
-            let actor = match &global.as_actor {
-                Some(s) => LocalActor::parse(s)?,
-                None => LocalActor::Admin,
-            };
-            Ok(Backend::Local(Local::open(path, actor)?))
-        }
-        (None, Some(server)) => {
+/// `--db` and `--database-url` give the local backend, `--server` the remote one
+/// (`cli::parse` leaves at most one of them).
+async fn open_backend(global: &Global) -> anyhow::Result<Backend> {
+    let local_actor = || match &global.as_actor {
+        Some(s) => LocalActor::parse(s),
+        None => Ok(LocalActor::Admin),
+    };
+    match (&global.db, &global.database_url, &global.server) {
+        (Some(path), _, _) => Ok(Backend::Local(Local::open_sqlite(path, local_actor()?)?)),
+        (None, Some(url), _) => Ok(Backend::Local(
+            Local::open_postgres(url, local_actor()?).await?,
+        )),
+        (None, None, Some(server)) => {
             if global.as_actor.is_some() {
                 return Err(ApiError::usage(
-                    "--as is for local mode (--db); with --server the token says who you are",
+                    "--as is for local mode (--db, --database-url); with --server the token \
+                     says who you are",
                 )
                 .into());
             }
@@ -76,8 +83,9 @@ fn open_backend(global: &Global) -> anyhow::Result<Backend> {
             };
             Ok(Backend::Remote(Remote::new(server, token, identity)?))
         }
-        (None, None) => Err(ApiError::usage(
+        (None, None, None) => Err(ApiError::usage(
             "choose where to work: --db PATH (or CHAT_DB) for a local database, \
+             --database-url URL (or CHAT_DATABASE_URL) for a PostgreSQL database, \
              --server URL (or CHAT_SERVER) for a running chat-http",
         )
         .into()),

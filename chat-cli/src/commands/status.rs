@@ -1,5 +1,5 @@
-//! `status`: remote, the server's health and who the token is; local, whether the store
-//! answers, its schema version and counts.
+//! `status`: remote, the server's health and who the token is; local (SQLite or
+//! PostgreSQL), whether the store answers, its schema version and counts.
 
 use anyhow::Context;
 
@@ -12,6 +12,7 @@ pub(crate) async fn run(backend: &Backend, printer: Printer) -> anyhow::Result<(
         let mut rows = vec![("mode", status.mode.to_string())];
         let optional = [
             ("db", status.db.clone()),
+            ("postgres", status.postgres.clone()),
             ("server", status.server.clone()),
             ("health", Some(status.health.to_string())),
             (

@@ -16,7 +16,8 @@ pub mod server;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_chat-cli");
 
-/// Where one test's CLI runs point: a local database or a server, plus a config dir.
+/// Where one test's CLI runs point: a local database (SQLite or PostgreSQL) or a server,
+/// plus a config dir.
 pub struct Cli {
     pub dir: tempfile::TempDir,
     pub mode: Vec<String>,
@@ -100,6 +101,12 @@ impl Cli {
         Self::with_mode(dir, vec!["--db".into(), db.display().to_string()])
     }
 
+    /// Runs on the PostgreSQL database at `url` (`--database-url`).
+    pub fn postgres(url: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        Self::with_mode(dir, vec!["--database-url".into(), url.to_string()])
+    }
+
     /// Runs against a server at `url`.
     pub fn remote(url: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
@@ -135,6 +142,7 @@ impl Cli {
         cmd.args(&self.mode)
             .args(args)
             .env_remove("CHAT_DB")
+            .env_remove("CHAT_DATABASE_URL")
             .env_remove("CHAT_SERVER")
             .env_remove("CHAT_TOKEN")
             .env_remove("XDG_CONFIG_HOME")

@@ -1,7 +1,8 @@
 //! A real chat-http server for remote-mode tests: `chat_http::serve` on 127.0.0.1:0 with
 //! a temporary SQLite file, in a thread of its own with its own runtime, so the test's
 //! CLI processes talk to it over real sockets. It can be stopped and started again on the
-//! same port and file, to test reconnection.
+//! same port and file, to test reconnection. [`PgNode`] is the same server on PostgreSQL
+//! (`PgStore` and `PgBus`, as `chat-http --database-url` runs).
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -10,7 +11,10 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
-use chatcore::{ChatService, ServiceConfig};
+use std::sync::Arc;
+
+use chat_postgres::{PgBus, PgOptions, PgStore};
+use chatcore::{ChatService, LocalBus, ServiceConfig, Store};
 use tokio::sync::oneshot;
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";
@@ -40,7 +44,11 @@ impl TestServer {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("server.db");
         let admin_token = admin_token.map(str::to_string);
-        let (addr, running) = run(&db, admin_token.clone(), "127.0.0.1:0".parse().unwrap());
+        let (addr, running) = run(
+            Backing::Sqlite(db.clone()),
+            admin_token.clone(),
+            "127.0.0.1:0".parse().unwrap(),
+        );
         Self {
             url: format!("http://{addr}"),
             addr,
@@ -62,7 +70,11 @@ impl TestServer {
     /// Starts it again on the same port and database file.
     pub fn restart(&mut self) {
         self.stop();
-        let (addr, running) = run(&self.db, self.admin_token.clone(), self.addr);
+        let (addr, running) = run(
+            Backing::Sqlite(self.db.clone()),
+            self.admin_token.clone(),
+            self.addr,
+        );
         assert_eq!(addr, self.addr);
         self.running = Some(running);
     }
@@ -78,8 +90,62 @@ impl Drop for TestServer {
     }
 }
 
-fn run(db: &Path, admin_token: Option<String>, addr: SocketAddr) -> (SocketAddr, Running) {
-    let db = db.to_path_buf();
+/// A chat-http node in open mode on a PostgreSQL database, sharing its events with every
+/// other user of the database (other nodes, `chat-cli --database-url`). Stopped on drop.
+pub struct PgNode {
+    pub url: String,
+    running: Option<Running>,
+}
+
+impl PgNode {
+    pub fn start(database: chat_postgres::tokio_postgres::Config) -> Self {
+        let (addr, running) = run(
+            Backing::Postgres(Box::new(database)),
+            None,
+            "127.0.0.1:0".parse().unwrap(),
+        );
+        Self {
+            url: format!("http://{addr}"),
+            running: Some(running),
+        }
+    }
+}
+
+impl Drop for PgNode {
+    fn drop(&mut self) {
+        if let Some(running) = self.running.take() {
+            let _ = running.stop.send(());
+            let _ = running.thread.join();
+        }
+    }
+}
+
+/// Where a test server keeps its data.
+enum Backing {
+    Sqlite(PathBuf),
+    Postgres(Box<chat_postgres::tokio_postgres::Config>),
+}
+
+impl Backing {
+    async fn service(self, config: ServiceConfig) -> ChatService {
+        match self {
+            Backing::Sqlite(db) => ChatService::open_sqlite(&db, config).unwrap(),
+            Backing::Postgres(database) => {
+                let store: Arc<dyn Store> = Arc::new(
+                    PgStore::connect_with((*database).clone(), PgOptions::default())
+                        .await
+                        .expect("PgStore"),
+                );
+                let bus = PgBus::connect_with(*database, store.clone(), LocalBus::DEFAULT_CAPACITY)
+                    .await
+                    .expect("PgBus");
+                ChatService::new(store, Arc::new(bus), config)
+            }
+        }
+    }
+}
+
+fn run(backing: Backing, admin_token: Option<String>, addr: SocketAddr) -> (SocketAddr, Running) {
     let (ready_tx, ready_rx) = mpsc::channel();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {
@@ -91,7 +157,7 @@ fn run(db: &Path, admin_token: Option<String>, addr: SocketAddr) -> (SocketAddr,
         rt.block_on(async move {
             let mut config = ServiceConfig::default();
             config.admin_token = admin_token;
-            let service = ChatService::open_sqlite(&db, config).unwrap();
+            let service = backing.service(config).await;
             // The port may still be held for a moment after a stop: retry briefly.
             let mut tries = 0;
             let listener = loop {

@@ -1,0 +1,428 @@
+//! Local mode on PostgreSQL (`--database-url`): the built binary as a process against a
+//! throwaway cluster (`chat_postgres::testing`, or `CHAT_TEST_DATABASE_URL`), asserting
+//! stdout, stderr and exit code; and a chat-http node on the same database whose sockets
+//! see the CLI's writes live. Without PostgreSQL these tests skip, or fail under `CI`.
+
+mod common;
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use chat_postgres::testing::TestPg;
+use common::server::PgNode;
+use common::{Cli, race};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// A fresh database on a throwaway cluster; `None` (skip) without PostgreSQL.
+fn database(test: &str) -> Option<(TestPg, chat_postgres::tokio_postgres::Config)> {
+    let pg = TestPg::start(test)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let config = runtime.block_on(pg.database());
+    Some((pg, config))
+}
+
+fn seqs(messages: &Value) -> Vec<u64> {
+    messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["seq"].as_u64().unwrap())
+        .collect()
+}
+
+#[test]
+fn every_command_runs_on_postgres() {
+    let Some((_pg, config)) = database("every_command_runs_on_postgres") else {
+        return;
+    };
+    let cli = Cli::postgres(&TestPg::url(&config));
+
+    // Officers: created (the schema is migrated on first use), listed, logged in.
+    let alice = cli.add_officer("alice", "correct horse");
+    assert_eq!(alice["id"], "alice");
+    cli.run(&["officer", "add", "bob", "--no-password"]).code(0);
+    cli.run_stdin(
+        &["--json", "officer", "add", "alice", "--password-stdin"],
+        "again and again\n",
+    )
+    .json_error(4, "officer_exists");
+    let ids: Vec<String> = cli
+        .json(&["officer", "list"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, ["alice", "bob"]);
+    let login = cli.run_stdin(
+        &["officer", "login", "alice", "--password-stdin"],
+        "correct horse\n",
+    );
+    login.code(0);
+    assert_eq!(login.stdout.trim().len(), 64, "{}", login.stdout);
+    cli.run_stdin(
+        &["officer", "login", "alice", "--password-stdin"],
+        "wrong\n",
+    )
+    .error(5, "invalid_credentials");
+
+    // A customer's one chat waits in the queue.
+    let (chat, _) = cli.customer("cust-1");
+    let again = cli.json(&["customer", "login", "cust-1"]);
+    assert_eq!(
+        (&again["created"], &again["chat"]["id"]),
+        (&json!(false), &json!(chat))
+    );
+    let queue = cli.json(&["queue"]);
+    assert_eq!(queue.as_array().unwrap().len(), 1);
+    assert_eq!(queue[0]["id"], chat.as_str());
+
+    // Claim: alice wins, bob gets the conflict, the queue empties.
+    let claimed = cli.json(&["--as", "officer:alice", "claim", &chat]);
+    assert_eq!(claimed["assignedOfficerId"], "alice");
+    cli.run(&["--json", "--as", "officer:bob", "claim", &chat])
+        .json_error(4, "already_assigned");
+    assert_eq!(cli.json(&["queue"]), json!([]));
+    assert_eq!(cli.json(&["chats", "alice"])[0]["id"], chat.as_str());
+
+    // Send: both sides, seq grows by one, a repeated client id stores nothing twice.
+    let m1 = cli.json(&["--as", "customer:cust-1", "send", &chat, "Hello?"]);
+    assert_eq!((&m1["seq"], &m1["senderId"]), (&json!(1), &json!("cust-1")));
+    let m2 = cli.run(&["--as", "officer:alice", "send", &chat, "Hi, Alice here."]);
+    m2.code(0);
+    assert_eq!(m2.stdout, format!("sent #2 to chat {chat}\n"));
+    assert_eq!(m2.stderr, "");
+    let k = [
+        "--as",
+        "officer:alice",
+        "send",
+        &chat,
+        "once",
+        "--client-id",
+        "k1",
+    ];
+    assert_eq!(cli.json(&k)["seq"], 3);
+    let retry = cli.run(&k);
+    retry.code(0);
+    assert!(
+        retry.stdout.starts_with("already sent as #3"),
+        "{}",
+        retry.stdout
+    );
+    cli.run(&["--as", "officer:bob", "send", &chat, "me too"])
+        .error(5, "forbidden");
+    cli.run(&["--as", "officer:alice", "send", &chat, "  "])
+        .error(7, "empty_content");
+
+    // Messages: the stored chat, paged.
+    assert_eq!(seqs(&cli.json(&["messages", &chat])), [1, 2, 3]);
+    assert_eq!(
+        seqs(&cli.json(&["messages", &chat, "--after", "1"])),
+        [2, 3]
+    );
+    let page = cli.json(&["--as", "customer:cust-1", "messages", &chat, "--limit", "1"]);
+    assert_eq!(page[0]["content"], "Hello?");
+
+    // Status names the database without a password and counts what is there.
+    let status = cli.json(&["status"]);
+    assert_eq!(status["mode"], "local");
+    assert_eq!(status["health"], "ok");
+    assert_eq!(status["schemaVersion"], chat_postgres::PG_SCHEMA_VERSION);
+    assert_eq!(
+        (
+            &status["officers"],
+            &status["pendingChats"],
+            &status["assignedChats"]
+        ),
+        (&json!(2), &json!(0), &json!(1))
+    );
+    let dbname = config.get_dbname().unwrap();
+    let target = status["postgres"].as_str().unwrap();
+    assert!(
+        target.starts_with("postgres://postgres@127.0.0.1:"),
+        "{target}"
+    );
+    assert!(target.ends_with(&format!("/{dbname}")), "{target}");
+    assert!(status.get("db").is_none(), "{status}");
+
+    // Processes racing to claim one chat on the shared database: one winner.
+    let racers: Vec<String> = (0..8).map(|i| format!("racer-{i}")).collect();
+    for id in &racers {
+        cli.run(&["officer", "add", id, "--no-password"]).code(0);
+    }
+    let (contested, _) = cli.customer("cust-2");
+    let runs = race(
+        racers
+            .iter()
+            .map(|o| {
+                cli.command(&[
+                    "--json",
+                    "--as",
+                    &format!("officer:{o}"),
+                    "claim",
+                    &contested,
+                ])
+            })
+            .collect(),
+    );
+    let winners: Vec<usize> = (0..runs.len()).filter(|&i| runs[i].code == 0).collect();
+    assert_eq!(winners.len(), 1, "{runs:#?}");
+    let winner = &racers[winners[0]];
+    for (i, run) in runs.iter().enumerate() {
+        if i != winners[0] {
+            run.json_error(4, "already_assigned");
+        }
+    }
+    let owned = cli.json(&["chats", winner]);
+    assert_eq!(owned.as_array().unwrap().len(), 1);
+    assert_eq!(owned[0]["id"], contested.as_str());
+}
+
+/// Local mode on PostgreSQL publishes through `PgBus`: a socket on a chat-http node sees
+/// the queue change and the messages a `chat-cli --database-url` process writes, live.
+/// Nothing else writes to the chat, so a message can only reach the socket by its
+/// notification (a feed repairs a gap only when a later event shows it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_on_a_chat_http_node_sees_what_the_cli_writes_live() {
+    let Some(pg) = TestPg::start("a_socket_on_a_chat_http_node_sees_what_the_cli_writes_live")
+    else {
+        return;
+    };
+    let config = pg.database().await;
+    let cli = Cli::postgres(&TestPg::url(&config));
+    // The CLI migrates the new database; then a node (open mode) starts on it.
+    let run = |args: &[&str]| tokio::task::block_in_place(|| cli.json(args));
+    assert_eq!(
+        run(&["officer", "add", "amy", "--no-password"])["id"],
+        "amy"
+    );
+    let node = tokio::task::block_in_place(|| PgNode::start(config.clone()));
+
+    // Amy works on the node: logged in over REST, watching the queue on a socket.
+    let login: Value = reqwest::Client::new()
+        .post(format!("{}/api/officers/login", node.url))
+        .json(&json!({ "officerId": "amy" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["token"].as_str().expect("officer token").to_string();
+    let mut ws = Ws::connect(&node.url, &token).await;
+    ws.send(json!({ "type": "join_officers" })).await;
+    ws.next_of("joined").await;
+
+    // The CLI starts a chat: the node's socket sees it arrive in the queue.
+    let chat = run(&["customer", "login", "cust-1"])["chat"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let created = ws.next_of("queue_chat_created").await;
+    assert_eq!(created["chat"]["id"], chat.as_str());
+
+    // The CLI claims it for Amy: the queue loses it, and her own socket is told (two
+    // topics, so in either order).
+    run(&["--as", "officer:amy", "claim", &chat]);
+    let [claimed, assigned] = ws
+        .next_of_each(["queue_chat_claimed", "chat_assigned"])
+        .await;
+    assert_eq!(claimed["chat"]["id"], chat.as_str());
+    assert_eq!(
+        (
+            &assigned["chat"]["id"],
+            &assigned["chat"]["assignedOfficerId"]
+        ),
+        (&json!(chat), &json!("amy"))
+    );
+
+    // Amy's socket joins the (empty) chat; each message the CLI sends arrives live.
+    ws.send(json!({ "type": "join_chat", "chatId": chat, "afterSeq": 0 }))
+        .await;
+    ws.next_of("joined").await;
+    run(&[
+        "--as",
+        "customer:cust-1",
+        "send",
+        &chat,
+        "hello from the cli",
+    ]);
+    let m = ws.next_of("new_message").await;
+    assert_eq!(
+        (&m["message"]["seq"], &m["message"]["content"]),
+        (&json!(1), &json!("hello from the cli"))
+    );
+    run(&[
+        "--as",
+        "officer:amy",
+        "send",
+        &chat,
+        "answered from the cli",
+    ]);
+    let m = ws.next_of("new_message").await;
+    assert_eq!(
+        (&m["message"]["seq"], &m["message"]["senderId"]),
+        (&json!(2), &json!("amy"))
+    );
+}
+
+#[test]
+fn database_url_usage_and_unreachable_database() {
+    let sqlite = Cli::local();
+    let db = sqlite.db_path().display().to_string();
+    // A port nobody listens on.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let closed = format!("host=127.0.0.1 port={port} user=postgres dbname=chat");
+
+    // Two modes on the command line exclude each other (clap's usage error).
+    let both = sqlite.run(&["--database-url", &closed, "queue"]);
+    both.code(2);
+    assert!(
+        both.stderr
+            .contains("--db (CHAT_DB) and --database-url (CHAT_DATABASE_URL)"),
+        "{}",
+        both.stderr
+    );
+    let pg = Cli::postgres(&closed);
+    let with_server = pg.run(&["--server", "http://127.0.0.1:9", "queue"]);
+    with_server.code(2);
+    assert!(
+        with_server.stderr.contains("exclude each other"),
+        "{}",
+        with_server.stderr
+    );
+
+    // Two from the environment as well.
+    let out = std::process::Command::new(common::BIN)
+        .arg("queue")
+        .env_clear()
+        .env("CHAT_DB", &db)
+        .env("CHAT_DATABASE_URL", &closed)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+
+    // One on the command line wins over another from the environment, either way round:
+    // --db works on the SQLite file, --database-url tries PostgreSQL.
+    let out = sqlite
+        .command(&["--json", "queue"])
+        .env("CHAT_DATABASE_URL", &closed)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
+    let out = pg
+        .command(&["--json", "queue"])
+        .env("CHAT_DB", &db)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(6),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A database that cannot be reached: exit 6, named without any password.
+    let secret = format!("postgres://postgres:hunter2@127.0.0.1:{port}/chat");
+    let err = Cli::postgres(&secret)
+        .run(&["--json", "queue"])
+        .json_error(6, "store_unreachable");
+    let message = err["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("postgres://postgres@127.0.0.1:{port}/chat")),
+        "{message}"
+    );
+    assert!(!message.contains("hunter2"), "{message}");
+
+    // Not a connection string, or empty: usage errors that never connect.
+    Cli::postgres("host=127.0.0.1 port=notaport")
+        .run(&["queue"])
+        .error(2, "usage");
+    Cli::postgres("").run(&["queue"]).error(2, "usage");
+    // --as still works the same way as with --db.
+    pg.run(&["--as", "nobody", "queue"]).error(2, "usage");
+}
+
+/// A WebSocket client of the node.
+struct Ws(
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+);
+
+impl Ws {
+    async fn connect(base: &str, token: &str) -> Self {
+        let url = format!("{}/ws", base.replacen("http://", "ws://", 1));
+        let (stream, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("connect");
+        let mut ws = Ws(stream);
+        ws.send(json!({ "type": "auth", "token": token })).await;
+        ws.next_of("ready").await;
+        ws
+    }
+
+    async fn send(&mut self, v: Value) {
+        self.0
+            .send(Message::text(v.to_string()))
+            .await
+            .expect("send frame");
+    }
+
+    /// One frame of each of `kinds`, in whatever order they come, skipping others.
+    async fn next_of_each<const N: usize>(&mut self, kinds: [&str; N]) -> [Value; N] {
+        let mut found: [Value; N] = std::array::from_fn(|_| Value::Null);
+        while found.iter().any(Value::is_null) {
+            let frame = self.next().await;
+            if let Some(i) = kinds.iter().position(|k| frame["type"] == *k) {
+                found[i] = frame;
+            }
+        }
+        found
+    }
+
+    /// The next frame of type `kind`, skipping others.
+    async fn next_of(&mut self, kind: &str) -> Value {
+        loop {
+            let frame = self.next().await;
+            if frame["type"] == kind {
+                return frame;
+            }
+        }
+    }
+
+    /// The next text frame; an `error` frame fails the test.
+    async fn next(&mut self) -> Value {
+        let wait = async {
+            loop {
+                match self.0.next().await {
+                    Some(Ok(Message::Text(t))) => {
+                        let v: Value = serde_json::from_str(&t).expect("JSON frame");
+                        assert_ne!(v["type"], "error", "{v}");
+                        return v;
+                    }
+                    Some(Ok(_)) => {}
+                    other => panic!("socket ended: {other:?}"),
+                }
+            }
+        };
+        tokio::time::timeout(PATIENCE, wait)
+            .await
+            .expect("a frame in time")
+    }
+}
