@@ -43,7 +43,7 @@ pub use config::Config;
 pub use error::ApiError;
 pub use limits::HttpLimits;
 pub use state::{AppState, AppStateBuilder, WsSettings};
-pub use ws::{CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_TOO_SLOW, CLOSE_UNAUTHORIZED};
+pub use ws::{CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_TOO_BIG, CLOSE_TOO_SLOW, CLOSE_UNAUTHORIZED};
 
 /// How long `serve` waits for WebSockets to close after the shutdown has started.
 const SOCKET_DRAIN: Duration = Duration::from_secs(5);

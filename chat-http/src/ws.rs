@@ -46,6 +46,8 @@ pub const CLOSE_TOO_SLOW: u16 = 4008;
 pub const CLOSE_GOING_AWAY: u16 = 1001;
 /// Close code: the client went on sending frames while over its frame limit.
 pub const CLOSE_POLICY: u16 = 1008;
+/// Close code: the client sent a frame or message over `WsSettings::max_message_bytes`.
+pub const CLOSE_TOO_BIG: u16 = 1009;
 const CLOSE_NORMAL: u16 = 1000;
 const CLOSE_INTERNAL: u16 = 1011;
 
@@ -417,7 +419,8 @@ enum Admit {
 impl Session {
     async fn read_loop(&mut self, stream: &mut SplitStream<WebSocket>, last_seen: &LastSeen) {
         let auth_timeout = self.state.ws().auth_timeout;
-        match tokio::time::timeout(auth_timeout, next_data_frame(stream, last_seen)).await {
+        let read = next_data_frame(stream, last_seen, &self.out);
+        match tokio::time::timeout(auth_timeout, read).await {
             Err(_) => {
                 self.refuse("no auth frame in time; send {\"type\":\"auth\",\"token\":...} first");
                 return;
@@ -429,7 +432,7 @@ impl Session {
                 }
             }
         }
-        while let Some(frame) = next_data_frame(stream, last_seen).await {
+        while let Some(frame) = next_data_frame(stream, last_seen, &self.out).await {
             match self.admit_frame() {
                 Admit::Handle => {}
                 Admit::Skip => continue,
@@ -659,16 +662,23 @@ impl Session {
 
 /// The next text or binary frame; `None` when the connection has ended. Control frames
 /// only mark the peer as alive (the socket answers pings by itself); after a close
-/// frame the next read sends the reply and ends the stream.
+/// frame the next read sends the reply and ends the stream. A frame or message over the
+/// size limit ends the connection with 1009.
 async fn next_data_frame(
     stream: &mut SplitStream<WebSocket>,
     last_seen: &LastSeen,
+    out: &Outbox,
 ) -> Option<Message> {
     loop {
         let frame = match stream.next().await? {
             Ok(frame) => frame,
             Err(e) => {
-                tracing::debug!(error = %e, "read failed");
+                if is_too_big(&e) {
+                    tracing::info!(error = %e, "client frame over the size limit");
+                    out.close_after_queued(CLOSE_TOO_BIG, "message too big");
+                } else {
+                    tracing::debug!(error = %e, "read failed");
+                }
                 return None;
             }
         };
@@ -678,6 +688,13 @@ async fn next_data_frame(
             Message::Ping(_) | Message::Pong(_) | Message::Close(_) => {}
         }
     }
+}
+
+/// Whether a read failed because the client's frame or message was over the limit.
+fn is_too_big(e: &axum::Error) -> bool {
+    std::error::Error::source(e)
+        .and_then(|source| source.downcast_ref::<tungstenite::Error>())
+        .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)))
 }
 
 /// Forwards a chat's messages: replayed ones, then live ones, in seq order.

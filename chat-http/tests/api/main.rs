@@ -5,6 +5,7 @@ mod helpers;
 
 mod authz;
 mod browser;
+mod limits;
 mod process;
 mod races;
 mod rest;
