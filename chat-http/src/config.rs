@@ -205,14 +205,15 @@ impl Config {
 
     /// The transport's limits derived from these flags.
     pub fn http_limits(&self) -> HttpLimits {
-        let mut limits = HttpLimits::default();
-        limits.login_failures_per_address = self.limit_address_login_failures.0;
-        limits.ws_connects_per_address = self.limit_ws_connects.0;
-        limits.ws_frames_per_connection = self.limit_ws_frames.0;
-        limits.ws_rooms_per_connection = self.limit_ws_rooms as usize;
-        limits.limit_loopback = self.limit_loopback;
-        limits.trusted_proxies = self.trusted_proxies.clone();
-        limits
+        HttpLimits {
+            login_failures_per_address: self.limit_address_login_failures.0,
+            ws_connects_per_address: self.limit_ws_connects.0,
+            ws_frames_per_connection: self.limit_ws_frames.0,
+            ws_rooms_per_connection: self.limit_ws_rooms as usize,
+            limit_loopback: self.limit_loopback,
+            trusted_proxies: self.trusted_proxies.clone(),
+            ..HttpLimits::default()
+        }
     }
 
     /// The SQLite store's options derived from these flags.

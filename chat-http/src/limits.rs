@@ -285,8 +285,10 @@ mod tests {
     #[test]
     fn loopback_is_exempt_unless_configured() {
         let clock: Arc<dyn Clock> = Arc::new(chatcore::SystemClock);
-        let mut settings = HttpLimits::default();
-        settings.ws_connects_per_address = Some(Rate::per_minute(1));
+        let mut settings = HttpLimits {
+            ws_connects_per_address: Some(Rate::per_minute(1)),
+            ..HttpLimits::default()
+        };
         let guards = Guards::new(settings.clone(), clock.clone());
         for _ in 0..10 {
             guards.ws_connect(Some(ip("127.0.0.1"))).unwrap();
