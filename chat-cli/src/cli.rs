@@ -11,13 +11,14 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 pub(crate) const EXIT_CODES: &str = "\
 Exit codes:
   0  ok
-  1  anything else (an internal or unexpected error, 429, 5xx)
+  1  anything else (an internal or unexpected error, 5xx)
   2  usage: bad arguments or flags
   3  not found (404: no such chat or officer)
   4  conflict (409: e.g. a claim lost to another officer, an officer id that exists)
   5  auth (401/403: no, bad or expired token; wrong password; not allowed)
   6  server unreachable (remote), or the database cannot be opened (local)
   7  invalid input (400/413/422: malformed id, empty or too long message, bad paging)
+  8  rate limited (429: too many failed logins or messages; wait as told, then retry)
 
 Modes:
   --db PATH (CHAT_DB)

@@ -24,6 +24,8 @@ pub(crate) enum ExitKind {
     Unreachable = 6,
     /// 7: 400, 413 and 422.
     Invalid = 7,
+    /// 8: 429, over a rate limit: wait (the message says how long) and try again.
+    RateLimited = 8,
 }
 
 impl ExitKind {
@@ -39,6 +41,7 @@ impl ExitKind {
             K::Unauthorized | K::Forbidden => ExitKind::Auth,
             K::NotFound => ExitKind::NotFound,
             K::Conflict => ExitKind::Conflict,
+            K::TooManyRequests => ExitKind::RateLimited,
             K::Unavailable | K::Internal => ExitKind::Other,
             // ErrorKind may grow; anything new is "anything else" until mapped here.
             #[allow(unreachable_patterns)]
@@ -54,6 +57,7 @@ impl ExitKind {
             401 | 403 => ExitKind::Auth,
             404 => ExitKind::NotFound,
             409 => ExitKind::Conflict,
+            429 => ExitKind::RateLimited,
             _ => ExitKind::Other,
         }
     }
@@ -107,6 +111,7 @@ impl ApiError {
             }
             c if c.ends_with("_not_found") => ExitKind::NotFound,
             "already_assigned" | "officer_exists" => ExitKind::Conflict,
+            "rate_limited" | "too_many_rooms" => ExitKind::RateLimited,
             "invalid_id" | "invalid_parameter" | "invalid_field" | "invalid_frame"
             | "bad_request" | "empty_content" | "message_too_large" => ExitKind::Invalid,
             _ => ExitKind::Other,
@@ -184,6 +189,7 @@ mod tests {
             (K::Conflict, 409),
             (K::TooLarge, 413),
             (K::Unprocessable, 422),
+            (K::TooManyRequests, 429),
             (K::Unavailable, 503),
             (K::Internal, 500),
         ];
@@ -194,6 +200,21 @@ mod tests {
                 "{kind:?} vs {status}"
             );
         }
+    }
+
+    #[test]
+    fn rate_limits_have_their_own_exit_code_in_every_mode() {
+        let local = ApiError::from_core(&chatcore::Error::RateLimited {
+            retry_after: std::time::Duration::from_secs(3),
+        });
+        assert_eq!(
+            (local.kind.code(), local.code.as_str()),
+            (8, "rate_limited")
+        );
+        assert!(local.message.contains("3 s"), "{}", local.message);
+        let remote = ApiError::from_http(429, Some("rate_limited".into()), None);
+        assert_eq!(remote.kind.code(), 8);
+        assert_eq!(ApiError::from_ws_code("rate_limited", None).kind.code(), 8);
     }
 
     #[test]

@@ -2,10 +2,15 @@
 //! and a doc line that becomes `--help`. It only describes settings; it must not open
 //! files, bind sockets or hold any rule of the chat itself.
 
-use std::net::SocketAddr;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::str::FromStr;
 
+use chatcore::Rate;
 use clap::Parser;
+
+use crate::limits::HttpLimits;
 
 /// REST + WebSocket server for the support chat (the wire contract in docs/API.md).
 #[derive(Debug, Clone, Parser)]
@@ -67,6 +72,85 @@ pub struct Config {
     /// power loss too, at some cost in write throughput.
     #[arg(long, env = "CHAT_SYNC_FULL")]
     pub sync_full: bool,
+
+    /// Failed logins per officer id, as COUNT/PERIOD (`10/15m`: ten at once, then one
+    /// more every 90 s; units ms, s, m, h) or `off`. Over it: 429 with Retry-After.
+    #[arg(
+        long,
+        env = "CHAT_LIMIT_OFFICER_LOGIN_FAILURES",
+        default_value = "10/15m"
+    )]
+    pub limit_officer_login_failures: RateSetting,
+
+    /// Failed logins (officer passwords, customer signatures) per client address, as
+    /// COUNT/PERIOD or `off`.
+    #[arg(
+        long,
+        env = "CHAT_LIMIT_ADDRESS_LOGIN_FAILURES",
+        default_value = "30/15m"
+    )]
+    pub limit_address_login_failures: RateSetting,
+
+    /// Messages one officer or customer may send (whichever of their tokens they use),
+    /// as COUNT/PERIOD or `off`.
+    #[arg(long, env = "CHAT_LIMIT_SENDS", default_value = "30/10s")]
+    pub limit_sends: RateSetting,
+
+    /// New WebSocket connections per client address, as COUNT/PERIOD or `off`.
+    #[arg(long, env = "CHAT_LIMIT_WS_CONNECTS", default_value = "60/1m")]
+    pub limit_ws_connects: RateSetting,
+
+    /// Frames one WebSocket connection may send, as COUNT/PERIOD or `off`. Frames over it
+    /// get a `rate_limited` error frame; as many again while refused close it with 1008.
+    #[arg(long, env = "CHAT_LIMIT_WS_FRAMES", default_value = "200/10s")]
+    pub limit_ws_frames: RateSetting,
+
+    /// Rooms one WebSocket connection may have joined at once.
+    #[arg(long, env = "CHAT_LIMIT_WS_ROOMS", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub limit_ws_rooms: u32,
+
+    /// Apply the per-address limits to loopback clients too. Off by default: a loopback
+    /// peer is this machine, a local tool or a reverse proxy whose clients would all
+    /// share its address (name it with --trusted-proxy instead).
+    #[arg(long, env = "CHAT_LIMIT_LOOPBACK")]
+    pub limit_loopback: bool,
+
+    /// Address of a reverse proxy whose `X-Forwarded-For` names the client (repeat for
+    /// several). None by default: the header is ignored and the peer is the client.
+    #[arg(
+        long = "trusted-proxy",
+        env = "CHAT_TRUSTED_PROXY",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+/// A `--limit-*` value: a rate (`COUNT/PERIOD`, see [`Rate`]) or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateSetting(pub Option<Rate>);
+
+impl FromStr for RateSetting {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "off" => Ok(RateSetting(None)),
+            rate => rate
+                .parse::<Rate>()
+                .map(|r| RateSetting(Some(r)))
+                .map_err(|e| format!("{e}, or off")),
+        }
+    }
+}
+
+impl fmt::Display for RateSetting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(rate) => rate.fmt(f),
+            None => f.write_str("off"),
+        }
+    }
 }
 
 impl Config {
@@ -113,7 +197,23 @@ impl Config {
         config.admin_token = self.admin_token.clone();
         config.customer_secret = self.customer_secret.as_ref().map(|s| s.as_bytes().to_vec());
         config.max_message_chars = self.max_message_chars as usize;
+        config.limits = chatcore::Limits::default()
+            .with_login_failures_per_officer(self.limit_officer_login_failures.0)
+            .with_sends_per_sender(self.limit_sends.0);
         config
+    }
+
+    /// The transport's limits derived from these flags.
+    pub fn http_limits(&self) -> HttpLimits {
+        HttpLimits {
+            login_failures_per_address: self.limit_address_login_failures.0,
+            ws_connects_per_address: self.limit_ws_connects.0,
+            ws_frames_per_connection: self.limit_ws_frames.0,
+            ws_rooms_per_connection: self.limit_ws_rooms as usize,
+            limit_loopback: self.limit_loopback,
+            trusted_proxies: self.trusted_proxies.clone(),
+            ..HttpLimits::default()
+        }
     }
 
     /// The SQLite store's options derived from these flags.
@@ -148,6 +248,73 @@ mod tests {
         assert!(c.check().is_ok());
         assert_eq!(c.database_url, None);
         assert_eq!(c.db_pool_size, 16);
+    }
+
+    #[test]
+    fn limits_default_to_the_documented_ones() {
+        let c = parse(&[]);
+        let service = c.service_config().limits;
+        assert_eq!(
+            service.login_failures_per_officer.map(|r| r.to_string()),
+            Some("10/15m".to_string())
+        );
+        assert_eq!(
+            service.sends_per_sender.map(|r| r.to_string()),
+            Some("30/10s".to_string())
+        );
+        let http = c.http_limits();
+        let show = |r: Option<Rate>| r.map(|r| r.to_string());
+        assert_eq!(
+            show(http.login_failures_per_address).as_deref(),
+            Some("30/15m")
+        );
+        assert_eq!(show(http.ws_connects_per_address).as_deref(), Some("60/1m"));
+        assert_eq!(
+            show(http.ws_frames_per_connection).as_deref(),
+            Some("200/10s")
+        );
+        assert_eq!(http.ws_rooms_per_connection, 100);
+        assert!(!http.limit_loopback);
+        assert!(http.trusted_proxies.is_empty());
+        // The transport's defaults are HttpLimits' own.
+        assert_eq!(http, HttpLimits::default());
+    }
+
+    #[test]
+    fn limits_are_set_or_turned_off_by_flag() {
+        let c = parse(&[
+            "--limit-sends",
+            "off",
+            "--limit-officer-login-failures",
+            "3/1h",
+            "--limit-ws-connects",
+            "5/s",
+            "--limit-ws-rooms",
+            "7",
+            "--limit-loopback",
+            "--trusted-proxy",
+            "10.0.0.1,::1",
+        ]);
+        let service = c.service_config().limits;
+        assert_eq!(service.sends_per_sender, None);
+        assert_eq!(
+            service.login_failures_per_officer,
+            Some(Rate::new(3, std::time::Duration::from_secs(3600)))
+        );
+        let http = c.http_limits();
+        assert_eq!(http.ws_connects_per_address, Some(Rate::per_second(5)));
+        assert_eq!(http.ws_rooms_per_connection, 7);
+        assert!(http.limit_loopback);
+        assert_eq!(http.trusted_proxies.len(), 2);
+        for bad in [
+            ["--limit-sends", "fast"],
+            ["--limit-sends", "0/s"],
+            ["--limit-ws-rooms", "0"],
+            ["--trusted-proxy", "proxy.local"],
+        ] {
+            let args = std::iter::once("chat-http").chain(bad);
+            assert!(Config::try_parse_from(args).is_err(), "{bad:?} accepted");
+        }
     }
 
     #[test]

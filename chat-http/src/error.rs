@@ -5,7 +5,8 @@
 //! its cause, which goes to the log instead.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chatcore::ErrorKind;
 use serde::Serialize;
@@ -64,6 +65,15 @@ impl ApiError {
         }
     }
 
+    /// For a rate limit, whole seconds until the request would be allowed (rounded up),
+    /// as `Retry-After` and WebSocket error frames give it.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            ApiError::Core(e) => e.retry_after().map(chatcore::error::retry_after_secs),
+            ApiError::Transport { .. } => None,
+        }
+    }
+
     /// The sentence shown to the client (never internal details).
     pub fn message(&self) -> String {
         match self {
@@ -102,6 +112,7 @@ pub(crate) fn status_of(kind: ErrorKind) -> StatusCode {
         ErrorKind::Conflict => StatusCode::CONFLICT,
         ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorKind::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
         ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -134,7 +145,13 @@ impl IntoResponse for ApiError {
                 message: self.message(),
             },
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after_secs() {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
     }
 }
 
@@ -172,9 +189,32 @@ mod tests {
             (chatcore::Error::EmptyContent, 422),
             (chatcore::Error::ContentTooLong { max: 1 }, 413),
             (chatcore::Error::Forbidden("no".into()), 403),
+            (
+                chatcore::Error::RateLimited {
+                    retry_after: std::time::Duration::from_secs(1),
+                },
+                429,
+            ),
         ];
         for (e, status) in cases {
             assert_eq!(ApiError::from(e).status().as_u16(), status);
         }
+    }
+
+    #[test]
+    fn a_rate_limit_says_when_to_retry_in_whole_seconds_rounded_up() {
+        let limited = |ms| {
+            ApiError::from(chatcore::Error::RateLimited {
+                retry_after: std::time::Duration::from_millis(ms),
+            })
+        };
+        let response = limited(2_001).into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[RETRY_AFTER], "3");
+        assert_eq!(limited(2_000).retry_after_secs(), Some(2));
+        assert_eq!(limited(1).retry_after_secs(), Some(1));
+        assert_eq!(limited(1).code(), "rate_limited");
+        let other = ApiError::from(chatcore::Error::ChatNotFound).into_response();
+        assert!(other.headers().get(RETRY_AFTER).is_none());
     }
 }

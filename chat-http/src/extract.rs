@@ -1,10 +1,13 @@
 //! Extractors whose rejections speak the contract: a JSON body (`invalid_body`, or
-//! `body_too_large`), path and query parameters (`invalid_parameter`), and the bearer
-//! token resolved to a `chatcore::Actor` through `ChatService::authenticate`. They parse
-//! and authenticate only; whether the actor may do anything is the service's call.
+//! `body_too_large`), path and query parameters (`invalid_parameter`), the bearer token
+//! resolved to a `chatcore::Actor` through `ChatService::authenticate`, and the client's
+//! address for per-address limits. They parse and authenticate only; whether the actor
+//! may do anything is the service's call.
+
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
@@ -13,6 +16,7 @@ use chatcore::Actor;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
+use crate::limits::client_ip;
 use crate::state::AppState;
 
 /// A JSON body. Unknown fields are ignored; anything else malformed is 400
@@ -204,6 +208,28 @@ fn bearer(parts: &Parts) -> Result<Option<&str>, ApiError> {
         return Err(malformed());
     }
     Ok(Some(token))
+}
+
+/// The client's address for per-address limits: the TCP peer's, or the one a trusted
+/// proxy forwarded (see `limits`). `None` when the router runs without connection info
+/// (e.g. `Router::oneshot`), and then no per-address limit applies.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub Option<IpAddr>);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0);
+        let trusted = &state.limits().settings().trusted_proxies;
+        Ok(ClientIp(client_ip(peer, &parts.headers, trusted)))
+    }
 }
 
 /// Parses a chat id given in a WebSocket frame with the same rule as in a path.

@@ -9,7 +9,8 @@
 //! - [`config`]: the `Config` clap struct (flags with env fallbacks).
 //! - [`state`]: [`AppState`], what handlers share (the service, transport settings).
 //! - [`error`]: [`ApiError`], the one mapping of errors to status and JSON body.
-//! - [`extract`]: extractors whose rejections speak the contract, and `Auth`.
+//! - [`extract`]: extractors whose rejections speak the contract, `Auth` and `ClientIp`.
+//! - [`limits`]: the transport's abuse limits (per client address, per WebSocket).
 //! - `routes/`: REST routes by resource (officers, customers, chats, health, index).
 //! - `ws`: the WebSocket endpoint `/ws`.
 //! - `pages`: the customer page and officer console (`assets/`, embedded at build time).
@@ -21,12 +22,14 @@
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod limits;
 mod pages;
 mod routes;
 pub mod shutdown;
 pub mod state;
 mod ws;
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
@@ -38,8 +41,9 @@ use tracing::Level;
 
 pub use config::Config;
 pub use error::ApiError;
+pub use limits::HttpLimits;
 pub use state::{AppState, AppStateBuilder, WsSettings};
-pub use ws::{CLOSE_GOING_AWAY, CLOSE_TOO_SLOW, CLOSE_UNAUTHORIZED};
+pub use ws::{CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_TOO_BIG, CLOSE_TOO_SLOW, CLOSE_UNAUTHORIZED};
 
 /// How long `serve` waits for WebSockets to close after the shutdown has started.
 const SOCKET_DRAIN: Duration = Duration::from_secs(5);
@@ -110,7 +114,9 @@ pub async fn serve(
             stopping.trigger();
         }
     };
-    let result = axum::serve(listener, app(state.clone()))
+    // The peer's address feeds the per-address limits.
+    let make_service = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let result = axum::serve(listener, make_service)
         .with_graceful_shutdown(signal)
         .await;
     stopping.trigger();

@@ -65,6 +65,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     };
     let state = AppState::builder(service)
         .cors_origins(config.cors_origins.clone())
+        .limits(config.http_limits())
         .build();
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await

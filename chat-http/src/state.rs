@@ -1,5 +1,5 @@
 //! What every handler shares: the `ChatService`, the transport's own settings (body and
-//! frame limits, WebSocket timings) and the shutdown signal. It holds no chat state of
+//! frame limits, WebSocket timings), its abuse limiters and the shutdown signal. It holds no chat state of
 //! its own and no rule: everything about chats lives in the service.
 
 use std::sync::Arc;
@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use chatcore::ChatService;
 
+use crate::limits::{Guards, HttpLimits};
 use crate::shutdown::Shutdown;
 
 /// Smallest request body limit, whatever the message limit.
@@ -54,6 +55,7 @@ struct Inner {
     cors_origins: Vec<String>,
     body_limit: usize,
     purge_interval: Duration,
+    limits: Guards,
     shutdown: Shutdown,
 }
 
@@ -70,6 +72,7 @@ impl AppState {
             ws: WsSettings::default(),
             cors_origins: Vec::new(),
             purge_interval: Duration::from_secs(3600),
+            limits: HttpLimits::default(),
         }
     }
 
@@ -98,6 +101,10 @@ impl AppState {
         self.inner.purge_interval
     }
 
+    pub(crate) fn limits(&self) -> &Guards {
+        &self.inner.limits
+    }
+
     pub(crate) fn shutdown(&self) -> &Shutdown {
         &self.inner.shutdown
     }
@@ -109,6 +116,7 @@ pub struct AppStateBuilder {
     ws: WsSettings,
     cors_origins: Vec<String>,
     purge_interval: Duration,
+    limits: HttpLimits,
 }
 
 impl AppStateBuilder {
@@ -130,6 +138,13 @@ impl AppStateBuilder {
         self
     }
 
+    /// The transport's abuse limits (per client address, per WebSocket connection);
+    /// default [`HttpLimits::default()`]. The engine's own are in `ServiceConfig::limits`.
+    pub fn limits(mut self, limits: HttpLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// The state.
     pub fn build(self) -> AppState {
         let max_chars = self.service.config().max_message_chars;
@@ -137,6 +152,8 @@ impl AppStateBuilder {
             .saturating_mul(12)
             .saturating_add(16 * 1024)
             .max(MIN_BODY_LIMIT);
+        // The transport's limiters read the time where the engine does.
+        let limits = Guards::new(self.limits, self.service.config().clock.clone());
         AppState {
             inner: Arc::new(Inner {
                 service: self.service,
@@ -144,6 +161,7 @@ impl AppStateBuilder {
                 cors_origins: self.cors_origins,
                 body_limit,
                 purge_interval: self.purge_interval.max(Duration::from_secs(1)),
+                limits,
                 shutdown: Shutdown::new(),
             }),
         }

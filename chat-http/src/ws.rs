@@ -7,6 +7,10 @@
 //! forwarder task per room pushes the events' shared JSON into a single bounded queue
 //! the writer drains. A queue that fills up (a client not reading) closes the connection
 //! with 4008; when the reader or the writer ends, the other ends too.
+//!
+//! Abuse limits (settings in `limits`): new connections per client address (429 before
+//! the upgrade), frames per connection (error frames, then 1008) and rooms per connection
+//! (`too_many_rooms`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,7 +24,7 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
-use chatcore::{Actor, ChatFeed, ChatId, RecvError, Subscription};
+use chatcore::{Actor, ChatFeed, ChatId, RecvError, Subscription, Throttle};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
@@ -30,7 +34,7 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::error::ApiError;
-use crate::extract::parse_chat_id;
+use crate::extract::{ClientIp, parse_chat_id};
 use crate::shutdown::Shutdown;
 use crate::state::AppState;
 
@@ -40,6 +44,10 @@ pub const CLOSE_UNAUTHORIZED: u16 = 4401;
 pub const CLOSE_TOO_SLOW: u16 = 4008;
 /// Close code: the server is shutting down.
 pub const CLOSE_GOING_AWAY: u16 = 1001;
+/// Close code: the client went on sending frames while over its frame limit.
+pub const CLOSE_POLICY: u16 = 1008;
+/// Close code: the client sent a frame or message over `WsSettings::max_message_bytes`.
+pub const CLOSE_TOO_BIG: u16 = 1009;
 const CLOSE_NORMAL: u16 = 1000;
 const CLOSE_INTERNAL: u16 = 1011;
 
@@ -53,6 +61,7 @@ pub(crate) fn router() -> Router<AppState> {
 
 async fn upgrade(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     let ws = match ws {
@@ -73,6 +82,10 @@ async fn upgrade(
             "the server is shutting down",
         )
         .into_response();
+    }
+    // New connections per client address (429 with Retry-After before the upgrade).
+    if let Err(e) = state.limits().ws_connect(client) {
+        return e.into_response();
     }
     let guard = state.shutdown().socket_guard();
     let max = state.ws().max_message_bytes;
@@ -222,6 +235,7 @@ async fn run(socket: WebSocket, state: AppState) {
         .in_current_span(),
     );
 
+    let frames = state.limits().ws_frames();
     let mut session = Session {
         state,
         out: outbox,
@@ -229,6 +243,8 @@ async fn run(socket: WebSocket, state: AppState) {
         chats: HashMap::new(),
         queue: None,
         officer: None,
+        frames,
+        refused_frames: 0,
     };
     let writer_done = tokio::select! {
         () = session.read_loop(&mut stream, &last_seen) => false,
@@ -388,12 +404,23 @@ struct Session {
     chats: HashMap<ChatId, Forwarder>,
     queue: Option<Forwarder>,
     officer: Option<Forwarder>,
+    /// The connection's frame budget, and how many frames in a row it has refused.
+    frames: Throttle,
+    refused_frames: u32,
+}
+
+/// What to do with a client frame, by the connection's frame limit.
+enum Admit {
+    Handle,
+    Skip,
+    Close,
 }
 
 impl Session {
     async fn read_loop(&mut self, stream: &mut SplitStream<WebSocket>, last_seen: &LastSeen) {
         let auth_timeout = self.state.ws().auth_timeout;
-        match tokio::time::timeout(auth_timeout, next_data_frame(stream, last_seen)).await {
+        let read = next_data_frame(stream, last_seen, &self.out);
+        match tokio::time::timeout(auth_timeout, read).await {
             Err(_) => {
                 self.refuse("no auth frame in time; send {\"type\":\"auth\",\"token\":...} first");
                 return;
@@ -405,7 +432,12 @@ impl Session {
                 }
             }
         }
-        while let Some(frame) = next_data_frame(stream, last_seen).await {
+        while let Some(frame) = next_data_frame(stream, last_seen, &self.out).await {
+            match self.admit_frame() {
+                Admit::Handle => {}
+                Admit::Skip => continue,
+                Admit::Close => return,
+            }
             match frame {
                 Message::Text(text) => self.handle(text.as_str()).await,
                 _ => {
@@ -469,6 +501,50 @@ impl Session {
         true
     }
 
+    /// Counts a frame against the connection's limit. A frame over it is answered with a
+    /// `rate_limited` error frame and not handled; a client that sends as many frames
+    /// again as the limit allows at once, all refused, is not listening and is closed
+    /// with 1008.
+    fn admit_frame(&mut self) -> Admit {
+        let Err(e) = self.frames.check() else {
+            self.refused_frames = 0;
+            return Admit::Handle;
+        };
+        self.refused_frames = self.refused_frames.saturating_add(1);
+        self.refuse_frame(e.into());
+        let allowed = self
+            .state
+            .limits()
+            .settings()
+            .ws_frames_per_connection
+            .map_or(u32::MAX, |rate| rate.count());
+        if self.refused_frames >= allowed {
+            tracing::info!("frame limit grossly exceeded; closing");
+            self.out
+                .close_after_queued(CLOSE_POLICY, "frame rate limit exceeded");
+            return Admit::Close;
+        }
+        Admit::Skip
+    }
+
+    /// Rooms joined now: chats, and the officers' queue.
+    fn rooms(&self) -> usize {
+        self.chats.len() + usize::from(self.queue.is_some())
+    }
+
+    /// Refuses a join that would take the connection over its room limit.
+    fn over_room_limit(&self, already_joined: bool) -> bool {
+        let max = self.state.limits().settings().ws_rooms_per_connection;
+        if already_joined || self.rooms() < max {
+            return false;
+        }
+        self.out.push_error(
+            "too_many_rooms",
+            &format!("at most {max} rooms per connection; leave one before joining another"),
+        );
+        true
+    }
+
     fn refuse(&self, message: &str) {
         tracing::debug!("authentication refused");
         self.out.push_error("unauthorized", message);
@@ -503,6 +579,9 @@ impl Session {
             Ok(chat) => chat,
             Err(e) => return self.refuse_frame(e),
         };
+        if self.over_room_limit(self.chats.contains_key(&chat)) {
+            return;
+        }
         // Rights are checked by the service on every join.
         let feed = match self
             .state
@@ -530,6 +609,9 @@ impl Session {
     }
 
     async fn join_officers(&mut self) {
+        if self.over_room_limit(self.queue.is_some()) {
+            return;
+        }
         let subscription = match self.state.service().watch_queue(&self.actor) {
             Ok(subscription) => subscription,
             Err(e) => return self.refuse_frame(e.into()),
@@ -565,22 +647,38 @@ impl Session {
         if e.status().is_server_error() {
             tracing::error!(error = ?e, "frame failed");
         }
-        self.out.push_error(e.code(), &e.message());
+        match e.retry_after_secs() {
+            // A rate limit also says when to retry, as REST's `Retry-After` does.
+            Some(secs) => self.out.push_json(json!({
+                "type": "error",
+                "code": e.code(),
+                "message": e.message(),
+                "retryAfter": secs,
+            })),
+            None => self.out.push_error(e.code(), &e.message()),
+        };
     }
 }
 
 /// The next text or binary frame; `None` when the connection has ended. Control frames
 /// only mark the peer as alive (the socket answers pings by itself); after a close
-/// frame the next read sends the reply and ends the stream.
+/// frame the next read sends the reply and ends the stream. A frame or message over the
+/// size limit ends the connection with 1009.
 async fn next_data_frame(
     stream: &mut SplitStream<WebSocket>,
     last_seen: &LastSeen,
+    out: &Outbox,
 ) -> Option<Message> {
     loop {
         let frame = match stream.next().await? {
             Ok(frame) => frame,
             Err(e) => {
-                tracing::debug!(error = %e, "read failed");
+                if is_too_big(&e) {
+                    tracing::info!(error = %e, "client frame over the size limit");
+                    out.close_after_queued(CLOSE_TOO_BIG, "message too big");
+                } else {
+                    tracing::debug!(error = %e, "read failed");
+                }
                 return None;
             }
         };
@@ -590,6 +688,13 @@ async fn next_data_frame(
             Message::Ping(_) | Message::Pong(_) | Message::Close(_) => {}
         }
     }
+}
+
+/// Whether a read failed because the client's frame or message was over the limit.
+fn is_too_big(e: &axum::Error) -> bool {
+    std::error::Error::source(e)
+        .and_then(|source| source.downcast_ref::<tungstenite::Error>())
+        .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)))
 }
 
 /// Forwards a chat's messages: replayed ones, then live ones, in seq order.

@@ -2,6 +2,7 @@
 //! [`ErrorKind`], which transports turn into their own status (HTTP status, CLI exit code).
 
 use std::fmt;
+use std::time::Duration;
 
 use crate::ids::{IdKind, OfficerId};
 
@@ -22,6 +23,8 @@ pub enum ErrorKind {
     TooLarge,
     /// Well-formed but invalid (HTTP 422).
     Unprocessable,
+    /// Over an abuse limit; retry later (HTTP 429 with `Retry-After`).
+    TooManyRequests,
     /// The store cannot take the request right now; nothing was changed (HTTP 503).
     Unavailable,
     /// A bug or an unexpected failure; details are logged, never shown (HTTP 500).
@@ -94,6 +97,13 @@ pub enum Error {
     /// Another officer owns the chat (409 `already_assigned`).
     #[error("the chat is already assigned to officer {0}")]
     AlreadyAssigned(OfficerId),
+    /// Over an abuse limit (429 `rate_limited`); nothing was done. Retry after
+    /// `retry_after`.
+    #[error("too many requests; wait {} s and try again", retry_after_secs(*.retry_after))]
+    RateLimited {
+        /// How long until the same request would be allowed.
+        retry_after: Duration,
+    },
     /// Storage is temporarily unable to serve (503 `unavailable`); nothing was changed.
     #[error("the service is temporarily unavailable; try again shortly")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -119,6 +129,7 @@ impl Error {
             Error::OfficerNotFound => "officer_not_found",
             Error::OfficerExists(_) => "officer_exists",
             Error::AlreadyAssigned(_) => "already_assigned",
+            Error::RateLimited { .. } => "rate_limited",
             Error::Unavailable(_) => "unavailable",
             Error::Internal(_) => "internal",
         }
@@ -138,8 +149,17 @@ impl Error {
             Error::Forbidden(_) => ErrorKind::Forbidden,
             Error::ChatNotFound | Error::OfficerNotFound => ErrorKind::NotFound,
             Error::OfficerExists(_) | Error::AlreadyAssigned(_) => ErrorKind::Conflict,
+            Error::RateLimited { .. } => ErrorKind::TooManyRequests,
             Error::Unavailable(_) => ErrorKind::Unavailable,
             Error::Internal(_) => ErrorKind::Internal,
+        }
+    }
+
+    /// For [`Error::RateLimited`], how long until the request would be allowed.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::RateLimited { retry_after } => Some(*retry_after),
+            _ => None,
         }
     }
 
@@ -166,6 +186,12 @@ impl From<crate::store::StoreError> for Error {
             StoreError::Duplicate => Error::internal("unexpected duplicate key in store"),
         }
     }
+}
+
+/// Whole seconds to wait, rounded up and at least 1: what `Retry-After` says.
+pub fn retry_after_secs(wait: Duration) -> u64 {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    secs.max(1)
 }
 
 /// Shorthand for results of engine operations.

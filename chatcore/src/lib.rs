@@ -16,6 +16,8 @@
 //! - [`identity`], `policy`, `credentials`: who is acting, what they may do, and
 //!   passwords, tokens and signatures.
 //! - [`service`]: [`ChatService`], the single entry point for every operation.
+//! - [`limits`]: abuse limits ([`Limits`], [`Rate`]) and the [`RateLimiter`] transports
+//!   use for their own.
 //! - [`conformance`]: the test suite every `Store` implementation must pass.
 //!
 //! # Embedding
@@ -83,6 +85,7 @@ mod credentials;
 pub mod error;
 pub mod identity;
 pub mod ids;
+pub mod limits;
 pub mod model;
 mod policy;
 pub mod service;
@@ -94,6 +97,7 @@ pub use credentials::{customer_signature, hash_token};
 pub use error::{Error, ErrorKind, Result};
 pub use identity::{Actor, Authenticated};
 pub use ids::{ChatId, CustomerId, IdKind, MessageId, OfficerId};
+pub use limits::{Limits, Rate, RateLimiter, Throttle};
 pub use model::{Chat, ChatStatus, Message, Officer, SenderType, Timestamp};
 pub use service::{
     ChatFeed, ChatService, CustomerLogin, CustomerSession, MessagePage, NewOfficer, OfficerSession,

@@ -8,7 +8,7 @@ use chatcore::{CustomerId, CustomerLogin, CustomerSession, OfficerId};
 use serde::Deserialize;
 
 use crate::error::ApiError;
-use crate::extract::Json;
+use crate::extract::{ClientIp, Json};
 use crate::state::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
@@ -25,6 +25,7 @@ struct LoginBody {
 
 async fn login(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     Json(body): Json<LoginBody>,
 ) -> Result<Json<CustomerSession>, ApiError> {
     // Ids are read as strings so a malformed one is 422 `invalid_id`, not a body error.
@@ -33,5 +34,7 @@ async fn login(
         officer_id: body.officer_id.map(OfficerId::parse).transpose()?,
         signature: body.signature,
     };
-    Ok(Json(state.service().customer_login(login).await?))
+    // A wrong signature counts against the client address's failed logins.
+    let attempt = state.service().customer_login(login);
+    Ok(Json(state.limits().login(client, attempt).await?))
 }

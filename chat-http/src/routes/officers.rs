@@ -9,7 +9,7 @@ use chatcore::{Chat, ChatId, NewOfficer, Officer, OfficerId, OfficerSession};
 use serde::Deserialize;
 
 use crate::error::ApiError;
-use crate::extract::{Auth, Json, MaybeAuth, Path};
+use crate::extract::{Auth, ClientIp, Json, MaybeAuth, Path};
 use crate::state::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
@@ -54,12 +54,14 @@ struct LoginBody {
 
 async fn login(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     Json(body): Json<LoginBody>,
 ) -> Result<Json<OfficerSession>, ApiError> {
-    let session = state
+    // Failures are limited per officer id by the service and per address here.
+    let attempt = state
         .service()
-        .officer_login(&body.officer_id, body.password.as_deref())
-        .await?;
+        .officer_login(&body.officer_id, body.password.as_deref());
+    let session = state.limits().login(client, attempt).await?;
     Ok(Json(session))
 }
 

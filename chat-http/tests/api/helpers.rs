@@ -1,12 +1,13 @@
 //! The one place tests talk to the server: `spawn_app` starts it, `TestApp` has one
 //! method per endpoint and a WebSocket connect, so an API change touches only this file.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use chat_http::{AppState, WsSettings};
-use chatcore::{ChatService, LocalBus, ServiceConfig, SqliteStore};
+use chat_http::{AppState, HttpLimits, WsSettings};
+use chatcore::{ChatService, Limits, LocalBus, ManualClock, ServiceConfig, SqliteStore, Timestamp};
 use futures_util::{SinkExt, StreamExt};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -34,6 +35,12 @@ pub(crate) struct Options {
     pub(crate) cors_origins: Vec<String>,
     /// Listen here instead of on a free port (a restart on the same address).
     pub(crate) bind: Option<SocketAddr>,
+    /// The engine's limits (default: `Limits::default()`, as embedders get it).
+    pub(crate) limits: Limits,
+    /// The transport's limits (default: `HttpLimits::default()`, as the binary's).
+    pub(crate) http_limits: HttpLimits,
+    /// Run the server on a clock the test moves by hand (`TestApp::clock`).
+    pub(crate) manual_clock: bool,
 }
 
 impl Options {
@@ -45,6 +52,9 @@ impl Options {
             db: None,
             cors_origins: Vec::new(),
             bind: None,
+            limits: Limits::default(),
+            http_limits: HttpLimits::default(),
+            manual_clock: false,
         }
     }
 
@@ -65,6 +75,8 @@ pub(crate) struct TestApp {
     pub(crate) addr: SocketAddr,
     pub(crate) secured: bool,
     pub(crate) client: reqwest::Client,
+    /// The server's clock, with `Options::manual_clock`.
+    pub(crate) clock: Option<Arc<ManualClock>>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
     _dir: Option<tempfile::TempDir>,
@@ -75,6 +87,8 @@ pub(crate) struct TestApp {
 pub(crate) struct Resp {
     pub(crate) status: u16,
     pub(crate) body: Value,
+    /// The `Retry-After` header, in seconds, when there is one.
+    pub(crate) retry_after: Option<u64>,
 }
 
 impl Resp {
@@ -130,6 +144,15 @@ pub(crate) async fn spawn_app(options: Options) -> TestApp {
     if let Some(max) = options.max_message_chars {
         config.max_message_chars = max;
     }
+    config.limits = options.limits.clone();
+    let clock = options.manual_clock.then(|| {
+        Arc::new(ManualClock::new(Timestamp::from_unix_millis(
+            1_800_000_000_000,
+        )))
+    });
+    if let Some(clock) = &clock {
+        config.clock = clock.clone();
+    }
     let store = SqliteStore::open(&db_path).expect("open store");
     let service = ChatService::new(
         std::sync::Arc::new(store),
@@ -139,6 +162,7 @@ pub(crate) async fn spawn_app(options: Options) -> TestApp {
     let state = AppState::builder(service)
         .ws(options.ws.clone())
         .cors_origins(options.cors_origins.clone())
+        .limits(options.http_limits.clone())
         .build();
     let bind = options
         .bind
@@ -156,6 +180,7 @@ pub(crate) async fn spawn_app(options: Options) -> TestApp {
             .timeout(Duration::from_secs(30))
             .build()
             .unwrap(),
+        clock,
         stop: Some(stop),
         server: Some(server),
         _dir: dir,
@@ -333,6 +358,39 @@ impl TestApp {
         WsClient { stream }
     }
 
+    /// Tries a WebSocket connection from this local address (e.g. 127.0.0.2, so that
+    /// the server sees another client address); the server's refusal is the error.
+    pub(crate) async fn ws_try_connect_from(
+        &self,
+        local: IpAddr,
+    ) -> Result<WsClient, tokio_tungstenite::tungstenite::Error> {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind(SocketAddr::new(local, 0))
+            .expect("bind the local address");
+        let tcp = socket.connect(self.addr).await.expect("TCP connect");
+        let url = format!("ws://{}/ws", self.addr);
+        let (stream, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(tcp)).await?;
+        Ok(WsClient { stream })
+    }
+
+    /// An HTTP client whose requests come from this local address.
+    pub(crate) fn client_from(local: IpAddr) -> reqwest::Client {
+        reqwest::Client::builder()
+            .local_address(local)
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap()
+    }
+
+    /// Moves the server's clock (needs `Options::manual_clock`).
+    pub(crate) fn advance(&self, by: Duration) {
+        self.clock
+            .as_ref()
+            .expect("the app was started without Options::manual_clock")
+            .advance(by);
+    }
+
     /// Connects, authenticates and checks the `ready` frame.
     pub(crate) async fn ws_auth(&self, token: &str) -> WsClient {
         let mut ws = self.ws_connect().await;
@@ -352,11 +410,19 @@ impl Drop for TestApp {
     }
 }
 
-async fn into_resp(resp: reqwest::Response) -> Resp {
+pub(crate) async fn into_resp(resp: reqwest::Response) -> Resp {
     let status = resp.status().as_u16();
+    let retry_after = resp
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().parse().expect("Retry-After in seconds"));
     let bytes = resp.bytes().await.expect("read body");
     let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    Resp { status, body }
+    Resp {
+        status,
+        body,
+        retry_after,
+    }
 }
 
 /// How a WebSocket connection ended.

@@ -8,6 +8,7 @@ mod browser;
 mod crash;
 mod faults;
 mod fuzz;
+mod limits;
 mod process;
 mod races;
 mod rest;

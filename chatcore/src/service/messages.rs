@@ -1,7 +1,7 @@
 //! Messages: sending (validation, idempotency by `clientMessageId`, dense seq, the sender
 //! always taken from the actor), paging, and reading a chat.
 
-use super::{ChatService, DEFAULT_PAGE, MAX_PAGE};
+use super::{ChatService, DEFAULT_PAGE, MAX_PAGE, Sender};
 use crate::bus::{Event, Topic};
 use crate::error::{Error, Result};
 use crate::identity::Actor;
@@ -74,12 +74,18 @@ impl ChatService {
 
     /// Sends a message as the actor (the chat's customer or its assigned officer) and
     /// publishes `new_message` to `chat:<id>` once it is stored.
+    ///
+    /// Each attempt counts against the sender's limit ([`crate::Limits`]), whatever its
+    /// outcome: over it, [`Error::RateLimited`] before anything is read or stored.
     pub async fn send_message(
         &self,
         actor: &Actor,
         chat: ChatId,
         request: SendMessage,
     ) -> Result<Sent> {
+        if let Some(sender) = Sender::of(actor) {
+            self.inner.sends.check(&sender)?;
+        }
         let chat = self.load_chat(actor, chat).await?;
         let sender = policy::write_chat(actor, &chat)?;
         policy::claimed_sender(

@@ -31,7 +31,8 @@ use crate::clock::{Clock, SystemClock};
 use crate::credentials;
 use crate::error::{Error, Result};
 use crate::identity::{Actor, Authenticated};
-use crate::ids::ChatId;
+use crate::ids::{ChatId, CustomerId, OfficerId};
+use crate::limits::{Limits, RateLimiter};
 use crate::model::Timestamp;
 use crate::store::{SessionRecord, SessionSubject, SqliteStore, Store};
 
@@ -53,6 +54,9 @@ pub struct ServiceConfig {
     pub officer_session_ttl: Duration,
     /// Lifetime of a customer's token. Default 24 hours.
     pub customer_session_ttl: Duration,
+    /// Abuse limits on identities (failed logins per officer, sends per sender). Default
+    /// [`Limits::default()`]: failed logins limited, sends not.
+    pub limits: Limits,
     /// Where the service reads the time. Default: the system clock.
     pub clock: Arc<dyn Clock>,
 }
@@ -66,6 +70,7 @@ impl Default for ServiceConfig {
             min_password_chars: 8,
             officer_session_ttl: Duration::from_secs(12 * 3600),
             customer_session_ttl: Duration::from_secs(24 * 3600),
+            limits: Limits::default(),
             clock: Arc::new(SystemClock),
         }
     }
@@ -94,6 +99,7 @@ impl fmt::Debug for ServiceConfig {
             .field("min_password_chars", &self.min_password_chars)
             .field("officer_session_ttl", &self.officer_session_ttl)
             .field("customer_session_ttl", &self.customer_session_ttl)
+            .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
 }
@@ -116,6 +122,29 @@ struct Inner {
     bus: Arc<dyn EventBus>,
     config: ServiceConfig,
     order: Box<[Arc<Mutex<()>>]>,
+    /// Failed logins per officer id (as given, when well-formed).
+    login_failures: RateLimiter<OfficerId>,
+    /// Message sends per identity.
+    sends: RateLimiter<Sender>,
+}
+
+/// Whom a send is counted against: the identity, not the token, so that logging in
+/// again does not buy a fresh budget.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Sender {
+    Officer(OfficerId),
+    Customer(CustomerId),
+}
+
+impl Sender {
+    /// The identity a send by `actor` counts against; `None` for actors who cannot send.
+    fn of(actor: &Actor) -> Option<Self> {
+        match actor {
+            Actor::Officer(id) => Some(Sender::Officer(id.clone())),
+            Actor::Customer { customer_id, .. } => Some(Sender::Customer(customer_id.clone())),
+            Actor::Admin | Actor::Anonymous => None,
+        }
+    }
 }
 
 impl ChatService {
@@ -124,12 +153,25 @@ impl ChatService {
         let order = (0..ORDER_STRIPES)
             .map(|_| Arc::new(Mutex::new(())))
             .collect();
+        let limits = &config.limits;
+        let login_failures = RateLimiter::new(
+            limits.login_failures_per_officer,
+            limits.max_tracked_keys,
+            config.clock.clone(),
+        );
+        let sends = RateLimiter::new(
+            limits.sends_per_sender,
+            limits.max_tracked_keys,
+            config.clock.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 store,
                 bus,
                 config,
                 order,
+                login_failures,
+                sends,
             }),
         }
     }

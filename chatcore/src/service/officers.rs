@@ -93,14 +93,39 @@ impl ChatService {
 
     /// Logs an officer in. An unknown id, a malformed id and a wrong password all give
     /// the same [`Error::InvalidCredentials`] after the same amount of work.
+    ///
+    /// Failed logins are limited per officer id ([`crate::Limits`]): an id over its limit
+    /// gets [`Error::RateLimited`] before any password is checked, right or wrong, and
+    /// whether or not the officer exists.
     pub async fn officer_login(
         &self,
         officer_id: &str,
         password: Option<&str>,
     ) -> Result<OfficerSession> {
-        let record = match OfficerId::parse(officer_id) {
-            Ok(id) => self.inner.store.officer(&id).await?,
-            Err(_) => None,
+        // Ids that cannot exist are not tracked; they can never log in anyway.
+        let id = OfficerId::parse(officer_id).ok();
+        // Counted up front, so concurrent guesses cannot overshoot the limit, and given
+        // back unless the credentials were refused.
+        if let Some(id) = &id {
+            self.inner.login_failures.check(id)?;
+        }
+        let result = self.verify_officer_login(id.as_ref(), password).await;
+        if let Some(id) = &id {
+            if !matches!(result, Err(Error::InvalidCredentials)) {
+                self.inner.login_failures.refund(id);
+            }
+        }
+        result
+    }
+
+    async fn verify_officer_login(
+        &self,
+        officer_id: Option<&OfficerId>,
+        password: Option<&str>,
+    ) -> Result<OfficerSession> {
+        let record = match officer_id {
+            Some(id) => self.inner.store.officer(id).await?,
+            None => None,
         };
         let open_mode = self.config().open_mode();
         let stored_hash = record.as_ref().and_then(|r| r.password_hash.clone());
