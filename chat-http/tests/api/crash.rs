@@ -179,8 +179,18 @@ impl Server {
             .append(true)
             .open(log)
             .unwrap();
+        // Clients here send at full speed to load the writer; the per-sender message
+        // limit (tested in limits.rs) would refuse most of that.
         let mut child = Command::new(BIN)
-            .args(["--bind", "127.0.0.1:0", "--log", "warn", "--db"])
+            .args([
+                "--bind",
+                "127.0.0.1:0",
+                "--log",
+                "warn",
+                "--limit-sends",
+                "off",
+            ])
+            .arg("--db")
             .arg(db)
             .env_remove("CHAT_ADMIN_TOKEN")
             .env_remove("CHAT_CUSTOMER_SECRET")
