@@ -264,7 +264,7 @@ async fn soak_many_clients_lose_nothing_and_leak_nothing() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(8);
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, base, _) = start_binary(
+    let (child, base, _) = start_binary(
         dir.path(),
         // Time is compressed here: officers answer many chats a second, which the
         // per-sender message limit (tested in limits.rs) would refuse.
@@ -277,10 +277,12 @@ async fn soak_many_clients_lose_nothing_and_leak_nothing() {
             "off",
         ],
     );
+    // Killed on drop, also when an assertion fails.
+    let child = KillOnDrop(child);
     let mut server = Server {
         ws: format!("{}/ws", base.replacen("http", "ws", 1)),
         base,
-        pid: child.id(),
+        pid: child.0.id(),
         client: reqwest::Client::new(),
     };
     let mut officers = Vec::new();
@@ -405,8 +407,16 @@ async fn soak_many_clients_lose_nothing_and_leak_nothing() {
         late <= early + allowance,
         "memory grew after warm-up: {early} KiB -> {late} KiB"
     );
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
+}
+
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// The descriptor counts once the socket count is at most `sockets` (or after 10 s).
