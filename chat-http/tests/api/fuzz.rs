@@ -37,6 +37,17 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// A secured server with officer alice, customer c1, and c1's chat claimed by alice, with
+/// one message: (app, alice's token, c1's token, chat id).
+async fn one_claimed_chat() -> (TestApp, String, String, String) {
+    let app = spawn_app(Options::secured()).await;
+    let officer = app.new_officer("alice").await;
+    let (customer, chat) = app.new_customer("c1").await;
+    app.claim(Some(&officer), "alice", &chat).await.expect(200);
+    app.say(&customer, &chat, "hello").await;
+    (app, officer, customer, chat)
+}
+
 /// A JSON value of any shape, biased towards what the handlers look at.
 fn json_value(real: Vec<String>) -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
@@ -162,14 +173,7 @@ async fn drain(ws: &mut WsClient) -> Result<Outcome, TestCaseError> {
 #[test]
 fn random_websocket_frames_never_break_the_protocol() {
     let runtime = runtime();
-    let (app, officer, customer, chat) = runtime.block_on(async {
-        let app = spawn_app(Options::secured()).await;
-        let officer = app.new_officer("alice").await;
-        let (customer, chat) = app.new_customer("c1").await;
-        app.claim(Some(&officer), "alice", &chat).await.expect(200);
-        app.say(&customer, &chat, "hello").await;
-        (app, officer, customer, chat)
-    });
+    let (app, officer, customer, chat) = runtime.block_on(one_claimed_chat());
     let real = vec![
         officer.clone(),
         customer.clone(),
@@ -343,13 +347,7 @@ async fn snapshot(app: &TestApp, officer: &str, chat: &str) -> Value {
 #[test]
 fn random_bodies_on_real_endpoints_change_nothing_when_refused() {
     let runtime = runtime();
-    let (app, officer, customer, chat) = runtime.block_on(async {
-        let app = spawn_app(Options::secured()).await;
-        let officer = app.new_officer("alice").await;
-        let (customer, chat) = app.new_customer("c1").await;
-        app.claim(Some(&officer), "alice", &chat).await.expect(200);
-        (app, officer, customer, chat)
-    });
+    let (app, officer, customer, chat) = runtime.block_on(one_claimed_chat());
     let signature = app.signature("c2").unwrap_or_default();
     let real = vec![
         chat.clone(),
