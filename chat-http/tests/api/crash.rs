@@ -14,7 +14,6 @@
 //! SIGKILL ends the process, not the kernel, so nothing acknowledged may be lost.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -200,24 +199,7 @@ impl Server {
             .stderr(log)
             .spawn()
             .expect("start chat-http");
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut banner = String::new();
-        while !banner.contains("to stop") {
-            if stdout.read_line(&mut banner).expect("read the banner") == 0 {
-                let _ = child.kill();
-                panic!("chat-http exited during start; printed {banner:?}");
-            }
-        }
-        let base = banner
-            .lines()
-            .next()
-            .and_then(|l| l.strip_prefix("chat-http listening on "))
-            .unwrap_or_else(|| panic!("unexpected banner {banner:?}"))
-            .to_string();
-        // Keep reading so the child never blocks on a full pipe.
-        std::thread::spawn(move || {
-            let _ = std::io::copy(&mut stdout, &mut std::io::sink());
-        });
+        let (base, _) = crate::process::read_banner(&mut child);
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()

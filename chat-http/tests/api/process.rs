@@ -54,16 +54,20 @@ pub(crate) fn start_binary(
         .stderr(Stdio::null())
         .spawn()
         .expect("start chat-http");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let (base, banner) = read_banner(&mut child);
+    (child, base, banner)
+}
+
+/// Reads the banner of a `chat-http` started with a piped stdout (killing it if it exits
+/// first), then keeps draining stdout so the child never blocks on a full pipe. Returns
+/// its base URL and the banner.
+pub(crate) fn read_banner(child: &mut std::process::Child) -> (String, String) {
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout piped"));
     let mut banner = String::new();
-    loop {
-        let mut line = String::new();
-        if stdout.read_line(&mut line).expect("read banner") == 0 {
+    while !banner.contains("to stop") {
+        if stdout.read_line(&mut banner).expect("read the banner") == 0 {
+            let _ = child.kill();
             panic!("chat-http exited during start; printed {banner:?}");
-        }
-        banner.push_str(&line);
-        if line.contains("to stop") {
-            break;
         }
     }
     let base = banner
@@ -72,11 +76,10 @@ pub(crate) fn start_binary(
         .and_then(|l| l.strip_prefix("chat-http listening on "))
         .unwrap_or_else(|| panic!("unexpected banner {banner:?}"))
         .to_string();
-    // Keep reading so the child never blocks on a full pipe.
     std::thread::spawn(move || {
         let _ = std::io::copy(&mut stdout, &mut std::io::sink());
     });
-    (child, base, banner)
+    (base, banner)
 }
 
 fn sigterm(child: &std::process::Child) {
