@@ -32,6 +32,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method};
+use axum::serve::ListenerExt;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
@@ -110,6 +111,13 @@ pub async fn serve(
             stopping.trigger();
         }
     };
+    // Small writes (WebSocket frames, one per event) must leave at once: with Nagle's
+    // algorithm a second frame waits for the peer's delayed ACK, up to 40 ms.
+    let listener = listener.tap_io(|stream| {
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     let result = axum::serve(listener, app(state.clone()))
         .with_graceful_shutdown(signal)
         .await;
