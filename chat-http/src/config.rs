@@ -67,6 +67,11 @@ pub struct Config {
     /// power loss too, at some cost in write throughput.
     #[arg(long, env = "CHAT_SYNC_FULL")]
     pub sync_full: bool,
+
+    /// Add a `Server-Timing: app;dur=MS` header to every HTTP answer: the time from the
+    /// request's arrival to its answer being ready (for benchmarks and diagnostics).
+    #[arg(long, env = "CHAT_SERVER_TIMING")]
+    pub server_timing: bool,
 }
 
 impl Config {
@@ -148,6 +153,7 @@ mod tests {
         assert!(c.check().is_ok());
         assert_eq!(c.database_url, None);
         assert_eq!(c.db_pool_size, 16);
+        assert!(!c.server_timing);
     }
 
     #[test]

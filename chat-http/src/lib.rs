@@ -14,6 +14,7 @@
 //! - `ws`: the WebSocket endpoint `/ws`.
 //! - `pages`: the customer page and officer console (`assets/`, embedded at build time).
 //! - [`shutdown`]: graceful shutdown (signals, socket tracking).
+//! - `timing`: the optional `Server-Timing` header (`--server-timing`).
 //!
 //! [`app`] builds the router; [`serve`] runs it on a listener until a shutdown future
 //! resolves, then closes the sockets (1001) and the store.
@@ -25,6 +26,7 @@ mod pages;
 mod routes;
 pub mod shutdown;
 pub mod state;
+mod timing;
 mod ws;
 
 use std::time::Duration;
@@ -63,6 +65,9 @@ pub fn app(state: AppState) -> Router {
         );
     if let Some(cors) = cors(state.cors_origins()) {
         router = router.layer(cors);
+    }
+    if state.server_timing() {
+        router = router.layer(axum::middleware::from_fn(timing::server_timing));
     }
     router.with_state(state)
 }

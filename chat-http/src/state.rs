@@ -54,6 +54,7 @@ struct Inner {
     cors_origins: Vec<String>,
     body_limit: usize,
     purge_interval: Duration,
+    server_timing: bool,
     shutdown: Shutdown,
 }
 
@@ -70,6 +71,7 @@ impl AppState {
             ws: WsSettings::default(),
             cors_origins: Vec::new(),
             purge_interval: Duration::from_secs(3600),
+            server_timing: false,
         }
     }
 
@@ -98,6 +100,10 @@ impl AppState {
         self.inner.purge_interval
     }
 
+    pub(crate) fn server_timing(&self) -> bool {
+        self.inner.server_timing
+    }
+
     pub(crate) fn shutdown(&self) -> &Shutdown {
         &self.inner.shutdown
     }
@@ -109,6 +115,7 @@ pub struct AppStateBuilder {
     ws: WsSettings,
     cors_origins: Vec<String>,
     purge_interval: Duration,
+    server_timing: bool,
 }
 
 impl AppStateBuilder {
@@ -130,6 +137,12 @@ impl AppStateBuilder {
         self
     }
 
+    /// Whether every HTTP answer carries a `Server-Timing` header (default off).
+    pub fn server_timing(mut self, on: bool) -> Self {
+        self.server_timing = on;
+        self
+    }
+
     /// The state.
     pub fn build(self) -> AppState {
         let max_chars = self.service.config().max_message_chars;
@@ -144,6 +157,7 @@ impl AppStateBuilder {
                 cors_origins: self.cors_origins,
                 body_limit,
                 purge_interval: self.purge_interval.max(Duration::from_secs(1)),
+                server_timing: self.server_timing,
                 shutdown: Shutdown::new(),
             }),
         }
