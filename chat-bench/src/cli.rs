@@ -149,6 +149,9 @@ pub(crate) struct IdleArgs {
     /// Pause before each memory reading.
     #[arg(long, value_parser = parse_duration, default_value = "2s")]
     pub(crate) settle: Duration,
+    /// Authenticate only, join nothing (to tell the cost of a joined chat apart).
+    #[arg(long)]
+    pub(crate) no_join: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -192,6 +195,10 @@ pub(crate) struct AllArgs {
     /// Seconds measured per sends level.
     #[arg(long, value_parser = parse_duration, default_value = "3s")]
     pub(crate) sends_duration: Duration,
+    /// Tiny sizes (a few connections, sockets and chats, about a second each): proves
+    /// every scenario works, measures nothing worth reading (what CI runs).
+    #[arg(long)]
+    pub(crate) smoke: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -180,8 +180,12 @@ impl Scenario {
                 })
                 .collect();
             let mut line = String::from("  ");
-            for ((_, header), width) in self.columns.iter().zip(&widths) {
-                let _ = write!(line, " {header:>width$}");
+            for (i, ((_, header), width)) in self.columns.iter().zip(&widths).enumerate() {
+                if self.rows[0][i].is_text() {
+                    let _ = write!(line, " {header:<width$}");
+                } else {
+                    let _ = write!(line, " {header:>width$}");
+                }
             }
             let _ = writeln!(out, "{}", line.trim_end());
             for (row, shown) in self.rows.iter().zip(&cells) {
@@ -283,7 +287,7 @@ mod tests {
         s.check("ids distinct", true, "2 of 2");
         let mut text = String::new();
         s.render(&mut text);
-        assert!(text.contains("   level   req/s"), "{text}");
+        assert!(text.contains("   level   req/s\n"), "{text}");
         assert!(text.contains("   a      1234.6"), "{text}");
         assert!(text.contains("[ok  ] ids distinct"), "{text}");
         let v = s.to_json();

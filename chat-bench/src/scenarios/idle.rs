@@ -78,7 +78,16 @@ async fn measure(
     let (stop_tx, stop_rx) = watch::channel(false);
 
     let rss_base = mem::rss_kib(pid)?;
-    let mut held = open_batch(&url, &logins, 0..args.warmup_sockets, per_chat, &stop_rx).await?;
+    let join = !args.no_join;
+    let mut held = open_batch(
+        &url,
+        &logins,
+        0..args.warmup_sockets,
+        per_chat,
+        join,
+        &stop_rx,
+    )
+    .await?;
     tokio::time::sleep(args.settle).await;
     let rss_warm = mem::rss_kib(pid)?;
     let opening = Instant::now();
@@ -88,6 +97,7 @@ async fn measure(
             &logins,
             args.warmup_sockets..total,
             per_chat,
+            join,
             &stop_rx,
         )
         .await?,
@@ -114,7 +124,11 @@ async fn measure(
         Cell::Num(args.sockets as f64 / opened_in.as_secs_f64().max(1e-9), 0),
     ]);
     scenario.check(
-        "every socket authenticated, joined and still connected at the end",
+        if join {
+            "every socket authenticated, joined and still connected at the end"
+        } else {
+            "every socket authenticated and still connected at the end (--no-join)"
+        },
         alive == total,
         format!(
             "{alive} of {total} (warm-up {} + measured {})",
@@ -134,6 +148,7 @@ async fn open_batch(
     logins: &[CustomerLogin],
     range: std::ops::Range<usize>,
     per_chat: usize,
+    join: bool,
     stop: &watch::Receiver<bool>,
 ) -> anyhow::Result<Vec<Held>> {
     stream::iter(range)
@@ -141,7 +156,8 @@ async fn open_batch(
             let login = &logins[i / per_chat];
             let stop = stop.clone();
             async move {
-                let socket = wsclient::open(url, &login.token, Some(&login.chat.id))
+                let chat = join.then_some(login.chat.id.as_str());
+                let socket = wsclient::open(url, &login.token, chat)
                     .await
                     .with_context(|| format!("socket {i}"))?;
                 anyhow::Ok(Held {

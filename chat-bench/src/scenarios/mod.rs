@@ -27,29 +27,37 @@ pub(crate) async fn run(target: &Target, command: &Command) -> Vec<Scenario> {
     }
 }
 
-/// Every scenario, short.
+/// Every scenario, short (or tiny with `--smoke`).
 async fn all(target: &Target, args: &AllArgs) -> Vec<Scenario> {
+    let smoke = args.smoke;
+    let pick = |full: usize, tiny: usize| if smoke { tiny } else { full };
     let mut scenarios = Vec::new();
     let sends = SendsArgs {
-        connections: vec![16, 64],
-        duration: args.sends_duration,
-        warmup: Duration::from_millis(500),
+        connections: if smoke { vec![2] } else { vec![16, 64] },
+        duration: if smoke {
+            Duration::from_millis(500)
+        } else {
+            args.sends_duration
+        },
+        warmup: Duration::from_millis(pick(500, 100) as u64),
         content_chars: 100,
     };
     scenarios.push(sends::run(target, &sends).await);
     let fanout = FanoutArgs {
-        receivers: vec![10, 100, 1000],
-        messages: 50,
-        interval: Duration::from_millis(20),
+        receivers: if smoke { vec![5] } else { vec![10, 100, 1000] },
+        messages: pick(50, 10),
+        interval: Duration::from_millis(pick(20, 5) as u64),
         timeout: Duration::from_secs(10),
     };
     scenarios.push(fanout::run(target, &fanout).await);
     if target.pid.is_some() {
+        let sockets = pick(args.idle_sockets, 50);
         let idle = IdleArgs {
-            sockets: args.idle_sockets,
-            warmup_sockets: (args.idle_sockets / 10).max(1),
+            sockets,
+            warmup_sockets: (sockets / 10).max(1),
             per_chat: 1,
-            settle: Duration::from_secs(1),
+            settle: Duration::from_millis(pick(1000, 100) as u64),
+            no_join: false,
         };
         scenarios.push(idle::run(target, &idle).await);
     } else {
@@ -60,17 +68,17 @@ async fn all(target: &Target, args: &AllArgs) -> Vec<Scenario> {
         ));
     }
     let read = ReadArgs {
-        requests: 300,
-        history: 500,
-        page_size: 100,
-        officer_chats: 20,
+        requests: pick(300, 20),
+        history: pick(500, 100),
+        page_size: pick(100, 20),
+        officer_chats: pick(20, 3),
         dataset: None,
         dataset_password: String::new(),
     };
     scenarios.push(read::run(target, &read).await);
     let claims = ClaimsArgs {
-        officers: 50,
-        chats: 1000,
+        officers: pick(50, 3),
+        chats: pick(1000, 10),
     };
     scenarios.push(claims::run(target, &claims).await);
     scenarios

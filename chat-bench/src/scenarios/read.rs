@@ -319,7 +319,7 @@ fn check_chats(timed: &Timed, officer: Option<&str>) -> Option<String> {
     };
     let mut previous = "";
     for chat in chats {
-        let expected_owner = officer.map_or(Value::Null, |o| Value::from(o));
+        let expected_owner = officer.map_or(Value::Null, Value::from);
         let expected_status = if officer.is_some() {
             "assigned"
         } else {
