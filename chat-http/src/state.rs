@@ -28,6 +28,16 @@ pub struct WsSettings {
     pub slow_consumer_grace: Duration,
     /// Largest frame or message a client may send, in bytes.
     pub max_message_bytes: usize,
+    /// Each connection's read buffer, allocated up front and kept for the connection's
+    /// lifetime, so it is most of what an idle connection costs (tungstenite's default,
+    /// 128 KiB, made an idle socket cost about 140 KiB). Every client frame of the
+    /// contract fits in the default 256 bytes; a larger one, up to `max_message_bytes`,
+    /// grows the buffer as needed and is read in chunks of this size.
+    pub read_buffer_bytes: usize,
+    /// Outgoing bytes gathered before a write to the socket; 0 writes each frame at once
+    /// (the writer flushes after every frame anyway, so nothing builds up beyond one
+    /// frame and tungstenite's `max_write_buffer_size` can stay unlimited).
+    pub write_buffer_bytes: usize,
 }
 
 impl Default for WsSettings {
@@ -38,6 +48,8 @@ impl Default for WsSettings {
             outbound_capacity: 256,
             slow_consumer_grace: Duration::from_secs(5),
             max_message_bytes: 64 * 1024,
+            read_buffer_bytes: 256,
+            write_buffer_bytes: 0,
         }
     }
 }
