@@ -177,16 +177,17 @@ async fn a_generated_database_is_served_correctly() {
             .await;
         let chats = chats.as_array().unwrap();
         assert_eq!(chats.len(), 19, "{officer}");
-        let mut previous = String::new();
+        let mut previous = i64::MIN;
         for chat in chats {
             assert_eq!(chat["assignedOfficerId"], officer.as_str());
             assert_eq!(chat["status"], "assigned");
             let customer = chat["customerId"].as_str().unwrap();
             let i: usize = customer.strip_prefix("gen-c").unwrap().parse().unwrap();
             assert_eq!(i % 10, o, "{customer} should belong to gen-o{}", i % 10);
-            let created = chat["createdAt"].as_str().unwrap().to_string();
-            assert!(created > previous, "oldest first");
-            previous = created;
+            let created: chatcore::Timestamp =
+                serde_json::from_value(chat["createdAt"].clone()).unwrap();
+            assert!(created.unix_millis() > previous, "oldest first");
+            previous = created.unix_millis();
             assert!(seen.insert(customer.to_string(), officer.clone()).is_none());
         }
     }

@@ -317,7 +317,7 @@ fn check_chats(timed: &Timed, officer: Option<&str>) -> Option<String> {
     let Some(chats) = timed.body.as_array() else {
         return Some("not an array".into());
     };
-    let mut previous = "";
+    let mut previous = i64::MIN;
     for chat in chats {
         let expected_owner = officer.map_or(Value::Null, Value::from);
         let expected_status = if officer.is_some() {
@@ -328,12 +328,16 @@ fn check_chats(timed: &Timed, officer: Option<&str>) -> Option<String> {
         if chat["assignedOfficerId"] != expected_owner || chat["status"] != expected_status {
             return Some(format!("unexpected chat {chat}"));
         }
-        // RFC 3339 UTC with milliseconds: text order is time order.
-        let created = chat["createdAt"].as_str().unwrap_or("");
-        if created < previous {
+        // Parsed, not compared as text: the fraction of a second has no trailing zeros
+        // (`.1Z` is later than `.05Z` but sorts after `.12Z` as text).
+        let Ok(created) = serde_json::from_value::<chatcore::Timestamp>(chat["createdAt"].clone())
+        else {
+            return Some(format!("createdAt is not RFC 3339: {chat}"));
+        };
+        if created.unix_millis() < previous {
             return Some("not oldest first".into());
         }
-        previous = created;
+        previous = created.unix_millis();
     }
     None
 }
