@@ -124,6 +124,11 @@ pub struct Config {
         value_delimiter = ','
     )]
     pub trusted_proxies: Vec<IpAddr>,
+
+    /// Add a `Server-Timing: app;dur=MS` header to every HTTP answer: the time from the
+    /// request's arrival to its answer being ready (for benchmarks and diagnostics).
+    #[arg(long, env = "CHAT_SERVER_TIMING")]
+    pub server_timing: bool,
 }
 
 /// A `--limit-*` value: a rate (`COUNT/PERIOD`, see [`Rate`]) or `off`.
@@ -248,6 +253,7 @@ mod tests {
         assert!(c.check().is_ok());
         assert_eq!(c.database_url, None);
         assert_eq!(c.db_pool_size, 16);
+        assert!(!c.server_timing);
     }
 
     #[test]

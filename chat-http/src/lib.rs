@@ -15,6 +15,7 @@
 //! - `ws`: the WebSocket endpoint `/ws`.
 //! - `pages`: the customer page and officer console (`assets/`, embedded at build time).
 //! - [`shutdown`]: graceful shutdown (signals, socket tracking).
+//! - `timing`: the optional `Server-Timing` header (`--server-timing`).
 //!
 //! [`app`] builds the router; [`serve`] runs it on a listener until a shutdown future
 //! resolves, then closes the sockets (1001) and the store.
@@ -27,6 +28,7 @@ mod pages;
 mod routes;
 pub mod shutdown;
 pub mod state;
+mod timing;
 mod ws;
 
 use std::net::SocketAddr;
@@ -35,6 +37,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method};
+use axum::serve::ListenerExt;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
@@ -66,6 +69,9 @@ pub fn app(state: AppState) -> Router {
         );
     if let Some(cors) = cors(state.cors_origins()) {
         router = router.layer(cors);
+    }
+    if state.server_timing() {
+        router = router.layer(axum::middleware::from_fn(timing::server_timing));
     }
     router.with_state(state)
 }
@@ -114,6 +120,13 @@ pub async fn serve(
             stopping.trigger();
         }
     };
+    // Small writes (WebSocket frames, one per event) must leave at once: with Nagle's
+    // algorithm a second frame waits for the peer's delayed ACK, up to 40 ms.
+    let listener = listener.tap_io(|stream| {
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     // The peer's address feeds the per-address limits.
     let make_service = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let result = axum::serve(listener, make_service)

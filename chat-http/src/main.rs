@@ -31,6 +31,7 @@ fn main() -> ExitCode {
         eprintln!("chat-http: {message}");
         return ExitCode::from(2);
     }
+    raise_open_file_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -66,6 +67,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let state = AppState::builder(service)
         .cors_origins(config.cors_origins.clone())
         .limits(config.http_limits())
+        .server_timing(config.server_timing)
         .build();
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
@@ -80,6 +82,15 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .context("server failed")?;
     Ok(())
+}
+
+/// Every WebSocket holds a file descriptor: raise the soft open-file limit to the hard
+/// one, so the server is not capped at the usual default of 1,024 connections.
+fn raise_open_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::info!(limit, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
+    }
 }
 
 /// A service on PostgreSQL: the shared store and the cross-node bus.

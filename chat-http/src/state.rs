@@ -29,6 +29,16 @@ pub struct WsSettings {
     pub slow_consumer_grace: Duration,
     /// Largest frame or message a client may send, in bytes.
     pub max_message_bytes: usize,
+    /// Each connection's read buffer, allocated up front and kept for the connection's
+    /// lifetime, so it is most of what an idle connection costs (tungstenite's default,
+    /// 128 KiB, made an idle socket cost about 140 KiB). Every client frame of the
+    /// contract fits in the default 256 bytes; a larger one, up to `max_message_bytes`,
+    /// grows the buffer as needed and is read in chunks of this size.
+    pub read_buffer_bytes: usize,
+    /// Outgoing bytes gathered before a write to the socket; 0 writes each frame at once
+    /// (the writer flushes after every frame anyway, so nothing builds up beyond one
+    /// frame and tungstenite's `max_write_buffer_size` can stay unlimited).
+    pub write_buffer_bytes: usize,
 }
 
 impl Default for WsSettings {
@@ -39,6 +49,8 @@ impl Default for WsSettings {
             outbound_capacity: 256,
             slow_consumer_grace: Duration::from_secs(5),
             max_message_bytes: 64 * 1024,
+            read_buffer_bytes: 256,
+            write_buffer_bytes: 0,
         }
     }
 }
@@ -56,6 +68,7 @@ struct Inner {
     body_limit: usize,
     purge_interval: Duration,
     limits: Guards,
+    server_timing: bool,
     shutdown: Shutdown,
 }
 
@@ -73,6 +86,7 @@ impl AppState {
             cors_origins: Vec::new(),
             purge_interval: Duration::from_secs(3600),
             limits: HttpLimits::default(),
+            server_timing: false,
         }
     }
 
@@ -105,6 +119,10 @@ impl AppState {
         &self.inner.limits
     }
 
+    pub(crate) fn server_timing(&self) -> bool {
+        self.inner.server_timing
+    }
+
     pub(crate) fn shutdown(&self) -> &Shutdown {
         &self.inner.shutdown
     }
@@ -117,6 +135,7 @@ pub struct AppStateBuilder {
     cors_origins: Vec<String>,
     purge_interval: Duration,
     limits: HttpLimits,
+    server_timing: bool,
 }
 
 impl AppStateBuilder {
@@ -145,6 +164,12 @@ impl AppStateBuilder {
         self
     }
 
+    /// Whether every HTTP answer carries a `Server-Timing` header (default off).
+    pub fn server_timing(mut self, on: bool) -> Self {
+        self.server_timing = on;
+        self
+    }
+
     /// The state.
     pub fn build(self) -> AppState {
         let max_chars = self.service.config().max_message_chars;
@@ -162,6 +187,7 @@ impl AppStateBuilder {
                 body_limit,
                 purge_interval: self.purge_interval.max(Duration::from_secs(1)),
                 limits,
+                server_timing: self.server_timing,
                 shutdown: Shutdown::new(),
             }),
         }

@@ -91,7 +91,12 @@ async fn upgrade(
     let max = state.ws().max_message_bytes;
     ws.max_message_size(max)
         .max_frame_size(max)
+        .read_buffer_size(state.ws().read_buffer_bytes)
+        .write_buffer_size(state.ws().write_buffer_bytes)
         .on_upgrade(move |socket| {
+            // Boxed, so the connection's long-lived futures hold a pointer rather than
+            // copies of the socket (an upvar keeps its space after being moved out).
+            let socket = Box::new(socket);
             let span = tracing::info_span!(
                 "ws",
                 role = tracing::field::Empty,
@@ -213,8 +218,8 @@ impl LastSeen {
     }
 }
 
-async fn run(socket: WebSocket, state: AppState) {
-    let (sink, mut stream) = socket.split();
+async fn run(socket: Box<WebSocket>, state: AppState) {
+    let (sink, mut stream) = (*socket).split();
     let (queue, queue_rx) = mpsc::channel(state.ws().outbound_capacity.max(1));
     let kill = Arc::new(watch::Sender::new(None));
     let last_seen = Arc::new(LastSeen::new());
@@ -427,7 +432,9 @@ impl Session {
             }
             Ok(None) => return,
             Ok(Some(frame)) => {
-                if !self.authenticate(frame).await {
+                // Boxed: the idle state of a connection's future stays small, and the
+                // rarely running handlers take their memory only while they run.
+                if !Box::pin(self.authenticate(frame)).await {
                     return;
                 }
             }
@@ -439,7 +446,7 @@ impl Session {
                 Admit::Close => return,
             }
             match frame {
-                Message::Text(text) => self.handle(text.as_str()).await,
+                Message::Text(text) => Box::pin(self.handle(text.as_str())).await,
                 _ => {
                     self.out
                         .push_error("invalid_frame", "frames must be JSON text frames");

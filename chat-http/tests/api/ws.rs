@@ -451,3 +451,26 @@ async fn an_oversized_frame_ends_only_that_connection() {
     assert_eq!(other.next_json().await["message"], message);
     app.stop().await;
 }
+
+/// The read buffer is small (256 bytes by default, so idle sockets cost little); a frame
+/// far larger than it, but within the limit, is still read whole and answered.
+#[tokio::test]
+async fn a_frame_larger_than_the_read_buffer_is_read_whole() {
+    let app = spawn_app(Options::open()).await;
+    let (customer, chat) = app.new_customer("c1").await;
+    let mut ws = app.ws_auth(&customer).await;
+    let large = json!({ "type": "join_chat", "chatId": "x".repeat(60 * 1024) });
+    ws.send_json(large).await;
+    let answer = ws.next_json().await;
+    assert_eq!(
+        (answer["type"].as_str(), answer["code"].as_str()),
+        (Some("error"), Some("invalid_parameter")),
+        "{answer}"
+    );
+    ws.send_json(json!({ "type": "join_chat", "chatId": chat }))
+        .await;
+    assert_eq!(ws.next_json().await["type"], "joined");
+    let message = app.say(&customer, &chat, "after a large frame").await;
+    assert_eq!(ws.next_json().await["message"], message);
+    app.stop().await;
+}

@@ -1,0 +1,292 @@
+//! The command line: one clap struct for the target (which server, its secrets, its
+//! process) and one subcommand per scenario. It only describes settings; it must not
+//! connect to anything.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Load generator for chat-http: drives a running server over the wire contract
+/// (docs/API.md) and prints, per scenario, latency percentiles, throughput and the
+/// correctness checks it made. A failed check makes the exit code 1; a slow number never
+/// does.
+#[derive(Debug, Parser)]
+#[command(name = "chat-bench", version, about)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) target: TargetArgs,
+
+    /// Print one JSON document for the whole run instead of tables.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Which server to drive.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct TargetArgs {
+    /// Base URL of the server to drive (ignored with --spawn).
+    #[arg(
+        long,
+        env = "CHAT_BENCH_SERVER",
+        default_value = "http://127.0.0.1:3001",
+        global = true
+    )]
+    pub(crate) server: String,
+
+    /// The server's admin token, needed to create officers on a secured server.
+    #[arg(long, env = "CHAT_ADMIN_TOKEN", hide_env_values = true, global = true)]
+    pub(crate) admin_token: Option<String>,
+
+    /// The server's customer secret, needed to sign customer logins on a secured server.
+    #[arg(
+        long,
+        env = "CHAT_CUSTOMER_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    pub(crate) customer_secret: Option<String>,
+
+    /// Process id of the server, for the memory figures of the `idle` scenario (it
+    /// reads VmRSS from /proc/PID/status, so the server must run on this machine).
+    #[arg(long, global = true)]
+    pub(crate) server_pid: Option<u32>,
+
+    /// Start this chat-http binary for the run (on 127.0.0.1, a free port, a temporary
+    /// SQLite file and random secrets) and stop it at the end.
+    #[arg(long, value_name = "PATH_TO_CHAT_HTTP", global = true)]
+    pub(crate) spawn: Option<PathBuf>,
+
+    /// With --spawn: serve this database file instead of a temporary one (for example
+    /// one written by `gen-db`).
+    #[arg(long, value_name = "PATH", global = true, requires = "spawn")]
+    pub(crate) spawn_db: Option<PathBuf>,
+
+    /// With --spawn: one more argument for the server (repeat for several), e.g.
+    /// `--server-arg=--sync-full`.
+    #[arg(
+        long = "server-arg",
+        value_name = "ARG",
+        global = true,
+        allow_hyphen_values = true,
+        requires = "spawn"
+    )]
+    pub(crate) server_args: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Durable sends: N connections each POSTing messages to its own chat as fast as
+    /// the server acknowledges them; then reads every chat back.
+    Sends(SendsArgs),
+    /// Fan-out: one REST sender, N WebSocket receivers joined to the same chat; latency
+    /// from the start of the POST to each receipt.
+    Fanout(FanoutArgs),
+    /// Idle WebSockets: opens authenticated, joined sockets and reports the server's
+    /// memory per socket (needs --server-pid or --spawn).
+    Idle(IdleArgs),
+    /// Read paths: a page of history, the queue, an officer's chats (client-side and,
+    /// when the server sends Server-Timing, server-side latency).
+    Read(ReadArgs),
+    /// Claims: officers racing to claim the same pending chats; exactly one winner per
+    /// chat, checked by reading the chats back.
+    Claims(ClaimsArgs),
+    /// Every scenario, short.
+    All(AllArgs),
+    /// Writes a SQLite database in the engine's schema with many chats and messages,
+    /// quickly (bulk inserts), to measure read paths at scale. Starts no server.
+    GenDb(GenDbArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct SendsArgs {
+    /// Concurrent connections (one customer and one chat each); a list runs each in turn.
+    #[arg(long, value_delimiter = ',', default_value = "16,64")]
+    pub(crate) connections: Vec<usize>,
+    /// How long each level is measured.
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    pub(crate) duration: Duration,
+    /// Sends before the measurement starts, not counted.
+    #[arg(long, value_parser = parse_duration, default_value = "1s")]
+    pub(crate) warmup: Duration,
+    /// Characters of content per message.
+    #[arg(long, default_value_t = 100)]
+    pub(crate) content_chars: usize,
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct FanoutArgs {
+    /// Receivers joined to the one chat; a list runs each in turn.
+    #[arg(long, value_delimiter = ',', default_value = "10,100,1000")]
+    pub(crate) receivers: Vec<usize>,
+    /// Messages sent per level.
+    #[arg(long, default_value_t = 200)]
+    pub(crate) messages: usize,
+    /// Pause between one send's answer and the next send.
+    #[arg(long, value_parser = parse_duration, default_value = "20ms")]
+    pub(crate) interval: Duration,
+    /// How long receivers may take to get the last message before the rest count as lost.
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    pub(crate) timeout: Duration,
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct IdleArgs {
+    /// Sockets measured.
+    #[arg(long, default_value_t = 15_000)]
+    pub(crate) sockets: usize,
+    /// Sockets opened (and kept) before the first memory reading, so one-time costs
+    /// (allocator arenas, worker threads, pools) are not charged to the measured ones.
+    #[arg(long, default_value_t = 500)]
+    pub(crate) warmup_sockets: usize,
+    /// Sockets per chat: 1 is every socket a customer in their own chat; more puts that
+    /// many sockets of one customer on each chat.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) per_chat: usize,
+    /// Pause before each memory reading.
+    #[arg(long, value_parser = parse_duration, default_value = "2s")]
+    pub(crate) settle: Duration,
+    /// Authenticate only, join nothing (to tell the cost of a joined chat apart).
+    #[arg(long)]
+    pub(crate) no_join: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ReadArgs {
+    /// Requests per endpoint.
+    #[arg(long, default_value_t = 2000)]
+    pub(crate) requests: usize,
+    /// Messages written to the chat whose history is paged (ignored with --dataset).
+    #[arg(long, default_value_t = 1000)]
+    pub(crate) history: usize,
+    /// Messages per page.
+    #[arg(long, default_value_t = 100)]
+    pub(crate) page_size: usize,
+    /// Chats assigned to the measured officer (ignored with --dataset).
+    #[arg(long, default_value_t = 20)]
+    pub(crate) officer_chats: usize,
+    /// Read a database written by `gen-db` with this prefix instead of writing fresh
+    /// data: officer PREFIX-o0 and the large chat of customer PREFIX-c0.
+    #[arg(long, value_name = "PREFIX")]
+    pub(crate) dataset: Option<String>,
+    /// Password of the dataset's officers.
+    #[arg(long, default_value = crate::gendb::DEFAULT_PASSWORD)]
+    pub(crate) dataset_password: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ClaimsArgs {
+    /// Officers racing.
+    #[arg(long, default_value_t = 50)]
+    pub(crate) officers: usize,
+    /// Pending chats they race for (each officer tries every one).
+    #[arg(long, default_value_t = 1000)]
+    pub(crate) chats: usize,
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct AllArgs {
+    /// Sockets for the idle scenario (skipped without --server-pid or --spawn).
+    #[arg(long, default_value_t = 2000)]
+    pub(crate) idle_sockets: usize,
+    /// Seconds measured per sends level.
+    #[arg(long, value_parser = parse_duration, default_value = "3s")]
+    pub(crate) sends_duration: Duration,
+    /// Tiny sizes (a few connections, sockets and chats, about a second each): proves
+    /// every scenario works, measures nothing worth reading (what CI runs).
+    #[arg(long)]
+    pub(crate) smoke: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct GenDbArgs {
+    /// The database file to write (refused if it exists, unless --force).
+    pub(crate) path: PathBuf,
+    /// Chats (one customer each).
+    #[arg(long, default_value_t = 100_000)]
+    pub(crate) chats: usize,
+    /// Messages in all.
+    #[arg(long, default_value_t = 10_000_000)]
+    pub(crate) messages: u64,
+    /// Share of the messages in one large chat (customer PREFIX-c0), to page deep
+    /// history; the rest are spread evenly over the other chats.
+    #[arg(long, default_value_t = 0.1)]
+    pub(crate) big_chat_share: f64,
+    /// Chats left pending in the queue (the newest ones).
+    #[arg(long, default_value_t = 100)]
+    pub(crate) pending: usize,
+    /// Assigned chats per officer (officers are created to match).
+    #[arg(long, default_value_t = 20)]
+    pub(crate) chats_per_officer: usize,
+    /// Prefix of the generated officer (PREFIX-oN) and customer (PREFIX-cN) ids.
+    #[arg(long, default_value = "gen")]
+    pub(crate) prefix: String,
+    /// Password of every generated officer.
+    #[arg(long, default_value = crate::gendb::DEFAULT_PASSWORD)]
+    pub(crate) officer_password: String,
+    /// Replace the file if it exists.
+    #[arg(long)]
+    pub(crate) force: bool,
+}
+
+/// `250ms`, `10s`, `2m` or a plain number of seconds.
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (number, unit) = match s.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 500ms, 10s or 2m"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        _ => return Err(format!("{s:?}: the unit must be ms, s or m")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("{s:?}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("5h").is_err());
+    }
+
+    #[test]
+    fn lists_and_defaults_parse() {
+        let cli = Cli::try_parse_from(["chat-bench", "sends", "--connections", "2,4"]).unwrap();
+        let Command::Sends(args) = cli.command else {
+            panic!("not sends")
+        };
+        assert_eq!(args.connections, [2, 4]);
+        assert_eq!(args.duration, Duration::from_secs(10));
+        assert_eq!(cli.target.server, "http://127.0.0.1:3001");
+    }
+
+    #[test]
+    fn server_args_need_spawn() {
+        assert!(Cli::try_parse_from(["chat-bench", "--server-arg=--sync-full", "claims"]).is_err());
+        let cli = Cli::try_parse_from([
+            "chat-bench",
+            "--spawn",
+            "/bin/chat-http",
+            "--server-arg=--sync-full",
+            "claims",
+        ])
+        .unwrap();
+        assert_eq!(cli.target.server_args, ["--sync-full"]);
+    }
+}

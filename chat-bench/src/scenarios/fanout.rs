@@ -1,0 +1,332 @@
+//! `fanout`: one chat, N WebSocket receivers joined to it (half on the customer's token,
+//! half on the assigned officer's), one REST sender. Latency runs from the start of each
+//! POST to each receiver's receipt of that message. Every receiver must get every message
+//! exactly once, in seq order; anything missing when the time is up counts as lost.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use futures_util::{StreamExt, stream};
+use serde::Deserialize;
+use tokio::sync::{mpsc, watch};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+use crate::api::{Api, run_id};
+use crate::cli::FanoutArgs;
+use crate::report::{Cell, LATENCY_COLUMNS, Scenario, latency_cells};
+use crate::stats::Latencies;
+use crate::target::Target;
+use crate::wsclient::{self, Socket};
+
+pub(crate) async fn run(target: &Target, args: &FanoutArgs) -> Scenario {
+    let mut columns = vec![
+        ("receivers", "receivers"),
+        ("messages", "messages"),
+        ("delivered", "delivered"),
+        ("lost", "lost"),
+        ("duplicates", "dups"),
+        ("sendP99Ms", "send p99 ms"),
+    ];
+    columns.extend(LATENCY_COLUMNS);
+    let mut scenario = Scenario::new(
+        "fanout",
+        "fan-out: REST send -> WebSocket receipt at every receiver of one chat",
+        &columns,
+    );
+    for &receivers in &args.receivers {
+        match level(&target.api, args, receivers.max(1)).await {
+            Ok(level) => level.report(&mut scenario),
+            Err(e) => scenario.check(
+                format!("{receivers} receivers: run"),
+                false,
+                format!("{e:#}"),
+            ),
+        }
+    }
+    scenario.note(format!(
+        "latency from the start of the POST to the receipt of the frame, client clock; sends \
+         one at a time, {:?} apart; 'send p99' is the POST's own latency",
+        args.interval
+    ));
+    scenario
+}
+
+struct Level {
+    receivers: usize,
+    messages: usize,
+    delivered: u64,
+    lost: u64,
+    duplicates: u64,
+    out_of_order: u64,
+    latencies: Latencies,
+    sends: Latencies,
+    send_failures: usize,
+    receiver_errors: Vec<String>,
+}
+
+/// What one receiver saw: the receipt time of each message (by index), and anomalies.
+struct Received {
+    at: Vec<Option<Instant>>,
+    duplicates: u64,
+    out_of_order: u64,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Frame {
+    #[serde(rename = "type")]
+    kind: String,
+    message: Option<FrameMessage>,
+}
+
+#[derive(Deserialize)]
+struct FrameMessage {
+    seq: u64,
+    #[serde(rename = "clientMessageId")]
+    client_message_id: Option<String>,
+}
+
+async fn level(api: &Api, args: &FanoutArgs, receivers: usize) -> anyhow::Result<Level> {
+    let n = args.messages;
+    let run = run_id();
+    let officer = format!("bench-{run}-fo");
+    let officer_token = api.new_officer(&officer).await?;
+    let customer = api
+        .customer_login(&format!("bench-{run}-fc"), Some(&officer))
+        .await?;
+    let chat = customer.chat.id.clone();
+    let url = wsclient::ws_url(api.base());
+
+    // Open and join every receiver before the first send.
+    let (deadline_tx, deadline_rx) = watch::channel(None::<Instant>);
+    let (joined_tx, mut joined_rx) = mpsc::channel::<anyhow::Result<()>>(receivers);
+    let tokens: Vec<String> = (0..receivers)
+        .map(|i| {
+            if i % 2 == 0 {
+                customer.token.clone()
+            } else {
+                officer_token.clone()
+            }
+        })
+        .collect();
+    let sockets: Vec<anyhow::Result<Socket>> = stream::iter(tokens)
+        .map(|token| {
+            let (url, chat) = (url.clone(), chat.clone());
+            async move { wsclient::open(&url, &token, Some(&chat)).await }
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    let mut tasks = Vec::with_capacity(receivers);
+    for socket in sockets {
+        let socket = socket.context("opening a receiver")?;
+        tasks.push(tokio::spawn(receive(
+            socket,
+            n,
+            deadline_rx.clone(),
+            joined_tx.clone(),
+        )));
+    }
+    drop(joined_tx);
+    for _ in 0..receivers {
+        match joined_rx.recv().await {
+            Some(Ok(())) => {}
+            Some(Err(e)) => return Err(e),
+            None => bail!("a receiver ended before the sends"),
+        }
+    }
+
+    let mut starts = Vec::with_capacity(n);
+    let mut sends = Latencies::new();
+    let mut send_failures = 0;
+    for i in 0..n {
+        let start = Instant::now();
+        starts.push(start);
+        match api
+            .send(
+                &customer.token,
+                &chat,
+                &format!("fan-out {i}"),
+                &format!("f-{i}"),
+            )
+            .await
+        {
+            Ok((201, Some(_))) => sends.record(start.elapsed()),
+            _ => send_failures += 1,
+        }
+        tokio::time::sleep(args.interval).await;
+    }
+    let _ = deadline_tx.send(Some(Instant::now() + args.timeout));
+
+    let mut level = Level {
+        receivers,
+        messages: n,
+        delivered: 0,
+        lost: 0,
+        duplicates: 0,
+        out_of_order: 0,
+        latencies: Latencies::new(),
+        sends,
+        send_failures,
+        receiver_errors: Vec::new(),
+    };
+    for task in tasks {
+        let received = task.await?;
+        for (i, at) in received.at.iter().enumerate() {
+            match at {
+                Some(at) => {
+                    level.delivered += 1;
+                    level
+                        .latencies
+                        .record(at.saturating_duration_since(starts[i]));
+                }
+                None => level.lost += 1,
+            }
+        }
+        level.duplicates += received.duplicates;
+        level.out_of_order += received.out_of_order;
+        if let Some(e) = received.error {
+            level.receiver_errors.push(e);
+        }
+    }
+    Ok(level)
+}
+
+/// Reads one receiver's socket until it has every message or the deadline passes.
+async fn receive(
+    mut socket: Socket,
+    n: usize,
+    mut deadline: watch::Receiver<Option<Instant>>,
+    joined: mpsc::Sender<anyhow::Result<()>>,
+) -> Received {
+    let _ = joined.send(Ok(())).await;
+    drop(joined);
+    let mut received = Received {
+        at: vec![None; n],
+        duplicates: 0,
+        out_of_order: 0,
+        error: None,
+    };
+    let mut count = 0;
+    let mut last_seq = None::<u64>;
+    while count < n {
+        let frame = tokio::select! {
+            frame = socket.next() => frame,
+            () = wait_deadline(&mut deadline) => break,
+        };
+        let at = Instant::now();
+        let text = match frame {
+            Some(Ok(WsMessage::Text(text))) => text,
+            Some(Ok(WsMessage::Close(close))) => {
+                received.error = Some(format!("closed by the server: {close:?}"));
+                break;
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => {
+                received.error = Some(format!("read failed: {e}"));
+                break;
+            }
+            None => {
+                received.error = Some("the connection ended".into());
+                break;
+            }
+        };
+        let Ok(frame) = serde_json::from_str::<Frame>(text.as_str()) else {
+            received.error = Some(format!("a frame that is not JSON: {}", text.as_str()));
+            break;
+        };
+        let Some(message) = frame.message.filter(|_| frame.kind == "new_message") else {
+            continue;
+        };
+        if let Some(last) = last_seq {
+            if message.seq != last + 1 {
+                received.out_of_order += 1;
+            }
+        }
+        last_seq = Some(message.seq);
+        let index = message
+            .client_message_id
+            .as_deref()
+            .and_then(|k| k.strip_prefix("f-"))
+            .and_then(|i| i.parse::<usize>().ok())
+            .filter(|i| *i < n);
+        match index {
+            Some(i) if received.at[i].is_none() => {
+                received.at[i] = Some(at);
+                count += 1;
+            }
+            Some(_) => received.duplicates += 1,
+            None => {}
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(2), socket.close(None)).await;
+    received
+}
+
+/// Resolves once the deadline is set and has passed.
+async fn wait_deadline(deadline: &mut watch::Receiver<Option<Instant>>) {
+    loop {
+        let current = *deadline.borrow_and_update();
+        match current {
+            Some(at) => {
+                tokio::time::sleep_until(at.into()).await;
+                return;
+            }
+            None => {
+                if deadline.changed().await.is_err() {
+                    // The sender is gone without a deadline: wait forever (the task is
+                    // awaited only after the deadline is set).
+                    std::future::pending::<()>().await;
+                }
+            }
+        }
+    }
+}
+
+impl Level {
+    fn report(self, scenario: &mut Scenario) {
+        let mut cells = vec![
+            Cell::Int(self.receivers as u64),
+            Cell::Int(self.messages as u64),
+            Cell::Int(self.delivered),
+            Cell::Int(self.lost),
+            Cell::Int(self.duplicates),
+            Cell::Num(self.sends.summary().p99_ms, 3),
+        ];
+        cells.extend(latency_cells(&self.latencies.summary()));
+        scenario.row(cells);
+        let r = self.receivers;
+        let expected = (self.receivers * self.messages) as u64;
+        scenario.check(
+            format!("{r} receivers: every message sent"),
+            self.send_failures == 0,
+            format!(
+                "{} of {} sends answered 201",
+                self.messages - self.send_failures,
+                self.messages
+            ),
+        );
+        scenario.check(
+            format!("{r} receivers: every receiver got every message exactly once, in order"),
+            self.lost == 0
+                && self.duplicates == 0
+                && self.out_of_order == 0
+                && self.delivered == expected
+                && self.receiver_errors.is_empty(),
+            format!(
+                "{} of {expected} delivered, {} lost, {} duplicates, {} out of order{}",
+                self.delivered,
+                self.lost,
+                self.duplicates,
+                self.out_of_order,
+                match self.receiver_errors.first() {
+                    Some(e) => format!(
+                        ", {} receiver errors (first: {e})",
+                        self.receiver_errors.len()
+                    ),
+                    None => String::new(),
+                }
+            ),
+        );
+    }
+}

@@ -1,0 +1,192 @@
+//! `idle`: the server's memory per idle real-time connection. Opens sockets that are
+//! authenticated and joined to a chat (a customer in their own chat, by default), holds
+//! them, and reads the server's VmRSS: after a warm-up batch (so one-time costs are not
+//! charged to sockets), then after the measured batch. Per socket = the difference
+//! divided by the number of measured sockets. Every socket must open, authenticate,
+//! join and stay connected until the end.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use futures_util::{StreamExt, TryStreamExt, stream};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::api::{Api, CustomerLogin, run_id};
+use crate::cli::IdleArgs;
+use crate::mem;
+use crate::report::{Cell, Scenario};
+use crate::target::Target;
+use crate::wsclient::{self, Socket};
+
+const TITLE: &str = "idle WebSockets: server memory per authenticated, joined socket";
+
+/// Connections opened at once.
+const OPEN_CONCURRENCY: usize = 128;
+
+pub(crate) async fn run(target: &Target, args: &IdleArgs) -> Scenario {
+    let columns = [
+        ("sockets", "sockets"),
+        ("perChat", "per chat"),
+        ("rssBaseKiB", "base KiB"),
+        ("rssWarmKiB", "warm KiB"),
+        ("rssAfterKiB", "after KiB"),
+        ("perSocketKiB", "KiB/socket"),
+        ("openPerSecond", "opened/s"),
+    ];
+    let mut scenario = Scenario::new("idle", TITLE, &columns);
+    let Some(pid) = target.pid else {
+        scenario.check(
+            "server memory readable",
+            false,
+            "needs the server's process id: --server-pid PID, or --spawn PATH",
+        );
+        return scenario;
+    };
+    if let Err(e) = measure(&target.api, args, pid, &mut scenario).await {
+        scenario.check("run", false, format!("{e:#}"));
+    }
+    scenario
+}
+
+/// A held socket: its task ends when told to stop, answering whether the socket was
+/// still connected then.
+struct Held {
+    task: JoinHandle<bool>,
+}
+
+async fn measure(
+    api: &Api,
+    args: &IdleArgs,
+    pid: u32,
+    scenario: &mut Scenario,
+) -> anyhow::Result<()> {
+    let per_chat = args.per_chat.max(1);
+    let total = args.warmup_sockets + args.sockets;
+    let run = run_id();
+    let logins: Vec<CustomerLogin> = stream::iter(0..total.div_ceil(per_chat))
+        .map(|i| {
+            let api = api.clone();
+            let customer = format!("bench-{run}-i{i}");
+            async move { api.customer_login(&customer, None).await }
+        })
+        .buffer_unordered(64)
+        .try_collect()
+        .await
+        .context("logging customers in")?;
+    let url = wsclient::ws_url(api.base());
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    let rss_base = mem::rss_kib(pid)?;
+    let join = !args.no_join;
+    let mut held = open_batch(
+        &url,
+        &logins,
+        0..args.warmup_sockets,
+        per_chat,
+        join,
+        &stop_rx,
+    )
+    .await?;
+    tokio::time::sleep(args.settle).await;
+    let rss_warm = mem::rss_kib(pid)?;
+    let opening = Instant::now();
+    held.extend(
+        open_batch(
+            &url,
+            &logins,
+            args.warmup_sockets..total,
+            per_chat,
+            join,
+            &stop_rx,
+        )
+        .await?,
+    );
+    let opened_in = opening.elapsed();
+    tokio::time::sleep(args.settle).await;
+    let rss_after = mem::rss_kib(pid)?;
+
+    let _ = stop_tx.send(true);
+    let mut alive = 0;
+    for socket in held {
+        if socket.task.await.unwrap_or(false) {
+            alive += 1;
+        }
+    }
+    let per_socket = rss_after.saturating_sub(rss_warm) as f64 / args.sockets.max(1) as f64;
+    scenario.row(vec![
+        Cell::Int(args.sockets as u64),
+        Cell::Int(per_chat as u64),
+        Cell::Int(rss_base),
+        Cell::Int(rss_warm),
+        Cell::Int(rss_after),
+        Cell::Num(per_socket, 2),
+        Cell::Num(args.sockets as f64 / opened_in.as_secs_f64().max(1e-9), 0),
+    ]);
+    scenario.check(
+        if join {
+            "every socket authenticated, joined and still connected at the end"
+        } else {
+            "every socket authenticated and still connected at the end (--no-join)"
+        },
+        alive == total,
+        format!(
+            "{alive} of {total} (warm-up {} + measured {})",
+            args.warmup_sockets, args.sockets
+        ),
+    );
+    scenario.note(format!(
+        "KiB/socket = (VmRSS after - VmRSS warm) / {} measured sockets; {:?} settle before each \
+         reading; the server's RSS also holds SQLite's page cache and the sessions read meanwhile",
+        args.sockets, args.settle
+    ));
+    Ok(())
+}
+
+async fn open_batch(
+    url: &str,
+    logins: &[CustomerLogin],
+    range: std::ops::Range<usize>,
+    per_chat: usize,
+    join: bool,
+    stop: &watch::Receiver<bool>,
+) -> anyhow::Result<Vec<Held>> {
+    stream::iter(range)
+        .map(|i| {
+            let login = &logins[i / per_chat];
+            let stop = stop.clone();
+            async move {
+                let chat = join.then_some(login.chat.id.as_str());
+                let socket = wsclient::open(url, &login.token, chat)
+                    .await
+                    .with_context(|| format!("socket {i}"))?;
+                anyhow::Ok(Held {
+                    task: tokio::spawn(hold(socket, stop)),
+                })
+            }
+        })
+        .buffer_unordered(OPEN_CONCURRENCY)
+        .try_collect()
+        .await
+}
+
+/// Keeps reading (so pings are answered) until told to stop; true when the socket was
+/// still connected then.
+async fn hold(mut socket: Socket, mut stop: watch::Receiver<bool>) -> bool {
+    let alive = loop {
+        tokio::select! {
+            changed = stop.wait_for(|s| *s) => {
+                let _ = changed;
+                break true;
+            }
+            frame = wsclient::next_json(&mut socket) => match frame {
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => break false,
+            },
+        }
+    };
+    if alive {
+        let _ = tokio::time::timeout(Duration::from_secs(5), socket.close(None)).await;
+    }
+    alive
+}

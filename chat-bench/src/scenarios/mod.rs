@@ -1,0 +1,85 @@
+//! The scenarios, one file each. Each takes the target and its arguments and returns a
+//! [`Scenario`] report holding its figures and the correctness checks it made; none of
+//! them fails the run on a slow number.
+
+mod claims;
+mod fanout;
+mod idle;
+mod read;
+mod sends;
+
+use std::time::Duration;
+
+use crate::cli::{AllArgs, ClaimsArgs, Command, FanoutArgs, IdleArgs, ReadArgs, SendsArgs};
+use crate::report::Scenario;
+use crate::target::Target;
+
+/// Runs the scenario(s) of a command (not `gen-db`, which needs no server).
+pub(crate) async fn run(target: &Target, command: &Command) -> Vec<Scenario> {
+    match command {
+        Command::Sends(args) => vec![sends::run(target, args).await],
+        Command::Fanout(args) => vec![fanout::run(target, args).await],
+        Command::Idle(args) => vec![idle::run(target, args).await],
+        Command::Read(args) => vec![read::run(target, args).await],
+        Command::Claims(args) => vec![claims::run(target, args).await],
+        Command::All(args) => all(target, args).await,
+        Command::GenDb(_) => Vec::new(),
+    }
+}
+
+/// Every scenario, short (or tiny with `--smoke`).
+async fn all(target: &Target, args: &AllArgs) -> Vec<Scenario> {
+    let smoke = args.smoke;
+    let pick = |full: usize, tiny: usize| if smoke { tiny } else { full };
+    let mut scenarios = Vec::new();
+    let sends = SendsArgs {
+        connections: if smoke { vec![2] } else { vec![16, 64] },
+        duration: if smoke {
+            Duration::from_millis(500)
+        } else {
+            args.sends_duration
+        },
+        warmup: Duration::from_millis(pick(500, 100) as u64),
+        content_chars: 100,
+    };
+    scenarios.push(sends::run(target, &sends).await);
+    let fanout = FanoutArgs {
+        receivers: if smoke { vec![5] } else { vec![10, 100, 1000] },
+        messages: pick(50, 10),
+        interval: Duration::from_millis(pick(20, 5) as u64),
+        timeout: Duration::from_secs(10),
+    };
+    scenarios.push(fanout::run(target, &fanout).await);
+    if target.pid.is_some() {
+        let sockets = pick(args.idle_sockets, 50);
+        let idle = IdleArgs {
+            sockets,
+            warmup_sockets: (sockets / 10).max(1),
+            per_chat: 1,
+            settle: Duration::from_millis(pick(1000, 100) as u64),
+            no_join: false,
+        };
+        scenarios.push(idle::run(target, &idle).await);
+    } else {
+        scenarios.push(Scenario::skipped(
+            "idle",
+            "idle WebSockets",
+            "needs the server's process id (--server-pid or --spawn)",
+        ));
+    }
+    let read = ReadArgs {
+        requests: pick(300, 20),
+        history: pick(500, 100),
+        page_size: pick(100, 20),
+        officer_chats: pick(20, 3),
+        dataset: None,
+        dataset_password: String::new(),
+    };
+    scenarios.push(read::run(target, &read).await);
+    let claims = ClaimsArgs {
+        officers: pick(50, 3),
+        chats: pick(1000, 10),
+    };
+    scenarios.push(claims::run(target, &claims).await);
+    scenarios
+}

@@ -1,0 +1,314 @@
+//! `sends`: durable REST sends. Each of N connections is a fresh customer with a chat of
+//! their own, sending the next message as soon as the previous one is acknowledged (an
+//! acknowledgement means committed). After the run every chat is read back: every 2xx
+//! must have a distinct id, be stored with the seq it was acknowledged with, and each
+//! chat's seqs must be 1..n with no gap.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use futures_util::{StreamExt, TryStreamExt, stream};
+
+use crate::api::{Api, Message, run_id};
+use crate::cli::SendsArgs;
+use crate::report::{Cell, LATENCY_COLUMNS, Scenario, latency_cells};
+use crate::stats::Latencies;
+use crate::target::Target;
+
+pub(crate) async fn run(target: &Target, args: &SendsArgs) -> Scenario {
+    let mut columns = vec![
+        ("connections", "connections"),
+        ("acknowledged", "acked"),
+        ("errors", "errors"),
+        ("perSecond", "req/s"),
+    ];
+    columns.extend(LATENCY_COLUMNS);
+    let mut scenario = Scenario::new(
+        "sends",
+        "durable sends: POST /api/chats/{id}/messages, acknowledged = committed",
+        &columns,
+    );
+    for &connections in &args.connections {
+        match level(&target.api, args, connections.max(1)).await {
+            Ok(level) => level.report(&mut scenario),
+            Err(e) => scenario.check(
+                format!("{connections} connections: run"),
+                false,
+                format!("{e:#}"),
+            ),
+        }
+    }
+    scenario.note(format!(
+        "each level: {} warm-up (not counted), then {} measured; latency from request to \
+         answer, client-side",
+        humanize(args.warmup),
+        humanize(args.duration)
+    ));
+    scenario
+}
+
+fn humanize(d: Duration) -> String {
+    format!("{:.1}s", d.as_secs_f64())
+}
+
+struct Worker {
+    api: Api,
+    token: String,
+    chat: String,
+}
+
+#[derive(Default)]
+struct WorkerResult {
+    latencies: Option<Latencies>,
+    measured: u64,
+    /// Every acknowledged message: id and seq (warm-up included).
+    acked: Vec<(String, u64)>,
+    /// Non-2xx answers by status; transport failures as status 0.
+    failures: BTreeMap<u16, u64>,
+}
+
+struct Level {
+    connections: usize,
+    latencies: Latencies,
+    measured: u64,
+    per_second: f64,
+    failures: BTreeMap<u16, u64>,
+    acked_total: usize,
+    duplicate_ids: usize,
+    chat_problems: Vec<String>,
+}
+
+async fn level(api: &Api, args: &SendsArgs, connections: usize) -> anyhow::Result<Level> {
+    let run = run_id();
+    let workers: Vec<Worker> = stream::iter(0..connections)
+        .map(|i| {
+            let api = api.own_connection();
+            let customer = format!("bench-{run}-s{i}");
+            async move {
+                let login = api.customer_login(&customer, None).await?;
+                anyhow::Ok(Worker {
+                    api,
+                    token: login.token,
+                    chat: login.chat.id,
+                })
+            }
+        })
+        .buffer_unordered(32)
+        .try_collect()
+        .await?;
+    let padding = "x".repeat(args.content_chars.saturating_sub(24));
+    let start = Instant::now();
+    let measure_from = start + args.warmup;
+    let end = measure_from + args.duration;
+    let tasks: Vec<_> = workers
+        .iter()
+        .enumerate()
+        .map(|(w, worker)| {
+            let (api, token, chat) = (
+                worker.api.clone(),
+                worker.token.clone(),
+                worker.chat.clone(),
+            );
+            let padding = padding.clone();
+            tokio::spawn(async move {
+                let mut result = WorkerResult {
+                    latencies: Some(Latencies::new()),
+                    ..WorkerResult::default()
+                };
+                let mut n = 0u64;
+                while Instant::now() < end {
+                    n += 1;
+                    let content = format!("bench {w} {n} {padding}");
+                    let key = format!("s-{n}");
+                    let sent_at = Instant::now();
+                    let answer = api.send(&token, &chat, &content, &key).await;
+                    let took = sent_at.elapsed();
+                    match answer {
+                        Ok((_, Some(message))) => {
+                            if sent_at >= measure_from {
+                                if let Some(l) = result.latencies.as_mut() {
+                                    l.record(took);
+                                }
+                                result.measured += 1;
+                            }
+                            result.acked.push((message.id, message.seq));
+                        }
+                        Ok((status, None)) => *result.failures.entry(status).or_default() += 1,
+                        Err(_) => *result.failures.entry(0).or_default() += 1,
+                    }
+                }
+                result
+            })
+        })
+        .collect();
+    let mut results = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        results.push(task.await?);
+    }
+    let measured_for = Instant::now().saturating_duration_since(measure_from);
+
+    let mut latencies = Latencies::new();
+    let mut failures = BTreeMap::new();
+    let mut measured = 0;
+    let mut ids = HashSet::new();
+    let mut acked_total = 0;
+    let mut duplicate_ids = 0;
+    for r in &results {
+        if let Some(l) = &r.latencies {
+            latencies.merge(l);
+        }
+        measured += r.measured;
+        for (status, count) in &r.failures {
+            *failures.entry(*status).or_default() += count;
+        }
+        for (id, _) in &r.acked {
+            acked_total += 1;
+            if !ids.insert(id.clone()) {
+                duplicate_ids += 1;
+            }
+        }
+    }
+
+    // Read every chat back.
+    let mut chat_problems = Vec::new();
+    for (worker, result) in workers.iter().zip(&results) {
+        let stored = worker.api.all_messages(&worker.token, &worker.chat).await?;
+        if let Some(problem) = check_chat(&stored, &result.acked) {
+            chat_problems.push(format!("chat {}: {problem}", worker.chat));
+        }
+    }
+    Ok(Level {
+        connections,
+        per_second: measured as f64 / measured_for.as_secs_f64().max(1e-9),
+        latencies,
+        measured,
+        failures,
+        acked_total,
+        duplicate_ids,
+        chat_problems,
+    })
+}
+
+/// What is wrong with a chat read back, given what was acknowledged in it.
+fn check_chat(stored: &[Message], acked: &[(String, u64)]) -> Option<String> {
+    for (i, m) in stored.iter().enumerate() {
+        if m.seq != i as u64 + 1 {
+            return Some(format!(
+                "seq {} at position {} (gap or disorder)",
+                m.seq,
+                i + 1
+            ));
+        }
+    }
+    let by_id: HashMap<&str, u64> = stored.iter().map(|m| (m.id.as_str(), m.seq)).collect();
+    for (id, seq) in acked {
+        match by_id.get(id.as_str()) {
+            None => {
+                return Some(format!(
+                    "acknowledged message {id} (seq {seq}) is not stored"
+                ));
+            }
+            Some(stored_seq) if stored_seq != seq => {
+                return Some(format!(
+                    "message {id} acknowledged as seq {seq}, stored as {stored_seq}"
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    if stored.len() != acked.len() {
+        return Some(format!(
+            "{} stored but {} acknowledged",
+            stored.len(),
+            acked.len()
+        ));
+    }
+    None
+}
+
+impl Level {
+    fn report(self, scenario: &mut Scenario) {
+        let errors: u64 = self.failures.values().sum();
+        let mut cells = vec![
+            Cell::Int(self.connections as u64),
+            Cell::Int(self.measured),
+            Cell::Int(errors),
+            Cell::Num(self.per_second, 0),
+        ];
+        cells.extend(latency_cells(&self.latencies.summary()));
+        scenario.row(cells);
+        let c = self.connections;
+        scenario.check(
+            format!("{c} connections: every 2xx has a distinct id"),
+            self.duplicate_ids == 0 && self.acked_total > 0,
+            format!(
+                "{} acknowledged, {} duplicate ids",
+                self.acked_total, self.duplicate_ids
+            ),
+        );
+        scenario.check(
+            format!("{c} connections: read back, seqs dense and every ack stored"),
+            self.chat_problems.is_empty(),
+            if self.chat_problems.is_empty() {
+                format!("{c} chats read back whole")
+            } else {
+                self.chat_problems.join("; ")
+            },
+        );
+        let server_errors: u64 = self
+            .failures
+            .iter()
+            .filter(|(status, _)| **status == 0 || **status >= 500)
+            .map(|(_, n)| n)
+            .sum();
+        scenario.check(
+            format!("{c} connections: no 5xx and no failed request"),
+            server_errors == 0,
+            format!(
+                "answers other than 2xx by status (0 = no answer): {:?}",
+                self.failures
+            ),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(id: &str, seq: u64) -> Message {
+        Message { id: id.into(), seq }
+    }
+
+    #[test]
+    fn a_chat_read_back_whole_passes() {
+        let stored = [msg("a", 1), msg("b", 2)];
+        let acked = [("a".to_string(), 1), ("b".to_string(), 2)];
+        assert_eq!(check_chat(&stored, &acked), None);
+    }
+
+    #[test]
+    fn gaps_missing_acks_and_wrong_seqs_are_caught() {
+        let acked = [("a".to_string(), 1), ("b".to_string(), 2)];
+        assert!(
+            check_chat(&[msg("a", 1), msg("b", 3)], &acked)
+                .unwrap()
+                .contains("gap")
+        );
+        assert!(
+            check_chat(&[msg("a", 1)], &acked)
+                .unwrap()
+                .contains("not stored")
+        );
+        assert!(
+            check_chat(&[msg("b", 1), msg("a", 2)], &acked)
+                .unwrap()
+                .contains("stored as")
+        );
+        assert!(
+            check_chat(&[msg("a", 1), msg("b", 2), msg("c", 3)], &acked)
+                .unwrap()
+                .contains("3 stored but 2")
+        );
+    }
+}

@@ -1,0 +1,207 @@
+//! Every scenario once, tiny, against a real chat-http server (in this process, over
+//! real sockets), run through the built `chat-bench` binary: the JSON report must show
+//! every correctness check passed and figures that match what was asked. And the
+//! failure paths: a failed check exits 1, an unusable target exits 3.
+
+mod common;
+
+use common::{Server, bench, passed, row, strings};
+
+fn with_target(server: &Server, args: &[&str]) -> Vec<String> {
+    let mut all = server.target_args();
+    all.extend(strings(args));
+    all
+}
+
+#[test]
+fn sends_acknowledges_and_reads_back_every_message() {
+    let server = Server::start();
+    let run = bench(&with_target(
+        &server,
+        &[
+            "sends",
+            "--connections",
+            "1,2",
+            "--duration",
+            "1s",
+            "--warmup",
+            "200ms",
+        ],
+    ));
+    assert_eq!(run.code, 0, "{:#}\n{}", run.report, run.stderr);
+    let sends = passed(&run, "sends");
+    for (i, connections) in [1, 2].into_iter().enumerate() {
+        let r = row(sends, i);
+        assert_eq!(r["connections"], connections);
+        assert!(r["acknowledged"].as_u64().unwrap() > 0, "{r}");
+        assert_eq!(r["errors"], 0);
+        assert!(r["perSecond"].as_f64().unwrap() > 0.0);
+        assert!(r["p99Ms"].as_f64().unwrap() >= r["p50Ms"].as_f64().unwrap());
+        assert_eq!(r["samples"], r["acknowledged"]);
+    }
+}
+
+#[test]
+fn fanout_delivers_every_message_to_every_receiver() {
+    let server = Server::start();
+    let run = bench(&with_target(
+        &server,
+        &[
+            "fanout",
+            "--receivers",
+            "5",
+            "--messages",
+            "12",
+            "--interval",
+            "2ms",
+        ],
+    ));
+    assert_eq!(run.code, 0, "{:#}\n{}", run.report, run.stderr);
+    let r = row(passed(&run, "fanout"), 0);
+    assert_eq!(r["receivers"], 5);
+    assert_eq!(r["delivered"], 60);
+    assert_eq!(r["lost"], 0);
+    assert_eq!(r["duplicates"], 0);
+    assert_eq!(r["samples"], 60);
+}
+
+#[test]
+fn idle_holds_joined_sockets_and_reads_the_servers_memory() {
+    let server = Server::start();
+    let run = bench(&with_target(
+        &server,
+        &[
+            "idle",
+            "--sockets",
+            "50",
+            "--warmup-sockets",
+            "5",
+            "--settle",
+            "100ms",
+        ],
+    ));
+    assert_eq!(run.code, 0, "{:#}\n{}", run.report, run.stderr);
+    let r = row(passed(&run, "idle"), 0);
+    assert_eq!(r["sockets"], 50);
+    assert!(r["rssWarmKiB"].as_u64().unwrap() > 0, "{r}");
+    assert!(r["rssAfterKiB"].as_u64().is_some(), "{r}");
+    assert!(r["perSocketKiB"].as_f64().is_some(), "{r}");
+}
+
+#[test]
+fn read_checks_every_page_and_list_and_reports_server_timing() {
+    let server = Server::start();
+    let run = bench(&with_target(
+        &server,
+        &[
+            "read",
+            "--requests",
+            "20",
+            "--history",
+            "60",
+            "--page-size",
+            "10",
+            "--officer-chats",
+            "3",
+        ],
+    ));
+    assert_eq!(run.code, 0, "{:#}\n{}", run.report, run.stderr);
+    let read = passed(&run, "read");
+    let page = row(read, 0);
+    assert_eq!(page["items"], 10);
+    assert_eq!(page["samples"], 20);
+    // The test server sends Server-Timing, so server-side figures are there.
+    assert!(page["serverP99Ms"].as_f64().is_some(), "{page}");
+    assert_eq!(row(read, 2)["items"], 3);
+}
+
+#[test]
+fn claims_find_exactly_one_winner_per_chat() {
+    let server = Server::start();
+    let run = bench(&with_target(
+        &server,
+        &["claims", "--officers", "3", "--chats", "10"],
+    ));
+    assert_eq!(run.code, 0, "{:#}\n{}", run.report, run.stderr);
+    let r = row(passed(&run, "claims"), 0);
+    assert_eq!(r["attempts"], 30);
+    assert_eq!(r["won"], 10);
+    assert_eq!(r["lost"], 20);
+    assert!(r["attemptsPerSecond"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn all_in_smoke_size_runs_every_scenario() {
+    let server = Server::start();
+    let run = bench(&with_target(&server, &["all", "--smoke"]));
+    assert_eq!(run.code, 0, "{:#}\n{}", run.report, run.stderr);
+    for name in ["sends", "fanout", "idle", "read", "claims"] {
+        passed(&run, name);
+    }
+    assert_eq!(run.report["passed"], true);
+}
+
+/// A check that fails (here: the dataset to read is not on the server) exits 1, and the
+/// report says which check.
+#[test]
+fn a_failed_check_exits_1() {
+    let server = Server::start();
+    let run = bench(&with_target(
+        &server,
+        &["read", "--dataset", "no-such-dataset"],
+    ));
+    assert_eq!(run.code, 1, "{:#}", run.report);
+    assert_eq!(run.report["passed"], false);
+    let read = &run.report["scenarios"][0];
+    assert_eq!(read["checks"][0]["passed"], false);
+    assert!(
+        read["checks"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no-such-dataset-o0"),
+        "{read:#}"
+    );
+}
+
+/// A secured server and no admin token: the run cannot start (exit 3) and says why.
+#[test]
+fn a_target_without_the_secrets_it_needs_exits_3() {
+    let server = Server::start();
+    let output = std::process::Command::new(common::bench_binary())
+        .args(["--server", &server.url, "claims"])
+        .env_remove("CHAT_ADMIN_TOKEN")
+        .env_remove("CHAT_CUSTOMER_SECRET")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--admin-token"), "{stderr}");
+}
+
+/// `--spawn` starts the real chat-http binary (built beside chat-bench by
+/// `cargo test --workspace`), runs against it and stops it.
+#[test]
+fn spawn_runs_against_a_chat_http_process() {
+    let chat_http = common::bench_binary().with_file_name("chat-http");
+    if !chat_http.exists() {
+        let why = format!(
+            "{} is not built (run `cargo build -p chat-http` or `cargo test --workspace`)",
+            chat_http.display()
+        );
+        assert!(std::env::var_os("CI").is_none(), "{why}");
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let run = bench(&strings(&[
+        "--spawn",
+        chat_http.to_str().unwrap(),
+        "claims",
+        "--officers",
+        "2",
+        "--chats",
+        "5",
+    ]));
+    assert_eq!(run.code, 0, "{:#}\n{}", run.report, run.stderr);
+    assert_eq!(run.report["spawned"], true);
+    assert_eq!(row(passed(&run, "claims"), 0)["won"], 5);
+}
