@@ -171,8 +171,13 @@ pub trait EventBus: Send + Sync + 'static {
 }
 
 /// The in-process [`EventBus`]: one bounded broadcast ring per topic that has subscribers.
+///
+/// `chat:<id>` topics get a smaller ring than the others: there is one per active chat,
+/// and a chat subscriber that falls behind loses nothing (its [`crate::ChatFeed`] reads
+/// the gap from the store), while a lagging queue subscriber must resync the whole queue.
 pub struct LocalBus {
     capacity: usize,
+    chat_capacity: usize,
     topics: Mutex<Topics>,
 }
 
@@ -185,23 +190,38 @@ struct Topics {
 }
 
 impl LocalBus {
-    /// Default number of events a topic keeps for slow subscribers.
+    /// Default number of events a topic other than a chat's keeps for slow subscribers.
     pub const DEFAULT_CAPACITY: usize = 1024;
 
-    /// A bus whose topics keep [`Self::DEFAULT_CAPACITY`] events each.
+    /// Default number of events a `chat:<id>` topic keeps. The ring is allocated when a
+    /// chat gets its first subscriber, so this is a cost per watched chat (about 32 bytes
+    /// a slot, plus the events it still holds).
+    pub const DEFAULT_CHAT_CAPACITY: usize = 64;
+
+    /// A bus with the default capacities.
     pub fn new() -> Self {
         Self::with_capacity(Self::DEFAULT_CAPACITY)
     }
 
-    /// A bus whose topics keep `capacity` events each for subscribers that fall behind.
+    /// A bus whose topics keep `capacity` events each for subscribers that fall behind
+    /// (chat topics keep at most [`Self::DEFAULT_CHAT_CAPACITY`]; see
+    /// [`Self::chat_capacity`]).
     pub fn with_capacity(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
         Self {
-            capacity: capacity.max(1),
+            capacity,
+            chat_capacity: capacity.min(Self::DEFAULT_CHAT_CAPACITY),
             topics: Mutex::new(Topics {
                 map: HashMap::new(),
                 sweep_at: MIN_SWEEP,
             }),
         }
+    }
+
+    /// Sets how many events each `chat:<id>` topic keeps.
+    pub fn chat_capacity(mut self, capacity: usize) -> Self {
+        self.chat_capacity = capacity.max(1);
+        self
     }
 
     /// Number of topics that currently hold a channel (for tests and metrics).
@@ -242,7 +262,10 @@ impl EventBus for LocalBus {
             topics.map.retain(|_, sender| sender.receiver_count() > 0);
             topics.sweep_at = (topics.map.len() * 2).max(MIN_SWEEP);
         }
-        let capacity = self.capacity;
+        let capacity = match topic {
+            Topic::Chat(_) => self.chat_capacity,
+            _ => self.capacity,
+        };
         let rx = topics
             .map
             .entry(topic.clone())
@@ -288,6 +311,46 @@ mod tests {
             }
         }
         assert!(other.try_recv().is_none());
+    }
+
+    #[tokio::test]
+    async fn chat_topics_keep_a_smaller_ring_than_the_queue() {
+        let bus = LocalBus::new();
+        let id = ChatId::new();
+        let mut chat_sub = bus.subscribe(&Topic::Chat(id));
+        let mut queue_sub = bus.subscribe(&Topic::Officers);
+        let n = LocalBus::DEFAULT_CHAT_CAPACITY + 10;
+        for _ in 0..n {
+            bus.publish(Envelope::new(
+                Topic::Officers,
+                Event::QueueChatCreated { chat: chat() },
+            ));
+            bus.publish(Envelope::new(
+                Topic::Chat(id),
+                Event::QueueChatCreated { chat: chat() },
+            ));
+        }
+        assert_eq!(chat_sub.recv().await.unwrap_err(), RecvError::Lagged(10));
+        for _ in 0..n {
+            assert!(
+                queue_sub.recv().await.is_ok(),
+                "the queue ring holds them all"
+            );
+        }
+        let bus = LocalBus::new().chat_capacity(n);
+        let mut chat_sub = bus.subscribe(&Topic::Chat(id));
+        for _ in 0..n {
+            bus.publish(Envelope::new(
+                Topic::Chat(id),
+                Event::QueueChatCreated { chat: chat() },
+            ));
+        }
+        for _ in 0..n {
+            assert!(
+                chat_sub.recv().await.is_ok(),
+                "a configured chat ring holds them"
+            );
+        }
     }
 
     #[tokio::test]

@@ -158,8 +158,13 @@ async fn claim_race_has_one_winner_per_chat_and_events_agree() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_senders_get_dense_seqs_and_events_leave_in_commit_order() {
-    let env = open();
-    let s = &env.service;
+    // A chat ring large enough to hold all 400 events, read only at the end.
+    let dir = tempfile::tempdir().unwrap();
+    let s = &ChatService::new(
+        Arc::new(SqliteStore::open(path(&dir)).unwrap()),
+        Arc::new(LocalBus::new().chat_capacity(512)),
+        ServiceConfig::default(),
+    );
     let amy = officer(s, "amy").await;
     let (cust, chat) = customer(s, "c").await;
     s.claim(&amy, &oid("amy"), chat).await.unwrap();
