@@ -48,9 +48,15 @@ impl Timestamp {
     }
 }
 
+/// RFC 3339 in UTC with exactly three fractional digits, so that the text sorts as the
+/// time does (`2026-11-24T11:17:19.120Z`, never `...19.12Z`).
+const WIRE_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] = time::macros::format_description!(
+    "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+);
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.to_datetime().format(&Rfc3339) {
+        match self.to_datetime().format(WIRE_FORMAT) {
             Ok(s) => f.write_str(&s),
             Err(_) => write!(f, "@{}ms", self.0),
         }
@@ -200,6 +206,16 @@ mod tests {
         assert_eq!(s, "\"2025-11-24T16:00:00.123Z\"");
         let back: Timestamp = serde_json::from_str(&s).unwrap();
         assert_eq!(back, t);
+        // Always three digits, so that text order is time order.
+        for (ms, text) in [
+            (1_764_000_000_000, "2025-11-24T16:00:00.000Z"),
+            (1_764_000_000_100, "2025-11-24T16:00:00.100Z"),
+            (1_764_000_000_120, "2025-11-24T16:00:00.120Z"),
+        ] {
+            let t = Timestamp::from_unix_millis(ms);
+            assert_eq!(t.to_string(), text);
+            assert_eq!(serde_json::from_value::<Timestamp>(text.into()).unwrap(), t);
+        }
     }
 
     #[test]
@@ -215,6 +231,6 @@ mod tests {
         assert_eq!(v["customerId"], "c1");
         assert!(v["assignedOfficerId"].is_null());
         assert_eq!(v["status"], "pending");
-        assert_eq!(v["createdAt"], "1970-01-01T00:00:00Z");
+        assert_eq!(v["createdAt"], "1970-01-01T00:00:00.000Z");
     }
 }
