@@ -86,6 +86,14 @@ impl Api {
         }
     }
 
+    /// The same API (secrets, client) on another node of the deployment.
+    pub(crate) fn on(&self, base: &str) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_string(),
+            ..self.clone()
+        }
+    }
+
     pub(crate) fn base(&self) -> &str {
         &self.base
     }

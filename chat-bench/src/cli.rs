@@ -37,6 +37,18 @@ pub(crate) struct TargetArgs {
     )]
     pub(crate) server: String,
 
+    /// Another node of the same deployment (same database, same secrets; repeat for
+    /// several): `sends` spreads its connections over all nodes, and `fanout` sends
+    /// through the first while its receivers are spread over all, so that events cross
+    /// nodes. Not with --spawn.
+    #[arg(
+        long = "also-server",
+        value_name = "URL",
+        global = true,
+        conflicts_with = "spawn"
+    )]
+    pub(crate) also_servers: Vec<String>,
+
     /// The server's admin token, needed to create officers on a secured server.
     #[arg(long, env = "CHAT_ADMIN_TOKEN", hide_env_values = true, global = true)]
     pub(crate) admin_token: Option<String>,
@@ -274,6 +286,34 @@ mod tests {
         assert_eq!(args.connections, [2, 4]);
         assert_eq!(args.duration, Duration::from_secs(10));
         assert_eq!(cli.target.server, "http://127.0.0.1:3001");
+    }
+
+    #[test]
+    fn also_server_adds_nodes_but_not_with_spawn() {
+        let cli = Cli::try_parse_from([
+            "chat-bench",
+            "--also-server",
+            "http://127.0.0.1:4002",
+            "--also-server",
+            "http://127.0.0.1:4003",
+            "sends",
+        ])
+        .unwrap();
+        assert_eq!(
+            cli.target.also_servers,
+            ["http://127.0.0.1:4002", "http://127.0.0.1:4003"]
+        );
+        assert!(
+            Cli::try_parse_from([
+                "chat-bench",
+                "--spawn",
+                "chat-http",
+                "--also-server",
+                "http://x",
+                "sends"
+            ])
+            .is_err()
+        );
     }
 
     #[test]

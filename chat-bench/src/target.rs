@@ -22,6 +22,8 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(20);
 
 pub(crate) struct Target {
     pub(crate) api: Api,
+    /// Every node to drive: `api` first, then each `--also-server`.
+    pub(crate) nodes: Vec<Api>,
     /// The server's process id, when known (for memory figures).
     pub(crate) pid: Option<u32>,
     spawned: Option<Spawned>,
@@ -58,8 +60,13 @@ impl Target {
                 None,
             ),
         };
+        let api = Api::new(&base, admin.clone(), secret.clone());
+        let nodes = std::iter::once(api.clone())
+            .chain(args.also_servers.iter().map(|url| api.on(url)))
+            .collect();
         let target = Self {
-            api: Api::new(&base, admin.clone(), secret.clone()),
+            api,
+            nodes,
             pid,
             spawned,
         };

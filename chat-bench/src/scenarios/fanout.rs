@@ -34,7 +34,7 @@ pub(crate) async fn run(target: &Target, args: &FanoutArgs) -> Scenario {
         &columns,
     );
     for &receivers in &args.receivers {
-        match level(&target.api, args, receivers.max(1)).await {
+        match level(&target.nodes, args, receivers.max(1)).await {
             Ok(level) => level.report(&mut scenario),
             Err(e) => scenario.check(
                 format!("{receivers} receivers: run"),
@@ -45,8 +45,10 @@ pub(crate) async fn run(target: &Target, args: &FanoutArgs) -> Scenario {
     }
     scenario.note(format!(
         "latency from the start of the POST to the receipt of the frame, client clock; sends \
-         one at a time, {:?} apart; 'send p99' is the POST's own latency",
-        args.interval
+         one at a time, {:?} apart; 'send p99' is the POST's own latency; sent through the \
+         first of {} node(s), receivers spread over all",
+        args.interval,
+        target.nodes.len()
     ));
     scenario
 }
@@ -86,7 +88,8 @@ struct FrameMessage {
     client_message_id: Option<String>,
 }
 
-async fn level(api: &Api, args: &FanoutArgs, receivers: usize) -> anyhow::Result<Level> {
+async fn level(nodes: &[Api], args: &FanoutArgs, receivers: usize) -> anyhow::Result<Level> {
+    let api = &nodes[0];
     let n = args.messages;
     let run = run_id();
     let officer = format!("bench-{run}-fo");
@@ -95,7 +98,7 @@ async fn level(api: &Api, args: &FanoutArgs, receivers: usize) -> anyhow::Result
         .customer_login(&format!("bench-{run}-fc"), Some(&officer))
         .await?;
     let chat = customer.chat.id.clone();
-    let url = wsclient::ws_url(api.base());
+    let urls: Vec<String> = nodes.iter().map(|n| wsclient::ws_url(n.base())).collect();
 
     // Open and join every receiver before the first send.
     let (deadline_tx, deadline_rx) = watch::channel(None::<Instant>);
@@ -109,9 +112,9 @@ async fn level(api: &Api, args: &FanoutArgs, receivers: usize) -> anyhow::Result
             }
         })
         .collect();
-    let sockets: Vec<anyhow::Result<Socket>> = stream::iter(tokens)
-        .map(|token| {
-            let (url, chat) = (url.clone(), chat.clone());
+    let sockets: Vec<anyhow::Result<Socket>> = stream::iter(tokens.into_iter().enumerate())
+        .map(|(i, token)| {
+            let (url, chat) = (urls[i % urls.len()].clone(), chat.clone());
             async move { wsclient::open(&url, &token, Some(&chat)).await }
         })
         .buffer_unordered(64)

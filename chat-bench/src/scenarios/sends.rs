@@ -29,7 +29,7 @@ pub(crate) async fn run(target: &Target, args: &SendsArgs) -> Scenario {
         &columns,
     );
     for &connections in &args.connections {
-        match level(&target.api, args, connections.max(1)).await {
+        match level(&target.nodes, args, connections.max(1)).await {
             Ok(level) => level.report(&mut scenario),
             Err(e) => scenario.check(
                 format!("{connections} connections: run"),
@@ -40,9 +40,10 @@ pub(crate) async fn run(target: &Target, args: &SendsArgs) -> Scenario {
     }
     scenario.note(format!(
         "each level: {} warm-up (not counted), then {} measured; latency from request to \
-         answer, client-side",
+         answer, client-side; {} node(s)",
         humanize(args.warmup),
-        humanize(args.duration)
+        humanize(args.duration),
+        target.nodes.len()
     ));
     scenario
 }
@@ -78,11 +79,12 @@ struct Level {
     chat_problems: Vec<String>,
 }
 
-async fn level(api: &Api, args: &SendsArgs, connections: usize) -> anyhow::Result<Level> {
+async fn level(nodes: &[Api], args: &SendsArgs, connections: usize) -> anyhow::Result<Level> {
     let run = run_id();
     let workers: Vec<Worker> = stream::iter(0..connections)
         .map(|i| {
-            let api = api.own_connection();
+            // Connections spread evenly over the nodes.
+            let api = nodes[i % nodes.len()].own_connection();
             let customer = format!("bench-{run}-s{i}");
             async move {
                 let login = api.customer_login(&customer, None).await?;
