@@ -36,8 +36,17 @@ impl Drop for Node {
 
 impl Node {
     fn start(url: &str) -> Self {
+        // Senders here send as fast as they are answered; the per-sender message limit
+        // (tested in tests/api/limits.rs) would refuse most of that.
         let mut child = Command::new(BIN)
-            .args(["--bind", "127.0.0.1:0", "--log", "warn"])
+            .args([
+                "--bind",
+                "127.0.0.1:0",
+                "--log",
+                "warn",
+                "--limit-sends",
+                "off",
+            ])
             .env("CHAT_DATABASE_URL", url)
             .env_remove("CHAT_ADMIN_TOKEN")
             .env_remove("CHAT_CUSTOMER_SECRET")
