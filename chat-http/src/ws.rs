@@ -3,10 +3,16 @@
 //! events. It must not decide who may join what (`ChatService` checks that on every
 //! join) nor re-order, re-serialize or buffer events without bound.
 //!
-//! Per connection: this task reads the socket, one spawned task writes it, and one
-//! forwarder task per room pushes the events' shared JSON into a single bounded queue
-//! the writer drains. A queue that fills up (a client not reading) closes the connection
-//! with 4008; when the reader or the writer ends, the other ends too.
+//! One task per connection, and no queue: a single `select!` loop waits on the client's
+//! frames, the joined rooms' feeds (a small list of boxed waits, empty until a room is
+//! joined), one timer (the auth deadline, then the ping and dead-peer check) and the
+//! shutdown (1001). Replies and events (the events' shared JSON) are written straight
+//! to the socket, in order; a send the client does not take within
+//! `WsSettings::slow_consumer_grace` closes the connection with 4008. While a send
+//! waits, nothing else is read or polled: the bus holds the rooms' events, a chat feed
+//! that lagged reads the gap from the store, and an `officers:all` subscription that
+//! lagged closes with 4008. An idle connection holds its task, its socket and one
+//! boxed wait per joined room.
 //!
 //! Abuse limits (settings in `limits`): new connections per client address (429 before
 //! the upgrade), frames per connection (error frames, then 1008) and rooms per connection
