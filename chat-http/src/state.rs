@@ -37,7 +37,7 @@ pub struct WsSettings {
     /// grows the buffer as needed and is read in chunks of this size.
     pub read_buffer_bytes: usize,
     /// Outgoing bytes gathered before a write to the socket; 0 writes each frame at once
-    /// (the writer flushes after every frame anyway, so nothing builds up beyond one
+    /// (each send flushes its frame anyway, so nothing builds up beyond one
     /// frame and tungstenite's `max_write_buffer_size` can stay unlimited).
     pub write_buffer_bytes: usize,
 }

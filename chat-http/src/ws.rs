@@ -487,9 +487,7 @@ impl Conn {
         // An officer hears of chats assigned to them without joining anything.
         if matches!(actor, Actor::Officer(_)) {
             match self.state.service().watch_officer(&actor) {
-                Ok(subscription) => self
-                    .feeds
-                    .push(Feed::new(Room::Officer, Source::Sub(subscription))),
+                Ok(subscription) => self.add(Feed::new(Room::Officer, Source::Sub(subscription))),
                 Err(e) => tracing::error!(error = ?e, "cannot watch officer events"),
             }
         }
@@ -535,9 +533,17 @@ impl Conn {
         self.feeds.iter().any(|feed| feed.room == room)
     }
 
+    /// Adds a room, growing the list by exactly one (a connection is mostly in one room
+    /// or two; `Vec::push` would make room for four).
+    fn add(&mut self, feed: Feed) {
+        self.feeds.reserve_exact(1);
+        self.feeds.push(feed);
+    }
+
     /// Leaves a room: its source is dropped, so nothing of it is sent after this.
     fn leave(&mut self, room: Room) {
         self.feeds.retain(|feed| feed.room != room);
+        self.feeds.shrink_to_fit();
     }
 
     /// Refuses a join that would take the connection over its room limit.
@@ -608,7 +614,7 @@ impl Conn {
         self.leave(room);
         self.push_json(json!({ "type": "joined", "room": format!("chat:{chat}") }));
         tracing::debug!(%chat, after_seq, "joined chat");
-        self.feeds.push(Feed::new(room, Source::Chat(feed)));
+        self.add(Feed::new(room, Source::Chat(feed)));
     }
 
     fn join_officers(&mut self) {
@@ -621,8 +627,7 @@ impl Conn {
         };
         self.leave(Room::Queue);
         self.push_json(json!({ "type": "joined", "room": "officers:all" }));
-        self.feeds
-            .push(Feed::new(Room::Queue, Source::Sub(subscription)));
+        self.add(Feed::new(Room::Queue, Source::Sub(subscription)));
     }
 
     fn leave_chat(&mut self, chat_id: &str) {
