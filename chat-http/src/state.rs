@@ -21,11 +21,12 @@ pub struct WsSettings {
     pub auth_timeout: Duration,
     /// How often the server pings; a peer silent for two intervals is dropped.
     pub ping_interval: Duration,
-    /// Frames queued for one connection. Room events wait for space in this queue (a
-    /// replay goes at the client's reading pace); see `slow_consumer_grace`.
-    pub outbound_capacity: usize,
-    /// How long an event may wait for space in a full queue before the client counts as
-    /// not keeping up and is closed with 4008.
+    /// How long a frame (an event, a reply, a ping) may wait for the client to take it
+    /// before the client counts as not keeping up and is closed with 4008. Frames are
+    /// written straight to the socket, one at a time, with no queue of their own: a
+    /// client that reads is served at its own pace (a long replay waits on it), and
+    /// while a send waits the connection's rooms are not polled (the bus keeps their
+    /// events; a chat feed that lagged reads the gap from the store).
     pub slow_consumer_grace: Duration,
     /// Largest frame or message a client may send, in bytes.
     pub max_message_bytes: usize,
@@ -36,7 +37,7 @@ pub struct WsSettings {
     /// grows the buffer as needed and is read in chunks of this size.
     pub read_buffer_bytes: usize,
     /// Outgoing bytes gathered before a write to the socket; 0 writes each frame at once
-    /// (the writer flushes after every frame anyway, so nothing builds up beyond one
+    /// (each send flushes its frame anyway, so nothing builds up beyond one
     /// frame and tungstenite's `max_write_buffer_size` can stay unlimited).
     pub write_buffer_bytes: usize,
 }
@@ -46,7 +47,6 @@ impl Default for WsSettings {
         Self {
             auth_timeout: Duration::from_secs(10),
             ping_interval: Duration::from_secs(25),
-            outbound_capacity: 256,
             slow_consumer_grace: Duration::from_secs(5),
             max_message_bytes: 64 * 1024,
             read_buffer_bytes: 256,

@@ -3,19 +3,26 @@
 //! events. It must not decide who may join what (`ChatService` checks that on every
 //! join) nor re-order, re-serialize or buffer events without bound.
 //!
-//! Per connection: this task reads the socket, one spawned task writes it, and one
-//! forwarder task per room pushes the events' shared JSON into a single bounded queue
-//! the writer drains. A queue that fills up (a client not reading) closes the connection
-//! with 4008; when the reader or the writer ends, the other ends too.
+//! One task per connection, and no queue: a single `select!` loop waits on the client's
+//! frames, the joined rooms' feeds (a small list of boxed waits, empty until a room is
+//! joined), one timer (the auth deadline, then the ping and dead-peer check) and the
+//! shutdown (1001). Replies and events (the events' shared JSON) are written straight
+//! to the socket, in order; a send the client does not take within
+//! `WsSettings::slow_consumer_grace` closes the connection with 4008. While a send
+//! waits, nothing else is read or polled: the bus holds the rooms' events, a chat feed
+//! that lagged reads the gap from the store, and an `officers:all` subscription that
+//! lagged closes with 4008. An idle connection holds its task, its socket and one
+//! boxed wait per joined room.
 //!
 //! Abuse limits (settings in `limits`): new connections per client address (429 before
 //! the upgrade), frames per connection (error frames, then 1008) and rooms per connection
 //! (`too_many_rooms`).
 
-use std::collections::HashMap;
+use std::future::poll_fn;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
@@ -24,18 +31,16 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
-use chatcore::{Actor, ChatFeed, ChatId, RecvError, Subscription, Throttle};
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
+use chatcore::{Actor, ChatFeed, ChatId, Envelope, RecvError, Subscription, Throttle};
+use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::json;
-use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
+use tokio::time::{Instant, Sleep};
 use tracing::Instrument;
 
 use crate::error::ApiError;
 use crate::extract::{ClientIp, parse_chat_id};
-use crate::shutdown::Shutdown;
 use crate::state::AppState;
 
 /// Close code: no valid `auth` frame in time.
@@ -112,7 +117,7 @@ async fn upgrade(
         })
 }
 
-/// A frame for the writer: a data frame, or a close after everything queued before it.
+/// A frame to send, or a close after the frames before it.
 enum Out {
     Frame(Message),
     Close(u16, &'static str),
@@ -120,235 +125,116 @@ enum Out {
 
 type CloseReason = (u16, &'static str);
 
-/// The sending side shared by the reader and the room forwarders.
-#[derive(Clone)]
-struct Outbox {
-    queue: mpsc::Sender<Out>,
-    /// Set to close the connection at once, ahead of anything queued.
-    kill: Arc<watch::Sender<Option<CloseReason>>>,
-    /// How long a room event may wait for space before the client counts as too slow.
-    grace: Duration,
+/// How a connection ends: with a close frame (then the close handshake), or at once.
+enum Ending {
+    Close(CloseReason),
+    Drop,
 }
 
-impl Outbox {
-    /// Queues a frame; false when the connection is closing. A full queue means the
-    /// client is not keeping up: the connection is closed with 4008 rather than
-    /// buffering more.
-    fn push(&self, frame: Message) -> bool {
-        match self.queue.try_send(Out::Frame(frame)) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.kill(CLOSE_TOO_SLOW, "client too slow");
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
-        }
-    }
-
-    /// Queues an event's JSON, waiting for space: a client that reads (a long replay, a
-    /// burst) is served at its own pace with bounded memory; one that leaves the queue
-    /// full for the whole grace period is not keeping up and is closed with 4008.
-    async fn push_event(&self, json: &Bytes) -> bool {
-        let Ok(text) = Utf8Bytes::try_from(json.clone()) else {
-            tracing::error!("event JSON is not UTF-8; dropped");
-            return true;
-        };
-        match tokio::time::timeout(self.grace, self.queue.send(Out::Frame(Message::Text(text))))
-            .await
-        {
-            Ok(Ok(())) => true,
-            Ok(Err(_closed)) => false,
-            Err(_elapsed) => {
-                self.kill(CLOSE_TOO_SLOW, "client too slow");
-                false
-            }
-        }
-    }
-
-    fn push_json(&self, value: serde_json::Value) -> bool {
-        self.push(Message::Text(value.to_string().into()))
-    }
-
-    fn push_error(&self, code: &str, message: &str) -> bool {
-        self.push_json(json!({ "type": "error", "code": code, "message": message }))
-    }
-
-    /// Queues a close frame after what is already queued.
-    fn close_after_queued(&self, code: u16, reason: &'static str) {
-        if self.queue.try_send(Out::Close(code, reason)).is_err() {
-            self.kill(code, reason);
-        }
-    }
-
-    /// Closes the connection now; the first reason given wins.
-    fn kill(&self, code: u16, reason: &'static str) {
-        self.kill.send_if_modified(|current| {
-            if current.is_none() {
-                *current = Some((code, reason));
-                true
-            } else {
-                false
-            }
-        });
-    }
+/// A joined room, or the officer's own events (not a room the client joined).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Room {
+    Chat(ChatId),
+    Queue,
+    Officer,
 }
 
-/// When the peer was last heard from (any frame, pongs included).
-struct LastSeen {
-    start: Instant,
-    millis: AtomicU64,
+/// Where a room's events come from.
+enum Source {
+    Chat(ChatFeed),
+    Sub(Subscription),
 }
 
-impl LastSeen {
-    fn new() -> Self {
+/// What a room's source yielded.
+enum Next {
+    Event(Arc<Envelope>),
+    /// The bus is gone.
+    End,
+    /// A chat feed could not read the store.
+    Failed(chatcore::Error),
+    /// A subscription fell behind and lost this many events.
+    Lagged(u64),
+}
+
+/// A room and the pending wait for its next event. The future owns the source and
+/// hands it back with the event, to be armed again; dropping it leaves the room (both
+/// `ChatFeed::next_event` and `Subscription::recv` lose nothing when cancelled).
+struct Feed {
+    room: Room,
+    next: BoxFuture<'static, (Source, Next)>,
+}
+
+impl Feed {
+    fn new(room: Room, source: Source) -> Self {
         Self {
-            start: Instant::now(),
-            millis: AtomicU64::new(0),
+            room,
+            next: arm(source),
         }
-    }
-
-    fn touch(&self) {
-        let now = self.start.elapsed().as_millis() as u64;
-        self.millis.store(now, Ordering::Relaxed);
-    }
-
-    fn silent_for(&self) -> Duration {
-        let last = Duration::from_millis(self.millis.load(Ordering::Relaxed));
-        self.start.elapsed().saturating_sub(last)
     }
 }
 
-async fn run(socket: Box<WebSocket>, state: AppState) {
-    let (sink, mut stream) = (*socket).split();
-    let (queue, queue_rx) = mpsc::channel(state.ws().outbound_capacity.max(1));
-    let kill = Arc::new(watch::Sender::new(None));
-    let last_seen = Arc::new(LastSeen::new());
-    let outbox = Outbox {
-        queue,
-        kill: kill.clone(),
-        grace: state.ws().slow_consumer_grace,
-    };
-    let mut writer = tokio::spawn(
-        write_loop(
-            sink,
-            queue_rx,
-            kill,
-            state.shutdown().clone(),
-            state.ws().ping_interval,
-            last_seen.clone(),
-        )
-        .in_current_span(),
-    );
+fn arm(mut source: Source) -> BoxFuture<'static, (Source, Next)> {
+    Box::pin(async move {
+        let next = match &mut source {
+            Source::Chat(feed) => match feed.next_event().await {
+                Ok(Some(envelope)) => Next::Event(envelope),
+                Ok(None) => Next::End,
+                Err(e) => Next::Failed(e),
+            },
+            Source::Sub(subscription) => match subscription.recv().await {
+                Ok(envelope) => Next::Event(envelope),
+                Err(RecvError::Lagged(missed)) => Next::Lagged(missed),
+                Err(RecvError::Closed) => Next::End,
+            },
+        };
+        (source, next)
+    })
+}
 
+/// The connection's liveness: authenticated yet, and when the peer was last heard from.
+struct Link {
+    authenticated: bool,
+    last_seen: Instant,
+    ping_every: Duration,
+}
+
+/// What to do after a step.
+enum Flow {
+    Go,
+    End(Ending),
+    /// A data frame to handle (the `auth` frame, before authentication).
+    Handle(Message),
+}
+
+/// What woke the connection.
+enum Step {
+    Stop,
+    Timer,
+    Frame(Option<Result<Message, axum::Error>>),
+    Event(usize, Source, Next),
+}
+
+async fn run(mut socket: Box<WebSocket>, state: AppState) {
     let frames = state.limits().ws_frames();
-    let mut session = Session {
+    let mut conn = Conn {
         state,
-        out: outbox,
         actor: Actor::Anonymous,
-        chats: HashMap::new(),
-        queue: None,
-        officer: None,
+        feeds: Vec::new(),
+        cursor: 0,
+        out: Vec::new(),
         frames,
         refused_frames: 0,
     };
-    let writer_done = tokio::select! {
-        () = session.read_loop(&mut stream, &last_seen) => false,
-        _ = &mut writer => true,
-    };
-    // Stops the forwarders and drops the last queue senders, so the writer, if still
-    // running, drains what is queued (an error frame, a close) and ends.
-    drop(session);
-    if !writer_done
-        && tokio::time::timeout(2 * CLOSE_GRACE, &mut writer)
-            .await
-            .is_err()
-    {
-        writer.abort();
-    }
-    // Let the client answer our close frame, so the TCP close is clean.
-    let _ = tokio::time::timeout(CLOSE_GRACE, async {
-        while let Some(Ok(_)) = stream.next().await {}
-    })
-    .await;
-}
-
-/// Sends queued frames and pings; closes on shutdown (1001), on a kill (4008 ...), and
-/// drops a peer silent for two ping intervals.
-async fn write_loop(
-    mut sink: SplitSink<WebSocket, Message>,
-    mut queue: mpsc::Receiver<Out>,
-    // The writer holds a sender too, so the receiver never sees the channel closed.
-    kill: Arc<watch::Sender<Option<CloseReason>>>,
-    shutdown: Shutdown,
-    ping_every: Duration,
-    last_seen: Arc<LastSeen>,
-) {
-    enum Step {
-        Send(Message),
-        Close(CloseReason),
-        Drop,
-    }
-    let ping_every = ping_every.max(Duration::from_millis(10));
-    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let stopping = shutdown.triggered();
-    tokio::pin!(stopping);
-    let mut kill = kill.subscribe();
-
-    loop {
-        let step = tokio::select! {
-            biased;
-            () = &mut stopping => Step::Close((CLOSE_GOING_AWAY, "server shutting down")),
-            reason = kill.wait_for(Option::is_some) => match reason {
-                Ok(reason) => Step::Close(reason.unwrap_or((CLOSE_NORMAL, ""))),
-                Err(_) => Step::Drop,
-            },
-            out = queue.recv() => match out {
-                Some(Out::Frame(frame)) => Step::Send(frame),
-                Some(Out::Close(code, reason)) => Step::Close((code, reason)),
-                None => Step::Close((CLOSE_NORMAL, "")),
-            },
-            _ = ticker.tick() => {
-                if last_seen.silent_for() > 2 * ping_every {
-                    tracing::info!("peer silent for two ping intervals; dropped");
-                    Step::Drop
-                } else {
-                    Step::Send(Message::Ping(Bytes::new()))
-                }
-            }
-        };
-        let frame = match step {
-            Step::Send(frame) => frame,
-            Step::Close(reason) => {
-                close(&mut sink, reason).await;
-                return;
-            }
-            Step::Drop => return,
-        };
-        // A client that stops reading blocks this send; a kill or a shutdown must still
-        // get through, and a peer stuck for two ping intervals is dead.
-        let outcome = tokio::select! {
-            biased;
-            () = &mut stopping => Some(Step::Close((CLOSE_GOING_AWAY, "server shutting down"))),
-            reason = kill.wait_for(Option::is_some) => Some(match reason {
-                Ok(reason) => Step::Close(reason.unwrap_or((CLOSE_NORMAL, ""))),
-                Err(_) => Step::Drop,
-            }),
-            () = tokio::time::sleep(2 * ping_every) => Some(Step::Drop),
-            sent = sink.send(frame) => sent.is_err().then_some(Step::Drop),
-        };
-        match outcome {
-            None => {}
-            Some(Step::Close(reason)) => {
-                close(&mut sink, reason).await;
-                return;
-            }
-            Some(_) => return,
-        }
+    let ending = conn.serve(&mut socket).await;
+    // Leaves the rooms before the close handshake.
+    drop(conn);
+    if let Ending::Close(reason) = ending {
+        Box::pin(close(&mut socket, reason)).await;
     }
 }
 
-async fn close(sink: &mut SplitSink<WebSocket, Message>, (code, reason): CloseReason) {
+/// Sends a close frame and lets the client answer it, so the TCP close is clean.
+async fn close(socket: &mut WebSocket, (code, reason): CloseReason) {
     if code != CLOSE_NORMAL {
         tracing::info!(code, reason, "closing connection");
     }
@@ -356,7 +242,15 @@ async fn close(sink: &mut SplitSink<WebSocket, Message>, (code, reason): CloseRe
         code,
         reason: reason.into(),
     }));
-    let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(frame)).await;
+    if tokio::time::timeout(CLOSE_GRACE, socket.send(frame))
+        .await
+        .is_ok_and(|sent| sent.is_ok())
+    {
+        let _ = tokio::time::timeout(CLOSE_GRACE, async {
+            while let Some(Ok(_)) = socket.next().await {}
+        })
+        .await;
+    }
 }
 
 /// A client frame.
@@ -379,36 +273,16 @@ enum ClientFrame {
     },
 }
 
-/// A task that is aborted when this is dropped.
-struct Forwarder(JoinHandle<()>);
-
-impl Forwarder {
-    fn spawn(task: impl Future<Output = ()> + Send + 'static) -> Self {
-        Forwarder(tokio::spawn(task.in_current_span()))
-    }
-
-    /// Stops the task and waits until it has stopped, so nothing it had in hand is
-    /// queued after what the caller queues next.
-    async fn stop(mut self) {
-        self.0.abort();
-        let _ = (&mut self.0).await;
-    }
-}
-
-impl Drop for Forwarder {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// The reading side of one connection and the rooms it has joined.
-struct Session {
+/// One connection: who it is, the rooms it has joined, and the frames to send next.
+struct Conn {
     state: AppState,
-    out: Outbox,
     actor: Actor,
-    chats: HashMap<ChatId, Forwarder>,
-    queue: Option<Forwarder>,
-    officer: Option<Forwarder>,
+    /// Joined rooms (and an officer's own events); empty, it allocates nothing.
+    feeds: Vec<Feed>,
+    /// Where the next poll of the feeds starts, so a busy room cannot starve the others.
+    cursor: usize,
+    /// Replies of the frame being handled, sent before anything else is read or polled.
+    out: Vec<Out>,
     /// The connection's frame budget, and how many frames in a row it has refused.
     frames: Throttle,
     refused_frames: u32,
@@ -421,38 +295,156 @@ enum Admit {
     Close,
 }
 
-impl Session {
-    async fn read_loop(&mut self, stream: &mut SplitStream<WebSocket>, last_seen: &LastSeen) {
-        let auth_timeout = self.state.ws().auth_timeout;
-        let read = next_data_frame(stream, last_seen, &self.out);
-        match tokio::time::timeout(auth_timeout, read).await {
-            Err(_) => {
+impl Conn {
+    /// Serves the connection until it ends: reads client frames, forwards the rooms'
+    /// events, pings, and closes on shutdown (1001). Everything is written straight to
+    /// the socket; a send the client does not take within the slow-consumer grace
+    /// closes the connection with 4008. While a send waits, nothing else is read or
+    /// polled: the bus keeps the events, and a chat feed that lagged reads the gap from
+    /// the store.
+    async fn serve(&mut self, socket: &mut WebSocket) -> Ending {
+        let settings = self.state.ws();
+        let ping_every = settings.ping_interval.max(Duration::from_millis(10));
+        let grace = settings.slow_consumer_grace;
+        let stopping = self.state.shutdown().triggered();
+        tokio::pin!(stopping);
+        // One timer: the auth deadline, then the next ping.
+        let timer = tokio::time::sleep(settings.auth_timeout);
+        tokio::pin!(timer);
+        let mut link = Link {
+            authenticated: false,
+            last_seen: Instant::now(),
+            ping_every,
+        };
+
+        loop {
+            let step = tokio::select! {
+                biased;
+                () = &mut stopping => Step::Stop,
+                () = &mut timer => Step::Timer,
+                frame = socket.next() => Step::Frame(frame),
+                (i, source, next) = poll_fn(|cx| self.poll_feeds(cx)) => Step::Event(i, source, next),
+            };
+            // Handled in a plain function, so that no step is kept in this future's
+            // state while it waits.
+            match self.on_step(step, &mut link, timer.as_mut()) {
+                Flow::Go => {}
+                Flow::End(ending) => return ending,
+                Flow::Handle(frame) => {
+                    // Boxed: the idle state of a connection's future stays small; the
+                    // handlers take their memory only while they run.
+                    if link.authenticated {
+                        Box::pin(self.handle(frame)).await;
+                    } else if Box::pin(self.authenticate(frame)).await {
+                        link.authenticated = true;
+                        timer
+                            .as_mut()
+                            .reset(tokio::time::Instant::now() + ping_every);
+                    }
+                }
+            }
+            if !self.out.is_empty()
+                && let Some(ending) =
+                    Box::pin(send_all(socket, &mut self.out, grace, &mut stopping)).await
+            {
+                return ending;
+            }
+        }
+    }
+
+    /// Handles what woke the connection, short of awaiting anything: frames to send go
+    /// to `out`.
+    fn on_step(&mut self, step: Step, link: &mut Link, timer: Pin<&mut Sleep>) -> Flow {
+        match step {
+            Step::Stop => Flow::End(Ending::Close((CLOSE_GOING_AWAY, "server shutting down"))),
+            Step::Timer if !link.authenticated => {
                 self.refuse("no auth frame in time; send {\"type\":\"auth\",\"token\":...} first");
-                return;
+                Flow::Go
             }
-            Ok(None) => return,
-            Ok(Some(frame)) => {
-                // Boxed: the idle state of a connection's future stays small, and the
-                // rarely running handlers take their memory only while they run.
-                if !Box::pin(self.authenticate(frame)).await {
-                    return;
+            Step::Timer => {
+                if link.last_seen.elapsed() > 2 * link.ping_every {
+                    tracing::info!("peer silent for two ping intervals; dropped");
+                    return Flow::End(Ending::Drop);
+                }
+                self.out.push(Out::Frame(Message::Ping(Bytes::new())));
+                timer.reset(tokio::time::Instant::now() + link.ping_every);
+                Flow::Go
+            }
+            Step::Frame(None) => Flow::End(Ending::Drop),
+            Step::Frame(Some(Err(e))) => {
+                if !is_too_big(&e) {
+                    tracing::debug!(error = %e, "read failed");
+                    return Flow::End(Ending::Drop);
+                }
+                tracing::info!(error = %e, "client frame over the size limit");
+                self.out.push(Out::Close(CLOSE_TOO_BIG, "message too big"));
+                Flow::Go
+            }
+            Step::Frame(Some(Ok(frame))) => {
+                // Control frames only mark the peer as alive (the socket answers pings
+                // by itself; after a close frame the next read sends the reply and ends
+                // the stream).
+                link.last_seen = Instant::now();
+                if !matches!(frame, Message::Text(_) | Message::Binary(_)) {
+                    return Flow::Go;
+                }
+                if !link.authenticated {
+                    return Flow::Handle(frame);
+                }
+                match self.admit_frame() {
+                    Admit::Handle => Flow::Handle(frame),
+                    Admit::Skip | Admit::Close => Flow::Go,
                 }
             }
-        }
-        while let Some(frame) = next_data_frame(stream, last_seen, &self.out).await {
-            match self.admit_frame() {
-                Admit::Handle => {}
-                Admit::Skip => continue,
-                Admit::Close => return,
-            }
-            match frame {
-                Message::Text(text) => Box::pin(self.handle(text.as_str())).await,
-                _ => {
-                    self.out
-                        .push_error("invalid_frame", "frames must be JSON text frames");
+            Step::Event(i, source, next) => match next {
+                Next::Event(envelope) => {
+                    self.feeds[i].next = arm(source);
+                    match Utf8Bytes::try_from(envelope.json().clone()) {
+                        Ok(text) => self.out.push(Out::Frame(Message::Text(text))),
+                        Err(_) => tracing::error!("event JSON is not UTF-8; dropped"),
+                    }
+                    Flow::Go
                 }
+                Next::End => {
+                    self.feeds.swap_remove(i);
+                    Flow::Go
+                }
+                Next::Failed(e) => {
+                    // The client cannot tell what it missed; it reconnects and rejoins
+                    // with afterSeq, which replays from the store.
+                    tracing::error!(error = ?e, "chat feed failed");
+                    Flow::End(Ending::Close((CLOSE_INTERNAL, "server error")))
+                }
+                Next::Lagged(missed) => {
+                    // Events lost that the bus cannot give back: the client re-reads
+                    // the queue when it reconnects.
+                    tracing::info!(missed, "subscriber lagged; closing");
+                    Flow::End(Ending::Close((CLOSE_TOO_SLOW, "client too slow")))
+                }
+            },
+        }
+    }
+
+    /// The next event of any joined room, starting at the cursor.
+    fn poll_feeds(&mut self, cx: &mut Context<'_>) -> Poll<(usize, Source, Next)> {
+        let len = self.feeds.len();
+        for k in 0..len {
+            let i = (self.cursor + k) % len;
+            if let Poll::Ready((source, next)) = self.feeds[i].next.as_mut().poll(cx) {
+                self.cursor = i + 1;
+                return Poll::Ready((i, source, next));
             }
         }
+        Poll::Pending
+    }
+
+    fn push_json(&mut self, value: serde_json::Value) {
+        self.out
+            .push(Out::Frame(Message::Text(value.to_string().into())));
+    }
+
+    fn push_error(&mut self, code: &str, message: &str) {
+        self.push_json(json!({ "type": "error", "code": code, "message": message }));
     }
 
     /// Handles the first frame; false when the connection is refused.
@@ -478,8 +470,8 @@ impl Session {
             }
             Err(e) => {
                 let e = ApiError::from(e);
-                self.out.push_error(e.code(), &e.message());
-                self.out.close_after_queued(CLOSE_INTERNAL, "server error");
+                self.push_error(e.code(), &e.message());
+                self.out.push(Out::Close(CLOSE_INTERNAL, "server error"));
                 return false;
             }
         };
@@ -487,7 +479,7 @@ impl Session {
         span.record("role", actor.role());
         span.record("subject", actor.subject());
         tracing::debug!("authenticated");
-        self.out.push_json(json!({
+        self.push_json(json!({
             "type": "ready",
             "role": actor.role(),
             "subject": actor.subject(),
@@ -495,12 +487,7 @@ impl Session {
         // An officer hears of chats assigned to them without joining anything.
         if matches!(actor, Actor::Officer(_)) {
             match self.state.service().watch_officer(&actor) {
-                Ok(subscription) => {
-                    self.officer = Some(Forwarder::spawn(forward_subscription(
-                        subscription,
-                        self.out.clone(),
-                    )));
-                }
+                Ok(subscription) => self.add(Feed::new(Room::Officer, Source::Sub(subscription))),
                 Err(e) => tracing::error!(error = ?e, "cannot watch officer events"),
             }
         }
@@ -528,7 +515,7 @@ impl Session {
         if self.refused_frames >= allowed {
             tracing::info!("frame limit grossly exceeded; closing");
             self.out
-                .close_after_queued(CLOSE_POLICY, "frame rate limit exceeded");
+                .push(Out::Close(CLOSE_POLICY, "frame rate limit exceeded"));
             return Admit::Close;
         }
         Admit::Skip
@@ -536,48 +523,71 @@ impl Session {
 
     /// Rooms joined now: chats, and the officers' queue.
     fn rooms(&self) -> usize {
-        self.chats.len() + usize::from(self.queue.is_some())
+        self.feeds
+            .iter()
+            .filter(|feed| feed.room != Room::Officer)
+            .count()
+    }
+
+    fn joined(&self, room: Room) -> bool {
+        self.feeds.iter().any(|feed| feed.room == room)
+    }
+
+    /// Adds a room, growing the list by exactly one (a connection is mostly in one room
+    /// or two; `Vec::push` would make room for four).
+    fn add(&mut self, feed: Feed) {
+        self.feeds.reserve_exact(1);
+        self.feeds.push(feed);
+    }
+
+    /// Leaves a room: its source is dropped, so nothing of it is sent after this.
+    fn leave(&mut self, room: Room) {
+        self.feeds.retain(|feed| feed.room != room);
+        self.feeds.shrink_to_fit();
     }
 
     /// Refuses a join that would take the connection over its room limit.
-    fn over_room_limit(&self, already_joined: bool) -> bool {
+    fn over_room_limit(&mut self, already_joined: bool) -> bool {
         let max = self.state.limits().settings().ws_rooms_per_connection;
         if already_joined || self.rooms() < max {
             return false;
         }
-        self.out.push_error(
+        self.push_error(
             "too_many_rooms",
             &format!("at most {max} rooms per connection; leave one before joining another"),
         );
         true
     }
 
-    fn refuse(&self, message: &str) {
+    fn refuse(&mut self, message: &str) {
         tracing::debug!("authentication refused");
-        self.out.push_error("unauthorized", message);
+        self.push_error("unauthorized", message);
         self.out
-            .close_after_queued(CLOSE_UNAUTHORIZED, "unauthorized");
+            .push(Out::Close(CLOSE_UNAUTHORIZED, "unauthorized"));
     }
 
-    async fn handle(&mut self, text: &str) {
-        let frame = match serde_json::from_str::<ClientFrame>(text) {
+    async fn handle(&mut self, frame: Message) {
+        let Message::Text(text) = frame else {
+            self.push_error("invalid_frame", "frames must be JSON text frames");
+            return;
+        };
+        let frame = match serde_json::from_str::<ClientFrame>(text.as_str()) {
             Ok(frame) => frame,
             Err(e) => {
                 let message = format!("not a valid client frame: {e}");
-                self.out.push_error("invalid_frame", &message);
+                self.push_error("invalid_frame", &message);
                 return;
             }
         };
         match frame {
             ClientFrame::Auth { .. } => {
-                self.out
-                    .push_error("invalid_frame", "this connection is already authenticated");
+                self.push_error("invalid_frame", "this connection is already authenticated");
             }
             ClientFrame::JoinChat { chat_id, after_seq } => {
                 self.join_chat(&chat_id, after_seq).await
             }
-            ClientFrame::JoinOfficers => self.join_officers().await,
-            ClientFrame::LeaveChat { chat_id } => self.leave_chat(&chat_id).await,
+            ClientFrame::JoinOfficers => self.join_officers(),
+            ClientFrame::LeaveChat { chat_id } => self.leave_chat(&chat_id),
         }
     }
 
@@ -586,7 +596,8 @@ impl Session {
             Ok(chat) => chat,
             Err(e) => return self.refuse_frame(e),
         };
-        if self.over_room_limit(self.chats.contains_key(&chat)) {
+        let room = Room::Chat(chat);
+        if self.over_room_limit(self.joined(room)) {
             return;
         }
         // Rights are checked by the service on every join.
@@ -599,102 +610,81 @@ impl Session {
             Ok(feed) => feed,
             Err(e) => return self.refuse_frame(e.into()),
         };
-        // Joining again replaces the earlier feed, which must be fully stopped first so
-        // that nothing of it follows the new `joined`.
-        if let Some(old) = self.chats.remove(&chat) {
-            old.stop().await;
-        }
-        if !self
-            .out
-            .push_json(json!({ "type": "joined", "room": format!("chat:{chat}") }))
-        {
-            return;
-        }
+        // Joining again replaces the earlier feed: nothing of it follows the `joined`.
+        self.leave(room);
+        self.push_json(json!({ "type": "joined", "room": format!("chat:{chat}") }));
         tracing::debug!(%chat, after_seq, "joined chat");
-        self.chats
-            .insert(chat, Forwarder::spawn(forward_chat(feed, self.out.clone())));
+        self.add(Feed::new(room, Source::Chat(feed)));
     }
 
-    async fn join_officers(&mut self) {
-        if self.over_room_limit(self.queue.is_some()) {
+    fn join_officers(&mut self) {
+        if self.over_room_limit(self.joined(Room::Queue)) {
             return;
         }
         let subscription = match self.state.service().watch_queue(&self.actor) {
             Ok(subscription) => subscription,
             Err(e) => return self.refuse_frame(e.into()),
         };
-        if let Some(old) = self.queue.take() {
-            old.stop().await;
-        }
-        if !self
-            .out
-            .push_json(json!({ "type": "joined", "room": "officers:all" }))
-        {
-            return;
-        }
-        self.queue = Some(Forwarder::spawn(forward_subscription(
-            subscription,
-            self.out.clone(),
-        )));
+        self.leave(Room::Queue);
+        self.push_json(json!({ "type": "joined", "room": "officers:all" }));
+        self.add(Feed::new(Room::Queue, Source::Sub(subscription)));
     }
 
-    async fn leave_chat(&mut self, chat_id: &str) {
+    fn leave_chat(&mut self, chat_id: &str) {
         let chat = match parse_chat_id(chat_id) {
             Ok(chat) => chat,
             Err(e) => return self.refuse_frame(e),
         };
-        if let Some(old) = self.chats.remove(&chat) {
-            old.stop().await;
-        }
-        self.out
-            .push_json(json!({ "type": "left", "room": format!("chat:{chat}") }));
+        self.leave(Room::Chat(chat));
+        self.push_json(json!({ "type": "left", "room": format!("chat:{chat}") }));
     }
 
-    fn refuse_frame(&self, e: ApiError) {
+    fn refuse_frame(&mut self, e: ApiError) {
         if e.status().is_server_error() {
             tracing::error!(error = ?e, "frame failed");
         }
         match e.retry_after_secs() {
             // A rate limit also says when to retry, as REST's `Retry-After` does.
-            Some(secs) => self.out.push_json(json!({
+            Some(secs) => self.push_json(json!({
                 "type": "error",
                 "code": e.code(),
                 "message": e.message(),
                 "retryAfter": secs,
             })),
-            None => self.out.push_error(e.code(), &e.message()),
+            None => self.push_error(e.code(), &e.message()),
         };
     }
 }
 
-/// The next text or binary frame; `None` when the connection has ended. Control frames
-/// only mark the peer as alive (the socket answers pings by itself); after a close
-/// frame the next read sends the reply and ends the stream. A frame or message over the
-/// size limit ends the connection with 1009.
-async fn next_data_frame(
-    stream: &mut SplitStream<WebSocket>,
-    last_seen: &LastSeen,
-    out: &Outbox,
-) -> Option<Message> {
-    loop {
-        let frame = match stream.next().await? {
-            Ok(frame) => frame,
-            Err(e) => {
-                if is_too_big(&e) {
-                    tracing::info!(error = %e, "client frame over the size limit");
-                    out.close_after_queued(CLOSE_TOO_BIG, "message too big");
-                } else {
-                    tracing::debug!(error = %e, "read failed");
-                }
-                return None;
-            }
+/// Sends the frames in order (and frees the list). A close ends the connection after
+/// the frames before it; so does a send the client does not take within `grace`
+/// (4008), a failed send, or the shutdown (1001).
+async fn send_all(
+    socket: &mut WebSocket,
+    out: &mut Vec<Out>,
+    grace: Duration,
+    stopping: &mut Pin<&mut impl Future<Output = ()>>,
+) -> Option<Ending> {
+    for item in std::mem::take(out) {
+        let frame = match item {
+            Out::Frame(frame) => frame,
+            Out::Close(code, reason) => return Some(Ending::Close((code, reason))),
         };
-        last_seen.touch();
-        match frame {
-            Message::Text(_) | Message::Binary(_) => return Some(frame),
-            Message::Ping(_) | Message::Pong(_) | Message::Close(_) => {}
+        let sent = tokio::select! {
+            biased;
+            () = stopping.as_mut() => return Some(Ending::Close((CLOSE_GOING_AWAY, "server shutting down"))),
+            sent = tokio::time::timeout(grace, socket.send(frame)) => sent,
+        };
+        match sent {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "send failed");
+                return Some(Ending::Drop);
+            }
+            Err(_elapsed) => return Some(Ending::Close((CLOSE_TOO_SLOW, "client too slow"))),
         }
     }
+    None
 }
 
 /// Whether a read failed because the client's frame or message was over the limit.
@@ -702,46 +692,4 @@ fn is_too_big(e: &axum::Error) -> bool {
     std::error::Error::source(e)
         .and_then(|source| source.downcast_ref::<tungstenite::Error>())
         .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)))
-}
-
-/// Forwards a chat's messages: replayed ones, then live ones, in seq order.
-async fn forward_chat(mut feed: ChatFeed, out: Outbox) {
-    loop {
-        match feed.next_event().await {
-            Ok(Some(envelope)) => {
-                if !out.push_event(envelope.json()).await {
-                    return;
-                }
-            }
-            Ok(None) => return,
-            Err(e) => {
-                // The client cannot tell what it missed; it reconnects and rejoins
-                // with afterSeq, which replays from the store.
-                tracing::error!(error = ?e, chat = %feed.chat_id(), "chat feed failed");
-                out.kill(CLOSE_INTERNAL, "server error");
-                return;
-            }
-        }
-    }
-}
-
-/// Forwards the queue's or an officer's events. A subscriber that lagged has lost
-/// events it cannot get back from the bus: it is closed with 4008 and re-reads the
-/// queue when it reconnects.
-async fn forward_subscription(mut subscription: Subscription, out: Outbox) {
-    loop {
-        match subscription.recv().await {
-            Ok(envelope) => {
-                if !out.push_event(envelope.json()).await {
-                    return;
-                }
-            }
-            Err(RecvError::Lagged(missed)) => {
-                tracing::info!(missed, "subscriber lagged; closing");
-                out.kill(CLOSE_TOO_SLOW, "client too slow");
-                return;
-            }
-            Err(RecvError::Closed) => return,
-        }
-    }
 }

@@ -292,12 +292,11 @@ async fn replay_under_concurrent_sends_has_no_gap_and_no_duplicate() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_replay_longer_than_the_outbound_queue_arrives_whole_at_the_readers_pace() {
+async fn a_replay_longer_than_the_socket_buffers_hold_arrives_whole_at_the_readers_pace() {
     const COUNT: u64 = 120;
     const CHARS: usize = 40_000; // 4.8 MB in all: more than the socket buffers hold
     let mut options = Options::open();
     options.max_message_chars = Some(CHARS);
-    options.ws.outbound_capacity = 8;
     options.ws.slow_consumer_grace = Duration::from_secs(5);
     let app = spawn_app(options).await;
     let (customer, chat) = app.new_customer("c1").await;
@@ -309,12 +308,12 @@ async fn a_replay_longer_than_the_outbound_queue_arrives_whole_at_the_readers_pa
         )
         .await;
     }
-    // A client coming back far behind: fifteen times the queue's size to replay.
+    // A client coming back far behind, with more to replay than the sockets buffer.
     let mut ws = app.ws_auth(&customer).await;
     ws.send_json(json!({ "type": "join_chat", "chatId": chat, "afterSeq": 0 }))
         .await;
     assert_eq!(ws.next_json().await["type"], "joined");
-    // Read nothing for a moment: the replay fills the queue and must wait, not fail.
+    // Read nothing for a moment: the replay fills the buffers and must wait, not fail.
     tokio::time::sleep(Duration::from_millis(500)).await;
     for seq in 1..=COUNT {
         let frame = ws.next_json().await;
@@ -329,7 +328,6 @@ async fn a_client_that_does_not_read_is_closed_with_4008_and_others_keep_receivi
     const COUNT: u64 = 400;
     let mut options = Options::open();
     options.max_message_chars = Some(CHARS);
-    options.ws.outbound_capacity = 32;
     options.ws.slow_consumer_grace = Duration::from_millis(300);
     let app = Arc::new(spawn_app(options).await);
     let (customer, chat) = app.new_customer("c1").await;
