@@ -14,7 +14,7 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::helpers::{Options, TestApp, WsClient, spawn_app};
+use crate::helpers::{Options, PATIENCE, TestApp, WsClient, spawn_app};
 
 /// `default_cases` cases, or `PROPTEST_CASES` when set (to fuzz longer).
 pub(crate) fn config(default_cases: u32) -> Config {
@@ -142,17 +142,31 @@ enum Outcome {
     Closed(u16),
 }
 
-/// Reads what the server sends within a short quiet period.
-async fn drain(ws: &mut WsClient) -> Result<Outcome, TestCaseError> {
+/// Reads what the server sends. Without `expect`, until a short quiet period; with it,
+/// until a frame it accepts arrives (or the connection closes, or [`PATIENCE`] passes), so
+/// that a slow server under load is not mistaken for a silent one.
+async fn drain(
+    ws: &mut WsClient,
+    expect: Option<&dyn Fn(&Value) -> bool>,
+) -> Result<Outcome, TestCaseError> {
+    let wait = if expect.is_some() {
+        PATIENCE
+    } else {
+        Duration::from_millis(150)
+    };
     let mut frames = Vec::new();
     loop {
-        match tokio::time::timeout(Duration::from_millis(150), ws.stream.next()).await {
+        match tokio::time::timeout(wait, ws.stream.next()).await {
             Err(_) => return Ok(Outcome::Open(frames)),
             Ok(Some(Ok(Message::Text(text)))) => {
                 let value: Value = serde_json::from_str(text.as_str())
                     .map_err(|e| TestCaseError::fail(format!("non-JSON frame {text}: {e}")))?;
                 check_server_frame(&value)?;
+                let done = expect.is_some_and(|expect| expect(&value));
                 frames.push(value);
+                if done {
+                    return Ok(Outcome::Open(frames));
+                }
             }
             Ok(Some(Ok(Message::Close(close)))) => {
                 return Ok(Outcome::Closed(
@@ -212,18 +226,33 @@ async fn one_ws_case(
     let oversized = frames
         .iter()
         .any(|f| matches!(f, Message::Text(t) if t.len() > 65_536));
+    // An unauthenticated socket's first data frame decides: `ready`, or a close.
+    let decides = !authenticated
+        && frames
+            .iter()
+            .any(|f| matches!(f, Message::Text(_) | Message::Binary(_)));
     for frame in frames {
         if ws.stream.send(frame).await.is_err() {
             break;
         }
     }
-    let frames = match drain(&mut ws).await? {
+    let is_ready = |f: &Value| f["type"] == "ready";
+    // After an oversized frame the connection must end: wait for it.
+    let never = |_: &Value| false;
+    let expect: Option<&dyn Fn(&Value) -> bool> = if oversized {
+        Some(&never)
+    } else if decides {
+        Some(&is_ready)
+    } else {
+        None
+    };
+    let frames = match drain(&mut ws, expect).await? {
         Outcome::Open(frames) => frames,
         Outcome::Closed(code) => {
             // Allowed: an unauthenticated socket refused (4401), or a frame over the
-            // size limit ending the connection (1009, 1000, or a drop).
+            // size limit ending the connection (1009, or a drop).
             let allowed =
-                (!authenticated && code == 4401) || (oversized && matches!(code, 1009 | 1000 | 0));
+                (!authenticated && code == 4401) || (oversized && matches!(code, 1009 | 0));
             return if allowed {
                 Ok(())
             } else {
@@ -233,11 +262,16 @@ async fn one_ws_case(
             };
         }
     };
+    if oversized {
+        return Err(TestCaseError::fail(
+            "a frame over the size limit did not end the connection",
+        ));
+    }
     // Still open. A socket never authenticated (only pings and pongs were sent) must
     // still accept its auth frame.
     if !authenticated && !frames.iter().any(|f| f["type"] == "ready") {
         send(&mut ws, json!({ "type": "auth", "token": officer })).await?;
-        match drain(&mut ws).await? {
+        match drain(&mut ws, Some(&is_ready)).await? {
             Outcome::Open(frames) if frames.iter().any(|f| f["type"] == "ready") => {}
             _ => return Err(TestCaseError::fail("a valid auth after fuzz was refused")),
         }
@@ -245,7 +279,7 @@ async fn one_ws_case(
     // It must still serve a valid request.
     send(&mut ws, json!({ "type": "join_chat", "chatId": chat })).await?;
     let joined = json!({ "type": "joined", "room": format!("chat:{chat}") });
-    match drain(&mut ws).await? {
+    match drain(&mut ws, Some(&|f: &Value| *f == joined)).await? {
         Outcome::Open(frames) if frames.contains(&joined) => {}
         Outcome::Open(frames) => {
             return Err(TestCaseError::fail(format!(
