@@ -81,6 +81,18 @@ impl Api {
         }
     }
 
+    /// The same API on a new HTTP client: the old client's pooled connections close
+    /// once it is dropped.
+    pub(crate) fn with_new_client(&self) -> Self {
+        Self {
+            base: self.base.clone(),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+        }
+    }
+
     /// Creates an officer (open mode: no password) and logs them in; returns the token.
     pub(crate) async fn officer(&self, id: &str) -> String {
         self.expect(
@@ -173,6 +185,11 @@ impl Server {
     /// Starts the binary on port 0 on `db`, appending its log to `log`, and waits for
     /// the banner that says it is serving.
     pub(crate) fn start(db: &Path, log: &Path) -> Self {
+        Self::start_with(db, log, &[])
+    }
+
+    /// [`Server::start`] with more arguments for the binary.
+    pub(crate) fn start_with(db: &Path, log: &Path, extra: &[&str]) -> Self {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -191,6 +208,7 @@ impl Server {
             ])
             .arg("--db")
             .arg(db)
+            .args(extra)
             .env_remove("CHAT_ADMIN_TOKEN")
             .env_remove("CHAT_CUSTOMER_SECRET")
             .env_remove("CHAT_DATABASE_URL")
@@ -232,6 +250,13 @@ impl Server {
             assert!(Instant::now() < deadline, "chat-http did not stop");
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+}
+
+impl Server {
+    /// The server's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
     }
 }
 

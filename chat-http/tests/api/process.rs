@@ -40,10 +40,7 @@ async fn restart_keeps_messages_and_tokens() {
 
 /// Starts the binary on port 0 in a temp dir; returns the child, its base URL and the
 /// banner it printed.
-pub(crate) fn start_binary(
-    dir: &std::path::Path,
-    extra: &[&str],
-) -> (std::process::Child, String, String) {
+fn start_binary(dir: &std::path::Path, extra: &[&str]) -> (std::process::Child, String, String) {
     let mut child = Command::new(BIN)
         .current_dir(dir)
         .args(["--bind", "127.0.0.1:0", "--db", "test.db", "--log", "warn"])

@@ -17,7 +17,9 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::process::start_binary;
+use reqwest::Method;
+
+use crate::crash::{self, Api};
 
 const ADMIN: &str = "soak-admin-token";
 const SECRET: &str = "soak-customer-secret";
@@ -27,38 +29,40 @@ const MESSAGES_PER_VISIT: u64 = 6;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// The server under soak: its process (killed on drop) and the clients' view of it.
 struct Server {
-    base: String,
+    process: crash::Server,
+    api: Api,
     ws: String,
-    pid: u32,
-    client: reqwest::Client,
 }
 
 impl Server {
+    /// A request that must succeed (any 2xx); returns the body.
+    async fn ok(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Value {
+        let (status, answer) = self
+            .api
+            .call(method.clone(), path, token, body)
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: no answer: {e}"));
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path} -> {status}: {answer}"
+        );
+        answer
+    }
+
     async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Value {
-        let mut req = self.client.post(format!("{}{path}", self.base)).json(&body);
-        if let Some(token) = token {
-            req = req.bearer_auth(token);
-        }
-        let resp = req.send().await.expect("request");
-        let status = resp.status();
-        let body: Value = resp.json().await.expect("JSON body");
-        assert!(status.is_success(), "POST {path} -> {status}: {body}");
-        body
+        self.ok(Method::POST, path, token, Some(body)).await
     }
 
     async fn get(&self, path: &str, token: &str) -> Value {
-        let resp = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request");
-        let status = resp.status();
-        let body: Value = resp.json().await.expect("JSON body");
-        assert!(status.is_success(), "GET {path} -> {status}: {body}");
-        body
+        self.ok(Method::GET, path, Some(token), None).await
     }
 
     async fn socket(&self, token: &str) -> Ws {
@@ -73,7 +77,8 @@ impl Server {
 
     /// Resident memory of the server, in KiB.
     fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap();
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.process.pid())).unwrap();
         status
             .lines()
             .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -85,7 +90,7 @@ impl Server {
     fn open_fds(&self) -> (usize, usize) {
         let mut sockets = 0;
         let mut other = 0;
-        for entry in std::fs::read_dir(format!("/proc/{}/fd", self.pid)).unwrap() {
+        for entry in std::fs::read_dir(format!("/proc/{}/fd", self.process.pid())).unwrap() {
             // A descriptor closed while we list is simply not counted.
             let Ok(target) = std::fs::read_link(entry.unwrap().path()) else {
                 continue;
@@ -264,26 +269,18 @@ async fn soak_many_clients_lose_nothing_and_leak_nothing() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(8);
     let dir = tempfile::tempdir().unwrap();
-    let (child, base, _) = start_binary(
-        dir.path(),
-        // Time is compressed here: officers answer many chats a second, which the
-        // per-sender message limit (tested in limits.rs) would refuse.
-        &[
-            "--admin-token",
-            ADMIN,
-            "--customer-secret",
-            SECRET,
-            "--limit-sends",
-            "off",
-        ],
+    // Time is compressed here: officers answer many chats a second; `crash::Server`
+    // turns the per-sender message limit (tested in limits.rs) off.
+    let process = crash::Server::start_with(
+        &dir.path().join("soak.db"),
+        &dir.path().join("server.log"),
+        &["--admin-token", ADMIN, "--customer-secret", SECRET],
     );
-    // Killed on drop, also when an assertion fails.
-    let child = KillOnDrop(child);
     let mut server = Server {
-        ws: format!("{}/ws", base.replacen("http", "ws", 1)),
-        base,
-        pid: child.0.id(),
-        client: reqwest::Client::new(),
+        ws: format!("{}/ws", process.api.base.replacen("http", "ws", 1)),
+        // Never `process.api`'s own client: its pooled connections would stay open.
+        api: process.api.with_new_client(),
+        process,
     };
     let mut officers = Vec::new();
     for i in 0..OFFICERS {
@@ -307,7 +304,7 @@ async fn soak_many_clients_lose_nothing_and_leak_nothing() {
     }
     let officers = Arc::new(officers);
     // A new client: the old one's pooled connection is closed and not counted at rest.
-    server.client = reqwest::Client::new();
+    server.api = server.api.with_new_client();
     let (sockets_at_rest, files_at_rest) = settled_fds(&server, usize::MAX).await;
     let server = Arc::new(server);
 
@@ -347,21 +344,7 @@ async fn soak_many_clients_lose_nothing_and_leak_nothing() {
     let reader = ADMIN;
     let mut stored_total = 0;
     for (chat, mut sent) in acknowledged {
-        let mut stored: Vec<Value> = Vec::new();
-        loop {
-            let after = stored.len();
-            let page = server
-                .get(
-                    &format!("/api/chats/{chat}/messages?after={after}&limit=1000"),
-                    reader,
-                )
-                .await;
-            let page = page.as_array().unwrap().clone();
-            if page.is_empty() {
-                break;
-            }
-            stored.extend(page);
-        }
+        let stored = server.api.all_messages(reader, &chat).await;
         let seqs: Vec<u64> = stored.iter().map(|m| m["seq"].as_u64().unwrap()).collect();
         assert_eq!(
             seqs,
@@ -376,7 +359,7 @@ async fn soak_many_clients_lose_nothing_and_leak_nothing() {
     // Every client is gone (the HTTP pool too): the server holds no socket but its
     // listener, and no more files than its database connections need.
     let mut server = Arc::try_unwrap(server).ok().expect("tasks ended");
-    server.client = reqwest::Client::new();
+    server.api = server.api.with_new_client();
     let (sockets, files) = settled_fds(&server, sockets_at_rest).await;
     let third = samples.len() / 3;
     let early = median(&samples[..third.max(1)]);
@@ -407,16 +390,6 @@ async fn soak_many_clients_lose_nothing_and_leak_nothing() {
         late <= early + allowance,
         "memory grew after warm-up: {early} KiB -> {late} KiB"
     );
-    drop(child);
-}
-
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// The descriptor counts once the socket count is at most `sockets` (or after 10 s).
