@@ -3,12 +3,13 @@
 //! POST to each receiver's receipt of that message. Every receiver must get every message
 //! exactly once, in seq order; anything missing when the time is up counts as lost.
 
+use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use futures_util::{StreamExt, stream};
 use serde::Deserialize;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use crate::api::{Api, run_id};
@@ -26,6 +27,8 @@ pub(crate) async fn run(target: &Target, args: &FanoutArgs) -> Scenario {
         ("lost", "lost"),
         ("duplicates", "dups"),
         ("sendP99Ms", "send p99 ms"),
+        ("allReceivedP50Ms", "all rcvd p50"),
+        ("allReceivedP99Ms", "all rcvd p99"),
     ];
     columns.extend(LATENCY_COLUMNS);
     let mut scenario = Scenario::new(
@@ -45,8 +48,9 @@ pub(crate) async fn run(target: &Target, args: &FanoutArgs) -> Scenario {
     }
     scenario.note(format!(
         "latency from the start of the POST to the receipt of the frame, client clock; sends \
-         one at a time, {:?} apart; 'send p99' is the POST's own latency; sent through the \
-         first of {} node(s), receivers spread over all",
+         one at a time, {:?} apart; 'send p99' is the POST's own latency; 'all rcvd' is, per \
+         message, until its last receiver had it; sockets close only after every receiver \
+         is done; sent through the first of {} node(s), receivers spread over all",
         args.interval,
         target.nodes.len()
     ));
@@ -61,6 +65,8 @@ struct Level {
     duplicates: u64,
     out_of_order: u64,
     latencies: Latencies,
+    /// Per message: from the start of the POST until the last receiver had it.
+    everyone: Latencies,
     sends: Latencies,
     send_failures: usize,
     receiver_errors: Vec<String>,
@@ -74,18 +80,20 @@ struct Received {
     error: Option<String>,
 }
 
+/// Only what the receiver needs of a frame, borrowed from it (no allocation per frame).
 #[derive(Deserialize)]
-struct Frame {
-    #[serde(rename = "type")]
-    kind: String,
-    message: Option<FrameMessage>,
+struct Frame<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    message: Option<FrameMessage<'a>>,
 }
 
 #[derive(Deserialize)]
-struct FrameMessage {
+struct FrameMessage<'a> {
     seq: u64,
-    #[serde(rename = "clientMessageId")]
-    client_message_id: Option<String>,
+    #[serde(rename = "clientMessageId", borrow)]
+    client_message_id: Option<Cow<'a, str>>,
 }
 
 async fn level(nodes: &[Api], args: &FanoutArgs, receivers: usize) -> anyhow::Result<Level> {
@@ -101,7 +109,6 @@ async fn level(nodes: &[Api], args: &FanoutArgs, receivers: usize) -> anyhow::Re
     let urls: Vec<String> = nodes.iter().map(|n| wsclient::ws_url(n.base())).collect();
 
     // Open and join every receiver before the first send.
-    let (deadline_tx, deadline_rx) = watch::channel(None::<Instant>);
     let (joined_tx, mut joined_rx) = mpsc::channel::<anyhow::Result<()>>(receivers);
     let tokens: Vec<String> = (0..receivers)
         .map(|i| {
@@ -120,15 +127,14 @@ async fn level(nodes: &[Api], args: &FanoutArgs, receivers: usize) -> anyhow::Re
         .buffer_unordered(64)
         .collect()
         .await;
+    // Each receiver has its own stop signal: a signal shared by all of them would be a
+    // lock every receiver takes on every frame, which is load on the machine measured.
     let mut tasks = Vec::with_capacity(receivers);
     for socket in sockets {
         let socket = socket.context("opening a receiver")?;
-        tasks.push(tokio::spawn(receive(
-            socket,
-            n,
-            deadline_rx.clone(),
-            joined_tx.clone(),
-        )));
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let task = tokio::spawn(receive(socket, n, stop_rx, joined_tx.clone()));
+        tasks.push((task, stop_tx));
     }
     drop(joined_tx);
     for _ in 0..receivers {
@@ -159,7 +165,7 @@ async fn level(nodes: &[Api], args: &FanoutArgs, receivers: usize) -> anyhow::Re
         }
         tokio::time::sleep(args.interval).await;
     }
-    let _ = deadline_tx.send(Some(Instant::now() + args.timeout));
+    let deadline = tokio::time::Instant::now() + args.timeout;
 
     let mut level = Level {
         receivers,
@@ -169,16 +175,32 @@ async fn level(nodes: &[Api], args: &FanoutArgs, receivers: usize) -> anyhow::Re
         duplicates: 0,
         out_of_order: 0,
         latencies: Latencies::new(),
+        everyone: Latencies::new(),
         sends,
         send_failures,
         receiver_errors: Vec::new(),
     };
-    for task in tasks {
-        let received = task.await?;
+    let mut last_receipt: Vec<Option<Instant>> = vec![None; n];
+    let mut complete = vec![0usize; n];
+    // Receivers keep their sockets open until every one has finished, so that no close
+    // handshake competes with the delivery of the last messages to the others.
+    let mut sockets = Vec::with_capacity(receivers);
+    for (mut task, stop) in tasks {
+        let (socket, received) = match tokio::time::timeout_at(deadline, &mut task).await {
+            Ok(done) => done?,
+            Err(_elapsed) => {
+                // Time is up: what it has not received by now counts as lost.
+                let _ = stop.send(());
+                task.await?
+            }
+        };
+        sockets.push(socket);
         for (i, at) in received.at.iter().enumerate() {
             match at {
                 Some(at) => {
                     level.delivered += 1;
+                    complete[i] += 1;
+                    last_receipt[i] = last_receipt[i].max(Some(*at));
                     level
                         .latencies
                         .record(at.saturating_duration_since(starts[i]));
@@ -192,16 +214,31 @@ async fn level(nodes: &[Api], args: &FanoutArgs, receivers: usize) -> anyhow::Re
             level.receiver_errors.push(e);
         }
     }
+    // A message is with everyone when its last receiver has it (messages someone lost
+    // are counted as lost, not here).
+    for (i, last) in last_receipt.iter().enumerate() {
+        if let Some(last) = last.filter(|_| complete[i] == receivers) {
+            level
+                .everyone
+                .record(last.saturating_duration_since(starts[i]));
+        }
+    }
+    stream::iter(sockets)
+        .for_each_concurrent(64, |mut socket| async move {
+            let _ = tokio::time::timeout(Duration::from_secs(2), socket.close(None)).await;
+        })
+        .await;
     Ok(level)
 }
 
-/// Reads one receiver's socket until it has every message or the deadline passes.
+/// Reads one receiver's socket until it has every message or is told to stop, and
+/// hands the socket back open.
 async fn receive(
     mut socket: Socket,
     n: usize,
-    mut deadline: watch::Receiver<Option<Instant>>,
+    mut stop: oneshot::Receiver<()>,
     joined: mpsc::Sender<anyhow::Result<()>>,
-) -> Received {
+) -> (Socket, Received) {
     let _ = joined.send(Ok(())).await;
     drop(joined);
     let mut received = Received {
@@ -214,8 +251,9 @@ async fn receive(
     let mut last_seq = None::<u64>;
     while count < n {
         let frame = tokio::select! {
+            biased;
             frame = socket.next() => frame,
-            () = wait_deadline(&mut deadline) => break,
+            _ = &mut stop => break,
         };
         let at = Instant::now();
         let text = match frame {
@@ -262,28 +300,7 @@ async fn receive(
             None => {}
         }
     }
-    let _ = tokio::time::timeout(Duration::from_secs(2), socket.close(None)).await;
-    received
-}
-
-/// Resolves once the deadline is set and has passed.
-async fn wait_deadline(deadline: &mut watch::Receiver<Option<Instant>>) {
-    loop {
-        let current = *deadline.borrow_and_update();
-        match current {
-            Some(at) => {
-                tokio::time::sleep_until(at.into()).await;
-                return;
-            }
-            None => {
-                if deadline.changed().await.is_err() {
-                    // The sender is gone without a deadline: wait forever (the task is
-                    // awaited only after the deadline is set).
-                    std::future::pending::<()>().await;
-                }
-            }
-        }
-    }
+    (socket, received)
 }
 
 impl Level {
@@ -295,6 +312,8 @@ impl Level {
             Cell::Int(self.lost),
             Cell::Int(self.duplicates),
             Cell::Num(self.sends.summary().p99_ms, 3),
+            Cell::Num(self.everyone.summary().p50_ms, 3),
+            Cell::Num(self.everyone.summary().p99_ms, 3),
         ];
         cells.extend(latency_cells(&self.latencies.summary()));
         scenario.row(cells);
