@@ -102,7 +102,10 @@ async fn upgrade(
             // Boxed, so the connection's long-lived futures hold a pointer rather than
             // copies of the socket (an upvar keeps its space after being moved out).
             let socket = Box::new(socket);
-            let span = tracing::info_span!(
+            // Debug level: an enabled span is kept in the subscriber for the whole life
+            // of the connection (about 0.4 KiB each at the default `info`); the events
+            // that matter at `info` name the connection's role and subject themselves.
+            let span = tracing::debug_span!(
                 "ws",
                 role = tracing::field::Empty,
                 subject = tracing::field::Empty
@@ -226,17 +229,24 @@ async fn run(mut socket: Box<WebSocket>, state: AppState) {
         refused_frames: 0,
     };
     let ending = conn.serve(&mut socket).await;
+    let actor = std::mem::replace(&mut conn.actor, Actor::Anonymous);
     // Leaves the rooms before the close handshake.
     drop(conn);
     if let Ending::Close(reason) = ending {
-        Box::pin(close(&mut socket, reason)).await;
+        Box::pin(close(&mut socket, reason, &actor)).await;
     }
 }
 
 /// Sends a close frame and lets the client answer it, so the TCP close is clean.
-async fn close(socket: &mut WebSocket, (code, reason): CloseReason) {
+async fn close(socket: &mut WebSocket, (code, reason): CloseReason, actor: &Actor) {
     if code != CLOSE_NORMAL {
-        tracing::info!(code, reason, "closing connection");
+        tracing::info!(
+            code,
+            reason,
+            role = actor.role(),
+            subject = actor.subject(),
+            "closing connection"
+        );
     }
     let frame = Message::Close(Some(CloseFrame {
         code,
@@ -363,7 +373,11 @@ impl Conn {
             }
             Step::Timer => {
                 if link.last_seen.elapsed() > 2 * link.ping_every {
-                    tracing::info!("peer silent for two ping intervals; dropped");
+                    tracing::info!(
+                        role = self.actor.role(),
+                        subject = self.actor.subject(),
+                        "peer silent for two ping intervals; dropped"
+                    );
                     return Flow::End(Ending::Drop);
                 }
                 self.out.push(Out::Frame(Message::Ping(Bytes::new())));
@@ -412,7 +426,12 @@ impl Conn {
                 Next::Failed(e) => {
                     // The client cannot tell what it missed; it reconnects and rejoins
                     // with afterSeq, which replays from the store.
-                    tracing::error!(error = ?e, "chat feed failed");
+                    tracing::error!(
+                        error = ?e,
+                        role = self.actor.role(),
+                        subject = self.actor.subject(),
+                        "chat feed failed"
+                    );
                     Flow::End(Ending::Close((CLOSE_INTERNAL, "server error")))
                 }
                 Next::Lagged(missed) => {
@@ -641,7 +660,12 @@ impl Conn {
 
     fn refuse_frame(&mut self, e: ApiError) {
         if e.status().is_server_error() {
-            tracing::error!(error = ?e, "frame failed");
+            tracing::error!(
+                error = ?e,
+                role = self.actor.role(),
+                subject = self.actor.subject(),
+                "frame failed"
+            );
         }
         match e.retry_after_secs() {
             // A rate limit also says when to retry, as REST's `Retry-After` does.
