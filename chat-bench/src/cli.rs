@@ -164,6 +164,11 @@ pub(crate) struct IdleArgs {
     /// Authenticate only, join nothing (to tell the cost of a joined chat apart).
     #[arg(long)]
     pub(crate) no_join: bool,
+    /// Send one message of this many characters into each chat after its sockets have
+    /// joined (0: none), so that the reading covers sockets that have carried traffic
+    /// (buffers a socket keeps after writing a frame count).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) message_chars: usize,
 }
 
 #[derive(Debug, Clone, Args)]

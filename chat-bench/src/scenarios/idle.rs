@@ -50,9 +50,9 @@ pub(crate) async fn run(target: &Target, args: &IdleArgs) -> Scenario {
 }
 
 /// A held socket: its task ends when told to stop, answering whether the socket was
-/// still connected then.
+/// still connected then, and how many `new_message` frames it received.
 struct Held {
-    task: JoinHandle<bool>,
+    task: JoinHandle<(bool, usize)>,
 }
 
 async fn measure(
@@ -88,6 +88,7 @@ async fn measure(
         &stop_rx,
     )
     .await?;
+    send_into_chats(api, args, &logins, 0..args.warmup_sockets).await?;
     tokio::time::sleep(args.settle).await;
     let rss_warm = mem::rss_kib(pid)?;
     let opening = Instant::now();
@@ -103,15 +104,16 @@ async fn measure(
         .await?,
     );
     let opened_in = opening.elapsed();
+    send_into_chats(api, args, &logins, args.warmup_sockets..total).await?;
     tokio::time::sleep(args.settle).await;
     let rss_after = mem::rss_kib(pid)?;
 
     let _ = stop_tx.send(true);
-    let mut alive = 0;
+    let (mut alive, mut carried) = (0, 0);
     for socket in held {
-        if socket.task.await.unwrap_or(false) {
-            alive += 1;
-        }
+        let (connected, messages) = socket.task.await.unwrap_or((false, 0));
+        alive += usize::from(connected);
+        carried += usize::from(messages > 0);
     }
     let per_socket = rss_after.saturating_sub(rss_warm) as f64 / args.sockets.max(1) as f64;
     scenario.row(vec![
@@ -135,12 +137,63 @@ async fn measure(
             args.warmup_sockets, args.sockets
         ),
     );
+    if args.message_chars > 0 && join {
+        scenario.check(
+            "every socket received its chat's message",
+            carried == total,
+            format!("{carried} of {total}"),
+        );
+    }
     scenario.note(format!(
         "KiB/socket = (VmRSS after - VmRSS warm) / {} measured sockets; {:?} settle before each \
-         reading; the server's RSS also holds SQLite's page cache and the sessions read meanwhile",
-        args.sockets, args.settle
+         reading; the server's RSS also holds SQLite's page cache and the sessions read meanwhile{}",
+        args.sockets,
+        args.settle,
+        if args.message_chars > 0 && !args.no_join {
+            format!(
+                "; each chat got one message of {} characters before the reading",
+                args.message_chars
+            )
+        } else {
+            String::new()
+        }
     ));
     Ok(())
+}
+
+/// With `--message-chars`, sends one message into each chat of these sockets (its
+/// customer is the sender), so that every socket has written a frame of that size.
+async fn send_into_chats(
+    api: &Api,
+    args: &IdleArgs,
+    logins: &[CustomerLogin],
+    sockets: std::ops::Range<usize>,
+) -> anyhow::Result<()> {
+    if args.message_chars == 0 || args.no_join || sockets.is_empty() {
+        return Ok(());
+    }
+    let per_chat = args.per_chat.max(1);
+    let content = "m".repeat(args.message_chars);
+    // A chat can hold sockets of both batches: the batch's first socket keeps the
+    // message ids apart, or the second send would be a retry of the first.
+    let batch = sockets.start;
+    let chats = sockets.start / per_chat..=(sockets.end - 1) / per_chat;
+    stream::iter(chats)
+        .map(|i| {
+            let (login, content) = (&logins[i], &content);
+            async move {
+                match api
+                    .send(&login.token, &login.chat.id, content, &format!("idle-{batch}-{i}"))
+                    .await?
+                {
+                    (201, _) => anyhow::Ok(()),
+                    (status, _) => anyhow::bail!("a send into chat {i} answered {status}"),
+                }
+            }
+        })
+        .buffer_unordered(64)
+        .try_collect::<()>()
+        .await
 }
 
 async fn open_batch(
@@ -170,9 +223,10 @@ async fn open_batch(
         .await
 }
 
-/// Keeps reading (so pings are answered) until told to stop; true when the socket was
-/// still connected then.
-async fn hold(mut socket: Socket, mut stop: watch::Receiver<bool>) -> bool {
+/// Keeps reading (so pings are answered) until told to stop; answers whether the socket
+/// was still connected then, and how many `new_message` frames it got.
+async fn hold(mut socket: Socket, mut stop: watch::Receiver<bool>) -> (bool, usize) {
+    let mut messages = 0;
     let alive = loop {
         tokio::select! {
             changed = stop.wait_for(|s| *s) => {
@@ -180,7 +234,7 @@ async fn hold(mut socket: Socket, mut stop: watch::Receiver<bool>) -> bool {
                 break true;
             }
             frame = wsclient::next_json(&mut socket) => match frame {
-                Ok(Some(_)) => {}
+                Ok(Some(frame)) => messages += usize::from(frame["type"] == "new_message"),
                 Ok(None) | Err(_) => break false,
             },
         }
@@ -188,5 +242,5 @@ async fn hold(mut socket: Socket, mut stop: watch::Receiver<bool>) -> bool {
     if alive {
         let _ = tokio::time::timeout(Duration::from_secs(5), socket.close(None)).await;
     }
-    alive
+    (alive, messages)
 }

@@ -58,6 +58,7 @@ async fn all(target: &Target, args: &AllArgs) -> Vec<Scenario> {
             per_chat: 1,
             settle: Duration::from_millis(pick(1000, 100) as u64),
             no_join: false,
+            message_chars: 100,
         };
         scenarios.push(idle::run(target, &idle).await);
     } else {
