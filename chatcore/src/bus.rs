@@ -172,12 +172,14 @@ pub trait EventBus: Send + Sync + 'static {
 
 /// The in-process [`EventBus`]: one bounded broadcast ring per topic that has subscribers.
 ///
-/// `chat:<id>` topics get a smaller ring than the others: there is one per active chat,
-/// and a chat subscriber that falls behind loses nothing (its [`crate::ChatFeed`] reads
-/// the gap from the store), while a lagging queue subscriber must resync the whole queue.
+/// `chat:<id>` topics get a much smaller ring than the queue: there is one per watched
+/// chat, and a chat subscriber that falls behind loses nothing (its [`crate::ChatFeed`]
+/// reads the gap from the store), while a lagging queue subscriber must resync the whole
+/// queue. `officer:<id>` topics (one per officer online, rare events) sit in between.
 pub struct LocalBus {
     capacity: usize,
     chat_capacity: usize,
+    officer_capacity: usize,
     topics: Mutex<Topics>,
 }
 
@@ -194,9 +196,16 @@ impl LocalBus {
     pub const DEFAULT_CAPACITY: usize = 1024;
 
     /// Default number of events a `chat:<id>` topic keeps. The ring is allocated when a
-    /// chat gets its first subscriber, so this is a cost per watched chat (about 32 bytes
-    /// a slot, plus the events it still holds).
-    pub const DEFAULT_CHAT_CAPACITY: usize = 64;
+    /// chat gets its first subscriber, so this is a cost per watched chat (about 40 bytes
+    /// a slot, plus the events it still holds): with a customer alone in their chat it is
+    /// paid per socket. A chat feed that falls further behind reads the gap from the
+    /// store ([`crate::ChatFeed`]), so a small ring loses nothing; it only has to cover
+    /// the events published while a subscriber's task waits for its turn.
+    pub const DEFAULT_CHAT_CAPACITY: usize = 8;
+
+    /// Default number of events an `officer:<id>` topic keeps: one ring per officer
+    /// online, for the rare events addressed to one officer.
+    pub const DEFAULT_OFFICER_CAPACITY: usize = 64;
 
     /// A bus with the default capacities.
     pub fn new() -> Self {
@@ -204,13 +213,15 @@ impl LocalBus {
     }
 
     /// A bus whose topics keep `capacity` events each for subscribers that fall behind
-    /// (chat topics keep at most [`Self::DEFAULT_CHAT_CAPACITY`]; see
-    /// [`Self::chat_capacity`]).
+    /// (chat topics keep at most [`Self::DEFAULT_CHAT_CAPACITY`], see
+    /// [`Self::chat_capacity`]; officer topics at most
+    /// [`Self::DEFAULT_OFFICER_CAPACITY`]).
     pub fn with_capacity(capacity: usize) -> Self {
         let capacity = capacity.max(1);
         Self {
             capacity,
             chat_capacity: capacity.min(Self::DEFAULT_CHAT_CAPACITY),
+            officer_capacity: capacity.min(Self::DEFAULT_OFFICER_CAPACITY),
             topics: Mutex::new(Topics {
                 map: HashMap::new(),
                 sweep_at: MIN_SWEEP,
@@ -264,7 +275,8 @@ impl EventBus for LocalBus {
         }
         let capacity = match topic {
             Topic::Chat(_) => self.chat_capacity,
-            _ => self.capacity,
+            Topic::Officer(_) => self.officer_capacity,
+            Topic::Officers => self.capacity,
         };
         let rx = topics
             .map
@@ -314,7 +326,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn chat_topics_keep_a_smaller_ring_than_the_queue() {
+    async fn chat_and_officer_topics_keep_smaller_rings_than_the_queue() {
         let bus = LocalBus::new();
         let id = ChatId::new();
         let mut chat_sub = bus.subscribe(&Topic::Chat(id));
@@ -337,6 +349,15 @@ mod tests {
                 "the queue ring holds them all"
             );
         }
+        let officer = Topic::Officer(OfficerId::parse("o").unwrap());
+        let mut officer_sub = bus.subscribe(&officer);
+        for _ in 0..LocalBus::DEFAULT_OFFICER_CAPACITY + 5 {
+            bus.publish(Envelope::new(
+                officer.clone(),
+                Event::ChatAssigned { chat: chat() },
+            ));
+        }
+        assert_eq!(officer_sub.recv().await.unwrap_err(), RecvError::Lagged(5));
         let bus = LocalBus::new().chat_capacity(n);
         let mut chat_sub = bus.subscribe(&Topic::Chat(id));
         for _ in 0..n {
