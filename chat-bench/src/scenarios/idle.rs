@@ -183,7 +183,12 @@ async fn send_into_chats(
             let (login, content) = (&logins[i], &content);
             async move {
                 match api
-                    .send(&login.token, &login.chat.id, content, &format!("idle-{batch}-{i}"))
+                    .send(
+                        &login.token,
+                        &login.chat.id,
+                        content,
+                        &format!("idle-{batch}-{i}"),
+                    )
                     .await?
                 {
                     (201, _) => anyhow::Ok(()),
