@@ -36,6 +36,18 @@ async fn node(config: &tokio_postgres::Config) -> ChatService {
     ChatService::new(store, Arc::new(bus), ServiceConfig::default())
 }
 
+/// One store and two buses on it, as two nodes would have (rings of 64 events).
+async fn two_buses(config: &tokio_postgres::Config) -> (Arc<dyn Store>, PgBus, PgBus) {
+    let store: Arc<dyn Store> = Arc::new(store_on(config).await);
+    let a = PgBus::connect_with(config.clone(), store.clone(), 64)
+        .await
+        .expect("connect PgBus a");
+    let b = PgBus::connect_with(config.clone(), store.clone(), 64)
+        .await
+        .expect("connect PgBus b");
+    (store, a, b)
+}
+
 fn chat() -> Chat {
     Chat {
         id: ChatId::new(),
@@ -96,13 +108,7 @@ async fn an_event_published_on_one_bus_reaches_the_other_once() {
         return;
     };
     let config = pg.database().await;
-    let store: Arc<dyn Store> = Arc::new(store_on(&config).await);
-    let a = PgBus::connect_with(config.clone(), store.clone(), 64)
-        .await
-        .unwrap();
-    let b = PgBus::connect_with(config.clone(), store.clone(), 64)
-        .await
-        .unwrap();
+    let (_store, a, b) = two_buses(&config).await;
     assert_ne!(a.node_id(), b.node_id());
     let mut on_a = a.subscribe(&Topic::Officers);
     let mut on_b = b.subscribe(&Topic::Officers);
@@ -260,13 +266,7 @@ async fn the_listener_reconnects_after_its_connection_is_killed() {
         return;
     };
     let config = pg.database().await;
-    let store: Arc<dyn Store> = Arc::new(store_on(&config).await);
-    let a = PgBus::connect_with(config.clone(), store.clone(), 64)
-        .await
-        .unwrap();
-    let b = PgBus::connect_with(config.clone(), store.clone(), 64)
-        .await
-        .unwrap();
+    let (_store, a, b) = two_buses(&config).await;
     let mut on_b = b.subscribe(&Topic::Officers);
     let (client, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(connection);
@@ -308,13 +308,7 @@ async fn a_remote_queue_created_event_for_a_claimed_chat_is_dropped() {
         return;
     };
     let config = pg.database().await;
-    let store: Arc<dyn Store> = Arc::new(store_on(&config).await);
-    let a = PgBus::connect_with(config.clone(), store.clone(), 64)
-        .await
-        .unwrap();
-    let b = PgBus::connect_with(config.clone(), store.clone(), 64)
-        .await
-        .unwrap();
+    let (store, a, b) = two_buses(&config).await;
     let mut on_b = b.subscribe(&Topic::Officers);
     let (created, _) = store
         .get_or_create_chat(&chatcore::store::NewChat {
@@ -367,13 +361,7 @@ async fn store_and_bus_recover_when_postgres_restarts() {
         return;
     };
     let config = pg.database().await;
-    let store: Arc<dyn Store> = Arc::new(store_on(&config).await);
-    let a = PgBus::connect_with(config.clone(), store.clone(), 64)
-        .await
-        .unwrap();
-    let b = PgBus::connect_with(config.clone(), store.clone(), 64)
-        .await
-        .unwrap();
+    let (store, a, b) = two_buses(&config).await;
     let mut on_b = b.subscribe(&Topic::Officers);
     store.ping().await.unwrap();
     // While the server is down the store says Unavailable (a retry may succeed).
