@@ -11,7 +11,7 @@ use std::path::Path;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::crash::{Api, Server};
+use crate::server::{Api, Server};
 
 #[path = "../../../chatcore/tests/support/tmpfs.rs"]
 mod tmpfs;

@@ -2,6 +2,8 @@
 //! file, driven by real HTTP and WebSocket clients (one test binary, so one link).
 
 mod helpers;
+#[path = "../support/server.rs"]
+mod server;
 
 mod authz;
 mod browser;

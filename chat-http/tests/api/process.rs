@@ -2,13 +2,13 @@
 //! SIGTERM, refusing open mode on a public address, and data and tokens that survive a
 //! restart on the same database file.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
 use crate::helpers::{Options, spawn_app};
+use crate::server::read_banner;
 
 const BIN: &str = env!("CARGO_BIN_EXE_chat-http");
 
@@ -53,30 +53,6 @@ fn start_binary(dir: &std::path::Path, extra: &[&str]) -> (std::process::Child, 
         .expect("start chat-http");
     let (base, banner) = read_banner(&mut child);
     (child, base, banner)
-}
-
-/// Reads the banner of a `chat-http` started with a piped stdout (killing it if it exits
-/// first), then keeps draining stdout so the child never blocks on a full pipe. Returns
-/// its base URL and the banner.
-pub(crate) fn read_banner(child: &mut std::process::Child) -> (String, String) {
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout piped"));
-    let mut banner = String::new();
-    while !banner.contains("to stop") {
-        if stdout.read_line(&mut banner).expect("read the banner") == 0 {
-            let _ = child.kill();
-            panic!("chat-http exited during start; printed {banner:?}");
-        }
-    }
-    let base = banner
-        .lines()
-        .next()
-        .and_then(|l| l.strip_prefix("chat-http listening on "))
-        .unwrap_or_else(|| panic!("unexpected banner {banner:?}"))
-        .to_string();
-    std::thread::spawn(move || {
-        let _ = std::io::copy(&mut stdout, &mut std::io::sink());
-    });
-    (base, banner)
 }
 
 fn sigterm(child: &std::process::Child) {

@@ -19,7 +19,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use reqwest::Method;
 
-use crate::crash::{self, Api};
+use crate::server::{self, Api};
 
 const ADMIN: &str = "soak-admin-token";
 const SECRET: &str = "soak-customer-secret";
@@ -31,7 +31,7 @@ type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// The server under soak: its process (killed on drop) and the clients' view of it.
 struct Server {
-    process: crash::Server,
+    process: server::Server,
     api: Api,
     ws: String,
 }
@@ -269,9 +269,9 @@ async fn soak_many_clients_lose_nothing_and_leak_nothing() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(8);
     let dir = tempfile::tempdir().unwrap();
-    // Time is compressed here: officers answer many chats a second; `crash::Server`
+    // Time is compressed here: officers answer many chats a second; `server::Server`
     // turns the per-sender message limit (tested in limits.rs) off.
-    let process = crash::Server::start_with(
+    let process = server::Server::start_with(
         &dir.path().join("soak.db"),
         &dir.path().join("server.log"),
         &["--admin-token", ADMIN, "--customer-secret", SECRET],

@@ -1,0 +1,311 @@
+//! Test support shared by chat-http's test binaries (included with `#[path]`): the real
+//! `chat-http` binary started on port 0 and killed on drop ([`Server`]), its banner
+//! ([`read_banner`]), and a client of its REST API ([`Api`]). Each binary uses part of
+//! it.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_chat-http");
+
+/// The REST API of a running server, as a client sees it.
+#[derive(Clone)]
+pub(crate) struct Api {
+    pub(crate) base: String,
+    client: reqwest::Client,
+}
+
+impl Api {
+    /// One request; `Err` when no complete answer came (the connection failed or
+    /// broke off), `Ok((status, body))` otherwise (`Value::Null` for a non-JSON body).
+    pub(crate) async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Result<(u16, Value), reqwest::Error> {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await?;
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await?;
+        Ok((
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        ))
+    }
+
+    /// A request that must be answered with `status`; returns the body.
+    #[track_caller]
+    pub(crate) fn expect(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        status: u16,
+    ) -> impl Future<Output = Value> + '_ {
+        let caller = std::panic::Location::caller();
+        let path = path.to_string();
+        let token = token.map(str::to_string);
+        async move {
+            let (got, body) = self
+                .call(method.clone(), &path, token.as_deref(), body)
+                .await
+                .unwrap_or_else(|e| panic!("{method} {path} ({caller}): no answer: {e}"));
+            assert_eq!(got, status, "{method} {path} ({caller}): {body}");
+            body
+        }
+    }
+
+    /// The HTTP client, for requests these helpers do not cover.
+    pub(crate) fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// The same API on a new HTTP client: the old client's pooled connections close
+    /// once it is dropped.
+    pub(crate) fn with_new_client(&self) -> Self {
+        Self {
+            base: self.base.clone(),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+        }
+    }
+
+    /// Creates an officer (open mode: no password) and logs them in; returns the token.
+    pub(crate) async fn officer(&self, id: &str) -> String {
+        self.expect(
+            Method::POST,
+            "/api/officers",
+            None,
+            Some(json!({ "id": id })),
+            201,
+        )
+        .await;
+        let login = self
+            .expect(
+                Method::POST,
+                "/api/officers/login",
+                None,
+                Some(json!({ "officerId": id })),
+                200,
+            )
+            .await;
+        login["token"].as_str().unwrap().to_string()
+    }
+
+    /// Logs a customer in (open mode: no signature); returns (token, chat id).
+    pub(crate) async fn customer(&self, id: &str) -> (String, String) {
+        let login = self
+            .expect(
+                Method::POST,
+                "/api/customers/login",
+                None,
+                Some(json!({ "customerId": id })),
+                200,
+            )
+            .await;
+        (
+            login["token"].as_str().unwrap().to_string(),
+            login["chat"]["id"].as_str().unwrap().to_string(),
+        )
+    }
+
+    pub(crate) async fn send(
+        &self,
+        token: &str,
+        chat: &str,
+        content: &str,
+    ) -> Result<(u16, Value), reqwest::Error> {
+        self.call(
+            Method::POST,
+            &format!("/api/chats/{chat}/messages"),
+            Some(token),
+            Some(json!({ "content": content })),
+        )
+        .await
+    }
+
+    pub(crate) async fn claim(
+        &self,
+        token: &str,
+        officer: &str,
+        chat: &str,
+    ) -> Result<(u16, Value), reqwest::Error> {
+        let path = format!("/api/officers/{officer}/claim/{chat}");
+        self.call(Method::POST, &path, Some(token), None).await
+    }
+
+    /// Every message of a chat, read page by page.
+    pub(crate) async fn all_messages(&self, token: &str, chat: &str) -> Vec<Value> {
+        let mut out: Vec<Value> = Vec::new();
+        loop {
+            let after = out.last().map_or(0, |m| m["seq"].as_u64().unwrap());
+            let path = format!("/api/chats/{chat}/messages?after={after}&limit=1000");
+            let page = self
+                .expect(Method::GET, &path, Some(token), None, 200)
+                .await;
+            let page = page.as_array().unwrap().clone();
+            if page.is_empty() {
+                return out;
+            }
+            out.extend(page);
+        }
+    }
+}
+
+/// The real server binary in open mode on a given database file; killed on drop.
+pub(crate) struct Server {
+    child: Child,
+    pub(crate) api: Api,
+}
+
+impl Server {
+    /// Starts the binary on port 0 on `db`, appending its log to `log`, and waits for
+    /// the banner that says it is serving.
+    pub(crate) fn start(db: &Path, log: &Path) -> Self {
+        Self::start_with(db, log, &[])
+    }
+
+    /// [`Server::start`] with more arguments for the binary.
+    pub(crate) fn start_with(db: &Path, log: &Path, extra: &[&str]) -> Self {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
+        Self::spawn(
+            |command| {
+                command
+                    .arg("--db")
+                    .arg(db)
+                    .args(extra)
+                    .env_remove("CHAT_DATABASE_URL");
+            },
+            log.into(),
+        )
+    }
+
+    /// The binary on a PostgreSQL database (`CHAT_DATABASE_URL`), as one node of
+    /// several; its log goes to the test's stderr.
+    pub(crate) fn on_postgres(url: &str) -> Self {
+        Self::spawn(
+            |command| {
+                command.env("CHAT_DATABASE_URL", url).env_remove("CHAT_DB");
+            },
+            Stdio::inherit(),
+        )
+    }
+
+    /// Starts the binary in open mode on port 0 with `configure`'s storage, and waits
+    /// for the banner that says it is serving.
+    fn spawn(configure: impl FnOnce(&mut Command), stderr: Stdio) -> Self {
+        // Clients here send at full speed; the per-sender message limit (tested in
+        // api/limits.rs) would refuse most of that.
+        let mut command = Command::new(BIN);
+        command
+            .args([
+                "--bind",
+                "127.0.0.1:0",
+                "--log",
+                "warn",
+                "--limit-sends",
+                "off",
+            ])
+            .env_remove("CHAT_ADMIN_TOKEN")
+            .env_remove("CHAT_CUSTOMER_SECRET")
+            .env_remove("CHAT_SYNC_FULL");
+        configure(&mut command);
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("start chat-http");
+        let (base, _) = read_banner(&mut child);
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        Self {
+            child,
+            api: Api { base, client },
+        }
+    }
+
+    /// The server's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL: no destructor, no checkpoint, no flush.
+    pub(crate) fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM, then waits for a clean exit (the store is closed last).
+    pub(crate) fn stop(&mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "chat-http exited with {status:?}");
+                return;
+            }
+            assert!(Instant::now() < deadline, "chat-http did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Reads the banner of a `chat-http` started with a piped stdout (killing it if it exits
+/// first), then keeps draining stdout so the child never blocks on a full pipe. Returns
+/// its base URL and the banner.
+pub(crate) fn read_banner(child: &mut Child) -> (String, String) {
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout piped"));
+    let mut banner = String::new();
+    while !banner.contains("to stop") {
+        if stdout.read_line(&mut banner).expect("read the banner") == 0 {
+            let _ = child.kill();
+            panic!("chat-http exited during start; printed {banner:?}");
+        }
+    }
+    let base = banner
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("chat-http listening on "))
+        .unwrap_or_else(|| panic!("unexpected banner {banner:?}"))
+        .to_string();
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut stdout, &mut std::io::sink());
+    });
+    (base, banner)
+}
