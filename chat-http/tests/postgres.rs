@@ -6,172 +6,33 @@
 //! PostgreSQL the tests skip, or fail under `CI`.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chat_postgres::testing::TestPg;
 use futures_util::{SinkExt, StreamExt};
+use reqwest::Method;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-const BIN: &str = env!("CARGO_BIN_EXE_chat-http");
+#[path = "support/server.rs"]
+mod server;
+
+use server::{Api, Server};
+
 const PATIENCE: Duration = Duration::from_secs(10);
 
-/// One server process; killed on drop.
-struct Node {
-    child: Child,
-    base: String,
-    client: reqwest::Client,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Node {
-    fn start(url: &str) -> Self {
-        // Senders here send as fast as they are answered; the per-sender message limit
-        // (tested in tests/api/limits.rs) would refuse most of that.
-        let mut child = Command::new(BIN)
-            .args([
-                "--bind",
-                "127.0.0.1:0",
-                "--log",
-                "warn",
-                "--limit-sends",
-                "off",
-            ])
-            .env("CHAT_DATABASE_URL", url)
-            .env_remove("CHAT_ADMIN_TOKEN")
-            .env_remove("CHAT_CUSTOMER_SECRET")
-            .env_remove("CHAT_DB")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start chat-http");
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).expect("read banner");
-        let base = line
-            .trim()
-            .strip_prefix("chat-http listening on ")
-            .unwrap_or_else(|| panic!("unexpected banner line {line:?}"))
-            .to_string();
-        // Keep draining the banner so the process never blocks on a full pipe.
-        std::thread::spawn(move || for _ in stdout.lines() {});
-        let client = reqwest::Client::builder()
-            .timeout(PATIENCE)
-            .build()
-            .expect("HTTP client");
-        Self {
-            child,
-            base,
-            client,
-        }
-    }
-
-    /// Kills the process with SIGKILL (no graceful shutdown) and reaps it.
-    fn kill(&mut self) {
-        self.child.kill().expect("kill node");
-        self.child.wait().expect("reap node");
-    }
-
-    /// A request; its status and JSON body (`Null` when there is none).
-    async fn request(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let mut request = self
-            .client
-            .request(method.clone(), format!("{}{path}", self.base));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Value {
-        let (status, body) = self
-            .request(reqwest::Method::POST, path, token, Some(body))
-            .await;
-        assert!((200..300).contains(&status), "POST {path}: {status} {body}");
-        body
-    }
-
-    async fn get(&self, path: &str, token: &str) -> Value {
-        let (status, body) = self
-            .request(reqwest::Method::GET, path, Some(token), None)
-            .await;
-        assert_eq!(status, 200, "GET {path}: {body}");
-        body
-    }
-
-    /// An officer created (open mode) and logged in on this node; their token.
-    async fn officer(&self, id: &str) -> String {
-        self.post("/api/officers", None, json!({ "id": id })).await;
-        let login = self
-            .post("/api/officers/login", None, json!({ "officerId": id }))
-            .await;
-        login["token"].as_str().expect("officer token").to_string()
-    }
-
-    /// A customer logged in on this node: (chat id, token).
-    async fn customer(&self, id: &str) -> (String, String) {
-        let login = self
-            .post("/api/customers/login", None, json!({ "customerId": id }))
-            .await;
-        (
-            login["chat"]["id"].as_str().unwrap().to_string(),
-            login["token"].as_str().unwrap().to_string(),
-        )
-    }
-
-    /// Every stored message of a chat, ascending by seq, paging through it.
-    async fn all_messages(&self, chat: &str, token: &str) -> Vec<Value> {
-        let mut all: Vec<Value> = Vec::new();
-        loop {
-            let after = all.last().map_or(0, |m| m["seq"].as_u64().unwrap());
-            let page = self
-                .get(
-                    &format!("/api/chats/{chat}/messages?after={after}&limit=1000"),
-                    token,
-                )
-                .await;
-            let page = page.as_array().unwrap().clone();
-            if page.is_empty() {
-                return all;
-            }
-            all.extend(page);
-        }
-    }
-
-    async fn ws(&self, token: &str) -> Ws {
-        let url = format!("{}/ws", self.base.replacen("http://", "ws://", 1));
-        let (stream, _) = tokio_tungstenite::connect_async(url)
-            .await
-            .expect("WebSocket connect");
-        let mut ws = Ws(stream);
-        ws.send(json!({ "type": "auth", "token": token })).await;
-        assert_eq!(ws.next_of("ready").await["type"], "ready");
-        ws
-    }
+/// A WebSocket on `api`'s server, authenticated with `token`.
+async fn ws(api: &Api, token: &str) -> Ws {
+    let url = format!("{}/ws", api.base.replacen("http://", "ws://", 1));
+    let (stream, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("WebSocket connect");
+    let mut ws = Ws(stream);
+    ws.send(json!({ "type": "auth", "token": token })).await;
+    assert_eq!(ws.next_of("ready").await["type"], "ready");
+    ws
 }
 
 struct Ws(
@@ -222,71 +83,43 @@ async fn customer_on_node_a_and_officer_on_node_b_talk_live() {
         return;
     };
     let url = TestPg::url(&pg.database().await);
-    let a = Node::start(&url);
-    let b = Node::start(&url);
+    let (node_a, node_b) = (Server::on_postgres(&url), Server::on_postgres(&url));
+    let (a, b) = (&node_a.api, &node_b.api);
 
     // The officer works on node B and watches the queue there.
-    b.post("/api/officers", None, json!({ "id": "amy" })).await;
-    let officer = b
-        .post("/api/officers/login", None, json!({ "officerId": "amy" }))
-        .await["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let mut officer_ws = b.ws(&officer).await;
+    let officer = b.officer("amy").await;
+    let mut officer_ws = ws(b, &officer).await;
     officer_ws.send(json!({ "type": "join_officers" })).await;
     officer_ws.next_of("joined").await;
 
     // A customer logs in on node A: the chat appears in node B's queue live.
-    let login = a
-        .post(
-            "/api/customers/login",
-            None,
-            json!({ "customerId": "cust-1" }),
-        )
-        .await;
-    let (customer, chat) = (
-        login["token"].as_str().unwrap().to_string(),
-        login["chat"]["id"].as_str().unwrap().to_string(),
-    );
+    let (customer, chat) = a.customer("cust-1").await;
     let created = officer_ws.next_of("queue_chat_created").await;
     assert_eq!(created["chat"]["id"], chat);
 
     // The officer claims on B and joins the chat; the customer writes on A.
-    b.post(
-        &format!("/api/officers/amy/claim/{chat}"),
-        Some(&officer),
-        json!({}),
-    )
-    .await;
+    let (status, body) = b.claim(&officer, "amy", &chat).await.unwrap();
+    assert_eq!(status, 200, "{body}");
     officer_ws
         .send(json!({ "type": "join_chat", "chatId": chat, "afterSeq": 0 }))
         .await;
     officer_ws.next_of("joined").await;
-    let mut customer_ws = a.ws(&customer).await;
+    let mut customer_ws = ws(a, &customer).await;
     customer_ws
         .send(json!({ "type": "join_chat", "chatId": chat, "afterSeq": 0 }))
         .await;
     customer_ws.next_of("joined").await;
 
-    a.post(
-        &format!("/api/chats/{chat}/messages"),
-        Some(&customer),
-        json!({ "content": "hello from A" }),
-    )
-    .await;
+    let (status, body) = a.send(&customer, &chat, "hello from A").await.unwrap();
+    assert_eq!(status, 201, "{body}");
     let m = officer_ws.next_of("new_message").await;
     assert_eq!(
         (&m["message"]["seq"], &m["message"]["content"]),
         (&json!(1), &json!("hello from A"))
     );
     // And back: the officer answers on B, the customer's socket on A gets it live.
-    b.post(
-        &format!("/api/chats/{chat}/messages"),
-        Some(&officer),
-        json!({ "content": "hi, Amy here" }),
-    )
-    .await;
+    let (status, body) = b.send(&officer, &chat, "hi, Amy here").await.unwrap();
+    assert_eq!(status, 201, "{body}");
     let first = customer_ws.next_of("new_message").await;
     assert_eq!(first["message"]["seq"], 1);
     let answer = customer_ws.next_of("new_message").await;
@@ -308,7 +141,8 @@ async fn claims_racing_across_two_nodes_have_one_winner_per_chat() {
         return;
     };
     let url = TestPg::url(&pg.database().await);
-    let nodes = [Node::start(&url), Node::start(&url)];
+    let servers = [Server::on_postgres(&url), Server::on_postgres(&url)];
+    let nodes = [&servers[0].api, &servers[1].api];
 
     let mut officers = Vec::new();
     for i in 0..OFFICERS {
@@ -318,7 +152,7 @@ async fn claims_racing_across_two_nodes_have_one_winner_per_chat() {
     }
     let mut chats = Vec::new();
     for c in 0..CHATS {
-        chats.push(nodes[c % 2].customer(&format!("cust-{c}")).await.0);
+        chats.push(nodes[c % 2].customer(&format!("cust-{c}")).await.1);
     }
 
     // Every officer claims every chat; officer i claims chat c through node (i + c) % 2,
@@ -328,18 +162,11 @@ async fn claims_racing_across_two_nodes_have_one_winner_per_chat() {
     for (c, chat) in chats.iter().enumerate() {
         for (i, (id, token)) in officers.iter().enumerate() {
             let node = (i + c) % 2;
-            let (base, client) = (nodes[node].base.clone(), nodes[node].client.clone());
+            let api = nodes[node].clone();
             let (start, chat, id, token) = (start.clone(), chat.clone(), id.clone(), token.clone());
             claims.push(tokio::spawn(async move {
                 start.wait().await;
-                let response = client
-                    .post(format!("{base}/api/officers/{id}/claim/{chat}"))
-                    .bearer_auth(&token)
-                    .send()
-                    .await
-                    .expect("claim request");
-                let status = response.status().as_u16();
-                let body: Value = response.json().await.expect("JSON body");
+                let (status, body) = api.claim(&token, &id, &chat).await.expect("claim request");
                 (chat, id, node, status, body)
             }));
         }
@@ -376,7 +203,15 @@ async fn claims_racing_across_two_nodes_have_one_winner_per_chat() {
         // Both nodes read the winner back from the store.
         let token = &officers.iter().find(|(id, _)| id == winner).unwrap().1;
         for node in &nodes {
-            let stored = node.get(&format!("/api/chats/{chat}"), token).await;
+            let stored = node
+                .expect(
+                    Method::GET,
+                    &format!("/api/chats/{chat}"),
+                    Some(token),
+                    None,
+                    200,
+                )
+                .await;
             assert_eq!(stored["assignedOfficerId"], winner.as_str());
             assert_eq!(stored["status"], "assigned");
         }
@@ -386,11 +221,15 @@ async fn claims_racing_across_two_nodes_have_one_winner_per_chat() {
     // they won, on either node.
     let any = &officers[0].1;
     for node in &nodes {
-        assert_eq!(node.get("/api/officers/queue", any).await, json!([]));
+        let queue = node
+            .expect(Method::GET, "/api/officers/queue", Some(any), None, 200)
+            .await;
+        assert_eq!(queue, json!([]));
     }
     for (i, (id, token)) in officers.iter().enumerate() {
+        let path = format!("/api/officers/{id}/chats");
         let mine = nodes[(i + 1) % 2]
-            .get(&format!("/api/officers/{id}/chats"), token)
+            .expect(Method::GET, &path, Some(token), None, 200)
             .await;
         let mut mine: Vec<&str> = mine
             .as_array()
@@ -568,31 +407,28 @@ async fn a_node_killed_mid_traffic_loses_nothing_acknowledged() {
         return;
     };
     let url = TestPg::url(&pg.database().await);
-    let mut a = Node::start(&url);
-    let b = Node::start(&url);
+    let mut node_a = Server::on_postgres(&url);
+    let node_b = Server::on_postgres(&url);
+    let (a, b) = (node_a.api.clone(), &node_b.api);
 
     // Chat X's customer is on node A, chat Y's on node B; Amy owns both.
     let amy = b.officer("amy").await;
-    let (x, cx) = a.customer("cust-x").await;
-    let (y, cy) = b.customer("cust-y").await;
+    let (cx, x) = a.customer("cust-x").await;
+    let (cy, y) = b.customer("cust-y").await;
     for chat in [&x, &y] {
-        b.post(
-            &format!("/api/officers/amy/claim/{chat}"),
-            Some(&amy),
-            json!({}),
-        )
-        .await;
+        let (status, body) = b.claim(&amy, "amy", chat).await.unwrap();
+        assert_eq!(status, 200, "{body}");
     }
 
     // Sockets: X's customer on A; Amy (both chats) and Y's customer on B.
-    let mut on_a = a.ws(&cx).await;
+    let mut on_a = ws(&a, &cx).await;
     on_a.join(&x, 0).await;
     let (seen_a, reader_a) = spawn_reader(on_a);
-    let mut amy_b = b.ws(&amy).await;
+    let mut amy_b = ws(b, &amy).await;
     amy_b.join(&x, 0).await;
     amy_b.join(&y, 0).await;
     let (seen_amy, _reader_amy) = spawn_reader(amy_b);
-    let mut cy_b = b.ws(&cy).await;
+    let mut cy_b = ws(b, &cy).await;
     cy_b.join(&y, 0).await;
     let (seen_cy, _reader_cy) = spawn_reader(cy_b);
 
@@ -611,7 +447,7 @@ async fn a_node_killed_mid_traffic_loses_nothing_acknowledged() {
         .zip(&progress)
         .map(|((name, token, chat, bases), progress)| {
             spawn_sender(
-                b.client.clone(),
+                b.client().clone(),
                 name,
                 (*token).clone(),
                 (*chat).clone(),
@@ -624,7 +460,7 @@ async fn a_node_killed_mid_traffic_loses_nothing_acknowledged() {
 
     // Mid-traffic: kill node A.
     wait_progress(&progress, &[BEFORE; 4]).await;
-    a.kill();
+    node_a.kill();
     let at_kill: Vec<usize> = progress.iter().map(|p| p.load(Ordering::Relaxed)).collect();
 
     // The socket on A is gone; its client reconnects to B with the same token and
@@ -635,7 +471,7 @@ async fn a_node_killed_mid_traffic_loses_nothing_acknowledged() {
         .unwrap();
     let before_kill = seen_a.lock().unwrap().seqs.remove(&x).unwrap_or_default();
     let last_seen = before_kill.last().copied().unwrap_or(0);
-    let mut moved = b.ws(&cx).await;
+    let mut moved = ws(b, &cx).await;
     moved.join(&x, last_seen).await;
     let (seen_moved, _reader_moved) = spawn_reader(moved);
 
@@ -657,7 +493,7 @@ async fn a_node_killed_mid_traffic_loses_nothing_acknowledged() {
     // else. (Every unacknowledged send was resent until acknowledged.)
     let mut last = HashMap::new();
     for chat in [&x, &y] {
-        let stored = b.all_messages(chat, &amy).await;
+        let stored = b.all_messages(&amy, chat).await;
         let seqs: Vec<u64> = stored.iter().map(|m| m["seq"].as_u64().unwrap()).collect();
         let n = stored.len() as u64;
         assert_eq!(
