@@ -7,10 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chatcore::{
-    Actor, ChatId, ChatService, CustomerId, CustomerLogin, Error, ErrorKind, Limits, ManualClock,
-    MessagePage, NewOfficer, OfficerId, Rate, SendMessage, ServiceConfig, Timestamp,
+    Actor, ChatService, Error, ErrorKind, Limits, ManualClock, MessagePage, NewOfficer, OfficerId,
+    Rate, SendMessage, ServiceConfig, Timestamp,
 };
 use tempfile::TempDir;
+
+#[path = "support/login.rs"]
+mod login;
+use login::customer;
 
 const PASSWORD: &str = "correct horse";
 
@@ -49,19 +53,6 @@ async fn officer(s: &ChatService, id: &str) {
     )
     .await
     .unwrap();
-}
-
-async fn customer(s: &ChatService, id: &str) -> (String, Actor, ChatId) {
-    let login = s
-        .customer_login(CustomerLogin {
-            customer_id: CustomerId::parse(id).unwrap(),
-            officer_id: None,
-            signature: None,
-        })
-        .await
-        .unwrap();
-    let actor = s.authenticate(&login.token).await.unwrap().actor;
-    (login.token, actor, login.chat.id)
 }
 
 #[track_caller]
@@ -187,8 +178,8 @@ async fn sends_are_limited_per_sender_and_a_refusal_stores_nothing() {
         Limits::default().with_sends_per_sender(Some(Rate::new(3, Duration::from_secs(10))));
     let env = open(limits);
     let s = &env.service;
-    let (_, c1, chat1) = customer(s, "c1").await;
-    let (_, c2, chat2) = customer(s, "c2").await;
+    let (c1, chat1, _) = customer(s, "c1").await;
+    let (c2, chat2, _) = customer(s, "c2").await;
     for i in 0..3 {
         s.send_message(&c1, chat1, SendMessage::text(format!("m{i}")))
             .await
@@ -224,14 +215,14 @@ async fn a_new_token_does_not_reset_the_senders_budget() {
         Limits::default().with_sends_per_sender(Some(Rate::new(2, Duration::from_secs(60))));
     let env = open(limits);
     let s = &env.service;
-    let (_, first, chat) = customer(s, "c1").await;
+    let (first, chat, _) = customer(s, "c1").await;
     for _ in 0..2 {
         s.send_message(&first, chat, SendMessage::text("hi"))
             .await
             .unwrap();
     }
     // Logging in again gives a new token for the same identity: the same budget.
-    let (_, again, same_chat) = customer(s, "c1").await;
+    let (again, same_chat, _) = customer(s, "c1").await;
     assert_eq!(same_chat, chat);
     wait_of(
         s.send_message(&again, chat, SendMessage::text("again"))
@@ -249,7 +240,7 @@ async fn by_default_sends_are_not_limited_and_failed_logins_are() {
     );
     let env = open(ServiceConfig::default().limits);
     let s = &env.service;
-    let (_, c, chat) = customer(s, "c1").await;
+    let (c, chat, _) = customer(s, "c1").await;
     for i in 0..200 {
         s.send_message(&c, chat, SendMessage::text(format!("m{i}")))
             .await

@@ -11,6 +11,10 @@ use chatcore::{
 };
 use tempfile::TempDir;
 
+#[path = "support/login.rs"]
+mod login;
+use login::customer;
+
 struct Env {
     service: ChatService,
     dir: TempDir,
@@ -57,21 +61,6 @@ async fn officer(s: &ChatService, id: &str) -> Actor {
     .await
     .unwrap();
     Actor::Officer(oid(id))
-}
-
-async fn customer(s: &ChatService, id: &str) -> (Actor, ChatId) {
-    let login = s
-        .customer_login(CustomerLogin {
-            customer_id: cid(id),
-            officer_id: None,
-            signature: None,
-        })
-        .await
-        .unwrap();
-    (
-        s.authenticate(&login.token).await.unwrap().actor,
-        login.chat.id,
-    )
 }
 
 fn text(s: &str) -> SendMessage {
@@ -166,7 +155,7 @@ async fn concurrent_senders_get_dense_seqs_and_events_leave_in_commit_order() {
         ServiceConfig::default(),
     );
     let amy = officer(s, "amy").await;
-    let (cust, chat) = customer(s, "c").await;
+    let (cust, chat, _) = customer(s, "c").await;
     s.claim(&amy, &oid("amy"), chat).await.unwrap();
     let mut raw = s.bus().subscribe(&Topic::Chat(chat));
     let tasks: Vec<_> = (0..16)
@@ -285,7 +274,7 @@ async fn concurrent_logins_of_one_customer_share_one_chat_and_one_event() {
 async fn client_message_id_makes_sends_idempotent() {
     let env = open();
     let s = &env.service;
-    let (cust, chat) = customer(s, "c").await;
+    let (cust, chat, _) = customer(s, "c").await;
     let mut raw = s.bus().subscribe(&Topic::Chat(chat));
     let first = s
         .send_message(&cust, chat, text("hi").with_client_message_id("k-1"))
@@ -307,7 +296,7 @@ async fn client_message_id_makes_sends_idempotent() {
 async fn invalid_input_is_refused_and_changes_nothing() {
     let env = open();
     let s = &env.service;
-    let (cust, chat) = customer(s, "c").await;
+    let (cust, chat, _) = customer(s, "c").await;
     let bad = |r: Result<chatcore::Sent, Error>| r.unwrap_err().code();
     assert_eq!(
         bad(s.send_message(&cust, chat, text("")).await),
@@ -793,7 +782,7 @@ async fn a_feed_replays_then_goes_live_with_no_gap_and_no_duplicate() {
     const N: u64 = 600;
     let env = open();
     let s = env.service.clone();
-    let (cust, chat) = customer(&s, "c").await;
+    let (cust, chat, _) = customer(&s, "c").await;
     let sender = {
         let (s, cust) = (s.clone(), cust.clone());
         tokio::spawn(async move {
@@ -833,7 +822,7 @@ async fn a_feed_that_lags_behind_the_bus_fills_the_gap_from_the_store() {
         Arc::new(LocalBus::with_capacity(4)),
         ServiceConfig::default(),
     );
-    let (cust, chat) = customer(&s, "c").await;
+    let (cust, chat, _) = customer(&s, "c").await;
     s.send_message(&cust, chat, text("before")).await.unwrap();
     let mut live = s.watch_chat(&cust, chat, None).await.unwrap();
     assert_eq!(

@@ -13,22 +13,12 @@ use chatcore::{
     SendMessage, ServiceConfig, SqliteStore,
 };
 
+#[path = "support/login.rs"]
+mod login;
 #[path = "support/tmpfs.rs"]
 mod tmpfs;
+use login::customer;
 use tmpfs::{Tmpfs, fill};
-
-async fn customer(s: &ChatService, id: &str) -> (Actor, ChatId, String) {
-    let login = s
-        .customer_login(CustomerLogin {
-            customer_id: CustomerId::parse(id).unwrap(),
-            officer_id: None,
-            signature: None,
-        })
-        .await
-        .unwrap();
-    let actor = s.authenticate(&login.token).await.unwrap().actor;
-    (actor, login.chat.id, login.token)
-}
 
 async fn all_messages(s: &ChatService, actor: &Actor, chat: ChatId) -> Vec<Message> {
     let mut out: Vec<Message> = Vec::new();
