@@ -92,7 +92,7 @@ impl<S: Store> Store for MeteredStore<S> {
     async fn last_seq(&self, chat: &ChatId) -> StoreResult<u64> {
         self.measure("last_seq", self.inner.last_seq(chat)).await
     }
-    async fn create_session(&self, session: &SessionRecord) -> StoreResult<()> {
+    async fn create_session(&self, session: &SessionRecord) -> StoreResult<bool> {
         self.measure("create_session", self.inner.create_session(session))
             .await
     }
@@ -103,6 +103,17 @@ impl<S: Store> Store for MeteredStore<S> {
     async fn delete_session(&self, token_hash: &TokenHash) -> StoreResult<bool> {
         self.measure("delete_session", self.inner.delete_session(token_hash))
             .await
+    }
+    async fn set_officer_disabled(
+        &self,
+        officer: &OfficerId,
+        disabled: bool,
+    ) -> StoreResult<Option<(Officer, Vec<TokenHash>)>> {
+        self.measure(
+            "set_officer_disabled",
+            self.inner.set_officer_disabled(officer, disabled),
+        )
+        .await
     }
     async fn purge_expired_sessions(&self, now: Timestamp) -> StoreResult<u64> {
         self.measure(

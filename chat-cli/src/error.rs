@@ -106,9 +106,11 @@ impl ApiError {
     /// says which class it is.
     pub(crate) fn from_ws_code(code: &str, message: Option<&str>) -> Self {
         let kind = match code {
-            "unauthorized" | "invalid_credentials" | "invalid_signature" | "forbidden" => {
-                ExitKind::Auth
-            }
+            "unauthorized"
+            | "invalid_credentials"
+            | "invalid_signature"
+            | "forbidden"
+            | "officer_disabled" => ExitKind::Auth,
             c if c.ends_with("_not_found") => ExitKind::NotFound,
             "already_assigned" | "officer_exists" => ExitKind::Conflict,
             "rate_limited" | "too_many_rooms" => ExitKind::RateLimited,

@@ -32,10 +32,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use chatcore::store::{PageQuery, StoreResult};
+use chatcore::store::{PageQuery, StoreResult, TokenHash};
 use chatcore::{
-    Chat, ChatId, ChatStatus, Envelope, Event, EventBus, LocalBus, Message, OfficerId, Store,
-    Subscription, Topic,
+    Chat, ChatChange, ChatId, ChatStatus, Envelope, Event, EventBus, LocalBus, Message, OfficerId,
+    Store, Subscription, Topic,
 };
 use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
@@ -223,6 +223,9 @@ fn parse_topic(s: &str) -> Option<Topic> {
     if s == "officers:all" {
         return Some(Topic::Officers);
     }
+    if s == "sessions" {
+        return Some(Topic::Sessions);
+    }
     if let Some(id) = s.strip_prefix("chat:") {
         return ChatId::parse(id).ok().map(Topic::Chat);
     }
@@ -243,6 +246,13 @@ fn parse_event(v: serde_json::Value) -> Option<Event> {
         "queue_chat_created" => Some(Event::QueueChatCreated { chat: chat()? }),
         "queue_chat_claimed" => Some(Event::QueueChatClaimed { chat: chat()? }),
         "chat_assigned" => Some(Event::ChatAssigned { chat: chat()? }),
+        "chat_updated" => Some(Event::ChatUpdated {
+            chat: chat()?,
+            change: serde_json::from_value::<ChatChange>(field("change")?).ok()?,
+        }),
+        "session_revoked" => Some(Event::SessionRevoked {
+            token_hash: serde_json::from_value::<TokenHash>(field("tokenHash")?).ok()?,
+        }),
         _ => None,
     }
 }
@@ -287,6 +297,7 @@ async fn decode(payload: &str, node: &str, store: &dyn Store) -> Option<Arc<Enve
         after: Some(r.seq.saturating_sub(1)),
         before: Some(r.seq.saturating_add(1)),
         limit: 1,
+        max_bytes: usize::MAX,
     };
     match store.messages(&r.chat, &page).await {
         Ok(mut found) if found.len() == 1 => Some(Envelope::new(

@@ -61,6 +61,12 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX sessions_expiry ON sessions (expires_at);
     "#,
+    // v2: an officer can be disabled by the admin, which revokes all of their sessions
+    // (found by subject).
+    r#"
+    ALTER TABLE officers ADD COLUMN disabled BOOLEAN NOT NULL DEFAULT FALSE;
+    CREATE INDEX sessions_by_subject ON sessions (role, subject);
+    "#,
 ];
 
 /// The schema version this build migrates databases to.

@@ -12,7 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chatcore::store::{
     AppendOutcome, ClaimOutcome, NewChat, NewMessage, OfficerRecord, PageQuery, SessionRecord,
-    SessionSubject, StoreResult, TokenHash,
+    SessionSubject, StoreResult, TokenHash, fill_page,
 };
 use chatcore::{
     Chat, ChatId, ChatStatus, CustomerId, Message, MessageId, Officer, OfficerId, SenderType,
@@ -167,7 +167,7 @@ const SQL_PAGE_BEFORE: &str = concat!(
     " FROM messages WHERE chat_id = $1 AND seq > $2 AND seq < $3 ORDER BY seq DESC LIMIT $4"
 );
 const SQL_OFFICER: &str =
-    "SELECT id, display_name, password_hash, created_at FROM officers WHERE id = $1";
+    "SELECT id, display_name, password_hash, created_at, disabled FROM officers WHERE id = $1";
 const SQL_SESSION: &str = "SELECT role, subject, chat_id, created_at, expires_at \
      FROM sessions WHERE token_hash = $1";
 
@@ -217,6 +217,7 @@ fn officer_from_row(r: &Row) -> StoreResult<OfficerRecord> {
             id: OfficerId::parse(id).map_err(|_| corrupt("officers.id"))?,
             display_name: r.try_get(1).map_err(classify)?,
             created_at: Timestamp::from_unix_millis(r.try_get(3).map_err(classify)?),
+            disabled: r.try_get(4).map_err(classify)?,
         },
         password_hash: r.try_get(2).map_err(classify)?,
     })
@@ -286,7 +287,8 @@ impl Store for PgStore {
         let client = self.client().await?;
         let st = client
             .prepare_cached(
-                "SELECT id, display_name, password_hash, created_at FROM officers ORDER BY id",
+                "SELECT id, display_name, password_hash, created_at, disabled FROM officers
+                 ORDER BY id",
             )
             .await
             .map_err(classify)?;
@@ -455,10 +457,7 @@ impl Store for PgStore {
                 .await
                 .map_err(classify)?
         };
-        let mut out = rows
-            .iter()
-            .map(message_from_row)
-            .collect::<StoreResult<Vec<_>>>()?;
+        let mut out = fill_page(rows.iter().map(message_from_row), page.max_bytes)?;
         if page.before.is_some() {
             out.reverse();
         }
@@ -481,7 +480,7 @@ impl Store for PgStore {
         }
     }
 
-    async fn create_session(&self, s: &SessionRecord) -> StoreResult<()> {
+    async fn create_session(&self, s: &SessionRecord) -> StoreResult<bool> {
         let (role, subject, chat) = match &s.subject {
             SessionSubject::Officer(id) => ("officer", id.to_string(), None),
             SessionSubject::Customer {
@@ -493,29 +492,46 @@ impl Store for PgStore {
                 Some(chat_id.to_string()),
             ),
         };
-        let client = self.client().await?;
-        let st = client
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(classify)?;
+        if role == "officer" {
+            // The share lock waits for a disable in flight (which updates the row) and
+            // makes a later disable wait for this insert, whose session it then deletes.
+            let st = tx
+                .prepare_cached("SELECT disabled FROM officers WHERE id = $1 FOR SHARE")
+                .await
+                .map_err(classify)?;
+            let row = tx.query_opt(&st, &[&subject]).await.map_err(classify)?;
+            let enabled = match row {
+                Some(r) => !r.try_get::<_, bool>(0).map_err(classify)?,
+                None => false,
+            };
+            if !enabled {
+                return Ok(false);
+            }
+        }
+        let st = tx
             .prepare_cached(
                 "INSERT INTO sessions (token_hash, role, subject, chat_id, created_at, expires_at)
                  VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .await
             .map_err(classify)?;
-        client
-            .execute(
-                &st,
-                &[
-                    &&s.token_hash.0[..],
-                    &role,
-                    &subject,
-                    &chat,
-                    &s.created_at.unix_millis(),
-                    &s.expires_at.unix_millis(),
-                ],
-            )
-            .await
-            .map_err(classify)?;
-        Ok(())
+        tx.execute(
+            &st,
+            &[
+                &&s.token_hash.0[..],
+                &role,
+                &subject,
+                &chat,
+                &s.created_at.unix_millis(),
+                &s.expires_at.unix_millis(),
+            ],
+        )
+        .await
+        .map_err(classify)?;
+        tx.commit().await.map_err(classify)?;
+        Ok(true)
     }
 
     async fn session(&self, token_hash: &TokenHash) -> StoreResult<Option<SessionRecord>> {
@@ -561,6 +577,55 @@ impl Store for PgStore {
             .await
             .map_err(classify)?;
         Ok(n > 0)
+    }
+
+    async fn set_officer_disabled(
+        &self,
+        officer: &OfficerId,
+        disabled: bool,
+    ) -> StoreResult<Option<(Officer, Vec<TokenHash>)>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(classify)?;
+        let st = tx
+            .prepare_cached(
+                "UPDATE officers SET disabled = $2 WHERE id = $1
+                 RETURNING id, display_name, password_hash, created_at, disabled",
+            )
+            .await
+            .map_err(classify)?;
+        let Some(row) = tx
+            .query_opt(&st, &[&officer.as_str(), &disabled])
+            .await
+            .map_err(classify)?
+        else {
+            return Ok(None);
+        };
+        let record = officer_from_row(&row)?;
+        let mut revoked = Vec::new();
+        if disabled {
+            // After the row lock above: sessions inserted by logins that held the share
+            // lock first are committed and seen here.
+            let st = tx
+                .prepare_cached(
+                    "DELETE FROM sessions WHERE role = 'officer' AND subject = $1
+                     RETURNING token_hash",
+                )
+                .await
+                .map_err(classify)?;
+            for row in tx
+                .query(&st, &[&officer.as_str()])
+                .await
+                .map_err(classify)?
+            {
+                let bytes: Vec<u8> = row.try_get(0).map_err(classify)?;
+                let hash: [u8; 32] = bytes
+                    .try_into()
+                    .map_err(|_| corrupt("sessions.token_hash"))?;
+                revoked.push(TokenHash(hash));
+            }
+        }
+        tx.commit().await.map_err(classify)?;
+        Ok(Some((record.officer, revoked)))
     }
 
     async fn purge_expired_sessions(&self, now: Timestamp) -> StoreResult<u64> {

@@ -325,6 +325,7 @@ async fn a_remote_queue_created_event_for_a_claimed_chat_is_dropped() {
                 id: OfficerId::parse("amy").unwrap(),
                 display_name: None,
                 created_at: Timestamp::from_unix_millis(0),
+                disabled: false,
             },
             password_hash: None,
         })

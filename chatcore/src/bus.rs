@@ -1,6 +1,7 @@
-//! The event bus: topics (`chat:<id>`, `officers:all`, `officer:<id>`), the events of the
-//! contract, and [`LocalBus`], the in-process implementation. The [`EventBus`] trait is
-//! the seam where a cross-node bus (PostgreSQL LISTEN/NOTIFY is planned) plugs in.
+//! The event bus: topics (`chat:<id>`, `officers:all`, `officer:<id>`, and the engine's
+//! own `sessions`), the events of the contract, and [`LocalBus`], the in-process
+//! implementation. The [`EventBus`] trait is the seam where a cross-node bus
+//! (`chat-postgres`'s PostgreSQL LISTEN/NOTIFY) plugs in.
 //!
 //! Memory is bounded: each topic keeps a ring of the last [`LocalBus::with_capacity`]
 //! events, and a topic with no subscriber holds nothing. A subscriber that falls more
@@ -16,7 +17,8 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 use crate::ids::{ChatId, OfficerId};
-use crate::model::{Chat, Message};
+use crate::model::{Chat, ChatChange, Message};
+use crate::store::TokenHash;
 
 /// Where an event is published.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -27,6 +29,10 @@ pub enum Topic {
     Officers,
     /// `officer:<id>`: events for one officer (chats assigned to them).
     Officer(OfficerId),
+    /// `sessions`: the engine's own notices that sessions ended early (logout, an
+    /// officer disabled), so that every node closes the connections they authenticate.
+    /// Never forwarded to a client.
+    Sessions,
 }
 
 impl fmt::Display for Topic {
@@ -35,6 +41,7 @@ impl fmt::Display for Topic {
             Topic::Chat(id) => write!(f, "chat:{id}"),
             Topic::Officers => f.write_str("officers:all"),
             Topic::Officer(id) => write!(f, "officer:{id}"),
+            Topic::Sessions => f.write_str("sessions"),
         }
     }
 }
@@ -64,6 +71,22 @@ pub enum Event {
     ChatAssigned {
         /// The chat.
         chat: Chat,
+    },
+    /// A chat's state changed (topic `chat:<id>`). Whoever follows the chat learns of
+    /// it, and a feed re-checks its reader's right to the chat before anything else of
+    /// the chat reaches them.
+    ChatUpdated {
+        /// The chat as it now is.
+        chat: Chat,
+        /// What happened.
+        change: ChatChange,
+    },
+    /// A session ended before its expiry (topic `sessions`; the engine's own, never
+    /// sent to a client): connections it authenticates must close.
+    SessionRevoked {
+        /// The hash of the session's token.
+        #[serde(rename = "tokenHash")]
+        token_hash: TokenHash,
     },
 }
 
@@ -276,7 +299,7 @@ impl EventBus for LocalBus {
         let capacity = match topic {
             Topic::Chat(_) => self.chat_capacity,
             Topic::Officer(_) => self.officer_capacity,
-            Topic::Officers => self.capacity,
+            Topic::Officers | Topic::Sessions => self.capacity,
         };
         let rx = topics
             .map

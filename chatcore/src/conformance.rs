@@ -66,7 +66,10 @@ cases!(
     seq_is_dense_under_concurrent_appends,
     client_message_id_is_idempotent_per_sender_and_chat,
     pages_respect_bounds_and_limit,
+    pages_stop_at_their_byte_cap,
     sessions_are_stored_found_deleted_and_purged,
+    disabling_an_officer_revokes_their_sessions_and_refuses_new_ones,
+    a_login_racing_a_disable_leaves_no_session_behind,
     ping_succeeds_on_an_open_store,
 );
 
@@ -108,6 +111,7 @@ async fn add_officer(store: &Arc<dyn Store>, id: &str) -> OfficerId {
             id: oid(id),
             display_name: None,
             created_at: t(0),
+            disabled: false,
         },
         password_hash: None,
     };
@@ -164,6 +168,7 @@ async fn officers_are_stored_unique_and_listed_by_id(store: Arc<dyn Store>) {
             id: oid("zoe"),
             display_name: Some("Zoë".into()),
             created_at: t(5),
+            disabled: false,
         },
         password_hash: Some("$argon2id$fake".into()),
     };
@@ -436,6 +441,7 @@ async fn seq_is_dense_for_sequential_appends(store: Arc<dyn Store>) {
                 after: None,
                 before: None,
                 limit: 100,
+                max_bytes: usize::MAX,
             },
         )
         .await
@@ -486,6 +492,7 @@ async fn seq_is_dense_under_concurrent_appends(store: Arc<dyn Store>) {
                 after: None,
                 before: None,
                 limit: 1000,
+                max_bytes: usize::MAX,
             },
         )
         .await
@@ -555,6 +562,7 @@ async fn pages_respect_bounds_and_limit(store: Arc<dyn Store>) {
                             after,
                             before,
                             limit,
+                            max_bytes: usize::MAX,
                         },
                     )
                     .await
@@ -583,6 +591,7 @@ async fn pages_respect_bounds_and_limit(store: Arc<dyn Store>) {
         after: None,
         before: None,
         limit: 10,
+        max_bytes: usize::MAX,
     };
     assert!(store.messages(&empty, &q).await.expect("page").is_empty());
     assert!(
@@ -592,6 +601,53 @@ async fn pages_respect_bounds_and_limit(store: Arc<dyn Store>) {
             .expect("page")
             .is_empty()
     );
+}
+
+async fn pages_stop_at_their_byte_cap(store: Arc<dyn Store>) {
+    let chat = add_chat(&store, "c", 1).await;
+    // Nine messages of one size each (one-digit seqs, contents of equal length).
+    for i in 0..9 {
+        append(
+            &store,
+            msg(
+                chat,
+                SenderType::Customer,
+                "c",
+                &format!("message-{i}"),
+                None,
+            ),
+        )
+        .await;
+    }
+    let all = store
+        .messages(&chat, &PageQuery::after(0, 100))
+        .await
+        .expect("page");
+    let size = all[0].json_len();
+    assert!(all.iter().all(|m| m.json_len() == size));
+    let page = |after: Option<u64>, before: Option<u64>, max_bytes: usize| {
+        let store = store.clone();
+        async move {
+            let q = PageQuery {
+                after,
+                before,
+                limit: 100,
+                max_bytes,
+            };
+            seqs(&store.messages(&chat, &q).await.expect("page"))
+        }
+    };
+    // Exactly three fit; one byte less and only two do.
+    assert_eq!(page(None, None, 3 * size).await, vec![1, 2, 3]);
+    assert_eq!(page(None, None, 3 * size - 1).await, vec![1, 2]);
+    assert_eq!(page(Some(7), None, 3 * size).await, vec![8, 9]);
+    // With `before`, the newest that fit, still ascending.
+    assert_eq!(page(None, Some(9), 2 * size).await, vec![7, 8]);
+    // A message larger than the cap still comes, alone: a page is never empty while
+    // there is something to read.
+    assert_eq!(page(None, None, 1).await, vec![1]);
+    assert_eq!(page(None, Some(5), 1).await, vec![4]);
+    assert_eq!(page(Some(9), None, 1).await, Vec::<u64>::new());
 }
 
 async fn sessions_are_stored_found_deleted_and_purged(store: Arc<dyn Store>) {
@@ -612,8 +668,8 @@ async fn sessions_are_stored_found_deleted_and_purged(store: Arc<dyn Store>) {
         created_at: t(0),
         expires_at: t(5000),
     };
-    store.create_session(&officer).await.expect("create");
-    store.create_session(&customer).await.expect("create");
+    assert!(store.create_session(&officer).await.expect("create"));
+    assert!(store.create_session(&customer).await.expect("create"));
     assert_eq!(
         store.session(&officer.token_hash).await.expect("get"),
         Some(officer.clone())
@@ -660,6 +716,159 @@ async fn sessions_are_stored_found_deleted_and_purged(store: Arc<dyn Store>) {
             .expect("get")
             .is_none()
     );
+}
+
+fn officer_session(officer: &OfficerId, n: u8) -> SessionRecord {
+    SessionRecord {
+        token_hash: TokenHash([n; 32]),
+        subject: SessionSubject::Officer(officer.clone()),
+        created_at: t(0),
+        expires_at: t(1_000_000),
+    }
+}
+
+async fn disabling_an_officer_revokes_their_sessions_and_refuses_new_ones(store: Arc<dyn Store>) {
+    let amy = add_officer(&store, "amy").await;
+    let bob = add_officer(&store, "bob").await;
+    let chat = add_chat(&store, "c", 1).await;
+    for session in [officer_session(&amy, 1), officer_session(&amy, 2)] {
+        assert!(store.create_session(&session).await.expect("create"));
+    }
+    assert!(
+        store
+            .create_session(&officer_session(&bob, 3))
+            .await
+            .expect("create")
+    );
+    let customer = SessionRecord {
+        token_hash: TokenHash([4; 32]),
+        subject: SessionSubject::Customer {
+            customer_id: cid("c"),
+            chat_id: chat,
+        },
+        created_at: t(0),
+        expires_at: t(1_000_000),
+    };
+    assert!(store.create_session(&customer).await.expect("create"));
+
+    let (officer, mut revoked) = store
+        .set_officer_disabled(&amy, true)
+        .await
+        .expect("disable")
+        .expect("amy exists");
+    assert!(officer.disabled);
+    revoked.sort_by_key(|h| h.0);
+    assert_eq!(revoked, vec![TokenHash([1; 32]), TokenHash([2; 32])]);
+    for n in [1, 2] {
+        assert!(
+            store
+                .session(&TokenHash([n; 32]))
+                .await
+                .expect("get")
+                .is_none()
+        );
+    }
+    for n in [3, 4] {
+        assert!(
+            store
+                .session(&TokenHash([n; 32]))
+                .await
+                .expect("get")
+                .is_some(),
+            "another subject's session was revoked"
+        );
+    }
+    let stored = store.officer(&amy).await.expect("get").expect("amy");
+    assert!(stored.officer.disabled);
+    assert!(
+        !store
+            .create_session(&officer_session(&amy, 5))
+            .await
+            .expect("create"),
+        "a disabled officer got a session"
+    );
+    assert!(
+        !store
+            .create_session(&officer_session(&oid("nobody"), 6))
+            .await
+            .expect("create"),
+        "an unknown officer got a session"
+    );
+    // Disabling again revokes nothing more; enabling lets the officer in again.
+    let (_, again) = store
+        .set_officer_disabled(&amy, true)
+        .await
+        .expect("disable")
+        .expect("amy");
+    assert!(again.is_empty());
+    let (officer, none) = store
+        .set_officer_disabled(&amy, false)
+        .await
+        .expect("enable")
+        .expect("amy");
+    assert!(!officer.disabled && none.is_empty());
+    assert!(
+        store
+            .create_session(&officer_session(&amy, 7))
+            .await
+            .expect("create")
+    );
+    assert!(
+        store
+            .set_officer_disabled(&oid("nobody"), true)
+            .await
+            .expect("disable")
+            .is_none()
+    );
+}
+
+async fn a_login_racing_a_disable_leaves_no_session_behind(store: Arc<dyn Store>) {
+    // Sessions are created while the officer is disabled: every session that was
+    // stored must be among those the disable revoked, and none may be left.
+    for round in 0..5u8 {
+        let amy = add_officer(&store, &format!("amy{round}")).await;
+        let logins: Vec<_> = (0..24u8)
+            .map(|n| {
+                let (store, amy) = (store.clone(), amy.clone());
+                tokio::spawn(async move {
+                    let session = officer_session(&amy, round * 32 + n + 1);
+                    let stored = store.create_session(&session).await.expect("create");
+                    (session.token_hash, stored)
+                })
+            })
+            .collect();
+        let disable = {
+            let (store, amy) = (store.clone(), amy.clone());
+            tokio::spawn(async move {
+                tokio::task::yield_now().await;
+                store.set_officer_disabled(&amy, true).await
+            })
+        };
+        let mut stored = Vec::new();
+        for login in logins {
+            let (hash, ok) = login.await.expect("login task");
+            if ok {
+                stored.push(hash);
+            }
+        }
+        let (_, mut revoked) = disable
+            .await
+            .expect("disable task")
+            .expect("disable")
+            .expect("officer");
+        stored.sort_by_key(|h| h.0);
+        revoked.sort_by_key(|h| h.0);
+        assert_eq!(
+            stored, revoked,
+            "round {round}: a stored session was not revoked"
+        );
+        for hash in &stored {
+            assert!(
+                store.session(hash).await.expect("get").is_none(),
+                "round {round}: a session of a disabled officer is left"
+            );
+        }
+    }
 }
 
 async fn ping_succeeds_on_an_open_store(store: Arc<dyn Store>) {

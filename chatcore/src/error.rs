@@ -82,6 +82,10 @@ pub enum Error {
     /// A customer signature is missing or wrong (401 `invalid_signature`).
     #[error("signature must be the lowercase hex HMAC-SHA256 of the customer id")]
     InvalidSignature,
+    /// The officer was disabled by the admin: they may not log in (403
+    /// `officer_disabled`; told only to whoever proved the password).
+    #[error("this officer account is disabled; ask the administrator")]
+    OfficerDisabled,
     /// The caller is known but may not do this (403 `forbidden`).
     #[error("{0}")]
     Forbidden(String),
@@ -124,6 +128,7 @@ impl Error {
             Error::Unauthorized => "unauthorized",
             Error::InvalidCredentials => "invalid_credentials",
             Error::InvalidSignature => "invalid_signature",
+            Error::OfficerDisabled => "officer_disabled",
             Error::Forbidden(_) => "forbidden",
             Error::ChatNotFound => "chat_not_found",
             Error::OfficerNotFound => "officer_not_found",
@@ -146,7 +151,7 @@ impl Error {
             Error::Unauthorized | Error::InvalidCredentials | Error::InvalidSignature => {
                 ErrorKind::Unauthorized
             }
-            Error::Forbidden(_) => ErrorKind::Forbidden,
+            Error::Forbidden(_) | Error::OfficerDisabled => ErrorKind::Forbidden,
             Error::ChatNotFound | Error::OfficerNotFound => ErrorKind::NotFound,
             Error::OfficerExists(_) | Error::AlreadyAssigned(_) => ErrorKind::Conflict,
             Error::RateLimited { .. } => ErrorKind::TooManyRequests,

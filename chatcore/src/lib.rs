@@ -98,9 +98,9 @@ pub use error::{Error, ErrorKind, Result};
 pub use identity::{Actor, Authenticated};
 pub use ids::{ChatId, CustomerId, IdKind, MessageId, OfficerId};
 pub use limits::{Limits, Rate, RateLimiter, Throttle};
-pub use model::{Chat, ChatStatus, Message, Officer, SenderType, Timestamp};
+pub use model::{Chat, ChatChange, ChatStatus, Message, Officer, SenderType, Timestamp};
 pub use service::{
-    ChatFeed, ChatService, CustomerLogin, CustomerSession, MessagePage, NewOfficer, OfficerSession,
-    SendMessage, Sent, ServiceConfig,
+    ChatFeed, ChatService, CustomerLogin, CustomerSession, LiveSession, MessagePage, NewOfficer,
+    OfficerSession, SendMessage, Sent, ServiceConfig, SessionNotice,
 };
 pub use store::{Durability, MemoryStore, SqliteOptions, SqliteStore, Store, StoreError};

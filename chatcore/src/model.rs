@@ -94,6 +94,10 @@ pub struct Officer {
     pub display_name: Option<String>,
     /// When the officer was created.
     pub created_at: Timestamp,
+    /// True once the admin has disabled the officer: they cannot log in, and every
+    /// session they had was revoked.
+    #[serde(default)]
+    pub disabled: bool,
 }
 
 /// Where a chat stands. More states (resolved, ...) will come with the chat lifecycle, so
@@ -141,6 +145,16 @@ pub struct Chat {
     pub status: ChatStatus,
     /// When the chat was created (the queue is ordered by this).
     pub created_at: Timestamp,
+}
+
+/// What changed in a chat, in a `chat_updated` event (the contract's `change`). More
+/// kinds come with the chat lifecycle, so match on this with a wildcard arm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ChatChange {
+    /// An officer claimed the pending chat.
+    Claimed,
 }
 
 /// Who wrote a message.
@@ -195,6 +209,31 @@ pub struct Message {
     pub client_message_id: Option<String>,
 }
 
+impl Message {
+    /// The length in bytes of this message's JSON, exactly as it goes on the wire (what a
+    /// page's byte cap counts). Counted without building the text.
+    pub fn json_len(&self) -> usize {
+        let mut counter = ByteCounter(0);
+        // Writing into a counter cannot fail, and these plain fields always serialize.
+        let _ = serde_json::to_writer(&mut counter, self);
+        counter.0
+    }
+}
+
+/// An `io::Write` that only counts.
+struct ByteCounter(usize);
+
+impl std::io::Write for ByteCounter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,6 +254,23 @@ mod tests {
             let t = Timestamp::from_unix_millis(ms);
             assert_eq!(t.to_string(), text);
             assert_eq!(serde_json::from_value::<Timestamp>(text.into()).unwrap(), t);
+        }
+    }
+
+    #[test]
+    fn a_messages_json_length_is_that_of_its_wire_form() {
+        for content in ["hello", "\u{1}\u{1}", "quote \" and \\", "été 🚀"] {
+            let m = Message {
+                id: MessageId::new(),
+                chat_id: ChatId::new(),
+                seq: 7,
+                sender_type: SenderType::Customer,
+                sender_id: "c1".into(),
+                content: content.into(),
+                created_at: Timestamp::from_unix_millis(0),
+                client_message_id: Some("k\u{7}".into()),
+            };
+            assert_eq!(m.json_len(), serde_json::to_vec(&m).unwrap().len());
         }
     }
 

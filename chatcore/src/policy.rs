@@ -68,22 +68,42 @@ pub(crate) fn claim(actor: &Actor, officer: &OfficerId) -> Result<()> {
     }
 }
 
+/// How long a right to read a chat holds once [`read_chat`] has granted it. A feed that
+/// delivers a chat in real time asks again whenever the answer may have changed: on every
+/// change of the chat, and, for a right that holds only while the chat is pending, before
+/// each message it hands out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReadRight {
+    /// For as long as the session lives: the admin, the chat's customer, and its
+    /// assigned officer (a claim is final).
+    Lasting,
+    /// Only while the chat is pending: any officer may read the chats in the queue.
+    WhilePending,
+}
+
 /// Reading a chat and its messages: its customer, its assigned officer, any officer while
 /// it is pending, and the admin.
-pub(crate) fn read_chat(actor: &Actor, chat: &Chat) -> Result<()> {
-    let allowed = match actor {
-        Actor::Admin => true,
-        Actor::Customer { chat_id, .. } => *chat_id == chat.id,
+pub(crate) fn read_chat(actor: &Actor, chat: &Chat) -> Result<ReadRight> {
+    let right = match actor {
+        Actor::Admin => Some(ReadRight::Lasting),
+        Actor::Customer { chat_id, .. } => (*chat_id == chat.id).then_some(ReadRight::Lasting),
         Actor::Officer(me) => match &chat.assigned_officer_id {
-            None => true,
-            Some(owner) => owner == me,
+            None => Some(ReadRight::WhilePending),
+            Some(owner) => (owner == me).then_some(ReadRight::Lasting),
         },
-        Actor::Anonymous => false,
+        Actor::Anonymous => None,
     };
-    if allowed {
-        Ok(())
-    } else {
-        Err(refuse(actor, "you may not read this chat"))
+    right.ok_or_else(|| refuse(actor, "you may not read this chat"))
+}
+
+/// Disabling and enabling officers: the admin only.
+pub(crate) fn manage_officers(actor: &Actor) -> Result<()> {
+    match actor {
+        Actor::Admin => Ok(()),
+        _ => Err(refuse(
+            actor,
+            "only the administrator may disable or enable officers",
+        )),
     }
 }
 

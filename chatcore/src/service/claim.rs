@@ -7,7 +7,7 @@ use crate::bus::{Event, Topic};
 use crate::error::{Error, Result};
 use crate::identity::Actor;
 use crate::ids::{ChatId, OfficerId};
-use crate::model::Chat;
+use crate::model::{Chat, ChatChange};
 use crate::policy;
 use crate::store::ClaimOutcome;
 
@@ -26,14 +26,22 @@ impl ChatService {
     }
 
     /// `officer` claims a pending chat. Only that officer may claim for themselves.
-    /// On success publishes `queue_chat_claimed` to `officers:all` and `chat_assigned`
-    /// to `officer:<id>`.
+    /// On success publishes `chat_updated` (`claimed`) to `chat:<id>`, which ends the
+    /// feeds of every other officer who was reading the pending chat,
+    /// `queue_chat_claimed` to `officers:all` and `chat_assigned` to `officer:<id>`.
     pub async fn claim(&self, actor: &Actor, officer: &OfficerId, chat: ChatId) -> Result<Chat> {
         policy::claim(actor, officer)?;
         let officer = officer.clone();
         self.ordered(chat, move |this| async move {
             match this.inner.store.claim_chat(&chat, &officer).await? {
                 ClaimOutcome::Claimed(chat) => {
+                    this.publish(
+                        Topic::Chat(chat.id),
+                        Event::ChatUpdated {
+                            chat: chat.clone(),
+                            change: ChatChange::Claimed,
+                        },
+                    );
                     this.publish(
                         Topic::Officers,
                         Event::QueueChatClaimed { chat: chat.clone() },

@@ -1,6 +1,7 @@
-//! Real-time feeds for transports: a chat's messages with gap-free replay
-//! ([`ChatFeed`]), the queue's events and an officer's own events. Rights are checked
-//! when a feed is opened.
+//! Real-time feeds for transports: a chat's messages and changes with gap-free replay
+//! ([`ChatFeed`]), the queue's events and an officer's own events. A chat feed checks its
+//! reader's right when it opens and again whenever the right may have changed, so that
+//! nothing of a chat reaches someone who may no longer read it.
 
 use std::collections::VecDeque;
 
@@ -12,19 +13,35 @@ use crate::error::{Error, Result};
 use crate::identity::Actor;
 use crate::ids::ChatId;
 use crate::model::Message;
-use crate::policy;
+use crate::policy::{self, ReadRight};
 use crate::store::PageQuery;
 
+/// Most bytes of message JSON a feed reads from the store at once while it catches up
+/// (a replay, or a gap after lagging); the rest follows page by page, so a feed never
+/// holds a whole long history in memory.
+const FEED_PAGE_BYTES: usize = 128 * 1024;
+
 /// One chat's messages in seq order with no gap and no duplicate: first those after the
-/// requested seq (read from the store), then live ones as they are stored.
+/// requested seq (read from the store), then live ones as they are stored; and the chat's
+/// changes (`chat_updated`) as they happen.
 ///
 /// It subscribes before it reads, then skips live events it has already replayed. When a
 /// live event arrives past a gap (an event lost on the way, or the subscriber lagged
 /// behind the bus), it fills the gap from the store, so a consumer never has to.
+///
+/// The reader's right is checked again, against the chat as stored, on every change of
+/// the chat and, while the right holds only because the chat is pending (an officer
+/// reading the queue), before every message handed out: after a page is read from the
+/// store, and after a live message arrives, so that a message stored after the chat was
+/// claimed by someone else is never handed out, whichever node announces what first.
+/// Once the right is gone, [`ChatFeed::next_event`] returns the refusal
+/// ([`Error::Forbidden`]) and so does every later call: the transport leaves the room.
 #[derive(Debug)]
 pub struct ChatFeed {
     service: ChatService,
     chat: ChatId,
+    reader: Actor,
+    right: ReadRight,
     subscription: Subscription,
     /// The seq of the last message handed out (or the starting point).
     last_seq: u64,
@@ -32,6 +49,11 @@ pub struct ChatFeed {
     backlog: VecDeque<Message>,
     /// True while the store may hold messages past `last_seq` not yet read.
     catching_up: bool,
+    /// A live event taken from the bus, handed out once the reader's right is checked
+    /// again (kept here so that a call cancelled during the check loses nothing).
+    held: Option<Arc<Envelope>>,
+    /// True once the reader lost the right to the chat.
+    refused: bool,
 }
 
 impl ChatFeed {
@@ -45,17 +67,39 @@ impl ChatFeed {
         self.last_seq
     }
 
-    /// The next message. `Ok(None)` when the bus has shut down. Cancel-safe: a call
-    /// dropped before it returns loses nothing.
+    /// The next message. `Ok(None)` when the bus has shut down; [`Error::Forbidden`] once
+    /// the reader may no longer read the chat. Cancel-safe: a call dropped before it
+    /// returns loses nothing.
     pub async fn next(&mut self) -> Result<Option<Message>> {
-        Ok(self.next_event().await?.and_then(|e| e.message().cloned()))
+        loop {
+            match self.next_event().await? {
+                None => return Ok(None),
+                Some(envelope) => {
+                    if let Some(message) = envelope.message() {
+                        return Ok(Some(message.clone()));
+                    }
+                }
+            }
+        }
     }
 
-    /// The next message as a `new_message` event, whose JSON frame is shared with every
-    /// other subscriber that sends it (what a transport fanning out to many sockets
-    /// wants). `Ok(None)` when the bus has shut down. Cancel-safe.
+    /// The next event of the chat: a `new_message` (whose JSON frame is shared with every
+    /// other subscriber that sends it, as a transport fanning out to many sockets wants)
+    /// or a `chat_updated`. `Ok(None)` when the bus has shut down; [`Error::Forbidden`]
+    /// once the reader may no longer read the chat. Cancel-safe.
     pub async fn next_event(&mut self) -> Result<Option<Arc<Envelope>>> {
         loop {
+            if self.refused {
+                return Err(lost_right());
+            }
+            if let Some(envelope) = self.held.clone() {
+                self.check_right().await?;
+                self.held = None;
+                if let Some(message) = envelope.message() {
+                    self.last_seq = message.seq;
+                }
+                return Ok(Some(envelope));
+            }
             if let Some(message) = self.backlog.pop_front() {
                 self.last_seq = message.seq;
                 return Ok(Some(Envelope::new(
@@ -71,39 +115,80 @@ impl ChatFeed {
                     .messages(
                         &self.chat,
                         &PageQuery {
-                            after: Some(self.last_seq),
-                            before: None,
-                            limit: MAX_PAGE,
+                            max_bytes: FEED_PAGE_BYTES,
+                            ..PageQuery::after(self.last_seq, MAX_PAGE)
                         },
                     )
                     .await?;
-                self.catching_up = page.len() == MAX_PAGE as usize;
+                // Read, then check: a right that still holds now covers every message
+                // stored before now.
+                if self.right == ReadRight::WhilePending && !page.is_empty() {
+                    self.check_right().await?;
+                }
+                // A page may stop short at its byte cap: only an empty one ends the
+                // catching up.
+                self.catching_up = !page.is_empty();
                 self.backlog.extend(page);
                 continue;
             }
             match self.subscription.recv().await {
-                Ok(envelope) => {
-                    let Event::NewMessage { message } = envelope.event() else {
-                        continue;
-                    };
-                    if message.seq <= self.last_seq {
-                        continue; // already replayed
+                Ok(envelope) => match envelope.event() {
+                    Event::NewMessage { message } => {
+                        if message.seq <= self.last_seq {
+                            continue; // already replayed
+                        }
+                        if message.seq == self.last_seq + 1 {
+                            if self.right == ReadRight::WhilePending {
+                                self.held = Some(envelope);
+                                continue;
+                            }
+                            self.last_seq = message.seq;
+                            return Ok(Some(envelope));
+                        }
+                        // A gap: the missing ones (and this one) are in the store.
+                        self.catching_up = true;
                     }
-                    if message.seq == self.last_seq + 1 {
-                        self.last_seq = message.seq;
-                        return Ok(Some(envelope));
-                    }
-                    // A gap: the missing ones (and this one) are in the store.
-                    self.catching_up = true;
-                }
+                    Event::ChatUpdated { .. } => self.held = Some(envelope),
+                    _ => {}
+                },
                 Err(RecvError::Lagged(missed)) => {
                     tracing::debug!(chat = %self.chat, missed, "chat feed lagged; reading the store");
+                    // A change of the chat may be among the lost events.
+                    self.check_right().await?;
                     self.catching_up = true;
                 }
                 Err(RecvError::Closed) => return Ok(None),
             }
         }
     }
+
+    /// Asks the policy again, on the chat as stored now. A refusal is final.
+    async fn check_right(&mut self) -> Result<()> {
+        let chat = self
+            .service
+            .inner
+            .store
+            .chat(&self.chat)
+            .await?
+            .ok_or(Error::ChatNotFound)?;
+        match policy::read_chat(&self.reader, &chat) {
+            Ok(right) => {
+                self.right = right;
+                Ok(())
+            }
+            Err(_) => {
+                tracing::debug!(chat = %self.chat, "reader lost the right to the chat");
+                self.refused = true;
+                self.held = None;
+                self.backlog.clear();
+                Err(lost_right())
+            }
+        }
+    }
+}
+
+fn lost_right() -> Error {
+    Error::forbidden("you may no longer read this chat (it was taken by another officer)")
 }
 
 impl ChatService {
@@ -116,9 +201,11 @@ impl ChatService {
         chat: ChatId,
         after_seq: Option<u64>,
     ) -> Result<ChatFeed> {
-        let chat = self.chat(actor, chat).await?;
-        // Subscribe first, then read: nothing stored after this point can be missed.
-        let subscription = self.inner.bus.subscribe(&Topic::Chat(chat.id));
+        // Subscribe first, then read: nothing stored or changed after this point can be
+        // missed, the chat's changes included.
+        let subscription = self.inner.bus.subscribe(&Topic::Chat(chat));
+        let chat = self.load_chat(actor, chat).await?;
+        let right = policy::read_chat(actor, &chat)?;
         let (last_seq, catching_up) = match after_seq {
             Some(after) => (after, true),
             None => (self.inner.store.last_seq(&chat.id).await?, false),
@@ -126,10 +213,14 @@ impl ChatService {
         Ok(ChatFeed {
             service: self.clone(),
             chat: chat.id,
+            reader: actor.clone(),
+            right,
             subscription,
             last_seq,
             backlog: VecDeque::new(),
             catching_up,
+            held: None,
+            refused: false,
         })
     }
 

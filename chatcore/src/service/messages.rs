@@ -136,13 +136,18 @@ impl ChatService {
     }
 
     /// A page of a chat's messages, ascending by seq, if the actor may read the chat.
+    ///
+    /// The page holds at most `limit` messages and stops before their JSON would pass
+    /// [`ServiceConfig::max_page_bytes`](super::ServiceConfig::max_page_bytes) (but
+    /// holds at least one when there is one): a short page does not mean the end, the
+    /// caller pages on from the last seq it got.
     pub async fn messages(
         &self,
         actor: &Actor,
         chat: ChatId,
         page: MessagePage,
     ) -> Result<Vec<Message>> {
-        let query = page_query(page)?;
+        let query = page_query(page, self.config().max_page_bytes)?;
         let chat = self.chat(actor, chat).await?;
         Ok(self.inner.store.messages(&chat.id, &query).await?)
     }
@@ -150,7 +155,7 @@ impl ChatService {
     /// Loads a chat for an identified actor. Anonymous callers learn nothing, and a
     /// customer asking for any chat but their own is refused before the lookup, so that
     /// 403 and 404 cannot tell them which other chat ids exist.
-    async fn load_chat(&self, actor: &Actor, chat: ChatId) -> Result<Chat> {
+    pub(super) async fn load_chat(&self, actor: &Actor, chat: ChatId) -> Result<Chat> {
         match actor {
             Actor::Anonymous => return Err(Error::Unauthorized),
             Actor::Customer { chat_id, .. } if *chat_id != chat => {
@@ -178,7 +183,7 @@ impl ChatService {
     }
 }
 
-fn page_query(page: MessagePage) -> Result<PageQuery> {
+fn page_query(page: MessagePage, max_bytes: usize) -> Result<PageQuery> {
     let limit = page.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(Error::InvalidParameter {
@@ -190,5 +195,6 @@ fn page_query(page: MessagePage) -> Result<PageQuery> {
         after: page.after,
         before: page.before,
         limit,
+        max_bytes,
     })
 }

@@ -14,6 +14,7 @@ mod customers;
 mod feed;
 mod messages;
 mod officers;
+mod sessions;
 
 use std::fmt;
 use std::sync::Arc;
@@ -25,12 +26,13 @@ pub use customers::{CustomerLogin, CustomerSession};
 pub use feed::ChatFeed;
 pub use messages::{MAX_CLIENT_MESSAGE_ID_LEN, MessagePage, SendMessage, Sent};
 pub use officers::{NewOfficer, OfficerSession};
+pub use sessions::{LiveSession, SessionNotice};
 
 use crate::bus::{Envelope, Event, EventBus, LocalBus, Topic};
 use crate::clock::{Clock, SystemClock};
 use crate::credentials;
 use crate::error::{Error, Result};
-use crate::identity::{Actor, Authenticated};
+use crate::identity::Actor;
 use crate::ids::{ChatId, CustomerId, OfficerId};
 use crate::limits::{Limits, RateLimiter};
 use crate::model::Timestamp;
@@ -54,6 +56,11 @@ pub struct ServiceConfig {
     pub officer_session_ttl: Duration,
     /// Lifetime of a customer's token. Default 24 hours.
     pub customer_session_ttl: Duration,
+    /// Most bytes of message JSON in one page of [`ChatService::messages`]; a page stops
+    /// before passing it (holding at least one message), so that one request cannot
+    /// make the server hold a huge answer. Default 1 MiB (about 3,000 ordinary messages,
+    /// or 43 of the longest kind when every character needs a six-byte JSON escape).
+    pub max_page_bytes: usize,
     /// Abuse limits on identities (failed logins per officer, sends per sender). Default
     /// [`Limits::default()`]: failed logins limited, sends not.
     pub limits: Limits,
@@ -70,6 +77,7 @@ impl Default for ServiceConfig {
             min_password_chars: 8,
             officer_session_ttl: Duration::from_secs(12 * 3600),
             customer_session_ttl: Duration::from_secs(24 * 3600),
+            max_page_bytes: 1024 * 1024,
             limits: Limits::default(),
             clock: Arc::new(SystemClock),
         }
@@ -99,6 +107,7 @@ impl fmt::Debug for ServiceConfig {
             .field("min_password_chars", &self.min_password_chars)
             .field("officer_session_ttl", &self.officer_session_ttl)
             .field("customer_session_ttl", &self.customer_session_ttl)
+            .field("max_page_bytes", &self.max_page_bytes)
             .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
@@ -126,6 +135,8 @@ struct Inner {
     login_failures: RateLimiter<OfficerId>,
     /// Message sends per identity.
     sends: RateLimiter<Sender>,
+    /// The live sessions of long-lived connections, ended when revoked.
+    revocations: Arc<sessions::Revocations>,
 }
 
 /// Whom a send is counted against: the identity, not the token, so that logging in
@@ -172,6 +183,7 @@ impl ChatService {
                 order,
                 login_failures,
                 sends,
+                revocations: Arc::default(),
             }),
         }
     }
@@ -201,57 +213,6 @@ impl ChatService {
         &self.inner.config
     }
 
-    /// Resolves a bearer token to the identity it carries. Unknown, revoked and expired
-    /// tokens are all [`Error::Unauthorized`].
-    pub async fn authenticate(&self, token: &str) -> Result<Authenticated> {
-        if token.is_empty() || token.len() > 512 {
-            return Err(Error::Unauthorized);
-        }
-        if let Some(admin) = &self.inner.config.admin_token {
-            if credentials::secrets_equal(token.as_bytes(), admin.as_bytes()) {
-                return Ok(Authenticated {
-                    actor: Actor::Admin,
-                    expires_at: None,
-                });
-            }
-        }
-        let hash = credentials::hash_token(token);
-        let session = self
-            .inner
-            .store
-            .session(&hash)
-            .await?
-            .ok_or(Error::Unauthorized)?;
-        if self.now() >= session.expires_at {
-            return Err(Error::Unauthorized);
-        }
-        let actor = match session.subject {
-            SessionSubject::Officer(id) => Actor::Officer(id),
-            SessionSubject::Customer {
-                customer_id,
-                chat_id,
-            } => Actor::Customer {
-                customer_id,
-                chat_id,
-            },
-        };
-        Ok(Authenticated {
-            actor,
-            expires_at: Some(session.expires_at),
-        })
-    }
-
-    /// Revokes a token. Returns whether it was a live session token.
-    pub async fn logout(&self, token: &str) -> Result<bool> {
-        let hash = credentials::hash_token(token);
-        Ok(self.inner.store.delete_session(&hash).await?)
-    }
-
-    /// Deletes expired sessions; returns how many. Run it now and then.
-    pub async fn purge_expired_sessions(&self) -> Result<u64> {
-        Ok(self.inner.store.purge_expired_sessions(self.now()).await?)
-    }
-
     /// Succeeds when the store can serve.
     pub async fn health(&self) -> Result<()> {
         Ok(self.inner.store.ping().await?)
@@ -274,7 +235,8 @@ impl ChatService {
         let (token, token_hash) = credentials::new_token();
         let now = self.now();
         let expires_at = now.plus(ttl);
-        self.inner
+        let stored = self
+            .inner
             .store
             .create_session(&SessionRecord {
                 token_hash,
@@ -283,6 +245,10 @@ impl ChatService {
                 expires_at,
             })
             .await?;
+        // Only an officer's session can be refused: the officer was disabled meanwhile.
+        if !stored {
+            return Err(Error::OfficerDisabled);
+        }
         Ok((token, expires_at))
     }
 

@@ -73,6 +73,7 @@ impl ChatService {
             id: new.id,
             display_name,
             created_at: self.now(),
+            disabled: false,
         };
         let record = OfficerRecord {
             officer: officer.clone(),
@@ -89,6 +90,37 @@ impl ChatService {
     pub async fn officers(&self, actor: &Actor) -> Result<Vec<Officer>> {
         policy::list_officers(actor)?;
         Ok(self.inner.store.officers().await?)
+    }
+
+    /// Disables an officer (the admin only): they can no longer log in, and every session
+    /// they hold is revoked, so their open connections close on every node. Their chats
+    /// stay assigned to them. Idempotent.
+    pub async fn disable_officer(&self, actor: &Actor, officer: &OfficerId) -> Result<Officer> {
+        policy::manage_officers(actor)?;
+        let (officer, revoked) = self
+            .inner
+            .store
+            .set_officer_disabled(officer, true)
+            .await?
+            .ok_or(Error::OfficerNotFound)?;
+        tracing::info!(officer = %officer.id, sessions = revoked.len(), "officer disabled");
+        for hash in revoked {
+            self.announce_revoked(hash);
+        }
+        Ok(officer)
+    }
+
+    /// Enables a disabled officer again (the admin only); they log in anew. Idempotent.
+    pub async fn enable_officer(&self, actor: &Actor, officer: &OfficerId) -> Result<Officer> {
+        policy::manage_officers(actor)?;
+        let (officer, _) = self
+            .inner
+            .store
+            .set_officer_disabled(officer, false)
+            .await?
+            .ok_or(Error::OfficerNotFound)?;
+        tracing::info!(officer = %officer.id, "officer enabled");
+        Ok(officer)
     }
 
     /// Logs an officer in. An unknown id, a malformed id and a wrong password all give
@@ -145,6 +177,10 @@ impl ChatService {
         let Some(record) = record.filter(|_| accepted) else {
             return Err(Error::InvalidCredentials);
         };
+        // Said only to whoever proved the password, so it tells an outsider nothing.
+        if record.officer.disabled {
+            return Err(Error::OfficerDisabled);
+        }
         let (token, expires_at) = self
             .issue_session(
                 SessionSubject::Officer(record.officer.id.clone()),

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 
 use super::{
     AppendOutcome, ClaimOutcome, NewChat, NewMessage, OfficerRecord, PageQuery, SessionRecord,
-    Store, StoreError, StoreResult, TokenHash,
+    SessionSubject, Store, StoreError, StoreResult, TokenHash, fill_page,
 };
 use crate::ids::{ChatId, CustomerId, OfficerId};
 use crate::model::{Chat, ChatStatus, Message, Officer, SenderType, Timestamp};
@@ -199,12 +199,17 @@ impl Store for MemoryStore {
             return Ok(Vec::new());
         }
         let limit = u64::from(page.limit);
-        let (lo, hi) = if page.before.is_some() {
-            (hi.saturating_sub(limit).max(lo), hi)
+        let ok = |m: &Message| Ok::<_, StoreError>(m.clone());
+        if page.before.is_some() {
+            let lo = hi.saturating_sub(limit).max(lo);
+            let window = log[lo as usize..hi as usize].iter().rev().map(ok);
+            let mut out = fill_page(window, page.max_bytes)?;
+            out.reverse();
+            Ok(out)
         } else {
-            (lo, (lo + limit).min(hi))
-        };
-        Ok(log[lo as usize..hi as usize].to_vec())
+            let hi = (lo + limit).min(hi);
+            fill_page(log[lo as usize..hi as usize].iter().map(ok), page.max_bytes)
+        }
     }
 
     async fn last_seq(&self, chat: &ChatId) -> StoreResult<u64> {
@@ -215,13 +220,18 @@ impl Store for MemoryStore {
             .map_or(0, |log| log.len() as u64))
     }
 
-    async fn create_session(&self, session: &SessionRecord) -> StoreResult<()> {
+    async fn create_session(&self, session: &SessionRecord) -> StoreResult<bool> {
         let mut s = self.state()?;
         if s.sessions.contains_key(&session.token_hash) {
             return Err(StoreError::Duplicate);
         }
+        if let SessionSubject::Officer(id) = &session.subject {
+            if !s.officers.get(id).is_some_and(|o| !o.officer.disabled) {
+                return Ok(false);
+            }
+        }
         s.sessions.insert(session.token_hash, session.clone());
-        Ok(())
+        Ok(true)
     }
 
     async fn session(&self, token_hash: &TokenHash) -> StoreResult<Option<SessionRecord>> {
@@ -230,6 +240,32 @@ impl Store for MemoryStore {
 
     async fn delete_session(&self, token_hash: &TokenHash) -> StoreResult<bool> {
         Ok(self.state()?.sessions.remove(token_hash).is_some())
+    }
+
+    async fn set_officer_disabled(
+        &self,
+        officer: &OfficerId,
+        disabled: bool,
+    ) -> StoreResult<Option<(Officer, Vec<TokenHash>)>> {
+        let mut guard = self.state()?;
+        let s = &mut *guard;
+        let Some(record) = s.officers.get_mut(officer) else {
+            return Ok(None);
+        };
+        record.officer.disabled = disabled;
+        let updated = record.officer.clone();
+        let mut revoked = Vec::new();
+        if disabled {
+            s.sessions.retain(|hash, session| {
+                let theirs =
+                    matches!(&session.subject, SessionSubject::Officer(id) if id == officer);
+                if theirs {
+                    revoked.push(*hash);
+                }
+                !theirs
+            });
+        }
+        Ok(Some((updated, revoked)))
     }
 
     async fn purge_expired_sessions(&self, now: Timestamp) -> StoreResult<u64> {

@@ -107,6 +107,10 @@ pub enum AppendOutcome {
 /// A window of a chat's messages. Bounds are exclusive; the result is ascending by seq.
 /// With `before`, the window is the newest `limit` messages below it (and above `after`);
 /// otherwise the oldest `limit` messages above `after`.
+///
+/// A page also stops before the messages' JSON ([`Message::json_len`]) would pass
+/// `max_bytes`, but always holds at least one message when the window has any: the
+/// caller pages on from the last seq it got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageQuery {
     /// Only messages with a greater seq.
@@ -115,11 +119,62 @@ pub struct PageQuery {
     pub before: Option<u64>,
     /// At most this many (the service keeps it within 1..=1000).
     pub limit: u32,
+    /// At most this many bytes of message JSON (`usize::MAX`: no cap).
+    pub max_bytes: usize,
+}
+
+impl PageQuery {
+    /// The messages after `after`, oldest first, with no byte cap.
+    pub fn after(after: u64, limit: u32) -> Self {
+        Self {
+            after: Some(after),
+            before: None,
+            limit,
+            max_bytes: usize::MAX,
+        }
+    }
+}
+
+/// Collects a page from rows in the order they are read (ascending for an `after`
+/// window, descending for a `before` one), stopping before the JSON of the messages
+/// would pass `max_bytes`; the first message is always taken. For store implementations,
+/// so that every store cuts pages alike.
+pub fn fill_page<E>(
+    rows: impl IntoIterator<Item = Result<Message, E>>,
+    max_bytes: usize,
+) -> Result<Vec<Message>, E> {
+    let mut page = Vec::new();
+    let mut used = 0usize;
+    for row in rows {
+        let message = row?;
+        used = used.saturating_add(message.json_len());
+        if used > max_bytes && !page.is_empty() {
+            break;
+        }
+        page.push(message);
+    }
+    Ok(page)
 }
 
 /// 32-byte SHA-256 of a bearer token; stores only ever see this, never the token.
+/// Serialized as lowercase hex (in the engine's own `session_revoked` notices).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TokenHash(pub [u8; 32]);
+
+impl serde::Serialize for TokenHash {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(self.0))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for TokenHash {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let mut hash = [0u8; 32];
+        hex::decode_to_slice(&text, &mut hash).map_err(serde::de::Error::custom)?;
+        Ok(Self(hash))
+    }
+}
 
 impl std::fmt::Debug for TokenHash {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -199,14 +254,27 @@ pub trait Store: Send + Sync + 'static {
     /// The seq of the chat's newest message (0 when it has none).
     async fn last_seq(&self, chat: &ChatId) -> StoreResult<u64>;
 
-    /// Stores a session.
-    async fn create_session(&self, session: &SessionRecord) -> StoreResult<()>;
+    /// Stores a session, atomically with a check of its subject: an officer's session is
+    /// stored only while the officer exists and is not disabled, so that a login racing
+    /// [`Store::set_officer_disabled`] cannot leave a live session behind. Returns
+    /// whether it was stored.
+    async fn create_session(&self, session: &SessionRecord) -> StoreResult<bool>;
 
     /// A session by token hash, expired or not (the caller checks expiry).
     async fn session(&self, token_hash: &TokenHash) -> StoreResult<Option<SessionRecord>>;
 
     /// Deletes a session; `true` if it existed.
     async fn delete_session(&self, token_hash: &TokenHash) -> StoreResult<bool>;
+
+    /// Disables or enables an officer. Disabling deletes every session of the officer in
+    /// the same transaction and returns their hashes (so that the live connections they
+    /// authenticate can be closed); enabling returns none. `None` when there is no such
+    /// officer.
+    async fn set_officer_disabled(
+        &self,
+        officer: &OfficerId,
+        disabled: bool,
+    ) -> StoreResult<Option<(Officer, Vec<TokenHash>)>>;
 
     /// Deletes sessions that expired before `now`; returns how many.
     async fn purge_expired_sessions(&self, now: Timestamp) -> StoreResult<u64>;

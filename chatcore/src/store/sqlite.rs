@@ -27,7 +27,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::{
     AppendOutcome, ClaimOutcome, NewChat, NewMessage, OfficerRecord, PageQuery, SessionRecord,
-    SessionSubject, Store, StoreError, StoreResult, TokenHash,
+    SessionSubject, Store, StoreError, StoreResult, TokenHash, fill_page,
 };
 use crate::ids::{ChatId, CustomerId, MessageId, OfficerId};
 use crate::model::{Chat, ChatStatus, Message, Officer, SenderType, Timestamp};
@@ -159,6 +159,12 @@ const MIGRATIONS: &[&str] = &[
         expires_at  INTEGER NOT NULL
     ) WITHOUT ROWID;
     CREATE INDEX sessions_expiry ON sessions(expires_at);
+    "#,
+    // v2: an officer can be disabled by the admin, which revokes all of their sessions
+    // (found by subject).
+    r#"
+    ALTER TABLE officers ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX sessions_by_subject ON sessions(role, subject);
     "#,
 ];
 
@@ -745,6 +751,7 @@ fn officer_from_row(r: &Row<'_>) -> rusqlite::Result<OfficerRecord> {
             id: OfficerId::parse(id).map_err(|_| corrupt("officers.id"))?,
             display_name: r.get(1)?,
             created_at: Timestamp::from_unix_millis(r.get(3)?),
+            disabled: r.get(4)?,
         },
         password_hash: r.get(2)?,
     })
@@ -787,7 +794,8 @@ impl Store for SqliteStore {
         let id = id.clone();
         self.read(move |c| {
             c.prepare_cached(
-                "SELECT id, display_name, password_hash, created_at FROM officers WHERE id = ?1",
+                "SELECT id, display_name, password_hash, created_at, disabled FROM officers
+                 WHERE id = ?1",
             )
             .and_then(|mut st| st.query_row([id.as_str()], officer_from_row).optional())
             .map_err(classify)
@@ -799,7 +807,8 @@ impl Store for SqliteStore {
         self.read(|c| {
             let mut st = c
                 .prepare_cached(
-                    "SELECT id, display_name, password_hash, created_at FROM officers ORDER BY id",
+                    "SELECT id, display_name, password_hash, created_at, disabled FROM officers
+                     ORDER BY id",
                 )
                 .map_err(classify)?;
             let rows = st
@@ -961,26 +970,24 @@ impl Store for SqliteStore {
         self.read(move |c| {
             let after = seq_param(page.after, 0);
             let limit = i64::from(page.limit);
-            let mut out = if page.before.is_some() {
+            // Rows are read one by one and the page stops at its byte cap, so a window of
+            // huge messages is not read whole.
+            if page.before.is_some() {
                 let before = seq_param(page.before, i64::MAX);
                 let mut st = c.prepare_cached(SQL_PAGE_BEFORE).map_err(classify)?;
                 let rows = st
                     .query_map(params![chat, after, before, limit], message_from_row)
-                    .map_err(classify)?
-                    .collect::<rusqlite::Result<Vec<_>>>();
-                rows.map_err(classify)?
+                    .map_err(classify)?;
+                let mut out = fill_page(rows, page.max_bytes).map_err(classify)?;
+                out.reverse();
+                Ok(out)
             } else {
                 let mut st = c.prepare_cached(SQL_PAGE_AFTER).map_err(classify)?;
                 let rows = st
                     .query_map(params![chat, after, limit], message_from_row)
-                    .map_err(classify)?
-                    .collect::<rusqlite::Result<Vec<_>>>();
-                rows.map_err(classify)?
-            };
-            if page.before.is_some() {
-                out.reverse();
+                    .map_err(classify)?;
+                fill_page(rows, page.max_bytes).map_err(classify)
             }
-            Ok(out)
         })
         .await
     }
@@ -996,7 +1003,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn create_session(&self, session: &SessionRecord) -> StoreResult<()> {
+    async fn create_session(&self, session: &SessionRecord) -> StoreResult<bool> {
         let s = session.clone();
         self.write(move |c| {
             let (role, subject, chat) = match &s.subject {
@@ -1010,9 +1017,13 @@ impl Store for SqliteStore {
                     Some(chat_id.to_string()),
                 ),
             };
+            // On the one writer, the check and the insert are one step: a disable cannot
+            // fall between them.
             c.prepare_cached(
                 "INSERT INTO sessions (token_hash, role, subject, chat_id, created_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6
+                 WHERE ?2 <> 'officer'
+                    OR EXISTS (SELECT 1 FROM officers WHERE id = ?3 AND disabled = 0)",
             )
             .and_then(|mut st| {
                 st.execute(params![
@@ -1024,7 +1035,7 @@ impl Store for SqliteStore {
                     s.expires_at.unix_millis()
                 ])
             })
-            .map(|_| ())
+            .map(|n| n == 1)
             .map_err(classify)
         })
         .await
@@ -1079,6 +1090,50 @@ impl Store for SqliteStore {
                 .and_then(|mut st| st.execute([&hash.0[..]]))
                 .map(|n| n > 0)
                 .map_err(classify)
+        })
+        .await
+    }
+
+    async fn set_officer_disabled(
+        &self,
+        officer: &OfficerId,
+        disabled: bool,
+    ) -> StoreResult<Option<(Officer, Vec<TokenHash>)>> {
+        let officer = officer.clone();
+        self.write(move |c| {
+            let record = c
+                .prepare_cached(
+                    "UPDATE officers SET disabled = ?2 WHERE id = ?1
+                     RETURNING id, display_name, password_hash, created_at, disabled",
+                )
+                .and_then(|mut st| {
+                    st.query_row(params![officer.as_str(), disabled], officer_from_row)
+                        .optional()
+                })
+                .map_err(classify)?;
+            let Some(record) = record else {
+                return Ok(None);
+            };
+            let mut revoked = Vec::new();
+            if disabled {
+                let mut st = c
+                    .prepare_cached(
+                        "DELETE FROM sessions WHERE role = 'officer' AND subject = ?1
+                         RETURNING token_hash",
+                    )
+                    .map_err(classify)?;
+                let rows = st
+                    .query_map([officer.as_str()], |r| r.get::<_, Vec<u8>>(0))
+                    .map_err(classify)?;
+                for row in rows {
+                    let bytes = row.map_err(classify)?;
+                    let hash: [u8; 32] = bytes
+                        .try_into()
+                        .map_err(|_| StoreError::backend("malformed session token hash"))?;
+                    revoked.push(TokenHash(hash));
+                }
+            }
+            Ok(Some((record.officer, revoked)))
         })
         .await
     }
