@@ -36,6 +36,11 @@ pub struct WsSettings {
     /// contract fits in the default 256 bytes; a larger one, up to `max_message_bytes`,
     /// grows the buffer as needed and is read in chunks of this size.
     pub read_buffer_bytes: usize,
+    /// How often an authenticated connection asks the store whether its session is still
+    /// valid. A logout or a disabled officer closes the connection at once through the
+    /// event bus; this bounds how long a notice lost between nodes (a PostgreSQL
+    /// connection that dropped) can keep it open. Expiry closes it on time regardless.
+    pub session_recheck: Duration,
     /// Outgoing bytes gathered before a write to the socket; 0 writes each frame at once
     /// (each send flushes its frame anyway, so nothing builds up beyond one
     /// frame and tungstenite's `max_write_buffer_size` can stay unlimited).
@@ -48,6 +53,7 @@ impl Default for WsSettings {
             auth_timeout: Duration::from_secs(10),
             ping_interval: Duration::from_secs(25),
             slow_consumer_grace: Duration::from_secs(5),
+            session_recheck: Duration::from_secs(60),
             max_message_bytes: 64 * 1024,
             read_buffer_bytes: 256,
             write_buffer_bytes: 0,

@@ -1,7 +1,15 @@
 //! The WebSocket endpoint `GET /ws`: authenticate with the first frame, then forward the
 //! rooms a client joins (a chat's messages, the officers' queue) and an officer's own
 //! events. It must not decide who may join what (`ChatService` checks that on every
-//! join) nor re-order, re-serialize or buffer events without bound.
+//! join, and a chat's feed checks it again whenever it may have changed) nor re-order,
+//! re-serialize or buffer events without bound.
+//!
+//! Rights in use: the connection holds a `chatcore::LiveSession`. When its session ends
+//! (a logout or the officer disabled, on any node) or expires, the connection closes with
+//! 4401 at once; now and then (`WsSettings::session_recheck`) it also asks the store
+//! whether the session is still valid, in case a notice between nodes was lost. A chat
+//! whose reader loses the right to it (another officer claimed it) is left with an
+//! `error` frame `forbidden` naming the room, before anything more of that chat is sent.
 //!
 //! One task per connection, and no queue: a single `select!` loop waits on the client's
 //! frames, the joined rooms' feeds (a small list of boxed waits, empty until a room is
@@ -31,7 +39,10 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
-use chatcore::{Actor, ChatFeed, ChatId, Envelope, RecvError, Subscription, Throttle};
+use chatcore::{
+    Actor, ChatFeed, ChatId, Envelope, ErrorKind, LiveSession, RecvError, SessionNotice,
+    Subscription, Throttle,
+};
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use serde::Deserialize;
@@ -43,7 +54,8 @@ use crate::error::ApiError;
 use crate::extract::{ClientIp, parse_chat_id};
 use crate::state::AppState;
 
-/// Close code: no valid `auth` frame in time.
+/// Close code: no valid `auth` frame in time, or the session ended (logout, expiry, the
+/// officer disabled).
 pub const CLOSE_UNAUTHORIZED: u16 = 4401;
 /// Close code: the client does not read fast enough (or fell behind the queue's events).
 pub const CLOSE_TOO_SLOW: u16 = 4008;
@@ -194,11 +206,15 @@ fn arm(mut source: Source) -> BoxFuture<'static, (Source, Next)> {
     })
 }
 
-/// The connection's liveness: authenticated yet, and when the peer was last heard from.
+/// The connection's liveness: authenticated yet, when the peer was last heard from, and
+/// when the next ping and the next check of the session are due.
 struct Link {
     authenticated: bool,
     last_seen: Instant,
     ping_every: Duration,
+    next_ping: Instant,
+    recheck_every: Duration,
+    next_recheck: Instant,
 }
 
 /// What to do after a step.
@@ -207,11 +223,14 @@ enum Flow {
     End(Ending),
     /// A data frame to handle (the `auth` frame, before authentication).
     Handle(Message),
+    /// Ask the store whether the session is still valid.
+    Recheck,
 }
 
 /// What woke the connection.
 enum Step {
     Stop,
+    Session(SessionNotice),
     Timer,
     Frame(Option<Result<Message, axum::Error>>),
     Event(usize, Source, Next),
@@ -221,7 +240,7 @@ async fn run(mut socket: Box<WebSocket>, state: AppState) {
     let frames = state.limits().ws_frames();
     let mut conn = Conn {
         state,
-        actor: Actor::Anonymous,
+        session: None,
         feeds: Vec::new(),
         cursor: 0,
         out: Vec::new(),
@@ -229,8 +248,8 @@ async fn run(mut socket: Box<WebSocket>, state: AppState) {
         refused_frames: 0,
     };
     let ending = conn.serve(&mut socket).await;
-    let actor = std::mem::replace(&mut conn.actor, Actor::Anonymous);
-    // Leaves the rooms before the close handshake.
+    let actor = conn.actor().clone();
+    // Leaves the rooms (and stops watching the session) before the close handshake.
     drop(conn);
     if let Ending::Close(reason) = ending {
         Box::pin(close(&mut socket, reason, &actor)).await;
@@ -286,7 +305,8 @@ enum ClientFrame {
 /// One connection: who it is, the rooms it has joined, and the frames to send next.
 struct Conn {
     state: AppState,
-    actor: Actor,
+    /// The session, once authenticated.
+    session: Option<LiveSession>,
     /// Joined rooms (and an officer's own events); empty, it allocates nothing.
     feeds: Vec<Feed>,
     /// Where the next poll of the feeds starts, so a busy room cannot starve the others.
@@ -321,19 +341,27 @@ impl Conn {
         // One timer: the auth deadline, then the next ping.
         let timer = tokio::time::sleep(settings.auth_timeout);
         tokio::pin!(timer);
+        let now = Instant::now();
         let mut link = Link {
             authenticated: false,
-            last_seen: Instant::now(),
+            last_seen: now,
             ping_every,
+            next_ping: now,
+            recheck_every: settings.session_recheck.max(Duration::from_millis(10)),
+            next_recheck: now,
         };
 
         loop {
-            let step = tokio::select! {
-                biased;
-                () = &mut stopping => Step::Stop,
-                () = &mut timer => Step::Timer,
-                frame = socket.next() => Step::Frame(frame),
-                (i, source, next) = poll_fn(|cx| self.poll_feeds(cx)) => Step::Event(i, source, next),
+            let step = {
+                let (feeds, cursor, session) = (&mut self.feeds, &mut self.cursor, &self.session);
+                tokio::select! {
+                    biased;
+                    () = &mut stopping => Step::Stop,
+                    notice = poll_fn(|cx| poll_session(session.as_ref(), cx)) => Step::Session(notice),
+                    () = &mut timer => Step::Timer,
+                    frame = socket.next() => Step::Frame(frame),
+                    (i, source, next) = poll_fn(|cx| poll_feeds(feeds, cursor, cx)) => Step::Event(i, source, next),
+                }
             };
             // Handled in a plain function, so that no step is kept in this future's
             // state while it waits.
@@ -347,11 +375,13 @@ impl Conn {
                         Box::pin(self.handle(frame)).await;
                     } else if Box::pin(self.authenticate(frame)).await {
                         link.authenticated = true;
-                        timer
-                            .as_mut()
-                            .reset(tokio::time::Instant::now() + ping_every);
+                        let now = Instant::now();
+                        link.next_ping = now + ping_every;
+                        link.next_recheck = now + link.recheck_every;
+                        self.arm_timer(&link, timer.as_mut());
                     }
                 }
+                Flow::Recheck => Box::pin(self.recheck()).await,
             }
             if !self.out.is_empty()
                 && let Some(ending) =
@@ -362,27 +392,81 @@ impl Conn {
         }
     }
 
+    /// The identity, `Anonymous` until authenticated.
+    fn actor(&self) -> &Actor {
+        static ANONYMOUS: Actor = Actor::Anonymous;
+        self.session.as_ref().map_or(&ANONYMOUS, LiveSession::actor)
+    }
+
+    /// Sets the timer to the next ping, check of the session, or the session's expiry,
+    /// whichever comes first.
+    fn arm_timer(&self, link: &Link, timer: Pin<&mut Sleep>) {
+        let mut at = link.next_ping.min(link.next_recheck);
+        if let Some(left) = self.session.as_ref().and_then(LiveSession::expires_in) {
+            at = at.min(Instant::now() + left);
+        }
+        timer.reset(at);
+    }
+
+    /// Asks the store whether the session is still valid; closes with 4401 if not. A
+    /// store that cannot answer leaves the connection open until the next check.
+    async fn recheck(&mut self) {
+        let Some(session) = &self.session else {
+            return;
+        };
+        match session.recheck().await {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::Unauthorized => {
+                self.refuse("the session has ended (logged out, expired or disabled)");
+            }
+            Err(e) => tracing::warn!(error = ?e, "cannot re-check a session; trying later"),
+        }
+    }
+
     /// Handles what woke the connection, short of awaiting anything: frames to send go
     /// to `out`.
     fn on_step(&mut self, step: Step, link: &mut Link, timer: Pin<&mut Sleep>) -> Flow {
         match step {
             Step::Stop => Flow::End(Ending::Close((CLOSE_GOING_AWAY, "server shutting down"))),
+            Step::Session(SessionNotice::Ended) => {
+                self.refuse("the session has ended (logged out, or the officer was disabled)");
+                Flow::Go
+            }
+            Step::Session(SessionNotice::Recheck) => Flow::Recheck,
             Step::Timer if !link.authenticated => {
                 self.refuse("no auth frame in time; send {\"type\":\"auth\",\"token\":...} first");
                 Flow::Go
             }
             Step::Timer => {
-                if link.last_seen.elapsed() > 2 * link.ping_every {
-                    tracing::info!(
-                        role = self.actor.role(),
-                        subject = self.actor.subject(),
-                        "peer silent for two ping intervals; dropped"
-                    );
-                    return Flow::End(Ending::Drop);
+                let now = Instant::now();
+                if self
+                    .session
+                    .as_ref()
+                    .and_then(LiveSession::expires_in)
+                    .is_some_and(|left| left.is_zero())
+                {
+                    self.refuse("the session has expired; log in again");
+                    return Flow::Go;
                 }
-                self.out.push(Out::Frame(Message::Ping(Bytes::new())));
-                timer.reset(tokio::time::Instant::now() + link.ping_every);
-                Flow::Go
+                let mut flow = Flow::Go;
+                if now >= link.next_ping {
+                    if link.last_seen.elapsed() > 2 * link.ping_every {
+                        tracing::info!(
+                            role = self.actor().role(),
+                            subject = self.actor().subject(),
+                            "peer silent for two ping intervals; dropped"
+                        );
+                        return Flow::End(Ending::Drop);
+                    }
+                    self.out.push(Out::Frame(Message::Ping(Bytes::new())));
+                    link.next_ping = now + link.ping_every;
+                }
+                if now >= link.next_recheck {
+                    link.next_recheck = now + link.recheck_every;
+                    flow = Flow::Recheck;
+                }
+                self.arm_timer(link, timer);
+                flow
             }
             Step::Frame(None) => Flow::End(Ending::Drop),
             Step::Frame(Some(Err(e))) => {
@@ -423,13 +507,30 @@ impl Conn {
                     self.feeds.swap_remove(i);
                     Flow::Go
                 }
+                Next::Failed(e) if e.kind() == ErrorKind::Forbidden => {
+                    // The reader lost the chat: leave the room, and say which.
+                    let room = self.feeds.swap_remove(i).room;
+                    drop(source);
+                    if let Room::Chat(chat) = room {
+                        tracing::debug!(%chat, "left a chat the reader may no longer read");
+                        let e = ApiError::from(e);
+                        self.push_json(json!({
+                            "type": "error",
+                            "code": e.code(),
+                            "message": e.message(),
+                            "room": format!("chat:{chat}"),
+                            "chatId": chat.to_string(),
+                        }));
+                    }
+                    Flow::Go
+                }
                 Next::Failed(e) => {
                     // The client cannot tell what it missed; it reconnects and rejoins
                     // with afterSeq, which replays from the store.
                     tracing::error!(
                         error = ?e,
-                        role = self.actor.role(),
-                        subject = self.actor.subject(),
+                        role = self.actor().role(),
+                        subject = self.actor().subject(),
                         "chat feed failed"
                     );
                     Flow::End(Ending::Close((CLOSE_INTERNAL, "server error")))
@@ -442,19 +543,6 @@ impl Conn {
                 }
             },
         }
-    }
-
-    /// The next event of any joined room, starting at the cursor.
-    fn poll_feeds(&mut self, cx: &mut Context<'_>) -> Poll<(usize, Source, Next)> {
-        let len = self.feeds.len();
-        for k in 0..len {
-            let i = (self.cursor + k) % len;
-            if let Poll::Ready((source, next)) = self.feeds[i].next.as_mut().poll(cx) {
-                self.cursor = i + 1;
-                return Poll::Ready((i, source, next));
-            }
-        }
-        Poll::Pending
     }
 
     fn push_json(&mut self, value: serde_json::Value) {
@@ -481,8 +569,8 @@ impl Conn {
                 return false;
             }
         };
-        let actor = match self.state.service().authenticate(&token).await {
-            Ok(auth) => auth.actor,
+        let session = match self.state.service().open_live_session(&token).await {
+            Ok(session) => session,
             Err(e) if e.kind() == chatcore::ErrorKind::Unauthorized => {
                 self.refuse("the token is unknown, revoked or expired");
                 return false;
@@ -494,6 +582,7 @@ impl Conn {
                 return false;
             }
         };
+        let actor = session.actor().clone();
         let span = tracing::Span::current();
         span.record("role", actor.role());
         span.record("subject", actor.subject());
@@ -510,7 +599,7 @@ impl Conn {
                 Err(e) => tracing::error!(error = ?e, "cannot watch officer events"),
             }
         }
-        self.actor = actor;
+        self.session = Some(session);
         true
     }
 
@@ -623,7 +712,7 @@ impl Conn {
         let feed = match self
             .state
             .service()
-            .watch_chat(&self.actor, chat, after_seq)
+            .watch_chat(self.actor(), chat, after_seq)
             .await
         {
             Ok(feed) => feed,
@@ -640,7 +729,7 @@ impl Conn {
         if self.over_room_limit(self.joined(Room::Queue)) {
             return;
         }
-        let subscription = match self.state.service().watch_queue(&self.actor) {
+        let subscription = match self.state.service().watch_queue(self.actor()) {
             Ok(subscription) => subscription,
             Err(e) => return self.refuse_frame(e.into()),
         };
@@ -662,8 +751,8 @@ impl Conn {
         if e.status().is_server_error() {
             tracing::error!(
                 error = ?e,
-                role = self.actor.role(),
-                subject = self.actor.subject(),
+                role = self.actor().role(),
+                subject = self.actor().subject(),
                 "frame failed"
             );
         }
@@ -678,6 +767,29 @@ impl Conn {
             None => self.push_error(e.code(), &e.message()),
         };
     }
+}
+
+/// Whether the session has news; pending before authentication.
+fn poll_session(session: Option<&LiveSession>, cx: &mut Context<'_>) -> Poll<SessionNotice> {
+    session.map_or(Poll::Pending, |s| s.poll_notice(cx))
+}
+
+/// The next event of any joined room, starting at the cursor (so a busy room cannot
+/// starve the others).
+fn poll_feeds(
+    feeds: &mut [Feed],
+    cursor: &mut usize,
+    cx: &mut Context<'_>,
+) -> Poll<(usize, Source, Next)> {
+    let len = feeds.len();
+    for k in 0..len {
+        let i = (*cursor + k) % len;
+        if let Poll::Ready((source, next)) = feeds[i].next.as_mut().poll(cx) {
+            *cursor = i + 1;
+            return Poll::Ready((i, source, next));
+        }
+    }
+    Poll::Pending
 }
 
 /// Sends the frames in order (and frees the list). A close ends the connection after

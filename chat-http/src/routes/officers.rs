@@ -1,5 +1,6 @@
-//! Officer routes: create, log in, the shared queue, an officer's chats, and the claim.
-//! Who may do each is decided by `ChatService`, never here.
+//! Officer routes: create, log in, the shared queue, an officer's chats, the claim, and
+//! the admin's disable and enable. Who may do each is decided by `ChatService`, never
+//! here.
 
 use axum::Router;
 use axum::extract::State;
@@ -19,6 +20,8 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/api/officers/queue", get(queue))
         .route("/api/officers/{officer_id}/chats", get(chats))
         .route("/api/officers/{officer_id}/claim/{chat_id}", post(claim))
+        .route("/api/officers/{officer_id}/disable", post(disable))
+        .route("/api/officers/{officer_id}/enable", post(enable))
 }
 
 #[derive(Deserialize)]
@@ -86,4 +89,21 @@ async fn claim(
     Path((officer, chat)): Path<(OfficerId, ChatId)>,
 ) -> Result<Json<Chat>, ApiError> {
     Ok(Json(state.service().claim(&actor, &officer, chat).await?))
+}
+
+/// Disabling revokes every session of the officer; their sockets close on every node.
+async fn disable(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    Path(officer): Path<OfficerId>,
+) -> Result<Json<Officer>, ApiError> {
+    Ok(Json(state.service().disable_officer(&actor, &officer).await?))
+}
+
+async fn enable(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    Path(officer): Path<OfficerId>,
+) -> Result<Json<Officer>, ApiError> {
+    Ok(Json(state.service().enable_officer(&actor, &officer).await?))
 }

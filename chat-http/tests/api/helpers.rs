@@ -41,6 +41,8 @@ pub(crate) struct Options {
     pub(crate) http_limits: HttpLimits,
     /// Run the server on a clock the test moves by hand (`TestApp::clock`).
     pub(crate) manual_clock: bool,
+    /// Lifetime of officers' and customers' tokens (default: the engine's).
+    pub(crate) session_ttl: Option<Duration>,
 }
 
 impl Options {
@@ -55,6 +57,7 @@ impl Options {
             limits: Limits::default(),
             http_limits: HttpLimits::default(),
             manual_clock: false,
+            session_ttl: None,
         }
     }
 
@@ -145,6 +148,10 @@ pub(crate) async fn spawn_app(options: Options) -> TestApp {
         config.max_message_chars = max;
     }
     config.limits = options.limits.clone();
+    if let Some(ttl) = options.session_ttl {
+        config.officer_session_ttl = ttl;
+        config.customer_session_ttl = ttl;
+    }
     let clock = options.manual_clock.then(|| {
         Arc::new(ManualClock::new(Timestamp::from_unix_millis(
             1_800_000_000_000,
@@ -297,6 +304,22 @@ impl TestApp {
     pub(crate) async fn chat(&self, token: Option<&str>, chat: &str) -> Resp {
         let path = format!("/api/chats/{chat}");
         self.request(Method::GET, &path, token, None).await
+    }
+
+    pub(crate) async fn logout(&self, token: &str) -> Resp {
+        self.request(Method::POST, "/api/logout", Some(token), None)
+            .await
+    }
+
+    /// `action` is `disable` or `enable`.
+    pub(crate) async fn officer_switch(
+        &self,
+        token: Option<&str>,
+        officer: &str,
+        action: &str,
+    ) -> Resp {
+        let path = format!("/api/officers/{officer}/{action}");
+        self.request(Method::POST, &path, token, None).await
     }
 
     // Conveniences built on the endpoints.

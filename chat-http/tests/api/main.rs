@@ -14,6 +14,7 @@ mod limits;
 mod process;
 mod races;
 mod rest;
+mod rights;
 mod robustness;
 mod soak;
 mod ws;
