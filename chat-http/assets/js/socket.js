@@ -79,6 +79,11 @@ export class ChatSocket {
       if (this.officers) this.send({ type: 'join_officers' });
       return;
     }
+    if (event.type === 'error' && event.code === 'forbidden' && event.chatId) {
+      // The server left a chat this user may no longer read (another officer took it):
+      // it is not rejoined after a reconnect.
+      this.chats.delete(event.chatId);
+    }
     if (event.type === 'new_message') {
       const { chatId, seq } = event.message;
       const last = this.chats.get(chatId);

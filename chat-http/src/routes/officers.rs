@@ -97,7 +97,9 @@ async fn disable(
     Auth(actor): Auth,
     Path(officer): Path<OfficerId>,
 ) -> Result<Json<Officer>, ApiError> {
-    Ok(Json(state.service().disable_officer(&actor, &officer).await?))
+    Ok(Json(
+        state.service().disable_officer(&actor, &officer).await?,
+    ))
 }
 
 async fn enable(
@@ -105,5 +107,7 @@ async fn enable(
     Auth(actor): Auth,
     Path(officer): Path<OfficerId>,
 ) -> Result<Json<Officer>, ApiError> {
-    Ok(Json(state.service().enable_officer(&actor, &officer).await?))
+    Ok(Json(
+        state.service().enable_officer(&actor, &officer).await?,
+    ))
 }

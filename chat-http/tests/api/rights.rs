@@ -49,7 +49,8 @@ async fn an_officer_who_was_reading_a_pending_chat_hears_nothing_once_another_cl
         assert_eq!(refused["type"], "error", "{refused}");
         assert_eq!(refused["code"], "forbidden");
         assert_eq!(refused["room"], format!("chat:{chat}"));
-        app.say(&customer, &chat, "and my account is 12345678").await;
+        app.say(&customer, &chat, "and my account is 12345678")
+            .await;
         let after = frames_within(&mut bobs, Duration::from_millis(500)).await;
         assert!(after.is_empty(), "bob still hears the chat: {after:?}");
         // His connection stays usable, and he cannot come back in.
@@ -65,7 +66,11 @@ async fn an_officer_who_was_reading_a_pending_chat_hears_nothing_once_another_cl
             .iter()
             .map(|f| f["type"].as_str().unwrap_or(""))
             .collect();
-        assert_eq!(kinds, ["chat_updated", "new_message", "new_message"], "{seen:?}");
+        assert_eq!(
+            kinds,
+            ["chat_updated", "new_message", "new_message"],
+            "{seen:?}"
+        );
         assert_eq!(seen[0]["change"], "claimed");
         assert_eq!(seen[0]["chat"]["assignedOfficerId"], "alice");
         app.stop().await;
@@ -137,16 +142,12 @@ async fn a_logout_closes_the_sockets_of_that_token_within_a_second() {
         assert!(took < Duration::from_secs(1), "closed after {took:?}");
     }
     // The same officer's other token, and the customer, go on.
-    other
-        .send_json(json!({ "type": "join_officers" }))
-        .await;
+    other.send_json(json!({ "type": "join_officers" })).await;
     assert_eq!(other.next_json().await["type"], "joined");
     app.logout(&customer).await.expect(204);
     let (ended, _) = ends_within(&mut customers, PATIENCE).await;
     assert_eq!(ended, Ended::Closed(4401));
-    other
-        .send_json(json!({ "type": "join_officers" }))
-        .await;
+    other.send_json(json!({ "type": "join_officers" })).await;
     assert_eq!(other.next_json().await["type"], "joined");
     app.stop().await;
 }
@@ -194,7 +195,9 @@ async fn the_admin_disables_an_officer_and_their_sockets_close() {
     let (ended, took) = ends_within(&mut bobs, PATIENCE).await;
     assert_eq!(ended, Ended::Closed(4401));
     assert!(took < Duration::from_secs(1), "closed after {took:?}");
-    app.queue(Some(&bob)).await.expect_error(401, "unauthorized");
+    app.queue(Some(&bob))
+        .await
+        .expect_error(401, "unauthorized");
     app.officer_login(json!({ "officerId": "bob", "password": crate::helpers::PASSWORD }))
         .await
         .expect_error(403, "officer_disabled");

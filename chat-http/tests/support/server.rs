@@ -204,9 +204,17 @@ impl Server {
     /// The binary on a PostgreSQL database (`CHAT_DATABASE_URL`), as one node of
     /// several; its log goes to the test's stderr.
     pub(crate) fn on_postgres(url: &str) -> Self {
+        Self::on_postgres_with(url, &[])
+    }
+
+    /// [`Server::on_postgres`] with more arguments for the binary.
+    pub(crate) fn on_postgres_with(url: &str, extra: &[&str]) -> Self {
         Self::spawn(
             |command| {
-                command.env("CHAT_DATABASE_URL", url).env_remove("CHAT_DB");
+                command
+                    .env("CHAT_DATABASE_URL", url)
+                    .env_remove("CHAT_DB")
+                    .args(extra);
             },
             Stdio::inherit(),
         )

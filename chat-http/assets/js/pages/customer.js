@@ -81,6 +81,10 @@ function showChat(session) {
       if (state === 'unauthorized') signOut('Your session has ended. Please start again.');
     },
     onEvent: (event) => {
+      if (event.type === 'chat_updated') {
+        showStatus(event.chat);
+        return;
+      }
       if (event.type !== 'new_message') return;
       list.append(event.message);
       if (event.message.senderType === 'officer') {

@@ -221,6 +221,13 @@ function showConsole(session) {
         reload();
       } else if (event.type === 'new_message') {
         if (event.message.chatId === selected) list.append(event.message);
+      } else if (event.type === 'error' && event.code === 'forbidden' && event.chatId) {
+        // Another officer took the chat this console was reading: nothing more of it
+        // comes, and the view says so.
+        if (event.chatId === selected) {
+          chatStatus.textContent = 'Another officer took this chat; you can no longer read it.';
+          composer.setEnabled(false);
+        }
       } else if (held) {
         held.push(event);
       } else {

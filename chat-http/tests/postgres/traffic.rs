@@ -1,9 +1,4 @@
-//! Two chat-http processes on one PostgreSQL database (`--database-url`), as behind a
-//! load balancer without sticky sessions: a customer on node A and an officer on node B
-//! talk live; officers on both nodes race to claim the same chats; node A is killed
-//! (SIGKILL) in the middle of traffic while node B keeps serving. The database is a
-//! throwaway cluster from `chat_postgres::testing` (or `CHAT_TEST_DATABASE_URL`); without
-//! PostgreSQL the tests skip, or fail under `CI`.
+//! Traffic across two nodes: live talk, racing claims, and a node killed mid-traffic.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -11,71 +6,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chat_postgres::testing::TestPg;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use reqwest::Method;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-#[path = "support/server.rs"]
-mod server;
-
-use server::{Api, Server};
-
-const PATIENCE: Duration = Duration::from_secs(10);
-
-/// A WebSocket on `api`'s server, authenticated with `token`.
-async fn ws(api: &Api, token: &str) -> Ws {
-    let url = format!("{}/ws", api.base.replacen("http://", "ws://", 1));
-    let (stream, _) = tokio_tungstenite::connect_async(url)
-        .await
-        .expect("WebSocket connect");
-    let mut ws = Ws(stream);
-    ws.send(json!({ "type": "auth", "token": token })).await;
-    assert_eq!(ws.next_of("ready").await["type"], "ready");
-    ws
-}
-
-struct Ws(
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
-);
-
-impl Ws {
-    async fn send(&mut self, v: Value) {
-        self.0
-            .send(Message::text(v.to_string()))
-            .await
-            .expect("send frame");
-    }
-
-    /// Joins a chat, replaying what comes after `after_seq`.
-    async fn join(&mut self, chat: &str, after_seq: u64) {
-        self.send(json!({ "type": "join_chat", "chatId": chat, "afterSeq": after_seq }))
-            .await;
-        let joined = self.next_of("joined").await;
-        assert_eq!(joined["room"], format!("chat:{chat}"));
-    }
-
-    /// The next frame of type `kind`, skipping others.
-    async fn next_of(&mut self, kind: &str) -> Value {
-        let wait = async {
-            loop {
-                match self.0.next().await {
-                    Some(Ok(Message::Text(t))) => {
-                        let v: Value = serde_json::from_str(&t).expect("JSON frame");
-                        if v["type"] == kind {
-                            return v;
-                        }
-                    }
-                    Some(Ok(_)) => {}
-                    other => panic!("socket ended waiting for {kind}: {other:?}"),
-                }
-            }
-        };
-        tokio::time::timeout(PATIENCE, wait)
-            .await
-            .unwrap_or_else(|_| panic!("no {kind} frame in time"))
-    }
-}
+use crate::server::Server;
+use crate::{PATIENCE, Ws, ws};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn customer_on_node_a_and_officer_on_node_b_talk_live() {

@@ -1,0 +1,80 @@
+//! Two chat-http processes on one PostgreSQL database (`--database-url`), as behind a
+//! load balancer without sticky sessions. The database is a throwaway cluster from
+//! `chat_postgres::testing` (or `CHAT_TEST_DATABASE_URL`); without PostgreSQL the tests
+//! skip, or fail under `CI`.
+//!
+//! - `traffic`: a customer on node A and an officer on node B talk live; officers on both
+//!   nodes race to claim the same chats; node A is killed (SIGKILL) in the middle of
+//!   traffic while node B keeps serving.
+//! - `rights`: a right that changes on one node is enforced on the other's sockets (a
+//!   claim, a logout, a disabled officer).
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+#[path = "../support/server.rs"]
+mod server;
+
+mod rights;
+mod traffic;
+
+use server::Api;
+
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// A WebSocket on `api`'s server, authenticated with `token`.
+pub(crate) async fn ws(api: &Api, token: &str) -> Ws {
+    let url = format!("{}/ws", api.base.replacen("http://", "ws://", 1));
+    let (stream, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("WebSocket connect");
+    let mut ws = Ws(stream);
+    ws.send(json!({ "type": "auth", "token": token })).await;
+    assert_eq!(ws.next_of("ready").await["type"], "ready");
+    ws
+}
+
+pub(crate) struct Ws(
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+);
+
+impl Ws {
+    pub(crate) async fn send(&mut self, v: Value) {
+        self.0
+            .send(Message::text(v.to_string()))
+            .await
+            .expect("send frame");
+    }
+
+    /// Joins a chat, replaying what comes after `after_seq`.
+    pub(crate) async fn join(&mut self, chat: &str, after_seq: u64) {
+        self.send(json!({ "type": "join_chat", "chatId": chat, "afterSeq": after_seq }))
+            .await;
+        let joined = self.next_of("joined").await;
+        assert_eq!(joined["room"], format!("chat:{chat}"));
+    }
+
+    /// The next frame of type `kind`, skipping others.
+    pub(crate) async fn next_of(&mut self, kind: &str) -> Value {
+        let wait = async {
+            loop {
+                match self.0.next().await {
+                    Some(Ok(Message::Text(t))) => {
+                        let v: Value = serde_json::from_str(&t).expect("JSON frame");
+                        if v["type"] == kind {
+                            return v;
+                        }
+                    }
+                    Some(Ok(_)) => {}
+                    other => panic!("socket ended waiting for {kind}: {other:?}"),
+                }
+            }
+        };
+        tokio::time::timeout(PATIENCE, wait)
+            .await
+            .unwrap_or_else(|_| panic!("no {kind} frame in time"))
+    }
+}
