@@ -157,10 +157,20 @@ impl Connection {
                     if out.send(format!("joined chat:{chat}")).await.is_err() {
                         return;
                     }
-                    while let Ok(Some(m)) = feed.next().await {
-                        let text = m.content.replace(['\n', '\r'], " ");
-                        let line = format!("msg {} #{} {}: {text}", m.chat_id, m.seq, m.sender_id);
-                        if out.send(line).await.is_err() {
+                    loop {
+                        let (line, last) = match feed.next().await {
+                            Ok(Some(m)) => {
+                                let text = m.content.replace(['\n', '\r'], " ");
+                                let line =
+                                    format!("msg {} #{} {}: {text}", m.chat_id, m.seq, m.sender_id);
+                                (line, false)
+                            }
+                            Ok(None) => return,
+                            // The reader lost the chat (another officer claimed it): the
+                            // feed ends here, before anything more of the chat.
+                            Err(e) => (format!("left chat:{chat} error {} {e}", e.code()), true),
+                        };
+                        if out.send(line).await.is_err() || last {
                             return;
                         }
                     }

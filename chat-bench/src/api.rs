@@ -252,11 +252,11 @@ impl Api {
                     None,
                 )
                 .await?;
-            let done = page.len() < 1000;
-            all.extend(page);
-            if done {
+            // A page may stop short at the server's byte cap: only an empty one is the end.
+            if page.is_empty() {
                 return Ok(all);
             }
+            all.extend(page);
         }
     }
 
