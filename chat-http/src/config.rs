@@ -53,6 +53,13 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_message_chars: u32,
 
+    /// Most bytes of message JSON in one page of `GET /api/chats/{id}/messages`; a page
+    /// stops before passing it (but holds at least one message), and the client pages on
+    /// from the last seq it got. Bounds the memory one request can make the server hold.
+    #[arg(long, env = "CHAT_MAX_PAGE_BYTES", default_value_t = 1024 * 1024,
+          value_parser = clap::value_parser!(u64).range(1024..=64 * 1024 * 1024))]
+    pub max_page_bytes: u64,
+
     /// Browser origin allowed to call the API cross-origin (repeat for several; none by
     /// default, which sends no CORS headers).
     #[arg(long = "cors-origin", env = "CHAT_CORS_ORIGIN", value_delimiter = ',')]
@@ -202,6 +209,7 @@ impl Config {
         config.admin_token = self.admin_token.clone();
         config.customer_secret = self.customer_secret.as_ref().map(|s| s.as_bytes().to_vec());
         config.max_message_chars = self.max_message_chars as usize;
+        config.max_page_bytes = usize::try_from(self.max_page_bytes).unwrap_or(usize::MAX);
         config.limits = chatcore::Limits::default()
             .with_login_failures_per_officer(self.limit_officer_login_failures.0)
             .with_sends_per_sender(self.limit_sends.0);
@@ -248,6 +256,8 @@ mod tests {
         assert_eq!(c.bind.to_string(), "127.0.0.1:3001");
         assert_eq!(c.db, PathBuf::from("./chat.db"));
         assert_eq!(c.max_message_chars, 4000);
+        assert_eq!(c.max_page_bytes, 1024 * 1024);
+        assert_eq!(c.service_config().max_page_bytes, 1024 * 1024);
         assert!(c.cors_origins.is_empty());
         assert!(c.open_mode());
         assert!(c.check().is_ok());

@@ -13,6 +13,7 @@ mod fuzz;
 mod limits;
 mod process;
 mod races;
+mod reads;
 mod rest;
 mod rights;
 mod robustness;
