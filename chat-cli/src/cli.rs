@@ -168,6 +168,18 @@ pub(crate) enum OfficerCommand {
     List,
     /// Log an officer in (remote: saves the token for the server; local: prints it).
     Login(OfficerLoginArgs),
+    /// Disable an officer (the admin): their sessions are revoked and their sockets
+    /// close on every node; they cannot log in until enabled.
+    Disable(OfficerIdArg),
+    /// Enable a disabled officer again (the admin).
+    Enable(OfficerIdArg),
+}
+
+/// An officer named by id.
+#[derive(Debug, Args)]
+pub(crate) struct OfficerIdArg {
+    /// The officer's id.
+    pub(crate) id: String,
 }
 
 /// Where a password comes from. It is never taken from argv, where other users of the

@@ -51,7 +51,7 @@ impl Printer {
     pub(crate) fn officers(&self, officers: &[Officer]) -> io::Result<()> {
         self.either(officers, || {
             table(
-                &["ID", "DISPLAY NAME", "CREATED"],
+                &["ID", "DISPLAY NAME", "CREATED", "STATE"],
                 officers
                     .iter()
                     .map(|o| {
@@ -59,6 +59,7 @@ impl Printer {
                             o.id.to_string(),
                             o.display_name.clone().unwrap_or_default(),
                             o.created_at.to_string(),
+                            if o.disabled { "disabled" } else { "active" }.to_string(),
                         ]
                     })
                     .collect(),

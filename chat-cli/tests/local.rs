@@ -105,6 +105,36 @@ fn officers_are_created_listed_and_logged_in() {
 }
 
 #[test]
+fn the_admin_disables_and_enables_an_officer() {
+    let cli = Cli::local();
+    cli.add_officer("alice", "correct horse");
+    let disabled = cli.run(&["officer", "disable", "alice"]);
+    disabled.code(0);
+    assert_eq!(
+        disabled.stdout,
+        "disabled officer alice (sessions revoked)\n"
+    );
+    let list = cli.json(&["officer", "list"]);
+    assert_eq!(list[0]["disabled"], true);
+    assert!(cli.run(&["officer", "list"]).stdout.contains("disabled"));
+    // The right password is told the account is disabled (auth, exit 5).
+    cli.run_stdin(
+        &["officer", "login", "alice", "--password-stdin"],
+        "correct horse\n",
+    )
+    .error(5, "officer_disabled");
+    cli.run(&["officer", "disable", "nobody"])
+        .error(3, "officer_not_found");
+    let enabled = cli.json(&["officer", "enable", "alice"]);
+    assert_eq!(enabled["disabled"], false);
+    cli.run_stdin(
+        &["officer", "login", "alice", "--password-stdin"],
+        "correct horse\n",
+    )
+    .code(0);
+}
+
+#[test]
 fn officer_add_refusals_have_their_exit_codes() {
     let cli = Cli::local();
     cli.add_officer("alice", "correct horse");

@@ -609,3 +609,23 @@ fn watch_refusals_end_with_their_exit_codes() {
     let err: Value = serde_json::from_str(&w.stderr_line(SECS_10)).unwrap();
     assert_eq!(err["error"]["code"], "chat_not_found");
 }
+
+#[test]
+fn disabling_an_officer_ends_their_watch_and_their_token() {
+    let s = setup();
+    let mut watcher = Watcher::spawn(s.officer.command(&["watch", "queue"]));
+    assert_eq!(watcher.stderr_line(SECS_10), "watch: joined officers:all");
+    let admin = s.officer.with_config_dir("admin");
+    let disabled = admin.json(&["--token", ADMIN_TOKEN, "officer", "disable", "alice"]);
+    assert_eq!(disabled["disabled"], true);
+    // The watching socket is closed with 4401: an auth failure (exit 5).
+    assert_eq!(watcher.wait_exit(SECS_10), 5);
+    s.officer.run(&["queue"]).error(5, "unauthorized");
+    admin
+        .run(&["--token", ADMIN_TOKEN, "officer", "enable", "alice"])
+        .code(0);
+    // Only the admin may.
+    s.customer
+        .run(&["officer", "disable", "alice"])
+        .error(5, "forbidden");
+}

@@ -246,6 +246,21 @@ impl Local {
             .map_err(ApiError::from)?)
     }
 
+    pub(crate) async fn set_officer_disabled(
+        &self,
+        id: &str,
+        disabled: bool,
+    ) -> anyhow::Result<Officer> {
+        let id = OfficerId::parse(id).map_err(ApiError::from)?;
+        let actor = self.actor(None).await?;
+        let officer = if disabled {
+            self.service.disable_officer(&actor, &id).await
+        } else {
+            self.service.enable_officer(&actor, &id).await
+        };
+        Ok(officer.map_err(ApiError::from)?)
+    }
+
     pub(crate) async fn officer_login(
         &self,
         id: &str,

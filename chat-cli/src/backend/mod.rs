@@ -106,6 +106,17 @@ impl Backend {
         }
     }
 
+    pub(crate) async fn set_officer_disabled(
+        &self,
+        id: &str,
+        disabled: bool,
+    ) -> anyhow::Result<Officer> {
+        match self {
+            Backend::Local(b) => b.set_officer_disabled(id, disabled).await,
+            Backend::Remote(b) => b.set_officer_disabled(id, disabled).await,
+        }
+    }
+
     pub(crate) async fn officer_login(
         &self,
         id: &str,

@@ -181,6 +181,16 @@ impl Remote {
             .1)
     }
 
+    pub(crate) async fn set_officer_disabled(
+        &self,
+        id: &str,
+        disabled: bool,
+    ) -> anyhow::Result<Officer> {
+        let action = if disabled { "disable" } else { "enable" };
+        let path = format!("/api/officers/{}/{action}", segment(id));
+        Ok(self.call(Method::POST, &path, None, true).await?.1)
+    }
+
     pub(crate) async fn officers(&self) -> anyhow::Result<Vec<Officer>> {
         // Not in contract version 1; servers that add it answer here, others 404/405.
         match self.call(Method::GET, "/api/officers", None, true).await {

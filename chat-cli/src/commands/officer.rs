@@ -1,4 +1,4 @@
-//! `officer add | list | login`. Passwords come from a terminal prompt or the first line
+//! `officer add | list | login | disable | enable`. Passwords come from a terminal prompt or the first line
 //! of standard input, never from argv (where `ps` and shell history would show them).
 
 use std::io::{BufRead, IsTerminal};
@@ -24,7 +24,30 @@ pub(crate) async fn run(
             Ok(())
         }
         OfficerCommand::Login(args) => login(backend, printer, args).await,
+        OfficerCommand::Disable(args) => switch(backend, printer, &args.id, true).await,
+        OfficerCommand::Enable(args) => switch(backend, printer, &args.id, false).await,
     }
+}
+
+async fn switch(
+    backend: &Backend,
+    printer: Printer,
+    id: &str,
+    disable: bool,
+) -> anyhow::Result<()> {
+    let verb = if disable { "disabling" } else { "enabling" };
+    let officer = backend
+        .set_officer_disabled(id, disable)
+        .await
+        .with_context(|| format!("{verb} officer {id}"))?;
+    printer.either(&officer, || {
+        if officer.disabled {
+            format!("disabled officer {} (sessions revoked)", officer.id)
+        } else {
+            format!("enabled officer {}", officer.id)
+        }
+    })?;
+    Ok(())
 }
 
 async fn add(backend: &Backend, printer: Printer, args: OfficerAddArgs) -> anyhow::Result<()> {
