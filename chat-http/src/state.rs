@@ -37,7 +37,7 @@ pub struct WsSettings {
     /// grows the buffer as needed and is read in chunks of this size.
     pub read_buffer_bytes: usize,
     /// How often an authenticated connection asks the store whether its session is still
-    /// valid. A logout or a disabled officer closes the connection at once through the
+    /// valid (rounded up to whole ping intervals; checked with the ping). A logout or a disabled officer closes the connection at once through the
     /// event bus; this bounds how long a notice lost between nodes (a PostgreSQL
     /// connection that dropped) can keep it open. Expiry closes it on time regardless.
     pub session_recheck: Duration,

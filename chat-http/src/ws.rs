@@ -206,15 +206,15 @@ fn arm(mut source: Source) -> BoxFuture<'static, (Source, Next)> {
     })
 }
 
-/// The connection's liveness: authenticated yet, when the peer was last heard from, and
-/// when the next ping and the next check of the session are due.
+/// The connection's liveness: authenticated yet, when the peer was last heard from, when
+/// the next ping is due, and how many pings until the session is checked against the
+/// store again (it is checked every `WsSettings::session_recheck`, rounded to pings, so
+/// that an idle connection keeps one timer and a few bytes for it).
 struct Link {
     authenticated: bool,
+    pings_to_recheck: u32,
     last_seen: Instant,
-    ping_every: Duration,
     next_ping: Instant,
-    recheck_every: Duration,
-    next_recheck: Instant,
 }
 
 /// What to do after a step.
@@ -334,7 +334,6 @@ impl Conn {
     /// the store.
     async fn serve(&mut self, socket: &mut WebSocket) -> Ending {
         let settings = self.state.ws();
-        let ping_every = settings.ping_interval.max(Duration::from_millis(10));
         let grace = settings.slow_consumer_grace;
         let stopping = self.state.shutdown().triggered();
         tokio::pin!(stopping);
@@ -344,11 +343,9 @@ impl Conn {
         let now = Instant::now();
         let mut link = Link {
             authenticated: false,
+            pings_to_recheck: 0,
             last_seen: now,
-            ping_every,
             next_ping: now,
-            recheck_every: settings.session_recheck.max(Duration::from_millis(10)),
-            next_recheck: now,
         };
 
         loop {
@@ -375,9 +372,8 @@ impl Conn {
                         Box::pin(self.handle(frame)).await;
                     } else if Box::pin(self.authenticate(frame)).await {
                         link.authenticated = true;
-                        let now = Instant::now();
-                        link.next_ping = now + ping_every;
-                        link.next_recheck = now + link.recheck_every;
+                        link.next_ping = Instant::now() + self.ping_every();
+                        link.pings_to_recheck = self.pings_per_recheck();
                         self.arm_timer(&link, timer.as_mut());
                     }
                 }
@@ -398,10 +394,20 @@ impl Conn {
         self.session.as_ref().map_or(&ANONYMOUS, LiveSession::actor)
     }
 
-    /// Sets the timer to the next ping, check of the session, or the session's expiry,
-    /// whichever comes first.
+    fn ping_every(&self) -> Duration {
+        self.state.ws().ping_interval.max(Duration::from_millis(10))
+    }
+
+    /// How many pings make one `WsSettings::session_recheck` (at least one).
+    fn pings_per_recheck(&self) -> u32 {
+        let every = self.ping_every().as_millis().max(1);
+        let pings = self.state.ws().session_recheck.as_millis().div_ceil(every);
+        u32::try_from(pings).unwrap_or(u32::MAX).max(1)
+    }
+
+    /// Sets the timer to the next ping or the session's expiry, whichever comes first.
     fn arm_timer(&self, link: &Link, timer: Pin<&mut Sleep>) {
-        let mut at = link.next_ping.min(link.next_recheck);
+        let mut at = link.next_ping;
         if let Some(left) = self.session.as_ref().and_then(LiveSession::expires_in) {
             at = at.min(Instant::now() + left);
         }
@@ -450,7 +456,8 @@ impl Conn {
                 }
                 let mut flow = Flow::Go;
                 if now >= link.next_ping {
-                    if link.last_seen.elapsed() > 2 * link.ping_every {
+                    let ping_every = self.ping_every();
+                    if link.last_seen.elapsed() > 2 * ping_every {
                         tracing::info!(
                             role = self.actor().role(),
                             subject = self.actor().subject(),
@@ -459,11 +466,12 @@ impl Conn {
                         return Flow::End(Ending::Drop);
                     }
                     self.out.push(Out::Frame(Message::Ping(Bytes::new())));
-                    link.next_ping = now + link.ping_every;
-                }
-                if now >= link.next_recheck {
-                    link.next_recheck = now + link.recheck_every;
-                    flow = Flow::Recheck;
+                    link.next_ping = now + ping_every;
+                    link.pings_to_recheck = link.pings_to_recheck.saturating_sub(1);
+                    if link.pings_to_recheck == 0 {
+                        link.pings_to_recheck = self.pings_per_recheck();
+                        flow = Flow::Recheck;
+                    }
                 }
                 self.arm_timer(link, timer);
                 flow

@@ -108,24 +108,19 @@ impl ChatService {
             return Err(Error::Unauthorized);
         }
         if self.is_admin_token(token) {
-            return Ok(LiveSession {
-                service: self.clone(),
-                actor: Actor::Admin,
-                expires_at: None,
-                watch: None,
-            });
+            let live = Live::new(self, None);
+            let _ = live.identity.set((Actor::Admin, None));
+            return Ok(LiveSession(Arc::new(live)));
         }
         let hash = credentials::hash_token(token);
         // Watch first, then ask the store: a revocation committed after the store's
-        // answer is announced after this registration, so it is seen.
-        let watch = self.inner.revocations.watch(hash, self);
+        // answer is announced after this registration, so it is seen. A refusal drops
+        // the session, which unregisters it.
+        let session = LiveSession(Arc::new(Live::new(self, Some(hash))));
+        self.inner.revocations.watch(&session.0, self);
         let auth = self.authenticate_hash(&hash).await?;
-        Ok(LiveSession {
-            service: self.clone(),
-            actor: auth.actor,
-            expires_at: auth.expires_at,
-            watch: Some(watch),
-        })
+        let _ = session.0.identity.set((auth.actor, auth.expires_at));
+        Ok(session)
     }
 }
 
@@ -139,20 +134,61 @@ pub enum SessionNotice {
 }
 
 /// A session held by a long-lived connection; see the module documentation. Dropping it
-/// stops watching.
-pub struct LiveSession {
+/// stops watching. One pointer wide, and one allocation shared with the registry: a
+/// connection idles on it for hours, and every idle connection's memory counts.
+pub struct LiveSession(Arc<Live>);
+
+/// A live session, shared by its connection and the registry.
+struct Live {
     service: ChatService,
-    actor: Actor,
-    expires_at: Option<Timestamp>,
-    /// `None` for the admin token, which is configuration and cannot be revoked.
-    watch: Option<Watch>,
+    /// The token's hash; `None` for the admin token, which is configuration and cannot
+    /// be revoked.
+    hash: Option<TokenHash>,
+    /// `LIVE`, `ENDED` or `RECHECK`.
+    state: AtomicU8,
+    waker: Mutex<Option<Waker>>,
+    /// Who, and until when: set once the store has answered (the session is registered
+    /// before that, so that no revocation can slip between the two).
+    identity: OnceLock<(Actor, Option<Timestamp>)>,
+}
+
+impl Live {
+    fn new(service: &ChatService, hash: Option<TokenHash>) -> Self {
+        Self {
+            service: service.clone(),
+            hash,
+            state: AtomicU8::new(LIVE),
+            waker: Mutex::new(None),
+            identity: OnceLock::new(),
+        }
+    }
+
+    /// Moves to `state` (an ended session stays ended) and wakes the connection.
+    fn raise(&self, state: u8) {
+        let _ = self
+            .state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |now| {
+                (now != ENDED).then_some(state)
+            });
+        if let Some(waker) = lock(&self.waker).take() {
+            waker.wake();
+        }
+    }
+}
+
+impl Drop for LiveSession {
+    fn drop(&mut self) {
+        if let Some(hash) = &self.0.hash {
+            self.0.service.inner.revocations.unwatch(hash, &self.0);
+        }
+    }
 }
 
 impl std::fmt::Debug for LiveSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LiveSession")
-            .field("actor", &self.actor)
-            .field("expires_at", &self.expires_at)
+            .field("actor", self.actor())
+            .field("expires_at", &self.expires_at())
             .finish_non_exhaustive()
     }
 }
@@ -160,39 +196,41 @@ impl std::fmt::Debug for LiveSession {
 impl LiveSession {
     /// Who the session is.
     pub fn actor(&self) -> &Actor {
-        &self.actor
+        static ANONYMOUS: Actor = Actor::Anonymous;
+        self.0.identity.get().map_or(&ANONYMOUS, |(actor, _)| actor)
     }
 
     /// When the session expires; `None` for the admin token.
     pub fn expires_at(&self) -> Option<Timestamp> {
-        self.expires_at
+        self.0.identity.get().and_then(|(_, at)| *at)
     }
 
     /// How long until the session expires by the service's clock (zero once it has);
     /// `None` for the admin token. The connection closes when this runs out.
     pub fn expires_in(&self) -> Option<Duration> {
-        let left = self.expires_at?.unix_millis() - self.service.now().unix_millis();
+        let left = self.expires_at()?.unix_millis() - self.0.service.now().unix_millis();
         Some(Duration::from_millis(u64::try_from(left).unwrap_or(0)))
     }
 
     /// Ready once the session was revoked, or once notices may have been lost; pending
     /// otherwise (always, for the admin token). Registers the task's waker.
     pub fn poll_notice(&self, cx: &mut Context<'_>) -> Poll<SessionNotice> {
-        let Some(watch) = &self.watch else {
+        let live = &self.0;
+        if live.hash.is_none() {
             return Poll::Pending;
-        };
-        let state = watch.flag.state.load(Ordering::Acquire);
+        }
+        let state = live.state.load(Ordering::Acquire);
         if state != LIVE {
             return Poll::Ready(notice(state));
         }
         {
-            let mut waker = lock(&watch.flag.waker);
+            let mut waker = lock(&live.waker);
             if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
                 *waker = Some(cx.waker().clone());
             }
         }
         // Registered: a notice from now on wakes the task; one before is seen here.
-        match watch.flag.state.load(Ordering::Acquire) {
+        match live.state.load(Ordering::Acquire) {
             LIVE => Poll::Pending,
             state => Poll::Ready(notice(state)),
         }
@@ -202,17 +240,16 @@ impl LiveSession {
     /// clears a [`SessionNotice::Recheck`]), [`Error::Unauthorized`] once it was revoked
     /// or has expired.
     pub async fn recheck(&self) -> Result<()> {
-        let Some(watch) = &self.watch else {
+        let live = &self.0;
+        let Some(hash) = &live.hash else {
             return Ok(());
         };
         // Cleared before asking: a notice arriving meanwhile sets it again.
-        let _ =
-            watch
-                .flag
-                .state
-                .compare_exchange(RECHECK, LIVE, Ordering::AcqRel, Ordering::Acquire);
-        self.service.authenticate_hash(&watch.hash).await?;
-        if watch.flag.state.load(Ordering::Acquire) == ENDED {
+        let _ = live
+            .state
+            .compare_exchange(RECHECK, LIVE, Ordering::AcqRel, Ordering::Acquire);
+        live.service.authenticate_hash(hash).await?;
+        if live.state.load(Ordering::Acquire) == ENDED {
             return Err(Error::Unauthorized);
         }
         Ok(())
@@ -231,95 +268,111 @@ const LIVE: u8 = 0;
 const ENDED: u8 = 1;
 const RECHECK: u8 = 2;
 
-/// One live session's state, shared with the registry.
-#[derive(Default)]
-struct Flag {
-    state: AtomicU8,
-    waker: Mutex<Option<Waker>>,
-}
-
-impl Flag {
-    /// Moves to `state` (an ended session stays ended) and wakes the connection.
-    fn raise(&self, state: u8) {
-        let _ = self
-            .state
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |now| {
-                (now != ENDED).then_some(state)
-            });
-        if let Some(waker) = lock(&self.waker).take() {
-            waker.wake();
-        }
-    }
-}
-
-/// A live session's entry in the registry; removes itself when dropped.
-struct Watch {
-    hash: TokenHash,
-    flag: Arc<Flag>,
-    registry: Arc<Revocations>,
-}
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        let mut shard = self.registry.shard(&self.hash);
-        if let Some(flags) = shard.get_mut(&self.hash) {
-            flags.retain(|f| !Arc::ptr_eq(f, &self.flag));
-            if flags.is_empty() {
-                shard.remove(&self.hash);
-            }
-        }
-    }
-}
-
 /// Number of locks the live sessions are spread over.
 const SHARDS: usize = 16;
 
-/// The live sessions of this service by token hash, and the listener that ends them.
+/// The live sessions of this service, and the listener that ends them. They are found
+/// by the first eight bytes of their token's hash (a session whose full hash differs is
+/// skipped): one small entry per token, most of which have one connection.
 #[derive(Default)]
 pub(super) struct Revocations {
-    shards: [Mutex<HashMap<TokenHash, Vec<Arc<Flag>>>>; SHARDS],
+    shards: [Mutex<HashMap<u64, Slot>>; SHARDS],
     listener: OnceLock<tokio::task::AbortHandle>,
 }
 
+/// The live sessions under one key: most often one.
+enum Slot {
+    One(Arc<Live>),
+    Many(Vec<Arc<Live>>),
+}
+
+impl Slot {
+    fn sessions(&self) -> &[Arc<Live>] {
+        match self {
+            Slot::One(live) => std::slice::from_ref(live),
+            Slot::Many(all) => all,
+        }
+    }
+}
+
+fn key(hash: &TokenHash) -> u64 {
+    let mut prefix = [0u8; 8];
+    prefix.copy_from_slice(&hash.0[..8]);
+    u64::from_le_bytes(prefix)
+}
+
 impl Revocations {
-    fn shard(&self, hash: &TokenHash) -> MutexGuard<'_, HashMap<TokenHash, Vec<Arc<Flag>>>> {
-        lock(&self.shards[usize::from(hash.0[0]) % SHARDS])
+    fn shard(&self, key: u64) -> MutexGuard<'_, HashMap<u64, Slot>> {
+        lock(&self.shards[(key % SHARDS as u64) as usize])
     }
 
-    /// Registers a live session of `hash`; the listener is started on first use.
-    fn watch(self: &Arc<Self>, hash: TokenHash, service: &ChatService) -> Watch {
+    /// Registers a live session (which has a hash); the listener is started on first use.
+    fn watch(&self, live: &Arc<Live>, service: &ChatService) {
+        let Some(hash) = &live.hash else { return };
         self.listener.get_or_init(|| {
             // Subscribed here, before any session is registered: no notice published
             // after a registration can be missed.
             let subscription = service.inner.bus.subscribe(&Topic::Sessions);
-            tokio::spawn(listen(subscription, Arc::clone(self))).abort_handle()
+            let registry = Arc::clone(&service.inner.revocations);
+            tokio::spawn(listen(subscription, registry)).abort_handle()
         });
-        let flag = Arc::new(Flag::default());
-        self.shard(&hash)
-            .entry(hash)
-            .or_default()
-            .push(Arc::clone(&flag));
-        Watch {
-            hash,
-            flag,
-            registry: Arc::clone(self),
+        let key = key(hash);
+        let mut shard = self.shard(key);
+        let live = Arc::clone(live);
+        match shard.remove(&key) {
+            None => shard.insert(key, Slot::One(live)),
+            Some(Slot::One(first)) => shard.insert(key, Slot::Many(vec![first, live])),
+            Some(Slot::Many(mut all)) => {
+                all.push(live);
+                shard.insert(key, Slot::Many(all))
+            }
+        };
+    }
+
+    fn unwatch(&self, hash: &TokenHash, live: &Arc<Live>) {
+        let key = key(hash);
+        let mut shard = self.shard(key);
+        let left = match shard.remove(&key) {
+            Some(Slot::Many(mut all)) => {
+                all.retain(|s| !Arc::ptr_eq(s, live));
+                match all.len() {
+                    0 => None,
+                    1 => all.pop().map(Slot::One),
+                    _ => Some(Slot::Many(all)),
+                }
+            }
+            Some(Slot::One(only)) if !Arc::ptr_eq(&only, live) => Some(Slot::One(only)),
+            _ => None,
+        };
+        if let Some(left) = left {
+            shard.insert(key, left);
         }
     }
 
     /// Ends every live session of `hash`.
     fn end(&self, hash: &TokenHash) {
-        let flags = self.shard(hash).get(hash).cloned().unwrap_or_default();
-        for flag in flags {
-            flag.raise(ENDED);
+        let key = key(hash);
+        let sessions: Vec<Arc<Live>> = self
+            .shard(key)
+            .get(&key)
+            .map(|slot| slot.sessions().to_vec())
+            .unwrap_or_default();
+        for live in sessions {
+            if live.hash.as_ref() == Some(hash) {
+                live.raise(ENDED);
+            }
         }
     }
 
     /// Asks every live session to check itself against the store.
     fn recheck_all(&self) {
         for shard in &self.shards {
-            let flags: Vec<Arc<Flag>> = lock(shard).values().flatten().cloned().collect();
-            for flag in flags {
-                flag.raise(RECHECK);
+            let sessions: Vec<Arc<Live>> = lock(shard)
+                .values()
+                .flat_map(|slot| slot.sessions().iter().cloned())
+                .collect();
+            for live in sessions {
+                live.raise(RECHECK);
             }
         }
     }
@@ -329,7 +382,12 @@ impl Revocations {
     fn len(&self) -> usize {
         self.shards
             .iter()
-            .map(|s| lock(s).values().map(Vec::len).sum::<usize>())
+            .map(|s| {
+                lock(s)
+                    .values()
+                    .map(|slot| slot.sessions().len())
+                    .sum::<usize>()
+            })
             .sum()
     }
 }
@@ -419,5 +477,32 @@ mod tests {
         ));
         drop((first, second));
         assert_eq!(service.inner.revocations.len(), 1, "dropped watches leave");
+    }
+
+    #[tokio::test]
+    async fn tokens_whose_hashes_share_a_prefix_are_told_apart() {
+        let service = ChatService::new(
+            Arc::new(crate::MemoryStore::new()),
+            Arc::new(crate::LocalBus::new()),
+            ServiceConfig::default(),
+        );
+        let (mut a, mut b) = ([7u8; 32], [7u8; 32]);
+        a[31] = 1;
+        b[31] = 2;
+        let first = LiveSession(Arc::new(Live::new(&service, Some(TokenHash(a)))));
+        let second = LiveSession(Arc::new(Live::new(&service, Some(TokenHash(b)))));
+        let third = LiveSession(Arc::new(Live::new(&service, Some(TokenHash(b)))));
+        for s in [&first, &second, &third] {
+            service.inner.revocations.watch(&s.0, &service);
+        }
+        assert_eq!(service.inner.revocations.len(), 3);
+        service.inner.revocations.end(&TokenHash(b));
+        assert_eq!(second.0.state.load(Ordering::Acquire), ENDED);
+        assert_eq!(third.0.state.load(Ordering::Acquire), ENDED);
+        assert_eq!(first.0.state.load(Ordering::Acquire), LIVE);
+        drop(second);
+        assert_eq!(service.inner.revocations.len(), 2);
+        drop((first, third));
+        assert_eq!(service.inner.revocations.len(), 0);
     }
 }

@@ -226,7 +226,7 @@ impl Store for MemoryStore {
             return Err(StoreError::Duplicate);
         }
         if let SessionSubject::Officer(id) = &session.subject {
-            if !s.officers.get(id).is_some_and(|o| !o.officer.disabled) {
+            if s.officers.get(id).is_none_or(|o| o.officer.disabled) {
                 return Ok(false);
             }
         }
