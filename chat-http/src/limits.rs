@@ -146,6 +146,24 @@ impl Guards {
     }
 }
 
+/// The key a TCP peer's open connections are counted under (`--max-connections-per-address`),
+/// `None` when they are not counted: a loopback peer unless `limit_loopback`, and a
+/// trusted proxy, whose own connections carry many clients (it caps them itself).
+pub(crate) fn connection_key(settings: &HttpLimits, peer: IpAddr) -> Option<IpAddr> {
+    let peer = peer.to_canonical();
+    if peer.is_loopback() && !settings.limit_loopback {
+        return None;
+    }
+    if settings
+        .trusted_proxies
+        .iter()
+        .any(|t| t.to_canonical() == peer)
+    {
+        return None;
+    }
+    Some(address_key(peer))
+}
+
 /// The address a client is limited under: an IPv4 address as it is, an IPv6 address by
 /// its /64 (one host usually owns a whole /64 and could rotate through it).
 fn address_key(ip: IpAddr) -> IpAddr {

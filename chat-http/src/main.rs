@@ -31,7 +31,7 @@ fn main() -> ExitCode {
         eprintln!("chat-http: {message}");
         return ExitCode::from(2);
     }
-    raise_open_file_limit();
+    let open_files = raise_open_file_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -42,7 +42,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config)) {
+    match runtime.block_on(run(config, open_files)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("chat-http: {e:#}");
@@ -51,7 +51,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(config: Config) -> anyhow::Result<()> {
+async fn run(config: Config, open_files: u64) -> anyhow::Result<()> {
     let service = match &config.database_url {
         Some(url) => open_postgres(&config, url).await?,
         None => {
@@ -67,6 +67,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let state = AppState::builder(service)
         .cors_origins(config.cors_origins.clone())
         .limits(config.http_limits())
+        .connections(config.conn_settings(open_files))
         .server_timing(config.server_timing)
         .build();
     let listener = tokio::net::TcpListener::bind(config.bind)
@@ -77,19 +78,27 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .context("cannot read the bound address")?;
     // Handlers first: whoever reads the banner may signal at once.
     let shutdown = chat_http::shutdown::signal();
-    print_banner(&config, addr);
+    print_banner(&config, addr, open_files);
     chat_http::serve(listener, state, shutdown)
         .await
         .context("server failed")?;
     Ok(())
 }
 
-/// Every WebSocket holds a file descriptor: raise the soft open-file limit to the hard
-/// one, so the server is not capped at the usual default of 1,024 connections.
-fn raise_open_file_limit() {
+/// Every connection holds a file descriptor: raise the soft open-file limit to the hard
+/// one, so the server is not capped at the usual default of 1,024 connections. Returns the
+/// limit in force, from which `--max-connections auto` is derived.
+fn raise_open_file_limit() -> u64 {
     match rlimit::increase_nofile_limit(u64::MAX) {
-        Ok(limit) => tracing::info!(limit, "open-file limit"),
-        Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
+        Ok(limit) => {
+            tracing::info!(limit, "open-file limit");
+            limit
+        }
+        Err(e) => {
+            let limit = rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft);
+            tracing::warn!(error = %e, limit, "could not raise the open-file limit");
+            limit
+        }
     }
 }
 
@@ -118,7 +127,7 @@ async fn open_postgres(config: &Config, url: &str) -> anyhow::Result<ChatService
     ))
 }
 
-fn print_banner(config: &Config, addr: std::net::SocketAddr) {
+fn print_banner(config: &Config, addr: std::net::SocketAddr, open_files: u64) {
     let base = format!("http://{addr}");
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "chat-http listening on {base}");
@@ -135,6 +144,19 @@ fn print_banner(config: &Config, addr: std::net::SocketAddr) {
     } else {
         let _ = writeln!(out, "  database:        {}", config.db.display());
     }
+    let conn = config.conn_settings(open_files);
+    let _ = writeln!(
+        out,
+        "  connections:     at most {} (+{} from 127.0.0.1/::1), {} per address; \
+         timeouts: header {}, keep-alive {}, write {}",
+        conn.max_connections
+            .map_or_else(|| "unlimited".to_string(), |n| n.to_string()),
+        conn.local_reserve,
+        config.max_connections_per_address,
+        config.header_read_timeout,
+        config.keep_alive_timeout,
+        config.write_timeout,
+    );
     if config.open_mode() {
         let _ = writeln!(
             out,
