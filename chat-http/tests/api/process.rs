@@ -180,6 +180,11 @@ fn help_lists_every_flag() {
         "--log",
         "--allow-open-remote",
         "--sync-full",
+        "--header-read-timeout",
+        "--keep-alive-timeout",
+        "--write-timeout",
+        "--max-connections-per-address",
+        "--max-connections",
         "CHAT_BIND",
         "CHAT_DB",
     ] {
