@@ -107,7 +107,9 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
 /// Serves [`app`] on `listener` until `shutdown` resolves, under the connection
 /// timeouts and caps of [`ConnSettings`]; then stops accepting, finishes in-flight
 /// requests, closes WebSockets with 1001, and closes the store (flushing accepted writes)
-/// last. Also purges expired sessions periodically.
+/// last. Also purges expired sessions periodically. Give `listener` a deep backlog (the
+/// binary asks for 4,096): refused connections are accepted and closed by one task, and
+/// while its queue is full the kernel drops every new client's SYN.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,

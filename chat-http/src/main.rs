@@ -70,9 +70,8 @@ async fn run(config: Config, open_files: u64) -> anyhow::Result<()> {
         .connections(config.conn_settings(open_files))
         .server_timing(config.server_timing)
         .build();
-    let listener = tokio::net::TcpListener::bind(config.bind)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.bind))?;
+    let listener =
+        listen(config.bind).with_context(|| format!("cannot listen on {}", config.bind))?;
     let addr = listener
         .local_addr()
         .context("cannot read the bound address")?;
@@ -83,6 +82,24 @@ async fn run(config: Config, open_files: u64) -> anyhow::Result<()> {
         .await
         .context("server failed")?;
     Ok(())
+}
+
+/// Connections the kernel queues for the accept loop (it takes at most
+/// `net.core.somaxconn`, 4,096 by default). Tokio's default of 1,024 overflowed under a
+/// flood of reconnects (docs/SECURITY.md): the kernel then drops new clients' SYNs, and
+/// they retry only after a second.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listener on `addr` with [`LISTEN_BACKLOG`] (and `SO_REUSEADDR`, as tokio's `bind`).
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Every connection holds a file descriptor: raise the soft open-file limit to the hard
