@@ -162,16 +162,21 @@ fn print_banner(config: &Config, addr: std::net::SocketAddr, open_files: u64) {
         let _ = writeln!(out, "  database:        {}", config.db.display());
     }
     let conn = config.conn_settings(open_files);
+    let in_all = match conn.max_connections {
+        Some(n) => format!("at most {n} (+{} from 127.0.0.1/::1)", conn.local_reserve),
+        None => "no cap in all".to_string(),
+    };
+    let per_address = match conn.max_connections_per_address {
+        Some(n) => format!("{n} per address"),
+        None => "no cap per address".to_string(),
+    };
     let _ = writeln!(
         out,
-        "  connections:     at most {} (+{} from 127.0.0.1/::1), {} per address; \
-         timeouts: header {}, keep-alive {}, write {}",
-        conn.max_connections
-            .map_or_else(|| "unlimited".to_string(), |n| n.to_string()),
-        conn.local_reserve,
-        config.max_connections_per_address,
+        "  connections:     {in_all}, {per_address}; timeouts: header {}, keep-alive {}, \
+         body {}, write {}",
         config.header_read_timeout,
         config.keep_alive_timeout,
+        config.body_read_timeout,
         config.write_timeout,
     );
     if config.open_mode() {

@@ -134,6 +134,11 @@ pub struct Config {
     #[arg(long, env = "CHAT_HEADER_READ_TIMEOUT", default_value = "10s")]
     pub header_read_timeout: TimeoutSetting,
 
+    /// How long a request body may take to arrive whole, counted from the end of its head;
+    /// a body still incomplete is answered 400 and its connection closed. Or `off`.
+    #[arg(long, env = "CHAT_BODY_READ_TIMEOUT", default_value = "30s")]
+    pub body_read_timeout: TimeoutSetting,
+
     /// How long a connection may wait for its next request (nothing in flight, nothing
     /// read or written) before it is closed, or `off`.
     #[arg(long, env = "CHAT_KEEP_ALIVE_TIMEOUT", default_value = "60s")]
@@ -218,6 +223,7 @@ impl Config {
     pub fn conn_settings(&self, open_files: u64) -> ConnSettings {
         let mut settings = ConnSettings::none();
         settings.header_read_timeout = self.header_read_timeout.0;
+        settings.body_read_timeout = self.body_read_timeout.0;
         settings.keep_alive_timeout = self.keep_alive_timeout.0;
         settings.write_timeout = self.write_timeout.0;
         settings.max_connections_per_address =
@@ -362,12 +368,14 @@ mod tests {
     fn connection_settings_default_to_the_documented_ones() {
         let c = parse(&[]);
         assert_eq!(c.header_read_timeout.to_string(), "10s");
+        assert_eq!(c.body_read_timeout.to_string(), "30s");
         assert_eq!(c.keep_alive_timeout.to_string(), "1m");
         assert_eq!(c.write_timeout.to_string(), "30s");
         assert_eq!(c.max_connections_per_address.to_string(), "256");
         assert_eq!(c.max_connections, MaxConnectionsSetting::Auto);
         let s = c.conn_settings(20_000);
         assert_eq!(s.header_read_timeout, Some(Duration::from_secs(10)));
+        assert_eq!(s.body_read_timeout, Some(Duration::from_secs(30)));
         assert_eq!(s.keep_alive_timeout, Some(Duration::from_secs(60)));
         assert_eq!(s.write_timeout, Some(Duration::from_secs(30)));
         assert_eq!(s.max_connections_per_address, Some(256));
@@ -393,6 +401,8 @@ mod tests {
             "500ms",
             "--keep-alive-timeout",
             "off",
+            "--body-read-timeout",
+            "5s",
             "--write-timeout",
             "2m",
             "--max-connections-per-address",
@@ -403,6 +413,7 @@ mod tests {
         let s = c.conn_settings(20_000);
         assert_eq!(s.header_read_timeout, Some(Duration::from_millis(500)));
         assert_eq!(s.keep_alive_timeout, None);
+        assert_eq!(s.body_read_timeout, Some(Duration::from_secs(5)));
         assert_eq!(s.write_timeout, Some(Duration::from_secs(120)));
         assert_eq!(s.max_connections_per_address, None);
         assert_eq!(s.max_connections, Some(1000));

@@ -3,15 +3,16 @@
 //! when bytes of the next request head started to arrive, when it last wrote. From these
 //! [`Activity::next`] says when the connection must be closed: a request head that takes
 //! longer than `--header-read-timeout`, or an idle stretch longer than
-//! `--keep-alive-timeout`. It also holds the connection's [`Permit`], so the slot is
-//! given back when the last holder (the socket, a WebSocket's included) lets go. It
-//! decides nothing about what a request may do.
+//! `--keep-alive-timeout`. Once the connection is done with HTTP (closed, or upgraded
+//! to a WebSocket) it is detached, and the socket lets go of it: an upgraded socket
+//! carries none of this for the rest of its life. It decides nothing about what a request
+//! may do.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -23,8 +24,7 @@ use hyper::body::Incoming;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tower::ServiceExt;
-
-use super::caps::Permit;
+use tower_http::timeout::DeadlineBody;
 
 /// No byte of a next request has arrived since the connection went idle.
 const NONE: u64 = u64::MAX;
@@ -70,33 +70,36 @@ pub(crate) enum Next {
 #[derive(Debug)]
 pub(crate) struct Activity {
     opened: Instant,
-    write_timeout: Option<Duration>,
     requests: AtomicU32,
     in_flight: AtomicU32,
     idle_since: AtomicU64,
     first_read: AtomicU64,
     last_write: AtomicU64,
     ended: Notify,
-    _permit: Permit,
+    detached: AtomicBool,
 }
 
 impl Activity {
-    pub(crate) fn new(permit: Permit, write_timeout: Option<Duration>) -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             opened: Instant::now(),
-            write_timeout,
             requests: AtomicU32::new(0),
             in_flight: AtomicU32::new(0),
             idle_since: AtomicU64::new(0),
             first_read: AtomicU64::new(NONE),
             last_write: AtomicU64::new(0),
             ended: Notify::new(),
-            _permit: permit,
+            detached: AtomicBool::new(false),
         }
     }
 
-    pub(crate) fn write_timeout(&self) -> Option<Duration> {
-        self.write_timeout
+    /// The connection is done with HTTP: its socket may let go of this record.
+    pub(crate) fn detach(&self) {
+        self.detached.store(true, Ordering::Relaxed);
+    }
+
+    pub(crate) fn is_detached(&self) -> bool {
+        self.detached.load(Ordering::Relaxed)
     }
 
     fn now(&self) -> u64 {
@@ -192,22 +195,29 @@ impl Drop for RequestGuard {
 }
 
 /// The router as hyper calls it, marking each request's start and end on the
-/// connection's [`Activity`].
+/// connection's [`Activity`], and giving each request body a deadline
+/// (`--body-read-timeout`): a body still not complete then fails to read, which the
+/// extractors answer 400.
 #[derive(Debug, Clone)]
 pub(crate) struct Tracked<S> {
     inner: S,
     activity: Arc<Activity>,
+    body_timeout: Option<Duration>,
 }
 
 impl<S> Tracked<S> {
-    pub(crate) fn new(inner: S, activity: Arc<Activity>) -> Self {
-        Self { inner, activity }
+    pub(crate) fn new(inner: S, activity: Arc<Activity>, body_timeout: Option<Duration>) -> Self {
+        Self {
+            inner,
+            activity,
+            body_timeout,
+        }
     }
 }
 
 impl<S> hyper::service::Service<Request<Incoming>> for Tracked<S>
 where
-    S: tower::Service<Request<Incoming>, Response = Response<Body>, Error = Infallible>
+    S: tower::Service<Request<Body>, Response = Response<Body>, Error = Infallible>
         + Clone
         + Send
         + 'static,
@@ -219,6 +229,11 @@ where
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
         let guard = self.activity.request_started();
+        // The router boxes the body into `Body` anyway; the deadline rides in that box.
+        let request = match self.body_timeout {
+            Some(limit) => request.map(|body| Body::new(DeadlineBody::new(limit, body))),
+            None => request.map(Body::new),
+        };
         let answer = self.inner.clone().oneshot(request);
         Box::pin(async move {
             let response = answer.await?;
@@ -260,14 +275,9 @@ impl http_body::Body for TrackedBody {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conn::ConnSettings;
-    use crate::conn::caps::Caps;
-    use crate::limits::HttpLimits;
 
     fn activity() -> Arc<Activity> {
-        let caps = Arc::new(Caps::new(&ConnSettings::default(), &HttpLimits::default()));
-        let permit = caps.admit("192.0.2.1".parse().unwrap()).unwrap();
-        Arc::new(Activity::new(permit, None))
+        Arc::new(Activity::new())
     }
 
     fn secs(s: u64) -> Option<Duration> {

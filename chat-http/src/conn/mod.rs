@@ -60,8 +60,8 @@ const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
 /// answered 431.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 
-/// Connection timeouts and caps (`--header-read-timeout`, `--keep-alive-timeout`,
-/// `--write-timeout`, `--max-connections-per-address`, `--max-connections` in
+/// Connection timeouts and caps (`--header-read-timeout`, `--body-read-timeout`,
+/// `--keep-alive-timeout`, `--write-timeout`, `--max-connections-per-address`, `--max-connections` in
 /// `chat-http --help`). `None` turns one off. Start from `ConnSettings::default()` and
 /// set fields; new fields may be added.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +70,9 @@ pub struct ConnSettings {
     /// How long a client may take to send a complete request head: from the accept for
     /// the first request, from its first byte for a later one. Default 10 s.
     pub header_read_timeout: Option<Duration>,
+    /// How long a request's body may take to arrive whole, from the end of its head. A
+    /// body still incomplete then is answered 400 and its connection closed. Default 30 s.
+    pub body_read_timeout: Option<Duration>,
     /// How long a connection may wait for a next request, with nothing in flight and
     /// nothing read or written, before it is closed. Default 60 s.
     pub keep_alive_timeout: Option<Duration>,
@@ -92,6 +95,7 @@ impl Default for ConnSettings {
         let open_files = rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft);
         Self {
             header_read_timeout: Some(Duration::from_secs(10)),
+            body_read_timeout: Some(Duration::from_secs(30)),
             keep_alive_timeout: Some(Duration::from_secs(60)),
             write_timeout: Some(Duration::from_secs(30)),
             max_connections_per_address: Some(256),
@@ -106,6 +110,7 @@ impl ConnSettings {
     pub fn none() -> Self {
         Self {
             header_read_timeout: None,
+            body_read_timeout: None,
             keep_alive_timeout: None,
             write_timeout: None,
             max_connections_per_address: None,
@@ -232,10 +237,19 @@ fn spawn_connection(
         Some(Err(never)) => match never {},
         None => unreachable!("IntoMakeServiceWithConnectInfo answers at once"),
     };
-    let activity = Arc::new(Activity::new(permit, settings.write_timeout));
+    let activity = Arc::new(Activity::new());
+    let io = ConnIo::new(
+        stream,
+        Arc::clone(&activity),
+        settings.write_timeout,
+        permit,
+    );
     let timeouts = settings.timeouts();
+    let body_timeout = settings.body_read_timeout;
     tokio::spawn(async move {
-        connection(stream, service, activity, timeouts, stopping).await;
+        connection(io, service, &activity, timeouts, body_timeout, stopping).await;
+        // Closed, or upgraded: the socket (a WebSocket's) keeps only its slot.
+        activity.detach();
         drop(draining);
     });
 }
@@ -243,14 +257,15 @@ fn spawn_connection(
 /// Serves one connection until it ends, its deadline passes, or the shutdown has
 /// started and its last request is done.
 async fn connection<S>(
-    stream: TcpStream,
+    io: ConnIo,
     service: S,
-    activity: Arc<Activity>,
+    activity: &Arc<Activity>,
     timeouts: Timeouts,
+    body_timeout: Option<Duration>,
     stopping: Stopping,
 ) where
     S: tower::Service<
-            axum::http::Request<hyper::body::Incoming>,
+            axum::http::Request<axum::body::Body>,
             Response = axum::response::Response,
             Error = Infallible,
         > + Clone
@@ -258,8 +273,8 @@ async fn connection<S>(
         + 'static,
     S::Future: Send + 'static,
 {
-    let io = TokioIo::new(ConnIo::new(stream, Arc::clone(&activity)));
-    let service = Tracked::new(service, Arc::clone(&activity));
+    let io = TokioIo::new(io);
+    let service = Tracked::new(service, Arc::clone(activity), body_timeout);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // hyper's own header timeout would need a timer and, set, would also close idle
     // connections at the same deadline, and it does not run while the builder sniffs

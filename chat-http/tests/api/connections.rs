@@ -1,6 +1,7 @@
 //! Connection-level attacks against the real binary (security finding 3, and the slow
 //! reader of finding 2), each with short timeouts or small caps set by flag: a request
-//! head sent slowly, a connection left idle, a client that never reads a large answer,
+//! head sent slowly, a request body sent slowly, a connection left idle, a client that
+//! never reads a large answer,
 //! one address opening more connections than its cap, more connections than the server's
 //! cap, and running out of file descriptors. Each test checks that the attacker's
 //! connections end (the server closes them) and that other clients are served meanwhile.
@@ -14,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::MaybeTlsStream;
 
@@ -81,7 +82,7 @@ async fn get(stream: &mut TcpStream, path: &str, token: Option<&str>) -> Option<
 
 /// One HTTP/1.1 answer with a Content-Length: status and body length, or `None` if the
 /// connection ended before it was complete.
-async fn read_answer(stream: &mut TcpStream) -> Option<(u16, usize)> {
+async fn read_answer(stream: &mut (impl AsyncRead + Unpin)) -> Option<(u16, usize)> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
     let head_end = loop {
@@ -194,6 +195,53 @@ async fn a_slow_request_head_is_cut_off_after_the_header_timeout() {
     // A client that sends its head in time is served.
     let mut prompt = TcpStream::connect(addr).await.unwrap();
     assert_eq!(get(&mut prompt, "/healthz", None).await, Some(200));
+}
+
+#[tokio::test]
+async fn a_slow_request_body_is_refused_after_the_body_timeout() {
+    let (server, _dir) = start(&["--body-read-timeout", "1s", "--header-read-timeout", "1m"]);
+    let (token, chat) = server.api.customer("slow-poster").await;
+    let stream = TcpStream::connect(server.addr()).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    let head = format!(
+        "POST /api/chats/{chat}/messages HTTP/1.1\r\nHost: test\r\n\
+         Authorization: Bearer {token}\r\nContent-Type: application/json\r\n\
+         Content-Length: 100\r\n\r\n{{\"content\": \""
+    );
+    writer.write_all(head.as_bytes()).await.unwrap();
+    let started = Instant::now();
+    // A byte of the body every 200 ms: it would take 18 s to arrive whole.
+    let trickle = tokio::spawn(async move {
+        for _ in 0..90 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if writer.write_all(b"a").await.is_err() {
+                return;
+            }
+        }
+    });
+    let answer = tokio::time::timeout(CLOSE_WITHIN, read_answer(&mut reader))
+        .await
+        .expect("no answer to a trickled body");
+    let elapsed = started.elapsed();
+    assert_eq!(answer.map(|(status, _)| status), Some(400));
+    assert!(
+        elapsed >= Duration::from_millis(900) && elapsed < Duration::from_secs(10),
+        "answered after {elapsed:?}"
+    );
+    // The connection is closed, and nothing was stored.
+    let mut rest = [0u8; 64];
+    let closed = tokio::time::timeout(CLOSE_WITHIN, async {
+        loop {
+            match reader.read(&mut rest).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the connection stayed open after the 400");
+    trickle.abort();
+    assert!(server.api.all_messages(&token, &chat).await.is_empty());
 }
 
 #[tokio::test]

@@ -181,6 +181,7 @@ fn help_lists_every_flag() {
         "--allow-open-remote",
         "--sync-full",
         "--header-read-timeout",
+        "--body-read-timeout",
         "--keep-alive-timeout",
         "--write-timeout",
         "--max-connections-per-address",

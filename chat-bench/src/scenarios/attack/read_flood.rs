@@ -3,8 +3,9 @@
 //! page of 1,000 messages of 4,000 is about 24 MB); then `--connections` sockets each ask
 //! for that page and read nothing for `--hold`, while the server's VmRSS is sampled every
 //! 100 ms. Then each socket reads what it can: the whole page, or a part and the end (the
-//! server cut it off). Reported: RSS before, at its peak (and when), at the end of the
-//! hold and after the sockets are gone, and how many answers were cut off. Checked: the
+//! server cut it off). Reported: RSS before, at its peak (and when), when 90% of what
+//! the flood took was given back (if during the hold), at the end of the hold and after
+//! the sockets are gone, and how many answers were cut off. Checked: the
 //! messages were stored, and the page reads right before and after the flood.
 
 use std::time::{Duration, Instant};
@@ -37,6 +38,7 @@ pub(crate) async fn run(target: &Target, args: &ReadFloodArgs) -> Scenario {
         ("rssBeforeKiB", "before KiB"),
         ("rssPeakKiB", "peak KiB"),
         ("peakAtS", "peak at s"),
+        ("freedAtS", "90% freed at s"),
         ("rssEndKiB", "hold end KiB"),
         ("rssAfterKiB", "after KiB"),
         ("cutOff", "cut off"),
@@ -120,15 +122,35 @@ async fn measure(
         .buffer_unordered(CONCURRENCY)
         .try_collect()
         .await?;
-    let (mut peak, mut peak_at, mut rss_end) = (rss_before, Duration::ZERO, rss_before);
+    let mut samples: Vec<(Duration, u64)> = Vec::new();
     let mut every = tokio::time::interval(Duration::from_millis(100));
     while started.elapsed() < args.hold {
         every.tick().await;
-        rss_end = mem::rss_kib(pid)?;
-        if rss_end > peak {
-            (peak, peak_at) = (rss_end, started.elapsed());
-        }
+        samples.push((started.elapsed(), mem::rss_kib(pid)?));
     }
+    // The first sample at the highest reading.
+    let (peak_at, peak) =
+        samples
+            .iter()
+            .copied()
+            .fold((Duration::ZERO, rss_before), |best, (at, rss)| {
+                if rss > best.1 { (at, rss) } else { best }
+            });
+    let rss_end = samples.last().map_or(rss_before, |(_, rss)| *rss);
+    // When the server had given back 90% of what the flood made it take, if it did.
+    let freed = rss_before + peak.saturating_sub(rss_before) / 10;
+    let freed_at = samples
+        .iter()
+        .find(|(at, rss)| *at > peak_at && *rss <= freed)
+        .map(|(at, _)| *at);
+    scenario.extra.insert(
+        "rssKiBEverySecond".into(),
+        samples
+            .iter()
+            .step_by(10)
+            .map(|(at, rss)| serde_json::json!([at.as_secs(), rss]))
+            .collect(),
+    );
     let answers: Vec<bool> = stream::iter(sockets.iter_mut())
         .map(|socket| async move {
             tokio::time::timeout(DRAIN_TIMEOUT, read_answer(socket, false))
@@ -148,6 +170,7 @@ async fn measure(
         Cell::Int(rss_before),
         Cell::Int(peak),
         Cell::Num(peak_at.as_secs_f64(), 1),
+        Cell::Text(freed_at.map_or_else(|| "-".into(), |at| format!("{:.1}", at.as_secs_f64()))),
         Cell::Int(rss_end),
         Cell::Int(rss_after),
         Cell::Int((answers.len() - complete) as u64),
@@ -166,7 +189,8 @@ async fn measure(
         "{} messages of {} x U+0001 in one chat; each connection sent one GET of the whole \
          page and read nothing for {:?} (VmRSS sampled every 100 ms from its start), then \
          read what it could: complete = the whole page, cut off = the connection ended \
-         first; after = {:?} after every socket closed",
+         first; 90% freed = the first sample after the peak with VmRSS back within 10% of \
+         the increase over before; after = {:?} after every socket closed",
         args.messages, args.chars, args.hold, SETTLE
     ));
     Ok(())
