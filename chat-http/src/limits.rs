@@ -1,6 +1,6 @@
 //! The transport's own abuse limits, on what only it can see: the client's address
-//! (failed logins, new WebSocket connections) and a WebSocket connection (its frames and
-//! rooms). They use chatcore's `RateLimiter` and refuse with the same
+//! (failed logins, new WebSocket connections; and the key `conn/` counts a peer's open
+//! connections under) and a WebSocket connection (its frames and rooms). They use chatcore's `RateLimiter` and refuse with the same
 //! `chatcore::Error::RateLimited` as the engine's limits on identities. Whether a login
 //! failed is the engine's answer (`ErrorKind::Unauthorized`); this file decides nothing
 //! about chats.

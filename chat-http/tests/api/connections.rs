@@ -1,13 +1,13 @@
 //! Connection-level attacks against the real binary (security finding 3, and the slow
 //! reader of finding 2), each with short timeouts or small caps set by flag: a request
-//! head sent slowly, a request body sent slowly, a connection left idle, a client that
-//! never reads a large answer,
-//! one address opening more connections than its cap, more connections than the server's
-//! cap, and running out of file descriptors. Each test checks that the attacker's
-//! connections end (the server closes them) and that other clients are served meanwhile.
-//! Other client addresses are real: 127.0.0.2, .3 and .4 are loopback addresses too, and
-//! `--limit-loopback` makes the server count them like remote clients. Timing margins are
-//! generous: a check is of what happened, never of how fast.
+//! head sent slowly or too long, a request body sent slowly, a connection left idle, a
+//! client that never reads a large answer, one address opening more connections than its
+//! cap, more connections than the server's cap, and running out of file descriptors.
+//! Each test checks that the attacker's connections end (the server closes them) and that
+//! other clients are served meanwhile. Other client addresses are real: 127.0.0.2, .3 and
+//! .4 are loopback addresses too, and `--limit-loopback` makes the server count them like
+//! remote clients. Timing margins are generous: a check is of what happened, never of how
+//! fast.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -195,6 +195,26 @@ async fn a_slow_request_head_is_cut_off_after_the_header_timeout() {
     // A client that sends its head in time is served.
     let mut prompt = TcpStream::connect(addr).await.unwrap();
     assert_eq!(get(&mut prompt, "/healthz", None).await, Some(200));
+}
+
+#[tokio::test]
+async fn a_request_head_over_64_kib_is_answered_431() {
+    let (server, _dir) = start(&[]);
+    let mut big = TcpStream::connect(server.addr()).await.unwrap();
+    let padding = "a".repeat(70 * 1024);
+    let head = format!("GET /healthz HTTP/1.1\r\nHost: test\r\nX-Big: {padding}\r\n\r\n");
+    // The server may stop reading before the whole head is written.
+    let _ = big.write_all(head.as_bytes()).await;
+    let answer = tokio::time::timeout(CLOSE_WITHIN, read_answer(&mut big))
+        .await
+        .expect("no answer to an oversized head");
+    assert_eq!(answer.map(|(status, _)| status), Some(431));
+    // Under the cap, a long header is fine.
+    let mut long = TcpStream::connect(server.addr()).await.unwrap();
+    let padding = "a".repeat(30 * 1024);
+    let head = format!("GET /healthz HTTP/1.1\r\nHost: test\r\nX-Long: {padding}\r\n\r\n");
+    long.write_all(head.as_bytes()).await.unwrap();
+    assert_eq!(read_answer(&mut long).await.map(|(s, _)| s), Some(200));
 }
 
 #[tokio::test]
