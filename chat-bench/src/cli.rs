@@ -2,6 +2,7 @@
 //! process) and one subcommand per scenario. It only describes settings; it must not
 //! connect to anything.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -106,6 +107,10 @@ pub(crate) enum Command {
     /// Claims: officers racing to claim the same pending chats; exactly one winner per
     /// chat, checked by reading the chats back.
     Claims(ClaimsArgs),
+    /// Connection attacks from a security review: `slowloris` (half-open connections
+    /// from one address while other clients are timed) and `read-flood` (large pages
+    /// asked for and never read, with the server's memory).
+    Attack(AttackArgs),
     /// Every scenario, short.
     All(AllArgs),
     /// Writes a SQLite database in the engine's schema with many chats and messages,
@@ -202,6 +207,86 @@ pub(crate) struct ClaimsArgs {
     /// Pending chats they race for (each officer tries every one).
     #[arg(long, default_value_t = 1000)]
     pub(crate) chats: usize,
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct AttackArgs {
+    #[command(subcommand)]
+    pub(crate) attack: Attack,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub(crate) enum Attack {
+    /// From one source address, holds as many half-open connections as the server
+    /// lets it (a partial request head trickled a line at a time, or idle after one
+    /// request), reconnecting whenever one is closed; meanwhile clients from another
+    /// address make ordinary requests, each on a new connection, and their latency and
+    /// failures are recorded. On loopback, start the server with `--limit-loopback`, or
+    /// the attacker's address is exempt from the per-address cap.
+    Slowloris(SlowlorisArgs),
+    /// Fills a chat with long messages of control characters (each escaped to 6 bytes in
+    /// JSON), then opens connections that each ask for a page of all of them and never
+    /// read; reports the server's peak memory and what became of the connections (needs
+    /// --server-pid or --spawn, and a server with `--limit-sends off`).
+    ReadFlood(ReadFloodArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct SlowlorisArgs {
+    /// Attacker connections to hold (each reconnects when the server closes it).
+    #[arg(long, default_value_t = 10_000)]
+    pub(crate) connections: usize,
+    /// Share of them that send one whole request and then stay idle; the others send a
+    /// partial request head and add a header line every --trickle.
+    #[arg(long, default_value_t = 0.5)]
+    pub(crate) idle_share: f64,
+    /// Pause between the header lines of a partial head.
+    #[arg(long, value_parser = parse_duration, default_value = "5s")]
+    pub(crate) trickle: Duration,
+    /// Pause before an attacker connection that was closed (or refused) reconnects.
+    #[arg(long, value_parser = parse_duration, default_value = "1s")]
+    pub(crate) retry: Duration,
+    /// How long the attack runs before the clients start.
+    #[arg(long, value_parser = parse_duration, default_value = "5s")]
+    pub(crate) warmup: Duration,
+    /// How long the clients are measured.
+    #[arg(long, value_parser = parse_duration, default_value = "20s")]
+    pub(crate) duration: Duration,
+    /// Ordinary clients, each making one request at a time (`/healthz`, then a page of
+    /// messages, in turn), each on a new connection.
+    #[arg(long, default_value_t = 4)]
+    pub(crate) clients: usize,
+    /// Pause between one client's requests.
+    #[arg(long, value_parser = parse_duration, default_value = "50ms")]
+    pub(crate) interval: Duration,
+    /// A client request not answered within this counts as failed.
+    #[arg(long, value_parser = parse_duration, default_value = "5s")]
+    pub(crate) request_timeout: Duration,
+    /// Source address of the attacker's connections (default 127.0.0.2 when the server
+    /// is on loopback, else the system's choice).
+    #[arg(long)]
+    pub(crate) attacker_address: Option<IpAddr>,
+    /// Source address of the clients' connections (default 127.0.0.3 when the server
+    /// is on loopback, else the system's choice).
+    #[arg(long)]
+    pub(crate) client_address: Option<IpAddr>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ReadFloodArgs {
+    /// Connections that each ask for the page and never read.
+    #[arg(long, default_value_t = 100)]
+    pub(crate) connections: usize,
+    /// Messages in the chat (the page asks for all of them, up to 1,000).
+    #[arg(long, default_value_t = 1000)]
+    pub(crate) messages: usize,
+    /// Characters per message, each U+0001.
+    #[arg(long, default_value_t = 4000)]
+    pub(crate) chars: usize,
+    /// How long the connections hold without reading (longer than the server's write
+    /// timeout, to see it act).
+    #[arg(long, value_parser = parse_duration, default_value = "40s")]
+    pub(crate) hold: Duration,
 }
 
 #[derive(Debug, Clone, Args)]

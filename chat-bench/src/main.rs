@@ -11,7 +11,8 @@
 //! - `target`: the server under test (a URL, or a spawned chat-http process).
 //! - `api`, `wsclient`: REST and WebSocket clients of the contract.
 //! - `stats`: latency histograms; `report`: tables and JSON; `mem`: a process's RSS.
-//! - `scenarios/`: `sends`, `fanout`, `idle`, `read`, `claims`, and `all`.
+//! - `scenarios/`: `sends`, `fanout`, `idle`, `read`, `claims`, `attack` (`slowloris`,
+//!   `read-flood`), and `all`.
 //! - `gendb`: the large-database generator.
 //!
 //! Exit codes: 0 every correctness check passed, 1 a check failed, 2 usage error, 3 the

@@ -131,6 +131,64 @@ fn claims_find_exactly_one_winner_per_chat() {
 }
 
 #[test]
+fn slowloris_holds_half_open_connections_while_clients_are_served() {
+    let server = Server::start();
+    let run = bench(&with_target(
+        &server,
+        &[
+            "attack",
+            "slowloris",
+            "--connections",
+            "20",
+            "--trickle",
+            "200ms",
+            "--warmup",
+            "500ms",
+            "--duration",
+            "1s",
+            "--clients",
+            "2",
+        ],
+    ));
+    assert_eq!(run.code, 0, "{:#}\n{}", run.report, run.stderr);
+    let r = row(passed(&run, "slowloris"), 0);
+    assert_eq!(r["attackers"], 20);
+    // Loopback is not capped per address on this server: it holds all 20.
+    assert_eq!(r["heldMax"], 20, "{r}");
+    assert!(r["attackerConnects"].as_u64().unwrap() >= 20, "{r}");
+    assert!(r["requests"].as_u64().unwrap() > 0, "{r}");
+    assert_eq!(r["failed"], 0);
+    assert_eq!(r["samples"], r["requests"]);
+}
+
+#[test]
+fn read_flood_asks_for_pages_it_never_reads_and_reads_the_servers_memory() {
+    let server = Server::start();
+    let run = bench(&with_target(
+        &server,
+        &[
+            "attack",
+            "read-flood",
+            "--connections",
+            "3",
+            "--messages",
+            "20",
+            "--hold",
+            "1s",
+        ],
+    ));
+    assert_eq!(run.code, 0, "{:#}\n{}", run.report, run.stderr);
+    let r = row(passed(&run, "read-flood"), 0);
+    assert_eq!(r["connections"], 3);
+    // 20 messages of 4,000 characters, each escaped to 6 bytes.
+    assert!(r["pageBytes"].as_u64().unwrap() > 20 * 4000 * 6, "{r}");
+    assert!(r["rssPeakKiB"].as_u64().unwrap() >= r["rssBeforeKiB"].as_u64().unwrap());
+    // The hold is far under the write timeout: every answer arrives whole.
+    assert_eq!(r["complete"], 3, "{r}");
+    assert_eq!(r["cutOff"], 0, "{r}");
+}
+
+#[test]
 fn all_in_smoke_size_runs_every_scenario() {
     let server = Server::start();
     let run = bench(&with_target(&server, &["all", "--smoke"]));

@@ -11,6 +11,8 @@
 //! - [`error`]: [`ApiError`], the one mapping of errors to status and JSON body.
 //! - [`extract`]: extractors whose rejections speak the contract, `Auth` and `ClientIp`.
 //! - [`limits`]: the transport's abuse limits (per client address, per WebSocket).
+//! - [`conn`]: the accept loop and connections: header-read, keep-alive and write
+//!   timeouts, caps on open connections per address and in all.
 //! - `routes/`: REST routes by resource (officers, customers, chats, health, index).
 //! - `ws`: the WebSocket endpoint `/ws`.
 //! - `pages`: the customer page and officer console (`assets/`, embedded at build time).
@@ -21,6 +23,7 @@
 //! resolves, then closes the sockets (1001) and the store.
 
 pub mod config;
+pub mod conn;
 pub mod error;
 pub mod extract;
 pub mod limits;
@@ -31,18 +34,17 @@ pub mod state;
 mod timing;
 mod ws;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method};
-use axum::serve::ListenerExt;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 pub use config::Config;
+pub use conn::ConnSettings;
 pub use error::ApiError;
 pub use limits::HttpLimits;
 pub use state::{AppState, AppStateBuilder, WsSettings};
@@ -102,9 +104,12 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
     )
 }
 
-/// Serves [`app`] on `listener` until `shutdown` resolves; then stops accepting,
-/// finishes in-flight requests, closes WebSockets with 1001, and closes the store
-/// (flushing accepted writes) last. Also purges expired sessions periodically.
+/// Serves [`app`] on `listener` until `shutdown` resolves, under the connection
+/// timeouts and caps of [`ConnSettings`]; then stops accepting, finishes in-flight
+/// requests, closes WebSockets with 1001, and closes the store (flushing accepted writes)
+/// last. Also purges expired sessions periodically. Give `listener` a deep backlog (the
+/// binary asks for 4,096): refused connections are accepted and closed by one task, and
+/// while its queue is full the kernel drops every new client's SYN.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -112,26 +117,17 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let stopping = state.shutdown().clone();
     let purge = tokio::spawn(purge_sessions(state.clone()));
-    let signal = {
-        let stopping = stopping.clone();
-        async move {
-            shutdown.await;
-            // Upgraded sockets are not connections axum waits for: tell them directly.
-            stopping.trigger();
-        }
-    };
-    // Small writes (WebSocket frames, one per event) must leave at once: with Nagle's
-    // algorithm a second frame waits for the peer's delayed ACK, up to 40 ms.
-    let listener = listener.tap_io(|stream| {
-        if let Err(e) = stream.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    // The peer's address feeds the per-address limits.
-    let make_service = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let result = axum::serve(listener, make_service)
-        .with_graceful_shutdown(signal)
-        .await;
+    conn::serve(
+        listener,
+        app(state.clone()),
+        state.connections(),
+        state.limits().settings(),
+        &stopping,
+        shutdown,
+    )
+    .await;
+    // Upgraded sockets are not connections the accept loop waits for: `conn::serve`
+    // told them when the shutdown started; give them time to close.
     stopping.trigger();
     let still_open = stopping.sockets_closed(SOCKET_DRAIN).await;
     if still_open > 0 {
@@ -142,7 +138,7 @@ pub async fn serve(
         tracing::error!(error = ?e, "closing the store failed");
     }
     tracing::info!("server stopped");
-    result
+    Ok(())
 }
 
 async fn purge_sessions(state: AppState) {

@@ -1,6 +1,6 @@
 //! The transport's own abuse limits, on what only it can see: the client's address
-//! (failed logins, new WebSocket connections) and a WebSocket connection (its frames and
-//! rooms). They use chatcore's `RateLimiter` and refuse with the same
+//! (failed logins, new WebSocket connections; and the key `conn/` counts a peer's open
+//! connections under) and a WebSocket connection (its frames and rooms). They use chatcore's `RateLimiter` and refuse with the same
 //! `chatcore::Error::RateLimited` as the engine's limits on identities. Whether a login
 //! failed is the engine's answer (`ErrorKind::Unauthorized`); this file decides nothing
 //! about chats.
@@ -144,6 +144,24 @@ impl Guards {
     pub(crate) fn ws_frames(&self) -> Throttle {
         Throttle::new(self.settings.ws_frames_per_connection, self.clock.clone())
     }
+}
+
+/// The key a TCP peer's open connections are counted under (`--max-connections-per-address`),
+/// `None` when they are not counted: a loopback peer unless `limit_loopback`, and a
+/// trusted proxy, whose own connections carry many clients (it caps them itself).
+pub(crate) fn connection_key(settings: &HttpLimits, peer: IpAddr) -> Option<IpAddr> {
+    let peer = peer.to_canonical();
+    if peer.is_loopback() && !settings.limit_loopback {
+        return None;
+    }
+    if settings
+        .trusted_proxies
+        .iter()
+        .any(|t| t.to_canonical() == peer)
+    {
+        return None;
+    }
+    Some(address_key(peer))
 }
 
 /// The address a client is limited under: an IPv4 address as it is, an IPv6 address by

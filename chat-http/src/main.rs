@@ -31,7 +31,7 @@ fn main() -> ExitCode {
         eprintln!("chat-http: {message}");
         return ExitCode::from(2);
     }
-    raise_open_file_limit();
+    let open_files = raise_open_file_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -42,7 +42,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config)) {
+    match runtime.block_on(run(config, open_files)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("chat-http: {e:#}");
@@ -51,7 +51,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(config: Config) -> anyhow::Result<()> {
+async fn run(config: Config, open_files: u64) -> anyhow::Result<()> {
     let service = match &config.database_url {
         Some(url) => open_postgres(&config, url).await?,
         None => {
@@ -67,29 +67,55 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let state = AppState::builder(service)
         .cors_origins(config.cors_origins.clone())
         .limits(config.http_limits())
+        .connections(config.conn_settings(open_files))
         .server_timing(config.server_timing)
         .build();
-    let listener = tokio::net::TcpListener::bind(config.bind)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.bind))?;
+    let listener =
+        listen(config.bind).with_context(|| format!("cannot listen on {}", config.bind))?;
     let addr = listener
         .local_addr()
         .context("cannot read the bound address")?;
     // Handlers first: whoever reads the banner may signal at once.
     let shutdown = chat_http::shutdown::signal();
-    print_banner(&config, addr);
+    print_banner(&config, addr, open_files);
     chat_http::serve(listener, state, shutdown)
         .await
         .context("server failed")?;
     Ok(())
 }
 
-/// Every WebSocket holds a file descriptor: raise the soft open-file limit to the hard
-/// one, so the server is not capped at the usual default of 1,024 connections.
-fn raise_open_file_limit() {
+/// Connections the kernel queues for the accept loop (it takes at most
+/// `net.core.somaxconn`, 4,096 by default). Tokio's default of 1,024 overflowed under a
+/// flood of reconnects (docs/SECURITY.md): the kernel then drops new clients' SYNs, and
+/// they retry only after a second.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listener on `addr` with [`LISTEN_BACKLOG`] (and `SO_REUSEADDR`, as tokio's `bind`).
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
+/// Every connection holds a file descriptor: raise the soft open-file limit to the hard
+/// one, so the server is not capped at the usual default of 1,024 connections. Returns the
+/// limit in force, from which `--max-connections auto` is derived.
+fn raise_open_file_limit() -> u64 {
     match rlimit::increase_nofile_limit(u64::MAX) {
-        Ok(limit) => tracing::info!(limit, "open-file limit"),
-        Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
+        Ok(limit) => {
+            tracing::info!(limit, "open-file limit");
+            limit
+        }
+        Err(e) => {
+            let limit = rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft);
+            tracing::warn!(error = %e, limit, "could not raise the open-file limit");
+            limit
+        }
     }
 }
 
@@ -118,7 +144,7 @@ async fn open_postgres(config: &Config, url: &str) -> anyhow::Result<ChatService
     ))
 }
 
-fn print_banner(config: &Config, addr: std::net::SocketAddr) {
+fn print_banner(config: &Config, addr: std::net::SocketAddr, open_files: u64) {
     let base = format!("http://{addr}");
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "chat-http listening on {base}");
@@ -135,6 +161,24 @@ fn print_banner(config: &Config, addr: std::net::SocketAddr) {
     } else {
         let _ = writeln!(out, "  database:        {}", config.db.display());
     }
+    let conn = config.conn_settings(open_files);
+    let in_all = match conn.max_connections {
+        Some(n) => format!("at most {n} (+{} from 127.0.0.1/::1)", conn.local_reserve),
+        None => "no cap in all".to_string(),
+    };
+    let per_address = match conn.max_connections_per_address {
+        Some(n) => format!("{n} per address"),
+        None => "no cap per address".to_string(),
+    };
+    let _ = writeln!(
+        out,
+        "  connections:     {in_all}, {per_address}; timeouts: header {}, keep-alive {}, \
+         body {}, write {}",
+        config.header_read_timeout,
+        config.keep_alive_timeout,
+        config.body_read_timeout,
+        config.write_timeout,
+    );
     if config.open_mode() {
         let _ = writeln!(
             out,

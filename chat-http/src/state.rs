@@ -1,5 +1,6 @@
 //! What every handler shares: the `ChatService`, the transport's own settings (body and
-//! frame limits, WebSocket timings), its abuse limiters and the shutdown signal. It holds no chat state of
+//! frame limits, WebSocket timings, connection timeouts and caps), its abuse limiters and
+//! the shutdown signal. It holds no chat state of
 //! its own and no rule: everything about chats lives in the service.
 
 use std::sync::Arc;
@@ -7,6 +8,7 @@ use std::time::Duration;
 
 use chatcore::ChatService;
 
+use crate::conn::ConnSettings;
 use crate::limits::{Guards, HttpLimits};
 use crate::shutdown::Shutdown;
 
@@ -74,6 +76,7 @@ struct Inner {
     body_limit: usize,
     purge_interval: Duration,
     limits: Guards,
+    connections: ConnSettings,
     server_timing: bool,
     shutdown: Shutdown,
 }
@@ -92,6 +95,7 @@ impl AppState {
             cors_origins: Vec::new(),
             purge_interval: Duration::from_secs(3600),
             limits: HttpLimits::default(),
+            connections: ConnSettings::default(),
             server_timing: false,
         }
     }
@@ -125,6 +129,10 @@ impl AppState {
         &self.inner.limits
     }
 
+    pub(crate) fn connections(&self) -> &ConnSettings {
+        &self.inner.connections
+    }
+
     pub(crate) fn server_timing(&self) -> bool {
         self.inner.server_timing
     }
@@ -141,6 +149,7 @@ pub struct AppStateBuilder {
     cors_origins: Vec<String>,
     purge_interval: Duration,
     limits: HttpLimits,
+    connections: ConnSettings,
     server_timing: bool,
 }
 
@@ -170,6 +179,14 @@ impl AppStateBuilder {
         self
     }
 
+    /// Connection timeouts and caps; default [`ConnSettings::default()`]. Which peers
+    /// the per-address cap exempts follows [`HttpLimits`] (`limit_loopback`,
+    /// `trusted_proxies`).
+    pub fn connections(mut self, connections: ConnSettings) -> Self {
+        self.connections = connections;
+        self
+    }
+
     /// Whether every HTTP answer carries a `Server-Timing` header (default off).
     pub fn server_timing(mut self, on: bool) -> Self {
         self.server_timing = on;
@@ -193,6 +210,7 @@ impl AppStateBuilder {
                 body_limit,
                 purge_interval: self.purge_interval.max(Duration::from_secs(1)),
                 limits,
+                connections: self.connections,
                 server_timing: self.server_timing,
                 shutdown: Shutdown::new(),
             }),

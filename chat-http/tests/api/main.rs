@@ -7,6 +7,7 @@ mod server;
 
 mod authz;
 mod browser;
+mod connections;
 mod crash;
 mod faults;
 mod fuzz;

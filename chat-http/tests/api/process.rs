@@ -180,6 +180,12 @@ fn help_lists_every_flag() {
         "--log",
         "--allow-open-remote",
         "--sync-full",
+        "--header-read-timeout",
+        "--body-read-timeout",
+        "--keep-alive-timeout",
+        "--write-timeout",
+        "--max-connections-per-address",
+        "--max-connections",
         "CHAT_BIND",
         "CHAT_DB",
     ] {

@@ -173,6 +173,8 @@ impl Api {
 pub(crate) struct Server {
     child: Child,
     pub(crate) api: Api,
+    /// What it printed on start.
+    pub(crate) banner: String,
 }
 
 impl Server {
@@ -184,12 +186,34 @@ impl Server {
 
     /// [`Server::start`] with more arguments for the binary.
     pub(crate) fn start_with(db: &Path, log: &Path, extra: &[&str]) -> Self {
+        Self::start_limited(db, log, extra, None)
+    }
+
+    /// [`Server::start_with`], with the open-file limit (soft and hard) set to
+    /// `open_files` first when given (through `sh -c 'ulimit -n'`, then `exec`).
+    pub(crate) fn start_limited(
+        db: &Path,
+        log: &Path,
+        extra: &[&str],
+        open_files: Option<u32>,
+    ) -> Self {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(log)
             .unwrap();
-        Self::spawn(
+        let command = match open_files {
+            Some(limit) => {
+                let mut sh = Command::new("sh");
+                sh.args(["-c", "ulimit -n \"$0\" && exec \"$@\""])
+                    .arg(limit.to_string())
+                    .arg(BIN);
+                sh
+            }
+            None => Command::new(BIN),
+        };
+        Self::spawn_command(
+            command,
             |command| {
                 command
                     .arg("--db")
@@ -223,9 +247,17 @@ impl Server {
     /// Starts the binary in open mode on port 0 with `configure`'s storage, and waits
     /// for the banner that says it is serving.
     fn spawn(configure: impl FnOnce(&mut Command), stderr: Stdio) -> Self {
+        Self::spawn_command(Command::new(BIN), configure, stderr)
+    }
+
+    /// [`Server::spawn`] through `command` (the binary, or a shell that execs it).
+    fn spawn_command(
+        mut command: Command,
+        configure: impl FnOnce(&mut Command),
+        stderr: Stdio,
+    ) -> Self {
         // Clients here send at full speed; the per-sender message limit (tested in
         // api/limits.rs) would refuse most of that.
-        let mut command = Command::new(BIN);
         command
             .args([
                 "--bind",
@@ -244,7 +276,7 @@ impl Server {
             .stderr(stderr)
             .spawn()
             .expect("start chat-http");
-        let (base, _) = read_banner(&mut child);
+        let (base, banner) = read_banner(&mut child);
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
@@ -252,7 +284,17 @@ impl Server {
         Self {
             child,
             api: Api { base, client },
+            banner,
         }
+    }
+
+    /// The address it listens on.
+    pub(crate) fn addr(&self) -> std::net::SocketAddr {
+        self.api
+            .base
+            .strip_prefix("http://")
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected base URL {}", self.api.base))
     }
 
     /// The server's process id.

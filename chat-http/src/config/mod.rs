@@ -2,15 +2,17 @@
 //! and a doc line that becomes `--help`. It only describes settings; it must not open
 //! files, bind sockets or hold any rule of the chat itself.
 
-use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::str::FromStr;
 
-use chatcore::Rate;
 use clap::Parser;
 
+use crate::conn::ConnSettings;
 use crate::limits::HttpLimits;
+
+mod values;
+
+pub use values::{CountSetting, MaxConnectionsSetting, RateSetting, TimeoutSetting};
 
 /// REST + WebSocket server for the support chat (the wire contract in docs/API.md).
 #[derive(Debug, Clone, Parser)]
@@ -132,37 +134,45 @@ pub struct Config {
     )]
     pub trusted_proxies: Vec<IpAddr>,
 
+    /// How long a client may take to send a complete request head (request line and
+    /// headers): from the accept for a new connection, from its first byte for a later
+    /// request; then the connection is closed. As `10s`, `500ms`, `1m` (units ms, s, m,
+    /// h) or `off`.
+    #[arg(long, env = "CHAT_HEADER_READ_TIMEOUT", default_value = "10s")]
+    pub header_read_timeout: TimeoutSetting,
+
+    /// How long a request body may take to arrive whole, counted from the end of its head;
+    /// a body still incomplete is answered 400 and its connection closed. Or `off`.
+    #[arg(long, env = "CHAT_BODY_READ_TIMEOUT", default_value = "30s")]
+    pub body_read_timeout: TimeoutSetting,
+
+    /// How long a connection may wait for its next request (nothing in flight, nothing
+    /// read or written) before it is closed, or `off`.
+    #[arg(long, env = "CHAT_KEEP_ALIVE_TIMEOUT", default_value = "60s")]
+    pub keep_alive_timeout: TimeoutSetting,
+
+    /// How long a write to a client may make no progress (the client takes no data)
+    /// before the connection is dropped, freeing what it held, or `off`. Only a pending
+    /// write counts: an idle WebSocket is not affected.
+    #[arg(long, env = "CHAT_WRITE_TIMEOUT", default_value = "30s")]
+    pub write_timeout: TimeoutSetting,
+
+    /// Connections one client address (IPv6: its /64) may hold open at once, WebSockets
+    /// included, or `off`. Over it a new connection is closed at once. Loopback and
+    /// --trusted-proxy peers are not counted (see --limit-loopback).
+    #[arg(long, env = "CHAT_MAX_CONNECTIONS_PER_ADDRESS", default_value = "256")]
+    pub max_connections_per_address: CountSetting,
+
+    /// Connections open at once in all, or `off`; `auto`: the open-file limit - 128 -
+    /// the PostgreSQL pool (+1) - 32. Over it a new connection is closed at once, except
+    /// that 127.0.0.1 and ::1 may open 32 more (a health check, the operator).
+    #[arg(long, env = "CHAT_MAX_CONNECTIONS", default_value = "auto")]
+    pub max_connections: MaxConnectionsSetting,
+
     /// Add a `Server-Timing: app;dur=MS` header to every HTTP answer: the time from the
     /// request's arrival to its answer being ready (for benchmarks and diagnostics).
     #[arg(long, env = "CHAT_SERVER_TIMING")]
     pub server_timing: bool,
-}
-
-/// A `--limit-*` value: a rate (`COUNT/PERIOD`, see [`Rate`]) or `off`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateSetting(pub Option<Rate>);
-
-impl FromStr for RateSetting {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim() {
-            "off" => Ok(RateSetting(None)),
-            rate => rate
-                .parse::<Rate>()
-                .map(|r| RateSetting(Some(r)))
-                .map_err(|e| format!("{e}, or off")),
-        }
-    }
-}
-
-impl fmt::Display for RateSetting {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            Some(rate) => rate.fmt(f),
-            None => f.write_str("off"),
-        }
-    }
 }
 
 impl Config {
@@ -216,6 +226,33 @@ impl Config {
         config
     }
 
+    /// The connection timeouts and caps derived from these flags; `open_files` is the
+    /// process's open-file limit, for `--max-connections auto`.
+    pub fn conn_settings(&self, open_files: u64) -> ConnSettings {
+        let mut settings = ConnSettings::none();
+        settings.header_read_timeout = self.header_read_timeout.0;
+        settings.body_read_timeout = self.body_read_timeout.0;
+        settings.keep_alive_timeout = self.keep_alive_timeout.0;
+        settings.write_timeout = self.write_timeout.0;
+        settings.max_connections_per_address =
+            self.max_connections_per_address.0.map(|n| n as usize);
+        // A PostgreSQL pool and its listener connection hold descriptors of their own.
+        let database_files = match self.database_url {
+            Some(_) => u64::from(self.db_pool_size) + 1,
+            None => 0,
+        };
+        settings.max_connections = match self.max_connections {
+            MaxConnectionsSetting::Auto => Some(ConnSettings::max_connections_for(
+                open_files,
+                database_files,
+            )),
+            MaxConnectionsSetting::At(n) => Some(n as usize),
+            MaxConnectionsSetting::Off => None,
+        };
+        settings.local_reserve = crate::conn::LOCAL_RESERVE;
+        settings
+    }
+
     /// The transport's limits derived from these flags.
     pub fn http_limits(&self) -> HttpLimits {
         HttpLimits {
@@ -244,6 +281,10 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use chatcore::Rate;
+
     use super::*;
 
     fn parse(args: &[&str]) -> Config {
@@ -327,6 +368,74 @@ mod tests {
             ["--limit-sends", "0/s"],
             ["--limit-ws-rooms", "0"],
             ["--trusted-proxy", "proxy.local"],
+        ] {
+            let args = std::iter::once("chat-http").chain(bad);
+            assert!(Config::try_parse_from(args).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn connection_settings_default_to_the_documented_ones() {
+        let c = parse(&[]);
+        assert_eq!(c.header_read_timeout.to_string(), "10s");
+        assert_eq!(c.body_read_timeout.to_string(), "30s");
+        assert_eq!(c.keep_alive_timeout.to_string(), "1m");
+        assert_eq!(c.write_timeout.to_string(), "30s");
+        assert_eq!(c.max_connections_per_address.to_string(), "256");
+        assert_eq!(c.max_connections, MaxConnectionsSetting::Auto);
+        let s = c.conn_settings(20_000);
+        assert_eq!(s.header_read_timeout, Some(Duration::from_secs(10)));
+        assert_eq!(s.body_read_timeout, Some(Duration::from_secs(30)));
+        assert_eq!(s.keep_alive_timeout, Some(Duration::from_secs(60)));
+        assert_eq!(s.write_timeout, Some(Duration::from_secs(30)));
+        assert_eq!(s.max_connections_per_address, Some(256));
+        assert_eq!(s.max_connections, Some(20_000 - 128 - 32));
+        assert_eq!(s.local_reserve, 32);
+        // A PostgreSQL pool's connections come out of the same descriptors.
+        let pg = parse(&[
+            "--database-url",
+            "postgres://u@db/chat",
+            "--db-pool-size",
+            "16",
+        ]);
+        assert_eq!(
+            pg.conn_settings(20_000).max_connections,
+            Some(20_000 - 128 - 17 - 32)
+        );
+    }
+
+    #[test]
+    fn connection_settings_are_set_or_turned_off_by_flag() {
+        let c = parse(&[
+            "--header-read-timeout",
+            "500ms",
+            "--keep-alive-timeout",
+            "off",
+            "--body-read-timeout",
+            "5s",
+            "--write-timeout",
+            "2m",
+            "--max-connections-per-address",
+            "off",
+            "--max-connections",
+            "1000",
+        ]);
+        let s = c.conn_settings(20_000);
+        assert_eq!(s.header_read_timeout, Some(Duration::from_millis(500)));
+        assert_eq!(s.keep_alive_timeout, None);
+        assert_eq!(s.body_read_timeout, Some(Duration::from_secs(5)));
+        assert_eq!(s.write_timeout, Some(Duration::from_secs(120)));
+        assert_eq!(s.max_connections_per_address, None);
+        assert_eq!(s.max_connections, Some(1000));
+        let off = parse(&["--max-connections", "off"]);
+        assert_eq!(off.conn_settings(20_000).max_connections, None);
+        for bad in [
+            ["--header-read-timeout", "10"],
+            ["--header-read-timeout", "0s"],
+            ["--keep-alive-timeout", "2d"],
+            ["--write-timeout", "-1s"],
+            ["--max-connections-per-address", "0"],
+            ["--max-connections", "lots"],
         ] {
             let args = std::iter::once("chat-http").chain(bad);
             assert!(Config::try_parse_from(args).is_err(), "{bad:?} accepted");

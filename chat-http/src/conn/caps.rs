@@ -1,0 +1,220 @@
+//! How many connections are open, per client address and in all, and the admission of a
+//! new one under `--max-connections-per-address` and `--max-connections`. A connection
+//! holds a [`Permit`] for as long as its socket lives (a WebSocket's included); dropping
+//! it gives the slot back. It decides only whether a socket may stay open, nothing about
+//! requests.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use crate::limits::{HttpLimits, connection_key};
+
+use super::ConnSettings;
+
+/// Why a new connection was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// Its address already holds `max_connections_per_address`.
+    Address,
+    /// The server holds `max_connections` (and, for 127.0.0.1 and ::1, the reserve too).
+    Server,
+}
+
+/// The counts and the caps.
+#[derive(Debug)]
+pub(crate) struct Caps {
+    open: AtomicUsize,
+    /// Open connections per address key; an address with none has no entry, so this
+    /// holds at most as many entries as there are open connections.
+    by_address: Mutex<HashMap<IpAddr, usize>>,
+    max: Option<usize>,
+    reserve: usize,
+    per_address: Option<usize>,
+    exemptions: HttpLimits,
+}
+
+impl Caps {
+    pub(crate) fn new(settings: &ConnSettings, limits: &HttpLimits) -> Self {
+        Self {
+            open: AtomicUsize::new(0),
+            by_address: Mutex::default(),
+            max: settings.max_connections,
+            reserve: settings.local_reserve,
+            per_address: settings.max_connections_per_address,
+            exemptions: limits.clone(),
+        }
+    }
+
+    /// Connections open now.
+    pub(crate) fn open(&self) -> usize {
+        self.open.load(Ordering::SeqCst)
+    }
+
+    fn by_address(&self) -> MutexGuard<'_, HashMap<IpAddr, usize>> {
+        self.by_address
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Admits a new connection from `peer`, or says why not. Only the accept loop admits,
+    /// one connection at a time, so the count read here can only fall before the
+    /// increment (connections closing elsewhere), never overshoot.
+    pub(crate) fn admit(self: &Arc<Self>, peer: IpAddr) -> Result<Permit, Refused> {
+        let peer = peer.to_canonical();
+        if let Some(max) = self.max {
+            let limit = if is_local(peer) {
+                max.saturating_add(self.reserve)
+            } else {
+                max
+            };
+            if self.open() >= limit {
+                return Err(Refused::Server);
+            }
+        }
+        let key = match self.per_address {
+            Some(cap) => match connection_key(&self.exemptions, peer) {
+                Some(key) => {
+                    let mut counts = self.by_address();
+                    if counts.get(&key).copied().unwrap_or(0) >= cap {
+                        return Err(Refused::Address);
+                    }
+                    *counts.entry(key).or_insert(0) += 1;
+                    Some(key)
+                }
+                None => None,
+            },
+            None => None,
+        };
+        self.open.fetch_add(1, Ordering::SeqCst);
+        Ok(Permit {
+            caps: Arc::clone(self),
+            key,
+        })
+    }
+}
+
+/// 127.0.0.1 and ::1: where a health check or an operator on this machine connects from
+/// by default. Other loopback addresses are deliberate choices (and what the tests use
+/// to stand for remote clients), so they get no reserve.
+fn is_local(peer: IpAddr) -> bool {
+    peer == IpAddr::V4(Ipv4Addr::LOCALHOST) || peer == IpAddr::V6(Ipv6Addr::LOCALHOST)
+}
+
+/// A slot of an open connection, given back on drop.
+#[derive(Debug)]
+pub(crate) struct Permit {
+    caps: Arc<Caps>,
+    /// The address key it counts under, when its address is capped.
+    key: Option<IpAddr>,
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        if let Some(key) = self.key {
+            let mut counts = self.caps.by_address();
+            if let Some(count) = counts.get_mut(&key) {
+                *count -= 1;
+                if *count == 0 {
+                    counts.remove(&key);
+                }
+            }
+        }
+        self.caps.open.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn caps(max: Option<usize>, per_address: Option<usize>, limits: HttpLimits) -> Arc<Caps> {
+        let settings = ConnSettings {
+            max_connections: max,
+            max_connections_per_address: per_address,
+            local_reserve: 2,
+            ..ConnSettings::default()
+        };
+        Arc::new(Caps::new(&settings, &limits))
+    }
+
+    #[test]
+    fn an_address_over_its_cap_is_refused_and_its_slots_come_back() {
+        let caps = caps(None, Some(2), HttpLimits::default());
+        let a = [
+            caps.admit(ip("192.0.2.1")).unwrap(),
+            caps.admit(ip("192.0.2.1")).unwrap(),
+        ];
+        assert_eq!(caps.admit(ip("192.0.2.1")).unwrap_err(), Refused::Address);
+        // Another address is counted apart; an IPv6 /64 is one address.
+        let _b = caps.admit(ip("192.0.2.2")).unwrap();
+        let _c = caps.admit(ip("2001:db8::1")).unwrap();
+        let _d = caps.admit(ip("2001:db8::2:1")).unwrap();
+        assert_eq!(caps.admit(ip("2001:db8::3")).unwrap_err(), Refused::Address);
+        assert_eq!(caps.open(), 5);
+        drop(a);
+        assert_eq!(caps.open(), 3);
+        let _again = caps.admit(ip("::ffff:192.0.2.1")).unwrap();
+        // Entries of addresses with nothing open are gone.
+        drop(_again);
+        assert_eq!(caps.by_address().len(), 2);
+    }
+
+    #[test]
+    fn loopback_and_trusted_proxies_are_exempt_from_the_address_cap_as_configured() {
+        let limits = HttpLimits {
+            trusted_proxies: vec![ip("10.0.0.1")],
+            ..HttpLimits::default()
+        };
+        let caps = caps(None, Some(1), limits.clone());
+        let held: Vec<_> = (0..5)
+            .flat_map(|_| {
+                [
+                    caps.admit(ip("127.0.0.2")).unwrap(),
+                    caps.admit(ip("::1")).unwrap(),
+                    caps.admit(ip("10.0.0.1")).unwrap(),
+                ]
+            })
+            .collect();
+        assert_eq!(held.len(), 15);
+        let caps = self::caps(
+            None,
+            Some(1),
+            HttpLimits {
+                limit_loopback: true,
+                ..limits
+            },
+        );
+        let _first = caps.admit(ip("127.0.0.2")).unwrap();
+        assert_eq!(caps.admit(ip("127.0.0.2")).unwrap_err(), Refused::Address);
+        // A trusted proxy stays exempt: it caps its own clients.
+        let _p = [
+            caps.admit(ip("10.0.0.1")).unwrap(),
+            caps.admit(ip("10.0.0.1")).unwrap(),
+        ];
+    }
+
+    #[test]
+    fn the_server_cap_leaves_a_reserve_for_this_machine() {
+        let caps = caps(Some(3), None, HttpLimits::default());
+        let held: Vec<_> = (0..3)
+            .map(|_| caps.admit(ip("192.0.2.1")).unwrap())
+            .collect();
+        assert_eq!(caps.admit(ip("192.0.2.9")).unwrap_err(), Refused::Server);
+        assert_eq!(caps.admit(ip("127.0.0.2")).unwrap_err(), Refused::Server);
+        let local = [
+            caps.admit(ip("127.0.0.1")).unwrap(),
+            caps.admit(ip("::1")).unwrap(),
+        ];
+        assert_eq!(caps.admit(ip("127.0.0.1")).unwrap_err(), Refused::Server);
+        drop(local);
+        drop(held);
+        assert_eq!(caps.open(), 0);
+        let _ = caps.admit(ip("192.0.2.9")).unwrap();
+    }
+}
