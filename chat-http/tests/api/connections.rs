@@ -295,7 +295,15 @@ async fn an_idle_kept_alive_connection_is_closed_after_the_keep_alive_timeout() 
 
 #[tokio::test]
 async fn a_client_that_never_reads_a_large_answer_is_dropped_after_the_write_timeout() {
-    let (server, dir) = start(&["--write-timeout", "1s", "--max-message-chars", "100000"]);
+    // The page byte cap (tests/api/reads.rs) is lifted, so that one answer is large.
+    let (server, dir) = start(&[
+        "--write-timeout",
+        "1s",
+        "--max-message-chars",
+        "100000",
+        "--max-page-bytes",
+        "67108864",
+    ]);
     let (token, chat) = server.api.customer("reader").await;
     // 20 messages of 100,000 control characters: each is escaped to 6 bytes in JSON, so
     // the page is about 12 MB, far more than the sockets' buffers hold.
