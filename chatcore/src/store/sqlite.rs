@@ -35,22 +35,23 @@ use crate::model::{Chat, ChatStatus, Message, Officer, SenderType, Timestamp};
 /// How hard a commit is pushed to disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
-    /// `synchronous=NORMAL` in WAL mode (the default). A committed write is in the WAL
-    /// file before the caller hears of it, so a crash or SIGKILL of the process loses
-    /// nothing acknowledged. A power loss or kernel crash may lose the last commits since
-    /// the previous checkpoint's sync (never corrupts the database).
-    #[default]
+    /// `synchronous=NORMAL` in WAL mode (opt-in). A committed write is in the WAL file
+    /// before the caller hears of it, so a crash or SIGKILL of the process loses nothing
+    /// acknowledged; but the WAL is fsynced only at checkpoints, so a power loss or
+    /// kernel crash may lose the last acknowledged commits since then (it never corrupts
+    /// the database). Faster on disks where an fsync is slow.
     Normal,
-    /// `synchronous=FULL`: every commit (every group of writes) is fsynced before it is
-    /// acknowledged, so acknowledged writes survive power loss too, at the cost of one
-    /// fsync per commit group.
+    /// `synchronous=FULL` (the default): every commit (every group of writes) is fsynced
+    /// before it is acknowledged, so acknowledged writes survive power loss too, at the
+    /// cost of one fsync per commit group.
+    #[default]
     Full,
 }
 
 /// Options for [`SqliteStore::open_with`].
 #[derive(Debug, Clone)]
 pub struct SqliteOptions {
-    /// Commit durability.
+    /// Commit durability. Default [`Durability::Full`].
     pub durability: Durability,
     /// Read connections kept open (file databases only). Default 4.
     pub readers: usize,
@@ -61,7 +62,7 @@ pub struct SqliteOptions {
 impl Default for SqliteOptions {
     fn default() -> Self {
         Self {
-            durability: Durability::Normal,
+            durability: Durability::default(),
             readers: 4,
             max_batch: 256,
         }
