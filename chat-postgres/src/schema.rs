@@ -61,6 +61,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX sessions_expiry ON sessions (expires_at);
     "#,
+    // v2: the customer's name from a verified identity token, shown to officers.
+    "ALTER TABLE chats ADD COLUMN customer_name TEXT;",
 ];
 
 /// The schema version this build migrates databases to.

@@ -161,6 +161,8 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX sessions_expiry ON sessions(expires_at);
     "#,
+    // v2: the customer's name from a verified identity token, shown to officers.
+    "ALTER TABLE chats ADD COLUMN customer_name TEXT;",
 ];
 
 /// The schema version (`PRAGMA user_version`) this build migrates SQLite files to.
@@ -646,7 +648,7 @@ fn run_batch(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> Result<(), r
 
 macro_rules! chat_columns {
     () => {
-        "id, customer_id, assigned_officer_id, status, created_at"
+        "id, customer_id, assigned_officer_id, status, created_at, customer_name"
     };
 }
 macro_rules! message_columns {
@@ -663,6 +665,8 @@ const SQL_CHAT_BY_CUSTOMER: &str = concat!(
     chat_columns!(),
     " FROM chats WHERE customer_id = ?1"
 );
+const SQL_RENAME_CUSTOMER: &str =
+    "UPDATE chats SET customer_name = ?2 WHERE customer_id = ?1 AND customer_name IS NOT ?2";
 const SQL_QUEUE: &str = concat!(
     "SELECT ",
     chat_columns!(),
@@ -719,6 +723,7 @@ fn chat_from_row(r: &Row<'_>) -> rusqlite::Result<Chat> {
             .map_err(|_| corrupt("chats.assigned_officer_id"))?,
         status: ChatStatus::parse(&status).ok_or_else(|| corrupt("chats.status"))?,
         created_at: Timestamp::from_unix_millis(r.get(4)?),
+        customer_name: r.get(5)?,
     })
 }
 
@@ -823,8 +828,9 @@ impl Store for SqliteStore {
             };
             let inserted = c
                 .prepare_cached(
-                    "INSERT INTO chats (id, customer_id, assigned_officer_id, status, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(customer_id) DO NOTHING",
+                    "INSERT INTO chats (id, customer_id, assigned_officer_id, status, created_at,
+                                        customer_name)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(customer_id) DO NOTHING",
                 )
                 .and_then(|mut st| {
                     st.execute(params![
@@ -832,10 +838,18 @@ impl Store for SqliteStore {
                         new.customer_id.as_str(),
                         new.assigned_officer_id.as_ref().map(OfficerId::as_str),
                         status.as_str(),
-                        new.created_at.unix_millis()
+                        new.created_at.unix_millis(),
+                        new.customer_name
                     ])
                 })
                 .map_err(classify)?;
+            if inserted == 0 && new.customer_name.is_some() {
+                c.prepare_cached(SQL_RENAME_CUSTOMER)
+                    .and_then(|mut st| {
+                        st.execute(params![new.customer_id.as_str(), new.customer_name])
+                    })
+                    .map_err(classify)?;
+            }
             let chat = c
                 .prepare_cached(SQL_CHAT_BY_CUSTOMER)
                 .and_then(|mut st| st.query_row([new.customer_id.as_str()], chat_from_row))
@@ -1185,6 +1199,7 @@ mod tests {
         for (name, sql) in [
             ("chat by id", SQL_CHAT_BY_ID),
             ("chat by customer", SQL_CHAT_BY_CUSTOMER),
+            ("rename customer", SQL_RENAME_CUSTOMER),
             ("queue", SQL_QUEUE),
             ("officer chats", SQL_OFFICER_CHATS),
             ("claim", SQL_CLAIM),
