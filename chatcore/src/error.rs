@@ -63,8 +63,12 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
-    /// A message has no visible content (422 `empty_content`).
-    #[error("message content must not be empty or whitespace only")]
+    /// A message has no visible content: empty, or only whitespace and other invisible
+    /// characters such as zero-width spaces (422 `empty_content`).
+    #[error(
+        "message content must not be empty or only invisible characters (whitespace, \
+         zero-width or formatting characters)"
+    )]
     EmptyContent,
     /// A message is longer than the server allows (413 `message_too_large`).
     #[error("message content is longer than {max} characters")]
@@ -82,6 +86,11 @@ pub enum Error {
     /// A customer signature is missing or wrong (401 `invalid_signature`).
     #[error("signature must be the lowercase hex HMAC-SHA256 of the customer id")]
     InvalidSignature,
+    /// A customer identity token (JWT) does not verify, is malformed, lacks `sub` or
+    /// `exp`, or has expired; or the service has no customer secret to verify it with
+    /// (401 `invalid_identity`). The reason is a fixed sentence, never token content.
+    #[error("identityToken refused: {0}")]
+    InvalidIdentity(&'static str),
     /// The caller is known but may not do this (403 `forbidden`).
     #[error("{0}")]
     Forbidden(String),
@@ -124,6 +133,7 @@ impl Error {
             Error::Unauthorized => "unauthorized",
             Error::InvalidCredentials => "invalid_credentials",
             Error::InvalidSignature => "invalid_signature",
+            Error::InvalidIdentity(_) => "invalid_identity",
             Error::Forbidden(_) => "forbidden",
             Error::ChatNotFound => "chat_not_found",
             Error::OfficerNotFound => "officer_not_found",
@@ -143,9 +153,10 @@ impl Error {
                 ErrorKind::Unprocessable
             }
             Error::ContentTooLong { .. } => ErrorKind::TooLarge,
-            Error::Unauthorized | Error::InvalidCredentials | Error::InvalidSignature => {
-                ErrorKind::Unauthorized
-            }
+            Error::Unauthorized
+            | Error::InvalidCredentials
+            | Error::InvalidSignature
+            | Error::InvalidIdentity(_) => ErrorKind::Unauthorized,
             Error::Forbidden(_) => ErrorKind::Forbidden,
             Error::ChatNotFound | Error::OfficerNotFound => ErrorKind::NotFound,
             Error::OfficerExists(_) | Error::AlreadyAssigned(_) => ErrorKind::Conflict,
