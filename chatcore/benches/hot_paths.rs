@@ -48,8 +48,8 @@ impl Fixture {
             durability: Durability::Normal,
             ..SqliteOptions::default()
         };
-        let store = SqliteStore::open_with(dir.path().join("bench.db"), options)
-            .expect("open SQLite");
+        let store =
+            SqliteStore::open_with(dir.path().join("bench.db"), options).expect("open SQLite");
         let service = ChatService::new(
             Arc::new(store),
             Arc::new(LocalBus::new()),

@@ -278,21 +278,40 @@ async fn a_customers_name_is_kept_and_replaced_only_by_a_new_one(store: Arc<dyn 
         assigned_officer_id: None,
         created_at: t(1),
     };
-    let (chat, _) = store.get_or_create_chat(&login(Some("Ada Lovelace"))).await.expect("create");
+    let (chat, _) = store
+        .get_or_create_chat(&login(Some("Ada Lovelace")))
+        .await
+        .expect("create");
     assert_eq!(chat.customer_name.as_deref(), Some("Ada Lovelace"));
     let (kept, _) = store.get_or_create_chat(&login(None)).await.expect("again");
     assert_eq!(kept, chat, "a login without a name changed the chat");
-    let (renamed, created) = store.get_or_create_chat(&login(Some("Ada King"))).await.expect("rename");
+    let (renamed, created) = store
+        .get_or_create_chat(&login(Some("Ada King")))
+        .await
+        .expect("rename");
     assert!(!created);
-    assert_eq!((renamed.id, renamed.customer_name.as_deref()), (chat.id, Some("Ada King")));
+    assert_eq!(
+        (renamed.id, renamed.customer_name.as_deref()),
+        (chat.id, Some("Ada King"))
+    );
     // Every read of the chat carries the name.
-    assert_eq!(store.chat(&chat.id).await.expect("get"), Some(renamed.clone()));
-    assert_eq!(store.pending_chats(10).await.expect("queue"), vec![renamed.clone()]);
-    let ClaimOutcome::Claimed(claimed) = store.claim_chat(&chat.id, &amy).await.expect("claim") else {
+    assert_eq!(
+        store.chat(&chat.id).await.expect("get"),
+        Some(renamed.clone())
+    );
+    assert_eq!(
+        store.pending_chats(10).await.expect("queue"),
+        vec![renamed.clone()]
+    );
+    let ClaimOutcome::Claimed(claimed) = store.claim_chat(&chat.id, &amy).await.expect("claim")
+    else {
         panic!("the pending chat was not claimed");
     };
     assert_eq!(claimed.customer_name.as_deref(), Some("Ada King"));
-    assert_eq!(store.officer_chats(&amy, 10).await.expect("chats"), vec![claimed]);
+    assert_eq!(
+        store.officer_chats(&amy, 10).await.expect("chats"),
+        vec![claimed]
+    );
 }
 
 async fn queue_is_pending_chats_oldest_first(store: Arc<dyn Store>) {

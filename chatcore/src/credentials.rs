@@ -149,7 +149,9 @@ pub(crate) fn verify_identity_token(
             return Err(Error::InvalidIdentity(match e.kind() {
                 Jwt::InvalidSignature => "its signature does not verify with the customer secret",
                 Jwt::InvalidAlgorithm | Jwt::InvalidAlgorithmName => "only HS256 is accepted",
-                Jwt::MissingRequiredClaim(_) => "the claims `sub` (a string) and `exp` are required",
+                Jwt::MissingRequiredClaim(_) => {
+                    "the claims `sub` (a string) and `exp` are required"
+                }
                 _ => "it is not a well-formed HS256 JWT whose claims have the expected types",
             }));
         }
@@ -164,7 +166,10 @@ pub(crate) fn verify_identity_token(
     if i128::from(exp) * 1000 + leeway_ms < now_ms {
         return Err(Error::InvalidIdentity("it has expired"));
     }
-    if raw.nbf.is_some_and(|nbf| i128::from(nbf) * 1000 > now_ms + leeway_ms) {
+    if raw
+        .nbf
+        .is_some_and(|nbf| i128::from(nbf) * 1000 > now_ms + leeway_ms)
+    {
         return Err(Error::InvalidIdentity("it is not valid yet (`nbf`)"));
     }
     Ok(IdentityClaims {
@@ -246,7 +251,10 @@ mod tests {
         let now = Timestamp::from_unix_millis(NOW);
         let exp = (NOW / 1000) as u64 + 60;
         let token = customer_identity_token(SECRET, &claims(exp));
-        assert_eq!(verify_identity_token(SECRET, &token, now).unwrap(), claims(exp));
+        assert_eq!(
+            verify_identity_token(SECRET, &token, now).unwrap(),
+            claims(exp)
+        );
         // Past `exp`, within the leeway, and past the leeway.
         let late = customer_identity_token(SECRET, &claims((NOW / 1000) as u64 - 29));
         assert!(verify_identity_token(SECRET, &late, now).is_ok());
@@ -290,7 +298,10 @@ mod tests {
             serde_json::json!({ "sub": "cust-1", "exp": "tomorrow" }),
             serde_json::json!({ "sub": "cust-1", "exp": exp, "officerId": 1 }),
         ] {
-            assert!(reason(&sign(bad.clone())).contains("expected types"), "{bad}");
+            assert!(
+                reason(&sign(bad.clone())).contains("expected types"),
+                "{bad}"
+            );
         }
         assert!(reason("not a jwt").contains("well-formed"));
     }

@@ -91,7 +91,9 @@ mod tests {
 
     #[test]
     fn invisible_characters_are_the_blank_and_the_formatting_ones() {
-        for c in [' ', '\t', '\n', '\u{3000}', '\u{200B}', '\u{200D}', '\u{FEFF}', '\u{AD}'] {
+        for c in [
+            ' ', '\t', '\n', '\u{3000}', '\u{200B}', '\u{200D}', '\u{FEFF}', '\u{AD}',
+        ] {
             assert!(is_invisible(c), "{c:?}");
         }
         for c in ['a', '.', 'é', '🙂', '\u{5D0}'] {
@@ -104,7 +106,9 @@ mod tests {
         assert_eq!(shown_name("name", None).unwrap(), None);
         assert_eq!(shown_name("name", Some(" \u{200B} ")).unwrap(), None);
         assert_eq!(
-            shown_name("name", Some("  Zoë Ö'Brien ")).unwrap().as_deref(),
+            shown_name("name", Some("  Zoë Ö'Brien "))
+                .unwrap()
+                .as_deref(),
             Some("Zoë Ö'Brien")
         );
         for bad in ["Ali\u{202E}ecila", "Bob\nAdmin", "x\u{2066}y", "a\u{0}"] {

@@ -13,8 +13,8 @@ use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use chatcore::{
-    ChatId, ChatService, CustomerId, CustomerLogin, Durability, LocalBus, MessagePage,
-    SendMessage, ServiceConfig, SqliteOptions, SqliteStore,
+    ChatId, ChatService, CustomerId, CustomerLogin, Durability, LocalBus, MessagePage, SendMessage,
+    ServiceConfig, SqliteOptions, SqliteStore,
 };
 
 const DB_ENV: &str = "CHATCORE_CRASH_CHILD_DB";

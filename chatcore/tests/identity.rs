@@ -105,7 +105,11 @@ async fn an_identity_token_logs_the_customer_in_until_it_expires() {
     );
     let refused = s.customer_login_with_identity(&forged).await.unwrap_err();
     assert_eq!(refused.code(), "invalid_identity");
-    assert_eq!(s.queue(&Actor::Admin).await.unwrap().len(), 1, "cust-2 got a chat");
+    assert_eq!(
+        s.queue(&Actor::Admin).await.unwrap().len(),
+        1,
+        "cust-2 got a chat"
+    );
 }
 
 #[tokio::test]
@@ -113,7 +117,10 @@ async fn on_a_secured_service_only_a_verified_claim_names_the_officer() {
     let d = desk(true).await;
     let s = &d.service;
     // With a valid signature, the body's officer is ignored: the chat waits in the queue.
-    let signed = s.customer_login(by_id("c1", Some("amy"), true)).await.unwrap();
+    let signed = s
+        .customer_login(by_id("c1", Some("amy"), true))
+        .await
+        .unwrap();
     assert_eq!(signed.chat.status, ChatStatus::Pending);
     assert_eq!(signed.chat.assigned_officer_id, None);
     // The host application's token routes the chat.
@@ -121,7 +128,10 @@ async fn on_a_secured_service_only_a_verified_claim_names_the_officer() {
         .customer_login_with_identity(&token("c2", 60, Some("amy"), None))
         .await
         .unwrap();
-    assert_eq!(routed.chat.assigned_officer_id.as_ref().map(|o| o.as_str()), Some("amy"));
+    assert_eq!(
+        routed.chat.assigned_officer_id.as_ref().map(|o| o.as_str()),
+        Some("amy")
+    );
     let queue: Vec<_> = s.queue(&Actor::Admin).await.unwrap();
     assert_eq!(queue, vec![signed.chat]);
 }
@@ -199,7 +209,10 @@ async fn identity_tokens_need_a_secret_and_a_name_fit_to_show() {
         .await
         .unwrap_err();
     assert_eq!(bad_sub.code(), "invalid_id");
-    assert!(s.queue(&Actor::Admin).await.unwrap().is_empty(), "a refusal made a chat");
+    assert!(
+        s.queue(&Actor::Admin).await.unwrap().is_empty(),
+        "a refusal made a chat"
+    );
 
     // A blank name is none; a later token's name replaces an earlier one.
     let plain = s
