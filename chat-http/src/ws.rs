@@ -19,6 +19,7 @@
 //! (`too_many_rooms`).
 
 use std::future::poll_fn;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -40,7 +41,7 @@ use tokio::time::{Instant, Sleep};
 use tracing::Instrument;
 
 use crate::error::ApiError;
-use crate::extract::{ClientIp, parse_chat_id};
+use crate::extract::{AllowedOrigin, ClientIp, parse_chat_id};
 use crate::state::AppState;
 
 /// Close code: no valid `auth` frame in time.
@@ -67,6 +68,7 @@ pub(crate) fn router() -> Router<AppState> {
 async fn upgrade(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
+    _origin: AllowedOrigin,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     let ws = match ws {
@@ -113,7 +115,7 @@ async fn upgrade(
             async move {
                 let _guard = guard;
                 tracing::debug!("connected");
-                run(socket, state).await;
+                run(socket, state, client).await;
                 tracing::debug!("disconnected");
             }
             .instrument(span)
@@ -217,10 +219,11 @@ enum Step {
     Event(usize, Source, Next),
 }
 
-async fn run(mut socket: Box<WebSocket>, state: AppState) {
+async fn run(mut socket: Box<WebSocket>, state: AppState, client: Option<IpAddr>) {
     let frames = state.limits().ws_frames();
     let mut conn = Conn {
         state,
+        client,
         actor: Actor::Anonymous,
         feeds: Vec::new(),
         cursor: 0,
@@ -286,6 +289,8 @@ enum ClientFrame {
 /// One connection: who it is, the rooms it has joined, and the frames to send next.
 struct Conn {
     state: AppState,
+    /// The client's address, for its budget of failed tokens.
+    client: Option<IpAddr>,
     actor: Actor,
     /// Joined rooms (and an officer's own events); empty, it allocates nothing.
     feeds: Vec<Feed>,
@@ -481,14 +486,21 @@ impl Conn {
                 return false;
             }
         };
-        let actor = match self.state.service().authenticate(&token).await {
+        let attempt = self.state.service().authenticate(&token);
+        let actor = match self.state.limits().token(self.client, attempt).await {
             Ok(auth) => auth.actor,
-            Err(e) if e.kind() == chatcore::ErrorKind::Unauthorized => {
+            Err(e) if e.status() == axum::http::StatusCode::UNAUTHORIZED => {
                 self.refuse("the token is unknown, revoked or expired");
                 return false;
             }
+            Err(e) if e.retry_after_secs().is_some() => {
+                // Too many failed tokens from this address: say when to retry, then close.
+                self.refuse_frame(e);
+                self.out
+                    .push(Out::Close(CLOSE_POLICY, "too many failed tokens"));
+                return false;
+            }
             Err(e) => {
-                let e = ApiError::from(e);
                 self.push_error(e.code(), &e.message());
                 self.out.push(Out::Close(CLOSE_INTERNAL, "server error"));
                 return false;

@@ -10,6 +10,7 @@ mod browser;
 mod crash;
 mod faults;
 mod fuzz;
+mod hardening;
 mod limits;
 mod process;
 mod races;

@@ -182,7 +182,8 @@ impl Server {
         Self::start_with(db, log, &[])
     }
 
-    /// [`Server::start`] with more arguments for the binary.
+    /// [`Server::start`] with more arguments for the binary (a `--log` among them
+    /// replaces the default `warn`).
     pub(crate) fn start_with(db: &Path, log: &Path, extra: &[&str]) -> Self {
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -219,18 +220,15 @@ impl Server {
         // api/limits.rs) would refuse most of that.
         let mut command = Command::new(BIN);
         command
-            .args([
-                "--bind",
-                "127.0.0.1:0",
-                "--log",
-                "warn",
-                "--limit-sends",
-                "off",
-            ])
+            .args(["--bind", "127.0.0.1:0", "--limit-sends", "off"])
             .env_remove("CHAT_ADMIN_TOKEN")
             .env_remove("CHAT_CUSTOMER_SECRET")
-            .env_remove("CHAT_SYNC_FULL");
+            .env_remove("CHAT_SYNC_FULL")
+            .env_remove("CHAT_SYNC_NORMAL");
         configure(&mut command);
+        if !command.get_args().any(|a| a == "--log") {
+            command.args(["--log", "warn"]);
+        }
         let mut child = command
             .stdout(Stdio::piped())
             .stderr(stderr)
