@@ -11,6 +11,7 @@ mod crash;
 mod faults;
 mod fuzz;
 mod hardening;
+mod identity;
 mod limits;
 mod process;
 mod races;
