@@ -97,7 +97,8 @@ pub enum Error {
     /// A chat does not exist (404 `chat_not_found`).
     #[error("no such chat")]
     ChatNotFound,
-    /// An officer does not exist (404 `officer_not_found`).
+    /// An officer does not exist (404 `officer_not_found`). Customer login never answers
+    /// it: an officer it names who does not exist is answered like no officer.
     #[error("no such officer")]
     OfficerNotFound,
     /// An officer with this id exists already (409 `officer_exists`).
