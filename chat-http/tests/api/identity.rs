@@ -168,6 +168,12 @@ async fn no_secret_reaches_the_log_and_failed_logins_leave_a_trail() {
         &[
             "--log",
             "debug",
+            // Tight limits, so that the test also sees refusals in the log.
+            "--limit-officer-login-failures",
+            "1/1h",
+            "--limit-address-token-failures",
+            "1/1h",
+            "--limit-loopback",
             "--admin-token-file",
             admin_file.to_str().unwrap(),
             "--customer-secret-file",
@@ -196,14 +202,16 @@ async fn no_secret_reaches_the_log_and_failed_logins_leave_a_trail() {
         .as_str()
         .unwrap()
         .to_string();
-    api.expect(
-        Method::POST,
-        "/api/officers/login",
-        None,
-        Some(json!({ "officerId": "amy", "password": wrong })),
-        401,
-    )
-    .await;
+    for status in [401, 429] {
+        api.expect(
+            Method::POST,
+            "/api/officers/login",
+            None,
+            Some(json!({ "officerId": "amy", "password": wrong })),
+            status,
+        )
+        .await;
+    }
     // A host application's links carry a signature or an identity token in the URL.
     let signature = chatcore::customer_signature(CUSTOMER_SECRET.as_bytes(), "c1");
     let identity = chatcore::customer_identity_token(
@@ -241,13 +249,11 @@ async fn no_secret_reaches_the_log_and_failed_logins_leave_a_trail() {
         200,
     )
     .await;
-    // A token in a query string (where no client should put one), a guessed token, and
-    // a WebSocket authenticated with a real one.
+    // A token in a query string (where no client should put one), a WebSocket
+    // authenticated with a real token, and (last: they spend this address's budget of
+    // failed tokens) two guessed tokens.
     let path = format!("/api/officers/queue?access_token={officer}");
     api.expect(Method::GET, &path, Some(&officer), None, 200)
-        .await;
-    let guess = "f".repeat(64);
-    api.expect(Method::GET, "/api/officers/queue", Some(&guess), None, 401)
         .await;
     let ws_url = format!("{}/ws", api.base.replace("http://", "ws://"));
     let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await.unwrap();
@@ -259,6 +265,17 @@ async fn no_secret_reaches_the_log_and_failed_logins_leave_a_trail() {
     let ready = ws.next().await.unwrap().unwrap();
     assert!(ready.to_text().unwrap().contains("ready"), "{ready:?}");
     drop(ws);
+    let guess = "f".repeat(64);
+    for status in [401, 429] {
+        api.expect(
+            Method::GET,
+            "/api/officers/queue",
+            Some(&guess),
+            None,
+            status,
+        )
+        .await;
+    }
     server.stop();
 
     let log = std::fs::read_to_string(&log).unwrap();
@@ -279,18 +296,27 @@ async fn no_secret_reaches_the_log_and_failed_logins_leave_a_trail() {
     assert!(log.contains("signature=<redacted>"), "{log}");
     assert!(log.contains("identityToken=<redacted>"), "{log}");
     assert!(log.contains("access_token=<redacted>"), "{log}");
-    // The failed login and the guessed token name the client (and the officer).
-    let failed = log
-        .lines()
-        .find(|l| l.contains("login failed"))
-        .unwrap_or_else(|| panic!("no failed login in the log:\n{log}"));
-    assert!(
-        failed.contains("127.0.0.1") && failed.contains("amy"),
-        "{failed}"
-    );
-    let guessed = log
-        .lines()
-        .find(|l| l.contains("bearer token refused"))
-        .unwrap_or_else(|| panic!("no refused token in the log:\n{log}"));
-    assert!(guessed.contains("127.0.0.1"), "{guessed}");
+    // Failed and refused logins name the client and the officer; guessed tokens the
+    // client.
+    let line = |what: &str, level: &str| {
+        log.lines()
+            .find(|l| l.contains(what) && l.contains(level))
+            .unwrap_or_else(|| panic!("no {level} {what:?} in the log:\n{log}"))
+            .to_string()
+    };
+    for login in [
+        line("login failed", "INFO"),
+        line("login refused: rate limited", "WARN"),
+    ] {
+        assert!(
+            login.contains("client=127.0.0.1") && login.contains("subject=amy"),
+            "{login}"
+        );
+    }
+    for token in [
+        line("bearer token refused", "INFO"),
+        line("bearer token refused: rate limited", "WARN"),
+    ] {
+        assert!(token.contains("client=127.0.0.1"), "{token}");
+    }
 }

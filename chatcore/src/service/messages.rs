@@ -86,7 +86,10 @@ impl ChatService {
         request: SendMessage,
     ) -> Result<Sent> {
         if let Some(sender) = Sender::of(actor) {
-            self.inner.sends.check(&sender)?;
+            if let Err(e) = self.inner.sends.check(&sender) {
+                tracing::warn!(%sender, "message refused: the sender is over their limit");
+                return Err(e);
+            }
         }
         let chat = self.load_chat(actor, chat).await?;
         let sender = policy::write_chat(actor, &chat)?;

@@ -141,6 +141,15 @@ enum Sender {
     Customer(CustomerId),
 }
 
+impl fmt::Display for Sender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Sender::Officer(id) => write!(f, "officer:{id}"),
+            Sender::Customer(id) => write!(f, "customer:{id}"),
+        }
+    }
+}
+
 impl Sender {
     /// The identity a send by `actor` counts against; `None` for actors who cannot send.
     fn of(actor: &Actor) -> Option<Self> {
