@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::ids::MAX_NAME_ID_LEN;
 use crate::model::Timestamp;
 use crate::store::TokenHash;
 
@@ -136,6 +137,17 @@ pub(crate) fn verify_identity_token(
     now: Timestamp,
 ) -> Result<IdentityClaims> {
     use jsonwebtoken::errors::ErrorKind as Jwt;
+    // The customer secret also keys the signature of customer ids, and a JWT's signature
+    // is the same HMAC-SHA256, over `header.payload`: a signed customer id that reads as
+    // `header.payload` would make a valid token, one that may never expire. Customer ids
+    // are at most 64 characters, so a token whose signed part is longer never is one.
+    let signed_part = token.rsplit_once('.').map_or(token, |(signed, _)| signed);
+    if signed_part.len() <= MAX_NAME_ID_LEN {
+        return Err(Error::InvalidIdentity(
+            "it is too short to be told apart from a signed customer id (its header and \
+             claims must be over 64 characters, as every JWT library makes them)",
+        ));
+    }
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
     // Time is checked below on the service's clock, not the system's.
     validation.validate_exp = false;
@@ -287,23 +299,55 @@ mod tests {
             )
             .unwrap()
         };
+        // (A `note` claim, ignored, keeps each token longer than a customer id.)
+        let note = "a claim the server ignores";
         for bad in [
-            serde_json::json!({ "sub": "cust-1" }),
-            serde_json::json!({ "exp": exp }),
+            serde_json::json!({ "sub": "cust-1", "note": note }),
+            serde_json::json!({ "exp": exp, "note": note }),
         ] {
             assert!(reason(&sign(bad.clone())).contains("required"), "{bad}");
         }
         for bad in [
-            serde_json::json!({ "sub": 7, "exp": exp }),
-            serde_json::json!({ "sub": "cust-1", "exp": "tomorrow" }),
-            serde_json::json!({ "sub": "cust-1", "exp": exp, "officerId": 1 }),
+            serde_json::json!({ "sub": 7, "exp": exp, "note": note }),
+            serde_json::json!({ "sub": "cust-1", "exp": "tomorrow", "note": note }),
+            serde_json::json!({ "sub": "cust-1", "exp": exp, "officerId": 1, "note": note }),
         ] {
             assert!(
                 reason(&sign(bad.clone())).contains("expected types"),
                 "{bad}"
             );
         }
-        assert!(reason("not a jwt").contains("well-formed"));
+        assert!(reason(&"not a jwt ".repeat(8)).contains("well-formed"));
+        assert!(reason("not a jwt").contains("too short"));
+    }
+
+    #[test]
+    fn a_signed_customer_id_is_never_taken_for_an_identity_token() {
+        use base64::Engine as _;
+        // A valid customer id that reads as a JWT's `header.payload`:
+        // {"alg":"HS256"} . {"sub":"x","exp":9999999999}
+        let id = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4IiwiZXhwIjo5OTk5OTk5OTk5fQ";
+        assert!(crate::CustomerId::parse(id).is_ok());
+        // Its signature, which the host application gives out in a link, is the JWT's.
+        let mac = hex::decode(customer_signature(SECRET, id)).unwrap();
+        let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac);
+        let forged = format!("{id}.{signature}");
+        assert!(
+            reason(&forged).contains("signed customer id"),
+            "{}",
+            reason(&forged)
+        );
+        // Tokens as libraries make them (with "typ":"JWT") are long enough.
+        let exp = (NOW / 1000) as u64 + 60;
+        let minimal = IdentityClaims {
+            sub: "c".into(),
+            exp,
+            officer_id: None,
+            name: None,
+        };
+        let token = customer_identity_token(SECRET, &minimal);
+        assert!(token.rsplit_once('.').unwrap().0.len() > MAX_NAME_ID_LEN);
+        assert!(verify_identity_token(SECRET, &token, Timestamp::from_unix_millis(NOW)).is_ok());
     }
 
     #[test]

@@ -63,10 +63,26 @@ async fn identity_tokens_that_do_not_verify_or_have_expired_are_refused() {
     let valid = app.identity_token("cust-1", 60, None, None);
     let payload = valid.split('.').nth(1).unwrap();
     let unsigned = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.");
+    // A customer id that reads as a JWT's `{"alg":"HS256"}.{"sub":"x","exp":9999999999}`:
+    // its signed link holds the HMAC a JWT signature is made of.
+    let id = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4IiwiZXhwIjo5OTk5OTk5OTk5fQ";
+    let signature = app.signature(id).unwrap();
+    app.customer_login(json!({ "customerId": id, "signature": signature }))
+        .await
+        .expect(200);
+    let mac = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        (0..signature.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&signature[i..i + 2], 16).unwrap())
+            .collect::<Vec<u8>>(),
+    );
+    let from_a_signed_link = format!("{id}.{mac}");
     for token in [
         app.identity_token("cust-1", -31, None, None),
         forged,
         unsigned,
+        from_a_signed_link,
         "eyJ.not.a-token".to_string(),
         String::new(),
     ] {
@@ -81,8 +97,10 @@ async fn identity_tokens_that_do_not_verify_or_have_expired_are_refused() {
     app.customer_login(json!({ "identityToken": valid, "customerId": "cust-1" }))
         .await
         .expect_error(400, "invalid_body");
-    // Nothing was created.
-    assert_eq!(app.queue(Some(&officer)).await.expect(200), json!([]));
+    // Nothing was created but the signed customer's chat.
+    let queue = app.queue(Some(&officer)).await.expect(200);
+    assert_eq!(queue.as_array().unwrap().len(), 1, "{queue}");
+    assert_eq!(queue[0]["customerId"], id);
 
     // A server without a customer secret has nothing to verify a token with.
     let open = spawn_app(Options::open()).await;
