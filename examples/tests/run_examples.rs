@@ -80,7 +80,7 @@ fn greeter_bot_claims_up_to_its_capacity() {
 fn metered_store_passes_the_conformance_suite() {
     let out = run("metered_store");
     assert!(
-        out.contains("conformance: all 14 cases passed on MeteredStore<SqliteStore>"),
+        out.contains("conformance: all 15 cases passed on MeteredStore<SqliteStore>"),
         "{out}"
     );
     assert!(out.contains("  append_message: 10,"), "{out}");
