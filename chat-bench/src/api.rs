@@ -192,20 +192,33 @@ impl Api {
         self.officer_login(id, BENCH_PASSWORD).await
     }
 
-    /// Logs a customer in (signing the id when the secret is known): their chat, new
-    /// (assigned to `officer` when given) or existing, and a token.
+    /// Logs a customer in: their chat, new (assigned to `officer` when given) or
+    /// existing, and a token. When the customer secret is known, with an identity token
+    /// (a secured server takes the officer only from its claim), else by id.
     pub(crate) async fn customer_login(
         &self,
         customer: &str,
         officer: Option<&str>,
     ) -> anyhow::Result<CustomerLogin> {
-        let mut body = json!({ "customerId": customer });
-        if let Some(officer) = officer {
-            body["officerId"] = json!(officer);
-        }
-        if let Some(secret) = &self.customer_secret {
-            body["signature"] = json!(chatcore::customer_signature(secret, customer));
-        }
+        let body = match &self.customer_secret {
+            Some(secret) => {
+                let now = chatcore::Timestamp::now().unix_millis() / 1000;
+                let claims = chatcore::IdentityClaims {
+                    sub: customer.to_string(),
+                    exp: u64::try_from(now + 300).unwrap_or(u64::MAX),
+                    officer_id: officer.map(str::to_string),
+                    name: None,
+                };
+                json!({ "identityToken": chatcore::customer_identity_token(secret, &claims) })
+            }
+            None => {
+                let mut body = json!({ "customerId": customer });
+                if let Some(officer) = officer {
+                    body["officerId"] = json!(officer);
+                }
+                body
+            }
+        };
         self.expect(Method::POST, "/api/customers/login", None, Some(body))
             .await
     }

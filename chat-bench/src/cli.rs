@@ -79,7 +79,7 @@ pub(crate) struct TargetArgs {
     pub(crate) spawn_db: Option<PathBuf>,
 
     /// With --spawn: one more argument for the server (repeat for several), e.g.
-    /// `--server-arg=--sync-full`.
+    /// `--server-arg=--sync-normal`.
     #[arg(
         long = "server-arg",
         value_name = "ARG",
@@ -408,15 +408,17 @@ mod tests {
 
     #[test]
     fn server_args_need_spawn() {
-        assert!(Cli::try_parse_from(["chat-bench", "--server-arg=--sync-full", "claims"]).is_err());
+        assert!(
+            Cli::try_parse_from(["chat-bench", "--server-arg=--sync-normal", "claims"]).is_err()
+        );
         let cli = Cli::try_parse_from([
             "chat-bench",
             "--spawn",
             "/bin/chat-http",
-            "--server-arg=--sync-full",
+            "--server-arg=--sync-normal",
             "claims",
         ])
         .unwrap();
-        assert_eq!(cli.target.server_args, ["--sync-full"]);
+        assert_eq!(cli.target.server_args, ["--sync-normal"]);
     }
 }

@@ -117,7 +117,7 @@ pub(crate) async fn run(args: &GenDbArgs) -> anyhow::Result<Scenario> {
         let store = SqliteStore::open(path)
             .with_context(|| format!("creating {} with chatcore", path.display()))?;
         let mut config = ServiceConfig::default();
-        config.admin_token = Some("gen-db".into());
+        config.admin_token = Some("gen-db-admin-token-nobody-presents-0123456789".into());
         let service = ChatService::new(Arc::new(store), Arc::new(LocalBus::new()), config);
         service
             .create_officer(

@@ -229,16 +229,29 @@ pub(crate) enum CustomerCommand {
 /// `customer login`
 #[derive(Debug, Args)]
 pub(crate) struct CustomerLoginArgs {
-    /// The customer's id, as the host application knows them.
-    pub(crate) id: String,
+    /// The customer's id, as the host application knows them (not with
+    /// --identity-token, which names the customer itself).
+    #[arg(required_unless_present = "identity_token")]
+    pub(crate) id: Option<String>,
 
-    /// Assign a new chat to this officer instead of queueing it.
+    /// Assign a new chat to this officer instead of queueing it (servers without a
+    /// customer secret; a secured server takes the officer only from an identity token).
     #[arg(long)]
     pub(crate) officer: Option<String>,
 
     /// Hex HMAC-SHA256(secret, customerId), when the server has a customer secret.
     #[arg(long)]
     pub(crate) signature: Option<String>,
+
+    /// Log in with the host application's identity token (a JWT signed with the
+    /// customer secret, which expires) instead of an id and signature.
+    #[arg(
+        long,
+        env = "CHAT_IDENTITY_TOKEN",
+        hide_env_values = true,
+        conflicts_with_all = ["id", "officer", "signature"]
+    )]
+    pub(crate) identity_token: Option<String>,
 }
 
 /// `chats`

@@ -196,8 +196,10 @@ fn customers_get_one_chat_which_waits_in_the_queue() {
     assert_eq!(direct["chat"]["status"], "assigned");
     assert_eq!(direct["chat"]["assignedOfficerId"], "alice");
     assert_eq!(cli.json(&["queue"]).as_array().unwrap().len(), 1);
-    cli.run(&["customer", "login", "cust-3", "--officer", "ghost"])
-        .error(3, "officer_not_found");
+    // An officer who does not exist: the chat waits in the queue, as with no officer.
+    let ghost = cli.json(&["customer", "login", "cust-3", "--officer", "ghost"]);
+    assert_eq!(ghost["chat"]["status"], "pending");
+    assert_eq!(cli.json(&["queue"]).as_array().unwrap().len(), 2);
     cli.run(&["customer", "login", "bad id"])
         .error(7, "invalid_id");
 }

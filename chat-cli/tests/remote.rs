@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::server::{ADMIN_TOKEN, TestServer};
+use common::server::{ADMIN_TOKEN, CUSTOMER_SECRET, TestServer};
 use common::{Cli, SECS_10, Watcher, race};
 use serde_json::Value;
 
@@ -628,4 +628,44 @@ fn disabling_an_officer_ends_their_watch_and_their_token() {
     s.customer
         .run(&["officer", "disable", "alice"])
         .error(5, "forbidden");
+}
+
+#[test]
+fn customers_log_in_with_an_identity_token() {
+    let server = TestServer::start_verifying_customers();
+    let cli = Cli::remote(&server.url).with_config_dir("customer");
+    let now = chatcore::Timestamp::now().unix_millis() / 1000;
+    let token = |sub: &str, exp: i64| {
+        chatcore::customer_identity_token(
+            CUSTOMER_SECRET.as_bytes(),
+            &chatcore::IdentityClaims {
+                sub: sub.to_string(),
+                exp: u64::try_from(exp).unwrap(),
+                officer_id: None,
+                name: Some("Ada Lovelace".to_string()),
+            },
+        )
+    };
+    let login = cli.json(&[
+        "customer",
+        "login",
+        "--identity-token",
+        &token("cust-9", now + 300),
+    ]);
+    assert_eq!(login["chat"]["customerId"], "cust-9");
+    assert_eq!(login["chat"]["customerName"], "Ada Lovelace");
+    // The token was saved: the customer writes at once.
+    let chat = login["chat"]["id"].as_str().unwrap();
+    cli.run(&["send", chat, "Hello"]).code(0);
+
+    cli.run(&[
+        "customer",
+        "login",
+        "--identity-token",
+        &token("cust-9", now - 120),
+    ])
+    .error(5, "invalid_identity");
+    // Either an identity token or an id, not both.
+    cli.run(&["customer", "login", "cust-9", "--identity-token", "x"])
+        .code(2);
 }

@@ -186,6 +186,7 @@ mod tests {
         let cases = [
             (chatcore::Error::ChatNotFound, 404),
             (chatcore::Error::Unauthorized, 401),
+            (chatcore::Error::InvalidIdentity("it has expired"), 401),
             (chatcore::Error::EmptyContent, 422),
             (chatcore::Error::ContentTooLong { max: 1 }, 413),
             (chatcore::Error::Forbidden("no".into()), 403),

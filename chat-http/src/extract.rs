@@ -1,22 +1,24 @@
 //! Extractors whose rejections speak the contract: a JSON body (`invalid_body`, or
 //! `body_too_large`), path and query parameters (`invalid_parameter`), the bearer token
-//! resolved to a `chatcore::Actor` through `ChatService::authenticate`, and the client's
-//! address for per-address limits. They parse and authenticate only; whether the actor
-//! may do anything is the service's call.
+//! resolved to a `chatcore::Actor` through `ChatService::authenticate` (under the
+//! client address's budget of failed tokens), the client's address for per-address
+//! limits (`invalid_forwarded_for` when a trusted proxy does not name it), and a
+//! WebSocket upgrade's `Origin` (`origin_not_allowed`). They parse and authenticate
+//! only; whether the actor may do anything is the service's call.
 
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
-use axum::http::StatusCode;
-use axum::http::header::AUTHORIZATION;
+use axum::http::header::{AUTHORIZATION, HOST, ORIGIN};
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use chatcore::Actor;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
-use crate::limits::client_ip;
+use crate::limits::{UnreadableForwardedFor, client_ip};
 use crate::state::AppState;
 
 /// A JSON body. Unknown fields are ignored; anything else malformed is 400
@@ -149,7 +151,7 @@ impl FromRequestParts<AppState> for Auth {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let token = required_bearer(parts)?;
-        Ok(Auth(authenticate(state, token).await?))
+        Ok(Auth(authenticate(parts, state, token).await?))
     }
 }
 
@@ -161,7 +163,7 @@ impl FromRequestParts<AppState> for MaybeAuth {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         match bearer(parts)? {
-            Some(token) => Ok(MaybeAuth(authenticate(state, token).await?)),
+            Some(token) => Ok(MaybeAuth(authenticate(parts, state, token).await?)),
             None => Ok(MaybeAuth(Actor::Anonymous)),
         }
     }
@@ -179,13 +181,16 @@ impl FromRequestParts<AppState> for AuthToken {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let token = required_bearer(parts)?;
-        authenticate(state, token).await?;
+        authenticate(parts, state, token).await?;
         Ok(AuthToken(token.to_string()))
     }
 }
 
-async fn authenticate(state: &AppState, token: &str) -> Result<Actor, ApiError> {
-    Ok(state.service().authenticate(token).await?.actor)
+/// Resolves a token under the client address's budget of failed tokens (429 once spent).
+async fn authenticate(parts: &Parts, state: &AppState, token: &str) -> Result<Actor, ApiError> {
+    let client = client_of(parts, state)?;
+    let attempt = state.service().authenticate(token);
+    Ok(state.limits().token(client, attempt).await?.actor)
 }
 
 /// The bearer token of an endpoint that needs one: 401 without it.
@@ -211,25 +216,105 @@ fn bearer(parts: &Parts) -> Result<Option<&str>, ApiError> {
 }
 
 /// The client's address for per-address limits: the TCP peer's, or the one a trusted
-/// proxy forwarded (see `limits`). `None` when the router runs without connection info
-/// (e.g. `Router::oneshot`), and then no per-address limit applies.
+/// proxy forwarded (see `limits`); 400 `invalid_forwarded_for` when a trusted proxy's
+/// `X-Forwarded-For` does not name it. `None` when the router runs without connection
+/// info (e.g. `Router::oneshot`), and then no per-address limit applies.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub Option<IpAddr>);
 
 impl FromRequestParts<AppState> for ClientIp {
-    type Rejection = std::convert::Infallible;
+    type Rejection = ApiError;
 
     async fn from_request_parts(
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|info| info.0);
-        let trusted = &state.limits().settings().trusted_proxies;
-        Ok(ClientIp(client_ip(peer, &parts.headers, trusted)))
+        Ok(ClientIp(client_of(parts, state)?))
     }
+}
+
+fn client_of(parts: &Parts, state: &AppState) -> Result<Option<IpAddr>, ApiError> {
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0);
+    let trusted = &state.limits().settings().trusted_proxies;
+    client_ip(peer, &parts.headers, trusted).map_err(|UnreadableForwardedFor| {
+        tracing::warn!(
+            peer = ?peer,
+            "refused: X-Forwarded-For from a trusted proxy does not name the client"
+        );
+        ApiError::transport(
+            StatusCode::BAD_REQUEST,
+            "invalid_forwarded_for",
+            "X-Forwarded-For must end with the client's IP address (the entries the trusted \
+             proxies added): this one holds something else there",
+        )
+    })
+}
+
+/// A WebSocket upgrade's `Origin`, checked when the server has a list of allowed origins
+/// (`--cors-origin`): a browser page from an origin that is neither in the list nor this
+/// server's own (the same host and port as the request's `Host`) is refused with 403
+/// `origin_not_allowed`. Without a list, or without an `Origin` header (clients that
+/// are not browsers send none), anything passes.
+#[derive(Debug, Clone, Copy)]
+pub struct AllowedOrigin;
+
+impl FromRequestParts<AppState> for AllowedOrigin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let allowed = state.cors_origins();
+        let Some(origin) = parts.headers.get(ORIGIN) else {
+            return Ok(AllowedOrigin);
+        };
+        if allowed.is_empty()
+            || allowed.iter().any(|a| a.as_bytes() == origin.as_bytes())
+            || same_host(origin.as_bytes(), &parts.headers)
+        {
+            return Ok(AllowedOrigin);
+        }
+        tracing::info!(
+            origin = ?String::from_utf8_lossy(origin.as_bytes()),
+            "WebSocket upgrade refused: origin not allowed"
+        );
+        Err(ApiError::transport(
+            StatusCode::FORBIDDEN,
+            "origin_not_allowed",
+            "WebSocket connections are accepted only from this server's own pages and the \
+             origins it allows (--cors-origin)",
+        ))
+    }
+}
+
+/// Whether `origin` (`scheme://host[:port]`) names the host the request was sent to. A
+/// `Host` without a port matches the origin's port, whatever it is (a proxy in front
+/// may have dropped it).
+fn same_host(origin: &[u8], headers: &HeaderMap) -> bool {
+    let Ok(origin) = Uri::try_from(origin) else {
+        return false;
+    };
+    let (Some(scheme), Some(origin)) = (origin.scheme_str(), origin.authority()) else {
+        return false;
+    };
+    let Some(host) = headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.parse::<axum::http::uri::Authority>().ok())
+    else {
+        return false;
+    };
+    let default_port = match scheme {
+        "https" | "wss" => 443,
+        _ => 80,
+    };
+    let origin_port = origin.port_u16().unwrap_or(default_port);
+    origin.host().eq_ignore_ascii_case(host.host())
+        && host.port_u16().is_none_or(|port| port == origin_port)
 }
 
 /// Parses a chat id given in a WebSocket frame with the same rule as in a path.

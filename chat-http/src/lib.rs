@@ -9,10 +9,13 @@
 //! - [`config`]: the `Config` clap struct (flags with env fallbacks).
 //! - [`state`]: [`AppState`], what handlers share (the service, transport settings).
 //! - [`error`]: [`ApiError`], the one mapping of errors to status and JSON body.
-//! - [`extract`]: extractors whose rejections speak the contract, `Auth` and `ClientIp`.
+//! - [`extract`]: extractors whose rejections speak the contract, `Auth`, `ClientIp` and
+//!   a WebSocket upgrade's `AllowedOrigin`.
 //! - [`limits`]: the transport's abuse limits (per client address, per WebSocket).
 //! - [`conn`]: the accept loop and connections: header-read, keep-alive and write
 //!   timeouts, caps on open connections per address and in all.
+//! - `trace`: the span each request is logged in (secrets in query strings redacted).
+//! - `headers`: `nosniff` on every answer, `Cache-Control: no-store` on the API's.
 //! - `routes/`: REST routes by resource (officers, customers, chats, health, index).
 //! - `ws`: the WebSocket endpoint `/ws`.
 //! - `pages`: the customer page and officer console (`assets/`, embedded at build time).
@@ -26,12 +29,14 @@ pub mod config;
 pub mod conn;
 pub mod error;
 pub mod extract;
+mod headers;
 pub mod limits;
 mod pages;
 mod routes;
 pub mod shutdown;
 pub mod state;
 mod timing;
+mod trace;
 mod ws;
 
 use std::time::Duration;
@@ -40,7 +45,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method};
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 pub use config::Config;
@@ -54,7 +59,8 @@ pub use ws::{CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_TOO_BIG, CLOSE_TOO_SLOW, CLOS
 const SOCKET_DRAIN: Duration = Duration::from_secs(5);
 
 /// The router: every REST route, `/ws`, JSON 404 and 405 answers, the body limit, a
-/// tracing span per request and, when origins are configured, CORS.
+/// tracing span per request (secrets redacted), the security headers and, when origins
+/// are configured, CORS.
 pub fn app(state: AppState) -> Router {
     let mut router = routes::router()
         .merge(pages::router())
@@ -62,11 +68,13 @@ pub fn app(state: AppState) -> Router {
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(state.body_limit()))
-        // The default span holds method, URI and version, never headers: tokens stay
-        // out of the logs.
+        // The span holds method, URI (secrets redacted), version and client, never
+        // headers: tokens and signatures stay out of the logs.
         .layer(
             TraceLayer::new_for_http()
-                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .make_span_with(trace::RequestSpan::new(
+                    &state.limits().settings().trusted_proxies,
+                ))
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         );
     if let Some(cors) = cors(state.cors_origins()) {
@@ -75,7 +83,10 @@ pub fn app(state: AppState) -> Router {
     if state.server_timing() {
         router = router.layer(axum::middleware::from_fn(timing::server_timing));
     }
-    router.with_state(state)
+    // Outermost, so that CORS preflights and every rejection carry them too.
+    router
+        .layer(axum::middleware::from_fn(headers::security_headers))
+        .with_state(state)
 }
 
 fn cors(origins: &[String]) -> Option<CorsLayer> {

@@ -1,16 +1,20 @@
 //! The transport's own abuse limits, on what only it can see: the client's address
-//! (failed logins, new WebSocket connections; and the key `conn/` counts a peer's open
-//! connections under) and a WebSocket connection (its frames and rooms). They use chatcore's `RateLimiter` and refuse with the same
+//! (failed logins, failed bearer tokens, new WebSocket connections; and the key `conn/`
+//! counts a peer's open connections under) and a WebSocket connection (its frames and
+//! rooms). They use chatcore's `RateLimiter` and refuse with the same
 //! `chatcore::Error::RateLimited` as the engine's limits on identities. Whether a login
-//! failed is the engine's answer (`ErrorKind::Unauthorized`); this file decides nothing
-//! about chats.
+//! or a token failed is the engine's answer (`ErrorKind::Unauthorized`); this file decides
+//! nothing about chats. Failures and refusals are logged with the client's address (and
+//! the login's subject), never with a secret, so that guessing leaves a trail.
 //!
 //! The client's address is the TCP peer's, or, when the peer is a configured trusted
-//! proxy, the nearest untrusted address in its `X-Forwarded-For`. IPv6 clients are keyed
-//! by their /64, which one host usually owns whole. Loopback clients (tools on this
-//! machine, or a local reverse proxy whose clients would all share its address) are not
-//! limited per address unless configured.
+//! proxy, the nearest untrusted address in its `X-Forwarded-For`; a header that does not
+//! name one there is refused, never answered with the proxy's own address. IPv6 clients
+//! are keyed by their /64, which one host usually owns whole. Loopback clients (tools on
+//! this machine, or a local reverse proxy whose clients would all share its address) are
+//! not limited per address unless configured.
 
+use std::fmt;
 use std::future::Future;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -29,6 +33,10 @@ pub struct HttpLimits {
     /// Failed logins (officer passwords, customer signatures) per client address; counted
     /// up front, given back on success. Default 30 per 15 minutes.
     pub login_failures_per_address: Option<Rate>,
+    /// Failed bearer-token authentications (an unknown, revoked or expired token, on
+    /// REST or in a WebSocket `auth` frame) per client address; counted up front, given
+    /// back on success. Default 60 per minute.
+    pub token_failures_per_address: Option<Rate>,
     /// New WebSocket connections per client address. Default 60 per minute.
     pub ws_connects_per_address: Option<Rate>,
     /// Frames a WebSocket client may send after `auth`. Over it, each frame is refused
@@ -51,6 +59,7 @@ impl Default for HttpLimits {
     fn default() -> Self {
         Self {
             login_failures_per_address: Some(Rate::new(30, Duration::from_secs(15 * 60))),
+            token_failures_per_address: Some(Rate::per_minute(60)),
             ws_connects_per_address: Some(Rate::per_minute(60)),
             ws_frames_per_connection: Some(Rate::new(200, Duration::from_secs(10))),
             ws_rooms_per_connection: 100,
@@ -66,6 +75,7 @@ impl HttpLimits {
     pub fn none() -> Self {
         Self {
             login_failures_per_address: None,
+            token_failures_per_address: None,
             ws_connects_per_address: None,
             ws_frames_per_connection: None,
             ws_rooms_per_connection: usize::MAX,
@@ -78,6 +88,7 @@ impl HttpLimits {
 pub(crate) struct Guards {
     settings: HttpLimits,
     login_failures: RateLimiter<IpAddr>,
+    token_failures: RateLimiter<IpAddr>,
     ws_connects: RateLimiter<IpAddr>,
     clock: Arc<dyn Clock>,
 }
@@ -88,6 +99,11 @@ impl Guards {
         Self {
             login_failures: RateLimiter::new(
                 settings.login_failures_per_address,
+                max,
+                clock.clone(),
+            ),
+            token_failures: RateLimiter::new(
+                settings.token_failures_per_address,
                 max,
                 clock.clone(),
             ),
@@ -110,23 +126,50 @@ impl Guards {
         Some(address_key(client))
     }
 
-    /// Runs a login attempt under the client's budget of failures: refused at once when
-    /// it is spent; the attempt is counted up front (concurrent guesses cannot overshoot)
-    /// and given back unless the engine refused the credentials.
+    /// Runs a login attempt under the client's budget of failed logins: refused at once
+    /// when it is spent; the attempt is counted up front (concurrent guesses cannot
+    /// overshoot) and given back unless the engine refused the credentials. A failure
+    /// is logged at info and a refusal at warn, with the client and `subject` (the
+    /// officer or customer id the login was for).
     pub(crate) async fn login<T>(
+        &self,
+        client: Option<IpAddr>,
+        subject: &str,
+        attempt: impl Future<Output = chatcore::Result<T>>,
+    ) -> Result<T, ApiError> {
+        let result = counted(&self.login_failures, self.key(client), attempt).await;
+        if let Err(e) = &result {
+            let (client, subject) = (Client(client), Shown(subject));
+            match e.kind() {
+                ErrorKind::TooManyRequests => {
+                    tracing::warn!(%client, %subject, code = e.code(), "login refused: rate limited");
+                }
+                ErrorKind::Unauthorized => {
+                    tracing::info!(%client, %subject, code = e.code(), "login failed");
+                }
+                _ => {}
+            }
+        }
+        Ok(result?)
+    }
+
+    /// Runs a bearer-token check (REST or a WebSocket `auth` frame) under the client's
+    /// budget of failed tokens, counted like failed logins. A failure is logged at info
+    /// and a refusal at warn, with the client's address (never the token).
+    pub(crate) async fn token<T>(
         &self,
         client: Option<IpAddr>,
         attempt: impl Future<Output = chatcore::Result<T>>,
     ) -> Result<T, ApiError> {
-        let key = self.key(client);
-        if let Some(key) = &key {
-            self.login_failures.check(key)?;
-        }
-        let result = attempt.await;
-        if let Some(key) = &key {
-            let failed = matches!(&result, Err(e) if e.kind() == ErrorKind::Unauthorized);
-            if !failed {
-                self.login_failures.refund(key);
+        let result = counted(&self.token_failures, self.key(client), attempt).await;
+        if let Err(e) = &result {
+            let client = Client(client);
+            match e.kind() {
+                ErrorKind::TooManyRequests => {
+                    tracing::warn!(%client, "bearer token refused: rate limited");
+                }
+                ErrorKind::Unauthorized => tracing::info!(%client, "bearer token refused"),
+                _ => {}
             }
         }
         Ok(result?)
@@ -134,10 +177,13 @@ impl Guards {
 
     /// Counts a new WebSocket connection of the client.
     pub(crate) fn ws_connect(&self, client: Option<IpAddr>) -> Result<(), ApiError> {
-        match self.key(client) {
-            Some(key) => Ok(self.ws_connects.check(&key)?),
-            None => Ok(()),
-        }
+        let Some(key) = self.key(client) else {
+            return Ok(());
+        };
+        self.ws_connects.check(&key).map_err(|e| {
+            tracing::warn!(client = %Client(client), "WebSocket connection refused: rate limited");
+            e.into()
+        })
     }
 
     /// A fresh frame budget for one WebSocket connection.
@@ -164,6 +210,55 @@ pub(crate) fn connection_key(settings: &HttpLimits, peer: IpAddr) -> Option<IpAd
     Some(address_key(peer))
 }
 
+/// Runs `attempt` under `key`'s budget of failures in `limiter` (no key: no limit):
+/// refused at once when the budget is spent; counted up front, so that concurrent
+/// attempts cannot overshoot, and given back unless the engine refused the credentials.
+async fn counted<T>(
+    limiter: &RateLimiter<IpAddr>,
+    key: Option<IpAddr>,
+    attempt: impl Future<Output = chatcore::Result<T>>,
+) -> chatcore::Result<T> {
+    if let Some(key) = &key {
+        limiter.check(key)?;
+    }
+    let result = attempt.await;
+    if let Some(key) = &key {
+        let failed = matches!(&result, Err(e) if e.kind() == ErrorKind::Unauthorized);
+        if !failed {
+            limiter.refund(key);
+        }
+    }
+    result
+}
+
+/// A client address in a log line (`-` when unknown).
+struct Client(Option<IpAddr>);
+
+impl fmt::Display for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(ip) => ip.fmt(f),
+            None => f.write_str("-"),
+        }
+    }
+}
+
+/// A string a client sent, in a log line: at most 64 characters, escaped, so that it
+/// cannot forge or break lines.
+struct Shown<'a>(&'a str);
+
+impl fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in self.0.chars().take(64) {
+            write!(f, "{}", c.escape_debug())?;
+        }
+        if self.0.chars().nth(64).is_some() {
+            f.write_str("...")?;
+        }
+        Ok(())
+    }
+}
+
 /// The address a client is limited under: an IPv4 address as it is, an IPv6 address by
 /// its /64 (one host usually owns a whole /64 and could rotate through it).
 fn address_key(ip: IpAddr) -> IpAddr {
@@ -176,41 +271,60 @@ fn address_key(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// `X-Forwarded-For` from a trusted proxy that does not name the client's address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct UnreadableForwardedFor;
+
 /// The client's address: the peer's, or, when the peer is a trusted proxy, the
-/// rightmost address in `X-Forwarded-For` that is not itself a trusted proxy. A header
-/// that cannot be read falls back to the peer: what a client wrote there is trusted
-/// only behind a trusted hop.
+/// rightmost entry of `X-Forwarded-For` (all its lines, in order) that is not itself a
+/// trusted proxy. The header is read as bytes: what a client wrote further left is never
+/// looked at, whatever bytes it holds. An entry there that is not an address is
+/// [`UnreadableForwardedFor`], never a reason to fall back to the proxy's own address
+/// (which would give every client behind it one budget, or none on loopback). No header,
+/// or only trusted proxies in it: the request came from the proxy itself.
 pub(crate) fn client_ip(
     peer: Option<SocketAddr>,
     headers: &HeaderMap,
     trusted: &[IpAddr],
-) -> Option<IpAddr> {
-    let peer = peer?.ip().to_canonical();
+) -> Result<Option<IpAddr>, UnreadableForwardedFor> {
+    let Some(peer) = peer else {
+        return Ok(None);
+    };
+    let peer = peer.ip().to_canonical();
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|t| t.to_canonical() == *ip);
     if !is_trusted(&peer) {
-        return Some(peer);
+        return Ok(Some(peer));
     }
-    let mut hops = Vec::new();
-    for value in headers.get_all("x-forwarded-for") {
-        let Ok(value) = value.to_str() else {
-            return Some(peer);
-        };
-        hops.extend(value.split(',').map(str::trim));
-    }
-    for hop in hops.iter().rev() {
-        match parse_hop(hop) {
-            Some(ip) if is_trusted(&ip) => continue,
-            Some(ip) => return Some(ip),
-            None => return Some(peer),
+    let lines: Vec<&[u8]> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .map(|v| v.as_bytes())
+        .collect();
+    for line in lines.iter().rev() {
+        for hop in line.rsplit(|b| *b == b',') {
+            let hop = hop.trim_ascii();
+            if hop.is_empty() {
+                continue;
+            }
+            match parse_hop(hop) {
+                Some(ip) if is_trusted(&ip) => continue,
+                Some(ip) => return Ok(Some(ip)),
+                None => return Err(UnreadableForwardedFor),
+            }
         }
     }
-    Some(peer)
+    Ok(Some(peer))
 }
 
-/// One `X-Forwarded-For` entry: an IP address, possibly with a port (`1.2.3.4:5`,
-/// `[::1]:5`).
-fn parse_hop(hop: &str) -> Option<IpAddr> {
-    if let Ok(ip) = hop.parse::<IpAddr>() {
+/// One `X-Forwarded-For` entry: an IP address, possibly bracketed or with a port
+/// (`1.2.3.4:5`, `[::1]`, `[::1]:5`).
+fn parse_hop(hop: &[u8]) -> Option<IpAddr> {
+    let hop = std::str::from_utf8(hop).ok()?;
+    let bare = hop
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(hop);
+    if let Ok(ip) = bare.parse::<IpAddr>() {
         return Some(ip.to_canonical());
     }
     hop.parse::<SocketAddr>()
@@ -223,10 +337,10 @@ mod tests {
     use super::*;
     use axum::http::HeaderValue;
 
-    fn headers(xff: &[&str]) -> HeaderMap {
+    fn headers(xff: &[&[u8]]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for v in xff {
-            h.append("x-forwarded-for", HeaderValue::from_str(v).unwrap());
+            h.append("x-forwarded-for", HeaderValue::from_bytes(v).unwrap());
         }
         h
     }
@@ -239,51 +353,79 @@ mod tests {
         s.parse().unwrap()
     }
 
-    #[test]
-    fn without_trusted_proxies_the_header_is_ignored() {
-        let h = headers(&["198.51.100.1"]);
-        assert_eq!(
-            client_ip(peer("203.0.113.9"), &h, &[]),
-            Some(ip("203.0.113.9"))
-        );
-        assert_eq!(client_ip(None, &h, &[]), None);
+    fn client(s: &str) -> Result<Option<IpAddr>, UnreadableForwardedFor> {
+        Ok(Some(ip(s)))
     }
 
     #[test]
-    fn behind_a_trusted_proxy_the_nearest_untrusted_hop_is_the_client() {
+    fn without_trusted_proxies_the_header_is_ignored() {
+        let h = headers(&[b"198.51.100.1", b"\x80 garbage"]);
+        assert_eq!(
+            client_ip(peer("203.0.113.9"), &h, &[]),
+            client("203.0.113.9")
+        );
+        assert_eq!(client_ip(None, &h, &[]), Ok(None));
+    }
+
+    #[test]
+    fn behind_a_trusted_proxy_the_rightmost_untrusted_hop_is_the_client() {
         let proxy = [ip("10.0.0.1"), ip("10.0.0.2")];
         // The client may have written anything to the left; the proxies append.
-        let h = headers(&["6.6.6.6, 198.51.100.7", "10.0.0.2"]);
+        let h = headers(&[b"6.6.6.6, 198.51.100.7", b"10.0.0.2"]);
         assert_eq!(
             client_ip(peer("10.0.0.1"), &h, &proxy),
-            Some(ip("198.51.100.7"))
+            client("198.51.100.7")
         );
-        let h = headers(&["[2001:db8::1]:443", "198.51.100.8:5000"]);
+        let h = headers(&[b"[2001:db8::1]:443", b"198.51.100.8:5000"]);
         assert_eq!(
             client_ip(peer("10.0.0.1"), &h, &proxy),
-            Some(ip("198.51.100.8"))
+            client("198.51.100.8")
         );
-        // No header, an unreadable entry, or only proxies: the peer itself.
+        let h = headers(&[b"[2001:db8::2]"]);
+        assert_eq!(
+            client_ip(peer("10.0.0.1"), &h, &proxy),
+            client("2001:db8::2")
+        );
+        // Bytes that are not text, left of the client's entry, are never read.
+        let h = headers(&[b"\x80\xff, 203.0.113.50"]);
+        assert_eq!(
+            client_ip(peer("10.0.0.1"), &h, &proxy),
+            client("203.0.113.50")
+        );
+        let h = headers(&[b"garbage, 203.0.113.51 ,, "]);
+        assert_eq!(
+            client_ip(peer("10.0.0.1"), &h, &proxy),
+            client("203.0.113.51")
+        );
+        // No header, or only proxies in it: the request is the proxy's own.
         assert_eq!(
             client_ip(peer("10.0.0.1"), &headers(&[]), &proxy),
-            Some(ip("10.0.0.1"))
+            client("10.0.0.1")
         );
-        let h = headers(&["198.51.100.7, garbage"]);
-        assert_eq!(
-            client_ip(peer("10.0.0.1"), &h, &proxy),
-            Some(ip("10.0.0.1"))
-        );
-        let h = headers(&["10.0.0.2"]);
-        assert_eq!(
-            client_ip(peer("10.0.0.1"), &h, &proxy),
-            Some(ip("10.0.0.1"))
-        );
+        let h = headers(&[b"10.0.0.2"]);
+        assert_eq!(client_ip(peer("10.0.0.1"), &h, &proxy), client("10.0.0.1"));
         // An untrusted peer's header is not read.
-        let h = headers(&["198.51.100.7"]);
-        assert_eq!(
-            client_ip(peer("10.0.0.3"), &h, &proxy),
-            Some(ip("10.0.0.3"))
-        );
+        let h = headers(&[b"198.51.100.7"]);
+        assert_eq!(client_ip(peer("10.0.0.3"), &h, &proxy), client("10.0.0.3"));
+    }
+
+    #[test]
+    fn a_client_entry_that_is_no_address_is_refused_not_replaced_by_the_proxy() {
+        let proxy = [ip("10.0.0.1")];
+        for bad in [
+            &b"198.51.100.7, garbage"[..],
+            b"203.0.113.50, \x80",
+            b"\x80",
+            b"unknown",
+            b"198.51.100.7:99999",
+        ] {
+            assert_eq!(
+                client_ip(peer("10.0.0.1"), &headers(&[bad]), &proxy),
+                Err(UnreadableForwardedFor),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 
     #[test]
@@ -298,6 +440,17 @@ mod tests {
         );
         assert_eq!(address_key(ip("::ffff:192.0.2.1")), ip("192.0.2.1"));
         assert_eq!(address_key(ip("192.0.2.1")), ip("192.0.2.1"));
+    }
+
+    #[test]
+    fn log_lines_show_what_a_client_sent_escaped_and_short() {
+        assert_eq!(Shown("amy").to_string(), "amy");
+        assert_eq!(Shown("a\nINFO forged").to_string(), "a\\nINFO forged");
+        assert_eq!(
+            Shown(&"x".repeat(70)).to_string(),
+            format!("{}...", "x".repeat(64))
+        );
+        assert_eq!(Client(None).to_string(), "-");
     }
 
     #[test]

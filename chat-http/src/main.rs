@@ -14,7 +14,7 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
-    let config = Config::parse();
+    let mut config = Config::parse();
     let filter = match EnvFilter::try_new(&config.log) {
         Ok(filter) => filter,
         Err(e) => {
@@ -27,7 +27,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    if let Err(message) = config.check() {
+    if let Err(message) = read_secret_files(&mut config).and_then(|()| config.check()) {
         eprintln!("chat-http: {message}");
         return ExitCode::from(2);
     }
@@ -81,6 +81,25 @@ async fn run(config: Config, open_files: u64) -> anyhow::Result<()> {
     chat_http::serve(listener, state, shutdown)
         .await
         .context("server failed")?;
+    Ok(())
+}
+
+/// Reads `--admin-token-file` and `--customer-secret-file` into the secrets they hold,
+/// without one trailing newline (as `echo` and editors leave). The error names the file,
+/// never its content.
+fn read_secret_files(config: &mut Config) -> Result<(), String> {
+    let read = |flag: &str, path: &std::path::Path| {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("{flag} {}: {e}", path.display()))?;
+        let text = text.strip_suffix('\n').unwrap_or(&text);
+        Ok::<_, String>(text.strip_suffix('\r').unwrap_or(text).to_string())
+    };
+    if let Some(path) = &config.admin_token_file {
+        config.admin_token = Some(read("--admin-token-file", path)?);
+    }
+    if let Some(path) = &config.customer_secret_file {
+        config.customer_secret = Some(read("--customer-secret-file", path)?);
+    }
     Ok(())
 }
 

@@ -27,6 +27,7 @@
 //! (`too_many_rooms`).
 
 use std::future::poll_fn;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -51,7 +52,7 @@ use tokio::time::{Instant, Sleep};
 use tracing::Instrument;
 
 use crate::error::ApiError;
-use crate::extract::{ClientIp, parse_chat_id};
+use crate::extract::{AllowedOrigin, ClientIp, parse_chat_id};
 use crate::state::AppState;
 
 /// Close code: no valid `auth` frame in time, or the session ended (logout, expiry, the
@@ -79,6 +80,7 @@ pub(crate) fn router() -> Router<AppState> {
 async fn upgrade(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
+    _origin: AllowedOrigin,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     let ws = match ws {
@@ -125,7 +127,7 @@ async fn upgrade(
             async move {
                 let _guard = guard;
                 tracing::debug!("connected");
-                run(socket, state).await;
+                run(socket, state, client).await;
                 tracing::debug!("disconnected");
             }
             .instrument(span)
@@ -236,11 +238,12 @@ enum Step {
     Event(usize, Source, Next),
 }
 
-async fn run(mut socket: Box<WebSocket>, state: AppState) {
+async fn run(mut socket: Box<WebSocket>, state: AppState, client: Option<IpAddr>) {
     let frames = state.limits().ws_frames();
     let mut conn = Conn {
         state,
         session: None,
+        client,
         feeds: Vec::new(),
         cursor: 0,
         out: Vec::new(),
@@ -307,6 +310,8 @@ struct Conn {
     state: AppState,
     /// The session, once authenticated.
     session: Option<LiveSession>,
+    /// The client's address, for its budget of failed tokens.
+    client: Option<IpAddr>,
     /// Joined rooms (and an officer's own events); empty, it allocates nothing.
     feeds: Vec<Feed>,
     /// Where the next poll of the feeds starts, so a busy room cannot starve the others.
@@ -577,14 +582,21 @@ impl Conn {
                 return false;
             }
         };
-        let session = match self.state.service().open_live_session(&token).await {
+        let attempt = self.state.service().open_live_session(&token);
+        let session = match self.state.limits().token(self.client, attempt).await {
             Ok(session) => session,
-            Err(e) if e.kind() == chatcore::ErrorKind::Unauthorized => {
+            Err(e) if e.status() == axum::http::StatusCode::UNAUTHORIZED => {
                 self.refuse("the token is unknown, revoked or expired");
                 return false;
             }
+            Err(e) if e.retry_after_secs().is_some() => {
+                // Too many failed tokens from this address: say when to retry, then close.
+                self.refuse_frame(e);
+                self.out
+                    .push(Out::Close(CLOSE_POLICY, "too many failed tokens"));
+                return false;
+            }
             Err(e) => {
-                let e = ApiError::from(e);
                 self.push_error(e.code(), &e.message());
                 self.out.push(Out::Close(CLOSE_INTERNAL, "server error"));
                 return false;

@@ -61,7 +61,9 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX sessions_expiry ON sessions (expires_at);
     "#,
-    // v2: an officer can be disabled by the admin, which revokes all of their sessions
+    // v2: the customer's name from a verified identity token, shown to officers.
+    "ALTER TABLE chats ADD COLUMN customer_name TEXT;",
+    // v3: an officer can be disabled by the admin, which revokes all of their sessions
     // (found by subject).
     r#"
     ALTER TABLE officers ADD COLUMN disabled BOOLEAN NOT NULL DEFAULT FALSE;

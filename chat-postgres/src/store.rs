@@ -111,7 +111,7 @@ impl PgStore {
 
 macro_rules! chat_columns {
     () => {
-        "id, customer_id, assigned_officer_id, status, created_at"
+        "id, customer_id, assigned_officer_id, status, created_at, customer_name"
     };
 }
 macro_rules! message_columns {
@@ -127,8 +127,12 @@ const SQL_CHAT_BY_CUSTOMER: &str = concat!(
     " FROM chats WHERE customer_id = $1"
 );
 const SQL_INSERT_CHAT: &str = concat!(
-    "INSERT INTO chats (id, customer_id, assigned_officer_id, status, created_at)",
-    " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (customer_id) DO NOTHING RETURNING ",
+    "INSERT INTO chats (id, customer_id, assigned_officer_id, status, created_at, customer_name)",
+    " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (customer_id) DO NOTHING RETURNING ",
+    chat_columns!()
+);
+const SQL_RENAME_CUSTOMER: &str = concat!(
+    "UPDATE chats SET customer_name = $2 WHERE customer_id = $1 RETURNING ",
     chat_columns!()
 );
 const SQL_QUEUE: &str = concat!(
@@ -189,6 +193,7 @@ fn chat_from_row(r: &Row) -> StoreResult<Chat> {
             .map_err(|_| corrupt("chats.assigned_officer_id"))?,
         status: ChatStatus::parse(&status).ok_or_else(|| corrupt("chats.status"))?,
         created_at: Timestamp::from_unix_millis(r.try_get(4).map_err(classify)?),
+        customer_name: r.try_get(5).map_err(classify)?,
     })
 }
 
@@ -320,12 +325,25 @@ impl Store for PgStore {
                     &new.assigned_officer_id.as_ref().map(OfficerId::as_str),
                     &status.as_str(),
                     &new.created_at.unix_millis(),
+                    &new.customer_name,
                 ],
             )
             .await
             .map_err(classify)?;
         if let Some(row) = inserted {
             return Ok((chat_from_row(&row)?, true));
+        }
+        if let Some(name) = &new.customer_name {
+            let st = client
+                .prepare_cached(SQL_RENAME_CUSTOMER)
+                .await
+                .map_err(classify)?;
+            let row = client
+                .query_opt(&st, &[&new.customer_id.as_str(), name])
+                .await
+                .map_err(classify)?
+                .ok_or_else(|| StoreError::backend("customer's chat vanished after a conflict"))?;
+            return Ok((chat_from_row(&row)?, false));
         }
         let chat = self
             .one_chat(&client, SQL_CHAT_BY_CUSTOMER, new.customer_id.as_str())

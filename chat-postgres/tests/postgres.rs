@@ -52,6 +52,7 @@ fn chat() -> Chat {
     Chat {
         id: ChatId::new(),
         customer_id: CustomerId::parse("cust").unwrap(),
+        customer_name: None,
         assigned_officer_id: None,
         status: ChatStatus::Pending,
         created_at: Timestamp::from_unix_millis(1_700_000_000_000),
@@ -314,6 +315,7 @@ async fn a_remote_queue_created_event_for_a_claimed_chat_is_dropped() {
         .get_or_create_chat(&chatcore::store::NewChat {
             id: ChatId::new(),
             customer_id: CustomerId::parse("late").unwrap(),
+            customer_name: None,
             assigned_officer_id: None,
             created_at: Timestamp::from_unix_millis(1_700_000_000_000),
         })

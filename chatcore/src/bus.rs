@@ -320,6 +320,7 @@ mod tests {
         Chat {
             id: ChatId::new(),
             customer_id: CustomerId::parse("c").unwrap(),
+            customer_name: None,
             assigned_officer_id: None,
             status: ChatStatus::Pending,
             created_at: Timestamp::from_unix_millis(0),

@@ -58,6 +58,7 @@ cases!(
     one_chat_per_customer,
     concurrent_logins_of_one_customer_make_one_chat,
     chat_created_for_an_officer_is_assigned,
+    a_customers_name_is_kept_and_replaced_only_by_a_new_one,
     queue_is_pending_chats_oldest_first,
     claim_outcomes,
     claim_race_has_exactly_one_winner_per_chat,
@@ -124,6 +125,7 @@ async fn add_chat(store: &Arc<dyn Store>, customer: &str, at: i64) -> ChatId {
         .get_or_create_chat(&NewChat {
             id: ChatId::new(),
             customer_id: cid(customer),
+            customer_name: None,
             assigned_officer_id: None,
             created_at: t(at),
         })
@@ -198,6 +200,7 @@ async fn one_chat_per_customer(store: Arc<dyn Store>) {
     let first = NewChat {
         id: ChatId::new(),
         customer_id: cid("c1"),
+        customer_name: None,
         assigned_officer_id: None,
         created_at: t(10),
     };
@@ -228,6 +231,7 @@ async fn concurrent_logins_of_one_customer_make_one_chat(store: Arc<dyn Store>) 
                     .get_or_create_chat(&NewChat {
                         id: ChatId::new(),
                         customer_id: cid("same-customer"),
+                        customer_name: None,
                         assigned_officer_id: None,
                         created_at: t(i),
                     })
@@ -254,6 +258,7 @@ async fn chat_created_for_an_officer_is_assigned(store: Arc<dyn Store>) {
         .get_or_create_chat(&NewChat {
             id: ChatId::new(),
             customer_id: cid("c-assigned"),
+            customer_name: None,
             assigned_officer_id: Some(bob.clone()),
             created_at: t(1),
         })
@@ -266,6 +271,51 @@ async fn chat_created_for_an_officer_is_assigned(store: Arc<dyn Store>) {
     assert_eq!(
         store.officer_chats(&bob, 10).await.expect("chats"),
         vec![chat]
+    );
+}
+
+async fn a_customers_name_is_kept_and_replaced_only_by_a_new_one(store: Arc<dyn Store>) {
+    let amy = add_officer(&store, "amy").await;
+    let login = |name: Option<&str>| NewChat {
+        id: ChatId::new(),
+        customer_id: cid("named"),
+        customer_name: name.map(str::to_string),
+        assigned_officer_id: None,
+        created_at: t(1),
+    };
+    let (chat, _) = store
+        .get_or_create_chat(&login(Some("Ada Lovelace")))
+        .await
+        .expect("create");
+    assert_eq!(chat.customer_name.as_deref(), Some("Ada Lovelace"));
+    let (kept, _) = store.get_or_create_chat(&login(None)).await.expect("again");
+    assert_eq!(kept, chat, "a login without a name changed the chat");
+    let (renamed, created) = store
+        .get_or_create_chat(&login(Some("Ada King")))
+        .await
+        .expect("rename");
+    assert!(!created);
+    assert_eq!(
+        (renamed.id, renamed.customer_name.as_deref()),
+        (chat.id, Some("Ada King"))
+    );
+    // Every read of the chat carries the name.
+    assert_eq!(
+        store.chat(&chat.id).await.expect("get"),
+        Some(renamed.clone())
+    );
+    assert_eq!(
+        store.pending_chats(10).await.expect("queue"),
+        vec![renamed.clone()]
+    );
+    let ClaimOutcome::Claimed(claimed) = store.claim_chat(&chat.id, &amy).await.expect("claim")
+    else {
+        panic!("the pending chat was not claimed");
+    };
+    assert_eq!(claimed.customer_name.as_deref(), Some("Ada King"));
+    assert_eq!(
+        store.officer_chats(&amy, 10).await.expect("chats"),
+        vec![claimed]
     );
 }
 

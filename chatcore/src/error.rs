@@ -63,8 +63,12 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
-    /// A message has no visible content (422 `empty_content`).
-    #[error("message content must not be empty or whitespace only")]
+    /// A message has no visible content: empty, or only whitespace and other invisible
+    /// characters such as zero-width spaces (422 `empty_content`).
+    #[error(
+        "message content must not be empty or only invisible characters (whitespace, \
+         zero-width or formatting characters)"
+    )]
     EmptyContent,
     /// A message is longer than the server allows (413 `message_too_large`).
     #[error("message content is longer than {max} characters")]
@@ -86,13 +90,19 @@ pub enum Error {
     /// `officer_disabled`; told only to whoever proved the password).
     #[error("this officer account is disabled; ask the administrator")]
     OfficerDisabled,
+    /// A customer identity token (JWT) does not verify, is malformed, lacks `sub` or
+    /// `exp`, or has expired; or the service has no customer secret to verify it with
+    /// (401 `invalid_identity`). The reason is a fixed sentence, never token content.
+    #[error("identityToken refused: {0}")]
+    InvalidIdentity(&'static str),
     /// The caller is known but may not do this (403 `forbidden`).
     #[error("{0}")]
     Forbidden(String),
     /// A chat does not exist (404 `chat_not_found`).
     #[error("no such chat")]
     ChatNotFound,
-    /// An officer does not exist (404 `officer_not_found`).
+    /// An officer does not exist (404 `officer_not_found`). Customer login never answers
+    /// it: an officer it names who does not exist is answered like no officer.
     #[error("no such officer")]
     OfficerNotFound,
     /// An officer with this id exists already (409 `officer_exists`).
@@ -129,6 +139,7 @@ impl Error {
             Error::InvalidCredentials => "invalid_credentials",
             Error::InvalidSignature => "invalid_signature",
             Error::OfficerDisabled => "officer_disabled",
+            Error::InvalidIdentity(_) => "invalid_identity",
             Error::Forbidden(_) => "forbidden",
             Error::ChatNotFound => "chat_not_found",
             Error::OfficerNotFound => "officer_not_found",
@@ -148,9 +159,10 @@ impl Error {
                 ErrorKind::Unprocessable
             }
             Error::ContentTooLong { .. } => ErrorKind::TooLarge,
-            Error::Unauthorized | Error::InvalidCredentials | Error::InvalidSignature => {
-                ErrorKind::Unauthorized
-            }
+            Error::Unauthorized
+            | Error::InvalidCredentials
+            | Error::InvalidSignature
+            | Error::InvalidIdentity(_) => ErrorKind::Unauthorized,
             Error::Forbidden(_) | Error::OfficerDisabled => ErrorKind::Forbidden,
             Error::ChatNotFound | Error::OfficerNotFound => ErrorKind::NotFound,
             Error::OfficerExists(_) | Error::AlreadyAssigned(_) => ErrorKind::Conflict,

@@ -14,7 +14,9 @@
 //!   default: one file, WAL, group commit) and [`MemoryStore`].
 //! - [`bus`]: the [`EventBus`] trait, topics, events and the in-process [`LocalBus`].
 //! - [`identity`], `policy`, `credentials`: who is acting, what they may do, and
-//!   passwords, tokens and signatures.
+//!   passwords, tokens, signatures and identity tokens (JWT).
+//! - `text`: what counts as invisible in a message, and the rule for names shown to
+//!   others.
 //! - [`service`]: [`ChatService`], the single entry point for every operation.
 //! - [`limits`]: abuse limits ([`Limits`], [`Rate`]) and the [`RateLimiter`] transports
 //!   use for their own.
@@ -90,10 +92,13 @@ pub mod model;
 mod policy;
 pub mod service;
 pub mod store;
+mod text;
 
 pub use bus::{Envelope, Event, EventBus, LocalBus, RecvError, Subscription, Topic};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use credentials::{customer_signature, hash_token};
+pub use credentials::{
+    IDENTITY_LEEWAY_SECS, IdentityClaims, customer_identity_token, customer_signature, hash_token,
+};
 pub use error::{Error, ErrorKind, Result};
 pub use identity::{Actor, Authenticated};
 pub use ids::{ChatId, CustomerId, IdKind, MessageId, OfficerId};

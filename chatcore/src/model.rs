@@ -139,6 +139,11 @@ pub struct Chat {
     pub id: ChatId,
     /// The customer this chat belongs to.
     pub customer_id: CustomerId,
+    /// The customer's name, shown to officers, when the host application vouched for one
+    /// (the `name` claim of an identity token); `None` otherwise. The newest login that
+    /// gave a name set it.
+    #[serde(default)]
+    pub customer_name: Option<String>,
     /// The officer who owns the chat; `None` while it is pending.
     pub assigned_officer_id: Option<OfficerId>,
     /// Pending or assigned.
@@ -279,12 +284,14 @@ mod tests {
         let chat = Chat {
             id: ChatId::new(),
             customer_id: CustomerId::parse("c1").unwrap(),
+            customer_name: None,
             assigned_officer_id: None,
             status: ChatStatus::Pending,
             created_at: Timestamp::from_unix_millis(0),
         };
         let v = serde_json::to_value(&chat).unwrap();
         assert_eq!(v["customerId"], "c1");
+        assert!(v["customerName"].is_null());
         assert!(v["assignedOfficerId"].is_null());
         assert_eq!(v["status"], "pending");
         assert_eq!(v["createdAt"], "1970-01-01T00:00:00.000Z");

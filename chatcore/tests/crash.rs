@@ -1,17 +1,20 @@
 //! Crash safety: a writer process is killed with SIGKILL while it sends at full speed;
 //! every message it had acknowledged must be in the database afterwards, with dense
-//! seqs, and its tokens must still work.
+//! seqs, and its tokens must still work. The writer runs with the weaker durability,
+//! `Durability::Normal` (no fsync per commit), which is what a process crash tests;
+//! the default, `Full`, only adds fsyncs.
 //!
 //! The writer is this same test binary, re-run with `--exact crash_writer_child` and an
 //! environment variable naming the database: a real separate process, killed for real.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use chatcore::{
-    ChatId, ChatService, CustomerId, CustomerLogin, MessagePage, SendMessage, ServiceConfig,
+    ChatId, ChatService, CustomerId, CustomerLogin, Durability, LocalBus, MessagePage, SendMessage,
+    ServiceConfig, SqliteOptions, SqliteStore,
 };
 
 const DB_ENV: &str = "CHATCORE_CRASH_CHILD_DB";
@@ -20,7 +23,16 @@ const DB_ENV: &str = "CHATCORE_CRASH_CHILD_DB";
 #[ignore = "a child process of sigkill_loses_nothing_acknowledged, not a test of its own"]
 async fn crash_writer_child() {
     let db = std::env::var(DB_ENV).expect("run by sigkill_loses_nothing_acknowledged");
-    let s = ChatService::open_sqlite(db, ServiceConfig::default()).unwrap();
+    let options = SqliteOptions {
+        durability: Durability::Normal,
+        ..SqliteOptions::default()
+    };
+    let store = SqliteStore::open_with(db, options).unwrap();
+    let s = ChatService::new(
+        Arc::new(store),
+        Arc::new(LocalBus::new()),
+        ServiceConfig::default(),
+    );
     let login = s
         .customer_login(CustomerLogin {
             customer_id: CustomerId::parse("crash").unwrap(),

@@ -31,7 +31,7 @@ fn open(limits: Limits) -> Env {
         1_800_000_000_000,
     )));
     let mut config = ServiceConfig::default();
-    config.admin_token = Some("admin-secret-token".into());
+    config.admin_token = Some("admin-secret-token-0123456789abcdef".into());
     config.limits = limits;
     config.clock = clock.clone();
     let service = ChatService::open_sqlite(dir.path().join("chat.db"), config).unwrap();

@@ -15,8 +15,8 @@ use chatcore::{ChatService, LocalBus, ServiceConfig, SqliteStore};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-pub const ADMIN_TOKEN: &str = "bench-test-admin-token";
-pub const CUSTOMER_SECRET: &str = "bench-test-customer-secret";
+pub const ADMIN_TOKEN: &str = "bench-test-admin-token-0123456789abcdef";
+pub const CUSTOMER_SECRET: &str = "bench-test-customer-secret-0123456789ab";
 
 pub struct Server {
     pub url: String,

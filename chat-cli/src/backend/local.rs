@@ -306,6 +306,25 @@ impl Local {
         })
     }
 
+    /// Local mode has no customer secret, so the engine refuses every identity token
+    /// (`invalid_identity`); it is here so that the command means the same in both modes.
+    pub(crate) async fn customer_login_with_identity(
+        &self,
+        identity_token: &str,
+    ) -> anyhow::Result<CustomerLogin> {
+        let session = self
+            .service
+            .customer_login_with_identity(identity_token)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(CustomerLogin {
+            chat: session.chat,
+            token: session.token,
+            created: session.created,
+            expires_at: Some(session.expires_at),
+        })
+    }
+
     pub(crate) async fn queue(&self) -> anyhow::Result<Vec<Chat>> {
         let actor = self.actor(None).await?;
         Ok(self.service.queue(&actor).await.map_err(ApiError::from)?)

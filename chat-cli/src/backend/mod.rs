@@ -140,6 +140,16 @@ impl Backend {
         }
     }
 
+    pub(crate) async fn customer_login_with_identity(
+        &self,
+        identity_token: &str,
+    ) -> anyhow::Result<CustomerLogin> {
+        match self {
+            Backend::Local(b) => b.customer_login_with_identity(identity_token).await,
+            Backend::Remote(b) => b.customer_login_with_identity(identity_token).await,
+        }
+    }
+
     pub(crate) async fn queue(&self) -> anyhow::Result<Vec<Chat>> {
         match self {
             Backend::Local(b) => b.queue().await,

@@ -247,6 +247,17 @@ impl Remote {
             .1)
     }
 
+    pub(crate) async fn customer_login_with_identity(
+        &self,
+        identity_token: &str,
+    ) -> anyhow::Result<CustomerLogin> {
+        let body = json!({ "identityToken": identity_token });
+        Ok(self
+            .call(Method::POST, "/api/customers/login", Some(body), false)
+            .await?
+            .1)
+    }
+
     pub(crate) async fn queue(&self) -> anyhow::Result<Vec<Chat>> {
         Ok(self
             .call(Method::GET, "/api/officers/queue", None, true)

@@ -1,6 +1,7 @@
-//! `customer login ID`: start or resume a customer's chat and print it with the
-//! customer's token (remote: the token is also saved for the server, so that `send` and
-//! `watch chat` work as that customer right after).
+//! `customer login ID` (or `customer login --identity-token JWT`): start or resume a
+//! customer's chat and print it with the customer's token (remote: the token is also
+//! saved for the server, so that `send` and `watch chat` work as that customer right
+//! after).
 
 use anyhow::Context;
 
@@ -20,10 +21,18 @@ pub(crate) async fn run(
 }
 
 async fn login(backend: &Backend, printer: Printer, args: CustomerLoginArgs) -> anyhow::Result<()> {
-    let login = backend
-        .customer_login(&args.id, args.officer, args.signature)
-        .await
-        .with_context(|| format!("logging in customer {}", args.id))?;
+    let login = match (args.identity_token, args.id) {
+        (Some(token), _) => backend
+            .customer_login_with_identity(&token)
+            .await
+            .context("logging in with the identity token")?,
+        (None, Some(id)) => backend
+            .customer_login(&id, args.officer, args.signature)
+            .await
+            .with_context(|| format!("logging in customer {id}"))?,
+        // clap requires one of them.
+        (None, None) => anyhow::bail!("a customer id or --identity-token is required"),
+    };
     let mut saved_in = None;
     if let Backend::Remote(remote) = backend {
         let path = session::save(
@@ -42,6 +51,12 @@ async fn login(backend: &Backend, printer: Printer, args: CustomerLoginArgs) -> 
         let mut rows = vec![
             ("chat", chat.id.to_string()),
             ("customer", chat.customer_id.to_string()),
+            (
+                "name",
+                chat.customer_name
+                    .clone()
+                    .unwrap_or_else(|| "-".to_string()),
+            ),
             ("status", chat.status.as_str().to_string()),
             (
                 "officer",

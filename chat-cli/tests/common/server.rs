@@ -18,12 +18,15 @@ use chatcore::{ChatService, LocalBus, ServiceConfig, Store};
 use tokio::sync::oneshot;
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";
+/// The customer secret of [`TestServer::start_verifying_customers`].
+pub const CUSTOMER_SECRET: &str = "test-customer-secret-0123456789abcdef";
 
 pub struct TestServer {
     pub url: String,
     pub addr: SocketAddr,
     pub db: PathBuf,
     admin_token: Option<String>,
+    customer_secret: Option<String>,
     _dir: tempfile::TempDir,
     running: Option<Running>,
 }
@@ -41,12 +44,22 @@ impl TestServer {
 
     /// A server with this admin token, or in open mode with `None`.
     pub fn start_with(admin_token: Option<&str>) -> Self {
+        Self::start_secrets(admin_token, None)
+    }
+
+    /// A secured server that also checks customer logins ([`CUSTOMER_SECRET`]).
+    pub fn start_verifying_customers() -> Self {
+        Self::start_secrets(Some(ADMIN_TOKEN), Some(CUSTOMER_SECRET))
+    }
+
+    fn start_secrets(admin_token: Option<&str>, customer_secret: Option<&str>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("server.db");
         let admin_token = admin_token.map(str::to_string);
+        let customer_secret = customer_secret.map(str::to_string);
         let (addr, running) = run(
             Backing::Sqlite(db.clone()),
-            admin_token.clone(),
+            (admin_token.clone(), customer_secret.clone()),
             "127.0.0.1:0".parse().unwrap(),
         );
         Self {
@@ -54,6 +67,7 @@ impl TestServer {
             addr,
             db,
             admin_token,
+            customer_secret,
             _dir: dir,
             running: Some(running),
         }
@@ -72,7 +86,7 @@ impl TestServer {
         self.stop();
         let (addr, running) = run(
             Backing::Sqlite(self.db.clone()),
-            self.admin_token.clone(),
+            (self.admin_token.clone(), self.customer_secret.clone()),
             self.addr,
         );
         assert_eq!(addr, self.addr);
@@ -101,7 +115,7 @@ impl PgNode {
     pub fn start(database: chat_postgres::tokio_postgres::Config) -> Self {
         let (addr, running) = run(
             Backing::Postgres(Box::new(database)),
-            None,
+            (None, None),
             "127.0.0.1:0".parse().unwrap(),
         );
         Self {
@@ -145,7 +159,10 @@ impl Backing {
     }
 }
 
-fn run(backing: Backing, admin_token: Option<String>, addr: SocketAddr) -> (SocketAddr, Running) {
+/// The admin token and the customer secret a server is configured with.
+type Secrets = (Option<String>, Option<String>);
+
+fn run(backing: Backing, secrets: Secrets, addr: SocketAddr) -> (SocketAddr, Running) {
     let (ready_tx, ready_rx) = mpsc::channel();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {
@@ -156,7 +173,9 @@ fn run(backing: Backing, admin_token: Option<String>, addr: SocketAddr) -> (Sock
             .unwrap();
         rt.block_on(async move {
             let mut config = ServiceConfig::default();
+            let (admin_token, customer_secret) = secrets;
             config.admin_token = admin_token;
+            config.customer_secret = customer_secret.map(String::into_bytes);
             let service = backing.service(config).await;
             // The port may still be held for a moment after a stop: retry briefly.
             let mut tries = 0;

@@ -69,6 +69,10 @@ export const customerLogin = (customerId, signature) =>
     body: signature ? { customerId, signature } : { customerId },
   });
 
+/** @param {string} identityToken a JWT from the host application */
+export const customerLoginWithToken = (identityToken) =>
+  request('POST', '/api/customers/login', { body: { identityToken } });
+
 /** Revokes the token (an extension of the contract). @param {string} token */
 export const logout = (token) => request('POST', '/api/logout', { token });
 

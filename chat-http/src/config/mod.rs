@@ -1,6 +1,8 @@
 //! The server's settings: one clap struct, every field with a `--flag`, an env fallback
-//! and a doc line that becomes `--help`. It only describes settings; it must not open
-//! files, bind sockets or hold any rule of the chat itself.
+//! and a doc line that becomes `--help`, and the checks of settings that must not run
+//! (open mode on a public address, short secrets). It only describes settings; it must
+//! not open files (`main` reads the secret files), bind sockets or hold any rule of the
+//! chat itself.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -39,16 +41,40 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub db_pool_size: u32,
 
-    /// Operator's bearer token. Without it the server runs in open mode: anyone may
-    /// create officers, and passwordless officers log in by id alone.
+    /// Operator's bearer token, at least 32 characters (`openssl rand -hex 32` makes
+    /// one). Without it the server runs in open mode: anyone may create officers, and
+    /// passwordless officers log in by id alone. A flag shows in `ps`: prefer
+    /// --admin-token-file or the environment.
     #[arg(long, env = "CHAT_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
 
-    /// Secret shared with the host application: customer login then requires
-    /// `signature` = hex HMAC-SHA256(secret, customerId). Without it customer ids are
-    /// taken on trust.
+    /// File holding the admin token (read at start; a trailing newline is ignored).
+    /// Not with --admin-token.
+    #[arg(
+        long,
+        env = "CHAT_ADMIN_TOKEN_FILE",
+        value_name = "PATH",
+        conflicts_with = "admin_token"
+    )]
+    pub admin_token_file: Option<PathBuf>,
+
+    /// Secret shared with the host application, at least 32 characters (`openssl rand
+    /// -hex 32`): customer login then requires proof of the customer id, an identity
+    /// token (a JWT, HS256 with this secret) or `signature` = hex HMAC-SHA256(secret,
+    /// customerId). Without it customer ids are taken on trust. Prefer
+    /// --customer-secret-file or the environment.
     #[arg(long, env = "CHAT_CUSTOMER_SECRET", hide_env_values = true)]
     pub customer_secret: Option<String>,
+
+    /// File holding the customer secret (read at start; a trailing newline is ignored).
+    /// Not with --customer-secret.
+    #[arg(
+        long,
+        env = "CHAT_CUSTOMER_SECRET_FILE",
+        value_name = "PATH",
+        conflicts_with = "customer_secret"
+    )]
+    pub customer_secret_file: Option<PathBuf>,
 
     /// Longest message content, in characters.
     #[arg(long, env = "CHAT_MAX_MESSAGE_CHARS", default_value_t = 4000,
@@ -77,8 +103,15 @@ pub struct Config {
     #[arg(long, env = "CHAT_ALLOW_OPEN_REMOTE")]
     pub allow_open_remote: bool,
 
+    /// Commit with SQLite `synchronous=NORMAL` instead of the default FULL: no fsync per
+    /// commit, so faster where an fsync is slow, but a power loss or kernel crash may
+    /// lose the last acknowledged messages (a crash of the process still loses nothing).
+    #[arg(long, env = "CHAT_SYNC_NORMAL")]
+    pub sync_normal: bool,
+
     /// fsync every commit (SQLite `synchronous=FULL`), so acknowledged writes survive
-    /// power loss too, at some cost in write throughput.
+    /// power loss too. The default; still accepted so that existing scripts keep
+    /// working.
     #[arg(long, env = "CHAT_SYNC_FULL")]
     pub sync_full: bool,
 
@@ -99,6 +132,15 @@ pub struct Config {
         default_value = "30/15m"
     )]
     pub limit_address_login_failures: RateSetting,
+
+    /// Failed bearer tokens (unknown, revoked or expired; on REST and in WebSocket `auth`
+    /// frames) per client address, as COUNT/PERIOD or `off`.
+    #[arg(
+        long,
+        env = "CHAT_LIMIT_ADDRESS_TOKEN_FAILURES",
+        default_value = "60/1m"
+    )]
+    pub limit_address_token_failures: RateSetting,
 
     /// Messages one officer or customer may send (whichever of their tokens they use),
     /// as COUNT/PERIOD or `off`.
@@ -175,6 +217,24 @@ pub struct Config {
     pub server_timing: bool,
 }
 
+/// Shortest admin token and customer secret accepted, in characters. Both are guessed
+/// offline if short: the admin token against the server, the customer secret against a
+/// captured signature or identity token (it is an HMAC key).
+pub const MIN_SECRET_CHARS: usize = 32;
+
+/// Refuses a secret that is empty or short, saying how to make a good one.
+fn check_secret(flag: &str, secret: &str) -> Result<(), String> {
+    let chars = secret.chars().count();
+    if chars >= MIN_SECRET_CHARS {
+        return Ok(());
+    }
+    Err(format!(
+        "{flag} is {chars} characters; it must be at least {MIN_SECRET_CHARS}. Generate one \
+         with `openssl rand -hex 32`, and give it with {flag}-file or the environment \
+         rather than on the command line, where `ps` shows it"
+    ))
+}
+
 impl Config {
     /// True when no admin token is configured.
     pub fn open_mode(&self) -> bool {
@@ -201,14 +261,19 @@ impl Config {
                 "--cors-origin {bad:?} is not an origin like https://shop.example"
             ));
         }
-        if matches!(&self.admin_token, Some(t) if t.is_empty()) {
-            return Err("--admin-token must not be empty".to_string());
+        for (flag, secret) in [
+            ("--admin-token", &self.admin_token),
+            ("--customer-secret", &self.customer_secret),
+        ] {
+            if let Some(secret) = secret {
+                check_secret(flag, secret)?;
+            }
         }
         if matches!(&self.database_url, Some(u) if u.is_empty()) {
             return Err("--database-url must not be empty".to_string());
         }
-        if matches!(&self.customer_secret, Some(s) if s.is_empty()) {
-            return Err("--customer-secret must not be empty".to_string());
+        if self.sync_normal && self.sync_full {
+            return Err("--sync-normal and --sync-full contradict each other".to_string());
         }
         Ok(())
     }
@@ -257,6 +322,7 @@ impl Config {
     pub fn http_limits(&self) -> HttpLimits {
         HttpLimits {
             login_failures_per_address: self.limit_address_login_failures.0,
+            token_failures_per_address: self.limit_address_token_failures.0,
             ws_connects_per_address: self.limit_ws_connects.0,
             ws_frames_per_connection: self.limit_ws_frames.0,
             ws_rooms_per_connection: self.limit_ws_rooms as usize,
@@ -269,10 +335,10 @@ impl Config {
     /// The SQLite store's options derived from these flags.
     pub fn sqlite_options(&self) -> chatcore::SqliteOptions {
         chatcore::SqliteOptions {
-            durability: if self.sync_full {
-                chatcore::Durability::Full
-            } else {
+            durability: if self.sync_normal {
                 chatcore::Durability::Normal
+            } else {
+                chatcore::Durability::Full
             },
             ..chatcore::SqliteOptions::default()
         }
@@ -286,6 +352,8 @@ mod tests {
     use chatcore::Rate;
 
     use super::*;
+
+    const LONG: &str = "0123456789abcdef0123456789abcdef";
 
     fn parse(args: &[&str]) -> Config {
         Config::try_parse_from(std::iter::once("chat-http").chain(args.iter().copied())).unwrap()
@@ -324,6 +392,10 @@ mod tests {
         assert_eq!(
             show(http.login_failures_per_address).as_deref(),
             Some("30/15m")
+        );
+        assert_eq!(
+            show(http.token_failures_per_address).as_deref(),
+            Some("60/1m")
         );
         assert_eq!(show(http.ws_connects_per_address).as_deref(), Some("60/1m"));
         assert_eq!(
@@ -465,10 +537,44 @@ mod tests {
                 .is_ok()
         );
         assert!(
-            parse(&["--bind", "0.0.0.0:0", "--admin-token", "t"])
+            parse(&["--bind", "0.0.0.0:0", "--admin-token", LONG])
                 .check()
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn secrets_shorter_than_32_characters_are_refused_with_how_to_make_one() {
+        for flag in ["--admin-token", "--customer-secret"] {
+            let short = parse(&[flag, "a"]).check().unwrap_err();
+            assert!(short.contains("openssl rand -hex 32"), "{short}");
+            assert!(short.contains(&format!("{flag}-file")), "{short}");
+            assert!(parse(&[flag, ""]).check().is_err());
+            assert!(parse(&[flag, &LONG[1..]]).check().is_err());
+            assert!(parse(&[flag, LONG]).check().is_ok());
+        }
+        // A file and the plain flag for the same secret conflict.
+        for (flag, file) in [
+            ("--admin-token", "--admin-token-file"),
+            ("--customer-secret", "--customer-secret-file"),
+        ] {
+            let args = ["chat-http", flag, LONG, file, "/run/secrets/x"];
+            assert!(Config::try_parse_from(args).is_err(), "{flag} with {file}");
+        }
+    }
+
+    #[test]
+    fn durability_is_full_unless_normal_is_asked_for() {
+        use chatcore::Durability;
+        assert_eq!(parse(&[]).sqlite_options().durability, Durability::Full);
+        assert_eq!(
+            parse(&["--sync-full"]).sqlite_options().durability,
+            Durability::Full
+        );
+        let normal = parse(&["--sync-normal"]);
+        assert!(normal.check().is_ok());
+        assert_eq!(normal.sqlite_options().durability, Durability::Normal);
+        assert!(parse(&["--sync-normal", "--sync-full"]).check().is_err());
     }
 
     #[test]

@@ -1,8 +1,11 @@
-//! Customer login: start or resume the customer's one chat and get a token scoped to it.
-//! Signature checks and chat creation are the service's; this only parses.
+//! Customer login: start or resume the customer's one chat and get a token scoped to it,
+//! with an identity token (`{ identityToken }`) or a customer id (`{ customerId,
+//! signature?, officerId? }`). Proofs, officer routing and chat creation are the
+//! service's; this only parses which of the two bodies it is.
 
 use axum::Router;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::post;
 use chatcore::{CustomerId, CustomerLogin, CustomerSession, OfficerId};
 use serde::Deserialize;
@@ -18,7 +21,8 @@ pub(crate) fn router() -> Router<AppState> {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct LoginBody {
-    customer_id: String,
+    identity_token: Option<String>,
+    customer_id: Option<String>,
     officer_id: Option<String>,
     signature: Option<String>,
 }
@@ -28,13 +32,37 @@ async fn login(
     ClientIp(client): ClientIp,
     Json(body): Json<LoginBody>,
 ) -> Result<Json<CustomerSession>, ApiError> {
-    // Ids are read as strings so a malformed one is 422 `invalid_id`, not a body error.
-    let login = CustomerLogin {
-        customer_id: CustomerId::parse(body.customer_id)?,
-        officer_id: body.officer_id.map(OfficerId::parse).transpose()?,
-        signature: body.signature,
+    let service = state.service();
+    // Failed proofs (a wrong signature, a token that does not verify) count against the
+    // client address's failed logins.
+    let session = match (body.identity_token, body.customer_id) {
+        (Some(token), None) => {
+            let attempt = service.customer_login_with_identity(&token);
+            state
+                .limits()
+                .login(client, "(identity token)", attempt)
+                .await?
+        }
+        (None, Some(customer_id)) => {
+            // Ids are read as strings so a malformed one is 422 `invalid_id`, not a body
+            // error.
+            let login = CustomerLogin {
+                customer_id: CustomerId::parse(customer_id)?,
+                officer_id: body.officer_id.map(OfficerId::parse).transpose()?,
+                signature: body.signature,
+            };
+            let subject = login.customer_id.to_string();
+            let attempt = service.customer_login(login);
+            state.limits().login(client, &subject, attempt).await?
+        }
+        (Some(_), Some(_)) | (None, None) => {
+            return Err(ApiError::transport(
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+                "the body must have either `identityToken` or `customerId` (with \
+                 `signature` on a secured server), not both",
+            ));
+        }
     };
-    // A wrong signature counts against the client address's failed logins.
-    let attempt = state.service().customer_login(login);
-    Ok(Json(state.limits().login(client, attempt).await?))
+    Ok(Json(session))
 }

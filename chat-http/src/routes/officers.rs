@@ -64,7 +64,10 @@ async fn login(
     let attempt = state
         .service()
         .officer_login(&body.officer_id, body.password.as_deref());
-    let session = state.limits().login(client, attempt).await?;
+    let session = state
+        .limits()
+        .login(client, &body.officer_id, attempt)
+        .await?;
     Ok(Json(session))
 }
 

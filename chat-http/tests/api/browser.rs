@@ -382,3 +382,57 @@ async fn pages_and_assets_are_served_with_a_strict_policy() {
         assert_eq!(body["error"]["code"], "not_found", "{path}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_arrives_by_identity_token_and_officers_see_their_name() {
+    let Some(driver) = driver() else { return };
+    let app = spawn_app(Options::secured()).await;
+    app.create_officer(app.admin(), json!({ "id": "alice", "password": PASSWORD }))
+        .await
+        .expect(201);
+    let alice = driver.browser("alice").await;
+    let customer = driver.browser("customer").await;
+    let late = driver.browser("late").await;
+    login_officer(&alice, &app, "alice").await;
+
+    // The host application sends its customer to the page with a fresh token: the page
+    // signs in by itself and takes the token out of the address bar.
+    let token = app.identity_token("cust-9", 300, None, Some("Ada Lovelace"));
+    customer
+        .goto(&app.url(&format!("/customer?identityToken={token}")))
+        .await
+        .expect("open the link");
+    wait_text(&customer, ".connection", "Live").await;
+    let url = customer.current_url().await.expect("current url");
+    assert_eq!(url.query(), None, "{url}");
+    let history = customer
+        .execute("return [location.href, history.length];", vec![])
+        .await
+        .expect("read the location");
+    assert!(!history.to_string().contains(&token), "{history}");
+    send(&customer, "Hello, it is Ada.").await;
+
+    // Officers see who it is by name.
+    wait_text(&alice, "#queue", "Ada Lovelace (cust-9)").await;
+    alice
+        .find(Locator::Css("#queue li[data-chat-id] button.claim"))
+        .await
+        .expect("claim button")
+        .click()
+        .await
+        .expect("claim");
+    wait_text(&alice, "#chat-title", "Chat with Ada Lovelace (cust-9)").await;
+    wait_text(&alice, ".messages", "it is Ada").await;
+
+    // An expired link signs nobody in and says why.
+    let expired = app.identity_token("cust-10", -60, None, None);
+    late.goto(&app.url(&format!("/customer?identityToken={expired}")))
+        .await
+        .expect("open the expired link");
+    wait_text(&late, "#login-form .error", "expired").await;
+    assert_eq!(late.current_url().await.unwrap().query(), None);
+
+    for b in [alice, customer, late] {
+        b.close().await.expect("close browser");
+    }
+}

@@ -9,9 +9,10 @@
 //! stored exactly once and consistently with every answer that was given. Only answered
 //! requests are held to their answer.
 //!
-//! The servers run with the default durability (`synchronous=NORMAL` in WAL mode): a
-//! commit is in the WAL, in the kernel's page cache, before it is acknowledged, and
-//! SIGKILL ends the process, not the kernel, so nothing acknowledged may be lost.
+//! The servers run with the weaker durability, `--sync-normal` (`synchronous=NORMAL` in
+//! WAL mode, no fsync per commit): a commit is in the WAL, in the kernel's page cache,
+//! before it is acknowledged, and SIGKILL ends the process, not the kernel, so nothing
+//! acknowledged may be lost. The default, FULL, only adds an fsync per commit group.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -22,6 +23,11 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::server::Server;
+
+/// The server on `db` with `--sync-normal`, its log appended to `log`.
+fn start(db: &std::path::Path, log: &std::path::Path) -> Server {
+    Server::start_with(db, log, &["--sync-normal"])
+}
 
 /// Waits until `counter` reaches `target`, or panics after a minute.
 async fn wait_for(counter: &AtomicUsize, target: usize, what: &str) {
@@ -106,7 +112,7 @@ struct Sender {
 async fn sigkill_during_sends_loses_nothing_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
     let (db, log) = (dir.path().join("chat.db"), dir.path().join("server.log"));
-    let mut server = Server::start(&db, &log);
+    let mut server = start(&db, &log);
     let api = server.api.clone();
 
     // Four chats, each with its customer and the officer who claimed it: 8 senders.
@@ -137,7 +143,7 @@ async fn sigkill_during_sends_loses_nothing_acknowledged() {
     let mut in_flight_at_kill = 0;
     for round in 0..5 {
         if round > 0 {
-            server = Server::start(&db, &log);
+            server = start(&db, &log);
         }
         let round_logs = send_until_killed(&mut server, &senders, round).await;
         in_flight_at_kill += round_logs
@@ -181,7 +187,7 @@ async fn sigkill_during_sends_loses_nothing_acknowledged() {
         "no send was in flight at any of the kills"
     );
 
-    let mut server = Server::start(&db, &log);
+    let mut server = start(&db, &log);
     let api = server.api.clone();
     let mut stored_total = 0;
     for sender in senders.iter().filter(|s| s.name.starts_with("customer")) {
@@ -240,7 +246,7 @@ async fn sigkill_during_claim_race_keeps_one_owner_who_was_told_so() {
     const CHATS: usize = 150;
     let dir = tempfile::tempdir().unwrap();
     let (db, log) = (dir.path().join("chat.db"), dir.path().join("server.log"));
-    let mut server = Server::start(&db, &log);
+    let mut server = start(&db, &log);
     let api = server.api.clone();
 
     let mut officers = Vec::new();
@@ -303,7 +309,7 @@ async fn sigkill_during_claim_race_keeps_one_owner_who_was_told_so() {
     // clients, not the server, often hold every unfinished request. The race is shown
     // to be cut short below by the chats still pending.
 
-    let mut server = Server::start(&db, &log);
+    let mut server = start(&db, &log);
     let api = server.api.clone();
     // The stored owner of each chat, read with the customer's old token.
     let mut owner: HashMap<String, Option<String>> = HashMap::new();

@@ -350,7 +350,14 @@ fn aimed(real: Vec<String>) -> impl Strategy<Value = Aimed> {
             "zzz"
         ])
         .prop_map(Aimed::Send),
-        field(&["customerId", "officerId", "signature", "zzz"]).prop_map(Aimed::CustomerLogin),
+        field(&[
+            "customerId",
+            "officerId",
+            "signature",
+            "identityToken",
+            "zzz"
+        ])
+        .prop_map(Aimed::CustomerLogin),
         field(&["id", "password", "displayName", "zzz"]).prop_map(Aimed::CreateOfficer),
         field(&["officerId", "password", "zzz"]).prop_map(Aimed::OfficerLogin),
         (

@@ -17,8 +17,8 @@ use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-pub(crate) const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
-pub(crate) const CUSTOMER_SECRET: &str = "test-customer-secret";
+pub(crate) const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdefghij";
+pub(crate) const CUSTOMER_SECRET: &str = "test-customer-secret-0123456789abcdef";
 pub(crate) const PASSWORD: &str = "correct horse battery";
 /// How long a test waits for something that should happen promptly.
 pub(crate) const PATIENCE: Duration = Duration::from_secs(10);
@@ -354,6 +354,30 @@ impl TestApp {
             .then(|| chatcore::customer_signature(CUSTOMER_SECRET.as_bytes(), customer))
     }
 
+    /// An identity token for `customer`, signed with the customer secret, expiring
+    /// `ttl_secs` from the server's now (negative: already expired).
+    pub(crate) fn identity_token(
+        &self,
+        customer: &str,
+        ttl_secs: i64,
+        officer: Option<&str>,
+        name: Option<&str>,
+    ) -> String {
+        let now_ms = match &self.clock {
+            Some(clock) => chatcore::Clock::now(clock.as_ref()).unix_millis(),
+            None => Timestamp::now().unix_millis(),
+        };
+        chatcore::customer_identity_token(
+            CUSTOMER_SECRET.as_bytes(),
+            &chatcore::IdentityClaims {
+                sub: customer.to_string(),
+                exp: u64::try_from(now_ms / 1000 + ttl_secs).unwrap(),
+                officer_id: officer.map(str::to_string),
+                name: name.map(str::to_string),
+            },
+        )
+    }
+
     /// Logs a customer in; returns (token, chat id).
     pub(crate) async fn new_customer(&self, id: &str) -> (String, String) {
         let body = self
@@ -394,6 +418,24 @@ impl TestApp {
         let tcp = socket.connect(self.addr).await.expect("TCP connect");
         let url = format!("ws://{}/ws", self.addr);
         let (stream, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(tcp)).await?;
+        Ok(WsClient { stream })
+    }
+
+    /// Tries a WebSocket connection whose upgrade request carries these extra headers
+    /// (values as raw bytes); the server's refusal is the error.
+    pub(crate) async fn ws_try_connect_with(
+        &self,
+        headers: &[(&'static str, &[u8])],
+    ) -> Result<WsClient, tokio_tungstenite::tungstenite::Error> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = format!("ws://{}/ws", self.addr)
+            .into_client_request()
+            .unwrap();
+        for (name, value) in headers {
+            let value = reqwest::header::HeaderValue::from_bytes(value).unwrap();
+            request.headers_mut().append(*name, value);
+        }
+        let (stream, _) = tokio_tungstenite::connect_async(request).await?;
         Ok(WsClient { stream })
     }
 

@@ -11,6 +11,8 @@ mod connections;
 mod crash;
 mod faults;
 mod fuzz;
+mod hardening;
+mod identity;
 mod limits;
 mod process;
 mod races;

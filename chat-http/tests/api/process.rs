@@ -11,6 +11,8 @@ use crate::helpers::{Options, spawn_app};
 use crate::server::read_banner;
 
 const BIN: &str = env!("CARGO_BIN_EXE_chat-http");
+const ADMIN: &str = "process-admin-token-0123456789abcdef";
+const SECRET: &str = "process-customer-secret-0123456789ab";
 
 #[tokio::test]
 async fn restart_keeps_messages_and_tokens() {
@@ -147,17 +149,12 @@ fn banner_tells_open_mode_and_trust() {
     let status = wait_exit(&mut child, Duration::from_secs(15));
     assert!(status.success(), "{status:?}");
 
-    let secured = [
-        "--admin-token",
-        "secret-admin",
-        "--customer-secret",
-        "s3cret",
-    ];
+    let secured = ["--admin-token", ADMIN, "--customer-secret", SECRET];
     let (mut child, _, banner) = start_binary(dir.path(), &secured);
     assert!(!banner.contains("OPEN MODE"), "{banner}");
     assert!(!banner.contains("on trust"), "{banner}");
     assert!(
-        !banner.contains("secret-admin") && !banner.contains("s3cret"),
+        !banner.contains(ADMIN) && !banner.contains(SECRET),
         "{banner}"
     );
     sigterm(&child);
@@ -186,9 +183,129 @@ fn help_lists_every_flag() {
         "--write-timeout",
         "--max-connections-per-address",
         "--max-connections",
+        "--sync-normal",
+        "--admin-token-file",
+        "--customer-secret-file",
+        "--limit-address-token-failures",
         "CHAT_BIND",
         "CHAT_DB",
+        "CHAT_SYNC_NORMAL",
+        "CHAT_ADMIN_TOKEN_FILE",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");
     }
+}
+
+/// Runs the binary with `args` in `dir`, expecting it to refuse to start; returns its
+/// stderr.
+fn refused_start(dir: &std::path::Path, args: &[&str]) -> String {
+    let mut child = Command::new(BIN)
+        .current_dir(dir)
+        .args(["--bind", "127.0.0.1:0", "--db", "test.db"])
+        .args(args)
+        .env_remove("CHAT_ADMIN_TOKEN")
+        .env_remove("CHAT_CUSTOMER_SECRET")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A server that starts instead is killed (and the test fails) rather than awaited.
+    let status = wait_exit(&mut child, Duration::from_secs(15));
+    assert_eq!(status.code(), Some(2), "{args:?} was not refused");
+    assert!(
+        !dir.join("test.db").exists(),
+        "nothing opened before refusing"
+    );
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    stderr
+}
+
+#[test]
+fn a_short_admin_token_or_customer_secret_is_refused_with_how_to_make_one() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        ["--admin-token", "a", "--customer-secret", SECRET],
+        ["--admin-token", ADMIN, "--customer-secret", "s3cret"],
+        ["--admin-token", &ADMIN[..31], "--customer-secret", SECRET],
+    ] {
+        let stderr = refused_start(dir.path(), &args);
+        assert!(stderr.contains("at least 32"), "{stderr}");
+        assert!(stderr.contains("openssl rand -hex 32"), "{stderr}");
+        // The message never repeats the secret it refuses.
+        assert!(
+            !stderr.contains("s3cret") && !stderr.contains(&ADMIN[..31]),
+            "{stderr}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn secrets_are_read_from_files_without_their_trailing_newline() {
+    let dir = tempfile::tempdir().unwrap();
+    let (admin_file, secret_file) = (dir.path().join("admin"), dir.path().join("secret"));
+    std::fs::write(&admin_file, format!("{ADMIN}\n")).unwrap();
+    std::fs::write(&secret_file, format!("{SECRET}\r\n")).unwrap();
+    let files = [
+        "--admin-token-file",
+        admin_file.to_str().unwrap(),
+        "--customer-secret-file",
+        secret_file.to_str().unwrap(),
+    ];
+    let (mut child, base, banner) = start_binary(dir.path(), &files);
+    assert!(
+        !banner.contains("OPEN MODE") && !banner.contains("on trust"),
+        "{banner}"
+    );
+    let client = reqwest::Client::new();
+    let created = client
+        .post(format!("{base}/api/officers"))
+        .bearer_auth(ADMIN)
+        .json(&json!({ "id": "alice", "password": "correct horse battery" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        created.status().as_u16(),
+        201,
+        "the admin token from the file"
+    );
+    let signature = chatcore::customer_signature(SECRET.as_bytes(), "c1");
+    let login = client
+        .post(format!("{base}/api/customers/login"))
+        .json(&json!({ "customerId": "c1", "signature": signature }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        login.status().as_u16(),
+        200,
+        "the customer secret from the file"
+    );
+    sigterm(&child);
+    assert!(wait_exit(&mut child, Duration::from_secs(15)).success());
+    std::fs::remove_file(dir.path().join("test.db")).unwrap();
+
+    // A file and the plain flag together, a short secret in a file, a missing file.
+    std::fs::write(&admin_file, "short\n").unwrap();
+    let stderr = refused_start(
+        dir.path(),
+        &["--admin-token-file", admin_file.to_str().unwrap()],
+    );
+    assert!(
+        stderr.contains("openssl rand -hex 32") && !stderr.contains("short"),
+        "{stderr}"
+    );
+    let stderr = refused_start(
+        dir.path(),
+        &[
+            "--customer-secret",
+            SECRET,
+            "--customer-secret-file",
+            "/nonexistent",
+        ],
+    );
+    assert!(stderr.contains("cannot be used with"), "{stderr}");
+    let stderr = refused_start(dir.path(), &["--admin-token-file", "/nonexistent/admin"]);
+    assert!(stderr.contains("/nonexistent/admin"), "{stderr}");
 }

@@ -161,6 +161,7 @@ async fn customer_login() {
         assert_eq!(first["created"], true);
         assert_eq!(first["chat"]["status"], "pending");
         assert!(first["chat"]["assignedOfficerId"].is_null());
+        assert!(first["chat"]["customerName"].is_null());
         assert!(first["expiresAt"].is_string());
         let again = app
             .customer_login(json!({ "customerId": "cust-1", "signature": sig }))
@@ -170,17 +171,26 @@ async fn customer_login() {
         assert_eq!(again["chat"]["id"], first["chat"]["id"]);
         assert_ne!(again["token"], first["token"]);
 
-        // Naming an officer: 404 if unknown; assigned if new; unchanged if the chat exists.
-        app.customer_login(json!({ "customerId": "cust-2", "officerId": "ghost", "signature": app.signature("cust-2") }))
+        // Naming an officer: an unknown one leaves the chat in the queue; a known one
+        // gets a new chat in open mode, and is ignored on a secured server (only an
+        // identity token names one there); an existing chat is unchanged.
+        let ghost = app
+            .customer_login(json!({ "customerId": "cust-3", "officerId": "ghost", "signature": app.signature("cust-3") }))
             .await
-            .expect_error(404, "officer_not_found");
+            .expect(200);
+        assert_eq!(ghost["chat"]["status"], "pending");
         app.new_officer("olga").await;
-        let assigned = app
+        let named = app
             .customer_login(json!({ "customerId": "cust-2", "officerId": "olga", "signature": app.signature("cust-2") }))
             .await
             .expect(200);
-        assert_eq!(assigned["chat"]["status"], "assigned");
-        assert_eq!(assigned["chat"]["assignedOfficerId"], "olga");
+        if app.secured {
+            assert_eq!(named["chat"]["status"], "pending");
+            assert!(named["chat"]["assignedOfficerId"].is_null());
+        } else {
+            assert_eq!(named["chat"]["status"], "assigned");
+            assert_eq!(named["chat"]["assignedOfficerId"], "olga");
+        }
         let unchanged = app
             .customer_login(
                 json!({ "customerId": "cust-1", "officerId": "olga", "signature": sig }),

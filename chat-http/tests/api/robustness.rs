@@ -69,6 +69,7 @@ fn body() -> impl Strategy<Value = Vec<u8>> {
         Just("officerId"),
         Just("customerId"),
         Just("signature"),
+        Just("identityToken"),
         Just("content"),
         Just("clientMessageId"),
         Just("senderType"),

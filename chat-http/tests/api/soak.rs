@@ -21,8 +21,8 @@ use reqwest::Method;
 
 use crate::server::{self, Api};
 
-const ADMIN: &str = "soak-admin-token";
-const SECRET: &str = "soak-customer-secret";
+const ADMIN: &str = "soak-admin-token-0123456789abcdefghij";
+const SECRET: &str = "soak-customer-secret-0123456789abcdef";
 const OFFICERS: usize = 4;
 const CUSTOMERS: usize = 16;
 const MESSAGES_PER_VISIT: u64 = 6;

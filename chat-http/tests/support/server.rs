@@ -184,7 +184,8 @@ impl Server {
         Self::start_with(db, log, &[])
     }
 
-    /// [`Server::start`] with more arguments for the binary.
+    /// [`Server::start`] with more arguments for the binary (a `--log` among them
+    /// replaces the default `warn`).
     pub(crate) fn start_with(db: &Path, log: &Path, extra: &[&str]) -> Self {
         Self::start_limited(db, log, extra, None)
     }
@@ -259,18 +260,15 @@ impl Server {
         // Clients here send at full speed; the per-sender message limit (tested in
         // api/limits.rs) would refuse most of that.
         command
-            .args([
-                "--bind",
-                "127.0.0.1:0",
-                "--log",
-                "warn",
-                "--limit-sends",
-                "off",
-            ])
+            .args(["--bind", "127.0.0.1:0", "--limit-sends", "off"])
             .env_remove("CHAT_ADMIN_TOKEN")
             .env_remove("CHAT_CUSTOMER_SECRET")
-            .env_remove("CHAT_SYNC_FULL");
+            .env_remove("CHAT_SYNC_FULL")
+            .env_remove("CHAT_SYNC_NORMAL");
         configure(&mut command);
+        if !command.get_args().any(|a| a == "--log") {
+            command.args(["--log", "warn"]);
+        }
         let mut child = command
             .stdout(Stdio::piped())
             .stderr(stderr)

@@ -1,5 +1,12 @@
-//! Customer login: check the host application's signature, get or create the customer's
-//! one chat, issue a token scoped to that chat, and announce a new chat.
+//! Customer login: check the host application's proof of who the customer is (an
+//! identity token, or the older HMAC signature), get or create the customer's one chat,
+//! issue a token scoped to that chat, and announce a new chat.
+//!
+//! Which officer a new chat goes to is the host application's to say, never the
+//! customer's: on a server with a customer secret, an officer counts only as a claim of
+//! a verified identity token. An officer id that names nobody leaves the chat in the
+//! queue, answered exactly as a login naming no officer, so that logins cannot be used
+//! to find out which officer ids exist.
 
 use serde::Serialize;
 
@@ -10,17 +17,21 @@ use crate::error::{Error, Result};
 use crate::ids::{ChatId, CustomerId, OfficerId};
 use crate::model::{Chat, ChatStatus, Timestamp};
 use crate::store::{NewChat, SessionSubject};
+use crate::text;
 
 /// Input of [`ChatService::customer_login`].
 #[derive(Debug, Clone)]
 pub struct CustomerLogin {
     /// The customer, as the host application knows them.
     pub customer_id: CustomerId,
-    /// Assign a new chat to this officer instead of queueing it. An existing chat keeps
-    /// its state.
+    /// Assign a new chat to this officer instead of queueing it (an existing chat keeps
+    /// its state). Only without a customer secret: a secured service ignores it, since
+    /// the signature does not cover it (use an identity token's `officerId` claim). An
+    /// officer who does not exist leaves the chat in the queue.
     pub officer_id: Option<OfficerId>,
     /// Lowercase hex HMAC-SHA256(secret, customerId); required when the service has a
-    /// customer secret, ignored otherwise.
+    /// customer secret, ignored otherwise. It never expires: prefer
+    /// [`ChatService::customer_login_with_identity`].
     pub signature: Option<String>,
 }
 
@@ -39,10 +50,11 @@ pub struct CustomerSession {
 }
 
 impl ChatService {
-    /// Logs a customer in (anyone may call it; the signature proves the host application
-    /// vouches for the customer id when a secret is configured). Concurrent logins of one
-    /// customer yield one chat.
+    /// Logs a customer in by id (anyone may call it; the signature proves the host
+    /// application vouches for the customer id when a secret is configured). Concurrent
+    /// logins of one customer yield one chat.
     pub async fn customer_login(&self, login: CustomerLogin) -> Result<CustomerSession> {
+        let mut officer = login.officer_id;
         if let Some(secret) = &self.config().customer_secret {
             let signature = login.signature.as_deref().unwrap_or_default();
             if !credentials::verify_customer_signature(
@@ -52,16 +64,66 @@ impl ChatService {
             ) {
                 return Err(Error::InvalidSignature);
             }
-        }
-        if let Some(officer) = &login.officer_id {
-            if self.inner.store.officer(officer).await?.is_none() {
-                return Err(Error::OfficerNotFound);
+            if let Some(ignored) = officer.take() {
+                tracing::debug!(
+                    customer = %login.customer_id,
+                    officer = %ignored,
+                    "officerId ignored: on a secured server only an identity token names one"
+                );
             }
         }
+        self.start_chat(login.customer_id, officer, None).await
+    }
+
+    /// Logs a customer in with an identity token: a JWT the host application signed with
+    /// HS256 and the customer secret, whose `sub` is the customer id and whose `exp`
+    /// has not passed (30 s of leeway). Its optional `officerId` claim routes a new chat
+    /// to that officer, and its optional `name` claim becomes the chat's customer name
+    /// (validated like an officer's display name: 422 `invalid_field` naming `name`).
+    ///
+    /// [`Error::InvalidIdentity`] when the token does not verify or has expired, or the
+    /// service has no customer secret to check it with.
+    pub async fn customer_login_with_identity(
+        &self,
+        identity_token: &str,
+    ) -> Result<CustomerSession> {
+        let Some(secret) = &self.config().customer_secret else {
+            return Err(Error::InvalidIdentity(
+                "this server has no customer secret to verify identity tokens with",
+            ));
+        };
+        let claims = credentials::verify_identity_token(secret, identity_token, self.now())?;
+        let customer_id = CustomerId::parse(claims.sub)?;
+        let officer = claims.officer_id.map(OfficerId::parse).transpose()?;
+        let name = text::shown_name("name", claims.name.as_deref())?;
+        self.start_chat(customer_id, officer, name).await
+    }
+
+    /// Gets or creates the customer's chat (for `officer` if they exist, else in the
+    /// queue), stores the name when one is given, and issues the customer's token.
+    async fn start_chat(
+        &self,
+        customer_id: CustomerId,
+        officer: Option<OfficerId>,
+        customer_name: Option<String>,
+    ) -> Result<CustomerSession> {
+        let officer = match officer {
+            Some(id) if self.inner.store.officer(&id).await?.is_none() => {
+                tracing::warn!(
+                    customer = %customer_id,
+                    officer = %id,
+                    "customer login names an officer who does not exist; a new chat waits in \
+                     the queue"
+                );
+                None
+            }
+            officer => officer,
+        };
         let new = NewChat {
             id: ChatId::new(),
-            customer_id: login.customer_id.clone(),
-            assigned_officer_id: login.officer_id.clone(),
+            customer_id,
+            customer_name,
+            assigned_officer_id: officer,
             created_at: self.now(),
         };
         let (chat, created) = self

@@ -9,6 +9,7 @@ use crate::ids::{ChatId, MessageId};
 use crate::model::{Chat, Message};
 use crate::policy;
 use crate::store::{AppendOutcome, NewMessage, PageQuery};
+use crate::text;
 
 /// Longest `clientMessageId`, in bytes.
 pub const MAX_CLIENT_MESSAGE_ID_LEN: usize = 128;
@@ -16,7 +17,8 @@ pub const MAX_CLIENT_MESSAGE_ID_LEN: usize = 128;
 /// Input of [`ChatService::send_message`].
 #[derive(Debug, Clone, Default)]
 pub struct SendMessage {
-    /// The text (not empty or blank; at most the configured number of characters).
+    /// The text (not empty, not only invisible characters such as whitespace or
+    /// zero-width spaces; at most the configured number of characters).
     pub content: String,
     /// Idempotency key: a retry with the same key in the same chat by the same sender
     /// returns the original message instead of storing a second one.
@@ -84,7 +86,10 @@ impl ChatService {
         request: SendMessage,
     ) -> Result<Sent> {
         if let Some(sender) = Sender::of(actor) {
-            self.inner.sends.check(&sender)?;
+            if let Err(e) = self.inner.sends.check(&sender) {
+                tracing::warn!(%sender, "message refused: the sender is over their limit");
+                return Err(e);
+            }
         }
         let chat = self.load_chat(actor, chat).await?;
         let sender = policy::write_chat(actor, &chat)?;
@@ -171,7 +176,8 @@ impl ChatService {
     }
 
     fn validate_content(&self, content: &str) -> Result<()> {
-        if content.trim().is_empty() {
+        // Stops at the first visible character: cheap for any real message.
+        if content.chars().all(text::is_invisible) {
             return Err(Error::EmptyContent);
         }
         let max = self.config().max_message_chars;

@@ -44,9 +44,14 @@ use crate::store::{SessionRecord, SessionSubject, SqliteStore, Store};
 #[non_exhaustive]
 pub struct ServiceConfig {
     /// The operator's bearer token. `None` means open mode: anyone may create officers,
-    /// and officers without a password log in by id alone.
+    /// and officers without a password log in by id alone. Make it long and random (32
+    /// characters or more; chat-http refuses shorter ones).
     pub admin_token: Option<String>,
-    /// When set, customer login requires `signature` = hex HMAC-SHA256(secret, customerId).
+    /// The secret shared with the host application. When set, customer login requires
+    /// proof of the customer's id: an identity token (a JWT, HS256 with this secret) or
+    /// `signature` = hex HMAC-SHA256(secret, customerId); and only an identity token may
+    /// name the officer of a new chat. Make it long and random (32 characters or more;
+    /// chat-http refuses shorter ones): it is an HMAC key.
     pub customer_secret: Option<Vec<u8>>,
     /// Longest message content, in characters (Unicode scalar values). Default 4,000.
     pub max_message_chars: usize,
@@ -145,6 +150,15 @@ struct Inner {
 enum Sender {
     Officer(OfficerId),
     Customer(CustomerId),
+}
+
+impl fmt::Display for Sender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Sender::Officer(id) => write!(f, "officer:{id}"),
+            Sender::Customer(id) => write!(f, "customer:{id}"),
+        }
+    }
 }
 
 impl Sender {

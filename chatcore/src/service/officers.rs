@@ -10,18 +10,18 @@ use crate::ids::OfficerId;
 use crate::model::{Officer, Timestamp};
 use crate::policy;
 use crate::store::{OfficerRecord, SessionSubject, StoreError};
-
-/// Longest display name, in characters.
-const MAX_DISPLAY_NAME_CHARS: usize = 100;
+use crate::text;
 
 /// Input of [`ChatService::create_officer`].
 #[derive(Debug, Clone)]
 pub struct NewOfficer {
     /// The new officer's id.
     pub id: OfficerId,
-    /// Their password; `None` creates an officer who can log in only in open mode.
+    /// Their password; `None` creates an officer who can log in only in open mode. At
+    /// least the configured number of characters, and not only whitespace.
     pub password: Option<String>,
-    /// A name to show; blank counts as none.
+    /// A name to show; blank (nothing visible) counts as none. At most 100 characters,
+    /// without control or bidirectional formatting characters.
     pub display_name: Option<String>,
 }
 
@@ -41,20 +41,17 @@ impl ChatService {
     /// Creates an officer. Allowed to the admin, and to anyone in open mode.
     pub async fn create_officer(&self, actor: &Actor, new: NewOfficer) -> Result<Officer> {
         policy::create_officer(actor, self.config().open_mode())?;
-        let display_name = match new.display_name.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(name) if name.chars().count() > MAX_DISPLAY_NAME_CHARS => {
-                return Err(Error::InvalidField {
-                    name: "displayName",
-                    reason: format!("must be at most {MAX_DISPLAY_NAME_CHARS} characters"),
-                });
-            }
-            Some(name) => Some(name.to_string()),
-        };
+        let display_name = text::shown_name("displayName", new.display_name.as_deref())?;
         let password_hash = match new.password {
             None => None,
             Some(password) => {
                 let min = self.config().min_password_chars;
+                if !password.is_empty() && password.chars().all(char::is_whitespace) {
+                    return Err(Error::InvalidField {
+                        name: "password",
+                        reason: "must not be only whitespace".into(),
+                    });
+                }
                 if password.chars().count() < min {
                     return Err(Error::InvalidField {
                         name: "password",

@@ -76,12 +76,15 @@ impl Store for MemoryStore {
 
     async fn get_or_create_chat(&self, new: &NewChat) -> StoreResult<(Chat, bool)> {
         let mut s = self.state()?;
-        if let Some(id) = s.by_customer.get(&new.customer_id) {
-            let chat =
-                s.chats.get(id).cloned().ok_or_else(|| {
-                    StoreError::backend("customer index points at a missing chat")
-                })?;
-            return Ok((chat, false));
+        if let Some(id) = s.by_customer.get(&new.customer_id).copied() {
+            let chat = s
+                .chats
+                .get_mut(&id)
+                .ok_or_else(|| StoreError::backend("customer index points at a missing chat"))?;
+            if new.customer_name.is_some() {
+                chat.customer_name.clone_from(&new.customer_name);
+            }
+            return Ok((chat.clone(), false));
         }
         if let Some(officer) = &new.assigned_officer_id {
             if !s.officers.contains_key(officer) {
@@ -91,6 +94,7 @@ impl Store for MemoryStore {
         let chat = Chat {
             id: new.id,
             customer_id: new.customer_id.clone(),
+            customer_name: new.customer_name.clone(),
             assigned_officer_id: new.assigned_officer_id.clone(),
             status: if new.assigned_officer_id.is_some() {
                 ChatStatus::Assigned

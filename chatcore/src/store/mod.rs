@@ -56,6 +56,9 @@ pub struct NewChat {
     pub id: ChatId,
     /// The customer.
     pub customer_id: CustomerId,
+    /// The customer's name to show officers. On a new chat it is stored as given; on the
+    /// customer's existing chat a `Some` replaces the stored name and `None` keeps it.
+    pub customer_name: Option<String>,
     /// Owner of the new chat, or `None` to put it in the queue. The officer must exist.
     pub assigned_officer_id: Option<OfficerId>,
     /// Creation time.
@@ -227,7 +230,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// The customer's chat, created from `new` if there is none: `(chat, created)`.
     /// Atomic: concurrent calls for one customer yield one chat, and exactly one of them
-    /// reports `created`.
+    /// reports `created`. An existing chat is returned as it is, except that a
+    /// `new.customer_name` that is `Some` replaces its name (see [`NewChat`]).
     async fn get_or_create_chat(&self, new: &NewChat) -> StoreResult<(Chat, bool)>;
 
     /// One chat.

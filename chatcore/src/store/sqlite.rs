@@ -35,22 +35,23 @@ use crate::model::{Chat, ChatStatus, Message, Officer, SenderType, Timestamp};
 /// How hard a commit is pushed to disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
-    /// `synchronous=NORMAL` in WAL mode (the default). A committed write is in the WAL
-    /// file before the caller hears of it, so a crash or SIGKILL of the process loses
-    /// nothing acknowledged. A power loss or kernel crash may lose the last commits since
-    /// the previous checkpoint's sync (never corrupts the database).
-    #[default]
+    /// `synchronous=NORMAL` in WAL mode (opt-in). A committed write is in the WAL file
+    /// before the caller hears of it, so a crash or SIGKILL of the process loses nothing
+    /// acknowledged; but the WAL is fsynced only at checkpoints, so a power loss or
+    /// kernel crash may lose the last acknowledged commits since then (it never corrupts
+    /// the database). Faster on disks where an fsync is slow.
     Normal,
-    /// `synchronous=FULL`: every commit (every group of writes) is fsynced before it is
-    /// acknowledged, so acknowledged writes survive power loss too, at the cost of one
-    /// fsync per commit group.
+    /// `synchronous=FULL` (the default): every commit (every group of writes) is fsynced
+    /// before it is acknowledged, so acknowledged writes survive power loss too, at the
+    /// cost of one fsync per commit group.
+    #[default]
     Full,
 }
 
 /// Options for [`SqliteStore::open_with`].
 #[derive(Debug, Clone)]
 pub struct SqliteOptions {
-    /// Commit durability.
+    /// Commit durability. Default [`Durability::Full`].
     pub durability: Durability,
     /// Read connections kept open (file databases only). Default 4.
     pub readers: usize,
@@ -61,7 +62,7 @@ pub struct SqliteOptions {
 impl Default for SqliteOptions {
     fn default() -> Self {
         Self {
-            durability: Durability::Normal,
+            durability: Durability::default(),
             readers: 4,
             max_batch: 256,
         }
@@ -160,7 +161,9 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX sessions_expiry ON sessions(expires_at);
     "#,
-    // v2: an officer can be disabled by the admin, which revokes all of their sessions
+    // v2: the customer's name from a verified identity token, shown to officers.
+    "ALTER TABLE chats ADD COLUMN customer_name TEXT;",
+    // v3: an officer can be disabled by the admin, which revokes all of their sessions
     // (found by subject).
     r#"
     ALTER TABLE officers ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
@@ -651,7 +654,7 @@ fn run_batch(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> Result<(), r
 
 macro_rules! chat_columns {
     () => {
-        "id, customer_id, assigned_officer_id, status, created_at"
+        "id, customer_id, assigned_officer_id, status, created_at, customer_name"
     };
 }
 macro_rules! message_columns {
@@ -668,6 +671,8 @@ const SQL_CHAT_BY_CUSTOMER: &str = concat!(
     chat_columns!(),
     " FROM chats WHERE customer_id = ?1"
 );
+const SQL_RENAME_CUSTOMER: &str =
+    "UPDATE chats SET customer_name = ?2 WHERE customer_id = ?1 AND customer_name IS NOT ?2";
 const SQL_QUEUE: &str = concat!(
     "SELECT ",
     chat_columns!(),
@@ -724,6 +729,7 @@ fn chat_from_row(r: &Row<'_>) -> rusqlite::Result<Chat> {
             .map_err(|_| corrupt("chats.assigned_officer_id"))?,
         status: ChatStatus::parse(&status).ok_or_else(|| corrupt("chats.status"))?,
         created_at: Timestamp::from_unix_millis(r.get(4)?),
+        customer_name: r.get(5)?,
     })
 }
 
@@ -831,8 +837,9 @@ impl Store for SqliteStore {
             };
             let inserted = c
                 .prepare_cached(
-                    "INSERT INTO chats (id, customer_id, assigned_officer_id, status, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(customer_id) DO NOTHING",
+                    "INSERT INTO chats (id, customer_id, assigned_officer_id, status, created_at,
+                                        customer_name)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(customer_id) DO NOTHING",
                 )
                 .and_then(|mut st| {
                     st.execute(params![
@@ -840,10 +847,18 @@ impl Store for SqliteStore {
                         new.customer_id.as_str(),
                         new.assigned_officer_id.as_ref().map(OfficerId::as_str),
                         status.as_str(),
-                        new.created_at.unix_millis()
+                        new.created_at.unix_millis(),
+                        new.customer_name
                     ])
                 })
                 .map_err(classify)?;
+            if inserted == 0 && new.customer_name.is_some() {
+                c.prepare_cached(SQL_RENAME_CUSTOMER)
+                    .and_then(|mut st| {
+                        st.execute(params![new.customer_id.as_str(), new.customer_name])
+                    })
+                    .map_err(classify)?;
+            }
             let chat = c
                 .prepare_cached(SQL_CHAT_BY_CUSTOMER)
                 .and_then(|mut st| st.query_row([new.customer_id.as_str()], chat_from_row))
@@ -1239,6 +1254,7 @@ mod tests {
         for (name, sql) in [
             ("chat by id", SQL_CHAT_BY_ID),
             ("chat by customer", SQL_CHAT_BY_CUSTOMER),
+            ("rename customer", SQL_RENAME_CUSTOMER),
             ("queue", SQL_QUEUE),
             ("officer chats", SQL_OFFICER_CHATS),
             ("claim", SQL_CLAIM),

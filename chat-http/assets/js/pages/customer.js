@@ -1,8 +1,9 @@
 // @ts-check
 /**
- * The customer chat page: log in with the customer id (and the host application's
- * signature when the server requires one), then talk in the one chat, live. The token
- * lives in sessionStorage only. Business rules stay on the server.
+ * The customer chat page: log in with the host application's identity token, or with
+ * the customer id (and the host application's signature when the server requires one),
+ * then talk in the one chat, live. The token lives in sessionStorage only. Business
+ * rules stay on the server.
  */
 import * as api from '../api.js';
 import { Composer } from '../components/composer.js';
@@ -19,12 +20,14 @@ const root = /** @type {HTMLElement} */ (document.getElementById('app'));
 /** @typedef {{ token: string, chatId: string, customerId: string }} Session */
 
 
-// A host application links here as /customer?customerId=ID&signature=HMAC. Both are read
-// once and removed from the address bar (and so from history and referrers).
+// A host application links here as /customer?identityToken=JWT (preferred: it expires),
+// or as /customer?customerId=ID&signature=HMAC. They are read once and removed from the
+// address bar (and so from history and referrers).
 const params = new URLSearchParams(location.search);
+const linkedToken = params.get('identityToken');
 const linkedCustomer = params.get('customerId');
 const linkedSignature = params.get('signature');
-if (linkedCustomer || linkedSignature) history.replaceState(null, '', location.pathname);
+if (linkedToken || linkedCustomer || linkedSignature) history.replaceState(null, '', location.pathname);
 
 /** @param {string} [notice] */
 function showLogin(notice) {
@@ -151,9 +154,29 @@ function showChat(session) {
   })();
 }
 
+/**
+ * Logs in with the identity token of the link at once: the host application has said
+ * who the customer is, so there is nothing to type.
+ * @param {string} token
+ */
+async function loginWithToken(token) {
+  root.replaceChildren(h('p', { class: 'status', role: 'status' }, 'Signing in…'));
+  try {
+    const result = await api.customerLoginWithToken(token);
+    const session = { token: result.token, chatId: result.chat.id, customerId: result.chat.customerId };
+    stored.save(STORAGE_KEY, session);
+    showChat(session);
+  } catch (err) {
+    const expired = err instanceof api.ApiError && err.code === 'invalid_identity';
+    showLogin(expired ? 'This link has expired or is not valid. Please open the chat again from your account.' : String(err instanceof Error ? err.message : err));
+  }
+}
+
 /** @type {Session | null} */
 const existing = stored.load(STORAGE_KEY);
-if (existing && (!linkedCustomer || linkedCustomer === existing.customerId)) {
+if (linkedToken) {
+  loginWithToken(linkedToken);
+} else if (existing && (!linkedCustomer || linkedCustomer === existing.customerId)) {
   showChat(existing);
 } else {
   showLogin();

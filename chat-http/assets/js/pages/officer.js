@@ -77,6 +77,10 @@ function showConsole(session) {
   }, 'message-input');
   composer.setEnabled(false, 'Select one of your chats to reply');
 
+  /** Who a chat is with: the name the host application vouched for, and the id. */
+  const who = (/** @type {any} */ chat) =>
+    chat.customerName ? `${chat.customerName} (${chat.customerId})` : chat.customerId;
+
   const byAge = (/** @type {any} */ a, /** @type {any} */ b) =>
     a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.id < b.id ? -1 : 1;
 
@@ -90,9 +94,9 @@ function showConsole(session) {
             h(
               'li',
               { 'data-chat-id': chat.id },
-              h('span', { class: 'customer' }, chat.customerId),
+              h('span', { class: 'customer' }, who(chat)),
               h('span', { class: 'waiting' }, `waiting ${waitingFor(chat.createdAt)}`),
-              h('button', { type: 'button', class: 'claim', 'aria-label': `Claim chat of ${chat.customerId}`, onclick: () => claim(chat) }, 'Claim'),
+              h('button', { type: 'button', class: 'claim', 'aria-label': `Claim chat of ${who(chat)}`, onclick: () => claim(chat) }, 'Claim'),
             ),
           )),
     );
@@ -110,7 +114,7 @@ function showConsole(session) {
               h(
                 'button',
                 { type: 'button', class: 'open', 'aria-current': chat.id === selected ? 'true' : 'false', onclick: () => select(chat) },
-                chat.customerId,
+                who(chat),
               ),
             ),
           )),
@@ -134,7 +138,7 @@ function showConsole(session) {
       if (err instanceof api.ApiError && err.code === 'already_assigned') {
         pending.delete(chat.id);
         renderQueue();
-        say(`Too late: the chat of ${chat.customerId} was claimed by another officer. ${err.message}`);
+        say(`Too late: the chat of ${who(chat)} was claimed by another officer. ${err.message}`);
       } else if (err instanceof api.ApiError && err.status === 404) {
         pending.delete(chat.id);
         renderQueue();
@@ -150,7 +154,7 @@ function showConsole(session) {
     if (selected && selected !== chat.id) socket.leaveChat(selected);
     selected = chat.id;
     renderMine();
-    title.textContent = `Chat with ${chat.customerId}`;
+    title.textContent = `Chat with ${who(chat)}`;
     chatStatus.textContent = 'Loading…';
     list.reset([]);
     try {
@@ -159,7 +163,7 @@ function showConsole(session) {
       list.reset(history);
       socket.joinChat(chat.id, list.lastSeq);
       const owned = chat.assignedOfficerId === me;
-      chatStatus.textContent = owned ? `You are talking with ${chat.customerId}.` : 'This chat is waiting in the queue.';
+      chatStatus.textContent = owned ? `You are talking with ${who(chat)}.` : 'This chat is waiting in the queue.';
       composer.setEnabled(owned);
       if (owned) composer.input.focus();
     } catch (err) {
