@@ -265,8 +265,9 @@ async fn a_page_stops_at_the_byte_cap_and_the_reader_pages_on() {
     config.max_page_bytes = 64 * 1024;
     let s = service(&dir, config);
     let (cust, chat, _) = customer(&s, "cust-1").await;
-    // Forty long messages of control characters: six JSON bytes each.
-    let long = "\u{1}".repeat(4000);
+    // Forty long messages of control characters (after one visible one): six JSON
+    // bytes each.
+    let long = format!("x{}", "\u{1}".repeat(3999));
     for _ in 0..40 {
         send(&s, &cust, chat, &long).await;
     }

@@ -40,7 +40,9 @@ async fn a_page_of_huge_messages_stops_at_the_byte_cap_and_paging_on_reads_them_
     })
     .await;
     let (customer, chat) = app.new_customer("cust-1").await;
-    let long = "\u{1}".repeat(4000);
+    // One visible character (a message of nothing visible is refused as empty), then
+    // control characters, each escaped to six bytes.
+    let long = format!("x{}", "\u{1}".repeat(3999));
     const MESSAGES: u64 = 300;
     for _ in 0..MESSAGES {
         app.send_message(Some(&customer), &chat, json!({ "content": long }))

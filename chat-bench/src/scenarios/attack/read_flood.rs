@@ -1,5 +1,5 @@
 //! `attack read-flood`: memory amplification through reads that are never taken. A
-//! chat is filled with long messages of U+0001 (escaped to 6 bytes each in JSON, so a
+//! chat is filled with long messages of one `x` and then U+0001 (escaped to 6 bytes each in JSON, so a
 //! page of 1,000 messages of 4,000 is about 24 MB); then `--connections` sockets each ask
 //! for that page and read nothing for `--hold`, while the server's VmRSS is sampled every
 //! 100 ms. Then each socket reads what it can: the whole page, or a part and the end (the
@@ -73,7 +73,8 @@ async fn measure(
     let login = api
         .customer_login(&format!("bench-{}-flood", run_id()), None)
         .await?;
-    let content = "\u{1}".repeat(args.chars);
+    // One visible character first: a message of nothing visible is refused as empty.
+    let content = format!("x{}", "\u{1}".repeat(args.chars.saturating_sub(1)));
     stream::iter(0..args.messages)
         .map(|i| {
             let (api, login, content) = (&api, &login, &content);
