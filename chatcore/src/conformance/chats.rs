@@ -1,0 +1,303 @@
+//! Conformance cases on officers, chats and the claim: one chat per customer (also under
+//! concurrent logins), the queue's order, and exactly one winner of racing claims.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use super::*;
+
+pub(super) async fn officers_are_stored_unique_and_listed_by_id(store: Arc<dyn Store>) {
+    let record = OfficerRecord {
+        officer: Officer {
+            id: oid("zoe"),
+            display_name: Some("Zoë".into()),
+            created_at: t(5),
+            disabled: false,
+        },
+        password_hash: Some("$argon2id$fake".into()),
+    };
+    store.create_officer(&record).await.expect("create");
+    assert_eq!(
+        store.officer(&oid("zoe")).await.expect("get"),
+        Some(record.clone())
+    );
+    assert!(store.officer(&oid("nobody")).await.expect("get").is_none());
+    let dup = store.create_officer(&record).await;
+    assert!(
+        matches!(dup, Err(StoreError::Duplicate)),
+        "duplicate id accepted: {dup:?}"
+    );
+    add_officer(&store, "adam").await;
+    let ids: Vec<String> = store
+        .officers()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|o| o.id.to_string())
+        .collect();
+    assert_eq!(ids, ["adam", "zoe"]);
+}
+
+pub(super) async fn one_chat_per_customer(store: Arc<dyn Store>) {
+    let first = NewChat {
+        id: ChatId::new(),
+        customer_id: cid("c1"),
+        customer_name: None,
+        assigned_officer_id: None,
+        created_at: t(10),
+    };
+    let (chat, created) = store.get_or_create_chat(&first).await.expect("create");
+    assert!(created);
+    assert_eq!(chat.id, first.id);
+    assert_eq!(chat.status, ChatStatus::Pending);
+    assert_eq!(chat.assigned_officer_id, None);
+    assert_eq!(chat.created_at, t(10));
+    let again = NewChat {
+        id: ChatId::new(),
+        created_at: t(20),
+        ..first.clone()
+    };
+    let (same, created) = store.get_or_create_chat(&again).await.expect("again");
+    assert!(!created);
+    assert_eq!(same, chat);
+    assert_eq!(store.chat(&chat.id).await.expect("get"), Some(chat));
+    assert!(store.chat(&again.id).await.expect("get").is_none());
+}
+
+pub(super) async fn concurrent_logins_of_one_customer_make_one_chat(store: Arc<dyn Store>) {
+    let tasks: Vec<_> = (0..32)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .get_or_create_chat(&NewChat {
+                        id: ChatId::new(),
+                        customer_id: cid("same-customer"),
+                        customer_name: None,
+                        assigned_officer_id: None,
+                        created_at: t(i),
+                    })
+                    .await
+                    .expect("get or create")
+            })
+        })
+        .collect();
+    let mut ids = HashSet::new();
+    let mut created = 0;
+    for task in tasks {
+        let (chat, was_created) = task.await.expect("task");
+        ids.insert(chat.id);
+        created += usize::from(was_created);
+    }
+    assert_eq!(ids.len(), 1, "one customer got several chats");
+    assert_eq!(created, 1, "`created` reported {created} times");
+    assert_eq!(store.pending_chats(100).await.expect("queue").len(), 1);
+}
+
+pub(super) async fn chat_created_for_an_officer_is_assigned(store: Arc<dyn Store>) {
+    let bob = add_officer(&store, "bob").await;
+    let (chat, created) = store
+        .get_or_create_chat(&NewChat {
+            id: ChatId::new(),
+            customer_id: cid("c-assigned"),
+            customer_name: None,
+            assigned_officer_id: Some(bob.clone()),
+            created_at: t(1),
+        })
+        .await
+        .expect("create");
+    assert!(created);
+    assert_eq!(chat.status, ChatStatus::Assigned);
+    assert_eq!(chat.assigned_officer_id, Some(bob.clone()));
+    assert!(store.pending_chats(10).await.expect("queue").is_empty());
+    assert_eq!(
+        store.officer_chats(&bob, 10).await.expect("chats"),
+        vec![chat]
+    );
+}
+
+pub(super) async fn a_customers_name_is_kept_and_replaced_only_by_a_new_one(store: Arc<dyn Store>) {
+    let amy = add_officer(&store, "amy").await;
+    let login = |name: Option<&str>| NewChat {
+        id: ChatId::new(),
+        customer_id: cid("named"),
+        customer_name: name.map(str::to_string),
+        assigned_officer_id: None,
+        created_at: t(1),
+    };
+    let (chat, _) = store
+        .get_or_create_chat(&login(Some("Ada Lovelace")))
+        .await
+        .expect("create");
+    assert_eq!(chat.customer_name.as_deref(), Some("Ada Lovelace"));
+    let (kept, _) = store.get_or_create_chat(&login(None)).await.expect("again");
+    assert_eq!(kept, chat, "a login without a name changed the chat");
+    let (renamed, created) = store
+        .get_or_create_chat(&login(Some("Ada King")))
+        .await
+        .expect("rename");
+    assert!(!created);
+    assert_eq!(
+        (renamed.id, renamed.customer_name.as_deref()),
+        (chat.id, Some("Ada King"))
+    );
+    // Every read of the chat carries the name.
+    assert_eq!(
+        store.chat(&chat.id).await.expect("get"),
+        Some(renamed.clone())
+    );
+    assert_eq!(
+        store.pending_chats(10).await.expect("queue"),
+        vec![renamed.clone()]
+    );
+    let ClaimOutcome::Claimed(claimed) = store.claim_chat(&chat.id, &amy).await.expect("claim")
+    else {
+        panic!("the pending chat was not claimed");
+    };
+    assert_eq!(claimed.customer_name.as_deref(), Some("Ada King"));
+    assert_eq!(
+        store.officer_chats(&amy, 10).await.expect("chats"),
+        vec![claimed]
+    );
+}
+
+pub(super) async fn queue_is_pending_chats_oldest_first(store: Arc<dyn Store>) {
+    let amy = add_officer(&store, "amy").await;
+    // Created out of order; two share a timestamp (then the id orders them).
+    let c3 = add_chat(&store, "c3", 300).await;
+    let c1 = add_chat(&store, "c1", 100).await;
+    let c2a = add_chat(&store, "c2a", 200).await;
+    let c2b = add_chat(&store, "c2b", 200).await;
+    let (lo, hi) = if c2a < c2b { (c2a, c2b) } else { (c2b, c2a) };
+    let queue: Vec<ChatId> = store
+        .pending_chats(100)
+        .await
+        .expect("queue")
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(queue, vec![c1, lo, hi, c3]);
+    let limited = store.pending_chats(2).await.expect("queue");
+    assert_eq!(limited.len(), 2);
+    assert_eq!(limited[0].id, c1);
+    store.claim_chat(&c1, &amy).await.expect("claim");
+    let queue: Vec<ChatId> = store
+        .pending_chats(100)
+        .await
+        .expect("queue")
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(
+        queue,
+        vec![lo, hi, c3],
+        "a claimed chat stayed in the queue"
+    );
+}
+
+pub(super) async fn claim_outcomes(store: Arc<dyn Store>) {
+    let amy = add_officer(&store, "amy").await;
+    let ben = add_officer(&store, "ben").await;
+    let chat = add_chat(&store, "c", 1).await;
+    match store.claim_chat(&chat, &amy).await.expect("claim") {
+        ClaimOutcome::Claimed(c) => {
+            assert_eq!(c.assigned_officer_id, Some(amy.clone()));
+            assert_eq!(c.status, ChatStatus::Assigned);
+        }
+        other => panic!("expected Claimed, got {other:?}"),
+    }
+    assert!(matches!(
+        store.claim_chat(&chat, &amy).await.expect("again"),
+        ClaimOutcome::AlreadyOwned(c) if c.assigned_officer_id == Some(amy.clone())
+    ));
+    assert!(matches!(
+        store.claim_chat(&chat, &ben).await.expect("other"),
+        ClaimOutcome::TakenByOther(c) if c.assigned_officer_id == Some(amy.clone())
+    ));
+    assert_eq!(
+        store
+            .claim_chat(&ChatId::new(), &ben)
+            .await
+            .expect("missing"),
+        ClaimOutcome::NotFound
+    );
+    let stored = store.chat(&chat).await.expect("get").expect("exists");
+    assert_eq!(stored.assigned_officer_id, Some(amy));
+}
+
+pub(super) async fn claim_race_has_exactly_one_winner_per_chat(store: Arc<dyn Store>) {
+    const OFFICERS: usize = 32;
+    const CHATS: usize = 200;
+    let mut officers = Vec::new();
+    for i in 0..OFFICERS {
+        officers.push(add_officer(&store, &format!("o{i}")).await);
+    }
+    let mut chats = Vec::new();
+    for i in 0..CHATS {
+        chats.push(add_chat(&store, &format!("c{i}"), i as i64).await);
+    }
+    let chats = Arc::new(chats);
+    let tasks: Vec<_> = officers
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(i, officer)| {
+            let (store, chats) = (store.clone(), chats.clone());
+            tokio::spawn(async move {
+                let mut won = Vec::new();
+                // Each officer walks the chats from a different start, so they collide.
+                for k in 0..CHATS {
+                    let chat = chats[(i * 7 + k) % CHATS];
+                    match store.claim_chat(&chat, &officer).await.expect("claim") {
+                        ClaimOutcome::Claimed(_) => won.push(chat),
+                        ClaimOutcome::TakenByOther(_) => {}
+                        other => panic!("unexpected claim outcome {other:?}"),
+                    }
+                }
+                (officer, won)
+            })
+        })
+        .collect();
+    let mut winner: HashMap<ChatId, OfficerId> = HashMap::new();
+    for task in tasks {
+        let (officer, won) = task.await.expect("task");
+        for chat in won {
+            if let Some(prev) = winner.insert(chat, officer.clone()) {
+                panic!("chat {chat} won by both {prev} and {officer}");
+            }
+        }
+    }
+    assert_eq!(winner.len(), CHATS, "some chat had no winner");
+    for (chat, officer) in &winner {
+        let stored = store.chat(chat).await.expect("get").expect("exists");
+        assert_eq!(stored.assigned_officer_id.as_ref(), Some(officer));
+    }
+    assert!(store.pending_chats(1000).await.expect("queue").is_empty());
+}
+
+pub(super) async fn officer_chats_are_theirs_oldest_first(store: Arc<dyn Store>) {
+    let amy = add_officer(&store, "amy").await;
+    let ben = add_officer(&store, "ben").await;
+    let late = add_chat(&store, "late", 50).await;
+    let early = add_chat(&store, "early", 10).await;
+    let bens = add_chat(&store, "bens", 20).await;
+    for (chat, officer) in [(late, &amy), (early, &amy), (bens, &ben)] {
+        store.claim_chat(&chat, officer).await.expect("claim");
+    }
+    let ids: Vec<ChatId> = store
+        .officer_chats(&amy, 100)
+        .await
+        .expect("chats")
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(ids, vec![early, late]);
+    assert_eq!(store.officer_chats(&amy, 1).await.expect("chats").len(), 1);
+    assert!(
+        store
+            .officer_chats(&oid("nobody"), 100)
+            .await
+            .expect("chats")
+            .is_empty()
+    );
+}

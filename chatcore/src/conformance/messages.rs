@@ -1,0 +1,244 @@
+//! Conformance cases on messages: dense seqs (also under concurrent appends),
+//! idempotency keys, and pages (bounds, limit and byte cap).
+
+use super::*;
+
+pub(super) async fn seq_is_dense_for_sequential_appends(store: Arc<dyn Store>) {
+    let chat = add_chat(&store, "c", 1).await;
+    let other = add_chat(&store, "other", 2).await;
+    assert_eq!(store.last_seq(&chat).await.expect("last"), 0);
+    for i in 1..=5u64 {
+        let AppendOutcome::Created(m) = append(
+            &store,
+            msg(chat, SenderType::Customer, "c", &format!("m{i}"), None),
+        )
+        .await
+        else {
+            panic!("not created");
+        };
+        assert_eq!(m.seq, i);
+        assert_eq!(m.content, format!("m{i}"));
+    }
+    // Another chat counts from 1 on its own.
+    let AppendOutcome::Created(m) =
+        append(&store, msg(other, SenderType::Customer, "other", "x", None)).await
+    else {
+        panic!("not created");
+    };
+    assert_eq!(m.seq, 1);
+    assert_eq!(store.last_seq(&chat).await.expect("last"), 5);
+    let all = store
+        .messages(
+            &chat,
+            &PageQuery {
+                after: None,
+                before: None,
+                limit: 100,
+                max_bytes: usize::MAX,
+            },
+        )
+        .await
+        .expect("page");
+    assert_eq!(seqs(&all), vec![1, 2, 3, 4, 5]);
+    assert_eq!(all[0].sender_type, SenderType::Customer);
+    assert_eq!(all[0].sender_id, "c");
+    assert_eq!(all[0].created_at, t(1));
+}
+
+pub(super) async fn seq_is_dense_under_concurrent_appends(store: Arc<dyn Store>) {
+    const TASKS: usize = 32;
+    const EACH: usize = 20;
+    let chat = add_chat(&store, "busy", 1).await;
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                for k in 0..EACH {
+                    let m = msg(
+                        chat,
+                        SenderType::Customer,
+                        "busy",
+                        &format!("{i}-{k}"),
+                        None,
+                    );
+                    match store.append_message(&m).await.expect("append") {
+                        AppendOutcome::Created(m) => got.push(m.seq),
+                        other => panic!("unexpected {other:?}"),
+                    }
+                }
+                got
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.expect("task"));
+    }
+    all.sort_unstable();
+    let expected: Vec<u64> = (1..=(TASKS * EACH) as u64).collect();
+    assert_eq!(all, expected, "acknowledged seqs are not exactly 1..N");
+    let stored = store
+        .messages(
+            &chat,
+            &PageQuery {
+                after: None,
+                before: None,
+                limit: 1000,
+                max_bytes: usize::MAX,
+            },
+        )
+        .await
+        .expect("page");
+    assert_eq!(seqs(&stored), expected, "stored seqs are not exactly 1..N");
+}
+
+pub(super) async fn client_message_id_is_idempotent_per_sender_and_chat(store: Arc<dyn Store>) {
+    let amy = add_officer(&store, "amy").await;
+    let chat = add_chat(&store, "c", 1).await;
+    let other = add_chat(&store, "d", 2).await;
+    store.claim_chat(&chat, &amy).await.expect("claim");
+    let AppendOutcome::Created(original) = append(
+        &store,
+        msg(chat, SenderType::Customer, "c", "hello", Some("k1")),
+    )
+    .await
+    else {
+        panic!("first send not created");
+    };
+    assert_eq!(original.client_message_id.as_deref(), Some("k1"));
+    // A retry, even with other text, returns the original and stores nothing.
+    let again = append(
+        &store,
+        msg(chat, SenderType::Customer, "c", "hello again", Some("k1")),
+    )
+    .await;
+    assert_eq!(again, AppendOutcome::Duplicate(original.clone()));
+    // The same key from another sender, or in another chat, is another message.
+    let AppendOutcome::Created(officers) = append(
+        &store,
+        msg(chat, SenderType::Officer, "amy", "hi", Some("k1")),
+    )
+    .await
+    else {
+        panic!("officer's message with the same key was not stored");
+    };
+    assert_eq!(officers.seq, 2);
+    assert!(matches!(
+        append(
+            &store,
+            msg(other, SenderType::Customer, "d", "x", Some("k1"))
+        )
+        .await,
+        AppendOutcome::Created(_)
+    ));
+    assert_eq!(store.last_seq(&chat).await.expect("last"), 2);
+}
+
+pub(super) async fn pages_respect_bounds_and_limit(store: Arc<dyn Store>) {
+    let chat = add_chat(&store, "c", 1).await;
+    for i in 1..=10 {
+        append(
+            &store,
+            msg(chat, SenderType::Customer, "c", &format!("m{i}"), None),
+        )
+        .await;
+    }
+    let page = |after: Option<u64>, before: Option<u64>, limit: u32| {
+        let store = store.clone();
+        async move {
+            seqs(
+                &store
+                    .messages(
+                        &chat,
+                        &PageQuery {
+                            after,
+                            before,
+                            limit,
+                            max_bytes: usize::MAX,
+                        },
+                    )
+                    .await
+                    .expect("page"),
+            )
+        }
+    };
+    assert_eq!(page(None, None, 3).await, vec![1, 2, 3]);
+    assert_eq!(page(Some(3), None, 3).await, vec![4, 5, 6]);
+    assert_eq!(page(Some(8), None, 100).await, vec![9, 10]);
+    assert_eq!(page(Some(10), None, 100).await, Vec::<u64>::new());
+    assert_eq!(page(Some(99), None, 100).await, Vec::<u64>::new());
+    // With `before`: the newest `limit` below it, still ascending.
+    assert_eq!(page(None, Some(8), 3).await, vec![5, 6, 7]);
+    assert_eq!(page(None, Some(3), 10).await, vec![1, 2]);
+    assert_eq!(page(None, Some(1), 10).await, Vec::<u64>::new());
+    assert_eq!(page(None, Some(99), 2).await, vec![9, 10]);
+    assert_eq!(page(Some(4), Some(8), 10).await, vec![5, 6, 7]);
+    assert_eq!(page(Some(4), Some(8), 2).await, vec![6, 7]);
+    assert_eq!(page(Some(6), Some(5), 10).await, Vec::<u64>::new());
+    assert_eq!(page(Some(u64::MAX), None, 10).await, Vec::<u64>::new());
+    assert_eq!(page(None, Some(u64::MAX), 1).await, vec![10]);
+    // A chat with no messages, and one that does not exist, have empty pages.
+    let empty = add_chat(&store, "e", 2).await;
+    let q = PageQuery {
+        after: None,
+        before: None,
+        limit: 10,
+        max_bytes: usize::MAX,
+    };
+    assert!(store.messages(&empty, &q).await.expect("page").is_empty());
+    assert!(
+        store
+            .messages(&ChatId::new(), &q)
+            .await
+            .expect("page")
+            .is_empty()
+    );
+}
+
+pub(super) async fn pages_stop_at_their_byte_cap(store: Arc<dyn Store>) {
+    let chat = add_chat(&store, "c", 1).await;
+    // Nine messages of one size each (one-digit seqs, contents of equal length).
+    for i in 0..9 {
+        append(
+            &store,
+            msg(
+                chat,
+                SenderType::Customer,
+                "c",
+                &format!("message-{i}"),
+                None,
+            ),
+        )
+        .await;
+    }
+    let all = store
+        .messages(&chat, &PageQuery::after(0, 100))
+        .await
+        .expect("page");
+    let size = all[0].json_len();
+    assert!(all.iter().all(|m| m.json_len() == size));
+    let page = |after: Option<u64>, before: Option<u64>, max_bytes: usize| {
+        let store = store.clone();
+        async move {
+            let q = PageQuery {
+                after,
+                before,
+                limit: 100,
+                max_bytes,
+            };
+            seqs(&store.messages(&chat, &q).await.expect("page"))
+        }
+    };
+    // Exactly three fit; one byte less and only two do.
+    assert_eq!(page(None, None, 3 * size).await, vec![1, 2, 3]);
+    assert_eq!(page(None, None, 3 * size - 1).await, vec![1, 2]);
+    assert_eq!(page(Some(7), None, 3 * size).await, vec![8, 9]);
+    // With `before`, the newest that fit, still ascending.
+    assert_eq!(page(None, Some(9), 2 * size).await, vec![7, 8]);
+    // A message larger than the cap still comes, alone: a page is never empty while
+    // there is something to read.
+    assert_eq!(page(None, None, 1).await, vec![1]);
+    assert_eq!(page(None, Some(5), 1).await, vec![4]);
+    assert_eq!(page(Some(9), None, 1).await, Vec::<u64>::new());
+}

@@ -1,0 +1,169 @@
+//! The store conformance suite: the behaviour every [`Store`] implementation must have,
+//! written once and run against each backend (SQLite and memory here; PostgreSQL and
+//! embedders' own stores elsewhere).
+//!
+//! ```no_run
+//! # async fn demo() {
+//! use std::sync::Arc;
+//! chatcore::conformance::run_all(|| async {
+//!     Arc::new(chatcore::MemoryStore::new()) as Arc<dyn chatcore::Store>
+//! })
+//! .await;
+//! # }
+//! ```
+//!
+//! Each case gets a fresh, empty store from the factory and panics with the case's name
+//! on the first violation. Run it on a multi-threaded tokio runtime so that the race
+//! cases really race.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+mod chats;
+mod messages;
+mod sessions;
+
+use chats::*;
+use messages::*;
+use sessions::*;
+
+use crate::ids::{ChatId, CustomerId, MessageId, OfficerId};
+use crate::model::{ChatStatus, Officer, SenderType, Timestamp};
+use crate::store::{
+    AppendOutcome, ClaimOutcome, NewChat, NewMessage, OfficerRecord, PageQuery, SessionRecord,
+    SessionSubject, Store, StoreError, TokenHash,
+};
+
+/// A boxed case body.
+pub type CaseFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// One named conformance case.
+#[derive(Clone, Copy)]
+pub struct Case {
+    /// The case's name.
+    pub name: &'static str,
+    /// Runs the case on an empty store.
+    pub run: fn(Arc<dyn Store>) -> CaseFuture,
+}
+
+impl std::fmt::Debug for Case {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+macro_rules! cases {
+    ($($name:ident),* $(,)?) => {
+        /// Every case of the suite.
+        pub const CASES: &[Case] = &[$(Case { name: stringify!($name), run: |s| Box::pin($name(s)) }),*];
+    };
+}
+
+cases!(
+    officers_are_stored_unique_and_listed_by_id,
+    one_chat_per_customer,
+    concurrent_logins_of_one_customer_make_one_chat,
+    chat_created_for_an_officer_is_assigned,
+    a_customers_name_is_kept_and_replaced_only_by_a_new_one,
+    queue_is_pending_chats_oldest_first,
+    claim_outcomes,
+    claim_race_has_exactly_one_winner_per_chat,
+    officer_chats_are_theirs_oldest_first,
+    seq_is_dense_for_sequential_appends,
+    seq_is_dense_under_concurrent_appends,
+    client_message_id_is_idempotent_per_sender_and_chat,
+    pages_respect_bounds_and_limit,
+    pages_stop_at_their_byte_cap,
+    sessions_are_stored_found_deleted_and_purged,
+    disabling_an_officer_revokes_their_sessions_and_refuses_new_ones,
+    a_login_racing_a_disable_leaves_no_session_behind,
+    ping_succeeds_on_an_open_store,
+);
+
+/// Runs every case, each on a fresh store from `make_store`.
+pub async fn run_all<F, Fut>(make_store: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn Store>>,
+{
+    for case in CASES {
+        let store = make_store().await;
+        tracing::info!(case = case.name, "store conformance case");
+        let handle = tokio::spawn((case.run)(store.clone()));
+        if let Err(e) = handle.await {
+            panic!("store conformance case `{}` failed: {e}", case.name);
+        }
+        let _ = store.close().await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Helpers.
+
+fn t(ms: i64) -> Timestamp {
+    Timestamp::from_unix_millis(1_700_000_000_000 + ms)
+}
+
+fn oid(s: &str) -> OfficerId {
+    OfficerId::parse(s).expect("valid officer id")
+}
+
+fn cid(s: &str) -> CustomerId {
+    CustomerId::parse(s).expect("valid customer id")
+}
+
+async fn add_officer(store: &Arc<dyn Store>, id: &str) -> OfficerId {
+    let record = OfficerRecord {
+        officer: Officer {
+            id: oid(id),
+            display_name: None,
+            created_at: t(0),
+            disabled: false,
+        },
+        password_hash: None,
+    };
+    store.create_officer(&record).await.expect("create officer");
+    record.officer.id
+}
+
+async fn add_chat(store: &Arc<dyn Store>, customer: &str, at: i64) -> ChatId {
+    let (chat, created) = store
+        .get_or_create_chat(&NewChat {
+            id: ChatId::new(),
+            customer_id: cid(customer),
+            customer_name: None,
+            assigned_officer_id: None,
+            created_at: t(at),
+        })
+        .await
+        .expect("create chat");
+    assert!(created, "chat for {customer} was not new");
+    chat.id
+}
+
+fn msg(
+    chat: ChatId,
+    sender: SenderType,
+    sender_id: &str,
+    text: &str,
+    key: Option<&str>,
+) -> NewMessage {
+    NewMessage {
+        id: MessageId::new(),
+        chat_id: chat,
+        sender_type: sender,
+        sender_id: sender_id.to_string(),
+        content: text.to_string(),
+        client_message_id: key.map(str::to_string),
+        created_at: t(1),
+    }
+}
+
+async fn append(store: &Arc<dyn Store>, m: NewMessage) -> AppendOutcome {
+    store.append_message(&m).await.expect("append")
+}
+
+fn seqs(messages: &[crate::model::Message]) -> Vec<u64> {
+    messages.iter().map(|m| m.seq).collect()
+}
