@@ -38,10 +38,12 @@ pub struct WsSettings {
     /// contract fits in the default 256 bytes; a larger one, up to `max_message_bytes`,
     /// grows the buffer as needed and is read in chunks of this size.
     pub read_buffer_bytes: usize,
-    /// How often an authenticated connection asks the store whether its session is still
-    /// valid (rounded up to whole ping intervals; checked with the ping). A logout or a disabled officer closes the connection at once through the
-    /// event bus; this bounds how long a notice lost between nodes (a PostgreSQL
-    /// connection that dropped) can keep it open. Expiry closes it on time regardless.
+    /// The longest an authenticated connection goes without asking the store whether
+    /// its session is still valid (it asks with a ping, so this is rounded down to whole
+    /// ping intervals: every 50 s with the defaults). A logout or a disabled officer
+    /// closes the connection at once through the event bus; this bounds how long a
+    /// notice lost between nodes (a PostgreSQL connection that dropped) can keep it open.
+    /// Expiry closes it on time regardless.
     pub session_recheck: Duration,
     /// Outgoing bytes gathered before a write to the socket; 0 writes each frame at once
     /// (each send flushes its frame anyway, so nothing builds up beyond one

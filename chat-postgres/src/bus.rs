@@ -23,7 +23,10 @@
 //! arrives past a gap and the feed reads the gap from the store. The queue and officer
 //! topics carry no seq, so a view of them is resynced by the client: chat-http closes a
 //! lagging socket with 4008, and the client reconnects, rejoins and re-reads the queue
-//! over REST (the officer console does this on every reconnect).
+//! over REST (the officer console does this on every reconnect). The `sessions` topic
+//! (logouts, disabled officers) is repaired by the engine: after the listener
+//! reconnects, this bus publishes `SessionsMayBeStale` to its own node, and every live
+//! session there checks itself against the store.
 //!
 //! A short-lived process (chat-cli) calls [`PgBus::flush`] before it exits, so that the
 //! notifications of its writes leave before the process does.
@@ -253,6 +256,9 @@ fn parse_event(v: serde_json::Value) -> Option<Event> {
         "session_revoked" => Some(Event::SessionRevoked {
             token_hash: serde_json::from_value::<TokenHash>(field("tokenHash")?).ok()?,
         }),
+        "officer_sessions_revoked" => Some(Event::OfficerSessionsRevoked {
+            officer_id: serde_json::from_value::<OfficerId>(field("officerId")?).ok()?,
+        }),
         _ => None,
     }
 }
@@ -409,8 +415,11 @@ async fn listen_loop(
                 Ok(l) => {
                     tracing::info!(
                         "listener reconnected; events of other nodes published meanwhile \
-                         were missed (chat feeds repair from the store)"
+                         were missed (chat feeds repair from the store, live sessions \
+                         re-check)"
                     );
+                    // A logout or a disable on another node may be among them.
+                    local.publish(Envelope::new(Topic::Sessions, Event::SessionsMayBeStale));
                     backoff = MIN_BACKOFF;
                     l
                 }

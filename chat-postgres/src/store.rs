@@ -160,15 +160,29 @@ const SQL_NEXT_SEQ: &str =
     "UPDATE chats SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq";
 const SQL_INSERT_MESSAGE: &str = "INSERT INTO messages (chat_id, seq, id, sender_type, \
      sender_id, content, created_at, client_message_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+// A page's rows stop, in the database, at the first row whose preceding contents
+// already hold the byte cap (`$4`, `$5`): a message's JSON is never shorter than its
+// content, so no later row could fit, and a window of huge rows is never sent whole.
+// `fill_page` then cuts at the exact JSON size.
 const SQL_PAGE_AFTER: &str = concat!(
     "SELECT ",
     message_columns!(),
-    " FROM messages WHERE chat_id = $1 AND seq > $2 ORDER BY seq ASC LIMIT $3"
+    " FROM (SELECT ",
+    message_columns!(),
+    ", SUM(octet_length(content)) OVER (ORDER BY seq ASC ROWS UNBOUNDED PRECEDING)",
+    " - octet_length(content) AS ahead",
+    " FROM messages WHERE chat_id = $1 AND seq > $2 ORDER BY seq ASC LIMIT $3) page",
+    " WHERE ahead < $4 ORDER BY seq ASC"
 );
 const SQL_PAGE_BEFORE: &str = concat!(
     "SELECT ",
     message_columns!(),
-    " FROM messages WHERE chat_id = $1 AND seq > $2 AND seq < $3 ORDER BY seq DESC LIMIT $4"
+    " FROM (SELECT ",
+    message_columns!(),
+    ", SUM(octet_length(content)) OVER (ORDER BY seq DESC ROWS UNBOUNDED PRECEDING)",
+    " - octet_length(content) AS ahead",
+    " FROM messages WHERE chat_id = $1 AND seq > $2 AND seq < $3 ORDER BY seq DESC LIMIT $4)",
+    " page WHERE ahead < $5 ORDER BY seq DESC"
 );
 const SQL_OFFICER: &str =
     "SELECT id, display_name, password_hash, created_at, disabled FROM officers WHERE id = $1";
@@ -455,6 +469,7 @@ impl Store for PgStore {
         let chat = chat.to_string();
         let after = seq_param(page.after, 0);
         let limit = i64::from(page.limit);
+        let max_bytes = i64::try_from(page.max_bytes).unwrap_or(i64::MAX);
         let rows = if page.before.is_some() {
             let before = seq_param(page.before, i64::MAX);
             let st = client
@@ -462,7 +477,7 @@ impl Store for PgStore {
                 .await
                 .map_err(classify)?;
             client
-                .query(&st, &[&chat, &after, &before, &limit])
+                .query(&st, &[&chat, &after, &before, &limit, &max_bytes])
                 .await
                 .map_err(classify)?
         } else {
@@ -471,7 +486,7 @@ impl Store for PgStore {
                 .await
                 .map_err(classify)?;
             client
-                .query(&st, &[&chat, &after, &limit])
+                .query(&st, &[&chat, &after, &limit, &max_bytes])
                 .await
                 .map_err(classify)?
         };

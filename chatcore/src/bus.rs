@@ -88,6 +88,17 @@ pub enum Event {
         #[serde(rename = "tokenHash")]
         token_hash: TokenHash,
     },
+    /// Every session of an officer ended: the admin disabled them (topic `sessions`; the
+    /// engine's own, never sent to a client). One notice however many sessions they had.
+    OfficerSessionsRevoked {
+        /// The officer.
+        #[serde(rename = "officerId")]
+        officer_id: OfficerId,
+    },
+    /// Notices of this topic may have been lost on the way between nodes (a bus that
+    /// reconnected): every live session checks itself against the store. Published by a
+    /// bus to its own node only (topic `sessions`; never sent to a client).
+    SessionsMayBeStale,
 }
 
 /// One published event with its topic, shared by every subscriber. Its JSON is produced

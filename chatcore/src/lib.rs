@@ -105,7 +105,7 @@ pub use ids::{ChatId, CustomerId, IdKind, MessageId, OfficerId};
 pub use limits::{Limits, Rate, RateLimiter, Throttle};
 pub use model::{Chat, ChatChange, ChatStatus, Message, Officer, SenderType, Timestamp};
 pub use service::{
-    ChatFeed, ChatService, CustomerLogin, CustomerSession, LiveSession, MessagePage, NewOfficer,
-    OfficerSession, SendMessage, Sent, ServiceConfig, SessionNotice,
+    ChatFeed, ChatService, CustomerLogin, CustomerSession, LiveSession, MAX_TOKEN_BYTES,
+    MessagePage, NewOfficer, OfficerSession, SendMessage, Sent, ServiceConfig, SessionNotice,
 };
 pub use store::{Durability, MemoryStore, SqliteOptions, SqliteStore, Store, StoreError};

@@ -162,6 +162,44 @@ async fn a_replay_is_checked_after_it_is_read() {
     assert!(matches!(got, Err(Error::Forbidden(_))), "{got:?}");
 }
 
+/// Pages read while the chat is being claimed: a page that was allowed when asked for
+/// but read after the claim must not carry what the new owner's chat holds by then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pages_read_while_a_chat_is_claimed_hold_nothing_from_after_the_claim() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = service(&dir, ServiceConfig::default());
+    let alice = officer(&s, "alice", None).await;
+    let bob = officer(&s, "bob", None).await;
+    for round in 0..20 {
+        let (cust, chat, _) = customer(&s, &format!("cust-{round}")).await;
+        send(&s, &cust, chat, "hello").await;
+        let readers: Vec<_> = (0..8)
+            .map(|_| {
+                let (s, bob) = (s.clone(), bob.clone());
+                tokio::spawn(async move {
+                    let mut seen = Vec::new();
+                    for _ in 0..20 {
+                        if let Ok(page) = s.messages(&bob, chat, MessagePage::default()).await {
+                            seen.extend(page.into_iter().map(|m| m.content));
+                        }
+                        tokio::task::yield_now().await;
+                    }
+                    seen
+                })
+            })
+            .collect();
+        s.claim(&alice, &oid("alice"), chat).await.unwrap();
+        send(&s, &cust, chat, "secret").await;
+        for reader in readers {
+            let seen = reader.await.unwrap();
+            assert!(
+                !seen.iter().any(|c| c == "secret"),
+                "round {round}: a page read by bob held a message sent after the claim"
+            );
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_claimer_keeps_reading_and_gets_the_chat_for_good() {
     let dir = tempfile::tempdir().unwrap();
@@ -230,6 +268,17 @@ async fn disabling_an_officer_ends_their_sessions_and_refuses_their_logins() {
         s.disable_officer(&Actor::Admin, &oid("nobody")).await,
         Err(Error::OfficerNotFound)
     ));
+
+    // A customer login routed to the disabled officer waits in the queue instead.
+    let routed = s
+        .customer_login(chatcore::CustomerLogin {
+            customer_id: chatcore::CustomerId::parse("routed").unwrap(),
+            officer_id: Some(oid("bob")),
+            signature: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(routed.chat.assigned_officer_id, None);
 
     let enabled = s.enable_officer(&Actor::Admin, &oid("bob")).await.unwrap();
     assert!(!enabled.disabled);

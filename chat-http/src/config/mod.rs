@@ -269,6 +269,16 @@ impl Config {
                 check_secret(flag, secret)?;
             }
         }
+        // A bearer token longer than the engine reads would lock the admin out.
+        if let Some(token) = &self.admin_token
+            && token.len() > chatcore::MAX_TOKEN_BYTES
+        {
+            return Err(format!(
+                "--admin-token is {} bytes; a bearer token is at most {} bytes",
+                token.len(),
+                chatcore::MAX_TOKEN_BYTES
+            ));
+        }
         if matches!(&self.database_url, Some(u) if u.is_empty()) {
             return Err("--database-url must not be empty".to_string());
         }
@@ -561,6 +571,11 @@ mod tests {
             let args = ["chat-http", flag, LONG, file, "/run/secrets/x"];
             assert!(Config::try_parse_from(args).is_err(), "{flag} with {file}");
         }
+        // An admin token longer than a bearer token can be would lock the admin out.
+        let huge = "a".repeat(chatcore::MAX_TOKEN_BYTES + 1);
+        assert!(parse(&["--admin-token", &huge]).check().is_err());
+        let most = "a".repeat(chatcore::MAX_TOKEN_BYTES);
+        assert!(parse(&["--admin-token", &most]).check().is_ok());
     }
 
     #[test]

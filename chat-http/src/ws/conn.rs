@@ -174,10 +174,11 @@ impl Conn {
         self.state.ws().ping_interval.max(Duration::from_millis(10))
     }
 
-    /// How many pings make one `WsSettings::session_recheck` (at least one).
+    /// How many pings make at most one `WsSettings::session_recheck` (at least one), so
+    /// that a session is checked at least that often (every 50 s with the defaults).
     fn pings_per_recheck(&self) -> u32 {
         let every = self.ping_every().as_millis().max(1);
-        let pings = self.state.ws().session_recheck.as_millis().div_ceil(every);
+        let pings = self.state.ws().session_recheck.as_millis() / every;
         u32::try_from(pings).unwrap_or(u32::MAX).max(1)
     }
 

@@ -108,16 +108,25 @@ impl ChatService {
         customer_name: Option<String>,
     ) -> Result<CustomerSession> {
         let officer = match officer {
-            Some(id) if self.inner.store.officer(&id).await?.is_none() => {
-                tracing::warn!(
-                    customer = %customer_id,
-                    officer = %id,
-                    "customer login names an officer who does not exist; a new chat waits in \
-                     the queue"
-                );
-                None
+            Some(id) => {
+                // A disabled officer is as good as none: the chat would wait on nobody.
+                let usable = self
+                    .inner
+                    .store
+                    .officer(&id)
+                    .await?
+                    .is_some_and(|o| !o.officer.disabled);
+                if !usable {
+                    tracing::warn!(
+                        customer = %customer_id,
+                        officer = %id,
+                        "customer login names an officer who does not exist or is disabled; \
+                         a new chat waits in the queue"
+                    );
+                }
+                usable.then_some(id)
             }
-            officer => officer,
+            None => None,
         };
         let new = NewChat {
             id: ChatId::new(),

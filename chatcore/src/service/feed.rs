@@ -153,9 +153,10 @@ impl ChatFeed {
                 },
                 Err(RecvError::Lagged(missed)) => {
                     tracing::debug!(chat = %self.chat, missed, "chat feed lagged; reading the store");
-                    // A change of the chat may be among the lost events.
-                    self.check_right().await?;
+                    // A change of the chat may be among the lost events. Marked first, so
+                    // that a call cancelled during the check does not forget the gap.
                     self.catching_up = true;
+                    self.check_right().await?;
                 }
                 Err(RecvError::Closed) => return Ok(None),
             }

@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::identity::Actor;
 use crate::ids::{ChatId, MessageId};
 use crate::model::{Chat, Message};
-use crate::policy;
+use crate::policy::{self, ReadRight};
 use crate::store::{AppendOutcome, NewMessage, PageQuery};
 use crate::text;
 
@@ -153,8 +153,22 @@ impl ChatService {
         page: MessagePage,
     ) -> Result<Vec<Message>> {
         let query = page_query(page, self.config().max_page_bytes)?;
-        let chat = self.chat(actor, chat).await?;
-        Ok(self.inner.store.messages(&chat.id, &query).await?)
+        let chat = self.load_chat(actor, chat).await?;
+        let right = policy::read_chat(actor, &chat)?;
+        let page = self.inner.store.messages(&chat.id, &query).await?;
+        if right == ReadRight::WhilePending && !page.is_empty() {
+            // Read, then check again, as a feed does: the chat may have been claimed
+            // between the first check and the read, and its new owner's messages are not
+            // for this reader.
+            let now = self
+                .inner
+                .store
+                .chat(&chat.id)
+                .await?
+                .ok_or(Error::ChatNotFound)?;
+            policy::read_chat(actor, &now)?;
+        }
+        Ok(page)
     }
 
     /// Loads a chat for an identified actor. Anonymous callers learn nothing, and a

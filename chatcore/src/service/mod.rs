@@ -26,7 +26,7 @@ pub use customers::{CustomerLogin, CustomerSession};
 pub use feed::ChatFeed;
 pub use messages::{MAX_CLIENT_MESSAGE_ID_LEN, MessagePage, SendMessage, Sent};
 pub use officers::{NewOfficer, OfficerSession};
-pub use sessions::{LiveSession, SessionNotice};
+pub use sessions::{LiveSession, MAX_TOKEN_BYTES, SessionNotice};
 
 use crate::bus::{Envelope, Event, EventBus, LocalBus, Topic};
 use crate::clock::{Clock, SystemClock};
@@ -284,13 +284,25 @@ impl ChatService {
         F: FnOnce(ChatService) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = Result<T>> + Send + 'static,
     {
-        let this = self.clone();
-        tokio::spawn(async move {
+        self.detached(move |this| async move {
             let _guard = this.order_lock(&chat).await;
             f(this.clone()).await
         })
         .await
-        .map_err(|e| Error::internal(format!("ordered task failed: {e}")))?
+    }
+
+    /// Runs a store change and its event publication in a task of its own, so that the
+    /// caller dropping its future (a dropped HTTP request) cannot leave a committed change
+    /// unannounced.
+    async fn detached<T, F, Fut>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(ChatService) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<T>> + Send + 'static,
+    {
+        tokio::spawn(f(self.clone()))
+            .await
+            .map_err(|e| Error::internal(format!("detached task failed: {e}")))?
     }
 }
 

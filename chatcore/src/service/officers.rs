@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use super::ChatService;
+use crate::bus::{Event, Topic};
 use crate::credentials;
 use crate::error::{Error, Result};
 use crate::identity::Actor;
@@ -94,17 +95,25 @@ impl ChatService {
     /// stay assigned to them. Idempotent.
     pub async fn disable_officer(&self, actor: &Actor, officer: &OfficerId) -> Result<Officer> {
         policy::manage_officers(actor)?;
-        let (officer, revoked) = self
-            .inner
-            .store
-            .set_officer_disabled(officer, true)
-            .await?
-            .ok_or(Error::OfficerNotFound)?;
-        tracing::info!(officer = %officer.id, sessions = revoked.len(), "officer disabled");
-        for hash in revoked {
-            self.announce_revoked(hash);
-        }
-        Ok(officer)
+        let officer = officer.clone();
+        self.detached(move |this| async move {
+            let (officer, revoked) = this
+                .inner
+                .store
+                .set_officer_disabled(&officer, true)
+                .await?
+                .ok_or(Error::OfficerNotFound)?;
+            tracing::info!(officer = %officer.id, sessions = revoked.len(), "officer disabled");
+            // One notice for all of them, however many sessions the officer had.
+            this.publish(
+                Topic::Sessions,
+                Event::OfficerSessionsRevoked {
+                    officer_id: officer.id.clone(),
+                },
+            );
+            Ok(officer)
+        })
+        .await
     }
 
     /// Enables a disabled officer again (the admin only); they log in anew. Idempotent.

@@ -4,19 +4,22 @@
 //! disabled), so that the connection closes instead of going on with a right that is
 //! gone. It must not decide what a session may do; that is `policy`'s.
 //!
-//! How an early end travels: the change is committed, then a `session_revoked` notice
-//! (the token's hash, never the token) is published on the bus's `sessions` topic. Each
-//! service has one listener on that topic (started with the first live session) that
-//! marks the live sessions of that hash and wakes their connections. Registration comes
-//! before the store is asked whether the token is valid, so a revocation cannot fall
-//! between the two unseen. A bus that may have lost notices (its listener lagged) makes
-//! every live session re-check itself against the store; a connection also re-checks
-//! now and then ([`LiveSession::recheck`]), which bounds how long a notice lost between
-//! nodes can keep a session open.
+//! How an early end travels: the change is committed, then a notice is published on the
+//! bus's `sessions` topic: `session_revoked` (the token's hash, never the token) for a
+//! logout, one `officer_sessions_revoked` for all of a disabled officer's sessions. The
+//! change and its notice run in a task of their own, so a caller that goes away (a
+//! dropped HTTP request) cannot leave a committed revocation unannounced. Each service
+//! has one listener on that topic (started with the first live session) that marks the
+//! live sessions concerned and wakes their connections. Registration comes before the
+//! store is asked whether the token is valid, so a revocation cannot fall between the
+//! two unseen. A bus that may have lost notices (its listener lagged, or a cross-node
+//! bus reconnected) makes every live session re-check itself against the store; a
+//! connection also re-checks now and then ([`LiveSession::recheck`]), which bounds how
+//! long a notice lost between nodes can keep a session open.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -25,14 +28,18 @@ use crate::bus::{Event, RecvError, Subscription, Topic};
 use crate::credentials;
 use crate::error::{Error, Result};
 use crate::identity::{Actor, Authenticated};
+use crate::ids::OfficerId;
 use crate::model::Timestamp;
 use crate::store::{SessionSubject, TokenHash};
+
+/// Longest bearer token the engine reads, in bytes; a longer one is refused unread.
+pub const MAX_TOKEN_BYTES: usize = 512;
 
 impl ChatService {
     /// Resolves a bearer token to the identity it carries. Unknown, revoked and expired
     /// tokens are all [`Error::Unauthorized`].
     pub async fn authenticate(&self, token: &str) -> Result<Authenticated> {
-        if token.is_empty() || token.len() > 512 {
+        if token.is_empty() || token.len() > MAX_TOKEN_BYTES {
             return Err(Error::Unauthorized);
         }
         if self.is_admin_token(token) {
@@ -83,16 +90,14 @@ impl ChatService {
     /// Returns whether it was a live session token.
     pub async fn logout(&self, token: &str) -> Result<bool> {
         let hash = credentials::hash_token(token);
-        let revoked = self.inner.store.delete_session(&hash).await?;
-        if revoked {
-            self.announce_revoked(hash);
-        }
-        Ok(revoked)
-    }
-
-    /// Tells every node that a session ended, after the change is committed.
-    pub(super) fn announce_revoked(&self, token_hash: TokenHash) {
-        self.publish(Topic::Sessions, Event::SessionRevoked { token_hash });
+        self.detached(move |this| async move {
+            let revoked = this.inner.store.delete_session(&hash).await?;
+            if revoked {
+                this.publish(Topic::Sessions, Event::SessionRevoked { token_hash: hash });
+            }
+            Ok(revoked)
+        })
+        .await
     }
 
     /// Deletes expired sessions; returns how many. Run it now and then.
@@ -104,7 +109,7 @@ impl ChatService {
     /// [`LiveSession`] that tells the connection when to close. Refused like
     /// [`ChatService::authenticate`].
     pub async fn open_live_session(&self, token: &str) -> Result<LiveSession> {
-        if token.is_empty() || token.len() > 512 {
+        if token.is_empty() || token.len() > MAX_TOKEN_BYTES {
             return Err(Error::Unauthorized);
         }
         if self.is_admin_token(token) {
@@ -313,7 +318,7 @@ impl Revocations {
             // Subscribed here, before any session is registered: no notice published
             // after a registration can be missed.
             let subscription = service.inner.bus.subscribe(&Topic::Sessions);
-            let registry = Arc::clone(&service.inner.revocations);
+            let registry = Arc::downgrade(&service.inner.revocations);
             tokio::spawn(listen(subscription, registry)).abort_handle()
         });
         let key = key(hash);
@@ -346,6 +351,25 @@ impl Revocations {
         };
         if let Some(left) = left {
             shard.insert(key, left);
+        }
+    }
+
+    /// Ends every live session of `officer`. A session still being opened (its identity
+    /// not known yet) checks itself against the store instead: the disable deleted its
+    /// session if it was the officer's.
+    fn end_officer(&self, officer: &OfficerId) {
+        for shard in &self.shards {
+            let sessions: Vec<Arc<Live>> = lock(shard)
+                .values()
+                .flat_map(|slot| slot.sessions().iter().cloned())
+                .collect();
+            for live in sessions {
+                match live.identity.get() {
+                    Some((Actor::Officer(id), _)) if id == officer => live.raise(ENDED),
+                    Some(_) => {}
+                    None => live.raise(RECHECK),
+                }
+            }
         }
     }
 
@@ -400,15 +424,24 @@ impl Drop for Revocations {
     }
 }
 
-/// The service's one listener on the `sessions` topic.
-async fn listen(mut subscription: Subscription, registry: Arc<Revocations>) {
+/// The service's one listener on the `sessions` topic; it ends with the service (whose
+/// registry it only borrows) or the bus.
+async fn listen(mut subscription: Subscription, registry: Weak<Revocations>) {
     loop {
-        match subscription.recv().await {
-            Ok(envelope) => {
-                if let Event::SessionRevoked { token_hash } = envelope.event() {
-                    registry.end(token_hash);
+        let received = subscription.recv().await;
+        let Some(registry) = registry.upgrade() else {
+            return;
+        };
+        match received {
+            Ok(envelope) => match envelope.event() {
+                Event::SessionRevoked { token_hash } => registry.end(token_hash),
+                Event::OfficerSessionsRevoked { officer_id } => registry.end_officer(officer_id),
+                Event::SessionsMayBeStale => {
+                    tracing::info!("session notices may have been lost; live sessions re-check");
+                    registry.recheck_all();
                 }
-            }
+                _ => {}
+            },
             Err(RecvError::Lagged(missed)) => {
                 tracing::warn!(missed, "session notices lost; live sessions re-check");
                 registry.recheck_all();
@@ -504,5 +537,29 @@ mod tests {
         assert_eq!(service.inner.revocations.len(), 2);
         drop((first, third));
         assert_eq!(service.inner.revocations.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_bus_that_may_have_lost_notices_makes_live_sessions_recheck() {
+        let service = ChatService::new(
+            Arc::new(crate::MemoryStore::new()),
+            Arc::new(crate::LocalBus::new()),
+            ServiceConfig::default(),
+        );
+        let login = service
+            .customer_login(crate::CustomerLogin {
+                customer_id: crate::CustomerId::parse("a").unwrap(),
+                officer_id: None,
+                signature: None,
+            })
+            .await
+            .unwrap();
+        let live = service.open_live_session(&login.token).await.unwrap();
+        service.publish(Topic::Sessions, Event::SessionsMayBeStale);
+        assert_eq!(next_notice(&live).await, SessionNotice::Recheck);
+        // The check clears it; the session is still valid.
+        live.recheck().await.unwrap();
+        let again = poll_fn(|cx| Poll::Ready(live.poll_notice(cx))).await;
+        assert!(again.is_pending());
     }
 }
