@@ -90,7 +90,6 @@ pub(crate) struct Guards {
     login_failures: RateLimiter<IpAddr>,
     token_failures: RateLimiter<IpAddr>,
     ws_connects: RateLimiter<IpAddr>,
-    clock: Arc<dyn Clock>,
 }
 
 impl Guards {
@@ -107,9 +106,8 @@ impl Guards {
                 max,
                 clock.clone(),
             ),
-            ws_connects: RateLimiter::new(settings.ws_connects_per_address, max, clock.clone()),
+            ws_connects: RateLimiter::new(settings.ws_connects_per_address, max, clock),
             settings,
-            clock,
         }
     }
 
@@ -188,7 +186,7 @@ impl Guards {
 
     /// A fresh frame budget for one WebSocket connection.
     pub(crate) fn ws_frames(&self) -> Throttle {
-        Throttle::new(self.settings.ws_frames_per_connection, self.clock.clone())
+        Throttle::new(self.settings.ws_frames_per_connection)
     }
 }
 

@@ -81,12 +81,13 @@ pub(super) struct Conn {
     pub(super) state: AppState,
     /// The session, once authenticated.
     pub(super) session: Option<LiveSession>,
-    /// The client's address, for its budget of failed tokens.
-    pub(super) client: Option<IpAddr>,
+    /// The client's address, for its budget of failed tokens: kept until the `auth`
+    /// frame has been judged, boxed so that it costs a pointer.
+    pub(super) client: Option<Box<IpAddr>>,
     /// Joined rooms (and an officer's own events); empty, it allocates nothing.
     pub(super) feeds: Vec<Feed>,
     /// Where the next poll of the feeds starts, so a busy room cannot starve the others.
-    pub(super) cursor: usize,
+    pub(super) cursor: u32,
     /// Replies of the frame being handled, sent before anything else is read or polled.
     pub(super) out: Vec<Out>,
     /// The connection's frame budget, and how many frames in a row it has refused.
@@ -355,7 +356,8 @@ impl Conn {
             }
         };
         let attempt = self.state.service().open_live_session(&token);
-        let session = match self.state.limits().token(self.client, attempt).await {
+        let client = self.client.take().map(|ip| *ip);
+        let session = match self.state.limits().token(client, attempt).await {
             Ok(session) => session,
             Err(e) if e.status() == axum::http::StatusCode::UNAUTHORIZED => {
                 self.refuse("the token is unknown, revoked or expired");
@@ -400,7 +402,8 @@ impl Conn {
     /// again as the limit allows at once, all refused, is not listening and is closed
     /// with 1008.
     fn admit_frame(&mut self) -> Admit {
-        let Err(e) = self.frames.check() else {
+        let clock = self.state.service().config().clock.as_ref();
+        let Err(e) = self.frames.check(clock) else {
             self.refused_frames = 0;
             return Admit::Handle;
         };

@@ -105,6 +105,9 @@ async fn upgrade(
         return e.into_response();
     }
     let guard = state.shutdown().socket_guard();
+    // Boxed until the `auth` frame has been judged, then freed: an idle connection's
+    // future keeps a pointer, not the address.
+    let client = client.map(Box::new);
     let max = state.ws().max_message_bytes;
     ws.max_message_size(max)
         .max_frame_size(max)
@@ -146,7 +149,7 @@ enum Ending {
     Drop,
 }
 
-async fn run(mut socket: Box<WebSocket>, state: AppState, client: Option<IpAddr>) {
+async fn run(mut socket: Box<WebSocket>, state: AppState, client: Option<Box<IpAddr>>) {
     let frames = state.limits().ws_frames();
     let mut conn = Conn {
         state,

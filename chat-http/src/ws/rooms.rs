@@ -166,14 +166,15 @@ impl Conn {
 /// starve the others).
 pub(super) fn poll_feeds(
     feeds: &mut [Feed],
-    cursor: &mut usize,
+    cursor: &mut u32,
     cx: &mut Context<'_>,
 ) -> Poll<(usize, Source, Next)> {
     let len = feeds.len();
     for k in 0..len {
-        let i = (*cursor + k) % len;
+        let i = (*cursor as usize + k) % len;
         if let Poll::Ready((source, next)) = feeds[i].next.as_mut().poll(cx) {
-            *cursor = i + 1;
+            // Fewer rooms than u32::MAX: the room limit is far below it.
+            *cursor = u32::try_from(i + 1).unwrap_or(0);
             return Poll::Ready((i, source, next));
         }
     }
