@@ -104,7 +104,8 @@ pub(crate) struct Global {
     #[arg(long, env = "CHAT_DATABASE_URL", global = true, hide_env_values = true)]
     pub(crate) database_url: Option<String>,
 
-    /// Talk to the chat-http server at this base URL (e.g. http://127.0.0.1:3000).
+    /// Talk to the chat-http server at this base URL (e.g. http://127.0.0.1:3001, its
+    /// default address).
     #[arg(long, env = "CHAT_SERVER", global = true)]
     pub(crate) server: Option<String>,
 
