@@ -235,6 +235,9 @@ fn claim_send_and_read_a_chat() {
         .error(3, "chat_not_found");
     cli.run(&["--as", "officer:alice", "claim", "not-a-uuid"])
         .error(7, "invalid_id");
+    // An officer the engine does not know cannot act (not a storage error).
+    cli.run(&["--as", "officer:nobody", "claim", &chat])
+        .error(3, "officer_not_found");
     assert_eq!(cli.json(&["queue"]), serde_json::json!([]));
 
     // chats: by name, or the --as officer.

@@ -192,7 +192,14 @@ fn the_whole_flow_over_the_contract() {
     officer
         .run(&["claim", NO_SUCH_CHAT])
         .error(3, "chat_not_found");
-    officer.run(&["claim", "nope"]).code(7);
+    // A malformed chat id gets the contract's words, not a web framework's.
+    let bad = officer.run(&["claim", "nope"]);
+    bad.error(7, "invalid_parameter");
+    assert!(
+        bad.stderr.contains("chatId in the path must be a UUID"),
+        "{}",
+        bad.stderr
+    );
 
     let mine = officer.json(&["chats"]);
     assert_eq!(mine[0]["id"], chat);

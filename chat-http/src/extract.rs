@@ -98,7 +98,7 @@ where
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(value)) => Ok(Path(value)),
             Err(PathRejection::FailedToDeserializePathParams(e)) => {
-                Err(ApiError::invalid_parameter(e.body_text()))
+                Err(ApiError::invalid_parameter(path_message(&e.into_kind())))
             }
             // Missing parameters are a routing bug, never the client's doing.
             Err(other) => Err(ApiError::transport(
@@ -107,6 +107,34 @@ where
                 format!("internal error ({})", other.status()),
             )),
         }
+    }
+}
+
+/// What is wrong with a path parameter, in the contract's words: its name as the
+/// contract spells it (`chatId`, `officerId`) and what it must be, never the web
+/// framework's own wording.
+fn path_message(kind: &axum::extract::path::ErrorKind) -> String {
+    use axum::extract::path::ErrorKind as K;
+    let (key, value) = match kind {
+        K::ParseErrorAtKey { key, value, .. } | K::DeserializeError { key, value, .. } => {
+            (key.as_str(), value.as_str())
+        }
+        K::Message(message) => return message.clone(),
+        other => return format!("the path is malformed: {other}"),
+    };
+    // A value is echoed only short and printable, so that the answer stays readable.
+    let shown: String = value
+        .chars()
+        .take(64)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    match key {
+        "chat_id" => format!("chatId in the path must be a UUID, not `{shown}`"),
+        "officer_id" => format!(
+            "officerId in the path must be 1-64 characters of A-Z, a-z, 0-9, '.', '_' or \
+             '-', not `{shown}`"
+        ),
+        other => format!("the path parameter {other} is malformed: `{shown}`"),
     }
 }
 

@@ -178,7 +178,12 @@ impl Local {
     async fn actor(&self, chat: Option<ChatId>) -> anyhow::Result<Actor> {
         Ok(match &self.actor {
             LocalActor::Admin => Actor::Admin,
-            LocalActor::Officer(id) => Actor::Officer(id.clone()),
+            // The engine says whether this officer exists and may act.
+            LocalActor::Officer(id) => self
+                .service
+                .act_as_officer(id)
+                .await
+                .map_err(ApiError::from)?,
             LocalActor::Customer(customer_id) => {
                 let chat_id = match chat {
                     Some(chat) => {

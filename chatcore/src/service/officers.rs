@@ -90,6 +90,24 @@ impl ChatService {
         Ok(self.inner.store.officers().await?)
     }
 
+    /// The identity of an officer for a trusted caller that acts on their behalf without a
+    /// token (an administrator's tool on the database, a program embedding the engine):
+    /// [`Error::OfficerNotFound`] when there is no such officer, and
+    /// [`Error::OfficerDisabled`] when the admin disabled them. Whatever the officer then
+    /// does is checked by the same rules as with a token.
+    pub async fn act_as_officer(&self, officer: &OfficerId) -> Result<Actor> {
+        let record = self
+            .inner
+            .store
+            .officer(officer)
+            .await?
+            .ok_or(Error::OfficerNotFound)?;
+        if record.officer.disabled {
+            return Err(Error::OfficerDisabled);
+        }
+        Ok(Actor::Officer(record.officer.id))
+    }
+
     /// Disables an officer (the admin only): they can no longer log in, and every session
     /// they hold is revoked, so their open connections close on every node. Their chats
     /// stay assigned to them. Idempotent.
