@@ -105,18 +105,15 @@ impl ApiError {
     /// A WebSocket `error` frame (`{type, code, message}`), which has no status: the code
     /// says which class it is.
     pub(crate) fn from_ws_code(code: &str, message: Option<&str>) -> Self {
-        let kind = match code {
-            "unauthorized"
-            | "invalid_credentials"
-            | "invalid_signature"
-            | "forbidden"
-            | "officer_disabled" => ExitKind::Auth,
-            c if c.ends_with("_not_found") => ExitKind::NotFound,
-            "already_assigned" | "officer_exists" => ExitKind::Conflict,
-            "rate_limited" | "too_many_rooms" => ExitKind::RateLimited,
-            "invalid_id" | "invalid_parameter" | "invalid_field" | "invalid_frame"
-            | "bad_request" | "empty_content" | "message_too_large" => ExitKind::Invalid,
-            _ => ExitKind::Other,
+        let kind = match chatcore::ErrorKind::of_code(code) {
+            Some(kind) => ExitKind::from_core(kind),
+            // The WebSocket protocol's own codes (docs/API.md), which never reach the
+            // engine.
+            None => match code {
+                "invalid_frame" => ExitKind::Invalid,
+                "too_many_rooms" => ExitKind::RateLimited,
+                _ => ExitKind::Other,
+            },
         };
         Self::new(
             kind,
@@ -217,6 +214,25 @@ mod tests {
         let remote = ApiError::from_http(429, Some("rate_limited".into()), None);
         assert_eq!(remote.kind.code(), 8);
         assert_eq!(ApiError::from_ws_code("rate_limited", None).kind.code(), 8);
+    }
+
+    #[test]
+    fn a_websocket_error_code_is_classed_as_the_engine_classes_it() {
+        for (code, kind) in chatcore::error::CODES {
+            assert_eq!(
+                ApiError::from_ws_code(code, None).kind,
+                ExitKind::from_core(*kind),
+                "{code}"
+            );
+        }
+        assert_eq!(
+            ApiError::from_ws_code("invalid_frame", None).kind,
+            ExitKind::Invalid
+        );
+        assert_eq!(
+            ApiError::from_ws_code("too_many_rooms", None).kind,
+            ExitKind::RateLimited
+        );
     }
 
     #[test]

@@ -35,10 +35,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use chatcore::store::{PageQuery, StoreResult, TokenHash};
+use chatcore::store::{PageQuery, StoreResult};
 use chatcore::{
-    Chat, ChatChange, ChatId, ChatStatus, Envelope, Event, EventBus, LocalBus, Message, OfficerId,
-    Store, Subscription, Topic,
+    ChatId, ChatStatus, Envelope, Event, EventBus, LocalBus, Store, Subscription, Topic,
 };
 use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
@@ -222,47 +221,6 @@ fn encode(node: &str, envelope: &Envelope) -> Option<String> {
     }
 }
 
-fn parse_topic(s: &str) -> Option<Topic> {
-    if s == "officers:all" {
-        return Some(Topic::Officers);
-    }
-    if s == "sessions" {
-        return Some(Topic::Sessions);
-    }
-    if let Some(id) = s.strip_prefix("chat:") {
-        return ChatId::parse(id).ok().map(Topic::Chat);
-    }
-    if let Some(id) = s.strip_prefix("officer:") {
-        return OfficerId::parse(id).ok().map(Topic::Officer);
-    }
-    None
-}
-
-fn parse_event(v: serde_json::Value) -> Option<Event> {
-    let kind = v.get("type")?.as_str()?.to_string();
-    let field = |name: &str| v.get(name).cloned();
-    let chat = || serde_json::from_value::<Chat>(field("chat")?).ok();
-    match kind.as_str() {
-        "new_message" => Some(Event::NewMessage {
-            message: serde_json::from_value::<Message>(field("message")?).ok()?,
-        }),
-        "queue_chat_created" => Some(Event::QueueChatCreated { chat: chat()? }),
-        "queue_chat_claimed" => Some(Event::QueueChatClaimed { chat: chat()? }),
-        "chat_assigned" => Some(Event::ChatAssigned { chat: chat()? }),
-        "chat_updated" => Some(Event::ChatUpdated {
-            chat: chat()?,
-            change: serde_json::from_value::<ChatChange>(field("change")?).ok()?,
-        }),
-        "session_revoked" => Some(Event::SessionRevoked {
-            token_hash: serde_json::from_value::<TokenHash>(field("tokenHash")?).ok()?,
-        }),
-        "officer_sessions_revoked" => Some(Event::OfficerSessionsRevoked {
-            officer_id: serde_json::from_value::<OfficerId>(field("officerId")?).ok()?,
-        }),
-        _ => None,
-    }
-}
-
 /// Turns a notification from another node into an envelope; `None` for this node's
 /// own notifications and for payloads it cannot understand (logged).
 async fn decode(payload: &str, node: &str, store: &dyn Store) -> Option<Arc<Envelope>> {
@@ -276,7 +234,7 @@ async fn decode(payload: &str, node: &str, store: &dyn Store) -> Option<Arc<Enve
     if wire.node == node {
         return None;
     }
-    let Some(topic) = parse_topic(&wire.topic) else {
+    let Ok(topic) = wire.topic.parse::<Topic>() else {
         tracing::warn!(
             topic = wire.topic,
             "notification for an unknown topic skipped"
@@ -284,7 +242,7 @@ async fn decode(payload: &str, node: &str, store: &dyn Store) -> Option<Arc<Enve
         return None;
     };
     if let Some(event) = wire.event {
-        let Some(event) = parse_event(event) else {
+        let Ok(event) = serde_json::from_value::<Event>(event) else {
             tracing::warn!(
                 topic = wire.topic,
                 "notification with an unknown event skipped"

@@ -13,7 +13,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 use crate::ids::{ChatId, OfficerId};
@@ -46,9 +46,35 @@ impl fmt::Display for Topic {
     }
 }
 
+/// The contract's spelling of a topic (what [`fmt::Display`] writes), read back: for a bus
+/// that carries topics between processes.
+impl std::str::FromStr for Topic {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let unknown = || format!("{s:?} is not a topic");
+        match s {
+            "officers:all" => Ok(Topic::Officers),
+            "sessions" => Ok(Topic::Sessions),
+            _ => {
+                if let Some(id) = s.strip_prefix("chat:") {
+                    ChatId::parse(id).map(Topic::Chat).map_err(|_| unknown())
+                } else if let Some(id) = s.strip_prefix("officer:") {
+                    OfficerId::parse(id)
+                        .map(Topic::Officer)
+                        .map_err(|_| unknown())
+                } else {
+                    Err(unknown())
+                }
+            }
+        }
+    }
+}
+
 /// An event of the contract. Serializes to exactly the WebSocket frame the contract
-/// specifies (`{"type": "new_message", "message": {...}}` and so on).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// specifies (`{"type": "new_message", "message": {...}}` and so on), and reads back from
+/// it (a bus between processes, a client); fields it does not know are ignored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Event {
@@ -446,6 +472,49 @@ mod tests {
             drop(bus.subscribe(&Topic::Chat(ChatId::new())));
         }
         assert!(bus.topic_count() <= 2 * MIN_SWEEP, "{}", bus.topic_count());
+    }
+
+    #[test]
+    fn topics_and_events_read_back_what_they_write() {
+        let officer = OfficerId::parse("amy").unwrap();
+        for topic in [
+            Topic::Chat(ChatId::new()),
+            Topic::Officers,
+            Topic::Officer(officer.clone()),
+            Topic::Sessions,
+        ] {
+            assert_eq!(topic.to_string().parse::<Topic>(), Ok(topic));
+        }
+        for bad in ["chat:nope", "officer:", "officers", ""] {
+            assert!(bad.parse::<Topic>().is_err(), "{bad}");
+        }
+        let c = chat();
+        for event in [
+            Event::QueueChatCreated { chat: c.clone() },
+            Event::QueueChatClaimed { chat: c.clone() },
+            Event::ChatAssigned { chat: c.clone() },
+            Event::ChatUpdated {
+                chat: c,
+                change: ChatChange::Claimed,
+            },
+            Event::SessionRevoked {
+                token_hash: TokenHash([7; 32]),
+            },
+            Event::OfficerSessionsRevoked {
+                officer_id: officer.clone(),
+            },
+            Event::SessionsMayBeStale,
+        ] {
+            let json = Envelope::new(Topic::Sessions, event.clone()).json().clone();
+            assert_eq!(serde_json::from_slice::<Event>(&json).unwrap(), event);
+        }
+        // A field it does not know is ignored; a type it does not know is refused.
+        let v = serde_json::json!({ "type": "sessions_may_be_stale", "extra": 1 });
+        assert_eq!(
+            serde_json::from_value::<Event>(v).unwrap(),
+            Event::SessionsMayBeStale
+        );
+        assert!(serde_json::from_value::<Event>(serde_json::json!({ "type": "nope" })).is_err());
     }
 
     #[test]

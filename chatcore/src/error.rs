@@ -31,6 +31,42 @@ pub enum ErrorKind {
     Internal,
 }
 
+/// Every error code of the engine with its class: the one list, from which
+/// [`Error::kind`] and [`ErrorKind::of_code`] (for clients, which see only a code) are
+/// read. Transports add their own codes for what never reaches the engine (a malformed
+/// body, an unknown route, a WebSocket frame of no known type).
+pub const CODES: &[(&str, ErrorKind)] = &[
+    ("invalid_parameter", ErrorKind::BadRequest),
+    ("invalid_id", ErrorKind::Unprocessable),
+    ("invalid_field", ErrorKind::Unprocessable),
+    ("empty_content", ErrorKind::Unprocessable),
+    ("message_too_large", ErrorKind::TooLarge),
+    ("unauthorized", ErrorKind::Unauthorized),
+    ("invalid_credentials", ErrorKind::Unauthorized),
+    ("invalid_signature", ErrorKind::Unauthorized),
+    ("invalid_identity", ErrorKind::Unauthorized),
+    ("forbidden", ErrorKind::Forbidden),
+    ("officer_disabled", ErrorKind::Forbidden),
+    ("chat_not_found", ErrorKind::NotFound),
+    ("officer_not_found", ErrorKind::NotFound),
+    ("officer_exists", ErrorKind::Conflict),
+    ("already_assigned", ErrorKind::Conflict),
+    ("rate_limited", ErrorKind::TooManyRequests),
+    ("unavailable", ErrorKind::Unavailable),
+    ("internal", ErrorKind::Internal),
+];
+
+impl ErrorKind {
+    /// The class of one of the engine's error codes ([`CODES`]); `None` for a code the
+    /// engine does not have (a transport's own, or one from a newer server).
+    pub fn of_code(code: &str) -> Option<ErrorKind> {
+        CODES
+            .iter()
+            .find(|(known, _)| *known == code)
+            .map(|(_, kind)| *kind)
+    }
+}
+
 /// Everything an engine operation can refuse or fail with.
 ///
 /// `code()` gives the contract's snake_case code and `Display` a sentence a person can act
@@ -151,25 +187,9 @@ impl Error {
         }
     }
 
-    /// The class of the error.
+    /// The class of the error (from [`CODES`], the one list of codes and classes).
     pub fn kind(&self) -> ErrorKind {
-        match self {
-            Error::InvalidParameter { .. } => ErrorKind::BadRequest,
-            Error::InvalidId { .. } | Error::InvalidField { .. } | Error::EmptyContent => {
-                ErrorKind::Unprocessable
-            }
-            Error::ContentTooLong { .. } => ErrorKind::TooLarge,
-            Error::Unauthorized
-            | Error::InvalidCredentials
-            | Error::InvalidSignature
-            | Error::InvalidIdentity(_) => ErrorKind::Unauthorized,
-            Error::Forbidden(_) | Error::OfficerDisabled => ErrorKind::Forbidden,
-            Error::ChatNotFound | Error::OfficerNotFound => ErrorKind::NotFound,
-            Error::OfficerExists(_) | Error::AlreadyAssigned(_) => ErrorKind::Conflict,
-            Error::RateLimited { .. } => ErrorKind::TooManyRequests,
-            Error::Unavailable(_) => ErrorKind::Unavailable,
-            Error::Internal(_) => ErrorKind::Internal,
-        }
+        ErrorKind::of_code(self.code()).unwrap_or(ErrorKind::Internal)
     }
 
     /// For [`Error::RateLimited`], how long until the request would be allowed.
@@ -213,3 +233,73 @@ pub fn retry_after_secs(wait: Duration) -> u64 {
 
 /// Shorthand for results of engine operations.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One of each variant: every code is in [`CODES`], with the class the contract gives
+    /// its HTTP status, and no code is listed twice.
+    #[test]
+    fn every_error_has_its_code_listed_once_with_its_class() {
+        let officer = OfficerId::parse("amy").unwrap();
+        let all = [
+            (
+                Error::InvalidId {
+                    kind: IdKind::Officer,
+                    reason: String::new(),
+                },
+                ErrorKind::Unprocessable,
+            ),
+            (
+                Error::InvalidParameter {
+                    name: "x",
+                    reason: String::new(),
+                },
+                ErrorKind::BadRequest,
+            ),
+            (
+                Error::InvalidField {
+                    name: "x",
+                    reason: String::new(),
+                },
+                ErrorKind::Unprocessable,
+            ),
+            (Error::EmptyContent, ErrorKind::Unprocessable),
+            (Error::ContentTooLong { max: 1 }, ErrorKind::TooLarge),
+            (Error::Unauthorized, ErrorKind::Unauthorized),
+            (Error::InvalidCredentials, ErrorKind::Unauthorized),
+            (Error::InvalidSignature, ErrorKind::Unauthorized),
+            (Error::InvalidIdentity("x"), ErrorKind::Unauthorized),
+            (Error::OfficerDisabled, ErrorKind::Forbidden),
+            (Error::Forbidden(String::new()), ErrorKind::Forbidden),
+            (Error::ChatNotFound, ErrorKind::NotFound),
+            (Error::OfficerNotFound, ErrorKind::NotFound),
+            (Error::OfficerExists(officer.clone()), ErrorKind::Conflict),
+            (Error::AlreadyAssigned(officer), ErrorKind::Conflict),
+            (
+                Error::RateLimited {
+                    retry_after: Duration::from_secs(1),
+                },
+                ErrorKind::TooManyRequests,
+            ),
+            (Error::Unavailable("x".into()), ErrorKind::Unavailable),
+            (Error::Internal("x".into()), ErrorKind::Internal),
+        ];
+        assert_eq!(all.len(), CODES.len(), "a variant or a code is missing");
+        for (error, kind) in &all {
+            assert_eq!(
+                ErrorKind::of_code(error.code()),
+                Some(*kind),
+                "{}",
+                error.code()
+            );
+            assert_eq!(error.kind(), *kind);
+        }
+        let mut codes: Vec<&str> = CODES.iter().map(|(c, _)| *c).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), CODES.len(), "a code is listed twice");
+        assert_eq!(ErrorKind::of_code("no_such_code"), None);
+    }
+}

@@ -23,7 +23,7 @@ use chatcore::{
     Officer, OfficerId, SendMessage, ServiceConfig, Store,
 };
 
-use super::{CustomerLogin, OfficerLogin, Page, Sent, Status};
+use super::{CustomerSession, OfficerSession, Page, Sent, Status};
 use crate::error::{ApiError, ExitKind};
 
 /// Who local mode acts as (`--as`).
@@ -270,17 +270,12 @@ impl Local {
         &self,
         id: &str,
         password: Option<String>,
-    ) -> anyhow::Result<OfficerLogin> {
-        let session = self
+    ) -> anyhow::Result<OfficerSession> {
+        Ok(self
             .service
             .officer_login(id, password.as_deref())
             .await
-            .map_err(ApiError::from)?;
-        Ok(OfficerLogin {
-            officer: session.officer,
-            token: session.token,
-            expires_at: Some(session.expires_at),
-        })
+            .map_err(ApiError::from)?)
     }
 
     pub(crate) async fn customer_login(
@@ -288,13 +283,13 @@ impl Local {
         id: &str,
         officer: Option<String>,
         signature: Option<String>,
-    ) -> anyhow::Result<CustomerLogin> {
+    ) -> anyhow::Result<CustomerSession> {
         let customer_id = CustomerId::parse(id).map_err(ApiError::from)?;
         let officer_id = officer
             .map(OfficerId::parse)
             .transpose()
             .map_err(ApiError::from)?;
-        let session = self
+        Ok(self
             .service
             .customer_login(chatcore::CustomerLogin {
                 customer_id,
@@ -302,13 +297,7 @@ impl Local {
                 signature,
             })
             .await
-            .map_err(ApiError::from)?;
-        Ok(CustomerLogin {
-            chat: session.chat,
-            token: session.token,
-            created: session.created,
-            expires_at: Some(session.expires_at),
-        })
+            .map_err(ApiError::from)?)
     }
 
     /// Local mode has no customer secret, so the engine refuses every identity token
@@ -316,18 +305,12 @@ impl Local {
     pub(crate) async fn customer_login_with_identity(
         &self,
         identity_token: &str,
-    ) -> anyhow::Result<CustomerLogin> {
-        let session = self
+    ) -> anyhow::Result<CustomerSession> {
+        Ok(self
             .service
             .customer_login_with_identity(identity_token)
             .await
-            .map_err(ApiError::from)?;
-        Ok(CustomerLogin {
-            chat: session.chat,
-            token: session.token,
-            created: session.created,
-            expires_at: Some(session.expires_at),
-        })
+            .map_err(ApiError::from)?)
     }
 
     pub(crate) async fn queue(&self) -> anyhow::Result<Vec<Chat>> {

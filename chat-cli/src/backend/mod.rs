@@ -7,32 +7,12 @@
 mod local;
 mod remote;
 
-use chatcore::{Chat, Message, Officer, Timestamp};
-use serde::{Deserialize, Serialize};
+use chatcore::{Chat, Message, Officer};
+pub(crate) use chatcore::{CustomerSession, OfficerSession};
+use serde::Serialize;
 
 pub(crate) use local::{Local, LocalActor};
 pub(crate) use remote::Remote;
-
-/// Result of an officer login (`POST /api/officers/login`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct OfficerLogin {
-    pub(crate) officer: Officer,
-    pub(crate) token: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) expires_at: Option<Timestamp>,
-}
-
-/// Result of a customer login (`POST /api/customers/login`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct CustomerLogin {
-    pub(crate) chat: Chat,
-    pub(crate) token: String,
-    pub(crate) created: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) expires_at: Option<Timestamp>,
-}
 
 /// A sent message and whether it was stored now (false: an earlier send with the same
 /// client id already stored it).
@@ -121,7 +101,7 @@ impl Backend {
         &self,
         id: &str,
         password: Option<String>,
-    ) -> anyhow::Result<OfficerLogin> {
+    ) -> anyhow::Result<OfficerSession> {
         match self {
             Backend::Local(b) => b.officer_login(id, password).await,
             Backend::Remote(b) => b.officer_login(id, password).await,
@@ -133,7 +113,7 @@ impl Backend {
         id: &str,
         officer: Option<String>,
         signature: Option<String>,
-    ) -> anyhow::Result<CustomerLogin> {
+    ) -> anyhow::Result<CustomerSession> {
         match self {
             Backend::Local(b) => b.customer_login(id, officer, signature).await,
             Backend::Remote(b) => b.customer_login(id, officer, signature).await,
@@ -143,7 +123,7 @@ impl Backend {
     pub(crate) async fn customer_login_with_identity(
         &self,
         identity_token: &str,
-    ) -> anyhow::Result<CustomerLogin> {
+    ) -> anyhow::Result<CustomerSession> {
         match self {
             Backend::Local(b) => b.customer_login_with_identity(identity_token).await,
             Backend::Remote(b) => b.customer_login_with_identity(identity_token).await,

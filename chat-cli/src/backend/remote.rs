@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::{CustomerLogin, OfficerLogin, Page, Sent, Status};
+use super::{CustomerSession, OfficerSession, Page, Sent, Status};
 use crate::error::{ApiError, ExitKind};
 use crate::ws::{self, Ready};
 
@@ -217,7 +217,7 @@ impl Remote {
         &self,
         id: &str,
         password: Option<String>,
-    ) -> anyhow::Result<OfficerLogin> {
+    ) -> anyhow::Result<OfficerSession> {
         let mut body = json!({ "officerId": id });
         if let Some(p) = password {
             body["password"] = json!(p);
@@ -233,7 +233,7 @@ impl Remote {
         id: &str,
         officer: Option<String>,
         signature: Option<String>,
-    ) -> anyhow::Result<CustomerLogin> {
+    ) -> anyhow::Result<CustomerSession> {
         let mut body = json!({ "customerId": id });
         if let Some(o) = officer {
             body["officerId"] = json!(o);
@@ -250,7 +250,7 @@ impl Remote {
     pub(crate) async fn customer_login_with_identity(
         &self,
         identity_token: &str,
-    ) -> anyhow::Result<CustomerLogin> {
+    ) -> anyhow::Result<CustomerSession> {
         let body = json!({ "identityToken": identity_token });
         Ok(self
             .call(Method::POST, "/api/customers/login", Some(body), false)

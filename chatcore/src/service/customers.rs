@@ -8,7 +8,7 @@
 //! queue, answered exactly as a login naming no officer, so that logins cannot be used
 //! to find out which officer ids exist.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::ChatService;
 use crate::bus::{Event, Topic};
@@ -35,8 +35,8 @@ pub struct CustomerLogin {
     pub signature: Option<String>,
 }
 
-/// Result of a customer login.
-#[derive(Debug, Clone, Serialize)]
+/// Result of a customer login: the contract's answer to `POST /api/customers/login`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CustomerSession {
     /// The customer's chat.

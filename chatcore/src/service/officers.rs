@@ -1,6 +1,6 @@
 //! Officers: creation (admin, or anyone in open mode), listing, and password login.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::ChatService;
 use crate::bus::{Event, Topic};
@@ -26,8 +26,8 @@ pub struct NewOfficer {
     pub display_name: Option<String>,
 }
 
-/// Result of an officer login.
-#[derive(Debug, Clone, Serialize)]
+/// Result of an officer login: the contract's answer to `POST /api/officers/login`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OfficerSession {
     /// The officer.
