@@ -4,7 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::identity::Actor;
-use crate::ids::OfficerId;
+use crate::ids::{ChatId, OfficerId};
 use crate::model::{Chat, SenderType};
 
 /// Refuses anonymous callers with 401 and everyone else with 403.
@@ -45,6 +45,27 @@ pub(crate) fn watch_queue(actor: &Actor) -> Result<&OfficerId> {
     match actor {
         Actor::Officer(id) => Ok(id),
         _ => Err(refuse(actor, "only officers may join the officers room")),
+    }
+}
+
+/// An officer's own events (chats assigned to them): officers only.
+pub(crate) fn watch_officer(actor: &Actor) -> Result<&OfficerId> {
+    match actor {
+        Actor::Officer(id) => Ok(id),
+        _ => Err(refuse(actor, "only officers have officer events")),
+    }
+}
+
+/// Looking a chat up by id, before anything is read: anyone identified, but a customer
+/// only their own chat, refused before the lookup so that 403 and 404 cannot tell them
+/// which other chat ids exist. Whether the chat found may be read is [`read_chat`].
+pub(crate) fn look_up_chat(actor: &Actor, chat: ChatId) -> Result<()> {
+    match actor {
+        Actor::Anonymous => Err(Error::Unauthorized),
+        Actor::Customer { chat_id, .. } if *chat_id != chat => {
+            Err(Error::forbidden("customers may use only their own chat"))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -234,10 +234,7 @@ impl ChatService {
 
     /// An officer's own events (`chat_assigned`).
     pub fn watch_officer(&self, actor: &Actor) -> Result<Subscription> {
-        match actor {
-            Actor::Officer(id) => Ok(self.inner.bus.subscribe(&Topic::Officer(id.clone()))),
-            Actor::Anonymous => Err(Error::Unauthorized),
-            _ => Err(Error::forbidden("only officers have officer events")),
-        }
+        let officer = policy::watch_officer(actor)?;
+        Ok(self.inner.bus.subscribe(&Topic::Officer(officer.clone())))
     }
 }

@@ -175,13 +175,7 @@ impl ChatService {
     /// customer asking for any chat but their own is refused before the lookup, so that
     /// 403 and 404 cannot tell them which other chat ids exist.
     pub(super) async fn load_chat(&self, actor: &Actor, chat: ChatId) -> Result<Chat> {
-        match actor {
-            Actor::Anonymous => return Err(Error::Unauthorized),
-            Actor::Customer { chat_id, .. } if *chat_id != chat => {
-                return Err(Error::forbidden("customers may use only their own chat"));
-            }
-            _ => {}
-        }
+        policy::look_up_chat(actor, chat)?;
         self.inner
             .store
             .chat(&chat)
