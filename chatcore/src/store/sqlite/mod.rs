@@ -187,13 +187,13 @@ impl SqliteStore {
             .lock()
             .map_err(|_| StoreError::backend("writer lock poisoned"))?
             .clone()
-            .ok_or_else(closed)?;
+            .ok_or_else(StoreError::closed)?;
         let (tx, rx) = oneshot::channel();
         sender
             .send(writer::job(f, tx))
             .await
-            .map_err(|_| closed())?;
-        rx.await.map_err(|_| closed())?
+            .map_err(|_| StoreError::closed())?;
+        rx.await.map_err(|_| StoreError::closed())?
     }
 
     /// Runs `f` on a read connection (or on the writer for an in-memory database).
@@ -231,10 +231,6 @@ impl SqliteStore {
         }
         Ok(())
     }
-}
-
-fn closed() -> StoreError {
-    StoreError::Unavailable("the store is closed".into())
 }
 
 /// Keeps the `-wal` and `-shm` files when the connection closes (SQLite deletes them by

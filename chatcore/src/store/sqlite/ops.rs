@@ -13,16 +13,12 @@ use super::rows::{
     chat_from_row, message_from_row, officer_from_row,
 };
 use super::schema::schema_version;
-use crate::ids::{ChatId, CustomerId, OfficerId};
-use crate::model::{Chat, ChatStatus, Message, Officer, Timestamp};
+use crate::ids::{ChatId, OfficerId};
+use crate::model::{Chat, Message, Officer, Timestamp};
 use crate::store::{
     AppendOutcome, ClaimOutcome, NewChat, NewMessage, OfficerRecord, PageQuery, SessionRecord,
-    SessionSubject, Store, StoreError, StoreResult, TokenHash, fill_page,
+    SessionSubject, Store, StoreError, StoreResult, TokenHash, fill_page, seq_param,
 };
-
-fn seq_param(v: Option<u64>, default: i64) -> i64 {
-    v.map_or(default, |s| i64::try_from(s).unwrap_or(i64::MAX))
-}
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -81,11 +77,7 @@ impl Store for SqliteStore {
     async fn get_or_create_chat(&self, new: &NewChat) -> StoreResult<(Chat, bool)> {
         let new = new.clone();
         self.write(move |c| {
-            let status = if new.assigned_officer_id.is_some() {
-                ChatStatus::Assigned
-            } else {
-                ChatStatus::Pending
-            };
+            let status = new.status();
             let inserted = c
                 .prepare_cached(
                     "INSERT INTO chats (id, customer_id, assigned_officer_id, status, created_at,
@@ -164,13 +156,8 @@ impl Store for SqliteStore {
             if let Some(chat) = claimed {
                 return Ok(ClaimOutcome::Claimed(chat));
             }
-            Ok(match chat_by_id(c, &chat).map_err(classify)? {
-                None => ClaimOutcome::NotFound,
-                Some(existing) if existing.assigned_officer_id.as_ref() == Some(&officer) => {
-                    ClaimOutcome::AlreadyOwned(existing)
-                }
-                Some(existing) => ClaimOutcome::TakenByOther(existing),
-            })
+            let found = chat_by_id(c, &chat).map_err(classify)?;
+            Ok(ClaimOutcome::refused(found, &officer))
         })
         .await
     }
@@ -217,16 +204,7 @@ impl Store for SqliteStore {
                 ])
             })
             .map_err(classify)?;
-            Ok(AppendOutcome::Created(Message {
-                id: m.id,
-                chat_id: m.chat_id,
-                seq: seq as u64,
-                sender_type: m.sender_type,
-                sender_id: m.sender_id,
-                content: m.content,
-                created_at: m.created_at,
-                client_message_id: m.client_message_id,
-            }))
+            Ok(AppendOutcome::Created(m.stored(seq as u64)))
         })
         .await
     }
@@ -272,17 +250,7 @@ impl Store for SqliteStore {
     async fn create_session(&self, session: &SessionRecord) -> StoreResult<bool> {
         let s = session.clone();
         self.write(move |c| {
-            let (role, subject, chat) = match &s.subject {
-                SessionSubject::Officer(id) => ("officer", id.to_string(), None),
-                SessionSubject::Customer {
-                    customer_id,
-                    chat_id,
-                } => (
-                    "customer",
-                    customer_id.to_string(),
-                    Some(chat_id.to_string()),
-                ),
-            };
+            let (role, subject, chat) = s.subject.to_columns();
             // On the one writer, the check and the insert are one step: a disable cannot
             // fall between them.
             c.prepare_cached(
@@ -328,17 +296,7 @@ impl Store for SqliteStore {
             let Some((role, subject, chat, created, expires)) = row else {
                 return Ok(None);
             };
-            let bad = || StoreError::backend("malformed session row");
-            let subject = match (role.as_str(), chat) {
-                ("officer", _) => {
-                    SessionSubject::Officer(OfficerId::parse(subject).map_err(|_| bad())?)
-                }
-                ("customer", Some(chat)) => SessionSubject::Customer {
-                    customer_id: CustomerId::parse(subject).map_err(|_| bad())?,
-                    chat_id: ChatId::parse(&chat).map_err(|_| bad())?,
-                },
-                _ => return Err(bad()),
-            };
+            let subject = SessionSubject::from_columns(&role, subject, chat)?;
             Ok(Some(SessionRecord {
                 token_hash: hash,
                 subject,
@@ -392,11 +350,7 @@ impl Store for SqliteStore {
                     .query_map([officer.as_str()], |r| r.get::<_, Vec<u8>>(0))
                     .map_err(classify)?;
                 for row in rows {
-                    let bytes = row.map_err(classify)?;
-                    let hash: [u8; 32] = bytes
-                        .try_into()
-                        .map_err(|_| StoreError::backend("malformed session token hash"))?;
-                    revoked.push(TokenHash(hash));
+                    revoked.push(TokenHash::from_column(row.map_err(classify)?)?);
                 }
             }
             Ok(Some((record.officer, revoked)))

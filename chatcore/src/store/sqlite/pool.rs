@@ -10,7 +10,7 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::Semaphore;
 
 use super::error::classify;
-use super::{closed, persist_wal};
+use super::persist_wal;
 use crate::store::{StoreError, StoreResult};
 
 /// The read-only connections to a database file, at most `permits` in use at once.
@@ -59,7 +59,11 @@ impl ReadPool {
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
-        let _permit = self.permits.acquire().await.map_err(|_| closed())?;
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::closed())?;
         let generation = self.idle.generation.load(Ordering::Acquire);
         // A connection from before the writer's last reopen is dropped, not reused.
         let idle = self

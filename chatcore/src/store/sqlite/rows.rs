@@ -5,9 +5,9 @@
 
 use rusqlite::{Connection, OptionalExtension, Row};
 
-use crate::ids::{ChatId, CustomerId, MessageId, OfficerId};
-use crate::model::{Chat, ChatStatus, Message, Officer, SenderType, Timestamp};
-use crate::store::OfficerRecord;
+use crate::ids::ChatId;
+use crate::model::{Chat, Message};
+use crate::store::{ChatColumns, MalformedRow, MessageColumns, OfficerColumns, OfficerRecord};
 
 macro_rules! chat_columns {
     () => {
@@ -69,56 +69,50 @@ pub(super) const SQL_PAGE_BEFORE: &str = concat!(
 pub(super) const SQL_SESSION: &str = "SELECT role, subject, chat_id, created_at, expires_at
      FROM sessions WHERE token_hash = ?1";
 
-fn corrupt(what: &str) -> rusqlite::Error {
-    rusqlite::Error::InvalidColumnType(0, what.to_string(), rusqlite::types::Type::Text)
+/// A value the shared codec refuses, as the driver error a row mapper returns (it becomes
+/// a `StoreError::Backend` through `classify`).
+fn corrupt(e: MalformedRow) -> rusqlite::Error {
+    rusqlite::Error::InvalidColumnType(0, e.0.to_string(), rusqlite::types::Type::Text)
 }
 
 pub(super) fn chat_from_row(r: &Row<'_>) -> rusqlite::Result<Chat> {
-    let id: String = r.get(0)?;
-    let customer: String = r.get(1)?;
-    let officer: Option<String> = r.get(2)?;
-    let status: String = r.get(3)?;
-    Ok(Chat {
-        id: ChatId::parse(&id).map_err(|_| corrupt("chats.id"))?,
-        customer_id: CustomerId::parse(customer).map_err(|_| corrupt("chats.customer_id"))?,
-        assigned_officer_id: officer
-            .map(OfficerId::parse)
-            .transpose()
-            .map_err(|_| corrupt("chats.assigned_officer_id"))?,
-        status: ChatStatus::parse(&status).ok_or_else(|| corrupt("chats.status"))?,
-        created_at: Timestamp::from_unix_millis(r.get(4)?),
+    ChatColumns {
+        id: r.get(0)?,
+        customer_id: r.get(1)?,
+        assigned_officer_id: r.get(2)?,
+        status: r.get(3)?,
+        created_at: r.get(4)?,
         customer_name: r.get(5)?,
-    })
+    }
+    .decode()
+    .map_err(corrupt)
 }
 
 pub(super) fn message_from_row(r: &Row<'_>) -> rusqlite::Result<Message> {
-    let id: String = r.get(0)?;
-    let chat: String = r.get(1)?;
-    let sender_type: String = r.get(3)?;
-    Ok(Message {
-        id: MessageId::parse(&id).map_err(|_| corrupt("messages.id"))?,
-        chat_id: ChatId::parse(&chat).map_err(|_| corrupt("messages.chat_id"))?,
+    MessageColumns {
+        id: r.get(0)?,
+        chat_id: r.get(1)?,
         seq: r.get::<_, i64>(2)? as u64,
-        sender_type: SenderType::parse(&sender_type)
-            .ok_or_else(|| corrupt("messages.sender_type"))?,
+        sender_type: r.get(3)?,
         sender_id: r.get(4)?,
         content: r.get(5)?,
-        created_at: Timestamp::from_unix_millis(r.get(6)?),
+        created_at: r.get(6)?,
         client_message_id: r.get(7)?,
-    })
+    }
+    .decode()
+    .map_err(corrupt)
 }
 
 pub(super) fn officer_from_row(r: &Row<'_>) -> rusqlite::Result<OfficerRecord> {
-    let id: String = r.get(0)?;
-    Ok(OfficerRecord {
-        officer: Officer {
-            id: OfficerId::parse(id).map_err(|_| corrupt("officers.id"))?,
-            display_name: r.get(1)?,
-            created_at: Timestamp::from_unix_millis(r.get(3)?),
-            disabled: r.get(4)?,
-        },
+    OfficerColumns {
+        id: r.get(0)?,
+        display_name: r.get(1)?,
         password_hash: r.get(2)?,
-    })
+        created_at: r.get(3)?,
+        disabled: r.get(4)?,
+    }
+    .decode()
+    .map_err(corrupt)
 }
 
 pub(super) fn chat_by_id(conn: &Connection, id: &ChatId) -> rusqlite::Result<Option<Chat>> {

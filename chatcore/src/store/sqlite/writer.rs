@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::error::classify;
 use super::pool::IdleReaders;
 use super::schema::migrate;
-use super::{Durability, closed, persist_wal};
+use super::{Durability, persist_wal};
 use crate::store::{StoreError, StoreResult};
 
 const WRITE_QUEUE: usize = 4096;
@@ -208,7 +208,7 @@ impl Writer {
                 tracing::info!("reopened the database after a storage fault");
             }
         }
-        self.conn.as_ref().ok_or_else(closed)
+        self.conn.as_ref().ok_or_else(StoreError::closed)
     }
 
     /// Folds the WAL back into the main file and closes.
