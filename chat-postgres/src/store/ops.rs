@@ -5,19 +5,17 @@
 use async_trait::async_trait;
 use chatcore::store::{
     AppendOutcome, ClaimOutcome, NewChat, NewMessage, OfficerRecord, PageQuery, SessionRecord,
-    SessionSubject, StoreResult, TokenHash, fill_page,
+    SessionSubject, StoreResult, TokenHash, fill_page, seq_param,
 };
-use chatcore::{
-    Chat, ChatId, ChatStatus, CustomerId, Message, Officer, OfficerId, Store, StoreError, Timestamp,
-};
+use chatcore::{Chat, ChatId, Message, Officer, OfficerId, Store, StoreError, Timestamp};
 use deadpool_postgres::Object;
 
 use super::PgStore;
 use super::rows::{
     SQL_CHAT_BY_CUSTOMER, SQL_CHAT_BY_ID, SQL_CLAIM, SQL_IDEMPOTENT_ORIGINAL, SQL_INSERT_CHAT,
     SQL_INSERT_MESSAGE, SQL_NEXT_SEQ, SQL_OFFICER, SQL_OFFICER_CHATS, SQL_PAGE_AFTER,
-    SQL_PAGE_BEFORE, SQL_QUEUE, SQL_RENAME_CUSTOMER, SQL_SESSION, chat_from_row, corrupt,
-    message_from_row, officer_from_row, seq_param,
+    SQL_PAGE_BEFORE, SQL_QUEUE, SQL_RENAME_CUSTOMER, SQL_SESSION, chat_from_row, message_from_row,
+    officer_from_row,
 };
 use crate::error::classify;
 
@@ -92,11 +90,7 @@ impl Store for PgStore {
     }
 
     async fn get_or_create_chat(&self, new: &NewChat) -> StoreResult<(Chat, bool)> {
-        let status = if new.assigned_officer_id.is_some() {
-            ChatStatus::Assigned
-        } else {
-            ChatStatus::Pending
-        };
+        let status = new.status();
         let client = self.client().await?;
         let st = client
             .prepare_cached(SQL_INSERT_CHAT)
@@ -167,13 +161,8 @@ impl Store for PgStore {
         if let Some(row) = claimed {
             return Ok(ClaimOutcome::Claimed(chat_from_row(&row)?));
         }
-        Ok(match self.one_chat(&client, SQL_CHAT_BY_ID, &id).await? {
-            None => ClaimOutcome::NotFound,
-            Some(existing) if existing.assigned_officer_id.as_ref() == Some(officer) => {
-                ClaimOutcome::AlreadyOwned(existing)
-            }
-            Some(existing) => ClaimOutcome::TakenByOther(existing),
-        })
+        let found = self.one_chat(&client, SQL_CHAT_BY_ID, &id).await?;
+        Ok(ClaimOutcome::refused(found, officer))
     }
 
     async fn append_message(&self, m: &NewMessage) -> StoreResult<AppendOutcome> {
@@ -226,16 +215,7 @@ impl Store for PgStore {
         .await
         .map_err(classify)?;
         tx.commit().await.map_err(classify)?;
-        Ok(AppendOutcome::Created(Message {
-            id: m.id,
-            chat_id: m.chat_id,
-            seq: seq as u64,
-            sender_type: m.sender_type,
-            sender_id: m.sender_id.clone(),
-            content: m.content.clone(),
-            created_at: m.created_at,
-            client_message_id: m.client_message_id.clone(),
-        }))
+        Ok(AppendOutcome::Created(m.clone().stored(seq as u64)))
     }
 
     async fn messages(&self, chat: &ChatId, page: &PageQuery) -> StoreResult<Vec<Message>> {
@@ -288,17 +268,7 @@ impl Store for PgStore {
     }
 
     async fn create_session(&self, s: &SessionRecord) -> StoreResult<bool> {
-        let (role, subject, chat) = match &s.subject {
-            SessionSubject::Officer(id) => ("officer", id.to_string(), None),
-            SessionSubject::Customer {
-                customer_id,
-                chat_id,
-            } => (
-                "customer",
-                customer_id.to_string(),
-                Some(chat_id.to_string()),
-            ),
-        };
+        let (role, subject, chat) = s.subject.to_columns();
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(classify)?;
         if role == "officer" {
@@ -354,17 +324,7 @@ impl Store for PgStore {
         let role: String = r.try_get(0).map_err(classify)?;
         let subject: String = r.try_get(1).map_err(classify)?;
         let chat: Option<String> = r.try_get(2).map_err(classify)?;
-        let bad = || corrupt("sessions");
-        let subject = match (role.as_str(), chat) {
-            ("officer", _) => {
-                SessionSubject::Officer(OfficerId::parse(subject).map_err(|_| bad())?)
-            }
-            ("customer", Some(chat)) => SessionSubject::Customer {
-                customer_id: CustomerId::parse(subject).map_err(|_| bad())?,
-                chat_id: ChatId::parse(&chat).map_err(|_| bad())?,
-            },
-            _ => return Err(bad()),
-        };
+        let subject = SessionSubject::from_columns(&role, subject, chat)?;
         Ok(Some(SessionRecord {
             token_hash: *token_hash,
             subject,
@@ -424,11 +384,7 @@ impl Store for PgStore {
                 .await
                 .map_err(classify)?
             {
-                let bytes: Vec<u8> = row.try_get(0).map_err(classify)?;
-                let hash: [u8; 32] = bytes
-                    .try_into()
-                    .map_err(|_| corrupt("sessions.token_hash"))?;
-                revoked.push(TokenHash(hash));
+                revoked.push(TokenHash::from_column(row.try_get(0).map_err(classify)?)?);
             }
         }
         tx.commit().await.map_err(classify)?;

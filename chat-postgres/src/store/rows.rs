@@ -3,11 +3,10 @@
 //! becomes a record. The column lists and the mappers' column indices must agree; nothing
 //! here takes a connection from the pool.
 
-use chatcore::store::{OfficerRecord, StoreResult};
-use chatcore::{
-    Chat, ChatId, ChatStatus, CustomerId, Message, MessageId, Officer, OfficerId, SenderType,
-    StoreError, Timestamp,
+use chatcore::store::{
+    ChatColumns, MalformedRow, MessageColumns, OfficerColumns, OfficerRecord, StoreResult,
 };
+use chatcore::{Chat, Message};
 use tokio_postgres::Row;
 
 use crate::error::classify;
@@ -93,62 +92,42 @@ pub(super) const SQL_OFFICER: &str =
 pub(super) const SQL_SESSION: &str = "SELECT role, subject, chat_id, created_at, expires_at \
      FROM sessions WHERE token_hash = $1";
 
-pub(super) fn corrupt(what: &str) -> StoreError {
-    StoreError::backend(format!("malformed row: {what}"))
-}
-
 pub(super) fn chat_from_row(r: &Row) -> StoreResult<Chat> {
-    let id: String = r.try_get(0).map_err(classify)?;
-    let customer: String = r.try_get(1).map_err(classify)?;
-    let officer: Option<String> = r.try_get(2).map_err(classify)?;
-    let status: String = r.try_get(3).map_err(classify)?;
-    Ok(Chat {
-        id: ChatId::parse(&id).map_err(|_| corrupt("chats.id"))?,
-        customer_id: CustomerId::parse(customer).map_err(|_| corrupt("chats.customer_id"))?,
-        assigned_officer_id: officer
-            .map(OfficerId::parse)
-            .transpose()
-            .map_err(|_| corrupt("chats.assigned_officer_id"))?,
-        status: ChatStatus::parse(&status).ok_or_else(|| corrupt("chats.status"))?,
-        created_at: Timestamp::from_unix_millis(r.try_get(4).map_err(classify)?),
+    let columns = ChatColumns {
+        id: r.try_get(0).map_err(classify)?,
+        customer_id: r.try_get(1).map_err(classify)?,
+        assigned_officer_id: r.try_get(2).map_err(classify)?,
+        status: r.try_get(3).map_err(classify)?,
+        created_at: r.try_get(4).map_err(classify)?,
         customer_name: r.try_get(5).map_err(classify)?,
-    })
+    };
+    Ok(columns.decode()?)
 }
 
 pub(super) fn message_from_row(r: &Row) -> StoreResult<Message> {
-    let id: String = r.try_get(0).map_err(classify)?;
-    let chat: String = r.try_get(1).map_err(classify)?;
     let seq: i64 = r.try_get(2).map_err(classify)?;
-    let sender_type: String = r.try_get(3).map_err(classify)?;
-    Ok(Message {
-        id: MessageId::parse(&id).map_err(|_| corrupt("messages.id"))?,
-        chat_id: ChatId::parse(&chat).map_err(|_| corrupt("messages.chat_id"))?,
-        seq: u64::try_from(seq).map_err(|_| corrupt("messages.seq"))?,
-        sender_type: SenderType::parse(&sender_type)
-            .ok_or_else(|| corrupt("messages.sender_type"))?,
+    let columns = MessageColumns {
+        id: r.try_get(0).map_err(classify)?,
+        chat_id: r.try_get(1).map_err(classify)?,
+        seq: u64::try_from(seq).map_err(|_| MalformedRow("messages.seq"))?,
+        sender_type: r.try_get(3).map_err(classify)?,
         sender_id: r.try_get(4).map_err(classify)?,
         content: r.try_get(5).map_err(classify)?,
-        created_at: Timestamp::from_unix_millis(r.try_get(6).map_err(classify)?),
+        created_at: r.try_get(6).map_err(classify)?,
         client_message_id: r.try_get(7).map_err(classify)?,
-    })
+    };
+    Ok(columns.decode()?)
 }
 
 pub(super) fn officer_from_row(r: &Row) -> StoreResult<OfficerRecord> {
-    let id: String = r.try_get(0).map_err(classify)?;
-    Ok(OfficerRecord {
-        officer: Officer {
-            id: OfficerId::parse(id).map_err(|_| corrupt("officers.id"))?,
-            display_name: r.try_get(1).map_err(classify)?,
-            created_at: Timestamp::from_unix_millis(r.try_get(3).map_err(classify)?),
-            disabled: r.try_get(4).map_err(classify)?,
-        },
+    let columns = OfficerColumns {
+        id: r.try_get(0).map_err(classify)?,
+        display_name: r.try_get(1).map_err(classify)?,
         password_hash: r.try_get(2).map_err(classify)?,
-    })
-}
-
-/// A seq bound as a BIGINT; values past `i64::MAX` saturate (no seq is that large).
-pub(super) fn seq_param(v: Option<u64>, default: i64) -> i64 {
-    v.map_or(default, |s| i64::try_from(s).unwrap_or(i64::MAX))
+        created_at: r.try_get(3).map_err(classify)?,
+        disabled: r.try_get(4).map_err(classify)?,
+    };
+    Ok(columns.decode()?)
 }
 
 #[cfg(all(test, feature = "testing"))]
