@@ -27,7 +27,7 @@ pub(crate) fn classify_pool(e: PoolError) -> StoreError {
             StoreError::Backend(inner) => StoreError::Unavailable(inner),
             other => other,
         },
-        PoolError::Closed => StoreError::Unavailable("the store is closed".into()),
+        PoolError::Closed => StoreError::closed(),
         other => StoreError::Unavailable(Box::new(other)),
     }
 }

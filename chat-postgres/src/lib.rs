@@ -4,8 +4,9 @@
 //!
 //! # Layout
 //!
-//! - `store.rs`: [`PgStore`], `chatcore::Store` on a deadpool-postgres pool; passes
-//!   `chatcore::conformance`.
+//! - `store/`: [`PgStore`], `chatcore::Store` on a deadpool-postgres pool; passes
+//!   `chatcore::conformance`. `mod.rs` the options and the pool, `rows.rs` the
+//!   statements and the row mapping, `ops.rs` the `Store` impl.
 //! - `schema.rs`: versioned migrations in `schema_migrations`, applied under an advisory
 //!   lock (concurrent nodes migrate once).
 //! - `bus.rs`: [`PgBus`], `chatcore::EventBus` across nodes over LISTEN/NOTIFY on a

@@ -11,7 +11,8 @@
 //! - [`ids`], [`model`]: validated ids and the contract's objects (Officer, Chat, Message).
 //! - [`error`]: [`Error`], one variant per contract error code.
 //! - [`store`]: the [`Store`] trait and its two implementations, [`SqliteStore`] (the
-//!   default: one file, WAL, group commit) and [`MemoryStore`].
+//!   default: one file, WAL, group commit) and [`MemoryStore`], and what every store
+//!   encodes alike (pages, session columns, row decoding), for other backends too.
 //! - [`bus`]: the [`EventBus`] trait, topics, events and the in-process [`LocalBus`].
 //! - [`identity`], `policy`, `credentials`: who is acting, what they may do, and
 //!   passwords, tokens, signatures and identity tokens (JWT).

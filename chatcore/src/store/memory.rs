@@ -45,7 +45,7 @@ impl MemoryStore {
             .lock()
             .map_err(|_| StoreError::backend("memory store lock poisoned"))?;
         if guard.closed {
-            return Err(StoreError::Unavailable("the store is closed".into()));
+            return Err(StoreError::closed());
         }
         Ok(guard)
     }
@@ -96,11 +96,7 @@ impl Store for MemoryStore {
             customer_id: new.customer_id.clone(),
             customer_name: new.customer_name.clone(),
             assigned_officer_id: new.assigned_officer_id.clone(),
-            status: if new.assigned_officer_id.is_some() {
-                ChatStatus::Assigned
-            } else {
-                ChatStatus::Pending
-            },
+            status: new.status(),
             created_at: new.created_at,
         };
         if chat.assigned_officer_id.is_none() {
@@ -139,19 +135,15 @@ impl Store for MemoryStore {
 
     async fn claim_chat(&self, chat: &ChatId, officer: &OfficerId) -> StoreResult<ClaimOutcome> {
         let mut s = self.state()?;
-        let Some(existing) = s.chats.get_mut(chat) else {
-            return Ok(ClaimOutcome::NotFound);
-        };
-        match &existing.assigned_officer_id {
-            Some(owner) if owner == officer => Ok(ClaimOutcome::AlreadyOwned(existing.clone())),
-            Some(_) => Ok(ClaimOutcome::TakenByOther(existing.clone())),
-            None => {
+        match s.chats.get_mut(chat) {
+            Some(existing) if existing.assigned_officer_id.is_none() => {
                 existing.assigned_officer_id = Some(officer.clone());
                 existing.status = ChatStatus::Assigned;
                 let claimed = existing.clone();
                 s.queue.remove(&(claimed.created_at, claimed.id));
                 Ok(ClaimOutcome::Claimed(claimed))
             }
+            found => Ok(ClaimOutcome::refused(found.cloned(), officer)),
         }
     }
 
@@ -173,16 +165,7 @@ impl Store for MemoryStore {
         if let Some(index) = key.as_ref().and_then(|k| s.idempotency.get(k)) {
             return Ok(AppendOutcome::Duplicate(log[*index].clone()));
         }
-        let stored = Message {
-            id: message.id,
-            chat_id: message.chat_id,
-            seq: log.len() as u64 + 1,
-            sender_type: message.sender_type,
-            sender_id: message.sender_id.clone(),
-            content: message.content.clone(),
-            created_at: message.created_at,
-            client_message_id: message.client_message_id.clone(),
-        };
+        let stored = message.clone().stored(log.len() as u64 + 1);
         if let Some(k) = key {
             s.idempotency.insert(k, log.len());
         }

@@ -2,12 +2,18 @@
 //! implements, and the plain records that cross it. A store enforces the data invariants
 //! (one chat per customer, atomic claim, dense `seq`, idempotency keys); it knows nothing
 //! of identities, permissions or events, which live in the service.
+//!
+//! `codec.rs` holds what every store encodes and decides alike (pages, seq bounds,
+//! session columns, row decoding, claim outcomes), public so that backends outside this
+//! crate share it; `sqlite/` and `memory.rs` are the two stores of this crate.
 
+mod codec;
 mod memory;
 mod sqlite;
 
 use async_trait::async_trait;
 
+pub use codec::{ChatColumns, MalformedRow, MessageColumns, OfficerColumns, fill_page, seq_param};
 pub use memory::MemoryStore;
 pub use sqlite::{Durability, SQLITE_SCHEMA_VERSION, SqliteOptions, SqliteStore};
 
@@ -34,6 +40,11 @@ impl StoreError {
     /// A [`StoreError::Backend`] from a message.
     pub fn backend(msg: impl Into<String>) -> Self {
         StoreError::Backend(msg.into().into())
+    }
+
+    /// [`StoreError::Unavailable`] for a store that has been closed.
+    pub fn closed() -> Self {
+        StoreError::Unavailable("the store is closed".into())
     }
 }
 
@@ -136,27 +147,6 @@ impl PageQuery {
             max_bytes: usize::MAX,
         }
     }
-}
-
-/// Collects a page from rows in the order they are read (ascending for an `after`
-/// window, descending for a `before` one), stopping before the JSON of the messages
-/// would pass `max_bytes`; the first message is always taken. For store implementations,
-/// so that every store cuts pages alike.
-pub fn fill_page<E>(
-    rows: impl IntoIterator<Item = Result<Message, E>>,
-    max_bytes: usize,
-) -> Result<Vec<Message>, E> {
-    let mut page = Vec::new();
-    let mut used = 0usize;
-    for row in rows {
-        let message = row?;
-        used = used.saturating_add(message.json_len());
-        if used > max_bytes && !page.is_empty() {
-            break;
-        }
-        page.push(message);
-    }
-    Ok(page)
 }
 
 /// 32-byte SHA-256 of a bearer token; stores only ever see this, never the token.

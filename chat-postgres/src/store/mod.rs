@@ -1,0 +1,109 @@
+//! [`PgStore`]: `chatcore::Store` on PostgreSQL through a deadpool connection pool.
+//!
+//! Every invariant is decided by the database in one statement or one transaction, so
+//! any number of nodes may share it: the claim is one conditional `UPDATE`, a message's
+//! `seq` comes from `UPDATE chats SET last_seq = last_seq + 1` in the transaction that
+//! inserts it (the row lock orders concurrent senders on any connection), and a
+//! customer's one chat from `INSERT ... ON CONFLICT (customer_id) DO NOTHING`. It holds
+//! no rule of the chat itself; those live in `chatcore`.
+//!
+//! Layout: `rows.rs` (the statements and the row mapping), `ops.rs` (the `Store` impl);
+//! this file holds the options, the pool and the connection.
+
+mod ops;
+mod rows;
+
+use std::time::Duration;
+
+use chatcore::StoreError;
+use chatcore::store::StoreResult;
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::NoTls;
+
+use crate::error::classify_pool;
+use crate::schema::migrate;
+
+/// Options for [`PgStore::connect_with`].
+#[derive(Debug, Clone)]
+pub struct PgOptions {
+    /// Most connections the pool opens to the server. Default 16.
+    pub pool_size: usize,
+    /// How long a request waits for a free connection, and for a new one to be
+    /// established, before failing with `StoreError::Unavailable`. Default 5 s.
+    pub timeout: Duration,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        Self {
+            pool_size: 16,
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The PostgreSQL store. Cheap to clone; clones share one pool.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The connection settings may hold a password; only the pool's shape is shown.
+        f.debug_struct("PgStore")
+            .field("pool", &self.pool.status())
+            .finish()
+    }
+}
+
+/// Parses a connection string (`postgres://user:pass@host:port/db` or
+/// `host=... dbname=...`).
+pub(crate) fn parse_url(url: &str) -> StoreResult<tokio_postgres::Config> {
+    url.parse::<tokio_postgres::Config>()
+        .map_err(|e| StoreError::backend(format!("invalid PostgreSQL connection string: {e}")))
+}
+
+impl PgStore {
+    /// Connects with default options and migrates the schema.
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        Self::connect_with(parse_url(url)?, PgOptions::default()).await
+    }
+
+    /// Connects with `options` and migrates the schema (once, even if several nodes
+    /// start at the same moment).
+    pub async fn connect_with(
+        mut config: tokio_postgres::Config,
+        options: PgOptions,
+    ) -> StoreResult<Self> {
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(options.timeout);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("chat-postgres");
+        }
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(options.pool_size.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(options.timeout))
+            .create_timeout(Some(options.timeout))
+            .recycle_timeout(Some(options.timeout))
+            .build()
+            .map_err(|e| StoreError::backend(format!("cannot build the pool: {e}")))?;
+        let store = Self { pool };
+        let mut client = store.client().await?;
+        migrate(&mut client).await?;
+        Ok(store)
+    }
+
+    async fn client(&self) -> StoreResult<Object> {
+        self.pool.get().await.map_err(classify_pool)
+    }
+}

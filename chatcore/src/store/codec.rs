@@ -1,0 +1,258 @@
+//! What every store encodes and decides alike, whatever holds its data: a page cut at its
+//! byte cap, a seq bound as a signed column value, a session's subject as columns and
+//! back, a row's columns checked into the engine's types, the record a write stores, and
+//! the outcome of a claim that changed nothing. Public for `Store` implementations
+//! (chat-postgres uses it as the stores in this crate do); it must not touch a driver or a
+//! connection, nor decide a rule of the chat.
+
+use super::{
+    ClaimOutcome, NewChat, NewMessage, OfficerRecord, SessionSubject, StoreError, TokenHash,
+};
+use crate::ids::{ChatId, CustomerId, MessageId, OfficerId};
+use crate::model::{Chat, ChatStatus, Message, Officer, SenderType, Timestamp};
+
+/// A stored value that does not decode into the engine's types; names the table (and
+/// column) it was read from. Becomes a [`StoreError::Backend`] ("malformed row: ...").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MalformedRow(pub &'static str);
+
+impl std::fmt::Display for MalformedRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "malformed row: {}", self.0)
+    }
+}
+
+impl std::error::Error for MalformedRow {}
+
+impl From<MalformedRow> for StoreError {
+    fn from(e: MalformedRow) -> Self {
+        StoreError::Backend(Box::new(e))
+    }
+}
+
+/// Collects a page from rows in the order they are read (ascending for an `after`
+/// window, descending for a `before` one), stopping before the JSON of the messages
+/// would pass `max_bytes`; the first message is always taken. For store implementations,
+/// so that every store cuts pages alike.
+pub fn fill_page<E>(
+    rows: impl IntoIterator<Item = Result<Message, E>>,
+    max_bytes: usize,
+) -> Result<Vec<Message>, E> {
+    let mut page = Vec::new();
+    let mut used = 0usize;
+    for row in rows {
+        let message = row?;
+        used = used.saturating_add(message.json_len());
+        if used > max_bytes && !page.is_empty() {
+            break;
+        }
+        page.push(message);
+    }
+    Ok(page)
+}
+
+/// A seq bound as a signed 64-bit column value (SQLite `INTEGER`, PostgreSQL `BIGINT`):
+/// `v`, or `default` when there is no bound. Values past `i64::MAX` saturate (no seq is
+/// that large).
+pub fn seq_param(v: Option<u64>, default: i64) -> i64 {
+    v.map_or(default, |s| i64::try_from(s).unwrap_or(i64::MAX))
+}
+
+impl SessionSubject {
+    /// The subject as the `(role, subject, chat_id)` columns of a sessions table:
+    /// `("officer", officer id, None)` or `("customer", customer id, Some(chat id))`.
+    pub fn to_columns(&self) -> (&'static str, String, Option<String>) {
+        match self {
+            SessionSubject::Officer(id) => ("officer", id.to_string(), None),
+            SessionSubject::Customer {
+                customer_id,
+                chat_id,
+            } => (
+                "customer",
+                customer_id.to_string(),
+                Some(chat_id.to_string()),
+            ),
+        }
+    }
+
+    /// The subject from the columns [`SessionSubject::to_columns`] writes. An unknown
+    /// role, a customer without a chat or an id that does not parse is
+    /// `MalformedRow("sessions")`.
+    pub fn from_columns(
+        role: &str,
+        subject: String,
+        chat_id: Option<String>,
+    ) -> Result<Self, MalformedRow> {
+        let bad = || MalformedRow("sessions");
+        Ok(match (role, chat_id) {
+            ("officer", _) => {
+                SessionSubject::Officer(OfficerId::parse(subject).map_err(|_| bad())?)
+            }
+            ("customer", Some(chat)) => SessionSubject::Customer {
+                customer_id: CustomerId::parse(subject).map_err(|_| bad())?,
+                chat_id: ChatId::parse(&chat).map_err(|_| bad())?,
+            },
+            _ => return Err(bad()),
+        })
+    }
+}
+
+impl TokenHash {
+    /// A token hash read back from a column; `MalformedRow("sessions.token_hash")` unless
+    /// it is 32 bytes.
+    pub fn from_column(bytes: Vec<u8>) -> Result<Self, MalformedRow> {
+        let hash: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| MalformedRow("sessions.token_hash"))?;
+        Ok(TokenHash(hash))
+    }
+}
+
+impl ClaimOutcome {
+    /// The outcome of a claim that changed nothing, from the chat as found after it:
+    /// none is `NotFound`, one the claimer owns is `AlreadyOwned`, any other is
+    /// `TakenByOther`.
+    pub fn refused(found: Option<Chat>, claimer: &OfficerId) -> Self {
+        match found {
+            None => ClaimOutcome::NotFound,
+            Some(existing) if existing.assigned_officer_id.as_ref() == Some(claimer) => {
+                ClaimOutcome::AlreadyOwned(existing)
+            }
+            Some(existing) => ClaimOutcome::TakenByOther(existing),
+        }
+    }
+}
+
+impl NewChat {
+    /// The status a new chat is stored with: assigned when it is created with an
+    /// officer, else pending (in the queue).
+    pub fn status(&self) -> ChatStatus {
+        if self.assigned_officer_id.is_some() {
+            ChatStatus::Assigned
+        } else {
+            ChatStatus::Pending
+        }
+    }
+}
+
+impl NewMessage {
+    /// The message as stored with the `seq` the store gave it.
+    pub fn stored(self, seq: u64) -> Message {
+        Message {
+            id: self.id,
+            chat_id: self.chat_id,
+            seq,
+            sender_type: self.sender_type,
+            sender_id: self.sender_id,
+            content: self.content,
+            created_at: self.created_at,
+            client_message_id: self.client_message_id,
+        }
+    }
+}
+
+/// A chat's columns as a store reads them, before they are checked. The store reads the
+/// values with its driver; [`ChatColumns::decode`] decides what they mean.
+#[derive(Debug, Clone)]
+pub struct ChatColumns {
+    /// `chats.id`, a UUID.
+    pub id: String,
+    /// `chats.customer_id`.
+    pub customer_id: String,
+    /// `chats.assigned_officer_id`.
+    pub assigned_officer_id: Option<String>,
+    /// `chats.status`, as [`ChatStatus::as_str`] writes it.
+    pub status: String,
+    /// `chats.created_at`, Unix milliseconds.
+    pub created_at: i64,
+    /// `chats.customer_name`.
+    pub customer_name: Option<String>,
+}
+
+impl ChatColumns {
+    /// The chat; a value that does not parse is `MalformedRow` naming its column.
+    pub fn decode(self) -> Result<Chat, MalformedRow> {
+        Ok(Chat {
+            id: ChatId::parse(&self.id).map_err(|_| MalformedRow("chats.id"))?,
+            customer_id: CustomerId::parse(self.customer_id)
+                .map_err(|_| MalformedRow("chats.customer_id"))?,
+            assigned_officer_id: self
+                .assigned_officer_id
+                .map(OfficerId::parse)
+                .transpose()
+                .map_err(|_| MalformedRow("chats.assigned_officer_id"))?,
+            status: ChatStatus::parse(&self.status).ok_or(MalformedRow("chats.status"))?,
+            created_at: Timestamp::from_unix_millis(self.created_at),
+            customer_name: self.customer_name,
+        })
+    }
+}
+
+/// A message's columns as a store reads them, before they are checked.
+#[derive(Debug, Clone)]
+pub struct MessageColumns {
+    /// `messages.id`, a UUID.
+    pub id: String,
+    /// `messages.chat_id`, a UUID.
+    pub chat_id: String,
+    /// `messages.seq`, converted by the store from its signed column.
+    pub seq: u64,
+    /// `messages.sender_type`, as [`SenderType::as_str`] writes it.
+    pub sender_type: String,
+    /// `messages.sender_id`.
+    pub sender_id: String,
+    /// `messages.content`.
+    pub content: String,
+    /// `messages.created_at`, Unix milliseconds.
+    pub created_at: i64,
+    /// `messages.client_message_id`.
+    pub client_message_id: Option<String>,
+}
+
+impl MessageColumns {
+    /// The message; a value that does not parse is `MalformedRow` naming its column.
+    pub fn decode(self) -> Result<Message, MalformedRow> {
+        Ok(Message {
+            id: MessageId::parse(&self.id).map_err(|_| MalformedRow("messages.id"))?,
+            chat_id: ChatId::parse(&self.chat_id).map_err(|_| MalformedRow("messages.chat_id"))?,
+            seq: self.seq,
+            sender_type: SenderType::parse(&self.sender_type)
+                .ok_or(MalformedRow("messages.sender_type"))?,
+            sender_id: self.sender_id,
+            content: self.content,
+            created_at: Timestamp::from_unix_millis(self.created_at),
+            client_message_id: self.client_message_id,
+        })
+    }
+}
+
+/// An officer's columns as a store reads them, before they are checked.
+#[derive(Debug, Clone)]
+pub struct OfficerColumns {
+    /// `officers.id`.
+    pub id: String,
+    /// `officers.display_name`.
+    pub display_name: Option<String>,
+    /// `officers.password_hash`.
+    pub password_hash: Option<String>,
+    /// `officers.created_at`, Unix milliseconds.
+    pub created_at: i64,
+    /// `officers.disabled`.
+    pub disabled: bool,
+}
+
+impl OfficerColumns {
+    /// The officer with their password hash; an id that does not parse is
+    /// `MalformedRow("officers.id")`.
+    pub fn decode(self) -> Result<OfficerRecord, MalformedRow> {
+        Ok(OfficerRecord {
+            officer: Officer {
+                id: OfficerId::parse(self.id).map_err(|_| MalformedRow("officers.id"))?,
+                display_name: self.display_name,
+                created_at: Timestamp::from_unix_millis(self.created_at),
+                disabled: self.disabled,
+            },
+            password_hash: self.password_hash,
+        })
+    }
+}

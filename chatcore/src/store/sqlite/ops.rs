@@ -1,0 +1,388 @@
+//! The store operations: `impl Store for SqliteStore`, each one's statements run on the
+//! writer (writes, inside its group transaction) or on a reader. The rules of the chat
+//! are not decided here, only the data invariants the `Store` trait promises.
+
+use async_trait::async_trait;
+use rusqlite::{OptionalExtension, params};
+
+use super::SqliteStore;
+use super::error::classify;
+use super::rows::{
+    SQL_CHAT_BY_CUSTOMER, SQL_CLAIM, SQL_IDEMPOTENT_ORIGINAL, SQL_NEXT_SEQ, SQL_OFFICER_CHATS,
+    SQL_PAGE_AFTER, SQL_PAGE_BEFORE, SQL_QUEUE, SQL_RENAME_CUSTOMER, SQL_SESSION, chat_by_id,
+    chat_from_row, message_from_row, officer_from_row,
+};
+use super::schema::schema_version;
+use crate::ids::{ChatId, OfficerId};
+use crate::model::{Chat, Message, Officer, Timestamp};
+use crate::store::{
+    AppendOutcome, ClaimOutcome, NewChat, NewMessage, OfficerRecord, PageQuery, SessionRecord,
+    SessionSubject, Store, StoreError, StoreResult, TokenHash, fill_page, seq_param,
+};
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_officer(&self, officer: &OfficerRecord) -> StoreResult<()> {
+        let o = officer.clone();
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO officers (id, display_name, password_hash, created_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    o.officer.id.as_str(),
+                    o.officer.display_name,
+                    o.password_hash,
+                    o.officer.created_at.unix_millis()
+                ])
+            })
+            .map(|_| ())
+            .map_err(classify)
+        })
+        .await
+    }
+
+    async fn officer(&self, id: &OfficerId) -> StoreResult<Option<OfficerRecord>> {
+        let id = id.clone();
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT id, display_name, password_hash, created_at, disabled FROM officers
+                 WHERE id = ?1",
+            )
+            .and_then(|mut st| st.query_row([id.as_str()], officer_from_row).optional())
+            .map_err(classify)
+        })
+        .await
+    }
+
+    async fn officers(&self) -> StoreResult<Vec<Officer>> {
+        self.read(|c| {
+            let mut st = c
+                .prepare_cached(
+                    "SELECT id, display_name, password_hash, created_at, disabled FROM officers
+                     ORDER BY id",
+                )
+                .map_err(classify)?;
+            let rows = st
+                .query_map([], officer_from_row)
+                .map_err(classify)?
+                .map(|r| r.map(|o| o.officer))
+                .collect::<rusqlite::Result<Vec<_>>>();
+            rows.map_err(classify)
+        })
+        .await
+    }
+
+    async fn get_or_create_chat(&self, new: &NewChat) -> StoreResult<(Chat, bool)> {
+        let new = new.clone();
+        self.write(move |c| {
+            let status = new.status();
+            let inserted = c
+                .prepare_cached(
+                    "INSERT INTO chats (id, customer_id, assigned_officer_id, status, created_at,
+                                        customer_name)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(customer_id) DO NOTHING",
+                )
+                .and_then(|mut st| {
+                    st.execute(params![
+                        new.id.to_string(),
+                        new.customer_id.as_str(),
+                        new.assigned_officer_id.as_ref().map(OfficerId::as_str),
+                        status.as_str(),
+                        new.created_at.unix_millis(),
+                        new.customer_name
+                    ])
+                })
+                .map_err(classify)?;
+            if inserted == 0 && new.customer_name.is_some() {
+                c.prepare_cached(SQL_RENAME_CUSTOMER)
+                    .and_then(|mut st| {
+                        st.execute(params![new.customer_id.as_str(), new.customer_name])
+                    })
+                    .map_err(classify)?;
+            }
+            let chat = c
+                .prepare_cached(SQL_CHAT_BY_CUSTOMER)
+                .and_then(|mut st| st.query_row([new.customer_id.as_str()], chat_from_row))
+                .map_err(classify)?;
+            Ok((chat, inserted == 1))
+        })
+        .await
+    }
+
+    async fn chat(&self, id: &ChatId) -> StoreResult<Option<Chat>> {
+        let id = *id;
+        self.read(move |c| chat_by_id(c, &id).map_err(classify))
+            .await
+    }
+
+    async fn pending_chats(&self, limit: u32) -> StoreResult<Vec<Chat>> {
+        self.read(move |c| {
+            let mut st = c.prepare_cached(SQL_QUEUE).map_err(classify)?;
+            let rows = st
+                .query_map([i64::from(limit)], chat_from_row)
+                .map_err(classify)?
+                .collect::<rusqlite::Result<Vec<_>>>();
+            rows.map_err(classify)
+        })
+        .await
+    }
+
+    async fn officer_chats(&self, officer: &OfficerId, limit: u32) -> StoreResult<Vec<Chat>> {
+        let officer = officer.clone();
+        self.read(move |c| {
+            let mut st = c.prepare_cached(SQL_OFFICER_CHATS).map_err(classify)?;
+            let rows = st
+                .query_map(params![officer.as_str(), i64::from(limit)], chat_from_row)
+                .map_err(classify)?
+                .collect::<rusqlite::Result<Vec<_>>>();
+            rows.map_err(classify)
+        })
+        .await
+    }
+
+    async fn claim_chat(&self, chat: &ChatId, officer: &OfficerId) -> StoreResult<ClaimOutcome> {
+        let (chat, officer) = (*chat, officer.clone());
+        self.write(move |c| {
+            // The one conditional update that decides a race: only a pending chat changes.
+            let claimed = c
+                .prepare_cached(SQL_CLAIM)
+                .and_then(|mut st| {
+                    st.query_row(params![chat.to_string(), officer.as_str()], chat_from_row)
+                        .optional()
+                })
+                .map_err(classify)?;
+            if let Some(chat) = claimed {
+                return Ok(ClaimOutcome::Claimed(chat));
+            }
+            let found = chat_by_id(c, &chat).map_err(classify)?;
+            Ok(ClaimOutcome::refused(found, &officer))
+        })
+        .await
+    }
+
+    async fn append_message(&self, message: &NewMessage) -> StoreResult<AppendOutcome> {
+        let m = message.clone();
+        self.write(move |c| {
+            let chat_id = m.chat_id.to_string();
+            if let Some(key) = &m.client_message_id {
+                let original = c
+                    .prepare_cached(SQL_IDEMPOTENT_ORIGINAL)
+                    .and_then(|mut st| {
+                        st.query_row(
+                            params![chat_id, m.sender_type.as_str(), m.sender_id, key],
+                            message_from_row,
+                        )
+                        .optional()
+                    })
+                    .map_err(classify)?;
+                if let Some(original) = original {
+                    return Ok(AppendOutcome::Duplicate(original));
+                }
+            }
+            let seq: i64 = c
+                .prepare_cached(SQL_NEXT_SEQ)
+                .and_then(|mut st| st.query_row([&chat_id], |r| r.get(0)).optional())
+                .map_err(classify)?
+                .ok_or_else(|| StoreError::backend("append to a chat that does not exist"))?;
+            c.prepare_cached(
+                "INSERT INTO messages (chat_id, seq, id, sender_type, sender_id, content,
+                                       created_at, client_message_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    chat_id,
+                    seq,
+                    m.id.to_string(),
+                    m.sender_type.as_str(),
+                    m.sender_id,
+                    m.content,
+                    m.created_at.unix_millis(),
+                    m.client_message_id
+                ])
+            })
+            .map_err(classify)?;
+            Ok(AppendOutcome::Created(m.stored(seq as u64)))
+        })
+        .await
+    }
+
+    async fn messages(&self, chat: &ChatId, page: &PageQuery) -> StoreResult<Vec<Message>> {
+        let (chat, page) = (chat.to_string(), *page);
+        self.read(move |c| {
+            let after = seq_param(page.after, 0);
+            let limit = i64::from(page.limit);
+            // Rows are read one by one and the page stops at its byte cap, so a window of
+            // huge messages is not read whole.
+            if page.before.is_some() {
+                let before = seq_param(page.before, i64::MAX);
+                let mut st = c.prepare_cached(SQL_PAGE_BEFORE).map_err(classify)?;
+                let rows = st
+                    .query_map(params![chat, after, before, limit], message_from_row)
+                    .map_err(classify)?;
+                let mut out = fill_page(rows, page.max_bytes).map_err(classify)?;
+                out.reverse();
+                Ok(out)
+            } else {
+                let mut st = c.prepare_cached(SQL_PAGE_AFTER).map_err(classify)?;
+                let rows = st
+                    .query_map(params![chat, after, limit], message_from_row)
+                    .map_err(classify)?;
+                fill_page(rows, page.max_bytes).map_err(classify)
+            }
+        })
+        .await
+    }
+
+    async fn last_seq(&self, chat: &ChatId) -> StoreResult<u64> {
+        let chat = chat.to_string();
+        self.read(move |c| {
+            c.prepare_cached("SELECT last_seq FROM chats WHERE id = ?1")
+                .and_then(|mut st| st.query_row([chat], |r| r.get::<_, i64>(0)).optional())
+                .map(|v| v.unwrap_or(0) as u64)
+                .map_err(classify)
+        })
+        .await
+    }
+
+    async fn create_session(&self, session: &SessionRecord) -> StoreResult<bool> {
+        let s = session.clone();
+        self.write(move |c| {
+            let (role, subject, chat) = s.subject.to_columns();
+            // On the one writer, the check and the insert are one step: a disable cannot
+            // fall between them.
+            c.prepare_cached(
+                "INSERT INTO sessions (token_hash, role, subject, chat_id, created_at, expires_at)
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6
+                 WHERE ?2 <> 'officer'
+                    OR EXISTS (SELECT 1 FROM officers WHERE id = ?3 AND disabled = 0)",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    &s.token_hash.0[..],
+                    role,
+                    subject,
+                    chat,
+                    s.created_at.unix_millis(),
+                    s.expires_at.unix_millis()
+                ])
+            })
+            .map(|n| n == 1)
+            .map_err(classify)
+        })
+        .await
+    }
+
+    async fn session(&self, token_hash: &TokenHash) -> StoreResult<Option<SessionRecord>> {
+        let hash = *token_hash;
+        self.read(move |c| {
+            let row = c
+                .prepare_cached(SQL_SESSION)
+                .and_then(|mut st| {
+                    st.query_row([&hash.0[..]], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, Option<String>>(2)?,
+                            r.get::<_, i64>(3)?,
+                            r.get::<_, i64>(4)?,
+                        ))
+                    })
+                    .optional()
+                })
+                .map_err(classify)?;
+            let Some((role, subject, chat, created, expires)) = row else {
+                return Ok(None);
+            };
+            let subject = SessionSubject::from_columns(&role, subject, chat)?;
+            Ok(Some(SessionRecord {
+                token_hash: hash,
+                subject,
+                created_at: Timestamp::from_unix_millis(created),
+                expires_at: Timestamp::from_unix_millis(expires),
+            }))
+        })
+        .await
+    }
+
+    async fn delete_session(&self, token_hash: &TokenHash) -> StoreResult<bool> {
+        let hash = *token_hash;
+        self.write(move |c| {
+            c.prepare_cached("DELETE FROM sessions WHERE token_hash = ?1")
+                .and_then(|mut st| st.execute([&hash.0[..]]))
+                .map(|n| n > 0)
+                .map_err(classify)
+        })
+        .await
+    }
+
+    async fn set_officer_disabled(
+        &self,
+        officer: &OfficerId,
+        disabled: bool,
+    ) -> StoreResult<Option<(Officer, Vec<TokenHash>)>> {
+        let officer = officer.clone();
+        self.write(move |c| {
+            let record = c
+                .prepare_cached(
+                    "UPDATE officers SET disabled = ?2 WHERE id = ?1
+                     RETURNING id, display_name, password_hash, created_at, disabled",
+                )
+                .and_then(|mut st| {
+                    st.query_row(params![officer.as_str(), disabled], officer_from_row)
+                        .optional()
+                })
+                .map_err(classify)?;
+            let Some(record) = record else {
+                return Ok(None);
+            };
+            let mut revoked = Vec::new();
+            if disabled {
+                let mut st = c
+                    .prepare_cached(
+                        "DELETE FROM sessions WHERE role = 'officer' AND subject = ?1
+                         RETURNING token_hash",
+                    )
+                    .map_err(classify)?;
+                let rows = st
+                    .query_map([officer.as_str()], |r| r.get::<_, Vec<u8>>(0))
+                    .map_err(classify)?;
+                for row in rows {
+                    revoked.push(TokenHash::from_column(row.map_err(classify)?)?);
+                }
+            }
+            Ok(Some((record.officer, revoked)))
+        })
+        .await
+    }
+
+    async fn purge_expired_sessions(&self, now: Timestamp) -> StoreResult<u64> {
+        self.write(move |c| {
+            c.prepare_cached("DELETE FROM sessions WHERE expires_at <= ?1")
+                .and_then(|mut st| st.execute([now.unix_millis()]))
+                .map(|n| n as u64)
+                .map_err(classify)
+        })
+        .await
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(classify))
+            .await?;
+        // A write proves the writer is alive and the file is writable. An empty
+        // transaction writes nothing, so it would succeed on a full disk or a read-only
+        // file; setting `user_version` to its own value writes one page for real.
+        self.write(|c| {
+            let version = schema_version(c)?;
+            c.execute_batch(&format!("PRAGMA user_version = {version}"))
+                .map_err(classify)
+        })
+        .await
+    }
+
+    async fn close(&self) -> StoreResult<()> {
+        self.stop().await
+    }
+}

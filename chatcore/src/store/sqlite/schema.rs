@@ -1,0 +1,167 @@
+//! The SQLite schema: the versioned migrations and how a connection is brought up to
+//! date (`PRAGMA user_version`). It must not run anything but migrations; entries are
+//! never edited once released, only appended.
+
+use rusqlite::Connection;
+
+use super::error::classify;
+use crate::store::{StoreError, StoreResult};
+
+/// Versioned schema. Entry `i` takes the database from `user_version = i` to `i + 1`;
+/// entries are never edited once released, only appended.
+const MIGRATIONS: &[&str] = &[
+    // v1: the original design's three tables (officers, chats, messages) plus what the
+    // contract needs: per-chat seq, idempotency keys, password hashes and sessions.
+    r#"
+    CREATE TABLE officers (
+        id            TEXT PRIMARY KEY,
+        display_name  TEXT,
+        password_hash TEXT,
+        created_at    INTEGER NOT NULL
+    );
+    CREATE TABLE chats (
+        id                  TEXT PRIMARY KEY,
+        customer_id         TEXT NOT NULL UNIQUE,
+        assigned_officer_id TEXT REFERENCES officers(id),
+        status              TEXT NOT NULL,
+        created_at          INTEGER NOT NULL,
+        last_seq            INTEGER NOT NULL DEFAULT 0
+    );
+    -- The queue: only pending chats are in this index, oldest first.
+    CREATE INDEX chats_queue ON chats(created_at, id) WHERE assigned_officer_id IS NULL;
+    CREATE INDEX chats_by_officer ON chats(assigned_officer_id, created_at, id)
+        WHERE assigned_officer_id IS NOT NULL;
+    -- Messages are clustered by (chat_id, seq): a page is one contiguous range scan.
+    CREATE TABLE messages (
+        chat_id           TEXT NOT NULL REFERENCES chats(id),
+        seq               INTEGER NOT NULL,
+        id                TEXT NOT NULL UNIQUE,
+        sender_type       TEXT NOT NULL,
+        sender_id         TEXT NOT NULL,
+        content           TEXT NOT NULL,
+        created_at        INTEGER NOT NULL,
+        client_message_id TEXT,
+        PRIMARY KEY (chat_id, seq)
+    ) WITHOUT ROWID;
+    CREATE UNIQUE INDEX messages_idempotency
+        ON messages(chat_id, sender_type, sender_id, client_message_id)
+        WHERE client_message_id IS NOT NULL;
+    CREATE TABLE sessions (
+        token_hash  BLOB PRIMARY KEY,
+        role        TEXT NOT NULL,
+        subject     TEXT NOT NULL,
+        chat_id     TEXT,
+        created_at  INTEGER NOT NULL,
+        expires_at  INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX sessions_expiry ON sessions(expires_at);
+    "#,
+    // v2: the customer's name from a verified identity token, shown to officers.
+    "ALTER TABLE chats ADD COLUMN customer_name TEXT;",
+    // v3: an officer can be disabled by the admin, which revokes all of their sessions
+    // (found by subject).
+    r#"
+    ALTER TABLE officers ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX sessions_by_subject ON sessions(role, subject);
+    "#,
+];
+
+/// The schema version (`PRAGMA user_version`) this build migrates SQLite files to.
+pub const SQLITE_SCHEMA_VERSION: usize = MIGRATIONS.len();
+
+pub(super) fn migrate(conn: &Connection) -> StoreResult<()> {
+    // A current schema needs no write transaction, which a read-only database could not
+    // start: such a database can still be opened and read.
+    if schema_version(conn)? == MIGRATIONS.len() {
+        return Ok(());
+    }
+    // Each step reads the version inside its own write transaction, so processes that
+    // open a new file at the same moment apply each migration exactly once between them.
+    loop {
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(classify)?;
+        let step = migrate_one(conn);
+        match step {
+            Ok(Some(version)) => {
+                conn.execute_batch("COMMIT").map_err(classify)?;
+                tracing::info!(version, "applied schema migration");
+            }
+            Ok(None) => {
+                conn.execute_batch("COMMIT").map_err(classify)?;
+                return Ok(());
+            }
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(e);
+            }
+        }
+    }
+}
+
+pub(super) fn schema_version(conn: &Connection) -> StoreResult<usize> {
+    conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
+        .map_err(classify)?
+        .try_into()
+        .map_err(|_| StoreError::backend("negative schema version"))
+}
+
+/// Applies the next migration inside the caller's transaction; `None` when up to date.
+fn migrate_one(conn: &Connection) -> StoreResult<Option<usize>> {
+    let current = schema_version(conn)?;
+    if current > MIGRATIONS.len() {
+        return Err(StoreError::backend(format!(
+            "the database has schema version {current}, newer than this build's {}; \
+             upgrade chatcore",
+            MIGRATIONS.len()
+        )));
+    }
+    let Some(sql) = MIGRATIONS.get(current) else {
+        return Ok(None);
+    };
+    let version = current + 1;
+    conn.execute_batch(&format!("{sql}; PRAGMA user_version = {version};"))
+        .map_err(classify)?;
+    Ok(Some(version))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn processes_opening_a_new_file_at_once_migrate_it_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("race.db");
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+        let opens: Vec<_> = (0..8)
+            .map(|_| {
+                let (path, barrier) = (path.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    let conn = Connection::open(&path).unwrap();
+                    conn.busy_timeout(std::time::Duration::from_secs(10))
+                        .unwrap();
+                    barrier.wait();
+                    migrate(&conn)
+                })
+            })
+            .collect();
+        for open in opens {
+            open.join()
+                .unwrap()
+                .expect("a concurrent open failed to migrate");
+        }
+        let conn = Connection::open(&path).unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version as usize, SQLITE_SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn a_database_from_a_newer_build_is_refused() {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn).unwrap();
+        conn.execute_batch("PRAGMA user_version = 999").unwrap();
+        let err = migrate(&conn).unwrap_err().to_string();
+        assert!(err.contains("newer than this build"), "{err}");
+    }
+}

@@ -1,0 +1,266 @@
+//! The writer thread: the only writing connection, its group commit (every write queued
+//! at one moment in one transaction, each in its own savepoint), and its replacement
+//! after a storage fault. It must not answer a caller before the commit that holds the
+//! caller's write, nor run SQLite on an async worker thread.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::{mpsc, oneshot};
+
+use super::error::classify;
+use super::pool::IdleReaders;
+use super::schema::migrate;
+use super::{Durability, persist_wal};
+use crate::store::{StoreError, StoreResult};
+
+const WRITE_QUEUE: usize = 4096;
+
+/// Opens and configures the writer's connection to an existing (or, with
+/// `SQLITE_OPEN_CREATE` in `create`, a new) file and brings its schema up to date.
+/// SQLite opens a file it may not write read-only rather than failing; such a
+/// connection serves the schema check, and every write on it fails as unavailable.
+pub(super) fn open_writer(
+    path: &Path,
+    create: OpenFlags,
+    durability: Durability,
+) -> StoreResult<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | create,
+    )
+    .map_err(classify)?;
+    configure_writer(&conn, durability)?;
+    migrate(&conn)?;
+    Ok(conn)
+}
+
+fn configure_writer(conn: &Connection, durability: Durability) -> StoreResult<()> {
+    let sync = match durability {
+        Durability::Normal => "NORMAL",
+        Durability::Full => "FULL",
+    };
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(classify)?;
+    persist_wal(conn)?;
+    // journal_mode returns a row, so it is read rather than executed.
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(classify)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::backend(format!(
+            "could not switch the database to WAL mode (got {mode})"
+        )));
+    }
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON;"
+    ))
+    .map_err(classify)
+}
+
+/// A write queued for the writer thread: `run` executes its statements inside the open
+/// transaction, `finish` answers the caller once the transaction's fate is known.
+pub(super) trait WriteJob: Send {
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Whether the job's own statements met a storage fault.
+    fn met_fault(&self) -> bool;
+    fn finish(self: Box<Self>, commit: Result<(), &StoreError>);
+}
+
+/// A job for `f`, whose answer goes to `reply`.
+pub(super) fn job<T, F>(f: F, reply: oneshot::Sender<StoreResult<T>>) -> Box<dyn WriteJob>
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+{
+    Box::new(Job {
+        f: Some(f),
+        result: None,
+        reply,
+    })
+}
+
+struct Job<T, F> {
+    f: Option<F>,
+    result: Option<StoreResult<T>>,
+    reply: oneshot::Sender<StoreResult<T>>,
+}
+
+impl<T, F> WriteJob for Job<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+{
+    fn run(&mut self, conn: &Connection) -> bool {
+        let Some(f) = self.f.take() else {
+            return false;
+        };
+        let r = f(conn);
+        let ok = r.is_ok();
+        self.result = Some(r);
+        ok
+    }
+
+    fn met_fault(&self) -> bool {
+        matches!(self.result, Some(Err(StoreError::Unavailable(_))))
+    }
+
+    fn finish(self: Box<Self>, commit: Result<(), &StoreError>) {
+        let answer = match (self.result, commit) {
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok(v)), Ok(())) => Ok(v),
+            // The batch failed (or never ran): no job in it is acknowledged.
+            (_, Err(e)) => Err(replicate(e)),
+            (None, Ok(())) => Err(StoreError::backend("write job did not run")),
+        };
+        // The caller may have gone away (its request was cancelled); the write stands.
+        let _ = self.reply.send(answer);
+    }
+}
+
+/// The same error again, for each job of a failed batch (`StoreError` is not `Clone`:
+/// its source is kept as text).
+fn replicate(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Duplicate => StoreError::Duplicate,
+        StoreError::Unavailable(src) => StoreError::Unavailable(src.to_string().into()),
+        StoreError::Backend(src) => StoreError::Backend(src.to_string().into()),
+    }
+}
+
+/// The writer thread's connection, and how to replace it after a storage fault.
+pub(super) struct Writer {
+    /// `None` after a failed reopen, until one succeeds.
+    conn: Option<Connection>,
+    /// `None` for an in-memory database, which cannot be reopened.
+    reopen: Option<Reopen>,
+    /// The connection met a storage fault: replace it before the next batch.
+    stale: bool,
+}
+
+/// What a file database's writer needs to open its connection again.
+pub(super) struct Reopen {
+    pub(super) path: PathBuf,
+    pub(super) durability: Durability,
+    /// The read pool's idle connections, retired with the writer's.
+    pub(super) readers: Arc<IdleReaders>,
+}
+
+impl Writer {
+    /// A writer on `conn`; `reopen` is `None` for an in-memory database.
+    pub(super) fn new(conn: Connection, reopen: Option<Reopen>) -> Self {
+        Self {
+            conn: Some(conn),
+            reopen,
+            stale: false,
+        }
+    }
+
+    /// Starts the writer thread, which commits up to `max_batch` queued writes at a
+    /// time and closes the connection once every sender is gone.
+    pub(super) fn spawn(
+        self,
+        max_batch: usize,
+    ) -> (mpsc::Sender<Box<dyn WriteJob>>, JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(WRITE_QUEUE);
+        let handle = std::thread::Builder::new()
+            .name("chatcore-sqlite-writer".into())
+            .spawn(move || writer_loop(self, rx, max_batch.max(1)))
+            .expect("spawning the SQLite writer thread");
+        (tx, handle)
+    }
+
+    /// Runs one batch in one transaction and marks the connection stale when the batch
+    /// or any of its jobs met a storage fault.
+    fn run(&mut self, batch: &mut [Box<dyn WriteJob>]) -> StoreResult<()> {
+        let conn = self.connection()?;
+        let outcome = run_batch(conn, batch).map_err(classify);
+        let fault = matches!(outcome, Err(StoreError::Unavailable(_)))
+            || batch.iter().any(|j| j.met_fault());
+        if fault && self.reopen.is_some() {
+            self.stale = true;
+        }
+        outcome
+    }
+
+    /// The connection to run the next batch on, replaced first if it met a fault.
+    /// Some faults stick to a connection (a file SQLite opened read-only stays so after
+    /// the file system is writable again), and a fresh one costs well under a
+    /// millisecond, so every fault replaces it rather than guessing which ones stick.
+    fn connection(&mut self) -> StoreResult<&Connection> {
+        if let Some(reopen) = &self.reopen {
+            if self.stale || self.conn.is_none() {
+                // Every connection is closed first, so that the new one shares no state
+                // (such as a read-only `-shm` mapping) with those that met the fault.
+                self.conn = None;
+                reopen.readers.retire_all();
+                // No SQLITE_OPEN_CREATE: a file that went away must not come back empty.
+                let conn = open_writer(&reopen.path, OpenFlags::empty(), reopen.durability)?;
+                // A connection that is still read-only is replaced again after the
+                // next batch, whose writes it fails.
+                self.stale = false;
+                self.conn = Some(conn);
+                tracing::info!("reopened the database after a storage fault");
+            }
+        }
+        self.conn.as_ref().ok_or_else(StoreError::closed)
+    }
+
+    /// Folds the WAL back into the main file and closes.
+    fn close(self) {
+        let Some(conn) = self.conn else { return };
+        if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);") {
+            tracing::warn!(error = %e, "checkpoint at close failed");
+        }
+        if let Err((_, e)) = conn.close() {
+            tracing::warn!(error = %e, "closing the SQLite writer failed");
+        }
+    }
+}
+
+fn writer_loop(mut writer: Writer, mut rx: mpsc::Receiver<Box<dyn WriteJob>>, max_batch: usize) {
+    let mut batch: Vec<Box<dyn WriteJob>> = Vec::with_capacity(max_batch);
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let outcome = writer.run(&mut batch);
+        for job in batch.drain(..) {
+            job.finish(outcome.as_ref().map(|_| ()));
+        }
+    }
+    // All senders are gone.
+    writer.close();
+}
+
+/// Runs every job of the batch in one transaction, each in a savepoint; commits.
+fn run_batch(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> Result<(), rusqlite::Error> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    for job in batch.iter_mut() {
+        let step = conn.execute_batch("SAVEPOINT job").and_then(|()| {
+            if job.run(conn) {
+                conn.execute_batch("RELEASE job")
+            } else {
+                conn.execute_batch("ROLLBACK TO job; RELEASE job")
+            }
+        });
+        if let Err(e) = step {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(e);
+        }
+    }
+    if let Err(e) = conn.execute_batch("COMMIT") {
+        let _ = conn.execute_batch("ROLLBACK");
+        return Err(e);
+    }
+    Ok(())
+}
