@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chatcore::store::{
-    AppendOutcome, ClaimOutcome, NewChat, NewMessage, OfficerRecord, PageQuery, SessionRecord,
-    StoreResult, TokenHash,
+    AppendOutcome, ClaimOutcome, Counts, NewChat, NewMessage, OfficerRecord, PageQuery,
+    SessionRecord, StoreResult, TokenHash,
 };
 use chatcore::{
     Chat, ChatId, ChatService, CustomerId, CustomerLogin, LocalBus, Message, Officer, OfficerId,
@@ -68,6 +68,9 @@ impl<S: Store> Store for MeteredStore<S> {
     }
     async fn chat(&self, id: &ChatId) -> StoreResult<Option<Chat>> {
         self.measure("chat", self.inner.chat(id)).await
+    }
+    async fn counts(&self) -> StoreResult<Counts> {
+        self.measure("counts", self.inner.counts()).await
     }
     async fn pending_chats(&self, limit: u32) -> StoreResult<Vec<Chat>> {
         self.measure("pending_chats", self.inner.pending_chats(limit))

@@ -40,6 +40,14 @@ pub(crate) fn read_queue(actor: &Actor) -> Result<()> {
     }
 }
 
+/// Counting officers and chats (status screens): officers and the admin.
+pub(crate) fn read_counts(actor: &Actor) -> Result<()> {
+    match actor {
+        Actor::Admin | Actor::Officer(_) => Ok(()),
+        _ => Err(refuse(actor, "only officers may count officers and chats")),
+    }
+}
+
 /// Subscribing to the queue's events: officers only.
 pub(crate) fn watch_queue(actor: &Actor) -> Result<&OfficerId> {
     match actor {

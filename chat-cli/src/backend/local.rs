@@ -386,22 +386,12 @@ impl Local {
         // Counts are read as the administrator whatever --as says: status describes the
         // database, not one identity's view of it.
         let admin = Actor::Admin;
-        let officers = self
+        let counts = self
             .service
-            .officers(&admin)
+            .counts(&admin)
             .await
-            .map_err(ApiError::from)?;
-        let pending = self.service.queue(&admin).await.map_err(ApiError::from)?;
-        let mut assigned = 0;
-        for officer in &officers {
-            assigned += self
-                .service
-                .officer_chats(&admin, &officer.id)
-                .await
-                .map_err(ApiError::from)
-                .with_context(|| format!("counting the chats of officer {}", officer.id))?
-                .len();
-        }
+            .map_err(ApiError::from)
+            .context("counting officers and chats")?;
         let (role, subject) = match &self.actor {
             LocalActor::Admin => ("admin", "admin".to_string()),
             LocalActor::Officer(id) => ("officer", id.to_string()),
@@ -423,9 +413,9 @@ impl Local {
             postgres,
             health: "ok",
             schema_version: Some(schema_version),
-            officers: Some(officers.len()),
-            pending_chats: Some(pending.len()),
-            assigned_chats: Some(assigned),
+            officers: Some(counts.officers),
+            pending_chats: Some(counts.pending_chats),
+            assigned_chats: Some(counts.assigned_chats),
             role: Some(role.to_string()),
             subject: Some(subject),
             ..Status::default()

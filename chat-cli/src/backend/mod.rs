@@ -47,11 +47,11 @@ pub(crate) struct Status {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) schema_version: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) officers: Option<usize>,
+    pub(crate) officers: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) pending_chats: Option<usize>,
+    pub(crate) pending_chats: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) assigned_chats: Option<usize>,
+    pub(crate) assigned_chats: Option<u64>,
     /// Who the CLI acts as: the token's role (remote) or the --as identity (local).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) role: Option<String>,

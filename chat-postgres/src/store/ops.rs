@@ -4,8 +4,8 @@
 
 use async_trait::async_trait;
 use chatcore::store::{
-    AppendOutcome, ClaimOutcome, NewChat, NewMessage, OfficerRecord, PageQuery, SessionRecord,
-    SessionSubject, StoreResult, TokenHash, fill_page, seq_param,
+    AppendOutcome, ClaimOutcome, Counts, NewChat, NewMessage, OfficerRecord, PageQuery,
+    SessionRecord, SessionSubject, StoreResult, TokenHash, fill_page, seq_param,
 };
 use chatcore::{Chat, ChatId, Message, Officer, OfficerId, Store, StoreError, Timestamp};
 use deadpool_postgres::Object;
@@ -142,6 +142,28 @@ impl Store for PgStore {
 
     async fn pending_chats(&self, limit: u32) -> StoreResult<Vec<Chat>> {
         self.chat_rows(SQL_QUEUE, &[&i64::from(limit)]).await
+    }
+
+    async fn counts(&self) -> StoreResult<Counts> {
+        let client = self.client().await?;
+        let st = client
+            .prepare_cached(
+                "SELECT (SELECT count(*) FROM officers),
+                        (SELECT count(*) FROM chats WHERE assigned_officer_id IS NULL),
+                        (SELECT count(*) FROM chats WHERE assigned_officer_id IS NOT NULL)",
+            )
+            .await
+            .map_err(classify)?;
+        let row = client.query_one(&st, &[]).await.map_err(classify)?;
+        let count = |i: usize| -> StoreResult<u64> {
+            let n: i64 = row.try_get(i).map_err(classify)?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        };
+        Ok(Counts {
+            officers: count(0)?,
+            pending_chats: count(1)?,
+            assigned_chats: count(2)?,
+        })
     }
 
     async fn officer_chats(&self, officer: &OfficerId, limit: u32) -> StoreResult<Vec<Chat>> {

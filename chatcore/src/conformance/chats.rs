@@ -301,3 +301,19 @@ pub(super) async fn officer_chats_are_theirs_oldest_first(store: Arc<dyn Store>)
             .is_empty()
     );
 }
+
+pub(super) async fn counts_are_what_the_store_holds(store: Arc<dyn Store>) {
+    let empty = store.counts().await.expect("counts");
+    assert_eq!(empty, crate::store::Counts::default());
+    let amy = add_officer(&store, "amy").await;
+    add_officer(&store, "bob").await;
+    let first = add_chat(&store, "c1", 1).await;
+    add_chat(&store, "c2", 2).await;
+    add_chat(&store, "c3", 3).await;
+    store.claim_chat(&first, &amy).await.expect("claim");
+    let counts = store.counts().await.expect("counts");
+    assert_eq!(
+        (counts.officers, counts.pending_chats, counts.assigned_chats),
+        (2, 2, 1)
+    );
+}

@@ -70,6 +70,7 @@ cases!(
     claim_outcomes,
     claim_race_has_exactly_one_winner_per_chat,
     officer_chats_are_theirs_oldest_first,
+    counts_are_what_the_store_holds,
     seq_is_dense_for_sequential_appends,
     seq_is_dense_under_concurrent_appends,
     client_message_id_is_idempotent_per_sender_and_chat,

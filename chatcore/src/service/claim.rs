@@ -9,13 +9,20 @@ use crate::identity::Actor;
 use crate::ids::{ChatId, OfficerId};
 use crate::model::{Chat, ChatChange};
 use crate::policy;
-use crate::store::ClaimOutcome;
+use crate::store::{ClaimOutcome, Counts};
 
 impl ChatService {
     /// Pending chats, oldest first (at most [`MAX_PAGE`]). Officers and the admin.
     pub async fn queue(&self, actor: &Actor) -> Result<Vec<Chat>> {
         policy::read_queue(actor)?;
         Ok(self.inner.store.pending_chats(MAX_PAGE).await?)
+    }
+
+    /// How many officers, pending chats and assigned chats there are (for status
+    /// screens), counted by the store in one query. Officers and the admin.
+    pub async fn counts(&self, actor: &Actor) -> Result<Counts> {
+        policy::read_counts(actor)?;
+        Ok(self.inner.store.counts().await?)
     }
 
     /// Chats assigned to `officer`, oldest first (at most [`MAX_PAGE`]). That officer and

@@ -1,6 +1,6 @@
 //! [`ChatService`]: the one entry point for every operation of the contract, built from a
 //! [`Store`] and an [`EventBus`]. Each operation takes the acting identity, asks
-//! [`crate::policy`] whether it is allowed, validates input, changes the store, and
+//! `policy` whether it is allowed, validates input, changes the store, and
 //! publishes events only after the store has committed.
 //!
 //! Event order: changes that publish (messages, chat creation, claims) run under a lock

@@ -8,8 +8,8 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use super::{
-    AppendOutcome, ClaimOutcome, NewChat, NewMessage, OfficerRecord, PageQuery, SessionRecord,
-    SessionSubject, Store, StoreError, StoreResult, TokenHash, fill_page,
+    AppendOutcome, ClaimOutcome, Counts, NewChat, NewMessage, OfficerRecord, PageQuery,
+    SessionRecord, SessionSubject, Store, StoreError, StoreResult, TokenHash, fill_page,
 };
 use crate::ids::{ChatId, CustomerId, OfficerId};
 use crate::model::{Chat, ChatStatus, Message, Officer, SenderType, Timestamp};
@@ -118,6 +118,15 @@ impl Store for MemoryStore {
             .take(limit as usize)
             .filter_map(|(_, id)| s.chats.get(id).cloned())
             .collect())
+    }
+
+    async fn counts(&self) -> StoreResult<Counts> {
+        let s = self.state()?;
+        Ok(Counts {
+            officers: s.officers.len() as u64,
+            pending_chats: s.queue.len() as u64,
+            assigned_chats: (s.chats.len() - s.queue.len()) as u64,
+        })
     }
 
     async fn officer_chats(&self, officer: &OfficerId, limit: u32) -> StoreResult<Vec<Chat>> {

@@ -118,6 +118,18 @@ pub enum AppendOutcome {
     Duplicate(Message),
 }
 
+/// What [`Store::counts`] counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Counts {
+    /// Officers, disabled ones included.
+    pub officers: u64,
+    /// Chats waiting in the queue.
+    pub pending_chats: u64,
+    /// Chats that have an officer.
+    pub assigned_chats: u64,
+}
+
 /// A window of a chat's messages. Bounds are exclusive; the result is ascending by seq.
 /// With `before`, the window is the newest `limit` messages below it (and above `after`);
 /// otherwise the oldest `limit` messages above `after`.
@@ -232,6 +244,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Chats assigned to an officer, oldest first, at most `limit`.
     async fn officer_chats(&self, officer: &OfficerId, limit: u32) -> StoreResult<Vec<Chat>>;
+
+    /// How many officers, pending chats and assigned chats there are, counted in the
+    /// store (one query, however many there are), for status screens.
+    async fn counts(&self) -> StoreResult<Counts>;
 
     /// Assigns a pending chat to `officer` in one atomic conditional update: of any
     /// number of concurrent claims of one chat, exactly one gets `Claimed`.

@@ -16,8 +16,8 @@ use super::schema::schema_version;
 use crate::ids::{ChatId, OfficerId};
 use crate::model::{Chat, Message, Officer, Timestamp};
 use crate::store::{
-    AppendOutcome, ClaimOutcome, NewChat, NewMessage, OfficerRecord, PageQuery, SessionRecord,
-    SessionSubject, Store, StoreError, StoreResult, TokenHash, fill_page, seq_param,
+    AppendOutcome, ClaimOutcome, Counts, NewChat, NewMessage, OfficerRecord, PageQuery,
+    SessionRecord, SessionSubject, Store, StoreError, StoreResult, TokenHash, fill_page, seq_param,
 };
 
 #[async_trait]
@@ -125,6 +125,27 @@ impl Store for SqliteStore {
                 .map_err(classify)?
                 .collect::<rusqlite::Result<Vec<_>>>();
             rows.map_err(classify)
+        })
+        .await
+    }
+
+    async fn counts(&self) -> StoreResult<Counts> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT (SELECT count(*) FROM officers),
+                        (SELECT count(*) FROM chats WHERE assigned_officer_id IS NULL),
+                        (SELECT count(*) FROM chats WHERE assigned_officer_id IS NOT NULL)",
+            )
+            .and_then(|mut st| {
+                st.query_row([], |r| {
+                    Ok(Counts {
+                        officers: r.get::<_, i64>(0)? as u64,
+                        pending_chats: r.get::<_, i64>(1)? as u64,
+                        assigned_chats: r.get::<_, i64>(2)? as u64,
+                    })
+                })
+            })
+            .map_err(classify)
         })
         .await
     }
