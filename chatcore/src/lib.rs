@@ -21,7 +21,8 @@
 //! - [`service`]: [`ChatService`], the single entry point for every operation.
 //! - [`limits`]: abuse limits ([`Limits`], [`Rate`]) and the [`RateLimiter`] transports
 //!   use for their own.
-//! - [`conformance`]: the test suite every `Store` implementation must pass.
+//! - `conformance` (with the feature `conformance`): the test suite every `Store`
+//!   implementation must pass.
 //!
 //! # Embedding
 //!
@@ -31,7 +32,7 @@
 //! - `minimal`: a [`ChatService`] on a SQLite file, the whole flow in one page.
 //! - `tcp_chat`: another transport (line-based TCP) on the same calls and events as the
 //!   WebSocket server.
-//! - `metered_store`: a custom [`Store`] wrapping another, passing [`conformance`].
+//! - `metered_store`: a custom [`Store`] wrapping another, passing the conformance suite.
 //! - `greeter_bot`: an event-driven bot that claims queue chats up to a limit.
 //!
 //! Build a service with [`ChatService::open_sqlite`] (SQLite file + in-process bus) or
@@ -83,6 +84,7 @@
 
 pub mod bus;
 pub mod clock;
+#[cfg(feature = "conformance")]
 pub mod conformance;
 mod credentials;
 pub mod error;
