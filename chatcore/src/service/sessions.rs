@@ -358,19 +358,27 @@ impl Revocations {
     /// not known yet) checks itself against the store instead: the disable deleted its
     /// session if it was the officer's.
     fn end_officer(&self, officer: &OfficerId) {
-        for shard in &self.shards {
-            let sessions: Vec<Arc<Live>> = lock(shard)
-                .values()
-                .flat_map(|slot| slot.sessions().iter().cloned())
-                .collect();
-            for live in sessions {
-                match live.identity.get() {
-                    Some((Actor::Officer(id), _)) if id == officer => live.raise(ENDED),
-                    Some(_) => {}
-                    None => live.raise(RECHECK),
-                }
+        for live in self.all() {
+            match live.identity.get() {
+                Some((Actor::Officer(id), _)) if id == officer => live.raise(ENDED),
+                Some(_) => {}
+                None => live.raise(RECHECK),
             }
         }
+    }
+
+    /// Every live session now, copied out of the shards (so no lock is held while they
+    /// are woken).
+    fn all(&self) -> Vec<Arc<Live>> {
+        let mut all = Vec::new();
+        for shard in &self.shards {
+            all.extend(
+                lock(shard)
+                    .values()
+                    .flat_map(|slot| slot.sessions().iter().cloned()),
+            );
+        }
+        all
     }
 
     /// Ends every live session of `hash`.
@@ -390,14 +398,8 @@ impl Revocations {
 
     /// Asks every live session to check itself against the store.
     fn recheck_all(&self) {
-        for shard in &self.shards {
-            let sessions: Vec<Arc<Live>> = lock(shard)
-                .values()
-                .flat_map(|slot| slot.sessions().iter().cloned())
-                .collect();
-            for live in sessions {
-                live.raise(RECHECK);
-            }
+        for live in self.all() {
+            live.raise(RECHECK);
         }
     }
 
