@@ -19,6 +19,7 @@
 //! - `text`: what counts as invisible in a message, and the rule for names shown to
 //!   others.
 //! - [`service`]: [`ChatService`], the single entry point for every operation.
+//! - [`wire`]: the WebSocket protocol's frames, for servers and clients alike.
 //! - [`limits`]: abuse limits ([`Limits`], [`Rate`]) and the [`RateLimiter`] transports
 //!   use for their own.
 //! - `conformance` (with the feature `conformance`): the test suite every `Store`
@@ -96,6 +97,7 @@ mod policy;
 pub mod service;
 pub mod store;
 mod text;
+pub mod wire;
 
 pub use bus::{Envelope, Event, EventBus, LocalBus, RecvError, Subscription, Topic};
 pub use clock::{Clock, ManualClock, SystemClock};

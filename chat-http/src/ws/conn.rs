@@ -12,10 +12,9 @@ use std::time::Duration;
 
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use bytes::Bytes;
+use chatcore::wire::{ClientFrame, ErrorFrame, ServerFrame};
 use chatcore::{Actor, ErrorKind, LiveSession, SessionNotice, Throttle};
 use futures_util::StreamExt;
-use serde::Deserialize;
-use serde_json::json;
 use tokio::time::{Instant, Sleep};
 
 use super::rooms::{Feed, Next, Room, Source, arm, poll_feeds};
@@ -54,26 +53,6 @@ enum Step {
     Timer,
     Frame(Option<Result<Message, axum::Error>>),
     Event(usize, Source, Next),
-}
-
-/// A client frame.
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum ClientFrame {
-    Auth {
-        token: String,
-    },
-    JoinChat {
-        #[serde(rename = "chatId")]
-        chat_id: String,
-        #[serde(rename = "afterSeq")]
-        after_seq: Option<u64>,
-    },
-    JoinOfficers,
-    LeaveChat {
-        #[serde(rename = "chatId")]
-        chat_id: String,
-    },
 }
 
 /// One connection: who it is, the rooms it has joined, and the frames to send next.
@@ -300,12 +279,10 @@ impl Conn {
                     if let Room::Chat(chat) = room {
                         tracing::debug!(%chat, "left a chat the reader may no longer read");
                         let e = ApiError::from(e);
-                        self.push_json(json!({
-                            "type": "error",
-                            "code": e.code(),
-                            "message": e.message(),
-                            "room": format!("chat:{chat}"),
-                            "chatId": chat.to_string(),
+                        self.push_frame(&ServerFrame::Error(ErrorFrame {
+                            room: Some(format!("chat:{chat}")),
+                            chat_id: Some(chat.to_string()),
+                            ..ErrorFrame::new(e.code(), e.message())
                         }));
                     }
                     Flow::Go
@@ -331,13 +308,13 @@ impl Conn {
         }
     }
 
-    pub(super) fn push_json(&mut self, value: serde_json::Value) {
+    pub(super) fn push_frame(&mut self, frame: &ServerFrame) {
         self.out
-            .push(Out::Frame(Message::Text(value.to_string().into())));
+            .push(Out::Frame(Message::Text(frame.to_json().into())));
     }
 
     pub(super) fn push_error(&mut self, code: &str, message: &str) {
-        self.push_json(json!({ "type": "error", "code": code, "message": message }));
+        self.push_frame(&ServerFrame::Error(ErrorFrame::new(code, message)));
     }
 
     /// Handles the first frame; false when the connection is refused.
@@ -381,11 +358,10 @@ impl Conn {
         span.record("role", actor.role());
         span.record("subject", actor.subject());
         tracing::debug!("authenticated");
-        self.push_json(json!({
-            "type": "ready",
-            "role": actor.role(),
-            "subject": actor.subject(),
-        }));
+        self.push_frame(&ServerFrame::Ready {
+            role: actor.role().to_string(),
+            subject: actor.subject().to_string(),
+        });
         // An officer hears of chats assigned to them without joining anything.
         if matches!(actor, Actor::Officer(_)) {
             match self.state.service().watch_officer(&actor) {
@@ -467,11 +443,9 @@ impl Conn {
         }
         match e.retry_after_secs() {
             // A rate limit also says when to retry, as REST's `Retry-After` does.
-            Some(secs) => self.push_json(json!({
-                "type": "error",
-                "code": e.code(),
-                "message": e.message(),
-                "retryAfter": secs,
+            Some(secs) => self.push_frame(&ServerFrame::Error(ErrorFrame {
+                retry_after: Some(secs),
+                ..ErrorFrame::new(e.code(), e.message())
             })),
             None => self.push_error(e.code(), &e.message()),
         };

@@ -54,10 +54,9 @@ mod rooms;
 use conn::Conn;
 
 /// Close code: no valid `auth` frame in time, or the session ended (logout, expiry, the
-/// officer disabled).
-pub const CLOSE_UNAUTHORIZED: u16 = 4401;
-/// Close code: the client does not read fast enough (or fell behind the queue's events).
-pub const CLOSE_TOO_SLOW: u16 = 4008;
+/// officer disabled); also the client does not read fast enough (or fell behind the
+/// queue's events). The protocol's own codes, spelt in `chatcore::wire`.
+pub use chatcore::wire::{CLOSE_TOO_SLOW, CLOSE_UNAUTHORIZED};
 /// Close code: the server is shutting down.
 pub const CLOSE_GOING_AWAY: u16 = 1001;
 /// Close code: the client went on sending frames while over its frame limit.

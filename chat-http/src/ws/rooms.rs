@@ -7,9 +7,9 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use chatcore::wire::ServerFrame;
 use chatcore::{ChatFeed, ChatId, Envelope, RecvError, Subscription};
 use futures_util::future::BoxFuture;
-use serde_json::json;
 
 use super::conn::Conn;
 use crate::extract::parse_chat_id;
@@ -134,7 +134,9 @@ impl Conn {
         };
         // Joining again replaces the earlier feed: nothing of it follows the `joined`.
         self.leave(room);
-        self.push_json(json!({ "type": "joined", "room": format!("chat:{chat}") }));
+        self.push_frame(&ServerFrame::Joined {
+            room: format!("chat:{chat}"),
+        });
         tracing::debug!(%chat, after_seq, "joined chat");
         self.add(Feed::new(room, Source::Chat(feed)));
     }
@@ -148,7 +150,9 @@ impl Conn {
             Err(e) => return self.refuse_frame(e.into()),
         };
         self.leave(Room::Queue);
-        self.push_json(json!({ "type": "joined", "room": "officers:all" }));
+        self.push_frame(&ServerFrame::Joined {
+            room: "officers:all".into(),
+        });
         self.add(Feed::new(Room::Queue, Source::Sub(subscription)));
     }
 
@@ -158,7 +162,9 @@ impl Conn {
             Err(e) => return self.refuse_frame(e),
         };
         self.leave(Room::Chat(chat));
-        self.push_json(json!({ "type": "left", "room": format!("chat:{chat}") }));
+        self.push_frame(&ServerFrame::Left {
+            room: format!("chat:{chat}"),
+        });
     }
 }
 
