@@ -21,6 +21,7 @@
 //! - `pages`: the customer page and officer console (`assets/`, embedded at build time).
 //! - [`shutdown`]: graceful shutdown (signals, socket tracking).
 //! - `timing`: the optional `Server-Timing` header (`--server-timing`).
+//! - `testing` (feature `testing`): `TestServer`, a real server for other crates' tests.
 //!
 //! [`app`] builds the router; [`serve`] runs it on a listener until a shutdown future
 //! resolves, then closes the sockets (1001) and the store.
@@ -35,6 +36,8 @@ mod pages;
 mod routes;
 pub mod shutdown;
 pub mod state;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod timing;
 mod trace;
 mod ws;

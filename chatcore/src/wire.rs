@@ -103,6 +103,25 @@ impl ErrorFrame {
 }
 
 impl ServerFrame {
+    /// Every `type` a server frame may have (answers and events): a client skips a frame
+    /// of another type, from a newer server, and fails on a known one it cannot read.
+    pub const TYPES: &'static [&'static str] = &[
+        "ready",
+        "joined",
+        "left",
+        "error",
+        "new_message",
+        "queue_chat_created",
+        "queue_chat_claimed",
+        "chat_assigned",
+        "chat_updated",
+    ];
+
+    /// Whether `kind` is one of [`ServerFrame::TYPES`].
+    pub fn is_known_type(kind: &str) -> bool {
+        Self::TYPES.contains(&kind)
+    }
+
     /// The frame as the JSON text sent on the wire.
     pub fn to_json(&self) -> String {
         // Only strings, numbers and derived structs: serializing cannot fail.
@@ -190,5 +209,55 @@ mod tests {
             serde_json::from_str::<ServerFrame>(&text).unwrap(),
             ServerFrame::Event(event)
         );
+    }
+
+    #[test]
+    fn the_list_of_types_names_every_answer_and_every_client_event() {
+        let chat = crate::model::Chat {
+            id: ChatId::new(),
+            customer_id: crate::ids::CustomerId::parse("c-1").unwrap(),
+            customer_name: None,
+            assigned_officer_id: None,
+            status: crate::model::ChatStatus::Pending,
+            created_at: Timestamp::now(),
+        };
+        let events = [
+            Event::QueueChatCreated { chat: chat.clone() },
+            Event::QueueChatClaimed { chat: chat.clone() },
+            Event::ChatAssigned { chat: chat.clone() },
+            Event::ChatUpdated {
+                chat,
+                change: crate::model::ChatChange::Claimed,
+            },
+        ];
+        let answers = [
+            ServerFrame::Ready {
+                role: "admin".into(),
+                subject: "admin".into(),
+            },
+            ServerFrame::Joined { room: "r".into() },
+            ServerFrame::Left { room: "r".into() },
+            ServerFrame::Error(ErrorFrame::new("c", "m")),
+        ];
+        let mut kinds: Vec<String> = answers
+            .iter()
+            .map(|f| {
+                serde_json::to_value(f).unwrap()["type"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .chain(events.iter().map(|e| {
+                serde_json::to_value(e).unwrap()["type"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            }))
+            .collect();
+        kinds.push("new_message".into());
+        kinds.sort();
+        let mut listed: Vec<String> = ServerFrame::TYPES.iter().map(|t| t.to_string()).collect();
+        listed.sort();
+        assert_eq!(kinds, listed);
     }
 }

@@ -1,0 +1,44 @@
+//! `chat-client`: the typed async client of the chat server's wire contract
+//! (docs/API.md), for Rust services that talk to a remote server, and for this
+//! workspace's own tools (chat-cli's remote mode, chat-bench) and tests.
+//!
+//! - [`Client`]: the REST API, one method per endpoint. Answers are chatcore's types
+//!   (they are the contract's shapes); a refusal is [`Error::Api`] with the contract's
+//!   code, status and `Retry-After`.
+//! - [`Socket`]: one WebSocket: authenticated on open, joins that wait for their answer,
+//!   typed frames ([`chatcore::wire`]) with their text as received.
+//! - [`Watch`]: a chat's or the queue's events across reconnects, with backoff and
+//!   jitter, rejoining a chat with `afterSeq` so that nothing is missed or repeated.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), chat_client::Error> {
+//! use chat_client::{Client, Watch, WatchEvent};
+//!
+//! let server = Client::new("http://127.0.0.1:3001")?;
+//! let customer = server.customer_login("cust-1", None, None).await?;
+//! let me = server.with_token(customer.token);
+//! let chat = customer.chat.id.to_string();
+//! me.send(&chat, "Hello, I need help", Some("m-1")).await?;
+//! let mut watch = Watch::chat(me.clone(), &chat, me.last_seq(&chat).await?);
+//! while let WatchEvent::Event(event) = watch.next().await? {
+//!     println!("{}", event.text);
+//! }
+//! # Ok(()) }
+//! ```
+
+mod error;
+mod rest;
+mod watch;
+mod ws;
+
+pub use error::{ApiError, Error};
+pub use rest::{Client, ClientBuilder, Page, Sent};
+pub use watch::{Watch, WatchEvent};
+pub use ws::{Identity, Incoming, Socket, ws_url};
+
+/// The contract's types the client answers with, for callers that do not depend on
+/// chatcore themselves.
+pub use chatcore::wire::{ClientFrame, ErrorFrame, ServerFrame};
+pub use chatcore::{
+    Chat, ChatStatus, CustomerSession, ErrorKind, Event, Message, Officer, OfficerSession,
+};
