@@ -2,7 +2,7 @@
 //! code. Everything else lives in the modules below; this file holds no command logic.
 //!
 //! Layout: `cli` (clap structs), `commands` (one module per command), `backend` (local
-//! over chatcore, remote over HTTP), `ws` (WebSocket client), `session` (saved tokens),
+//! over chatcore, remote through chat-client), `session` (saved tokens),
 //! `output` (tables and JSON), `error` (the typed error and the exit-code mapping).
 
 mod backend;
@@ -11,7 +11,6 @@ mod commands;
 mod error;
 mod output;
 mod session;
-mod ws;
 
 use std::process::ExitCode;
 

@@ -8,12 +8,11 @@ mod common;
 use std::net::TcpListener;
 use std::time::Duration;
 
+use chat_client::{Client, Socket};
 use chat_postgres::testing::TestPg;
 use common::server::PgNode;
 use common::{Cli, race};
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
 
 const PATIENCE: Duration = Duration::from_secs(10);
 
@@ -206,19 +205,10 @@ async fn a_socket_on_a_chat_http_node_sees_what_the_cli_writes_live() {
     let node = tokio::task::block_in_place(|| PgNode::start(config.clone()));
 
     // Amy works on the node: logged in over REST, watching the queue on a socket.
-    let login: Value = reqwest::Client::new()
-        .post(format!("{}/api/officers/login", node.url))
-        .json(&json!({ "officerId": "amy" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["token"].as_str().expect("officer token").to_string();
-    let mut ws = Ws::connect(&node.url, &token).await;
-    ws.send(json!({ "type": "join_officers" })).await;
-    ws.next_of("joined").await;
+    let node_client = Client::new(&node.url).unwrap();
+    let login = node_client.officer_login("amy", None).await.unwrap();
+    let mut ws = Ws(node_client.with_token(login.token).connect().await.unwrap());
+    ws.0.join_officers().await.unwrap();
 
     // The CLI starts a chat: the node's socket sees it arrive in the queue.
     let chat = run(&["customer", "login", "cust-1"])["chat"]["id"]
@@ -244,9 +234,7 @@ async fn a_socket_on_a_chat_http_node_sees_what_the_cli_writes_live() {
     );
 
     // Amy's socket joins the (empty) chat; each message the CLI sends arrives live.
-    ws.send(json!({ "type": "join_chat", "chatId": chat, "afterSeq": 0 }))
-        .await;
-    ws.next_of("joined").await;
+    ws.0.join_chat(&chat, Some(0)).await.unwrap();
     run(&[
         "--as",
         "customer:cust-1",
@@ -360,30 +348,10 @@ fn database_url_usage_and_unreachable_database() {
     pg.run(&["--as", "nobody", "queue"]).error(2, "usage");
 }
 
-/// A WebSocket client of the node.
-struct Ws(
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
-);
+/// A WebSocket client of the node, answering frames as JSON values.
+struct Ws(Socket);
 
 impl Ws {
-    async fn connect(base: &str, token: &str) -> Self {
-        let url = format!("{}/ws", base.replacen("http://", "ws://", 1));
-        let (stream, _) = tokio_tungstenite::connect_async(url)
-            .await
-            .expect("connect");
-        let mut ws = Ws(stream);
-        ws.send(json!({ "type": "auth", "token": token })).await;
-        ws.next_of("ready").await;
-        ws
-    }
-
-    async fn send(&mut self, v: Value) {
-        self.0
-            .send(Message::text(v.to_string()))
-            .await
-            .expect("send frame");
-    }
-
     /// One frame of each of `kinds`, in whatever order they come, skipping others.
     async fn next_of_each<const N: usize>(&mut self, kinds: [&str; N]) -> [Value; N] {
         let mut found: [Value; N] = std::array::from_fn(|_| Value::Null);
@@ -406,23 +374,14 @@ impl Ws {
         }
     }
 
-    /// The next text frame; an `error` frame fails the test.
+    /// The next frame; an `error` frame fails the test.
     async fn next(&mut self) -> Value {
-        let wait = async {
-            loop {
-                match self.0.next().await {
-                    Some(Ok(Message::Text(t))) => {
-                        let v: Value = serde_json::from_str(&t).expect("JSON frame");
-                        assert_ne!(v["type"], "error", "{v}");
-                        return v;
-                    }
-                    Some(Ok(_)) => {}
-                    other => panic!("socket ended: {other:?}"),
-                }
-            }
-        };
-        tokio::time::timeout(PATIENCE, wait)
+        let incoming = tokio::time::timeout(PATIENCE, self.0.next())
             .await
             .expect("a frame in time")
+            .unwrap_or_else(|e| panic!("socket ended: {e}"));
+        let v: Value = serde_json::from_str(&incoming.text).expect("JSON frame");
+        assert_ne!(v["type"], "error", "{v}");
+        v
     }
 }

@@ -154,16 +154,24 @@ fn officers_log_in_and_the_token_is_saved_privately() {
     // Listing officers is not in contract v1.
     cli.run(&["officer", "list"]).error(1, "unsupported");
 
-    // logout forgets the token.
+    // logout revokes the token on the server, then forgets it.
+    let token = saved[&server.url]["token"].as_str().unwrap().to_string();
     let out = cli.run(&["logout"]);
     out.code(0);
     assert_eq!(
         out.stdout,
-        format!("forgot the token saved for {}\n", server.url)
+        format!("revoked and forgot the token saved for {}\n", server.url)
     );
     let status = cli.json(&["status"]);
     assert!(status.get("role").is_none());
     cli.run(&["queue"]).error(5, "unauthorized");
+    cli.run(&["--token", &token, "queue"])
+        .error(5, "unauthorized");
+    // Nothing left to revoke or forget.
+    assert_eq!(
+        cli.json(&["logout"]),
+        serde_json::json!({ "removed": false, "revoked": false })
+    );
 }
 
 #[test]

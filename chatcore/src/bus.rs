@@ -127,6 +127,22 @@ pub enum Event {
     SessionsMayBeStale,
 }
 
+impl Event {
+    /// The event's `type`, as its JSON spells it (`new_message`, ...).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::NewMessage { .. } => "new_message",
+            Event::QueueChatCreated { .. } => "queue_chat_created",
+            Event::QueueChatClaimed { .. } => "queue_chat_claimed",
+            Event::ChatAssigned { .. } => "chat_assigned",
+            Event::ChatUpdated { .. } => "chat_updated",
+            Event::SessionRevoked { .. } => "session_revoked",
+            Event::OfficerSessionsRevoked { .. } => "officer_sessions_revoked",
+            Event::SessionsMayBeStale => "sessions_may_be_stale",
+        }
+    }
+}
+
 /// One published event with its topic, shared by every subscriber. Its JSON is produced
 /// at most once, however many subscribers send it on.
 #[derive(Debug)]

@@ -248,10 +248,12 @@ mod tests {
                     .to_string()
             })
             .chain(events.iter().map(|e| {
-                serde_json::to_value(e).unwrap()["type"]
+                let spelt = serde_json::to_value(e).unwrap()["type"]
                     .as_str()
                     .unwrap()
-                    .to_string()
+                    .to_string();
+                assert_eq!(spelt, e.kind());
+                spelt
             }))
             .collect();
         kinds.push("new_message".into());

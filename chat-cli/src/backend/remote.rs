@@ -1,107 +1,58 @@
 //! Remote mode: every operation as a request of the wire contract to a chat-http server,
-//! with a bearer token. Error bodies (`{"error":{"code","message"}}`) become
-//! [`ApiError`]s; a server that cannot be reached is `unreachable` (exit 6).
+//! through `chat_client`. Its typed refusals become [`ApiError`]s (the contract's code
+//! and an exit code); a server that cannot be reached is `unreachable` (exit 6).
 
-use std::time::Duration;
-
+use chat_client::{Client, Identity};
 use chatcore::{Chat, Message, Officer};
-use reqwest::{Method, StatusCode};
-use serde::Deserialize;
-use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
 
 use super::{CustomerSession, OfficerSession, Page, Sent, Status};
 use crate::error::{ApiError, ExitKind};
-use crate::ws::{self, Ready};
 
 /// The remote backend.
 #[derive(Debug)]
 pub(crate) struct Remote {
-    base: String,
-    http: reqwest::Client,
-    token: Option<String>,
+    client: Client,
     /// Whom the token belongs to, when known without asking (a saved login).
-    identity: Option<Ready>,
-}
-
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: ErrorFields,
-}
-
-#[derive(Deserialize)]
-struct ErrorFields {
-    code: String,
-    message: String,
-}
-
-/// Percent-encodes one path segment, so that an id with a `/` or `?` stays one segment
-/// and the server, not the URL parser, judges it.
-fn segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    identity: Option<Identity>,
 }
 
 impl Remote {
-    /// A backend for the server at `base` (`http://host:port`).
+    /// A backend for the server at `base` (`http://host:port`, or `host:port`).
     pub(crate) fn new(
         base: &str,
         token: Option<String>,
-        identity: Option<Ready>,
+        identity: Option<Identity>,
     ) -> anyhow::Result<Self> {
-        let base = if base.contains("://") {
-            base.trim_end_matches('/').to_string()
-        } else {
-            format!("http://{}", base.trim_end_matches('/'))
-        };
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(60))
-            .build()?;
-        Ok(Self {
-            base,
-            http,
-            token,
-            identity,
-        })
+        let mut builder = Client::builder(base);
+        if let Some(token) = token {
+            builder = builder.token(token);
+        }
+        let client = builder.build().map_err(|e| self_error(base, e))?;
+        Ok(Self { client, identity })
     }
 
     /// The server's base URL, normalized.
     pub(crate) fn base(&self) -> &str {
-        &self.base
+        self.client.base()
     }
 
-    /// The token, or an auth error telling how to get one.
-    pub(crate) fn token(&self) -> Result<&str, ApiError> {
-        self.token.as_deref().ok_or_else(|| {
-            ApiError::new(
-                ExitKind::Auth,
-                "unauthorized",
-                format!(
-                    "no token for {}: run `chat-cli --server {} officer login ID`, or pass \
-                     --token / CHAT_TOKEN",
-                    self.base, self.base
-                ),
-            )
-        })
+    /// The client, for what streams (`watch`).
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// A client error as the CLI reports it.
+    pub(crate) fn error(&self, e: chat_client::Error) -> ApiError {
+        self_error(self.client.base(), e)
     }
 
     /// Who the token belongs to: from the saved login, else asked over the WebSocket
     /// (the contract's only "who am I": the `ready` frame).
-    pub(crate) async fn whoami(&self) -> Result<Ready, ApiError> {
+    pub(crate) async fn whoami(&self) -> Result<Identity, ApiError> {
         if let Some(identity) = &self.identity {
             return Ok(identity.clone());
         }
-        let (conn, ready) = ws::Connection::open(&self.base, self.token()?).await?;
-        conn.close().await;
-        Ok(ready)
+        self.client.whoami().await.map_err(|e| self.error(e))
     }
 
     /// Whom the token is, for the paths that name the officer acting
@@ -111,66 +62,17 @@ impl Remote {
         Ok(self.whoami().await?.subject)
     }
 
-    /// One request; the body of a 2xx answer is decoded as `T`.
-    async fn call<T: DeserializeOwned>(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-        auth: bool,
-    ) -> Result<(StatusCode, T), ApiError> {
-        let url = format!("{}{path}", self.base);
-        let mut request = self.http.request(method, &url);
-        if auth {
-            request = request.bearer_auth(self.token()?);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.map_err(|e| {
-            ApiError::unreachable(format!("cannot reach {}: {}", self.base, error_chain(&e)))
-        })?;
-        let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| {
-            ApiError::unreachable(format!("reading the answer of {url}: {}", error_chain(&e)))
-        })?;
-        if !status.is_success() {
-            let body = serde_json::from_slice::<ErrorBody>(&bytes).ok();
-            return Err(ApiError::from_http(
-                status.as_u16(),
-                body.as_ref().map(|b| b.error.code.clone()),
-                body.map(|b| b.error.message),
-            ));
-        }
-        let value = serde_json::from_slice(&bytes).map_err(|e| {
-            ApiError::new(
-                ExitKind::Other,
-                "bad_response",
-                format!("unexpected answer from {url}: {e}"),
-            )
-        })?;
-        Ok((status, value))
-    }
-
     pub(crate) async fn create_officer(
         &self,
         id: &str,
         password: Option<String>,
         display_name: Option<String>,
     ) -> anyhow::Result<Officer> {
-        let mut body = json!({ "id": id });
-        if let Some(p) = password {
-            body["password"] = json!(p);
-        }
-        if let Some(n) = display_name {
-            body["displayName"] = json!(n);
-        }
-        // An open-mode server takes this without a token, so send one only if we have it.
-        let auth = self.token.is_some();
-        Ok(self
-            .call(Method::POST, "/api/officers", Some(body), auth)
-            .await?
-            .1)
+        let created = self
+            .client
+            .create_officer(id, password.as_deref(), display_name.as_deref())
+            .await;
+        Ok(created.map_err(|e| self.error(e))?)
     }
 
     pub(crate) async fn set_officer_disabled(
@@ -178,30 +80,22 @@ impl Remote {
         id: &str,
         disabled: bool,
     ) -> anyhow::Result<Officer> {
-        let action = if disabled { "disable" } else { "enable" };
-        let path = format!("/api/officers/{}/{action}", segment(id));
-        Ok(self.call(Method::POST, &path, None, true).await?.1)
+        let officer = self.client.set_officer_disabled(id, disabled).await;
+        Ok(officer.map_err(|e| self.error(e))?)
     }
 
     pub(crate) async fn officers(&self) -> anyhow::Result<Vec<Officer>> {
         // Not in contract version 1; servers that add it answer here, others 404/405.
-        match self.call(Method::GET, "/api/officers", None, true).await {
-            Ok((_, list)) => Ok(list),
-            Err(e)
-                if matches!(
-                    e.code.as_str(),
-                    "http_404" | "http_405" | "not_found" | "method_not_allowed"
-                ) =>
-            {
-                Err(ApiError::new(
-                    ExitKind::Other,
-                    "unsupported",
-                    "this server has no officer listing (not in contract v1); use --db on its \
+        match self.client.officers().await {
+            Ok(list) => Ok(list),
+            Err(e) if matches!(e.status(), Some(404 | 405)) => Err(ApiError::new(
+                ExitKind::Other,
+                "unsupported",
+                "this server has no officer listing (not in contract v1); use --db on its \
                  database",
-                )
-                .into())
-            }
-            Err(e) => Err(e.into()),
+            )
+            .into()),
+            Err(e) => Err(self.error(e).into()),
         }
     }
 
@@ -210,14 +104,8 @@ impl Remote {
         id: &str,
         password: Option<String>,
     ) -> anyhow::Result<OfficerSession> {
-        let mut body = json!({ "officerId": id });
-        if let Some(p) = password {
-            body["password"] = json!(p);
-        }
-        Ok(self
-            .call(Method::POST, "/api/officers/login", Some(body), false)
-            .await?
-            .1)
+        let session = self.client.officer_login(id, password.as_deref()).await;
+        Ok(session.map_err(|e| self.error(e))?)
     }
 
     pub(crate) async fn customer_login(
@@ -226,35 +114,31 @@ impl Remote {
         officer: Option<String>,
         signature: Option<String>,
     ) -> anyhow::Result<CustomerSession> {
-        let mut body = json!({ "customerId": id });
-        if let Some(o) = officer {
-            body["officerId"] = json!(o);
-        }
-        if let Some(s) = signature {
-            body["signature"] = json!(s);
-        }
-        Ok(self
-            .call(Method::POST, "/api/customers/login", Some(body), false)
-            .await?
-            .1)
+        let session = self
+            .client
+            .customer_login(id, officer.as_deref(), signature.as_deref())
+            .await;
+        Ok(session.map_err(|e| self.error(e))?)
     }
 
     pub(crate) async fn customer_login_with_identity(
         &self,
         identity_token: &str,
     ) -> anyhow::Result<CustomerSession> {
-        let body = json!({ "identityToken": identity_token });
-        Ok(self
-            .call(Method::POST, "/api/customers/login", Some(body), false)
-            .await?
-            .1)
+        let session = self
+            .client
+            .customer_login_with_identity(identity_token)
+            .await;
+        Ok(session.map_err(|e| self.error(e))?)
+    }
+
+    /// Revokes the token on the server (`POST /api/logout`).
+    pub(crate) async fn logout(&self) -> Result<(), ApiError> {
+        self.client.logout().await.map_err(|e| self.error(e))
     }
 
     pub(crate) async fn queue(&self) -> anyhow::Result<Vec<Chat>> {
-        Ok(self
-            .call(Method::GET, "/api/officers/queue", None, true)
-            .await?
-            .1)
+        Ok(self.client.queue().await.map_err(|e| self.error(e))?)
     }
 
     pub(crate) async fn officer_chats(&self, officer: Option<&str>) -> anyhow::Result<Vec<Chat>> {
@@ -262,18 +146,14 @@ impl Remote {
             Some(o) => o.to_string(),
             None => self.officer_id().await?,
         };
-        let path = format!("/api/officers/{}/chats", segment(&officer));
-        Ok(self.call(Method::GET, &path, None, true).await?.1)
+        let chats = self.client.officer_chats(&officer).await;
+        Ok(chats.map_err(|e| self.error(e))?)
     }
 
     pub(crate) async fn claim(&self, chat: &str) -> anyhow::Result<Chat> {
         let officer = self.officer_id().await?;
-        let path = format!(
-            "/api/officers/{}/claim/{}",
-            segment(&officer),
-            segment(chat)
-        );
-        Ok(self.call(Method::POST, &path, None, true).await?.1)
+        let claimed = self.client.claim(&officer, chat).await;
+        Ok(claimed.map_err(|e| self.error(e))?)
     }
 
     pub(crate) async fn send(
@@ -282,69 +162,55 @@ impl Remote {
         content: String,
         client_id: Option<String>,
     ) -> anyhow::Result<Sent> {
-        let mut body = json!({ "content": content });
-        if let Some(k) = client_id {
-            body["clientMessageId"] = json!(k);
-        }
-        let path = format!("/api/chats/{}/messages", segment(chat));
-        let (status, message) = self.call(Method::POST, &path, Some(body), true).await?;
+        let sent = self
+            .client
+            .send(chat, &content, client_id.as_deref())
+            .await
+            .map_err(|e| self.error(e))?;
         Ok(Sent {
-            message,
-            created: status == StatusCode::CREATED,
+            message: sent.message,
+            created: sent.created,
         })
     }
 
     pub(crate) async fn messages(&self, chat: &str, page: Page) -> anyhow::Result<Vec<Message>> {
-        let mut query = Vec::new();
-        if let Some(a) = page.after {
-            query.push(format!("after={a}"));
-        }
-        if let Some(b) = page.before {
-            query.push(format!("before={b}"));
-        }
-        if let Some(l) = page.limit {
-            query.push(format!("limit={l}"));
-        }
-        let mut path = format!("/api/chats/{}/messages", segment(chat));
-        if !query.is_empty() {
-            path = format!("{path}?{}", query.join("&"));
-        }
-        Ok(self.call(Method::GET, &path, None, true).await?.1)
+        let page = chat_client::Page {
+            after: page.after,
+            before: page.before,
+            limit: page.limit,
+        };
+        let messages = self.client.messages(chat, page).await;
+        Ok(messages.map_err(|e| self.error(e))?)
     }
 
     /// The seq of a chat's newest message (0 if none), for starting a watch from "now"
     /// without a gap on a later reconnect.
     pub(crate) async fn last_seq(&self, chat: &str) -> anyhow::Result<u64> {
-        let newest = self
-            .messages(
-                chat,
-                Page {
-                    before: Some(i64::MAX as u64),
-                    limit: Some(1),
-                    ..Page::default()
-                },
-            )
-            .await?;
-        Ok(newest.last().map_or(0, |m| m.seq))
+        Ok(self
+            .client
+            .last_seq(chat)
+            .await
+            .map_err(|e| self.error(e))?)
     }
 
     pub(crate) async fn status(&self) -> anyhow::Result<Status> {
-        let url = format!("{}/healthz", self.base);
-        let response = self.http.get(&url).send().await.map_err(|e| {
-            ApiError::unreachable(format!("cannot reach {}: {}", self.base, error_chain(&e)))
-        })?;
-        if !response.status().is_success() {
-            return Err(ApiError::new(
-                ExitKind::Other,
-                "unhealthy",
-                format!(
-                    "{url} answered {}: the server cannot reach its store",
-                    response.status()
-                ),
-            )
-            .into());
+        match self.client.health().await {
+            Ok(()) => {}
+            Err(e @ chat_client::Error::Api(_)) => {
+                return Err(ApiError::new(
+                    ExitKind::Other,
+                    "unhealthy",
+                    format!(
+                        "{}/healthz answered {}: the server cannot reach its store",
+                        self.base(),
+                        e.status().unwrap_or_default()
+                    ),
+                )
+                .into());
+            }
+            Err(e) => return Err(self.error(e).into()),
         }
-        let (role, subject) = match self.token {
+        let (role, subject) = match self.client.token() {
             Some(_) => {
                 let me = self.whoami().await?;
                 (Some(me.role), Some(me.subject))
@@ -353,7 +219,7 @@ impl Remote {
         };
         Ok(Status {
             mode: "remote",
-            server: Some(self.base.clone()),
+            server: Some(self.base().to_string()),
             health: "ok",
             role,
             subject,
@@ -362,25 +228,25 @@ impl Remote {
     }
 }
 
-/// reqwest's error with its causes ("error sending request: connection refused").
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        s.push_str(": ");
-        s.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    s
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn segments_are_encoded() {
-        assert_eq!(segment("alice.b_c-1"), "alice.b_c-1");
-        assert_eq!(segment("a/b?c"), "a%2Fb%3Fc");
+/// A client error as the CLI reports it: the contract's refusals keep their code and get
+/// the exit code of their class; a missing token says how to get one.
+fn self_error(base: &str, e: chat_client::Error) -> ApiError {
+    use chat_client::Error as E;
+    match e {
+        E::Api(refusal) => match refusal.status {
+            Some(status) => ApiError::from_http(status, Some(refusal.code), Some(refusal.message)),
+            None => ApiError::from_ws_code(&refusal.code, Some(&refusal.message)),
+        },
+        E::NoToken => ApiError::new(
+            ExitKind::Auth,
+            "unauthorized",
+            format!(
+                "no token for {base}: run `chat-cli --server {base} officer login ID`, or pass \
+                 --token / CHAT_TOKEN"
+            ),
+        ),
+        e @ E::Closed { .. } if e.is_unauthorized() => ApiError::from_ws_code("unauthorized", None),
+        e @ (E::Unreachable { .. } | E::Closed { .. }) => ApiError::unreachable(e.to_string()),
+        e => ApiError::new(ExitKind::Other, e.code().to_string(), e.to_string()),
     }
 }

@@ -20,7 +20,6 @@ use crate::cli::{Cli, Command, Global};
 use crate::error::ApiError;
 use crate::output::{self, Printer};
 use crate::session;
-use crate::ws::Ready;
 
 /// Runs the parsed command line.
 pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -73,7 +72,7 @@ async fn open_backend(global: &Global) -> anyhow::Result<Backend> {
                 None => match session::load(server).context("loading the saved token")? {
                     Some(saved) => (
                         Some(saved.token),
-                        Some(Ready {
+                        Some(chat_client::Identity {
                             role: saved.role,
                             subject: saved.subject,
                         }),

@@ -12,48 +12,14 @@
 //! Each successful join is reported on stderr (`watch: joined ...`), stdout carrying only
 //! events.
 
-use std::time::Duration;
-
 use anyhow::Context;
-use chatcore::{Chat, Message};
-use serde_json::{Value, json};
+use chat_client::{ServerFrame, Watch, WatchEvent};
+use chatcore::Event;
 
 use crate::backend::{Backend, Remote};
 use crate::cli::WatchCommand;
-use crate::error::{ApiError, ExitKind};
+use crate::error::ApiError;
 use crate::output::{Printer, message_line};
-use crate::ws::{self, Connection, Frame};
-
-const MIN_BACKOFF: Duration = Duration::from_millis(100);
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
-/// A connection that lasted this long counts as healthy even if it printed nothing.
-const STABLE: Duration = Duration::from_secs(10);
-
-/// What is watched, and how far a chat has been printed.
-#[derive(Debug)]
-enum Target {
-    Queue,
-    Chat { chat: String, last_seq: u64 },
-}
-
-impl Target {
-    /// A measure of progress: the last seq printed (chats), 0 for the queue.
-    fn printed(&self) -> u64 {
-        match self {
-            Target::Queue => 0,
-            Target::Chat { last_seq, .. } => *last_seq,
-        }
-    }
-}
-
-/// How one connection ended.
-#[derive(Debug)]
-enum End {
-    /// The server closed it (with this code) or the connection dropped.
-    Closed(Option<u16>),
-    /// A failure: permanent (auth, not found, invalid) or not (unreachable, other).
-    Failed(ApiError),
-}
 
 pub(crate) async fn run(
     backend: &Backend,
@@ -66,167 +32,83 @@ pub(crate) async fn run(
         )
         .into());
     };
-    let mut target = match cmd {
-        WatchCommand::Queue => Target::Queue,
+    let (watch, what) = match cmd {
+        WatchCommand::Queue => (
+            Watch::queue(remote.client().clone()),
+            "watching the queue".to_string(),
+        ),
         WatchCommand::Chat(args) => {
-            let last_seq = match args.after_seq {
+            let after = match args.after_seq {
                 Some(n) => n,
                 None => remote
                     .last_seq(&args.chat)
                     .await
                     .with_context(|| format!("reading the newest message of chat {}", args.chat))?,
             };
-            Target::Chat {
-                chat: args.chat,
-                last_seq,
-            }
+            (
+                Watch::chat(remote.client().clone(), &args.chat, after),
+                format!("watching chat {}", args.chat),
+            )
         }
     };
-    let what = match &target {
-        Target::Queue => "watching the queue".to_string(),
-        Target::Chat { chat, .. } => format!("watching chat {chat}"),
-    };
     tokio::select! {
-        result = watch(remote, printer, &mut target) => result.context(what),
+        result = watch_loop(remote, printer, watch) => result.context(what),
         _ = tokio::signal::ctrl_c() => Ok(()),
     }
 }
 
-/// Connects again and again until a permanent failure.
-async fn watch(remote: &Remote, printer: Printer, target: &mut Target) -> anyhow::Result<()> {
-    let token = remote.token()?.to_string();
-    let mut backoff = MIN_BACKOFF;
-    let mut ever_joined = false;
+/// Prints what the watch hands out until a refusal ends it.
+async fn watch_loop(remote: &Remote, printer: Printer, mut watch: Watch) -> anyhow::Result<()> {
+    let chat_only = watch.last_seq().is_some();
     loop {
-        let mut joined = false;
-        let printed_before = target.printed();
-        let started = tokio::time::Instant::now();
-        let end = connection(remote.base(), &token, printer, target, &mut joined).await?;
-        ever_joined |= joined;
-        // Start over from the shortest delay only after a connection that did some good,
-        // so a server that keeps cutting us off at once is not hammered.
-        let progressed = target.printed() > printed_before || started.elapsed() >= STABLE;
-        let reason = match end {
-            End::Closed(Some(ws::CLOSE_UNAUTHORIZED)) => {
-                return Err(ApiError::from_ws_code("unauthorized", None).into());
+        match watch.next().await.map_err(|e| remote.error(e))? {
+            // On stderr, so stdout stays pure events: a person (or a test) learns from
+            // here on nothing is missed.
+            WatchEvent::Joined {
+                room,
+                after_seq: Some(seq),
+            } => eprintln!("watch: joined {room} after seq {seq}"),
+            WatchEvent::Joined { room, .. } => eprintln!("watch: joined {room}"),
+            WatchEvent::Reconnecting { reason, delay } => {
+                eprintln!("watch: {reason}; reconnecting in {} ms", delay.as_millis())
             }
-            End::Closed(code) => match code {
-                Some(4008) => "the server dropped this slow connection (4008)".to_string(),
-                Some(code) => format!("the server closed the connection ({code})"),
-                None => "the connection dropped".to_string(),
-            },
-            // The first connection failing to reach the server is an answer: fail fast.
-            End::Failed(e) if e.kind == ExitKind::Unreachable && ever_joined => e.to_string(),
-            End::Failed(e) if e.kind == ExitKind::Other && ever_joined => e.to_string(),
-            End::Failed(e) => return Err(e.into()),
-        };
-        if joined && progressed {
-            backoff = MIN_BACKOFF;
-        }
-        eprintln!(
-            "watch: {reason}; reconnecting in {} ms",
-            backoff.as_millis()
-        );
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(MAX_BACKOFF);
-    }
-}
-
-/// One connection: auth, join, print until it ends. Only output errors are returned as
-/// `Err`; everything about the connection is an [`End`].
-async fn connection(
-    base: &str,
-    token: &str,
-    printer: Printer,
-    target: &mut Target,
-    joined: &mut bool,
-) -> anyhow::Result<End> {
-    let (mut conn, _ready) = match Connection::open(base, token).await {
-        Ok(c) => c,
-        Err(e) => return Ok(End::Failed(e)),
-    };
-    let join = match target {
-        Target::Queue => json!({ "type": "join_officers" }),
-        Target::Chat { chat, last_seq } => {
-            json!({ "type": "join_chat", "chatId": chat, "afterSeq": last_seq })
-        }
-    };
-    if let Err(e) = conn.send(&join).await {
-        return Ok(End::Failed(e));
-    }
-    loop {
-        let (text, frame) = match conn.next().await {
-            Ok(Frame::Json(text, frame)) => (text, frame),
-            Ok(Frame::Closed(code)) => return Ok(End::Closed(code)),
-            Err(e) => return Ok(End::Failed(e)),
-        };
-        match frame["type"].as_str().unwrap_or_default() {
-            "joined" => {
-                *joined = true;
-                // On stderr, so stdout stays pure events: a person (or a test) learns
-                // from here on nothing is missed.
-                match target {
-                    Target::Queue => eprintln!("watch: joined officers:all"),
-                    Target::Chat { chat, last_seq } => {
-                        eprintln!("watch: joined chat:{chat} after seq {last_seq}")
-                    }
-                }
+            WatchEvent::Notice(e) => eprintln!("watch: the server said: {}: {}", e.code, e.message),
+            WatchEvent::Event(incoming) => {
+                let ServerFrame::Event(event) = &incoming.frame else {
+                    continue;
+                };
+                print_event(printer, chat_only, event, &incoming.text)?;
             }
-            "error" if !*joined => {
-                conn.close().await;
-                return Ok(End::Failed(ws::error_frame(&frame)));
-            }
-            "error" => eprintln!("watch: the server said: {}", ws::error_frame(&frame)),
-            "ready" | "pong" | "left" => {}
-            kind => print_event(printer, target, kind, &text, &frame)?,
+            _ => {}
         }
     }
 }
 
-/// Prints one event if it belongs to what is watched.
-fn print_event(
-    printer: Printer,
-    target: &mut Target,
-    kind: &str,
-    text: &str,
-    frame: &Value,
-) -> anyhow::Result<()> {
-    match target {
-        Target::Chat { chat, last_seq } => {
-            if kind != "new_message" {
+/// Prints one event: a chat watch shows its messages, a queue watch every event.
+fn print_event(printer: Printer, chat_only: bool, event: &Event, text: &str) -> anyhow::Result<()> {
+    let line = match event {
+        _ if printer.json => {
+            if chat_only && !matches!(event, Event::NewMessage { .. }) {
                 return Ok(());
             }
-            let message: Message = serde_json::from_value(frame["message"].clone())
-                .context("decoding a new_message frame")?;
-            // Replays after a rejoin may overlap what was printed; seq tells.
-            if message.chat_id.to_string() != *chat || message.seq <= *last_seq {
-                return Ok(());
-            }
-            *last_seq = message.seq;
-            if printer.json {
-                printer.line(text)?;
-            } else {
-                printer.line(&message_line(&message))?;
-            }
+            text.to_string()
         }
-        Target::Queue => {
-            if printer.json {
-                printer.line(text)?;
-                return Ok(());
-            }
-            let line = match serde_json::from_value::<Chat>(frame["chat"].clone()) {
-                Ok(chat) => format!(
-                    "{kind} chat={} customer={} officer={}",
-                    chat.id,
-                    chat.customer_id,
-                    chat.assigned_officer_id
-                        .as_ref()
-                        .map_or("-", |o| o.as_str())
-                ),
-                Err(_) => format!("{kind} {text}"),
-            };
-            printer.line(&line)?;
-        }
-    }
+        Event::NewMessage { message } => message_line(message),
+        _ if chat_only => return Ok(()),
+        Event::QueueChatCreated { chat }
+        | Event::QueueChatClaimed { chat }
+        | Event::ChatAssigned { chat }
+        | Event::ChatUpdated { chat, .. } => format!(
+            "{} chat={} customer={} officer={}",
+            event.kind(),
+            chat.id,
+            chat.customer_id,
+            chat.assigned_officer_id
+                .as_ref()
+                .map_or("-", |o| o.as_str())
+        ),
+        _ => format!("{} {text}", event.kind()),
+    };
+    printer.line(&line)?;
     Ok(())
 }
