@@ -9,6 +9,8 @@
 //!   store conformance suite.
 //! - `greeter_bot`: an event-driven bot that claims new chats for a bot officer, up to a
 //!   limit, and greets the customer.
+//! - `remote_bot`: the same kind of bot in another process, on a running server, with
+//!   `chat-client` (the typed client of the wire contract).
 //!
 //! This library itself is empty; `tests/run_examples.rs` runs each example and checks
 //! what it prints.

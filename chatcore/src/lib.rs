@@ -35,6 +35,8 @@
 //!   WebSocket server.
 //! - `metered_store`: a custom [`Store`] wrapping another, passing the conformance suite.
 //! - `greeter_bot`: an event-driven bot that claims queue chats up to a limit.
+//! - `remote_bot`: a bot in another process, talking to a running server with the
+//!   `chat-client` crate (the typed client of the wire contract).
 //!
 //! Build a service with [`ChatService::open_sqlite`] (SQLite file + in-process bus) or
 //! [`ChatService::new`] with any [`Store`] and [`EventBus`]. Transports turn a bearer

@@ -212,3 +212,65 @@ fn tempfile_dir(name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+#[test]
+fn remote_bot_greets_over_the_wire_contract() {
+    let server = chat_http::testing::TestServer::open();
+    let mut child = cargo_example("remote_bot")
+        .args([server.url(), "2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("run cargo");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = Vec::new();
+    // Once it watches the queue, two customers arrive.
+    loop {
+        let mut line = String::new();
+        assert!(stdout.read_line(&mut line).unwrap() > 0, "ended: {seen:?}");
+        seen.push(line.trim().to_string());
+        if line.contains("watching the queue") {
+            break;
+        }
+    }
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let client = chat_client::Client::new(server.url()).unwrap();
+    let chats: Vec<(chat_client::Client, String)> = runtime.block_on(async {
+        let mut chats = Vec::new();
+        for customer in ["cust-1", "cust-2"] {
+            let login = client.customer_login(customer, None, None).await.unwrap();
+            chats.push((client.with_token(login.token), login.chat.id.to_string()));
+        }
+        chats
+    });
+    // It stops by itself after two greetings; a bot that hangs fails the test.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("remote_bot did not finish: {seen:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let rest: Vec<String> = stdout.lines().map(Result::unwrap).collect();
+    assert!(status.success(), "{seen:?} {rest:?}");
+    for customer in ["cust-1", "cust-2"] {
+        assert!(
+            rest.iter()
+                .any(|l| l.starts_with(&format!("greeted {customer} in chat"))),
+            "{rest:?}"
+        );
+    }
+    // Each customer reads the greeting, once.
+    runtime.block_on(async {
+        for (me, chat) in &chats {
+            let messages = me.all_messages(chat).await.unwrap();
+            assert_eq!(messages.len(), 1, "{messages:?}");
+            assert!(messages[0].content.starts_with("Hello cust-"));
+            assert_eq!(messages[0].sender_id, "remote-bot");
+        }
+    });
+}
