@@ -4,7 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::identity::Actor;
-use crate::ids::{ChatId, OfficerId};
+use crate::ids::{ChatId, CustomerId, OfficerId};
 use crate::model::{Chat, SenderType};
 
 /// Refuses anonymous callers with 401 and everyone else with 403.
@@ -61,6 +61,21 @@ pub(crate) fn watch_officer(actor: &Actor) -> Result<&OfficerId> {
     match actor {
         Actor::Officer(id) => Ok(id),
         _ => Err(refuse(actor, "only officers have officer events")),
+    }
+}
+
+/// A trusted caller acting as a customer without a token (`ChatService::act_as_customer`):
+/// only on a chat of that customer. The chat it names is their identity's chat.
+pub(crate) fn act_as_customer(customer: &CustomerId, chat: Option<&Chat>) -> Result<ChatId> {
+    match chat {
+        Some(chat) if chat.customer_id == *customer => Ok(chat.id),
+        Some(chat) => Err(Error::forbidden(format!(
+            "chat {} is not customer {customer}'s chat",
+            chat.id
+        ))),
+        None => Err(Error::forbidden(
+            "a customer may act only on their own chat: name it",
+        )),
     }
 }
 

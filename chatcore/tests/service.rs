@@ -835,3 +835,23 @@ async fn a_feed_that_lags_behind_the_bus_fills_the_gap_from_the_store() {
     }
     assert_eq!(got, (2..=101).collect::<Vec<_>>());
 }
+
+#[tokio::test]
+async fn a_trusted_caller_acts_as_a_customer_only_on_their_own_chat() {
+    let env = open();
+    let s = &env.service;
+    let (with_token, chat, _) = login::customer(s, "c1").await;
+    let (_, other_chat, _) = login::customer(s, "c2").await;
+
+    let acting = s.act_as_customer(&cid("c1"), Some(chat)).await.unwrap();
+    assert_eq!(acting, with_token, "the same identity a token gives");
+    let sent = s.send_message(&acting, chat, text("hi")).await.unwrap();
+    assert_eq!(sent.message.sender_id, "c1");
+
+    let not_theirs = s.act_as_customer(&cid("c1"), Some(other_chat)).await;
+    assert_eq!(not_theirs.unwrap_err().code(), "forbidden");
+    let missing = s.act_as_customer(&cid("c1"), Some(ChatId::new())).await;
+    assert_eq!(missing.unwrap_err().code(), "chat_not_found");
+    let no_chat = s.act_as_customer(&cid("c1"), None).await;
+    assert_eq!(no_chat.unwrap_err().code(), "forbidden");
+}

@@ -172,9 +172,8 @@ impl Local {
 
     /// The engine's actor for an operation; `chat` is the chat it concerns, if any.
     ///
-    /// A customer acts only on their own chat: it is looked up (as the administrator) and
-    /// must belong to them. For operations without a chat, the customer gets an id of no
-    /// chat at all, so chatcore's rules refuse whatever customers may not do.
+    /// Whether the identity exists and may act at all (an officer not disabled, a
+    /// customer on their own chat) is the engine's answer, as is everything after.
     async fn actor(&self, chat: Option<ChatId>) -> anyhow::Result<Actor> {
         Ok(match &self.actor {
             LocalActor::Admin => Actor::Admin,
@@ -184,31 +183,12 @@ impl Local {
                 .act_as_officer(id)
                 .await
                 .map_err(ApiError::from)?,
-            LocalActor::Customer(customer_id) => {
-                let chat_id = match chat {
-                    Some(chat) => {
-                        let found = self
-                            .service
-                            .chat(&Actor::Admin, chat)
-                            .await
-                            .map_err(ApiError::from)?;
-                        if found.customer_id != *customer_id {
-                            return Err(ApiError::new(
-                                ExitKind::Auth,
-                                "forbidden",
-                                format!("chat {chat} is not customer {customer_id}'s chat"),
-                            )
-                            .into());
-                        }
-                        chat
-                    }
-                    None => ChatId::new(),
-                };
-                Actor::Customer {
-                    customer_id: customer_id.clone(),
-                    chat_id,
-                }
-            }
+            // So does whether this customer may act on that chat.
+            LocalActor::Customer(customer_id) => self
+                .service
+                .act_as_customer(customer_id, chat)
+                .await
+                .map_err(ApiError::from)?,
         })
     }
 

@@ -14,8 +14,10 @@ use super::ChatService;
 use crate::bus::{Event, Topic};
 use crate::credentials;
 use crate::error::{Error, Result};
+use crate::identity::Actor;
 use crate::ids::{ChatId, CustomerId, OfficerId};
 use crate::model::{Chat, ChatStatus, Timestamp};
+use crate::policy;
 use crate::store::{NewChat, SessionSubject};
 use crate::text;
 
@@ -50,6 +52,33 @@ pub struct CustomerSession {
 }
 
 impl ChatService {
+    /// The identity of a customer acting on their chat, for a trusted caller without a
+    /// token (an administrator's tool on the database, a program embedding the engine).
+    /// [`Error::ChatNotFound`] when `chat` does not exist, [`Error::Forbidden`] when it
+    /// is not theirs or none is named. Whatever the customer then does is checked by
+    /// the same rules as with a token.
+    pub async fn act_as_customer(
+        &self,
+        customer: &CustomerId,
+        chat: Option<ChatId>,
+    ) -> Result<Actor> {
+        let found = match chat {
+            Some(id) => Some(
+                self.inner
+                    .store
+                    .chat(&id)
+                    .await?
+                    .ok_or(Error::ChatNotFound)?,
+            ),
+            None => None,
+        };
+        let chat_id = policy::act_as_customer(customer, found.as_ref())?;
+        Ok(Actor::Customer {
+            customer_id: customer.clone(),
+            chat_id,
+        })
+    }
+
     /// Logs a customer in by id (anyone may call it; the signature proves the host
     /// application vouches for the customer id when a secret is configured). Concurrent
     /// logins of one customer yield one chat.
