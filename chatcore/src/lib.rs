@@ -25,6 +25,13 @@
 //! - `conformance` (with the feature `conformance`): the test suite every `Store`
 //!   implementation must pass.
 //!
+//! # Features
+//!
+//! - `sqlite` (default): [`SqliteStore`] and [`ChatService::open_sqlite`]. Without it the
+//!   crate builds no SQLite: for a client that needs only the contract's types
+//!   (`chat-client`), or a service that brings its own store.
+//! - `conformance`: the store conformance suite.
+//!
 //! # Embedding
 //!
 //! The workspace's `examples/` folder shows the usual paths, each runnable from the
@@ -115,4 +122,6 @@ pub use service::{
     ChatFeed, ChatService, CustomerLogin, CustomerSession, LiveSession, MAX_TOKEN_BYTES,
     MessagePage, NewOfficer, OfficerSession, SendMessage, Sent, ServiceConfig, SessionNotice,
 };
-pub use store::{Durability, MemoryStore, SqliteOptions, SqliteStore, Store, StoreError};
+#[cfg(feature = "sqlite")]
+pub use store::{Durability, SqliteOptions, SqliteStore};
+pub use store::{MemoryStore, Store, StoreError};

@@ -28,7 +28,7 @@ pub use messages::{MAX_CLIENT_MESSAGE_ID_LEN, MessagePage, SendMessage, Sent};
 pub use officers::{NewOfficer, OfficerSession};
 pub use sessions::{LiveSession, MAX_TOKEN_BYTES, SessionNotice};
 
-use crate::bus::{Envelope, Event, EventBus, LocalBus, Topic};
+use crate::bus::{Envelope, Event, EventBus, Topic};
 use crate::clock::{Clock, SystemClock};
 use crate::credentials;
 use crate::error::{Error, Result};
@@ -36,7 +36,9 @@ use crate::identity::Actor;
 use crate::ids::{ChatId, CustomerId, OfficerId};
 use crate::limits::{Limits, RateLimiter};
 use crate::model::Timestamp;
-use crate::store::{SessionRecord, SessionSubject, SqliteStore, Store};
+#[cfg(feature = "sqlite")]
+use crate::store::SqliteStore;
+use crate::store::{SessionRecord, SessionSubject, Store};
 
 /// Settings of a [`ChatService`]. Start from `ServiceConfig::default()` and set fields;
 /// new fields may be added in minor versions.
@@ -203,11 +205,12 @@ impl ChatService {
     }
 
     /// A service on a SQLite file (created and migrated if needed) with an in-process bus.
+    #[cfg(feature = "sqlite")]
     pub fn open_sqlite(path: impl AsRef<std::path::Path>, config: ServiceConfig) -> Result<Self> {
         let store = SqliteStore::open(path)?;
         Ok(Self::new(
             Arc::new(store),
-            Arc::new(LocalBus::new()),
+            Arc::new(crate::bus::LocalBus::new()),
             config,
         ))
     }

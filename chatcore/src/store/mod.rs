@@ -9,12 +9,14 @@
 
 mod codec;
 mod memory;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 
 use async_trait::async_trait;
 
 pub use codec::{ChatColumns, MalformedRow, MessageColumns, OfficerColumns, fill_page, seq_param};
 pub use memory::MemoryStore;
+#[cfg(feature = "sqlite")]
 pub use sqlite::{Durability, SQLITE_SCHEMA_VERSION, SqliteOptions, SqliteStore};
 
 use crate::ids::{ChatId, CustomerId, MessageId, OfficerId};
