@@ -22,6 +22,28 @@ pub struct Client {
     base: Arc<str>,
     token: Option<Arc<str>>,
     socket: SocketOptions,
+    timeouts: Timeouts,
+}
+
+/// A request's deadline and a connect's.
+#[derive(Debug, Clone, Copy)]
+struct Timeouts {
+    request: Duration,
+    connect: Duration,
+}
+
+impl Timeouts {
+    fn http_client(self, base: &str) -> Result<reqwest::Client, Error> {
+        reqwest::Client::builder()
+            .connect_timeout(self.connect)
+            .timeout(self.request)
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| Error::Unreachable {
+                url: base.to_string(),
+                reason: chain(&e),
+            })
+    }
 }
 
 impl std::fmt::Debug for Client {
@@ -39,8 +61,7 @@ impl std::fmt::Debug for Client {
 pub struct ClientBuilder {
     base: String,
     token: Option<String>,
-    timeout: Duration,
-    connect_timeout: Duration,
+    timeouts: Timeouts,
     socket: SocketOptions,
 }
 
@@ -53,13 +74,13 @@ impl ClientBuilder {
 
     /// Deadline of a whole request (default 60 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.timeouts.request = timeout;
         self
     }
 
     /// Deadline of a TCP connect (default 5 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
+        self.timeouts.connect = timeout;
         self
     }
 
@@ -72,20 +93,13 @@ impl ClientBuilder {
 
     /// The client.
     pub fn build(self) -> Result<Client, Error> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(self.connect_timeout)
-            .timeout(self.timeout)
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|e| Error::Unreachable {
-                url: self.base.clone(),
-                reason: chain(&e),
-            })?;
+        let base = normalize(&self.base);
         Ok(Client {
-            http,
-            base: normalize(&self.base).into(),
+            http: self.timeouts.http_client(&base)?,
+            base: base.into(),
             token: self.token.map(Into::into),
             socket: self.socket,
+            timeouts: self.timeouts,
         })
     }
 }
@@ -177,8 +191,10 @@ impl Client {
         ClientBuilder {
             base: base.to_string(),
             token: None,
-            timeout: Duration::from_secs(60),
-            connect_timeout: Duration::from_secs(5),
+            timeouts: Timeouts {
+                request: Duration::from_secs(60),
+                connect: Duration::from_secs(5),
+            },
             socket: SocketOptions::default(),
         }
     }
@@ -194,16 +210,8 @@ impl Client {
     /// The same server and options on a connection pool of its own (a load tool's
     /// worker that must not share connections).
     pub fn with_own_connections(&self) -> Result<Self, Error> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|e| Error::Unreachable {
-                url: self.base.to_string(),
-                reason: chain(&e),
-            })?;
         Ok(Self {
-            http,
+            http: self.timeouts.http_client(&self.base)?,
             ..self.clone()
         })
     }
