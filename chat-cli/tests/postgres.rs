@@ -1,15 +1,16 @@
 //! Local mode on PostgreSQL (`--database-url`): the built binary as a process against a
 //! throwaway cluster (`chat_postgres::testing`, or `CHAT_TEST_DATABASE_URL`), asserting
-//! stdout, stderr and exit code; and a chat-http node on the same database whose sockets
-//! see the CLI's writes live. Without PostgreSQL these tests skip, or fail under `CI`.
+//! stdout, stderr and exit code; and a chat-http node (`chat_http::testing::TestServer`)
+//! on the same database whose sockets see the CLI's writes live. Without PostgreSQL these
+//! tests skip, or fail under `CI`.
 
 mod common;
 
 use std::net::TcpListener;
 use std::time::Duration;
 
+use chat_http::testing::TestServer;
 use chat_postgres::testing::TestDatabase;
-use common::server::PgNode;
 use common::{Cli, race};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -192,11 +193,12 @@ async fn a_socket_on_a_chat_http_node_sees_what_the_cli_writes_live() {
         run(&["officer", "add", "amy", "--no-password"])["id"],
         "amy"
     );
-    let node = tokio::task::block_in_place(|| PgNode::start(pg.config().clone()));
+    let node =
+        tokio::task::block_in_place(|| TestServer::builder().postgres(pg.config().clone()).start());
 
     // Amy works on the node: logged in over REST, watching the queue on a socket.
     let login: Value = reqwest::Client::new()
-        .post(format!("{}/api/officers/login", node.url))
+        .post(format!("{}/api/officers/login", node.url()))
         .json(&json!({ "officerId": "amy" }))
         .send()
         .await
@@ -205,7 +207,7 @@ async fn a_socket_on_a_chat_http_node_sees_what_the_cli_writes_live() {
         .await
         .unwrap();
     let token = login["token"].as_str().expect("officer token").to_string();
-    let mut ws = Ws::connect(&node.url, &token).await;
+    let mut ws = Ws::connect(node.url(), &token).await;
     ws.send(json!({ "type": "join_officers" })).await;
     ws.next_of("joined").await;
 
