@@ -130,6 +130,10 @@ impl Resp {
     }
 }
 
+/// Starts the server in the test's own runtime, not on `chat_http::testing::TestServer`'s
+/// thread: `TestApp::stop` awaits `serve` and checks that the graceful shutdown ends
+/// cleanly (many tests end with it), which a server on another thread, stopped from a
+/// blocking drop, cannot report; and the test's sockets keep running while it stops.
 pub(crate) async fn spawn_app(options: Options) -> TestApp {
     if std::env::var_os("TEST_LOG").is_some() {
         let _ = tracing_subscriber::fmt()
