@@ -1,7 +1,8 @@
 //! Local mode on PostgreSQL (`--database-url`): the built binary as a process against a
 //! throwaway cluster (`chat_postgres::testing`, or `CHAT_TEST_DATABASE_URL`), asserting
-//! stdout, stderr and exit code; and a chat-http node on the same database whose sockets
-//! see the CLI's writes live. Without PostgreSQL these tests skip, or fail under `CI`.
+//! stdout, stderr and exit code; and a chat-http node (`chat_http::testing::TestServer`)
+//! on the same database whose sockets see the CLI's writes live. Without PostgreSQL these
+//! tests skip, or fail under `CI`.
 
 mod common;
 
@@ -9,23 +10,12 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use chat_client::{Client, Socket};
-use chat_postgres::testing::TestPg;
-use common::server::PgNode;
+use chat_http::testing::TestServer;
+use chat_postgres::testing::TestDatabase;
 use common::{Cli, race};
 use serde_json::{Value, json};
 
 const PATIENCE: Duration = Duration::from_secs(10);
-
-/// A fresh database on a throwaway cluster; `None` (skip) without PostgreSQL.
-fn database(test: &str) -> Option<(TestPg, chat_postgres::tokio_postgres::Config)> {
-    let pg = TestPg::start(test)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let config = runtime.block_on(pg.database());
-    Some((pg, config))
-}
 
 fn seqs(messages: &Value) -> Vec<u64> {
     messages
@@ -38,10 +28,10 @@ fn seqs(messages: &Value) -> Vec<u64> {
 
 #[test]
 fn every_command_runs_on_postgres() {
-    let Some((_pg, config)) = database("every_command_runs_on_postgres") else {
+    let Some(pg) = TestDatabase::start("every_command_runs_on_postgres") else {
         return;
     };
-    let cli = Cli::postgres(&TestPg::url(&config));
+    let cli = Cli::postgres(&pg.url());
 
     // Officers: created (the schema is migrated on first use), listed, logged in.
     let alice = cli.add_officer("alice", "correct horse");
@@ -142,7 +132,7 @@ fn every_command_runs_on_postgres() {
         ),
         (&json!(2), &json!(0), &json!(1))
     );
-    let dbname = config.get_dbname().unwrap();
+    let dbname = pg.config().get_dbname().unwrap();
     let target = status["postgres"].as_str().unwrap();
     assert!(
         target.starts_with("postgres://postgres@127.0.0.1:"),
@@ -190,22 +180,23 @@ fn every_command_runs_on_postgres() {
 /// notification (a feed repairs a gap only when a later event shows it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_socket_on_a_chat_http_node_sees_what_the_cli_writes_live() {
-    let Some(pg) = TestPg::start("a_socket_on_a_chat_http_node_sees_what_the_cli_writes_live")
+    let Some(pg) =
+        TestDatabase::start("a_socket_on_a_chat_http_node_sees_what_the_cli_writes_live")
     else {
         return;
     };
-    let config = pg.database().await;
-    let cli = Cli::postgres(&TestPg::url(&config));
+    let cli = Cli::postgres(&pg.url());
     // The CLI migrates the new database; then a node (open mode) starts on it.
     let run = |args: &[&str]| tokio::task::block_in_place(|| cli.json(args));
     assert_eq!(
         run(&["officer", "add", "amy", "--no-password"])["id"],
         "amy"
     );
-    let node = tokio::task::block_in_place(|| PgNode::start(config.clone()));
+    let node =
+        tokio::task::block_in_place(|| TestServer::builder().postgres(pg.config().clone()).start());
 
     // Amy works on the node: logged in over REST, watching the queue on a socket.
-    let node_client = Client::new(&node.url).unwrap();
+    let node_client = Client::new(node.url()).unwrap();
     let login = node_client.officer_login("amy", None).await.unwrap();
     let mut ws = Ws(node_client.with_token(login.token).connect().await.unwrap());
     ws.0.join_officers().await.unwrap();

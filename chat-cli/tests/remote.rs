@@ -7,8 +7,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::server::{ADMIN_TOKEN, CUSTOMER_SECRET, TestServer};
-use common::{Cli, SECS_10, Watcher, race};
+use chat_http::testing::{ADMIN_TOKEN, CUSTOMER_SECRET, TestServer};
+use common::{Cli, SECS_10, Watcher, race, secured_server};
 use serde_json::Value;
 
 const NO_SUCH_CHAT: &str = "01a20d5a-0000-7000-8000-000000000000";
@@ -23,8 +23,8 @@ struct Setup {
 }
 
 fn setup() -> Setup {
-    let server = TestServer::start();
-    let officer = Cli::remote(&server.url);
+    let server = secured_server();
+    let officer = Cli::remote(server.url());
     officer
         .run_stdin(
             &[
@@ -57,8 +57,8 @@ fn setup() -> Setup {
 
 #[test]
 fn officers_log_in_and_the_token_is_saved_privately() {
-    let server = TestServer::start();
-    let cli = Cli::remote(&server.url);
+    let server = secured_server();
+    let cli = Cli::remote(server.url());
 
     // Creating officers needs the admin token on a secured server.
     cli.run(&["officer", "add", "alice", "--no-password"])
@@ -113,7 +113,7 @@ fn officers_log_in_and_the_token_is_saved_privately() {
     assert!(
         login
             .stdout
-            .starts_with(&format!("logged in as officer alice on {}", server.url)),
+            .starts_with(&format!("logged in as officer alice on {}", server.url())),
         "{}",
         login.stdout
     );
@@ -122,9 +122,9 @@ fn officers_log_in_and_the_token_is_saved_privately() {
         std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&file).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600);
     let saved: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
-    assert_eq!(saved[&server.url]["role"], "officer");
-    assert_eq!(saved[&server.url]["subject"], "alice");
-    assert_eq!(saved[&server.url]["token"].as_str().unwrap().len(), 64);
+    assert_eq!(saved[server.url()]["role"], "officer");
+    assert_eq!(saved[server.url()]["subject"], "alice");
+    assert_eq!(saved[server.url()]["token"].as_str().unwrap().len(), 64);
 
     // The saved token is used from now on; status says who it is.
     let status = cli.json(&["status"]);
@@ -132,9 +132,9 @@ fn officers_log_in_and_the_token_is_saved_privately() {
     assert_eq!(status["health"], "ok");
     assert_eq!(status["role"], "officer");
     assert_eq!(status["subject"], "alice");
-    assert_eq!(status["server"], server.url.as_str());
+    assert_eq!(status["server"], server.url());
     // A trailing slash names the same server.
-    let slash = Cli::remote(&format!("{}/", server.url));
+    let slash = Cli::remote(&format!("{}/", server.url()));
     let slash = Cli {
         config_dir: cli.config_dir.clone(),
         ..slash
@@ -155,12 +155,12 @@ fn officers_log_in_and_the_token_is_saved_privately() {
     cli.run(&["officer", "list"]).error(1, "unsupported");
 
     // logout revokes the token on the server, then forgets it.
-    let token = saved[&server.url]["token"].as_str().unwrap().to_string();
+    let token = saved[server.url()]["token"].as_str().unwrap().to_string();
     let out = cli.run(&["logout"]);
     out.code(0);
     assert_eq!(
         out.stdout,
-        format!("revoked and forgot the token saved for {}\n", server.url)
+        format!("revoked and forgot the token saved for {}\n", server.url())
     );
     let status = cli.json(&["status"]);
     assert!(status.get("role").is_none());
@@ -182,7 +182,7 @@ fn the_whole_flow_over_the_contract() {
     let saved: Value =
         serde_json::from_slice(&std::fs::read(customer.config_dir.join("sessions.json")).unwrap())
             .unwrap();
-    assert_eq!(saved[&s.server.url]["role"], "customer");
+    assert_eq!(saved[s.server.url()]["role"], "customer");
 
     let queue = officer.json(&["queue"]);
     assert_eq!(queue[0]["id"], chat);
@@ -277,7 +277,7 @@ fn the_whole_flow_over_the_contract() {
     let alice_token: Value =
         serde_json::from_slice(&std::fs::read(officer.config_dir.join("sessions.json")).unwrap())
             .unwrap();
-    let alice_token = alice_token[&s.server.url]["token"]
+    let alice_token = alice_token[s.server.url()]["token"]
         .as_str()
         .unwrap()
         .to_string();
@@ -287,7 +287,7 @@ fn the_whole_flow_over_the_contract() {
 
     // Local mode on the server's own database while it runs: the write is stored and
     // REST reads see it (live WebSocket delivery is only for the server's own writes).
-    let db = s.server.db().display().to_string();
+    let db = s.server.db().unwrap().display().to_string();
     let out = std::process::Command::new(common::BIN)
         .args([
             "--db",
@@ -332,8 +332,8 @@ fn an_unreachable_server_exits_6() {
 /// chat at once: exactly one exits 0, the others exit 4 with `already_assigned`.
 #[test]
 fn claim_race_between_processes_has_one_winner() {
-    let server = TestServer::start();
-    let admin = Cli::remote(&server.url);
+    let server = secured_server();
+    let admin = Cli::remote(server.url());
     let officers: Vec<Cli> = (0..8)
         .map(|i| {
             let id = format!("officer-{i}");
@@ -443,7 +443,7 @@ fn watch_chat_sees_other_processes_and_survives_a_restart() {
     // The server goes away; meanwhile messages are written to its database directly
     // (local mode). On restart the watchers rejoin with afterSeq and print exactly those.
     s.server.stop();
-    let db = s.server.db().display().to_string();
+    let db = s.server.db().unwrap().display().to_string();
     let local = |args: &[&str]| {
         let mut all = vec!["--db", db.as_str(), "--json"];
         all.extend_from_slice(args);
@@ -500,8 +500,8 @@ fn watch_chat_sees_other_processes_and_survives_a_restart() {
 /// once, in seq order.
 #[test]
 fn watch_chat_under_a_burst_prints_each_message_once() {
-    let server = TestServer::start();
-    let officer = Cli::remote(&server.url);
+    let server = secured_server();
+    let officer = Cli::remote(server.url());
     officer
         .run_stdin(
             &[
@@ -647,8 +647,8 @@ fn disabling_an_officer_ends_their_watch_and_their_token() {
 
 #[test]
 fn customers_log_in_with_an_identity_token() {
-    let server = TestServer::start_verifying_customers();
-    let cli = Cli::remote(&server.url).with_config_dir("customer");
+    let server = TestServer::secured();
+    let cli = Cli::remote(server.url()).with_config_dir("customer");
     let now = chatcore::Timestamp::now().unix_millis() / 1000;
     let token = |sub: &str, exp: i64| {
         chatcore::customer_identity_token(

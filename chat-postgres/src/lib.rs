@@ -12,7 +12,8 @@
 //! - `bus.rs`: [`PgBus`], `chatcore::EventBus` across nodes over LISTEN/NOTIFY on a
 //!   dedicated connection, delivering locally through a `chatcore::LocalBus`.
 //! - `error.rs`: the mapping of driver and pool errors to `chatcore::StoreError`.
-//! - `testing.rs` (feature `testing`): a throwaway PostgreSQL cluster for tests.
+//! - `testing.rs` (feature `testing`): a throwaway PostgreSQL cluster for tests, and one
+//!   fresh database on it for other crates' tests (`TestDatabase`).
 
 mod bus;
 mod error;

@@ -2,6 +2,10 @@
 //! the server named by `CHAT_TEST_DATABASE_URL`), and a fresh database per store. It must
 //! not touch any cluster it did not start, beyond creating `test_*` databases on the one
 //! it is given. Panics on failure: it is for tests only.
+//!
+//! [`TestDatabase::start`] is the one way a test of another crate (chat-http's nodes,
+//! chat-cli's `--database-url`) opens PostgreSQL: a cluster and one fresh database on it.
+//! [`TestPg`] is for tests that need several databases or restart the cluster.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -259,5 +263,50 @@ impl TestPg {
             parts.push(format!("dbname={d}"));
         }
         parts.join(" ")
+    }
+}
+
+/// One fresh database on a [`TestPg`] cluster: what a test that runs nodes or the CLI on
+/// PostgreSQL needs. The cluster stops when this is dropped.
+pub struct TestDatabase {
+    pg: TestPg,
+    config: tokio_postgres::Config,
+}
+
+impl TestDatabase {
+    /// A cluster for `test` (see [`TestPg::start`]: `None`, with a printed `SKIPPED:`
+    /// line, when PostgreSQL is not installed; a failure under `CI`) and a new, empty
+    /// database on it. Callable from sync tests and from async ones alike: the database
+    /// is created on a thread and runtime of its own.
+    pub fn start(test: &str) -> Option<Self> {
+        let pg = TestPg::start(test)?;
+        let config = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("a runtime")
+                        .block_on(pg.database())
+                })
+                .join()
+                .expect("create the test database")
+        });
+        Some(Self { pg, config })
+    }
+
+    /// Its connection settings (for `PgStore`, `PgBus`, a chat-http test node).
+    pub fn config(&self) -> &tokio_postgres::Config {
+        &self.config
+    }
+
+    /// Its connection string, for `--database-url` / `CHAT_DATABASE_URL`.
+    pub fn url(&self) -> String {
+        TestPg::url(&self.config)
+    }
+
+    /// The cluster it is on.
+    pub fn cluster(&self) -> &TestPg {
+        &self.pg
     }
 }

@@ -1,6 +1,7 @@
 //! Helpers for running the built `chat-cli` binary as a process, in the style of
 //! ripgrep's `tests/util.rs`: every test gets its own temporary directory (database and
 //! config dir), a clean environment, and assertions on stdout, stderr and exit code.
+//! Remote-mode tests talk to chat-http's own test server (`chat_http::testing`).
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -10,11 +11,16 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use chat_http::testing::{ADMIN_TOKEN, TestServer};
 use serde_json::Value;
 
-pub mod server;
-
 pub const BIN: &str = env!("CARGO_BIN_EXE_chat-cli");
+
+/// A server with the admin token [`ADMIN_TOKEN`], where customers log in by id alone (no
+/// customer secret; `TestServer::secured()` sets both).
+pub fn secured_server() -> TestServer {
+    TestServer::builder().admin_token(ADMIN_TOKEN).start()
+}
 
 /// Where one test's CLI runs point: a local database (SQLite or PostgreSQL) or a server,
 /// plus a config dir.

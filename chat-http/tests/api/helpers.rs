@@ -1,5 +1,8 @@
 //! The one place tests talk to the server: `spawn_app` starts it, `TestApp` has one
 //! method per endpoint and a WebSocket connect, so an API change touches only this file.
+//! The endpoint methods are raw requests answering a [`Resp`] (tests assert statuses,
+//! headers and malformed input); the happy-path conveniences (`new_officer`, `say`, ...)
+//! go through the contract's client, `chat_client::Client`, on the same connections.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -77,7 +80,10 @@ impl Options {
 pub(crate) struct TestApp {
     pub(crate) addr: SocketAddr,
     pub(crate) secured: bool,
+    /// Raw requests; the same connection pool as `api`'s.
     pub(crate) client: reqwest::Client,
+    /// The contract's client, without a token.
+    api: chat_client::Client,
     /// The server's clock, with `Options::manual_clock`.
     pub(crate) clock: Option<Arc<ManualClock>>,
     stop: Option<oneshot::Sender<()>>,
@@ -124,6 +130,10 @@ impl Resp {
     }
 }
 
+/// Starts the server in the test's own runtime, not on `chat_http::testing::TestServer`'s
+/// thread: `TestApp::stop` awaits `serve` and checks that the graceful shutdown ends
+/// cleanly (many tests end with it), which a server on another thread, stopped from a
+/// blocking drop, cannot report; and the test's sockets keep running while it stops.
 pub(crate) async fn spawn_app(options: Options) -> TestApp {
     if std::env::var_os("TEST_LOG").is_some() {
         let _ = tracing_subscriber::fmt()
@@ -180,13 +190,15 @@ pub(crate) async fn spawn_app(options: Options) -> TestApp {
     let server = tokio::spawn(chat_http::serve(listener, state, async move {
         let _ = stopped.await;
     }));
+    let api = chat_client::Client::builder(&format!("http://{addr}"))
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("an HTTP client");
     TestApp {
         addr,
         secured: options.secured,
-        client: reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap(),
+        client: api.http().clone(),
+        api,
         clock,
         stop: Some(stop),
         server: Some(server),
@@ -329,23 +341,30 @@ impl TestApp {
         self.secured.then_some(ADMIN_TOKEN)
     }
 
+    /// The contract's client acting with `token`.
+    fn with_token(&self, token: &str) -> chat_client::Client {
+        self.api.with_token(token)
+    }
+
     /// Creates an officer (with a password) and logs them in; returns the token.
     pub(crate) async fn new_officer(&self, id: &str) -> String {
-        self.create_officer(
-            self.admin(),
-            json!({ "id": id, "password": PASSWORD, "displayName": format!("Officer {id}") }),
-        )
-        .await
-        .expect(201);
+        let admin = match self.admin() {
+            Some(token) => self.with_token(token),
+            None => self.api.clone(),
+        };
+        admin
+            .create_officer(id, Some(PASSWORD), Some(&format!("Officer {id}")))
+            .await
+            .unwrap_or_else(|e| panic!("create officer {id}: {e}"));
         self.login_officer(id).await
     }
 
     pub(crate) async fn login_officer(&self, id: &str) -> String {
-        let body = self
-            .officer_login(json!({ "officerId": id, "password": PASSWORD }))
+        self.api
+            .officer_login(id, Some(PASSWORD))
             .await
-            .expect(200);
-        body["token"].as_str().unwrap().to_string()
+            .unwrap_or_else(|e| panic!("log officer {id} in: {e}"))
+            .token
     }
 
     /// The customer's signature in secured mode.
@@ -380,21 +399,23 @@ impl TestApp {
 
     /// Logs a customer in; returns (token, chat id).
     pub(crate) async fn new_customer(&self, id: &str) -> (String, String) {
-        let body = self
-            .customer_login(json!({ "customerId": id, "signature": self.signature(id) }))
+        let login = self
+            .api
+            .customer_login(id, None, self.signature(id).as_deref())
             .await
-            .expect(200);
-        (
-            body["token"].as_str().unwrap().to_string(),
-            body["chat"]["id"].as_str().unwrap().to_string(),
-        )
+            .unwrap_or_else(|e| panic!("log customer {id} in: {e}"));
+        (login.token, login.chat.id.to_string())
     }
 
-    /// Sends a text and returns the stored message.
+    /// Sends a text and returns the stored message (a new one: 201).
     pub(crate) async fn say(&self, token: &str, chat: &str, text: &str) -> Value {
-        self.send_message(Some(token), chat, json!({ "content": text }))
+        let sent = self
+            .with_token(token)
+            .send(chat, text, None)
             .await
-            .expect(201)
+            .unwrap_or_else(|e| panic!("send to {chat}: {e}"));
+        assert!(sent.created, "a message without a key is always new");
+        serde_json::to_value(sent.message).expect("a message serializes")
     }
 
     pub(crate) async fn ws_connect(&self) -> WsClient {

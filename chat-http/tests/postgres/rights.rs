@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use chat_postgres::testing::TestPg;
+use chat_postgres::testing::TestDatabase;
 use futures_util::StreamExt;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -46,10 +46,11 @@ async fn close_code(ws: &mut Ws, wait: Duration) -> (Option<u16>, Duration) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_on_node_b_ends_the_rooms_of_readers_on_node_a() {
     const CHATS: usize = 10;
-    let Some(pg) = TestPg::start("a_claim_on_node_b_ends_the_rooms_of_readers_on_node_a") else {
+    let Some(pg) = TestDatabase::start("a_claim_on_node_b_ends_the_rooms_of_readers_on_node_a")
+    else {
         return;
     };
-    let url = TestPg::url(&pg.database().await);
+    let url = pg.url();
     let (node_a, node_b) = (Server::on_postgres(&url), Server::on_postgres(&url));
     let (a, b) = (&node_a.api, &node_b.api);
     let bob = a.officer("bob").await;
@@ -100,10 +101,11 @@ async fn a_claim_on_node_b_ends_the_rooms_of_readers_on_node_a() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_logout_on_node_b_closes_the_tokens_sockets_on_node_a_within_a_second() {
-    let Some(pg) = TestPg::start("a_logout_on_node_b_closes_the_tokens_sockets_on_node_a") else {
+    let Some(pg) = TestDatabase::start("a_logout_on_node_b_closes_the_tokens_sockets_on_node_a")
+    else {
         return;
     };
-    let url = TestPg::url(&pg.database().await);
+    let url = pg.url();
     let (node_a, node_b) = (Server::on_postgres(&url), Server::on_postgres(&url));
     let (a, b) = (&node_a.api, &node_b.api);
     let token = a.officer("amy").await;
@@ -125,10 +127,11 @@ async fn a_logout_on_node_b_closes_the_tokens_sockets_on_node_a_within_a_second(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disabling_an_officer_on_node_b_closes_their_sockets_on_node_a() {
-    let Some(pg) = TestPg::start("disabling_an_officer_on_node_b_closes_their_sockets") else {
+    let Some(pg) = TestDatabase::start("disabling_an_officer_on_node_b_closes_their_sockets")
+    else {
         return;
     };
-    let url = TestPg::url(&pg.database().await);
+    let url = pg.url();
     let secured = ["--admin-token", ADMIN];
     let node_a = Server::on_postgres_with(&url, &secured);
     let node_b = Server::on_postgres_with(&url, &secured);

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chat_postgres::testing::TestPg;
+use chat_postgres::testing::TestDatabase;
 use futures_util::StreamExt;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -16,10 +16,10 @@ use crate::{PATIENCE, Ws, ws};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn customer_on_node_a_and_officer_on_node_b_talk_live() {
-    let Some(pg) = TestPg::start("customer_on_node_a_and_officer_on_node_b_talk_live") else {
+    let Some(pg) = TestDatabase::start("customer_on_node_a_and_officer_on_node_b_talk_live") else {
         return;
     };
-    let url = TestPg::url(&pg.database().await);
+    let url = pg.url();
     let (node_a, node_b) = (Server::on_postgres(&url), Server::on_postgres(&url));
     let (a, b) = (&node_a.api, &node_b.api);
 
@@ -74,10 +74,11 @@ async fn customer_on_node_a_and_officer_on_node_b_talk_live() {
 async fn claims_racing_across_two_nodes_have_one_winner_per_chat() {
     const OFFICERS: usize = 24;
     const CHATS: usize = 5;
-    let Some(pg) = TestPg::start("claims_racing_across_two_nodes_have_one_winner_per_chat") else {
+    let Some(pg) = TestDatabase::start("claims_racing_across_two_nodes_have_one_winner_per_chat")
+    else {
         return;
     };
-    let url = TestPg::url(&pg.database().await);
+    let url = pg.url();
     let servers = [Server::on_postgres(&url), Server::on_postgres(&url)];
     let nodes = [&servers[0].api, &servers[1].api];
 
@@ -340,10 +341,11 @@ async fn wait_progress(counters: &[Arc<AtomicUsize>], targets: &[usize]) {
 async fn a_node_killed_mid_traffic_loses_nothing_acknowledged() {
     const BEFORE: usize = 20;
     const AFTER: usize = 20;
-    let Some(pg) = TestPg::start("a_node_killed_mid_traffic_loses_nothing_acknowledged") else {
+    let Some(pg) = TestDatabase::start("a_node_killed_mid_traffic_loses_nothing_acknowledged")
+    else {
         return;
     };
-    let url = TestPg::url(&pg.database().await);
+    let url = pg.url();
     let mut node_a = Server::on_postgres(&url);
     let node_b = Server::on_postgres(&url);
     let (a, b) = (node_a.api.clone(), &node_b.api);

@@ -1,7 +1,7 @@
 //! Test support shared by chat-http's test binaries (included with `#[path]`): the real
 //! `chat-http` binary started on port 0 and killed on drop ([`Server`]), its banner
-//! ([`read_banner`]), and a client of its REST API ([`Api`]). Each binary uses part of
-//! it.
+//! ([`read_banner`]), and its REST API ([`Api`]: `chat_client::Client` for the
+//! contract's calls, raw requests for wire details). Each binary uses part of it.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
@@ -9,19 +9,35 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use chat_client::Client;
 use reqwest::Method;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_chat-http");
 
-/// The REST API of a running server, as a client sees it.
+/// The REST API of a running server, as a client sees it: the contract's calls through
+/// `chat_client::Client`, and raw requests ([`Api::call`], [`Api::expect`]) for what a
+/// test asserts on the wire. Both share one connection pool.
 #[derive(Clone)]
 pub(crate) struct Api {
     pub(crate) base: String,
-    client: reqwest::Client,
+    client: Client,
 }
 
+/// An answer as the tests read it: the status, and the body as JSON (a stored message or
+/// chat, or the contract's error object).
+type Answer = Result<(u16, Value), chat_client::Error>;
+
 impl Api {
+    fn new(base: String) -> Self {
+        let client = Client::builder(&base)
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("an HTTP client");
+        Self { base, client }
+    }
+
     /// One request; `Err` when no complete answer came (the connection failed or
     /// broke off), `Ok((status, body))` otherwise (`Value::Null` for a non-JSON body).
     pub(crate) async fn call(
@@ -31,7 +47,9 @@ impl Api {
         token: Option<&str>,
         body: Option<Value>,
     ) -> Result<(u16, Value), reqwest::Error> {
-        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        let mut req = self
+            .client()
+            .request(method, format!("{}{path}", self.base));
         if let Some(token) = token {
             req = req.bearer_auth(token);
         }
@@ -72,101 +90,95 @@ impl Api {
 
     /// The HTTP client, for requests these helpers do not cover.
     pub(crate) fn client(&self) -> &reqwest::Client {
-        &self.client
+        self.client.http()
     }
 
     /// The same API on a new HTTP client: the old client's pooled connections close
     /// once it is dropped.
     pub(crate) fn with_new_client(&self) -> Self {
-        Self {
-            base: self.base.clone(),
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .unwrap(),
-        }
+        Self::new(self.base.clone())
+    }
+
+    /// The contract's client acting with `token`.
+    fn with(&self, token: &str) -> Client {
+        self.client.with_token(token)
     }
 
     /// Creates an officer (open mode: no password) and logs them in; returns the token.
     pub(crate) async fn officer(&self, id: &str) -> String {
-        self.expect(
-            Method::POST,
-            "/api/officers",
-            None,
-            Some(json!({ "id": id })),
-            201,
-        )
-        .await;
+        self.client
+            .create_officer(id, None, None)
+            .await
+            .unwrap_or_else(|e| panic!("create officer {id}: {e}"));
         let login = self
-            .expect(
-                Method::POST,
-                "/api/officers/login",
-                None,
-                Some(json!({ "officerId": id })),
-                200,
-            )
-            .await;
-        login["token"].as_str().unwrap().to_string()
+            .client
+            .officer_login(id, None)
+            .await
+            .unwrap_or_else(|e| panic!("log officer {id} in: {e}"));
+        login.token
     }
 
     /// Logs a customer in (open mode: no signature); returns (token, chat id).
     pub(crate) async fn customer(&self, id: &str) -> (String, String) {
         let login = self
-            .expect(
-                Method::POST,
-                "/api/customers/login",
-                None,
-                Some(json!({ "customerId": id })),
-                200,
-            )
-            .await;
-        (
-            login["token"].as_str().unwrap().to_string(),
-            login["chat"]["id"].as_str().unwrap().to_string(),
+            .client
+            .customer_login(id, None, None)
+            .await
+            .unwrap_or_else(|e| panic!("log customer {id} in: {e}"));
+        (login.token, login.chat.id.to_string())
+    }
+
+    /// Sends a message: `(201, message)`, or `(200, message)` for a repeated key, or the
+    /// refusal's status and error object.
+    pub(crate) async fn send(&self, token: &str, chat: &str, content: &str) -> Answer {
+        answer(
+            self.with(token)
+                .send(chat, content, None)
+                .await
+                .map(|sent| {
+                    let status = if sent.created { 201 } else { 200 };
+                    (status, sent.message)
+                }),
         )
     }
 
-    pub(crate) async fn send(
-        &self,
-        token: &str,
-        chat: &str,
-        content: &str,
-    ) -> Result<(u16, Value), reqwest::Error> {
-        self.call(
-            Method::POST,
-            &format!("/api/chats/{chat}/messages"),
-            Some(token),
-            Some(json!({ "content": content })),
+    /// Claims a chat: `(200, chat)`, or the refusal's status and error object.
+    pub(crate) async fn claim(&self, token: &str, officer: &str, chat: &str) -> Answer {
+        answer(
+            self.with(token)
+                .claim(officer, chat)
+                .await
+                .map(|chat| (200, chat)),
         )
-        .await
-    }
-
-    pub(crate) async fn claim(
-        &self,
-        token: &str,
-        officer: &str,
-        chat: &str,
-    ) -> Result<(u16, Value), reqwest::Error> {
-        let path = format!("/api/officers/{officer}/claim/{chat}");
-        self.call(Method::POST, &path, Some(token), None).await
     }
 
     /// Every message of a chat, read page by page.
     pub(crate) async fn all_messages(&self, token: &str, chat: &str) -> Vec<Value> {
-        let mut out: Vec<Value> = Vec::new();
-        loop {
-            let after = out.last().map_or(0, |m| m["seq"].as_u64().unwrap());
-            let path = format!("/api/chats/{chat}/messages?after={after}&limit=1000");
-            let page = self
-                .expect(Method::GET, &path, Some(token), None, 200)
-                .await;
-            let page = page.as_array().unwrap().clone();
-            if page.is_empty() {
-                return out;
-            }
-            out.extend(page);
-        }
+        self.with(token)
+            .all_messages(chat)
+            .await
+            .unwrap_or_else(|e| panic!("messages of {chat}: {e}"))
+            .iter()
+            .map(json)
+            .collect()
     }
+}
+
+/// A typed answer as `(status, JSON)`: a refusal becomes its status and the contract's
+/// error object; only a missing or broken answer stays an error.
+fn answer<T: Serialize>(result: Result<(u16, T), chat_client::Error>) -> Answer {
+    match result {
+        Ok((status, body)) => Ok((status, json(&body))),
+        Err(chat_client::Error::Api(refusal)) => Ok((
+            refusal.status.expect("a REST refusal has a status"),
+            json!({ "error": { "code": refusal.code, "message": refusal.message } }),
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+fn json(value: &impl Serialize) -> Value {
+    serde_json::to_value(value).expect("the contract's types serialize")
 }
 
 /// The real server binary in open mode on a given database file; killed on drop.
@@ -275,13 +287,9 @@ impl Server {
             .spawn()
             .expect("start chat-http");
         let (base, banner) = read_banner(&mut child);
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap();
         Self {
             child,
-            api: Api { base, client },
+            api: Api::new(base),
             banner,
         }
     }
