@@ -1,40 +1,18 @@
-//! A small REST client for the wire contract (docs/API.md), just what the scenarios
-//! need: create and log in officers and customers, send and page messages, read the
-//! queue and an officer's chats, claim. It holds no load logic; scenarios drive it.
+//! What the scenarios need of the contract beyond `chat_client`, which does the talking:
+//! the bench's own officers and customers (one password, identity tokens when the
+//! customer secret is known), answers as load loops count them (a status, not an
+//! error), and a timed GET that reads the server's `Server-Timing`. It holds no load
+//! logic; scenarios drive it.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
-use reqwest::{Method, StatusCode};
-use serde::Deserialize;
-use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use anyhow::Context;
+use chat_client::{Chat, Client, CustomerSession, Error, Message};
+use serde_json::Value;
 
 /// Password of every officer the bench creates (the server's minimum is 8 characters).
 pub(crate) const BENCH_PASSWORD: &str = "bench-password-1";
-
-/// A chat as the contract returns it.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct Chat {
-    pub(crate) id: String,
-    pub(crate) assigned_officer_id: Option<String>,
-}
-
-/// A message as the contract returns it (the fields the scenarios check).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct Message {
-    pub(crate) id: String,
-    pub(crate) seq: u64,
-}
-
-/// A customer's login answer.
-#[derive(Debug, Clone, Deserialize)]
-pub(crate) struct CustomerLogin {
-    pub(crate) token: String,
-    pub(crate) chat: Chat,
-}
 
 /// A timed GET: status, body size, items when the body is a JSON array, and the
 /// server's own duration when it sent a `Server-Timing` header.
@@ -47,21 +25,12 @@ pub(crate) struct Timed {
     pub(crate) body: Value,
 }
 
-/// The contract's REST API on one server.
+/// One server as the bench uses it: a client acting as the admin when the admin token
+/// is known, and the customer secret when it is.
 #[derive(Clone)]
 pub(crate) struct Api {
-    http: reqwest::Client,
-    base: String,
-    admin_token: Option<String>,
-    customer_secret: Option<Vec<u8>>,
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .tcp_nodelay(true)
-        .build()
-        .expect("a plain HTTP client builds")
+    admin: Client,
+    customer_secret: Option<Arc<[u8]>>,
 }
 
 impl Api {
@@ -69,127 +38,67 @@ impl Api {
         base: &str,
         admin_token: Option<String>,
         customer_secret: Option<String>,
-    ) -> Self {
-        Self {
-            http: client(),
-            base: base.trim_end_matches('/').to_string(),
-            admin_token,
-            customer_secret: customer_secret.map(String::into_bytes),
+    ) -> anyhow::Result<Self> {
+        // Small socket buffers: a scenario holds up to tens of thousands of sockets.
+        let mut builder = Client::builder(base).small_socket_buffers();
+        if let Some(token) = admin_token {
+            builder = builder.token(token);
         }
+        Ok(Self {
+            admin: builder.build()?,
+            customer_secret: customer_secret.map(|s| s.into_bytes().into()),
+        })
     }
 
-    /// The same API on a client of its own, so that a worker holds its own connection.
-    pub(crate) fn own_connection(&self) -> Self {
-        Self {
-            http: client(),
+    /// The same server on a connection pool of its own, so that a worker holds its own
+    /// connection.
+    pub(crate) fn own_connection(&self) -> anyhow::Result<Self> {
+        Ok(Self {
+            admin: self.admin.with_own_connections()?,
             ..self.clone()
-        }
+        })
     }
 
-    /// The same API (secrets, client) on another node of the deployment.
+    /// The same secrets and connection pool on another node of the deployment.
     pub(crate) fn on(&self, base: &str) -> Self {
         Self {
-            base: base.trim_end_matches('/').to_string(),
+            admin: self.admin.at(base),
             ..self.clone()
         }
     }
 
     pub(crate) fn base(&self) -> &str {
-        &self.base
+        self.admin.base()
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    /// Sends a request; the status and the parsed body (Null when it is not JSON).
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> anyhow::Result<(StatusCode, Value)> {
-        let mut request = self.http.request(method.clone(), self.url(path));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request
-            .send()
-            .await
-            .with_context(|| format!("{method} {path}: no answer from {}", self.base))?;
-        let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .with_context(|| format!("{method} {path}: reading the answer"))?;
-        Ok((
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        ))
-    }
-
-    /// Calls and requires a 2xx answer of type `T`.
-    async fn expect<T: DeserializeOwned>(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> anyhow::Result<T> {
-        let (status, value) = self.call(method.clone(), path, token, body).await?;
-        if !status.is_success() {
-            bail!(
-                "{method} {path} answered {status}: {}",
-                describe_error(&value)
-            );
-        }
-        serde_json::from_value(value)
-            .with_context(|| format!("{method} {path}: unexpected answer shape"))
+    /// A client of this server (its connection pool) acting with `token`.
+    pub(crate) fn as_user(&self, token: &str) -> Client {
+        self.admin.with_token(token)
     }
 
     /// What the server says of itself (`GET /`).
-    pub(crate) async fn index(&self) -> anyhow::Result<Value> {
-        self.expect(Method::GET, "/", None, None).await
+    pub(crate) async fn index(&self) -> Result<Value, Error> {
+        self.admin.server_info().await
     }
 
-    /// Creates an officer with [`BENCH_PASSWORD`] (or the given password).
-    pub(crate) async fn create_officer(&self, id: &str, password: &str) -> anyhow::Result<()> {
-        let _: Value = self
-            .expect(
-                Method::POST,
-                "/api/officers",
-                self.admin_token.as_deref(),
-                Some(json!({ "id": id, "password": password })),
-            )
-            .await?;
-        Ok(())
-    }
-
-    /// Logs an officer in; their token.
-    pub(crate) async fn officer_login(&self, id: &str, password: &str) -> anyhow::Result<String> {
-        #[derive(Deserialize)]
-        struct Session {
-            token: String,
-        }
-        let session: Session = self
-            .expect(
-                Method::POST,
-                "/api/officers/login",
-                None,
-                Some(json!({ "officerId": id, "password": password })),
-            )
-            .await?;
-        Ok(session.token)
-    }
-
-    /// Creates an officer and logs them in.
-    pub(crate) async fn new_officer(&self, id: &str) -> anyhow::Result<String> {
-        self.create_officer(id, BENCH_PASSWORD).await?;
+    /// Creates an officer with [`BENCH_PASSWORD`] and logs them in: a client acting as
+    /// them.
+    pub(crate) async fn new_officer(&self, id: &str) -> anyhow::Result<Client> {
+        self.admin
+            .create_officer(id, Some(BENCH_PASSWORD), None)
+            .await
+            .with_context(|| format!("creating officer {id}"))?;
         self.officer_login(id, BENCH_PASSWORD).await
+    }
+
+    /// Logs an officer in: a client acting as them.
+    pub(crate) async fn officer_login(&self, id: &str, password: &str) -> anyhow::Result<Client> {
+        let session = self
+            .admin
+            .officer_login(id, Some(password))
+            .await
+            .with_context(|| format!("logging officer {id} in"))?;
+        Ok(self.as_user(&session.token))
     }
 
     /// Logs a customer in: their chat, new (assigned to `officer` when given) or
@@ -199,8 +108,8 @@ impl Api {
         &self,
         customer: &str,
         officer: Option<&str>,
-    ) -> anyhow::Result<CustomerLogin> {
-        let body = match &self.customer_secret {
+    ) -> anyhow::Result<CustomerSession> {
+        let session = match &self.customer_secret {
             Some(secret) => {
                 let now = chatcore::Timestamp::now().unix_millis() / 1000;
                 let claims = chatcore::IdentityClaims {
@@ -209,142 +118,79 @@ impl Api {
                     officer_id: officer.map(str::to_string),
                     name: None,
                 };
-                json!({ "identityToken": chatcore::customer_identity_token(secret, &claims) })
+                let token = chatcore::customer_identity_token(secret, &claims);
+                self.admin.customer_login_with_identity(&token).await
             }
-            None => {
-                let mut body = json!({ "customerId": customer });
-                if let Some(officer) = officer {
-                    body["officerId"] = json!(officer);
-                }
-                body
-            }
+            None => self.admin.customer_login(customer, officer, None).await,
         };
-        self.expect(Method::POST, "/api/customers/login", None, Some(body))
-            .await
+        session.with_context(|| format!("logging customer {customer} in"))
     }
+}
 
-    /// Sends a message; the status and, for a 2xx, the stored message. Other statuses
-    /// are answers, not errors, so load loops can count them.
-    pub(crate) async fn send(
-        &self,
-        token: &str,
-        chat: &str,
-        content: &str,
-        client_message_id: &str,
-    ) -> anyhow::Result<(u16, Option<Message>)> {
-        let path = format!("/api/chats/{chat}/messages");
-        let (status, value) = self
-            .call(
-                Method::POST,
-                &path,
-                Some(token),
-                Some(json!({ "content": content, "clientMessageId": client_message_id })),
-            )
-            .await?;
-        if !status.is_success() {
-            return Ok((status.as_u16(), None));
-        }
-        let message = serde_json::from_value(value).context("POST messages: unexpected answer")?;
-        Ok((status.as_u16(), Some(message)))
+/// Sends a message as a load loop counts it: the status (201 stored, 200 the repeat of
+/// an earlier send, or the refusal's status) and, for a 2xx, the stored message. Only a
+/// send with no answer is an error.
+pub(crate) async fn send(
+    client: &Client,
+    chat: &str,
+    content: &str,
+    client_message_id: &str,
+) -> Result<(u16, Option<Message>), Error> {
+    match client.send(chat, content, Some(client_message_id)).await {
+        Ok(sent) => Ok((if sent.created { 201 } else { 200 }, Some(sent.message))),
+        Err(e) => match e.status() {
+            Some(status) => Ok((status, None)),
+            None => Err(e),
+        },
     }
+}
 
-    /// Every message of a chat, paged in pages of 1,000.
-    pub(crate) async fn all_messages(
-        &self,
-        token: &str,
-        chat: &str,
-    ) -> anyhow::Result<Vec<Message>> {
-        let mut all: Vec<Message> = Vec::new();
-        loop {
-            let after = all.last().map_or(0, |m| m.seq);
-            let page: Vec<Message> = self
-                .expect(
-                    Method::GET,
-                    &format!("/api/chats/{chat}/messages?after={after}&limit=1000"),
-                    Some(token),
-                    None,
-                )
-                .await?;
-            // A page may stop short at the server's byte cap: only an empty one is the end.
-            if page.is_empty() {
-                return Ok(all);
-            }
-            all.extend(page);
-        }
+/// A claim as a load loop counts it: the status (200 won, 409 lost) and the chat when
+/// won. Only a claim with no answer is an error.
+pub(crate) async fn claim(
+    client: &Client,
+    officer: &str,
+    chat: &str,
+) -> Result<(u16, Option<Chat>), Error> {
+    match client.claim(officer, chat).await {
+        Ok(chat) => Ok((200, Some(chat))),
+        Err(e) => match e.status() {
+            Some(status) => Ok((status, None)),
+            None => Err(e),
+        },
     }
+}
 
-    /// A page of messages: `query` is the query string (`after=10&limit=100`).
-    pub(crate) async fn messages(
-        &self,
-        token: &str,
-        chat: &str,
-        query: &str,
-    ) -> anyhow::Result<Vec<Message>> {
-        self.expect(
-            Method::GET,
-            &format!("/api/chats/{chat}/messages?{query}"),
-            Some(token),
-            None,
-        )
+/// A GET with the client's token, timed from before the request to the end of the
+/// body, with the server's `Server-Timing` duration when it sends one. Any status is
+/// an answer.
+pub(crate) async fn timed_get(client: &Client, path: &str) -> anyhow::Result<Timed> {
+    let start = Instant::now();
+    let mut request = client.http().get(format!("{}{path}", client.base()));
+    if let Some(token) = client.token() {
+        request = request.bearer_auth(token);
+    }
+    let response = request
+        .send()
         .await
-    }
-
-    /// A chat.
-    pub(crate) async fn chat(&self, token: &str, chat: &str) -> anyhow::Result<Chat> {
-        self.expect(
-            Method::GET,
-            &format!("/api/chats/{chat}"),
-            Some(token),
-            None,
-        )
-        .await
-    }
-
-    /// A claim; the status (200 won, 409 lost) and the chat when won.
-    pub(crate) async fn claim(
-        &self,
-        token: &str,
-        officer: &str,
-        chat: &str,
-    ) -> anyhow::Result<(u16, Option<Chat>)> {
-        let path = format!("/api/officers/{officer}/claim/{chat}");
-        let (status, value) = self.call(Method::POST, &path, Some(token), None).await?;
-        if status == StatusCode::OK {
-            let chat = serde_json::from_value(value).context("claim: unexpected answer")?;
-            return Ok((200, Some(chat)));
-        }
-        Ok((status.as_u16(), None))
-    }
-
-    /// A GET timed from before the request to the end of the body, with the server's
-    /// `Server-Timing` duration when it sends one.
-    pub(crate) async fn timed_get(&self, token: &str, path: &str) -> anyhow::Result<Timed> {
-        let start = Instant::now();
-        let response = self
-            .http
-            .get(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .with_context(|| format!("GET {path}: no answer"))?;
-        let status = response.status().as_u16();
-        let server_ms = response
-            .headers()
-            .get_all("server-timing")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(server_timing_ms);
-        let bytes = response.bytes().await.context("reading the answer")?;
-        let elapsed = start.elapsed();
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Ok(Timed {
-            status,
-            elapsed,
-            server_ms,
-            bytes: bytes.len(),
-            body,
-        })
-    }
+        .with_context(|| format!("GET {path}: no answer"))?;
+    let status = response.status().as_u16();
+    let server_ms = response
+        .headers()
+        .get_all("server-timing")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(server_timing_ms);
+    let bytes = response.bytes().await.context("reading the answer")?;
+    let elapsed = start.elapsed();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Ok(Timed {
+        status,
+        elapsed,
+        server_ms,
+        bytes: bytes.len(),
+        body,
+    })
 }
 
 /// The `dur` of a `Server-Timing` header value such as `app;dur=0.412`.
@@ -356,17 +202,6 @@ pub(crate) fn server_timing_ms(header: &str) -> Option<f64> {
             .find_map(|p| p.strip_prefix("dur="))
             .and_then(|d| d.parse().ok())
     })
-}
-
-/// `code: message` of a contract error body, or the body itself.
-pub(crate) fn describe_error(body: &Value) -> String {
-    match (
-        body["error"]["code"].as_str(),
-        body["error"]["message"].as_str(),
-    ) {
-        (Some(code), Some(message)) => format!("{code}: {message}"),
-        _ => body.to_string(),
-    }
 }
 
 /// A short random id part, so that every run creates fresh officers and customers.
@@ -386,12 +221,5 @@ mod tests {
             Some(3.0)
         );
         assert_eq!(server_timing_ms("app"), None);
-    }
-
-    #[test]
-    fn errors_are_described_by_code_and_message() {
-        let body = json!({"error": {"code": "already_assigned", "message": "taken"}});
-        assert_eq!(describe_error(&body), "already_assigned: taken");
-        assert_eq!(describe_error(&json!("x")), "\"x\"");
     }
 }

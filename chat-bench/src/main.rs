@@ -9,7 +9,9 @@
 //!
 //! - `cli`: the clap struct (target options, one subcommand per scenario).
 //! - `target`: the server under test (a URL, or a spawned chat-http process).
-//! - `api`, `wsclient`: REST and WebSocket clients of the contract.
+//! - `api`: what the scenarios need beyond `chat_client` (the REST and WebSocket client
+//!   of the contract): the bench's officers and customers, answers counted by status,
+//!   timed GETs with the server's `Server-Timing`.
 //! - `stats`: latency histograms; `report`: tables and JSON; `mem`: a process's RSS.
 //! - `scenarios/`: `sends`, `fanout`, `idle`, `read`, `claims`, `attack` (`slowloris`,
 //!   `read-flood`), and `all`.
@@ -26,7 +28,6 @@ mod report;
 mod scenarios;
 mod stats;
 mod target;
-mod wsclient;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -60,7 +60,7 @@ impl Target {
                 None,
             ),
         };
-        let api = Api::new(&base, admin.clone(), secret.clone());
+        let api = Api::new(&base, admin.clone(), secret.clone())?;
         let nodes = std::iter::once(api.clone())
             .chain(args.also_servers.iter().map(|url| api.on(url)))
             .collect();

@@ -7,100 +7,24 @@ mod common;
 
 use std::collections::HashMap;
 
-use common::{ADMIN_TOKEN, CUSTOMER_SECRET, Server, bench, passed, row, strings};
-use serde_json::{Value, json};
+use chat_client::{ChatStatus, Client, CustomerSession, Message, Page};
+use chatcore::SenderType;
+use common::{ADMIN_TOKEN, CUSTOMER_SECRET, bench, passed, row, server_on, strings, target_args};
 
-struct Client {
-    http: reqwest::Client,
-    url: String,
+/// Logs a customer of the generated data in (they must exist): a client acting as them,
+/// and their session.
+async fn customer(server: &Client, id: &str) -> (Client, CustomerSession) {
+    let signature = chatcore::customer_signature(CUSTOMER_SECRET.as_bytes(), id);
+    let session = server
+        .customer_login(id, None, Some(&signature))
+        .await
+        .unwrap();
+    assert!(!session.created, "{id} should exist in the generated data");
+    (server.with_token(session.token.clone()), session)
 }
 
-impl Client {
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.url))
-            .bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn get(&self, path: &str, token: &str) -> Value {
-        let (status, body) = self.call(reqwest::Method::GET, path, token, None).await;
-        assert_eq!(status, 200, "GET {path}: {body}");
-        body
-    }
-
-    async fn customer(&self, id: &str) -> (String, Value) {
-        let signature = chatcore::customer_signature(CUSTOMER_SECRET.as_bytes(), id);
-        let response = self
-            .http
-            .post(format!("{}/api/customers/login", self.url))
-            .json(&json!({ "customerId": id, "signature": signature }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status().as_u16(), 200);
-        let body: Value = response.json().await.unwrap();
-        assert_eq!(
-            body["created"], false,
-            "{id} should exist in the generated data"
-        );
-        (
-            body["token"].as_str().unwrap().to_string(),
-            body["chat"].clone(),
-        )
-    }
-
-    /// A chat's whole history, paged forward 1,000 at a time.
-    async fn history(&self, chat: &str, token: &str) -> Vec<Value> {
-        let mut all: Vec<Value> = Vec::new();
-        loop {
-            let after = all.last().map_or(0, |m| m["seq"].as_u64().unwrap());
-            let page = self
-                .get(
-                    &format!("/api/chats/{chat}/messages?after={after}&limit=1000"),
-                    token,
-                )
-                .await;
-            let page = page.as_array().unwrap().clone();
-            let done = page.len() < 1000;
-            all.extend(page);
-            if done {
-                return all;
-            }
-        }
-    }
-
-    async fn send(&self, chat: &str, token: &str) -> Value {
-        let (status, body) = self
-            .call(
-                reqwest::Method::POST,
-                &format!("/api/chats/{chat}/messages"),
-                token,
-                Some(json!({ "content": "a new message" })),
-            )
-            .await;
-        assert_eq!(status, 201, "{body}");
-        body
-    }
-}
-
-fn seqs(messages: &[Value]) -> Vec<u64> {
-    messages
-        .iter()
-        .map(|m| m["seq"].as_u64().unwrap())
-        .collect()
+fn seqs(messages: &[Message]) -> Vec<u64> {
+    messages.iter().map(|m| m.seq).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -145,24 +69,20 @@ async fn a_generated_database_is_served_correctly() {
     assert_eq!(again.code, 3);
     assert!(again.stderr.contains("--force"), "{}", again.stderr);
 
-    let server = Server::start_on(Some(&db));
-    let client = Client {
-        http: reqwest::Client::new(),
-        url: server.url.clone(),
-    };
+    let server = server_on(&db);
+    let client = Client::new(server.url()).unwrap();
+    let admin = client.with_token(ADMIN_TOKEN);
 
     // The queue: the 10 newest chats, pending, oldest first.
-    let queue = client.get("/api/officers/queue", ADMIN_TOKEN).await;
+    let queue = admin.queue().await.unwrap();
     let customers: Vec<&str> = queue
-        .as_array()
-        .unwrap()
         .iter()
         .map(|c| {
             assert_eq!(
-                (c["status"].as_str(), &c["assignedOfficerId"]),
-                (Some("pending"), &Value::Null)
+                (c.status, &c.assigned_officer_id),
+                (ChatStatus::Pending, &None)
             );
-            c["customerId"].as_str().unwrap()
+            c.customer_id.as_str()
         })
         .collect();
     let expected: Vec<String> = (190..200).map(|i| format!("gen-c{i}")).collect();
@@ -172,75 +92,82 @@ async fn a_generated_database_is_served_correctly() {
     let mut seen: HashMap<String, String> = HashMap::new();
     for o in 0..10 {
         let officer = format!("gen-o{o}");
-        let chats = client
-            .get(&format!("/api/officers/{officer}/chats"), ADMIN_TOKEN)
-            .await;
-        let chats = chats.as_array().unwrap();
+        let chats = admin.officer_chats(&officer).await.unwrap();
         assert_eq!(chats.len(), 19, "{officer}");
         let mut previous = i64::MIN;
-        for chat in chats {
-            assert_eq!(chat["assignedOfficerId"], officer.as_str());
-            assert_eq!(chat["status"], "assigned");
-            let customer = chat["customerId"].as_str().unwrap();
+        for chat in &chats {
+            let owner = chat.assigned_officer_id.as_ref().map(|o| o.as_str());
+            assert_eq!(owner, Some(officer.as_str()));
+            assert_eq!(chat.status, ChatStatus::Assigned);
+            let customer = chat.customer_id.as_str();
             let i: usize = customer.strip_prefix("gen-c").unwrap().parse().unwrap();
             assert_eq!(i % 10, o, "{customer} should belong to gen-o{}", i % 10);
-            let created: chatcore::Timestamp =
-                serde_json::from_value(chat["createdAt"].clone()).unwrap();
-            assert!(created.unix_millis() > previous, "oldest first");
-            previous = created.unix_millis();
+            assert!(chat.created_at.unix_millis() > previous, "oldest first");
+            previous = chat.created_at.unix_millis();
             assert!(seen.insert(customer.to_string(), officer.clone()).is_none());
         }
     }
     assert_eq!(seen.len(), 190);
 
     // The large chat: 500 messages, dense, paged both ways; the next send is seq 501.
-    let (token, chat) = client.customer("gen-c0").await;
-    assert_eq!(chat["assignedOfficerId"], "gen-o0");
-    let chat_id = chat["id"].as_str().unwrap();
-    let history = client.history(chat_id, &token).await;
+    let (me, session) = customer(&client, "gen-c0").await;
+    let owner = session
+        .chat
+        .assigned_officer_id
+        .as_ref()
+        .map(|o| o.as_str());
+    assert_eq!(owner, Some("gen-o0"));
+    let chat_id = session.chat.id.to_string();
+    let history = me.all_messages(&chat_id).await.unwrap();
     assert_eq!(seqs(&history), (1..=500).collect::<Vec<_>>());
-    let last_page = client
-        .get(
-            &format!("/api/chats/{chat_id}/messages?before=501&limit=100"),
-            &token,
+    let last_page = me
+        .messages(
+            &chat_id,
+            Page {
+                before: Some(501),
+                limit: Some(100),
+                ..Page::default()
+            },
         )
-        .await;
-    assert_eq!(
-        seqs(last_page.as_array().unwrap()),
-        (401..=500).collect::<Vec<_>>()
-    );
-    assert_eq!(client.send(chat_id, &token).await["seq"], 501);
+        .await
+        .unwrap();
+    assert_eq!(seqs(&last_page), (401..=500).collect::<Vec<_>>());
+    let sent = me.send(&chat_id, "a new message", None).await.unwrap();
+    assert!(sent.created);
+    assert_eq!(sent.message.seq, 501);
 
     // An ordinary assigned chat: customer and officer take turns; seq continues.
-    let (token, chat) = client.customer("gen-c7").await;
-    let chat_id = chat["id"].as_str().unwrap();
-    let history = client.history(chat_id, &token).await;
+    let (me, session) = customer(&client, "gen-c7").await;
+    let chat_id = session.chat.id.to_string();
+    let history = me.all_messages(&chat_id).await.unwrap();
     let n = history.len() as u64;
     assert!(n == 22 || n == 23, "4,500 messages over 199 chats: {n}");
     assert_eq!(seqs(&history), (1..=n).collect::<Vec<_>>());
     for m in &history {
-        let officer_turn = m["seq"].as_u64().unwrap() % 2 == 0;
+        let officer_turn = m.seq % 2 == 0;
         let (kind, sender) = if officer_turn {
-            ("officer", "gen-o7")
+            (SenderType::Officer, "gen-o7")
         } else {
-            ("customer", "gen-c7")
+            (SenderType::Customer, "gen-c7")
         };
-        assert_eq!(
-            (m["senderType"].as_str(), m["senderId"].as_str()),
-            (Some(kind), Some(sender))
-        );
-        assert_eq!(m["chatId"], chat_id);
+        assert_eq!((m.sender_type, m.sender_id.as_str()), (kind, sender));
+        assert_eq!(m.chat_id, session.chat.id);
     }
-    assert_eq!(client.send(chat_id, &token).await["seq"], n + 1);
+    let sent = me.send(&chat_id, "a new message", None).await.unwrap();
+    assert_eq!(sent.message.seq, n + 1);
 
     // A pending chat holds only the customer's messages.
-    let (token, chat) = client.customer("gen-c195").await;
-    let history = client.history(chat["id"].as_str().unwrap(), &token).await;
+    let (me, session) = customer(&client, "gen-c195").await;
+    let history = me.all_messages(&session.chat.id.to_string()).await.unwrap();
     assert!(!history.is_empty());
-    assert!(history.iter().all(|m| m["senderType"] == "customer"));
+    assert!(
+        history
+            .iter()
+            .all(|m| m.sender_type == SenderType::Customer)
+    );
 
     // The read scenario on the dataset.
-    let mut args = server.target_args();
+    let mut args = target_args(&server);
     args.extend(strings(&[
         "read",
         "--dataset",

@@ -5,17 +5,17 @@
 
 mod common;
 
-use common::{Server, bench, passed, row, strings};
+use common::{TestServer, bench, passed, row, server, strings, target_args};
 
-fn with_target(server: &Server, args: &[&str]) -> Vec<String> {
-    let mut all = server.target_args();
+fn with_target(server: &TestServer, args: &[&str]) -> Vec<String> {
+    let mut all = target_args(server);
     all.extend(strings(args));
     all
 }
 
 #[test]
 fn sends_acknowledges_and_reads_back_every_message() {
-    let server = Server::start();
+    let server = server();
     let run = bench(&with_target(
         &server,
         &[
@@ -43,7 +43,7 @@ fn sends_acknowledges_and_reads_back_every_message() {
 
 #[test]
 fn fanout_delivers_every_message_to_every_receiver() {
-    let server = Server::start();
+    let server = server();
     let run = bench(&with_target(
         &server,
         &[
@@ -67,7 +67,7 @@ fn fanout_delivers_every_message_to_every_receiver() {
 
 #[test]
 fn idle_holds_joined_sockets_and_reads_the_servers_memory() {
-    let server = Server::start();
+    let server = server();
     let run = bench(&with_target(
         &server,
         &[
@@ -90,7 +90,7 @@ fn idle_holds_joined_sockets_and_reads_the_servers_memory() {
 
 #[test]
 fn read_checks_every_page_and_list_and_reports_server_timing() {
-    let server = Server::start();
+    let server = server();
     let run = bench(&with_target(
         &server,
         &[
@@ -117,7 +117,7 @@ fn read_checks_every_page_and_list_and_reports_server_timing() {
 
 #[test]
 fn claims_find_exactly_one_winner_per_chat() {
-    let server = Server::start();
+    let server = server();
     let run = bench(&with_target(
         &server,
         &["claims", "--officers", "3", "--chats", "10"],
@@ -132,7 +132,7 @@ fn claims_find_exactly_one_winner_per_chat() {
 
 #[test]
 fn slowloris_holds_half_open_connections_while_clients_are_served() {
-    let server = Server::start();
+    let server = server();
     let run = bench(&with_target(
         &server,
         &[
@@ -163,7 +163,7 @@ fn slowloris_holds_half_open_connections_while_clients_are_served() {
 
 #[test]
 fn read_flood_asks_for_pages_it_never_reads_and_reads_the_servers_memory() {
-    let server = Server::start();
+    let server = server();
     let run = bench(&with_target(
         &server,
         &[
@@ -190,7 +190,7 @@ fn read_flood_asks_for_pages_it_never_reads_and_reads_the_servers_memory() {
 
 #[test]
 fn all_in_smoke_size_runs_every_scenario() {
-    let server = Server::start();
+    let server = server();
     let run = bench(&with_target(&server, &["all", "--smoke"]));
     assert_eq!(run.code, 0, "{:#}\n{}", run.report, run.stderr);
     for name in ["sends", "fanout", "idle", "read", "claims"] {
@@ -203,7 +203,7 @@ fn all_in_smoke_size_runs_every_scenario() {
 /// report says which check.
 #[test]
 fn a_failed_check_exits_1() {
-    let server = Server::start();
+    let server = server();
     let run = bench(&with_target(
         &server,
         &["read", "--dataset", "no-such-dataset"],
@@ -224,9 +224,9 @@ fn a_failed_check_exits_1() {
 /// A secured server and no admin token: the run cannot start (exit 3) and says why.
 #[test]
 fn a_target_without_the_secrets_it_needs_exits_3() {
-    let server = Server::start();
+    let server = server();
     let output = std::process::Command::new(common::bench_binary())
-        .args(["--server", &server.url, "claims"])
+        .args(["--server", server.url(), "claims"])
         .env_remove("CHAT_ADMIN_TOKEN")
         .env_remove("CHAT_CUSTOMER_SECRET")
         .output()

@@ -8,10 +8,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use chat_client::Client;
 use futures_util::{StreamExt, TryStreamExt, stream};
 use tokio::sync::Barrier;
 
-use crate::api::{Api, run_id};
+use crate::api::{self, Api, run_id};
 use crate::cli::ClaimsArgs;
 use crate::report::{Cell, LATENCY_COLUMNS, Scenario, latency_cells};
 use crate::stats::Latencies;
@@ -40,8 +41,8 @@ pub(crate) async fn run(target: &Target, args: &ClaimsArgs) -> Scenario {
 
 struct Officer {
     id: String,
-    token: String,
-    api: Api,
+    /// The officer, on a connection of their own.
+    client: Client,
 }
 
 async fn race(api: &Api, args: &ClaimsArgs, scenario: &mut Scenario) -> anyhow::Result<()> {
@@ -52,8 +53,8 @@ async fn race(api: &Api, args: &ClaimsArgs, scenario: &mut Scenario) -> anyhow::
             let api = api.own_connection();
             let id = format!("bench-{run}-co{i}");
             async move {
-                let token = api.new_officer(&id).await?;
-                anyhow::Ok(Officer { id, token, api })
+                let client = api?.new_officer(&id).await?;
+                anyhow::Ok(Officer { id, client })
             }
         })
         .buffered(4)
@@ -64,7 +65,10 @@ async fn race(api: &Api, args: &ClaimsArgs, scenario: &mut Scenario) -> anyhow::
             .map(|i| {
                 let api = api.clone();
                 let customer = format!("bench-{run}-cc{i}");
-                async move { api.customer_login(&customer, None).await.map(|l| l.chat.id) }
+                async move {
+                    let login = api.customer_login(&customer, None).await?;
+                    anyhow::Ok(login.chat.id.to_string())
+                }
             })
             .buffered(32)
             .try_collect()
@@ -76,11 +80,7 @@ async fn race(api: &Api, args: &ClaimsArgs, scenario: &mut Scenario) -> anyhow::
     let tasks: Vec<_> = officers
         .iter()
         .map(|officer| {
-            let (api, id, token) = (
-                officer.api.clone(),
-                officer.id.clone(),
-                officer.token.clone(),
-            );
+            let (client, id) = (officer.client.clone(), officer.id.clone());
             let (chats, barrier) = (chats.clone(), barrier.clone());
             tokio::spawn(async move {
                 barrier.wait().await;
@@ -88,7 +88,7 @@ async fn race(api: &Api, args: &ClaimsArgs, scenario: &mut Scenario) -> anyhow::
                 let mut outcomes = Vec::with_capacity(chats.len());
                 for chat in chats.iter() {
                     let start = Instant::now();
-                    let status = match api.claim(&token, &id, chat).await {
+                    let status = match api::claim(&client, &id, chat).await {
                         Ok((status, _)) => status,
                         Err(_) => 0,
                     };
@@ -158,8 +158,8 @@ async fn race(api: &Api, args: &ClaimsArgs, scenario: &mut Scenario) -> anyhow::
     for (c, winner) in winners.iter().enumerate() {
         let [o] = winner.as_slice() else { continue };
         let officer = &officers[*o];
-        let owner = match officer.api.chat(&officer.token, &chats[c]).await {
-            Ok(chat) => chat.assigned_officer_id,
+        let owner = match officer.client.chat(&chats[c]).await {
+            Ok(chat) => chat.assigned_officer_id.map(|o| o.as_str().to_string()),
             Err(e) => Some(format!("unreadable ({e:#})")),
         };
         if owner.as_deref() != Some(officer.id.as_str()) {

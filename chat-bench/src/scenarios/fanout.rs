@@ -3,21 +3,18 @@
 //! POST to each receiver's receipt of that message. Every receiver must get every message
 //! exactly once, in seq order; anything missing when the time is up counts as lost.
 
-use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use chat_client::{Error, Event, ServerFrame, Socket};
 use futures_util::{StreamExt, stream};
-use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
-use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-use crate::api::{Api, run_id};
+use crate::api::{self, Api, run_id};
 use crate::cli::FanoutArgs;
 use crate::report::{Cell, LATENCY_COLUMNS, Scenario, latency_cells};
 use crate::stats::Latencies;
 use crate::target::Target;
-use crate::wsclient::{self, Socket};
 
 pub(crate) async fn run(target: &Target, args: &FanoutArgs) -> Scenario {
     let mut columns = vec![
@@ -80,33 +77,18 @@ struct Received {
     error: Option<String>,
 }
 
-/// Only what the receiver needs of a frame, borrowed from it (no allocation per frame).
-#[derive(Deserialize)]
-struct Frame<'a> {
-    #[serde(rename = "type", borrow)]
-    kind: Cow<'a, str>,
-    #[serde(borrow)]
-    message: Option<FrameMessage<'a>>,
-}
-
-#[derive(Deserialize)]
-struct FrameMessage<'a> {
-    seq: u64,
-    #[serde(rename = "clientMessageId", borrow)]
-    client_message_id: Option<Cow<'a, str>>,
-}
-
 async fn level(nodes: &[Api], args: &FanoutArgs, receivers: usize) -> anyhow::Result<Level> {
     let api = &nodes[0];
     let n = args.messages;
     let run = run_id();
     let officer = format!("bench-{run}-fo");
-    let officer_token = api.new_officer(&officer).await?;
+    let officer_client = api.new_officer(&officer).await?;
+    let officer_token = officer_client.token().unwrap_or_default().to_string();
     let customer = api
         .customer_login(&format!("bench-{run}-fc"), Some(&officer))
         .await?;
-    let chat = customer.chat.id.clone();
-    let urls: Vec<String> = nodes.iter().map(|n| wsclient::ws_url(n.base())).collect();
+    let chat = customer.chat.id.to_string();
+    let sender = api.as_user(&customer.token);
 
     // Open and join every receiver before the first send.
     let (joined_tx, mut joined_rx) = mpsc::channel::<anyhow::Result<()>>(receivers);
@@ -121,8 +103,12 @@ async fn level(nodes: &[Api], args: &FanoutArgs, receivers: usize) -> anyhow::Re
         .collect();
     let sockets: Vec<anyhow::Result<Socket>> = stream::iter(tokens.into_iter().enumerate())
         .map(|(i, token)| {
-            let (url, chat) = (urls[i % urls.len()].clone(), chat.clone());
-            async move { wsclient::open(&url, &token, Some(&chat)).await }
+            let (client, chat) = (nodes[i % nodes.len()].as_user(&token), chat.clone());
+            async move {
+                let mut socket = client.connect().await?;
+                socket.join_chat(&chat, None).await?;
+                anyhow::Ok(socket)
+            }
         })
         .buffer_unordered(64)
         .collect()
@@ -151,15 +137,7 @@ async fn level(nodes: &[Api], args: &FanoutArgs, receivers: usize) -> anyhow::Re
     for i in 0..n {
         let start = Instant::now();
         starts.push(start);
-        match api
-            .send(
-                &customer.token,
-                &chat,
-                &format!("fan-out {i}"),
-                &format!("f-{i}"),
-            )
-            .await
-        {
+        match api::send(&sender, &chat, &format!("fan-out {i}"), &format!("f-{i}")).await {
             Ok((201, Some(_))) => sends.record(start.elapsed()),
             _ => send_failures += 1,
         }
@@ -224,8 +202,8 @@ async fn level(nodes: &[Api], args: &FanoutArgs, receivers: usize) -> anyhow::Re
         }
     }
     stream::iter(sockets)
-        .for_each_concurrent(64, |mut socket| async move {
-            let _ = tokio::time::timeout(Duration::from_secs(2), socket.close(None)).await;
+        .for_each_concurrent(64, |socket| async move {
+            let _ = tokio::time::timeout(Duration::from_secs(2), socket.close()).await;
         })
         .await;
     Ok(level)
@@ -256,28 +234,23 @@ async fn receive(
             _ = &mut stop => break,
         };
         let at = Instant::now();
-        let text = match frame {
-            Some(Ok(WsMessage::Text(text))) => text,
-            Some(Ok(WsMessage::Close(close))) => {
-                received.error = Some(format!("closed by the server: {close:?}"));
+        let message = match frame {
+            Ok(incoming) => match incoming.frame {
+                ServerFrame::Event(Event::NewMessage { message }) => message,
+                _ => continue,
+            },
+            Err(Error::Closed { code: Some(code) }) => {
+                received.error = Some(format!("closed by the server with code {code}"));
                 break;
             }
-            Some(Ok(_)) => continue,
-            Some(Err(e)) => {
-                received.error = Some(format!("read failed: {e}"));
-                break;
-            }
-            None => {
+            Err(Error::Closed { code: None }) => {
                 received.error = Some("the connection ended".into());
                 break;
             }
-        };
-        let Ok(frame) = serde_json::from_str::<Frame>(text.as_str()) else {
-            received.error = Some(format!("a frame that is not JSON: {}", text.as_str()));
-            break;
-        };
-        let Some(message) = frame.message.filter(|_| frame.kind == "new_message") else {
-            continue;
+            Err(e) => {
+                received.error = Some(format!("read failed: {e}"));
+                break;
+            }
         };
         if let Some(last) = last_seq {
             if message.seq != last + 1 {

@@ -8,16 +8,16 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use chat_client::{CustomerSession, Event, ServerFrame, Socket};
 use futures_util::{StreamExt, TryStreamExt, stream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::api::{Api, CustomerLogin, run_id};
+use crate::api::{self, Api, run_id};
 use crate::cli::IdleArgs;
 use crate::mem;
 use crate::report::{Cell, Scenario};
 use crate::target::Target;
-use crate::wsclient::{self, Socket};
 
 const TITLE: &str = "idle WebSockets: server memory per authenticated, joined socket";
 
@@ -64,7 +64,7 @@ async fn measure(
     let per_chat = args.per_chat.max(1);
     let total = args.warmup_sockets + args.sockets;
     let run = run_id();
-    let logins: Vec<CustomerLogin> = stream::iter(0..total.div_ceil(per_chat))
+    let logins: Vec<CustomerSession> = stream::iter(0..total.div_ceil(per_chat))
         .map(|i| {
             let api = api.clone();
             let customer = format!("bench-{run}-i{i}");
@@ -74,13 +74,12 @@ async fn measure(
         .try_collect()
         .await
         .context("logging customers in")?;
-    let url = wsclient::ws_url(api.base());
     let (stop_tx, stop_rx) = watch::channel(false);
 
     let rss_base = mem::rss_kib(pid)?;
     let join = !args.no_join;
     let mut held = open_batch(
-        &url,
+        api,
         &logins,
         0..args.warmup_sockets,
         per_chat,
@@ -94,7 +93,7 @@ async fn measure(
     let opening = Instant::now();
     held.extend(
         open_batch(
-            &url,
+            api,
             &logins,
             args.warmup_sockets..total,
             per_chat,
@@ -166,7 +165,7 @@ async fn measure(
 async fn send_into_chats(
     api: &Api,
     args: &IdleArgs,
-    logins: &[CustomerLogin],
+    logins: &[CustomerSession],
     sockets: std::ops::Range<usize>,
 ) -> anyhow::Result<()> {
     if args.message_chars == 0 || args.no_join || sockets.is_empty() {
@@ -182,15 +181,9 @@ async fn send_into_chats(
         .map(|i| {
             let (login, content) = (&logins[i], &content);
             async move {
-                match api
-                    .send(
-                        &login.token,
-                        &login.chat.id,
-                        content,
-                        &format!("idle-{batch}-{i}"),
-                    )
-                    .await?
-                {
+                let customer = api.as_user(&login.token);
+                let chat = login.chat.id.to_string();
+                match api::send(&customer, &chat, content, &format!("idle-{batch}-{i}")).await? {
                     (201, _) => anyhow::Ok(()),
                     (status, _) => anyhow::bail!("a send into chat {i} answered {status}"),
                 }
@@ -202,8 +195,8 @@ async fn send_into_chats(
 }
 
 async fn open_batch(
-    url: &str,
-    logins: &[CustomerLogin],
+    api: &Api,
+    logins: &[CustomerSession],
     range: std::ops::Range<usize>,
     per_chat: usize,
     join: bool,
@@ -214,8 +207,7 @@ async fn open_batch(
             let login = &logins[i / per_chat];
             let stop = stop.clone();
             async move {
-                let chat = join.then_some(login.chat.id.as_str());
-                let socket = wsclient::open(url, &login.token, chat)
+                let socket = open(api, login, join)
                     .await
                     .with_context(|| format!("socket {i}"))?;
                 anyhow::Ok(Held {
@@ -228,6 +220,20 @@ async fn open_batch(
         .await
 }
 
+/// Opens a socket, authenticated with the customer's token and, when `join`, joined to
+/// their chat (without `afterSeq`: only messages stored from now on).
+async fn open(
+    api: &Api,
+    login: &CustomerSession,
+    join: bool,
+) -> Result<Socket, chat_client::Error> {
+    let mut socket = api.as_user(&login.token).connect().await?;
+    if join {
+        socket.join_chat(&login.chat.id.to_string(), None).await?;
+    }
+    Ok(socket)
+}
+
 /// Keeps reading (so pings are answered) until told to stop; answers whether the socket
 /// was still connected then, and how many `new_message` frames it got.
 async fn hold(mut socket: Socket, mut stop: watch::Receiver<bool>) -> (bool, usize) {
@@ -238,14 +244,18 @@ async fn hold(mut socket: Socket, mut stop: watch::Receiver<bool>) -> (bool, usi
                 let _ = changed;
                 break true;
             }
-            frame = wsclient::next_json(&mut socket) => match frame {
-                Ok(Some(frame)) => messages += usize::from(frame["type"] == "new_message"),
-                Ok(None) | Err(_) => break false,
+            incoming = socket.next() => match incoming {
+                Ok(incoming) => {
+                    let new_message =
+                        matches!(incoming.frame, ServerFrame::Event(Event::NewMessage { .. }));
+                    messages += usize::from(new_message);
+                }
+                Err(_) => break false,
             },
         }
     };
     if alive {
-        let _ = tokio::time::timeout(Duration::from_secs(5), socket.close(None)).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), socket.close()).await;
     }
     (alive, messages)
 }

@@ -7,10 +7,11 @@
 //! list only their chats.
 
 use anyhow::{Context, bail};
+use chat_client::Client;
 use futures_util::{StreamExt, TryStreamExt, stream};
 use serde_json::Value;
 
-use crate::api::{Api, Timed, run_id};
+use crate::api::{self, Api, Timed, run_id, timed_get};
 use crate::cli::ReadArgs;
 use crate::report::{Cell, Scenario};
 use crate::stats::Latencies;
@@ -34,14 +35,16 @@ pub(crate) async fn run(target: &Target, args: &ReadArgs) -> Scenario {
         "read paths: a history page, the queue, an officer's chats (ms)",
         &columns,
     );
-    let api = target.api.own_connection();
-    let setup = match &args.dataset {
-        Some(prefix) => dataset(&api, prefix, &args.dataset_password).await,
-        None => fresh(&api, args).await,
+    let setup = match target.api.own_connection() {
+        Err(e) => Err(e),
+        Ok(api) => match &args.dataset {
+            Some(prefix) => dataset(&api, prefix, &args.dataset_password).await,
+            None => fresh(&api, args).await,
+        },
     };
     match setup {
         Ok(setup) => {
-            if let Err(e) = measure(&api, args, &setup, &mut scenario).await {
+            if let Err(e) = measure(args, &setup, &mut scenario).await {
                 scenario.check("run", false, format!("{e:#}"));
             }
         }
@@ -53,7 +56,8 @@ pub(crate) async fn run(target: &Target, args: &ReadArgs) -> Scenario {
 /// What is read.
 struct Setup {
     officer: String,
-    token: String,
+    /// The officer, on the scenario's own connection.
+    client: Client,
     chat: String,
     /// Messages in `chat`.
     history: u64,
@@ -66,20 +70,20 @@ struct Setup {
 async fn fresh(api: &Api, args: &ReadArgs) -> anyhow::Result<Setup> {
     let run = run_id();
     let officer = format!("bench-{run}-ro");
-    let token = api.new_officer(&officer).await?;
+    let client = api.new_officer(&officer).await?;
     let customer = api
         .customer_login(&format!("bench-{run}-rc0"), Some(&officer))
         .await?;
-    let chat = customer.chat.id.clone();
+    let chat = customer.chat.id.to_string();
+    let sender = api.as_user(&customer.token);
     for i in 0..args.history {
-        let (status, _) = api
-            .send(
-                &customer.token,
-                &chat,
-                &format!("history message {i}, long enough to look like a real sentence"),
-                &format!("h-{i}"),
-            )
-            .await?;
+        let (status, _) = api::send(
+            &sender,
+            &chat,
+            &format!("history message {i}, long enough to look like a real sentence"),
+            &format!("h-{i}"),
+        )
+        .await?;
         if status != 201 {
             bail!("writing the history: a send answered {status}");
         }
@@ -100,7 +104,7 @@ async fn fresh(api: &Api, args: &ReadArgs) -> anyhow::Result<Setup> {
         .await?;
     Ok(Setup {
         officer,
-        token,
+        client,
         chat,
         history: args.history as u64,
         officer_chats: Some(extra + 1),
@@ -110,7 +114,7 @@ async fn fresh(api: &Api, args: &ReadArgs) -> anyhow::Result<Setup> {
 /// A `gen-db` database: officer PREFIX-o0 and the large chat of customer PREFIX-c0.
 async fn dataset(api: &Api, prefix: &str, password: &str) -> anyhow::Result<Setup> {
     let officer = format!("{prefix}-o0");
-    let token = api
+    let client = api
         .officer_login(&officer, password)
         .await
         .with_context(|| format!("logging in as the dataset's officer {officer}"))?;
@@ -118,21 +122,17 @@ async fn dataset(api: &Api, prefix: &str, password: &str) -> anyhow::Result<Setu
         .customer_login(&format!("{prefix}-c0"), None)
         .await
         .context("logging in as the dataset's customer")?;
-    if customer.chat.assigned_officer_id.as_deref() != Some(officer.as_str()) {
+    let owner = customer.chat.assigned_officer_id.as_ref();
+    if owner.map(|o| o.as_str()) != Some(officer.as_str()) {
         bail!("the dataset's large chat is not assigned to {officer}: is this a gen-db database?");
     }
-    let last = api
-        .messages(
-            &token,
-            &customer.chat.id,
-            "before=9223372036854775807&limit=1",
-        )
-        .await?;
+    let chat = customer.chat.id.to_string();
+    let history = client.last_seq(&chat).await?;
     Ok(Setup {
         officer,
-        token,
-        chat: customer.chat.id,
-        history: last.first().map_or(0, |m| m.seq),
+        client,
+        chat,
+        history,
         officer_chats: None,
     })
 }
@@ -172,12 +172,7 @@ impl Endpoint {
     }
 }
 
-async fn measure(
-    api: &Api,
-    args: &ReadArgs,
-    setup: &Setup,
-    scenario: &mut Scenario,
-) -> anyhow::Result<()> {
+async fn measure(args: &ReadArgs, setup: &Setup, scenario: &mut Scenario) -> anyhow::Result<()> {
     let page = args.page_size.clamp(1, 1000) as u64;
     if setup.history < page {
         bail!(
@@ -199,7 +194,7 @@ async fn measure(
             "/api/chats/{}/messages?after={after}&limit={page}",
             setup.chat
         );
-        let timed = api.timed_get(&setup.token, &path).await?;
+        let timed = timed_get(&setup.client, &path).await?;
         if let Some(problem) = check_page(&timed, after, page) {
             pages.problem(problem);
         }
@@ -207,7 +202,7 @@ async fn measure(
             pages.record(&timed);
         }
 
-        let timed = api.timed_get(&setup.token, &queue_path).await?;
+        let timed = timed_get(&setup.client, &queue_path).await?;
         if let Some(problem) = check_chats(&timed, None) {
             queue.problem(problem);
         }
@@ -215,7 +210,7 @@ async fn measure(
             queue.record(&timed);
         }
 
-        let timed = api.timed_get(&setup.token, &officer_path).await?;
+        let timed = timed_get(&setup.client, &officer_path).await?;
         if let Some(problem) = check_chats(&timed, Some(&setup.officer)) {
             officer.problem(problem);
         } else if let Some(expected) = setup.officer_chats {

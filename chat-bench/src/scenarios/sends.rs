@@ -7,9 +7,11 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
+use chat_client::Client;
+use chatcore::MessageId;
 use futures_util::{StreamExt, TryStreamExt, stream};
 
-use crate::api::{Api, Message, run_id};
+use crate::api::{self, Api, run_id};
 use crate::cli::SendsArgs;
 use crate::report::{Cell, LATENCY_COLUMNS, Scenario, latency_cells};
 use crate::stats::Latencies;
@@ -53,8 +55,8 @@ fn humanize(d: Duration) -> String {
 }
 
 struct Worker {
-    api: Api,
-    token: String,
+    /// The customer, on a connection of their own.
+    client: Client,
     chat: String,
 }
 
@@ -63,7 +65,7 @@ struct WorkerResult {
     latencies: Option<Latencies>,
     measured: u64,
     /// Every acknowledged message: id and seq (warm-up included).
-    acked: Vec<(String, u64)>,
+    acked: Vec<(MessageId, u64)>,
     /// Non-2xx answers by status; transport failures as status 0.
     failures: BTreeMap<u16, u64>,
 }
@@ -87,11 +89,11 @@ async fn level(nodes: &[Api], args: &SendsArgs, connections: usize) -> anyhow::R
             let api = nodes[i % nodes.len()].own_connection();
             let customer = format!("bench-{run}-s{i}");
             async move {
+                let api = api?;
                 let login = api.customer_login(&customer, None).await?;
                 anyhow::Ok(Worker {
-                    api,
-                    token: login.token,
-                    chat: login.chat.id,
+                    client: api.as_user(&login.token),
+                    chat: login.chat.id.to_string(),
                 })
             }
         })
@@ -106,11 +108,7 @@ async fn level(nodes: &[Api], args: &SendsArgs, connections: usize) -> anyhow::R
         .iter()
         .enumerate()
         .map(|(w, worker)| {
-            let (api, token, chat) = (
-                worker.api.clone(),
-                worker.token.clone(),
-                worker.chat.clone(),
-            );
+            let (client, chat) = (worker.client.clone(), worker.chat.clone());
             let padding = padding.clone();
             tokio::spawn(async move {
                 let mut result = WorkerResult {
@@ -123,7 +121,7 @@ async fn level(nodes: &[Api], args: &SendsArgs, connections: usize) -> anyhow::R
                     let content = format!("bench {w} {n} {padding}");
                     let key = format!("s-{n}");
                     let sent_at = Instant::now();
-                    let answer = api.send(&token, &chat, &content, &key).await;
+                    let answer = api::send(&client, &chat, &content, &key).await;
                     let took = sent_at.elapsed();
                     match answer {
                         Ok((_, Some(message))) => {
@@ -165,7 +163,7 @@ async fn level(nodes: &[Api], args: &SendsArgs, connections: usize) -> anyhow::R
         }
         for (id, _) in &r.acked {
             acked_total += 1;
-            if !ids.insert(id.clone()) {
+            if !ids.insert(*id) {
                 duplicate_ids += 1;
             }
         }
@@ -174,7 +172,13 @@ async fn level(nodes: &[Api], args: &SendsArgs, connections: usize) -> anyhow::R
     // Read every chat back.
     let mut chat_problems = Vec::new();
     for (worker, result) in workers.iter().zip(&results) {
-        let stored = worker.api.all_messages(&worker.token, &worker.chat).await?;
+        let stored: Vec<(MessageId, u64)> = worker
+            .client
+            .all_messages(&worker.chat)
+            .await?
+            .into_iter()
+            .map(|m| (m.id, m.seq))
+            .collect();
         if let Some(problem) = check_chat(&stored, &result.acked) {
             chat_problems.push(format!("chat {}: {problem}", worker.chat));
         }
@@ -192,19 +196,15 @@ async fn level(nodes: &[Api], args: &SendsArgs, connections: usize) -> anyhow::R
 }
 
 /// What is wrong with a chat read back, given what was acknowledged in it.
-fn check_chat(stored: &[Message], acked: &[(String, u64)]) -> Option<String> {
-    for (i, m) in stored.iter().enumerate() {
-        if m.seq != i as u64 + 1 {
-            return Some(format!(
-                "seq {} at position {} (gap or disorder)",
-                m.seq,
-                i + 1
-            ));
+fn check_chat(stored: &[(MessageId, u64)], acked: &[(MessageId, u64)]) -> Option<String> {
+    for (i, (_, seq)) in stored.iter().enumerate() {
+        if *seq != i as u64 + 1 {
+            return Some(format!("seq {seq} at position {} (gap or disorder)", i + 1));
         }
     }
-    let by_id: HashMap<&str, u64> = stored.iter().map(|m| (m.id.as_str(), m.seq)).collect();
+    let by_id: HashMap<MessageId, u64> = stored.iter().copied().collect();
     for (id, seq) in acked {
-        match by_id.get(id.as_str()) {
+        match by_id.get(id) {
             None => {
                 return Some(format!(
                     "acknowledged message {id} (seq {seq}) is not stored"
@@ -278,37 +278,33 @@ impl Level {
 mod tests {
     use super::*;
 
-    fn msg(id: &str, seq: u64) -> Message {
-        Message { id: id.into(), seq }
-    }
-
     #[test]
     fn a_chat_read_back_whole_passes() {
-        let stored = [msg("a", 1), msg("b", 2)];
-        let acked = [("a".to_string(), 1), ("b".to_string(), 2)];
-        assert_eq!(check_chat(&stored, &acked), None);
+        let (a, b) = (MessageId::new(), MessageId::new());
+        assert_eq!(check_chat(&[(a, 1), (b, 2)], &[(a, 1), (b, 2)]), None);
     }
 
     #[test]
     fn gaps_missing_acks_and_wrong_seqs_are_caught() {
-        let acked = [("a".to_string(), 1), ("b".to_string(), 2)];
+        let (a, b, c) = (MessageId::new(), MessageId::new(), MessageId::new());
+        let acked = [(a, 1), (b, 2)];
         assert!(
-            check_chat(&[msg("a", 1), msg("b", 3)], &acked)
+            check_chat(&[(a, 1), (b, 3)], &acked)
                 .unwrap()
                 .contains("gap")
         );
         assert!(
-            check_chat(&[msg("a", 1)], &acked)
+            check_chat(&[(a, 1)], &acked)
                 .unwrap()
                 .contains("not stored")
         );
         assert!(
-            check_chat(&[msg("b", 1), msg("a", 2)], &acked)
+            check_chat(&[(b, 1), (a, 2)], &acked)
                 .unwrap()
                 .contains("stored as")
         );
         assert!(
-            check_chat(&[msg("a", 1), msg("b", 2), msg("c", 3)], &acked)
+            check_chat(&[(a, 1), (b, 2), (c, 3)], &acked)
                 .unwrap()
                 .contains("3 stored but 2")
         );

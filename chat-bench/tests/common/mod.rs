@@ -1,99 +1,44 @@
-//! Shared by chat-bench's tests: a real chat-http server (`chat_http::serve` on
-//! 127.0.0.1:0 with a SQLite file, on a thread and runtime of its own, secured with an
-//! admin token and a customer secret, Server-Timing on), and a runner for the built
-//! `chat-bench` binary that returns its exit code and JSON report.
+//! Shared by chat-bench's tests: the workspace's test server
+//! (`chat_http::testing::TestServer`, secured, with Server-Timing on), the target options
+//! that point chat-bench at it, and a runner for the built `chat-bench` binary that
+//! returns its exit code and JSON report.
 
 #![allow(dead_code, unreachable_pub)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
-use std::sync::mpsc;
-use std::thread::JoinHandle;
 
-use chatcore::{ChatService, LocalBus, ServiceConfig, SqliteStore};
+pub use chat_http::testing::{ADMIN_TOKEN, CUSTOMER_SECRET, TestServer};
 use serde_json::Value;
-use tokio::sync::oneshot;
 
-pub const ADMIN_TOKEN: &str = "bench-test-admin-token-0123456789abcdef";
-pub const CUSTOMER_SECRET: &str = "bench-test-customer-secret-0123456789ab";
-
-pub struct Server {
-    pub url: String,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
-    _dir: tempfile::TempDir,
+/// A secured server on a fresh database.
+pub fn server() -> TestServer {
+    builder().start()
 }
 
-impl Server {
-    /// A secured server on a fresh database.
-    pub fn start() -> Self {
-        Self::start_on(None)
-    }
-
-    /// A secured server on `db`, or on a fresh database.
-    pub fn start_on(db: Option<&Path>) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let db = db.map_or_else(|| dir.path().join("server.db"), Path::to_path_buf);
-        let (ready_tx, ready_rx) = mpsc::channel();
-        let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let mut config = ServiceConfig::default();
-                config.admin_token = Some(ADMIN_TOKEN.into());
-                config.customer_secret = Some(CUSTOMER_SECRET.as_bytes().to_vec());
-                let store = SqliteStore::open(&db).expect("open the store");
-                let service = ChatService::new(Arc::new(store), Arc::new(LocalBus::new()), config);
-                let state = chat_http::AppState::builder(service)
-                    .server_timing(true)
-                    .build();
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                ready_tx.send(listener.local_addr().unwrap()).unwrap();
-                chat_http::serve(listener, state, async move {
-                    let _ = stop_rx.await;
-                })
-                .await
-                .unwrap();
-            });
-        });
-        let addr = ready_rx.recv().expect("the server thread failed to start");
-        Self {
-            url: format!("http://{addr}"),
-            stop: Some(stop_tx),
-            thread: Some(thread),
-            _dir: dir,
-        }
-    }
-
-    /// The target options that point chat-bench at this server (this test process).
-    pub fn target_args(&self) -> Vec<String> {
-        vec![
-            "--server".into(),
-            self.url.clone(),
-            "--admin-token".into(),
-            ADMIN_TOKEN.into(),
-            "--customer-secret".into(),
-            CUSTOMER_SECRET.into(),
-            "--server-pid".into(),
-            std::process::id().to_string(),
-        ]
-    }
+/// A secured server on `db`.
+pub fn server_on(db: &Path) -> TestServer {
+    builder().db(db).start()
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
+fn builder() -> chat_http::testing::TestServerBuilder {
+    TestServer::builder()
+        .secured()
+        .configure_state(|state| state.server_timing(true))
+}
+
+/// The target options that point chat-bench at `server` (in this test process).
+pub fn target_args(server: &TestServer) -> Vec<String> {
+    vec![
+        "--server".into(),
+        server.url().to_string(),
+        "--admin-token".into(),
+        ADMIN_TOKEN.into(),
+        "--customer-secret".into(),
+        CUSTOMER_SECRET.into(),
+        "--server-pid".into(),
+        std::process::id().to_string(),
+    ]
 }
 
 /// The built chat-bench binary.

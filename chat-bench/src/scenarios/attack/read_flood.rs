@@ -13,12 +13,13 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use chat_client::Client;
 use futures_util::{StreamExt, TryStreamExt, stream};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use super::{connect, read_answer, server_addr};
-use crate::api::{Api, run_id};
+use crate::api::{self, run_id, timed_get};
 use crate::cli::ReadFloodArgs;
 use crate::mem;
 use crate::report::{Cell, Scenario};
@@ -69,20 +70,18 @@ async fn measure(
     scenario: &mut Scenario,
 ) -> anyhow::Result<()> {
     let server = server_addr(target.api.base()).await?;
-    let api = target.api.own_connection();
+    let api = target.api.own_connection()?;
     let login = api
         .customer_login(&format!("bench-{}-flood", run_id()), None)
         .await?;
+    let (customer, chat) = (api.as_user(&login.token), login.chat.id.to_string());
     // One visible character first: a message of nothing visible is refused as empty.
     let content = format!("x{}", "\u{1}".repeat(args.chars.saturating_sub(1)));
     stream::iter(0..args.messages)
         .map(|i| {
-            let (api, login, content) = (&api, &login, &content);
+            let (customer, chat, content) = (&customer, &chat, &content);
             async move {
-                match api
-                    .send(&login.token, &login.chat.id, content, &format!("flood-{i}"))
-                    .await?
-                {
+                match api::send(customer, chat, content, &format!("flood-{i}")).await? {
                     (201, _) => anyhow::Ok(()),
                     (status, _) => bail!(
                         "a message was answered {status} (does the server run with \
@@ -96,8 +95,8 @@ async fn measure(
         .try_collect::<()>()
         .await?;
     let expected = args.messages.min(1000);
-    let path = format!("/api/chats/{}/messages?limit=1000", login.chat.id);
-    let (page_messages, page_bytes) = check_page(&api, &login.token, &path, expected, &content)
+    let path = format!("/api/chats/{chat}/messages?limit=1000");
+    let (page_messages, page_bytes) = check_page(&customer, &path, expected, &content)
         .await
         .context("the page before the flood")?;
     scenario.check(
@@ -181,7 +180,7 @@ async fn measure(
         Cell::Int((answers.len() - complete) as u64),
         Cell::Int(complete as u64),
     ]);
-    let after = check_page(&api, &login.token, &path, expected, &content).await;
+    let after = check_page(&customer, &path, expected, &content).await;
     scenario.check(
         "the page reads right after the flood",
         after.is_ok(),
@@ -205,13 +204,12 @@ async fn measure(
 /// first of them up to the server's byte cap (at least one), each with this content.
 /// How many it holds, and its size in bytes.
 async fn check_page(
-    api: &Api,
-    token: &str,
+    customer: &Client,
     path: &str,
     expected: usize,
     content: &str,
 ) -> anyhow::Result<(usize, usize)> {
-    let page = api.timed_get(token, path).await?;
+    let page = timed_get(customer, path).await?;
     if page.status != 200 {
         bail!("GET {path} answered {}", page.status);
     }

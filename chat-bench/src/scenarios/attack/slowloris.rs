@@ -20,7 +20,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, watch};
 
 use super::{connect, default_local, read_answer, server_addr, until_closed};
-use crate::api::run_id;
+use crate::api::{self, run_id};
 use crate::cli::SlowlorisArgs;
 use crate::report::{Cell, LATENCY_COLUMNS, Scenario, latency_cells};
 use crate::stats::Latencies;
@@ -86,23 +86,22 @@ async fn measure(
     let login = api
         .customer_login(&format!("bench-{}-slowloris", run_id()), None)
         .await?;
+    let (customer, chat) = (api.as_user(&login.token), login.chat.id.to_string());
     for i in 0..PAGE_MESSAGES {
-        let (status, _) = api
-            .send(
-                &login.token,
-                &login.chat.id,
-                &format!("message {i}"),
-                &format!("sl-{i}"),
-            )
-            .await?;
+        let (status, _) = api::send(
+            &customer,
+            &chat,
+            &format!("message {i}"),
+            &format!("sl-{i}"),
+        )
+        .await?;
         if status != 201 {
             bail!("a setup message was answered {status}");
         }
     }
     let page = format!(
-        "{}/api/chats/{}/messages?limit={PAGE_MESSAGES}",
-        api.base(),
-        login.chat.id
+        "{}/api/chats/{chat}/messages?limit={PAGE_MESSAGES}",
+        api.base()
     );
 
     let attack = Arc::new(Attack::default());
