@@ -220,41 +220,56 @@ impl Socket {
         self.read().await
     }
 
+    /// The next text frame exactly as received, not parsed (frames kept while a join
+    /// waited come first): for a reader that needs only a field or two of each frame and
+    /// counts its cost, such as a load tool. [`Error::Closed`] once the connection ended.
+    pub async fn next_text(&mut self) -> Result<String, Error> {
+        if let Some(incoming) = self.pending.pop_front() {
+            return Ok(incoming.text);
+        }
+        loop {
+            match self.read_message().await? {
+                WsMessage::Text(text) => return Ok(text.as_str().to_string()),
+                _ => continue,
+            }
+        }
+    }
+
+    /// The next data or close message; the end of the stream and read errors are
+    /// [`Error::Closed`], a close frame too.
+    async fn read_message(&mut self) -> Result<WsMessage, Error> {
+        match self.stream.next().await {
+            // A reset or a protocol error ends the connection as a close would.
+            None | Some(Err(_)) => Err(Error::Closed { code: None }),
+            Some(Ok(WsMessage::Close(frame))) => Err(Error::Closed {
+                code: frame.map(|f| u16::from(f.code)),
+            }),
+            Some(Ok(message)) => Ok(message),
+        }
+    }
+
     async fn read(&mut self) -> Result<Incoming, Error> {
         loop {
-            let message = match self.stream.next().await {
-                None => return Err(Error::Closed { code: None }),
-                Some(Ok(message)) => message,
-                // A reset or a protocol error ends the connection as a close would.
-                Some(Err(_)) => return Err(Error::Closed { code: None }),
+            let WsMessage::Text(text) = self.read_message().await? else {
+                continue;
             };
-            match message {
-                WsMessage::Text(text) => {
-                    let text = text.as_str();
-                    match serde_json::from_str::<ServerFrame>(text) {
-                        Ok(frame) => {
-                            return Ok(Incoming {
-                                frame,
-                                text: text.to_string(),
-                            });
-                        }
-                        // A frame of a kind this client does not know (a newer server):
-                        // skipped, as unknown fields are.
-                        Err(_) if is_unknown_kind(text) => continue,
-                        Err(e) => {
-                            return Err(Error::BadResponse {
-                                url: "/ws".into(),
-                                reason: format!("a frame that is not the contract's: {e}"),
-                            });
-                        }
-                    }
-                }
-                WsMessage::Close(frame) => {
-                    return Err(Error::Closed {
-                        code: frame.map(|f| u16::from(f.code)),
+            let text = text.as_str();
+            match serde_json::from_str::<ServerFrame>(text) {
+                Ok(frame) => {
+                    return Ok(Incoming {
+                        frame,
+                        text: text.to_string(),
                     });
                 }
-                _ => continue,
+                // A frame of a kind this client does not know (a newer server): skipped,
+                // as unknown fields are.
+                Err(_) if is_unknown_kind(text) => continue,
+                Err(e) => {
+                    return Err(Error::BadResponse {
+                        url: "/ws".into(),
+                        reason: format!("a frame that is not the contract's: {e}"),
+                    });
+                }
             }
         }
     }

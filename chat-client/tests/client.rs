@@ -160,6 +160,17 @@ async fn a_socket_replays_after_a_seq_and_a_refused_join_is_a_typed_error() {
         }
         assert!(incoming.text.contains("\"new_message\""));
     }
+    // The raw read hands out the text as sent, unparsed.
+    me.send(&chat, "m4", None).await.unwrap();
+    let text = tokio::time::timeout(PATIENCE, socket.next_text())
+        .await
+        .unwrap()
+        .unwrap();
+    let raw: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        (&raw["type"], &raw["message"]["seq"]),
+        (&serde_json::json!("new_message"), &serde_json::json!(4))
+    );
     let refused = socket.join_officers().await.unwrap_err();
     assert_eq!(refused.code(), "forbidden");
     assert_eq!(refused.api().unwrap().kind(), Some(ErrorKind::Forbidden));
