@@ -80,8 +80,13 @@ impl<S: Store> Store for MeteredStore<S> {
         self.measure("officer_chats", self.inner.officer_chats(officer, limit))
             .await
     }
-    async fn claim_chat(&self, chat: &ChatId, officer: &OfficerId) -> StoreResult<ClaimOutcome> {
-        self.measure("claim_chat", self.inner.claim_chat(chat, officer))
+    async fn claim_chat(
+        &self,
+        chat: &ChatId,
+        officer: &OfficerId,
+        at: Timestamp,
+    ) -> StoreResult<ClaimOutcome> {
+        self.measure("claim_chat", self.inner.claim_chat(chat, officer, at))
             .await
     }
     async fn append_message(&self, message: &NewMessage) -> StoreResult<AppendOutcome> {

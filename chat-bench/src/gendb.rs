@@ -267,8 +267,9 @@ fn bulk_load(args: &GenDbArgs, plan: &Plan) -> anyhow::Result<String> {
     let tx = conn.transaction()?;
     {
         let mut insert = tx.prepare(
-            "INSERT INTO chats (id, customer_id, assigned_officer_id, status, created_at, last_seq)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO chats (id, customer_id, assigned_officer_id, status, created_at, last_seq,
+                                updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5)",
         )?;
         for (i, id) in chat_ids.iter().enumerate() {
             let i = i as u64;

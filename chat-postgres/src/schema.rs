@@ -69,6 +69,24 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ALTER TABLE officers ADD COLUMN disabled BOOLEAN NOT NULL DEFAULT FALSE;
     CREATE INDEX sessions_by_subject ON sessions (role, subject);
     "#,
+    // v4: the chat lifecycle, as the SQLite store's v4. A customer has a history of
+    // chats, at most one open (pending or assigned); chats know when they last changed
+    // and when they were resolved; the queue is the pending chats; system entries record
+    // their change as JSON.
+    r#"
+    ALTER TABLE chats DROP CONSTRAINT chats_customer_id_key;
+    ALTER TABLE chats ADD COLUMN updated_at BIGINT;
+    UPDATE chats c SET updated_at = COALESCE(
+        (SELECT MAX(m.created_at) FROM messages m WHERE m.chat_id = c.id), c.created_at);
+    ALTER TABLE chats ALTER COLUMN updated_at SET NOT NULL;
+    ALTER TABLE chats ADD COLUMN resolved_at BIGINT;
+    CREATE UNIQUE INDEX chats_open_per_customer ON chats (customer_id)
+        WHERE status <> 'resolved';
+    CREATE INDEX chats_by_customer ON chats (customer_id, created_at);
+    DROP INDEX chats_queue;
+    CREATE INDEX chats_queue ON chats (created_at, id) WHERE status = 'pending';
+    ALTER TABLE messages ADD COLUMN event TEXT;
+    "#,
 ];
 
 /// The schema version this build migrates databases to.

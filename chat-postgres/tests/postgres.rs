@@ -56,6 +56,9 @@ fn chat() -> Chat {
         assigned_officer_id: None,
         status: ChatStatus::Pending,
         created_at: Timestamp::from_unix_millis(1_700_000_000_000),
+        updated_at: Timestamp::from_unix_millis(1_700_000_000_000),
+        resolved_at: None,
+        last_seq: 0,
     }
 }
 
@@ -334,7 +337,11 @@ async fn a_remote_queue_created_event_for_a_claimed_chat_is_dropped() {
         .await
         .unwrap();
     store
-        .claim_chat(&created.id, &OfficerId::parse("amy").unwrap())
+        .claim_chat(
+            &created.id,
+            &OfficerId::parse("amy").unwrap(),
+            Timestamp::now(),
+        )
         .await
         .unwrap();
     // Node A announces the creation only now, after the claim: B must not show it.

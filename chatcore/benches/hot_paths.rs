@@ -241,6 +241,7 @@ fn fanout(c: &mut Criterion) {
         content: "Your repayment schedule is attached.".to_string(),
         created_at: Timestamp::now(),
         client_message_id: None,
+        event: None,
     };
     c.bench_function("fanout/1000", |b| {
         b.iter(|| {

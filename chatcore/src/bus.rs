@@ -377,6 +377,9 @@ mod tests {
             assigned_officer_id: None,
             status: ChatStatus::Pending,
             created_at: Timestamp::from_unix_millis(0),
+            updated_at: Timestamp::from_unix_millis(0),
+            resolved_at: None,
+            last_seq: 0,
         }
     }
 

@@ -117,7 +117,9 @@ pub use error::{Error, ErrorKind, Result};
 pub use identity::{Actor, Authenticated};
 pub use ids::{ChatId, CustomerId, IdKind, MessageId, OfficerId};
 pub use limits::{Limits, Rate, RateLimiter, Throttle};
-pub use model::{Chat, ChatChange, ChatStatus, Message, Officer, SenderType, Timestamp};
+pub use model::{
+    Chat, ChatChange, ChatStatus, Message, Officer, SenderType, SystemEvent, Timestamp,
+};
 pub use service::{
     ChatFeed, ChatService, CustomerLogin, CustomerSession, LiveSession, MAX_TOKEN_BYTES,
     MessagePage, NewOfficer, OfficerSession, SendMessage, Sent, ServiceConfig, SessionNotice,

@@ -100,8 +100,8 @@ pub struct Officer {
     pub disabled: bool,
 }
 
-/// Where a chat stands. More states (resolved, ...) will come with the chat lifecycle, so
-/// match on this with a wildcard arm.
+/// Where a chat stands: open (pending or assigned) or resolved. Match on this with a
+/// wildcard arm: more states may come.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -110,15 +110,24 @@ pub enum ChatStatus {
     Pending,
     /// Owned by one officer.
     Assigned,
+    /// Ended. It keeps its last officer in `assigned_officer_id` (none if it was never
+    /// taken); a reopen makes it assigned again.
+    Resolved,
 }
 
 impl ChatStatus {
-    /// The contract's spelling (`pending`, `assigned`).
+    /// The contract's spelling (`pending`, `assigned`, `resolved`).
     pub fn as_str(self) -> &'static str {
         match self {
             ChatStatus::Pending => "pending",
             ChatStatus::Assigned => "assigned",
+            ChatStatus::Resolved => "resolved",
         }
+    }
+
+    /// Pending or assigned: a customer has at most one open chat.
+    pub fn is_open(self) -> bool {
+        !matches!(self, ChatStatus::Resolved)
     }
 
     /// Parses the contract's spelling.
@@ -126,12 +135,14 @@ impl ChatStatus {
         match s {
             "pending" => Some(ChatStatus::Pending),
             "assigned" => Some(ChatStatus::Assigned),
+            "resolved" => Some(ChatStatus::Resolved),
             _ => None,
         }
     }
 }
 
-/// A customer's conversation. There is exactly one chat per customer.
+/// A customer's conversation. A customer has a history of chats, at most one of them
+/// open (pending or assigned).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Chat {
@@ -146,10 +157,16 @@ pub struct Chat {
     pub customer_name: Option<String>,
     /// The officer who owns the chat; `None` while it is pending.
     pub assigned_officer_id: Option<OfficerId>,
-    /// Pending or assigned.
+    /// Pending, assigned or resolved.
     pub status: ChatStatus,
     /// When the chat was created (the queue is ordered by this).
     pub created_at: Timestamp,
+    /// When the chat last changed: created, a message, a change of state or owner.
+    pub updated_at: Timestamp,
+    /// When it was resolved; `None` unless it is.
+    pub resolved_at: Option<Timestamp>,
+    /// The seq of its newest entry (message or system entry); 0 for none.
+    pub last_seq: u64,
 }
 
 /// What changed in a chat, in a `chat_updated` event (the contract's `change`). More
@@ -158,8 +175,51 @@ pub struct Chat {
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ChatChange {
+    /// The chat was created (and entered the queue, or went straight to an officer).
+    Created,
     /// An officer claimed the pending chat.
     Claimed,
+    /// The chat was given to an officer without a claim (a login naming them, automatic
+    /// assignment).
+    Assigned,
+    /// Its officer put it back in the queue.
+    Released,
+    /// Its officer (or the admin) handed it to another officer.
+    Transferred,
+    /// It ended.
+    Resolved,
+    /// A resolved chat was opened again by an officer.
+    Reopened,
+}
+
+impl ChatChange {
+    /// The contract's spelling (`claimed`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChatChange::Created => "created",
+            ChatChange::Claimed => "claimed",
+            ChatChange::Assigned => "assigned",
+            ChatChange::Released => "released",
+            ChatChange::Transferred => "transferred",
+            ChatChange::Resolved => "resolved",
+            ChatChange::Reopened => "reopened",
+        }
+    }
+}
+
+/// What a system entry records: the change, and the officers it concerns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SystemEvent {
+    /// The change.
+    pub kind: ChatChange,
+    /// The officer the chat went to (claimed, assigned, transferred, reopened), or who
+    /// had it (released, resolved).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub officer_id: Option<OfficerId>,
+    /// For a transfer, the officer who had it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_officer_id: Option<OfficerId>,
 }
 
 /// Who wrote a message.
@@ -170,6 +230,8 @@ pub enum SenderType {
     Customer,
     /// The chat's assigned officer.
     Officer,
+    /// The server: an entry of the chat's timeline for a change of its state.
+    System,
 }
 
 impl SenderType {
@@ -178,6 +240,7 @@ impl SenderType {
         match self {
             SenderType::Customer => "customer",
             SenderType::Officer => "officer",
+            SenderType::System => "system",
         }
     }
 
@@ -186,6 +249,7 @@ impl SenderType {
         match s {
             "customer" => Some(SenderType::Customer),
             "officer" => Some(SenderType::Officer),
+            "system" => Some(SenderType::System),
             _ => None,
         }
     }
@@ -212,6 +276,9 @@ pub struct Message {
     /// The sender's idempotency key, when one was given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_message_id: Option<String>,
+    /// For a system entry, the change it records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<SystemEvent>,
 }
 
 impl Message {
@@ -274,6 +341,7 @@ mod tests {
                 content: content.into(),
                 created_at: Timestamp::from_unix_millis(0),
                 client_message_id: Some("k\u{7}".into()),
+                event: None,
             };
             assert_eq!(m.json_len(), serde_json::to_vec(&m).unwrap().len());
         }
@@ -288,6 +356,9 @@ mod tests {
             assigned_officer_id: None,
             status: ChatStatus::Pending,
             created_at: Timestamp::from_unix_millis(0),
+            updated_at: Timestamp::from_unix_millis(0),
+            resolved_at: None,
+            last_seq: 0,
         };
         let v = serde_json::to_value(&chat).unwrap();
         assert_eq!(v["customerId"], "c1");

@@ -202,6 +202,7 @@ mod tests {
             content: "hi".into(),
             created_at: Timestamp::now(),
             client_message_id: None,
+            event: None,
         };
         let event = Event::NewMessage { message };
         let text = serde_json::to_string(&event).unwrap();
@@ -220,6 +221,9 @@ mod tests {
             assigned_officer_id: None,
             status: crate::model::ChatStatus::Pending,
             created_at: Timestamp::now(),
+            updated_at: Timestamp::now(),
+            resolved_at: None,
+            last_seq: 0,
         };
         let events = [
             Event::QueueChatCreated { chat: chat.clone() },

@@ -115,7 +115,7 @@ fn shape(login: &Value) -> Value {
     for volatile in ["token", "expiresAt"] {
         login[volatile] = Value::Null;
     }
-    for volatile in ["id", "customerId", "createdAt"] {
+    for volatile in ["id", "customerId", "createdAt", "updatedAt"] {
         login["chat"][volatile] = Value::Null;
     }
     login

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use chatcore::store::{
     AppendOutcome, ClaimOutcome, Counts, NewChat, NewMessage, OfficerRecord, PageQuery,
-    SessionRecord, SessionSubject, StoreResult, TokenHash, fill_page, seq_param,
+    SessionRecord, SessionSubject, StoreResult, TokenHash, event_column, fill_page, seq_param,
 };
 use chatcore::{Chat, ChatId, Message, Officer, OfficerId, Store, StoreError, Timestamp};
 use deadpool_postgres::Object;
@@ -149,8 +149,8 @@ impl Store for PgStore {
         let st = client
             .prepare_cached(
                 "SELECT (SELECT count(*) FROM officers),
-                        (SELECT count(*) FROM chats WHERE assigned_officer_id IS NULL),
-                        (SELECT count(*) FROM chats WHERE assigned_officer_id IS NOT NULL)",
+                        (SELECT count(*) FROM chats WHERE status = 'pending'),
+                        (SELECT count(*) FROM chats WHERE status = 'assigned')",
             )
             .await
             .map_err(classify)?;
@@ -171,13 +171,18 @@ impl Store for PgStore {
             .await
     }
 
-    async fn claim_chat(&self, chat: &ChatId, officer: &OfficerId) -> StoreResult<ClaimOutcome> {
+    async fn claim_chat(
+        &self,
+        chat: &ChatId,
+        officer: &OfficerId,
+        at: Timestamp,
+    ) -> StoreResult<ClaimOutcome> {
         let client = self.client().await?;
         let id = chat.to_string();
         // The one conditional update that decides a race: only a pending chat changes.
         let st = client.prepare_cached(SQL_CLAIM).await.map_err(classify)?;
         let claimed = client
-            .query_opt(&st, &[&id, &officer.as_str()])
+            .query_opt(&st, &[&id, &officer.as_str(), &at.unix_millis()])
             .await
             .map_err(classify)?;
         if let Some(row) = claimed {
@@ -196,7 +201,7 @@ impl Store for PgStore {
         // idempotency lookup below sees every earlier message of the chat.
         let st = tx.prepare_cached(SQL_NEXT_SEQ).await.map_err(classify)?;
         let seq: i64 = tx
-            .query_opt(&st, &[&chat_id])
+            .query_opt(&st, &[&chat_id, &m.created_at.unix_millis()])
             .await
             .map_err(classify)?
             .ok_or_else(|| StoreError::backend("append to a chat that does not exist"))?
@@ -232,6 +237,7 @@ impl Store for PgStore {
                 &m.content,
                 &m.created_at.unix_millis(),
                 &m.client_message_id,
+                &event_column(m.event.as_ref()),
             ],
         )
         .await

@@ -13,12 +13,13 @@ use crate::error::classify;
 
 macro_rules! chat_columns {
     () => {
-        "id, customer_id, assigned_officer_id, status, created_at, customer_name"
+        "id, customer_id, assigned_officer_id, status, created_at, customer_name, updated_at, \
+         resolved_at, last_seq"
     };
 }
 macro_rules! message_columns {
     () => {
-        "id, chat_id, seq, sender_type, sender_id, content, created_at, client_message_id"
+        "id, chat_id, seq, sender_type, sender_id, content, created_at, client_message_id, event"
     };
 }
 
@@ -27,21 +28,23 @@ pub(super) const SQL_CHAT_BY_ID: &str =
 pub(super) const SQL_CHAT_BY_CUSTOMER: &str = concat!(
     "SELECT ",
     chat_columns!(),
-    " FROM chats WHERE customer_id = $1"
+    " FROM chats WHERE customer_id = $1 AND status <> 'resolved'"
 );
 pub(super) const SQL_INSERT_CHAT: &str = concat!(
-    "INSERT INTO chats (id, customer_id, assigned_officer_id, status, created_at, customer_name)",
-    " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (customer_id) DO NOTHING RETURNING ",
+    "INSERT INTO chats (id, customer_id, assigned_officer_id, status, created_at, customer_name,",
+    " updated_at) VALUES ($1, $2, $3, $4, $5, $6, $5)",
+    " ON CONFLICT (customer_id) WHERE status <> 'resolved' DO NOTHING RETURNING ",
     chat_columns!()
 );
 pub(super) const SQL_RENAME_CUSTOMER: &str = concat!(
-    "UPDATE chats SET customer_name = $2 WHERE customer_id = $1 RETURNING ",
+    "UPDATE chats SET customer_name = $2 WHERE customer_id = $1 AND status <> 'resolved'",
+    " RETURNING ",
     chat_columns!()
 );
 pub(super) const SQL_QUEUE: &str = concat!(
     "SELECT ",
     chat_columns!(),
-    " FROM chats WHERE assigned_officer_id IS NULL ORDER BY created_at, id LIMIT $1"
+    " FROM chats WHERE status = 'pending' ORDER BY created_at, id LIMIT $1"
 );
 pub(super) const SQL_OFFICER_CHATS: &str = concat!(
     "SELECT ",
@@ -49,8 +52,8 @@ pub(super) const SQL_OFFICER_CHATS: &str = concat!(
     " FROM chats WHERE assigned_officer_id = $1 ORDER BY created_at, id LIMIT $2"
 );
 pub(super) const SQL_CLAIM: &str = concat!(
-    "UPDATE chats SET assigned_officer_id = $2, status = 'assigned'",
-    " WHERE id = $1 AND assigned_officer_id IS NULL RETURNING ",
+    "UPDATE chats SET assigned_officer_id = $2, status = 'assigned', updated_at = $3",
+    " WHERE id = $1 AND status = 'pending' RETURNING ",
     chat_columns!()
 );
 pub(super) const SQL_IDEMPOTENT_ORIGINAL: &str = concat!(
@@ -60,9 +63,10 @@ pub(super) const SQL_IDEMPOTENT_ORIGINAL: &str = concat!(
     " AND client_message_id = $4"
 );
 pub(super) const SQL_NEXT_SEQ: &str =
-    "UPDATE chats SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq";
+    "UPDATE chats SET last_seq = last_seq + 1, updated_at = $2 WHERE id = $1 RETURNING last_seq";
 pub(super) const SQL_INSERT_MESSAGE: &str = "INSERT INTO messages (chat_id, seq, id, sender_type, \
-     sender_id, content, created_at, client_message_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+     sender_id, content, created_at, client_message_id, event) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 // A page's rows stop, in the database, at the first row whose preceding contents
 // already hold the byte cap (`$4`, `$5`): a message's JSON is never shorter than its
 // content, so no later row could fit, and a window of huge rows is never sent whole.
@@ -100,6 +104,9 @@ pub(super) fn chat_from_row(r: &Row) -> StoreResult<Chat> {
         status: r.try_get(3).map_err(classify)?,
         created_at: r.try_get(4).map_err(classify)?,
         customer_name: r.try_get(5).map_err(classify)?,
+        updated_at: r.try_get(6).map_err(classify)?,
+        resolved_at: r.try_get(7).map_err(classify)?,
+        last_seq: r.try_get(8).map_err(classify)?,
     };
     Ok(columns.decode()?)
 }
@@ -115,6 +122,7 @@ pub(super) fn message_from_row(r: &Row) -> StoreResult<Message> {
         content: r.try_get(5).map_err(classify)?,
         created_at: r.try_get(6).map_err(classify)?,
         client_message_id: r.try_get(7).map_err(classify)?,
+        event: r.try_get(8).map_err(classify)?,
     };
     Ok(columns.decode()?)
 }

@@ -150,7 +150,10 @@ pub(super) async fn a_customers_name_is_kept_and_replaced_only_by_a_new_one(stor
         store.pending_chats(10).await.expect("queue"),
         vec![renamed.clone()]
     );
-    let ClaimOutcome::Claimed(claimed) = store.claim_chat(&chat.id, &amy).await.expect("claim")
+    let ClaimOutcome::Claimed(claimed) = store
+        .claim_chat(&chat.id, &amy, Timestamp::now())
+        .await
+        .expect("claim")
     else {
         panic!("the pending chat was not claimed");
     };
@@ -180,7 +183,10 @@ pub(super) async fn queue_is_pending_chats_oldest_first(store: Arc<dyn Store>) {
     let limited = store.pending_chats(2).await.expect("queue");
     assert_eq!(limited.len(), 2);
     assert_eq!(limited[0].id, c1);
-    store.claim_chat(&c1, &amy).await.expect("claim");
+    store
+        .claim_chat(&c1, &amy, Timestamp::now())
+        .await
+        .expect("claim");
     let queue: Vec<ChatId> = store
         .pending_chats(100)
         .await
@@ -199,7 +205,11 @@ pub(super) async fn claim_outcomes(store: Arc<dyn Store>) {
     let amy = add_officer(&store, "amy").await;
     let ben = add_officer(&store, "ben").await;
     let chat = add_chat(&store, "c", 1).await;
-    match store.claim_chat(&chat, &amy).await.expect("claim") {
+    match store
+        .claim_chat(&chat, &amy, Timestamp::now())
+        .await
+        .expect("claim")
+    {
         ClaimOutcome::Claimed(c) => {
             assert_eq!(c.assigned_officer_id, Some(amy.clone()));
             assert_eq!(c.status, ChatStatus::Assigned);
@@ -207,16 +217,16 @@ pub(super) async fn claim_outcomes(store: Arc<dyn Store>) {
         other => panic!("expected Claimed, got {other:?}"),
     }
     assert!(matches!(
-        store.claim_chat(&chat, &amy).await.expect("again"),
+        store.claim_chat(&chat, &amy, Timestamp::now()).await.expect("again"),
         ClaimOutcome::AlreadyOwned(c) if c.assigned_officer_id == Some(amy.clone())
     ));
     assert!(matches!(
-        store.claim_chat(&chat, &ben).await.expect("other"),
+        store.claim_chat(&chat, &ben, Timestamp::now()).await.expect("other"),
         ClaimOutcome::TakenByOther(c) if c.assigned_officer_id == Some(amy.clone())
     ));
     assert_eq!(
         store
-            .claim_chat(&ChatId::new(), &ben)
+            .claim_chat(&ChatId::new(), &ben, Timestamp::now())
             .await
             .expect("missing"),
         ClaimOutcome::NotFound
@@ -248,7 +258,11 @@ pub(super) async fn claim_race_has_exactly_one_winner_per_chat(store: Arc<dyn St
                 // Each officer walks the chats from a different start, so they collide.
                 for k in 0..CHATS {
                     let chat = chats[(i * 7 + k) % CHATS];
-                    match store.claim_chat(&chat, &officer).await.expect("claim") {
+                    match store
+                        .claim_chat(&chat, &officer, Timestamp::now())
+                        .await
+                        .expect("claim")
+                    {
                         ClaimOutcome::Claimed(_) => won.push(chat),
                         ClaimOutcome::TakenByOther(_) => {}
                         other => panic!("unexpected claim outcome {other:?}"),
@@ -282,7 +296,10 @@ pub(super) async fn officer_chats_are_theirs_oldest_first(store: Arc<dyn Store>)
     let early = add_chat(&store, "early", 10).await;
     let bens = add_chat(&store, "bens", 20).await;
     for (chat, officer) in [(late, &amy), (early, &amy), (bens, &ben)] {
-        store.claim_chat(&chat, officer).await.expect("claim");
+        store
+            .claim_chat(&chat, officer, Timestamp::now())
+            .await
+            .expect("claim");
     }
     let ids: Vec<ChatId> = store
         .officer_chats(&amy, 100)
@@ -310,7 +327,10 @@ pub(super) async fn counts_are_what_the_store_holds(store: Arc<dyn Store>) {
     let first = add_chat(&store, "c1", 1).await;
     add_chat(&store, "c2", 2).await;
     add_chat(&store, "c3", 3).await;
-    store.claim_chat(&first, &amy).await.expect("claim");
+    store
+        .claim_chat(&first, &amy, Timestamp::now())
+        .await
+        .expect("claim");
     let counts = store.counts().await.expect("counts");
     assert_eq!(
         (counts.officers, counts.pending_chats, counts.assigned_chats),

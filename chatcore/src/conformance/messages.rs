@@ -97,7 +97,10 @@ pub(super) async fn client_message_id_is_idempotent_per_sender_and_chat(store: A
     let amy = add_officer(&store, "amy").await;
     let chat = add_chat(&store, "c", 1).await;
     let other = add_chat(&store, "d", 2).await;
-    store.claim_chat(&chat, &amy).await.expect("claim");
+    store
+        .claim_chat(&chat, &amy, Timestamp::now())
+        .await
+        .expect("claim");
     let AppendOutcome::Created(original) = append(
         &store,
         msg(chat, SenderType::Customer, "c", "hello", Some("k1")),
@@ -241,4 +244,58 @@ pub(super) async fn pages_stop_at_their_byte_cap(store: Arc<dyn Store>) {
     assert_eq!(page(None, None, 1).await, vec![1]);
     assert_eq!(page(None, Some(5), 1).await, vec![4]);
     assert_eq!(page(Some(9), None, 1).await, Vec::<u64>::new());
+}
+
+pub(super) async fn a_chat_knows_its_last_seq_and_when_it_changed(store: Arc<dyn Store>) {
+    let amy = add_officer(&store, "amy").await;
+    let chat = add_chat(&store, "c", 1).await;
+    let fresh = store.chat(&chat).await.expect("read").expect("chat");
+    assert_eq!(
+        (fresh.last_seq, fresh.updated_at, fresh.resolved_at),
+        (0, t(1), None),
+        "a new chat: no entry, changed when created"
+    );
+    let ClaimOutcome::Claimed(claimed) = store.claim_chat(&chat, &amy, t(5)).await.expect("claim")
+    else {
+        panic!("claim refused");
+    };
+    assert_eq!(claimed.updated_at, t(5), "a claim is a change");
+    let mut entry = msg(chat, SenderType::System, "amy", "Amy took the chat", None);
+    entry.created_at = t(7);
+    entry.event = Some(SystemEvent {
+        kind: ChatChange::Claimed,
+        officer_id: Some(amy.clone()),
+        from_officer_id: None,
+    });
+    let AppendOutcome::Created(stored) = append(&store, entry.clone()).await else {
+        panic!("system entry not created");
+    };
+    assert_eq!(stored.event, entry.event);
+    let mut reply = msg(chat, SenderType::Officer, "amy", "hello", None);
+    reply.created_at = t(9);
+    append(&store, reply).await;
+    let now = store.chat(&chat).await.expect("read").expect("chat");
+    assert_eq!(
+        (now.last_seq, now.updated_at),
+        (2, t(9)),
+        "the newest entry's seq and time"
+    );
+    let page = store
+        .messages(
+            &chat,
+            &PageQuery {
+                after: None,
+                before: None,
+                limit: 10,
+                max_bytes: usize::MAX,
+            },
+        )
+        .await
+        .expect("page");
+    assert_eq!(page[0].sender_type, SenderType::System);
+    assert_eq!(
+        page[0].event, entry.event,
+        "the event reads back as written"
+    );
+    assert_eq!(page[1].event, None);
 }

@@ -29,7 +29,7 @@ use messages::*;
 use sessions::*;
 
 use crate::ids::{ChatId, CustomerId, MessageId, OfficerId};
-use crate::model::{ChatStatus, Officer, SenderType, Timestamp};
+use crate::model::{ChatChange, ChatStatus, Officer, SenderType, SystemEvent, Timestamp};
 use crate::store::{
     AppendOutcome, ClaimOutcome, NewChat, NewMessage, OfficerRecord, PageQuery, SessionRecord,
     SessionSubject, Store, StoreError, TokenHash,
@@ -74,6 +74,7 @@ cases!(
     seq_is_dense_for_sequential_appends,
     seq_is_dense_under_concurrent_appends,
     client_message_id_is_idempotent_per_sender_and_chat,
+    a_chat_knows_its_last_seq_and_when_it_changed,
     pages_respect_bounds_and_limit,
     pages_stop_at_their_byte_cap,
     sessions_are_stored_found_deleted_and_purged,
@@ -158,6 +159,7 @@ fn msg(
         content: text.to_string(),
         client_message_id: key.map(str::to_string),
         created_at: t(1),
+        event: None,
     }
 }
 

@@ -40,7 +40,12 @@ impl ChatService {
         policy::claim(actor, officer)?;
         let officer = officer.clone();
         self.ordered(chat, move |this| async move {
-            match this.inner.store.claim_chat(&chat, &officer).await? {
+            match this
+                .inner
+                .store
+                .claim_chat(&chat, &officer, this.now())
+                .await?
+            {
                 ClaimOutcome::Claimed(chat) => {
                     this.publish(
                         Topic::Chat(chat.id),

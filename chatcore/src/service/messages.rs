@@ -116,6 +116,7 @@ impl ChatService {
             content: request.content,
             client_message_id: request.client_message_id,
             created_at: self.now(),
+            event: None,
         };
         self.ordered(chat.id, move |this| async move {
             Ok(match this.inner.store.append_message(&new).await? {

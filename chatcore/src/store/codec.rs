@@ -9,7 +9,7 @@ use super::{
     ClaimOutcome, NewChat, NewMessage, OfficerRecord, SessionSubject, StoreError, TokenHash,
 };
 use crate::ids::{ChatId, CustomerId, MessageId, OfficerId};
-use crate::model::{Chat, ChatStatus, Message, Officer, SenderType, Timestamp};
+use crate::model::{Chat, ChatStatus, Message, Officer, SenderType, SystemEvent, Timestamp};
 
 /// A stored value that does not decode into the engine's types; names the table (and
 /// column) it was read from. Becomes a [`StoreError::Backend`] ("malformed row: ...").
@@ -147,8 +147,14 @@ impl NewMessage {
             content: self.content,
             created_at: self.created_at,
             client_message_id: self.client_message_id,
+            event: self.event,
         }
     }
+}
+
+/// A system entry's event as its column holds it (JSON), `None` for a message.
+pub fn event_column(event: Option<&SystemEvent>) -> Option<String> {
+    event.map(|e| serde_json::to_string(e).unwrap_or_default())
 }
 
 /// A chat's columns as a store reads them, before they are checked. The store reads the
@@ -167,6 +173,12 @@ pub struct ChatColumns {
     pub created_at: i64,
     /// `chats.customer_name`.
     pub customer_name: Option<String>,
+    /// `chats.updated_at`, Unix milliseconds.
+    pub updated_at: i64,
+    /// `chats.resolved_at`, Unix milliseconds.
+    pub resolved_at: Option<i64>,
+    /// `chats.last_seq`.
+    pub last_seq: i64,
 }
 
 impl ChatColumns {
@@ -184,6 +196,9 @@ impl ChatColumns {
             status: ChatStatus::parse(&self.status).ok_or(MalformedRow("chats.status"))?,
             created_at: Timestamp::from_unix_millis(self.created_at),
             customer_name: self.customer_name,
+            updated_at: Timestamp::from_unix_millis(self.updated_at),
+            resolved_at: self.resolved_at.map(Timestamp::from_unix_millis),
+            last_seq: u64::try_from(self.last_seq).map_err(|_| MalformedRow("chats.last_seq"))?,
         })
     }
 }
@@ -207,6 +222,8 @@ pub struct MessageColumns {
     pub created_at: i64,
     /// `messages.client_message_id`.
     pub client_message_id: Option<String>,
+    /// `messages.event`, JSON.
+    pub event: Option<String>,
 }
 
 impl MessageColumns {
@@ -222,6 +239,11 @@ impl MessageColumns {
             content: self.content,
             created_at: Timestamp::from_unix_millis(self.created_at),
             client_message_id: self.client_message_id,
+            event: self
+                .event
+                .map(|e| serde_json::from_str(&e))
+                .transpose()
+                .map_err(|_| MalformedRow("messages.event"))?,
         })
     }
 }

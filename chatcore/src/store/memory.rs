@@ -25,6 +25,7 @@ struct State {
     closed: bool,
     officers: HashMap<OfficerId, OfficerRecord>,
     chats: HashMap<ChatId, Chat>,
+    /// Each customer's open chat.
     by_customer: HashMap<CustomerId, ChatId>,
     /// Pending chats ordered as the queue is: by creation time, then id.
     queue: BTreeSet<(Timestamp, ChatId)>,
@@ -98,6 +99,9 @@ impl Store for MemoryStore {
             assigned_officer_id: new.assigned_officer_id.clone(),
             status: new.status(),
             created_at: new.created_at,
+            updated_at: new.created_at,
+            resolved_at: None,
+            last_seq: 0,
         };
         if chat.assigned_officer_id.is_none() {
             s.queue.insert((chat.created_at, chat.id));
@@ -125,7 +129,11 @@ impl Store for MemoryStore {
         Ok(Counts {
             officers: s.officers.len() as u64,
             pending_chats: s.queue.len() as u64,
-            assigned_chats: (s.chats.len() - s.queue.len()) as u64,
+            assigned_chats: s
+                .chats
+                .values()
+                .filter(|c| c.status == ChatStatus::Assigned)
+                .count() as u64,
         })
     }
 
@@ -142,12 +150,18 @@ impl Store for MemoryStore {
         Ok(chats)
     }
 
-    async fn claim_chat(&self, chat: &ChatId, officer: &OfficerId) -> StoreResult<ClaimOutcome> {
+    async fn claim_chat(
+        &self,
+        chat: &ChatId,
+        officer: &OfficerId,
+        at: Timestamp,
+    ) -> StoreResult<ClaimOutcome> {
         let mut s = self.state()?;
         match s.chats.get_mut(chat) {
-            Some(existing) if existing.assigned_officer_id.is_none() => {
+            Some(existing) if existing.status == ChatStatus::Pending => {
                 existing.assigned_officer_id = Some(officer.clone());
                 existing.status = ChatStatus::Assigned;
+                existing.updated_at = at;
                 let claimed = existing.clone();
                 s.queue.remove(&(claimed.created_at, claimed.id));
                 Ok(ClaimOutcome::Claimed(claimed))
@@ -179,6 +193,10 @@ impl Store for MemoryStore {
             s.idempotency.insert(k, log.len());
         }
         log.push(stored.clone());
+        if let Some(chat) = s.chats.get_mut(&message.chat_id) {
+            chat.last_seq = stored.seq;
+            chat.updated_at = stored.created_at;
+        }
         Ok(AppendOutcome::Created(stored))
     }
 

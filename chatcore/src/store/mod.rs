@@ -14,13 +14,15 @@ mod sqlite;
 
 use async_trait::async_trait;
 
-pub use codec::{ChatColumns, MalformedRow, MessageColumns, OfficerColumns, fill_page, seq_param};
+pub use codec::{
+    ChatColumns, MalformedRow, MessageColumns, OfficerColumns, event_column, fill_page, seq_param,
+};
 pub use memory::MemoryStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::{Durability, SQLITE_SCHEMA_VERSION, SqliteOptions, SqliteStore};
 
 use crate::ids::{ChatId, CustomerId, MessageId, OfficerId};
-use crate::model::{Chat, Message, Officer, SenderType, Timestamp};
+use crate::model::{Chat, Message, Officer, SenderType, SystemEvent, Timestamp};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +110,8 @@ pub struct NewMessage {
     pub client_message_id: Option<String>,
     /// Time of storing.
     pub created_at: Timestamp,
+    /// For a system entry, the change it records (stored as JSON).
+    pub event: Option<SystemEvent>,
 }
 
 /// What [`Store::append_message`] did.
@@ -253,7 +257,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Assigns a pending chat to `officer` in one atomic conditional update: of any
     /// number of concurrent claims of one chat, exactly one gets `Claimed`.
-    async fn claim_chat(&self, chat: &ChatId, officer: &OfficerId) -> StoreResult<ClaimOutcome>;
+    async fn claim_chat(
+        &self,
+        chat: &ChatId,
+        officer: &OfficerId,
+        at: Timestamp,
+    ) -> StoreResult<ClaimOutcome>;
 
     /// Appends a message with the chat's next seq, or returns the original when the
     /// sender's `client_message_id` was used before in this chat. Concurrent appends to

@@ -227,6 +227,14 @@ pub(crate) async fn check_messages(service: &ChatService, fixture: &Fixture) {
                 &json(message),
             );
         }
+        // What the upgrade derived: the newest entry's seq, the last change (the newest
+        // message, or the creation of a chat without one), and no chat resolved.
+        let upgraded = service.chat(&Actor::Admin, chat).await.unwrap();
+        assert_eq!(upgraded.last_seq, got.len() as u64, "chat {id}: lastSeq");
+        let newest = got.last().map_or(upgraded.created_at, |m| m.created_at);
+        assert_eq!(upgraded.updated_at, newest, "chat {id}: updatedAt");
+        assert_eq!(upgraded.resolved_at, None, "chat {id}: resolvedAt");
+        assert!(upgraded.status.is_open(), "chat {id}: status");
     }
 }
 

@@ -17,7 +17,8 @@ use crate::ids::{ChatId, OfficerId};
 use crate::model::{Chat, Message, Officer, Timestamp};
 use crate::store::{
     AppendOutcome, ClaimOutcome, Counts, NewChat, NewMessage, OfficerRecord, PageQuery,
-    SessionRecord, SessionSubject, Store, StoreError, StoreResult, TokenHash, fill_page, seq_param,
+    SessionRecord, SessionSubject, Store, StoreError, StoreResult, TokenHash, event_column,
+    fill_page, seq_param,
 };
 
 #[async_trait]
@@ -81,8 +82,9 @@ impl Store for SqliteStore {
             let inserted = c
                 .prepare_cached(
                     "INSERT INTO chats (id, customer_id, assigned_officer_id, status, created_at,
-                                        customer_name)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(customer_id) DO NOTHING",
+                                        customer_name, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5)
+                     ON CONFLICT(customer_id) WHERE status <> 'resolved' DO NOTHING",
                 )
                 .and_then(|mut st| {
                     st.execute(params![
@@ -133,8 +135,8 @@ impl Store for SqliteStore {
         self.read(|c| {
             c.prepare_cached(
                 "SELECT (SELECT count(*) FROM officers),
-                        (SELECT count(*) FROM chats WHERE assigned_officer_id IS NULL),
-                        (SELECT count(*) FROM chats WHERE assigned_officer_id IS NOT NULL)",
+                        (SELECT count(*) FROM chats WHERE status = 'pending'),
+                        (SELECT count(*) FROM chats WHERE status = 'assigned')",
             )
             .and_then(|mut st| {
                 st.query_row([], |r| {
@@ -163,15 +165,23 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn claim_chat(&self, chat: &ChatId, officer: &OfficerId) -> StoreResult<ClaimOutcome> {
+    async fn claim_chat(
+        &self,
+        chat: &ChatId,
+        officer: &OfficerId,
+        at: Timestamp,
+    ) -> StoreResult<ClaimOutcome> {
         let (chat, officer) = (*chat, officer.clone());
         self.write(move |c| {
             // The one conditional update that decides a race: only a pending chat changes.
             let claimed = c
                 .prepare_cached(SQL_CLAIM)
                 .and_then(|mut st| {
-                    st.query_row(params![chat.to_string(), officer.as_str()], chat_from_row)
-                        .optional()
+                    st.query_row(
+                        params![chat.to_string(), officer.as_str(), at.unix_millis()],
+                        chat_from_row,
+                    )
+                    .optional()
                 })
                 .map_err(classify)?;
             if let Some(chat) = claimed {
@@ -204,13 +214,16 @@ impl Store for SqliteStore {
             }
             let seq: i64 = c
                 .prepare_cached(SQL_NEXT_SEQ)
-                .and_then(|mut st| st.query_row([&chat_id], |r| r.get(0)).optional())
+                .and_then(|mut st| {
+                    st.query_row(params![chat_id, m.created_at.unix_millis()], |r| r.get(0))
+                        .optional()
+                })
                 .map_err(classify)?
                 .ok_or_else(|| StoreError::backend("append to a chat that does not exist"))?;
             c.prepare_cached(
                 "INSERT INTO messages (chat_id, seq, id, sender_type, sender_id, content,
-                                       created_at, client_message_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                                       created_at, client_message_id, event)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )
             .and_then(|mut st| {
                 st.execute(params![
@@ -221,7 +234,8 @@ impl Store for SqliteStore {
                     m.sender_id,
                     m.content,
                     m.created_at.unix_millis(),
-                    m.client_message_id
+                    m.client_message_id,
+                    event_column(m.event.as_ref())
                 ])
             })
             .map_err(classify)?;

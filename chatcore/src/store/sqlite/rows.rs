@@ -11,12 +11,13 @@ use crate::store::{ChatColumns, MalformedRow, MessageColumns, OfficerColumns, Of
 
 macro_rules! chat_columns {
     () => {
-        "id, customer_id, assigned_officer_id, status, created_at, customer_name"
+        "id, customer_id, assigned_officer_id, status, created_at, customer_name, updated_at, \
+         resolved_at, last_seq"
     };
 }
 macro_rules! message_columns {
     () => {
-        "id, chat_id, seq, sender_type, sender_id, content, created_at, client_message_id"
+        "id, chat_id, seq, sender_type, sender_id, content, created_at, client_message_id, event"
     };
 }
 
@@ -27,15 +28,15 @@ pub(super) const SQL_CHAT_BY_ID: &str =
 pub(super) const SQL_CHAT_BY_CUSTOMER: &str = concat!(
     "SELECT ",
     chat_columns!(),
-    " FROM chats WHERE customer_id = ?1"
+    " FROM chats WHERE customer_id = ?1 AND status <> 'resolved'"
 );
-pub(super) const SQL_RENAME_CUSTOMER: &str =
-    "UPDATE chats SET customer_name = ?2 WHERE customer_id = ?1 AND customer_name IS NOT ?2";
+pub(super) const SQL_RENAME_CUSTOMER: &str = "UPDATE chats SET customer_name = ?2
+     WHERE customer_id = ?1 AND status <> 'resolved' AND customer_name IS NOT ?2";
 pub(super) const SQL_QUEUE: &str = concat!(
     "SELECT ",
     chat_columns!(),
     " FROM chats INDEXED BY chats_queue",
-    " WHERE assigned_officer_id IS NULL ORDER BY created_at, id LIMIT ?1"
+    " WHERE status = 'pending' ORDER BY created_at, id LIMIT ?1"
 );
 pub(super) const SQL_OFFICER_CHATS: &str = concat!(
     "SELECT ",
@@ -44,8 +45,8 @@ pub(super) const SQL_OFFICER_CHATS: &str = concat!(
     " WHERE assigned_officer_id = ?1 ORDER BY created_at, id LIMIT ?2"
 );
 pub(super) const SQL_CLAIM: &str = concat!(
-    "UPDATE chats SET assigned_officer_id = ?2, status = 'assigned'",
-    " WHERE id = ?1 AND assigned_officer_id IS NULL RETURNING ",
+    "UPDATE chats SET assigned_officer_id = ?2, status = 'assigned', updated_at = ?3",
+    " WHERE id = ?1 AND status = 'pending' RETURNING ",
     chat_columns!()
 );
 pub(super) const SQL_IDEMPOTENT_ORIGINAL: &str = concat!(
@@ -54,8 +55,8 @@ pub(super) const SQL_IDEMPOTENT_ORIGINAL: &str = concat!(
     " FROM messages WHERE chat_id = ?1 AND sender_type = ?2 AND sender_id = ?3",
     " AND client_message_id = ?4"
 );
-pub(super) const SQL_NEXT_SEQ: &str =
-    "UPDATE chats SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq";
+pub(super) const SQL_NEXT_SEQ: &str = "UPDATE chats SET last_seq = last_seq + 1, updated_at = ?2
+     WHERE id = ?1 RETURNING last_seq";
 pub(super) const SQL_PAGE_AFTER: &str = concat!(
     "SELECT ",
     message_columns!(),
@@ -83,6 +84,9 @@ pub(super) fn chat_from_row(r: &Row<'_>) -> rusqlite::Result<Chat> {
         status: r.get(3)?,
         created_at: r.get(4)?,
         customer_name: r.get(5)?,
+        updated_at: r.get(6)?,
+        resolved_at: r.get(7)?,
+        last_seq: r.get(8)?,
     }
     .decode()
     .map_err(corrupt)
@@ -98,6 +102,7 @@ pub(super) fn message_from_row(r: &Row<'_>) -> rusqlite::Result<Message> {
         content: r.get(5)?,
         created_at: r.get(6)?,
         client_message_id: r.get(7)?,
+        event: r.get(8)?,
     }
     .decode()
     .map_err(corrupt)

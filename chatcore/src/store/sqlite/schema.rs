@@ -2,7 +2,7 @@
 //! date (`PRAGMA user_version`). It must not run anything but migrations; entries are
 //! never edited once released, only appended.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 use super::error::classify;
 use crate::store::{StoreError, StoreResult};
@@ -64,6 +64,40 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE officers ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX sessions_by_subject ON sessions(role, subject);
     "#,
+    // v4: the chat lifecycle. A customer has a history of chats, at most one open
+    // (pending or assigned): the inline UNIQUE on customer_id goes, which SQLite can only
+    // do by rebuilding the table (run with foreign keys off, checked before the commit).
+    // Chats know when they last changed and when they were resolved; the queue is the
+    // pending chats (a resolved chat may have no officer); system entries record their
+    // change as JSON.
+    r#"
+    CREATE TABLE chats_v4 (
+        id                  TEXT PRIMARY KEY,
+        customer_id         TEXT NOT NULL,
+        assigned_officer_id TEXT REFERENCES officers(id),
+        status              TEXT NOT NULL,
+        created_at          INTEGER NOT NULL,
+        last_seq            INTEGER NOT NULL DEFAULT 0,
+        customer_name       TEXT,
+        updated_at          INTEGER NOT NULL,
+        resolved_at         INTEGER
+    );
+    INSERT INTO chats_v4 (id, customer_id, assigned_officer_id, status, created_at, last_seq,
+                          customer_name, updated_at)
+        SELECT c.id, c.customer_id, c.assigned_officer_id, c.status, c.created_at, c.last_seq,
+               c.customer_name,
+               COALESCE((SELECT MAX(m.created_at) FROM messages m WHERE m.chat_id = c.id),
+                        c.created_at)
+        FROM chats c;
+    DROP TABLE chats;
+    ALTER TABLE chats_v4 RENAME TO chats;
+    CREATE UNIQUE INDEX chats_open_per_customer ON chats(customer_id) WHERE status <> 'resolved';
+    CREATE INDEX chats_by_customer ON chats(customer_id, created_at);
+    CREATE INDEX chats_queue ON chats(created_at, id) WHERE status = 'pending';
+    CREATE INDEX chats_by_officer ON chats(assigned_officer_id, created_at, id)
+        WHERE assigned_officer_id IS NOT NULL;
+    ALTER TABLE messages ADD COLUMN event TEXT;
+    "#,
 ];
 
 /// The schema version (`PRAGMA user_version`) this build migrates SQLite files to.
@@ -75,6 +109,17 @@ pub(super) fn migrate(conn: &Connection) -> StoreResult<()> {
     if schema_version(conn)? == MIGRATIONS.len() {
         return Ok(());
     }
+    // A migration may rebuild a table others refer to (v4): SQLite's way is with foreign
+    // keys off (a no-op inside a transaction, so set here), checked before each commit.
+    conn.execute_batch("PRAGMA foreign_keys = OFF")
+        .map_err(classify)?;
+    let migrated = migrate_steps(conn);
+    conn.execute_batch("PRAGMA foreign_keys = ON")
+        .map_err(classify)?;
+    migrated
+}
+
+fn migrate_steps(conn: &Connection) -> StoreResult<()> {
     // Each step reads the version inside its own write transaction, so processes that
     // open a new file at the same moment apply each migration exactly once between them.
     loop {
@@ -120,6 +165,15 @@ fn migrate_one(conn: &Connection) -> StoreResult<Option<usize>> {
     let version = current + 1;
     conn.execute_batch(&format!("{sql}; PRAGMA user_version = {version};"))
         .map_err(classify)?;
+    let broken: Option<String> = conn
+        .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+        .optional()
+        .map_err(classify)?;
+    if let Some(table) = broken {
+        return Err(StoreError::backend(format!(
+            "migration {version} left a broken reference in table {table}"
+        )));
+    }
     Ok(Some(version))
 }
 
