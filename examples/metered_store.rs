@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use chatcore::store::{
     AppendOutcome, ClaimOutcome, Counts, NewChat, NewMessage, OfficerRecord, PageQuery,
-    SessionRecord, StoreResult, TokenHash,
+    SessionRecord, StoreResult, TokenHash, Transition, TransitionOutcome,
 };
 use chatcore::{
     Chat, ChatId, ChatService, CustomerId, CustomerLogin, LocalBus, Message, Officer, OfficerId,
@@ -89,6 +89,11 @@ impl<S: Store> Store for MeteredStore<S> {
         self.measure("claim_chat", self.inner.claim_chat(chat, officer, at))
             .await
     }
+    async fn transition(&self, change: &Transition) -> StoreResult<TransitionOutcome> {
+        self.measure("transition", self.inner.transition(change))
+            .await
+    }
+
     async fn append_message(&self, message: &NewMessage) -> StoreResult<AppendOutcome> {
         self.measure("append_message", self.inner.append_message(message))
             .await

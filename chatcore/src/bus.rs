@@ -98,6 +98,12 @@ pub enum Event {
         /// The chat.
         chat: Chat,
     },
+    /// A chat is no longer an officer's: released to the queue or transferred to
+    /// another officer (topic `officer:<id>` of the former owner).
+    ChatUnassigned {
+        /// The chat as it now is.
+        chat: Chat,
+    },
     /// A chat's state changed (topic `chat:<id>`). Whoever follows the chat learns of
     /// it, and a feed re-checks its reader's right to the chat before anything else of
     /// the chat reaches them.
@@ -136,6 +142,7 @@ impl Event {
             Event::QueueChatClaimed { .. } => "queue_chat_claimed",
             Event::ChatAssigned { .. } => "chat_assigned",
             Event::ChatUpdated { .. } => "chat_updated",
+            Event::ChatUnassigned { .. } => "chat_unassigned",
             Event::SessionRevoked { .. } => "session_revoked",
             Event::OfficerSessionsRevoked { .. } => "officer_sessions_revoked",
             Event::SessionsMayBeStale => "sessions_may_be_stale",

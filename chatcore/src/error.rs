@@ -51,6 +51,10 @@ pub const CODES: &[(&str, ErrorKind)] = &[
     ("officer_not_found", ErrorKind::NotFound),
     ("officer_exists", ErrorKind::Conflict),
     ("already_assigned", ErrorKind::Conflict),
+    ("not_assigned", ErrorKind::Conflict),
+    ("chat_resolved", ErrorKind::Conflict),
+    ("not_resolved", ErrorKind::Conflict),
+    ("customer_has_open_chat", ErrorKind::Conflict),
     ("rate_limited", ErrorKind::TooManyRequests),
     ("unavailable", ErrorKind::Unavailable),
     ("internal", ErrorKind::Internal),
@@ -147,6 +151,20 @@ pub enum Error {
     /// Another officer owns the chat (409 `already_assigned`).
     #[error("the chat is already assigned to officer {0}")]
     AlreadyAssigned(OfficerId),
+    /// The change needs an assigned chat and this one is pending (409 `not_assigned`).
+    #[error("the chat is in the queue, not assigned to an officer")]
+    NotAssigned,
+    /// The chat has ended; a new message or change needs an open chat (409
+    /// `chat_resolved`).
+    #[error("the chat is resolved; the customer starts a new one by logging in again")]
+    ChatResolved,
+    /// Only a resolved chat can be reopened (409 `not_resolved`).
+    #[error("the chat is not resolved")]
+    NotResolved,
+    /// Reopening would give the customer a second open chat (409
+    /// `customer_has_open_chat`).
+    #[error("the customer has another open chat")]
+    CustomerHasOpenChat,
     /// Over an abuse limit (429 `rate_limited`); nothing was done. Retry after
     /// `retry_after`.
     #[error("too many requests; wait {} s and try again", retry_after_secs(*.retry_after))]
@@ -181,6 +199,10 @@ impl Error {
             Error::OfficerNotFound => "officer_not_found",
             Error::OfficerExists(_) => "officer_exists",
             Error::AlreadyAssigned(_) => "already_assigned",
+            Error::NotAssigned => "not_assigned",
+            Error::ChatResolved => "chat_resolved",
+            Error::NotResolved => "not_resolved",
+            Error::CustomerHasOpenChat => "customer_has_open_chat",
             Error::RateLimited { .. } => "rate_limited",
             Error::Unavailable(_) => "unavailable",
             Error::Internal(_) => "internal",
@@ -277,6 +299,10 @@ mod tests {
             (Error::OfficerNotFound, ErrorKind::NotFound),
             (Error::OfficerExists(officer.clone()), ErrorKind::Conflict),
             (Error::AlreadyAssigned(officer), ErrorKind::Conflict),
+            (Error::NotAssigned, ErrorKind::Conflict),
+            (Error::ChatResolved, ErrorKind::Conflict),
+            (Error::NotResolved, ErrorKind::Conflict),
+            (Error::CustomerHasOpenChat, ErrorKind::Conflict),
             (
                 Error::RateLimited {
                     retry_after: Duration::from_secs(1),

@@ -5,7 +5,7 @@
 use crate::error::{Error, Result};
 use crate::identity::Actor;
 use crate::ids::{ChatId, CustomerId, OfficerId};
-use crate::model::{Chat, SenderType};
+use crate::model::{Chat, ChatChange, ChatStatus, SenderType, SystemEvent};
 
 /// Refuses anonymous callers with 401 and everyone else with 403.
 fn refuse(actor: &Actor, why: &str) -> Error {
@@ -131,9 +131,10 @@ pub(crate) fn read_chat(actor: &Actor, chat: &Chat) -> Result<ReadRight> {
     let right = match actor {
         Actor::Admin => Some(ReadRight::Lasting),
         Actor::Customer { chat_id, .. } => (*chat_id == chat.id).then_some(ReadRight::Lasting),
-        Actor::Officer(me) => match &chat.assigned_officer_id {
-            None => Some(ReadRight::WhilePending),
-            Some(owner) => (owner == me).then_some(ReadRight::Lasting),
+        Actor::Officer(me) => match (chat.status, &chat.assigned_officer_id) {
+            (ChatStatus::Pending, _) => Some(ReadRight::WhilePending),
+            (_, Some(owner)) => (owner == me).then_some(ReadRight::Lasting),
+            (_, None) => None,
         },
         Actor::Anonymous => None,
     };
@@ -154,7 +155,7 @@ pub(crate) fn manage_officers(actor: &Actor) -> Result<()> {
 /// Writing to a chat: its customer or its assigned officer. Returns the sender identity
 /// that the message will carry, which always comes from the actor.
 pub(crate) fn write_chat(actor: &Actor, chat: &Chat) -> Result<(SenderType, String)> {
-    match actor {
+    let sender = match actor {
         Actor::Customer {
             chat_id,
             customer_id,
@@ -162,10 +163,165 @@ pub(crate) fn write_chat(actor: &Actor, chat: &Chat) -> Result<(SenderType, Stri
         Actor::Officer(me) if chat.assigned_officer_id.as_ref() == Some(me) => {
             Ok((SenderType::Officer, me.to_string()))
         }
-        Actor::Officer(_) if chat.assigned_officer_id.is_none() => {
+        Actor::Officer(_) if chat.status == ChatStatus::Pending => {
             Err(Error::forbidden("claim the chat before writing to it"))
         }
         _ => Err(refuse(actor, "you may not write to this chat")),
+    }?;
+    // Its customer and its officer learn that it ended; nobody writes to it any more.
+    if chat.status == ChatStatus::Resolved {
+        return Err(Error::ChatResolved);
+    }
+    Ok(sender)
+}
+
+/// A change of a chat's state that the rules allow: what the chat becomes, and what its
+/// system entry records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Plan {
+    pub(crate) status: ChatStatus,
+    pub(crate) owner: Option<OfficerId>,
+    pub(crate) event: SystemEvent,
+}
+
+/// What the rules make of a requested change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Decision {
+    /// Apply this change.
+    Change(Plan),
+    /// Nothing to do: the chat is already as asked (answered with the chat, 200).
+    Unchanged,
+}
+
+fn plan(status: ChatStatus, owner: Option<OfficerId>, event: SystemEvent) -> Decision {
+    Decision::Change(Plan {
+        status,
+        owner,
+        event,
+    })
+}
+
+fn event(
+    kind: ChatChange,
+    officer_id: Option<&OfficerId>,
+    from_officer_id: Option<&OfficerId>,
+) -> SystemEvent {
+    SystemEvent {
+        kind,
+        officer_id: officer_id.cloned(),
+        from_officer_id: from_officer_id.cloned(),
+    }
+}
+
+/// Resolving: its assigned officer, its customer (also while pending), the admin. A
+/// resolved chat is answered as it is. An officer resolving a pending chat is told it is
+/// not theirs to end (`not_assigned`): they take it first.
+pub(crate) fn resolve(actor: &Actor, chat: &Chat) -> Result<Decision> {
+    let owner = chat.assigned_officer_id.as_ref();
+    let allowed = match actor {
+        Actor::Admin => true,
+        Actor::Customer { chat_id, .. } => *chat_id == chat.id,
+        Actor::Officer(_) if chat.status == ChatStatus::Pending => {
+            return Err(Error::NotAssigned);
+        }
+        Actor::Officer(me) => owner == Some(me),
+        Actor::Anonymous => false,
+    };
+    if !allowed {
+        return Err(refuse(
+            actor,
+            "only the chat's officer or customer may end it",
+        ));
+    }
+    if chat.status == ChatStatus::Resolved {
+        return Ok(Decision::Unchanged);
+    }
+    Ok(plan(
+        ChatStatus::Resolved,
+        chat.assigned_officer_id.clone(),
+        event(ChatChange::Resolved, owner, None),
+    ))
+}
+
+/// Who may hand an assigned chat on (release, transfer): its officer and the admin. The
+/// officer it is handed on from.
+fn hand_on(actor: &Actor, chat: &Chat) -> Result<OfficerId> {
+    let owner = chat.assigned_officer_id.as_ref();
+    match actor {
+        Actor::Admin => {}
+        Actor::Officer(me) if chat.status == ChatStatus::Pending || owner == Some(me) => {}
+        _ => return Err(refuse(actor, "only the chat's officer may hand it on")),
+    }
+    match chat.status {
+        ChatStatus::Pending => Err(Error::NotAssigned),
+        ChatStatus::Resolved => Err(Error::ChatResolved),
+        _ => owner
+            .cloned()
+            .ok_or_else(|| Error::internal("an assigned chat without an officer")),
+    }
+}
+
+/// Releasing: the chat goes back to the queue, at its place by creation time.
+pub(crate) fn release(actor: &Actor, chat: &Chat) -> Result<Decision> {
+    let owner = hand_on(actor, chat)?;
+    Ok(plan(
+        ChatStatus::Pending,
+        None,
+        event(ChatChange::Released, Some(&owner), None),
+    ))
+}
+
+/// Transferring to `to` (who exists and is enabled: the service checked). To its own
+/// officer it changes nothing.
+pub(crate) fn transfer(actor: &Actor, chat: &Chat, to: &OfficerId) -> Result<Decision> {
+    let owner = hand_on(actor, chat)?;
+    if owner == *to {
+        return Ok(Decision::Unchanged);
+    }
+    Ok(plan(
+        ChatStatus::Assigned,
+        Some(to.clone()),
+        event(ChatChange::Transferred, Some(to), Some(&owner)),
+    ))
+}
+
+/// Reopening a resolved chat: an officer for themselves, the admin for the officer it
+/// names. `officer` is whom it goes to (checked to exist and be enabled by the service).
+pub(crate) fn reopen(actor: &Actor, chat: &Chat, officer: &OfficerId) -> Result<Decision> {
+    match actor {
+        Actor::Admin => {}
+        Actor::Officer(me) if me == officer => {}
+        Actor::Officer(_) => {
+            return Err(Error::forbidden(
+                "an officer reopens a chat for themselves only",
+            ));
+        }
+        _ => return Err(refuse(actor, "only officers reopen chats")),
+    }
+    if chat.status != ChatStatus::Resolved {
+        return Err(Error::NotResolved);
+    }
+    Ok(plan(
+        ChatStatus::Assigned,
+        Some(officer.clone()),
+        event(ChatChange::Reopened, Some(officer), None),
+    ))
+}
+
+/// Whom a reopen gives the chat to: the officer reopening it, or the officer the admin
+/// names (the admin must name one).
+pub(crate) fn reopen_for<'a>(
+    actor: &'a Actor,
+    named: Option<&'a OfficerId>,
+) -> Result<&'a OfficerId> {
+    match (actor, named) {
+        (_, Some(officer)) => Ok(officer),
+        (Actor::Officer(me), None) => Ok(me),
+        (Actor::Admin, None) => Err(Error::InvalidField {
+            name: "officerId",
+            reason: "the administrator names the officer a reopened chat goes to".into(),
+        }),
+        _ => Err(refuse(actor, "only officers reopen chats")),
     }
 }
 

@@ -115,6 +115,7 @@ impl ServerFrame {
         "queue_chat_claimed",
         "chat_assigned",
         "chat_updated",
+        "chat_unassigned",
     ];
 
     /// Whether `kind` is one of [`ServerFrame::TYPES`].
@@ -229,6 +230,7 @@ mod tests {
             Event::QueueChatCreated { chat: chat.clone() },
             Event::QueueChatClaimed { chat: chat.clone() },
             Event::ChatAssigned { chat: chat.clone() },
+            Event::ChatUnassigned { chat: chat.clone() },
             Event::ChatUpdated {
                 chat,
                 change: crate::model::ChatChange::Claimed,

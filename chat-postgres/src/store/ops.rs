@@ -5,7 +5,8 @@
 use async_trait::async_trait;
 use chatcore::store::{
     AppendOutcome, ClaimOutcome, Counts, NewChat, NewMessage, OfficerRecord, PageQuery,
-    SessionRecord, SessionSubject, StoreResult, TokenHash, event_column, fill_page, seq_param,
+    SessionRecord, SessionSubject, StoreResult, TokenHash, Transition, TransitionOutcome,
+    event_column, fill_page, seq_param,
 };
 use chatcore::{Chat, ChatId, Message, Officer, OfficerId, Store, StoreError, Timestamp};
 use deadpool_postgres::Object;
@@ -14,8 +15,8 @@ use super::PgStore;
 use super::rows::{
     SQL_CHAT_BY_CUSTOMER, SQL_CHAT_BY_ID, SQL_CLAIM, SQL_IDEMPOTENT_ORIGINAL, SQL_INSERT_CHAT,
     SQL_INSERT_MESSAGE, SQL_NEXT_SEQ, SQL_OFFICER, SQL_OFFICER_CHATS, SQL_PAGE_AFTER,
-    SQL_PAGE_BEFORE, SQL_QUEUE, SQL_RENAME_CUSTOMER, SQL_SESSION, chat_from_row, message_from_row,
-    officer_from_row,
+    SQL_PAGE_BEFORE, SQL_QUEUE, SQL_RENAME_CUSTOMER, SQL_SESSION, SQL_TRANSITION, chat_from_row,
+    message_from_row, officer_from_row,
 };
 use crate::error::classify;
 
@@ -190,6 +191,68 @@ impl Store for PgStore {
         }
         let found = self.one_chat(&client, SQL_CHAT_BY_ID, &id).await?;
         Ok(ClaimOutcome::refused(found, officer))
+    }
+
+    async fn transition(&self, change: &Transition) -> StoreResult<TransitionOutcome> {
+        let mut client = self.client().await?;
+        let m = &change.entry;
+        let chat_id = m.chat_id.to_string();
+        let tx = client.transaction().await.map_err(classify)?;
+        let st = tx.prepare_cached(SQL_TRANSITION).await.map_err(classify)?;
+        let updated = tx
+            .query_opt(
+                &st,
+                &[
+                    &chat_id,
+                    &change.expected_status.as_str(),
+                    &change.expected_owner.as_ref().map(OfficerId::as_str),
+                    &change.status.as_str(),
+                    &change.owner.as_ref().map(OfficerId::as_str),
+                    &m.created_at.unix_millis(),
+                ],
+            )
+            .await
+            .map_err(classify);
+        let chat = match updated {
+            Ok(Some(row)) => chat_from_row(&row)?,
+            // The partial unique index: the customer has another open chat.
+            Err(StoreError::Duplicate) => return Ok(TransitionOutcome::CustomerHasOpenChat),
+            Err(e) => return Err(e),
+            Ok(None) => {
+                drop(tx);
+                return Ok(
+                    match self.one_chat(&client, SQL_CHAT_BY_ID, &chat_id).await? {
+                        Some(now) => TransitionOutcome::Stale(now),
+                        None => TransitionOutcome::NotFound,
+                    },
+                );
+            }
+        };
+        let seq = i64::try_from(chat.last_seq)
+            .map_err(|_| StoreError::backend("a seq beyond the column's range"))?;
+        let st = tx
+            .prepare_cached(SQL_INSERT_MESSAGE)
+            .await
+            .map_err(classify)?;
+        tx.execute(
+            &st,
+            &[
+                &chat_id,
+                &seq,
+                &m.id.to_string(),
+                &m.sender_type.as_str(),
+                &m.sender_id,
+                &m.content,
+                &m.created_at.unix_millis(),
+                &m.client_message_id,
+                &event_column(m.event.as_ref()),
+            ],
+        )
+        .await
+        .map_err(classify)?;
+        tx.commit().await.map_err(classify)?;
+        let entry = m.clone().stored(chat.last_seq);
+        Ok(TransitionOutcome::Applied(chat, entry))
     }
 
     async fn append_message(&self, m: &NewMessage) -> StoreResult<AppendOutcome> {

@@ -56,6 +56,15 @@ pub(super) const SQL_CLAIM: &str = concat!(
     " WHERE id = $1 AND status = 'pending' RETURNING ",
     chat_columns!()
 );
+// A transition: applied only to a chat still in the state it was decided on, taking the
+// chat's next seq for its system entry in the same statement (and locking its row).
+pub(super) const SQL_TRANSITION: &str = concat!(
+    "UPDATE chats SET status = $4, assigned_officer_id = $5, updated_at = $6,",
+    " resolved_at = CASE WHEN $4 = 'resolved' THEN $6::BIGINT END, last_seq = last_seq + 1",
+    " WHERE id = $1 AND status = $2 AND assigned_officer_id IS NOT DISTINCT FROM $3",
+    " RETURNING ",
+    chat_columns!()
+);
 pub(super) const SQL_IDEMPOTENT_ORIGINAL: &str = concat!(
     "SELECT ",
     message_columns!(),

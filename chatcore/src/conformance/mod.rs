@@ -21,10 +21,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 mod chats;
+mod lifecycle;
 mod messages;
 mod sessions;
 
 use chats::*;
+use lifecycle::*;
 use messages::*;
 use sessions::*;
 
@@ -80,6 +82,9 @@ cases!(
     sessions_are_stored_found_deleted_and_purged,
     disabling_an_officer_revokes_their_sessions_and_refuses_new_ones,
     a_login_racing_a_disable_leaves_no_session_behind,
+    a_transition_applies_only_to_the_state_it_was_decided_on,
+    a_customer_has_at_most_one_open_chat,
+    racing_transitions_have_exactly_one_outcome,
     ping_succeeds_on_an_open_store,
 );
 

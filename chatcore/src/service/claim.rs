@@ -69,6 +69,7 @@ impl ChatService {
                     chat.assigned_officer_id
                         .ok_or_else(|| Error::internal("taken chat without an owner"))?,
                 )),
+                ClaimOutcome::Resolved(_) => Err(Error::ChatResolved),
                 ClaimOutcome::NotFound => Err(Error::ChatNotFound),
             }
         })

@@ -12,6 +12,7 @@
 mod claim;
 mod customers;
 mod feed;
+mod lifecycle;
 mod messages;
 mod officers;
 mod sessions;

@@ -115,6 +115,9 @@ impl ClaimOutcome {
     pub fn refused(found: Option<Chat>, claimer: &OfficerId) -> Self {
         match found {
             None => ClaimOutcome::NotFound,
+            Some(existing) if existing.status == ChatStatus::Resolved => {
+                ClaimOutcome::Resolved(existing)
+            }
             Some(existing) if existing.assigned_officer_id.as_ref() == Some(claimer) => {
                 ClaimOutcome::AlreadyOwned(existing)
             }

@@ -9,7 +9,8 @@ use async_trait::async_trait;
 
 use super::{
     AppendOutcome, ClaimOutcome, Counts, NewChat, NewMessage, OfficerRecord, PageQuery,
-    SessionRecord, SessionSubject, Store, StoreError, StoreResult, TokenHash, fill_page,
+    SessionRecord, SessionSubject, Store, StoreError, StoreResult, TokenHash, Transition,
+    TransitionOutcome, fill_page,
 };
 use crate::ids::{ChatId, CustomerId, OfficerId};
 use crate::model::{Chat, ChatStatus, Message, Officer, SenderType, Timestamp};
@@ -168,6 +169,49 @@ impl Store for MemoryStore {
             }
             found => Ok(ClaimOutcome::refused(found.cloned(), officer)),
         }
+    }
+
+    async fn transition(&self, change: &Transition) -> StoreResult<TransitionOutcome> {
+        let mut guard = self.state()?;
+        let s = &mut *guard;
+        let m = &change.entry;
+        let Some(chat) = s.chats.get(&m.chat_id).cloned() else {
+            return Ok(TransitionOutcome::NotFound);
+        };
+        if chat.status != change.expected_status
+            || chat.assigned_officer_id != change.expected_owner
+        {
+            return Ok(TransitionOutcome::Stale(chat));
+        }
+        // At most one open chat per customer.
+        if change.status.is_open() && !chat.status.is_open() {
+            if s.by_customer.contains_key(&chat.customer_id) {
+                return Ok(TransitionOutcome::CustomerHasOpenChat);
+            }
+            s.by_customer.insert(chat.customer_id.clone(), chat.id);
+        }
+        if !change.status.is_open() {
+            s.by_customer.remove(&chat.customer_id);
+        }
+        let key = (chat.created_at, chat.id);
+        if change.status == ChatStatus::Pending {
+            s.queue.insert(key);
+        } else {
+            s.queue.remove(&key);
+        }
+        let log = s.messages.entry(chat.id).or_default();
+        let entry = m.clone().stored(log.len() as u64 + 1);
+        log.push(entry.clone());
+        let stored = s
+            .chats
+            .get_mut(&chat.id)
+            .ok_or_else(|| StoreError::backend("a chat vanished under the lock"))?;
+        stored.status = change.status;
+        stored.assigned_officer_id.clone_from(&change.owner);
+        stored.updated_at = m.created_at;
+        stored.resolved_at = (change.status == ChatStatus::Resolved).then_some(m.created_at);
+        stored.last_seq = entry.seq;
+        Ok(TransitionOutcome::Applied(stored.clone(), entry))
     }
 
     async fn append_message(&self, message: &NewMessage) -> StoreResult<AppendOutcome> {

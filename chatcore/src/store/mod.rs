@@ -22,7 +22,7 @@ pub use memory::MemoryStore;
 pub use sqlite::{Durability, SQLITE_SCHEMA_VERSION, SqliteOptions, SqliteStore};
 
 use crate::ids::{ChatId, CustomerId, MessageId, OfficerId};
-use crate::model::{Chat, Message, Officer, SenderType, SystemEvent, Timestamp};
+use crate::model::{Chat, ChatStatus, Message, Officer, SenderType, SystemEvent, Timestamp};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +89,8 @@ pub enum ClaimOutcome {
     AlreadyOwned(Chat),
     /// Another officer owns the chat; nothing changed.
     TakenByOther(Chat),
+    /// The chat is resolved; nothing changed.
+    Resolved(Chat),
     /// No such chat.
     NotFound,
 }
@@ -112,6 +114,37 @@ pub struct NewMessage {
     pub created_at: Timestamp,
     /// For a system entry, the change it records (stored as JSON).
     pub event: Option<SystemEvent>,
+}
+
+/// A change of a chat's state with the system entry that records it, applied by
+/// [`Store::transition`] only if the chat is still as the caller saw it.
+#[derive(Debug, Clone)]
+pub struct Transition {
+    /// The chat's status the change was decided on.
+    pub expected_status: ChatStatus,
+    /// The chat's owner the change was decided on.
+    pub expected_owner: Option<OfficerId>,
+    /// The new status.
+    pub status: ChatStatus,
+    /// The new owner (a resolved chat keeps its last officer).
+    pub owner: Option<OfficerId>,
+    /// The system entry (its `chat_id` names the chat; its `created_at` is the time of
+    /// the change, also the chat's `updated_at` and, when resolved, `resolved_at`).
+    pub entry: NewMessage,
+}
+
+/// What [`Store::transition`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransitionOutcome {
+    /// Applied: the chat as it now is, and the stored entry with its seq.
+    Applied(Chat, Message),
+    /// The chat is no longer as the change was decided on (another change won a race);
+    /// nothing changed. The chat as it now is.
+    Stale(Chat),
+    /// No such chat.
+    NotFound,
+    /// The change would give the customer a second open chat; nothing changed.
+    CustomerHasOpenChat,
 }
 
 /// What [`Store::append_message`] did.
@@ -263,6 +296,12 @@ pub trait Store: Send + Sync + 'static {
         officer: &OfficerId,
         at: Timestamp,
     ) -> StoreResult<ClaimOutcome>;
+
+    /// Applies a change of state and appends its system entry with the chat's next seq,
+    /// in one transaction, if the chat still has the expected status and owner: of
+    /// concurrent changes decided on the same state, exactly one applies. Keeps at most
+    /// one open chat per customer.
+    async fn transition(&self, change: &Transition) -> StoreResult<TransitionOutcome>;
 
     /// Appends a message with the chat's next seq, or returns the original when the
     /// sender's `client_message_id` was used before in this chat. Concurrent appends to

@@ -8,17 +8,17 @@ use rusqlite::{OptionalExtension, params};
 use super::SqliteStore;
 use super::error::classify;
 use super::rows::{
-    SQL_CHAT_BY_CUSTOMER, SQL_CLAIM, SQL_IDEMPOTENT_ORIGINAL, SQL_NEXT_SEQ, SQL_OFFICER_CHATS,
-    SQL_PAGE_AFTER, SQL_PAGE_BEFORE, SQL_QUEUE, SQL_RENAME_CUSTOMER, SQL_SESSION, chat_by_id,
-    chat_from_row, message_from_row, officer_from_row,
+    SQL_CHAT_BY_CUSTOMER, SQL_CLAIM, SQL_IDEMPOTENT_ORIGINAL, SQL_INSERT_MESSAGE, SQL_NEXT_SEQ,
+    SQL_OFFICER_CHATS, SQL_PAGE_AFTER, SQL_PAGE_BEFORE, SQL_QUEUE, SQL_RENAME_CUSTOMER,
+    SQL_SESSION, SQL_TRANSITION, chat_by_id, chat_from_row, message_from_row, officer_from_row,
 };
 use super::schema::schema_version;
 use crate::ids::{ChatId, OfficerId};
 use crate::model::{Chat, Message, Officer, Timestamp};
 use crate::store::{
     AppendOutcome, ClaimOutcome, Counts, NewChat, NewMessage, OfficerRecord, PageQuery,
-    SessionRecord, SessionSubject, Store, StoreError, StoreResult, TokenHash, event_column,
-    fill_page, seq_param,
+    SessionRecord, SessionSubject, Store, StoreError, StoreResult, TokenHash, Transition,
+    TransitionOutcome, event_column, fill_page, seq_param,
 };
 
 #[async_trait]
@@ -193,6 +193,62 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn transition(&self, change: &Transition) -> StoreResult<TransitionOutcome> {
+        let change = change.clone();
+        self.write(move |c| {
+            let m = &change.entry;
+            let chat_id = m.chat_id.to_string();
+            let at = m.created_at.unix_millis();
+            let updated = c
+                .prepare_cached(SQL_TRANSITION)
+                .and_then(|mut st| {
+                    st.query_row(
+                        params![
+                            chat_id,
+                            change.expected_status.as_str(),
+                            change.expected_owner.as_ref().map(OfficerId::as_str),
+                            change.status.as_str(),
+                            change.owner.as_ref().map(OfficerId::as_str),
+                            at
+                        ],
+                        chat_from_row,
+                    )
+                    .optional()
+                })
+                .map_err(classify);
+            let chat = match updated {
+                Ok(Some(chat)) => chat,
+                // The partial unique index: the customer has another open chat.
+                Err(StoreError::Duplicate) => return Ok(TransitionOutcome::CustomerHasOpenChat),
+                Err(e) => return Err(e),
+                Ok(None) => {
+                    return Ok(match chat_by_id(c, &m.chat_id).map_err(classify)? {
+                        Some(now) => TransitionOutcome::Stale(now),
+                        None => TransitionOutcome::NotFound,
+                    });
+                }
+            };
+            c.prepare_cached(SQL_INSERT_MESSAGE)
+                .and_then(|mut st| {
+                    st.execute(params![
+                        chat_id,
+                        chat.last_seq as i64,
+                        m.id.to_string(),
+                        m.sender_type.as_str(),
+                        m.sender_id,
+                        m.content,
+                        at,
+                        m.client_message_id,
+                        event_column(m.event.as_ref())
+                    ])
+                })
+                .map_err(classify)?;
+            let entry = m.clone().stored(chat.last_seq);
+            Ok(TransitionOutcome::Applied(chat, entry))
+        })
+        .await
+    }
+
     async fn append_message(&self, message: &NewMessage) -> StoreResult<AppendOutcome> {
         let m = message.clone();
         self.write(move |c| {
@@ -220,25 +276,21 @@ impl Store for SqliteStore {
                 })
                 .map_err(classify)?
                 .ok_or_else(|| StoreError::backend("append to a chat that does not exist"))?;
-            c.prepare_cached(
-                "INSERT INTO messages (chat_id, seq, id, sender_type, sender_id, content,
-                                       created_at, client_message_id, event)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )
-            .and_then(|mut st| {
-                st.execute(params![
-                    chat_id,
-                    seq,
-                    m.id.to_string(),
-                    m.sender_type.as_str(),
-                    m.sender_id,
-                    m.content,
-                    m.created_at.unix_millis(),
-                    m.client_message_id,
-                    event_column(m.event.as_ref())
-                ])
-            })
-            .map_err(classify)?;
+            c.prepare_cached(SQL_INSERT_MESSAGE)
+                .and_then(|mut st| {
+                    st.execute(params![
+                        chat_id,
+                        seq,
+                        m.id.to_string(),
+                        m.sender_type.as_str(),
+                        m.sender_id,
+                        m.content,
+                        m.created_at.unix_millis(),
+                        m.client_message_id,
+                        event_column(m.event.as_ref())
+                    ])
+                })
+                .map_err(classify)?;
             Ok(AppendOutcome::Created(m.stored(seq as u64)))
         })
         .await
