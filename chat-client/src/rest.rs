@@ -425,6 +425,40 @@ impl Client {
         Ok(self.call(Method::POST, &path, None, true).await?.1)
     }
 
+    /// `POST /api/chats/{chat}/resolve`: ends the chat (its officer, its customer, the
+    /// admin); a resolved chat is answered as it is.
+    pub async fn resolve(&self, chat: &str) -> Result<Chat, Error> {
+        self.lifecycle(chat, "resolve", None).await
+    }
+
+    /// `POST /api/chats/{chat}/release`: back to the queue (its officer, the admin).
+    pub async fn release(&self, chat: &str) -> Result<Chat, Error> {
+        self.lifecycle(chat, "release", None).await
+    }
+
+    /// `POST /api/chats/{chat}/transfer` to `officer` (its officer, the admin).
+    pub async fn transfer(&self, chat: &str, officer: &str) -> Result<Chat, Error> {
+        self.lifecycle(chat, "transfer", Some(json!({ "officerId": officer })))
+            .await
+    }
+
+    /// `POST /api/chats/{chat}/reopen`: an officer for themselves (`officer` `None`), the
+    /// admin for the officer named.
+    pub async fn reopen(&self, chat: &str, officer: Option<&str>) -> Result<Chat, Error> {
+        let body = officer.map(|o| json!({ "officerId": o }));
+        self.lifecycle(chat, "reopen", body).await
+    }
+
+    async fn lifecycle(
+        &self,
+        chat: &str,
+        action: &str,
+        body: Option<Value>,
+    ) -> Result<Chat, Error> {
+        let path = format!("/api/chats/{}/{action}", segment(chat));
+        Ok(self.call(Method::POST, &path, body, true).await?.1)
+    }
+
     /// `GET /api/chats/{chat}`.
     pub async fn chat(&self, chat: &str) -> Result<Chat, Error> {
         self.get(&format!("/api/chats/{}", segment(chat))).await

@@ -41,6 +41,37 @@ where
     }
 }
 
+/// A JSON body that may be left out: no body (or an empty one) is `None`; a body
+/// follows the rules of [`Json`].
+#[derive(Debug, Clone, Default)]
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<T, S> FromRequest<S> for OptionalJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let empty = req
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() == b"0")
+            || (!req
+                .headers()
+                .contains_key(axum::http::header::CONTENT_LENGTH)
+                && !req
+                    .headers()
+                    .contains_key(axum::http::header::TRANSFER_ENCODING));
+        if empty {
+            return Ok(OptionalJson(None));
+        }
+        let Json(value) = Json::<T>::from_request(req, state).await?;
+        Ok(OptionalJson(Some(value)))
+    }
+}
+
 fn body_rejection(rejection: &JsonRejection) -> ApiError {
     match rejection {
         _ if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::transport(

@@ -1,21 +1,84 @@
-//! Chat routes: read a chat, page its messages, send one. Rights, validation,
-//! idempotency and the sender's identity are all decided by `ChatService`.
+//! Chat routes: read a chat, page its messages, send one, and change its state (resolve,
+//! release, transfer, reopen). Rights, validation, idempotency, the sender's identity and
+//! every rule of the lifecycle are decided by `ChatService`.
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use chatcore::{Chat, ChatId, Message, MessagePage, SendMessage};
+use axum::routing::{get, post};
+use chatcore::{Chat, ChatId, Message, MessagePage, OfficerId, SendMessage};
 use serde::Deserialize;
 
 use crate::error::ApiError;
-use crate::extract::{Auth, Json, Path, Query};
+use crate::extract::{Auth, Json, OptionalJson, Path, Query};
 use crate::state::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/api/chats/{chat_id}", get(chat))
         .route("/api/chats/{chat_id}/messages", get(messages).post(send))
+        .route("/api/chats/{chat_id}/resolve", post(resolve))
+        .route("/api/chats/{chat_id}/release", post(release))
+        .route("/api/chats/{chat_id}/transfer", post(transfer))
+        .route("/api/chats/{chat_id}/reopen", post(reopen))
+}
+
+async fn resolve(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    Path(chat): Path<ChatId>,
+) -> Result<Json<Chat>, ApiError> {
+    Ok(Json(state.service().resolve(&actor, chat).await?))
+}
+
+async fn release(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    Path(chat): Path<ChatId>,
+) -> Result<Json<Chat>, ApiError> {
+    Ok(Json(state.service().release(&actor, chat).await?))
+}
+
+/// `{ officerId }`: whom the chat goes to.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TransferBody {
+    officer_id: String,
+}
+
+async fn transfer(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    Path(chat): Path<ChatId>,
+    Json(body): Json<TransferBody>,
+) -> Result<Json<Chat>, ApiError> {
+    let to = OfficerId::parse(&body.officer_id)?;
+    Ok(Json(state.service().transfer(&actor, chat, &to).await?))
+}
+
+/// `{ officerId? }`: the admin names the officer; an officer reopens for themselves.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReopenBody {
+    officer_id: Option<String>,
+}
+
+async fn reopen(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    Path(chat): Path<ChatId>,
+    OptionalJson(body): OptionalJson<ReopenBody>,
+) -> Result<Json<Chat>, ApiError> {
+    let officer = body
+        .and_then(|b| b.officer_id)
+        .map(|id| OfficerId::parse(&id))
+        .transpose()?;
+    Ok(Json(
+        state
+            .service()
+            .reopen(&actor, chat, officer.as_ref())
+            .await?,
+    ))
 }
 
 async fn chat(

@@ -13,6 +13,7 @@ mod faults;
 mod fuzz;
 mod hardening;
 mod identity;
+mod lifecycle;
 mod limits;
 mod process;
 mod races;
