@@ -151,8 +151,9 @@ fn officers_log_in_and_the_token_is_saved_privately() {
         .unwrap();
     assert_eq!(out.status.code(), Some(5));
 
-    // Listing officers is not in contract v1.
-    cli.run(&["officer", "list"]).error(1, "unsupported");
+    // Listing officers (contract v2): the logged-in officer sees the desk.
+    let officers = cli.json(&["officer", "list"]);
+    assert_eq!(officers[0]["id"], "alice");
 
     // logout revokes the token on the server, then forgets it.
     let token = saved[server.url()]["token"].as_str().unwrap().to_string();

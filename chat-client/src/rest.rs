@@ -339,7 +339,8 @@ impl Client {
             .1)
     }
 
-    /// `GET /api/officers` (contract version 2; a version 1 server answers 404).
+    /// `GET /api/officers`: every officer, by id (officers and the admin; contract
+    /// version 2, so a version 1 server answers 404).
     pub async fn officers(&self) -> Result<Vec<Officer>, Error> {
         self.get("/api/officers").await
     }
@@ -532,6 +533,11 @@ impl Client {
             )
             .await?;
         Ok(newest.last().map_or(0, |m| m.seq))
+    }
+
+    /// `GET /api/me`: who the client's token is (role, subject, and an officer's record).
+    pub async fn me(&self) -> Result<chatcore::Me, Error> {
+        self.get("/api/me").await
     }
 
     /// Opens a WebSocket and authenticates with the client's token.

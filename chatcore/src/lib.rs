@@ -121,7 +121,7 @@ pub use model::{
     Chat, ChatChange, ChatStatus, Message, Officer, SenderType, SystemEvent, Timestamp,
 };
 pub use service::{
-    ChatFeed, ChatService, CustomerLogin, CustomerSession, LiveSession, MAX_TOKEN_BYTES,
+    ChatFeed, ChatService, CustomerLogin, CustomerSession, LiveSession, MAX_TOKEN_BYTES, Me,
     MessagePage, NewOfficer, OfficerSession, SendMessage, Sent, ServiceConfig, SessionNotice,
 };
 #[cfg(feature = "sqlite")]

@@ -32,6 +32,14 @@ pub(crate) fn list_officers(actor: &Actor) -> Result<()> {
     }
 }
 
+/// Asking who a token is: anyone identified.
+pub(crate) fn who_am_i(actor: &Actor) -> Result<()> {
+    match actor {
+        Actor::Anonymous => Err(Error::Unauthorized),
+        _ => Ok(()),
+    }
+}
+
 /// Reading the queue: officers (and the admin, who may read everything).
 pub(crate) fn read_queue(actor: &Actor) -> Result<()> {
     match actor {

@@ -15,7 +15,7 @@ use crate::state::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/officers", post(create))
+        .route("/api/officers", post(create).get(list))
         .route("/api/officers/login", post(login))
         .route("/api/officers/queue", get(queue))
         .route("/api/officers/{officer_id}/chats", get(chats))
@@ -30,6 +30,14 @@ struct CreateBody {
     id: String,
     password: Option<String>,
     display_name: Option<String>,
+}
+
+/// Every officer, by id: officers and the admin.
+async fn list(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+) -> Result<Json<Vec<Officer>>, ApiError> {
+    Ok(Json(state.service().officers(&actor).await?))
 }
 
 async fn create(

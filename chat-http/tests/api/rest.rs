@@ -627,3 +627,52 @@ async fn logout_revokes_only_the_callers_token() {
         }
     }
 }
+
+#[tokio::test]
+async fn me_says_who_a_token_is_and_officers_are_listed_to_officers() {
+    let app = spawn_app(Options::secured()).await;
+    let alice = app.new_officer("alice").await;
+    let (customer, _) = app.new_customer("cust-1").await;
+    let get = |path: &'static str, token: Option<String>| {
+        let app = &app;
+        async move { app.request(Method::GET, path, token.as_deref(), None).await }
+    };
+
+    let me = get("/api/me", Some(alice.clone())).await.expect(200);
+    assert_eq!(
+        (&me["role"], &me["subject"]),
+        (&json!("officer"), &json!("alice"))
+    );
+    assert_eq!(me["officer"]["displayName"], "Officer alice");
+    let me = get("/api/me", Some(customer.clone())).await.expect(200);
+    assert_eq!(
+        (&me["role"], &me["subject"]),
+        (&json!("customer"), &json!("cust-1"))
+    );
+    assert!(me.get("officer").is_none());
+    let me = get("/api/me", Some(ADMIN_TOKEN.to_string()))
+        .await
+        .expect(200);
+    assert_eq!(me["role"], "admin");
+    get("/api/me", None).await.expect_error(401, "unauthorized");
+    get("/api/me", Some("nope".into()))
+        .await
+        .expect_error(401, "unauthorized");
+
+    app.new_officer("bob").await;
+    let listed = get("/api/officers", Some(alice)).await.expect(200);
+    let ids: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["alice", "bob"]);
+    assert!(listed[0].get("passwordHash").is_none());
+    get("/api/officers", Some(customer))
+        .await
+        .expect_error(403, "forbidden");
+    get("/api/officers", None)
+        .await
+        .expect_error(401, "unauthorized");
+}

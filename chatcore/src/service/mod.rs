@@ -26,7 +26,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 pub use customers::{CustomerLogin, CustomerSession};
 pub use feed::ChatFeed;
 pub use messages::{MAX_CLIENT_MESSAGE_ID_LEN, MessagePage, SendMessage, Sent};
-pub use officers::{NewOfficer, OfficerSession};
+pub use officers::{Me, NewOfficer, OfficerSession};
 pub use sessions::{LiveSession, MAX_TOKEN_BYTES, SessionNotice};
 
 use crate::bus::{Envelope, Event, EventBus, Topic};

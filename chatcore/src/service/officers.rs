@@ -38,6 +38,19 @@ pub struct OfficerSession {
     pub expires_at: Timestamp,
 }
 
+/// Who a token is: the contract's answer to `GET /api/me`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Me {
+    /// `officer`, `customer` or `admin`.
+    pub role: String,
+    /// The officer's or customer's id; `admin` for the admin.
+    pub subject: String,
+    /// For an officer, their record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub officer: Option<Officer>,
+}
+
 impl ChatService {
     /// Creates an officer. Allowed to the admin, and to anyone in open mode.
     pub async fn create_officer(&self, actor: &Actor, new: NewOfficer) -> Result<Officer> {
@@ -88,6 +101,28 @@ impl ChatService {
     pub async fn officers(&self, actor: &Actor) -> Result<Vec<Officer>> {
         policy::list_officers(actor)?;
         Ok(self.inner.store.officers().await?)
+    }
+
+    /// Who `actor` is (anyone identified): role, subject and, for an officer, their
+    /// record.
+    pub async fn me(&self, actor: &Actor) -> Result<Me> {
+        policy::who_am_i(actor)?;
+        let officer = match actor {
+            Actor::Officer(id) => Some(
+                self.inner
+                    .store
+                    .officer(id)
+                    .await?
+                    .ok_or(Error::OfficerNotFound)?
+                    .officer,
+            ),
+            _ => None,
+        };
+        Ok(Me {
+            role: actor.role().to_string(),
+            subject: actor.subject().to_string(),
+            officer,
+        })
     }
 
     /// The identity of an officer for a trusted caller that acts on their behalf without a
