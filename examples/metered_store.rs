@@ -80,6 +80,11 @@ impl<S: Store> Store for MeteredStore<S> {
         self.measure("officer_chats", self.inner.officer_chats(officer, limit))
             .await
     }
+    async fn customer_chats(&self, customer: &CustomerId, limit: u32) -> StoreResult<Vec<Chat>> {
+        self.measure("customer_chats", self.inner.customer_chats(customer, limit))
+            .await
+    }
+
     async fn claim_chat(
         &self,
         chat: &ChatId,

@@ -413,6 +413,13 @@ impl Client {
         self.get("/api/officers/queue").await
     }
 
+    /// `GET /api/customers/{customer}/chats`: a customer's chats, newest first (that
+    /// customer, officers, the admin).
+    pub async fn customer_chats(&self, customer: &str) -> Result<Vec<Chat>, Error> {
+        self.get(&format!("/api/customers/{}/chats", segment(customer)))
+            .await
+    }
+
     /// `GET /api/officers/{officer}/chats`.
     pub async fn officer_chats(&self, officer: &str) -> Result<Vec<Chat>, Error> {
         self.get(&format!("/api/officers/{}/chats", segment(officer)))

@@ -32,6 +32,16 @@ pub(crate) fn list_officers(actor: &Actor) -> Result<()> {
     }
 }
 
+/// Reading a customer's history of chats: that customer, officers (context for the chat
+/// they work on) and the admin.
+pub(crate) fn read_customer_chats(actor: &Actor, customer: &CustomerId) -> Result<()> {
+    match actor {
+        Actor::Admin | Actor::Officer(_) => Ok(()),
+        Actor::Customer { customer_id, .. } if customer_id == customer => Ok(()),
+        _ => Err(refuse(actor, "customers may list only their own chats")),
+    }
+}
+
 /// Asking who a token is: anyone identified.
 pub(crate) fn who_am_i(actor: &Actor) -> Result<()> {
     match actor {
@@ -87,16 +97,22 @@ pub(crate) fn act_as_customer(customer: &CustomerId, chat: Option<&Chat>) -> Res
     }
 }
 
-/// Looking a chat up by id, before anything is read: anyone identified, but a customer
-/// only their own chat, refused before the lookup so that 403 and 404 cannot tell them
-/// which other chat ids exist. Whether the chat found may be read is [`read_chat`].
-pub(crate) fn look_up_chat(actor: &Actor, chat: ChatId) -> Result<()> {
+/// Looking a chat up by id, before anything is read: anyone identified. Whether the chat
+/// found may be read is [`read_chat`]; a chat that is not found is [`chat_missing`].
+pub(crate) fn look_up_chat(actor: &Actor, _chat: ChatId) -> Result<()> {
     match actor {
         Actor::Anonymous => Err(Error::Unauthorized),
-        Actor::Customer { chat_id, .. } if *chat_id != chat => {
-            Err(Error::forbidden("customers may use only their own chat"))
-        }
         _ => Ok(()),
+    }
+}
+
+/// The answer for a chat id that names no chat: 404 `chat_not_found`, except to a
+/// customer, who is told what another customer's chat would tell them (403), so that
+/// they cannot learn which chat ids exist.
+pub(crate) fn chat_missing(actor: &Actor) -> Error {
+    match actor {
+        Actor::Customer { .. } => Error::forbidden("customers may use only their own chats"),
+        _ => Error::ChatNotFound,
     }
 }
 
@@ -138,7 +154,10 @@ pub(crate) enum ReadRight {
 pub(crate) fn read_chat(actor: &Actor, chat: &Chat) -> Result<ReadRight> {
     let right = match actor {
         Actor::Admin => Some(ReadRight::Lasting),
-        Actor::Customer { chat_id, .. } => (*chat_id == chat.id).then_some(ReadRight::Lasting),
+        // A customer token is scoped to the customer: every chat of theirs.
+        Actor::Customer { customer_id, .. } => {
+            (*customer_id == chat.customer_id).then_some(ReadRight::Lasting)
+        }
         Actor::Officer(me) => match (chat.status, &chat.assigned_officer_id) {
             (ChatStatus::Pending, _) => Some(ReadRight::WhilePending),
             (_, Some(owner)) => (owner == me).then_some(ReadRight::Lasting),
@@ -164,10 +183,10 @@ pub(crate) fn manage_officers(actor: &Actor) -> Result<()> {
 /// that the message will carry, which always comes from the actor.
 pub(crate) fn write_chat(actor: &Actor, chat: &Chat) -> Result<(SenderType, String)> {
     let sender = match actor {
-        Actor::Customer {
-            chat_id,
-            customer_id,
-        } if *chat_id == chat.id => Ok((SenderType::Customer, customer_id.to_string())),
+        // Their open chat (at most one): a resolved one is refused below.
+        Actor::Customer { customer_id, .. } if *customer_id == chat.customer_id => {
+            Ok((SenderType::Customer, customer_id.to_string()))
+        }
         Actor::Officer(me) if chat.assigned_officer_id.as_ref() == Some(me) => {
             Ok((SenderType::Officer, me.to_string()))
         }
@@ -228,7 +247,7 @@ pub(crate) fn resolve(actor: &Actor, chat: &Chat) -> Result<Decision> {
     let owner = chat.assigned_officer_id.as_ref();
     let allowed = match actor {
         Actor::Admin => true,
-        Actor::Customer { chat_id, .. } => *chat_id == chat.id,
+        Actor::Customer { customer_id, .. } => *customer_id == chat.customer_id,
         Actor::Officer(_) if chat.status == ChatStatus::Pending => {
             return Err(Error::NotAssigned);
         }
@@ -266,6 +285,15 @@ fn hand_on(actor: &Actor, chat: &Chat) -> Result<OfficerId> {
         _ => owner
             .cloned()
             .ok_or_else(|| Error::internal("an assigned chat without an officer")),
+    }
+}
+
+/// Handing a chat to an officer at all (transfer): officers and the admin, asked before
+/// the officer named is looked up, so that nobody else can probe which officers exist.
+pub(crate) fn hand_to_officers(actor: &Actor) -> Result<()> {
+    match actor {
+        Actor::Admin | Actor::Officer(_) => Ok(()),
+        _ => Err(refuse(actor, "only the chat's officer may hand it on")),
     }
 }
 

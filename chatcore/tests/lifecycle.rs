@@ -78,6 +78,11 @@ async fn each_change_has_its_rules_its_entry_and_its_events() {
         code(s.transfer(&alice, chat, &oid("nobody")).await),
         "officer_not_found"
     );
+    // A customer cannot probe officer ids through a transfer.
+    assert_eq!(
+        code(s.transfer(&customer, chat, &oid("nobody")).await),
+        "forbidden"
+    );
 
     let moved = s.transfer(&alice, chat, &oid("bob")).await.unwrap();
     assert_eq!(

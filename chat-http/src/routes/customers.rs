@@ -1,21 +1,35 @@
-//! Customer login: start or resume the customer's one chat and get a token scoped to it,
-//! with an identity token (`{ identityToken }`) or a customer id (`{ customerId,
-//! signature?, officerId? }`). Proofs, officer routing and chat creation are the
-//! service's; this only parses which of the two bodies it is.
+//! Customers: login (start a new chat or resume the open one, and get a token scoped to
+//! the customer) with an identity token (`{ identityToken }`) or a customer id (`{
+//! customerId, signature?, officerId? }`), and a customer's history of chats. Proofs,
+//! officer routing, chat creation and who may read what are the service's; this only
+//! parses which of the two bodies it is.
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
-use chatcore::{CustomerId, CustomerLogin, CustomerSession, OfficerId};
+use axum::routing::{get, post};
+use chatcore::{Chat, CustomerId, CustomerLogin, CustomerSession, OfficerId};
 use serde::Deserialize;
 
 use crate::error::ApiError;
-use crate::extract::{ClientIp, Json};
+use crate::extract::{Auth, ClientIp, Json, Path};
 use crate::state::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/api/customers/login", post(login))
+    Router::new()
+        .route("/api/customers/login", post(login))
+        .route("/api/customers/{customer_id}/chats", get(chats))
+}
+
+/// A customer's chats, newest first: that customer, officers and the admin.
+async fn chats(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    Path(customer): Path<CustomerId>,
+) -> Result<Json<Vec<Chat>>, ApiError> {
+    Ok(Json(
+        state.service().customer_chats(&actor, &customer).await?,
+    ))
 }
 
 #[derive(Deserialize)]

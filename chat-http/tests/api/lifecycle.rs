@@ -171,6 +171,55 @@ async fn every_change_over_http_with_its_refusals_and_its_events() {
             (&json!("assigned"), &json!("bob"))
         );
 
+        // The customer's token reads every chat of theirs, newest first, and the old
+        // one's history; officers read the list too, other customers do not.
+        let history = app
+            .request(
+                Method::GET,
+                "/api/customers/cust-1/chats",
+                Some(&second_token),
+                None,
+            )
+            .await
+            .expect(200);
+        let ids: Vec<&str> = history
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, [second.as_str(), chat.as_str()]);
+        app.messages(Some(&second_token), &chat, "after=0")
+            .await
+            .expect(200);
+        app.request(
+            Method::GET,
+            "/api/customers/cust-1/chats",
+            Some(&alice),
+            None,
+        )
+        .await
+        .expect(200);
+        let (stranger, _) = app.new_customer("cust-2").await;
+        app.request(
+            Method::GET,
+            "/api/customers/cust-1/chats",
+            Some(&stranger),
+            None,
+        )
+        .await
+        .expect_error(403, "forbidden");
+        app.messages(Some(&stranger), &chat, "after=0")
+            .await
+            .expect_error(403, "forbidden");
+        app.messages(
+            Some(&stranger),
+            "0193a7f0-0000-7000-8000-000000000000",
+            "after=0",
+        )
+        .await
+        .expect_error(403, "forbidden");
+
         // The whole timeline, in seqs: the message and one entry per change.
         let history = app.messages(Some(&bob), &chat, "after=0").await.expect(200);
         let kinds: Vec<&str> = history

@@ -8,15 +8,17 @@ use chatcore::store::{
     SessionRecord, SessionSubject, StoreResult, TokenHash, Transition, TransitionOutcome,
     event_column, fill_page, seq_param,
 };
-use chatcore::{Chat, ChatId, Message, Officer, OfficerId, Store, StoreError, Timestamp};
+use chatcore::{
+    Chat, ChatId, CustomerId, Message, Officer, OfficerId, Store, StoreError, Timestamp,
+};
 use deadpool_postgres::Object;
 
 use super::PgStore;
 use super::rows::{
-    SQL_CHAT_BY_CUSTOMER, SQL_CHAT_BY_ID, SQL_CLAIM, SQL_IDEMPOTENT_ORIGINAL, SQL_INSERT_CHAT,
-    SQL_INSERT_MESSAGE, SQL_NEXT_SEQ, SQL_OFFICER, SQL_OFFICER_CHATS, SQL_PAGE_AFTER,
-    SQL_PAGE_BEFORE, SQL_QUEUE, SQL_RENAME_CUSTOMER, SQL_SESSION, SQL_TRANSITION, chat_from_row,
-    message_from_row, officer_from_row,
+    SQL_CHAT_BY_CUSTOMER, SQL_CHAT_BY_ID, SQL_CLAIM, SQL_CUSTOMER_CHATS, SQL_IDEMPOTENT_ORIGINAL,
+    SQL_INSERT_CHAT, SQL_INSERT_MESSAGE, SQL_NEXT_SEQ, SQL_OFFICER, SQL_OFFICER_CHATS,
+    SQL_PAGE_AFTER, SQL_PAGE_BEFORE, SQL_QUEUE, SQL_RENAME_CUSTOMER, SQL_SESSION, SQL_TRANSITION,
+    chat_from_row, message_from_row, officer_from_row,
 };
 use crate::error::classify;
 
@@ -165,6 +167,11 @@ impl Store for PgStore {
             pending_chats: count(1)?,
             assigned_chats: count(2)?,
         })
+    }
+
+    async fn customer_chats(&self, customer: &CustomerId, limit: u32) -> StoreResult<Vec<Chat>> {
+        self.chat_rows(SQL_CUSTOMER_CHATS, &[&customer.as_str(), &i64::from(limit)])
+            .await
     }
 
     async fn officer_chats(&self, officer: &OfficerId, limit: u32) -> StoreResult<Vec<Chat>> {

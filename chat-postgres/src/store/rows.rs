@@ -46,6 +46,11 @@ pub(super) const SQL_QUEUE: &str = concat!(
     chat_columns!(),
     " FROM chats WHERE status = 'pending' ORDER BY created_at, id LIMIT $1"
 );
+pub(super) const SQL_CUSTOMER_CHATS: &str = concat!(
+    "SELECT ",
+    chat_columns!(),
+    " FROM chats WHERE customer_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2"
+);
 pub(super) const SQL_OFFICER_CHATS: &str = concat!(
     "SELECT ",
     chat_columns!(),

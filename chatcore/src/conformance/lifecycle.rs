@@ -203,6 +203,19 @@ pub(super) async fn a_customer_has_at_most_one_open_chat(store: Arc<dyn Store>) 
         .expect("login again");
     assert!(!created, "a second open chat");
     assert_eq!(again.id, second.id);
+    let history = store.customer_chats(&cid("c"), 10).await.expect("history");
+    assert_eq!(
+        history.iter().map(|c| c.id).collect::<Vec<_>>(),
+        vec![second.id, first],
+        "a customer's chats, newest first"
+    );
+    assert!(
+        store
+            .customer_chats(&cid("other"), 10)
+            .await
+            .expect("none")
+            .is_empty()
+    );
     // Reopening the first while the second is open: refused, nothing changed.
     let reopen = change(
         first,

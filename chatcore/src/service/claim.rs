@@ -6,7 +6,7 @@ use super::{ChatService, MAX_PAGE};
 use crate::bus::{Event, Topic};
 use crate::error::{Error, Result};
 use crate::identity::Actor;
-use crate::ids::{ChatId, OfficerId};
+use crate::ids::{ChatId, CustomerId, OfficerId};
 use crate::model::{Chat, ChatChange};
 use crate::policy;
 use crate::store::{ClaimOutcome, Counts};
@@ -23,6 +23,13 @@ impl ChatService {
     pub async fn counts(&self, actor: &Actor) -> Result<Counts> {
         policy::read_counts(actor)?;
         Ok(self.inner.store.counts().await?)
+    }
+
+    /// A customer's chats, newest first (at most [`MAX_PAGE`]): that customer, officers
+    /// and the admin.
+    pub async fn customer_chats(&self, actor: &Actor, customer: &CustomerId) -> Result<Vec<Chat>> {
+        policy::read_customer_chats(actor, customer)?;
+        Ok(self.inner.store.customer_chats(customer, MAX_PAGE).await?)
     }
 
     /// Chats assigned to `officer`, oldest first (at most [`MAX_PAGE`]). That officer and

@@ -44,6 +44,7 @@ impl ChatService {
     /// officer and the admin.
     pub async fn transfer(&self, actor: &Actor, chat: ChatId, to: &OfficerId) -> Result<Chat> {
         policy::look_up_chat(actor, chat)?;
+        policy::hand_to_officers(actor)?;
         self.officer_may_take(to).await?;
         self.change(actor, chat, Some(to.clone()), |actor, chat, to| {
             policy::transfer(actor, chat, to.expect("a transfer names its officer"))
@@ -101,7 +102,7 @@ impl ChatService {
                     .store
                     .chat(&chat)
                     .await?
-                    .ok_or(Error::ChatNotFound)?;
+                    .ok_or_else(|| policy::chat_missing(&actor))?;
                 let plan = match decide(&actor, &before, officer.as_ref())? {
                     Decision::Unchanged => return Ok(before),
                     Decision::Change(plan) => plan,

@@ -181,7 +181,7 @@ impl ChatService {
             .store
             .chat(&chat)
             .await?
-            .ok_or(Error::ChatNotFound)
+            .ok_or_else(|| policy::chat_missing(actor))
     }
 
     fn validate_content(&self, content: &str) -> Result<()> {

@@ -138,6 +138,19 @@ impl Store for MemoryStore {
         })
     }
 
+    async fn customer_chats(&self, customer: &CustomerId, limit: u32) -> StoreResult<Vec<Chat>> {
+        let s = self.state()?;
+        let mut chats: Vec<Chat> = s
+            .chats
+            .values()
+            .filter(|c| c.customer_id == *customer)
+            .cloned()
+            .collect();
+        chats.sort_by_key(|c| std::cmp::Reverse((c.created_at, c.id)));
+        chats.truncate(limit as usize);
+        Ok(chats)
+    }
+
     async fn officer_chats(&self, officer: &OfficerId, limit: u32) -> StoreResult<Vec<Chat>> {
         let s = self.state()?;
         let mut chats: Vec<Chat> = s

@@ -288,6 +288,9 @@ pub trait Store: Send + Sync + 'static {
     /// store (one query, however many there are), for status screens.
     async fn counts(&self) -> StoreResult<Counts>;
 
+    /// A customer's chats, newest first (at most `limit`).
+    async fn customer_chats(&self, customer: &CustomerId, limit: u32) -> StoreResult<Vec<Chat>>;
+
     /// Assigns a pending chat to `officer` in one atomic conditional update: of any
     /// number of concurrent claims of one chat, exactly one gets `Claimed`.
     async fn claim_chat(

@@ -8,12 +8,13 @@ use rusqlite::{OptionalExtension, params};
 use super::SqliteStore;
 use super::error::classify;
 use super::rows::{
-    SQL_CHAT_BY_CUSTOMER, SQL_CLAIM, SQL_IDEMPOTENT_ORIGINAL, SQL_INSERT_MESSAGE, SQL_NEXT_SEQ,
-    SQL_OFFICER_CHATS, SQL_PAGE_AFTER, SQL_PAGE_BEFORE, SQL_QUEUE, SQL_RENAME_CUSTOMER,
-    SQL_SESSION, SQL_TRANSITION, chat_by_id, chat_from_row, message_from_row, officer_from_row,
+    SQL_CHAT_BY_CUSTOMER, SQL_CLAIM, SQL_CUSTOMER_CHATS, SQL_IDEMPOTENT_ORIGINAL,
+    SQL_INSERT_MESSAGE, SQL_NEXT_SEQ, SQL_OFFICER_CHATS, SQL_PAGE_AFTER, SQL_PAGE_BEFORE,
+    SQL_QUEUE, SQL_RENAME_CUSTOMER, SQL_SESSION, SQL_TRANSITION, chat_by_id, chat_from_row,
+    message_from_row, officer_from_row,
 };
 use super::schema::schema_version;
-use crate::ids::{ChatId, OfficerId};
+use crate::ids::{ChatId, CustomerId, OfficerId};
 use crate::model::{Chat, Message, Officer, Timestamp};
 use crate::store::{
     AppendOutcome, ClaimOutcome, Counts, NewChat, NewMessage, OfficerRecord, PageQuery,
@@ -148,6 +149,19 @@ impl Store for SqliteStore {
                 })
             })
             .map_err(classify)
+        })
+        .await
+    }
+
+    async fn customer_chats(&self, customer: &CustomerId, limit: u32) -> StoreResult<Vec<Chat>> {
+        let customer = customer.clone();
+        self.read(move |c| {
+            let mut st = c.prepare_cached(SQL_CUSTOMER_CHATS).map_err(classify)?;
+            let rows = st
+                .query_map(params![customer.as_str(), i64::from(limit)], chat_from_row)
+                .map_err(classify)?
+                .collect::<rusqlite::Result<Vec<_>>>();
+            rows.map_err(classify)
         })
         .await
     }

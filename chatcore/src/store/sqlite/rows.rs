@@ -38,6 +38,12 @@ pub(super) const SQL_QUEUE: &str = concat!(
     " FROM chats INDEXED BY chats_queue",
     " WHERE status = 'pending' ORDER BY created_at, id LIMIT ?1"
 );
+pub(super) const SQL_CUSTOMER_CHATS: &str = concat!(
+    "SELECT ",
+    chat_columns!(),
+    " FROM chats INDEXED BY chats_by_customer",
+    " WHERE customer_id = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2"
+);
 pub(super) const SQL_OFFICER_CHATS: &str = concat!(
     "SELECT ",
     chat_columns!(),
@@ -153,6 +159,7 @@ mod tests {
         for (name, sql) in [
             ("chat by id", SQL_CHAT_BY_ID),
             ("chat by customer", SQL_CHAT_BY_CUSTOMER),
+            ("customer's chats", SQL_CUSTOMER_CHATS),
             ("rename customer", SQL_RENAME_CUSTOMER),
             ("queue", SQL_QUEUE),
             ("officer chats", SQL_OFFICER_CHATS),
