@@ -122,6 +122,11 @@ fn sender(m: &Message) -> String {
     }
 }
 
+/// A chat named for people in a one-line answer: `chat ID (customer ID)`.
+pub(crate) fn chat_named(c: &Chat) -> String {
+    format!("chat {} (customer {})", c.id, c.customer_id)
+}
+
 /// The chat's officer (for a resolved chat, its last one), or `-`.
 pub(crate) fn officer_of(c: &Chat) -> &str {
     c.assigned_officer_id.as_ref().map_or("-", |o| o.as_str())
