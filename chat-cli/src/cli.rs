@@ -14,7 +14,8 @@ Exit codes:
   1  anything else (an internal or unexpected error, 5xx)
   2  usage: bad arguments or flags
   3  not found (404: no such chat or officer)
-  4  conflict (409: e.g. a claim lost to another officer, an officer id that exists)
+  4  conflict (409: e.g. a claim lost to another officer, an officer id that exists,
+     a chat in the wrong state for resolve, release, transfer, reopen or send)
   5  auth (401/403: no, bad or expired token; wrong password; not allowed)
   6  server unreachable (remote), or the database cannot be opened (local)
   7  invalid input (400/413/422: malformed id, empty or too long message, bad paging)
@@ -146,6 +147,44 @@ pub(crate) enum Command {
     /// Send a message (remote: as the token's owner; local: --as officer:ID|customer:ID).
     Send(SendArgs),
 
+    /// End a chat (its officer, its customer, or the admin).
+    ///
+    /// The customer may end their chat while it is pending too; an officer takes it
+    /// first. Resolving a resolved chat succeeds and changes nothing. Nobody writes to a
+    /// resolved chat. Prints the chat.
+    ///
+    /// Exit 4 not_assigned: an officer on a pending chat. Exit 5 forbidden: not the
+    /// chat's officer or customer. Exit 3 chat_not_found.
+    Resolve(ChatArg),
+
+    /// Put an assigned chat back in the queue (its officer, or the admin).
+    ///
+    /// It goes back at its place by creation time. Prints the chat.
+    ///
+    /// Exit 4 not_assigned: the chat is pending; exit 4 chat_resolved: it is resolved.
+    /// Exit 5 forbidden: not the chat's officer. Exit 3 chat_not_found.
+    Release(ChatArg),
+
+    /// Hand an assigned chat to another officer (its officer, or the admin).
+    ///
+    /// The officer must exist and be enabled. A transfer to the chat's own officer
+    /// succeeds and changes nothing. Prints the chat.
+    ///
+    /// Exit 3 officer_not_found (or chat_not_found). Exit 4 not_assigned: the chat is
+    /// pending; exit 4 chat_resolved: it is resolved. Exit 5 forbidden: not the chat's
+    /// officer; exit 5 officer_disabled.
+    Transfer(TransferArgs),
+
+    /// Open a resolved chat again, assigned (an officer for themselves, the admin --for one).
+    ///
+    /// Prints the chat.
+    ///
+    /// Exit 4 not_resolved: the chat is open. Exit 4 customer_has_open_chat: its customer
+    /// has started another chat since. Exit 5 forbidden: an officer reopening for someone
+    /// else, or a customer. Exit 7 invalid_field: the admin without --for. Exit 3
+    /// chat_not_found or officer_not_found.
+    Reopen(ReopenArgs),
+
     /// Read a page of a chat's messages, ascending by seq.
     Messages(MessagesArgs),
 
@@ -267,6 +306,35 @@ pub(crate) struct ChatsArgs {
 pub(crate) struct ClaimArgs {
     /// The chat's id.
     pub(crate) chat: String,
+}
+
+/// A command on one chat (`resolve`, `release`).
+#[derive(Debug, Args)]
+pub(crate) struct ChatArg {
+    /// The chat's id.
+    pub(crate) chat: String,
+}
+
+/// `transfer`
+#[derive(Debug, Args)]
+pub(crate) struct TransferArgs {
+    /// The chat's id.
+    pub(crate) chat: String,
+
+    /// The officer who takes the chat over (they must exist and be enabled).
+    pub(crate) officer: String,
+}
+
+/// `reopen`
+#[derive(Debug, Args)]
+pub(crate) struct ReopenArgs {
+    /// The chat's id.
+    pub(crate) chat: String,
+
+    /// The officer the chat goes to: required for the admin; an officer may name only
+    /// themselves (the default).
+    #[arg(long = "for", value_name = "OFFICER")]
+    pub(crate) for_officer: Option<String>,
 }
 
 /// `send`

@@ -4,7 +4,7 @@
 
 use std::io::{self, Write};
 
-use chatcore::{Chat, Message, Officer};
+use chatcore::{Chat, Message, Officer, SenderType};
 use serde::Serialize;
 
 use crate::error::ApiError;
@@ -92,7 +92,7 @@ impl Printer {
                         vec![
                             m.seq.to_string(),
                             m.created_at.to_string(),
-                            format!("{}:{}", m.sender_type.as_str(), m.sender_id),
+                            sender(m),
                             m.content.replace('\n', " "),
                         ]
                     })
@@ -102,16 +102,34 @@ impl Printer {
     }
 }
 
-/// One line for a message, as `watch chat` shows it.
+/// One line for a message, as `watch chat` shows it. A system entry (a change of the
+/// chat's state) is its sentence, marked `[system]`:
+/// `#3 <time> [system] Alice transferred the chat to Bob`.
 pub(crate) fn message_line(m: &Message) -> String {
-    format!(
-        "#{} {} {}:{}: {}",
-        m.seq,
-        m.created_at,
-        m.sender_type.as_str(),
-        m.sender_id,
-        m.content.replace('\n', " ")
-    )
+    let content = m.content.replace('\n', " ");
+    match m.sender_type {
+        SenderType::System => format!("#{} {} [system] {content}", m.seq, m.created_at),
+        _ => format!("#{} {} {}: {content}", m.seq, m.created_at, sender(m)),
+    }
+}
+
+/// Who wrote a message, for people: `customer:ID`, `officer:ID`, or `[system]` for a
+/// system entry, whose sentence already names who made the change.
+fn sender(m: &Message) -> String {
+    match m.sender_type {
+        SenderType::System => "[system]".to_string(),
+        _ => format!("{}:{}", m.sender_type.as_str(), m.sender_id),
+    }
+}
+
+/// A chat named for people in a one-line answer: `chat ID (customer ID)`.
+pub(crate) fn chat_named(c: &Chat) -> String {
+    format!("chat {} (customer {})", c.id, c.customer_id)
+}
+
+/// The chat's officer (for a resolved chat, its last one), or `-`.
+pub(crate) fn officer_of(c: &Chat) -> &str {
+    c.assigned_officer_id.as_ref().map_or("-", |o| o.as_str())
 }
 
 fn chat_row(c: &Chat) -> Vec<String> {
@@ -119,9 +137,7 @@ fn chat_row(c: &Chat) -> Vec<String> {
         c.id.to_string(),
         c.customer_id.to_string(),
         c.status.as_str().to_string(),
-        c.assigned_officer_id
-            .as_ref()
-            .map_or_else(|| "-".to_string(), ToString::to_string),
+        officer_of(c).to_string(),
         c.created_at.to_string(),
     ]
 }
@@ -202,5 +218,30 @@ mod tests {
             ],
         );
         assert_eq!(t, "A     BB\nlong  x\ns     y\n");
+    }
+
+    #[test]
+    fn system_entries_read_as_their_sentence() {
+        let mut m = Message {
+            id: chatcore::MessageId::new(),
+            chat_id: chatcore::ChatId::new(),
+            seq: 3,
+            sender_type: SenderType::System,
+            sender_id: "alice".into(),
+            content: "Alice transferred the chat to Bob".into(),
+            created_at: chatcore::Timestamp::from_unix_millis(0),
+            client_message_id: None,
+            event: None,
+        };
+        assert_eq!(
+            message_line(&m),
+            "#3 1970-01-01T00:00:00.000Z [system] Alice transferred the chat to Bob"
+        );
+        m.sender_type = SenderType::Officer;
+        m.content = "Hi\nthere".into();
+        assert_eq!(
+            message_line(&m),
+            "#3 1970-01-01T00:00:00.000Z officer:alice: Hi there"
+        );
     }
 }

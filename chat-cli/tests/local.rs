@@ -345,6 +345,197 @@ fn claim_send_and_read_a_chat() {
         .error(3, "chat_not_found");
 }
 
+/// The conversation lifecycle as the acting identities of `--as`: release, transfer,
+/// resolve (by the customer too) and reopen, each refusal with its exit code, and the
+/// system entries they leave in the timeline.
+#[test]
+fn resolve_release_transfer_and_reopen_a_chat() {
+    let cli = Cli::local();
+    cli.add_officer("alice", "correct horse");
+    cli.run(&[
+        "officer",
+        "add",
+        "bob",
+        "--display-name",
+        "Bob",
+        "--no-password",
+    ])
+    .code(0);
+    let (chat, _) = cli.customer("cust-1");
+    for (command, code) in [
+        ("resolve", "not_assigned"),
+        ("release", "chat_resolved"),
+        ("transfer", "officer_not_found"),
+        ("reopen", "customer_has_open_chat"),
+    ] {
+        let help = cli.run(&[command, "--help"]);
+        help.code(0);
+        assert!(help.stdout.contains(code), "{command}: {}", help.stdout);
+    }
+
+    // A pending chat is nobody's to hand on or end: its officer takes it first.
+    cli.run(&["--as", "officer:alice", "release", &chat])
+        .error(4, "not_assigned");
+    cli.run(&["--json", "--as", "officer:alice", "release", &chat])
+        .json_error(4, "not_assigned");
+    cli.run(&["--as", "officer:alice", "resolve", &chat])
+        .error(4, "not_assigned");
+    cli.run(&["--as", "officer:alice", "transfer", &chat, "bob"])
+        .error(4, "not_assigned");
+
+    // Release: back in the queue.
+    cli.json(&["--as", "officer:alice", "claim", &chat]);
+    let released = cli.run(&["--as", "officer:alice", "release", &chat]);
+    released.code(0);
+    assert_eq!(
+        released.stdout,
+        format!("released chat {chat} (customer cust-1) back to the queue\n")
+    );
+    assert_eq!(cli.json(&["queue"])[0]["id"], chat.as_str());
+
+    // Transfer: to an officer who exists, by the chat's own officer.
+    cli.json(&["--as", "officer:alice", "claim", &chat]);
+    cli.run(&["--as", "officer:alice", "transfer", &chat, "nobody"])
+        .error(3, "officer_not_found");
+    cli.run(&[
+        "--json",
+        "--as",
+        "officer:alice",
+        "transfer",
+        &chat,
+        "nobody",
+    ])
+    .json_error(3, "officer_not_found");
+    cli.run(&["--as", "officer:alice", "transfer", &chat, "a b"])
+        .error(7, "invalid_id");
+    cli.run(&["--as", "officer:bob", "transfer", &chat, "bob"])
+        .error(5, "forbidden");
+    cli.run(&["--as", "officer:alice", "transfer", NO_SUCH_CHAT, "bob"])
+        .error(3, "chat_not_found");
+    let transferred = cli.run(&["--as", "officer:alice", "transfer", &chat, "bob"]);
+    transferred.code(0);
+    assert_eq!(
+        transferred.stdout,
+        format!("transferred chat {chat} (customer cust-1) to officer bob\n")
+    );
+    cli.run(&["--as", "officer:alice", "send", &chat, "still mine?"])
+        .error(5, "forbidden");
+    cli.run(&["--as", "officer:bob", "release", &chat]).code(0);
+    cli.json(&["--as", "officer:bob", "claim", &chat]);
+    cli.json(&["--as", "officer:bob", "send", &chat, "Bob here"]);
+
+    // Resolve: the customer ends their own chat; again changes nothing.
+    cli.run(&["--as", "customer:cust-9", "resolve", &chat])
+        .error(5, "forbidden");
+    cli.run(&["--as", "customer:cust-1", "release", &chat])
+        .error(5, "forbidden");
+    let resolved = cli.json(&["--as", "customer:cust-1", "resolve", &chat]);
+    assert_eq!(resolved["status"], "resolved");
+    assert_eq!(resolved["assignedOfficerId"], "bob");
+    assert!(resolved["resolvedAt"].is_string(), "{resolved}");
+    let again = cli.run(&["--as", "customer:cust-1", "resolve", &chat]);
+    again.code(0);
+    assert_eq!(
+        again.stdout,
+        format!("resolved chat {chat} (customer cust-1)\n")
+    );
+    cli.run(&["--as", "officer:alice", "resolve", NO_SUCH_CHAT])
+        .error(3, "chat_not_found");
+
+    // Nobody writes to, hands on or claims a resolved chat.
+    cli.run(&["--as", "customer:cust-1", "send", &chat, "one more thing"])
+        .error(4, "chat_resolved");
+    cli.run(&["--json", "--as", "officer:bob", "send", &chat, "bye"])
+        .json_error(4, "chat_resolved");
+    cli.run(&["--as", "officer:bob", "release", &chat])
+        .error(4, "chat_resolved");
+    cli.run(&["--as", "officer:bob", "transfer", &chat, "alice"])
+        .error(4, "chat_resolved");
+
+    // Reopen: an officer for themselves, the admin for the officer named.
+    cli.run(&["--as", "officer:bob", "reopen", &chat, "--for", "alice"])
+        .error(5, "forbidden");
+    cli.run(&["reopen", &chat]).error(7, "invalid_field");
+    cli.run(&["reopen", &chat, "--for", "nobody"])
+        .error(3, "officer_not_found");
+    let reopened = cli.run(&["--as", "officer:bob", "reopen", &chat]);
+    reopened.code(0);
+    assert_eq!(
+        reopened.stdout,
+        format!("reopened chat {chat} (customer cust-1) for officer bob\n")
+    );
+    cli.run(&["--as", "officer:bob", "reopen", &chat])
+        .error(4, "not_resolved");
+    cli.run(&["--json", "--as", "officer:bob", "reopen", &chat])
+        .json_error(4, "not_resolved");
+
+    // A customer has one open chat: once they start another, the old one stays closed.
+    cli.json(&["resolve", &chat]);
+    let (second, _) = cli.customer("cust-1");
+    assert_ne!(second, chat);
+    cli.run(&["reopen", &chat, "--for", "alice"])
+        .error(4, "customer_has_open_chat");
+    cli.run(&["--json", "--as", "officer:alice", "reopen", &chat])
+        .json_error(4, "customer_has_open_chat");
+    cli.json(&["--as", "customer:cust-1", "resolve", &second]);
+    let reopened = cli.json(&["reopen", &chat, "--for", "alice"]);
+    assert_eq!(reopened["status"], "assigned");
+    assert_eq!(reopened["assignedOfficerId"], "alice");
+    assert!(reopened["resolvedAt"].is_null(), "{reopened}");
+
+    // Each change left a system entry in the timeline, in order with the messages.
+    let timeline = cli.json(&["messages", &chat]);
+    let entries: Vec<(&str, &str)> = timeline
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["senderType"].as_str().unwrap(),
+                m["content"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        entries,
+        [
+            ("system", "alice put the chat back in the queue"),
+            ("system", "alice transferred the chat to Bob"),
+            ("system", "Bob put the chat back in the queue"),
+            ("officer", "Bob here"),
+            ("system", "The customer ended the chat"),
+            ("system", "Bob reopened the chat"),
+            ("system", "An administrator ended the chat"),
+            ("system", "An administrator reopened the chat for alice"),
+        ]
+    );
+    assert_eq!(timeline[1]["event"]["kind"], "transferred");
+    let table = cli.run(&["messages", &chat]);
+    table.code(0);
+    let lines: Vec<&str> = table.stdout.lines().collect();
+    assert_eq!(lines.len(), 9, "{}", table.stdout);
+    assert!(
+        lines[2].starts_with("2 ")
+            && lines[2].contains("  [system]  ")
+            && lines[2].ends_with("  alice transferred the chat to Bob"),
+        "{}",
+        table.stdout
+    );
+    assert!(lines[4].contains("officer:bob") && lines[4].ends_with("Bob here"));
+
+    // The chats list shows where each chat stands.
+    let alice = cli.run(&["chats", "alice"]);
+    alice.code(0);
+    assert!(
+        alice
+            .stdout
+            .lines()
+            .any(|l| l.starts_with(&chat) && l.contains("  assigned  alice  ")),
+        "{}",
+        alice.stdout
+    );
+}
+
 #[test]
 fn status_reports_store_schema_and_counts() {
     let cli = Cli::local();

@@ -315,6 +315,135 @@ fn the_whole_flow_over_the_contract() {
     assert_eq!(page[0]["seq"], 3);
 }
 
+/// The lifecycle commands over the contract: each officer with their saved token, the
+/// customer with theirs, the admin with the admin token; refusals keep the contract's
+/// code and their exit code.
+#[test]
+fn resolve_release_transfer_and_reopen_over_the_contract() {
+    let s = setup();
+    let (alice, customer, chat) = (&s.officer, &s.customer, s.chat.as_str());
+    let bob = alice.with_config_dir("bob");
+    bob.run_stdin(
+        &[
+            "--token",
+            ADMIN_TOKEN,
+            "officer",
+            "add",
+            "bob",
+            "--display-name",
+            "Bob",
+            "--password-stdin",
+        ],
+        "battery staple\n",
+    )
+    .code(0);
+    bob.run_stdin(
+        &["officer", "login", "bob", "--password-stdin"],
+        "battery staple\n",
+    )
+    .code(0);
+    let admin = |args: &[&str]| {
+        let mut all = vec!["--token", ADMIN_TOKEN];
+        all.extend_from_slice(args);
+        alice.run(&all)
+    };
+
+    alice.run(&["release", chat]).error(4, "not_assigned");
+    alice
+        .run(&["--json", "release", chat])
+        .json_error(4, "not_assigned");
+
+    alice.json(&["claim", chat]);
+    let released = alice.run(&["release", chat]);
+    released.code(0);
+    assert_eq!(
+        released.stdout,
+        format!("released chat {chat} (customer cust-1) back to the queue\n")
+    );
+    assert_eq!(alice.json(&["queue"])[0]["id"], chat);
+
+    alice.json(&["claim", chat]);
+    alice
+        .run(&["transfer", chat, "nobody"])
+        .error(3, "officer_not_found");
+    alice
+        .run(&["--json", "transfer", chat, "nobody"])
+        .json_error(3, "officer_not_found");
+    bob.run(&["transfer", chat, "bob"]).error(5, "forbidden");
+    let transferred = alice.run(&["transfer", chat, "bob"]);
+    transferred.code(0);
+    assert_eq!(
+        transferred.stdout,
+        format!("transferred chat {chat} (customer cust-1) to officer bob\n")
+    );
+    alice.run(&["release", chat]).error(5, "forbidden");
+    bob.json(&["send", chat, "Bob here"]);
+
+    customer.run(&["release", chat]).error(5, "forbidden");
+    let resolved = customer.json(&["resolve", chat]);
+    assert_eq!(resolved["status"], "resolved");
+    assert_eq!(resolved["assignedOfficerId"], "bob");
+    customer
+        .run(&["send", chat, "one more thing"])
+        .error(4, "chat_resolved");
+    bob.run(&["--json", "send", chat, "bye"])
+        .json_error(4, "chat_resolved");
+    assert_eq!(
+        bob.run(&["resolve", chat]).stdout,
+        format!("resolved chat {chat} (customer cust-1)\n")
+    );
+
+    let reopened = bob.run(&["reopen", chat]);
+    reopened.code(0);
+    assert_eq!(
+        reopened.stdout,
+        format!("reopened chat {chat} (customer cust-1) for officer bob\n")
+    );
+    bob.run(&["reopen", chat]).error(4, "not_resolved");
+    admin(&["resolve", chat]).code(0);
+    admin(&["reopen", chat]).error(7, "invalid_field");
+
+    // The customer starts another chat: the old one cannot be reopened while it is open.
+    let second = customer.json(&["customer", "login", "cust-1"]);
+    assert_eq!(second["created"], true);
+    admin(&["reopen", chat, "--for", "alice"]).error(4, "customer_has_open_chat");
+    alice
+        .run(&["--json", "reopen", chat])
+        .json_error(4, "customer_has_open_chat");
+    customer.json(&["resolve", second["chat"]["id"].as_str().unwrap()]);
+    let reopened = admin(&["--json", "reopen", chat, "--for", "alice"]).ok_json();
+    assert_eq!(
+        (
+            reopened["status"].as_str(),
+            reopened["assignedOfficerId"].as_str()
+        ),
+        (Some("assigned"), Some("alice"))
+    );
+
+    // The timeline reads as sentences, marked [system].
+    let table = alice.run(&["messages", chat]);
+    table.code(0);
+    let lines: Vec<&str> = table.stdout.lines().collect();
+    assert!(
+        lines[2].contains("  [system]  ")
+            && lines[2].ends_with("  alice transferred the chat to Bob"),
+        "{}",
+        table.stdout
+    );
+    assert!(
+        lines
+            .last()
+            .unwrap()
+            .ends_with("An administrator reopened the chat for alice"),
+        "{}",
+        table.stdout
+    );
+    let timeline = alice.json(&["messages", chat]);
+    assert_eq!(timeline[1]["senderType"], "system");
+    assert_eq!(timeline[1]["event"]["kind"], "transferred");
+    assert_eq!(timeline[1]["event"]["fromOfficerId"], "alice");
+}
+
 #[test]
 fn an_unreachable_server_exits_6() {
     let port = {

@@ -322,6 +322,53 @@ impl Local {
             .map_err(ApiError::from)?)
     }
 
+    pub(crate) async fn resolve(&self, chat: &str) -> anyhow::Result<Chat> {
+        let chat = ChatId::parse(chat).map_err(ApiError::from)?;
+        let actor = self.actor(Some(chat)).await?;
+        Ok(self
+            .service
+            .resolve(&actor, chat)
+            .await
+            .map_err(ApiError::from)?)
+    }
+
+    pub(crate) async fn release(&self, chat: &str) -> anyhow::Result<Chat> {
+        let chat = ChatId::parse(chat).map_err(ApiError::from)?;
+        let actor = self.actor(Some(chat)).await?;
+        Ok(self
+            .service
+            .release(&actor, chat)
+            .await
+            .map_err(ApiError::from)?)
+    }
+
+    pub(crate) async fn transfer(&self, chat: &str, to: &str) -> anyhow::Result<Chat> {
+        let chat = ChatId::parse(chat).map_err(ApiError::from)?;
+        let to = OfficerId::parse(to).map_err(ApiError::from)?;
+        let actor = self.actor(Some(chat)).await?;
+        Ok(self
+            .service
+            .transfer(&actor, chat, &to)
+            .await
+            .map_err(ApiError::from)?)
+    }
+
+    /// Whom the chat goes to when `officer` is `None` (the acting officer; the admin must
+    /// name one) is the engine's answer, as on a server.
+    pub(crate) async fn reopen(&self, chat: &str, officer: Option<&str>) -> anyhow::Result<Chat> {
+        let chat = ChatId::parse(chat).map_err(ApiError::from)?;
+        let officer = officer
+            .map(OfficerId::parse)
+            .transpose()
+            .map_err(ApiError::from)?;
+        let actor = self.actor(Some(chat)).await?;
+        Ok(self
+            .service
+            .reopen(&actor, chat, officer.as_ref())
+            .await
+            .map_err(ApiError::from)?)
+    }
+
     pub(crate) async fn send(
         &self,
         chat: &str,

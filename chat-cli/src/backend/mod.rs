@@ -153,6 +153,38 @@ impl Backend {
         }
     }
 
+    /// Ends a chat as the acting identity.
+    pub(crate) async fn resolve(&self, chat: &str) -> anyhow::Result<Chat> {
+        match self {
+            Backend::Local(b) => b.resolve(chat).await,
+            Backend::Remote(b) => b.resolve(chat).await,
+        }
+    }
+
+    /// Puts an assigned chat back in the queue.
+    pub(crate) async fn release(&self, chat: &str) -> anyhow::Result<Chat> {
+        match self {
+            Backend::Local(b) => b.release(chat).await,
+            Backend::Remote(b) => b.release(chat).await,
+        }
+    }
+
+    /// Hands an assigned chat to officer `to`.
+    pub(crate) async fn transfer(&self, chat: &str, to: &str) -> anyhow::Result<Chat> {
+        match self {
+            Backend::Local(b) => b.transfer(chat, to).await,
+            Backend::Remote(b) => b.transfer(chat, to).await,
+        }
+    }
+
+    /// Opens a resolved chat again, for `officer` or (`None`) the acting officer.
+    pub(crate) async fn reopen(&self, chat: &str, officer: Option<&str>) -> anyhow::Result<Chat> {
+        match self {
+            Backend::Local(b) => b.reopen(chat, officer).await,
+            Backend::Remote(b) => b.reopen(chat, officer).await,
+        }
+    }
+
     pub(crate) async fn send(
         &self,
         chat: &str,

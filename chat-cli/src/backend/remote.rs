@@ -156,6 +156,24 @@ impl Remote {
         Ok(claimed.map_err(|e| self.error(e))?)
     }
 
+    pub(crate) async fn resolve(&self, chat: &str) -> anyhow::Result<Chat> {
+        Ok(self.client.resolve(chat).await.map_err(|e| self.error(e))?)
+    }
+
+    pub(crate) async fn release(&self, chat: &str) -> anyhow::Result<Chat> {
+        Ok(self.client.release(chat).await.map_err(|e| self.error(e))?)
+    }
+
+    pub(crate) async fn transfer(&self, chat: &str, to: &str) -> anyhow::Result<Chat> {
+        let transferred = self.client.transfer(chat, to).await;
+        Ok(transferred.map_err(|e| self.error(e))?)
+    }
+
+    pub(crate) async fn reopen(&self, chat: &str, officer: Option<&str>) -> anyhow::Result<Chat> {
+        let reopened = self.client.reopen(chat, officer).await;
+        Ok(reopened.map_err(|e| self.error(e))?)
+    }
+
     pub(crate) async fn send(
         &self,
         chat: &str,

@@ -9,8 +9,12 @@ mod logout;
 mod messages;
 mod officer;
 mod queue;
+mod release;
+mod reopen;
+mod resolve;
 mod send;
 mod status;
+mod transfer;
 mod watch;
 
 use anyhow::Context;
@@ -34,6 +38,10 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Chats(args) => chats::run(&backend, printer, args).await,
         Command::Claim(args) => claim::run(&backend, printer, args).await,
         Command::Send(args) => send::run(&backend, printer, args).await,
+        Command::Resolve(args) => resolve::run(&backend, printer, args).await,
+        Command::Release(args) => release::run(&backend, printer, args).await,
+        Command::Transfer(args) => transfer::run(&backend, printer, args).await,
+        Command::Reopen(args) => reopen::run(&backend, printer, args).await,
         Command::Messages(args) => messages::run(&backend, printer, args).await,
         Command::Watch(cmd) => watch::run(&backend, printer, cmd).await,
         Command::Status => status::run(&backend, printer).await,

@@ -19,7 +19,7 @@ use chatcore::Event;
 use crate::backend::{Backend, Remote};
 use crate::cli::WatchCommand;
 use crate::error::ApiError;
-use crate::output::{Printer, message_line};
+use crate::output::{Printer, message_line, officer_of};
 
 pub(crate) async fn run(
     backend: &Backend,
@@ -95,17 +95,25 @@ fn print_event(printer: Printer, chat_only: bool, event: &Event, text: &str) -> 
         }
         Event::NewMessage { message } => message_line(message),
         _ if chat_only => return Ok(()),
+        // A lifecycle change says what changed and where the chat now stands.
+        Event::ChatUpdated { chat, change } => format!(
+            "{} chat={} customer={} officer={} status={} change={}",
+            event.kind(),
+            chat.id,
+            chat.customer_id,
+            officer_of(chat),
+            chat.status.as_str(),
+            change.as_str()
+        ),
         Event::QueueChatCreated { chat }
         | Event::QueueChatClaimed { chat }
         | Event::ChatAssigned { chat }
-        | Event::ChatUpdated { chat, .. } => format!(
+        | Event::ChatUnassigned { chat } => format!(
             "{} chat={} customer={} officer={}",
             event.kind(),
             chat.id,
             chat.customer_id,
-            chat.assigned_officer_id
-                .as_ref()
-                .map_or("-", |o| o.as_str())
+            officer_of(chat)
         ),
         _ => format!("{} {text}", event.kind()),
     };
