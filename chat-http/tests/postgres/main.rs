@@ -8,6 +8,9 @@
 //!   traffic while node B keeps serving.
 //! - `rights`: a right that changes on one node is enforced on the other's sockets (a
 //!   claim, a logout, a disabled officer).
+//! - `lifecycle`: resolve, release, transfer and reopen made on one node, heard on the
+//!   other's sockets; reopens, transfers, resolutions, claims, releases and logins racing
+//!   through both nodes, each with one outcome and dense seqs.
 
 use std::time::Duration;
 
@@ -18,6 +21,7 @@ use tokio_tungstenite::tungstenite::Message;
 #[path = "../support/server.rs"]
 mod server;
 
+mod lifecycle;
 mod rights;
 mod traffic;
 
