@@ -8,6 +8,11 @@
 //!   traffic while node B keeps serving.
 //! - `rights`: a right that changes on one node is enforced on the other's sockets (a
 //!   claim, a logout, a disabled officer).
+//! - `lifecycle`: resolve, release, transfer and reopen made on one node, heard on the
+//!   other's sockets; reopens, transfers, resolutions and logins racing through both
+//!   nodes, each with one outcome and dense seqs.
+//! - `stale_reads`: a message, a login or a claim decided on a chat as read before the
+//!   other node changed it (a resolution, a transfer, a release).
 
 use std::time::Duration;
 
@@ -18,7 +23,9 @@ use tokio_tungstenite::tungstenite::Message;
 #[path = "../support/server.rs"]
 mod server;
 
+mod lifecycle;
 mod rights;
+mod stale_reads;
 mod traffic;
 
 use server::Api;
