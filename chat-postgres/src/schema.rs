@@ -82,7 +82,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ALTER TABLE chats ADD COLUMN resolved_at BIGINT;
     CREATE UNIQUE INDEX chats_open_per_customer ON chats (customer_id)
         WHERE status <> 'resolved';
-    CREATE INDEX chats_by_customer ON chats (customer_id, created_at);
+    CREATE INDEX chats_by_customer ON chats (customer_id, created_at, id);
     DROP INDEX chats_queue;
     CREATE INDEX chats_queue ON chats (created_at, id) WHERE status = 'pending';
     ALTER TABLE messages ADD COLUMN event TEXT;

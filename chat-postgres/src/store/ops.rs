@@ -93,48 +93,17 @@ impl Store for PgStore {
     }
 
     async fn get_or_create_chat(&self, new: &NewChat) -> StoreResult<(Chat, bool)> {
-        let status = new.status();
         let client = self.client().await?;
-        let st = client
-            .prepare_cached(SQL_INSERT_CHAT)
-            .await
-            .map_err(classify)?;
-        // ON CONFLICT waits for a concurrent insert of the same customer to commit, so
-        // when nothing is inserted here the other chat is visible to the next statement.
-        let inserted = client
-            .query_opt(
-                &st,
-                &[
-                    &new.id.to_string(),
-                    &new.customer_id.as_str(),
-                    &new.assigned_officer_id.as_ref().map(OfficerId::as_str),
-                    &status.as_str(),
-                    &new.created_at.unix_millis(),
-                    &new.customer_name,
-                ],
-            )
-            .await
-            .map_err(classify)?;
-        if let Some(row) = inserted {
-            return Ok((chat_from_row(&row)?, true));
+        // The open chat may be resolved between the conflict and the read that follows
+        // (by another node): then there is room for a new one, so insert again.
+        for _ in 0..RACE_RETRIES {
+            if let Some(found) = self.insert_or_find_chat(&client, new).await? {
+                return Ok(found);
+            }
         }
-        if let Some(name) = &new.customer_name {
-            let st = client
-                .prepare_cached(SQL_RENAME_CUSTOMER)
-                .await
-                .map_err(classify)?;
-            let row = client
-                .query_opt(&st, &[&new.customer_id.as_str(), name])
-                .await
-                .map_err(classify)?
-                .ok_or_else(|| StoreError::backend("customer's chat vanished after a conflict"))?;
-            return Ok((chat_from_row(&row)?, false));
-        }
-        let chat = self
-            .one_chat(&client, SQL_CHAT_BY_CUSTOMER, new.customer_id.as_str())
-            .await?
-            .ok_or_else(|| StoreError::backend("customer's chat vanished after a conflict"))?;
-        Ok((chat, false))
+        Err(StoreError::Unavailable(
+            "the customer's open chat kept changing during the login".into(),
+        ))
     }
 
     async fn chat(&self, id: &ChatId) -> StoreResult<Option<Chat>> {
@@ -189,15 +158,28 @@ impl Store for PgStore {
         let id = chat.to_string();
         // The one conditional update that decides a race: only a pending chat changes.
         let st = client.prepare_cached(SQL_CLAIM).await.map_err(classify)?;
-        let claimed = client
-            .query_opt(&st, &[&id, &officer.as_str(), &at.unix_millis()])
-            .await
-            .map_err(classify)?;
-        if let Some(row) = claimed {
-            return Ok(ClaimOutcome::Claimed(chat_from_row(&row)?));
+        for _ in 0..RACE_RETRIES {
+            let claimed = client
+                .query_opt(&st, &[&id, &officer.as_str(), &at.unix_millis()])
+                .await
+                .map_err(classify)?;
+            if let Some(row) = claimed {
+                return Ok(ClaimOutcome::Claimed(chat_from_row(&row)?));
+            }
+            let found = self.one_chat(&client, SQL_CHAT_BY_ID, &id).await?;
+            // Pending again already (released by another node after the update found it
+            // taken): claim it again rather than answer from a state that is gone.
+            if found
+                .as_ref()
+                .is_some_and(|c| c.status == chatcore::ChatStatus::Pending)
+            {
+                continue;
+            }
+            return Ok(ClaimOutcome::refused(found, officer));
         }
-        let found = self.one_chat(&client, SQL_CHAT_BY_ID, &id).await?;
-        Ok(ClaimOutcome::refused(found, officer))
+        Err(StoreError::Unavailable(
+            "the chat kept changing during the claim".into(),
+        ))
     }
 
     async fn transition(&self, change: &Transition) -> StoreResult<TransitionOutcome> {
@@ -270,13 +252,40 @@ impl Store for PgStore {
         // any connection queue here, so seqs are dense and committed in order, and the
         // idempotency lookup below sees every earlier message of the chat.
         let st = tx.prepare_cached(SQL_NEXT_SEQ).await.map_err(classify)?;
-        let seq: i64 = tx
-            .query_opt(&st, &[&chat_id, &m.created_at.unix_millis()])
+        let (status, owner) = match &m.decided_on {
+            Some((status, owner)) => (Some(status.as_str()), owner.as_ref().map(OfficerId::as_str)),
+            None => (None, None),
+        };
+        let row = tx
+            .query_opt(
+                &st,
+                &[&chat_id, &m.created_at.unix_millis(), &status, &owner],
+            )
             .await
-            .map_err(classify)?
-            .ok_or_else(|| StoreError::backend("append to a chat that does not exist"))?
-            .try_get(0)
             .map_err(classify)?;
+        let Some(row) = row else {
+            // Not in the state the write was allowed on: a retry of a message stored
+            // before the change is still answered with the original.
+            tx.rollback().await.map_err(classify)?;
+            if let Some(key) = &m.client_message_id {
+                let st = client
+                    .prepare_cached(SQL_IDEMPOTENT_ORIGINAL)
+                    .await
+                    .map_err(classify)?;
+                let original = client
+                    .query_opt(&st, &[&chat_id, &m.sender_type.as_str(), &m.sender_id, key])
+                    .await
+                    .map_err(classify)?;
+                if let Some(row) = original {
+                    return Ok(AppendOutcome::Duplicate(message_from_row(&row)?));
+                }
+            }
+            return match self.one_chat(&client, SQL_CHAT_BY_ID, &chat_id).await? {
+                Some(now) => Ok(AppendOutcome::Stale(now)),
+                None => Err(StoreError::backend("append to a chat that does not exist")),
+            };
+        };
+        let seq: i64 = row.try_get(0).map_err(classify)?;
         if let Some(key) = &m.client_message_id {
             let st = tx
                 .prepare_cached(SQL_IDEMPOTENT_ORIGINAL)
@@ -512,5 +521,61 @@ impl Store for PgStore {
         // calls fail with `Unavailable`.
         self.pool.close();
         Ok(())
+    }
+}
+
+/// How many times an operation that lost a race to another node is tried again.
+const RACE_RETRIES: usize = 8;
+
+impl PgStore {
+    /// One attempt at a login's chat: a new chat, or the customer's open one; `None` when
+    /// the open chat that blocked the insert was resolved before it could be read.
+    async fn insert_or_find_chat(
+        &self,
+        client: &Object,
+        new: &NewChat,
+    ) -> StoreResult<Option<(Chat, bool)>> {
+        let status = new.status();
+        let st = client
+            .prepare_cached(SQL_INSERT_CHAT)
+            .await
+            .map_err(classify)?;
+        // ON CONFLICT waits for a concurrent insert of the same customer to commit, so
+        // when nothing is inserted here the other chat is visible to the next statement.
+        let inserted = client
+            .query_opt(
+                &st,
+                &[
+                    &new.id.to_string(),
+                    &new.customer_id.as_str(),
+                    &new.assigned_officer_id.as_ref().map(OfficerId::as_str),
+                    &status.as_str(),
+                    &new.created_at.unix_millis(),
+                    &new.customer_name,
+                ],
+            )
+            .await
+            .map_err(classify)?;
+        if let Some(row) = inserted {
+            return Ok(Some((chat_from_row(&row)?, true)));
+        }
+        if let Some(name) = &new.customer_name {
+            let st = client
+                .prepare_cached(SQL_RENAME_CUSTOMER)
+                .await
+                .map_err(classify)?;
+            let row = client
+                .query_opt(&st, &[&new.customer_id.as_str(), name])
+                .await
+                .map_err(classify)?;
+            return Ok(match row {
+                Some(row) => Some((chat_from_row(&row)?, false)),
+                None => None,
+            });
+        }
+        let chat = self
+            .one_chat(client, SQL_CHAT_BY_CUSTOMER, new.customer_id.as_str())
+            .await?;
+        Ok(chat.map(|chat| (chat, false)))
     }
 }

@@ -152,6 +152,21 @@ pub(super) async fn a_transition_applies_only_to_the_state_it_was_decided_on(
         .expect("page");
     assert_eq!(seqs(&page), (1..=6).collect::<Vec<_>>());
 
+    // A message allowed while the chat was ben's and assigned is not written past the
+    // resolution; an unconditional one still is (system entries, tools).
+    let mut late = msg(chat, SenderType::Officer, "ben", "one more thing", None);
+    late.decided_on = Some((Assigned, Some(ben.clone())));
+    let AppendOutcome::Stale(now) = append(&store, late).await else {
+        panic!("a message was written past a resolution");
+    };
+    assert_eq!((now.status, now.last_seq), (Resolved, 6));
+    let mut matching = msg(chat, SenderType::Customer, "c", "thanks", None);
+    matching.decided_on = Some((Resolved, Some(ben.clone())));
+    assert!(matches!(
+        append(&store, matching).await,
+        AppendOutcome::Created(_)
+    ));
+
     let missing = change(
         ChatId::new(),
         (Pending, None),

@@ -165,6 +165,7 @@ fn msg(
         client_message_id: key.map(str::to_string),
         created_at: t(1),
         event: None,
+        decided_on: None,
     }
 }
 

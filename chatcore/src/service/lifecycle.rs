@@ -116,6 +116,7 @@ impl ChatService {
                     client_message_id: None,
                     created_at: this.now(),
                     event: Some(plan.event.clone()),
+                    decided_on: None,
                 };
                 let change = Transition {
                     expected_status: before.status,

@@ -66,6 +66,9 @@ pub struct MessagePage {
     pub limit: Option<u32>,
 }
 
+/// How many times a send is decided again after the chat changed under it.
+const MAX_WRITE_RACES: usize = 8;
+
 impl ChatService {
     /// The chat, if the actor may read it.
     pub async fn chat(&self, actor: &Actor, chat: ChatId) -> Result<Chat> {
@@ -108,7 +111,7 @@ impl ChatService {
             }
         }
         let (sender_type, sender_id) = sender;
-        let new = NewMessage {
+        let mut new = NewMessage {
             id: MessageId::new(),
             chat_id: chat.id,
             sender_type,
@@ -117,26 +120,42 @@ impl ChatService {
             client_message_id: request.client_message_id,
             created_at: self.now(),
             event: None,
+            // Stored only if the chat is still as it was when the write was allowed: a
+            // resolution or hand-over on another node in between is not written past.
+            decided_on: Some((chat.status, chat.assigned_officer_id.clone())),
         };
+        let actor = actor.clone();
         self.ordered(chat.id, move |this| async move {
-            Ok(match this.inner.store.append_message(&new).await? {
-                AppendOutcome::Created(message) => {
-                    this.publish(
-                        Topic::Chat(message.chat_id),
-                        Event::NewMessage {
-                            message: message.clone(),
-                        },
-                    );
-                    Sent {
-                        message,
-                        created: true,
+            for _ in 0..MAX_WRITE_RACES {
+                match this.inner.store.append_message(&new).await? {
+                    AppendOutcome::Created(message) => {
+                        this.publish(
+                            Topic::Chat(message.chat_id),
+                            Event::NewMessage {
+                                message: message.clone(),
+                            },
+                        );
+                        return Ok(Sent {
+                            message,
+                            created: true,
+                        });
+                    }
+                    AppendOutcome::Duplicate(message) => {
+                        return Ok(Sent {
+                            message,
+                            created: false,
+                        });
+                    }
+                    // The chat changed meanwhile: may the sender still write to it?
+                    AppendOutcome::Stale(now) => {
+                        policy::write_chat(&actor, &now)?;
+                        new.decided_on = Some((now.status, now.assigned_officer_id));
                     }
                 }
-                AppendOutcome::Duplicate(message) => Sent {
-                    message,
-                    created: false,
-                },
-            })
+            }
+            Err(Error::Unavailable(
+                "the chat kept changing while the message was sent".into(),
+            ))
         })
         .await
     }

@@ -230,9 +230,12 @@ impl Store for MemoryStore {
     async fn append_message(&self, message: &NewMessage) -> StoreResult<AppendOutcome> {
         let mut guard = self.state()?;
         let s = &mut *guard;
-        if !s.chats.contains_key(&message.chat_id) {
+        let Some(chat) = s.chats.get(&message.chat_id) else {
             return Err(StoreError::backend("append to a chat that does not exist"));
-        }
+        };
+        let stale = message.decided_on.as_ref().is_some_and(|(status, owner)| {
+            chat.status != *status || chat.assigned_officer_id != *owner
+        });
         let log = s.messages.entry(message.chat_id).or_default();
         let key = message.client_message_id.as_ref().map(|k| {
             (
@@ -244,6 +247,14 @@ impl Store for MemoryStore {
         });
         if let Some(index) = key.as_ref().and_then(|k| s.idempotency.get(k)) {
             return Ok(AppendOutcome::Duplicate(log[*index].clone()));
+        }
+        if stale {
+            let now = s
+                .chats
+                .get(&message.chat_id)
+                .cloned()
+                .ok_or_else(|| StoreError::backend("a chat vanished under the lock"))?;
+            return Ok(AppendOutcome::Stale(now));
         }
         let stored = message.clone().stored(log.len() as u64 + 1);
         if let Some(k) = key {

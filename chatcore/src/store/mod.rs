@@ -114,6 +114,9 @@ pub struct NewMessage {
     pub created_at: Timestamp,
     /// For a system entry, the change it records (stored as JSON).
     pub event: Option<SystemEvent>,
+    /// The chat's status and owner the write was allowed on: the message is stored only
+    /// if the chat still has them (else [`AppendOutcome::Stale`]). `None`: unconditional.
+    pub decided_on: Option<(ChatStatus, Option<OfficerId>)>,
 }
 
 /// A change of a chat's state with the system entry that records it, applied by
@@ -155,6 +158,9 @@ pub enum AppendOutcome {
     /// The same sender already used this `client_message_id` in this chat: the original,
     /// nothing stored.
     Duplicate(Message),
+    /// The chat is no longer in the state the write was allowed on (resolved, handed on
+    /// by another node meanwhile): nothing stored. The chat as it now is.
+    Stale(Chat),
 }
 
 /// What [`Store::counts`] counts.

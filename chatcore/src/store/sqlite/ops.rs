@@ -282,14 +282,31 @@ impl Store for SqliteStore {
                     return Ok(AppendOutcome::Duplicate(original));
                 }
             }
-            let seq: i64 = c
+            let (status, owner) = match &m.decided_on {
+                Some((status, owner)) => (Some(status.as_str()), owner.as_ref()),
+                None => (None, None),
+            };
+            let seq: Option<i64> = c
                 .prepare_cached(SQL_NEXT_SEQ)
                 .and_then(|mut st| {
-                    st.query_row(params![chat_id, m.created_at.unix_millis()], |r| r.get(0))
-                        .optional()
+                    st.query_row(
+                        params![
+                            chat_id,
+                            m.created_at.unix_millis(),
+                            status,
+                            owner.map(OfficerId::as_str)
+                        ],
+                        |r| r.get(0),
+                    )
+                    .optional()
                 })
-                .map_err(classify)?
-                .ok_or_else(|| StoreError::backend("append to a chat that does not exist"))?;
+                .map_err(classify)?;
+            let Some(seq) = seq else {
+                return match chat_by_id(c, &m.chat_id).map_err(classify)? {
+                    Some(now) => Ok(AppendOutcome::Stale(now)),
+                    None => Err(StoreError::backend("append to a chat that does not exist")),
+                };
+            };
             c.prepare_cached(SQL_INSERT_MESSAGE)
                 .and_then(|mut st| {
                     st.execute(params![

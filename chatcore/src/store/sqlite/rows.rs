@@ -72,8 +72,11 @@ pub(super) const SQL_IDEMPOTENT_ORIGINAL: &str = concat!(
     " FROM messages WHERE chat_id = ?1 AND sender_type = ?2 AND sender_id = ?3",
     " AND client_message_id = ?4"
 );
+// The next seq, taken only while the chat is still in the state the write was allowed on
+// (`?3` NULL: any state).
 pub(super) const SQL_NEXT_SEQ: &str = "UPDATE chats SET last_seq = last_seq + 1, updated_at = ?2
-     WHERE id = ?1 RETURNING last_seq";
+     WHERE id = ?1 AND (?3 IS NULL OR (status = ?3 AND assigned_officer_id IS ?4))
+     RETURNING last_seq";
 pub(super) const SQL_PAGE_AFTER: &str = concat!(
     "SELECT ",
     message_columns!(),

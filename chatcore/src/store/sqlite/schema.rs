@@ -92,7 +92,7 @@ const MIGRATIONS: &[&str] = &[
     DROP TABLE chats;
     ALTER TABLE chats_v4 RENAME TO chats;
     CREATE UNIQUE INDEX chats_open_per_customer ON chats(customer_id) WHERE status <> 'resolved';
-    CREATE INDEX chats_by_customer ON chats(customer_id, created_at);
+    CREATE INDEX chats_by_customer ON chats(customer_id, created_at, id);
     CREATE INDEX chats_queue ON chats(created_at, id) WHERE status = 'pending';
     CREATE INDEX chats_by_officer ON chats(assigned_officer_id, created_at, id)
         WHERE assigned_officer_id IS NOT NULL;
