@@ -26,7 +26,8 @@ async fn unknown_routes_and_methods_answer_json() {
     app.request(Method::DELETE, "/healthz", None, None)
         .await
         .expect_error(405, "method_not_allowed");
-    app.request(Method::GET, "/api/officers", None, None)
+    // (GET /api/officers is a route since contract v2; PUT is not.)
+    app.request(Method::PUT, "/api/officers", None, None)
         .await
         .expect_error(405, "method_not_allowed");
     app.stop().await;
