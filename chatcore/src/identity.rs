@@ -14,11 +14,12 @@ pub enum Actor {
     Admin,
     /// A logged-in officer.
     Officer(OfficerId),
-    /// A logged-in customer, scoped to their one chat.
+    /// A logged-in customer. Their rights cover every chat of theirs (reading) and the
+    /// open one (writing); `chat_id` is the chat their login answered with.
     Customer {
         /// The customer.
         customer_id: CustomerId,
-        /// Their chat.
+        /// The chat their login answered with.
         chat_id: ChatId,
     },
 }

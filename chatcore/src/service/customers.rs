@@ -1,6 +1,6 @@
 //! Customer login: check the host application's proof of who the customer is (an
-//! identity token, or the older HMAC signature), get or create the customer's one chat,
-//! issue a token scoped to that chat, and announce a new chat.
+//! identity token, or the older HMAC signature), get the customer's open chat or create
+//! a new one, issue a token scoped to the customer, and announce a new chat.
 //!
 //! Which officer a new chat goes to is the host application's to say, never the
 //! customer's: on a server with a customer secret, an officer counts only as a claim of
@@ -43,7 +43,8 @@ pub struct CustomerLogin {
 pub struct CustomerSession {
     /// The customer's chat.
     pub chat: Chat,
-    /// A bearer token scoped to that chat.
+    /// A bearer token scoped to the customer (every chat of theirs to read, the open one
+    /// to write).
     pub token: String,
     /// Whether this login created the chat.
     pub created: bool,
