@@ -195,6 +195,11 @@ pub(crate) enum Command {
     /// Remote: server health and who the token is. Local: store, schema version, counts.
     Status,
 
+    /// Who you act as: remote, the server's answer for the token (`GET /api/me`); local,
+    /// the --as identity (an officer must exist and be enabled). Exit 5 without a valid
+    /// token.
+    Whoami,
+
     /// Forget the token saved for --server.
     Logout,
 }

@@ -674,3 +674,21 @@ fn claim_race_between_processes_has_one_winner() {
     }
     assert_eq!(cli.json(&["queue"]), serde_json::json!([]));
 }
+
+#[test]
+fn whoami_is_the_as_identity_as_the_engine_sees_it() {
+    let cli = Cli::local();
+    cli.add_officer("alice", "correct horse");
+    let me = cli.json(&["--as", "officer:alice", "whoami"]);
+    assert_eq!(
+        (&me["role"], &me["subject"]),
+        (&serde_json::json!("officer"), &serde_json::json!("alice"))
+    );
+    assert_eq!(cli.json(&["whoami"])["role"], "admin");
+    assert_eq!(
+        cli.json(&["--as", "customer:cust-1", "whoami"])["subject"],
+        "cust-1"
+    );
+    cli.run(&["--as", "officer:nobody", "whoami"])
+        .error(3, "officer_not_found");
+}

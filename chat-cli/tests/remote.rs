@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chat_http::testing::{ADMIN_TOKEN, CUSTOMER_SECRET, TestServer};
 use common::{Cli, SECS_10, Watcher, race, secured_server};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const NO_SUCH_CHAT: &str = "01a20d5a-0000-7000-8000-000000000000";
 
@@ -813,4 +813,28 @@ fn customers_log_in_with_an_identity_token() {
     // Either an identity token or an id, not both.
     cli.run(&["customer", "login", "cust-9", "--identity-token", "x"])
         .code(2);
+}
+
+#[test]
+fn whoami_asks_the_server_who_the_token_is() {
+    let s = setup();
+    let me = s.officer.json(&["whoami"]);
+    assert_eq!(
+        (&me["role"], &me["subject"]),
+        (&json!("officer"), &json!("alice"))
+    );
+    assert_eq!(me["officer"]["id"], "alice");
+    let me = s.customer.json(&["whoami"]);
+    assert_eq!(
+        (&me["role"], &me["subject"]),
+        (&json!("customer"), &json!("cust-1"))
+    );
+    let admin = s.officer.json(&["--token", ADMIN_TOKEN, "whoami"]);
+    assert_eq!(admin["role"], "admin");
+    s.officer
+        .run(&["--token", "not-a-token", "whoami"])
+        .error(5, "unauthorized");
+    let human = s.officer.run(&["whoami"]);
+    human.code(0);
+    assert!(human.stdout.contains("officer") && human.stdout.contains("alice"));
 }

@@ -408,6 +408,20 @@ impl Local {
             .map_err(ApiError::from)?)
     }
 
+    /// The `--as` identity as the engine sees it. A customer acts on a chat they name,
+    /// so here they are only their id.
+    pub(crate) async fn me(&self) -> anyhow::Result<chatcore::Me> {
+        if let LocalActor::Customer(customer) = &self.actor {
+            return Ok(chatcore::Me {
+                role: "customer".into(),
+                subject: customer.to_string(),
+                officer: None,
+            });
+        }
+        let actor = self.actor(None).await?;
+        Ok(self.service.me(&actor).await.map_err(ApiError::from)?)
+    }
+
     pub(crate) async fn status(&self) -> anyhow::Result<Status> {
         self.service.health().await.map_err(ApiError::from)?;
         // Counts are read as the administrator whatever --as says: status describes the

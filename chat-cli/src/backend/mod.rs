@@ -204,6 +204,14 @@ impl Backend {
         }
     }
 
+    /// Who the CLI acts as.
+    pub(crate) async fn me(&self) -> anyhow::Result<chatcore::Me> {
+        match self {
+            Backend::Local(b) => b.me().await,
+            Backend::Remote(b) => b.me().await,
+        }
+    }
+
     pub(crate) async fn status(&self) -> anyhow::Result<Status> {
         match self {
             Backend::Local(b) => b.status().await,

@@ -46,13 +46,27 @@ impl Remote {
         self_error(self.client.base(), e)
     }
 
-    /// Who the token belongs to: from the saved login, else asked over the WebSocket
-    /// (the contract's only "who am I": the `ready` frame).
+    /// Who the token belongs to: from the saved login, else asked (`GET /api/me`; a
+    /// server of contract version 1 has none, and its WebSocket's `ready` frame says).
     pub(crate) async fn whoami(&self) -> Result<Identity, ApiError> {
         if let Some(identity) = &self.identity {
             return Ok(identity.clone());
         }
-        self.client.whoami().await.map_err(|e| self.error(e))
+        match self.client.me().await {
+            Ok(me) => Ok(Identity {
+                role: me.role,
+                subject: me.subject,
+            }),
+            Err(e) if matches!(e.status(), Some(404 | 405)) => {
+                self.client.whoami().await.map_err(|e| self.error(e))
+            }
+            Err(e) => Err(self.error(e)),
+        }
+    }
+
+    /// Who the token is, as the server says now (`GET /api/me`).
+    pub(crate) async fn me(&self) -> anyhow::Result<chatcore::Me> {
+        Ok(self.client.me().await.map_err(|e| self.error(e))?)
     }
 
     /// Whom the token is, for the paths that name the officer acting

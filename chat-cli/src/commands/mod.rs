@@ -16,6 +16,7 @@ mod send;
 mod status;
 mod transfer;
 mod watch;
+mod whoami;
 
 use anyhow::Context;
 
@@ -45,6 +46,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Messages(args) => messages::run(&backend, printer, args).await,
         Command::Watch(cmd) => watch::run(&backend, printer, cmd).await,
         Command::Status => status::run(&backend, printer).await,
+        Command::Whoami => whoami::run(&backend, printer).await,
         Command::Logout => logout::run(&backend, printer).await,
     };
     let closed = backend.close().await.map(|warning| {
