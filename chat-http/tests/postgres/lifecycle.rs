@@ -9,15 +9,14 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chat_postgres::testing::TestDatabase;
 use futures_util::StreamExt;
 use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::sync::Barrier;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::server::{Api, Server};
-use crate::{PATIENCE, Ws, ws};
+use crate::server::Api;
+use crate::{PATIENCE, Ws, two_nodes, ws};
 
 /// How many chats each race is run on.
 const CHATS: usize = 6;
@@ -139,12 +138,10 @@ pub(crate) async fn assigned_chat(api: &Api, id: &str, officer: (&str, &str)) ->
 /// node A hears `chat_assigned` without joining anything.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transfer_on_node_b_moves_the_chat_between_sockets_on_node_a() {
-    let Some(pg) = TestDatabase::start("a_transfer_on_node_b_moves_the_chat_between_sockets")
-    else {
+    let Some(nodes) = two_nodes("a_transfer_on_node_b_moves_the_chat_between_sockets", &[]) else {
         return;
     };
-    let url = pg.url();
-    let (node_a, node_b) = (Server::on_postgres(&url), Server::on_postgres(&url));
+    let (node_a, node_b) = (&nodes.a, &nodes.b);
     let (a, b) = (&node_a.api, &node_b.api);
     let alice = a.officer("alice").await;
     let bob = a.officer("bob").await;
@@ -265,12 +262,13 @@ async fn a_transfer_on_node_b_moves_the_chat_between_sockets_on_node_a() {
 /// leave.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_release_and_a_resolution_are_heard_on_the_other_node() {
-    let Some(pg) = TestDatabase::start("a_release_and_a_resolution_are_heard_on_the_other_node")
-    else {
+    let Some(nodes) = two_nodes(
+        "a_release_and_a_resolution_are_heard_on_the_other_node",
+        &[],
+    ) else {
         return;
     };
-    let url = pg.url();
-    let (node_a, node_b) = (Server::on_postgres(&url), Server::on_postgres(&url));
+    let (node_a, node_b) = (&nodes.a, &nodes.b);
     let (a, b) = (&node_a.api, &node_b.api);
     let alice = a.officer("alice").await;
     let carol = b.officer("carol").await;
@@ -367,11 +365,10 @@ async fn a_release_and_a_resolution_are_heard_on_the_other_node() {
 /// the chat is the winner's on both nodes, with one `reopened` entry and dense seqs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reopens_racing_across_two_nodes_have_one_winner_per_chat() {
-    let Some(pg) = TestDatabase::start("reopens_racing_across_two_nodes_have_one_winner") else {
+    let Some(nodes) = two_nodes("reopens_racing_across_two_nodes_have_one_winner", &[]) else {
         return;
     };
-    let url = pg.url();
-    let servers = [Server::on_postgres(&url), Server::on_postgres(&url)];
+    let servers = [&nodes.a, &nodes.b];
     let nodes = [servers[0].api.clone(), servers[1].api.clone()];
     let ann = nodes[0].officer("ann").await;
     let ben = nodes[1].officer("ben").await;
@@ -451,11 +448,10 @@ async fn reopens_racing_across_two_nodes_have_one_winner_per_chat() {
 /// entry only, and its seqs stay dense.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transfer_racing_a_resolution_across_nodes_has_one_outcome() {
-    let Some(pg) = TestDatabase::start("a_transfer_racing_a_resolution_has_one_outcome") else {
+    let Some(nodes) = two_nodes("a_transfer_racing_a_resolution_has_one_outcome", &[]) else {
         return;
     };
-    let url = pg.url();
-    let (node_a, node_b) = (Server::on_postgres(&url), Server::on_postgres(&url));
+    let (node_a, node_b) = (&nodes.a, &nodes.b);
     let (a, b) = (node_a.api.clone(), node_b.api.clone());
     let olga = a.officer("olga").await;
     b.officer("pete").await;
@@ -561,11 +557,10 @@ async fn a_transfer_racing_a_resolution_across_nodes_has_one_outcome() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_logins_after_a_resolution_open_exactly_one_new_chat() {
     const LOGINS: usize = 6;
-    let Some(pg) = TestDatabase::start("concurrent_logins_after_a_resolution_open_one_chat") else {
+    let Some(nodes) = two_nodes("concurrent_logins_after_a_resolution_open_one_chat", &[]) else {
         return;
     };
-    let url = pg.url();
-    let servers = [Server::on_postgres(&url), Server::on_postgres(&url)];
+    let servers = [&nodes.a, &nodes.b];
     let nodes = [servers[0].api.clone(), servers[1].api.clone()];
     let olga = nodes[0].officer("olga").await;
     let mut old = Vec::new();

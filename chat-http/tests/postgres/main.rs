@@ -28,9 +28,29 @@ mod rights;
 mod stale_reads;
 mod traffic;
 
-use server::Api;
+use chat_postgres::testing::TestDatabase;
+use server::{Api, Server};
 
 const PATIENCE: Duration = Duration::from_secs(10);
+
+/// Two nodes (the binary in open mode, with `extra` arguments) on one fresh database.
+/// The nodes are stopped before the database goes.
+pub(crate) struct TwoNodes {
+    pub(crate) a: Server,
+    pub(crate) b: Server,
+    _database: TestDatabase,
+}
+
+/// [`TwoNodes`] for `test`; `None` (the test skips) without PostgreSQL outside `CI`.
+pub(crate) fn two_nodes(test: &str, extra: &[&str]) -> Option<TwoNodes> {
+    let database = TestDatabase::start(test)?;
+    let url = database.url();
+    Some(TwoNodes {
+        a: Server::on_postgres_with(&url, extra),
+        b: Server::on_postgres_with(&url, extra),
+        _database: database,
+    })
+}
 
 /// A WebSocket on `api`'s server, authenticated with `token`.
 pub(crate) async fn ws(api: &Api, token: &str) -> Ws {

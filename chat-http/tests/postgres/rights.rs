@@ -4,14 +4,12 @@
 
 use std::time::{Duration, Instant};
 
-use chat_postgres::testing::TestDatabase;
 use futures_util::StreamExt;
 use reqwest::Method;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::server::Server;
-use crate::{Ws, ws};
+use crate::{Ws, two_nodes, ws};
 
 const ADMIN: &str = "admin-token-for-two-node-tests-0123456789";
 
@@ -46,12 +44,11 @@ async fn close_code(ws: &mut Ws, wait: Duration) -> (Option<u16>, Duration) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_on_node_b_ends_the_rooms_of_readers_on_node_a() {
     const CHATS: usize = 10;
-    let Some(pg) = TestDatabase::start("a_claim_on_node_b_ends_the_rooms_of_readers_on_node_a")
+    let Some(nodes) = two_nodes("a_claim_on_node_b_ends_the_rooms_of_readers_on_node_a", &[])
     else {
         return;
     };
-    let url = pg.url();
-    let (node_a, node_b) = (Server::on_postgres(&url), Server::on_postgres(&url));
+    let (node_a, node_b) = (&nodes.a, &nodes.b);
     let (a, b) = (&node_a.api, &node_b.api);
     let bob = a.officer("bob").await;
     let alice = b.officer("alice").await;
@@ -101,12 +98,13 @@ async fn a_claim_on_node_b_ends_the_rooms_of_readers_on_node_a() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_logout_on_node_b_closes_the_tokens_sockets_on_node_a_within_a_second() {
-    let Some(pg) = TestDatabase::start("a_logout_on_node_b_closes_the_tokens_sockets_on_node_a")
-    else {
+    let Some(nodes) = two_nodes(
+        "a_logout_on_node_b_closes_the_tokens_sockets_on_node_a",
+        &[],
+    ) else {
         return;
     };
-    let url = pg.url();
-    let (node_a, node_b) = (Server::on_postgres(&url), Server::on_postgres(&url));
+    let (node_a, node_b) = (&nodes.a, &nodes.b);
     let (a, b) = (&node_a.api, &node_b.api);
     let token = a.officer("amy").await;
     let (customer, chat) = a.customer("cust-1").await;
@@ -127,14 +125,13 @@ async fn a_logout_on_node_b_closes_the_tokens_sockets_on_node_a_within_a_second(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disabling_an_officer_on_node_b_closes_their_sockets_on_node_a() {
-    let Some(pg) = TestDatabase::start("disabling_an_officer_on_node_b_closes_their_sockets")
-    else {
+    let Some(nodes) = two_nodes(
+        "disabling_an_officer_on_node_b_closes_their_sockets",
+        &["--admin-token", ADMIN],
+    ) else {
         return;
     };
-    let url = pg.url();
-    let secured = ["--admin-token", ADMIN];
-    let node_a = Server::on_postgres_with(&url, &secured);
-    let node_b = Server::on_postgres_with(&url, &secured);
+    let (node_a, node_b) = (&nodes.a, &nodes.b);
     let (a, b) = (&node_a.api, &node_b.api);
     let password = "correct horse battery staple";
     let mut tokens = Vec::new();

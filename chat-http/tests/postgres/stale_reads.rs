@@ -11,12 +11,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use chat_postgres::testing::TestDatabase;
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::lifecycle::{act, assigned_chat, dense_timeline, must};
-use crate::server::{Api, Server};
+use crate::server::Api;
+use crate::two_nodes;
 
 /// Sends to `chat` as `token` through `api` until `stop`, or until refused (a 403 or a
 /// 409 once the change is seen). Returns the refusals' codes.
@@ -48,11 +48,10 @@ fn spawn_writer(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_message_lands_after_a_resolution_or_transfer_made_on_the_other_node() {
     const CHATS: usize = 12;
-    let Some(pg) = TestDatabase::start("no_message_lands_after_a_resolution_or_transfer") else {
+    let Some(nodes) = two_nodes("no_message_lands_after_a_resolution_or_transfer", &[]) else {
         return;
     };
-    let url = pg.url();
-    let (node_a, node_b) = (Server::on_postgres(&url), Server::on_postgres(&url));
+    let (node_a, node_b) = (&nodes.a, &nodes.b);
     let (a, b) = (node_a.api.clone(), node_b.api.clone());
     let olga = a.officer("olga").await;
     b.officer("pete").await;
@@ -116,11 +115,10 @@ async fn no_message_lands_after_a_resolution_or_transfer_made_on_the_other_node(
 async fn a_login_racing_the_resolution_of_the_open_chat_answers_a_chat() {
     const CUSTOMERS: usize = 60;
     const LOGINS: usize = 4;
-    let Some(pg) = TestDatabase::start("a_login_racing_the_resolution_of_the_open_chat") else {
+    let Some(nodes) = two_nodes("a_login_racing_the_resolution_of_the_open_chat", &[]) else {
         return;
     };
-    let url = pg.url();
-    let (node_a, node_b) = (Server::on_postgres(&url), Server::on_postgres(&url));
+    let (node_a, node_b) = (&nodes.a, &nodes.b);
     let (a, b) = (node_a.api.clone(), node_b.api.clone());
     let mut failures = Vec::new();
     for c in 0..CUSTOMERS {
@@ -188,11 +186,10 @@ async fn a_login_racing_the_resolution_of_the_open_chat_answers_a_chat() {
 async fn claims_racing_a_release_on_the_other_node_answer_200_or_409() {
     const CHATS: usize = 30;
     const CLAIMERS: [&str; 3] = ["pete", "quinn", "rita"];
-    let Some(pg) = TestDatabase::start("claims_racing_a_release_on_the_other_node") else {
+    let Some(nodes) = two_nodes("claims_racing_a_release_on_the_other_node", &[]) else {
         return;
     };
-    let url = pg.url();
-    let (node_a, node_b) = (Server::on_postgres(&url), Server::on_postgres(&url));
+    let (node_a, node_b) = (&nodes.a, &nodes.b);
     let (a, b) = (node_a.api.clone(), node_b.api.clone());
     let olga = a.officer("olga").await;
     let mut claimers = Vec::new();

@@ -219,26 +219,7 @@ impl Store for PgStore {
         };
         let seq = i64::try_from(chat.last_seq)
             .map_err(|_| StoreError::backend("a seq beyond the column's range"))?;
-        let st = tx
-            .prepare_cached(SQL_INSERT_MESSAGE)
-            .await
-            .map_err(classify)?;
-        tx.execute(
-            &st,
-            &[
-                &chat_id,
-                &seq,
-                &m.id.to_string(),
-                &m.sender_type.as_str(),
-                &m.sender_id,
-                &m.content,
-                &m.created_at.unix_millis(),
-                &m.client_message_id,
-                &event_column(m.event.as_ref()),
-            ],
-        )
-        .await
-        .map_err(classify)?;
+        insert_message(&tx, m, seq).await?;
         tx.commit().await.map_err(classify)?;
         let entry = m.clone().stored(chat.last_seq);
         Ok(TransitionOutcome::Applied(chat, entry))
@@ -301,26 +282,7 @@ impl Store for PgStore {
                 return Ok(AppendOutcome::Duplicate(original));
             }
         }
-        let st = tx
-            .prepare_cached(SQL_INSERT_MESSAGE)
-            .await
-            .map_err(classify)?;
-        tx.execute(
-            &st,
-            &[
-                &chat_id,
-                &seq,
-                &m.id.to_string(),
-                &m.sender_type.as_str(),
-                &m.sender_id,
-                &m.content,
-                &m.created_at.unix_millis(),
-                &m.client_message_id,
-                &event_column(m.event.as_ref()),
-            ],
-        )
-        .await
-        .map_err(classify)?;
+        insert_message(&tx, m, seq).await?;
         tx.commit().await.map_err(classify)?;
         Ok(AppendOutcome::Created(m.clone().stored(seq as u64)))
     }
@@ -578,4 +540,34 @@ impl PgStore {
             .await?;
         Ok(chat.map(|chat| (chat, false)))
     }
+}
+
+/// Writes a message at `seq` inside the caller's transaction (a send, or a transition's
+/// system entry).
+async fn insert_message(
+    tx: &deadpool_postgres::Transaction<'_>,
+    m: &NewMessage,
+    seq: i64,
+) -> StoreResult<()> {
+    let st = tx
+        .prepare_cached(SQL_INSERT_MESSAGE)
+        .await
+        .map_err(classify)?;
+    tx.execute(
+        &st,
+        &[
+            &m.chat_id.to_string(),
+            &seq,
+            &m.id.to_string(),
+            &m.sender_type.as_str(),
+            &m.sender_id,
+            &m.content,
+            &m.created_at.unix_millis(),
+            &m.client_message_id,
+            &event_column(m.event.as_ref()),
+        ],
+    )
+    .await
+    .map_err(classify)?;
+    Ok(())
 }

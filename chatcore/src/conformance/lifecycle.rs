@@ -138,18 +138,7 @@ pub(super) async fn a_transition_applies_only_to_the_state_it_was_decided_on(
     assert_eq!((counts.pending_chats, counts.assigned_chats), (0, 0));
 
     // The timeline holds every entry, dense.
-    let page = store
-        .messages(
-            &chat,
-            &PageQuery {
-                after: None,
-                before: None,
-                limit: 100,
-                max_bytes: usize::MAX,
-            },
-        )
-        .await
-        .expect("page");
+    let page = store.messages(&chat, &from_start(100)).await.expect("page");
     assert_eq!(seqs(&page), (1..=6).collect::<Vec<_>>());
 
     // A message allowed while the chat was ben's and assigned is not written past the

@@ -27,18 +27,7 @@ pub(super) async fn seq_is_dense_for_sequential_appends(store: Arc<dyn Store>) {
     };
     assert_eq!(m.seq, 1);
     assert_eq!(store.last_seq(&chat).await.expect("last"), 5);
-    let all = store
-        .messages(
-            &chat,
-            &PageQuery {
-                after: None,
-                before: None,
-                limit: 100,
-                max_bytes: usize::MAX,
-            },
-        )
-        .await
-        .expect("page");
+    let all = store.messages(&chat, &from_start(100)).await.expect("page");
     assert_eq!(seqs(&all), vec![1, 2, 3, 4, 5]);
     assert_eq!(all[0].sender_type, SenderType::Customer);
     assert_eq!(all[0].sender_id, "c");
@@ -79,15 +68,7 @@ pub(super) async fn seq_is_dense_under_concurrent_appends(store: Arc<dyn Store>)
     let expected: Vec<u64> = (1..=(TASKS * EACH) as u64).collect();
     assert_eq!(all, expected, "acknowledged seqs are not exactly 1..N");
     let stored = store
-        .messages(
-            &chat,
-            &PageQuery {
-                after: None,
-                before: None,
-                limit: 1000,
-                max_bytes: usize::MAX,
-            },
-        )
+        .messages(&chat, &from_start(1000))
         .await
         .expect("page");
     assert_eq!(seqs(&stored), expected, "stored seqs are not exactly 1..N");
@@ -280,18 +261,7 @@ pub(super) async fn a_chat_knows_its_last_seq_and_when_it_changed(store: Arc<dyn
         (2, t(9)),
         "the newest entry's seq and time"
     );
-    let page = store
-        .messages(
-            &chat,
-            &PageQuery {
-                after: None,
-                before: None,
-                limit: 10,
-                max_bytes: usize::MAX,
-            },
-        )
-        .await
-        .expect("page");
+    let page = store.messages(&chat, &from_start(10)).await.expect("page");
     assert_eq!(page[0].sender_type, SenderType::System);
     assert_eq!(
         page[0].event, entry.event,

@@ -149,6 +149,16 @@ async fn add_chat(store: &Arc<dyn Store>, customer: &str, at: i64) -> ChatId {
     chat.id
 }
 
+/// A page from a chat's first message, with no byte cap.
+fn from_start(limit: u32) -> PageQuery {
+    PageQuery {
+        after: None,
+        before: None,
+        limit,
+        max_bytes: usize::MAX,
+    }
+}
+
 fn msg(
     chat: ChatId,
     sender: SenderType,

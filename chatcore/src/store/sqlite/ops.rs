@@ -242,21 +242,7 @@ impl Store for SqliteStore {
                     });
                 }
             };
-            c.prepare_cached(SQL_INSERT_MESSAGE)
-                .and_then(|mut st| {
-                    st.execute(params![
-                        chat_id,
-                        chat.last_seq as i64,
-                        m.id.to_string(),
-                        m.sender_type.as_str(),
-                        m.sender_id,
-                        m.content,
-                        at,
-                        m.client_message_id,
-                        event_column(m.event.as_ref())
-                    ])
-                })
-                .map_err(classify)?;
+            insert_message(c, m, chat.last_seq as i64)?;
             let entry = m.clone().stored(chat.last_seq);
             Ok(TransitionOutcome::Applied(chat, entry))
         })
@@ -307,21 +293,7 @@ impl Store for SqliteStore {
                     None => Err(StoreError::backend("append to a chat that does not exist")),
                 };
             };
-            c.prepare_cached(SQL_INSERT_MESSAGE)
-                .and_then(|mut st| {
-                    st.execute(params![
-                        chat_id,
-                        seq,
-                        m.id.to_string(),
-                        m.sender_type.as_str(),
-                        m.sender_id,
-                        m.content,
-                        m.created_at.unix_millis(),
-                        m.client_message_id,
-                        event_column(m.event.as_ref())
-                    ])
-                })
-                .map_err(classify)?;
+            insert_message(c, &m, seq)?;
             Ok(AppendOutcome::Created(m.stored(seq as u64)))
         })
         .await
@@ -503,4 +475,25 @@ impl Store for SqliteStore {
     async fn close(&self) -> StoreResult<()> {
         self.stop().await
     }
+}
+
+/// Writes a message at `seq` inside the writer's transaction (a send, or a transition's
+/// system entry).
+fn insert_message(c: &rusqlite::Connection, m: &NewMessage, seq: i64) -> StoreResult<()> {
+    c.prepare_cached(SQL_INSERT_MESSAGE)
+        .and_then(|mut st| {
+            st.execute(params![
+                m.chat_id.to_string(),
+                seq,
+                m.id.to_string(),
+                m.sender_type.as_str(),
+                m.sender_id,
+                m.content,
+                m.created_at.unix_millis(),
+                m.client_message_id,
+                event_column(m.event.as_ref())
+            ])
+        })
+        .map_err(classify)?;
+    Ok(())
 }
