@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Stdio;
 
-use common::{Cli, race};
+use common::{Cli, chat_rows, ids, race};
 
 const NO_SUCH_CHAT: &str = "01a20d5a-0000-7000-8000-000000000000";
 
@@ -249,14 +249,38 @@ fn claim_send_and_read_a_chat() {
     cli.run(&["--as", "officer:bob", "chats", "alice"])
         .error(5, "forbidden");
 
-    // Both sides write; seq grows by one.
+    // The claim left one system entry at seq 1 (the repeated and the lost claims none).
+    let timeline = cli.json(&["messages", &chat]);
+    assert_eq!(timeline.as_array().unwrap().len(), 1, "{timeline}");
+    let took = &timeline[0];
+    assert_eq!(
+        (
+            &took["seq"],
+            &took["senderType"],
+            &took["senderId"],
+            &took["content"]
+        ),
+        (
+            &serde_json::json!(1),
+            &serde_json::json!("system"),
+            &serde_json::json!("alice"),
+            &serde_json::json!("alice took the chat")
+        )
+    );
+    assert_eq!(
+        took["event"],
+        serde_json::json!({ "kind": "claimed", "officerId": "alice" })
+    );
+
+    // Both sides write; seq grows by one, after the claim's entry.
     let m1 = cli.json(&["--as", "customer:cust-1", "send", &chat, "Hello?"]);
-    assert_eq!(m1["seq"], 1);
+    assert_eq!(m1["seq"], 2);
     assert_eq!(m1["senderType"], "customer");
     assert_eq!(m1["senderId"], "cust-1");
+    assert!(m1.get("event").is_none() || m1["event"].is_null(), "{m1}");
     let m2 = cli.run(&["--as", "officer:alice", "send", &chat, "Hi, I am Alice."]);
     m2.code(0);
-    assert_eq!(m2.stdout, format!("sent #2 to chat {chat}\n"));
+    assert_eq!(m2.stdout, format!("sent #3 to chat {chat}\n"));
     // Text from stdin.
     let m3 = cli
         .run_stdin(
@@ -275,7 +299,7 @@ fn claim_send_and_read_a_chat() {
         "--client-id",
         "k1",
     ]);
-    assert_eq!(k1["seq"], 4);
+    assert_eq!(k1["seq"], 5);
     assert_eq!(k1["clientMessageId"], "k1");
     let retry = cli.run(&[
         "--as",
@@ -288,7 +312,7 @@ fn claim_send_and_read_a_chat() {
     ]);
     retry.code(0);
     assert!(
-        retry.stdout.starts_with("already sent as #4"),
+        retry.stdout.starts_with("already sent as #5"),
         "{}",
         retry.stdout
     );
@@ -315,7 +339,7 @@ fn claim_send_and_read_a_chat() {
         .iter()
         .map(|m| m["seq"].as_u64().unwrap())
         .collect();
-    assert_eq!(seqs, [1, 2, 3, 4]);
+    assert_eq!(seqs, [1, 2, 3, 4, 5]);
     let page = |args: &[&str]| -> Vec<u64> {
         let mut a = vec!["messages", &chat];
         a.extend_from_slice(args);
@@ -326,16 +350,24 @@ fn claim_send_and_read_a_chat() {
             .map(|m| m["seq"].as_u64().unwrap())
             .collect()
     };
-    assert_eq!(page(&["--after", "2"]), [3, 4]);
-    assert_eq!(page(&["--before", "4", "--limit", "2"]), [2, 3]);
+    assert_eq!(page(&["--after", "2"]), [3, 4, 5]);
+    assert_eq!(page(&["--before", "5", "--limit", "2"]), [3, 4]);
     assert_eq!(page(&["--after", "1", "--limit", "1"]), [2]);
-    let table = cli.run(&["--as", "customer:cust-1", "messages", &chat, "--limit", "2"]);
+    // The customer sees the claim's entry too, as its sentence marked [system].
+    let table = cli.run(&["--as", "customer:cust-1", "messages", &chat, "--limit", "3"]);
     table.code(0);
     let lines: Vec<&str> = table.stdout.lines().collect();
-    assert_eq!(lines.len(), 3, "{}", table.stdout);
+    assert_eq!(lines.len(), 4, "{}", table.stdout);
     assert!(lines[0].starts_with("SEQ "));
-    assert!(lines[1].contains("customer:cust-1") && lines[1].ends_with("Hello?"));
-    assert!(lines[2].contains("officer:alice") && lines[2].ends_with("Hi, I am Alice."));
+    assert!(
+        lines[1].starts_with("1 ")
+            && lines[1].contains("  [system]  ")
+            && lines[1].ends_with("  alice took the chat"),
+        "{}",
+        table.stdout
+    );
+    assert!(lines[2].contains("customer:cust-1") && lines[2].ends_with("Hello?"));
+    assert!(lines[3].contains("officer:alice") && lines[3].ends_with("Hi, I am Alice."));
     cli.run(&["messages", &chat, "--limit", "0"])
         .error(7, "invalid_parameter");
     cli.run(&["messages", &chat, "--limit", "many"]).code(2);
@@ -496,12 +528,17 @@ fn resolve_release_transfer_and_reopen_a_chat() {
             )
         })
         .collect();
+    // Each claim is one of them, named with the officer's display name where they have
+    // one ("Bob took the chat").
     assert_eq!(
         entries,
         [
+            ("system", "alice took the chat"),
             ("system", "alice put the chat back in the queue"),
+            ("system", "alice took the chat"),
             ("system", "alice transferred the chat to Bob"),
             ("system", "Bob put the chat back in the queue"),
+            ("system", "Bob took the chat"),
             ("officer", "Bob here"),
             ("system", "The customer ended the chat"),
             ("system", "Bob reopened the chat"),
@@ -509,19 +546,48 @@ fn resolve_release_transfer_and_reopen_a_chat() {
             ("system", "An administrator reopened the chat for alice"),
         ]
     );
-    assert_eq!(timeline[1]["event"]["kind"], "transferred");
+    let seqs: Vec<u64> = timeline
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, (1..=11).collect::<Vec<_>>());
+    for (i, officer) in [(0, "alice"), (2, "alice"), (5, "bob")] {
+        assert_eq!(
+            timeline[i]["event"],
+            serde_json::json!({ "kind": "claimed", "officerId": officer }),
+            "{}",
+            timeline[i]
+        );
+        assert_eq!(timeline[i]["senderId"], officer);
+    }
+    assert_eq!(timeline[3]["event"]["kind"], "transferred");
+    assert_eq!(timeline[3]["event"]["fromOfficerId"], "alice");
     let table = cli.run(&["messages", &chat]);
     table.code(0);
     let lines: Vec<&str> = table.stdout.lines().collect();
-    assert_eq!(lines.len(), 9, "{}", table.stdout);
+    assert_eq!(lines.len(), 12, "{}", table.stdout);
     assert!(
-        lines[2].starts_with("2 ")
-            && lines[2].contains("  [system]  ")
-            && lines[2].ends_with("  alice transferred the chat to Bob"),
+        lines[1].starts_with("1 ")
+            && lines[1].contains("  [system]  ")
+            && lines[1].ends_with("  alice took the chat"),
         "{}",
         table.stdout
     );
-    assert!(lines[4].contains("officer:bob") && lines[4].ends_with("Bob here"));
+    assert!(
+        lines[4].starts_with("4 ")
+            && lines[4].contains("  [system]  ")
+            && lines[4].ends_with("  alice transferred the chat to Bob"),
+        "{}",
+        table.stdout
+    );
+    assert!(
+        lines[6].starts_with("6 ") && lines[6].ends_with("  Bob took the chat"),
+        "{}",
+        table.stdout
+    );
+    assert!(lines[7].contains("officer:bob") && lines[7].ends_with("Bob here"));
 
     // The chats list shows where each chat stands.
     let alice = cli.run(&["chats", "alice"]);
@@ -534,6 +600,256 @@ fn resolve_release_transfer_and_reopen_a_chat() {
         "{}",
         alice.stdout
     );
+}
+
+/// `chats --status open|resolved|all`: an officer's chats, newest activity first; open by
+/// default; a resolved chat stays with the officer who had it until it is reopened.
+#[test]
+fn chats_by_status_newest_activity_first() {
+    let cli = Cli::local();
+    cli.add_officer("alice", "correct horse");
+    cli.run(&["officer", "add", "bob", "--no-password"]).code(0);
+    let (c1, _) = cli.customer("cust-1");
+    let (c2, _) = cli.customer("cust-2");
+    let (c3, _) = cli.customer("cust-3");
+    for chat in [&c1, &c2, &c3] {
+        cli.json(&["--as", "officer:alice", "claim", chat]);
+    }
+    // Activity: a message on the oldest, then the middle one ends.
+    cli.json(&["--as", "customer:cust-1", "send", &c1, "still there?"]);
+    cli.json(&["--as", "officer:alice", "resolve", &c2]);
+
+    let open = cli.json(&["chats", "alice"]);
+    assert_eq!(ids(&open), [c1.as_str(), c3.as_str()]);
+    assert!(
+        open.as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["status"] == "assigned")
+    );
+    assert_eq!(cli.json(&["chats", "alice", "--status", "open"]), open);
+    assert_eq!(cli.json(&["--as", "officer:alice", "chats"]), open);
+    let resolved = cli.json(&["--as", "officer:alice", "chats", "--status", "resolved"]);
+    assert_eq!(ids(&resolved), [c2.as_str()]);
+    assert_eq!(
+        (
+            &resolved[0]["status"],
+            &resolved[0]["assignedOfficerId"],
+            resolved[0]["resolvedAt"].is_string()
+        ),
+        (
+            &serde_json::json!("resolved"),
+            &serde_json::json!("alice"),
+            true
+        ),
+        "{resolved}"
+    );
+    let all = cli.json(&["chats", "alice", "--status", "all"]);
+    assert_eq!(ids(&all), [c2.as_str(), c1.as_str(), c3.as_str()]);
+
+    // The table, in the same order, says where each stands.
+    let table = cli.run(&["chats", "alice", "--status", "all"]);
+    table.code(0);
+    assert_eq!(table.stderr, "");
+    let lines: Vec<&str> = table.stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{}", table.stdout);
+    assert!(
+        lines[0].starts_with("CHAT ") && lines[0].contains("STATUS"),
+        "{}",
+        table.stdout
+    );
+    let rows = chat_rows(&table.stdout);
+    assert_eq!(
+        rows,
+        [
+            [c2.as_str(), "cust-2", "resolved", "alice"],
+            [c1.as_str(), "cust-1", "assigned", "alice"],
+            [c3.as_str(), "cust-3", "assigned", "alice"],
+        ],
+        "{}",
+        table.stdout
+    );
+    // None of them: an empty list, and a line saying so.
+    assert_eq!(
+        cli.json(&["chats", "bob", "--status", "resolved"]),
+        serde_json::json!([])
+    );
+    let none = cli.run(&["--as", "officer:bob", "chats", "--status", "all"]);
+    none.code(0);
+    assert_eq!(none.stdout, "(no chats)\n");
+
+    // Reopened for another officer, the chat moves to their open chats.
+    cli.json(&["reopen", &c2, "--for", "bob"]);
+    assert_eq!(
+        cli.json(&["chats", "alice", "--status", "resolved"]),
+        serde_json::json!([])
+    );
+    assert_eq!(ids(&cli.json(&["chats", "bob"])), [c2.as_str()]);
+
+    // Refusals: a value clap does not know is a usage error (2), before any work;
+    // another officer's chats are forbidden (5) whatever the status.
+    let bad = cli.run(&["chats", "alice", "--status", "closed"]);
+    bad.code(2);
+    assert!(bad.stdout.is_empty(), "{}", bad.stdout);
+    assert!(
+        bad.stderr.contains("--status") && bad.stderr.contains("resolved"),
+        "{}",
+        bad.stderr
+    );
+    cli.run(&["--json", "chats", "alice", "--status", "closed"])
+        .code(2);
+    cli.run(&[
+        "--as",
+        "officer:bob",
+        "chats",
+        "alice",
+        "--status",
+        "resolved",
+    ])
+    .error(5, "forbidden");
+    cli.run(&[
+        "--json",
+        "--as",
+        "officer:bob",
+        "chats",
+        "alice",
+        "--status",
+        "all",
+    ])
+    .json_error(5, "forbidden");
+    cli.run(&["chats", "--status", "all"]).error(2, "usage");
+}
+
+/// A customer with a resolved chat (alice's) and a newer pending one, and another
+/// customer: (cli, first, second).
+fn customer_with_two_chats() -> (Cli, String, String) {
+    let cli = Cli::local();
+    cli.add_officer("alice", "correct horse");
+    let (first, _) = cli.customer("cust-1");
+    cli.json(&["--as", "officer:alice", "claim", &first]);
+    cli.json(&["--as", "customer:cust-1", "resolve", &first]);
+    let (second, _) = cli.customer("cust-1");
+    assert_ne!(first, second);
+    cli.customer("cust-2");
+    (cli, first, second)
+}
+
+/// `customer chats ID`: a customer's chats, newest first, for officers and the admin;
+/// another customer's are forbidden.
+#[test]
+fn customer_chats_newest_first() {
+    let (cli, first, second) = customer_with_two_chats();
+
+    let theirs = cli.json(&["customer", "chats", "cust-1"]);
+    assert_eq!(ids(&theirs), [second.as_str(), first.as_str()]);
+    assert_eq!(
+        (
+            &theirs[0]["status"],
+            &theirs[1]["status"],
+            &theirs[1]["assignedOfficerId"]
+        ),
+        (
+            &serde_json::json!("pending"),
+            &serde_json::json!("resolved"),
+            &serde_json::json!("alice")
+        )
+    );
+    assert!(
+        theirs
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["customerId"] == "cust-1"),
+        "{theirs}"
+    );
+    // An officer sees the same list.
+    assert_eq!(
+        cli.json(&["--as", "officer:alice", "customer", "chats", "cust-1"]),
+        theirs
+    );
+    // A customer with no chats: an empty list.
+    assert_eq!(
+        cli.json(&["customer", "chats", "cust-9"]),
+        serde_json::json!([])
+    );
+    let none = cli.run(&["customer", "chats", "cust-9"]);
+    none.code(0);
+    assert_eq!(none.stdout, "(no chats)\n");
+
+    let table = cli.run(&["--as", "officer:alice", "customer", "chats", "cust-1"]);
+    table.code(0);
+    assert_eq!(table.stderr, "");
+    let lines: Vec<&str> = table.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", table.stdout);
+    assert!(lines[0].starts_with("CHAT "), "{}", table.stdout);
+    assert_eq!(
+        chat_rows(&table.stdout),
+        [
+            [second.as_str(), "cust-1", "pending", "-"],
+            [first.as_str(), "cust-1", "resolved", "alice"],
+        ],
+        "{}",
+        table.stdout
+    );
+
+    // Refusals: another customer's chats (5), a malformed id (7), an unknown officer (3).
+    cli.run(&["--as", "customer:cust-2", "customer", "chats", "cust-1"])
+        .error(5, "forbidden");
+    cli.run(&[
+        "--json",
+        "--as",
+        "customer:cust-2",
+        "customer",
+        "chats",
+        "cust-1",
+    ])
+    .json_error(5, "forbidden");
+    cli.run(&["customer", "chats", "bad id"])
+        .error(7, "invalid_id");
+    cli.run(&["--as", "officer:nobody", "customer", "chats", "cust-1"])
+        .error(3, "officer_not_found");
+}
+
+/// `customer chats` as the `--as` customer, by default or named, and without anyone to
+/// list (a usage error, as `chats` without an officer).
+#[test]
+fn customer_chats_as_the_customer() {
+    let (cli, first, second) = customer_with_two_chats();
+    let mine = cli.json(&["--as", "customer:cust-1", "customer", "chats"]);
+    assert_eq!(ids(&mine), [second.as_str(), first.as_str()]);
+    assert_eq!(
+        cli.json(&["--as", "customer:cust-1", "customer", "chats", "cust-1"]),
+        mine
+    );
+    assert_eq!(cli.json(&["customer", "chats", "cust-1"]), mine);
+    let table = cli.run(&["--as", "customer:cust-1", "customer", "chats"]);
+    table.code(0);
+    assert_eq!(
+        chat_rows(&table.stdout),
+        [
+            [second.as_str(), "cust-1", "pending", "-"],
+            [first.as_str(), "cust-1", "resolved", "alice"],
+        ],
+        "{}",
+        table.stdout
+    );
+    // Refused for the policy's reason, not for want of a chat.
+    let other = cli.run(&[
+        "--json",
+        "--as",
+        "customer:cust-2",
+        "customer",
+        "chats",
+        "cust-1",
+    ]);
+    let err = other.json_error(5, "forbidden");
+    assert_eq!(
+        err["error"]["message"],
+        "customers may list only their own chats"
+    );
+    cli.run(&["customer", "chats"]).error(2, "usage");
+    cli.run(&["--as", "officer:alice", "customer", "chats"])
+        .error(2, "usage");
 }
 
 #[test]

@@ -80,13 +80,24 @@ fn every_command_runs_on_postgres() {
         .json_error(4, "already_assigned");
     assert_eq!(cli.json(&["queue"]), json!([]));
     assert_eq!(cli.json(&["chats", "alice"])[0]["id"], chat.as_str());
+    // The claim is the chat's first entry, a system entry (the lost claim wrote none).
+    let took = cli.json(&["messages", &chat]);
+    assert_eq!(took.as_array().unwrap().len(), 1, "{took}");
+    assert_eq!(
+        (&took[0]["seq"], &took[0]["senderType"], &took[0]["content"]),
+        (&json!(1), &json!("system"), &json!("alice took the chat"))
+    );
+    assert_eq!(
+        took[0]["event"],
+        json!({ "kind": "claimed", "officerId": "alice" })
+    );
 
     // Send: both sides, seq grows by one, a repeated client id stores nothing twice.
     let m1 = cli.json(&["--as", "customer:cust-1", "send", &chat, "Hello?"]);
-    assert_eq!((&m1["seq"], &m1["senderId"]), (&json!(1), &json!("cust-1")));
+    assert_eq!((&m1["seq"], &m1["senderId"]), (&json!(2), &json!("cust-1")));
     let m2 = cli.run(&["--as", "officer:alice", "send", &chat, "Hi, Alice here."]);
     m2.code(0);
-    assert_eq!(m2.stdout, format!("sent #2 to chat {chat}\n"));
+    assert_eq!(m2.stdout, format!("sent #3 to chat {chat}\n"));
     assert_eq!(m2.stderr, "");
     let k = [
         "--as",
@@ -97,11 +108,11 @@ fn every_command_runs_on_postgres() {
         "--client-id",
         "k1",
     ];
-    assert_eq!(cli.json(&k)["seq"], 3);
+    assert_eq!(cli.json(&k)["seq"], 4);
     let retry = cli.run(&k);
     retry.code(0);
     assert!(
-        retry.stdout.starts_with("already sent as #3"),
+        retry.stdout.starts_with("already sent as #4"),
         "{}",
         retry.stdout
     );
@@ -111,13 +122,17 @@ fn every_command_runs_on_postgres() {
         .error(7, "empty_content");
 
     // Messages: the stored chat, paged.
-    assert_eq!(seqs(&cli.json(&["messages", &chat])), [1, 2, 3]);
+    assert_eq!(seqs(&cli.json(&["messages", &chat])), [1, 2, 3, 4]);
     assert_eq!(
         seqs(&cli.json(&["messages", &chat, "--after", "1"])),
-        [2, 3]
+        [2, 3, 4]
     );
-    let page = cli.json(&["--as", "customer:cust-1", "messages", &chat, "--limit", "1"]);
-    assert_eq!(page[0]["content"], "Hello?");
+    let page = cli.json(&["--as", "customer:cust-1", "messages", &chat, "--limit", "2"]);
+    assert_eq!(
+        (&page[0]["senderType"], &page[0]["content"]),
+        (&json!("system"), &json!("alice took the chat"))
+    );
+    assert_eq!(page[1]["content"], "Hello?");
 
     // Status names the database without a password and counts what is there.
     let status = cli.json(&["status"]);
@@ -201,20 +216,40 @@ async fn a_socket_on_a_chat_http_node_sees_what_the_cli_writes_live() {
     let mut ws = Ws(node_client.with_token(login.token).connect().await.unwrap());
     ws.0.join_officers().await.unwrap();
 
-    // The CLI starts a chat: the node's socket sees it arrive in the queue.
+    // The CLI starts a chat: the node's socket is told it started (chat_updated,
+    // created), then sees it arrive in the queue, in that order (one topic).
     let chat = run(&["customer", "login", "cust-1"])["chat"]["id"]
         .as_str()
         .unwrap()
         .to_string();
-    let created = ws.next_of("queue_chat_created").await;
-    assert_eq!(created["chat"]["id"], chat.as_str());
+    let started = ws.next().await;
+    assert_eq!(
+        (&started["type"], &started["change"], &started["chat"]["id"]),
+        (&json!("chat_updated"), &json!("created"), &json!(chat)),
+        "{started}"
+    );
+    let created = ws.next().await;
+    assert_eq!(
+        (&created["type"], &created["chat"]["id"]),
+        (&json!("queue_chat_created"), &json!(chat)),
+        "{created}"
+    );
 
-    // The CLI claims it for Amy: the queue loses it, and her own socket is told (two
-    // topics, so in either order).
+    // The CLI claims it for Amy: officers are told of the change and the queue loses it,
+    // and her own socket is told (two topics, so in any order).
     run(&["--as", "officer:amy", "claim", &chat]);
-    let [claimed, assigned] = ws
-        .next_of_each(["queue_chat_claimed", "chat_assigned"])
+    let [updated, claimed, assigned] = ws
+        .next_of_each(["chat_updated", "queue_chat_claimed", "chat_assigned"])
         .await;
+    assert_eq!(
+        (
+            &updated["change"],
+            &updated["chat"]["status"],
+            &updated["chat"]["lastSeq"]
+        ),
+        (&json!("claimed"), &json!("assigned"), &json!(1)),
+        "{updated}"
+    );
     assert_eq!(claimed["chat"]["id"], chat.as_str());
     assert_eq!(
         (
@@ -224,8 +259,18 @@ async fn a_socket_on_a_chat_http_node_sees_what_the_cli_writes_live() {
         (&json!(chat), &json!("amy"))
     );
 
-    // Amy's socket joins the (empty) chat; each message the CLI sends arrives live.
+    // Amy's socket joins the chat from the start: the replay is the claim's system entry;
+    // then each message the CLI sends arrives live.
     ws.0.join_chat(&chat, Some(0)).await.unwrap();
+    let took = ws.next_of("new_message").await;
+    assert_eq!(
+        (
+            &took["message"]["seq"],
+            &took["message"]["senderType"],
+            &took["message"]["content"]
+        ),
+        (&json!(1), &json!("system"), &json!("amy took the chat"))
+    );
     run(&[
         "--as",
         "customer:cust-1",
@@ -236,7 +281,7 @@ async fn a_socket_on_a_chat_http_node_sees_what_the_cli_writes_live() {
     let m = ws.next_of("new_message").await;
     assert_eq!(
         (&m["message"]["seq"], &m["message"]["content"]),
-        (&json!(1), &json!("hello from the cli"))
+        (&json!(2), &json!("hello from the cli"))
     );
     run(&[
         "--as",
@@ -248,7 +293,7 @@ async fn a_socket_on_a_chat_http_node_sees_what_the_cli_writes_live() {
     let m = ws.next_of("new_message").await;
     assert_eq!(
         (&m["message"]["seq"], &m["message"]["senderId"]),
-        (&json!(2), &json!("amy"))
+        (&json!(3), &json!("amy"))
     );
 }
 

@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use chat_http::testing::{ADMIN_TOKEN, CUSTOMER_SECRET, TestServer};
-use common::{Cli, SECS_10, Watcher, race, secured_server};
+use common::{Cli, SECS_10, Watcher, chat_rows, ids, race, secured_server};
 use serde_json::{Value, json};
 
 const NO_SUCH_CHAT: &str = "01a20d5a-0000-7000-8000-000000000000";
@@ -215,16 +215,17 @@ fn the_whole_flow_over_the_contract() {
     assert_eq!(officer.json(&["chats", "alice"]), mine);
     officer.run(&["chats", "bob"]).error(5, "forbidden");
 
+    // The claim is the chat's first entry (seq 1); messages follow it.
     let m1 = customer.json(&["send", chat, "Hello?"]);
     assert_eq!(
         (m1["seq"].as_u64(), m1["senderType"].as_str()),
-        (Some(1), Some("customer"))
+        (Some(2), Some("customer"))
     );
     let m2 = officer.run(&["send", chat, "Hi, I am Alice.", "--client-id", "k1"]);
     m2.code(0);
-    assert_eq!(m2.stdout, format!("sent #2 to chat {chat}\n"));
+    assert_eq!(m2.stdout, format!("sent #3 to chat {chat}\n"));
     let retry = officer.json(&["send", chat, "Hi, I am Alice.", "--client-id", "k1"]);
-    assert_eq!(retry["seq"], 2);
+    assert_eq!(retry["seq"], 3);
     officer.run(&["send", chat, " "]).error(7, "empty_content");
     officer
         .run(&["--json", "send", chat, &"x".repeat(4001)])
@@ -244,28 +245,53 @@ fn the_whole_flow_over_the_contract() {
         .iter()
         .map(|m| m["seq"].as_u64().unwrap())
         .collect();
-    assert_eq!(seqs, [1, 2]);
+    assert_eq!(seqs, [1, 2, 3]);
     assert_eq!(
-        officer.json(&["messages", chat, "--after", "1"])[0]["content"],
-        "Hi, I am Alice."
+        (
+            &page[0]["senderType"],
+            &page[0]["senderId"],
+            &page[0]["content"]
+        ),
+        (
+            &json!("system"),
+            &json!("alice"),
+            &json!("alice took the chat")
+        )
     );
     assert_eq!(
-        officer.json(&["messages", chat, "--before", "2"])[0]["seq"],
-        1
+        page[0]["event"],
+        json!({ "kind": "claimed", "officerId": "alice" })
+    );
+    assert_eq!(
+        officer.json(&["messages", chat, "--after", "2"])[0]["content"],
+        "Hi, I am Alice."
+    );
+    let before: Vec<u64> = officer
+        .json(&["messages", chat, "--before", "3"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(before, [1, 2]);
+    assert_eq!(
+        officer.json(&["messages", chat, "--before", "3", "--limit", "1"])[0]["seq"],
+        2
     );
     officer
         .run(&["messages", chat, "--limit", "5000"])
         .error(7, "invalid_parameter");
     let table = officer.run(&["messages", chat]);
     table.code(0);
+    let lines: Vec<&str> = table.stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{}", table.stdout);
     assert!(
-        table
-            .stdout
-            .lines()
-            .nth(2)
-            .unwrap()
-            .ends_with("Hi, I am Alice.")
+        lines[1].contains("  [system]  ") && lines[1].ends_with("  alice took the chat"),
+        "{}",
+        table.stdout
     );
+    assert!(lines[2].ends_with("Hello?"), "{}", table.stdout);
+    assert!(lines[3].ends_with("Hi, I am Alice."), "{}", table.stdout);
 
     let status = customer.json(&["status"]);
     assert_eq!(
@@ -285,6 +311,10 @@ fn the_whole_flow_over_the_contract() {
     let other = officer.with_config_dir("other");
     let claimed = other.json(&["--token", &alice_token, "claim", &chat2]);
     assert_eq!(claimed["assignedOfficerId"], "alice");
+    assert_eq!(
+        other.json(&["--token", &alice_token, "messages", &chat2])[0]["content"],
+        "alice took the chat"
+    );
 
     // Local mode on the server's own database while it runs: the write is stored and
     // REST reads see it (live WebSocket delivery is only for the server's own writes).
@@ -310,9 +340,9 @@ fn the_whole_flow_over_the_contract() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let page = customer.json(&["messages", chat, "--after", "2"]);
+    let page = customer.json(&["messages", chat, "--after", "3"]);
     assert_eq!(page[0]["content"], "from the shell");
-    assert_eq!(page[0]["seq"], 3);
+    assert_eq!(page[0]["seq"], 4);
 }
 
 /// The lifecycle commands over the contract: each officer with their saved token, the
@@ -420,13 +450,28 @@ fn resolve_release_transfer_and_reopen_over_the_contract() {
         (Some("assigned"), Some("alice"))
     );
 
-    // The timeline reads as sentences, marked [system].
+    // The timeline reads as sentences, marked [system]: every change, each claim
+    // included, in order with the messages.
     let table = alice.run(&["messages", chat]);
     table.code(0);
     let lines: Vec<&str> = table.stdout.lines().collect();
+    assert_eq!(lines.len(), 10, "{}", table.stdout);
+    for (line, sentence) in [
+        (1, "alice took the chat"),
+        (2, "alice put the chat back in the queue"),
+        (3, "alice took the chat"),
+        (4, "alice transferred the chat to Bob"),
+    ] {
+        assert!(
+            lines[line].starts_with(&format!("{line} "))
+                && lines[line].contains("  [system]  ")
+                && lines[line].ends_with(&format!("  {sentence}")),
+            "{}",
+            table.stdout
+        );
+    }
     assert!(
-        lines[2].contains("  [system]  ")
-            && lines[2].ends_with("  alice transferred the chat to Bob"),
+        lines[5].contains("officer:bob") && lines[5].ends_with("Bob here"),
         "{}",
         table.stdout
     );
@@ -439,9 +484,215 @@ fn resolve_release_transfer_and_reopen_over_the_contract() {
         table.stdout
     );
     let timeline = alice.json(&["messages", chat]);
-    assert_eq!(timeline[1]["senderType"], "system");
-    assert_eq!(timeline[1]["event"]["kind"], "transferred");
-    assert_eq!(timeline[1]["event"]["fromOfficerId"], "alice");
+    let entries: Vec<(&str, &str)> = timeline
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["senderType"].as_str().unwrap(),
+                m["content"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        entries,
+        [
+            ("system", "alice took the chat"),
+            ("system", "alice put the chat back in the queue"),
+            ("system", "alice took the chat"),
+            ("system", "alice transferred the chat to Bob"),
+            ("officer", "Bob here"),
+            ("system", "The customer ended the chat"),
+            ("system", "Bob reopened the chat"),
+            ("system", "An administrator ended the chat"),
+            ("system", "An administrator reopened the chat for alice"),
+        ]
+    );
+    for i in [0, 2] {
+        assert_eq!(
+            timeline[i]["event"],
+            json!({ "kind": "claimed", "officerId": "alice" }),
+            "{}",
+            timeline[i]
+        );
+    }
+    assert_eq!(timeline[3]["senderType"], "system");
+    assert_eq!(timeline[3]["event"]["kind"], "transferred");
+    assert_eq!(timeline[3]["event"]["fromOfficerId"], "alice");
+}
+
+/// `chats --status` over the contract (`?status=`): the logged-in officer's chats by
+/// default, newest activity first; the admin names the officer; a customer may not.
+#[test]
+fn chats_by_status_over_the_contract() {
+    let s = setup();
+    let (alice, customer, c1) = (&s.officer, &s.customer, s.chat.clone());
+    let (c2, _) = alice.with_config_dir("cust-2").customer("cust-2");
+    let (c3, _) = alice.with_config_dir("cust-3").customer("cust-3");
+    for chat in [&c1, &c2, &c3] {
+        alice.json(&["claim", chat]);
+    }
+    // Activity: the customer writes in the oldest, then the middle one ends.
+    customer.json(&["send", &c1, "still there?"]);
+    alice.json(&["resolve", &c2]);
+
+    let open = alice.json(&["chats"]);
+    assert_eq!(ids(&open), [c1.as_str(), c3.as_str()]);
+    assert_eq!(alice.json(&["chats", "--status", "open"]), open);
+    let resolved = alice.json(&["chats", "--status", "resolved"]);
+    assert_eq!(ids(&resolved), [c2.as_str()]);
+    assert_eq!(
+        (&resolved[0]["status"], &resolved[0]["assignedOfficerId"]),
+        (&json!("resolved"), &json!("alice"))
+    );
+    let all = alice.json(&["chats", "alice", "--status", "all"]);
+    assert_eq!(ids(&all), [c2.as_str(), c1.as_str(), c3.as_str()]);
+    // The admin names the officer.
+    assert_eq!(
+        alice.json(&["--token", ADMIN_TOKEN, "chats", "alice", "--status", "all"]),
+        all
+    );
+    assert_eq!(
+        alice.json(&[
+            "--token",
+            ADMIN_TOKEN,
+            "chats",
+            "nobody",
+            "--status",
+            "resolved"
+        ]),
+        json!([])
+    );
+
+    let table = alice.run(&["chats", "--status", "all"]);
+    table.code(0);
+    assert_eq!(table.stderr, "");
+    assert!(table.stdout.starts_with("CHAT "), "{}", table.stdout);
+    assert_eq!(
+        chat_rows(&table.stdout),
+        [
+            [c2.as_str(), "cust-2", "resolved", "alice"],
+            [c1.as_str(), "cust-1", "assigned", "alice"],
+            [c3.as_str(), "cust-3", "assigned", "alice"],
+        ],
+        "{}",
+        table.stdout
+    );
+    // Once the open ones end too, none is open.
+    alice.json(&["resolve", &c1]);
+    alice.json(&["resolve", &c3]);
+    let none = alice.run(&["chats"]);
+    none.code(0);
+    assert_eq!(none.stdout, "(no chats)\n");
+    assert_eq!(
+        ids(&alice.json(&["chats", "--status", "resolved"])),
+        [c3.as_str(), c1.as_str(), c2.as_str()]
+    );
+
+    // A value clap does not know never reaches the server: usage (2).
+    let bad = alice.run(&["chats", "--status", "closed"]);
+    bad.code(2);
+    assert!(bad.stdout.is_empty(), "{}", bad.stdout);
+    assert!(bad.stderr.contains("--status"), "{}", bad.stderr);
+    // A customer sees no officer's chats (5); an officer no one else's.
+    customer
+        .run(&["chats", "alice", "--status", "resolved"])
+        .error(5, "forbidden");
+    customer
+        .run(&["--json", "chats", "alice", "--status", "all"])
+        .json_error(5, "forbidden");
+    alice
+        .run(&["chats", "bob", "--status", "all"])
+        .error(5, "forbidden");
+}
+
+/// `customer chats` over the contract: the logged-in customer's chats by default,
+/// newest first; officers and the admin name the customer; another customer's are
+/// forbidden (5).
+#[test]
+fn customer_chats_over_the_contract() {
+    let s = setup();
+    let (alice, customer, first) = (&s.officer, &s.customer, s.chat.clone());
+    let mine = customer.json(&["customer", "chats"]);
+    assert_eq!(ids(&mine), [first.as_str()]);
+    assert_eq!(mine[0]["status"], "pending");
+
+    alice.json(&["claim", &first]);
+    customer.json(&["resolve", &first]);
+    let again = customer.json(&["customer", "login", "cust-1"]);
+    assert_eq!(again["created"], true);
+    let second = again["chat"]["id"].as_str().unwrap().to_string();
+
+    let mine = customer.json(&["customer", "chats"]);
+    assert_eq!(ids(&mine), [second.as_str(), first.as_str()]);
+    assert_eq!(
+        (
+            &mine[0]["status"],
+            &mine[1]["status"],
+            &mine[1]["assignedOfficerId"]
+        ),
+        (&json!("pending"), &json!("resolved"), &json!("alice"))
+    );
+    assert_eq!(customer.json(&["customer", "chats", "cust-1"]), mine);
+    assert_eq!(alice.json(&["customer", "chats", "cust-1"]), mine);
+    assert_eq!(
+        alice.json(&["--token", ADMIN_TOKEN, "customer", "chats", "cust-1"]),
+        mine
+    );
+    assert_eq!(alice.json(&["customer", "chats", "cust-9"]), json!([]));
+
+    let table = customer.run(&["customer", "chats"]);
+    table.code(0);
+    assert_eq!(table.stderr, "");
+    assert!(table.stdout.starts_with("CHAT "), "{}", table.stdout);
+    assert_eq!(
+        chat_rows(&table.stdout),
+        [
+            [second.as_str(), "cust-1", "pending", "-"],
+            [first.as_str(), "cust-1", "resolved", "alice"],
+        ],
+        "{}",
+        table.stdout
+    );
+    let none = alice.run(&["customer", "chats", "cust-9"]);
+    none.code(0);
+    assert_eq!(none.stdout, "(no chats)\n");
+
+    // Another customer's chats: forbidden, whoever asks as a customer.
+    customer
+        .run(&["customer", "chats", "cust-2"])
+        .error(5, "forbidden");
+    customer
+        .run(&["--json", "customer", "chats", "cust-2"])
+        .json_error(5, "forbidden");
+    let other = alice.with_config_dir("cust-2");
+    other.customer("cust-2");
+    other
+        .run(&["customer", "chats", "cust-1"])
+        .error(5, "forbidden");
+    assert_eq!(ids(&other.json(&["customer", "chats"])).len(), 1);
+    // Without a token: unauthorized (5).
+    Cli::remote(s.server.url())
+        .run(&["customer", "chats", "cust-1"])
+        .error(5, "unauthorized");
+}
+
+/// Without an id, `customer chats` lists the token's customer's chats; for a token of
+/// an officer or the admin there is no such customer: a usage error, as `chats` without
+/// an officer is for the admin.
+#[test]
+fn customer_chats_without_an_id_needs_a_customer_token() {
+    let s = setup();
+    // A customer whose id happens to be the officer's.
+    s.officer.with_config_dir("namesake").customer("alice");
+    s.officer.run(&["customer", "chats"]).error(2, "usage");
+    s.officer
+        .run(&["--token", ADMIN_TOKEN, "customer", "chats"])
+        .error(2, "usage");
+    s.officer
+        .run(&["--token", ADMIN_TOKEN, "chats"])
+        .error(2, "usage");
 }
 
 #[test]
@@ -540,14 +791,21 @@ fn watch_chat_sees_other_processes_and_survives_a_restart() {
     // Without --after-seq the watch starts at the newest message.
     let watcher = Watcher::spawn(officer.command(&["--json", "watch", "chat", &chat]));
     let human = Watcher::spawn(customer.command(&["watch", "chat", &chat, "--after-seq", "0"]));
-    // Started without --after-seq, the watcher joins after the newest message (seq 1).
+    // Started without --after-seq, the watcher joins after the newest message: the
+    // claim's entry is seq 1, the customer's message seq 2.
     assert_eq!(
         watcher.stderr_line(SECS_10),
-        format!("watch: joined chat:{chat} after seq 1")
+        format!("watch: joined chat:{chat} after seq 2")
+    );
+    // The replay from 0 starts with the claim's system entry, as its sentence.
+    let took = human.line(SECS_10);
+    assert!(
+        took.starts_with("#1 ") && took.ends_with(" [system] alice took the chat"),
+        "{took}"
     );
     let first = human.line(SECS_10);
     assert!(
-        first.starts_with("#1 ") && first.ends_with("customer:cust-1: before the watch"),
+        first.starts_with("#2 ") && first.ends_with("customer:cust-1: before the watch"),
         "{first}"
     );
 
@@ -555,7 +813,7 @@ fn watch_chat_sees_other_processes_and_survives_a_restart() {
     let frame = watcher.json_line(SECS_10);
     assert_eq!(frame["type"], "new_message");
     assert_eq!(frame["message"], sent);
-    assert_eq!(frame["message"]["seq"], 2);
+    assert_eq!(frame["message"]["seq"], 3);
     assert!(
         human
             .line(SECS_10)
@@ -606,7 +864,7 @@ fn watch_chat_sees_other_processes_and_survives_a_restart() {
     ]);
     s.server.restart();
 
-    for (seq, text) in [(4, "while you were away 1"), (5, "while you were away 2")] {
+    for (seq, text) in [(5, "while you were away 1"), (6, "while you were away 2")] {
         let frame = watcher.json_line(Duration::from_secs(20));
         assert_eq!(frame["message"]["seq"], seq);
         assert_eq!(frame["message"]["content"], text);
@@ -655,10 +913,11 @@ fn watch_chat_under_a_burst_prints_each_message_once() {
     let (chat, _) = customer.customer("cust-1");
     officer.json(&["claim", &chat]);
 
+    // The claim's entry is seq 1: the watch starts after it.
     let watcher = Watcher::spawn(officer.command(&["--json", "watch", "chat", &chat]));
     assert_eq!(
         watcher.stderr_line(SECS_10),
-        format!("watch: joined chat:{chat} after seq 0")
+        format!("watch: joined chat:{chat} after seq 1")
     );
     const N: u64 = 24;
     let runs = race(
@@ -677,49 +936,121 @@ fn watch_chat_under_a_burst_prints_each_message_once() {
                 .unwrap()
         })
         .collect();
-    assert_eq!(seqs, (1..=N).collect::<Vec<_>>());
+    assert_eq!(seqs, (2..=N + 1).collect::<Vec<_>>());
     watcher.no_line(Duration::from_millis(300));
 }
 
+/// `watch queue --json` prints each frame of `officers:all` (and of the officer's own
+/// topic) as received: a new chat is `chat_updated` (created) then `queue_chat_created`;
+/// a claim is `chat_updated` (claimed) then `queue_chat_claimed`, and `chat_assigned` to
+/// the claiming officer (another topic, so anywhere among them).
 #[test]
 fn watch_queue_streams_created_and_claimed_chats() {
     let s = setup();
     let watcher = Watcher::spawn(s.officer.command(&["--json", "watch", "queue"]));
-    let human = Watcher::spawn(s.officer.command(&["watch", "queue"]));
     assert_eq!(watcher.stderr_line(SECS_10), "watch: joined officers:all");
-    assert_eq!(human.stderr_line(SECS_10), "watch: joined officers:all");
     let (chat, _) = s.officer.with_config_dir("cust-2").customer("cust-2");
+    let updated = watcher.json_line(SECS_10);
+    assert_eq!(
+        (&updated["type"], &updated["change"]),
+        (&json!("chat_updated"), &json!("created")),
+        "{updated}"
+    );
+    assert_eq!(updated["chat"]["id"], chat.as_str());
+    assert_eq!(updated["chat"]["status"], "pending");
+    assert_eq!(updated["chat"]["lastSeq"], 0);
     let created = watcher.json_line(SECS_10);
     assert_eq!(created["type"], "queue_chat_created");
     assert_eq!(created["chat"]["id"], chat.as_str());
     assert_eq!(created["chat"]["status"], "pending");
-    let line = human.line(SECS_10);
-    assert!(
-        line.starts_with(&format!("queue_chat_created chat={chat} customer=cust-2")),
-        "{line}"
-    );
-    s.officer.json(&["claim", &chat]);
-    let claimed = loop {
-        let frame = watcher.json_line(SECS_10);
-        if frame["type"] == "queue_chat_claimed" {
-            break frame;
-        }
-        // chat_assigned reaches the claiming officer's connection too.
-        assert_eq!(frame["type"], "chat_assigned");
-    };
-    assert_eq!(claimed["chat"]["id"], chat.as_str());
-    assert_eq!(claimed["chat"]["assignedOfficerId"], "alice");
 
-    let mut lines = vec![human.line(SECS_10), human.line(SECS_10)];
-    lines.sort();
-    assert!(
-        lines[0].starts_with(&format!("chat_assigned chat={chat}")),
-        "{lines:?}"
+    s.officer.json(&["claim", &chat]);
+    let frames: Vec<Value> = (0..3).map(|_| watcher.json_line(SECS_10)).collect();
+    let types: Vec<&str> = frames.iter().map(|f| f["type"].as_str().unwrap()).collect();
+    let at = |kind: &str| {
+        types
+            .iter()
+            .position(|t| *t == kind)
+            .unwrap_or_else(|| panic!("no {kind} in {types:?}"))
+    };
+    let (updated, claimed, assigned) = (
+        at("chat_updated"),
+        at("queue_chat_claimed"),
+        at("chat_assigned"),
+    );
+    assert!(updated < claimed, "{types:?}");
+    assert_eq!(frames[updated]["change"], "claimed");
+    for i in [updated, claimed, assigned] {
+        let chat_now = &frames[i]["chat"];
+        assert_eq!(chat_now["id"], chat.as_str(), "{}", frames[i]);
+        assert_eq!(chat_now["status"], "assigned", "{}", frames[i]);
+        assert_eq!(chat_now["assignedOfficerId"], "alice", "{}", frames[i]);
+    }
+    // The claim's system entry is the chat's first.
+    assert_eq!(frames[updated]["chat"]["lastSeq"], 1);
+    // A repeated claim by the owner changes nothing and announces nothing.
+    s.officer.json(&["claim", &chat]);
+    watcher.no_line(Duration::from_millis(300));
+}
+
+/// `watch queue` without --json: one readable line per event, saying what changed and
+/// where the chat now stands.
+#[test]
+fn watch_queue_prints_a_readable_line_for_each_change() {
+    let s = setup();
+    let human = Watcher::spawn(s.officer.command(&["watch", "queue"]));
+    assert_eq!(human.stderr_line(SECS_10), "watch: joined officers:all");
+
+    // A new chat: its chat_updated (created), then the queue's event, in that order.
+    let (chat, _) = s.officer.with_config_dir("cust-2").customer("cust-2");
+    assert_eq!(
+        human.line(SECS_10),
+        format!("chat_updated chat={chat} customer=cust-2 officer=- status=pending change=created")
     );
     assert_eq!(
-        lines[1],
-        format!("queue_chat_claimed chat={chat} customer=cust-2 officer=alice")
+        human.line(SECS_10),
+        format!("queue_chat_created chat={chat} customer=cust-2 officer=-")
     );
+
+    // A claim: its chat_updated (claimed) before the queue's event; chat_assigned comes
+    // on the officer's own topic, so anywhere among them.
+    s.officer.run(&["claim", &chat]).code(0);
+    let lines: Vec<String> = (0..3).map(|_| human.line(SECS_10)).collect();
+    let updated = format!(
+        "chat_updated chat={chat} customer=cust-2 officer=alice status=assigned change=claimed"
+    );
+    let claimed = format!("queue_chat_claimed chat={chat} customer=cust-2 officer=alice");
+    let assigned = format!("chat_assigned chat={chat} customer=cust-2 officer=alice");
+    let at = |line: &str| {
+        lines
+            .iter()
+            .position(|l| l == line)
+            .unwrap_or_else(|| panic!("no {line:?} in {lines:#?}"))
+    };
+    assert!(at(&updated) < at(&claimed), "{lines:#?}");
+    at(&assigned);
+
+    // A login that names an officer: the chat starts assigned, never queued.
+    let direct = s.officer.with_config_dir("cust-3").json(&[
+        "customer",
+        "login",
+        "cust-3",
+        "--officer",
+        "alice",
+    ]);
+    let direct = direct["chat"]["id"].as_str().unwrap();
+    let mut lines: Vec<String> = (0..2).map(|_| human.line(SECS_10)).collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            format!("chat_assigned chat={direct} customer=cust-3 officer=alice"),
+            format!(
+                "chat_updated chat={direct} customer=cust-3 officer=alice status=assigned change=assigned"
+            ),
+        ]
+    );
+    human.no_line(Duration::from_millis(300));
 }
 
 #[test]

@@ -223,17 +223,30 @@ async fn a_message_sent_on_node_a_reaches_a_feed_on_node_b_live() {
         .await
         .unwrap();
     let customer = node_a.authenticate(&login.token).await.unwrap().actor;
-    let seen = tokio::time::timeout(WAIT, queue.recv())
-        .await
-        .expect("queue event crossed nodes")
-        .unwrap();
-    assert!(matches!(seen.event(), Event::QueueChatCreated { chat } if chat.id == login.chat.id));
+    // The start (version 2's chat_updated), then version 1's queue event.
+    for expected in ["chat_updated", "queue_chat_created"] {
+        let seen = tokio::time::timeout(WAIT, queue.recv())
+            .await
+            .expect("queue event crossed nodes")
+            .unwrap();
+        assert_eq!(seen.event().kind(), expected);
+        assert!(matches!(seen.event(),
+            Event::ChatUpdated { chat, .. } | Event::QueueChatCreated { chat }
+                if chat.id == login.chat.id));
+    }
     node_b.claim(&officer, &amy, login.chat.id).await.unwrap();
     let mut feed = node_b
         .watch_chat(&officer, login.chat.id, Some(0))
         .await
         .unwrap();
-    for i in 1..=3u64 {
+    // The claim's entry first (stored on node B), then the customer's messages.
+    let took = tokio::time::timeout(WAIT, feed.next())
+        .await
+        .expect("the claim's entry")
+        .unwrap()
+        .unwrap();
+    assert_eq!((took.seq, took.content.as_str()), (1, "amy took the chat"));
+    for i in 2..=4u64 {
         node_a
             .send_message(
                 &customer,
@@ -261,7 +274,7 @@ async fn a_message_sent_on_node_a_reaches_a_feed_on_node_b_live() {
         .expect("large message crossed nodes")
         .unwrap()
         .unwrap();
-    assert_eq!((m.seq, m.content), (4, big));
+    assert_eq!((m.seq, m.content), (5, big));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -83,7 +83,8 @@ pub(crate) fn watch_officer(actor: &Actor) -> Result<&OfficerId> {
 }
 
 /// A trusted caller acting as a customer without a token (`ChatService::act_as_customer`):
-/// only on a chat of that customer. The chat it names is their identity's chat.
+/// only on a chat of that customer (the one named, else their newest). That chat is their
+/// identity's chat.
 pub(crate) fn act_as_customer(customer: &CustomerId, chat: Option<&Chat>) -> Result<ChatId> {
     match chat {
         Some(chat) if chat.customer_id == *customer => Ok(chat.id),
@@ -91,9 +92,9 @@ pub(crate) fn act_as_customer(customer: &CustomerId, chat: Option<&Chat>) -> Res
             "chat {} is not customer {customer}'s chat",
             chat.id
         ))),
-        None => Err(Error::forbidden(
-            "a customer may act only on their own chat: name it",
-        )),
+        None => Err(Error::forbidden(format!(
+            "customer {customer} has no chat to act on"
+        ))),
     }
 }
 

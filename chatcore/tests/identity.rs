@@ -171,11 +171,19 @@ async fn an_unknown_officer_is_answered_like_no_officer() {
             v
         };
         assert_eq!(shape(&ghost), shape(&nobody), "the answers tell them apart");
-        // Both wait in the queue, announced alike.
+        // Both wait in the queue, announced alike: started, then in the queue.
         for expected in [&ghost.chat, &nobody.chat] {
-            let event = queue.recv().await.unwrap();
+            let started = queue.recv().await.unwrap();
             assert_eq!(
-                event.event(),
+                started.event(),
+                &Event::ChatUpdated {
+                    chat: expected.clone(),
+                    change: chatcore::ChatChange::Created,
+                }
+            );
+            let queued = queue.recv().await.unwrap();
+            assert_eq!(
+                queued.event(),
                 &Event::QueueChatCreated {
                     chat: expected.clone()
                 }

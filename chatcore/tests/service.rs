@@ -132,11 +132,16 @@ async fn claim_race_has_one_winner_per_chat_and_events_agree() {
     // 200 creations then exactly one claim event per chat, naming the winner (the v1
     // event and the v2 `chat_updated`).
     let mut created = 0;
+    let mut started = 0;
     let mut claimed = HashMap::new();
     let mut updated = HashMap::new();
     while let Some(Ok(env)) = queue_events.try_recv() {
         match env.event() {
             Event::QueueChatCreated { .. } => created += 1,
+            Event::ChatUpdated {
+                change: ChatChange::Created,
+                ..
+            } => started += 1,
             Event::QueueChatClaimed { chat } => {
                 assert!(
                     claimed
@@ -157,7 +162,7 @@ async fn claim_race_has_one_winner_per_chat_and_events_agree() {
             other => panic!("unexpected {other:?}"),
         }
     }
-    assert_eq!(created, CHATS);
+    assert_eq!((created, started), (CHATS, CHATS));
     assert_eq!(claimed, winners);
     assert_eq!(updated, winners);
 }
@@ -226,10 +231,13 @@ async fn an_event_is_published_only_after_its_change_is_stored() {
     let checker = {
         let s = s.clone();
         tokio::spawn(async move {
-            for _ in 0..50 {
+            // Each login's two events (chat_updated, then queue_chat_created).
+            for _ in 0..100 {
                 let env = queue.recv().await.unwrap();
-                let Event::QueueChatCreated { chat } = env.event() else {
-                    panic!()
+                let (Event::QueueChatCreated { chat } | Event::ChatUpdated { chat, .. }) =
+                    env.event()
+                else {
+                    panic!("unexpected {:?}", env.event())
                 };
                 // A fresh read connection must already see what the event announces.
                 let stored = s.store().chat(&chat.id).await.unwrap();
@@ -280,6 +288,10 @@ async fn concurrent_logins_of_one_customer_share_one_chat_and_one_event() {
     assert_eq!(chats.len(), 1);
     assert_eq!(created, 1);
     assert_eq!(tokens.len(), 32, "every login gets its own token");
+    assert!(
+        matches!(queue.try_recv(), Some(Ok(e)) if matches!(e.event(),
+        Event::ChatUpdated { change: ChatChange::Created, .. }))
+    );
     assert!(
         matches!(queue.try_recv(), Some(Ok(e)) if matches!(e.event(), Event::QueueChatCreated { .. }))
     );
@@ -681,6 +693,11 @@ async fn a_login_naming_an_officer_assigns_the_new_chat_to_them() {
             chat: r.chat.clone()
         }
     );
+    // Officers hear that it started, assigned; the queue's own event is not sent.
+    assert!(
+        matches!(queue.try_recv(), Some(Ok(e)) if matches!(e.event(),
+        Event::ChatUpdated { change: ChatChange::Assigned, .. }))
+    );
     assert!(
         queue.try_recv().is_none(),
         "an assigned chat was announced to the queue"
@@ -884,6 +901,8 @@ async fn a_trusted_caller_acts_as_a_customer_only_on_their_own_chat() {
     assert_eq!(not_theirs.unwrap_err().code(), "forbidden");
     let missing = s.act_as_customer(&cid("c1"), Some(ChatId::new())).await;
     assert_eq!(missing.unwrap_err().code(), "chat_not_found");
-    let no_chat = s.act_as_customer(&cid("c1"), None).await;
+    // Without a chat named: their newest; a customer without a chat has none to act on.
+    assert_eq!(s.act_as_customer(&cid("c1"), None).await.unwrap(), acting);
+    let no_chat = s.act_as_customer(&cid("nobody"), None).await;
     assert_eq!(no_chat.unwrap_err().code(), "forbidden");
 }

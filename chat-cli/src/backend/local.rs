@@ -316,12 +316,17 @@ impl Local {
     }
 
     pub(crate) async fn customer_chats(&self, customer: Option<&str>) -> anyhow::Result<Vec<Chat>> {
-        let actor = self.actor(None).await?;
-        let customer = match (customer, &actor) {
+        let customer = match (customer, &self.actor) {
             (Some(id), _) => CustomerId::parse(id).map_err(ApiError::from)?,
-            (None, Actor::Customer { customer_id, .. }) => customer_id.clone(),
-            (None, _) => anyhow::bail!("`customer chats` needs a customer id, or --as customer:ID"),
+            (None, LocalActor::Customer(id)) => id.clone(),
+            (None, _) => {
+                return Err(ApiError::usage(
+                    "`customer chats` in local mode needs an ID, or --as customer:ID",
+                )
+                .into());
+            }
         };
+        let actor = self.actor(None).await?;
         Ok(self
             .service
             .customer_chats(&actor, &customer)

@@ -76,6 +76,20 @@ impl Remote {
         Ok(self.whoami().await?.subject)
     }
 
+    /// The token's own id, for a command that lists its own by default (`chats`,
+    /// `customer chats`): only a token of that role has one; any other is a usage error
+    /// rather than a list of someone who happens to share the id.
+    async fn own_id(&self, role: &str, what: &str) -> Result<String, ApiError> {
+        let me = self.whoami().await?;
+        if me.role != role {
+            return Err(ApiError::usage(format!(
+                "{what} needs a {role}'s token (this one is the {}'s): name one",
+                me.role
+            )));
+        }
+        Ok(me.subject)
+    }
+
     pub(crate) async fn create_officer(
         &self,
         id: &str,
@@ -162,7 +176,7 @@ impl Remote {
     ) -> anyhow::Result<Vec<Chat>> {
         let officer = match officer {
             Some(o) => o.to_string(),
-            None => self.officer_id().await?,
+            None => self.own_id("officer", "`chats` without an OFFICER").await?,
         };
         let chats = self.client.officer_chats(&officer, filter).await;
         Ok(chats.map_err(|e| self.error(e))?)
@@ -171,7 +185,10 @@ impl Remote {
     pub(crate) async fn customer_chats(&self, customer: Option<&str>) -> anyhow::Result<Vec<Chat>> {
         let customer = match customer {
             Some(c) => c.to_string(),
-            None => self.whoami().await?.subject,
+            None => {
+                self.own_id("customer", "`customer chats` without an ID")
+                    .await?
+            }
         };
         let chats = self.client.customer_chats(&customer).await;
         Ok(chats.map_err(|e| self.error(e))?)

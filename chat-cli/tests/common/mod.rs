@@ -328,3 +328,23 @@ pub fn race(commands: Vec<Command>) -> Vec<Run> {
 }
 
 pub const SECS_10: Duration = Duration::from_secs(10);
+
+/// The ids of a JSON list of chats, in order.
+pub fn ids(chats: &Value) -> Vec<&str> {
+    chats
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect()
+}
+
+/// The first four columns of a `chats` table's rows (CHAT, CUSTOMER, STATUS, OFFICER),
+/// without its header.
+pub fn chat_rows(table: &str) -> Vec<Vec<&str>> {
+    table
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().take(4).collect())
+        .collect()
+}

@@ -55,9 +55,10 @@ pub struct CustomerSession {
 impl ChatService {
     /// The identity of a customer acting on their chat, for a trusted caller without a
     /// token (an administrator's tool on the database, a program embedding the engine).
-    /// [`Error::ChatNotFound`] when `chat` does not exist, [`Error::Forbidden`] when it
-    /// is not theirs or none is named. Whatever the customer then does is checked by
-    /// the same rules as with a token.
+    /// Without `chat`, their newest chat. [`Error::ChatNotFound`] when `chat` does not
+    /// exist, [`Error::Forbidden`] when it is not theirs or they have none. Whatever the
+    /// customer then does is checked by the same rules as with a token (which is scoped
+    /// to the customer: every chat of theirs).
     pub async fn act_as_customer(
         &self,
         customer: &CustomerId,
@@ -71,7 +72,13 @@ impl ChatService {
                     .await?
                     .ok_or(Error::ChatNotFound)?,
             ),
-            None => None,
+            None => self
+                .inner
+                .store
+                .customer_chats(customer, 1)
+                .await?
+                .into_iter()
+                .next(),
         };
         let chat_id = policy::act_as_customer(customer, found.as_ref())?;
         Ok(Actor::Customer {
