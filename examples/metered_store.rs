@@ -16,7 +16,7 @@ use chatcore::store::{
 };
 use chatcore::{
     Chat, ChatId, ChatService, ChatStatus, CustomerId, CustomerLogin, LocalBus, Message, Officer,
-    OfficerId, SendMessage, ServiceConfig, SqliteStore, Store, Timestamp,
+    OfficerId, SendMessage, SenderType, ServiceConfig, SqliteStore, Store, Timestamp,
 };
 
 /// Calls and total time per operation, shared by every wrapper that reports here.
@@ -105,6 +105,19 @@ impl<S: Store> Store for MeteredStore<S> {
     async fn messages(&self, chat: &ChatId, page: &PageQuery) -> StoreResult<Vec<Message>> {
         self.measure("messages", self.inner.messages(chat, page))
             .await
+    }
+    async fn sent_message(
+        &self,
+        chat: &ChatId,
+        sender_type: SenderType,
+        sender_id: &str,
+        key: &str,
+    ) -> StoreResult<Option<Message>> {
+        self.measure(
+            "sent_message",
+            self.inner.sent_message(chat, sender_type, sender_id, key),
+        )
+        .await
     }
     async fn last_seq(&self, chat: &ChatId) -> StoreResult<u64> {
         self.measure("last_seq", self.inner.last_seq(chat)).await

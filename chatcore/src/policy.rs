@@ -180,6 +180,18 @@ pub(crate) fn manage_officers(actor: &Actor) -> Result<()> {
     }
 }
 
+/// Who the actor writes as, whatever the chat: customers and officers (the admin writes
+/// nothing).
+pub(crate) fn sender(actor: &Actor) -> Option<(SenderType, String)> {
+    match actor {
+        Actor::Customer { customer_id, .. } => {
+            Some((SenderType::Customer, customer_id.to_string()))
+        }
+        Actor::Officer(me) => Some((SenderType::Officer, me.to_string())),
+        _ => None,
+    }
+}
+
 /// Writing to a chat: its customer or its assigned officer. Returns the sender identity
 /// that the message will carry, which always comes from the actor.
 pub(crate) fn write_chat(actor: &Actor, chat: &Chat) -> Result<(SenderType, String)> {

@@ -226,6 +226,62 @@ async fn each_change_has_its_rules_its_entry_and_its_events() {
     );
 }
 
+/// A message stored just before the chat ended or was handed on, whose answer was lost,
+/// is retried with its key: the retry gets the original (not stored twice, not refused),
+/// while a new message is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retry_after_the_chat_changed_gets_the_original() {
+    let env = open();
+    let s = &env.service;
+    let alice = officer(s, "alice", None).await;
+    officer(s, "bob", None).await;
+    let (customer, chat, _) = login::customer(s, "cust-1").await;
+    s.claim(&alice, &oid("alice"), chat).await.unwrap();
+    let asked = SendMessage::text("is it done?").with_client_message_id("q-1");
+    let original = s
+        .send_message(&customer, chat, asked.clone())
+        .await
+        .unwrap();
+    let answer = SendMessage::text("yes").with_client_message_id("a-1");
+    let answered = s.send_message(&alice, chat, answer.clone()).await.unwrap();
+    // Alice hands it to Bob: her retry gets her original, her new message is refused.
+    s.transfer(&alice, chat, &oid("bob")).await.unwrap();
+    let again = s.send_message(&alice, chat, answer).await.unwrap();
+    assert_eq!((again.message, again.created), (answered.message, false));
+    assert_eq!(
+        code(
+            s.send_message(&alice, chat, SendMessage::text("one more"))
+                .await
+        ),
+        "forbidden"
+    );
+    // The customer ends it: the same for them.
+    s.resolve(&customer, chat).await.unwrap();
+    let again = s.send_message(&customer, chat, asked).await.unwrap();
+    assert_eq!((again.message, again.created), (original.message, false));
+    assert_eq!(
+        code(
+            s.send_message(
+                &customer,
+                chat,
+                SendMessage::text("new").with_client_message_id("q-2")
+            )
+            .await
+        ),
+        "chat_resolved"
+    );
+    // Nothing was stored twice.
+    let texts: Vec<String> = s
+        .messages(&customer, chat, Default::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.sender_type != SenderType::System)
+        .map(|m| m.content)
+        .collect();
+    assert_eq!(texts, ["is it done?", "yes"]);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn after_a_resolution_the_customer_starts_a_new_chat_and_the_old_one_cannot_reopen() {
     let env = open();

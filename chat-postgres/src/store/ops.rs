@@ -9,7 +9,8 @@ use chatcore::store::{
     seq_param,
 };
 use chatcore::{
-    Chat, ChatId, ChatStatus, CustomerId, Message, Officer, OfficerId, Store, StoreError, Timestamp,
+    Chat, ChatId, ChatStatus, CustomerId, Message, Officer, OfficerId, SenderType, Store,
+    StoreError, Timestamp,
 };
 use deadpool_postgres::Object;
 
@@ -292,6 +293,28 @@ impl Store for PgStore {
             out.reverse();
         }
         Ok(out)
+    }
+
+    async fn sent_message(
+        &self,
+        chat: &ChatId,
+        sender_type: SenderType,
+        sender_id: &str,
+        key: &str,
+    ) -> StoreResult<Option<Message>> {
+        let client = self.client().await?;
+        let st = client
+            .prepare_cached(SQL_IDEMPOTENT_ORIGINAL)
+            .await
+            .map_err(classify)?;
+        let row = client
+            .query_opt(
+                &st,
+                &[&chat.to_string(), &sender_type.as_str(), &sender_id, &key],
+            )
+            .await
+            .map_err(classify)?;
+        row.map(|r| message_from_row(&r)).transpose()
     }
 
     async fn last_seq(&self, chat: &ChatId) -> StoreResult<u64> {

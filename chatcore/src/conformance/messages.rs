@@ -112,6 +112,30 @@ pub(super) async fn client_message_id_is_idempotent_per_sender_and_chat(store: A
         AppendOutcome::Created(_)
     ));
     assert_eq!(store.last_seq(&chat).await.expect("last"), 2);
+    // The original is found by its sender and key, and by nothing else.
+    let found = |sender_type, sender_id: &'static str, key: &'static str, chat| {
+        let store = store.clone();
+        async move {
+            store
+                .sent_message(&chat, sender_type, sender_id, key)
+                .await
+                .expect("sent message")
+        }
+    };
+    assert_eq!(
+        found(SenderType::Customer, "c", "k1", chat).await,
+        Some(original)
+    );
+    assert_eq!(
+        found(SenderType::Officer, "amy", "k1", chat).await,
+        Some(officers)
+    );
+    assert_eq!(found(SenderType::Customer, "c", "k2", chat).await, None);
+    assert_eq!(found(SenderType::Customer, "amy", "k1", chat).await, None);
+    assert_eq!(
+        found(SenderType::Customer, "c", "k1", ChatId::new()).await,
+        None
+    );
 }
 
 pub(super) async fn pages_respect_bounds_and_limit(store: Arc<dyn Store>) {

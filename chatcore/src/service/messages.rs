@@ -95,7 +95,20 @@ impl ChatService {
             }
         }
         let chat = self.load_chat(actor, chat).await?;
-        let sender = policy::write_chat(actor, &chat)?;
+        let sender = match policy::write_chat(actor, &chat) {
+            Ok(sender) => sender,
+            // A retry of a message that was stored (its answer lost on the way) before
+            // the chat ended or was handed on gets the original, as any retry does.
+            Err(refusal) => {
+                return match self.sent_before(actor, &chat, &request).await? {
+                    Some(message) => Ok(Sent {
+                        message,
+                        created: false,
+                    }),
+                    None => Err(refusal),
+                };
+            }
+        };
         policy::claimed_sender(
             request.claimed_sender_type.as_deref(),
             request.claimed_sender_id.as_deref(),
@@ -158,6 +171,26 @@ impl ChatService {
             ))
         })
         .await
+    }
+
+    /// The message the actor stored in `chat` under the request's `clientMessageId`, if
+    /// any: only what they sent themselves.
+    async fn sent_before(
+        &self,
+        actor: &Actor,
+        chat: &Chat,
+        request: &SendMessage,
+    ) -> Result<Option<Message>> {
+        let (Some(key), Some((sender_type, sender_id))) =
+            (&request.client_message_id, policy::sender(actor))
+        else {
+            return Ok(None);
+        };
+        Ok(self
+            .inner
+            .store
+            .sent_message(&chat.id, sender_type, &sender_id, key)
+            .await?)
     }
 
     /// A page of a chat's messages, ascending by seq, if the actor may read the chat.

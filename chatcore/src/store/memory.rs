@@ -279,6 +279,20 @@ impl Store for MemoryStore {
         }
     }
 
+    async fn sent_message(
+        &self,
+        chat: &ChatId,
+        sender_type: SenderType,
+        sender_id: &str,
+        key: &str,
+    ) -> StoreResult<Option<Message>> {
+        let s = self.state()?;
+        let index =
+            s.idempotency
+                .get(&(*chat, sender_type, sender_id.to_string(), key.to_string()));
+        Ok(index.and_then(|&i| s.messages.get(chat).and_then(|log| log.get(i).cloned())))
+    }
+
     async fn last_seq(&self, chat: &ChatId) -> StoreResult<u64> {
         Ok(self
             .state()?

@@ -295,6 +295,16 @@ pub trait Store: Send + Sync + 'static {
     /// one open chat per customer.
     async fn transition(&self, change: &Transition) -> StoreResult<TransitionOutcome>;
 
+    /// The message a sender stored in `chat` with the idempotency key `key`, if any (what
+    /// [`Store::append_message`] answers a repeated key with).
+    async fn sent_message(
+        &self,
+        chat: &ChatId,
+        sender_type: SenderType,
+        sender_id: &str,
+        key: &str,
+    ) -> StoreResult<Option<Message>>;
+
     /// Appends a message with the chat's next seq, or returns the original when the
     /// sender's `client_message_id` was used before in this chat. Concurrent appends to
     /// one chat get distinct, dense seqs.

@@ -15,7 +15,7 @@ use super::rows::{
 };
 use super::schema::schema_version;
 use crate::ids::{ChatId, CustomerId, OfficerId};
-use crate::model::{Chat, ChatStatus, Message, Officer, Timestamp};
+use crate::model::{Chat, ChatStatus, Message, Officer, SenderType, Timestamp};
 use crate::store::{
     AppendOutcome, Counts, NewChat, NewMessage, OfficerRecord, PageQuery, SessionRecord,
     SessionSubject, Store, StoreError, StoreResult, TokenHash, Transition, TransitionOutcome,
@@ -302,6 +302,28 @@ impl Store for SqliteStore {
                     .map_err(classify)?;
                 fill_page(rows, page.max_bytes).map_err(classify)
             }
+        })
+        .await
+    }
+
+    async fn sent_message(
+        &self,
+        chat: &ChatId,
+        sender_type: SenderType,
+        sender_id: &str,
+        key: &str,
+    ) -> StoreResult<Option<Message>> {
+        let (chat, sender_id, key) = (chat.to_string(), sender_id.to_string(), key.to_string());
+        self.read(move |c| {
+            c.prepare_cached(SQL_IDEMPOTENT_ORIGINAL)
+                .and_then(|mut st| {
+                    st.query_row(
+                        params![chat, sender_type.as_str(), sender_id, key],
+                        message_from_row,
+                    )
+                    .optional()
+                })
+                .map_err(classify)
         })
         .await
     }
