@@ -19,8 +19,16 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("js/api.js", JS, include_str!("../assets/js/api.js")),
     ("js/session.js", JS, include_str!("../assets/js/session.js")),
     ("js/socket.js", JS, include_str!("../assets/js/socket.js")),
-    ("js/chatBook.js", JS, include_str!("../assets/js/chatBook.js")),
-    ("js/refusals.js", JS, include_str!("../assets/js/refusals.js")),
+    (
+        "js/chatBook.js",
+        JS,
+        include_str!("../assets/js/chatBook.js"),
+    ),
+    (
+        "js/refusals.js",
+        JS,
+        include_str!("../assets/js/refusals.js"),
+    ),
     (
         "js/systemEntries.js",
         JS,
