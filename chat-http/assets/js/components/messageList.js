@@ -14,6 +14,8 @@ export class MessageList {
   constructor(label) {
     /** @type {Set<number>} */
     this.seqs = new Set();
+    /** @type {{ message: any, who: HTMLElement }[]} the other side's messages, to rename */
+    this.named = [];
     this.lastSeq = 0;
     this.viewer = '';
     /** @type {NameOf} */
@@ -39,9 +41,30 @@ export class MessageList {
   /** @param {any[]} messages ascending by seq */
   reset(messages) {
     this.seqs.clear();
+    this.named = [];
     this.lastSeq = 0;
     this.element.replaceChildren(this.empty);
     for (const m of messages) this.append(m);
+  }
+
+  /** Names the other side's messages again: the page has learned a name. */
+  rename() {
+    for (const { message, who } of this.named) who.textContent = this.nameOf(message);
+  }
+
+  /** @param {any} message @param {boolean} mine @param {HTMLElement} time */
+  bubble(message, mine, time) {
+    const who = h('span', { class: 'who' }, mine ? 'You' : this.nameOf(message));
+    if (!mine) this.named.push({ message, who });
+    return h(
+      'li',
+      {
+        class: `message ${mine ? 'mine' : 'theirs'} ${message.senderType}`,
+        'data-seq': String(message.seq),
+      },
+      h('div', { class: 'meta' }, who, ' ', time),
+      h('div', { class: 'content' }, message.content),
+    );
   }
 
   /** @param {any} message */
@@ -65,15 +88,7 @@ export class MessageList {
             ' · ',
             time,
           )
-        : h(
-            'li',
-            {
-              class: `message ${mine ? 'mine' : 'theirs'} ${message.senderType}`,
-              'data-seq': String(message.seq),
-            },
-            h('div', { class: 'meta' }, h('span', { class: 'who' }, mine ? 'You' : this.nameOf(message)), ' ', time),
-            h('div', { class: 'content' }, message.content),
-          );
+        : this.bubble(message, mine, time);
     // Usually the newest; a replayed older one goes into its place.
     const later = [...this.element.children].find(
       (li) => Number(li.getAttribute('data-seq')) > message.seq,

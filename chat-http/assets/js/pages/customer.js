@@ -70,8 +70,19 @@ function showChat(session) {
   );
   /** @param {any} message */
   const show = (message) => {
-    for (const [id, name] of officerNamesIn(message)) names.set(id, name);
     list.append(message);
+    if (learn([message])) list.rename();
+  };
+  /** @param {any[]} messages @returns {boolean} whether a name was new */
+  const learn = (messages) => {
+    let learned = false;
+    for (const message of messages) {
+      for (const [id, name] of officerNamesIn(message)) {
+        learned ||= names.get(id) !== name;
+        names.set(id, name);
+      }
+    }
+    return learned;
   };
   /** @type {any} the chat as last heard of */
   let current = null;
@@ -126,9 +137,11 @@ function showChat(session) {
       ended.hidden = false;
       endChat.show(false);
       composer.setEnabled(false, 'This conversation has ended');
+      composer.element.hidden = true;
       return;
     }
     ended.hidden = true;
+    composer.element.hidden = false;
     endChat.show(true);
     if (chat.status === 'assigned' && chat.assignedOfficerId) {
       status.textContent = `${officerName(chat.assignedOfficerId)} has joined the chat.`;
@@ -219,7 +232,7 @@ function showChat(session) {
         api.chat(session.token, session.chatId),
         api.latestMessages(session.token, session.chatId),
       ]);
-      for (const message of history) for (const [id, name] of officerNamesIn(message)) names.set(id, name);
+      learn(history);
       list.reset(history);
       showState(chat);
       if (chat.status !== 'resolved') composer.input.focus();

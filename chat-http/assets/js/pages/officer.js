@@ -276,6 +276,7 @@ function showConsole(session) {
       for (const o of all) officers.set(o.id, o);
       const name = officers.get(me)?.displayName;
       whoAmI.textContent = name ? `Signed in as ${name} (${me})` : `Signed in as ${me}`;
+      list.rename();
     } catch {
       // Names are a nicety: ids stand in for them.
     }
