@@ -473,7 +473,7 @@ async fn browser_lifecycle_earlier_conversations_are_shown_when_a_chat_is_opened
     claim_first(&alice).await;
 
     // Both earlier chats, newest first, not the one that is open.
-    wait_text(&alice, ".earlier summary", "Earlier conversations (2)").await;
+    wait_text(&alice, ".earlier h2", "Earlier conversations (2)").await;
     assert_eq!(count(&alice, "#earlier-chats li[data-chat-id]").await, 2);
     let statuses = js(
         &alice,

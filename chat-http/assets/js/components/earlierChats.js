@@ -1,6 +1,7 @@
 // @ts-check
 /**
- * The customer's earlier conversations, shown beside the chat an officer has open: when
+ * The customer's earlier conversations, shown beside the chat an officer has open (in
+ * the console's side column): when
  * each began, how it stands, the last thing said when the server gives it, and, on
  * request, its messages read-only (when this officer may read them: the server says).
  */
@@ -16,9 +17,9 @@ export class EarlierChats {
     this.token = token;
     this.nameOf = nameOf;
     this.viewer = '';
-    this.summary = h('summary', {}, 'Earlier conversations');
+    this.heading = h('h2', { id: 'earlier-title' }, 'Earlier conversations');
     this.list = h('ul', { id: 'earlier-chats', class: 'earlier-list' });
-    this.element = h('details', { class: 'earlier', open: true, hidden: true }, this.summary, this.list);
+    this.element = h('section', { class: 'earlier', 'aria-labelledby': 'earlier-title', hidden: true }, this.heading, this.list);
     /** Bumped on every load, so a slow answer for a chat no longer shown is dropped. */
     this.generation = 0;
   }
@@ -40,7 +41,7 @@ export class EarlierChats {
     }
     if (generation !== this.generation) return;
     const earlier = chats.filter((/** @type {any} */ c) => c.id !== current);
-    this.summary.textContent = `Earlier conversations (${earlier.length})`;
+    this.heading.textContent = `Earlier conversations (${earlier.length})`;
     this.list.replaceChildren(...earlier.map((/** @type {any} */ c) => this.item(c)));
     this.element.hidden = earlier.length === 0;
   }

@@ -403,13 +403,13 @@ function showConsole(session) {
           h('header', { class: 'chat-head' }, title, actions.element),
           chatStatus,
           readOnly,
-          earlier.element,
           list.element,
           composer.element,
         ),
       ),
     ),
   );
+  lists.element.append(earlier.element);
   render();
   loadOfficers().then(render);
   socket.joinOfficers();
