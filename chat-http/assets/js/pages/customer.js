@@ -12,7 +12,7 @@ import * as api from '../api.js';
 import { Composer } from '../components/composer.js';
 import { ConfirmButton } from '../components/confirm.js';
 import { ConnectionBadge } from '../components/connection.js';
-import { h } from '../components/dom.js';
+import { clockTime, h } from '../components/dom.js';
 import { loginForm } from '../components/loginForm.js';
 import { MessageList } from '../components/messageList.js';
 import { refusal } from '../refusals.js';
@@ -133,7 +133,7 @@ function showChat(session) {
     current = chat;
     status.className = `status ${chat.status}`;
     if (chat.status === 'resolved') {
-      status.textContent = 'This conversation has ended.';
+      status.textContent = chat.resolvedAt ? `Ended at ${clockTime(chat.resolvedAt)}.` : 'Ended.';
       ended.hidden = false;
       endChat.show(false);
       composer.setEnabled(false, 'This conversation has ended');

@@ -153,9 +153,10 @@ function showConsole(session) {
       ];
     }
     const [status, note, offer] = state;
-    chatStatus.textContent = status;
+    // Unchanged text is not written again, so that screen readers announce changes only.
+    if (chatStatus.textContent !== status) chatStatus.textContent = status;
     chatStatus.className = `status ${chat.status}`;
-    readOnly.textContent = note ?? '';
+    if (readOnly.textContent !== (note ?? '')) readOnly.textContent = note ?? '';
     readOnly.hidden = note === null;
     actions.set(offer);
     composer.setEnabled(offer === 'owned', offer === 'owned' ? 'Write a message' : 'Read-only');
