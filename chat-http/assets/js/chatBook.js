@@ -59,8 +59,11 @@ export class ChatBook {
   }
 }
 
-/** @param {any} a @param {any} b @returns {boolean} whether `a` is an older version than `b` */
-function isOlder(a, b) {
+/**
+ * Whether `a` is an older version of a chat than `b`, by `updatedAt`, then `lastSeq`.
+ * @param {any} a @param {any} b @returns {boolean}
+ */
+export function isOlder(a, b) {
   if (!a.updatedAt || !b.updatedAt || a.updatedAt !== b.updatedAt) return a.updatedAt < b.updatedAt;
   return (a.lastSeq ?? 0) < (b.lastSeq ?? 0);
 }

@@ -9,6 +9,7 @@
  * stay on the server.
  */
 import * as api from '../api.js';
+import { isOlder } from '../chatBook.js';
 import { Composer } from '../components/composer.js';
 import { ConfirmButton } from '../components/confirm.js';
 import { ConnectionBadge } from '../components/connection.js';
@@ -130,6 +131,8 @@ function showChat(session) {
 
   /** @param {any} chat */
   const showState = (chat) => {
+    // A REST answer and the event of the same change may come in either order.
+    if (current && current.id === chat.id && isOlder(chat, current)) return;
     current = chat;
     status.className = `status ${chat.status}`;
     if (chat.status === 'resolved') {

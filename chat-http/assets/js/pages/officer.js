@@ -126,7 +126,7 @@ function showConsole(session) {
       chatStatus.textContent = 'Claim a chat from the queue, or pick one of yours.';
       readOnly.hidden = true;
       actions.set('none');
-      composer.setEnabled(false, 'Select one of your chats to reply');
+      setComposer(false, 'Select one of your chats to reply');
       return;
     }
     title.textContent = `Chat with ${who(chat)}`;
@@ -159,7 +159,17 @@ function showConsole(session) {
     if (readOnly.textContent !== (note ?? '')) readOnly.textContent = note ?? '';
     readOnly.hidden = note === null;
     actions.set(offer);
-    composer.setEnabled(offer === 'owned', offer === 'owned' ? 'Write a message' : 'Read-only');
+    setComposer(offer === 'owned', offer === 'owned' ? 'Write a message' : 'Read-only');
+  };
+
+  /**
+   * Turns the composer on or off only when that changes, so that a redraw while a
+   * message is being sent leaves its Send button as the send has set it.
+   * @param {boolean} enabled @param {string} placeholder
+   */
+  const setComposer = (enabled, placeholder) => {
+    if (composer.input.disabled === !enabled && composer.input.placeholder === placeholder) return;
+    composer.setEnabled(enabled, placeholder);
   };
 
   /** Opens a chat on the right: its history, its live messages, the customer's other chats. @param {any} chat */
