@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use chatcore::{
-    Actor, ChatService, CustomerId, CustomerLogin, Error, Event, NewOfficer, OfficerId, RecvError,
-    SendMessage, ServiceConfig,
+    Actor, ChatService, ChatsFilter, CustomerId, CustomerLogin, Error, Event, NewOfficer,
+    OfficerId, RecvError, SendMessage, ServiceConfig,
 };
 use tokio::sync::mpsc;
 
@@ -32,7 +32,10 @@ async fn run_bot(
 ) -> Result<(), Error> {
     let actor = Actor::Officer(bot.clone());
     let mut queue = service.watch_queue(&actor)?;
-    let mut held = service.officer_chats(&actor, &bot).await?.len();
+    let mut held = service
+        .officer_chats(&actor, &bot, ChatsFilter::Open)
+        .await?
+        .len();
     loop {
         let chat = match queue.recv().await {
             Ok(envelope) => match envelope.event() {

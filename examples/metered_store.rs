@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chatcore::store::{
-    AppendOutcome, ClaimOutcome, Counts, NewChat, NewMessage, OfficerRecord, PageQuery,
-    SessionRecord, StoreResult, TokenHash, Transition, TransitionOutcome,
+    AppendOutcome, Counts, NewChat, NewMessage, OfficerRecord, PageQuery, SessionRecord,
+    StoreResult, TokenHash, Transition, TransitionOutcome,
 };
 use chatcore::{
-    Chat, ChatId, ChatService, CustomerId, CustomerLogin, LocalBus, Message, Officer, OfficerId,
-    SendMessage, ServiceConfig, SqliteStore, Store, Timestamp,
+    Chat, ChatId, ChatService, ChatStatus, CustomerId, CustomerLogin, LocalBus, Message, Officer,
+    OfficerId, SendMessage, ServiceConfig, SqliteStore, Store, Timestamp,
 };
 
 /// Calls and total time per operation, shared by every wrapper that reports here.
@@ -76,24 +76,23 @@ impl<S: Store> Store for MeteredStore<S> {
         self.measure("pending_chats", self.inner.pending_chats(limit))
             .await
     }
-    async fn officer_chats(&self, officer: &OfficerId, limit: u32) -> StoreResult<Vec<Chat>> {
-        self.measure("officer_chats", self.inner.officer_chats(officer, limit))
-            .await
+    async fn officer_chats(
+        &self,
+        officer: &OfficerId,
+        status: ChatStatus,
+        limit: u32,
+    ) -> StoreResult<Vec<Chat>> {
+        self.measure(
+            "officer_chats",
+            self.inner.officer_chats(officer, status, limit),
+        )
+        .await
     }
     async fn customer_chats(&self, customer: &CustomerId, limit: u32) -> StoreResult<Vec<Chat>> {
         self.measure("customer_chats", self.inner.customer_chats(customer, limit))
             .await
     }
 
-    async fn claim_chat(
-        &self,
-        chat: &ChatId,
-        officer: &OfficerId,
-        at: Timestamp,
-    ) -> StoreResult<ClaimOutcome> {
-        self.measure("claim_chat", self.inner.claim_chat(chat, officer, at))
-            .await
-    }
     async fn transition(&self, change: &Transition) -> StoreResult<TransitionOutcome> {
         self.measure("transition", self.inner.transition(change))
             .await

@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::HashMap;
 
-use chat_client::{ChatStatus, Client, CustomerSession, Message, Page};
+use chat_client::{ChatStatus, ChatsFilter, Client, CustomerSession, Message, Page};
 use chatcore::SenderType;
 use common::{ADMIN_TOKEN, CUSTOMER_SECRET, bench, passed, row, server_on, strings, target_args};
 
@@ -92,9 +92,12 @@ async fn a_generated_database_is_served_correctly() {
     let mut seen: HashMap<String, String> = HashMap::new();
     for o in 0..10 {
         let officer = format!("gen-o{o}");
-        let chats = admin.officer_chats(&officer).await.unwrap();
+        let chats = admin
+            .officer_chats(&officer, ChatsFilter::Open)
+            .await
+            .unwrap();
         assert_eq!(chats.len(), 19, "{officer}");
-        let mut previous = i64::MIN;
+        let mut previous = i64::MAX;
         for chat in &chats {
             let owner = chat.assigned_officer_id.as_ref().map(|o| o.as_str());
             assert_eq!(owner, Some(officer.as_str()));
@@ -102,8 +105,9 @@ async fn a_generated_database_is_served_correctly() {
             let customer = chat.customer_id.as_str();
             let i: usize = customer.strip_prefix("gen-c").unwrap().parse().unwrap();
             assert_eq!(i % 10, o, "{customer} should belong to gen-o{}", i % 10);
-            assert!(chat.created_at.unix_millis() > previous, "oldest first");
-            previous = chat.created_at.unix_millis();
+            let activity = chat.updated_at.unix_millis();
+            assert!(activity <= previous, "newest activity first");
+            previous = activity;
             assert!(seen.insert(customer.to_string(), officer.clone()).is_none());
         }
     }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::parser::ValueSource;
-use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 /// The exit-code table, shown at the end of `--help` and kept in step with
 /// `error::ExitKind` and the README.
@@ -138,7 +138,8 @@ pub(crate) enum Command {
     /// Pending chats, oldest first.
     Queue,
 
-    /// Chats assigned to an officer (remote default: the logged-in officer).
+    /// An officer's chats, newest activity first: open ones (the default), resolved ones
+    /// or all (remote default officer: the logged-in officer).
     Chats(ChatsArgs),
 
     /// Claim a pending chat (remote: as the logged-in officer; local: --as officer:ID).
@@ -269,6 +270,16 @@ pub(crate) struct OfficerLoginArgs {
 pub(crate) enum CustomerCommand {
     /// Start or resume a customer's chat; prints the chat and a token (remote: saves it).
     Login(CustomerLoginArgs),
+    /// A customer's chats, newest first: the open one (if any) and the ended ones
+    /// (that customer, officers and the admin; default: the logged-in customer).
+    Chats(CustomerChatsArgs),
+}
+
+/// `customer chats`
+#[derive(Debug, Args)]
+pub(crate) struct CustomerChatsArgs {
+    /// The customer's id (default: the logged-in customer, or the one named by --as).
+    pub(crate) id: Option<String>,
 }
 
 /// `customer login`
@@ -304,6 +315,31 @@ pub(crate) struct CustomerLoginArgs {
 pub(crate) struct ChatsArgs {
     /// The officer (default: the logged-in officer, or the one named by --as).
     pub(crate) officer: Option<String>,
+
+    /// Which of their chats: the open ones, the resolved ones, or all.
+    #[arg(long, value_enum, default_value_t = StatusArg::Open)]
+    pub(crate) status: StatusArg,
+}
+
+/// `chats --status`: the contract's `?status=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum StatusArg {
+    /// Assigned to them and not ended.
+    Open,
+    /// Ended while theirs.
+    Resolved,
+    /// Both.
+    All,
+}
+
+impl From<StatusArg> for chatcore::ChatsFilter {
+    fn from(status: StatusArg) -> Self {
+        match status {
+            StatusArg::Open => chatcore::ChatsFilter::Open,
+            StatusArg::Resolved => chatcore::ChatsFilter::Resolved,
+            StatusArg::All => chatcore::ChatsFilter::All,
+        }
+    }
 }
 
 /// `claim`

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chatcore::{Chat, CustomerSession, Message, Officer, OfficerSession};
+use chatcore::{Chat, ChatsFilter, CustomerSession, Message, Officer, OfficerSession};
 use reqwest::header::RETRY_AFTER;
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
@@ -420,10 +420,19 @@ impl Client {
             .await
     }
 
-    /// `GET /api/officers/{officer}/chats`.
-    pub async fn officer_chats(&self, officer: &str) -> Result<Vec<Chat>, Error> {
-        self.get(&format!("/api/officers/{}/chats", segment(officer)))
-            .await
+    /// `GET /api/officers/{officer}/chats?status=`: their open chats, resolved ones or
+    /// both, newest activity first.
+    pub async fn officer_chats(
+        &self,
+        officer: &str,
+        status: ChatsFilter,
+    ) -> Result<Vec<Chat>, Error> {
+        self.get(&format!(
+            "/api/officers/{}/chats?status={}",
+            segment(officer),
+            status.as_str()
+        ))
+        .await
     }
 
     /// `POST /api/officers/{officer}/claim/{chat}`: 409 `already_assigned` when another

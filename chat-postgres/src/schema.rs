@@ -87,6 +87,12 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX chats_queue ON chats (created_at, id) WHERE status = 'pending';
     ALTER TABLE messages ADD COLUMN event TEXT;
     "#,
+    // v5: as the SQLite store's v5, an officer's chats by status, newest activity first.
+    r#"
+    DROP INDEX chats_by_officer;
+    CREATE INDEX chats_by_officer ON chats (assigned_officer_id, status, updated_at, id)
+        WHERE assigned_officer_id IS NOT NULL;
+    "#,
 ];
 
 /// The schema version this build migrates databases to.

@@ -336,14 +336,32 @@ async fn a_remote_queue_created_event_for_a_claimed_chat_is_dropped() {
         })
         .await
         .unwrap();
-    store
-        .claim_chat(
-            &created.id,
-            &OfficerId::parse("amy").unwrap(),
-            Timestamp::now(),
-        )
+    // Amy claims it (as the service does: a transition with its system entry).
+    let amy = OfficerId::parse("amy").unwrap();
+    let claimed = store
+        .transition(&chatcore::store::Transition {
+            expected_status: ChatStatus::Pending,
+            expected_owner: None,
+            status: ChatStatus::Assigned,
+            owner: Some(amy.clone()),
+            entry: chatcore::store::NewMessage {
+                id: chatcore::MessageId::new(),
+                chat_id: created.id,
+                sender_type: chatcore::SenderType::System,
+                sender_id: amy.to_string(),
+                content: "amy took the chat".into(),
+                client_message_id: None,
+                created_at: Timestamp::now(),
+                event: None,
+                decided_on: None,
+            },
+        })
         .await
         .unwrap();
+    assert!(matches!(
+        claimed,
+        chatcore::store::TransitionOutcome::Applied(..)
+    ));
     // Node A announces the creation only now, after the claim: B must not show it.
     a.publish(Envelope::new(
         Topic::Officers,

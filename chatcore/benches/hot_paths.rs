@@ -18,9 +18,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chatcore::{
-    Actor, ChatId, ChatService, CustomerId, CustomerLogin, Durability, Envelope, Event, EventBus,
-    LocalBus, Message, MessageId, MessagePage, NewOfficer, OfficerId, SendMessage, SenderType,
-    ServiceConfig, SqliteOptions, SqliteStore, Timestamp, Topic,
+    Actor, ChatId, ChatService, ChatsFilter, CustomerId, CustomerLogin, Durability, Envelope,
+    Event, EventBus, LocalBus, Message, MessageId, MessagePage, NewOfficer, OfficerId, SendMessage,
+    SenderType, ServiceConfig, SqliteOptions, SqliteStore, Timestamp, Topic,
 };
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures_util::future::join_all;
@@ -220,7 +220,10 @@ fn page(c: &mut Criterion) {
     });
     group.bench_function("officer_chats", |b| {
         b.to_async(&rt).iter(|| async {
-            let chats = service.officer_chats(&officer, &bob).await.expect("chats");
+            let chats = service
+                .officer_chats(&officer, &bob, ChatsFilter::Open)
+                .await
+                .expect("chats");
             assert_eq!(chats.len(), 201);
         });
     });

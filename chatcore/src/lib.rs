@@ -79,11 +79,12 @@
 //! assert_eq!(service.queue(&officer).await?.len(), 1);
 //! service.claim(&officer, &alice, login.chat.id).await?;
 //!
-//! // Both talk; every message gets the chat's next seq.
+//! // Both talk; every entry gets the chat's next seq, the claim's own entry first.
 //! let mut feed = service.watch_chat(&officer, login.chat.id, Some(0)).await?;
 //! service.send_message(&customer, login.chat.id, SendMessage::text("Hello?")).await?;
 //! service.send_message(&officer, login.chat.id, SendMessage::text("Hi, I am Alice.")).await?;
-//! assert_eq!(feed.next().await?.unwrap().seq, 1);
+//! assert_eq!(feed.next().await?.unwrap().content, "alice took the chat");
+//! assert_eq!(feed.next().await?.unwrap().seq, 2);
 //! assert_eq!(feed.next().await?.unwrap().content, "Hi, I am Alice.");
 //! service.close().await?;
 //! # Ok(())
@@ -118,7 +119,7 @@ pub use identity::{Actor, Authenticated};
 pub use ids::{ChatId, CustomerId, IdKind, MessageId, OfficerId};
 pub use limits::{Limits, Rate, RateLimiter, Throttle};
 pub use model::{
-    Chat, ChatChange, ChatStatus, Message, Officer, SenderType, SystemEvent, Timestamp,
+    Chat, ChatChange, ChatStatus, ChatsFilter, Message, Officer, SenderType, SystemEvent, Timestamp,
 };
 pub use service::{
     ChatFeed, ChatService, CustomerLogin, CustomerSession, LiveSession, MAX_TOKEN_BYTES, Me,

@@ -141,6 +141,41 @@ impl ChatStatus {
     }
 }
 
+/// Which of an officer's chats a list holds: the contract's `?status=open|resolved|all`
+/// (default `open`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChatsFilter {
+    /// The chats they own and that have not ended (`assigned`).
+    #[default]
+    Open,
+    /// The chats that ended while theirs.
+    Resolved,
+    /// Both.
+    All,
+}
+
+impl ChatsFilter {
+    /// The contract's spelling (`open`, `resolved`, `all`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChatsFilter::Open => "open",
+            ChatsFilter::Resolved => "resolved",
+            ChatsFilter::All => "all",
+        }
+    }
+
+    /// Parses the contract's spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "open" => Some(ChatsFilter::Open),
+            "resolved" => Some(ChatsFilter::Resolved),
+            "all" => Some(ChatsFilter::All),
+            _ => None,
+        }
+    }
+}
+
 /// A customer's conversation. A customer has a history of chats, at most one of them
 /// open (pending or assigned).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

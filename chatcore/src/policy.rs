@@ -270,6 +270,24 @@ pub(crate) fn resolve(actor: &Actor, chat: &Chat) -> Result<Decision> {
     ))
 }
 
+/// Claiming a chat for `officer` (the actor: [`claim`]): a pending chat becomes theirs,
+/// one they own already is answered as it is (200), another officer's is
+/// `already_assigned` and a resolved one `chat_resolved`.
+pub(crate) fn take(actor: &Actor, chat: &Chat, officer: &OfficerId) -> Result<Decision> {
+    claim(actor, officer)?;
+    match (chat.status, chat.assigned_officer_id.as_ref()) {
+        (ChatStatus::Pending, _) => Ok(plan(
+            ChatStatus::Assigned,
+            Some(officer.clone()),
+            event(ChatChange::Claimed, Some(officer), None),
+        )),
+        (ChatStatus::Resolved, _) => Err(Error::ChatResolved),
+        (ChatStatus::Assigned, Some(owner)) if owner == officer => Ok(Decision::Unchanged),
+        (ChatStatus::Assigned, Some(owner)) => Err(Error::AlreadyAssigned(owner.clone())),
+        (ChatStatus::Assigned, None) => Err(Error::internal("an assigned chat without an officer")),
+    }
+}
+
 /// Who may hand an assigned chat on (release, transfer): its officer and the admin. The
 /// officer it is handed on from.
 fn hand_on(actor: &Actor, chat: &Chat) -> Result<OfficerId> {

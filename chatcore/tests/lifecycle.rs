@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use chatcore::{
-    Actor, ChatChange, ChatService, ChatStatus, CustomerId, CustomerLogin, Event, NewOfficer,
-    OfficerId, SendMessage, SenderType, ServiceConfig,
+    Actor, ChatChange, ChatService, ChatStatus, ChatsFilter, CustomerId, CustomerLogin, Event,
+    NewOfficer, OfficerId, SendMessage, SenderType, ServiceConfig,
 };
 use tempfile::TempDir;
 
@@ -157,13 +157,24 @@ async fn each_change_has_its_rules_its_entry_and_its_events() {
         timeline,
         vec![
             (1, SenderType::Customer, "Hello?".to_string()),
-            system(2, "Alice transferred the chat to Bob"),
-            system(3, "Bob put the chat back in the queue"),
-            system(4, "The customer ended the chat"),
-            system(5, "Bob reopened the chat"),
+            system(2, "Alice took the chat"),
+            system(3, "Alice transferred the chat to Bob"),
+            system(4, "Bob put the chat back in the queue"),
+            system(5, "Alice took the chat"),
+            system(6, "The customer ended the chat"),
+            system(7, "Bob reopened the chat"),
         ]
     );
-    let transfer = history[1].event.as_ref().unwrap();
+    let claim = history[1].event.as_ref().unwrap();
+    assert_eq!(
+        (
+            claim.kind,
+            claim.officer_id.as_ref(),
+            history[1].sender_id.as_str()
+        ),
+        (ChatChange::Claimed, Some(&oid("alice")), "alice")
+    );
+    let transfer = history[2].event.as_ref().unwrap();
     assert_eq!(
         (
             transfer.kind,
@@ -176,8 +187,8 @@ async fn each_change_has_its_rules_its_entry_and_its_events() {
             Some(&oid("alice"))
         )
     );
-    assert_eq!(history[1].sender_id, "alice");
-    assert_eq!(history[3].sender_id, "cust-1");
+    assert_eq!(history[2].sender_id, "alice");
+    assert_eq!(history[5].sender_id, "cust-1");
 
     // The events: the queue saw it enter and leave, each officer what concerns them.
     let drain = |sub: &mut chatcore::Subscription| {
@@ -194,10 +205,12 @@ async fn each_change_has_its_rules_its_entry_and_its_events() {
     assert_eq!(
         drain(&mut queue),
         [
+            "updated:claimed",
             "queue_chat_claimed",
             "updated:transferred",
             "updated:released",
             "queue_chat_created",
+            "updated:claimed",
             "queue_chat_claimed",
             "updated:resolved",
             "updated:reopened",
@@ -309,7 +322,7 @@ async fn racing_changes_have_one_outcome_each_and_no_chat_two_owners() {
                 let Actor::Officer(id) = o else {
                     unreachable!()
                 };
-                let theirs = s.officer_chats(o, id).await.unwrap();
+                let theirs = s.officer_chats(o, id, ChatsFilter::Open).await.unwrap();
                 assert_eq!(theirs.iter().any(|c| c.id == chat), *id == holder);
             }
         }

@@ -76,11 +76,11 @@ async fn an_officer_reading_a_pending_chat_loses_it_when_another_claims_it() {
         "bob still reads: {refused:?}"
     );
     assert!(matches!(bobs.next().await, Err(Error::Forbidden(_))));
-    // The new owner and the customer get the change and the message (a feed still
-    // catching up from the store may hand out the message first).
+    // The new owner and the customer get the change, its system entry and the message
+    // (a feed still catching up from the store may hand out the messages first).
     for feed in [&mut alices, &mut customers] {
         let mut got = Vec::new();
-        for _ in 0..2 {
+        for _ in 0..3 {
             let event = tokio::time::timeout(PATIENCE, feed.next_event())
                 .await
                 .unwrap()
@@ -98,7 +98,11 @@ async fn an_officer_reading_a_pending_chat_loses_it_when_another_claims_it() {
         got.sort();
         assert_eq!(
             got,
-            ["claimed by Some(OfficerId(\"alice\"))", "my PIN is 9999"]
+            [
+                "alice took the chat",
+                "claimed by Some(OfficerId(\"alice\"))",
+                "my PIN is 9999"
+            ]
         );
     }
     // And bob cannot join again.
@@ -211,6 +215,8 @@ async fn the_claimer_keeps_reading_and_gets_the_chat_for_good() {
     for i in 0..5 {
         send(&s, &cust, chat, &format!("m{i}")).await;
     }
+    let claim = tokio::time::timeout(PATIENCE, alices.next()).await.unwrap();
+    assert_eq!(claim.unwrap().unwrap().content, "alice took the chat");
     for i in 0..5 {
         let got = tokio::time::timeout(PATIENCE, alices.next()).await.unwrap();
         assert_eq!(got.unwrap().unwrap().content, format!("m{i}"));

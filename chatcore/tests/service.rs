@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chatcore::{
-    Actor, ChatId, ChatService, CustomerId, CustomerLogin, Error, Event, LocalBus, ManualClock,
-    MessagePage, NewOfficer, OfficerId, SendMessage, ServiceConfig, SqliteStore, Timestamp, Topic,
+    Actor, ChatChange, ChatId, ChatService, ChatsFilter, CustomerId, CustomerLogin, Error, Event,
+    LocalBus, ManualClock, MessagePage, NewOfficer, OfficerId, SendMessage, ServiceConfig,
+    SqliteStore, Timestamp, Topic,
 };
 use tempfile::TempDir;
 
@@ -128,9 +129,11 @@ async fn claim_race_has_one_winner_per_chat_and_events_agree() {
         assert_eq!(stored.assigned_officer_id.as_ref(), Some(owner));
     }
     assert!(s.queue(&Actor::Admin).await.unwrap().is_empty());
-    // 200 creations then exactly one claim event per chat, naming the winner.
+    // 200 creations then exactly one claim event per chat, naming the winner (the v1
+    // event and the v2 `chat_updated`).
     let mut created = 0;
     let mut claimed = HashMap::new();
+    let mut updated = HashMap::new();
     while let Some(Ok(env)) = queue_events.try_recv() {
         match env.event() {
             Event::QueueChatCreated { .. } => created += 1,
@@ -141,11 +144,22 @@ async fn claim_race_has_one_winner_per_chat_and_events_agree() {
                         .is_none()
                 );
             }
+            Event::ChatUpdated {
+                chat,
+                change: ChatChange::Claimed,
+            } => {
+                assert!(
+                    updated
+                        .insert(chat.id, chat.assigned_officer_id.clone().unwrap())
+                        .is_none()
+                );
+            }
             other => panic!("unexpected {other:?}"),
         }
     }
     assert_eq!(created, CHATS);
     assert_eq!(claimed, winners);
+    assert_eq!(updated, winners);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -192,10 +206,12 @@ async fn concurrent_senders_get_dense_seqs_and_events_leave_in_commit_order() {
         )
         .await
         .unwrap();
+    // The claim's system entry, then the 400 messages.
     let seqs: Vec<u64> = stored.iter().map(|m| m.seq).collect();
-    assert_eq!(seqs, (1..=400).collect::<Vec<_>>());
+    assert_eq!(seqs, (1..=401).collect::<Vec<_>>());
+    assert_eq!(stored[0].content, "amy took the chat");
     // Events arrived in exactly seq order, and each one's message is the stored one.
-    for expected in &stored {
+    for expected in &stored[1..] {
         let env = raw.recv().await.unwrap();
         assert_eq!(env.message(), Some(expected));
     }
@@ -519,13 +535,27 @@ async fn the_authorization_matrix_holds_at_the_core() {
     assert!(s.messages(&c1, chat1, MessagePage::default()).await.is_ok());
 
     // An officer's chats: theirs only.
-    assert_eq!(s.officer_chats(&amy, &oid("amy")).await.unwrap().len(), 1);
     assert_eq!(
-        code(s.officer_chats(&ben, &oid("amy")).await.unwrap_err()),
+        s.officer_chats(&amy, &oid("amy"), ChatsFilter::Open)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        code(
+            s.officer_chats(&ben, &oid("amy"), ChatsFilter::Open)
+                .await
+                .unwrap_err()
+        ),
         "forbidden"
     );
     assert_eq!(
-        code(s.officer_chats(&c1, &oid("amy")).await.unwrap_err()),
+        code(
+            s.officer_chats(&c1, &oid("amy"), ChatsFilter::Open)
+                .await
+                .unwrap_err()
+        ),
         "forbidden"
     );
 
@@ -656,7 +686,9 @@ async fn a_login_naming_an_officer_assigns_the_new_chat_to_them() {
         "an assigned chat was announced to the queue"
     );
     assert_eq!(
-        s.officer_chats(&amy, &oid("amy")).await.unwrap(),
+        s.officer_chats(&amy, &oid("amy"), ChatsFilter::Open)
+            .await
+            .unwrap(),
         vec![r.chat]
     );
 }
@@ -749,7 +781,7 @@ async fn reopening_the_database_keeps_everything() {
         .await
         .unwrap();
     let texts: Vec<&str> = history.iter().map(|m| m.content.as_str()).collect();
-    assert_eq!(texts, ["one", "two"]);
+    assert_eq!(texts, ["amy took the chat", "one", "two"]);
     assert_eq!(
         s.chat(&cust, chat).await.unwrap().assigned_officer_id,
         Some(oid("amy"))
@@ -767,7 +799,7 @@ async fn reopening_the_database_keeps_everything() {
             .unwrap()
             .message
             .seq,
-        3
+        4
     );
 }
 

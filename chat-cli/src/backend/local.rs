@@ -19,8 +19,8 @@ use anyhow::Context;
 use chat_postgres::tokio_postgres;
 use chat_postgres::{PgBus, PgOptions, PgStore};
 use chatcore::{
-    Actor, Chat, ChatId, ChatService, CustomerId, LocalBus, Message, MessagePage, NewOfficer,
-    Officer, OfficerId, SendMessage, ServiceConfig, Store,
+    Actor, Chat, ChatId, ChatService, ChatsFilter, CustomerId, LocalBus, Message, MessagePage,
+    NewOfficer, Officer, OfficerId, SendMessage, ServiceConfig, Store,
 };
 
 use super::{CustomerSession, OfficerSession, Page, Sent, Status};
@@ -298,7 +298,11 @@ impl Local {
         Ok(self.service.queue(&actor).await.map_err(ApiError::from)?)
     }
 
-    pub(crate) async fn officer_chats(&self, officer: Option<&str>) -> anyhow::Result<Vec<Chat>> {
+    pub(crate) async fn officer_chats(
+        &self,
+        officer: Option<&str>,
+        filter: ChatsFilter,
+    ) -> anyhow::Result<Vec<Chat>> {
         let officer = match officer {
             Some(id) => OfficerId::parse(id).map_err(ApiError::from)?,
             None => self.acting_officer("`chats` without an OFFICER")?,
@@ -306,7 +310,21 @@ impl Local {
         let actor = self.actor(None).await?;
         Ok(self
             .service
-            .officer_chats(&actor, &officer)
+            .officer_chats(&actor, &officer, filter)
+            .await
+            .map_err(ApiError::from)?)
+    }
+
+    pub(crate) async fn customer_chats(&self, customer: Option<&str>) -> anyhow::Result<Vec<Chat>> {
+        let actor = self.actor(None).await?;
+        let customer = match (customer, &actor) {
+            (Some(id), _) => CustomerId::parse(id).map_err(ApiError::from)?,
+            (None, Actor::Customer { customer_id, .. }) => customer_id.clone(),
+            (None, _) => anyhow::bail!("`customer chats` needs a customer id, or --as customer:ID"),
+        };
+        Ok(self
+            .service
+            .customer_chats(&actor, &customer)
             .await
             .map_err(ApiError::from)?)
     }

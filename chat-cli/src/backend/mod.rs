@@ -7,7 +7,7 @@
 mod local;
 mod remote;
 
-use chatcore::{Chat, Message, Officer};
+use chatcore::{Chat, ChatsFilter, Message, Officer};
 pub(crate) use chatcore::{CustomerSession, OfficerSession};
 use serde::Serialize;
 
@@ -138,10 +138,22 @@ impl Backend {
     }
 
     /// Chats of `officer`, or of the acting officer when `None`.
-    pub(crate) async fn officer_chats(&self, officer: Option<&str>) -> anyhow::Result<Vec<Chat>> {
+    pub(crate) async fn officer_chats(
+        &self,
+        officer: Option<&str>,
+        filter: ChatsFilter,
+    ) -> anyhow::Result<Vec<Chat>> {
         match self {
-            Backend::Local(b) => b.officer_chats(officer).await,
-            Backend::Remote(b) => b.officer_chats(officer).await,
+            Backend::Local(b) => b.officer_chats(officer, filter).await,
+            Backend::Remote(b) => b.officer_chats(officer, filter).await,
+        }
+    }
+
+    /// Chats of `customer`, or of the acting customer when `None`, newest first.
+    pub(crate) async fn customer_chats(&self, customer: Option<&str>) -> anyhow::Result<Vec<Chat>> {
+        match self {
+            Backend::Local(b) => b.customer_chats(customer).await,
+            Backend::Remote(b) => b.customer_chats(customer).await,
         }
     }
 

@@ -3,7 +3,7 @@
 //! and an exit code); a server that cannot be reached is `unreachable` (exit 6).
 
 use chat_client::{Client, Identity};
-use chatcore::{Chat, Message, Officer};
+use chatcore::{Chat, ChatsFilter, Message, Officer};
 
 use super::{CustomerSession, OfficerSession, Page, Sent, Status};
 use crate::error::{ApiError, ExitKind};
@@ -155,12 +155,25 @@ impl Remote {
         Ok(self.client.queue().await.map_err(|e| self.error(e))?)
     }
 
-    pub(crate) async fn officer_chats(&self, officer: Option<&str>) -> anyhow::Result<Vec<Chat>> {
+    pub(crate) async fn officer_chats(
+        &self,
+        officer: Option<&str>,
+        filter: ChatsFilter,
+    ) -> anyhow::Result<Vec<Chat>> {
         let officer = match officer {
             Some(o) => o.to_string(),
             None => self.officer_id().await?,
         };
-        let chats = self.client.officer_chats(&officer).await;
+        let chats = self.client.officer_chats(&officer, filter).await;
+        Ok(chats.map_err(|e| self.error(e))?)
+    }
+
+    pub(crate) async fn customer_chats(&self, customer: Option<&str>) -> anyhow::Result<Vec<Chat>> {
+        let customer = match customer {
+            Some(c) => c.to_string(),
+            None => self.whoami().await?.subject,
+        };
+        let chats = self.client.customer_chats(&customer).await;
         Ok(chats.map_err(|e| self.error(e))?)
     }
 

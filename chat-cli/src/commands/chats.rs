@@ -1,4 +1,5 @@
-//! `chats [OFFICER]`: the chats assigned to an officer.
+//! `chats [OFFICER] [--status open|resolved|all]`: an officer's chats, newest activity
+//! first.
 
 use anyhow::Context;
 
@@ -12,7 +13,7 @@ pub(crate) async fn run(
     args: ChatsArgs,
 ) -> anyhow::Result<()> {
     let chats = backend
-        .officer_chats(args.officer.as_deref())
+        .officer_chats(args.officer.as_deref(), args.status.into())
         .await
         .with_context(|| match &args.officer {
             Some(o) => format!("listing the chats of officer {o}"),

@@ -17,6 +17,16 @@ pub(crate) async fn run(
 ) -> anyhow::Result<()> {
     match cmd {
         CustomerCommand::Login(args) => login(backend, printer, args).await,
+        CustomerCommand::Chats(args) => {
+            let chats = backend
+                .customer_chats(args.id.as_deref())
+                .await
+                .with_context(|| match &args.id {
+                    Some(c) => format!("listing the chats of customer {c}"),
+                    None => "listing your chats".to_string(),
+                })?;
+            Ok(printer.chats(&chats)?)
+        }
     }
 }
 

@@ -6,11 +6,11 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use chatcore::{Chat, ChatId, NewOfficer, Officer, OfficerId, OfficerSession};
+use chatcore::{Chat, ChatId, ChatsFilter, NewOfficer, Officer, OfficerId, OfficerSession};
 use serde::Deserialize;
 
 use crate::error::ApiError;
-use crate::extract::{Auth, ClientIp, Json, MaybeAuth, Path};
+use crate::extract::{Auth, ClientIp, Json, MaybeAuth, Path, Query};
 use crate::state::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
@@ -86,12 +86,23 @@ async fn queue(
     Ok(Json(state.service().queue(&actor).await?))
 }
 
+#[derive(Deserialize)]
+struct ChatsParams {
+    #[serde(default)]
+    status: ChatsFilter,
+}
+
 async fn chats(
     State(state): State<AppState>,
     Auth(actor): Auth,
     Path(officer): Path<OfficerId>,
+    Query(params): Query<ChatsParams>,
 ) -> Result<Json<Vec<Chat>>, ApiError> {
-    Ok(Json(state.service().officer_chats(&actor, &officer).await?))
+    let chats = state
+        .service()
+        .officer_chats(&actor, &officer, params.status)
+        .await?;
+    Ok(Json(chats))
 }
 
 async fn claim(

@@ -4,18 +4,18 @@
 
 use async_trait::async_trait;
 use chatcore::store::{
-    AppendOutcome, ClaimOutcome, Counts, NewChat, NewMessage, OfficerRecord, PageQuery,
-    SessionRecord, SessionSubject, StoreResult, TokenHash, Transition, TransitionOutcome,
-    event_column, fill_page, seq_param,
+    AppendOutcome, Counts, NewChat, NewMessage, OfficerRecord, PageQuery, SessionRecord,
+    SessionSubject, StoreResult, TokenHash, Transition, TransitionOutcome, event_column, fill_page,
+    seq_param,
 };
 use chatcore::{
-    Chat, ChatId, CustomerId, Message, Officer, OfficerId, Store, StoreError, Timestamp,
+    Chat, ChatId, ChatStatus, CustomerId, Message, Officer, OfficerId, Store, StoreError, Timestamp,
 };
 use deadpool_postgres::Object;
 
 use super::PgStore;
 use super::rows::{
-    SQL_CHAT_BY_CUSTOMER, SQL_CHAT_BY_ID, SQL_CLAIM, SQL_CUSTOMER_CHATS, SQL_IDEMPOTENT_ORIGINAL,
+    SQL_CHAT_BY_CUSTOMER, SQL_CHAT_BY_ID, SQL_CUSTOMER_CHATS, SQL_IDEMPOTENT_ORIGINAL,
     SQL_INSERT_CHAT, SQL_INSERT_MESSAGE, SQL_NEXT_SEQ, SQL_OFFICER, SQL_OFFICER_CHATS,
     SQL_PAGE_AFTER, SQL_PAGE_BEFORE, SQL_QUEUE, SQL_RENAME_CUSTOMER, SQL_SESSION, SQL_TRANSITION,
     chat_from_row, message_from_row, officer_from_row,
@@ -143,43 +143,17 @@ impl Store for PgStore {
             .await
     }
 
-    async fn officer_chats(&self, officer: &OfficerId, limit: u32) -> StoreResult<Vec<Chat>> {
-        self.chat_rows(SQL_OFFICER_CHATS, &[&officer.as_str(), &i64::from(limit)])
-            .await
-    }
-
-    async fn claim_chat(
+    async fn officer_chats(
         &self,
-        chat: &ChatId,
         officer: &OfficerId,
-        at: Timestamp,
-    ) -> StoreResult<ClaimOutcome> {
-        let client = self.client().await?;
-        let id = chat.to_string();
-        // The one conditional update that decides a race: only a pending chat changes.
-        let st = client.prepare_cached(SQL_CLAIM).await.map_err(classify)?;
-        for _ in 0..RACE_RETRIES {
-            let claimed = client
-                .query_opt(&st, &[&id, &officer.as_str(), &at.unix_millis()])
-                .await
-                .map_err(classify)?;
-            if let Some(row) = claimed {
-                return Ok(ClaimOutcome::Claimed(chat_from_row(&row)?));
-            }
-            let found = self.one_chat(&client, SQL_CHAT_BY_ID, &id).await?;
-            // Pending again already (released by another node after the update found it
-            // taken): claim it again rather than answer from a state that is gone.
-            if found
-                .as_ref()
-                .is_some_and(|c| c.status == chatcore::ChatStatus::Pending)
-            {
-                continue;
-            }
-            return Ok(ClaimOutcome::refused(found, officer));
-        }
-        Err(StoreError::Unavailable(
-            "the chat kept changing during the claim".into(),
-        ))
+        status: ChatStatus,
+        limit: u32,
+    ) -> StoreResult<Vec<Chat>> {
+        self.chat_rows(
+            SQL_OFFICER_CHATS,
+            &[&officer.as_str(), &status.as_str(), &i64::from(limit)],
+        )
+        .await
     }
 
     async fn transition(&self, change: &Transition) -> StoreResult<TransitionOutcome> {

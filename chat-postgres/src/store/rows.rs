@@ -54,15 +54,9 @@ pub(super) const SQL_CUSTOMER_CHATS: &str = concat!(
 pub(super) const SQL_OFFICER_CHATS: &str = concat!(
     "SELECT ",
     chat_columns!(),
-    " FROM chats WHERE assigned_officer_id = $1 ORDER BY created_at, id LIMIT $2"
+    " FROM chats WHERE assigned_officer_id = $1 AND status = $2",
+    " ORDER BY updated_at DESC, id DESC LIMIT $3"
 );
-pub(super) const SQL_CLAIM: &str = concat!(
-    "UPDATE chats SET assigned_officer_id = $2, status = 'assigned', updated_at = $3",
-    " WHERE id = $1 AND status = 'pending' RETURNING ",
-    chat_columns!()
-);
-// A transition: applied only to a chat still in the state it was decided on, taking the
-// chat's next seq for its system entry in the same statement (and locking its row).
 pub(super) const SQL_TRANSITION: &str = concat!(
     "UPDATE chats SET status = $4, assigned_officer_id = $5, updated_at = $6,",
     " resolved_at = CASE WHEN $4 = 'resolved' THEN $6::BIGINT END, last_seq = last_seq + 1",
@@ -185,7 +179,7 @@ mod tests {
             ("chat by customer", SQL_CHAT_BY_CUSTOMER),
             ("queue", SQL_QUEUE),
             ("officer chats", SQL_OFFICER_CHATS),
-            ("claim", SQL_CLAIM),
+            ("transition", SQL_TRANSITION),
             ("idempotency lookup", SQL_IDEMPOTENT_ORIGINAL),
             ("next seq", SQL_NEXT_SEQ),
             ("page after", SQL_PAGE_AFTER),

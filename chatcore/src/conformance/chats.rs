@@ -111,7 +111,10 @@ pub(super) async fn chat_created_for_an_officer_is_assigned(store: Arc<dyn Store
     assert_eq!(chat.assigned_officer_id, Some(bob.clone()));
     assert!(store.pending_chats(10).await.expect("queue").is_empty());
     assert_eq!(
-        store.officer_chats(&bob, 10).await.expect("chats"),
+        store
+            .officer_chats(&bob, ChatStatus::Assigned, 10)
+            .await
+            .expect("chats"),
         vec![chat]
     );
 }
@@ -150,16 +153,15 @@ pub(super) async fn a_customers_name_is_kept_and_replaced_only_by_a_new_one(stor
         store.pending_chats(10).await.expect("queue"),
         vec![renamed.clone()]
     );
-    let ClaimOutcome::Claimed(claimed) = store
-        .claim_chat(&chat.id, &amy, Timestamp::now())
-        .await
-        .expect("claim")
-    else {
+    let TransitionOutcome::Applied(claimed, _) = claim(&store, chat.id, &amy, 2).await else {
         panic!("the pending chat was not claimed");
     };
     assert_eq!(claimed.customer_name.as_deref(), Some("Ada King"));
     assert_eq!(
-        store.officer_chats(&amy, 10).await.expect("chats"),
+        store
+            .officer_chats(&amy, ChatStatus::Assigned, 10)
+            .await
+            .expect("chats"),
         vec![claimed]
     );
 }
@@ -183,10 +185,7 @@ pub(super) async fn queue_is_pending_chats_oldest_first(store: Arc<dyn Store>) {
     let limited = store.pending_chats(2).await.expect("queue");
     assert_eq!(limited.len(), 2);
     assert_eq!(limited[0].id, c1);
-    store
-        .claim_chat(&c1, &amy, Timestamp::now())
-        .await
-        .expect("claim");
+    claim(&store, c1, &amy, 400).await;
     let queue: Vec<ChatId> = store
         .pending_chats(100)
         .await
@@ -201,38 +200,37 @@ pub(super) async fn queue_is_pending_chats_oldest_first(store: Arc<dyn Store>) {
     );
 }
 
-pub(super) async fn claim_outcomes(store: Arc<dyn Store>) {
+pub(super) async fn a_claim_is_a_transition_from_pending(store: Arc<dyn Store>) {
     let amy = add_officer(&store, "amy").await;
     let ben = add_officer(&store, "ben").await;
     let chat = add_chat(&store, "c", 1).await;
-    match store
-        .claim_chat(&chat, &amy, Timestamp::now())
-        .await
-        .expect("claim")
-    {
-        ClaimOutcome::Claimed(c) => {
+    match claim(&store, chat, &amy, 5).await {
+        TransitionOutcome::Applied(c, entry) => {
             assert_eq!(c.assigned_officer_id, Some(amy.clone()));
-            assert_eq!(c.status, ChatStatus::Assigned);
+            assert_eq!(
+                (c.status, c.last_seq, c.updated_at),
+                (ChatStatus::Assigned, 1, t(5))
+            );
+            assert_eq!((entry.seq, entry.sender_type), (1, SenderType::System));
         }
-        other => panic!("expected Claimed, got {other:?}"),
+        other => panic!("expected the claim applied, got {other:?}"),
     }
-    assert!(matches!(
-        store.claim_chat(&chat, &amy, Timestamp::now()).await.expect("again"),
-        ClaimOutcome::AlreadyOwned(c) if c.assigned_officer_id == Some(amy.clone())
-    ));
-    assert!(matches!(
-        store.claim_chat(&chat, &ben, Timestamp::now()).await.expect("other"),
-        ClaimOutcome::TakenByOther(c) if c.assigned_officer_id == Some(amy.clone())
-    ));
+    // Decided on a pending chat that is no longer pending: nothing changes, whoever asks.
+    for officer in [&amy, &ben] {
+        assert!(matches!(
+            claim(&store, chat, officer, 6).await,
+            TransitionOutcome::Stale(c) if c.assigned_officer_id == Some(amy.clone())
+        ));
+    }
     assert_eq!(
-        store
-            .claim_chat(&ChatId::new(), &ben, Timestamp::now())
-            .await
-            .expect("missing"),
-        ClaimOutcome::NotFound
+        claim(&store, ChatId::new(), &ben, 7).await,
+        TransitionOutcome::NotFound
     );
     let stored = store.chat(&chat).await.expect("get").expect("exists");
-    assert_eq!(stored.assigned_officer_id, Some(amy));
+    assert_eq!(
+        (stored.assigned_officer_id, stored.last_seq),
+        (Some(amy), 1)
+    );
 }
 
 pub(super) async fn claim_race_has_exactly_one_winner_per_chat(store: Arc<dyn Store>) {
@@ -258,13 +256,9 @@ pub(super) async fn claim_race_has_exactly_one_winner_per_chat(store: Arc<dyn St
                 // Each officer walks the chats from a different start, so they collide.
                 for k in 0..CHATS {
                     let chat = chats[(i * 7 + k) % CHATS];
-                    match store
-                        .claim_chat(&chat, &officer, Timestamp::now())
-                        .await
-                        .expect("claim")
-                    {
-                        ClaimOutcome::Claimed(_) => won.push(chat),
-                        ClaimOutcome::TakenByOther(_) => {}
+                    match claim(&store, chat, &officer, 1).await {
+                        TransitionOutcome::Applied(..) => won.push(chat),
+                        TransitionOutcome::Stale(_) => {}
                         other => panic!("unexpected claim outcome {other:?}"),
                     }
                 }
@@ -289,32 +283,77 @@ pub(super) async fn claim_race_has_exactly_one_winner_per_chat(store: Arc<dyn St
     assert!(store.pending_chats(1000).await.expect("queue").is_empty());
 }
 
-pub(super) async fn officer_chats_are_theirs_oldest_first(store: Arc<dyn Store>) {
+pub(super) async fn officer_chats_by_status_newest_activity_first(store: Arc<dyn Store>) {
     let amy = add_officer(&store, "amy").await;
     let ben = add_officer(&store, "ben").await;
     let late = add_chat(&store, "late", 50).await;
     let early = add_chat(&store, "early", 10).await;
     let bens = add_chat(&store, "bens", 20).await;
-    for (chat, officer) in [(late, &amy), (early, &amy), (bens, &ben)] {
-        store
-            .claim_chat(&chat, officer, Timestamp::now())
-            .await
-            .expect("claim");
+    let done = add_chat(&store, "done", 30).await;
+    for (chat, officer, at) in [
+        (late, &amy, 60),
+        (early, &amy, 70),
+        (bens, &ben, 65),
+        (done, &amy, 80),
+    ] {
+        assert!(matches!(
+            claim(&store, chat, officer, at).await,
+            TransitionOutcome::Applied(..)
+        ));
     }
-    let ids: Vec<ChatId> = store
-        .officer_chats(&amy, 100)
-        .await
-        .expect("chats")
-        .iter()
-        .map(|c| c.id)
-        .collect();
-    assert_eq!(ids, vec![early, late]);
-    assert_eq!(store.officer_chats(&amy, 1).await.expect("chats").len(), 1);
+    let mut end = msg(done, SenderType::System, "amy", "ended", None);
+    end.created_at = t(90);
+    end.event = Some(SystemEvent {
+        kind: ChatChange::Resolved,
+        officer_id: Some(amy.clone()),
+        from_officer_id: None,
+    });
+    let resolved = Transition {
+        expected_status: ChatStatus::Assigned,
+        expected_owner: Some(amy.clone()),
+        status: ChatStatus::Resolved,
+        owner: Some(amy.clone()),
+        entry: end,
+    };
+    assert!(matches!(
+        store.transition(&resolved).await.expect("resolve"),
+        TransitionOutcome::Applied(..)
+    ));
+    // A message is activity: the chat claimed first is now the newest.
+    let mut reply = msg(late, SenderType::Officer, "amy", "hello", None);
+    reply.created_at = t(100);
+    append(&store, reply).await;
+    let ids = |chats: Vec<crate::model::Chat>| chats.iter().map(|c| c.id).collect::<Vec<_>>();
+    let list = |officer: OfficerId, status: ChatStatus, limit: u32| {
+        let store = store.clone();
+        async move {
+            store
+                .officer_chats(&officer, status, limit)
+                .await
+                .expect("chats")
+        }
+    };
+    assert_eq!(
+        ids(list(amy.clone(), ChatStatus::Assigned, 100).await),
+        vec![late, early]
+    );
+    assert_eq!(
+        ids(list(amy.clone(), ChatStatus::Assigned, 1).await),
+        vec![late]
+    );
+    assert_eq!(
+        ids(list(amy.clone(), ChatStatus::Resolved, 100).await),
+        vec![done]
+    );
+    assert_eq!(
+        ids(list(ben.clone(), ChatStatus::Assigned, 100).await),
+        vec![bens]
+    );
+    assert!(list(ben, ChatStatus::Resolved, 100).await.is_empty());
+    assert!(list(amy, ChatStatus::Pending, 100).await.is_empty());
     assert!(
-        store
-            .officer_chats(&oid("nobody"), 100)
+        list(oid("nobody"), ChatStatus::Assigned, 100)
             .await
-            .expect("chats")
             .is_empty()
     );
 }
@@ -327,10 +366,7 @@ pub(super) async fn counts_are_what_the_store_holds(store: Arc<dyn Store>) {
     let first = add_chat(&store, "c1", 1).await;
     add_chat(&store, "c2", 2).await;
     add_chat(&store, "c3", 3).await;
-    store
-        .claim_chat(&first, &amy, Timestamp::now())
-        .await
-        .expect("claim");
+    claim(&store, first, &amy, 4).await;
     let counts = store.counts().await.expect("counts");
     assert_eq!(
         (counts.officers, counts.pending_chats, counts.assigned_chats),

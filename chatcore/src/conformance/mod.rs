@@ -33,8 +33,8 @@ use sessions::*;
 use crate::ids::{ChatId, CustomerId, MessageId, OfficerId};
 use crate::model::{ChatChange, ChatStatus, Officer, SenderType, SystemEvent, Timestamp};
 use crate::store::{
-    AppendOutcome, ClaimOutcome, NewChat, NewMessage, OfficerRecord, PageQuery, SessionRecord,
-    SessionSubject, Store, StoreError, TokenHash,
+    AppendOutcome, NewChat, NewMessage, OfficerRecord, PageQuery, SessionRecord, SessionSubject,
+    Store, StoreError, TokenHash, Transition, TransitionOutcome,
 };
 
 /// A boxed case body.
@@ -69,9 +69,9 @@ cases!(
     chat_created_for_an_officer_is_assigned,
     a_customers_name_is_kept_and_replaced_only_by_a_new_one,
     queue_is_pending_chats_oldest_first,
-    claim_outcomes,
+    a_claim_is_a_transition_from_pending,
     claim_race_has_exactly_one_winner_per_chat,
-    officer_chats_are_theirs_oldest_first,
+    officer_chats_by_status_newest_activity_first,
     counts_are_what_the_store_holds,
     seq_is_dense_for_sequential_appends,
     seq_is_dense_under_concurrent_appends,
@@ -177,6 +177,31 @@ fn msg(
         event: None,
         decided_on: None,
     }
+}
+
+/// `officer` claims `chat` at `t(at)` as the service does: a transition from pending to
+/// theirs, with its system entry.
+async fn claim(
+    store: &Arc<dyn Store>,
+    chat: ChatId,
+    officer: &OfficerId,
+    at: i64,
+) -> TransitionOutcome {
+    let mut entry = msg(chat, SenderType::System, officer.as_str(), "took it", None);
+    entry.created_at = t(at);
+    entry.event = Some(SystemEvent {
+        kind: ChatChange::Claimed,
+        officer_id: Some(officer.clone()),
+        from_officer_id: None,
+    });
+    let change = Transition {
+        expected_status: ChatStatus::Pending,
+        expected_owner: None,
+        status: ChatStatus::Assigned,
+        owner: Some(officer.clone()),
+        entry,
+    };
+    store.transition(&change).await.expect("claim")
 }
 
 async fn append(store: &Arc<dyn Store>, m: NewMessage) -> AppendOutcome {

@@ -1,15 +1,14 @@
 //! The shared queue and the atomic claim: of any number of officers claiming one pending
-//! chat at once, exactly one wins (the store's single conditional update decides), the
+//! chat at once, exactly one wins (the store's conditional transition decides), the
 //! owner's repeated claim is a no-op success, everyone else gets `already_assigned`.
 
 use super::{ChatService, MAX_PAGE};
-use crate::bus::{Event, Topic};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::identity::Actor;
 use crate::ids::{ChatId, CustomerId, OfficerId};
-use crate::model::{Chat, ChatChange};
+use crate::model::{Chat, ChatStatus, ChatsFilter};
 use crate::policy;
-use crate::store::{ClaimOutcome, Counts};
+use crate::store::Counts;
 
 impl ChatService {
     /// Pending chats, oldest first (at most [`MAX_PAGE`]). Officers and the admin.
@@ -32,54 +31,62 @@ impl ChatService {
         Ok(self.inner.store.customer_chats(customer, MAX_PAGE).await?)
     }
 
-    /// Chats assigned to `officer`, oldest first (at most [`MAX_PAGE`]). That officer and
-    /// the admin.
-    pub async fn officer_chats(&self, actor: &Actor, officer: &OfficerId) -> Result<Vec<Chat>> {
+    /// `officer`'s chats, open, resolved or both (`filter`), newest activity first (at
+    /// most [`MAX_PAGE`]). That officer and the admin.
+    pub async fn officer_chats(
+        &self,
+        actor: &Actor,
+        officer: &OfficerId,
+        filter: ChatsFilter,
+    ) -> Result<Vec<Chat>> {
         policy::read_officer_chats(actor, officer)?;
-        Ok(self.inner.store.officer_chats(officer, MAX_PAGE).await?)
+        let store = &self.inner.store;
+        Ok(match filter {
+            ChatsFilter::Open => {
+                store
+                    .officer_chats(officer, ChatStatus::Assigned, MAX_PAGE)
+                    .await?
+            }
+            ChatsFilter::Resolved => {
+                store
+                    .officer_chats(officer, ChatStatus::Resolved, MAX_PAGE)
+                    .await?
+            }
+            ChatsFilter::All => {
+                // Two index ranges, each newest first, merged.
+                let mut chats = store
+                    .officer_chats(officer, ChatStatus::Assigned, MAX_PAGE)
+                    .await?;
+                chats.extend(
+                    store
+                        .officer_chats(officer, ChatStatus::Resolved, MAX_PAGE)
+                        .await?,
+                );
+                chats.sort_by_key(|c| std::cmp::Reverse((c.updated_at, c.id)));
+                chats.truncate(MAX_PAGE as usize);
+                chats
+            }
+        })
     }
 
-    /// `officer` claims a pending chat. Only that officer may claim for themselves.
-    /// On success publishes `chat_updated` (`claimed`) to `chat:<id>`, which ends the
-    /// feeds of every other officer who was reading the pending chat,
+    /// `officer` claims a pending chat: only that officer may claim for themselves. Of
+    /// any number of claims at once, exactly one wins (the store's conditional
+    /// transition decides); the owner's repeated claim changes nothing. A claim is a
+    /// lifecycle change like the others ([`ChatService::resolve`]): its system entry
+    /// ("Alice took the chat") and the chat's new state are stored together, then
+    /// announced: `chat_updated` (`claimed`) to `chat:<id>`, which ends the feeds of every
+    /// other officer who was reading the pending chat, and to `officers:all`,
     /// `queue_chat_claimed` to `officers:all` and `chat_assigned` to `officer:<id>`.
     pub async fn claim(&self, actor: &Actor, officer: &OfficerId, chat: ChatId) -> Result<Chat> {
         policy::claim(actor, officer)?;
-        let officer = officer.clone();
-        self.ordered(chat, move |this| async move {
-            match this
-                .inner
-                .store
-                .claim_chat(&chat, &officer, this.now())
-                .await?
-            {
-                ClaimOutcome::Claimed(chat) => {
-                    this.publish(
-                        Topic::Chat(chat.id),
-                        Event::ChatUpdated {
-                            chat: chat.clone(),
-                            change: ChatChange::Claimed,
-                        },
-                    );
-                    this.publish(
-                        Topic::Officers,
-                        Event::QueueChatClaimed { chat: chat.clone() },
-                    );
-                    this.publish(
-                        Topic::Officer(officer),
-                        Event::ChatAssigned { chat: chat.clone() },
-                    );
-                    Ok(chat)
-                }
-                ClaimOutcome::AlreadyOwned(chat) => Ok(chat),
-                ClaimOutcome::TakenByOther(chat) => Err(Error::AlreadyAssigned(
-                    chat.assigned_officer_id
-                        .ok_or_else(|| Error::internal("taken chat without an owner"))?,
-                )),
-                ClaimOutcome::Resolved(_) => Err(Error::ChatResolved),
-                ClaimOutcome::NotFound => Err(Error::ChatNotFound),
-            }
-        })
+        self.change(
+            actor,
+            chat,
+            Some(officer.clone()),
+            |actor, chat, officer| {
+                policy::take(actor, chat, officer.expect("a claim names its officer"))
+            },
+        )
         .await
     }
 }

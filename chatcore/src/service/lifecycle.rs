@@ -1,4 +1,5 @@
-//! The conversation lifecycle (contract version 2): resolve, release, transfer, reopen.
+//! The conversation lifecycle (contract version 2): resolve, release, transfer, reopen
+//! (and the claim, in `claim.rs`, which is decided and stored the same way).
 //! Each change is decided by `policy` on the chat as stored, then written by the store
 //! with its system entry (the chat's next seq) in one transaction, and only if the chat
 //! is still as it was seen: a change that loses a race to another is decided again on
@@ -84,7 +85,7 @@ impl ChatService {
 
     /// Decides a change on the chat as stored, stores it with its system entry if the
     /// chat is still as seen (else decides again), and announces it.
-    async fn change(
+    pub(super) async fn change(
         &self,
         actor: &Actor,
         chat: ChatId,

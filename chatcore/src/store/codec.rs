@@ -5,9 +5,7 @@
 //! (chat-postgres uses it as the stores in this crate do); it must not touch a driver or a
 //! connection, nor decide a rule of the chat.
 
-use super::{
-    ClaimOutcome, NewChat, NewMessage, OfficerRecord, SessionSubject, StoreError, TokenHash,
-};
+use super::{NewChat, NewMessage, OfficerRecord, SessionSubject, StoreError, TokenHash};
 use crate::ids::{ChatId, CustomerId, MessageId, OfficerId};
 use crate::model::{Chat, ChatStatus, Message, Officer, SenderType, SystemEvent, Timestamp};
 
@@ -105,24 +103,6 @@ impl TokenHash {
             .try_into()
             .map_err(|_| MalformedRow("sessions.token_hash"))?;
         Ok(TokenHash(hash))
-    }
-}
-
-impl ClaimOutcome {
-    /// The outcome of a claim that changed nothing, from the chat as found after it:
-    /// none is `NotFound`, one the claimer owns is `AlreadyOwned`, any other is
-    /// `TakenByOther`.
-    pub fn refused(found: Option<Chat>, claimer: &OfficerId) -> Self {
-        match found {
-            None => ClaimOutcome::NotFound,
-            Some(existing) if existing.status == ChatStatus::Resolved => {
-                ClaimOutcome::Resolved(existing)
-            }
-            Some(existing) if existing.assigned_officer_id.as_ref() == Some(claimer) => {
-                ClaimOutcome::AlreadyOwned(existing)
-            }
-            Some(existing) => ClaimOutcome::TakenByOther(existing),
-        }
     }
 }
 

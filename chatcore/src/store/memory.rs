@@ -8,9 +8,9 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use super::{
-    AppendOutcome, ClaimOutcome, Counts, NewChat, NewMessage, OfficerRecord, PageQuery,
-    SessionRecord, SessionSubject, Store, StoreError, StoreResult, TokenHash, Transition,
-    TransitionOutcome, fill_page,
+    AppendOutcome, Counts, NewChat, NewMessage, OfficerRecord, PageQuery, SessionRecord,
+    SessionSubject, Store, StoreError, StoreResult, TokenHash, Transition, TransitionOutcome,
+    fill_page,
 };
 use crate::ids::{ChatId, CustomerId, OfficerId};
 use crate::model::{Chat, ChatStatus, Message, Officer, SenderType, Timestamp};
@@ -151,37 +151,22 @@ impl Store for MemoryStore {
         Ok(chats)
     }
 
-    async fn officer_chats(&self, officer: &OfficerId, limit: u32) -> StoreResult<Vec<Chat>> {
+    async fn officer_chats(
+        &self,
+        officer: &OfficerId,
+        status: ChatStatus,
+        limit: u32,
+    ) -> StoreResult<Vec<Chat>> {
         let s = self.state()?;
         let mut chats: Vec<Chat> = s
             .chats
             .values()
-            .filter(|c| c.assigned_officer_id.as_ref() == Some(officer))
+            .filter(|c| c.assigned_officer_id.as_ref() == Some(officer) && c.status == status)
             .cloned()
             .collect();
-        chats.sort_by_key(|c| (c.created_at, c.id));
+        chats.sort_by_key(|c| std::cmp::Reverse((c.updated_at, c.id)));
         chats.truncate(limit as usize);
         Ok(chats)
-    }
-
-    async fn claim_chat(
-        &self,
-        chat: &ChatId,
-        officer: &OfficerId,
-        at: Timestamp,
-    ) -> StoreResult<ClaimOutcome> {
-        let mut s = self.state()?;
-        match s.chats.get_mut(chat) {
-            Some(existing) if existing.status == ChatStatus::Pending => {
-                existing.assigned_officer_id = Some(officer.clone());
-                existing.status = ChatStatus::Assigned;
-                existing.updated_at = at;
-                let claimed = existing.clone();
-                s.queue.remove(&(claimed.created_at, claimed.id));
-                Ok(ClaimOutcome::Claimed(claimed))
-            }
-            found => Ok(ClaimOutcome::refused(found.cloned(), officer)),
-        }
     }
 
     async fn transition(&self, change: &Transition) -> StoreResult<TransitionOutcome> {

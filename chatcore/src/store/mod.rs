@@ -80,21 +80,6 @@ pub struct NewChat {
     pub created_at: Timestamp,
 }
 
-/// What [`Store::claim_chat`] found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClaimOutcome {
-    /// The chat was pending and now belongs to the claimer.
-    Claimed(Chat),
-    /// The claimer owned the chat already; nothing changed.
-    AlreadyOwned(Chat),
-    /// Another officer owns the chat; nothing changed.
-    TakenByOther(Chat),
-    /// The chat is resolved; nothing changed.
-    Resolved(Chat),
-    /// No such chat.
-    NotFound,
-}
-
 /// A message to append; the store assigns `seq`.
 #[derive(Debug, Clone)]
 pub struct NewMessage {
@@ -287,8 +272,15 @@ pub trait Store: Send + Sync + 'static {
     /// Pending chats, oldest first (by `created_at`, then id), at most `limit`.
     async fn pending_chats(&self, limit: u32) -> StoreResult<Vec<Chat>>;
 
-    /// Chats assigned to an officer, oldest first, at most `limit`.
-    async fn officer_chats(&self, officer: &OfficerId, limit: u32) -> StoreResult<Vec<Chat>>;
+    /// An officer's chats with `status` (`Assigned`: their open chats; `Resolved`: the
+    /// ones they ended or that ended while theirs), newest activity first (by
+    /// `updated_at`, then id, descending), at most `limit`.
+    async fn officer_chats(
+        &self,
+        officer: &OfficerId,
+        status: ChatStatus,
+        limit: u32,
+    ) -> StoreResult<Vec<Chat>>;
 
     /// How many officers, pending chats and assigned chats there are, counted in the
     /// store (one query, however many there are), for status screens.
@@ -296,15 +288,6 @@ pub trait Store: Send + Sync + 'static {
 
     /// A customer's chats, newest first (at most `limit`).
     async fn customer_chats(&self, customer: &CustomerId, limit: u32) -> StoreResult<Vec<Chat>>;
-
-    /// Assigns a pending chat to `officer` in one atomic conditional update: of any
-    /// number of concurrent claims of one chat, exactly one gets `Claimed`.
-    async fn claim_chat(
-        &self,
-        chat: &ChatId,
-        officer: &OfficerId,
-        at: Timestamp,
-    ) -> StoreResult<ClaimOutcome>;
 
     /// Applies a change of state and appends its system entry with the chat's next seq,
     /// in one transaction, if the chat still has the expected status and owner: of

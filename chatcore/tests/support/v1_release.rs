@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chatcore::{
-    Actor, ChatId, ChatService, CustomerId, CustomerLogin, Error, ManualClock, MessagePage,
-    OfficerId, SendMessage, ServiceConfig, Timestamp,
+    Actor, ChatId, ChatService, ChatsFilter, CustomerId, CustomerLogin, Error, ManualClock,
+    MessagePage, OfficerId, SendMessage, ServiceConfig, Timestamp,
 };
 use serde_json::Value;
 
@@ -161,7 +161,7 @@ pub(crate) async fn check_chats(service: &ChatService, fixture: &Fixture) {
     for officer in fixture.list("officers") {
         let id = OfficerId::parse(Fixture::str_at(officer, "id")).unwrap();
         let chats = service
-            .officer_chats(&Actor::Admin, &id)
+            .officer_chats(&Actor::Admin, &id, ChatsFilter::All)
             .await
             .expect("officer's chats");
         listed.extend(chats.iter().map(|c| c.id.to_string()));

@@ -8,18 +8,18 @@ use rusqlite::{OptionalExtension, params};
 use super::SqliteStore;
 use super::error::classify;
 use super::rows::{
-    SQL_CHAT_BY_CUSTOMER, SQL_CLAIM, SQL_CUSTOMER_CHATS, SQL_IDEMPOTENT_ORIGINAL,
-    SQL_INSERT_MESSAGE, SQL_NEXT_SEQ, SQL_OFFICER_CHATS, SQL_PAGE_AFTER, SQL_PAGE_BEFORE,
-    SQL_QUEUE, SQL_RENAME_CUSTOMER, SQL_SESSION, SQL_TRANSITION, chat_by_id, chat_from_row,
-    message_from_row, officer_from_row,
+    SQL_CHAT_BY_CUSTOMER, SQL_CUSTOMER_CHATS, SQL_IDEMPOTENT_ORIGINAL, SQL_INSERT_MESSAGE,
+    SQL_NEXT_SEQ, SQL_OFFICER_CHATS, SQL_PAGE_AFTER, SQL_PAGE_BEFORE, SQL_QUEUE,
+    SQL_RENAME_CUSTOMER, SQL_SESSION, SQL_TRANSITION, chat_by_id, chat_from_row, message_from_row,
+    officer_from_row,
 };
 use super::schema::schema_version;
 use crate::ids::{ChatId, CustomerId, OfficerId};
-use crate::model::{Chat, Message, Officer, Timestamp};
+use crate::model::{Chat, ChatStatus, Message, Officer, Timestamp};
 use crate::store::{
-    AppendOutcome, ClaimOutcome, Counts, NewChat, NewMessage, OfficerRecord, PageQuery,
-    SessionRecord, SessionSubject, Store, StoreError, StoreResult, TokenHash, Transition,
-    TransitionOutcome, event_column, fill_page, seq_param,
+    AppendOutcome, Counts, NewChat, NewMessage, OfficerRecord, PageQuery, SessionRecord,
+    SessionSubject, Store, StoreError, StoreResult, TokenHash, Transition, TransitionOutcome,
+    event_column, fill_page, seq_param,
 };
 
 #[async_trait]
@@ -166,43 +166,23 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn officer_chats(&self, officer: &OfficerId, limit: u32) -> StoreResult<Vec<Chat>> {
+    async fn officer_chats(
+        &self,
+        officer: &OfficerId,
+        status: ChatStatus,
+        limit: u32,
+    ) -> StoreResult<Vec<Chat>> {
         let officer = officer.clone();
         self.read(move |c| {
             let mut st = c.prepare_cached(SQL_OFFICER_CHATS).map_err(classify)?;
             let rows = st
-                .query_map(params![officer.as_str(), i64::from(limit)], chat_from_row)
+                .query_map(
+                    params![officer.as_str(), status.as_str(), i64::from(limit)],
+                    chat_from_row,
+                )
                 .map_err(classify)?
                 .collect::<rusqlite::Result<Vec<_>>>();
             rows.map_err(classify)
-        })
-        .await
-    }
-
-    async fn claim_chat(
-        &self,
-        chat: &ChatId,
-        officer: &OfficerId,
-        at: Timestamp,
-    ) -> StoreResult<ClaimOutcome> {
-        let (chat, officer) = (*chat, officer.clone());
-        self.write(move |c| {
-            // The one conditional update that decides a race: only a pending chat changes.
-            let claimed = c
-                .prepare_cached(SQL_CLAIM)
-                .and_then(|mut st| {
-                    st.query_row(
-                        params![chat.to_string(), officer.as_str(), at.unix_millis()],
-                        chat_from_row,
-                    )
-                    .optional()
-                })
-                .map_err(classify)?;
-            if let Some(chat) = claimed {
-                return Ok(ClaimOutcome::Claimed(chat));
-            }
-            let found = chat_by_id(c, &chat).map_err(classify)?;
-            Ok(ClaimOutcome::refused(found, &officer))
         })
         .await
     }

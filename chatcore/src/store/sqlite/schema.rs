@@ -98,6 +98,13 @@ const MIGRATIONS: &[&str] = &[
         WHERE assigned_officer_id IS NOT NULL;
     ALTER TABLE messages ADD COLUMN event TEXT;
     "#,
+    // v5: an officer's chats are listed by status (open or resolved), newest activity
+    // first, each list one range of this index.
+    r#"
+    DROP INDEX chats_by_officer;
+    CREATE INDEX chats_by_officer ON chats(assigned_officer_id, status, updated_at, id)
+        WHERE assigned_officer_id IS NOT NULL;
+    "#,
 ];
 
 /// The schema version (`PRAGMA user_version`) this build migrates SQLite files to.
