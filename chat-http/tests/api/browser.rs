@@ -127,11 +127,12 @@ pub(crate) async fn count(b: &Client, css: &str) -> usize {
     b.find_all(Locator::Css(css)).await.map_or(0, |v| v.len())
 }
 
-/// The seq numbers shown in the page's message log, in display order.
+/// The seq numbers shown in the page's timeline (messages and system entries), in
+/// display order.
 pub(crate) async fn shown_seqs(b: &Client) -> Vec<u64> {
     let v = b
         .execute(
-            "return [...document.querySelectorAll('.messages li.message')].map(li => Number(li.dataset.seq));",
+            "return [...document.querySelectorAll('.messages li[data-seq]')].map(li => Number(li.dataset.seq));",
             vec![],
         )
         .await
@@ -239,7 +240,7 @@ async fn quick_test_in_real_browsers() {
     // Messages go both ways live; markup is shown as text, never run.
     send(&alice, "Hi, I am Alice. How can I help?").await;
     wait_text(&customer, ".messages", "Hi, I am Alice").await;
-    wait_text(&customer, "#chat-status", "has joined the chat").await;
+    wait_text(&customer, "#chat-status", "Alice has joined the chat").await;
     let hostile = "<script>window.pwned = 1</script><img src=x onerror=\"window.pwned = 2\">";
     send(&customer, hostile).await;
     let shown = wait_text(&alice, ".messages", "<script>").await;
@@ -256,8 +257,9 @@ async fn quick_test_in_real_browsers() {
         json!([null, 0]),
         "message content was parsed as HTML"
     );
-    assert_eq!(shown_seqs(&alice).await, vec![1, 2, 3]);
-    assert_eq!(shown_seqs(&customer).await, vec![1, 2, 3]);
+    // The customer's question, the claim's system entry, Alice's answer, the hostile one.
+    assert_eq!(shown_seqs(&alice).await, vec![1, 2, 3, 4]);
+    assert_eq!(shown_seqs(&customer).await, vec![1, 2, 3, 4]);
     screenshot(&alice, "officer-console-chat").await;
     screenshot(&customer, "customer-chat").await;
 
@@ -304,8 +306,8 @@ async fn a_dropped_socket_reconnects_and_shows_what_was_missed_exactly_once() {
     wait_text(&customer, ".messages", "after the return").await;
     assert_eq!(
         shown_seqs(&customer).await,
-        vec![1, 2, 3, 4, 5],
-        "missed or doubled"
+        vec![1, 2, 3, 4, 5, 6],
+        "missed or doubled (seq 1 is the claim's system entry)"
     );
     let texts: Value = customer
         .execute(

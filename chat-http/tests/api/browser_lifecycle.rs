@@ -170,7 +170,8 @@ async fn browser_lifecycle_claim_then_transfer_seen_live_by_both_officers_and_th
     // The claim reaches the customer at once, over the socket (the page does not poll).
     wait_text(&alice, "#queue", "Ada Lovelace").await;
     claim_first(&alice).await;
-    wait_text(&customer, "#chat-status", "has joined the chat").await;
+    wait_text(&customer, "#chat-status", "Alice has joined the chat").await;
+    wait_system_line(&customer, "Alice took the chat").await;
     wait_rows(&bob, "#queue", 0).await;
     send(&alice, "Hello Ada, this is Alice.").await;
     wait_text(&customer, ".messages", "this is Alice").await;
