@@ -118,13 +118,15 @@ async fn rest_answers_are_typed_and_refusals_carry_the_contracts_code() {
             .await
             .unwrap();
     }
+    // The customer's first message, the claim's system entry, then the four replies.
     let all = me.all_messages(&chat).await.unwrap();
     assert_eq!(
         all.iter().map(|m| m.seq).collect::<Vec<_>>(),
-        vec![1, 2, 3, 4, 5]
+        vec![1, 2, 3, 4, 5, 6]
     );
-    assert_eq!(me.last_seq(&chat).await.unwrap(), 5);
-    assert_eq!(me.messages_after(&chat, 3).await.unwrap().len(), 2);
+    assert_eq!(all[1].sender_type, chatcore::SenderType::System);
+    assert_eq!(me.last_seq(&chat).await.unwrap(), 6);
+    assert_eq!(me.messages_after(&chat, 3).await.unwrap().len(), 3);
     assert_eq!(alice.whoami().await.unwrap().subject, "alice");
 
     me.logout().await.unwrap();

@@ -36,9 +36,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chatcore::store::{PageQuery, StoreResult};
-use chatcore::{
-    ChatId, ChatStatus, Envelope, Event, EventBus, LocalBus, Store, Subscription, Topic,
-};
+use chatcore::{Chat, ChatId, Envelope, Event, EventBus, LocalBus, Store, Subscription, Topic};
 use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -249,8 +247,13 @@ async fn decode(payload: &str, node: &str, store: &dyn Store) -> Option<Arc<Enve
             );
             return None;
         };
-        if let Event::QueueChatCreated { chat } = &event {
-            if !still_pending(store, &chat.id).await {
+        if let Event::QueueChatCreated { chat }
+        | Event::QueueChatClaimed { chat }
+        | Event::ChatUpdated { chat, .. }
+        | Event::ChatAssigned { chat }
+        | Event::ChatUnassigned { chat } = &event
+        {
+            if !still_current(store, chat).await {
                 return None;
             }
         }
@@ -282,14 +285,19 @@ async fn decode(payload: &str, node: &str, store: &dyn Store) -> Option<Arc<Enve
     }
 }
 
-/// Whether a chat announced as new by another node is still in the queue. Events of
-/// different nodes may cross: a claim made here can be announced before the other
-/// node's "created" arrives, and a queue view must not add a chat that already left.
-/// When the store cannot tell, the event is delivered.
-async fn still_pending(store: &dyn Store, chat: &ChatId) -> bool {
-    match store.chat(chat).await {
-        Ok(Some(c)) if c.status != ChatStatus::Pending => {
-            tracing::debug!(%chat, "queue_chat_created arrived after the claim; skipped");
+/// Whether a chat's change announced by another node is still the chat's state (status
+/// and owner). Events of different nodes may cross: a claim made here can be announced
+/// before the other node's "created" arrives, a release there before the claim here. A
+/// view that keeps each chat's last announced state must not go back to one that is
+/// gone; the change that replaced it is announced in turn, so nothing is lost by
+/// skipping. When the store cannot tell, the event is delivered.
+async fn still_current(store: &dyn Store, announced: &Chat) -> bool {
+    match store.chat(&announced.id).await {
+        Ok(Some(c))
+            if c.status != announced.status
+                || c.assigned_officer_id != announced.assigned_officer_id =>
+        {
+            tracing::debug!(chat = %announced.id, "a remote change arrived after a later one; skipped");
             false
         }
         _ => true,

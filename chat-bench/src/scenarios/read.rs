@@ -4,7 +4,7 @@
 //! of the server's own time; when the server sends `Server-Timing` (chat-http
 //! `--server-timing`), its figure is reported beside. Every answer is checked: pages
 //! hold exactly the asked seqs, the queue only pending chats oldest first, the officer's
-//! list only their chats.
+//! list only their open chats, newest activity first.
 
 use anyhow::{Context, bail};
 use chat_client::Client;
@@ -303,8 +303,8 @@ fn check_page(timed: &Timed, after: u64, limit: u64) -> Option<String> {
     None
 }
 
-/// What is wrong with a list of chats: every one pending (the queue) or assigned to
-/// `officer`, oldest first.
+/// What is wrong with a list of chats: every one pending, oldest first (the queue), or
+/// assigned to `officer`, newest activity first (their open chats).
 fn check_chats(timed: &Timed, officer: Option<&str>) -> Option<String> {
     if timed.status != 200 {
         return Some(format!("status {}", timed.status));
@@ -312,7 +312,16 @@ fn check_chats(timed: &Timed, officer: Option<&str>) -> Option<String> {
     let Some(chats) = timed.body.as_array() else {
         return Some("not an array".into());
     };
-    let mut previous = i64::MIN;
+    // The queue by `createdAt` ascending; an officer's chats by `updatedAt` descending.
+    let (field, order, wrong) = match officer {
+        None => ("createdAt", std::cmp::Ordering::Greater, "not oldest first"),
+        Some(_) => (
+            "updatedAt",
+            std::cmp::Ordering::Less,
+            "not newest activity first",
+        ),
+    };
+    let mut previous: Option<i64> = None;
     for chat in chats {
         let expected_owner = officer.map_or(Value::Null, Value::from);
         let expected_status = if officer.is_some() {
@@ -325,14 +334,14 @@ fn check_chats(timed: &Timed, officer: Option<&str>) -> Option<String> {
         }
         // Parsed, not compared as text: the fraction of a second has no trailing zeros
         // (`.1Z` is later than `.05Z` but sorts after `.12Z` as text).
-        let Ok(created) = serde_json::from_value::<chatcore::Timestamp>(chat["createdAt"].clone())
-        else {
-            return Some(format!("createdAt is not RFC 3339: {chat}"));
+        let Ok(at) = serde_json::from_value::<chatcore::Timestamp>(chat[field].clone()) else {
+            return Some(format!("{field} is not RFC 3339: {chat}"));
         };
-        if created.unix_millis() < previous {
-            return Some("not oldest first".into());
+        let at = at.unix_millis();
+        if previous.is_some_and(|p| p.cmp(&at) == order) {
+            return Some(wrong.into());
         }
-        previous = created.unix_millis();
+        previous = Some(at);
     }
     None
 }
@@ -371,13 +380,26 @@ mod tests {
         ]));
         assert_eq!(check_chats(&queue, None), None);
         assert!(check_chats(&queue, Some("alice")).is_some());
+        let backwards = timed(json!([
+            {"assignedOfficerId": null, "status": "pending", "createdAt": "2026-01-02T00:00:00.000Z"},
+            {"assignedOfficerId": null, "status": "pending", "createdAt": "2026-01-01T00:00:00.000Z"},
+        ]));
+        assert_eq!(
+            check_chats(&backwards, None).as_deref(),
+            Some("not oldest first")
+        );
+        let newest_first = timed(json!([
+            {"assignedOfficerId": "a", "status": "assigned", "updatedAt": "2026-01-02T00:00:00.000Z"},
+            {"assignedOfficerId": "a", "status": "assigned", "updatedAt": "2026-01-01T00:00:00.000Z"},
+        ]));
+        assert_eq!(check_chats(&newest_first, Some("a")), None);
         let disorder = timed(json!([
-            {"assignedOfficerId": "a", "status": "assigned", "createdAt": "2026-01-02T00:00:00.000Z"},
-            {"assignedOfficerId": "a", "status": "assigned", "createdAt": "2026-01-01T00:00:00.000Z"},
+            {"assignedOfficerId": "a", "status": "assigned", "updatedAt": "2026-01-01T00:00:00.000Z"},
+            {"assignedOfficerId": "a", "status": "assigned", "updatedAt": "2026-01-02T00:00:00.000Z"},
         ]));
         assert_eq!(
             check_chats(&disorder, Some("a")).as_deref(),
-            Some("not oldest first")
+            Some("not newest activity first")
         );
     }
 }

@@ -209,10 +209,20 @@ async fn sigkill_during_sends_loses_nothing_acknowledged() {
                 assert_eq!(m[field], ack[field], "acknowledged seq {seq}: {field}");
             }
         }
+        // The claim (acknowledged before the sends) left its one system entry.
+        let entries: Vec<&Value> = stored
+            .iter()
+            .filter(|m| m["senderType"] == "system")
+            .collect();
+        assert_eq!(entries.len(), 1, "chat {}: {entries:?}", sender.chat);
+        assert_eq!(entries[0]["event"]["kind"], "claimed");
         // Whatever else is stored was sent, unanswered, and is stored once.
         let acked_ids: HashSet<&Value> = chat_acks.iter().map(|m| &m["id"]).collect();
         let mut extra = HashSet::new();
-        for m in stored.iter().filter(|m| !acked_ids.contains(&m["id"])) {
+        for m in stored
+            .iter()
+            .filter(|m| !acked_ids.contains(&m["id"]) && m["senderType"] != "system")
+        {
             let content = m["content"].as_str().unwrap();
             assert!(
                 unanswered
@@ -222,7 +232,7 @@ async fn sigkill_during_sends_loses_nothing_acknowledged() {
             );
             assert!(extra.insert(content), "stored twice: {content}");
         }
-        assert_eq!(stored.len(), chat_acks.len() + extra.len());
+        assert_eq!(stored.len(), chat_acks.len() + extra.len() + 1);
     }
 
     // Every old token still authenticates and can write.

@@ -34,12 +34,16 @@ fn assert_unavailable(answer: (u16, Value), what: &str) {
 }
 
 /// An officer and a customer in one claimed chat: (officer token, customer token, chat).
-async fn claimed_chat(api: &Api) -> (String, String, String) {
+/// A chat claimed by officer alice, with its timeline so far: the claim's entry.
+async fn claimed_chat(api: &Api) -> (String, String, String, Vec<Value>) {
     let officer = api.officer("alice").await;
     let (customer, chat) = api.customer("bob").await;
     let (status, body) = api.claim(&officer, "alice", &chat).await.unwrap();
     assert_eq!(status, 200, "{body}");
-    (officer, customer, chat)
+    let timeline = api.all_messages(&customer, &chat).await;
+    assert_eq!(timeline.len(), 1, "{timeline:?}");
+    assert_eq!(timeline[0]["event"]["kind"], "claimed");
+    (officer, customer, chat, timeline)
 }
 
 async fn health(api: &Api) -> (u16, Value) {
@@ -69,9 +73,8 @@ async fn full_disk_gives_503_keeps_reads_and_recovers_without_restart() {
     let db = fs.path().join("chat.db");
     let mut server = Server::start(&db, &logs.path().join("server.log"));
     let api = server.api.clone();
-    let (officer, customer, chat) = claimed_chat(&api).await;
+    let (officer, customer, chat, mut acked) = claimed_chat(&api).await;
     let body = "x".repeat(1000);
-    let mut acked: Vec<Value> = Vec::new();
     for i in 0..10 {
         let (status, m) = api
             .send(&customer, &chat, &format!("{i} {body}"))
@@ -120,7 +123,7 @@ async fn full_disk_gives_503_keeps_reads_and_recovers_without_restart() {
     assert_intact(&db).await;
     eprintln!(
         "full disk: filler of {filled} bytes, {} messages acknowledged, the next refused",
-        acked.len() - 1
+        acked.len() - 2
     );
 }
 
@@ -133,8 +136,7 @@ async fn read_only_database_serves_reads_and_recovers_without_restart() {
     let log = logs.path().join("server.log");
     let db = fs.path().join("chat.db");
     let mut server = Server::start(&db, &log);
-    let (officer, customer, chat) = claimed_chat(&server.api).await;
-    let mut acked = Vec::new();
+    let (officer, customer, chat, mut acked) = claimed_chat(&server.api).await;
     for text in ["one", "two", "three"] {
         let (status, m) = server.api.send(&customer, &chat, text).await.unwrap();
         assert_eq!(status, 201, "{m}");
@@ -165,7 +167,7 @@ async fn read_only_database_serves_reads_and_recovers_without_restart() {
     fs.remount("rw");
     let (status, m) = api.send(&officer, &chat, "writable again").await.unwrap();
     assert_eq!(status, 201, "no recovery without a restart: {m}");
-    assert_eq!(m["seq"], 4, "the refused send left a trace");
+    assert_eq!(m["seq"], 5, "the refused send left a trace");
     acked.push(m);
     assert_eq!(health(&api).await.0, 200);
     assert_eq!(login(&api, "carol").await.0, 200);

@@ -61,8 +61,22 @@ async fn every_change_over_http_with_its_refusals_and_its_events() {
             .await
             .expect_error(409, "not_resolved");
         app.claim(Some(&alice), "alice", &chat).await.expect(200);
+        // The claim is a change like the others: its entry, then chat_updated, to the
+        // chat and to every officer.
+        let took = next_of(&mut customers, "new_message").await;
+        assert_eq!(
+            (
+                &took["message"]["content"],
+                &took["message"]["event"]["kind"]
+            ),
+            (&json!("Officer alice took the chat"), &json!("claimed"))
+        );
         let claimed = next_of(&mut customers, "chat_updated").await;
         assert_eq!(claimed["change"], "claimed");
+        assert_eq!(
+            next_of(&mut queue, "chat_updated").await["change"],
+            "claimed"
+        );
 
         // Transfer: body checked, officer checked, then done; alice hears she lost it.
         act(&app, &alice, &chat, "transfer", Some(json!({})))
@@ -230,7 +244,14 @@ async fn every_change_over_http_with_its_refusals_and_its_events() {
             .collect();
         assert_eq!(
             kinds,
-            ["message", "transferred", "released", "resolved", "reopened"]
+            [
+                "message",
+                "claimed",
+                "transferred",
+                "released",
+                "resolved",
+                "reopened"
+            ]
         );
         app.stop().await;
     }

@@ -182,7 +182,7 @@ async fn sends_are_limited_per_sender_and_a_refused_message_is_not_stored() {
     );
     // Other identities are served, in the same chat and in another one.
     let answer = app.say(&officer, &chat, "officer here").await;
-    assert_eq!(answer["seq"], 4);
+    assert_eq!(answer["seq"], 5, "after the claim's entry and m0..m2");
     app.say(&other, &other_chat, "hello").await;
     // Nothing refused was stored.
     let stored = app.messages(Some(&customer), &chat, "").await.expect(200);
@@ -192,11 +192,20 @@ async fn sends_are_limited_per_sender_and_a_refused_message_is_not_stored() {
         .iter()
         .map(|m| m["content"].as_str().unwrap())
         .collect();
-    assert_eq!(contents, ["m0", "m1", "m2", "officer here"]);
+    assert_eq!(
+        contents,
+        [
+            "Officer amy took the chat",
+            "m0",
+            "m1",
+            "m2",
+            "officer here"
+        ]
+    );
 
     app.advance(Duration::from_secs(wait));
     let sent = app.say(&customer, &chat, "after the wait").await;
-    assert_eq!(sent["seq"], 5);
+    assert_eq!(sent["seq"], 6);
 }
 
 #[tokio::test]
@@ -294,6 +303,10 @@ async fn rooms_per_connection_are_capped_and_the_connection_stays_open() {
     ws.send_json(json!({ "type": "join_chat", "chatId": chat2, "afterSeq": 0 }))
         .await;
     assert_eq!(ws.next_json().await["room"], format!("chat:{chat2}"));
+    assert_eq!(
+        ws.next_json().await["message"]["content"],
+        "Officer amy took the chat"
+    );
     assert_eq!(
         ws.next_json().await["message"]["content"],
         "not for this socket"

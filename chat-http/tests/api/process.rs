@@ -32,9 +32,10 @@ async fn restart_keeps_messages_and_tokens() {
 
     let app = spawn_app(options).await;
     let history = app.messages(Some(&customer), &chat, "").await.expect(200);
-    assert_eq!(history, json!([m1, m2]));
+    assert_eq!(history[0]["content"], "Officer alice took the chat");
+    assert_eq!(history, json!([history[0], m1, m2]));
     let m3 = app.say(&officer, &chat, "after restart").await;
-    assert_eq!(m3["seq"], 3);
+    assert_eq!(m3["seq"], 4);
     let stored = app.chat(Some(&officer), &chat).await.expect(200);
     assert_eq!(stored["assignedOfficerId"], "alice");
     app.stop().await;

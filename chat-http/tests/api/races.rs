@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::helpers::{Options, spawn_app};
 
@@ -42,6 +42,16 @@ async fn of_twenty_racing_claims_exactly_one_wins() {
     assert_eq!(stored["assignedOfficerId"], winners[0].as_str());
     assert_eq!(stored["status"], "assigned");
     assert_eq!(app.queue(Some(&officers[0].1)).await.expect(200), json!([]));
+    // One claim won, so the timeline holds exactly one claim entry, the winner's.
+    let timeline = app.messages(Some(&customer), &chat, "").await.expect(200);
+    let claims: Vec<&Value> = timeline
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["event"]["kind"] == "claimed")
+        .collect();
+    assert_eq!(claims.len(), 1, "{timeline}");
+    assert_eq!(claims[0]["senderId"], winners[0].as_str());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -71,7 +81,8 @@ async fn concurrent_senders_get_dense_seqs() {
         .await
         .expect(200);
     let all = all.as_array().unwrap();
-    let n = 2 * PER_SENDER;
+    // The claim's entry, then every message.
+    let n = 2 * PER_SENDER + 1;
     let seqs: Vec<u64> = all.iter().map(|m| m["seq"].as_u64().unwrap()).collect();
     assert_eq!(seqs, (1..=n as u64).collect::<Vec<_>>());
     let contents: HashSet<&str> = all.iter().map(|m| m["content"].as_str().unwrap()).collect();

@@ -315,11 +315,17 @@ async fn sending_and_reading_messages() {
             .expect(201);
         assert_eq!(
             (m2["seq"].clone(), m2["senderType"].clone()),
-            (json!(2), json!("officer"))
+            (json!(3), json!("officer")),
+            "after the claim's entry"
         );
 
         let history = app.messages(Some(&customer), &chat, "").await.expect(200);
-        assert_eq!(history, json!([m1, m2]));
+        let took = &history[1];
+        assert_eq!(
+            (&took["seq"], &took["senderType"], &took["senderId"]),
+            (&json!(2), &json!("system"), &json!("alice"))
+        );
+        assert_eq!(history, json!([m1, took, m2]));
         let chat_obj = app.chat(Some(&customer), &chat).await.expect(200);
         assert_eq!(chat_obj["assignedOfficerId"], "alice");
         app.stop().await;

@@ -60,7 +60,8 @@ async fn an_officer_who_was_reading_a_pending_chat_hears_nothing_once_another_cl
         bobs.send_json(json!({ "type": "join_officers" })).await;
         assert_eq!(bobs.next_json().await["type"], "joined");
 
-        // The customer learns of the claim and goes on hearing the chat.
+        // The customer learns of the claim (its entry, then the change) and goes on
+        // hearing the chat.
         let seen = frames_within(&mut customers, Duration::from_millis(500)).await;
         let kinds: Vec<&str> = seen
             .iter()
@@ -68,11 +69,12 @@ async fn an_officer_who_was_reading_a_pending_chat_hears_nothing_once_another_cl
             .collect();
         assert_eq!(
             kinds,
-            ["chat_updated", "new_message", "new_message"],
+            ["new_message", "chat_updated", "new_message", "new_message"],
             "{seen:?}"
         );
-        assert_eq!(seen[0]["change"], "claimed");
-        assert_eq!(seen[0]["chat"]["assignedOfficerId"], "alice");
+        assert_eq!(seen[0]["message"]["event"]["kind"], "claimed");
+        assert_eq!(seen[1]["change"], "claimed");
+        assert_eq!(seen[1]["chat"]["assignedOfficerId"], "alice");
         app.stop().await;
     }
 }

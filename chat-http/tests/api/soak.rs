@@ -189,6 +189,22 @@ async fn customer_loop(
                     json!({}),
                 )
                 .await;
+            // The claim's system entry is the chat's next seq, acknowledged with it.
+            let before = last_seq.get(&chat).copied().unwrap_or(0);
+            let entry = server
+                .get(
+                    &format!("/api/chats/{chat}/messages?after={before}"),
+                    &token,
+                )
+                .await;
+            assert_eq!(entry[0]["event"]["kind"], "claimed", "{entry}");
+            assert_eq!(entry.as_array().map(Vec::len), Some(1), "{entry}");
+            tally
+                .acknowledged
+                .entry(chat.clone())
+                .or_default()
+                .push(entry[0].clone());
+            last_seq.insert(chat.clone(), before + 1);
             officer_token.clone()
         } else {
             let owner_id = login["chat"]["assignedOfficerId"].as_str().unwrap();

@@ -113,7 +113,7 @@ pub(crate) async fn dense_timeline(api: &Api, token: &str, chat: &str) -> Vec<Va
 }
 
 /// The kinds of a timeline's system entries, in seq order.
-fn entry_kinds(timeline: &[Value]) -> Vec<String> {
+pub(crate) fn entry_kinds(timeline: &[Value]) -> Vec<String> {
     timeline
         .iter()
         .filter(|m| m["senderType"] == "system")
@@ -121,14 +121,32 @@ fn entry_kinds(timeline: &[Value]) -> Vec<String> {
         .collect()
 }
 
+/// The timeline's one system entry of `kind`.
+#[track_caller]
+pub(crate) fn by_kind<'t>(timeline: &'t [Value], kind: &str) -> &'t Value {
+    let mut found = timeline
+        .iter()
+        .filter(|m| m["senderType"] == "system" && m["event"]["kind"] == kind);
+    let entry = found
+        .next()
+        .unwrap_or_else(|| panic!("no {kind} entry: {timeline:?}"));
+    assert!(found.next().is_none(), "two {kind} entries: {timeline:?}");
+    entry
+}
+
 /// A chat for customer `id`, logged in on `api`, with one message, claimed by `officer`:
-/// (customer's token, chat id).
+/// (customer's token, chat id). The customer's message is seq 1, the claim's system entry
+/// (`claimed`) seq 2.
 pub(crate) async fn assigned_chat(api: &Api, id: &str, officer: (&str, &str)) -> (String, String) {
     let (customer, chat) = api.customer(id).await;
     let (status, body) = api.send(&customer, &chat, "Hello?").await.unwrap();
     assert_eq!(status, 201, "{body}");
     let (status, body) = api.claim(officer.1, officer.0, &chat).await.unwrap();
     assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["lastSeq"], 2,
+        "the claim's entry follows the message: {body}"
+    );
     (customer, chat)
 }
 
@@ -150,6 +168,22 @@ async fn a_transfer_on_node_b_moves_the_chat_between_sockets_on_node_a() {
     let mut alices = ws(a, &alice).await;
     alices.join(&chat, 0).await;
     assert_eq!(alices.next_of("new_message").await["message"]["seq"], 1);
+    let claimed = alices.next_of("new_message").await;
+    assert_eq!(
+        (
+            &claimed["message"]["seq"],
+            &claimed["message"]["senderType"],
+            &claimed["message"]["event"]["kind"],
+            &claimed["message"]["event"]["officerId"]
+        ),
+        (
+            &json!(2),
+            &json!("system"),
+            &json!("claimed"),
+            &json!("alice")
+        ),
+        "{claimed}"
+    );
     let mut bobs = ws(a, &bob).await;
 
     let moved = must(
@@ -188,12 +222,13 @@ async fn a_transfer_on_node_b_moves_the_chat_between_sockets_on_node_a() {
         (&lost["code"], &lost["chatId"]),
         (&json!("forbidden"), &json!(chat))
     );
-    // Before losing the room she may have seen the transfer's own entry (seq 2), no more.
+    // Before losing the room she may have seen the transfer's own entry (seq 3, after the
+    // claim's), no more.
     let lost_at = frames.iter().position(|f| f["type"] == "error").unwrap();
     for f in &frames[..lost_at] {
         if f["type"] == "new_message" {
             assert_eq!(f["message"]["event"]["kind"], "transferred", "{f}");
-            assert_eq!(f["message"]["seq"], 2, "{f}");
+            assert_eq!(f["message"]["seq"], 3, "{f}");
         }
         assert_ne!(f["type"], "chat_updated", "alice heard the change: {f}");
     }
@@ -225,7 +260,7 @@ async fn a_transfer_on_node_b_moves_the_chat_between_sockets_on_node_a() {
     assert_eq!(status, 403, "{body}");
     let seen = frames_until(&mut bobs, "bob reads the chat to its end", |f| {
         f.iter()
-            .any(|f| f["type"] == "new_message" && f["message"]["seq"] == 4)
+            .any(|f| f["type"] == "new_message" && f["message"]["seq"] == 5)
     })
     .await;
     let seqs: Vec<&Value> = seen
@@ -233,7 +268,7 @@ async fn a_transfer_on_node_b_moves_the_chat_between_sockets_on_node_a() {
         .filter(|f| f["type"] == "new_message")
         .map(|f| &f["message"]["seq"])
         .collect();
-    assert_eq!(seqs, [1, 2, 3, 4]);
+    assert_eq!(seqs, [1, 2, 3, 4, 5]);
     let after = frames_until_quiet(&mut alices, Duration::from_secs(1)).await;
     assert!(
         after.iter().all(|f| !about(f, &chat)),
@@ -250,9 +285,16 @@ async fn a_transfer_on_node_b_moves_the_chat_between_sockets_on_node_a() {
         .await;
     }
     let timeline = dense_timeline(b, &bob, &chat).await;
-    assert_eq!(entry_kinds(&timeline), ["transferred"]);
-    assert_eq!(timeline[1]["event"]["fromOfficerId"], "alice");
-    assert_eq!(timeline[1]["event"]["officerId"], "bob");
+    assert_eq!(entry_kinds(&timeline), ["claimed", "transferred"]);
+    let claimed = by_kind(&timeline, "claimed");
+    assert_eq!(
+        (&claimed["seq"], &claimed["event"]["officerId"]),
+        (&json!(2), &json!("alice"))
+    );
+    let transferred = by_kind(&timeline, "transferred");
+    assert_eq!(transferred["seq"], 3);
+    assert_eq!(transferred["event"]["fromOfficerId"], "alice");
+    assert_eq!(transferred["event"]["officerId"], "bob");
 }
 
 /// Alice releases her chat through node A: Carol's queue socket on node B hears it come
@@ -280,6 +322,23 @@ async fn a_release_and_a_resolution_are_heard_on_the_other_node() {
     let mut alices = ws(b, &alice).await;
     let mut customers = ws(a, &customer).await;
     customers.join(&chat, 1).await;
+    // After the customer's message: the claim's entry (seq 2), replayed.
+    let claimed = customers.next_of("new_message").await;
+    assert_eq!(
+        (
+            &claimed["message"]["seq"],
+            &claimed["message"]["senderType"],
+            &claimed["message"]["event"]["kind"],
+            &claimed["message"]["event"]["officerId"]
+        ),
+        (
+            &json!(2),
+            &json!("system"),
+            &json!("claimed"),
+            &json!("alice")
+        ),
+        "{claimed}"
+    );
 
     let released = must(act(a, &alice, &chat, "release", None).await);
     assert_eq!(
@@ -311,7 +370,12 @@ async fn a_release_and_a_resolution_are_heard_on_the_other_node() {
         has(f, "chat_updated", &chat, Some("released"))
     })
     .await;
-    assert!(has(&heard, "new_message", &chat, None), "{heard:?}");
+    let entries: Vec<(&Value, &Value)> = heard
+        .iter()
+        .filter(|f| f["type"] == "new_message")
+        .map(|f| (&f["message"]["event"]["kind"], &f["message"]["seq"]))
+        .collect();
+    assert_eq!(entries, [(&json!("released"), &json!(3))], "{heard:?}");
 
     // The customer ends it through node B.
     let ended = must(act(b, &customer, &chat, "resolve", None).await);
@@ -336,7 +400,7 @@ async fn a_release_and_a_resolution_are_heard_on_the_other_node() {
             &json!("system"),
             &json!("cust-1"),
             &json!("resolved"),
-            &json!(3)
+            &json!(4)
         )
     );
     let updated = heard.last().unwrap();
@@ -357,12 +421,13 @@ async fn a_release_and_a_resolution_are_heard_on_the_other_node() {
         assert_eq!(listed, json!([]));
     }
     let timeline = dense_timeline(a, &customer, &chat).await;
-    assert_eq!(entry_kinds(&timeline), ["released", "resolved"]);
+    assert_eq!(entry_kinds(&timeline), ["claimed", "released", "resolved"]);
 }
 
 /// Two officers, one through each node, reopen the same resolved chats at the same
 /// moment: for each chat exactly one reopen answers 200, the other 409 `not_resolved`;
-/// the chat is the winner's on both nodes, with one `reopened` entry and dense seqs.
+/// the chat is the winner's on both nodes, with one `reopened` entry (after the claim's
+/// and the resolution's) and dense seqs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reopens_racing_across_two_nodes_have_one_winner_per_chat() {
     let Some(nodes) = two_nodes("reopens_racing_across_two_nodes_have_one_winner", &[]) else {
@@ -435,7 +500,8 @@ async fn reopens_racing_across_two_nodes_have_one_winner_per_chat() {
             );
         }
         let timeline = dense_timeline(&nodes[1], customer, chat).await;
-        assert_eq!(entry_kinds(&timeline), ["resolved", "reopened"]);
+        assert_eq!(entry_kinds(&timeline), ["claimed", "resolved", "reopened"]);
+        assert_eq!(by_kind(&timeline, "claimed")["event"]["officerId"], "ann");
         assert_eq!(timeline.last().unwrap()["senderId"], winner.as_str());
     }
 }
@@ -444,8 +510,8 @@ async fn reopens_racing_across_two_nodes_have_one_winner_per_chat() {
 /// ends it through node B, and the customer writes to it through node A. Exactly one of
 /// the transfer and the resolution applies: a transfer that came second gets 409
 /// `chat_resolved`, a resolution that came second 403 (the chat is no longer Olga's).
-/// The chat is as the winner left it on both nodes, its timeline holds the winner's
-/// entry only, and its seqs stay dense.
+/// The chat is as the winner left it on both nodes, its timeline holds the claim's entry
+/// and the winner's only, and its seqs stay dense.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transfer_racing_a_resolution_across_nodes_has_one_outcome() {
     let Some(nodes) = two_nodes("a_transfer_racing_a_resolution_has_one_outcome", &[]) else {
@@ -540,7 +606,12 @@ async fn a_transfer_racing_a_resolution_across_nodes_has_one_outcome() {
             );
         }
         let timeline = dense_timeline(&b, customer, chat).await;
-        assert_eq!(entry_kinds(&timeline), [entry], "{story}");
+        assert_eq!(entry_kinds(&timeline), ["claimed", entry], "{story}");
+        assert_eq!(
+            by_kind(&timeline, "claimed")["event"]["officerId"],
+            "olga",
+            "{story}"
+        );
         let messages = timeline
             .iter()
             .filter(|m| m["senderType"] == "customer")

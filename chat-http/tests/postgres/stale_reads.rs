@@ -14,7 +14,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::lifecycle::{act, assigned_chat, dense_timeline, must};
+use crate::lifecycle::{act, assigned_chat, by_kind, dense_timeline, entry_kinds, must};
 use crate::server::Api;
 use crate::two_nodes;
 
@@ -85,9 +85,14 @@ async fn no_message_lands_after_a_resolution_or_transfer_made_on_the_other_node(
             writer.await.unwrap();
         }
         let timeline = dense_timeline(&a, &customer, &chat).await;
+        let kind = if resolve { "resolved" } else { "transferred" };
+        assert_eq!(entry_kinds(&timeline), ["claimed", kind], "chat {chat}");
+        // The claim's entry follows the customer's first message; the writers began
+        // after it.
+        assert_eq!(by_kind(&timeline, "claimed")["seq"], 2, "chat {chat}");
         let entry = timeline
             .iter()
-            .position(|m| m["senderType"] == "system")
+            .position(|m| m["senderType"] == "system" && m["event"]["kind"] == kind)
             .expect("the change's entry");
         let after: Vec<&Value> = timeline[entry + 1..]
             .iter()

@@ -34,9 +34,18 @@ async fn customer_on_node_a_and_officer_on_node_b_talk_live() {
     let created = officer_ws.next_of("queue_chat_created").await;
     assert_eq!(created["chat"]["id"], chat);
 
-    // The officer claims on B and joins the chat; the customer writes on A.
+    // The officer claims on B and joins the chat; the customer writes on A. The queue
+    // hears the claim as a change (`chat_updated` `claimed`), then the chat leave.
     let (status, body) = b.claim(&officer, "amy", &chat).await.unwrap();
     assert_eq!(status, 200, "{body}");
+    let updated = officer_ws.next_of("chat_updated").await;
+    assert_eq!(
+        (&updated["chat"]["id"], &updated["change"]),
+        (&json!(chat), &json!("claimed")),
+        "{updated}"
+    );
+    let claimed = officer_ws.next_of("queue_chat_claimed").await;
+    assert_eq!(claimed["chat"]["assignedOfficerId"], "amy", "{claimed}");
     officer_ws
         .send(json!({ "type": "join_chat", "chatId": chat, "afterSeq": 0 }))
         .await;
@@ -47,22 +56,45 @@ async fn customer_on_node_a_and_officer_on_node_b_talk_live() {
         .await;
     customer_ws.next_of("joined").await;
 
+    // Both sockets replay the claim's system entry (seq 1) first.
+    for socket in [&mut officer_ws, &mut customer_ws] {
+        let entry = socket.next_of("new_message").await;
+        assert_eq!(
+            (
+                &entry["message"]["seq"],
+                &entry["message"]["senderType"],
+                &entry["message"]["content"],
+                &entry["message"]["event"]
+            ),
+            (
+                &json!(1),
+                &json!("system"),
+                &json!("amy took the chat"),
+                &json!({ "kind": "claimed", "officerId": "amy" })
+            ),
+            "{entry}"
+        );
+    }
+
     let (status, body) = a.send(&customer, &chat, "hello from A").await.unwrap();
     assert_eq!(status, 201, "{body}");
     let m = officer_ws.next_of("new_message").await;
     assert_eq!(
         (&m["message"]["seq"], &m["message"]["content"]),
-        (&json!(1), &json!("hello from A"))
+        (&json!(2), &json!("hello from A"))
     );
     // And back: the officer answers on B, the customer's socket on A gets it live.
     let (status, body) = b.send(&officer, &chat, "hi, Amy here").await.unwrap();
     assert_eq!(status, 201, "{body}");
     let first = customer_ws.next_of("new_message").await;
-    assert_eq!(first["message"]["seq"], 1);
+    assert_eq!(
+        (&first["message"]["seq"], &first["message"]["content"]),
+        (&json!(2), &json!("hello from A"))
+    );
     let answer = customer_ws.next_of("new_message").await;
     assert_eq!(
         (&answer["message"]["seq"], &answer["message"]["content"]),
-        (&json!(2), &json!("hi, Amy here"))
+        (&json!(3), &json!("hi, Amy here"))
     );
 }
 
@@ -428,8 +460,9 @@ async fn a_node_killed_mid_traffic_loses_nothing_acknowledged() {
         assert_eq!(report.failovers, bases.len() - 1, "{name}");
     }
 
-    // Stored: seqs 1..=n, each acknowledged message once and as acknowledged, nothing
-    // else. (Every unacknowledged send was resent until acknowledged.)
+    // Stored: seqs 1..=n, the claim's system entry first (seq 1), then each acknowledged
+    // message once and as acknowledged, nothing else. (Every unacknowledged send was
+    // resent until acknowledged.)
     let mut last = HashMap::new();
     for chat in [&x, &y] {
         let stored = b.all_messages(&amy, chat).await;
@@ -446,12 +479,28 @@ async fn a_node_killed_mid_traffic_loses_nothing_acknowledged() {
             .filter(|((_, _, c, _), _)| *c == chat)
             .flat_map(|(_, r)| r.acked.iter())
             .collect();
-        let by_client_id: BTreeMap<&str, &Value> = stored
+        let (entries, sent): (Vec<&Value>, Vec<&Value>) =
+            stored.iter().partition(|m| m["senderType"] == "system");
+        assert_eq!(entries.len(), 1, "chat {chat}: system entries {entries:?}");
+        assert_eq!(
+            (
+                &entries[0]["seq"],
+                &entries[0]["senderId"],
+                &entries[0]["event"]
+            ),
+            (
+                &json!(1),
+                &json!("amy"),
+                &json!({ "kind": "claimed", "officerId": "amy" })
+            ),
+            "chat {chat}: the claim's entry"
+        );
+        let by_client_id: BTreeMap<&str, &Value> = sent
             .iter()
-            .map(|m| (m["clientMessageId"].as_str().expect("client id"), m))
+            .map(|m| (m["clientMessageId"].as_str().expect("client id"), *m))
             .collect();
-        assert_eq!(by_client_id.len(), stored.len(), "a client id stored twice");
-        assert_eq!(acked.len(), stored.len(), "chat {chat}");
+        assert_eq!(by_client_id.len(), sent.len(), "a client id stored twice");
+        assert_eq!(acked.len(), sent.len(), "chat {chat}");
         for (client_id, message) in acked {
             let found = by_client_id
                 .get(client_id.as_str())

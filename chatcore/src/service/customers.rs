@@ -16,7 +16,7 @@ use crate::credentials;
 use crate::error::{Error, Result};
 use crate::identity::Actor;
 use crate::ids::{ChatId, CustomerId, OfficerId};
-use crate::model::{Chat, ChatStatus, Timestamp};
+use crate::model::{Chat, ChatChange, ChatStatus, Timestamp};
 use crate::policy;
 use crate::store::{NewChat, SessionSubject};
 use crate::text;
@@ -191,7 +191,21 @@ impl ChatService {
         })
     }
 
+    /// A new chat: `chat_updated` (`created` for the queue, `assigned` when it went
+    /// straight to an officer) to `chat:<id>` and `officers:all`, then the v1 events:
+    /// `queue_chat_created`, or `chat_assigned` to its officer. A creation writes no
+    /// system entry: a new chat has none (`lastSeq` 0).
     fn announce_new_chat(&self, chat: &Chat) {
+        let change = match chat.status {
+            ChatStatus::Pending => ChatChange::Created,
+            _ => ChatChange::Assigned,
+        };
+        let updated = Event::ChatUpdated {
+            chat: chat.clone(),
+            change,
+        };
+        self.publish(Topic::Chat(chat.id), updated.clone());
+        self.publish(Topic::Officers, updated);
         match (&chat.assigned_officer_id, chat.status) {
             (Some(officer), _) => self.publish(
                 Topic::Officer(officer.clone()),
