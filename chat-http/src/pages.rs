@@ -20,6 +20,21 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("js/session.js", JS, include_str!("../assets/js/session.js")),
     ("js/socket.js", JS, include_str!("../assets/js/socket.js")),
     (
+        "js/chatBook.js",
+        JS,
+        include_str!("../assets/js/chatBook.js"),
+    ),
+    (
+        "js/refusals.js",
+        JS,
+        include_str!("../assets/js/refusals.js"),
+    ),
+    (
+        "js/systemEntries.js",
+        JS,
+        include_str!("../assets/js/systemEntries.js"),
+    ),
+    (
         "js/components/dom.js",
         JS,
         include_str!("../assets/js/components/dom.js"),
@@ -43,6 +58,26 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "js/components/messageList.js",
         JS,
         include_str!("../assets/js/components/messageList.js"),
+    ),
+    (
+        "js/components/confirm.js",
+        JS,
+        include_str!("../assets/js/components/confirm.js"),
+    ),
+    (
+        "js/components/chatActions.js",
+        JS,
+        include_str!("../assets/js/components/chatActions.js"),
+    ),
+    (
+        "js/components/chatLists.js",
+        JS,
+        include_str!("../assets/js/components/chatLists.js"),
+    ),
+    (
+        "js/components/earlierChats.js",
+        JS,
+        include_str!("../assets/js/components/earlierChats.js"),
     ),
     (
         "js/pages/customer.js",

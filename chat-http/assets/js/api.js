@@ -79,9 +79,19 @@ export const logout = (token) => request('POST', '/api/logout', { token });
 /** @param {string} token */
 export const queue = (token) => request('GET', '/api/officers/queue', { token });
 
-/** @param {string} token @param {string} officerId */
-export const officerChats = (token, officerId) =>
-  request('GET', `/api/officers/${encodeURIComponent(officerId)}/chats`, { token });
+/**
+ * An officer's chats: `open` (pending or assigned) or `resolved`, newest activity first.
+ * @param {string} token @param {string} officerId @param {'open' | 'resolved' | 'all'} status
+ */
+export const officerChats = (token, officerId, status) =>
+  request('GET', `/api/officers/${encodeURIComponent(officerId)}/chats?status=${status}`, { token });
+
+/** Every officer, with display names (officers and the admin only). @param {string} token */
+export const officers = (token) => request('GET', '/api/officers', { token });
+
+/** A customer's chats, newest first. @param {string} token @param {string} customerId */
+export const customerChats = (token, customerId) =>
+  request('GET', `/api/customers/${encodeURIComponent(customerId)}/chats`, { token });
 
 /** @param {string} token @param {string} officerId @param {string} chatId */
 export const claim = (token, officerId, chatId) =>
@@ -115,3 +125,25 @@ export const sendMessage = (token, chatId, content, clientMessageId) =>
     token,
     body: { content, clientMessageId },
   });
+
+/** Ends a chat (its officer, its customer). @param {string} token @param {string} chatId */
+export const resolve = (token, chatId) =>
+  request('POST', `/api/chats/${encodeURIComponent(chatId)}/resolve`, { token });
+
+/** Puts a chat back in the queue (its officer). @param {string} token @param {string} chatId */
+export const release = (token, chatId) =>
+  request('POST', `/api/chats/${encodeURIComponent(chatId)}/release`, { token });
+
+/**
+ * Hands a chat to another officer (its officer).
+ * @param {string} token @param {string} chatId @param {string} officerId
+ */
+export const transfer = (token, chatId, officerId) =>
+  request('POST', `/api/chats/${encodeURIComponent(chatId)}/transfer`, {
+    token,
+    body: { officerId },
+  });
+
+/** Opens a resolved chat again, as the caller's. @param {string} token @param {string} chatId */
+export const reopen = (token, chatId) =>
+  request('POST', `/api/chats/${encodeURIComponent(chatId)}/reopen`, { token, body: {} });

@@ -18,10 +18,10 @@ use crate::helpers::{Options, PASSWORD, TestApp, spawn_app};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-const PATIENCE: Duration = Duration::from_secs(20);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(20);
 
 /// A running chromedriver; its browsers are closed by the tests, the driver on drop.
-struct Driver {
+pub(crate) struct Driver {
     process: Child,
     url: String,
     profiles: tempfile::TempDir,
@@ -35,7 +35,7 @@ impl Drop for Driver {
 }
 
 /// Starts chromedriver, or says why not: a failure under CI, a skip elsewhere.
-fn driver() -> Option<Driver> {
+pub(crate) fn driver() -> Option<Driver> {
     let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER]
         .into_iter()
         .filter(|p| !Path::new(p).exists())
@@ -71,7 +71,7 @@ fn driver() -> Option<Driver> {
 
 impl Driver {
     /// A new browser with a fresh profile, sized like a laptop screen.
-    async fn browser(&self, name: &str) -> Client {
+    pub(crate) async fn browser(&self, name: &str) -> Client {
         let profile = self.profiles.path().join(name);
         let caps = json!({
             "goog:chromeOptions": {
@@ -97,7 +97,7 @@ impl Driver {
 }
 
 /// Polls `check` until it returns `Some`, or fails the test saying what was awaited.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+pub(crate) async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -112,26 +112,27 @@ where
     }
 }
 
-async fn text_of(b: &Client, css: &str) -> Option<String> {
+pub(crate) async fn text_of(b: &Client, css: &str) -> Option<String> {
     b.find(Locator::Css(css)).await.ok()?.text().await.ok()
 }
 
-async fn wait_text(b: &Client, css: &str, needle: &str) -> String {
+pub(crate) async fn wait_text(b: &Client, css: &str, needle: &str) -> String {
     eventually(&format!("{css} to contain {needle:?}"), || async {
         text_of(b, css).await.filter(|t| t.contains(needle))
     })
     .await
 }
 
-async fn count(b: &Client, css: &str) -> usize {
+pub(crate) async fn count(b: &Client, css: &str) -> usize {
     b.find_all(Locator::Css(css)).await.map_or(0, |v| v.len())
 }
 
-/// The seq numbers shown in the page's message log, in display order.
-async fn shown_seqs(b: &Client) -> Vec<u64> {
+/// The seq numbers shown in the page's timeline (messages and system entries), in
+/// display order.
+pub(crate) async fn shown_seqs(b: &Client) -> Vec<u64> {
     let v = b
         .execute(
-            "return [...document.querySelectorAll('.messages li.message')].map(li => Number(li.dataset.seq));",
+            "return [...document.querySelectorAll('.messages li[data-seq]')].map(li => Number(li.dataset.seq));",
             vec![],
         )
         .await
@@ -139,13 +140,13 @@ async fn shown_seqs(b: &Client) -> Vec<u64> {
     serde_json::from_value(v).expect("numbers")
 }
 
-async fn fill(b: &Client, css: &str, text: &str) {
+pub(crate) async fn fill(b: &Client, css: &str, text: &str) {
     let field = b.find(Locator::Css(css)).await.expect(css);
     field.clear().await.expect("clear");
     field.send_keys(text).await.expect("type");
 }
 
-async fn login_officer(b: &Client, app: &TestApp, id: &str) {
+pub(crate) async fn login_officer(b: &Client, app: &TestApp, id: &str) {
     b.goto(&app.url("/officer")).await.expect("open console");
     fill(b, "#officer-id", id).await;
     fill(b, "#password", PASSWORD).await;
@@ -158,7 +159,7 @@ async fn login_officer(b: &Client, app: &TestApp, id: &str) {
     wait_text(b, ".connection", "Live").await;
 }
 
-async fn login_customer(b: &Client, app: &TestApp, id: &str) {
+pub(crate) async fn login_customer(b: &Client, app: &TestApp, id: &str) {
     b.goto(&app.url("/customer")).await.expect("open page");
     fill(b, "#customer-id", id).await;
     b.find(Locator::Css("#login-form button[type=submit]"))
@@ -170,7 +171,7 @@ async fn login_customer(b: &Client, app: &TestApp, id: &str) {
     wait_text(b, ".connection", "Live").await;
 }
 
-async fn send(b: &Client, text: &str) {
+pub(crate) async fn send(b: &Client, text: &str) {
     fill(b, "#message-input", text).await;
     b.find(Locator::Css(".composer button[type=submit]"))
         .await
@@ -180,7 +181,7 @@ async fn send(b: &Client, text: &str) {
         .expect("send");
 }
 
-async fn screenshot(b: &Client, name: &str) {
+pub(crate) async fn screenshot(b: &Client, name: &str) {
     let png = b.screenshot().await.expect("screenshot");
     let target = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/browser-screenshots");
     std::fs::create_dir_all(&target).expect("screenshot dir");
@@ -239,7 +240,7 @@ async fn quick_test_in_real_browsers() {
     // Messages go both ways live; markup is shown as text, never run.
     send(&alice, "Hi, I am Alice. How can I help?").await;
     wait_text(&customer, ".messages", "Hi, I am Alice").await;
-    wait_text(&customer, "#chat-status", "Officer alice has joined").await;
+    wait_text(&customer, "#chat-status", "Alice has joined the chat").await;
     let hostile = "<script>window.pwned = 1</script><img src=x onerror=\"window.pwned = 2\">";
     send(&customer, hostile).await;
     let shown = wait_text(&alice, ".messages", "<script>").await;
@@ -256,8 +257,9 @@ async fn quick_test_in_real_browsers() {
         json!([null, 0]),
         "message content was parsed as HTML"
     );
-    assert_eq!(shown_seqs(&alice).await, vec![1, 2, 3]);
-    assert_eq!(shown_seqs(&customer).await, vec![1, 2, 3]);
+    // The customer's question, the claim's system entry, Alice's answer, the hostile one.
+    assert_eq!(shown_seqs(&alice).await, vec![1, 2, 3, 4]);
+    assert_eq!(shown_seqs(&customer).await, vec![1, 2, 3, 4]);
     screenshot(&alice, "officer-console-chat").await;
     screenshot(&customer, "customer-chat").await;
 
@@ -304,8 +306,8 @@ async fn a_dropped_socket_reconnects_and_shows_what_was_missed_exactly_once() {
     wait_text(&customer, ".messages", "after the return").await;
     assert_eq!(
         shown_seqs(&customer).await,
-        vec![1, 2, 3, 4, 5],
-        "missed or doubled"
+        vec![1, 2, 3, 4, 5, 6],
+        "missed or doubled (seq 1 is the claim's system entry)"
     );
     let texts: Value = customer
         .execute(

@@ -7,6 +7,7 @@ mod server;
 
 mod authz;
 mod browser;
+mod browser_lifecycle;
 mod connections;
 mod crash;
 mod faults;

@@ -2,17 +2,24 @@
 /**
  * The customer chat page: log in with the host application's identity token, or with
  * the customer id (and the host application's signature when the server requires one),
- * then talk in the one chat, live. The token lives in sessionStorage only. Business
- * rules stay on the server.
+ * then talk in the open chat, live: the officer's arrival (by name), a hand-over and the
+ * end of the chat are shown as they happen. The customer may end the chat (after a
+ * confirmation); once it has ended, by anyone, the page says so, stops the composer and
+ * offers a new conversation. The token lives in sessionStorage only. Business rules
+ * stay on the server.
  */
 import * as api from '../api.js';
+import { isOlder } from '../chatBook.js';
 import { Composer } from '../components/composer.js';
+import { ConfirmButton } from '../components/confirm.js';
 import { ConnectionBadge } from '../components/connection.js';
-import { h } from '../components/dom.js';
+import { clockTime, h } from '../components/dom.js';
 import { loginForm } from '../components/loginForm.js';
 import { MessageList } from '../components/messageList.js';
+import { refusal } from '../refusals.js';
 import * as stored from '../session.js';
 import { ChatSocket } from '../socket.js';
+import { officerNamesIn } from '../systemEntries.js';
 
 const STORAGE_KEY = 'chat.customer';
 const root = /** @type {HTMLElement} */ (document.getElementById('app'));
@@ -55,26 +62,96 @@ function showLogin(notice) {
 function showChat(session) {
   const status = h('p', { id: 'chat-status', class: 'status', role: 'status', 'aria-live': 'polite' }, 'Loading…');
   const badge = new ConnectionBadge();
+  /** @type {Map<string, string>} officers' display names, learned from system entries */
+  const names = new Map();
+  const officerName = (/** @type {string} */ id) => names.get(id) ?? `Officer ${id}`;
   const list = new MessageList('Conversation');
-  list.setViewer(session.customerId);
-  const composer = new Composer(async (content, key) => {
-    const message = await api.sendMessage(session.token, session.chatId, content, key);
+  list.setViewer(session.customerId, (message) =>
+    message.senderType === 'officer' ? officerName(message.senderId) : message.senderId,
+  );
+  /** @param {any} message */
+  const show = (message) => {
     list.append(message);
+    if (learn([message])) list.rename();
+  };
+  /** @param {any[]} messages @returns {boolean} whether a name was new */
+  const learn = (messages) => {
+    let learned = false;
+    for (const message of messages) {
+      for (const [id, name] of officerNamesIn(message)) {
+        learned ||= names.get(id) !== name;
+        names.set(id, name);
+      }
+    }
+    return learned;
+  };
+  /** @type {any} the chat as last heard of */
+  let current = null;
+
+  const composer = new Composer(async (content, key) => {
+    try {
+      show(await api.sendMessage(session.token, session.chatId, content, key));
+    } catch (err) {
+      if (err instanceof api.ApiError && err.code === 'chat_resolved') {
+        // Ended meanwhile (by the officer): the page says so and offers a new chat.
+        api.chat(session.token, session.chatId).then(showState, () => {});
+        throw new Error('This conversation has ended, so the message was not sent.');
+      }
+      throw err;
+    }
   }, 'message-input');
 
-  /** @type {ReturnType<typeof setInterval> | null} */
-  let poll = null;
+  const endChat = new ConfirmButton({
+    label: 'End chat',
+    question: 'End this conversation?',
+    yes: 'Yes, end chat',
+    no: 'Keep chatting',
+    className: 'end-chat',
+    act: async () => {
+      try {
+        showState(await api.resolve(session.token, session.chatId));
+      } catch (err) {
+        status.textContent = refusal(err);
+      }
+    },
+  });
+
+  const again = /** @type {HTMLButtonElement} */ (
+    h('button', { type: 'button', id: 'new-conversation', onclick: () => startAgain() }, 'Start a new conversation')
+  );
+  const againError = h('p', { class: 'error', role: 'alert' });
+  const ended = h(
+    'div',
+    { id: 'ended', class: 'ended', hidden: true },
+    h('p', { class: 'ended-title' }, 'This conversation has ended'),
+    h('p', { class: 'hint' }, 'You can still read it here. Write to us again at any time.'),
+    again,
+    againError,
+  );
+
   /** @param {any} chat */
-  const showStatus = (chat) => {
-    if (chat.assignedOfficerId) {
-      status.textContent = `Officer ${chat.assignedOfficerId} has joined the chat.`;
-      status.className = 'status assigned';
-      if (poll) clearInterval(poll);
-      poll = null;
+  const showState = (chat) => {
+    // A REST answer and the event of the same change may come in either order.
+    if (current && current.id === chat.id && isOlder(chat, current)) return;
+    current = chat;
+    status.className = `status ${chat.status}`;
+    if (chat.status === 'resolved') {
+      status.textContent = chat.resolvedAt ? `Ended at ${clockTime(chat.resolvedAt)}.` : 'Ended.';
+      ended.hidden = false;
+      endChat.show(false);
+      composer.setEnabled(false, 'This conversation has ended');
+      composer.element.hidden = true;
+      return;
+    }
+    ended.hidden = true;
+    composer.element.hidden = false;
+    endChat.show(true);
+    if (chat.status === 'assigned' && chat.assignedOfficerId) {
+      status.textContent = `${officerName(chat.assignedOfficerId)} has joined the chat.`;
     } else {
       status.textContent = 'Waiting for an officer… You can already write your question.';
-      status.className = 'status pending';
     }
+    if (composer.input.disabled) composer.setEnabled(true);
   };
 
   const socket = new ChatSocket({
@@ -84,14 +161,12 @@ function showChat(session) {
       if (state === 'unauthorized') signOut('Your session has ended. Please start again.');
     },
     onEvent: (event) => {
-      if (event.type === 'chat_updated') {
-        showStatus(event.chat);
-        return;
-      }
-      if (event.type !== 'new_message') return;
-      list.append(event.message);
-      if (event.message.senderType === 'officer') {
-        showStatus({ assignedOfficerId: event.message.senderId });
+      if (event.type === 'chat_updated' && event.chat.id === session.chatId) {
+        showState(event.chat);
+      } else if (event.type === 'new_message' && event.message.chatId === session.chatId) {
+        show(event.message);
+        // A system entry may have taught the officer's name: say it.
+        if (event.message.senderType === 'system' && current) showState(current);
       }
     },
   });
@@ -99,9 +174,36 @@ function showChat(session) {
   /** @param {string} [notice] */
   const signOut = (notice) => {
     socket.close();
-    if (poll) clearInterval(poll);
     stored.clear(STORAGE_KEY);
     showLogin(notice);
+  };
+
+  /**
+   * Logs in again, the way this page was opened: the server answers the customer's open
+   * chat, or a new pending one. A link's identity token is kept in memory only, so after
+   * a reload (or once it has expired) the customer is asked to come back from their
+   * account, or to type their number where the server takes it on trust.
+   */
+  const startAgain = async () => {
+    again.disabled = true;
+    againError.textContent = '';
+    try {
+      const result = linkedToken
+        ? await api.customerLoginWithToken(linkedToken)
+        : await api.customerLogin(session.customerId, linkedSignature);
+      const next = { token: result.token, chatId: result.chat.id, customerId: result.chat.customerId };
+      stored.save(STORAGE_KEY, next);
+      socket.close();
+      api.logout(session.token).catch(() => {});
+      showChat(next);
+    } catch (err) {
+      again.disabled = false;
+      if (err instanceof api.ApiError && (err.status === 401 || err.status === 403)) {
+        signOut('To start a new conversation, please open the chat again from your account.');
+      } else {
+        againError.textContent = refusal(err);
+      }
+    }
   };
 
   root.replaceChildren(
@@ -113,35 +215,30 @@ function showChat(session) {
         {},
         h('h1', { id: 'chat-title' }, 'Your chat'),
         badge.element,
+        endChat.element,
         h('button', { type: 'button', class: 'link', onclick: () => { api.logout(session.token).catch(() => {}); signOut(); } }, 'Sign out'),
       ),
       status,
       list.element,
+      ended,
       composer.element,
     ),
   );
-  composer.setEnabled(true);
-  composer.input.focus();
+  endChat.show(false);
+  composer.setEnabled(false);
 
-  // The contract sends customers no event when an officer claims their chat, so the
-  // page asks now and then while it waits (an officer's first message also tells it).
-  const refresh = async () => {
-    try {
-      showStatus(await api.chat(session.token, session.chatId));
-    } catch (err) {
-      if (err instanceof api.ApiError && err.status === 401) signOut('Your session has ended. Please start again.');
-    }
-  };
-
+  // No polling: the officer's claim, a hand-over and the end of the chat all arrive on
+  // the socket as `chat_updated` (and as system entries in the timeline).
   (async () => {
     try {
       const [chat, history] = await Promise.all([
         api.chat(session.token, session.chatId),
         api.latestMessages(session.token, session.chatId),
       ]);
-      showStatus(chat);
+      learn(history);
       list.reset(history);
-      if (!chat.assignedOfficerId) poll = setInterval(refresh, 4000);
+      showState(chat);
+      if (chat.status !== 'resolved') composer.input.focus();
       socket.joinChat(session.chatId, list.lastSeq);
       socket.connect();
     } catch (err) {

@@ -1,24 +1,37 @@
 // @ts-check
 /**
- * The officer console: log in, then the shared queue (oldest first, with waiting time),
- * the officer's own chats, a Claim button, and the selected chat with a composer. The
- * queue updates live; a claim lost to a colleague says so plainly. The token lives in
- * sessionStorage only. Business rules stay on the server.
+ * The officer console: log in, then the shared queue, "My chats" (Open and Resolved
+ * tabs) and the selected chat, with its actions (claim, end, put back in the queue,
+ * transfer to a colleague, reopen), the customer's earlier conversations and a composer.
+ * Everything stays right without a reload: every event that carries a chat updates what
+ * the console knows of it (ChatBook), and the lists and the selected chat are drawn from
+ * that. The token and the selected chat live in sessionStorage only. Business rules stay
+ * on the server: a refusal is shown in its words.
  */
 import * as api from '../api.js';
+import { ChatBook } from '../chatBook.js';
+import { ChatActions } from '../components/chatActions.js';
+import { ChatLists, who } from '../components/chatLists.js';
 import { Composer } from '../components/composer.js';
 import { ConnectionBadge } from '../components/connection.js';
-import { h, waitingFor } from '../components/dom.js';
+import { h } from '../components/dom.js';
+import { EarlierChats } from '../components/earlierChats.js';
 import { loginForm } from '../components/loginForm.js';
 import { MessageList } from '../components/messageList.js';
+import { refusal } from '../refusals.js';
 import * as stored from '../session.js';
 import { ChatSocket } from '../socket.js';
 
 const STORAGE_KEY = 'chat.officer';
+/** Which chat and tab were shown, so a reload comes back to them. */
+const VIEW_KEY = 'chat.officer.view';
 const root = /** @type {HTMLElement} */ (document.getElementById('app'));
 
 /** @typedef {{ token: string, officerId: string }} Session */
+/** @typedef {{ chatId: string | null, tab: 'open' | 'resolved' }} View */
 
+/** Events that carry a chat as it is after a change. */
+const CHAT_EVENTS = new Set(['queue_chat_created', 'queue_chat_claimed', 'chat_assigned', 'chat_unassigned', 'chat_updated']);
 
 /** @param {string} [notice] */
 function showLogin(notice) {
@@ -44,6 +57,7 @@ function showLogin(notice) {
         const result = await api.officerLogin(id.value.trim(), password.value || undefined);
         const session = { token: result.token, officerId: result.officer.id };
         stored.save(STORAGE_KEY, session);
+        stored.clear(VIEW_KEY);
         showConsole(session);
       },
     }),
@@ -54,22 +68,30 @@ function showLogin(notice) {
 /** @param {Session} session */
 function showConsole(session) {
   const me = session.officerId;
-  /** @type {Map<string, any>} pending chats by id */
-  const pending = new Map();
-  /** @type {Map<string, any>} my chats by id */
-  const mine = new Map();
-  /** @type {string | null} */
+  const book = new ChatBook(me);
+  /** @type {View} */
+  const view = { chatId: null, tab: 'open', ...(stored.load(VIEW_KEY) ?? {}) };
+  /** @type {string | null} the chat shown on the right */
   let selected = null;
+  /** True once the server has taken this console out of the selected chat's room. */
+  let lost = false;
+  /** @type {Map<string, any>} officers by id, for their display names */
+  const officers = new Map();
+  const officerName = (/** @type {string} */ id) => officers.get(id)?.displayName ?? id;
 
   const badge = new ConnectionBadge();
+  const whoAmI = h('span', { class: 'who' }, `Signed in as ${me}`);
   const notice = h('p', { id: 'notice', class: 'notice', role: 'alert' });
-  const queueList = h('ul', { id: 'queue', class: 'chat-list', 'aria-label': 'Unassigned chats, oldest first' });
-  const mineList = h('ul', { id: 'my-chats', class: 'chat-list', 'aria-label': 'Your chats' });
-  const queueCount = h('span', { class: 'count' }, '0');
   const title = h('h2', { id: 'chat-title' }, 'No chat selected');
   const chatStatus = h('p', { id: 'chat-status', class: 'status', role: 'status', 'aria-live': 'polite' }, 'Claim a chat from the queue, or pick one of yours.');
+  const readOnly = h('p', { id: 'read-only', class: 'read-only', hidden: true });
   const list = new MessageList('Selected conversation');
-  list.setViewer(me);
+  list.setViewer(me, (message) =>
+    message.senderType === 'officer'
+      ? officerName(message.senderId)
+      : (book.get(message.chatId)?.customerName ?? message.senderId),
+  );
+  const earlier = new EarlierChats(session.token, list.nameOf);
   const composer = new Composer(async (content, key) => {
     if (!selected) return;
     const message = await api.sendMessage(session.token, selected, content, key);
@@ -77,52 +99,112 @@ function showConsole(session) {
   }, 'message-input');
   composer.setEnabled(false, 'Select one of your chats to reply');
 
-  /** Who a chat is with: the name the host application vouched for, and the id. */
-  const who = (/** @type {any} */ chat) =>
-    chat.customerName ? `${chat.customerName} (${chat.customerId})` : chat.customerId;
-
-  const byAge = (/** @type {any} */ a, /** @type {any} */ b) =>
-    a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.id < b.id ? -1 : 1;
-
-  const renderQueue = () => {
-    const chats = [...pending.values()].sort(byAge);
-    queueCount.textContent = String(chats.length);
-    queueList.replaceChildren(
-      ...(chats.length === 0
-        ? [h('li', { class: 'empty' }, 'The queue is empty.')]
-        : chats.map((chat) =>
-            h(
-              'li',
-              { 'data-chat-id': chat.id },
-              h('span', { class: 'customer' }, who(chat)),
-              h('span', { class: 'waiting' }, `waiting ${waitingFor(chat.createdAt)}`),
-              h('button', { type: 'button', class: 'claim', 'aria-label': `Claim chat of ${who(chat)}`, onclick: () => claim(chat) }, 'Claim'),
-            ),
-          )),
-    );
-  };
-
-  const renderMine = () => {
-    const chats = [...mine.values()].sort(byAge);
-    mineList.replaceChildren(
-      ...(chats.length === 0
-        ? [h('li', { class: 'empty' }, 'You have no chats yet.')]
-        : chats.map((chat) =>
-            h(
-              'li',
-              { 'data-chat-id': chat.id, class: chat.id === selected ? 'selected' : '' },
-              h(
-                'button',
-                { type: 'button', class: 'open', 'aria-current': chat.id === selected ? 'true' : 'false', onclick: () => select(chat) },
-                who(chat),
-              ),
-            ),
-          )),
-    );
-  };
-
   const say = (/** @type {string} */ text) => {
+    notice.className = 'notice';
     notice.textContent = text;
+  };
+
+  const remember = () => stored.save(VIEW_KEY, { chatId: selected, tab: lists.tab });
+
+  const lists = new ChatLists({
+    claim: (chat) => claim(chat),
+    open: (chat) => select(chat),
+    tab: view.tab,
+    onTab: remember,
+  });
+
+  const render = () => {
+    lists.render({ queue: book.queue(), open: book.open(), resolved: book.resolved() }, selected);
+    renderSelected();
+  };
+
+  /** The selected chat's header, actions, notice and composer, from its last known state. */
+  const renderSelected = () => {
+    const chat = selected ? book.get(selected) : null;
+    if (!chat) {
+      title.textContent = 'No chat selected';
+      chatStatus.textContent = 'Claim a chat from the queue, or pick one of yours.';
+      readOnly.hidden = true;
+      actions.set('none');
+      setComposer(false, 'Select one of your chats to reply');
+      return;
+    }
+    title.textContent = `Chat with ${who(chat)}`;
+    const mine = chat.assignedOfficerId === me;
+    /** @type {[string, string | null, import('../components/chatActions.js').Offer]} */
+    let state;
+    if (chat.status === 'assigned' && mine && !lost) {
+      state = [`You are talking with ${who(chat)}.`, null, 'owned'];
+    } else if (chat.status === 'assigned' && mine) {
+      state = ['This chat has been handed on.', 'You can no longer read or write in this chat.', 'none'];
+    } else if (chat.status === 'assigned') {
+      state = [
+        `${officerName(chat.assignedOfficerId)} has this chat now.`,
+        `This chat is now with ${officerName(chat.assignedOfficerId)}: you can no longer write in it.`,
+        'none',
+      ];
+    } else if (chat.status === 'pending') {
+      state = ['This chat is waiting in the queue.', 'Read-only: claim it to reply.', 'pending'];
+    } else {
+      state = [
+        'This conversation has ended.',
+        mine ? 'Read-only. Reopen it to write to the customer again.' : 'Read-only.',
+        mine ? 'ended' : 'none',
+      ];
+    }
+    const [status, note, offer] = state;
+    // Unchanged text is not written again, so that screen readers announce changes only.
+    if (chatStatus.textContent !== status) chatStatus.textContent = status;
+    chatStatus.className = `status ${chat.status}`;
+    if (readOnly.textContent !== (note ?? '')) readOnly.textContent = note ?? '';
+    readOnly.hidden = note === null;
+    actions.set(offer);
+    setComposer(offer === 'owned', offer === 'owned' ? 'Write a message' : 'Read-only');
+  };
+
+  /**
+   * Turns the composer on or off only when that changes, so that a redraw while a
+   * message is being sent leaves its Send button as the send has set it.
+   * @param {boolean} enabled @param {string} placeholder
+   */
+  const setComposer = (enabled, placeholder) => {
+    if (composer.input.disabled === !enabled && composer.input.placeholder === placeholder) return;
+    composer.setEnabled(enabled, placeholder);
+  };
+
+  /** Opens a chat on the right: its history, its live messages, the customer's other chats. @param {any} chat */
+  const select = async (chat) => {
+    if (selected && selected !== chat.id) socket.leaveChat(selected);
+    selected = chat.id;
+    lost = false;
+    book.put(chat);
+    remember();
+    render();
+    list.reset([]);
+    earlier.load(chat.customerId, chat.id, me);
+    try {
+      const history = await api.latestMessages(session.token, chat.id);
+      if (selected !== chat.id) return;
+      list.reset(history);
+      socket.joinChat(chat.id, list.lastSeq);
+      if (book.get(chat.id)?.assignedOfficerId === me && book.get(chat.id)?.status === 'assigned') composer.input.focus();
+    } catch (err) {
+      if (selected !== chat.id) return;
+      lost = err instanceof api.ApiError && err.status === 403;
+      renderSelected();
+      if (!lost) chatStatus.textContent = refusal(err);
+    }
+  };
+
+  /** Reads the selected chat again after a refusal, so the view shows how it really stands. */
+  const refreshSelected = async () => {
+    if (!selected) return;
+    try {
+      book.put(await api.chat(session.token, selected));
+    } catch (err) {
+      if (err instanceof api.ApiError && err.status === 403) lost = true;
+    }
+    render();
   };
 
   /** @param {any} chat */
@@ -130,86 +212,140 @@ function showConsole(session) {
     say('');
     try {
       const claimed = await api.claim(session.token, me, chat.id);
-      pending.delete(claimed.id);
-      mine.set(claimed.id, claimed);
-      renderQueue();
+      book.put(claimed);
+      lists.showTab('open');
       select(claimed);
     } catch (err) {
-      if (err instanceof api.ApiError && err.code === 'already_assigned') {
-        pending.delete(chat.id);
-        renderQueue();
-        say(`Too late: the chat of ${who(chat)} was claimed by another officer. ${err.message}`);
-      } else if (err instanceof api.ApiError && err.status === 404) {
-        pending.delete(chat.id);
-        renderQueue();
-        say('That chat no longer exists.');
+      if (err instanceof api.ApiError && (err.code === 'already_assigned' || err.status === 404)) {
+        // It is no longer in the queue, whatever the socket has said so far.
+        book.chats.delete(chat.id);
+        render();
+        say(err.code === 'already_assigned' ? `Too late: the chat of ${who(chat)} was claimed by another officer. ${err.message}` : 'That chat no longer exists.');
       } else {
-        say(err instanceof Error ? err.message : String(err));
+        say(refusal(err));
+        refreshSelected();
       }
     }
   };
 
-  /** @param {any} chat */
-  const select = async (chat) => {
-    if (selected && selected !== chat.id) socket.leaveChat(selected);
-    selected = chat.id;
-    renderMine();
-    title.textContent = `Chat with ${who(chat)}`;
-    chatStatus.textContent = 'Loading…';
-    list.reset([]);
+  /**
+   * Runs a lifecycle action on the selected chat and shows its result, or its refusal.
+   * @param {(chatId: string) => Promise<any>} call @param {string} done what to say after
+   */
+  const act = async (call, done) => {
+    if (!selected) return;
+    say('');
     try {
-      const history = await api.latestMessages(session.token, chat.id);
-      if (selected !== chat.id) return;
-      list.reset(history);
-      socket.joinChat(chat.id, list.lastSeq);
-      const owned = chat.assignedOfficerId === me;
-      chatStatus.textContent = owned ? `You are talking with ${who(chat)}.` : 'This chat is waiting in the queue.';
-      composer.setEnabled(owned);
-      if (owned) composer.input.focus();
+      book.put(await call(selected));
+      inform(done);
+      render();
     } catch (err) {
-      chatStatus.textContent = err instanceof Error ? err.message : String(err);
+      say(refusal(err));
+      await refreshSelected();
+    }
+  };
+  /** A passing confirmation, in the notice line but not as an error. @param {string} text */
+  const inform = (text) => {
+    notice.className = 'notice info';
+    notice.textContent = text;
+    setTimeout(() => {
+      if (notice.textContent === text) notice.textContent = '';
+    }, 8000);
+  };
+
+  const actions = new ChatActions({
+    resolve: () => act((id) => api.resolve(session.token, id), 'The chat has ended.'),
+    release: () => act((id) => api.release(session.token, id), 'The chat is back in the queue.'),
+    transfer: (to) => act((id) => api.transfer(session.token, id, to), `The chat was transferred to ${officerName(to)}.`),
+    reopen: async () => {
+      await act((id) => api.reopen(session.token, id), 'The chat is open again.');
+      const chat = selected ? book.get(selected) : null;
+      if (chat?.status === 'assigned' && chat.assignedOfficerId === me) {
+        lists.showTab('open');
+        remember();
+        render();
+        composer.input.focus();
+      }
+    },
+    claim: async () => {
+      const chat = selected ? book.get(selected) : null;
+      if (chat) await claim(chat);
+    },
+    colleagues: async () => {
+      await loadOfficers();
+      return [...officers.values()]
+        .filter((o) => o.id !== me && !o.disabled)
+        .map((o) => ({ id: o.id, name: o.displayName ?? o.id }))
+        .sort((a, b) => a.name.localeCompare(b.name));
+    },
+  });
+
+  const loadOfficers = async () => {
+    try {
+      const all = await api.officers(session.token);
+      officers.clear();
+      for (const o of all) officers.set(o.id, o);
+      const name = officers.get(me)?.displayName;
+      whoAmI.textContent = name ? `Signed in as ${name} (${me})` : `Signed in as ${me}`;
+      list.rename();
+    } catch {
+      // Names are a nicety: ids stand in for them.
     }
   };
 
-  // Queue events that arrive while the lists are being read are held back and applied
-  // on top of what was read, in order, so neither can undo the other.
+  // Events that arrive while the lists are being read are held back and applied on top
+  // of what was read, in order, so neither can undo the other.
   /** @type {any[] | null} */
   let held = null;
+  let restored = false;
   const reload = async () => {
     held = held ?? [];
     try {
-      const [queue, own] = await Promise.all([api.queue(session.token), api.officerChats(session.token, me)]);
-      pending.clear();
-      for (const chat of queue) pending.set(chat.id, chat);
-      mine.clear();
-      for (const chat of own) mine.set(chat.id, chat);
+      // `?status=` splits an officer's chats; the book filters by status as well, so a
+      // server that answers every chat of the officer is drawn right too.
+      const [queue, open, resolved] = await Promise.all([
+        api.queue(session.token),
+        api.officerChats(session.token, me, 'open'),
+        api.officerChats(session.token, me, 'resolved'),
+      ]);
+      const current = selected ? book.get(selected) : null;
+      book.clear();
+      for (const chat of [...queue, ...open, ...resolved]) book.put(chat);
+      if (current) book.put(current);
     } catch (err) {
       if (err instanceof api.ApiError && err.status === 401) signOut('Your session has ended. Please sign in again.');
-      else say(err instanceof Error ? err.message : String(err));
+      else say(refusal(err));
     }
     const events = held ?? [];
     held = null;
     for (const event of events) apply(event);
-    renderQueue();
-    renderMine();
+    render();
+    if (!restored) {
+      restored = true;
+      restore();
+    }
+  };
+
+  /** Shows the chat that was selected before the page was reloaded, if it may still be read. */
+  const restore = async () => {
+    if (!view.chatId || selected) return;
+    try {
+      select(await api.chat(session.token, view.chatId));
+    } catch {
+      remember();
+    }
   };
 
   /** @param {any} event */
   const apply = (event) => {
-    switch (event.type) {
-      case 'queue_chat_created':
-        pending.set(event.chat.id, event.chat);
-        break;
-      case 'queue_chat_claimed':
-        pending.delete(event.chat.id);
-        if (event.chat.assignedOfficerId === me) mine.set(event.chat.id, event.chat);
-        break;
-      case 'chat_assigned':
-        mine.set(event.chat.id, event.chat);
-        break;
-      default:
-        break;
-    }
+    const before = book.get(event.chat.id);
+    if (!book.put(event.chat)) return;
+    const chat = event.chat;
+    if (chat.id !== selected) return;
+    const wasMine = before?.status === 'assigned' && before.assignedOfficerId === me && !lost;
+    const isMine = chat.status === 'assigned' && chat.assignedOfficerId === me;
+    // Handed (back) to this officer: read it again and rejoin its room.
+    if (isMine && !wasMine) select(chat);
   };
 
   const socket = new ChatSocket({
@@ -220,24 +356,25 @@ function showConsole(session) {
     },
     onEvent: (event) => {
       if (event.type === 'joined' && event.room === 'officers:all') {
-        // Subscribed (again, after a reconnect): now read the lists. Queue events sent
-        // while this page was disconnected are not replayed, so this also resyncs.
+        // Subscribed (again, after a reconnect): now read the lists. Events sent while
+        // this page was disconnected are not replayed, so this also resyncs.
         reload();
       } else if (event.type === 'new_message') {
         if (event.message.chatId === selected) list.append(event.message);
       } else if (event.type === 'error' && event.code === 'forbidden' && event.chatId) {
-        // Another officer took the chat this console was reading: nothing more of it
-        // comes, and the view says so.
+        // The server took this console out of the chat's room (it went to a colleague):
+        // nothing more of it comes, and the view says so.
         if (event.chatId === selected) {
-          chatStatus.textContent = 'Another officer took this chat; you can no longer read it.';
-          composer.setEnabled(false);
+          lost = true;
+          renderSelected();
         }
-      } else if (held) {
-        held.push(event);
-      } else {
-        apply(event);
-        renderQueue();
-        renderMine();
+      } else if (CHAT_EVENTS.has(event.type) && event.chat) {
+        if (held) {
+          held.push(event);
+        } else {
+          apply(event);
+          render();
+        }
       }
     },
   });
@@ -247,11 +384,12 @@ function showConsole(session) {
     socket.close();
     clearInterval(ticker);
     stored.clear(STORAGE_KEY);
+    stored.clear(VIEW_KEY);
     showLogin(text);
   };
 
   // Waiting times move on by themselves.
-  const ticker = setInterval(renderQueue, 15000);
+  const ticker = setInterval(render, 15000);
 
   root.replaceChildren(
     h(
@@ -261,7 +399,7 @@ function showConsole(session) {
         'header',
         { class: 'topbar' },
         h('h1', {}, 'Officer console'),
-        h('span', { class: 'who' }, `Signed in as ${me}`),
+        whoAmI,
         badge.element,
         h('button', { type: 'button', class: 'link', onclick: () => { api.logout(session.token).catch(() => {}); signOut(); } }, 'Sign out'),
       ),
@@ -269,18 +407,22 @@ function showConsole(session) {
       h(
         'div',
         { class: 'columns' },
+        lists.element,
         h(
-          'nav',
-          { class: 'lists', 'aria-label': 'Chats' },
-          h('section', { 'aria-labelledby': 'queue-title' }, h('h2', { id: 'queue-title' }, 'Queue ', queueCount), queueList),
-          h('section', { 'aria-labelledby': 'mine-title' }, h('h2', { id: 'mine-title' }, 'My chats'), mineList),
+          'main',
+          { class: 'card chat', 'aria-labelledby': 'chat-title' },
+          h('header', { class: 'chat-head' }, title, actions.element),
+          chatStatus,
+          readOnly,
+          list.element,
+          composer.element,
         ),
-        h('main', { class: 'card chat', 'aria-labelledby': 'chat-title' }, title, chatStatus, list.element, composer.element),
       ),
     ),
   );
-  renderQueue();
-  renderMine();
+  lists.element.append(earlier.element);
+  render();
+  loadOfficers().then(render);
   socket.joinOfficers();
   socket.connect();
 }
