@@ -255,6 +255,13 @@ pub struct SystemEvent {
     /// For a transfer, the officer who had it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from_officer_id: Option<OfficerId>,
+    /// `officer_id`'s display name when the change was made (none if they had none):
+    /// how the customer, who may not list officers, learns whom they talk to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub officer_name: Option<String>,
+    /// `from_officer_id`'s display name when the change was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_officer_name: Option<String>,
 }
 
 /// Who wrote a message.

@@ -250,6 +250,9 @@ fn event(
         kind,
         officer_id: officer_id.cloned(),
         from_officer_id: from_officer_id.cloned(),
+        // Named by the service when it writes the entry.
+        officer_name: None,
+        from_officer_name: None,
     }
 }
 

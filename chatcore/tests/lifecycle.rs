@@ -187,6 +187,15 @@ async fn each_change_has_its_rules_its_entry_and_its_events() {
             Some(&oid("alice"))
         )
     );
+    // The entry names the officers as they were called then, for readers (customers)
+    // who may not list officers.
+    assert_eq!(
+        (
+            transfer.officer_name.as_deref(),
+            transfer.from_officer_name.as_deref()
+        ),
+        (Some("Bob"), Some("Alice"))
+    );
     assert_eq!(history[2].sender_id, "alice");
     assert_eq!(history[5].sender_id, "cust-1");
 

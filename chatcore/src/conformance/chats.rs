@@ -307,6 +307,8 @@ pub(super) async fn officer_chats_by_status_newest_activity_first(store: Arc<dyn
         kind: ChatChange::Resolved,
         officer_id: Some(amy.clone()),
         from_officer_id: None,
+        officer_name: None,
+        from_officer_name: None,
     });
     let resolved = Transition {
         expected_status: ChatStatus::Assigned,

@@ -21,6 +21,8 @@ fn change(
         kind,
         officer_id: to.1.or(from.1).cloned(),
         from_officer_id: None,
+        officer_name: to.1.or(from.1).map(|o| format!("Officer {o}")),
+        from_officer_name: None,
     });
     Transition {
         expected_status: from.0,

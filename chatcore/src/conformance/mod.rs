@@ -193,6 +193,8 @@ async fn claim(
         kind: ChatChange::Claimed,
         officer_id: Some(officer.clone()),
         from_officer_id: None,
+        officer_name: None,
+        from_officer_name: None,
     });
     let change = Transition {
         expected_status: ChatStatus::Pending,

@@ -102,10 +102,11 @@ impl ChatService {
                     .chat(&chat)
                     .await?
                     .ok_or_else(|| policy::chat_missing(&actor))?;
-                let plan = match decide(&actor, &before, officer.as_ref())? {
+                let mut plan = match decide(&actor, &before, officer.as_ref())? {
                     Decision::Unchanged => return Ok(before),
                     Decision::Change(plan) => plan,
                 };
+                this.name_officers(&mut plan.event).await?;
                 let entry = NewMessage {
                     id: MessageId::new(),
                     chat_id: chat,
@@ -144,18 +145,39 @@ impl ChatService {
         .await
     }
 
+    /// Records in the entry the display names the officers it concerns have now.
+    async fn name_officers(&self, event: &mut SystemEvent) -> Result<()> {
+        if let Some(officer) = &event.officer_id {
+            event.officer_name = self.display_name(officer).await?;
+        }
+        if let Some(officer) = &event.from_officer_id {
+            event.from_officer_name = self.display_name(officer).await?;
+        }
+        Ok(())
+    }
+
     /// The system entry's sentence, with the officers' display names where they have
     /// one ("Alice transferred the chat to Bob").
     async fn sentence(&self, actor: &Actor, event: &SystemEvent) -> Result<String> {
+        let named = |id: &Option<OfficerId>, name: &Option<String>| {
+            name.clone()
+                .or_else(|| id.as_ref().map(ToString::to_string))
+        };
         let who = match actor {
-            Actor::Officer(me) => self.officer_name(me).await?,
+            Actor::Officer(me) if event.officer_id.as_ref() == Some(me) => {
+                named(&event.officer_id, &event.officer_name).unwrap_or_default()
+            }
+            Actor::Officer(me) if event.from_officer_id.as_ref() == Some(me) => {
+                named(&event.from_officer_id, &event.from_officer_name).unwrap_or_default()
+            }
+            Actor::Officer(me) => self
+                .display_name(me)
+                .await?
+                .unwrap_or_else(|| me.to_string()),
             Actor::Customer { .. } => "The customer".to_string(),
             _ => "An administrator".to_string(),
         };
-        let officer = match &event.officer_id {
-            Some(o) => self.officer_name(o).await?,
-            None => String::new(),
-        };
+        let officer = named(&event.officer_id, &event.officer_name).unwrap_or_default();
         Ok(match event.kind {
             ChatChange::Resolved => format!("{who} ended the chat"),
             ChatChange::Released => format!("{who} put the chat back in the queue"),
@@ -169,11 +191,9 @@ impl ChatService {
         })
     }
 
-    async fn officer_name(&self, officer: &OfficerId) -> Result<String> {
+    async fn display_name(&self, officer: &OfficerId) -> Result<Option<String>> {
         let record = self.inner.store.officer(officer).await?;
-        Ok(record
-            .and_then(|r| r.officer.display_name)
-            .unwrap_or_else(|| officer.to_string()))
+        Ok(record.and_then(|r| r.officer.display_name))
     }
 
     /// Announces a stored change (see the module documentation).
