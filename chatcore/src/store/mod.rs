@@ -122,6 +122,9 @@ pub struct Transition {
 }
 
 /// What [`Store::transition`] did.
+// A return value, moved once to its caller: the applied variant's size costs nothing
+// worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransitionOutcome {
     /// Applied: the chat as it now is, and the stored entry with its seq.
