@@ -107,8 +107,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let mut feed = service
                     .watch_chat(&customer, login.chat.id, Some(0))
                     .await?;
+                // The claim's system entry ("Greeter took the chat"), then the greeting.
+                let took = feed.next().await?.ok_or("feed closed")?;
                 let greeting = feed.next().await?.ok_or("feed closed")?;
-                println!("{who} was greeted: {}", greeting.content);
+                println!("{who} was greeted: {} ({})", greeting.content, took.content);
             }
             Some(Outcome::AtCapacity(who)) => {
                 println!("{who} waits in the queue (bot at capacity)")

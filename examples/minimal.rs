@@ -49,9 +49,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         customer_login.chat.status.as_str()
     );
 
-    let event = queue.recv().await?;
-    if let Event::QueueChatCreated { chat } = event.event() {
-        println!("queue event: chat of {} is waiting", chat.customer_id);
+    // Officers hear that the chat started (`chat_updated`), then that it waits in the
+    // queue (`queue_chat_created`).
+    loop {
+        let event = queue.recv().await?;
+        if let Event::QueueChatCreated { chat } = event.event() {
+            println!("queue event: chat of {} is waiting", chat.customer_id);
+            break;
+        }
     }
 
     let claimed = service
@@ -62,6 +67,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Each side watches the chat from the start (afterSeq 0): replay, then live.
     let mut alice_feed = service.watch_chat(&alice, chat, Some(0)).await?;
     let mut customer_feed = service.watch_chat(&customer, chat, Some(0)).await?;
+    // The claim wrote the timeline's first entry, a system one.
+    let took = alice_feed.next().await?.ok_or("feed closed")?;
+    println!("timeline #{}: {}", took.seq, took.content);
+    customer_feed.next().await?.ok_or("feed closed")?;
 
     service
         .send_message(

@@ -553,14 +553,23 @@ fn resolve_release_transfer_and_reopen_a_chat() {
         .map(|m| m["seq"].as_u64().unwrap())
         .collect();
     assert_eq!(seqs, (1..=11).collect::<Vec<_>>());
-    for (i, officer) in [(0, "alice"), (2, "alice"), (5, "bob")] {
-        assert_eq!(
-            timeline[i]["event"],
-            serde_json::json!({ "kind": "claimed", "officerId": officer }),
-            "{}",
-            timeline[i]
-        );
-        assert_eq!(timeline[i]["senderId"], officer);
+    // Each claim's event names its officer, with the display name they had (bob's).
+    for (i, event) in [
+        (
+            0,
+            serde_json::json!({ "kind": "claimed", "officerId": "alice" }),
+        ),
+        (
+            2,
+            serde_json::json!({ "kind": "claimed", "officerId": "alice" }),
+        ),
+        (
+            5,
+            serde_json::json!({ "kind": "claimed", "officerId": "bob", "officerName": "Bob" }),
+        ),
+    ] {
+        assert_eq!(timeline[i]["event"], event, "{}", timeline[i]);
+        assert_eq!(timeline[i]["senderId"], event["officerId"]);
     }
     assert_eq!(timeline[3]["event"]["kind"], "transferred");
     assert_eq!(timeline[3]["event"]["fromOfficerId"], "alice");

@@ -45,9 +45,10 @@ fn minimal_runs_the_whole_flow() {
         "customer cust-42 logged in; chat is pending",
         "queue event: chat of cust-42 is waiting",
         "alice claimed the chat; status assigned",
-        "alice sees #1 from cust-42: Hello, is my loan approved?",
-        "customer sees #2 from alice: Hi! Let me check that for you.",
-        "history holds 2 messages",
+        "timeline #1: Alice took the chat",
+        "alice sees #2 from cust-42: Hello, is my loan approved?",
+        "customer sees #3 from alice: Hi! Let me check that for you.",
+        "history holds 3 messages",
     ] {
         assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
     }
@@ -190,16 +191,23 @@ fn tcp_chat_is_a_working_transport() {
     alice.expect(&format!("joined chat:{chat}"));
     customer.send(&format!("join {chat} 0"));
     customer.expect(&format!("joined chat:{chat}"));
+    // The replay from 0 starts with the claim's system entry.
+    for reader in [&mut alice, &mut customer] {
+        assert_eq!(
+            reader.expect("msg"),
+            format!("msg {chat} #1 alice: alice took the chat")
+        );
+    }
     customer.send(&format!("say {chat} Hello, anyone there?"));
     assert_eq!(
         alice.expect("msg"),
-        format!("msg {chat} #1 cust-1: Hello, anyone there?")
+        format!("msg {chat} #2 cust-1: Hello, anyone there?")
     );
     alice.send(&format!("say {chat} Yes, Alice here."));
-    customer.expect("msg"); // its own message, #1
+    customer.expect("msg"); // its own message, #2
     assert_eq!(
         customer.expect("msg"),
-        format!("msg {chat} #2 alice: Yes, Alice here.")
+        format!("msg {chat} #3 alice: Yes, Alice here.")
     );
 
     // The core's rules apply here as everywhere: bob may not write to alice's chat.
@@ -264,13 +272,14 @@ fn remote_bot_greets_over_the_wire_contract() {
             "{rest:?}"
         );
     }
-    // Each customer reads the greeting, once.
+    // Each customer reads the claim's entry, then the greeting, once.
     runtime.block_on(async {
         for (me, chat) in &chats {
             let messages = me.all_messages(chat).await.unwrap();
-            assert_eq!(messages.len(), 1, "{messages:?}");
-            assert!(messages[0].content.starts_with("Hello cust-"));
-            assert_eq!(messages[0].sender_id, "remote-bot");
+            assert_eq!(messages.len(), 2, "{messages:?}");
+            assert_eq!(messages[0].content, "Remote bot took the chat");
+            assert!(messages[1].content.starts_with("Hello cust-"));
+            assert_eq!(messages[1].sender_id, "remote-bot");
         }
     });
 }
