@@ -134,6 +134,17 @@ impl<S: Store> Store for MeteredStore<S> {
         self.measure("delete_session", self.inner.delete_session(token_hash))
             .await
     }
+    async fn set_officer_capacity(
+        &self,
+        officer: &OfficerId,
+        capacity: Option<u32>,
+    ) -> StoreResult<Option<Officer>> {
+        self.measure(
+            "set_officer_capacity",
+            self.inner.set_officer_capacity(officer, capacity),
+        )
+        .await
+    }
     async fn set_officer_disabled(
         &self,
         officer: &OfficerId,

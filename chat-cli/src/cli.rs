@@ -219,6 +219,33 @@ pub(crate) enum OfficerCommand {
     Disable(OfficerIdArg),
     /// Enable a disabled officer again (the admin).
     Enable(OfficerIdArg),
+    /// Set the most open chats an officer may hold (the admin): a number, or `default`
+    /// for the server's (--officer-capacity). Claims and transfers past it are refused
+    /// (exit 4, at_capacity).
+    Capacity(OfficerCapacityArgs),
+}
+
+/// `officer capacity`
+#[derive(Debug, Args)]
+pub(crate) struct OfficerCapacityArgs {
+    /// The officer's id.
+    pub(crate) id: String,
+    /// A number of chats (0-10000), or `default`.
+    #[arg(value_parser = parse_capacity)]
+    pub(crate) capacity: Capacity,
+}
+
+/// An officer's capacity as given on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Capacity(pub(crate) Option<u32>);
+
+fn parse_capacity(s: &str) -> Result<Capacity, String> {
+    if s == "default" {
+        return Ok(Capacity(None));
+    }
+    s.parse::<u32>()
+        .map(|n| Capacity(Some(n)))
+        .map_err(|_| format!("`{s}` is neither a number of chats nor `default`"))
 }
 
 /// An officer named by id.

@@ -51,7 +51,7 @@ impl Printer {
     pub(crate) fn officers(&self, officers: &[Officer]) -> io::Result<()> {
         self.either(officers, || {
             table(
-                &["ID", "DISPLAY NAME", "CREATED", "STATE"],
+                &["ID", "DISPLAY NAME", "CREATED", "STATE", "LOAD"],
                 officers
                     .iter()
                     .map(|o| {
@@ -60,6 +60,7 @@ impl Printer {
                             o.display_name.clone().unwrap_or_default(),
                             o.created_at.to_string(),
                             if o.disabled { "disabled" } else { "active" }.to_string(),
+                            load(o),
                         ]
                     })
                     .collect(),
@@ -204,6 +205,14 @@ pub(crate) fn error(json: bool, err: &ApiError, context: &[String]) {
     }
 }
 
+/// An officer's open chats against their capacity: "2 of 5", or "2" when unlimited.
+fn load(officer: &Officer) -> String {
+    match officer.capacity {
+        Some(capacity) => format!("{} of {capacity}", officer.open_chats),
+        None => officer.open_chats.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,3 +254,4 @@ mod tests {
         );
     }
 }
+

@@ -6,6 +6,7 @@ mod common;
 use std::process::Stdio;
 
 use common::{Cli, chat_rows, ids, race};
+use serde_json::{Value, json};
 
 const NO_SUCH_CHAT: &str = "01a20d5a-0000-7000-8000-000000000000";
 
@@ -1015,5 +1016,40 @@ fn whoami_is_the_as_identity_as_the_engine_sees_it() {
         "cust-1"
     );
     cli.run(&["--as", "officer:nobody", "whoami"])
+        .error(3, "officer_not_found");
+}
+
+/// `officer capacity`: the admin sets it (a number or `default`), `officer list` shows
+/// the load against it, and a claim past it exits 4 `at_capacity`.
+#[test]
+fn officer_capacity_is_set_shown_and_enforced() {
+    let cli = Cli::local();
+    cli.add_officer("alice", "correct horse");
+    let (first, _) = cli.customer("cust-1");
+    let (second, _) = cli.customer("cust-2");
+    let set = cli.run(&["officer", "capacity", "alice", "1"]);
+    set.code(0);
+    assert_eq!(set.stdout, "officer alice may hold 1 open chats\n");
+    cli.run(&["--as", "officer:alice", "claim", &first]).code(0);
+    cli.run(&["--as", "officer:alice", "claim", &second])
+        .error(4, "at_capacity");
+    let list = cli.run(&["officer", "list"]);
+    list.code(0);
+    let lines: Vec<&str> = list.stdout.lines().collect();
+    assert!(lines[0].ends_with("LOAD"), "{}", list.stdout);
+    assert!(lines[1].ends_with("1 of 1"), "{}", list.stdout);
+    let json = cli.json(&["officer", "list"]);
+    assert_eq!((&json[0]["capacity"], &json[0]["openChats"]), (&json!(1), &json!(1)));
+    // Back to the server's default (unlimited here): the claim goes through.
+    let unset = cli.json(&["officer", "capacity", "alice", "default"]);
+    assert_eq!(unset["capacity"], Value::Null);
+    cli.run(&["--as", "officer:alice", "claim", &second]).code(0);
+    // Only the admin; a capacity is a number or `default`.
+    cli.run(&["--as", "officer:alice", "officer", "capacity", "alice", "3"])
+        .error(5, "forbidden");
+    cli.run(&["officer", "capacity", "alice", "many"]).code(2);
+    cli.run(&["officer", "capacity", "alice", "10001"])
+        .error(7, "invalid_field");
+    cli.run(&["officer", "capacity", "nobody", "1"])
         .error(3, "officer_not_found");
 }

@@ -352,6 +352,15 @@ impl Client {
         Ok(self.call(Method::POST, &path, None, true).await?.1)
     }
 
+    /// `PUT /api/officers/{id}/capacity` (the admin): the most open chats the officer
+    /// may hold, `None` for the server's default. 409 `at_capacity` is what a claim past
+    /// it gets.
+    pub async fn set_capacity(&self, id: &str, capacity: Option<u32>) -> Result<Officer, Error> {
+        let path = format!("/api/officers/{}/capacity", segment(id));
+        let body = json!({ "capacity": capacity });
+        Ok(self.call(Method::PUT, &path, Some(body), true).await?.1)
+    }
+
     /// `POST /api/officers/login`.
     pub async fn officer_login(
         &self,

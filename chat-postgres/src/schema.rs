@@ -93,6 +93,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX chats_by_officer ON chats (assigned_officer_id, status, updated_at, id)
         WHERE assigned_officer_id IS NOT NULL;
     "#,
+    // v6: as the SQLite store's v6, an officer's capacity.
+    "ALTER TABLE officers ADD COLUMN capacity INTEGER;",
 ];
 
 /// The schema version this build migrates databases to.

@@ -344,6 +344,8 @@ async fn a_remote_queue_created_event_for_a_claimed_chat_is_dropped() {
                 display_name: None,
                 created_at: Timestamp::from_unix_millis(0),
                 disabled: false,
+                capacity: None,
+                open_chats: 0,
             },
             password_hash: None,
         })
@@ -368,6 +370,7 @@ async fn a_remote_queue_created_event_for_a_claimed_chat_is_dropped() {
                 event: None,
                 decided_on: None,
             },
+            default_capacity: None,
         })
         .await
         .unwrap();

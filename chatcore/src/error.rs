@@ -55,6 +55,7 @@ pub const CODES: &[(&str, ErrorKind)] = &[
     ("chat_resolved", ErrorKind::Conflict),
     ("not_resolved", ErrorKind::Conflict),
     ("customer_has_open_chat", ErrorKind::Conflict),
+    ("at_capacity", ErrorKind::Conflict),
     ("rate_limited", ErrorKind::TooManyRequests),
     ("unavailable", ErrorKind::Unavailable),
     ("internal", ErrorKind::Internal),
@@ -165,6 +166,10 @@ pub enum Error {
     /// `customer_has_open_chat`).
     #[error("the customer has another open chat")]
     CustomerHasOpenChat,
+    /// The officer the chat would go to holds as many open chats as their capacity
+    /// allows (409 `at_capacity`); nothing changed.
+    #[error("officer {0} holds as many open chats as their capacity allows")]
+    AtCapacity(OfficerId),
     /// Over an abuse limit (429 `rate_limited`); nothing was done. Retry after
     /// `retry_after`.
     #[error("too many requests; wait {} s and try again", retry_after_secs(*.retry_after))]
@@ -203,6 +208,7 @@ impl Error {
             Error::ChatResolved => "chat_resolved",
             Error::NotResolved => "not_resolved",
             Error::CustomerHasOpenChat => "customer_has_open_chat",
+            Error::AtCapacity(_) => "at_capacity",
             Error::RateLimited { .. } => "rate_limited",
             Error::Unavailable(_) => "unavailable",
             Error::Internal(_) => "internal",
@@ -303,6 +309,7 @@ mod tests {
             (Error::ChatResolved, ErrorKind::Conflict),
             (Error::NotResolved, ErrorKind::Conflict),
             (Error::CustomerHasOpenChat, ErrorKind::Conflict),
+            (Error::AtCapacity(OfficerId::parse("o").unwrap()), ErrorKind::Conflict),
             (
                 Error::RateLimited {
                     retry_after: Duration::from_secs(1),

@@ -98,6 +98,13 @@ pub struct Officer {
     /// session they had was revoked.
     #[serde(default)]
     pub disabled: bool,
+    /// The most open chats they may hold at once (`null`: unlimited). Answers give the
+    /// capacity in force: the officer's own, else the server's default.
+    #[serde(default)]
+    pub capacity: Option<u32>,
+    /// How many open (assigned) chats they hold now.
+    #[serde(default)]
+    pub open_chats: u32,
 }
 
 /// Where a chat stands: open (pending or assigned) or resolved. Match on this with a

@@ -435,3 +435,49 @@ async fn racing_changes_have_one_outcome_each_and_no_chat_two_owners() {
     let lost = outcomes.iter().find_map(|r| r.as_ref().err()).unwrap();
     assert_eq!(lost.code(), "not_resolved", "the loser finds it reopened");
 }
+
+/// The server's default capacity holds for officers without their own; the admin sets
+/// one; answers show the capacity in force and the load.
+#[tokio::test(flavor = "multi_thread")]
+async fn capacity_default_and_own_capacity() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = ServiceConfig::default();
+    config.officer_capacity = Some(1);
+    let s = &ChatService::open_sqlite(dir.path().join("chat.db"), config).unwrap();
+    let alice = officer(s, "alice", None).await;
+    let (_, first, _) = login::customer(s, "cust-1").await;
+    let (_, second, _) = login::customer(s, "cust-2").await;
+    s.claim(&alice, &oid("alice"), first).await.unwrap();
+    let refused = s.claim(&alice, &oid("alice"), second).await;
+    assert!(
+        matches!(&refused, Err(chatcore::Error::AtCapacity(o)) if *o == oid("alice")),
+        "{refused:?}"
+    );
+    let listed = s.officers(&alice).await.unwrap();
+    assert_eq!((listed[0].capacity, listed[0].open_chats), (Some(1), 1));
+    assert_eq!(
+        code(s.set_capacity(&alice, &oid("alice"), Some(2)).await),
+        "forbidden"
+    );
+    assert_eq!(
+        code(s.set_capacity(&Actor::Admin, &oid("alice"), Some(10_001)).await),
+        "invalid_field"
+    );
+    let raised = s
+        .set_capacity(&Actor::Admin, &oid("alice"), Some(2))
+        .await
+        .unwrap();
+    assert_eq!((raised.capacity, raised.open_chats), (Some(2), 1));
+    s.claim(&alice, &oid("alice"), second).await.unwrap();
+    // Back to the default: she holds two, over it; she keeps them and gets no more.
+    let lowered = s
+        .set_capacity(&Actor::Admin, &oid("alice"), None)
+        .await
+        .unwrap();
+    assert_eq!((lowered.capacity, lowered.open_chats), (Some(1), 2));
+    let (_, third, _) = login::customer(s, "cust-3").await;
+    assert_eq!(
+        code(s.claim(&alice, &oid("alice"), third).await),
+        "at_capacity"
+    );
+}

@@ -246,6 +246,17 @@ impl Local {
         Ok(officer.map_err(ApiError::from)?)
     }
 
+    pub(crate) async fn set_capacity(
+        &self,
+        id: &str,
+        capacity: Option<u32>,
+    ) -> anyhow::Result<Officer> {
+        let id = OfficerId::parse(id).map_err(ApiError::from)?;
+        let actor = self.actor(None).await?;
+        let officer = self.service.set_capacity(&actor, &id, capacity).await;
+        Ok(officer.map_err(ApiError::from)?)
+    }
+
     pub(crate) async fn officer_login(
         &self,
         id: &str,

@@ -86,6 +86,18 @@ impl Backend {
         }
     }
 
+    /// Sets an officer's capacity (`None`: the server's default).
+    pub(crate) async fn set_capacity(
+        &self,
+        id: &str,
+        capacity: Option<u32>,
+    ) -> anyhow::Result<Officer> {
+        match self {
+            Backend::Local(b) => b.set_capacity(id, capacity).await,
+            Backend::Remote(b) => b.set_capacity(id, capacity).await,
+        }
+    }
+
     pub(crate) async fn set_officer_disabled(
         &self,
         id: &str,

@@ -103,6 +103,15 @@ impl Remote {
         Ok(created.map_err(|e| self.error(e))?)
     }
 
+    pub(crate) async fn set_capacity(
+        &self,
+        id: &str,
+        capacity: Option<u32>,
+    ) -> anyhow::Result<Officer> {
+        let officer = self.client.set_capacity(id, capacity).await;
+        Ok(officer.map_err(|e| self.error(e))?)
+    }
+
     pub(crate) async fn set_officer_disabled(
         &self,
         id: &str,

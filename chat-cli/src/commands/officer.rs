@@ -25,6 +25,17 @@ pub(crate) async fn run(
         }
         OfficerCommand::Login(args) => login(backend, printer, args).await,
         OfficerCommand::Disable(args) => switch(backend, printer, &args.id, true).await,
+        OfficerCommand::Capacity(args) => {
+            let officer = backend
+                .set_capacity(&args.id, args.capacity.0)
+                .await
+                .with_context(|| format!("setting the capacity of officer {}", args.id))?;
+            printer.either(&officer, || match officer.capacity {
+                Some(n) => format!("officer {} may hold {n} open chats", officer.id),
+                None => format!("officer {} may hold any number of open chats", officer.id),
+            })?;
+            Ok(())
+        }
         OfficerCommand::Enable(args) => switch(backend, printer, &args.id, false).await,
     }
 }

@@ -81,6 +81,13 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_message_chars: u32,
 
+    /// The capacity of an officer who has none of their own: the most open chats a
+    /// claim, transfer or reopen may give them (409 `at_capacity` past it). Unlimited
+    /// when unset; the admin sets an officer's own with `PUT /api/officers/{id}/capacity`.
+    #[arg(long, env = "CHAT_OFFICER_CAPACITY",
+          value_parser = clap::value_parser!(u32).range(0..=i64::from(chatcore::service::MAX_CAPACITY)))]
+    pub officer_capacity: Option<u32>,
+
     /// Most bytes of message JSON in one page of `GET /api/chats/{id}/messages`; a page
     /// stops before passing it (but holds at least one message), and the client pages on
     /// from the last seq it got. Bounds the memory one request can make the server hold.
@@ -294,6 +301,7 @@ impl Config {
         config.admin_token = self.admin_token.clone();
         config.customer_secret = self.customer_secret.as_ref().map(|s| s.as_bytes().to_vec());
         config.max_message_chars = self.max_message_chars as usize;
+        config.officer_capacity = self.officer_capacity;
         config.max_page_bytes = usize::try_from(self.max_page_bytes).unwrap_or(usize::MAX);
         config.limits = chatcore::Limits::default()
             .with_login_failures_per_officer(self.limit_officer_login_failures.0)

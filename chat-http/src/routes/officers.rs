@@ -5,7 +5,7 @@
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use chatcore::{Chat, ChatId, ChatsFilter, NewOfficer, Officer, OfficerId, OfficerSession};
 use serde::Deserialize;
 
@@ -22,6 +22,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/api/officers/{officer_id}/claim/{chat_id}", post(claim))
         .route("/api/officers/{officer_id}/disable", post(disable))
         .route("/api/officers/{officer_id}/enable", post(enable))
+        .route("/api/officers/{officer_id}/capacity", put(capacity))
 }
 
 #[derive(Deserialize)]
@@ -114,6 +115,39 @@ async fn claim(
 }
 
 /// Disabling revokes every session of the officer; their sockets close on every node.
+#[derive(Deserialize)]
+struct CapacityBody {
+    /// Required; `null` for the server's default.
+    capacity: serde_json::Value,
+}
+
+/// Sets an officer's capacity (the admin): `{ "capacity": N }`, or `null` for the
+/// server's default. What a capacity may be is the engine's rule; here only its shape.
+async fn capacity(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    Path(officer): Path<OfficerId>,
+    Json(body): Json<CapacityBody>,
+) -> Result<Json<Officer>, ApiError> {
+    let capacity = match &body.capacity {
+        serde_json::Value::Null => None,
+        value => Some(
+            value
+                .as_u64()
+                .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+                .ok_or_else(|| chatcore::Error::InvalidField {
+                    name: "capacity",
+                    reason: "must be a whole number of chats, or null".into(),
+                })?,
+        ),
+    };
+    let officer = state
+        .service()
+        .set_capacity(&actor, &officer, capacity)
+        .await?;
+    Ok(Json(officer))
+}
+
 async fn disable(
     State(state): State<AppState>,
     Auth(actor): Auth,

@@ -8,6 +8,7 @@ mod server;
 mod authz;
 mod browser;
 mod browser_lifecycle;
+mod capacity;
 mod connections;
 mod crash;
 mod faults;

@@ -19,7 +19,7 @@ use super::rows::{
     SQL_CHAT_BY_CUSTOMER, SQL_CHAT_BY_ID, SQL_CUSTOMER_CHATS, SQL_IDEMPOTENT_ORIGINAL,
     SQL_INSERT_CHAT, SQL_INSERT_MESSAGE, SQL_NEXT_SEQ, SQL_OFFICER, SQL_OFFICER_CHATS,
     SQL_PAGE_AFTER, SQL_PAGE_BEFORE, SQL_QUEUE, SQL_RENAME_CUSTOMER, SQL_SESSION, SQL_TRANSITION,
-    chat_from_row, message_from_row, officer_from_row,
+    chat_from_row, message_from_row, officer_columns, officer_from_row,
 };
 use crate::error::classify;
 
@@ -81,10 +81,7 @@ impl Store for PgStore {
     async fn officers(&self) -> StoreResult<Vec<Officer>> {
         let client = self.client().await?;
         let st = client
-            .prepare_cached(
-                "SELECT id, display_name, password_hash, created_at, disabled FROM officers
-                 ORDER BY id",
-            )
+            .prepare_cached(concat!(officer_columns!(), " ORDER BY id"))
             .await
             .map_err(classify)?;
         let rows = client.query(&st, &[]).await.map_err(classify)?;
@@ -162,6 +159,40 @@ impl Store for PgStore {
         let m = &change.entry;
         let chat_id = m.chat_id.to_string();
         let tx = client.transaction().await.map_err(classify)?;
+        if let Some(owner) = change.new_owner() {
+            // The officer's row, locked until commit, serializes every change that gives
+            // them a chat, on every node: the count below then sees all that went before.
+            // (Officer first, then chat: the one order every transaction locks in.)
+            let st = tx
+                .prepare_cached("SELECT capacity FROM officers WHERE id = $1 FOR UPDATE")
+                .await
+                .map_err(classify)?;
+            let capacity: Option<i32> = tx
+                .query_opt(&st, &[&owner.as_str()])
+                .await
+                .map_err(classify)?
+                .map(|r| r.try_get(0))
+                .transpose()
+                .map_err(classify)?
+                .flatten();
+            let st = tx
+                .prepare_cached(
+                    "SELECT count(*) FROM chats WHERE assigned_officer_id = $1
+                     AND status = 'assigned'",
+                )
+                .await
+                .map_err(classify)?;
+            let open: i64 = tx
+                .query_one(&st, &[&owner.as_str()])
+                .await
+                .map_err(classify)?
+                .try_get(0)
+                .map_err(classify)?;
+            let capacity = capacity.map(|c| u32::try_from(c).unwrap_or(0));
+            if !change.has_room(capacity, u64::try_from(open).unwrap_or(0)) {
+                return Ok(TransitionOutcome::AtCapacity);
+            }
+        }
         let st = tx.prepare_cached(SQL_TRANSITION).await.map_err(classify)?;
         let updated = tx
             .query_opt(
@@ -412,6 +443,33 @@ impl Store for PgStore {
         Ok(n > 0)
     }
 
+    async fn set_officer_capacity(
+        &self,
+        officer: &OfficerId,
+        capacity: Option<u32>,
+    ) -> StoreResult<Option<Officer>> {
+        let client = self.client().await?;
+        let capacity = capacity.map(|c| i32::try_from(c).unwrap_or(i32::MAX));
+        let st = client
+            .prepare_cached("UPDATE officers SET capacity = $2 WHERE id = $1")
+            .await
+            .map_err(classify)?;
+        if client
+            .execute(&st, &[&officer.as_str(), &capacity])
+            .await
+            .map_err(classify)?
+            == 0
+        {
+            return Ok(None);
+        }
+        let st = client.prepare_cached(SQL_OFFICER).await.map_err(classify)?;
+        let row = client
+            .query_opt(&st, &[&officer.as_str()])
+            .await
+            .map_err(classify)?;
+        Ok(row.map(|r| officer_from_row(&r)).transpose()?.map(|r| r.officer))
+    }
+
     async fn set_officer_disabled(
         &self,
         officer: &OfficerId,
@@ -420,19 +478,22 @@ impl Store for PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(classify)?;
         let st = tx
-            .prepare_cached(
-                "UPDATE officers SET disabled = $2 WHERE id = $1
-                 RETURNING id, display_name, password_hash, created_at, disabled",
-            )
+            .prepare_cached("UPDATE officers SET disabled = $2 WHERE id = $1")
             .await
             .map_err(classify)?;
-        let Some(row) = tx
-            .query_opt(&st, &[&officer.as_str(), &disabled])
+        if tx
+            .execute(&st, &[&officer.as_str(), &disabled])
             .await
             .map_err(classify)?
-        else {
+            == 0
+        {
             return Ok(None);
-        };
+        }
+        let st = tx.prepare_cached(SQL_OFFICER).await.map_err(classify)?;
+        let row = tx
+            .query_one(&st, &[&officer.as_str()])
+            .await
+            .map_err(classify)?;
         let record = officer_from_row(&row)?;
         let mut revoked = Vec::new();
         if disabled {

@@ -102,8 +102,17 @@ pub(super) const SQL_PAGE_BEFORE: &str = concat!(
     " FROM messages WHERE chat_id = $1 AND seq > $2 AND seq < $3 ORDER BY seq DESC LIMIT $4)",
     " page WHERE ahead < $5 ORDER BY seq DESC"
 );
-pub(super) const SQL_OFFICER: &str =
-    "SELECT id, display_name, password_hash, created_at, disabled FROM officers WHERE id = $1";
+/// An officer's columns, with how many open chats they hold (a count on the officer's
+/// range of `chats_by_officer`).
+macro_rules! officer_columns {
+    () => {
+        "SELECT id, display_name, password_hash, created_at, disabled, capacity, \
+         (SELECT count(*) FROM chats WHERE chats.assigned_officer_id = officers.id \
+         AND chats.status = 'assigned') FROM officers"
+    };
+}
+pub(super) use officer_columns;
+pub(super) const SQL_OFFICER: &str = concat!(officer_columns!(), " WHERE id = $1");
 pub(super) const SQL_SESSION: &str = "SELECT role, subject, chat_id, created_at, expires_at \
      FROM sessions WHERE token_hash = $1";
 
@@ -145,6 +154,8 @@ pub(super) fn officer_from_row(r: &Row) -> StoreResult<OfficerRecord> {
         password_hash: r.try_get(2).map_err(classify)?,
         created_at: r.try_get(3).map_err(classify)?,
         disabled: r.try_get(4).map_err(classify)?,
+        capacity: r.try_get::<_, Option<i32>>(5).map_err(classify)?.map(i64::from),
+        open_chats: r.try_get(6).map_err(classify)?,
     };
     Ok(columns.decode()?)
 }

@@ -13,6 +13,8 @@ pub(super) async fn officers_are_stored_unique_and_listed_by_id(store: Arc<dyn S
             display_name: Some("Zoë".into()),
             created_at: t(5),
             disabled: false,
+            capacity: None,
+            open_chats: 0,
         },
         password_hash: Some("$argon2id$fake".into()),
     };
@@ -316,6 +318,7 @@ pub(super) async fn officer_chats_by_status_newest_activity_first(store: Arc<dyn
         status: ChatStatus::Resolved,
         owner: Some(amy.clone()),
         entry: end,
+        default_capacity: None,
     };
     assert!(matches!(
         store.transition(&resolved).await.expect("resolve"),
@@ -374,4 +377,140 @@ pub(super) async fn counts_are_what_the_store_holds(store: Arc<dyn Store>) {
         (counts.officers, counts.pending_chats, counts.assigned_chats),
         (2, 2, 1)
     );
+}
+
+pub(super) async fn capacity_is_checked_in_the_same_transaction(store: Arc<dyn Store>) {
+    const RACERS: usize = 8;
+    let amy = add_officer(&store, "amy").await;
+    let ben = add_officer(&store, "ben").await;
+    let set = store
+        .set_officer_capacity(&amy, Some(1))
+        .await
+        .expect("set")
+        .expect("amy exists");
+    assert_eq!((set.capacity, set.open_chats), (Some(1), 0));
+    assert_eq!(
+        store
+            .set_officer_capacity(&oid("nobody"), Some(1))
+            .await
+            .expect("set"),
+        None
+    );
+    let mut chats = Vec::new();
+    for i in 0..RACERS {
+        chats.push(add_chat(&store, &format!("c{i}"), i as i64).await);
+    }
+    // Amy, with one free slot, claims every chat at once: exactly one is hers.
+    let racers: Vec<_> = chats
+        .iter()
+        .map(|&chat| {
+            let (store, amy) = (store.clone(), amy.clone());
+            tokio::spawn(async move { claim(&store, chat, &amy, 10).await })
+        })
+        .collect();
+    let (mut won, mut full) = (Vec::new(), 0);
+    for (racer, chat) in racers.into_iter().zip(&chats) {
+        match racer.await.expect("racer") {
+            TransitionOutcome::Applied(..) => won.push(*chat),
+            TransitionOutcome::AtCapacity => full += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((won.len(), full), (1, RACERS - 1));
+    let officer = |id: OfficerId| {
+        let store = store.clone();
+        async move {
+            store
+                .officer(&id)
+                .await
+                .expect("officer")
+                .expect("exists")
+                .officer
+        }
+    };
+    assert_eq!(officer(amy.clone()).await.open_chats, 1);
+    // A transfer to her is refused alike; a change that keeps the chat hers is not.
+    let free: Vec<ChatId> = chats.iter().copied().filter(|c| !won.contains(c)).collect();
+    assert!(matches!(
+        claim(&store, free[0], &ben, 11).await,
+        TransitionOutcome::Applied(..)
+    ));
+    let mut to_amy = msg(free[0], SenderType::System, "ben", "to amy", None);
+    to_amy.event = Some(SystemEvent {
+        kind: ChatChange::Transferred,
+        officer_id: Some(amy.clone()),
+        from_officer_id: Some(ben.clone()),
+        officer_name: None,
+        from_officer_name: None,
+    });
+    let transfer = Transition {
+        expected_status: ChatStatus::Assigned,
+        expected_owner: Some(ben.clone()),
+        status: ChatStatus::Assigned,
+        owner: Some(amy.clone()),
+        entry: to_amy,
+        default_capacity: None,
+    };
+    assert_eq!(
+        store.transition(&transfer).await.expect("transfer"),
+        TransitionOutcome::AtCapacity
+    );
+    let mut end = msg(won[0], SenderType::System, "amy", "ended", None);
+    end.event = Some(SystemEvent {
+        kind: ChatChange::Resolved,
+        officer_id: Some(amy.clone()),
+        from_officer_id: None,
+        officer_name: None,
+        from_officer_name: None,
+    });
+    let resolve = Transition {
+        expected_status: ChatStatus::Assigned,
+        expected_owner: Some(amy.clone()),
+        status: ChatStatus::Resolved,
+        owner: Some(amy.clone()),
+        entry: end,
+        default_capacity: None,
+    };
+    assert!(matches!(
+        store.transition(&resolve).await.expect("resolve"),
+        TransitionOutcome::Applied(..)
+    ));
+    // The ended chat frees her slot.
+    assert_eq!(officer(amy.clone()).await.open_chats, 0);
+    assert!(matches!(
+        store.transition(&transfer).await.expect("transfer"),
+        TransitionOutcome::Applied(..)
+    ));
+    // Without a capacity of her own, the change's default rules: ben holds none now.
+    store
+        .set_officer_capacity(&ben, None)
+        .await
+        .expect("set")
+        .expect("ben exists");
+    let with_default = |chat: ChatId, at: i64| {
+        let mut entry = msg(chat, SenderType::System, "ben", "took it", None);
+        entry.created_at = t(at);
+        Transition {
+            expected_status: ChatStatus::Pending,
+            expected_owner: None,
+            status: ChatStatus::Assigned,
+            owner: Some(ben.clone()),
+            entry,
+            default_capacity: Some(2),
+        }
+    };
+    let outcomes = [
+        store.transition(&with_default(free[1], 20)).await.expect("1"),
+        store.transition(&with_default(free[2], 21)).await.expect("2"),
+        store.transition(&with_default(free[3], 22)).await.expect("3"),
+    ];
+    assert!(matches!(outcomes[0], TransitionOutcome::Applied(..)));
+    assert!(matches!(outcomes[1], TransitionOutcome::Applied(..)));
+    assert_eq!(outcomes[2], TransitionOutcome::AtCapacity);
+    let listed = store.officers().await.expect("officers");
+    let loads: Vec<(&str, Option<u32>, u32)> = listed
+        .iter()
+        .map(|o| (o.id.as_str(), o.capacity, o.open_chats))
+        .collect();
+    assert_eq!(loads, [("amy", Some(1), 1), ("ben", None, 2)]);
 }

@@ -30,6 +30,7 @@ fn change(
         status: to.0,
         owner: to.1.cloned(),
         entry,
+        default_capacity: None,
     }
 }
 

@@ -73,6 +73,7 @@ cases!(
     claim_race_has_exactly_one_winner_per_chat,
     officer_chats_by_status_newest_activity_first,
     counts_are_what_the_store_holds,
+    capacity_is_checked_in_the_same_transaction,
     seq_is_dense_for_sequential_appends,
     seq_is_dense_under_concurrent_appends,
     client_message_id_is_idempotent_per_sender_and_chat,
@@ -127,6 +128,8 @@ async fn add_officer(store: &Arc<dyn Store>, id: &str) -> OfficerId {
             display_name: None,
             created_at: t(0),
             disabled: false,
+            capacity: None,
+            open_chats: 0,
         },
         password_hash: None,
     };
@@ -202,6 +205,7 @@ async fn claim(
         status: ChatStatus::Assigned,
         owner: Some(officer.clone()),
         entry,
+        default_capacity: None,
     };
     store.transition(&change).await.expect("claim")
 }

@@ -124,6 +124,7 @@ impl ChatService {
                     status: plan.status,
                     owner: plan.owner,
                     entry,
+                    default_capacity: this.config().officer_capacity,
                 };
                 match this.inner.store.transition(&change).await? {
                     TransitionOutcome::Applied(now, entry) => {
@@ -135,6 +136,12 @@ impl ChatService {
                     TransitionOutcome::NotFound => return Err(Error::ChatNotFound),
                     TransitionOutcome::CustomerHasOpenChat => {
                         return Err(Error::CustomerHasOpenChat);
+                    }
+                    TransitionOutcome::AtCapacity => {
+                        let officer = change.new_owner().cloned().ok_or_else(|| {
+                            Error::internal("at capacity without an officer to give it to")
+                        })?;
+                        return Err(Error::AtCapacity(officer));
                     }
                 }
             }

@@ -26,7 +26,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 pub use customers::{CustomerLogin, CustomerSession};
 pub use feed::ChatFeed;
 pub use messages::{MAX_CLIENT_MESSAGE_ID_LEN, MessagePage, SendMessage, Sent};
-pub use officers::{Me, NewOfficer, OfficerSession};
+pub use officers::{MAX_CAPACITY, Me, NewOfficer, OfficerSession};
 pub use sessions::{LiveSession, MAX_TOKEN_BYTES, SessionNotice};
 
 use crate::bus::{Envelope, Event, EventBus, Topic};
@@ -72,6 +72,9 @@ pub struct ServiceConfig {
     /// Abuse limits on identities (failed logins per officer, sends per sender). Default
     /// [`Limits::default()`]: failed logins limited, sends not.
     pub limits: Limits,
+    /// The capacity of an officer who has none of their own: the most open chats a
+    /// claim, transfer or reopen may give them. Default `None`: unlimited.
+    pub officer_capacity: Option<u32>,
     /// Where the service reads the time. Default: the system clock.
     pub clock: Arc<dyn Clock>,
 }
@@ -87,6 +90,7 @@ impl Default for ServiceConfig {
             customer_session_ttl: Duration::from_secs(24 * 3600),
             max_page_bytes: 1024 * 1024,
             limits: Limits::default(),
+            officer_capacity: None,
             clock: Arc::new(SystemClock),
         }
     }

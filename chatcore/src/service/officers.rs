@@ -51,6 +51,9 @@ pub struct Me {
     pub officer: Option<Officer>,
 }
 
+/// The largest capacity an officer may be given (open chats at once).
+pub const MAX_CAPACITY: u32 = 10_000;
+
 impl ChatService {
     /// Creates an officer. Allowed to the admin, and to anyone in open mode.
     pub async fn create_officer(&self, actor: &Actor, new: NewOfficer) -> Result<Officer> {
@@ -85,13 +88,15 @@ impl ChatService {
             display_name,
             created_at: self.now(),
             disabled: false,
+            capacity: None,
+            open_chats: 0,
         };
         let record = OfficerRecord {
             officer: officer.clone(),
             password_hash,
         };
         match self.inner.store.create_officer(&record).await {
-            Ok(()) => Ok(officer),
+            Ok(()) => Ok(self.in_force(officer)),
             Err(StoreError::Duplicate) => Err(Error::OfficerExists(officer.id)),
             Err(e) => Err(e.into()),
         }
@@ -100,7 +105,40 @@ impl ChatService {
     /// All officers, by id. Allowed to the admin and to officers.
     pub async fn officers(&self, actor: &Actor) -> Result<Vec<Officer>> {
         policy::list_officers(actor)?;
-        Ok(self.inner.store.officers().await?)
+        let officers = self.inner.store.officers().await?;
+        Ok(officers.into_iter().map(|o| self.in_force(o)).collect())
+    }
+
+    /// Sets an officer's capacity, the most open chats they may hold (the admin only;
+    /// `None`: the server's default). Chats they hold over it stay theirs.
+    pub async fn set_capacity(
+        &self,
+        actor: &Actor,
+        officer: &OfficerId,
+        capacity: Option<u32>,
+    ) -> Result<Officer> {
+        policy::manage_officers(actor)?;
+        if capacity.is_some_and(|c| c > MAX_CAPACITY) {
+            return Err(Error::InvalidField {
+                name: "capacity",
+                reason: format!("must be at most {MAX_CAPACITY} open chats"),
+            });
+        }
+        let officer = self
+            .inner
+            .store
+            .set_officer_capacity(officer, capacity)
+            .await?
+            .ok_or(Error::OfficerNotFound)?;
+        tracing::info!(officer = %officer.id, ?capacity, "officer capacity set");
+        Ok(self.in_force(officer))
+    }
+
+    /// The officer as answers show them: the capacity in force (their own, else the
+    /// server's default).
+    pub(super) fn in_force(&self, mut officer: Officer) -> Officer {
+        officer.capacity = officer.capacity.or(self.config().officer_capacity);
+        officer
     }
 
     /// Who `actor` is (anyone identified): role, subject and, for an officer, their
@@ -113,8 +151,8 @@ impl ChatService {
                     .store
                     .officer(id)
                     .await?
-                    .ok_or(Error::OfficerNotFound)?
-                    .officer,
+                    .ok_or(Error::OfficerNotFound)
+                    .map(|r| self.in_force(r.officer))?,
             ),
             _ => None,
         };
@@ -157,6 +195,7 @@ impl ChatService {
                 .await?
                 .ok_or(Error::OfficerNotFound)?;
             tracing::info!(officer = %officer.id, sessions = revoked.len(), "officer disabled");
+            let officer = this.in_force(officer);
             // One notice for all of them, however many sessions the officer had.
             this.publish(
                 Topic::Sessions,
@@ -179,7 +218,7 @@ impl ChatService {
             .await?
             .ok_or(Error::OfficerNotFound)?;
         tracing::info!(officer = %officer.id, "officer enabled");
-        Ok(officer)
+        Ok(self.in_force(officer))
     }
 
     /// Logs an officer in. An unknown id, a malformed id and a wrong password all give
@@ -247,7 +286,7 @@ impl ChatService {
             )
             .await?;
         Ok(OfficerSession {
-            officer: record.officer,
+            officer: self.in_force(record.officer),
             token,
             expires_at,
         })

@@ -5,7 +5,9 @@
 //! (chat-postgres uses it as the stores in this crate do); it must not touch a driver or a
 //! connection, nor decide a rule of the chat.
 
-use super::{NewChat, NewMessage, OfficerRecord, SessionSubject, StoreError, TokenHash};
+use super::{
+    NewChat, NewMessage, OfficerRecord, SessionSubject, StoreError, TokenHash, Transition,
+};
 use crate::ids::{ChatId, CustomerId, MessageId, OfficerId};
 use crate::model::{Chat, ChatStatus, Message, Officer, SenderType, SystemEvent, Timestamp};
 
@@ -103,6 +105,27 @@ impl TokenHash {
             .try_into()
             .map_err(|_| MalformedRow("sessions.token_hash"))?;
         Ok(TokenHash(hash))
+    }
+}
+
+impl Transition {
+    /// The officer the change gives the chat to, when they do not hold it already: the
+    /// one whose capacity the change must respect.
+    pub fn new_owner(&self) -> Option<&OfficerId> {
+        let keeps = self.expected_status == ChatStatus::Assigned
+            && self.expected_owner == self.owner;
+        match (&self.owner, self.status) {
+            (Some(owner), ChatStatus::Assigned) if !keeps => Some(owner),
+            _ => None,
+        }
+    }
+
+    /// Whether an officer holding `open_chats` open chats, with their own capacity
+    /// `capacity`, has room for one more under this change's rule.
+    pub fn has_room(&self, capacity: Option<u32>, open_chats: u64) -> bool {
+        capacity
+            .or(self.default_capacity)
+            .is_none_or(|cap| open_chats < u64::from(cap))
     }
 }
 
@@ -244,6 +267,10 @@ pub struct OfficerColumns {
     pub created_at: i64,
     /// `officers.disabled`.
     pub disabled: bool,
+    /// `officers.capacity` (none: the server's default).
+    pub capacity: Option<i64>,
+    /// How many chats are assigned to the officer now (a count, not a column).
+    pub open_chats: i64,
 }
 
 impl OfficerColumns {
@@ -256,6 +283,12 @@ impl OfficerColumns {
                 display_name: self.display_name,
                 created_at: Timestamp::from_unix_millis(self.created_at),
                 disabled: self.disabled,
+                capacity: self
+                    .capacity
+                    .map(|c| u32::try_from(c).map_err(|_| MalformedRow("officers.capacity")))
+                    .transpose()?,
+                open_chats: u32::try_from(self.open_chats)
+                    .map_err(|_| MalformedRow("officers.open_chats"))?,
             },
             password_hash: self.password_hash,
         })

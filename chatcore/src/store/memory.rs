@@ -66,12 +66,24 @@ impl Store for MemoryStore {
     }
 
     async fn officer(&self, id: &OfficerId) -> StoreResult<Option<OfficerRecord>> {
-        Ok(self.state()?.officers.get(id).cloned())
+        let s = self.state()?;
+        Ok(s.officers.get(id).map(|record| {
+            let mut record = record.clone();
+            record.officer.open_chats = open_chats(&s, id);
+            record
+        }))
     }
 
     async fn officers(&self) -> StoreResult<Vec<Officer>> {
         let s = self.state()?;
-        let mut all: Vec<Officer> = s.officers.values().map(|o| o.officer.clone()).collect();
+        let mut all: Vec<Officer> = s
+            .officers
+            .values()
+            .map(|o| Officer {
+                open_chats: open_chats(&s, &o.officer.id),
+                ..o.officer.clone()
+            })
+            .collect();
         all.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(all)
     }
@@ -180,6 +192,12 @@ impl Store for MemoryStore {
             || chat.assigned_officer_id != change.expected_owner
         {
             return Ok(TransitionOutcome::Stale(chat));
+        }
+        if let Some(owner) = change.new_owner() {
+            let capacity = s.officers.get(owner).and_then(|o| o.officer.capacity);
+            if !change.has_room(capacity, u64::from(open_chats(s, owner))) {
+                return Ok(TransitionOutcome::AtCapacity);
+            }
         }
         // At most one open chat per customer.
         if change.status.is_open() && !chat.status.is_open() {
@@ -323,6 +341,24 @@ impl Store for MemoryStore {
         Ok(self.state()?.sessions.remove(token_hash).is_some())
     }
 
+    async fn set_officer_capacity(
+        &self,
+        officer: &OfficerId,
+        capacity: Option<u32>,
+    ) -> StoreResult<Option<Officer>> {
+        let mut guard = self.state()?;
+        let s = &mut *guard;
+        let open = open_chats(s, officer);
+        let Some(record) = s.officers.get_mut(officer) else {
+            return Ok(None);
+        };
+        record.officer.capacity = capacity;
+        Ok(Some(Officer {
+            open_chats: open,
+            ..record.officer.clone()
+        }))
+    }
+
     async fn set_officer_disabled(
         &self,
         officer: &OfficerId,
@@ -330,11 +366,13 @@ impl Store for MemoryStore {
     ) -> StoreResult<Option<(Officer, Vec<TokenHash>)>> {
         let mut guard = self.state()?;
         let s = &mut *guard;
+        let open = open_chats(s, officer);
         let Some(record) = s.officers.get_mut(officer) else {
             return Ok(None);
         };
         record.officer.disabled = disabled;
-        let updated = record.officer.clone();
+        let mut updated = record.officer.clone();
+        updated.open_chats = open;
         let mut revoked = Vec::new();
         if disabled {
             s.sessions.retain(|hash, session| {
@@ -366,4 +404,14 @@ impl Store for MemoryStore {
         }
         Ok(())
     }
+}
+
+/// How many open (assigned) chats an officer holds.
+fn open_chats(s: &State, officer: &OfficerId) -> u32 {
+    let held = s
+        .chats
+        .values()
+        .filter(|c| c.status == ChatStatus::Assigned && c.assigned_officer_id.as_ref() == Some(officer))
+        .count();
+    u32::try_from(held).unwrap_or(u32::MAX)
 }

@@ -119,6 +119,12 @@ pub struct Transition {
     /// The system entry (its `chat_id` names the chat; its `created_at` is the time of
     /// the change, also the chat's `updated_at` and, when resolved, `resolved_at`).
     pub entry: NewMessage,
+    /// The capacity of an officer who has none of their own (the server's default;
+    /// `None`: unlimited). A change that gives the chat to an officer who does not hold
+    /// it ([`Transition::new_owner`]) is applied only while they hold fewer open chats
+    /// than their capacity, counted in the same transaction
+    /// ([`TransitionOutcome::AtCapacity`]).
+    pub default_capacity: Option<u32>,
 }
 
 /// What [`Store::transition`] did.
@@ -136,6 +142,8 @@ pub enum TransitionOutcome {
     NotFound,
     /// The change would give the customer a second open chat; nothing changed.
     CustomerHasOpenChat,
+    /// The officer the chat would go to is at their capacity; nothing changed.
+    AtCapacity,
 }
 
 /// What [`Store::append_message`] did.
@@ -330,6 +338,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes a session; `true` if it existed.
     async fn delete_session(&self, token_hash: &TokenHash) -> StoreResult<bool>;
+
+    /// Sets an officer's own capacity (`None`: the server's default). `None` when there
+    /// is no such officer. Chats they hold over a lowered capacity stay theirs; they get
+    /// no more until under it.
+    async fn set_officer_capacity(
+        &self,
+        officer: &OfficerId,
+        capacity: Option<u32>,
+    ) -> StoreResult<Option<Officer>>;
 
     /// Disables or enables an officer. Disabling deletes every session of the officer in
     /// the same transaction and returns their hashes (so that the live connections they

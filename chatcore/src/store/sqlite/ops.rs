@@ -11,7 +11,7 @@ use super::rows::{
     SQL_CHAT_BY_CUSTOMER, SQL_CUSTOMER_CHATS, SQL_IDEMPOTENT_ORIGINAL, SQL_INSERT_MESSAGE,
     SQL_NEXT_SEQ, SQL_OFFICER_CHATS, SQL_PAGE_AFTER, SQL_PAGE_BEFORE, SQL_QUEUE,
     SQL_RENAME_CUSTOMER, SQL_SESSION, SQL_TRANSITION, chat_by_id, chat_from_row, message_from_row,
-    officer_from_row,
+    officer_by_id, officer_columns, officer_from_row,
 };
 use super::schema::schema_version;
 use crate::ids::{ChatId, CustomerId, OfficerId};
@@ -47,14 +47,7 @@ impl Store for SqliteStore {
 
     async fn officer(&self, id: &OfficerId) -> StoreResult<Option<OfficerRecord>> {
         let id = id.clone();
-        self.read(move |c| {
-            c.prepare_cached(
-                "SELECT id, display_name, password_hash, created_at, disabled FROM officers
-                 WHERE id = ?1",
-            )
-            .and_then(|mut st| st.query_row([id.as_str()], officer_from_row).optional())
-            .map_err(classify)
-        })
+        self.read(move |c| officer_by_id(c, &id).map_err(classify))
         .await
     }
 
@@ -62,8 +55,7 @@ impl Store for SqliteStore {
         self.read(|c| {
             let mut st = c
                 .prepare_cached(
-                    "SELECT id, display_name, password_hash, created_at, disabled FROM officers
-                     ORDER BY id",
+                    concat!(officer_columns!(), " ORDER BY id"),
                 )
                 .map_err(classify)?;
             let rows = st
@@ -193,6 +185,16 @@ impl Store for SqliteStore {
             let m = &change.entry;
             let chat_id = m.chat_id.to_string();
             let at = m.created_at.unix_millis();
+            // The one writer serializes this count and the update below.
+            if let Some(owner) = change.new_owner() {
+                let load = officer_by_id(c, owner).map_err(classify)?;
+                let (capacity, open) = load.map_or((None, 0), |r| {
+                    (r.officer.capacity, u64::from(r.officer.open_chats))
+                });
+                if !change.has_room(capacity, open) {
+                    return Ok(TransitionOutcome::AtCapacity);
+                }
+            }
             let updated = c
                 .prepare_cached(SQL_TRANSITION)
                 .and_then(|mut st| {
@@ -410,6 +412,27 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn set_officer_capacity(
+        &self,
+        officer: &OfficerId,
+        capacity: Option<u32>,
+    ) -> StoreResult<Option<Officer>> {
+        let officer = officer.clone();
+        self.write(move |c| {
+            let changed = c
+                .prepare_cached("UPDATE officers SET capacity = ?2 WHERE id = ?1")
+                .and_then(|mut st| st.execute(params![officer.as_str(), capacity]))
+                .map_err(classify)?;
+            if changed == 0 {
+                return Ok(None);
+            }
+            Ok(officer_by_id(c, &officer)
+                .map_err(classify)?
+                .map(|r| r.officer))
+        })
+        .await
+    }
+
     async fn set_officer_disabled(
         &self,
         officer: &OfficerId,
@@ -417,17 +440,14 @@ impl Store for SqliteStore {
     ) -> StoreResult<Option<(Officer, Vec<TokenHash>)>> {
         let officer = officer.clone();
         self.write(move |c| {
-            let record = c
-                .prepare_cached(
-                    "UPDATE officers SET disabled = ?2 WHERE id = ?1
-                     RETURNING id, display_name, password_hash, created_at, disabled",
-                )
-                .and_then(|mut st| {
-                    st.query_row(params![officer.as_str(), disabled], officer_from_row)
-                        .optional()
-                })
+            let changed = c
+                .prepare_cached("UPDATE officers SET disabled = ?2 WHERE id = ?1")
+                .and_then(|mut st| st.execute(params![officer.as_str(), disabled]))
                 .map_err(classify)?;
-            let Some(record) = record else {
+            let Some(record) = officer_by_id(c, &officer)
+                .map_err(classify)?
+                .filter(|_| changed == 1)
+            else {
                 return Ok(None);
             };
             let mut revoked = Vec::new();

@@ -5,7 +5,7 @@
 
 use rusqlite::{Connection, OptionalExtension, Row};
 
-use crate::ids::ChatId;
+use crate::ids::{ChatId, OfficerId};
 use crate::model::{Chat, Message};
 use crate::store::{ChatColumns, MalformedRow, MessageColumns, OfficerColumns, OfficerRecord};
 
@@ -15,6 +15,16 @@ macro_rules! chat_columns {
          resolved_at, last_seq"
     };
 }
+/// An officer's columns, with how many open chats they hold (a count on the officer's
+/// index range of `chats_by_officer`).
+macro_rules! officer_columns {
+    () => {
+        "SELECT id, display_name, password_hash, created_at, disabled, capacity, \
+         (SELECT count(*) FROM chats WHERE chats.assigned_officer_id = officers.id \
+         AND chats.status = 'assigned') FROM officers"
+    };
+}
+pub(super) use officer_columns;
 macro_rules! message_columns {
     () => {
         "id, chat_id, seq, sender_type, sender_id, content, created_at, client_message_id, event"
@@ -129,9 +139,20 @@ pub(super) fn officer_from_row(r: &Row<'_>) -> rusqlite::Result<OfficerRecord> {
         password_hash: r.get(2)?,
         created_at: r.get(3)?,
         disabled: r.get(4)?,
+        capacity: r.get(5)?,
+        open_chats: r.get(6)?,
     }
     .decode()
     .map_err(corrupt)
+}
+
+pub(super) fn officer_by_id(
+    conn: &Connection,
+    id: &OfficerId,
+) -> rusqlite::Result<Option<OfficerRecord>> {
+    conn.prepare_cached(concat!(officer_columns!(), " WHERE id = ?1"))?
+        .query_row([id.as_str()], officer_from_row)
+        .optional()
 }
 
 pub(super) fn chat_by_id(conn: &Connection, id: &ChatId) -> rusqlite::Result<Option<Chat>> {

@@ -105,6 +105,9 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX chats_by_officer ON chats(assigned_officer_id, status, updated_at, id)
         WHERE assigned_officer_id IS NOT NULL;
     "#,
+    // v6: an officer's capacity, the most open chats they may hold (NULL: the server's
+    // default).
+    "ALTER TABLE officers ADD COLUMN capacity INTEGER;",
 ];
 
 /// The schema version (`PRAGMA user_version`) this build migrates SQLite files to.

@@ -1,0 +1,125 @@
+//! Officers' capacity over HTTP: the admin sets it, answers show it with the officer's
+//! load, and a claim or transfer past it is 409 `at_capacity`, decided with the
+//! assignment: of concurrent claims by an officer with one free slot, exactly one wins.
+
+use std::sync::Arc;
+
+use axum::http::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::{ADMIN_TOKEN, Options, TestApp, spawn_app};
+
+async fn set(app: &TestApp, token: &str, officer: &str, body: Value) -> crate::helpers::Resp {
+    app.request(
+        Method::PUT,
+        &format!("/api/officers/{officer}/capacity"),
+        Some(token),
+        Some(&body),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capacity_is_set_by_the_admin_shown_and_enforced() {
+    let app = Arc::new(spawn_app(Options::secured()).await);
+    let alice = app.new_officer("alice").await;
+    let bob = app.new_officer("bob").await;
+
+    // Only the admin sets it; its shape and range are checked; nothing else changes.
+    set(&app, &alice, "alice", json!({ "capacity": 1 }))
+        .await
+        .expect_error(403, "forbidden");
+    for bad in [json!({ "capacity": -1 }), json!({ "capacity": "2" }), json!({ "capacity": 1.5 })] {
+        set(&app, ADMIN_TOKEN, "alice", bad)
+            .await
+            .expect_error(422, "invalid_field");
+    }
+    set(&app, ADMIN_TOKEN, "alice", json!({ "capacity": 10_001 }))
+        .await
+        .expect_error(422, "invalid_field");
+    set(&app, ADMIN_TOKEN, "alice", json!({}))
+        .await
+        .expect_error(400, "invalid_body");
+    set(&app, ADMIN_TOKEN, "nobody", json!({ "capacity": 1 }))
+        .await
+        .expect_error(404, "officer_not_found");
+    let listed = app
+        .request(Method::GET, "/api/officers", Some(&alice), None)
+        .await
+        .expect(200);
+    assert_eq!(listed[0]["capacity"], Value::Null, "unlimited: {listed}");
+    let officer = set(&app, ADMIN_TOKEN, "alice", json!({ "capacity": 1 }))
+        .await
+        .expect(200);
+    assert_eq!(
+        (&officer["id"], &officer["capacity"], &officer["openChats"]),
+        (&json!("alice"), &json!(1), &json!(0))
+    );
+
+    // Eight chats; alice claims them all at once: one is hers, the rest 409.
+    let mut chats = Vec::new();
+    for i in 0..8 {
+        chats.push(app.new_customer(&format!("c{i}")).await.1);
+    }
+    let racers: Vec<_> = chats
+        .iter()
+        .map(|chat| {
+            let (app, alice, chat) = (app.clone(), alice.clone(), chat.clone());
+            tokio::spawn(async move { app.claim(Some(&alice), "alice", &chat).await })
+        })
+        .collect();
+    let mut won = Vec::new();
+    for (racer, chat) in racers.into_iter().zip(&chats) {
+        let resp = racer.await.unwrap();
+        match resp.status {
+            200 => won.push(chat.clone()),
+            _ => resp.expect_error(409, "at_capacity"),
+        }
+    }
+    assert_eq!(won.len(), 1, "{won:?}");
+    let me = app
+        .request(Method::GET, "/api/me", Some(&alice), None)
+        .await
+        .expect(200);
+    assert_eq!(
+        (&me["officer"]["capacity"], &me["officer"]["openChats"]),
+        (&json!(1), &json!(1))
+    );
+
+    // A transfer to her is refused the same way, and the chat stays bob's.
+    let bobs = chats.iter().find(|c| !won.contains(c)).unwrap();
+    app.claim(Some(&bob), "bob", bobs).await.expect(200);
+    app.request(
+        Method::POST,
+        &format!("/api/chats/{bobs}/transfer"),
+        Some(&bob),
+        Some(&json!({ "officerId": "alice" })),
+    )
+    .await
+    .expect_error(409, "at_capacity");
+    let still = app.chat(Some(&bob), bobs).await.expect(200);
+    assert_eq!(still["assignedOfficerId"], "bob");
+
+    // Her chat ends: the slot is free again. Back to the default (unlimited): no limit.
+    app.request(
+        Method::POST,
+        &format!("/api/chats/{}/resolve", won[0]),
+        Some(&alice),
+        None,
+    )
+    .await
+    .expect(200);
+    app.request(
+        Method::POST,
+        &format!("/api/chats/{bobs}/transfer"),
+        Some(&bob),
+        Some(&json!({ "officerId": "alice" })),
+    )
+    .await
+    .expect(200);
+    set(&app, ADMIN_TOKEN, "alice", json!({ "capacity": null }))
+        .await
+        .expect(200);
+    let free = chats.iter().find(|c| !won.contains(c) && *c != bobs).unwrap();
+    app.claim(Some(&alice), "alice", free).await.expect(200);
+}
