@@ -1039,11 +1039,15 @@ fn officer_capacity_is_set_shown_and_enforced() {
     assert!(lines[0].ends_with("LOAD"), "{}", list.stdout);
     assert!(lines[1].ends_with("1 of 1"), "{}", list.stdout);
     let json = cli.json(&["officer", "list"]);
-    assert_eq!((&json[0]["capacity"], &json[0]["openChats"]), (&json!(1), &json!(1)));
+    assert_eq!(
+        (&json[0]["capacity"], &json[0]["openChats"]),
+        (&json!(1), &json!(1))
+    );
     // Back to the server's default (unlimited here): the claim goes through.
     let unset = cli.json(&["officer", "capacity", "alice", "default"]);
     assert_eq!(unset["capacity"], Value::Null);
-    cli.run(&["--as", "officer:alice", "claim", &second]).code(0);
+    cli.run(&["--as", "officer:alice", "claim", &second])
+        .code(0);
     // Only the admin; a capacity is a number or `default`.
     cli.run(&["--as", "officer:alice", "officer", "capacity", "alice", "3"])
         .error(5, "forbidden");

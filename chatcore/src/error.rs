@@ -309,7 +309,10 @@ mod tests {
             (Error::ChatResolved, ErrorKind::Conflict),
             (Error::NotResolved, ErrorKind::Conflict),
             (Error::CustomerHasOpenChat, ErrorKind::Conflict),
-            (Error::AtCapacity(OfficerId::parse("o").unwrap()), ErrorKind::Conflict),
+            (
+                Error::AtCapacity(OfficerId::parse("o").unwrap()),
+                ErrorKind::Conflict,
+            ),
             (
                 Error::RateLimited {
                     retry_after: Duration::from_secs(1),

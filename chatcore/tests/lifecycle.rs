@@ -460,7 +460,10 @@ async fn capacity_default_and_own_capacity() {
         "forbidden"
     );
     assert_eq!(
-        code(s.set_capacity(&Actor::Admin, &oid("alice"), Some(10_001)).await),
+        code(
+            s.set_capacity(&Actor::Admin, &oid("alice"), Some(10_001))
+                .await
+        ),
         "invalid_field"
     );
     let raised = s

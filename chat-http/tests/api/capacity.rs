@@ -29,7 +29,11 @@ async fn capacity_is_set_by_the_admin_shown_and_enforced() {
     set(&app, &alice, "alice", json!({ "capacity": 1 }))
         .await
         .expect_error(403, "forbidden");
-    for bad in [json!({ "capacity": -1 }), json!({ "capacity": "2" }), json!({ "capacity": 1.5 })] {
+    for bad in [
+        json!({ "capacity": -1 }),
+        json!({ "capacity": "2" }),
+        json!({ "capacity": 1.5 }),
+    ] {
         set(&app, ADMIN_TOKEN, "alice", bad)
             .await
             .expect_error(422, "invalid_field");
@@ -120,6 +124,9 @@ async fn capacity_is_set_by_the_admin_shown_and_enforced() {
     set(&app, ADMIN_TOKEN, "alice", json!({ "capacity": null }))
         .await
         .expect(200);
-    let free = chats.iter().find(|c| !won.contains(c) && *c != bobs).unwrap();
+    let free = chats
+        .iter()
+        .find(|c| !won.contains(c) && *c != bobs)
+        .unwrap();
     app.claim(Some(&alice), "alice", free).await.expect(200);
 }

@@ -467,7 +467,10 @@ impl Store for PgStore {
             .query_opt(&st, &[&officer.as_str()])
             .await
             .map_err(classify)?;
-        Ok(row.map(|r| officer_from_row(&r)).transpose()?.map(|r| r.officer))
+        Ok(row
+            .map(|r| officer_from_row(&r))
+            .transpose()?
+            .map(|r| r.officer))
     }
 
     async fn set_officer_disabled(

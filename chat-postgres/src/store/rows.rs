@@ -154,7 +154,10 @@ pub(super) fn officer_from_row(r: &Row) -> StoreResult<OfficerRecord> {
         password_hash: r.try_get(2).map_err(classify)?,
         created_at: r.try_get(3).map_err(classify)?,
         disabled: r.try_get(4).map_err(classify)?,
-        capacity: r.try_get::<_, Option<i32>>(5).map_err(classify)?.map(i64::from),
+        capacity: r
+            .try_get::<_, Option<i32>>(5)
+            .map_err(classify)?
+            .map(i64::from),
         open_chats: r.try_get(6).map_err(classify)?,
     };
     Ok(columns.decode()?)

@@ -500,9 +500,18 @@ pub(super) async fn capacity_is_checked_in_the_same_transaction(store: Arc<dyn S
         }
     };
     let outcomes = [
-        store.transition(&with_default(free[1], 20)).await.expect("1"),
-        store.transition(&with_default(free[2], 21)).await.expect("2"),
-        store.transition(&with_default(free[3], 22)).await.expect("3"),
+        store
+            .transition(&with_default(free[1], 20))
+            .await
+            .expect("1"),
+        store
+            .transition(&with_default(free[2], 21))
+            .await
+            .expect("2"),
+        store
+            .transition(&with_default(free[3], 22))
+            .await
+            .expect("3"),
     ];
     assert!(matches!(outcomes[0], TransitionOutcome::Applied(..)));
     assert!(matches!(outcomes[1], TransitionOutcome::Applied(..)));

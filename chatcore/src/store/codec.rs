@@ -112,8 +112,8 @@ impl Transition {
     /// The officer the change gives the chat to, when they do not hold it already: the
     /// one whose capacity the change must respect.
     pub fn new_owner(&self) -> Option<&OfficerId> {
-        let keeps = self.expected_status == ChatStatus::Assigned
-            && self.expected_owner == self.owner;
+        let keeps =
+            self.expected_status == ChatStatus::Assigned && self.expected_owner == self.owner;
         match (&self.owner, self.status) {
             (Some(owner), ChatStatus::Assigned) if !keeps => Some(owner),
             _ => None,

@@ -411,7 +411,9 @@ fn open_chats(s: &State, officer: &OfficerId) -> u32 {
     let held = s
         .chats
         .values()
-        .filter(|c| c.status == ChatStatus::Assigned && c.assigned_officer_id.as_ref() == Some(officer))
+        .filter(|c| {
+            c.status == ChatStatus::Assigned && c.assigned_officer_id.as_ref() == Some(officer)
+        })
         .count();
     u32::try_from(held).unwrap_or(u32::MAX)
 }

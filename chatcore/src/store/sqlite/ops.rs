@@ -48,15 +48,13 @@ impl Store for SqliteStore {
     async fn officer(&self, id: &OfficerId) -> StoreResult<Option<OfficerRecord>> {
         let id = id.clone();
         self.read(move |c| officer_by_id(c, &id).map_err(classify))
-        .await
+            .await
     }
 
     async fn officers(&self) -> StoreResult<Vec<Officer>> {
         self.read(|c| {
             let mut st = c
-                .prepare_cached(
-                    concat!(officer_columns!(), " ORDER BY id"),
-                )
+                .prepare_cached(concat!(officer_columns!(), " ORDER BY id"))
                 .map_err(classify)?;
             let rows = st
                 .query_map([], officer_from_row)
