@@ -544,3 +544,55 @@ async fn a_node_killed_mid_traffic_loses_nothing_acknowledged() {
     moved_seqs.extend(&seen_moved.lock().unwrap().seqs[&x]);
     assert_eq!(moved_seqs, dense(nx), "X's customer across the move");
 }
+
+/// An officer with one free slot (the nodes' default capacity, 1) claims eight chats at
+/// once, half through each node: exactly one claim wins, the others are 409
+/// `at_capacity`, and the store holds one chat for her.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_officer_at_capacity_wins_one_claim_across_two_nodes() {
+    const CHATS: usize = 8;
+    let Some(nodes) = crate::two_nodes(
+        "an_officer_at_capacity_wins_one_claim_across_two_nodes",
+        &["--officer-capacity", "1"],
+    ) else {
+        return;
+    };
+    let apis = [&nodes.a.api, &nodes.b.api];
+    let amy = apis[0].officer("amy").await;
+    let mut chats = Vec::new();
+    for c in 0..CHATS {
+        chats.push(apis[c % 2].customer(&format!("cust-{c}")).await.1);
+    }
+    let start = Arc::new(tokio::sync::Barrier::new(CHATS));
+    let claims: Vec<_> = chats
+        .iter()
+        .enumerate()
+        .map(|(c, chat)| {
+            let api = apis[c % 2].clone();
+            let (start, chat, amy) = (start.clone(), chat.clone(), amy.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                api.claim(&amy, "amy", &chat).await.expect("claim request")
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for claim in claims {
+        let (status, body) = claim.await.unwrap();
+        match status {
+            200 => won += 1,
+            409 => assert_eq!(body["error"]["code"], "at_capacity", "{body}"),
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!(won, 1);
+    let (status, me) = apis[1]
+        .call(Method::GET, "/api/me", Some(&amy), None)
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(
+        (&me["officer"]["capacity"], &me["officer"]["openChats"]),
+        (&json!(1), &json!(1))
+    );
+}
