@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chatcore::store::{
-    AppendOutcome, Counts, NewChat, NewMessage, OfficerRecord, PageQuery, SessionRecord,
-    StoreResult, TokenHash, Transition, TransitionOutcome,
+    AppendOutcome, Counts, NewChat, NewMessage, OfficerRecord, OfficerUpdate, PageQuery,
+    SessionRecord, StoreResult, TokenHash, Transition, TransitionOutcome,
 };
 use chatcore::{
     Chat, ChatId, ChatService, ChatStatus, CustomerId, CustomerLogin, LocalBus, Message, Officer,
@@ -134,16 +134,13 @@ impl<S: Store> Store for MeteredStore<S> {
         self.measure("delete_session", self.inner.delete_session(token_hash))
             .await
     }
-    async fn set_officer_capacity(
+    async fn update_officer(
         &self,
         officer: &OfficerId,
-        capacity: Option<u32>,
+        update: &OfficerUpdate,
     ) -> StoreResult<Option<Officer>> {
-        self.measure(
-            "set_officer_capacity",
-            self.inner.set_officer_capacity(officer, capacity),
-        )
-        .await
+        self.measure("update_officer", self.inner.update_officer(officer, update))
+            .await
     }
     async fn set_officer_disabled(
         &self,

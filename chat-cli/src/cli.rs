@@ -219,10 +219,42 @@ pub(crate) enum OfficerCommand {
     Disable(OfficerIdArg),
     /// Enable a disabled officer again (the admin).
     Enable(OfficerIdArg),
+    /// Set whether an officer takes chats now: `available` or `away` (the officer for
+    /// themselves, remote default: the logged-in officer; the admin for anyone).
+    Availability(OfficerAvailabilityArgs),
     /// Set the most open chats an officer may hold (the admin): a number, or `default`
     /// for the server's (--officer-capacity). Claims and transfers past it are refused
     /// (exit 4, at_capacity).
     Capacity(OfficerCapacityArgs),
+}
+
+/// `officer availability`
+#[derive(Debug, Args)]
+pub(crate) struct OfficerAvailabilityArgs {
+    /// `available` or `away`.
+    #[arg(value_enum)]
+    pub(crate) availability: AvailabilityArg,
+    /// The officer (default: the logged-in officer, or the one named by --as).
+    #[arg(long)]
+    pub(crate) officer: Option<String>,
+}
+
+/// `officer availability`'s value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum AvailabilityArg {
+    /// Taking chats.
+    Available,
+    /// Not taking chats for now.
+    Away,
+}
+
+impl From<AvailabilityArg> for chatcore::Availability {
+    fn from(a: AvailabilityArg) -> Self {
+        match a {
+            AvailabilityArg::Available => chatcore::Availability::Available,
+            AvailabilityArg::Away => chatcore::Availability::Away,
+        }
+    }
 }
 
 /// `officer capacity`

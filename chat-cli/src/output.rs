@@ -59,7 +59,12 @@ impl Printer {
                             o.id.to_string(),
                             o.display_name.clone().unwrap_or_default(),
                             o.created_at.to_string(),
-                            if o.disabled { "disabled" } else { "active" }.to_string(),
+                            if o.disabled {
+                                "disabled"
+                            } else {
+                                o.availability.as_str()
+                            }
+                            .to_string(),
                             load(o),
                         ]
                     })

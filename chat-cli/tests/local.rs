@@ -1056,4 +1056,20 @@ fn officer_capacity_is_set_shown_and_enforced() {
         .error(7, "invalid_field");
     cli.run(&["officer", "capacity", "nobody", "1"])
         .error(3, "officer_not_found");
+    // Availability: the officer's own (by --as), or the admin's for anyone.
+    let away = cli.run(&["--as", "officer:alice", "officer", "availability", "away"]);
+    away.code(0);
+    assert_eq!(away.stdout, "officer alice is away\n");
+    let list = cli.run(&["officer", "list"]);
+    assert!(
+        list.stdout.lines().nth(1).unwrap().contains(" away "),
+        "{}",
+        list.stdout
+    );
+    let back = cli.json(&["officer", "availability", "available", "--officer", "alice"]);
+    assert_eq!(back["availability"], "available");
+    cli.run(&["officer", "availability", "away"])
+        .error(2, "usage");
+    cli.run(&["officer", "availability", "busy", "--officer", "alice"])
+        .code(2);
 }

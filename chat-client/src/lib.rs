@@ -40,6 +40,6 @@ pub use ws::{Identity, Incoming, Socket, ws_url};
 /// chatcore themselves.
 pub use chatcore::wire::{ClientFrame, ErrorFrame, ServerFrame};
 pub use chatcore::{
-    Chat, ChatStatus, ChatsFilter, CustomerSession, ErrorKind, Event, Message, Officer,
-    OfficerSession,
+    Availability, Chat, ChatStatus, ChatsFilter, CustomerSession, ErrorKind, Event, Message,
+    Officer, OfficerSession,
 };

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chatcore::{Chat, ChatsFilter, CustomerSession, Message, Officer, OfficerSession};
+use chatcore::{
+    Availability, Chat, ChatsFilter, CustomerSession, Message, Officer, OfficerSession,
+};
 use reqwest::header::RETRY_AFTER;
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
@@ -358,6 +360,18 @@ impl Client {
     pub async fn set_capacity(&self, id: &str, capacity: Option<u32>) -> Result<Officer, Error> {
         let path = format!("/api/officers/{}/capacity", segment(id));
         let body = json!({ "capacity": capacity });
+        Ok(self.call(Method::PUT, &path, Some(body), true).await?.1)
+    }
+
+    /// `PUT /api/officers/{id}/availability`: whether the officer takes chats now (that
+    /// officer, the admin).
+    pub async fn set_availability(
+        &self,
+        id: &str,
+        availability: Availability,
+    ) -> Result<Officer, Error> {
+        let path = format!("/api/officers/{}/availability", segment(id));
+        let body = json!({ "availability": availability.as_str() });
         Ok(self.call(Method::PUT, &path, Some(body), true).await?.1)
     }
 

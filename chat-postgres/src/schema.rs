@@ -95,6 +95,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     "#,
     // v6: as the SQLite store's v6, an officer's capacity.
     "ALTER TABLE officers ADD COLUMN capacity INTEGER;",
+    // v7: as the SQLite store's v7, whether an officer takes chats now.
+    "ALTER TABLE officers ADD COLUMN availability TEXT NOT NULL DEFAULT 'available';",
 ];
 
 /// The schema version this build migrates databases to.

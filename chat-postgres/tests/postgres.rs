@@ -344,6 +344,7 @@ async fn a_remote_queue_created_event_for_a_claimed_chat_is_dropped() {
                 display_name: None,
                 created_at: Timestamp::from_unix_millis(0),
                 disabled: false,
+                availability: chatcore::Availability::Available,
                 capacity: None,
                 open_chats: 0,
             },

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 use crate::ids::{ChatId, OfficerId};
-use crate::model::{Chat, ChatChange, Message};
+use crate::model::{Chat, ChatChange, Message, Officer};
 use crate::store::TokenHash;
 
 /// Where an event is published.
@@ -113,6 +113,11 @@ pub enum Event {
         /// What happened.
         change: ChatChange,
     },
+    /// An officer's settings changed: availability or capacity (topic `officers:all`).
+    OfficerUpdated {
+        /// The officer as they now are.
+        officer: Officer,
+    },
     /// A session ended before its expiry (topic `sessions`; the engine's own, never
     /// sent to a client): connections it authenticates must close.
     SessionRevoked {
@@ -143,6 +148,7 @@ impl Event {
             Event::ChatAssigned { .. } => "chat_assigned",
             Event::ChatUpdated { .. } => "chat_updated",
             Event::ChatUnassigned { .. } => "chat_unassigned",
+            Event::OfficerUpdated { .. } => "officer_updated",
             Event::SessionRevoked { .. } => "session_revoked",
             Event::OfficerSessionsRevoked { .. } => "officer_sessions_revoked",
             Event::SessionsMayBeStale => "sessions_may_be_stale",

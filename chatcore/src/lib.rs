@@ -119,7 +119,8 @@ pub use identity::{Actor, Authenticated};
 pub use ids::{ChatId, CustomerId, IdKind, MessageId, OfficerId};
 pub use limits::{Limits, Rate, RateLimiter, Throttle};
 pub use model::{
-    Chat, ChatChange, ChatStatus, ChatsFilter, Message, Officer, SenderType, SystemEvent, Timestamp,
+    Availability, Chat, ChatChange, ChatStatus, ChatsFilter, Message, Officer, SenderType,
+    SystemEvent, Timestamp,
 };
 pub use service::{
     ChatFeed, ChatService, CustomerLogin, CustomerSession, LiveSession, MAX_TOKEN_BYTES, Me,

@@ -98,6 +98,9 @@ pub struct Officer {
     /// session they had was revoked.
     #[serde(default)]
     pub disabled: bool,
+    /// Whether they take chats now (`available`, the default) or not (`away`).
+    #[serde(default)]
+    pub availability: Availability,
     /// The most open chats they may hold at once (`null`: unlimited). Answers give the
     /// capacity in force: the officer's own, else the server's default.
     #[serde(default)]
@@ -143,6 +146,36 @@ impl ChatStatus {
             "pending" => Some(ChatStatus::Pending),
             "assigned" => Some(ChatStatus::Assigned),
             "resolved" => Some(ChatStatus::Resolved),
+            _ => None,
+        }
+    }
+}
+
+/// Whether an officer takes chats now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Availability {
+    /// Taking chats (a new officer starts so).
+    #[default]
+    Available,
+    /// Not taking chats for now.
+    Away,
+}
+
+impl Availability {
+    /// The contract's spelling (`available`, `away`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Availability::Available => "available",
+            Availability::Away => "away",
+        }
+    }
+
+    /// Parses the contract's spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "available" => Some(Availability::Available),
+            "away" => Some(Availability::Away),
             _ => None,
         }
     }

@@ -169,6 +169,15 @@ pub(crate) fn read_chat(actor: &Actor, chat: &Chat) -> Result<ReadRight> {
     right.ok_or_else(|| refuse(actor, "you may not read this chat"))
 }
 
+/// Setting an officer's availability: that officer and the admin.
+pub(crate) fn set_availability(actor: &Actor, officer: &OfficerId) -> Result<()> {
+    match actor {
+        Actor::Admin => Ok(()),
+        Actor::Officer(me) if me == officer => Ok(()),
+        _ => Err(refuse(actor, "officers set their own availability only")),
+    }
+}
+
 /// Disabling and enabling officers: the admin only.
 pub(crate) fn manage_officers(actor: &Actor) -> Result<()> {
     match actor {

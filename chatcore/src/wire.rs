@@ -116,6 +116,7 @@ impl ServerFrame {
         "chat_assigned",
         "chat_updated",
         "chat_unassigned",
+        "officer_updated",
     ];
 
     /// Whether `kind` is one of [`ServerFrame::TYPES`].
@@ -231,6 +232,17 @@ mod tests {
             Event::QueueChatClaimed { chat: chat.clone() },
             Event::ChatAssigned { chat: chat.clone() },
             Event::ChatUnassigned { chat: chat.clone() },
+            Event::OfficerUpdated {
+                officer: crate::model::Officer {
+                    id: crate::ids::OfficerId::parse("o").unwrap(),
+                    display_name: None,
+                    created_at: Timestamp::now(),
+                    disabled: false,
+                    availability: crate::model::Availability::Away,
+                    capacity: None,
+                    open_chats: 0,
+                },
+            },
             Event::ChatUpdated {
                 chat,
                 change: crate::model::ChatChange::Claimed,

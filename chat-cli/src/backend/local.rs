@@ -246,6 +246,23 @@ impl Local {
         Ok(officer.map_err(ApiError::from)?)
     }
 
+    pub(crate) async fn set_availability(
+        &self,
+        id: Option<&str>,
+        availability: chatcore::Availability,
+    ) -> anyhow::Result<Officer> {
+        let id = match id {
+            Some(id) => OfficerId::parse(id).map_err(ApiError::from)?,
+            None => self.acting_officer("`officer availability` without --officer")?,
+        };
+        let actor = self.actor(None).await?;
+        let officer = self
+            .service
+            .set_availability(&actor, &id, availability)
+            .await;
+        Ok(officer.map_err(ApiError::from)?)
+    }
+
     pub(crate) async fn set_capacity(
         &self,
         id: &str,

@@ -86,6 +86,18 @@ impl Backend {
         }
     }
 
+    /// Sets an officer's availability (`None`: the acting officer).
+    pub(crate) async fn set_availability(
+        &self,
+        id: Option<&str>,
+        availability: chatcore::Availability,
+    ) -> anyhow::Result<Officer> {
+        match self {
+            Backend::Local(b) => b.set_availability(id, availability).await,
+            Backend::Remote(b) => b.set_availability(id, availability).await,
+        }
+    }
+
     /// Sets an officer's capacity (`None`: the server's default).
     pub(crate) async fn set_capacity(
         &self,

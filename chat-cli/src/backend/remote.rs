@@ -103,6 +103,22 @@ impl Remote {
         Ok(created.map_err(|e| self.error(e))?)
     }
 
+    pub(crate) async fn set_availability(
+        &self,
+        id: Option<&str>,
+        availability: chatcore::Availability,
+    ) -> anyhow::Result<Officer> {
+        let id = match id {
+            Some(id) => id.to_string(),
+            None => {
+                self.own_id("officer", "`officer availability` without --officer")
+                    .await?
+            }
+        };
+        let officer = self.client.set_availability(&id, availability).await;
+        Ok(officer.map_err(|e| self.error(e))?)
+    }
+
     pub(crate) async fn set_capacity(
         &self,
         id: &str,

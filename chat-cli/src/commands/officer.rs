@@ -25,6 +25,20 @@ pub(crate) async fn run(
         }
         OfficerCommand::Login(args) => login(backend, printer, args).await,
         OfficerCommand::Disable(args) => switch(backend, printer, &args.id, true).await,
+        OfficerCommand::Availability(args) => {
+            let officer = backend
+                .set_availability(args.officer.as_deref(), args.availability.into())
+                .await
+                .context("setting the availability")?;
+            printer.either(&officer, || {
+                format!(
+                    "officer {} is {}",
+                    officer.id,
+                    officer.availability.as_str()
+                )
+            })?;
+            Ok(())
+        }
         OfficerCommand::Capacity(args) => {
             let officer = backend
                 .set_capacity(&args.id, args.capacity.0)

@@ -6,7 +6,9 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
-use chatcore::{Chat, ChatId, ChatsFilter, NewOfficer, Officer, OfficerId, OfficerSession};
+use chatcore::{
+    Availability, Chat, ChatId, ChatsFilter, NewOfficer, Officer, OfficerId, OfficerSession,
+};
 use serde::Deserialize;
 
 use crate::error::ApiError;
@@ -23,6 +25,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/api/officers/{officer_id}/disable", post(disable))
         .route("/api/officers/{officer_id}/enable", post(enable))
         .route("/api/officers/{officer_id}/capacity", put(capacity))
+        .route("/api/officers/{officer_id}/availability", put(availability))
 }
 
 #[derive(Deserialize)]
@@ -144,6 +147,31 @@ async fn capacity(
     let officer = state
         .service()
         .set_capacity(&actor, &officer, capacity)
+        .await?;
+    Ok(Json(officer))
+}
+
+#[derive(Deserialize)]
+struct AvailabilityBody {
+    availability: String,
+}
+
+/// Sets whether an officer takes chats now (that officer, the admin):
+/// `{ "availability": "available" | "away" }`.
+async fn availability(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    Path(officer): Path<OfficerId>,
+    Json(body): Json<AvailabilityBody>,
+) -> Result<Json<Officer>, ApiError> {
+    let availability =
+        Availability::parse(&body.availability).ok_or_else(|| chatcore::Error::InvalidField {
+            name: "availability",
+            reason: "must be \"available\" or \"away\"".into(),
+        })?;
+    let officer = state
+        .service()
+        .set_availability(&actor, &officer, availability)
         .await?;
     Ok(Json(officer))
 }

@@ -130,3 +130,94 @@ async fn capacity_is_set_by_the_admin_shown_and_enforced() {
         .unwrap();
     app.claim(Some(&alice), "alice", free).await.expect(200);
 }
+
+/// An officer sets their availability (the admin may too); every officer hears it as
+/// `officer_updated`, as they hear a change of capacity.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn availability_is_set_and_every_officer_hears_of_it() {
+    let app = spawn_app(Options::secured()).await;
+    let alice = app.new_officer("alice").await;
+    let bob = app.new_officer("bob").await;
+    let mut bobs = app.ws_auth(&bob).await;
+    bobs.send_json(json!({ "type": "join_officers" })).await;
+    assert_eq!(bobs.next_json().await["type"], "joined");
+    let put = |token: String, officer: &'static str, body: Value| {
+        let app = &app;
+        async move {
+            app.request(
+                Method::PUT,
+                &format!("/api/officers/{officer}/availability"),
+                Some(&token),
+                Some(&body),
+            )
+            .await
+        }
+    };
+    let listed = app
+        .request(Method::GET, "/api/officers", Some(&bob), None)
+        .await
+        .expect(200);
+    assert_eq!(
+        listed[0]["availability"], "available",
+        "a new officer: {listed}"
+    );
+
+    let away = put(alice.clone(), "alice", json!({ "availability": "away" }))
+        .await
+        .expect(200);
+    assert_eq!(
+        (&away["id"], &away["availability"]),
+        (&json!("alice"), &json!("away"))
+    );
+    let heard = bobs.next_json().await;
+    assert_eq!(
+        (
+            &heard["type"],
+            &heard["officer"]["id"],
+            &heard["officer"]["availability"]
+        ),
+        (&json!("officer_updated"), &json!("alice"), &json!("away")),
+        "{heard}"
+    );
+    // Not for a colleague; only the two values; the admin may, for anyone who exists.
+    put(alice.clone(), "bob", json!({ "availability": "away" }))
+        .await
+        .expect_error(403, "forbidden");
+    put(alice.clone(), "alice", json!({ "availability": "busy" }))
+        .await
+        .expect_error(422, "invalid_field");
+    put(alice.clone(), "alice", json!({}))
+        .await
+        .expect_error(400, "invalid_body");
+    put(
+        ADMIN_TOKEN.to_string(),
+        "nobody",
+        json!({ "availability": "away" }),
+    )
+    .await
+    .expect_error(404, "officer_not_found");
+    put(
+        ADMIN_TOKEN.to_string(),
+        "alice",
+        json!({ "availability": "available" }),
+    )
+    .await
+    .expect(200);
+    let heard = bobs.next_json().await;
+    assert_eq!(heard["officer"]["availability"], "available", "{heard}");
+    // A capacity set by the admin is announced the same way.
+    set(&app, ADMIN_TOKEN, "alice", json!({ "capacity": 3 }))
+        .await
+        .expect(200);
+    let heard = bobs.next_json().await;
+    assert_eq!(
+        (&heard["type"], &heard["officer"]["capacity"]),
+        (&json!("officer_updated"), &json!(3)),
+        "{heard}"
+    );
+    let me = app
+        .request(Method::GET, "/api/me", Some(&alice), None)
+        .await
+        .expect(200);
+    assert_eq!(me["officer"]["availability"], "available");
+}

@@ -4,13 +4,13 @@
 
 use async_trait::async_trait;
 use chatcore::store::{
-    AppendOutcome, Counts, NewChat, NewMessage, OfficerRecord, PageQuery, SessionRecord,
-    SessionSubject, StoreResult, TokenHash, Transition, TransitionOutcome, event_column, fill_page,
-    seq_param,
+    AppendOutcome, Counts, NewChat, NewMessage, OfficerRecord, OfficerUpdate, PageQuery,
+    SessionRecord, SessionSubject, StoreResult, TokenHash, Transition, TransitionOutcome,
+    event_column, fill_page, seq_param,
 };
 use chatcore::{
-    Chat, ChatId, ChatStatus, CustomerId, Message, Officer, OfficerId, SenderType, Store,
-    StoreError, Timestamp,
+    Availability, Chat, ChatId, ChatStatus, CustomerId, Message, Officer, OfficerId, SenderType,
+    Store, StoreError, Timestamp,
 };
 use deadpool_postgres::Object;
 
@@ -443,19 +443,33 @@ impl Store for PgStore {
         Ok(n > 0)
     }
 
-    async fn set_officer_capacity(
+    async fn update_officer(
         &self,
         officer: &OfficerId,
-        capacity: Option<u32>,
+        update: &OfficerUpdate,
     ) -> StoreResult<Option<Officer>> {
         let client = self.client().await?;
-        let capacity = capacity.map(|c| i32::try_from(c).unwrap_or(i32::MAX));
+        let capacity = update
+            .capacity
+            .flatten()
+            .map(|c| i32::try_from(c).unwrap_or(i32::MAX));
         let st = client
-            .prepare_cached("UPDATE officers SET capacity = $2 WHERE id = $1")
+            .prepare_cached(
+                "UPDATE officers SET capacity = CASE WHEN $2 THEN $3 ELSE capacity END,
+                 availability = COALESCE($4, availability) WHERE id = $1",
+            )
             .await
             .map_err(classify)?;
         if client
-            .execute(&st, &[&officer.as_str(), &capacity])
+            .execute(
+                &st,
+                &[
+                    &officer.as_str(),
+                    &update.capacity.is_some(),
+                    &capacity,
+                    &update.availability.map(Availability::as_str),
+                ],
+            )
             .await
             .map_err(classify)?
             == 0

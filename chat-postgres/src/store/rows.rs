@@ -108,7 +108,7 @@ macro_rules! officer_columns {
     () => {
         "SELECT id, display_name, password_hash, created_at, disabled, capacity, \
          (SELECT count(*) FROM chats WHERE chats.assigned_officer_id = officers.id \
-         AND chats.status = 'assigned') FROM officers"
+         AND chats.status = 'assigned'), availability FROM officers"
     };
 }
 pub(super) use officer_columns;
@@ -159,6 +159,7 @@ pub(super) fn officer_from_row(r: &Row) -> StoreResult<OfficerRecord> {
             .map_err(classify)?
             .map(i64::from),
         open_chats: r.try_get(6).map_err(classify)?,
+        availability: r.try_get(7).map_err(classify)?,
     };
     Ok(columns.decode()?)
 }

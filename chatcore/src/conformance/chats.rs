@@ -13,6 +13,7 @@ pub(super) async fn officers_are_stored_unique_and_listed_by_id(store: Arc<dyn S
             display_name: Some("Zoë".into()),
             created_at: t(5),
             disabled: false,
+            availability: Availability::Available,
             capacity: None,
             open_chats: 0,
         },
@@ -379,19 +380,26 @@ pub(super) async fn counts_are_what_the_store_holds(store: Arc<dyn Store>) {
     );
 }
 
+fn capacity(capacity: Option<u32>) -> crate::store::OfficerUpdate {
+    crate::store::OfficerUpdate {
+        capacity: Some(capacity),
+        availability: None,
+    }
+}
+
 pub(super) async fn capacity_is_checked_in_the_same_transaction(store: Arc<dyn Store>) {
     const RACERS: usize = 8;
     let amy = add_officer(&store, "amy").await;
     let ben = add_officer(&store, "ben").await;
     let set = store
-        .set_officer_capacity(&amy, Some(1))
+        .update_officer(&amy, &capacity(Some(1)))
         .await
         .expect("set")
         .expect("amy exists");
     assert_eq!((set.capacity, set.open_chats), (Some(1), 0));
     assert_eq!(
         store
-            .set_officer_capacity(&oid("nobody"), Some(1))
+            .update_officer(&oid("nobody"), &capacity(Some(1)))
             .await
             .expect("set"),
         None
@@ -483,7 +491,7 @@ pub(super) async fn capacity_is_checked_in_the_same_transaction(store: Arc<dyn S
     ));
     // Without a capacity of her own, the change's default rules: ben holds none now.
     store
-        .set_officer_capacity(&ben, None)
+        .update_officer(&ben, &capacity(None))
         .await
         .expect("set")
         .expect("ben exists");
@@ -522,4 +530,20 @@ pub(super) async fn capacity_is_checked_in_the_same_transaction(store: Arc<dyn S
         .map(|o| (o.id.as_str(), o.capacity, o.open_chats))
         .collect();
     assert_eq!(loads, [("amy", Some(1), 1), ("ben", None, 2)]);
+    // Availability is changed alone, and read back; the capacity stays.
+    let away = crate::store::OfficerUpdate {
+        capacity: None,
+        availability: Some(Availability::Away),
+    };
+    let updated = store
+        .update_officer(&amy, &away)
+        .await
+        .expect("update")
+        .expect("amy exists");
+    assert_eq!(
+        (updated.availability, updated.capacity, updated.open_chats),
+        (Availability::Away, Some(1), 1)
+    );
+    assert_eq!(officer(amy).await.availability, Availability::Away);
+    assert_eq!(officer(ben).await.availability, Availability::Available);
 }

@@ -31,7 +31,9 @@ use messages::*;
 use sessions::*;
 
 use crate::ids::{ChatId, CustomerId, MessageId, OfficerId};
-use crate::model::{ChatChange, ChatStatus, Officer, SenderType, SystemEvent, Timestamp};
+use crate::model::{
+    Availability, ChatChange, ChatStatus, Officer, SenderType, SystemEvent, Timestamp,
+};
 use crate::store::{
     AppendOutcome, NewChat, NewMessage, OfficerRecord, PageQuery, SessionRecord, SessionSubject,
     Store, StoreError, TokenHash, Transition, TransitionOutcome,
@@ -128,6 +130,7 @@ async fn add_officer(store: &Arc<dyn Store>, id: &str) -> OfficerId {
             display_name: None,
             created_at: t(0),
             disabled: false,
+            availability: Availability::Available,
             capacity: None,
             open_chats: 0,
         },

@@ -8,9 +8,9 @@ use crate::credentials;
 use crate::error::{Error, Result};
 use crate::identity::Actor;
 use crate::ids::OfficerId;
-use crate::model::{Officer, Timestamp};
+use crate::model::{Availability, Officer, Timestamp};
 use crate::policy;
-use crate::store::{OfficerRecord, SessionSubject, StoreError};
+use crate::store::{OfficerRecord, OfficerUpdate, SessionSubject, StoreError};
 use crate::text;
 
 /// Input of [`ChatService::create_officer`].
@@ -88,6 +88,7 @@ impl ChatService {
             display_name,
             created_at: self.now(),
             disabled: false,
+            availability: Availability::Available,
             capacity: None,
             open_chats: 0,
         };
@@ -127,11 +128,51 @@ impl ChatService {
         let officer = self
             .inner
             .store
-            .set_officer_capacity(officer, capacity)
+            .update_officer(
+                officer,
+                &OfficerUpdate {
+                    capacity: Some(capacity),
+                    availability: None,
+                },
+            )
             .await?
             .ok_or(Error::OfficerNotFound)?;
         tracing::info!(officer = %officer.id, ?capacity, "officer capacity set");
-        Ok(self.in_force(officer))
+        Ok(self.announce_officer(officer))
+    }
+
+    /// Sets whether an officer takes chats now (that officer and the admin), and tells
+    /// every officer (`officer_updated` on `officers:all`).
+    pub async fn set_availability(
+        &self,
+        actor: &Actor,
+        officer: &OfficerId,
+        availability: Availability,
+    ) -> Result<Officer> {
+        policy::set_availability(actor, officer)?;
+        let update = OfficerUpdate {
+            capacity: None,
+            availability: Some(availability),
+        };
+        let officer = self
+            .inner
+            .store
+            .update_officer(officer, &update)
+            .await?
+            .ok_or(Error::OfficerNotFound)?;
+        Ok(self.announce_officer(officer))
+    }
+
+    /// Publishes an officer's new settings to every officer; the officer as answered.
+    fn announce_officer(&self, officer: Officer) -> Officer {
+        let officer = self.in_force(officer);
+        self.publish(
+            Topic::Officers,
+            Event::OfficerUpdated {
+                officer: officer.clone(),
+            },
+        );
+        officer
     }
 
     /// The officer as answers show them: the capacity in force (their own, else the

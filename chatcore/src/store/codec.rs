@@ -9,7 +9,9 @@ use super::{
     NewChat, NewMessage, OfficerRecord, SessionSubject, StoreError, TokenHash, Transition,
 };
 use crate::ids::{ChatId, CustomerId, MessageId, OfficerId};
-use crate::model::{Chat, ChatStatus, Message, Officer, SenderType, SystemEvent, Timestamp};
+use crate::model::{
+    Availability, Chat, ChatStatus, Message, Officer, SenderType, SystemEvent, Timestamp,
+};
 
 /// A stored value that does not decode into the engine's types; names the table (and
 /// column) it was read from. Becomes a [`StoreError::Backend`] ("malformed row: ...").
@@ -267,6 +269,8 @@ pub struct OfficerColumns {
     pub created_at: i64,
     /// `officers.disabled`.
     pub disabled: bool,
+    /// `officers.availability`.
+    pub availability: String,
     /// `officers.capacity` (none: the server's default).
     pub capacity: Option<i64>,
     /// How many chats are assigned to the officer now (a count, not a column).
@@ -283,6 +287,8 @@ impl OfficerColumns {
                 display_name: self.display_name,
                 created_at: Timestamp::from_unix_millis(self.created_at),
                 disabled: self.disabled,
+                availability: Availability::parse(&self.availability)
+                    .ok_or(MalformedRow("officers.availability"))?,
                 capacity: self
                     .capacity
                     .map(|c| u32::try_from(c).map_err(|_| MalformedRow("officers.capacity")))

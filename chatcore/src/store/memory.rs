@@ -14,6 +14,7 @@ use super::{
 };
 use crate::ids::{ChatId, CustomerId, OfficerId};
 use crate::model::{Chat, ChatStatus, Message, Officer, SenderType, Timestamp};
+use crate::store::OfficerUpdate;
 
 /// An in-memory [`Store`].
 #[derive(Default)]
@@ -341,10 +342,10 @@ impl Store for MemoryStore {
         Ok(self.state()?.sessions.remove(token_hash).is_some())
     }
 
-    async fn set_officer_capacity(
+    async fn update_officer(
         &self,
         officer: &OfficerId,
-        capacity: Option<u32>,
+        update: &OfficerUpdate,
     ) -> StoreResult<Option<Officer>> {
         let mut guard = self.state()?;
         let s = &mut *guard;
@@ -352,7 +353,12 @@ impl Store for MemoryStore {
         let Some(record) = s.officers.get_mut(officer) else {
             return Ok(None);
         };
-        record.officer.capacity = capacity;
+        if let Some(capacity) = update.capacity {
+            record.officer.capacity = capacity;
+        }
+        if let Some(availability) = update.availability {
+            record.officer.availability = availability;
+        }
         Ok(Some(Officer {
             open_chats: open,
             ..record.officer.clone()

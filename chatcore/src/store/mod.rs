@@ -22,7 +22,9 @@ pub use memory::MemoryStore;
 pub use sqlite::{Durability, SQLITE_SCHEMA_VERSION, SqliteOptions, SqliteStore};
 
 use crate::ids::{ChatId, CustomerId, MessageId, OfficerId};
-use crate::model::{Chat, ChatStatus, Message, Officer, SenderType, SystemEvent, Timestamp};
+use crate::model::{
+    Availability, Chat, ChatStatus, Message, Officer, SenderType, SystemEvent, Timestamp,
+};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +104,15 @@ pub struct NewMessage {
     /// The chat's status and owner the write was allowed on: the message is stored only
     /// if the chat still has them (else [`AppendOutcome::Stale`]). `None`: unconditional.
     pub decided_on: Option<(ChatStatus, Option<OfficerId>)>,
+}
+
+/// What [`Store::update_officer`] changes; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OfficerUpdate {
+    /// Their own capacity (`Some(None)`: back to the server's default).
+    pub capacity: Option<Option<u32>>,
+    /// Whether they take chats now.
+    pub availability: Option<Availability>,
 }
 
 /// A change of a chat's state with the system entry that records it, applied by
@@ -339,13 +350,14 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes a session; `true` if it existed.
     async fn delete_session(&self, token_hash: &TokenHash) -> StoreResult<bool>;
 
-    /// Sets an officer's own capacity (`None`: the server's default). `None` when there
-    /// is no such officer. Chats they hold over a lowered capacity stay theirs; they get
-    /// no more until under it.
-    async fn set_officer_capacity(
+    /// Changes an officer's settings as `update` says (fields it leaves `None` stay as
+    /// they are); returns the officer as it now is, `None` when there is no such officer.
+    /// Chats they hold over a lowered capacity stay theirs; they get no more until under
+    /// it.
+    async fn update_officer(
         &self,
         officer: &OfficerId,
-        capacity: Option<u32>,
+        update: &OfficerUpdate,
     ) -> StoreResult<Option<Officer>>;
 
     /// Disables or enables an officer. Disabling deletes every session of the officer in

@@ -15,11 +15,11 @@ use super::rows::{
 };
 use super::schema::schema_version;
 use crate::ids::{ChatId, CustomerId, OfficerId};
-use crate::model::{Chat, ChatStatus, Message, Officer, SenderType, Timestamp};
+use crate::model::{Availability, Chat, ChatStatus, Message, Officer, SenderType, Timestamp};
 use crate::store::{
-    AppendOutcome, Counts, NewChat, NewMessage, OfficerRecord, PageQuery, SessionRecord,
-    SessionSubject, Store, StoreError, StoreResult, TokenHash, Transition, TransitionOutcome,
-    event_column, fill_page, seq_param,
+    AppendOutcome, Counts, NewChat, NewMessage, OfficerRecord, OfficerUpdate, PageQuery,
+    SessionRecord, SessionSubject, Store, StoreError, StoreResult, TokenHash, Transition,
+    TransitionOutcome, event_column, fill_page, seq_param,
 };
 
 #[async_trait]
@@ -410,16 +410,26 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn set_officer_capacity(
+    async fn update_officer(
         &self,
         officer: &OfficerId,
-        capacity: Option<u32>,
+        update: &OfficerUpdate,
     ) -> StoreResult<Option<Officer>> {
-        let officer = officer.clone();
+        let (officer, update) = (officer.clone(), update.clone());
         self.write(move |c| {
             let changed = c
-                .prepare_cached("UPDATE officers SET capacity = ?2 WHERE id = ?1")
-                .and_then(|mut st| st.execute(params![officer.as_str(), capacity]))
+                .prepare_cached(
+                    "UPDATE officers SET capacity = CASE WHEN ?2 THEN ?3 ELSE capacity END,
+                     availability = COALESCE(?4, availability) WHERE id = ?1",
+                )
+                .and_then(|mut st| {
+                    st.execute(params![
+                        officer.as_str(),
+                        update.capacity.is_some(),
+                        update.capacity.flatten(),
+                        update.availability.map(Availability::as_str)
+                    ])
+                })
                 .map_err(classify)?;
             if changed == 0 {
                 return Ok(None);

@@ -21,7 +21,7 @@ macro_rules! officer_columns {
     () => {
         "SELECT id, display_name, password_hash, created_at, disabled, capacity, \
          (SELECT count(*) FROM chats WHERE chats.assigned_officer_id = officers.id \
-         AND chats.status = 'assigned') FROM officers"
+         AND chats.status = 'assigned'), availability FROM officers"
     };
 }
 pub(super) use officer_columns;
@@ -141,6 +141,7 @@ pub(super) fn officer_from_row(r: &Row<'_>) -> rusqlite::Result<OfficerRecord> {
         disabled: r.get(4)?,
         capacity: r.get(5)?,
         open_chats: r.get(6)?,
+        availability: r.get(7)?,
     }
     .decode()
     .map_err(corrupt)

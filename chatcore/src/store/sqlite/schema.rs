@@ -108,6 +108,8 @@ const MIGRATIONS: &[&str] = &[
     // v6: an officer's capacity, the most open chats they may hold (NULL: the server's
     // default).
     "ALTER TABLE officers ADD COLUMN capacity INTEGER;",
+    // v7: whether an officer takes chats now.
+    "ALTER TABLE officers ADD COLUMN availability TEXT NOT NULL DEFAULT 'available';",
 ];
 
 /// The schema version (`PRAGMA user_version`) this build migrates SQLite files to.
