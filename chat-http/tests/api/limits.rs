@@ -490,10 +490,11 @@ async fn the_servers_default_limits_let_a_busy_office_work() {
         }
         chats.push(chat);
     }
-    // A reconnect rejoins every chat and the queue at once.
+    // A reconnect rejoins every chat (after all it had seen: the claim's entry and the
+    // ten lines) and the queue at once.
     let ws = &mut sockets[0];
     for chat in &chats {
-        ws.send_json(json!({ "type": "join_chat", "chatId": chat, "afterSeq": 10 }))
+        ws.send_json(json!({ "type": "join_chat", "chatId": chat, "afterSeq": 11 }))
             .await;
     }
     ws.send_json(json!({ "type": "join_officers" })).await;
