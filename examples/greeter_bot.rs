@@ -86,6 +86,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 id: bot.clone(),
                 password: None,
                 display_name: Some("Greeter".into()),
+                capacity: None,
             },
         )
         .await?;

@@ -25,6 +25,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 id: OfficerId::parse("alice")?,
                 password: None,
                 display_name: Some("Alice".into()),
+                capacity: None,
             },
         )
         .await?;

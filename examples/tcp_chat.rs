@@ -37,6 +37,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             id: OfficerId::parse(id)?,
             password: None,
             display_name: None,
+            capacity: None,
         };
         service.create_officer(&Actor::Anonymous, new).await?;
     }

@@ -126,6 +126,7 @@ pub(crate) async fn run(args: &GenDbArgs) -> anyhow::Result<Scenario> {
                     id: first_officer,
                     password: Some(args.officer_password.clone()),
                     display_name: Some("Generated officer 0".into()),
+                    capacity: None,
                 },
             )
             .await

@@ -207,6 +207,7 @@ async fn a_message_sent_on_node_a_reaches_a_feed_on_node_b_live() {
                 id: amy.clone(),
                 password: None,
                 display_name: None,
+                capacity: None,
             },
         )
         .await

@@ -71,6 +71,7 @@ impl Fixture {
                     id: id.clone(),
                     password: None,
                     display_name: None,
+                    capacity: None,
                 },
             )
             .await

@@ -65,7 +65,7 @@
 //!
 //! let alice = OfficerId::parse("alice")?;
 //! service
-//!     .create_officer(&Actor::Anonymous, NewOfficer { id: alice.clone(), password: None, display_name: None })
+//!     .create_officer(&Actor::Anonymous, NewOfficer { id: alice.clone(), password: None, display_name: None, capacity: None })
 //!     .await?;
 //!
 //! // A customer logs in: their chat is created and waits in the queue.

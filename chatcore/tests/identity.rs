@@ -44,6 +44,7 @@ async fn desk(secured: bool) -> Desk {
                 id: OfficerId::parse("amy").unwrap(),
                 password: None,
                 display_name: None,
+                capacity: None,
             },
         )
         .await

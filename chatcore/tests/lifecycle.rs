@@ -36,6 +36,7 @@ async fn officer(s: &ChatService, id: &str, name: Option<&str>) -> Actor {
             id: oid(id),
             password: None,
             display_name: name.map(str::to_string),
+            capacity: None,
         },
     )
     .await

@@ -49,6 +49,7 @@ async fn officer(s: &ChatService, id: &str) {
             id: OfficerId::parse(id).unwrap(),
             password: Some(PASSWORD.into()),
             display_name: None,
+            capacity: None,
         },
     )
     .await

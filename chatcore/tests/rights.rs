@@ -34,6 +34,7 @@ async fn officer(s: &ChatService, id: &str, password: Option<&str>) -> Actor {
             id: oid(id),
             password: password.map(str::to_string),
             display_name: None,
+            capacity: None,
         },
     )
     .await

@@ -60,6 +60,7 @@ async fn officer(s: &ChatService, id: &str) -> Actor {
             id: oid(id),
             password: None,
             display_name: None,
+            capacity: None,
         },
     )
     .await
@@ -366,6 +367,7 @@ async fn invalid_input_is_refused_and_changes_nothing() {
         id: oid("p"),
         password: Some("short".into()),
         display_name: None,
+        capacity: None,
     };
     assert_eq!(
         s.create_officer(&Actor::Admin, short)
@@ -378,6 +380,7 @@ async fn invalid_input_is_refused_and_changes_nothing() {
         id: oid("p"),
         password: None,
         display_name: Some("n".repeat(101)),
+        capacity: None,
     };
     assert_eq!(
         s.create_officer(&Actor::Admin, long_name)
@@ -391,6 +394,7 @@ async fn invalid_input_is_refused_and_changes_nothing() {
         id: oid("p"),
         password: None,
         display_name: Some("  ".into()),
+        capacity: None,
     };
     let created = s.create_officer(&Actor::Admin, dup.clone()).await.unwrap();
     assert_eq!(
@@ -437,6 +441,7 @@ async fn the_authorization_matrix_holds_at_the_core() {
         id: oid("x"),
         password: None,
         display_name: None,
+        capacity: None,
     };
     assert_eq!(
         code(s.create_officer(&anon, new()).await.unwrap_err()),
@@ -614,6 +619,7 @@ async fn logins_in_open_and_secured_mode() {
         id: oid("pw"),
         password: Some("correct horse".into()),
         display_name: Some("Pat".into()),
+        capacity: None,
     };
     s.create_officer(&Actor::Anonymous, pw).await.unwrap();
     assert!(s.officer_login("nopw", None).await.is_ok());
@@ -758,6 +764,7 @@ async fn reopening_the_database_keeps_everything() {
             id: oid("amy"),
             password: Some("long enough".into()),
             display_name: None,
+            capacity: None,
         };
         s.create_officer(&Actor::Anonymous, pw).await.unwrap();
         let amy = Actor::Officer(oid("amy"));

@@ -116,6 +116,7 @@ fn room() -> Room {
                     id: alice.clone(),
                     password: None,
                     display_name: None,
+                    capacity: None,
                 },
             )
             .await
@@ -277,6 +278,7 @@ fn officer_display_names_accept_exactly_the_rule() {
                     id: id.clone(),
                     password: None,
                     display_name: Some(raw.clone()),
+                    capacity: None,
                 },
             ));
             let stored = runtime.block_on(service.officers(&Actor::Admin)).unwrap();
@@ -363,6 +365,7 @@ fn passwords_accept_exactly_the_rule() {
                     id: OfficerId::parse(format!("p{n}")).unwrap(),
                     password: Some(password.clone()),
                     display_name: None,
+                    capacity: None,
                 },
             ));
             match created {

@@ -216,6 +216,7 @@ impl Local {
                     id,
                     password,
                     display_name,
+                    capacity: None,
                 },
             )
             .await

@@ -34,6 +34,9 @@ struct CreateBody {
     id: String,
     password: Option<String>,
     display_name: Option<String>,
+    /// Absent or `null`: the server's default.
+    #[serde(default)]
+    capacity: serde_json::Value,
 }
 
 /// Every officer, by id: officers and the admin.
@@ -55,6 +58,7 @@ async fn create(
         id: OfficerId::parse(body.id)?,
         password: body.password,
         display_name: body.display_name,
+        capacity: capacity_of(&body.capacity)?,
     };
     let officer = state.service().create_officer(&actor, new).await?;
     Ok((StatusCode::CREATED, Json(officer)))
@@ -118,6 +122,21 @@ async fn claim(
 }
 
 /// Disabling revokes every session of the officer; their sockets close on every node.
+/// A capacity as JSON: `null` (the server's default) or a whole number of chats. Its
+/// range is the engine's rule.
+fn capacity_of(value: &serde_json::Value) -> Result<Option<u32>, chatcore::Error> {
+    match value {
+        serde_json::Value::Null => Ok(None),
+        value => value
+            .as_u64()
+            .map(|n| Some(u32::try_from(n).unwrap_or(u32::MAX)))
+            .ok_or_else(|| chatcore::Error::InvalidField {
+                name: "capacity",
+                reason: "must be a whole number of chats, or null".into(),
+            }),
+    }
+}
+
 #[derive(Deserialize)]
 struct CapacityBody {
     /// Required; `null` for the server's default.
@@ -132,18 +151,7 @@ async fn capacity(
     Path(officer): Path<OfficerId>,
     Json(body): Json<CapacityBody>,
 ) -> Result<Json<Officer>, ApiError> {
-    let capacity = match &body.capacity {
-        serde_json::Value::Null => None,
-        value => Some(
-            value
-                .as_u64()
-                .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
-                .ok_or_else(|| chatcore::Error::InvalidField {
-                    name: "capacity",
-                    reason: "must be a whole number of chats, or null".into(),
-                })?,
-        ),
-    };
+    let capacity = capacity_of(&body.capacity)?;
     let officer = state
         .service()
         .set_capacity(&actor, &officer, capacity)

@@ -221,3 +221,48 @@ async fn availability_is_set_and_every_officer_hears_of_it() {
         .expect(200);
     assert_eq!(me["officer"]["availability"], "available");
 }
+
+/// A capacity given at creation is the officer's own; a bad one creates nothing.
+#[tokio::test]
+async fn capacity_is_a_field_of_officer_creation() {
+    let app = spawn_app(Options::secured()).await;
+    for bad in [json!(-1), json!("2"), json!(10_001)] {
+        app.create_officer(
+            Some(ADMIN_TOKEN),
+            json!({ "id": "carol", "password": "correct horse", "capacity": bad }),
+        )
+        .await
+        .expect_error(422, "invalid_field");
+    }
+    let carol = app
+        .create_officer(
+            Some(ADMIN_TOKEN),
+            json!({ "id": "carol", "password": "correct horse", "capacity": 2 }),
+        )
+        .await
+        .expect(201);
+    assert_eq!(
+        (&carol["capacity"], &carol["openChats"]),
+        (&json!(2), &json!(0))
+    );
+    let dave = app
+        .create_officer(
+            Some(ADMIN_TOKEN),
+            json!({ "id": "dave", "password": "correct horse", "capacity": null }),
+        )
+        .await
+        .expect(201);
+    assert_eq!(dave["capacity"], Value::Null);
+    let listed = app
+        .request(Method::GET, "/api/officers", Some(ADMIN_TOKEN), None)
+        .await
+        .expect(200);
+    let ids: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["carol", "dave"], "a refused creation created nothing");
+    assert_eq!(listed[0]["capacity"], 2);
+}

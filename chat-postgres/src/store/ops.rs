@@ -48,8 +48,8 @@ impl Store for PgStore {
         let client = self.client().await?;
         let st = client
             .prepare_cached(
-                "INSERT INTO officers (id, display_name, password_hash, created_at)
-                 VALUES ($1, $2, $3, $4)",
+                "INSERT INTO officers (id, display_name, password_hash, created_at, capacity)
+                 VALUES ($1, $2, $3, $4, $5)",
             )
             .await
             .map_err(classify)?;
@@ -61,6 +61,10 @@ impl Store for PgStore {
                     &officer.officer.display_name,
                     &officer.password_hash,
                     &officer.officer.created_at.unix_millis(),
+                    &officer
+                        .officer
+                        .capacity
+                        .map(|c| i32::try_from(c).unwrap_or(i32::MAX)),
                 ],
             )
             .await

@@ -546,4 +546,19 @@ pub(super) async fn capacity_is_checked_in_the_same_transaction(store: Arc<dyn S
     );
     assert_eq!(officer(amy).await.availability, Availability::Away);
     assert_eq!(officer(ben).await.availability, Availability::Available);
+    // A capacity given at creation is stored with the officer.
+    let cy = OfficerRecord {
+        officer: Officer {
+            id: oid("cy"),
+            display_name: None,
+            created_at: t(0),
+            disabled: false,
+            availability: Availability::Available,
+            capacity: Some(3),
+            open_chats: 0,
+        },
+        password_hash: None,
+    };
+    store.create_officer(&cy).await.expect("create cy");
+    assert_eq!(officer(oid("cy")).await.capacity, Some(3));
 }

@@ -24,6 +24,9 @@ pub struct NewOfficer {
     /// A name to show; blank (nothing visible) counts as none. At most 100 characters,
     /// without control or bidirectional formatting characters.
     pub display_name: Option<String>,
+    /// Their own capacity, the most open chats they may hold (at most [`MAX_CAPACITY`]);
+    /// `None`: the server's default.
+    pub capacity: Option<u32>,
 }
 
 /// Result of an officer login: the contract's answer to `POST /api/officers/login`.
@@ -54,11 +57,23 @@ pub struct Me {
 /// The largest capacity an officer may be given (open chats at once).
 pub const MAX_CAPACITY: u32 = 10_000;
 
+/// A capacity is at most [`MAX_CAPACITY`].
+fn check_capacity(capacity: Option<u32>) -> Result<()> {
+    match capacity {
+        Some(c) if c > MAX_CAPACITY => Err(Error::InvalidField {
+            name: "capacity",
+            reason: format!("must be at most {MAX_CAPACITY} open chats"),
+        }),
+        _ => Ok(()),
+    }
+}
+
 impl ChatService {
     /// Creates an officer. Allowed to the admin, and to anyone in open mode.
     pub async fn create_officer(&self, actor: &Actor, new: NewOfficer) -> Result<Officer> {
         policy::create_officer(actor, self.config().open_mode())?;
         let display_name = text::shown_name("displayName", new.display_name.as_deref())?;
+        check_capacity(new.capacity)?;
         let password_hash = match new.password {
             None => None,
             Some(password) => {
@@ -89,7 +104,7 @@ impl ChatService {
             created_at: self.now(),
             disabled: false,
             availability: Availability::Available,
-            capacity: None,
+            capacity: new.capacity,
             open_chats: 0,
         };
         let record = OfficerRecord {
@@ -119,12 +134,7 @@ impl ChatService {
         capacity: Option<u32>,
     ) -> Result<Officer> {
         policy::manage_officers(actor)?;
-        if capacity.is_some_and(|c| c > MAX_CAPACITY) {
-            return Err(Error::InvalidField {
-                name: "capacity",
-                reason: format!("must be at most {MAX_CAPACITY} open chats"),
-            });
-        }
+        check_capacity(capacity)?;
         let officer = self
             .inner
             .store

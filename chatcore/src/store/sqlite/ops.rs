@@ -28,15 +28,16 @@ impl Store for SqliteStore {
         let o = officer.clone();
         self.write(move |c| {
             c.prepare_cached(
-                "INSERT INTO officers (id, display_name, password_hash, created_at)
-                 VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO officers (id, display_name, password_hash, created_at, capacity)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
             )
             .and_then(|mut st| {
                 st.execute(params![
                     o.officer.id.as_str(),
                     o.officer.display_name,
                     o.password_hash,
-                    o.officer.created_at.unix_millis()
+                    o.officer.created_at.unix_millis(),
+                    o.officer.capacity
                 ])
             })
             .map(|_| ())
