@@ -596,3 +596,45 @@ async fn an_officer_at_capacity_wins_one_claim_across_two_nodes() {
         (&json!(1), &json!(1))
     );
 }
+
+/// An officer's availability set through node A reaches a colleague's console on node B
+/// as `officer_updated`, and node B's list shows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn availability_set_on_one_node_is_heard_on_the_other() {
+    let Some(nodes) = crate::two_nodes("availability_set_on_one_node_is_heard_on_the_other", &[])
+    else {
+        return;
+    };
+    let (a, b) = (&nodes.a.api, &nodes.b.api);
+    let amy = a.officer("amy").await;
+    let bob = b.officer("bob").await;
+    let mut bobs = ws(b, &bob).await;
+    bobs.send(json!({ "type": "join_officers" })).await;
+    bobs.next_of("joined").await;
+    let (status, body) = a
+        .call(
+            Method::PUT,
+            "/api/officers/amy/availability",
+            Some(&amy),
+            Some(json!({ "availability": "away" })),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (status, &body["availability"]),
+        (200, &json!("away")),
+        "{body}"
+    );
+    let heard = bobs.next_of("officer_updated").await;
+    assert_eq!(
+        (&heard["officer"]["id"], &heard["officer"]["availability"]),
+        (&json!("amy"), &json!("away")),
+        "{heard}"
+    );
+    let (status, listed) = b
+        .call(Method::GET, "/api/officers", Some(&bob), None)
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed[0]["availability"], "away", "{listed}");
+}

@@ -12,7 +12,7 @@ use chatcore::{
     Availability, Chat, ChatId, ChatStatus, CustomerId, Message, Officer, OfficerId, SenderType,
     Store, StoreError, Timestamp,
 };
-use deadpool_postgres::Object;
+use deadpool_postgres::{GenericClient, Object};
 
 use super::PgStore;
 use super::rows::{
@@ -259,16 +259,9 @@ impl Store for PgStore {
             // before the change is still answered with the original.
             tx.rollback().await.map_err(classify)?;
             if let Some(key) = &m.client_message_id {
-                let st = client
-                    .prepare_cached(SQL_IDEMPOTENT_ORIGINAL)
-                    .await
-                    .map_err(classify)?;
-                let original = client
-                    .query_opt(&st, &[&chat_id, &m.sender_type.as_str(), &m.sender_id, key])
-                    .await
-                    .map_err(classify)?;
-                if let Some(row) = original {
-                    return Ok(AppendOutcome::Duplicate(message_from_row(&row)?));
+                let original = sent_message(&client, &chat_id, m.sender_type, &m.sender_id, key);
+                if let Some(original) = original.await? {
+                    return Ok(AppendOutcome::Duplicate(original));
                 }
             }
             return match self.one_chat(&client, SQL_CHAT_BY_ID, &chat_id).await? {
@@ -278,16 +271,8 @@ impl Store for PgStore {
         };
         let seq: i64 = row.try_get(0).map_err(classify)?;
         if let Some(key) = &m.client_message_id {
-            let st = tx
-                .prepare_cached(SQL_IDEMPOTENT_ORIGINAL)
-                .await
-                .map_err(classify)?;
-            let original = tx
-                .query_opt(&st, &[&chat_id, &m.sender_type.as_str(), &m.sender_id, key])
-                .await
-                .map_err(classify)?;
-            if let Some(row) = original {
-                let original = message_from_row(&row)?;
+            let original = sent_message(&tx, &chat_id, m.sender_type, &m.sender_id, key);
+            if let Some(original) = original.await? {
                 tx.rollback().await.map_err(classify)?;
                 return Ok(AppendOutcome::Duplicate(original));
             }
@@ -338,18 +323,7 @@ impl Store for PgStore {
         key: &str,
     ) -> StoreResult<Option<Message>> {
         let client = self.client().await?;
-        let st = client
-            .prepare_cached(SQL_IDEMPOTENT_ORIGINAL)
-            .await
-            .map_err(classify)?;
-        let row = client
-            .query_opt(
-                &st,
-                &[&chat.to_string(), &sender_type.as_str(), &sender_id, &key],
-            )
-            .await
-            .map_err(classify)?;
-        row.map(|r| message_from_row(&r)).transpose()
+        sent_message(&client, &chat.to_string(), sender_type, sender_id, key).await
     }
 
     async fn last_seq(&self, chat: &ChatId) -> StoreResult<u64> {
@@ -649,4 +623,24 @@ async fn insert_message(
     .await
     .map_err(classify)?;
     Ok(())
+}
+
+/// The message a sender stored in a chat under an idempotency key, if any, read on
+/// `client` (a pooled connection or an open transaction).
+async fn sent_message(
+    client: &impl GenericClient,
+    chat: &str,
+    sender_type: SenderType,
+    sender_id: &str,
+    key: &str,
+) -> StoreResult<Option<Message>> {
+    let st = client
+        .prepare_cached(SQL_IDEMPOTENT_ORIGINAL)
+        .await
+        .map_err(classify)?;
+    let row = client
+        .query_opt(&st, &[&chat, &sender_type.as_str(), &sender_id, &key])
+        .await
+        .map_err(classify)?;
+    row.map(|r| message_from_row(&r)).transpose()
 }

@@ -304,25 +304,15 @@ pub(super) async fn officer_chats_by_status_newest_activity_first(store: Arc<dyn
             TransitionOutcome::Applied(..)
         ));
     }
-    let mut end = msg(done, SenderType::System, "amy", "ended", None);
-    end.created_at = t(90);
-    end.event = Some(SystemEvent {
-        kind: ChatChange::Resolved,
-        officer_id: Some(amy.clone()),
-        from_officer_id: None,
-        officer_name: None,
-        from_officer_name: None,
-    });
-    let resolved = Transition {
-        expected_status: ChatStatus::Assigned,
-        expected_owner: Some(amy.clone()),
-        status: ChatStatus::Resolved,
-        owner: Some(amy.clone()),
-        entry: end,
-        default_capacity: None,
-    };
+    let resolved = change(
+        done,
+        (ChatStatus::Assigned, Some(&amy)),
+        (ChatStatus::Resolved, Some(&amy)),
+        ChatChange::Resolved,
+        90,
+    );
     assert!(matches!(
-        store.transition(&resolved).await.expect("resolve"),
+        apply(&store, &resolved).await,
         TransitionOutcome::Applied(..)
     ));
     // A message is activity: the chat claimed first is now the newest.
@@ -443,50 +433,32 @@ pub(super) async fn capacity_is_checked_in_the_same_transaction(store: Arc<dyn S
         claim(&store, free[0], &ben, 11).await,
         TransitionOutcome::Applied(..)
     ));
-    let mut to_amy = msg(free[0], SenderType::System, "ben", "to amy", None);
-    to_amy.event = Some(SystemEvent {
-        kind: ChatChange::Transferred,
-        officer_id: Some(amy.clone()),
-        from_officer_id: Some(ben.clone()),
-        officer_name: None,
-        from_officer_name: None,
-    });
-    let transfer = Transition {
-        expected_status: ChatStatus::Assigned,
-        expected_owner: Some(ben.clone()),
-        status: ChatStatus::Assigned,
-        owner: Some(amy.clone()),
-        entry: to_amy,
-        default_capacity: None,
-    };
+    let transfer = change(
+        free[0],
+        (ChatStatus::Assigned, Some(&ben)),
+        (ChatStatus::Assigned, Some(&amy)),
+        ChatChange::Transferred,
+        12,
+    );
     assert_eq!(
-        store.transition(&transfer).await.expect("transfer"),
+        apply(&store, &transfer).await,
         TransitionOutcome::AtCapacity
     );
-    let mut end = msg(won[0], SenderType::System, "amy", "ended", None);
-    end.event = Some(SystemEvent {
-        kind: ChatChange::Resolved,
-        officer_id: Some(amy.clone()),
-        from_officer_id: None,
-        officer_name: None,
-        from_officer_name: None,
-    });
-    let resolve = Transition {
-        expected_status: ChatStatus::Assigned,
-        expected_owner: Some(amy.clone()),
-        status: ChatStatus::Resolved,
-        owner: Some(amy.clone()),
-        entry: end,
-        default_capacity: None,
-    };
+    let resolve = change(
+        won[0],
+        (ChatStatus::Assigned, Some(&amy)),
+        (ChatStatus::Resolved, Some(&amy)),
+        ChatChange::Resolved,
+        13,
+    );
     assert!(matches!(
-        store.transition(&resolve).await.expect("resolve"),
+        apply(&store, &resolve).await,
         TransitionOutcome::Applied(..)
     ));
     // The ended chat frees her slot.
     assert_eq!(officer(amy.clone()).await.open_chats, 0);
     assert!(matches!(
-        store.transition(&transfer).await.expect("transfer"),
+        apply(&store, &transfer).await,
         TransitionOutcome::Applied(..)
     ));
     // Without a capacity of her own, the change's default rules: ben holds none now.
@@ -495,32 +467,20 @@ pub(super) async fn capacity_is_checked_in_the_same_transaction(store: Arc<dyn S
         .await
         .expect("set")
         .expect("ben exists");
-    let with_default = |chat: ChatId, at: i64| {
-        let mut entry = msg(chat, SenderType::System, "ben", "took it", None);
-        entry.created_at = t(at);
-        Transition {
-            expected_status: ChatStatus::Pending,
-            expected_owner: None,
-            status: ChatStatus::Assigned,
-            owner: Some(ben.clone()),
-            entry,
-            default_capacity: Some(2),
-        }
+    let with_default = |chat: ChatId, at: i64| Transition {
+        default_capacity: Some(2),
+        ..change(
+            chat,
+            (ChatStatus::Pending, None),
+            (ChatStatus::Assigned, Some(&ben)),
+            ChatChange::Claimed,
+            at,
+        )
     };
-    let outcomes = [
-        store
-            .transition(&with_default(free[1], 20))
-            .await
-            .expect("1"),
-        store
-            .transition(&with_default(free[2], 21))
-            .await
-            .expect("2"),
-        store
-            .transition(&with_default(free[3], 22))
-            .await
-            .expect("3"),
-    ];
+    let mut outcomes = Vec::new();
+    for (chat, at) in [(free[1], 20), (free[2], 21), (free[3], 22)] {
+        outcomes.push(apply(&store, &with_default(chat, at)).await);
+    }
     assert!(matches!(outcomes[0], TransitionOutcome::Applied(..)));
     assert!(matches!(outcomes[1], TransitionOutcome::Applied(..)));
     assert_eq!(outcomes[2], TransitionOutcome::AtCapacity);

@@ -4,39 +4,6 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::store::{Transition, TransitionOutcome};
-
-/// A transition of `chat` from (`from`, `owner`) to (`to`, `new_owner`), recorded as
-/// `kind` at `t(at)`.
-fn change(
-    chat: ChatId,
-    from: (ChatStatus, Option<&OfficerId>),
-    to: (ChatStatus, Option<&OfficerId>),
-    kind: ChatChange,
-    at: i64,
-) -> Transition {
-    let mut entry = msg(chat, SenderType::System, "admin", "changed", None);
-    entry.created_at = t(at);
-    entry.event = Some(SystemEvent {
-        kind,
-        officer_id: to.1.or(from.1).cloned(),
-        from_officer_id: None,
-        officer_name: to.1.or(from.1).map(|o| format!("Officer {o}")),
-        from_officer_name: None,
-    });
-    Transition {
-        expected_status: from.0,
-        expected_owner: from.1.cloned(),
-        status: to.0,
-        owner: to.1.cloned(),
-        entry,
-        default_capacity: None,
-    }
-}
-
-async fn apply(store: &Arc<dyn Store>, t: &Transition) -> TransitionOutcome {
-    store.transition(t).await.expect("transition")
-}
 
 pub(super) async fn a_transition_applies_only_to_the_state_it_was_decided_on(
     store: Arc<dyn Store>,

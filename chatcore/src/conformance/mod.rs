@@ -185,6 +185,38 @@ fn msg(
     }
 }
 
+/// A transition of `chat` from (`from`, `owner`) to (`to`, `new_owner`), recorded as
+/// `kind` at `t(at)`.
+fn change(
+    chat: ChatId,
+    from: (ChatStatus, Option<&OfficerId>),
+    to: (ChatStatus, Option<&OfficerId>),
+    kind: ChatChange,
+    at: i64,
+) -> Transition {
+    let mut entry = msg(chat, SenderType::System, "admin", "changed", None);
+    entry.created_at = t(at);
+    entry.event = Some(SystemEvent {
+        kind,
+        officer_id: to.1.or(from.1).cloned(),
+        from_officer_id: None,
+        officer_name: to.1.or(from.1).map(|o| format!("Officer {o}")),
+        from_officer_name: None,
+    });
+    Transition {
+        expected_status: from.0,
+        expected_owner: from.1.cloned(),
+        status: to.0,
+        owner: to.1.cloned(),
+        entry,
+        default_capacity: None,
+    }
+}
+
+async fn apply(store: &Arc<dyn Store>, t: &Transition) -> TransitionOutcome {
+    store.transition(t).await.expect("transition")
+}
+
 /// `officer` claims `chat` at `t(at)` as the service does: a transition from pending to
 /// theirs, with its system entry.
 async fn claim(
@@ -193,24 +225,15 @@ async fn claim(
     officer: &OfficerId,
     at: i64,
 ) -> TransitionOutcome {
-    let mut entry = msg(chat, SenderType::System, officer.as_str(), "took it", None);
-    entry.created_at = t(at);
-    entry.event = Some(SystemEvent {
-        kind: ChatChange::Claimed,
-        officer_id: Some(officer.clone()),
-        from_officer_id: None,
-        officer_name: None,
-        from_officer_name: None,
-    });
-    let change = Transition {
-        expected_status: ChatStatus::Pending,
-        expected_owner: None,
-        status: ChatStatus::Assigned,
-        owner: Some(officer.clone()),
-        entry,
-        default_capacity: None,
-    };
-    store.transition(&change).await.expect("claim")
+    let mut took = change(
+        chat,
+        (ChatStatus::Pending, None),
+        (ChatStatus::Assigned, Some(officer)),
+        ChatChange::Claimed,
+        at,
+    );
+    took.entry.sender_id = officer.to_string();
+    apply(store, &took).await
 }
 
 async fn append(store: &Arc<dyn Store>, m: NewMessage) -> AppendOutcome {

@@ -8,10 +8,10 @@ use rusqlite::{OptionalExtension, params};
 use super::SqliteStore;
 use super::error::classify;
 use super::rows::{
-    SQL_CHAT_BY_CUSTOMER, SQL_CUSTOMER_CHATS, SQL_IDEMPOTENT_ORIGINAL, SQL_INSERT_MESSAGE,
-    SQL_NEXT_SEQ, SQL_OFFICER_CHATS, SQL_PAGE_AFTER, SQL_PAGE_BEFORE, SQL_QUEUE,
-    SQL_RENAME_CUSTOMER, SQL_SESSION, SQL_TRANSITION, chat_by_id, chat_from_row, message_from_row,
-    officer_by_id, officer_columns, officer_from_row,
+    SQL_CHAT_BY_CUSTOMER, SQL_CUSTOMER_CHATS, SQL_INSERT_MESSAGE, SQL_NEXT_SEQ, SQL_OFFICER_CHATS,
+    SQL_PAGE_AFTER, SQL_PAGE_BEFORE, SQL_QUEUE, SQL_RENAME_CUSTOMER, SQL_SESSION, SQL_TRANSITION,
+    chat_by_id, chat_from_row, message_from_row, officer_by_id, officer_columns, officer_from_row,
+    sent_message,
 };
 use super::schema::schema_version;
 use crate::ids::{ChatId, CustomerId, OfficerId};
@@ -235,15 +235,7 @@ impl Store for SqliteStore {
         self.write(move |c| {
             let chat_id = m.chat_id.to_string();
             if let Some(key) = &m.client_message_id {
-                let original = c
-                    .prepare_cached(SQL_IDEMPOTENT_ORIGINAL)
-                    .and_then(|mut st| {
-                        st.query_row(
-                            params![chat_id, m.sender_type.as_str(), m.sender_id, key],
-                            message_from_row,
-                        )
-                        .optional()
-                    })
+                let original = sent_message(c, &chat_id, m.sender_type, &m.sender_id, key)
                     .map_err(classify)?;
                 if let Some(original) = original {
                     return Ok(AppendOutcome::Duplicate(original));
@@ -315,18 +307,8 @@ impl Store for SqliteStore {
         key: &str,
     ) -> StoreResult<Option<Message>> {
         let (chat, sender_id, key) = (chat.to_string(), sender_id.to_string(), key.to_string());
-        self.read(move |c| {
-            c.prepare_cached(SQL_IDEMPOTENT_ORIGINAL)
-                .and_then(|mut st| {
-                    st.query_row(
-                        params![chat, sender_type.as_str(), sender_id, key],
-                        message_from_row,
-                    )
-                    .optional()
-                })
-                .map_err(classify)
-        })
-        .await
+        self.read(move |c| sent_message(c, &chat, sender_type, &sender_id, &key).map_err(classify))
+            .await
     }
 
     async fn last_seq(&self, chat: &ChatId) -> StoreResult<u64> {

@@ -6,7 +6,7 @@
 use rusqlite::{Connection, OptionalExtension, Row};
 
 use crate::ids::{ChatId, OfficerId};
-use crate::model::{Chat, Message};
+use crate::model::{Chat, Message, SenderType};
 use crate::store::{ChatColumns, MalformedRow, MessageColumns, OfficerColumns, OfficerRecord};
 
 macro_rules! chat_columns {
@@ -145,6 +145,22 @@ pub(super) fn officer_from_row(r: &Row<'_>) -> rusqlite::Result<OfficerRecord> {
     }
     .decode()
     .map_err(corrupt)
+}
+
+/// The message a sender stored in a chat under an idempotency key, if any.
+pub(super) fn sent_message(
+    conn: &Connection,
+    chat: &str,
+    sender_type: SenderType,
+    sender_id: &str,
+    key: &str,
+) -> rusqlite::Result<Option<Message>> {
+    conn.prepare_cached(SQL_IDEMPOTENT_ORIGINAL)?
+        .query_row(
+            rusqlite::params![chat, sender_type.as_str(), sender_id, key],
+            message_from_row,
+        )
+        .optional()
 }
 
 pub(super) fn officer_by_id(
