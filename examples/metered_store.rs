@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chatcore::store::{
-    AppendOutcome, Counts, NewChat, NewMessage, OfficerRecord, OfficerUpdate, PageQuery,
-    SessionRecord, StoreResult, TokenHash, Transition, TransitionOutcome,
+    AppendOutcome, Counts, Heartbeat, NewChat, NewMessage, OfficerRecord, OfficerUpdate, PageQuery,
+    QueueKey, SessionRecord, StoreResult, TokenHash, Transition, TransitionOutcome,
 };
 use chatcore::{
     Chat, ChatId, ChatService, ChatStatus, CustomerId, CustomerLogin, LocalBus, Message, Officer,
@@ -140,6 +140,46 @@ impl<S: Store> Store for MeteredStore<S> {
         update: &OfficerUpdate,
     ) -> StoreResult<Option<Officer>> {
         self.measure("update_officer", self.inner.update_officer(officer, update))
+            .await
+    }
+    async fn set_presence(
+        &self,
+        node: &str,
+        officer: &OfficerId,
+        present: bool,
+        now: Timestamp,
+    ) -> StoreResult<Option<Officer>> {
+        self.measure(
+            "set_presence",
+            self.inner.set_presence(node, officer, present, now),
+        )
+        .await
+    }
+    async fn node_heartbeat(
+        &self,
+        node: &str,
+        now: Timestamp,
+        stale_before: Timestamp,
+    ) -> StoreResult<Heartbeat> {
+        self.measure(
+            "node_heartbeat",
+            self.inner.node_heartbeat(node, now, stale_before),
+        )
+        .await
+    }
+    async fn eligible_officers(
+        &self,
+        default_capacity: Option<u32>,
+        limit: u32,
+    ) -> StoreResult<Vec<Officer>> {
+        self.measure(
+            "eligible_officers",
+            self.inner.eligible_officers(default_capacity, limit),
+        )
+        .await
+    }
+    async fn queue_keys(&self, limit: u32) -> StoreResult<Vec<QueueKey>> {
+        self.measure("queue_keys", self.inner.queue_keys(limit))
             .await
     }
     async fn set_officer_disabled(

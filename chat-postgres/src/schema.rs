@@ -97,6 +97,20 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     "ALTER TABLE officers ADD COLUMN capacity INTEGER;",
     // v7: as the SQLite store's v7, whether an officer takes chats now.
     "ALTER TABLE officers ADD COLUMN availability TEXT NOT NULL DEFAULT 'available';",
+    // v8: as the SQLite store's v8, presence and each officer's last assignment.
+    r#"
+    ALTER TABLE officers ADD COLUMN last_assigned_at BIGINT;
+    CREATE TABLE nodes (
+        id TEXT PRIMARY KEY,
+        seen_at BIGINT NOT NULL
+    );
+    CREATE TABLE presence (
+        officer_id TEXT NOT NULL,
+        node_id TEXT NOT NULL,
+        PRIMARY KEY (officer_id, node_id)
+    );
+    CREATE INDEX presence_by_node ON presence (node_id, officer_id);
+    "#,
 ];
 
 /// The schema version this build migrates databases to.

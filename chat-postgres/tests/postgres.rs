@@ -59,6 +59,7 @@ fn chat() -> Chat {
         updated_at: Timestamp::from_unix_millis(1_700_000_000_000),
         resolved_at: None,
         last_seq: 0,
+        queue_position: None,
     }
 }
 
@@ -348,6 +349,7 @@ async fn a_remote_queue_created_event_for_a_claimed_chat_is_dropped() {
                 availability: chatcore::Availability::Available,
                 capacity: None,
                 open_chats: 0,
+                connected: false,
             },
             password_hash: None,
         })

@@ -113,7 +113,18 @@ pub enum Event {
         /// What happened.
         change: ChatChange,
     },
-    /// An officer's settings changed: availability or capacity (topic `officers:all`).
+    /// A pending chat's place in the queue changed (1: next to be taken). Not published
+    /// on the bus: each node's chat feeds derive it from the node's view of the queue,
+    /// at most once a second per chat.
+    QueuePosition {
+        /// The chat.
+        #[serde(rename = "chatId")]
+        chat_id: ChatId,
+        /// Its place.
+        position: u32,
+    },
+    /// An officer changed: availability, capacity, connection or load (topic
+    /// `officers:all`).
     OfficerUpdated {
         /// The officer as they now are.
         officer: Officer,
@@ -149,6 +160,7 @@ impl Event {
             Event::ChatUpdated { .. } => "chat_updated",
             Event::ChatUnassigned { .. } => "chat_unassigned",
             Event::OfficerUpdated { .. } => "officer_updated",
+            Event::QueuePosition { .. } => "queue_position",
             Event::SessionRevoked { .. } => "session_revoked",
             Event::OfficerSessionsRevoked { .. } => "officer_sessions_revoked",
             Event::SessionsMayBeStale => "sessions_may_be_stale",
@@ -393,6 +405,7 @@ mod tests {
             updated_at: Timestamp::from_unix_millis(0),
             resolved_at: None,
             last_seq: 0,
+            queue_position: None,
         }
     }
 

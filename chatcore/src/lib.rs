@@ -123,8 +123,9 @@ pub use model::{
     SystemEvent, Timestamp,
 };
 pub use service::{
-    ChatFeed, ChatService, CustomerLogin, CustomerSession, LiveSession, MAX_TOKEN_BYTES, Me,
-    MessagePage, NewOfficer, OfficerSession, SendMessage, Sent, ServiceConfig, SessionNotice,
+    Assignment, ChatFeed, ChatService, CustomerLogin, CustomerSession, LiveSession,
+    MAX_TOKEN_BYTES, Me, MessagePage, NewOfficer, OfficerSession, SendMessage, Sent, ServiceConfig,
+    SessionNotice,
 };
 #[cfg(feature = "sqlite")]
 pub use store::{Durability, SqliteOptions, SqliteStore};

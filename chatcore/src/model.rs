@@ -108,6 +108,11 @@ pub struct Officer {
     /// How many open (assigned) chats they hold now.
     #[serde(default)]
     pub open_chats: u32,
+    /// True while they have a live connection (a WebSocket) on any node of the
+    /// deployment. A node that stops without saying so stops counting once its presence
+    /// expires (`ServiceConfig::presence_ttl`).
+    #[serde(default)]
+    pub connected: bool,
 }
 
 /// Where a chat stands: open (pending or assigned) or resolved. Match on this with a
@@ -242,6 +247,11 @@ pub struct Chat {
     pub resolved_at: Option<Timestamp>,
     /// The seq of its newest entry (message or system entry); 0 for none.
     pub last_seq: u64,
+    /// Its place in the queue (1: next to be taken) while it is pending; `None`
+    /// otherwise. Stores leave it `None`; the service fills it from its view of the
+    /// queue, which is at most about a second old.
+    #[serde(default)]
+    pub queue_position: Option<u32>,
 }
 
 /// What changed in a chat, in a `chat_updated` event (the contract's `change`). More
@@ -441,6 +451,7 @@ mod tests {
             updated_at: Timestamp::from_unix_millis(0),
             resolved_at: None,
             last_seq: 0,
+            queue_position: None,
         };
         let v = serde_json::to_value(&chat).unwrap();
         assert_eq!(v["customerId"], "c1");

@@ -117,6 +117,7 @@ impl ServerFrame {
         "chat_updated",
         "chat_unassigned",
         "officer_updated",
+        "queue_position",
     ];
 
     /// Whether `kind` is one of [`ServerFrame::TYPES`].
@@ -226,6 +227,7 @@ mod tests {
             updated_at: Timestamp::now(),
             resolved_at: None,
             last_seq: 0,
+            queue_position: None,
         };
         let events = [
             Event::QueueChatCreated { chat: chat.clone() },
@@ -241,11 +243,16 @@ mod tests {
                     availability: crate::model::Availability::Away,
                     capacity: None,
                     open_chats: 0,
+                    connected: false,
                 },
             },
             Event::ChatUpdated {
                 chat,
                 change: crate::model::ChatChange::Claimed,
+            },
+            Event::QueuePosition {
+                chat_id: ChatId::new(),
+                position: 3,
             },
         ];
         let answers = [

@@ -200,7 +200,8 @@ async fn each_change_has_its_rules_its_entry_and_its_events() {
     assert_eq!(history[2].sender_id, "alice");
     assert_eq!(history[5].sender_id, "cust-1");
 
-    // The events: the queue saw it enter and leave, each officer what concerns them.
+    // The events: the queue saw it enter and leave, and each change of an officer's
+    // load (`officer_updated`: two for a transfer); each officer what concerns them.
     let drain = |sub: &mut chatcore::Subscription| {
         let mut kinds = Vec::new();
         while let Some(Ok(envelope)) = sub.try_recv() {
@@ -217,13 +218,20 @@ async fn each_change_has_its_rules_its_entry_and_its_events() {
         [
             "updated:claimed",
             "queue_chat_claimed",
+            "officer_updated",
             "updated:transferred",
+            "officer_updated",
+            "officer_updated",
             "updated:released",
             "queue_chat_created",
+            "officer_updated",
             "updated:claimed",
             "queue_chat_claimed",
+            "officer_updated",
             "updated:resolved",
+            "officer_updated",
             "updated:reopened",
+            "officer_updated",
         ]
     );
     assert_eq!(

@@ -81,13 +81,18 @@ async fn an_officer_reading_a_pending_chat_loses_it_when_another_claims_it() {
     // (a feed still catching up from the store may hand out the messages first).
     for feed in [&mut alices, &mut customers] {
         let mut got = Vec::new();
-        for _ in 0..3 {
+        while got.len() < 3 {
             let event = tokio::time::timeout(PATIENCE, feed.next_event())
                 .await
                 .unwrap()
                 .unwrap()
                 .unwrap();
             got.push(match event.event() {
+                // The customer's feed also tells where the waiting chat stood.
+                Event::QueuePosition { position, .. } => {
+                    assert_eq!(*position, 1);
+                    continue;
+                }
                 Event::ChatUpdated {
                     change: ChatChange::Claimed,
                     chat,

@@ -160,6 +160,8 @@ async fn claim_race_has_one_winner_per_chat_and_events_agree() {
                         .is_none()
                 );
             }
+            // Each winner's load.
+            Event::OfficerUpdated { officer } => assert!(officer.open_chats >= 1),
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -703,6 +705,11 @@ async fn a_login_naming_an_officer_assigns_the_new_chat_to_them() {
     assert!(
         matches!(queue.try_recv(), Some(Ok(e)) if matches!(e.event(),
         Event::ChatUpdated { change: ChatChange::Assigned, .. }))
+    );
+    // And that Amy's load grew.
+    assert!(
+        matches!(queue.try_recv(), Some(Ok(e)) if matches!(e.event(),
+        Event::OfficerUpdated { officer } if officer.id == oid("amy") && officer.open_chats == 1))
     );
     assert!(
         queue.try_recv().is_none(),

@@ -6,6 +6,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Parser;
 
@@ -87,6 +88,20 @@ pub struct Config {
     #[arg(long, env = "CHAT_OFFICER_CAPACITY",
           value_parser = clap::value_parser!(u32).range(0..=i64::from(chatcore::service::MAX_CAPACITY)))]
     pub officer_capacity: Option<u32>,
+
+    /// How chats reach officers: `manual` (they claim chats from the queue) or `auto` (a
+    /// chat that enters the queue goes at once to an available, connected officer with
+    /// room: the one the customer last spoke to, else the fewest open chats, else the
+    /// longest since their last assignment). Officers may claim by hand in both.
+    #[arg(long, env = "CHAT_ASSIGNMENT", default_value = "manual",
+          value_parser = ["manual", "auto"])]
+    pub assignment: String,
+
+    /// How long a node may go unheard before the officers connected through it count as
+    /// disconnected (with several nodes on one database; each node writes a heartbeat
+    /// every third of it). As `30s`, `1m`, `500ms`.
+    #[arg(long, env = "CHAT_PRESENCE_TTL", default_value = "30s", value_parser = presence_ttl)]
+    pub presence_ttl: Duration,
 
     /// Most bytes of message JSON in one page of `GET /api/chats/{id}/messages`; a page
     /// stops before passing it (but holds at least one message), and the client pages on
@@ -224,6 +239,14 @@ pub struct Config {
     pub server_timing: bool,
 }
 
+/// A presence ttl: a duration of 1 second or more (not `off`).
+fn presence_ttl(s: &str) -> Result<Duration, String> {
+    match s.parse::<TimeoutSetting>()?.0 {
+        Some(ttl) if ttl >= Duration::from_secs(1) => Ok(ttl),
+        _ => Err(format!("{s:?}: the presence ttl must be 1s or more")),
+    }
+}
+
 /// Shortest admin token and customer secret accepted, in characters. Both are guessed
 /// offline if short: the admin token against the server, the customer secret against a
 /// captured signature or identity token (it is an HMAC key).
@@ -302,6 +325,9 @@ impl Config {
         config.customer_secret = self.customer_secret.as_ref().map(|s| s.as_bytes().to_vec());
         config.max_message_chars = self.max_message_chars as usize;
         config.officer_capacity = self.officer_capacity;
+        config.assignment =
+            chatcore::Assignment::parse(&self.assignment).unwrap_or(chatcore::Assignment::Manual);
+        config.presence_ttl = self.presence_ttl;
         config.max_page_bytes = usize::try_from(self.max_page_bytes).unwrap_or(usize::MAX);
         config.limits = chatcore::Limits::default()
             .with_login_failures_per_officer(self.limit_officer_login_failures.0)

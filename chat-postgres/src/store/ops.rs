@@ -4,8 +4,8 @@
 
 use async_trait::async_trait;
 use chatcore::store::{
-    AppendOutcome, Counts, NewChat, NewMessage, OfficerRecord, OfficerUpdate, PageQuery,
-    SessionRecord, SessionSubject, StoreResult, TokenHash, Transition, TransitionOutcome,
+    AppendOutcome, Counts, Heartbeat, NewChat, NewMessage, OfficerRecord, OfficerUpdate, PageQuery,
+    QueueKey, SessionRecord, SessionSubject, StoreResult, TokenHash, Transition, TransitionOutcome,
     event_column, fill_page, seq_param,
 };
 use chatcore::{
@@ -16,10 +16,11 @@ use deadpool_postgres::{GenericClient, Object};
 
 use super::PgStore;
 use super::rows::{
-    SQL_CHAT_BY_CUSTOMER, SQL_CHAT_BY_ID, SQL_CUSTOMER_CHATS, SQL_IDEMPOTENT_ORIGINAL,
-    SQL_INSERT_CHAT, SQL_INSERT_MESSAGE, SQL_NEXT_SEQ, SQL_OFFICER, SQL_OFFICER_CHATS,
-    SQL_PAGE_AFTER, SQL_PAGE_BEFORE, SQL_QUEUE, SQL_RENAME_CUSTOMER, SQL_SESSION, SQL_TRANSITION,
-    chat_from_row, message_from_row, officer_columns, officer_from_row,
+    SQL_CHAT_BY_CUSTOMER, SQL_CHAT_BY_ID, SQL_CUSTOMER_CHATS, SQL_ELIGIBLE_OFFICERS,
+    SQL_IDEMPOTENT_ORIGINAL, SQL_INSERT_CHAT, SQL_INSERT_MESSAGE, SQL_NEXT_SEQ, SQL_OFFICER,
+    SQL_OFFICER_CHATS, SQL_PAGE_AFTER, SQL_PAGE_BEFORE, SQL_QUEUE, SQL_QUEUE_KEYS,
+    SQL_RENAME_CUSTOMER, SQL_SESSION, SQL_TRANSITION, chat_from_row, message_from_row,
+    officer_columns, officer_from_row,
 };
 use crate::error::classify;
 
@@ -230,6 +231,15 @@ impl Store for PgStore {
         let seq = i64::try_from(chat.last_seq)
             .map_err(|_| StoreError::backend("a seq beyond the column's range"))?;
         insert_message(&tx, m, seq).await?;
+        if let Some(owner) = change.new_owner() {
+            let st = tx
+                .prepare_cached("UPDATE officers SET last_assigned_at = $2 WHERE id = $1")
+                .await
+                .map_err(classify)?;
+            tx.execute(&st, &[&owner.as_str(), &m.created_at.unix_millis()])
+                .await
+                .map_err(classify)?;
+        }
         tx.commit().await.map_err(classify)?;
         let entry = m.clone().stored(chat.last_seq);
         Ok(TransitionOutcome::Applied(chat, entry))
@@ -463,6 +473,154 @@ impl Store for PgStore {
             .map(|r| officer_from_row(&r))
             .transpose()?
             .map(|r| r.officer))
+    }
+
+    async fn set_presence(
+        &self,
+        node: &str,
+        officer: &OfficerId,
+        present: bool,
+        now: Timestamp,
+    ) -> StoreResult<Option<Officer>> {
+        let client = self.client().await?;
+        let st = client
+            .prepare_cached(
+                "INSERT INTO nodes (id, seen_at) VALUES ($1, $2)
+                 ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at",
+            )
+            .await
+            .map_err(classify)?;
+        client
+            .execute(&st, &[&node, &now.unix_millis()])
+            .await
+            .map_err(classify)?;
+        let sql = if present {
+            "INSERT INTO presence (officer_id, node_id)
+             SELECT id, $2 FROM officers WHERE id = $1 ON CONFLICT DO NOTHING"
+        } else {
+            "DELETE FROM presence WHERE officer_id = $1 AND node_id = $2"
+        };
+        let st = client.prepare_cached(sql).await.map_err(classify)?;
+        client
+            .execute(&st, &[&officer.as_str(), &node])
+            .await
+            .map_err(classify)?;
+        let st = client.prepare_cached(SQL_OFFICER).await.map_err(classify)?;
+        let row = client
+            .query_opt(&st, &[&officer.as_str()])
+            .await
+            .map_err(classify)?;
+        Ok(row
+            .map(|r| officer_from_row(&r))
+            .transpose()?
+            .map(|r| r.officer))
+    }
+
+    async fn node_heartbeat(
+        &self,
+        node: &str,
+        now: Timestamp,
+        stale_before: Timestamp,
+    ) -> StoreResult<Heartbeat> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(classify)?;
+        let st = tx
+            .prepare_cached("UPDATE nodes SET seen_at = $2 WHERE id = $1")
+            .await
+            .map_err(classify)?;
+        let known = tx
+            .execute(&st, &[&node, &now.unix_millis()])
+            .await
+            .map_err(classify)?
+            == 1;
+        if !known {
+            let st = tx
+                .prepare_cached(
+                    "INSERT INTO nodes (id, seen_at) VALUES ($1, $2)
+                     ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at",
+                )
+                .await
+                .map_err(classify)?;
+            tx.execute(&st, &[&node, &now.unix_millis()])
+                .await
+                .map_err(classify)?;
+        }
+        // The forgotten nodes' presence, and which of their officers no other node holds.
+        let st = tx
+            .prepare_cached(
+                "WITH gone AS (DELETE FROM presence WHERE node_id IN
+                   (SELECT id FROM nodes WHERE seen_at < $1) RETURNING officer_id)
+                 SELECT DISTINCT officer_id FROM gone WHERE NOT EXISTS
+                   (SELECT 1 FROM presence p WHERE p.officer_id = gone.officer_id
+                    AND p.node_id NOT IN (SELECT id FROM nodes WHERE seen_at < $1))",
+            )
+            .await
+            .map_err(classify)?;
+        let rows = tx
+            .query(&st, &[&stale_before.unix_millis()])
+            .await
+            .map_err(classify)?;
+        let st = tx
+            .prepare_cached("DELETE FROM nodes WHERE seen_at < $1")
+            .await
+            .map_err(classify)?;
+        tx.execute(&st, &[&stale_before.unix_millis()])
+            .await
+            .map_err(classify)?;
+        tx.commit().await.map_err(classify)?;
+        let disconnected = rows
+            .iter()
+            .map(|r| {
+                let id: String = r.try_get(0).map_err(classify)?;
+                OfficerId::parse(id)
+                    .map_err(|_| StoreError::backend("a malformed officer id in presence"))
+            })
+            .collect::<StoreResult<_>>()?;
+        Ok(Heartbeat {
+            known,
+            disconnected,
+        })
+    }
+
+    async fn eligible_officers(
+        &self,
+        default_capacity: Option<u32>,
+        limit: u32,
+    ) -> StoreResult<Vec<Officer>> {
+        let client = self.client().await?;
+        let st = client
+            .prepare_cached(SQL_ELIGIBLE_OFFICERS)
+            .await
+            .map_err(classify)?;
+        let default = default_capacity.map_or(i64::MAX, i64::from);
+        let rows = client
+            .query(&st, &[&default, &i64::from(limit)])
+            .await
+            .map_err(classify)?;
+        rows.iter()
+            .map(|r| officer_from_row(r).map(|o| o.officer))
+            .collect()
+    }
+
+    async fn queue_keys(&self, limit: u32) -> StoreResult<Vec<QueueKey>> {
+        let client = self.client().await?;
+        let st = client
+            .prepare_cached(SQL_QUEUE_KEYS)
+            .await
+            .map_err(classify)?;
+        let rows = client
+            .query(&st, &[&i64::from(limit)])
+            .await
+            .map_err(classify)?;
+        rows.iter()
+            .map(|r| {
+                let at: i64 = r.try_get(0).map_err(classify)?;
+                let id: String = r.try_get(1).map_err(classify)?;
+                let id = ChatId::parse(&id)
+                    .map_err(|_| StoreError::backend("a malformed chat id in the queue"))?;
+                Ok((Timestamp::from_unix_millis(at), id))
+            })
+            .collect()
     }
 
     async fn set_officer_disabled(

@@ -46,6 +46,17 @@ pub(super) const SQL_QUEUE: &str = concat!(
     chat_columns!(),
     " FROM chats WHERE status = 'pending' ORDER BY created_at, id LIMIT $1"
 );
+pub(super) const SQL_QUEUE_KEYS: &str =
+    "SELECT created_at, id FROM chats WHERE status = 'pending' ORDER BY created_at, id LIMIT $1";
+// As the SQLite store's: officers who may be given a chat automatically.
+pub(super) const SQL_ELIGIBLE_OFFICERS: &str = "SELECT id, display_name, password_hash,
+     created_at, disabled, capacity, open, availability, true FROM (
+       SELECT officers.*, (SELECT count(*) FROM chats WHERE chats.assigned_officer_id =
+         officers.id AND chats.status = 'assigned') AS open
+       FROM officers WHERE NOT disabled AND availability = 'available'
+       AND EXISTS (SELECT 1 FROM presence WHERE presence.officer_id = officers.id)) o
+     WHERE open < COALESCE(capacity::bigint, $1)
+     ORDER BY open, last_assigned_at NULLS FIRST, id LIMIT $2";
 pub(super) const SQL_CUSTOMER_CHATS: &str = concat!(
     "SELECT ",
     chat_columns!(),
@@ -108,7 +119,8 @@ macro_rules! officer_columns {
     () => {
         "SELECT id, display_name, password_hash, created_at, disabled, capacity, \
          (SELECT count(*) FROM chats WHERE chats.assigned_officer_id = officers.id \
-         AND chats.status = 'assigned'), availability FROM officers"
+         AND chats.status = 'assigned'), availability, \
+         EXISTS (SELECT 1 FROM presence WHERE presence.officer_id = officers.id) FROM officers"
     };
 }
 pub(super) use officer_columns;
@@ -160,6 +172,7 @@ pub(super) fn officer_from_row(r: &Row) -> StoreResult<OfficerRecord> {
             .map(i64::from),
         open_chats: r.try_get(6).map_err(classify)?,
         availability: r.try_get(7).map_err(classify)?,
+        connected: r.try_get(8).map_err(classify)?,
     };
     Ok(columns.decode()?)
 }
@@ -193,6 +206,7 @@ mod tests {
             ("chat by id", SQL_CHAT_BY_ID),
             ("chat by customer", SQL_CHAT_BY_CUSTOMER),
             ("queue", SQL_QUEUE),
+            ("queue keys", SQL_QUEUE_KEYS),
             ("officer chats", SQL_OFFICER_CHATS),
             ("transition", SQL_TRANSITION),
             ("idempotency lookup", SQL_IDEMPOTENT_ORIGINAL),

@@ -16,6 +16,7 @@ pub(super) async fn officers_are_stored_unique_and_listed_by_id(store: Arc<dyn S
             availability: Availability::Available,
             capacity: None,
             open_chats: 0,
+            connected: false,
         },
         password_hash: Some("$argon2id$fake".into()),
     };
@@ -516,6 +517,7 @@ pub(super) async fn capacity_is_checked_in_the_same_transaction(store: Arc<dyn S
             availability: Availability::Available,
             capacity: Some(3),
             open_chats: 0,
+            connected: false,
         },
         password_hash: None,
     };

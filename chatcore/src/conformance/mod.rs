@@ -23,11 +23,13 @@ use std::sync::Arc;
 mod chats;
 mod lifecycle;
 mod messages;
+mod routing;
 mod sessions;
 
 use chats::*;
 use lifecycle::*;
 use messages::*;
+use routing::*;
 use sessions::*;
 
 use crate::ids::{ChatId, CustomerId, MessageId, OfficerId};
@@ -88,6 +90,9 @@ cases!(
     a_transition_applies_only_to_the_state_it_was_decided_on,
     a_customer_has_at_most_one_open_chat,
     racing_transitions_have_exactly_one_outcome,
+    presence_is_per_node_and_dead_nodes_are_forgotten,
+    eligible_officers_are_ordered_as_the_contract_says,
+    queue_keys_are_the_queues_order,
     ping_succeeds_on_an_open_store,
 );
 
@@ -133,6 +138,7 @@ async fn add_officer(store: &Arc<dyn Store>, id: &str) -> OfficerId {
             availability: Availability::Available,
             capacity: None,
             open_chats: 0,
+            connected: false,
         },
         password_hash: None,
     };

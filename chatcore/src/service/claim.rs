@@ -14,7 +14,12 @@ impl ChatService {
     /// Pending chats, oldest first (at most [`MAX_PAGE`]). Officers and the admin.
     pub async fn queue(&self, actor: &Actor) -> Result<Vec<Chat>> {
         policy::read_queue(actor)?;
-        Ok(self.inner.store.pending_chats(MAX_PAGE).await?)
+        let mut queue = self.inner.store.pending_chats(MAX_PAGE).await?;
+        // The queue from its start: each chat's place is its index.
+        for (place, chat) in (1..).zip(queue.iter_mut()) {
+            chat.queue_position = Some(place);
+        }
+        Ok(queue)
     }
 
     /// How many officers, pending chats and assigned chats there are (for status
@@ -28,7 +33,8 @@ impl ChatService {
     /// and the admin.
     pub async fn customer_chats(&self, actor: &Actor, customer: &CustomerId) -> Result<Vec<Chat>> {
         policy::read_customer_chats(actor, customer)?;
-        Ok(self.inner.store.customer_chats(customer, MAX_PAGE).await?)
+        let chats = self.inner.store.customer_chats(customer, MAX_PAGE).await?;
+        self.all_placed(chats).await
     }
 
     /// `officer`'s chats, open, resolved or both (`filter`), newest activity first (at

@@ -181,6 +181,20 @@ impl ChatService {
                 Ok((chat, created))
             })
             .await?;
+        let chat = match (created, chat.status) {
+            (true, ChatStatus::Pending) => self.route_new_chat(chat).await?,
+            (true, _) => {
+                let before = Chat {
+                    status: ChatStatus::Pending,
+                    assigned_officer_id: None,
+                    ..chat.clone()
+                };
+                self.announce_loads(&before, &chat).await;
+                chat
+            }
+            (false, _) => chat,
+        };
+        let chat = self.placed(chat).await?;
         let (token, expires_at) = self
             .issue_session(
                 SessionSubject::Customer {
@@ -196,6 +210,21 @@ impl ChatService {
             created,
             expires_at,
         })
+    }
+
+    /// A new pending chat in automatic mode: a round of assignment now, before the
+    /// login answers, so that the answer shows the officer it went to.
+    async fn route_new_chat(&self, chat: Chat) -> Result<Chat> {
+        let given = match self.assign_waiting().await {
+            Ok(given) => given,
+            Err(e) => {
+                // Still waiting, and stored: the desk's next round tries again.
+                tracing::warn!(error = %e, chat = %chat.id, "automatic assignment failed");
+                self.want_assignment();
+                Vec::new()
+            }
+        };
+        Ok(given.into_iter().find(|c| c.id == chat.id).unwrap_or(chat))
     }
 
     /// A new chat: `chat_updated` (`created` for the queue, `assigned` when it went

@@ -8,13 +8,15 @@ use std::collections::VecDeque;
 use super::{ChatService, MAX_PAGE};
 use std::sync::Arc;
 
+use super::desk::QueueView;
 use crate::bus::{Envelope, Event, RecvError, Subscription, Topic};
 use crate::error::{Error, Result};
 use crate::identity::Actor;
 use crate::ids::ChatId;
 use crate::model::Message;
 use crate::policy::{self, ReadRight};
-use crate::store::PageQuery;
+use crate::store::{PageQuery, QueueKey};
+use tokio::sync::watch;
 
 /// Most bytes of message JSON a feed reads from the store at once while it catches up
 /// (a replay, or a gap after lagging); the rest follows page by page, so a feed never
@@ -54,6 +56,11 @@ pub struct ChatFeed {
     held: Option<Arc<Envelope>>,
     /// True once the reader lost the right to the chat.
     refused: bool,
+    /// For the chat's customer: this node's view of the queue, and the chat's key in it.
+    positions: Option<watch::Receiver<Arc<QueueView>>>,
+    key: QueueKey,
+    /// The last place in the queue handed out (`None`: not waiting).
+    position: Option<u32>,
 }
 
 impl ChatFeed {
@@ -131,7 +138,16 @@ impl ChatFeed {
                 self.backlog.extend(page);
                 continue;
             }
-            match self.subscription.recv().await {
+            let received = tokio::select! {
+                received = self.subscription.recv() => received,
+                Some(()) = queue_moved(&mut self.positions) => {
+                    if let Some(moved) = self.moved_in_queue() {
+                        return Ok(Some(moved));
+                    }
+                    continue;
+                }
+            };
+            match received {
                 Ok(envelope) => match envelope.event() {
                     Event::NewMessage { message } => {
                         if message.seq <= self.last_seq {
@@ -163,6 +179,27 @@ impl ChatFeed {
         }
     }
 
+    /// A `queue_position` when the chat's place in this node's view of the queue is not
+    /// the one last handed out (the view changes at most once a second).
+    fn moved_in_queue(&mut self) -> Option<Arc<Envelope>> {
+        let position = self
+            .positions
+            .as_mut()?
+            .borrow_and_update()
+            .exact(&self.key);
+        if position == self.position {
+            return None;
+        }
+        self.position = position;
+        Some(Envelope::new(
+            Topic::Chat(self.chat),
+            Event::QueuePosition {
+                chat_id: self.chat,
+                position: position?,
+            },
+        ))
+    }
+
     /// Asks the policy again, on the chat as stored now. A refusal is final.
     async fn check_right(&mut self) -> Result<()> {
         let chat = self
@@ -185,6 +222,15 @@ impl ChatFeed {
                 Err(lost_right())
             }
         }
+    }
+}
+
+/// Resolves when the view of the queue changed (never without one, or once the view is
+/// gone).
+async fn queue_moved(positions: &mut Option<watch::Receiver<Arc<QueueView>>>) -> Option<()> {
+    match positions {
+        Some(positions) => positions.changed().await.ok(),
+        None => std::future::pending().await,
     }
 }
 
@@ -211,6 +257,12 @@ impl ChatService {
             Some(after) => (after, true),
             None => (self.inner.store.last_seq(&chat.id).await?, false),
         };
+        // A waiting chat's customer learns its place at once, then each change of it.
+        let positions = matches!(actor, Actor::Customer { .. }).then(|| {
+            let mut positions = self.desk().watch_queue();
+            positions.mark_changed();
+            positions
+        });
         Ok(ChatFeed {
             service: self.clone(),
             chat: chat.id,
@@ -222,6 +274,9 @@ impl ChatService {
             catching_up,
             held: None,
             refused: false,
+            positions,
+            key: (chat.created_at, chat.id),
+            position: None,
         })
     }
 

@@ -129,7 +129,8 @@ impl ChatService {
                 match this.inner.store.transition(&change).await? {
                     TransitionOutcome::Applied(now, entry) => {
                         this.announce(&before, &now, entry, plan.event.kind);
-                        return Ok(now);
+                        this.announce_loads(&before, &now).await;
+                        return this.placed(now).await;
                     }
                     // Another change won: decide again on the chat as it now is.
                     TransitionOutcome::Stale(_) => continue,
@@ -153,7 +154,7 @@ impl ChatService {
     }
 
     /// Records in the entry the display names the officers it concerns have now.
-    async fn name_officers(&self, event: &mut SystemEvent) -> Result<()> {
+    pub(super) async fn name_officers(&self, event: &mut SystemEvent) -> Result<()> {
         if let Some(officer) = &event.officer_id {
             event.officer_name = self.display_name(officer).await?;
         }
@@ -203,8 +204,38 @@ impl ChatService {
         Ok(record.and_then(|r| r.officer.display_name))
     }
 
+    /// After a change of a chat's owner: `officer_updated` (their `openChats`) for each
+    /// officer whose load changed, and a round of automatic assignment when a slot was
+    /// freed or the chat entered the queue.
+    pub(super) async fn announce_loads(&self, before: &Chat, now: &Chat) {
+        let owner = |c: &Chat| {
+            (c.status == ChatStatus::Assigned)
+                .then(|| c.assigned_officer_id.clone())
+                .flatten()
+        };
+        let (had, has) = (owner(before), owner(now));
+        if had == has {
+            return;
+        }
+        for officer in [&had, &has].into_iter().flatten() {
+            match self.inner.store.officer(officer).await {
+                Ok(Some(record)) => {
+                    self.announce_officer(record.officer);
+                }
+                Ok(None) => {}
+                // The load shows again with the officer's next change.
+                Err(e) => {
+                    tracing::warn!(error = %e, officer = %officer, "cannot read an officer's load")
+                }
+            }
+        }
+        if had.is_some() || now.status == ChatStatus::Pending {
+            self.want_assignment();
+        }
+    }
+
     /// Announces a stored change (see the module documentation).
-    fn announce(&self, before: &Chat, now: &Chat, entry: Message, change: ChatChange) {
+    pub(super) fn announce(&self, before: &Chat, now: &Chat, entry: Message, change: ChatChange) {
         self.publish(Topic::Chat(now.id), Event::NewMessage { message: entry });
         let updated = Event::ChatUpdated {
             chat: now.clone(),

@@ -74,7 +74,7 @@ impl ChatService {
     pub async fn chat(&self, actor: &Actor, chat: ChatId) -> Result<Chat> {
         let chat = self.load_chat(actor, chat).await?;
         policy::read_chat(actor, &chat)?;
-        Ok(chat)
+        self.placed(chat).await
     }
 
     /// Sends a message as the actor (the chat's customer or its assigned officer) and

@@ -9,8 +9,10 @@
 //! "claimed"). They also run in a spawned task, so a caller that gives up mid-way (a
 //! dropped HTTP request) cannot leave a committed change unpublished.
 
+mod assign;
 mod claim;
 mod customers;
+mod desk;
 mod feed;
 mod lifecycle;
 mod messages;
@@ -23,7 +25,9 @@ use std::time::Duration;
 
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
+pub use assign::AUTO_SENDER;
 pub use customers::{CustomerLogin, CustomerSession};
+pub use desk::Assignment;
 pub use feed::ChatFeed;
 pub use messages::{MAX_CLIENT_MESSAGE_ID_LEN, MessagePage, SendMessage, Sent};
 pub use officers::{MAX_CAPACITY, Me, NewOfficer, OfficerSession};
@@ -75,6 +79,12 @@ pub struct ServiceConfig {
     /// The capacity of an officer who has none of their own: the most open chats a
     /// claim, transfer or reopen may give them. Default `None`: unlimited.
     pub officer_capacity: Option<u32>,
+    /// How chats reach officers: claimed by hand ([`Assignment::Manual`], the default)
+    /// or given to an eligible officer as they enter the queue ([`Assignment::Auto`]).
+    pub assignment: Assignment,
+    /// How long a node may go unheard before the officers connected through it count as
+    /// disconnected (it writes a heartbeat every third of this). Default 30 seconds.
+    pub presence_ttl: Duration,
     /// Where the service reads the time. Default: the system clock.
     pub clock: Arc<dyn Clock>,
 }
@@ -91,6 +101,8 @@ impl Default for ServiceConfig {
             max_page_bytes: 1024 * 1024,
             limits: Limits::default(),
             officer_capacity: None,
+            assignment: Assignment::Manual,
+            presence_ttl: Duration::from_secs(30),
             clock: Arc::new(SystemClock),
         }
     }
@@ -121,6 +133,9 @@ impl fmt::Debug for ServiceConfig {
             .field("customer_session_ttl", &self.customer_session_ttl)
             .field("max_page_bytes", &self.max_page_bytes)
             .field("limits", &self.limits)
+            .field("officer_capacity", &self.officer_capacity)
+            .field("assignment", &self.assignment)
+            .field("presence_ttl", &self.presence_ttl)
             .finish_non_exhaustive()
     }
 }
@@ -149,6 +164,14 @@ struct Inner {
     sends: RateLimiter<Sender>,
     /// The live sessions of long-lived connections, ended when revoked.
     revocations: Arc<sessions::Revocations>,
+    /// This node's presence, view of the queue and automatic assignment.
+    desk: Arc<desk::Desk>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.desk.stop();
+    }
 }
 
 /// Whom a send is counted against: the identity, not the token, so that logging in
@@ -205,6 +228,7 @@ impl ChatService {
                 login_failures,
                 sends,
                 revocations: Arc::default(),
+                desk: Arc::default(),
             }),
         }
     }

@@ -106,6 +106,7 @@ impl ChatService {
             availability: Availability::Available,
             capacity: new.capacity,
             open_chats: 0,
+            connected: false,
         };
         let record = OfficerRecord {
             officer: officer.clone(),
@@ -148,6 +149,7 @@ impl ChatService {
             .await?
             .ok_or(Error::OfficerNotFound)?;
         tracing::info!(officer = %officer.id, ?capacity, "officer capacity set");
+        self.want_assignment();
         Ok(self.announce_officer(officer))
     }
 
@@ -170,11 +172,14 @@ impl ChatService {
             .update_officer(officer, &update)
             .await?
             .ok_or(Error::OfficerNotFound)?;
+        if availability == Availability::Available {
+            self.want_assignment();
+        }
         Ok(self.announce_officer(officer))
     }
 
     /// Publishes an officer's new settings to every officer; the officer as answered.
-    fn announce_officer(&self, officer: Officer) -> Officer {
+    pub(super) fn announce_officer(&self, officer: Officer) -> Officer {
         let officer = self.in_force(officer);
         self.publish(
             Topic::Officers,

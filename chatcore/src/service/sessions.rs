@@ -124,6 +124,10 @@ impl ChatService {
         let session = LiveSession(Arc::new(Live::new(self, Some(hash))));
         self.inner.revocations.watch(&session.0, self);
         let auth = self.authenticate_hash(&hash).await?;
+        if let Actor::Officer(officer) = &auth.actor {
+            // Counted from here until the session is dropped: the officer is connected.
+            self.desk().connect(officer);
+        }
         let _ = session.0.identity.set((auth.actor, auth.expires_at));
         Ok(session)
     }
@@ -185,6 +189,9 @@ impl Drop for LiveSession {
     fn drop(&mut self) {
         if let Some(hash) = &self.0.hash {
             self.0.service.inner.revocations.unwatch(hash, &self.0);
+        }
+        if let Some((Actor::Officer(officer), _)) = self.0.identity.get() {
+            self.0.service.inner.desk.disconnect(officer);
         }
     }
 }

@@ -207,6 +207,7 @@ impl ChatColumns {
             updated_at: Timestamp::from_unix_millis(self.updated_at),
             resolved_at: self.resolved_at.map(Timestamp::from_unix_millis),
             last_seq: u64::try_from(self.last_seq).map_err(|_| MalformedRow("chats.last_seq"))?,
+            queue_position: None,
         })
     }
 }
@@ -275,6 +276,8 @@ pub struct OfficerColumns {
     pub capacity: Option<i64>,
     /// How many chats are assigned to the officer now (a count, not a column).
     pub open_chats: i64,
+    /// Whether a node holds presence for them (an `EXISTS` on `presence`).
+    pub connected: bool,
 }
 
 impl OfficerColumns {
@@ -295,6 +298,7 @@ impl OfficerColumns {
                     .transpose()?,
                 open_chats: u32::try_from(self.open_chats)
                     .map_err(|_| MalformedRow("officers.open_chats"))?,
+                connected: self.connected,
             },
             password_hash: self.password_hash,
         })

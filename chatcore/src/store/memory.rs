@@ -2,18 +2,18 @@
 //! embedders who want no file; it keeps the same invariants as the SQLite store, but
 //! nothing survives the process.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
 use super::{
-    AppendOutcome, Counts, NewChat, NewMessage, OfficerRecord, PageQuery, SessionRecord,
-    SessionSubject, Store, StoreError, StoreResult, TokenHash, Transition, TransitionOutcome,
-    fill_page,
+    AppendOutcome, Counts, Heartbeat, NewChat, NewMessage, OfficerRecord, PageQuery, QueueKey,
+    SessionRecord, SessionSubject, Store, StoreError, StoreResult, TokenHash, Transition,
+    TransitionOutcome, fill_page,
 };
 use crate::ids::{ChatId, CustomerId, OfficerId};
-use crate::model::{Chat, ChatStatus, Message, Officer, SenderType, Timestamp};
+use crate::model::{Availability, Chat, ChatStatus, Message, Officer, SenderType, Timestamp};
 use crate::store::OfficerUpdate;
 
 /// An in-memory [`Store`].
@@ -34,6 +34,12 @@ struct State {
     messages: HashMap<ChatId, Vec<Message>>,
     idempotency: HashMap<(ChatId, SenderType, String, String), usize>,
     sessions: HashMap<TokenHash, SessionRecord>,
+    /// Which node holds live connections of which officer.
+    presence: HashSet<(OfficerId, String)>,
+    /// When each node was last seen alive.
+    nodes: HashMap<String, Timestamp>,
+    /// Each officer's last assignment.
+    last_assigned: HashMap<OfficerId, Timestamp>,
 }
 
 impl MemoryStore {
@@ -68,23 +74,15 @@ impl Store for MemoryStore {
 
     async fn officer(&self, id: &OfficerId) -> StoreResult<Option<OfficerRecord>> {
         let s = self.state()?;
-        Ok(s.officers.get(id).map(|record| {
-            let mut record = record.clone();
-            record.officer.open_chats = open_chats(&s, id);
-            record
+        Ok(s.officers.get(id).map(|record| OfficerRecord {
+            officer: live(&s, &record.officer),
+            password_hash: record.password_hash.clone(),
         }))
     }
 
     async fn officers(&self) -> StoreResult<Vec<Officer>> {
         let s = self.state()?;
-        let mut all: Vec<Officer> = s
-            .officers
-            .values()
-            .map(|o| Officer {
-                open_chats: open_chats(&s, &o.officer.id),
-                ..o.officer.clone()
-            })
-            .collect();
+        let mut all: Vec<Officer> = s.officers.values().map(|o| live(&s, &o.officer)).collect();
         all.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(all)
     }
@@ -116,6 +114,7 @@ impl Store for MemoryStore {
             updated_at: new.created_at,
             resolved_at: None,
             last_seq: 0,
+            queue_position: None,
         };
         if chat.assigned_officer_id.is_none() {
             s.queue.insert((chat.created_at, chat.id));
@@ -228,7 +227,11 @@ impl Store for MemoryStore {
         stored.updated_at = m.created_at;
         stored.resolved_at = (change.status == ChatStatus::Resolved).then_some(m.created_at);
         stored.last_seq = entry.seq;
-        Ok(TransitionOutcome::Applied(stored.clone(), entry))
+        let stored = stored.clone();
+        if let Some(owner) = change.new_owner() {
+            s.last_assigned.insert(owner.clone(), m.created_at);
+        }
+        Ok(TransitionOutcome::Applied(stored, entry))
     }
 
     async fn append_message(&self, message: &NewMessage) -> StoreResult<AppendOutcome> {
@@ -349,7 +352,6 @@ impl Store for MemoryStore {
     ) -> StoreResult<Option<Officer>> {
         let mut guard = self.state()?;
         let s = &mut *guard;
-        let open = open_chats(s, officer);
         let Some(record) = s.officers.get_mut(officer) else {
             return Ok(None);
         };
@@ -359,10 +361,96 @@ impl Store for MemoryStore {
         if let Some(availability) = update.availability {
             record.officer.availability = availability;
         }
-        Ok(Some(Officer {
-            open_chats: open,
-            ..record.officer.clone()
-        }))
+        let record = record.officer.clone();
+        Ok(Some(live(s, &record)))
+    }
+
+    async fn set_presence(
+        &self,
+        node: &str,
+        officer: &OfficerId,
+        present: bool,
+        now: Timestamp,
+    ) -> StoreResult<Option<Officer>> {
+        let mut guard = self.state()?;
+        let s = &mut *guard;
+        s.nodes.insert(node.to_owned(), now);
+        let Some(record) = s.officers.get(officer).map(|r| r.officer.clone()) else {
+            return Ok(None);
+        };
+        let key = (officer.clone(), node.to_owned());
+        if present {
+            s.presence.insert(key);
+        } else {
+            s.presence.remove(&key);
+        }
+        Ok(Some(live(s, &record)))
+    }
+
+    async fn node_heartbeat(
+        &self,
+        node: &str,
+        now: Timestamp,
+        stale_before: Timestamp,
+    ) -> StoreResult<Heartbeat> {
+        let mut guard = self.state()?;
+        let s = &mut *guard;
+        let known = s.nodes.insert(node.to_owned(), now).is_some();
+        s.nodes.retain(|_, seen| *seen >= stale_before);
+        let mut forgotten = Vec::new();
+        let nodes = &s.nodes;
+        s.presence.retain(|(officer, node)| {
+            let alive = nodes.contains_key(node);
+            if !alive {
+                forgotten.push(officer.clone());
+            }
+            alive
+        });
+        let mut disconnected = Vec::new();
+        for officer in forgotten {
+            if !s.presence.iter().any(|(o, _)| *o == officer) && !disconnected.contains(&officer) {
+                disconnected.push(officer);
+            }
+        }
+        Ok(Heartbeat {
+            known,
+            disconnected,
+        })
+    }
+
+    async fn eligible_officers(
+        &self,
+        default_capacity: Option<u32>,
+        limit: u32,
+    ) -> StoreResult<Vec<Officer>> {
+        let s = self.state()?;
+        let mut eligible: Vec<Officer> = s
+            .officers
+            .values()
+            .map(|r| live(&s, &r.officer))
+            .filter(|o| {
+                !o.disabled
+                    && o.availability == Availability::Available
+                    && o.connected
+                    && o.capacity
+                        .or(default_capacity)
+                        .is_none_or(|cap| o.open_chats < cap)
+            })
+            .collect();
+        eligible.sort_by_key(|o| {
+            (
+                o.open_chats,
+                s.last_assigned.get(&o.id).copied(),
+                o.id.clone(),
+            )
+        });
+        eligible.truncate(limit as usize);
+        Ok(eligible)
+    }
+
+    async fn queue_keys(&self, limit: u32) -> StoreResult<Vec<QueueKey>> {
+        let s = self.state()?;
+        Ok(s.queue.iter().take(limit as usize).copied().collect())
     }
 
     async fn set_officer_disabled(
@@ -372,13 +460,12 @@ impl Store for MemoryStore {
     ) -> StoreResult<Option<(Officer, Vec<TokenHash>)>> {
         let mut guard = self.state()?;
         let s = &mut *guard;
-        let open = open_chats(s, officer);
         let Some(record) = s.officers.get_mut(officer) else {
             return Ok(None);
         };
         record.officer.disabled = disabled;
-        let mut updated = record.officer.clone();
-        updated.open_chats = open;
+        let record = record.officer.clone();
+        let updated = live(s, &record);
         let mut revoked = Vec::new();
         if disabled {
             s.sessions.retain(|hash, session| {
@@ -409,6 +496,15 @@ impl Store for MemoryStore {
             s.closed = true;
         }
         Ok(())
+    }
+}
+
+/// The officer as they are now: their open chats counted, their presence looked up.
+fn live(s: &State, officer: &Officer) -> Officer {
+    Officer {
+        open_chats: open_chats(s, &officer.id),
+        connected: s.presence.iter().any(|(o, _)| *o == officer.id),
+        ..officer.clone()
     }
 }
 

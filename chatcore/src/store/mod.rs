@@ -134,7 +134,8 @@ pub struct Transition {
     /// `None`: unlimited). A change that gives the chat to an officer who does not hold
     /// it ([`Transition::new_owner`]) is applied only while they hold fewer open chats
     /// than their capacity, counted in the same transaction
-    /// ([`TransitionOutcome::AtCapacity`]).
+    /// ([`TransitionOutcome::AtCapacity`]). The store also records the time of the
+    /// change as that officer's last assignment (see [`Store::eligible_officers`]).
     pub default_capacity: Option<u32>,
 }
 
@@ -169,6 +170,19 @@ pub enum AppendOutcome {
     /// by another node meanwhile): nothing stored. The chat as it now is.
     Stale(Chat),
 }
+
+/// What [`Store::node_heartbeat`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// False when the node had been forgotten (another node took it for dead): it must
+    /// record its presence again.
+    pub known: bool,
+    /// Officers who were connected only through forgotten nodes, and no longer are.
+    pub disconnected: Vec<OfficerId>,
+}
+
+/// A pending chat's place in the queue: the queue is ordered by these, ascending.
+pub type QueueKey = (Timestamp, ChatId);
 
 /// What [`Store::counts`] counts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -359,6 +373,41 @@ pub trait Store: Send + Sync + 'static {
         officer: &OfficerId,
         update: &OfficerUpdate,
     ) -> StoreResult<Option<Officer>>;
+
+    /// Records whether `officer` has live connections on `node` (`present`), and that
+    /// the node is alive at `now`. Returns the officer as they now are (`connected`
+    /// counts every node), `None` when there is no such officer (nothing recorded).
+    async fn set_presence(
+        &self,
+        node: &str,
+        officer: &OfficerId,
+        present: bool,
+        now: Timestamp,
+    ) -> StoreResult<Option<Officer>>;
+
+    /// Marks `node` alive at `now`, and forgets every other node not seen since
+    /// `stale_before`, with the presence it held (a node that died without saying so).
+    async fn node_heartbeat(
+        &self,
+        node: &str,
+        now: Timestamp,
+        stale_before: Timestamp,
+    ) -> StoreResult<Heartbeat>;
+
+    /// The officers a chat may be given to automatically: enabled, available,
+    /// connected, and holding fewer open chats than their capacity (`default_capacity`
+    /// for those with none of their own; `None`: unlimited). Ordered by open chats, then
+    /// by their last assignment (never assigned first, then the longest ago), then id;
+    /// at most `limit`.
+    async fn eligible_officers(
+        &self,
+        default_capacity: Option<u32>,
+        limit: u32,
+    ) -> StoreResult<Vec<Officer>>;
+
+    /// The queue's order: each pending chat's [`QueueKey`], ascending, at most `limit`
+    /// (one index range, without the chats' rows).
+    async fn queue_keys(&self, limit: u32) -> StoreResult<Vec<QueueKey>>;
 
     /// Disables or enables an officer. Disabling deletes every session of the officer in
     /// the same transaction and returns their hashes (so that the live connections they

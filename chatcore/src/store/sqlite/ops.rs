@@ -8,17 +8,17 @@ use rusqlite::{OptionalExtension, params};
 use super::SqliteStore;
 use super::error::classify;
 use super::rows::{
-    SQL_CHAT_BY_CUSTOMER, SQL_CUSTOMER_CHATS, SQL_INSERT_MESSAGE, SQL_NEXT_SEQ, SQL_OFFICER_CHATS,
-    SQL_PAGE_AFTER, SQL_PAGE_BEFORE, SQL_QUEUE, SQL_RENAME_CUSTOMER, SQL_SESSION, SQL_TRANSITION,
-    chat_by_id, chat_from_row, message_from_row, officer_by_id, officer_columns, officer_from_row,
-    sent_message,
+    SQL_CHAT_BY_CUSTOMER, SQL_CUSTOMER_CHATS, SQL_ELIGIBLE_OFFICERS, SQL_INSERT_MESSAGE,
+    SQL_NEXT_SEQ, SQL_OFFICER_CHATS, SQL_PAGE_AFTER, SQL_PAGE_BEFORE, SQL_QUEUE, SQL_QUEUE_KEYS,
+    SQL_RENAME_CUSTOMER, SQL_SESSION, SQL_TRANSITION, chat_by_id, chat_from_row, message_from_row,
+    officer_by_id, officer_columns, officer_from_row, sent_message,
 };
 use super::schema::schema_version;
 use crate::ids::{ChatId, CustomerId, OfficerId};
 use crate::model::{Availability, Chat, ChatStatus, Message, Officer, SenderType, Timestamp};
 use crate::store::{
-    AppendOutcome, Counts, NewChat, NewMessage, OfficerRecord, OfficerUpdate, PageQuery,
-    SessionRecord, SessionSubject, Store, StoreError, StoreResult, TokenHash, Transition,
+    AppendOutcome, Counts, Heartbeat, NewChat, NewMessage, OfficerRecord, OfficerUpdate, PageQuery,
+    QueueKey, SessionRecord, SessionSubject, Store, StoreError, StoreResult, TokenHash, Transition,
     TransitionOutcome, event_column, fill_page, seq_param,
 };
 
@@ -224,6 +224,11 @@ impl Store for SqliteStore {
                 }
             };
             insert_message(c, m, chat.last_seq as i64)?;
+            if let Some(owner) = change.new_owner() {
+                c.prepare_cached("UPDATE officers SET last_assigned_at = ?2 WHERE id = ?1")
+                    .and_then(|mut st| st.execute(params![owner.as_str(), at]))
+                    .map_err(classify)?;
+            }
             let entry = m.clone().stored(chat.last_seq);
             Ok(TransitionOutcome::Applied(chat, entry))
         })
@@ -420,6 +425,129 @@ impl Store for SqliteStore {
             Ok(officer_by_id(c, &officer)
                 .map_err(classify)?
                 .map(|r| r.officer))
+        })
+        .await
+    }
+
+    async fn set_presence(
+        &self,
+        node: &str,
+        officer: &OfficerId,
+        present: bool,
+        now: Timestamp,
+    ) -> StoreResult<Option<Officer>> {
+        let (node, officer) = (node.to_owned(), officer.clone());
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO nodes (id, seen_at) VALUES (?1, ?2)
+                 ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at",
+            )
+            .and_then(|mut st| st.execute(params![node, now.unix_millis()]))
+            .map_err(classify)?;
+            let sql = if present {
+                "INSERT INTO presence (officer_id, node_id)
+                 SELECT id, ?2 FROM officers WHERE id = ?1
+                 ON CONFLICT DO NOTHING"
+            } else {
+                "DELETE FROM presence WHERE officer_id = ?1 AND node_id = ?2"
+            };
+            c.prepare_cached(sql)
+                .and_then(|mut st| st.execute(params![officer.as_str(), node]))
+                .map_err(classify)?;
+            Ok(officer_by_id(c, &officer)
+                .map_err(classify)?
+                .map(|r| r.officer))
+        })
+        .await
+    }
+
+    async fn node_heartbeat(
+        &self,
+        node: &str,
+        now: Timestamp,
+        stale_before: Timestamp,
+    ) -> StoreResult<Heartbeat> {
+        let node = node.to_owned();
+        self.write(move |c| {
+            let known = c
+                .prepare_cached("UPDATE nodes SET seen_at = ?2 WHERE id = ?1")
+                .and_then(|mut st| st.execute(params![node, now.unix_millis()]))
+                .map_err(classify)?
+                == 1;
+            if !known {
+                c.prepare_cached("INSERT INTO nodes (id, seen_at) VALUES (?1, ?2)")
+                    .and_then(|mut st| st.execute(params![node, now.unix_millis()]))
+                    .map_err(classify)?;
+            }
+            let stale = stale_before.unix_millis();
+            let forgotten: Vec<String> = c
+                .prepare_cached(
+                    "DELETE FROM presence WHERE node_id IN
+                     (SELECT id FROM nodes WHERE seen_at < ?1) RETURNING officer_id",
+                )
+                .and_then(|mut st| {
+                    st.query_map([stale], |r| r.get(0))?
+                        .collect::<rusqlite::Result<_>>()
+                })
+                .map_err(classify)?;
+            c.prepare_cached("DELETE FROM nodes WHERE seen_at < ?1")
+                .and_then(|mut st| st.execute([stale]))
+                .map_err(classify)?;
+            let mut disconnected = Vec::new();
+            for officer in forgotten {
+                let still: bool = c
+                    .prepare_cached("SELECT EXISTS (SELECT 1 FROM presence WHERE officer_id = ?1)")
+                    .and_then(|mut st| st.query_row([&officer], |r| r.get(0)))
+                    .map_err(classify)?;
+                let officer = OfficerId::parse(officer)
+                    .map_err(|_| StoreError::backend("a malformed officer id in presence"))?;
+                if !still && !disconnected.contains(&officer) {
+                    disconnected.push(officer);
+                }
+            }
+            Ok(Heartbeat {
+                known,
+                disconnected,
+            })
+        })
+        .await
+    }
+
+    async fn eligible_officers(
+        &self,
+        default_capacity: Option<u32>,
+        limit: u32,
+    ) -> StoreResult<Vec<Officer>> {
+        let default = default_capacity.map_or(i64::MAX, i64::from);
+        self.read(move |c| {
+            let mut st = c.prepare_cached(SQL_ELIGIBLE_OFFICERS).map_err(classify)?;
+            let rows = st
+                .query_map(params![default, i64::from(limit)], officer_from_row)
+                .map_err(classify)?
+                .map(|r| r.map(|o| o.officer))
+                .collect::<rusqlite::Result<Vec<_>>>();
+            rows.map_err(classify)
+        })
+        .await
+    }
+
+    async fn queue_keys(&self, limit: u32) -> StoreResult<Vec<QueueKey>> {
+        self.read(move |c| {
+            let mut st = c.prepare_cached(SQL_QUEUE_KEYS).map_err(classify)?;
+            let rows = st
+                .query_map([i64::from(limit)], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                })
+                .map_err(classify)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(classify)?;
+            rows.into_iter()
+                .map(|(at, id)| {
+                    let id = ChatId::parse(&id)
+                        .map_err(|_| StoreError::backend("a malformed chat id in the queue"))?;
+                    Ok((Timestamp::from_unix_millis(at), id))
+                })
+                .collect()
         })
         .await
     }

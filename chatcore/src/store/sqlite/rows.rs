@@ -21,7 +21,8 @@ macro_rules! officer_columns {
     () => {
         "SELECT id, display_name, password_hash, created_at, disabled, capacity, \
          (SELECT count(*) FROM chats WHERE chats.assigned_officer_id = officers.id \
-         AND chats.status = 'assigned'), availability FROM officers"
+         AND chats.status = 'assigned'), availability, \
+         EXISTS (SELECT 1 FROM presence WHERE presence.officer_id = officers.id) FROM officers"
     };
 }
 pub(super) use officer_columns;
@@ -48,6 +49,20 @@ pub(super) const SQL_QUEUE: &str = concat!(
     " FROM chats INDEXED BY chats_queue",
     " WHERE status = 'pending' ORDER BY created_at, id LIMIT ?1"
 );
+// The queue's order alone: a covering range of `chats_queue`.
+pub(super) const SQL_QUEUE_KEYS: &str = "SELECT created_at, id FROM chats INDEXED BY chats_queue
+     WHERE status = 'pending' ORDER BY created_at, id LIMIT ?1";
+// Officers who may be given a chat automatically (`?1`: the default capacity, a huge
+// number for unlimited), fewest open chats first, then the longest since their last
+// assignment (never assigned: first). Officers are few: this reads them all.
+pub(super) const SQL_ELIGIBLE_OFFICERS: &str = "SELECT id, display_name, password_hash,
+     created_at, disabled, capacity, open, availability, 1 FROM (
+       SELECT officers.*, (SELECT count(*) FROM chats WHERE chats.assigned_officer_id =
+         officers.id AND chats.status = 'assigned') AS open
+       FROM officers WHERE disabled = 0 AND availability = 'available'
+       AND EXISTS (SELECT 1 FROM presence WHERE presence.officer_id = officers.id))
+     WHERE open < COALESCE(capacity, ?1)
+     ORDER BY open, last_assigned_at IS NOT NULL, last_assigned_at, id LIMIT ?2";
 pub(super) const SQL_CUSTOMER_CHATS: &str = concat!(
     "SELECT ",
     chat_columns!(),
@@ -142,6 +157,7 @@ pub(super) fn officer_from_row(r: &Row<'_>) -> rusqlite::Result<OfficerRecord> {
         capacity: r.get(5)?,
         open_chats: r.get(6)?,
         availability: r.get(7)?,
+        connected: r.get(8)?,
     }
     .decode()
     .map_err(corrupt)
@@ -197,6 +213,7 @@ mod tests {
             ("customer's chats", SQL_CUSTOMER_CHATS),
             ("rename customer", SQL_RENAME_CUSTOMER),
             ("queue", SQL_QUEUE),
+            ("queue keys", SQL_QUEUE_KEYS),
             ("officer chats", SQL_OFFICER_CHATS),
             ("transition", SQL_TRANSITION),
             ("idempotency lookup", SQL_IDEMPOTENT_ORIGINAL),
@@ -229,7 +246,8 @@ mod tests {
             // nothing but pending chats and is read in order up to the limit.
             if plan.contains("SCAN") {
                 assert!(
-                    plan.contains("SCAN chats USING INDEX chats_queue"),
+                    plan.contains("SCAN chats USING INDEX chats_queue")
+                        || plan.contains("SCAN chats USING COVERING INDEX chats_queue"),
                     "{name}: scans: {plan}"
                 );
             }

@@ -110,6 +110,21 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE officers ADD COLUMN capacity INTEGER;",
     // v7: whether an officer takes chats now.
     "ALTER TABLE officers ADD COLUMN availability TEXT NOT NULL DEFAULT 'available';",
+    // v8: presence (which node holds live connections of which officer, and when each
+    // node was last seen alive) and each officer's last assignment, for routing.
+    r#"
+    ALTER TABLE officers ADD COLUMN last_assigned_at INTEGER;
+    CREATE TABLE nodes (
+        id TEXT PRIMARY KEY,
+        seen_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE presence (
+        officer_id TEXT NOT NULL,
+        node_id TEXT NOT NULL,
+        PRIMARY KEY (officer_id, node_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX presence_by_node ON presence(node_id, officer_id);
+    "#,
 ];
 
 /// The schema version (`PRAGMA user_version`) this build migrates SQLite files to.

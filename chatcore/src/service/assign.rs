@@ -1,0 +1,284 @@
+//! Automatic assignment (`ServiceConfig::assignment` = [`Assignment::Auto`]): pending
+//! chats, oldest first, go to eligible officers (enabled, available, connected, under
+//! capacity), each to the officer the customer last spoke to if eligible, else to the
+//! one with the fewest open chats, then the longest since their last assignment.
+//!
+//! Race-free by construction: every assignment is a [`Store::transition`] from
+//! "pending, no officer", so a chat is given once however many nodes try; and it carries
+//! the capacity check in its transaction, so no officer passes capacity. A node's view
+//! of who is eligible may be a moment old: an attempt that loses (the chat was taken,
+//! the officer filled up meanwhile) only moves on to the next. One round runs at a time
+//! per node; rounds run when a chat enters the queue, when an officer becomes eligible,
+//! and every few seconds (`desk.rs`), so the oldest waiting chat is always the next
+//! one served when room appears: nothing starves.
+//!
+//! [`Assignment::Auto`]: super::Assignment::Auto
+//! [`Store::transition`]: crate::store::Store::transition
+
+use super::ChatService;
+use crate::error::{Error, Result};
+use crate::ids::{MessageId, OfficerId};
+use crate::model::{Chat, ChatChange, ChatStatus, Officer, SenderType, SystemEvent};
+use crate::store::{NewMessage, Transition, TransitionOutcome};
+
+/// Most chats one pass of a round tries to place (a round makes passes until nothing is
+/// placed).
+const PASS: u32 = 200;
+/// Most officers a pass considers.
+const MAX_CANDIDATES: u32 = 10_000;
+/// The `senderId` of the system entry of an automatic assignment.
+pub const AUTO_SENDER: &str = "auto";
+
+/// What one attempt to give a chat to an officer came to.
+enum Attempt {
+    Given(Chat),
+    /// The officer has no room after all.
+    Full,
+    /// The chat is no longer waiting.
+    Gone,
+}
+
+/// The officers of one pass with the room each has left, picked from in the contract's
+/// order.
+struct Candidates {
+    /// (officer, open chats, room left or `None` for unlimited, order of last assignment)
+    officers: Vec<(OfficerId, u32, Option<u32>, u64)>,
+    /// Given to officers that take a chat in this pass: they go after everyone else
+    /// with as many open chats.
+    next_turn: u64,
+}
+
+impl Candidates {
+    fn new(eligible: Vec<Officer>) -> Self {
+        let officers: Vec<_> = eligible
+            .into_iter()
+            .enumerate()
+            .map(|(turn, o)| {
+                let room = o.capacity.map(|cap| cap.saturating_sub(o.open_chats));
+                (o.id, o.open_chats, room, turn as u64)
+            })
+            .collect();
+        let next_turn = officers.len() as u64;
+        Self {
+            officers,
+            next_turn,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.officers.is_empty()
+    }
+
+    /// Room left in all, counting an unlimited officer as `cap`.
+    fn room(&self, cap: u32) -> u32 {
+        self.officers
+            .iter()
+            .map(|(_, _, room, _)| room.unwrap_or(cap))
+            .fold(0u32, u32::saturating_add)
+            .min(cap)
+    }
+
+    /// The officer for the next chat: `preferred` if they are a candidate, else the
+    /// fewest open chats, then the earliest turn.
+    fn pick(&self, preferred: Option<&OfficerId>) -> Option<OfficerId> {
+        if let Some(p) = preferred {
+            if self.officers.iter().any(|(id, ..)| id == p) {
+                return Some(p.clone());
+            }
+        }
+        self.officers
+            .iter()
+            .min_by_key(|(_, open, _, turn)| (*open, *turn))
+            .map(|(id, ..)| id.clone())
+    }
+
+    fn took_one(&mut self, officer: &OfficerId) {
+        let turn = self.next_turn;
+        self.next_turn += 1;
+        if let Some(i) = self.officers.iter().position(|(id, ..)| id == officer) {
+            let entry = &mut self.officers[i];
+            entry.1 += 1;
+            entry.3 = turn;
+            if let Some(room) = &mut entry.2 {
+                *room = room.saturating_sub(1);
+                if *room == 0 {
+                    self.officers.swap_remove(i);
+                }
+            }
+        }
+    }
+
+    fn drop_officer(&mut self, officer: &OfficerId) {
+        self.officers.retain(|(id, ..)| id != officer);
+    }
+}
+
+impl ChatService {
+    /// One round of automatic assignment (see the module documentation); the chats it
+    /// gave, as they now are. Does nothing in manual mode.
+    pub(super) async fn assign_waiting(&self) -> Result<Vec<Chat>> {
+        if self.config().assignment != super::Assignment::Auto {
+            return Ok(Vec::new());
+        }
+        let _one_at_a_time = self.desk().assigning.lock().await;
+        let store = &self.inner.store;
+        let mut given = Vec::new();
+        loop {
+            let eligible = store
+                .eligible_officers(self.config().officer_capacity, MAX_CANDIDATES)
+                .await?;
+            let mut candidates = Candidates::new(eligible);
+            if candidates.is_empty() {
+                break;
+            }
+            let waiting = store.pending_chats(candidates.room(PASS)).await?;
+            if waiting.is_empty() {
+                break;
+            }
+            let mut placed = 0;
+            for chat in waiting {
+                let preferred = self.previous_officer(&chat).await?;
+                while let Some(officer) = candidates.pick(preferred.as_ref()) {
+                    match self.give(&chat, &officer).await? {
+                        Attempt::Given(now) => {
+                            candidates.took_one(&officer);
+                            given.push(now);
+                            placed += 1;
+                            break;
+                        }
+                        Attempt::Full => candidates.drop_officer(&officer),
+                        Attempt::Gone => break,
+                    }
+                }
+                if candidates.is_empty() {
+                    break;
+                }
+            }
+            if placed == 0 {
+                break;
+            }
+        }
+        Ok(given)
+    }
+
+    /// The officer of the customer's latest other chat, if it had one.
+    async fn previous_officer(&self, chat: &Chat) -> Result<Option<OfficerId>> {
+        let recent = self
+            .inner
+            .store
+            .customer_chats(&chat.customer_id, 2)
+            .await?;
+        Ok(recent
+            .into_iter()
+            .find(|c| c.id != chat.id)
+            .and_then(|c| c.assigned_officer_id))
+    }
+
+    /// Gives a pending chat to `officer`, stored with its system entry ("The chat was
+    /// assigned to Alice", sent by `auto`) if the chat is still pending and the officer
+    /// has room, and announced like a claim.
+    async fn give(&self, chat: &Chat, officer: &OfficerId) -> Result<Attempt> {
+        let (chat, officer) = (chat.clone(), officer.clone());
+        let outcome = self
+            .ordered(chat.id, move |this| async move {
+                let mut event = SystemEvent {
+                    kind: ChatChange::Assigned,
+                    officer_id: Some(officer.clone()),
+                    from_officer_id: None,
+                    officer_name: None,
+                    from_officer_name: None,
+                };
+                this.name_officers(&mut event).await?;
+                let name = event
+                    .officer_name
+                    .clone()
+                    .unwrap_or_else(|| officer.to_string());
+                let change = Transition {
+                    expected_status: ChatStatus::Pending,
+                    expected_owner: None,
+                    status: ChatStatus::Assigned,
+                    owner: Some(officer),
+                    entry: NewMessage {
+                        id: MessageId::new(),
+                        chat_id: chat.id,
+                        sender_type: SenderType::System,
+                        sender_id: AUTO_SENDER.to_string(),
+                        content: format!("The chat was assigned to {name}"),
+                        client_message_id: None,
+                        created_at: this.now(),
+                        event: Some(event),
+                        decided_on: None,
+                    },
+                    default_capacity: this.config().officer_capacity,
+                };
+                Ok(match this.inner.store.transition(&change).await? {
+                    TransitionOutcome::Applied(now, entry) => {
+                        this.announce(&chat, &now, entry, ChatChange::Assigned);
+                        this.announce_loads(&chat, &now).await;
+                        Attempt::Given(now)
+                    }
+                    TransitionOutcome::AtCapacity => Attempt::Full,
+                    TransitionOutcome::Stale(_)
+                    | TransitionOutcome::NotFound
+                    | TransitionOutcome::CustomerHasOpenChat => Attempt::Gone,
+                })
+            })
+            .await;
+        match outcome {
+            Err(Error::OfficerNotFound) => Ok(Attempt::Full),
+            other => other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Availability, Timestamp};
+
+    fn officer(id: &str, open: u32, capacity: Option<u32>) -> Officer {
+        Officer {
+            id: OfficerId::parse(id).unwrap(),
+            display_name: None,
+            created_at: Timestamp::from_unix_millis(0),
+            disabled: false,
+            availability: Availability::Available,
+            capacity,
+            open_chats: open,
+            connected: true,
+        }
+    }
+
+    fn id(s: &str) -> OfficerId {
+        OfficerId::parse(s).unwrap()
+    }
+
+    #[test]
+    fn candidates_are_picked_in_the_contracts_order() {
+        // As the store orders them: fewest open chats, then longest since assigned.
+        let mut c = Candidates::new(vec![
+            officer("b", 0, Some(2)),
+            officer("a", 0, None),
+            officer("c", 1, Some(2)),
+        ]);
+        assert_eq!(c.room(100), 100, "an unlimited officer counts as the cap");
+        // The previous officer first when they are a candidate.
+        assert_eq!(c.pick(Some(&id("c"))), Some(id("c")));
+        assert_eq!(c.pick(Some(&id("zz"))), Some(id("b")));
+        c.took_one(&id("b"));
+        // b now has one open chat and the latest turn: a is next, then c (1 open, older
+        // turn) before b.
+        assert_eq!(c.pick(None), Some(id("a")));
+        c.took_one(&id("a"));
+        assert_eq!(c.pick(None), Some(id("c")));
+        c.took_one(&id("c"));
+        // c is full (2 of 2) and leaves; b (1 open, turn 3) comes before a (1, turn 4).
+        assert_eq!(c.pick(None), Some(id("b")));
+        c.took_one(&id("b"));
+        assert_eq!(c.pick(None), Some(id("a")));
+        assert_eq!(c.officers.len(), 1, "only the unlimited officer is left");
+        c.drop_officer(&id("a"));
+        assert!(c.is_empty());
+        assert_eq!(c.pick(None), None);
+    }
+}
