@@ -44,7 +44,10 @@ export class QueueStats {
     if (this.length.textContent !== text) this.length.textContent = text;
     this.length.dataset.count = String(n);
     // Oldest first, as the server answers; the minimum guards against any other order.
-    this.oldest = n === 0 ? null : Math.min(...queue.map((c) => new Date(c.createdAt).getTime()));
+    this.oldest = queue.reduce(
+      (/** @type {number | null} */ oldest, c) => Math.min(oldest ?? Infinity, new Date(c.createdAt).getTime()),
+      null,
+    );
     this.tick();
   }
 

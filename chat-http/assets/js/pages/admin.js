@@ -75,6 +75,8 @@ function showConsole(session) {
   const notice = h('p', { id: 'notice', class: 'notice', role: 'alert' });
   const officersNotice = h('p', { id: 'officers-notice', class: 'notice', role: 'alert' });
   const stats = new QueueStats();
+  /** False once signed out: reads still under way then change nothing. */
+  let active = true;
 
   /** @param {HTMLElement} line @param {string} text @param {boolean} [info] */
   const say = (line, text, info = false) => {
@@ -84,6 +86,7 @@ function showConsole(session) {
 
   /** A failed read: a token no longer accepted signs out; anything else is said. @param {unknown} err */
   const failed = (err) => {
+    if (!active) return;
     if (err instanceof api.ApiError && err.status === 401) signOut('The admin token is no longer accepted. Please sign in again.');
     else say(notice, adminRefusal(err));
   };
@@ -130,6 +133,7 @@ function showConsole(session) {
   });
 
   const readQueue = throttled(async () => {
+    if (!active) return;
     try {
       stats.set(await api.queue(token));
     } catch (err) {
@@ -138,6 +142,7 @@ function showConsole(session) {
   }, REFRESH_GAP);
 
   const readOfficers = throttled(async () => {
+    if (!active) return;
     const changed = new Set();
     changedDuringRead = changed;
     try {
@@ -177,6 +182,7 @@ function showConsole(session) {
 
   /** @param {string} [text] */
   const signOut = (text) => {
+    active = false;
     socket.close();
     stats.stop();
     stored.clear(STORAGE_KEY);
