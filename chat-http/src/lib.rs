@@ -18,7 +18,8 @@
 //! - `headers`: `nosniff` on every answer, `Cache-Control: no-store` on the API's.
 //! - `routes/`: REST routes by resource (officers, customers, chats, health, index).
 //! - `ws`: the WebSocket endpoint `/ws`.
-//! - `pages`: the customer page and officer console (`assets/`, embedded at build time).
+//! - `pages`: the customer page, officer console and admin console (`assets/`, embedded at
+//!   build time).
 //! - [`shutdown`]: graceful shutdown (signals, socket tracking).
 //! - `timing`: the optional `Server-Timing` header (`--server-timing`).
 //! - `testing` (feature `testing`): `TestServer`, a real server for other crates' tests.

@@ -169,6 +169,7 @@ fn print_banner(config: &Config, addr: std::net::SocketAddr, open_files: u64) {
     let _ = writeln!(out, "chat-http listening on {base}");
     let _ = writeln!(out, "  customer page:   {base}/customer");
     let _ = writeln!(out, "  officer console: {base}/officer");
+    let _ = writeln!(out, "  admin console:   {base}/admin");
     let _ = writeln!(out, "  REST API:        {base}/api (docs/API.md)");
     let _ = writeln!(out, "  WebSocket:       ws://{addr}/ws");
     if config.database_url.is_some() {

@@ -1,4 +1,4 @@
-//! The browser pages: `/customer`, `/officer` and their static assets, embedded in the
+//! The browser pages: `/customer`, `/officer`, `/admin` and their static assets, embedded in the
 //! binary at build time so that `cargo run -p chat-http` is all a newcomer needs. Served
 //! with a strict Content-Security-Policy (scripts and styles from this origin only, no
 //! inline script). This module serves files; it must not hold any chat logic, which is
@@ -33,6 +33,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "js/systemEntries.js",
         JS,
         include_str!("../assets/js/systemEntries.js"),
+    ),
+    (
+        "js/throttle.js",
+        JS,
+        include_str!("../assets/js/throttle.js"),
     ),
     (
         "js/components/dom.js",
@@ -80,6 +85,21 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../assets/js/components/earlierChats.js"),
     ),
     (
+        "js/components/officerTable.js",
+        JS,
+        include_str!("../assets/js/components/officerTable.js"),
+    ),
+    (
+        "js/components/officerForm.js",
+        JS,
+        include_str!("../assets/js/components/officerForm.js"),
+    ),
+    (
+        "js/components/queueStats.js",
+        JS,
+        include_str!("../assets/js/components/queueStats.js"),
+    ),
+    (
         "js/pages/customer.js",
         JS,
         include_str!("../assets/js/pages/customer.js"),
@@ -88,6 +108,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "js/pages/officer.js",
         JS,
         include_str!("../assets/js/pages/officer.js"),
+    ),
+    (
+        "js/pages/admin.js",
+        JS,
+        include_str!("../assets/js/pages/admin.js"),
     ),
 ];
 
@@ -110,6 +135,10 @@ pub(crate) fn router() -> Router<AppState> {
         .route(
             "/officer",
             get(|| async { page(include_str!("../assets/officer.html")) }),
+        )
+        .route(
+            "/admin",
+            get(|| async { page(include_str!("../assets/admin.html")) }),
         )
         .route("/assets/{*path}", get(asset))
 }

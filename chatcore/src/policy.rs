@@ -66,11 +66,16 @@ pub(crate) fn read_counts(actor: &Actor) -> Result<()> {
     }
 }
 
-/// Subscribing to the queue's events: officers only.
-pub(crate) fn watch_queue(actor: &Actor) -> Result<&OfficerId> {
+/// Subscribing to the queue's events (`officers:all`): officers, and the admin, who may
+/// read everything these events carry (the queue, every chat, every officer) by REST
+/// already, so that an admin console stays live.
+pub(crate) fn watch_queue(actor: &Actor) -> Result<()> {
     match actor {
-        Actor::Officer(id) => Ok(id),
-        _ => Err(refuse(actor, "only officers may join the officers room")),
+        Actor::Admin | Actor::Officer(_) => Ok(()),
+        _ => Err(refuse(
+            actor,
+            "only officers and the administrator may join the officers room",
+        )),
     }
 }
 

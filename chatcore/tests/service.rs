@@ -464,6 +464,9 @@ async fn the_authorization_matrix_holds_at_the_core() {
     assert_eq!(code(s.queue(&c1).await.unwrap_err()), "forbidden");
     assert_eq!(code(s.queue(&anon).await.unwrap_err()), "unauthorized");
     assert!(s.watch_queue(&c1).is_err());
+    assert_eq!(s.watch_queue(&anon).err().map(code), Some("unauthorized"));
+    // The admin reads all the queue's events carry, so may follow them live.
+    assert!(s.watch_queue(&Actor::Admin).is_ok());
 
     // A pending chat: any officer reads it, nobody but its customer writes it.
     assert!(

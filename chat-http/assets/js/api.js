@@ -147,3 +147,32 @@ export const transfer = (token, chatId, officerId) =>
 /** Opens a resolved chat again, as the caller's. @param {string} token @param {string} chatId */
 export const reopen = (token, chatId) =>
   request('POST', `/api/chats/${encodeURIComponent(chatId)}/reopen`, { token, body: {} });
+
+/** Who a token is: `{ role, subject, officer? }`. @param {string} token */
+export const me = (token) => request('GET', '/api/me', { token });
+
+/**
+ * Creates an officer (the admin).
+ * @param {string} token
+ * @param {{ id: string, password?: string, displayName?: string, capacity?: number }} officer
+ */
+export const createOfficer = (token, officer) =>
+  request('POST', '/api/officers', { token, body: officer });
+
+/**
+ * Sets an officer's capacity (the admin); null asks for the server's default.
+ * @param {string} token @param {string} officerId @param {number | null} capacity
+ */
+export const setCapacity = (token, officerId, capacity) =>
+  request('PUT', `/api/officers/${encodeURIComponent(officerId)}/capacity`, {
+    token,
+    body: { capacity },
+  });
+
+/** Disables an officer (the admin). @param {string} token @param {string} officerId */
+export const disableOfficer = (token, officerId) =>
+  request('POST', `/api/officers/${encodeURIComponent(officerId)}/disable`, { token });
+
+/** Enables a disabled officer again (the admin). @param {string} token @param {string} officerId */
+export const enableOfficer = (token, officerId) =>
+  request('POST', `/api/officers/${encodeURIComponent(officerId)}/enable`, { token });

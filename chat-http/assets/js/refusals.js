@@ -1,8 +1,9 @@
 // @ts-check
 /**
- * What a refused lifecycle action (claim, end, put back, transfer, reopen) means to the
- * person who tried it, by the contract's error code (docs/API.md, "Lifecycle"). The
- * server decides; this only words its answer. Must not touch the DOM.
+ * What a refused action means to the person who tried it, by the contract's error code:
+ * an officer's lifecycle actions (claim, end, put back, transfer, reopen; docs/API.md,
+ * "Lifecycle") and the admin's management of officers (create, capacity, disable,
+ * enable). The server decides; this only words its answer. Must not touch the DOM.
  */
 import { ApiError } from './api.js';
 
@@ -28,6 +29,30 @@ const SENTENCES = {
 export function refusal(err) {
   if (err instanceof ApiError) {
     return SENTENCES[err.code] ?? (err.status === 403 ? SENTENCES.forbidden : err.message);
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** The admin's refusals; the server's own message where it names what to fix. */
+/** @type {Record<string, (err: ApiError) => string>} */
+const ADMIN_SENTENCES = {
+  officer_exists: () => 'An officer with this id exists already. Choose another id.',
+  invalid_id: (err) => `The id was not accepted: ${err.message}.`,
+  invalid_field: (err) => `Not accepted: ${err.message}.`,
+  invalid_body: (err) => `Not accepted: ${err.message}.`,
+  officer_not_found: () => 'That officer no longer exists.',
+  unauthorized: () => 'The admin token is no longer accepted. Sign in again.',
+  forbidden: () => 'Only the administrator may do this. Sign in again with the admin token.',
+};
+
+/**
+ * @param {unknown} err what an api.js call threw
+ * @returns {string} a sentence the admin can act on
+ */
+export function adminRefusal(err) {
+  if (err instanceof ApiError) {
+    const sentence = ADMIN_SENTENCES[err.code];
+    return sentence ? sentence(err) : err.message;
   }
   return err instanceof Error ? err.message : String(err);
 }

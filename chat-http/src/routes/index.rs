@@ -22,6 +22,7 @@ async fn index(State(state): State<AppState>) -> Json<Value> {
         "health": "/healthz",
         "customerPage": "/customer",
         "officerConsole": "/officer",
+        "adminConsole": "/admin",
         "openMode": config.open_mode(),
         "customerIdsOnTrust": config.customer_secret.is_none(),
     }))

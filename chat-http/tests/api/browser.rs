@@ -335,6 +335,7 @@ async fn pages_and_assets_are_served_with_a_strict_policy() {
     for (path, kind) in [
         ("/customer", "text/html"),
         ("/officer", "text/html"),
+        ("/admin", "text/html"),
         ("/assets/styles.css", "text/css"),
         ("/assets/js/pages/officer.js", "text/javascript"),
         ("/assets/js/socket.js", "text/javascript"),
@@ -356,8 +357,21 @@ async fn pages_and_assets_are_served_with_a_strict_policy() {
         );
         assert_eq!(header("x-content-type-options"), "nosniff");
     }
+    // The index names every page.
+    let index = app
+        .request(reqwest::Method::GET, "/", None, None)
+        .await
+        .expect(200);
+    assert_eq!(
+        [
+            &index["customerPage"],
+            &index["officerConsole"],
+            &index["adminConsole"]
+        ],
+        [&json!("/customer"), &json!("/officer"), &json!("/admin")]
+    );
     // Every asset a page refers to is served (no broken module import).
-    for page in ["/customer", "/officer"] {
+    for page in ["/customer", "/officer", "/admin"] {
         let html = app
             .client
             .get(app.url(page))

@@ -46,6 +46,8 @@ pub(crate) struct Options {
     pub(crate) manual_clock: bool,
     /// Lifetime of officers' and customers' tokens (default: the engine's).
     pub(crate) session_ttl: Option<Duration>,
+    /// The server's default capacity for officers (`--officer-capacity`; default none).
+    pub(crate) officer_capacity: Option<u32>,
 }
 
 impl Options {
@@ -61,6 +63,7 @@ impl Options {
             http_limits: HttpLimits::default(),
             manual_clock: false,
             session_ttl: None,
+            officer_capacity: None,
         }
     }
 
@@ -158,6 +161,7 @@ pub(crate) async fn spawn_app(options: Options) -> TestApp {
         config.max_message_chars = max;
     }
     config.limits = options.limits.clone();
+    config.officer_capacity = options.officer_capacity;
     if let Some(ttl) = options.session_ttl {
         config.officer_session_ttl = ttl;
         config.customer_session_ttl = ttl;

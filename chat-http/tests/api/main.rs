@@ -7,6 +7,7 @@ mod server;
 
 mod authz;
 mod browser;
+mod browser_admin;
 mod browser_lifecycle;
 mod capacity;
 mod connections;

@@ -106,6 +106,43 @@ async fn ready_frame_names_role_and_subject() {
     app.stop().await;
 }
 
+/// The admin reads the queue, every chat and every officer, so may follow
+/// `officers:all` live (the admin console does); a customer may not.
+#[tokio::test]
+async fn the_admin_follows_the_officers_room() {
+    let app = spawn_app(Options::secured()).await;
+    let alice = app.new_officer("alice").await;
+    let mut admin = app.ws_auth(crate::helpers::ADMIN_TOKEN).await;
+    admin.send_json(json!({ "type": "join_officers" })).await;
+    assert_eq!(
+        admin.next_json().await,
+        json!({ "type": "joined", "room": "officers:all" })
+    );
+    let (_, chat) = app.new_customer("cust-1").await;
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let frame = admin.next_json().await;
+        assert_eq!(frame["chat"]["id"], chat.as_str(), "{frame}");
+        seen.push(frame["type"].as_str().unwrap().to_string());
+    }
+    seen.sort();
+    assert_eq!(seen, ["chat_updated", "queue_chat_created"]);
+    app.request(
+        axum::http::Method::PUT,
+        "/api/officers/alice/availability",
+        Some(&alice),
+        Some(&json!({ "availability": "away" })),
+    )
+    .await
+    .expect(200);
+    let heard = admin.next_json().await;
+    assert_eq!(
+        (&heard["type"], &heard["officer"]["availability"]),
+        (&json!("officer_updated"), &json!("away"))
+    );
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn a_customer_login_naming_an_officer_notifies_them() {
     let app = spawn_app(Options::open()).await;

@@ -280,7 +280,8 @@ impl ChatService {
         })
     }
 
-    /// The queue's events (`queue_chat_created`, `queue_chat_claimed`): officers only.
+    /// The events of `officers:all` (`queue_chat_created`, `queue_chat_claimed`,
+    /// `chat_updated`, `officer_updated`): officers and the admin.
     /// A subscriber told [`RecvError::Lagged`] should re-read [`ChatService::queue`].
     pub fn watch_queue(&self, actor: &Actor) -> Result<Subscription> {
         policy::watch_queue(actor)?;
