@@ -48,6 +48,8 @@ pub(crate) struct Options {
     pub(crate) session_ttl: Option<Duration>,
     /// The server's default capacity for officers (`--officer-capacity`; default none).
     pub(crate) officer_capacity: Option<u32>,
+    /// How chats reach officers (`--assignment`; default manual).
+    pub(crate) assignment: chatcore::Assignment,
 }
 
 impl Options {
@@ -64,6 +66,7 @@ impl Options {
             manual_clock: false,
             session_ttl: None,
             officer_capacity: None,
+            assignment: chatcore::Assignment::Manual,
         }
     }
 
@@ -162,6 +165,7 @@ pub(crate) async fn spawn_app(options: Options) -> TestApp {
     }
     config.limits = options.limits.clone();
     config.officer_capacity = options.officer_capacity;
+    config.assignment = options.assignment;
     if let Some(ttl) = options.session_ttl {
         config.officer_session_ttl = ttl;
         config.customer_session_ttl = ttl;
