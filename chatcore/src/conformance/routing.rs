@@ -76,7 +76,7 @@ pub(super) async fn presence_is_per_node_and_dead_nodes_are_forgotten(store: Arc
         .await
         .expect("heartbeat");
     assert!(beat.known, "node A wrote presence, so it is known");
-    assert_eq!(beat.disconnected, [ben.clone()]);
+    assert_eq!(beat.disconnected, std::slice::from_ref(&ben));
     assert!(connected(&store, &amy).await);
     assert!(!connected(&store, &ben).await);
     // Node B comes back: it was forgotten, and learns so from its heartbeat.

@@ -224,7 +224,11 @@ impl ChatService {
                 Vec::new()
             }
         };
-        Ok(given.into_iter().find(|c| c.id == chat.id).unwrap_or(chat))
+        if let Some(mine) = given.into_iter().find(|c| c.id == chat.id) {
+            return Ok(mine);
+        }
+        // Another round (the desk's, another node's) may have given it meanwhile.
+        Ok(self.inner.store.chat(&chat.id).await?.unwrap_or(chat))
     }
 
     /// A new chat: `chat_updated` (`created` for the queue, `assigned` when it went
@@ -232,6 +236,7 @@ impl ChatService {
     /// `queue_chat_created`, or `chat_assigned` to its officer. A creation writes no
     /// system entry: a new chat has none (`lastSeq` 0).
     fn announce_new_chat(&self, chat: &Chat) {
+        self.inner.desk.saw(chat);
         let change = match chat.status {
             ChatStatus::Pending => ChatChange::Created,
             _ => ChatChange::Assigned,

@@ -68,7 +68,7 @@ impl Assignment {
 }
 
 /// The pending chats' keys in queue order, as read at one moment.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(super) struct QueueView {
     keys: Vec<QueueKey>,
 }
@@ -83,6 +83,18 @@ impl QueueView {
         let key = (chat.created_at, chat.id);
         let before = self.keys.partition_point(|k| *k < key);
         Some(u32::try_from(before).unwrap_or(u32::MAX).saturating_add(1))
+    }
+
+    /// Puts the chat in the view or takes it out, as its status says.
+    fn update(&mut self, chat: &Chat) {
+        let key = (chat.created_at, chat.id);
+        match (self.keys.binary_search(&key), chat.status) {
+            (Err(at), ChatStatus::Pending) => self.keys.insert(at, key),
+            (Ok(at), status) if status != ChatStatus::Pending => {
+                self.keys.remove(at);
+            }
+            _ => {}
+        }
     }
 
     /// The place of a chat the view holds; `None` when it does not (not pending when
@@ -167,6 +179,16 @@ impl Desk {
             lock(&self.dirty).insert(officer.clone());
             self.wake.notify_one();
         }
+    }
+
+    /// Brings this node's view of the queue up to date with a change it made itself
+    /// (so that its own answers are exact at once), without waking the feeds: they hear
+    /// of places at the next reading of the queue, at most once a second.
+    pub(super) fn saw(&self, chat: &Chat) {
+        self.queue.send_if_modified(|view| {
+            Arc::make_mut(view).update(chat);
+            false
+        });
     }
 
     /// Asks the desk's task for a round of automatic assignment.

@@ -236,6 +236,7 @@ impl ChatService {
 
     /// Announces a stored change (see the module documentation).
     pub(super) fn announce(&self, before: &Chat, now: &Chat, entry: Message, change: ChatChange) {
+        self.inner.desk.saw(now);
         self.publish(Topic::Chat(now.id), Event::NewMessage { message: entry });
         let updated = Event::ChatUpdated {
             chat: now.clone(),
