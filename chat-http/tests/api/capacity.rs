@@ -169,7 +169,13 @@ async fn availability_is_set_and_every_officer_hears_of_it() {
         (&away["id"], &away["availability"]),
         (&json!("alice"), &json!("away"))
     );
-    let heard = bobs.next_json().await;
+    let heard = bobs
+        .next_matching("alice's update", |f| {
+            f["type"] == "officer_updated"
+                && f["officer"]["id"] == "alice"
+                && f["officer"]["availability"] == "away"
+        })
+        .await;
     assert_eq!(
         (
             &heard["type"],
@@ -203,13 +209,25 @@ async fn availability_is_set_and_every_officer_hears_of_it() {
     )
     .await
     .expect(200);
-    let heard = bobs.next_json().await;
+    let heard = bobs
+        .next_matching("alice's update", |f| {
+            f["type"] == "officer_updated"
+                && f["officer"]["id"] == "alice"
+                && f["officer"]["availability"] == "available"
+        })
+        .await;
     assert_eq!(heard["officer"]["availability"], "available", "{heard}");
     // A capacity set by the admin is announced the same way.
     set(&app, ADMIN_TOKEN, "alice", json!({ "capacity": 3 }))
         .await
         .expect(200);
-    let heard = bobs.next_json().await;
+    let heard = bobs
+        .next_matching("alice's update", |f| {
+            f["type"] == "officer_updated"
+                && f["officer"]["id"] == "alice"
+                && f["officer"]["capacity"] == 3
+        })
+        .await;
     assert_eq!(
         (&heard["type"], &heard["officer"]["capacity"]),
         (&json!("officer_updated"), &json!(3)),

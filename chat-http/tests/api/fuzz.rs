@@ -122,9 +122,12 @@ fn check_server_frame(frame: &Value) -> Result<(), TestCaseError> {
         "joined" | "left" => frame["room"].is_string(),
         "error" => frame["code"].is_string() && frame["message"].is_string(),
         "new_message" => frame["message"]["seq"].is_u64(),
-        "queue_chat_created" | "queue_chat_claimed" | "chat_assigned" => {
-            frame["chat"]["id"].is_string()
+        "queue_chat_created" | "queue_chat_claimed" | "chat_assigned" | "chat_unassigned"
+        | "chat_updated" => frame["chat"]["id"].is_string(),
+        "officer_updated" => {
+            frame["officer"]["id"].is_string() && frame["officer"]["connected"].is_boolean()
         }
+        "queue_position" => frame["chatId"].is_string() && frame["position"].is_u64(),
         _ => false,
     };
     if ok {

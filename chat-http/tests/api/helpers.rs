@@ -549,8 +549,45 @@ impl WsClient {
         }
     }
 
-    /// The next data frame as JSON, or `None` if nothing comes within `wait`.
+    /// The next data frame as JSON, or `None` if nothing comes within `wait`; skips the
+    /// routing's notices (`officer_updated`, `queue_position`), which come whenever an
+    /// officer connects or a customer waits, and which `routing.rs` tests on their own
+    /// with [`WsClient::next_any_within`].
     pub(crate) async fn next_json_within(&mut self, wait: Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let frame = self.next_any_within(left).await?;
+            if !matches!(
+                frame["type"].as_str(),
+                Some("officer_updated" | "queue_position")
+            ) {
+                return Some(frame);
+            }
+        }
+    }
+
+    /// The next data frame (of any type) that `matches`, skipping others, within
+    /// [`PATIENCE`]; panics naming `what` if none comes.
+    pub(crate) async fn next_matching(
+        &mut self,
+        what: &str,
+        matches: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next_any_within(left).await {
+                Some(frame) if matches(&frame) => return frame,
+                Some(_) => {}
+                None => panic!("no {what} within {PATIENCE:?}"),
+            }
+        }
+    }
+
+    /// The next data frame as JSON, whatever its type, or `None` if nothing comes within
+    /// `wait`.
+    pub(crate) async fn next_any_within(&mut self, wait: Duration) -> Option<Value> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let frame = tokio::time::timeout_at(deadline, self.stream.next())

@@ -115,7 +115,13 @@ fn shape(login: &Value) -> Value {
     for volatile in ["token", "expiresAt"] {
         login[volatile] = Value::Null;
     }
-    for volatile in ["id", "customerId", "createdAt", "updatedAt"] {
+    for volatile in [
+        "id",
+        "customerId",
+        "createdAt",
+        "updatedAt",
+        "queuePosition",
+    ] {
         login["chat"][volatile] = Value::Null;
     }
     login

@@ -24,5 +24,6 @@ mod reads;
 mod rest;
 mod rights;
 mod robustness;
+mod routing;
 mod soak;
 mod ws;

@@ -135,7 +135,9 @@ async fn the_admin_follows_the_officers_room() {
     )
     .await
     .expect(200);
-    let heard = admin.next_json().await;
+    let heard = admin
+        .next_matching("alice away", |f| f["officer"]["availability"] == "away")
+        .await;
     assert_eq!(
         (&heard["type"], &heard["officer"]["availability"]),
         (&json!("officer_updated"), &json!("away"))
