@@ -11,6 +11,9 @@
 //! - `lifecycle`: resolve, release, transfer and reopen made on one node, heard on the
 //!   other's sockets; reopens, transfers, resolutions and logins racing through both
 //!   nodes, each with one outcome and dense seqs.
+//! - `routing`: presence known on both nodes and forgotten when a node dies, automatic
+//!   assignment of a chat started on one node to an officer connected to the other, and
+//!   capacity held when both nodes assign at once.
 //! - `stale_reads`: a message, a login or a claim decided on a chat as read before the
 //!   other node changed it (a resolution, a transfer, a release).
 
@@ -25,6 +28,7 @@ mod server;
 
 mod lifecycle;
 mod rights;
+mod routing;
 mod stale_reads;
 mod traffic;
 
@@ -82,6 +86,24 @@ impl Ws {
             .await;
         let joined = self.next_of("joined").await;
         assert_eq!(joined["room"], format!("chat:{chat}"));
+    }
+
+    /// The next frame of type `kind` that `matches`, skipping others.
+    pub(crate) async fn next_where(
+        &mut self,
+        kind: &str,
+        matches: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let frame = tokio::time::timeout(left, self.next_of(kind))
+                .await
+                .unwrap_or_else(|_| panic!("no matching {kind} frame in time"));
+            if matches(&frame) {
+                return frame;
+            }
+        }
     }
 
     /// The next frame of type `kind`, skipping others.

@@ -625,7 +625,10 @@ async fn availability_set_on_one_node_is_heard_on_the_other() {
         (200, &json!("away")),
         "{body}"
     );
-    let heard = bobs.next_of("officer_updated").await;
+    // (Bob's own connection is announced too; Amy's change is the one awaited.)
+    let heard = bobs
+        .next_where("officer_updated", |f| f["officer"]["id"] == "amy")
+        .await;
     assert_eq!(
         (&heard["officer"]["id"], &heard["officer"]["availability"]),
         (&json!("amy"), &json!("away")),
