@@ -51,7 +51,7 @@ impl Printer {
     pub(crate) fn officers(&self, officers: &[Officer]) -> io::Result<()> {
         self.either(officers, || {
             table(
-                &["ID", "DISPLAY NAME", "CREATED", "STATE", "LOAD"],
+                &["ID", "DISPLAY NAME", "CREATED", "STATE", "PRESENCE", "LOAD"],
                 officers
                     .iter()
                     .map(|o| {
@@ -65,6 +65,7 @@ impl Printer {
                                 o.availability.as_str()
                             }
                             .to_string(),
+                            if o.connected { "online" } else { "offline" }.to_string(),
                             load(o),
                         ]
                     })

@@ -944,13 +944,16 @@ fn watch_chat_under_a_burst_prints_each_message_once() {
 /// topic) as received: a new chat is `chat_updated` (created) then `queue_chat_created`;
 /// a claim is `chat_updated` (claimed) then `queue_chat_claimed`, and `chat_assigned` to
 /// the claiming officer (another topic, so anywhere among them).
+/// What a queue watch prints besides the queue: the officers' presence and load.
+const OFFICER_UPDATED: &str = "officer_updated";
+
 #[test]
 fn watch_queue_streams_created_and_claimed_chats() {
     let s = setup();
     let watcher = Watcher::spawn(s.officer.command(&["--json", "watch", "queue"]));
     assert_eq!(watcher.stderr_line(SECS_10), "watch: joined officers:all");
     let (chat, _) = s.officer.with_config_dir("cust-2").customer("cust-2");
-    let updated = watcher.json_line(SECS_10);
+    let updated = watcher.json_line_except(SECS_10, OFFICER_UPDATED);
     assert_eq!(
         (&updated["type"], &updated["change"]),
         (&json!("chat_updated"), &json!("created")),
@@ -959,13 +962,23 @@ fn watch_queue_streams_created_and_claimed_chats() {
     assert_eq!(updated["chat"]["id"], chat.as_str());
     assert_eq!(updated["chat"]["status"], "pending");
     assert_eq!(updated["chat"]["lastSeq"], 0);
-    let created = watcher.json_line(SECS_10);
+    let created = watcher.json_line_except(SECS_10, OFFICER_UPDATED);
     assert_eq!(created["type"], "queue_chat_created");
     assert_eq!(created["chat"]["id"], chat.as_str());
     assert_eq!(created["chat"]["status"], "pending");
 
     s.officer.json(&["claim", &chat]);
-    let frames: Vec<Value> = (0..3).map(|_| watcher.json_line(SECS_10)).collect();
+    let (mut frames, mut load) = (Vec::new(), None);
+    while frames.len() < 3 || load.is_none() {
+        let frame = watcher.json_line(SECS_10);
+        if frame["type"] != "officer_updated" {
+            frames.push(frame);
+        } else if frame["officer"]["openChats"] == 1 {
+            // Alice's load, announced with the claim.
+            load = Some(frame);
+        }
+    }
+    assert_eq!(load.unwrap()["officer"]["id"], "alice");
     let types: Vec<&str> = frames.iter().map(|f| f["type"].as_str().unwrap()).collect();
     let at = |kind: &str| {
         types
@@ -990,7 +1003,7 @@ fn watch_queue_streams_created_and_claimed_chats() {
     assert_eq!(frames[updated]["chat"]["lastSeq"], 1);
     // A repeated claim by the owner changes nothing and announces nothing.
     s.officer.json(&["claim", &chat]);
-    watcher.no_line(Duration::from_millis(300));
+    watcher.no_line_except(Duration::from_millis(300), OFFICER_UPDATED);
 }
 
 /// `watch queue` without --json: one readable line per event, saying what changed and
@@ -1000,22 +1013,46 @@ fn watch_queue_prints_a_readable_line_for_each_change() {
     let s = setup();
     let human = Watcher::spawn(s.officer.command(&["watch", "queue"]));
     assert_eq!(human.stderr_line(SECS_10), "watch: joined officers:all");
+    // The watch's socket makes Alice connected: `officer list` says so (the server
+    // records presence a moment after the socket authenticates).
+    let deadline = std::time::Instant::now() + SECS_10;
+    loop {
+        let list = s.officer.run(&["--token", ADMIN_TOKEN, "officer", "list"]);
+        list.code(0);
+        let row = list
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("alice"))
+            .unwrap()
+            .to_string();
+        if row.contains(" online ") {
+            assert!(row.contains(" available "), "{row}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "alice never shown online: {row}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     // A new chat: its chat_updated (created), then the queue's event, in that order.
     let (chat, _) = s.officer.with_config_dir("cust-2").customer("cust-2");
     assert_eq!(
-        human.line(SECS_10),
+        human.line_except(SECS_10, OFFICER_UPDATED),
         format!("chat_updated chat={chat} customer=cust-2 officer=- status=pending change=created")
     );
     assert_eq!(
-        human.line(SECS_10),
+        human.line_except(SECS_10, OFFICER_UPDATED),
         format!("queue_chat_created chat={chat} customer=cust-2 officer=-")
     );
 
     // A claim: its chat_updated (claimed) before the queue's event; chat_assigned comes
     // on the officer's own topic, so anywhere among them.
     s.officer.run(&["claim", &chat]).code(0);
-    let lines: Vec<String> = (0..3).map(|_| human.line(SECS_10)).collect();
+    let lines: Vec<String> = (0..3)
+        .map(|_| human.line_except(SECS_10, OFFICER_UPDATED))
+        .collect();
     let updated = format!(
         "chat_updated chat={chat} customer=cust-2 officer=alice status=assigned change=claimed"
     );
@@ -1039,7 +1076,9 @@ fn watch_queue_prints_a_readable_line_for_each_change() {
         "alice",
     ]);
     let direct = direct["chat"]["id"].as_str().unwrap();
-    let mut lines: Vec<String> = (0..2).map(|_| human.line(SECS_10)).collect();
+    let mut lines: Vec<String> = (0..2)
+        .map(|_| human.line_except(SECS_10, OFFICER_UPDATED))
+        .collect();
     lines.sort();
     assert_eq!(
         lines,
@@ -1050,7 +1089,7 @@ fn watch_queue_prints_a_readable_line_for_each_change() {
             ),
         ]
     );
-    human.no_line(Duration::from_millis(300));
+    human.no_line_except(Duration::from_millis(300), OFFICER_UPDATED);
 }
 
 #[test]

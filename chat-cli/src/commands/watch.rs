@@ -115,6 +115,25 @@ fn print_event(printer: Printer, chat_only: bool, event: &Event, text: &str) -> 
             chat.customer_id,
             officer_of(chat)
         ),
+        Event::OfficerUpdated { officer } => format!(
+            "{} officer={} state={} presence={} load={}",
+            event.kind(),
+            officer.id,
+            if officer.disabled {
+                "disabled"
+            } else {
+                officer.availability.as_str()
+            },
+            if officer.connected {
+                "online"
+            } else {
+                "offline"
+            },
+            match officer.capacity {
+                Some(cap) => format!("{}/{cap}", officer.open_chats),
+                None => officer.open_chats.to_string(),
+            }
+        ),
         _ => format!("{} {text}", event.kind()),
     };
     printer.line(&line)?;

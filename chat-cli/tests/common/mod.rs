@@ -244,6 +244,39 @@ impl Watcher {
         }
     }
 
+    /// The next stdout line that does not contain `skip` (within `timeout` each): a
+    /// queue watch also prints the officers' presence and load (`officer_updated`),
+    /// which its own connection causes.
+    #[track_caller]
+    pub fn line_except(&self, timeout: Duration, skip: &str) -> String {
+        loop {
+            let line = self.line(timeout);
+            if !line.contains(skip) {
+                return line;
+            }
+        }
+    }
+
+    /// As [`Watcher::line_except`], parsed as JSON.
+    #[track_caller]
+    pub fn json_line_except(&self, timeout: Duration, skip: &str) -> Value {
+        let line = self.line_except(timeout, skip);
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+    }
+
+    /// Asserts that no stdout line but ones containing `skip` arrives within `wait`.
+    #[track_caller]
+    pub fn no_line_except(&self, wait: Duration, skip: &str) {
+        let deadline = std::time::Instant::now() + wait;
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(skip) => {}
+                Ok(line) => panic!("unexpected line: {line}"),
+                Err(_) => return,
+            }
+        }
+    }
+
     /// The next stdout line parsed as JSON.
     #[track_caller]
     pub fn json_line(&self, timeout: Duration) -> Value {
