@@ -40,6 +40,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../assets/js/throttle.js"),
     ),
     (
+        "js/officers.js",
+        JS,
+        include_str!("../assets/js/officers.js"),
+    ),
+    (
         "js/components/dom.js",
         JS,
         include_str!("../assets/js/components/dom.js"),
