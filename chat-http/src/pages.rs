@@ -105,6 +105,16 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../assets/js/components/queueStats.js"),
     ),
     (
+        "js/components/myStatus.js",
+        JS,
+        include_str!("../assets/js/components/myStatus.js"),
+    ),
+    (
+        "js/components/arrivals.js",
+        JS,
+        include_str!("../assets/js/components/arrivals.js"),
+    ),
+    (
         "js/pages/customer.js",
         JS,
         include_str!("../assets/js/pages/customer.js"),
