@@ -40,6 +40,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../assets/js/throttle.js"),
     ),
     (
+        "js/officers.js",
+        JS,
+        include_str!("../assets/js/officers.js"),
+    ),
+    (
         "js/components/dom.js",
         JS,
         include_str!("../assets/js/components/dom.js"),
@@ -98,6 +103,16 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "js/components/queueStats.js",
         JS,
         include_str!("../assets/js/components/queueStats.js"),
+    ),
+    (
+        "js/components/myStatus.js",
+        JS,
+        include_str!("../assets/js/components/myStatus.js"),
+    ),
+    (
+        "js/components/arrivals.js",
+        JS,
+        include_str!("../assets/js/components/arrivals.js"),
     ),
     (
         "js/pages/customer.js",

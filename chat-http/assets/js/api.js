@@ -169,6 +169,16 @@ export const setCapacity = (token, officerId, capacity) =>
     body: { capacity },
   });
 
+/**
+ * Sets whether an officer takes chats now (that officer, or the admin).
+ * @param {string} token @param {string} officerId @param {'available' | 'away'} availability
+ */
+export const setAvailability = (token, officerId, availability) =>
+  request('PUT', `/api/officers/${encodeURIComponent(officerId)}/availability`, {
+    token,
+    body: { availability },
+  });
+
 /** Disables an officer (the admin). @param {string} token @param {string} officerId */
 export const disableOfficer = (token, officerId) =>
   request('POST', `/api/officers/${encodeURIComponent(officerId)}/disable`, { token });

@@ -2,8 +2,9 @@
 /**
  * What a refused action means to the person who tried it, by the contract's error code:
  * an officer's lifecycle actions (claim, end, put back, transfer, reopen; docs/API.md,
- * "Lifecycle") and the admin's management of officers (create, capacity, disable,
- * enable). The server decides; this only words its answer. Must not touch the DOM.
+ * "Lifecycle"), an officer's change of their own availability, and the admin's
+ * management of officers (create, capacity, disable, enable). The server decides; this
+ * only words its answer. Must not touch the DOM.
  */
 import { ApiError } from './api.js';
 
@@ -29,6 +30,27 @@ const SENTENCES = {
 export function refusal(err) {
   if (err instanceof ApiError) {
     return SENTENCES[err.code] ?? (err.status === 403 ? SENTENCES.forbidden : err.message);
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** An officer's refusals about themselves (their availability). */
+/** @type {Record<string, (err: ApiError) => string>} */
+const SELF_SENTENCES = {
+  forbidden: () => 'Only you or the administrator may change your availability.',
+  officer_not_found: () => 'Your officer account no longer exists.',
+  invalid_field: (err) => `Not accepted: ${err.message}.`,
+  invalid_body: (err) => `Not accepted: ${err.message}.`,
+};
+
+/**
+ * @param {unknown} err what an api.js call about the officer themselves threw
+ * @returns {string} a sentence the officer can act on
+ */
+export function selfRefusal(err) {
+  if (err instanceof ApiError) {
+    const sentence = SELF_SENTENCES[err.code];
+    return sentence ? sentence(err) : err.message;
   }
   return err instanceof Error ? err.message : String(err);
 }

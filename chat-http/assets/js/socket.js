@@ -3,7 +3,10 @@
  * The WebSocket half of the wire contract: authenticates with a frame (never in the URL),
  * keeps the rooms it was asked to join, reconnects by itself after a drop and rejoins
  * each chat with afterSeq = the last seq it delivered, so nothing is missed or delivered
- * twice. Must not touch the DOM: it reports through callbacks.
+ * twice. A page that is left closes its socket (a page kept in the browser's
+ * back/forward cache would otherwise stay connected, and its officer "online"), and
+ * opens it again if the page is shown again. Must not touch the DOM: it reports through
+ * callbacks.
  */
 
 /** @typedef {'connecting' | 'connected' | 'reconnecting' | 'unauthorized'} SocketState */
@@ -33,10 +36,24 @@ export class ChatSocket {
     this.ready = false;
     /** @type {ReturnType<typeof setTimeout> | null} */
     this.retryTimer = null;
+    /** True while closed because the page was left, to be opened again if it returns. */
+    this.suspended = false;
+    this.onPageHide = () => {
+      if (this.closed) return;
+      this.suspended = true;
+      this.shut();
+    };
+    this.onPageShow = () => {
+      if (!this.suspended) return;
+      this.suspended = false;
+      this.connect();
+    };
   }
 
   connect() {
     this.closed = false;
+    addEventListener('pagehide', this.onPageHide);
+    addEventListener('pageshow', this.onPageShow);
     this.onState(this.everConnected ? 'reconnecting' : 'connecting');
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
     const ws = new WebSocket(`${scheme}://${location.host}/ws`);
@@ -113,7 +130,15 @@ export class ChatSocket {
     this.send({ type: 'join_officers' });
   }
 
+  /** Closes for good: nothing reconnects it but `connect`. */
   close() {
+    this.suspended = false;
+    removeEventListener('pagehide', this.onPageHide);
+    removeEventListener('pageshow', this.onPageShow);
+    this.shut();
+  }
+
+  shut() {
     this.closed = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.ws?.close(1000);

@@ -105,13 +105,14 @@ async fn wait_system_line(b: &Client, needle: &str) {
     .await;
 }
 
-/// Opens the transfer picker; returns the colleagues offered, as (id, name) pairs.
+/// Opens the transfer picker; returns the colleagues offered, as (id, name) pairs (each
+/// option also says the colleague's presence after " — ", which browser_routing checks).
 async fn open_picker(b: &Client) -> Value {
     click(b, ".chat-actions button.transfer").await;
     wait_text(b, ".transfer-picker", "Transfer to").await;
     js(
         b,
-        "return [...document.querySelectorAll('#transfer-to option')].map(o => [o.value, o.textContent]);",
+        "return [...document.querySelectorAll('#transfer-to option')].map(o => [o.value, o.textContent.split(' — ')[0]]);",
     )
     .await
 }

@@ -9,6 +9,7 @@ mod authz;
 mod browser;
 mod browser_admin;
 mod browser_lifecycle;
+mod browser_routing;
 mod capacity;
 mod connections;
 mod crash;

@@ -2,7 +2,8 @@
 /**
  * The actions an officer has on the selected chat, by its state: on their own chat
  * "End chat" (asks first), "Put back in queue" and "Transfer…" (pick a colleague by
- * name); on a pending one "Claim"; on a chat of theirs that ended "Reopen". Whether an
+ * name, with their presence and load, kept live while the picker is open); on a pending
+ * one "Claim"; on a chat of theirs that ended "Reopen". Whether an
  * action is allowed is the server's to say: this only offers what makes sense and hands
  * each choice to the page.
  */
@@ -10,6 +11,10 @@ import { ConfirmButton } from './confirm.js';
 import { h } from './dom.js';
 
 /** @typedef {'owned' | 'pending' | 'ended' | 'none'} Offer what the chat's state allows */
+/**
+ * @typedef {{ id: string, name: string, presence: string }} Colleague `presence` in
+ *   words, e.g. "online, away, 2 of 5"
+ */
 
 export class ChatActions {
   /**
@@ -19,7 +24,7 @@ export class ChatActions {
    *   transfer: (officerId: string) => Promise<void>,
    *   reopen: () => Promise<void>,
    *   claim: () => Promise<void>,
-   *   colleagues: () => Promise<{ id: string, name: string }[]>,
+   *   colleagues: () => Promise<Colleague[]>,
    * }} actions `colleagues`: whom a chat may be handed to, by display name
    */
   constructor(actions) {
@@ -102,16 +107,42 @@ export class ChatActions {
   }
 
   async pick() {
-    const colleagues = await this.actions.colleagues();
-    this.select.replaceChildren(
-      ...(colleagues.length === 0
-        ? [h('option', { value: '' }, 'No colleague to hand it to')]
-        : colleagues.map((c) => h('option', { value: c.id }, c.name))),
-    );
-    this.confirmTransfer.disabled = colleagues.length === 0;
+    this.list(await this.actions.colleagues());
     this.transfer.hidden = true;
     this.picker.hidden = false;
     this.select.focus();
+  }
+
+  /**
+   * Shows the colleagues again (their presence changed) while the picker is open; the
+   * one picked stays picked while they are offered.
+   * @param {Colleague[]} colleagues
+   */
+  refresh(colleagues) {
+    if (!this.picker.hidden) this.list(colleagues);
+  }
+
+  /** @param {Colleague[]} colleagues */
+  list(colleagues) {
+    const picked = this.select.value;
+    const same =
+      this.select.options.length === colleagues.length &&
+      colleagues.every((c, i) => this.select.options[i].value === c.id);
+    if (same) {
+      // Only the words change: the options stay, and so do the choice and the focus.
+      colleagues.forEach((c, i) => {
+        const text = label(c);
+        if (this.select.options[i].textContent !== text) this.select.options[i].textContent = text;
+      });
+    } else {
+      this.select.replaceChildren(
+        ...(colleagues.length === 0
+          ? [h('option', { value: '' }, 'No colleague to hand it to')]
+          : colleagues.map((c) => h('option', { value: c.id }, label(c)))),
+      );
+      if (colleagues.some((c) => c.id === picked)) this.select.value = picked;
+    }
+    this.confirmTransfer.disabled = colleagues.length === 0;
   }
 
   closePicker() {
@@ -131,3 +162,6 @@ export class ChatActions {
     }
   }
 }
+
+/** @param {Colleague} colleague @returns {string} e.g. "Bob — online, away, 2 of 5" */
+const label = (colleague) => `${colleague.name} — ${colleague.presence}`;

@@ -2,8 +2,8 @@
 /**
  * The console's left column: the shared queue (oldest first, with waiting time and a
  * Claim button) and "My chats" in two tabs, Open and Resolved (newest activity first),
- * each chat a button that opens it. It draws what the page's ChatBook knows; it decides
- * nothing.
+ * each chat a button that opens it; a chat that reached the officer by itself is marked
+ * "New" until it is opened. It draws what the page's ChatBook knows; it decides nothing.
  */
 import { clockTime, h, waitingFor } from './dom.js';
 
@@ -28,6 +28,8 @@ export class ChatLists {
     this.onTab = onTab;
     /** @type {Tab} */
     this.tab = tab;
+    /** @type {Set<string>} */
+    this.fresh = new Set();
     this.queueList = h('ul', { id: 'queue', class: 'chat-list', 'aria-label': 'Unassigned chats, oldest first' });
     this.queueCount = h('span', { class: 'count' }, '0');
     this.openList = h('ul', { id: 'my-chats', class: 'chat-list', role: 'tabpanel', 'aria-labelledby': 'tab-open' });
@@ -71,8 +73,10 @@ export class ChatLists {
   /**
    * @param {{ queue: any[], open: any[], resolved: any[] }} chats
    * @param {string | null} selected the chat shown on the right
+   * @param {Set<string>} [fresh] chats that arrived by themselves and are not opened yet
    */
-  render({ queue, open, resolved }, selected) {
+  render({ queue, open, resolved }, selected, fresh = new Set()) {
+    this.fresh = fresh;
     this.queueCount.textContent = String(queue.length);
     this.queueList.replaceChildren(
       ...(queue.length === 0
@@ -108,13 +112,15 @@ export class ChatLists {
 
   /** @param {any} chat @param {string | null} selected @param {string} when */
   item(chat, selected, when) {
+    const fresh = this.fresh.has(chat.id);
     return h(
       'li',
-      { 'data-chat-id': chat.id, class: chat.id === selected ? 'selected' : '' },
+      { 'data-chat-id': chat.id, class: [chat.id === selected ? 'selected' : '', fresh ? 'arrived' : ''].join(' ').trim() },
       h(
         'button',
         { type: 'button', class: 'open', 'aria-current': chat.id === selected ? 'true' : 'false', onclick: () => this.openChat(chat) },
         h('span', { class: 'customer' }, who(chat)),
+        fresh ? h('span', { class: 'badge new' }, 'New') : null,
         h('span', { class: 'waiting' }, when),
       ),
     );

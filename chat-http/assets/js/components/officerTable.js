@@ -7,6 +7,7 @@
  * throws away a capacity being typed. Every action is the page's callback, which asks
  * the server; the table shows the officer the server answers.
  */
+import { load, nameOf } from '../officers.js';
 import { ConfirmButton } from './confirm.js';
 import { h } from './dom.js';
 
@@ -18,18 +19,6 @@ import { h } from './dom.js';
  *   say: (text: string) => void,
  * }} Actions `say` reports a problem found before asking the server
  */
-
-/** @param {any} officer */
-const nameOf = (officer) => officer.displayName ?? officer.id;
-
-/**
- * @param {any} officer
- * @returns {string} e.g. "1 of 2", "3 (no limit)"
- */
-export function load(officer) {
-  const open = officer.openChats ?? 0;
-  return officer.capacity === null || officer.capacity === undefined ? `${open} (no limit)` : `${open} of ${officer.capacity}`;
-}
 
 class OfficerRow {
   /** @param {any} officer @param {Actions} actions */

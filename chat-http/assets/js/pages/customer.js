@@ -2,7 +2,8 @@
 /**
  * The customer chat page: log in with the host application's identity token, or with
  * the customer id (and the host application's signature when the server requires one),
- * then talk in the open chat, live: the officer's arrival (by name), a hand-over and the
+ * then talk in the open chat, live: while it waits, the customer's place in the queue
+ * ("You are number 3 in line"); the officer's arrival (by name), a hand-over and the
  * end of the chat are shown as they happen. The customer may end the chat (after a
  * confirmation); once it has ended, by anyone, the page says so, stops the composer and
  * offers a new conversation. The token lives in sessionStorage only. Business rules
@@ -51,16 +52,29 @@ function showLogin(notice) {
       const result = await api.customerLogin(input.value.trim(), linkedSignature);
       const session = { token: result.token, chatId: result.chat.id, customerId: result.chat.customerId };
       stored.save(STORAGE_KEY, session);
-      showChat(session);
+      showChat(session, result.chat);
     },
   });
   root.replaceChildren(form);
   input.focus();
 }
 
-/** @param {Session} session */
-function showChat(session) {
+/**
+ * @param {Session} session
+ * @param {any} [first] the chat as the login answered it, when the page has just logged in
+ */
+function showChat(session, first) {
   const status = h('p', { id: 'chat-status', class: 'status', role: 'status', 'aria-live': 'polite' }, 'Loading…');
+  const place = h('p', { id: 'queue-position', class: 'queue-position', role: 'status', 'aria-live': 'polite', hidden: true });
+  /** The chat's place in the queue as the server last said (1: next), while it waits. */
+  let position = first?.status === 'pending' ? (first.queuePosition ?? null) : null;
+  /** Shows the place while the chat is known to wait and the server has given one. */
+  const showPlace = () => {
+    const waiting = (current ?? first)?.status === 'pending' && position !== null;
+    const text = waiting ? `You are number ${position} in line.` : '';
+    if (place.textContent !== text) place.textContent = text;
+    place.hidden = !waiting;
+  };
   const badge = new ConnectionBadge();
   /** @type {Map<string, string>} officers' display names, learned from system entries */
   const names = new Map();
@@ -134,6 +148,10 @@ function showChat(session) {
     // A REST answer and the event of the same change may come in either order.
     if (current && current.id === chat.id && isOlder(chat, current)) return;
     current = chat;
+    // Events carry no place in the queue: a pending chat keeps the last one given.
+    if (chat.status !== 'pending') position = null;
+    else if (typeof chat.queuePosition === 'number') position = chat.queuePosition;
+    showPlace();
     status.className = `status ${chat.status}`;
     if (chat.status === 'resolved') {
       status.textContent = chat.resolvedAt ? `Ended at ${clockTime(chat.resolvedAt)}.` : 'Ended.';
@@ -163,6 +181,9 @@ function showChat(session) {
     onEvent: (event) => {
       if (event.type === 'chat_updated' && event.chat.id === session.chatId) {
         showState(event.chat);
+      } else if (event.type === 'queue_position' && event.chatId === session.chatId) {
+        position = event.position;
+        showPlace();
       } else if (event.type === 'new_message' && event.message.chatId === session.chatId) {
         show(event.message);
         // A system entry may have taught the officer's name: say it.
@@ -195,7 +216,7 @@ function showChat(session) {
       stored.save(STORAGE_KEY, next);
       socket.close();
       api.logout(session.token).catch(() => {});
-      showChat(next);
+      showChat(next, result.chat);
     } catch (err) {
       again.disabled = false;
       if (err instanceof api.ApiError && (err.status === 401 || err.status === 403)) {
@@ -219,6 +240,7 @@ function showChat(session) {
         h('button', { type: 'button', class: 'link', onclick: () => { api.logout(session.token).catch(() => {}); signOut(); } }, 'Sign out'),
       ),
       status,
+      place,
       list.element,
       ended,
       composer.element,
@@ -226,6 +248,7 @@ function showChat(session) {
   );
   endChat.show(false);
   composer.setEnabled(false);
+  showPlace();
 
   // No polling: the officer's claim, a hand-over and the end of the chat all arrive on
   // the socket as `chat_updated` (and as system entries in the timeline).
@@ -262,7 +285,7 @@ async function loginWithToken(token) {
     const result = await api.customerLoginWithToken(token);
     const session = { token: result.token, chatId: result.chat.id, customerId: result.chat.customerId };
     stored.save(STORAGE_KEY, session);
-    showChat(session);
+    showChat(session, result.chat);
   } catch (err) {
     const expired = err instanceof api.ApiError && err.code === 'invalid_identity';
     showLogin(expired ? 'This link has expired or is not valid. Please open the chat again from your account.' : String(err instanceof Error ? err.message : err));

@@ -2,14 +2,18 @@
 /**
  * The officer console: log in, then the shared queue, "My chats" (Open and Resolved
  * tabs) and the selected chat, with its actions (claim, end, put back in the queue,
- * transfer to a colleague, reopen), the customer's earlier conversations and a composer.
- * Everything stays right without a reload: every event that carries a chat updates what
- * the console knows of it (ChatBook), and the lists and the selected chat are drawn from
- * that. The token and the selected chat live in sessionStorage only. Business rules stay
- * on the server: a refusal is shown in its words.
+ * transfer to a colleague, reopen), the customer's earlier conversations and a composer;
+ * in the top bar the officer's availability switch and load. Everything stays right
+ * without a reload: every event that carries a chat updates what the console knows of it
+ * (ChatBook), and the lists and the selected chat are drawn from that; `officer_updated`
+ * keeps the officer's own state and the colleagues' presence current. A chat that
+ * becomes the officer's without their asking (assigned by the server, handed over) is
+ * announced. The token and the selected chat live in sessionStorage only. Business rules
+ * stay on the server: a refusal is shown in its words.
  */
 import * as api from '../api.js';
 import { ChatBook } from '../chatBook.js';
+import { Arrivals } from '../components/arrivals.js';
 import { ChatActions } from '../components/chatActions.js';
 import { ChatLists, who } from '../components/chatLists.js';
 import { Composer } from '../components/composer.js';
@@ -18,7 +22,9 @@ import { h } from '../components/dom.js';
 import { EarlierChats } from '../components/earlierChats.js';
 import { loginForm } from '../components/loginForm.js';
 import { MessageList } from '../components/messageList.js';
-import { refusal } from '../refusals.js';
+import { MyStatus } from '../components/myStatus.js';
+import { nameOf, presence } from '../officers.js';
+import { refusal, selfRefusal } from '../refusals.js';
 import * as stored from '../session.js';
 import { ChatSocket } from '../socket.js';
 
@@ -75,9 +81,14 @@ function showConsole(session) {
   let selected = null;
   /** True once the server has taken this console out of the selected chat's room. */
   let lost = false;
-  /** @type {Map<string, any>} officers by id, for their display names */
+  /** @type {Map<string, any>} officers by id: names, and the colleagues' presence */
   const officers = new Map();
   const officerName = (/** @type {string} */ id) => officers.get(id)?.displayName ?? id;
+  /** Chats this officer is asking the server for (claim, reopen): they do not "arrive". */
+  const asking = new Set();
+  /** Chats that became this officer's by themselves and are not opened yet. */
+  const fresh = new Set();
+  const arrivals = new Arrivals();
 
   const badge = new ConnectionBadge();
   const whoAmI = h('span', { class: 'who' }, `Signed in as ${me}`);
@@ -114,7 +125,7 @@ function showConsole(session) {
   });
 
   const render = () => {
-    lists.render({ queue: book.queue(), open: book.open(), resolved: book.resolved() }, selected);
+    lists.render({ queue: book.queue(), open: book.open(), resolved: book.resolved() }, selected, fresh);
     renderSelected();
   };
 
@@ -177,6 +188,8 @@ function showConsole(session) {
     if (selected && selected !== chat.id) socket.leaveChat(selected);
     selected = chat.id;
     lost = false;
+    fresh.delete(chat.id);
+    arrivals.seen(chat.id);
     book.put(chat);
     remember();
     render();
@@ -211,7 +224,7 @@ function showConsole(session) {
   const claim = async (chat) => {
     say('');
     try {
-      const claimed = await api.claim(session.token, me, chat.id);
+      const claimed = await asked(chat.id, () => api.claim(session.token, me, chat.id));
       book.put(claimed);
       lists.showTab('open');
       select(claimed);
@@ -258,7 +271,7 @@ function showConsole(session) {
     release: () => act((id) => api.release(session.token, id), 'The chat is back in the queue.'),
     transfer: (to) => act((id) => api.transfer(session.token, id, to), `The chat was transferred to ${officerName(to)}.`),
     reopen: async () => {
-      await act((id) => api.reopen(session.token, id), 'The chat is open again.');
+      await act((id) => asked(id, () => api.reopen(session.token, id)), 'The chat is open again.');
       const chat = selected ? book.get(selected) : null;
       if (chat?.status === 'assigned' && chat.assignedOfficerId === me) {
         lists.showTab('open');
@@ -273,23 +286,91 @@ function showConsole(session) {
     },
     colleagues: async () => {
       await loadOfficers();
-      return [...officers.values()]
-        .filter((o) => o.id !== me && !o.disabled)
-        .map((o) => ({ id: o.id, name: o.displayName ?? o.id }))
-        .sort((a, b) => a.name.localeCompare(b.name));
+      return colleagues();
     },
   });
 
+  /** Whom a chat may be handed to, by name, with their presence in words. */
+  const colleagues = () =>
+    [...officers.values()]
+      .filter((o) => o.id !== me && !o.disabled)
+      .map((o) => ({ id: o.id, name: nameOf(o), presence: presence(o) }))
+      .sort((a, b) => a.name.localeCompare(b.name));
+
+  /**
+   * Runs a call by which this officer asks for a chat, so that its events are not taken
+   * for a chat arriving by itself.
+   * @template T @param {string} chatId @param {() => Promise<T>} call @returns {Promise<T>}
+   */
+  const asked = async (chatId, call) => {
+    asking.add(chatId);
+    try {
+      return await call();
+    } finally {
+      asking.delete(chatId);
+    }
+  };
+
+  /** A chat became this officer's without their asking: say so, and mark it. @param {any} chat */
+  const arrived = (chat) => {
+    if (fresh.has(chat.id)) return;
+    if (chat.id !== selected) fresh.add(chat.id);
+    arrivals.announce(chat.id, `New chat from ${who(chat)}`);
+  };
+
+  const myStatus = new MyStatus(async (availability) => {
+    say('');
+    try {
+      learnOfficer(await api.setAvailability(session.token, me, availability));
+    } catch (err) {
+      if (err instanceof api.ApiError && err.status === 401) signOut('Your session has ended. Please sign in again.');
+      else say(selfRefusal(err));
+    }
+  });
+
+  /** Shows what is known of the officers: the officer's own state, names, the picker. */
+  const showOfficers = () => {
+    const mine = officers.get(me);
+    const name = mine?.displayName;
+    whoAmI.textContent = name ? `Signed in as ${name} (${me})` : `Signed in as ${me}`;
+    if (mine) myStatus.show(mine);
+    actions.refresh(colleagues());
+  };
+
+  /**
+   * Reads of the officers under way, each with the officers that changed meanwhile (by
+   * an event or an answer): a read may predate their change, so it leaves them be.
+   * @type {Set<Set<string>>}
+   */
+  const reads = new Set();
+  /** An officer as the server gave them, now. @param {any} officer */
+  const learnOfficer = (officer) => {
+    for (const changed of reads) changed.add(officer.id);
+    const renamed = officers.get(officer.id)?.displayName !== officer.displayName;
+    officers.set(officer.id, officer);
+    showOfficers();
+    if (renamed) {
+      list.rename();
+      renderSelected();
+    }
+  };
+
   const loadOfficers = async () => {
+    /** @type {Set<string>} */
+    const changed = new Set();
+    reads.add(changed);
     try {
       const all = await api.officers(session.token);
-      officers.clear();
-      for (const o of all) officers.set(o.id, o);
-      const name = officers.get(me)?.displayName;
-      whoAmI.textContent = name ? `Signed in as ${name} (${me})` : `Signed in as ${me}`;
+      const listed = new Set(all.map((/** @type {any} */ o) => o.id));
+      for (const id of [...officers.keys()]) if (!listed.has(id) && !changed.has(id)) officers.delete(id);
+      for (const o of all) if (!changed.has(o.id)) officers.set(o.id, o);
+      showOfficers();
       list.rename();
+      render();
     } catch {
-      // Names are a nicety: ids stand in for them.
+      // Names are a nicety: ids stand in for them; the officer's own state waits.
+    } finally {
+      reads.delete(changed);
     }
   };
 
@@ -300,6 +381,8 @@ function showConsole(session) {
   let restored = false;
   const reload = async () => {
     held = held ?? [];
+    // After a reconnect, chats that became this officer's while it was away arrive too.
+    const mineBefore = restored ? new Set(book.open().map((c) => c.id)) : null;
     try {
       // `?status=` splits an officer's chats; the book filters by status as well, so a
       // server that answers every chat of the officer is drawn right too.
@@ -319,6 +402,9 @@ function showConsole(session) {
     const events = held ?? [];
     held = null;
     for (const event of events) apply(event);
+    if (mineBefore) {
+      for (const chat of book.open()) if (!mineBefore.has(chat.id) && !asking.has(chat.id)) arrived(chat);
+    }
     render();
     if (!restored) {
       restored = true;
@@ -341,6 +427,10 @@ function showConsole(session) {
     const before = book.get(event.chat.id);
     if (!book.put(event.chat)) return;
     const chat = event.chat;
+    const hadIt = before?.status === 'assigned' && before.assignedOfficerId === me;
+    const hasIt = chat.status === 'assigned' && chat.assignedOfficerId === me;
+    if (hasIt && !hadIt && !asking.has(chat.id)) arrived(chat);
+    if (!hasIt) fresh.delete(chat.id);
     if (chat.id !== selected) return;
     const wasMine = before?.status === 'assigned' && before.assignedOfficerId === me && !lost;
     const isMine = chat.status === 'assigned' && chat.assignedOfficerId === me;
@@ -356,9 +446,13 @@ function showConsole(session) {
     },
     onEvent: (event) => {
       if (event.type === 'joined' && event.room === 'officers:all') {
-        // Subscribed (again, after a reconnect): now read the lists. Events sent while
-        // this page was disconnected are not replayed, so this also resyncs.
+        // Subscribed (again, after a reconnect): now read the lists and the officers.
+        // Events sent while this page was disconnected are not replayed, so this also
+        // resyncs.
         reload();
+        loadOfficers();
+      } else if (event.type === 'officer_updated' && event.officer) {
+        learnOfficer(event.officer);
       } else if (event.type === 'new_message') {
         if (event.message.chatId === selected) list.append(event.message);
       } else if (event.type === 'error' && event.code === 'forbidden' && event.chatId) {
@@ -400,10 +494,12 @@ function showConsole(session) {
         { class: 'topbar' },
         h('h1', {}, 'Officer console'),
         whoAmI,
+        myStatus.element,
         badge.element,
         h('button', { type: 'button', class: 'link', onclick: () => { api.logout(session.token).catch(() => {}); signOut(); } }, 'Sign out'),
       ),
       notice,
+      h('div', { class: 'arrivals-bar' }, arrivals.line, arrivals.control),
       h(
         'div',
         { class: 'columns' },
@@ -422,7 +518,6 @@ function showConsole(session) {
   );
   lists.element.append(earlier.element);
   render();
-  loadOfficers().then(render);
   socket.joinOfficers();
   socket.connect();
 }
