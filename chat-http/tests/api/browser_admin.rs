@@ -295,14 +295,18 @@ async fn the_queue_and_the_longest_wait_follow_customers_and_claims_live() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_officers_availability_shows_live_without_losing_a_typed_capacity() {
+async fn an_officers_presence_and_availability_show_live_without_losing_a_typed_capacity() {
     let Some(driver) = driver() else { return };
     let app = spawn_app(Options::secured()).await;
     let alice = app.new_officer("alice").await;
     let b = driver.browser("admin").await;
     sign_in(&b, &app).await;
     wait_cell(&b, "alice", ".availability", "available").await;
-    // The server does not say yet whether an officer is connected: offline until it does.
+    // Presence follows Alice's WebSocket, live.
+    wait_cell(&b, "alice", ".presence", "offline").await;
+    let socket = app.ws_auth(&alice).await;
+    wait_cell(&b, "alice", ".presence", "online").await;
+    drop(socket);
     wait_cell(&b, "alice", ".presence", "offline").await;
     mark(&b).await;
     // A capacity being typed, not saved.
