@@ -77,6 +77,7 @@ async fn a_dead_nodes_officers_are_disconnected_after_the_presence_ttl() {
         })
         .await;
     let took = killed.elapsed();
+    eprintln!("a killed node's officer was disconnected after {took:?} (ttl 3 s)");
     assert_eq!(gone["officer"]["connected"], false);
     assert!(!connected(&b, &bob, "amy").await);
     // Forgotten after between a ttl (3 s) and a ttl and a heartbeat (1 s) and a bit.
