@@ -39,8 +39,7 @@ async fn officer(app: &TestApp, id: &str) -> Value {
 
 /// An officer's socket, authenticated: they are connected from here.
 async fn online(app: &TestApp, token: &str) -> WsClient {
-    let ws = app.ws_auth(token).await;
-    ws
+    app.ws_auth(token).await
 }
 
 /// A customer's login answer (`chat`, `token`).

@@ -185,3 +185,27 @@ async fn two_nodes_assigning_at_once_keep_capacity_and_give_each_chat_once() {
     }
     assert_eq!(given, 4);
 }
+
+/// A node that stops cleanly (SIGTERM) takes its officers' presence with it: the other
+/// node sees Amy leave at once, not after the ttl (the default, 30 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_that_stops_takes_its_officers_presence_with_it() {
+    let Some(mut nodes) =
+        crate::two_nodes("a_node_that_stops_takes_its_officers_presence_with_it", &[])
+    else {
+        return;
+    };
+    let (a, b) = (nodes.a.api.clone(), nodes.b.api.clone());
+    let amy = a.officer("amy").await;
+    let bob = b.officer("bob").await;
+    let _amys = ws(&a, &amy).await;
+    presence_becomes(&b, &bob, "amy", true, Duration::from_secs(5)).await;
+    let stopped = Instant::now();
+    tokio::task::block_in_place(|| nodes.a.stop());
+    presence_becomes(&b, &bob, "amy", false, Duration::from_secs(10)).await;
+    let took = stopped.elapsed();
+    assert!(
+        took < Duration::from_secs(15),
+        "took {took:?}: the ttl, not the stop"
+    );
+}

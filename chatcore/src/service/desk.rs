@@ -40,8 +40,8 @@ const QUEUE_REFRESH: Duration = Duration::from_secs(1);
 /// How often automatic assignment runs without being asked, to catch what a failed or
 /// raced attempt left waiting.
 const ASSIGN_SWEEP: Duration = Duration::from_secs(2);
-/// Most pending chats whose positions the view holds (a longer queue's tail is given
-/// the last position known plus its distance from the view's end, by key).
+/// Most pending chats the view holds (4.8 MB of keys): a chat beyond them is placed
+/// just after the last one.
 const MAX_QUEUE_VIEW: u32 = 200_000;
 
 /// How chats reach officers.
@@ -288,6 +288,33 @@ impl ChatService {
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot record presence; will retry");
                     lock(&desk.dirty).extend(dirty[i..].iter().cloned());
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Stops the desk's task and takes back this node's presence (the service is
+    /// closing: its sockets are closed or about to be), so that other nodes see its
+    /// officers leave at once rather than after the ttl.
+    pub(super) async fn leave_desk(&self) {
+        let desk = &self.inner.desk;
+        desk.stop();
+        let present: Vec<OfficerId> = lock(&desk.connections).drain().map(|(o, _)| o).collect();
+        lock(&desk.dirty).clear();
+        for officer in present {
+            let left = self
+                .inner
+                .store
+                .set_presence(&desk.node, &officer, false, self.now())
+                .await;
+            match left {
+                Ok(Some(now)) => {
+                    self.announce_officer(now);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot take back presence; other nodes forget it after the ttl");
                     return;
                 }
             }

@@ -264,8 +264,10 @@ impl ChatService {
         Ok(self.inner.store.ping().await?)
     }
 
-    /// Closes the store after the writes already accepted have been committed.
+    /// Closes the store after the writes already accepted have been committed; this
+    /// node's officers stop counting as connected.
     pub async fn close(&self) -> Result<()> {
+        self.leave_desk().await;
         Ok(self.inner.store.close().await?)
     }
 
