@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use chatcore::store::{
     AppendOutcome, Counts, Heartbeat, NewChat, NewMessage, OfficerRecord, OfficerUpdate, PageQuery,
-    QueueKey, SessionRecord, StoreResult, TokenHash, Transition, TransitionOutcome,
+    QueueKey, ReadOutcome, SessionRecord, StoreResult, TokenHash, Transition, TransitionOutcome,
 };
 use chatcore::{
     Chat, ChatId, ChatService, ChatStatus, CustomerId, CustomerLogin, LocalBus, Message, Officer,
@@ -181,6 +181,18 @@ impl<S: Store> Store for MeteredStore<S> {
     async fn queue_keys(&self, limit: u32) -> StoreResult<Vec<QueueKey>> {
         self.measure("queue_keys", self.inner.queue_keys(limit))
             .await
+    }
+    async fn mark_read(
+        &self,
+        chat: &ChatId,
+        side: SenderType,
+        seq: u64,
+    ) -> StoreResult<ReadOutcome> {
+        self.measure("mark_read", self.inner.mark_read(chat, side, seq))
+            .await
+    }
+    async fn entries(&self, keys: &[(ChatId, u64)]) -> StoreResult<Vec<Message>> {
+        self.measure("entries", self.inner.entries(keys)).await
     }
     async fn set_officer_disabled(
         &self,

@@ -111,6 +111,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX presence_by_node ON presence (node_id, officer_id);
     "#,
+    // v9: as the SQLite store's v9, read marks.
+    r#"
+    ALTER TABLE chats ADD COLUMN customer_last_read_seq BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE chats ADD COLUMN officer_last_read_seq BIGINT NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// The schema version this build migrates databases to.

@@ -59,7 +59,10 @@ fn chat() -> Chat {
         updated_at: Timestamp::from_unix_millis(1_700_000_000_000),
         resolved_at: None,
         last_seq: 0,
+        customer_last_read_seq: 0,
+        officer_last_read_seq: 0,
         queue_position: None,
+        last_message: None,
     }
 }
 

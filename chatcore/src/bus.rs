@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 use crate::ids::{ChatId, OfficerId};
-use crate::model::{Chat, ChatChange, Message, Officer};
+use crate::model::{Chat, ChatChange, Message, Officer, SenderType};
 use crate::store::TokenHash;
 
 /// Where an event is published.
@@ -123,6 +123,36 @@ pub enum Event {
         /// Its place.
         position: u32,
     },
+    /// A side of the chat moved its read mark (topic `chat:<id>`).
+    Read {
+        /// The chat.
+        #[serde(rename = "chatId")]
+        chat_id: ChatId,
+        /// `customer` or `officer`.
+        #[serde(rename = "readerType")]
+        reader_type: SenderType,
+        /// Who read.
+        #[serde(rename = "readerId")]
+        reader_id: String,
+        /// Their mark now.
+        seq: u64,
+    },
+    /// A side of the chat is typing (topic `chat:<id>`; stored nowhere). A receiver
+    /// shows it for `expires_in_ms`, or until that sender's next message.
+    Typing {
+        /// The chat.
+        #[serde(rename = "chatId")]
+        chat_id: ChatId,
+        /// `customer` or `officer`.
+        #[serde(rename = "senderType")]
+        sender_type: SenderType,
+        /// Who.
+        #[serde(rename = "senderId")]
+        sender_id: String,
+        /// How long to show it.
+        #[serde(rename = "expiresInMs")]
+        expires_in_ms: u64,
+    },
     /// An officer changed: availability, capacity, connection or load (topic
     /// `officers:all`).
     OfficerUpdated {
@@ -161,6 +191,8 @@ impl Event {
             Event::ChatUnassigned { .. } => "chat_unassigned",
             Event::OfficerUpdated { .. } => "officer_updated",
             Event::QueuePosition { .. } => "queue_position",
+            Event::Read { .. } => "read",
+            Event::Typing { .. } => "typing",
             Event::SessionRevoked { .. } => "session_revoked",
             Event::OfficerSessionsRevoked { .. } => "officer_sessions_revoked",
             Event::SessionsMayBeStale => "sessions_may_be_stale",
@@ -405,7 +437,10 @@ mod tests {
             updated_at: Timestamp::from_unix_millis(0),
             resolved_at: None,
             last_seq: 0,
+            customer_last_read_seq: 0,
+            officer_last_read_seq: 0,
             queue_position: None,
+            last_message: None,
         }
     }
 

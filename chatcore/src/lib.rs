@@ -119,13 +119,13 @@ pub use identity::{Actor, Authenticated};
 pub use ids::{ChatId, CustomerId, IdKind, MessageId, OfficerId};
 pub use limits::{Limits, Rate, RateLimiter, Throttle};
 pub use model::{
-    Availability, Chat, ChatChange, ChatStatus, ChatsFilter, Message, Officer, SenderType,
-    SystemEvent, Timestamp,
+    Availability, Chat, ChatChange, ChatStatus, ChatsFilter, LastMessage, Message, Officer,
+    SenderType, SystemEvent, Timestamp,
 };
 pub use service::{
     Assignment, ChatFeed, ChatService, CustomerLogin, CustomerSession, LiveSession,
-    MAX_TOKEN_BYTES, Me, MessagePage, NewOfficer, OfficerSession, SendMessage, Sent, ServiceConfig,
-    SessionNotice,
+    MAX_TOKEN_BYTES, Me, MessagePage, NewOfficer, OfficerSession, ReadMark, SendMessage, Sent,
+    ServiceConfig, SessionNotice, TYPING_SHOWN_FOR,
 };
 #[cfg(feature = "sqlite")]
 pub use store::{Durability, SqliteOptions, SqliteStore};

@@ -247,11 +247,63 @@ pub struct Chat {
     pub resolved_at: Option<Timestamp>,
     /// The seq of its newest entry (message or system entry); 0 for none.
     pub last_seq: u64,
+    /// The customer's read mark: the seq of the newest entry they have seen (0: none).
+    /// It only moves forward.
+    #[serde(default)]
+    pub customer_last_read_seq: u64,
+    /// The read mark of the chat's officers (whoever had the chat when they read), as
+    /// the customer's.
+    #[serde(default)]
+    pub officer_last_read_seq: u64,
+    /// In lists (the queue, an officer's chats, a customer's chats): the newest entry,
+    /// to triage by; `None` for an empty chat, and outside lists.
+    #[serde(default)]
+    pub last_message: Option<LastMessage>,
     /// Its place in the queue (1: next to be taken) while it is pending; `None`
     /// otherwise. Stores leave it `None`; the service fills it from its view of the
     /// queue, which is at most about a second old.
     #[serde(default)]
     pub queue_position: Option<u32>,
+}
+
+/// A chat's newest entry as lists show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LastMessage {
+    /// Its seq.
+    pub seq: u64,
+    /// Who wrote it.
+    pub sender_type: SenderType,
+    /// When it was stored.
+    pub created_at: Timestamp,
+    /// Its first [`LastMessage::PREVIEW_CHARS`] characters (an ellipsis marks a cut).
+    pub preview: String,
+}
+
+impl LastMessage {
+    /// Most characters of a preview, the ellipsis included.
+    pub const PREVIEW_CHARS: usize = 140;
+
+    /// The preview of a message.
+    pub fn of(message: &Message) -> Self {
+        let preview = match message.content.char_indices().nth(Self::PREVIEW_CHARS) {
+            None => message.content.clone(),
+            Some(_) => {
+                let cut: String = message
+                    .content
+                    .chars()
+                    .take(Self::PREVIEW_CHARS - 1)
+                    .collect();
+                format!("{}…", cut.trim_end())
+            }
+        };
+        Self {
+            seq: message.seq,
+            sender_type: message.sender_type,
+            created_at: message.created_at,
+            preview,
+        }
+    }
 }
 
 /// What changed in a chat, in a `chat_updated` event (the contract's `change`). More
@@ -451,7 +503,10 @@ mod tests {
             updated_at: Timestamp::from_unix_millis(0),
             resolved_at: None,
             last_seq: 0,
+            customer_last_read_seq: 0,
+            officer_last_read_seq: 0,
             queue_position: None,
+            last_message: None,
         };
         let v = serde_json::to_value(&chat).unwrap();
         assert_eq!(v["customerId"], "c1");

@@ -206,6 +206,23 @@ pub(crate) fn sender(actor: &Actor) -> Option<(SenderType, String)> {
     }
 }
 
+/// Moving a read mark: the chat's customer (any chat of theirs) or its officer (while
+/// it is theirs, open or ended). Returns the side and the reader's id.
+pub(crate) fn mark_read(actor: &Actor, chat: &Chat) -> Result<(SenderType, String)> {
+    match actor {
+        Actor::Customer { customer_id, .. } if *customer_id == chat.customer_id => {
+            Ok((SenderType::Customer, customer_id.to_string()))
+        }
+        Actor::Officer(me) if chat.assigned_officer_id.as_ref() == Some(me) => {
+            Ok((SenderType::Officer, me.to_string()))
+        }
+        _ => Err(refuse(
+            actor,
+            "only the chat's customer and its officer have read marks",
+        )),
+    }
+}
+
 /// Writing to a chat: its customer or its assigned officer. Returns the sender identity
 /// that the message will carry, which always comes from the actor.
 pub(crate) fn write_chat(actor: &Actor, chat: &Chat) -> Result<(SenderType, String)> {

@@ -39,6 +39,20 @@ pub enum ClientFrame {
         #[serde(rename = "chatId")]
         chat_id: String,
     },
+    /// The sender is typing in a chat (its customer or officer).
+    Typing {
+        /// The chat.
+        #[serde(rename = "chatId")]
+        chat_id: String,
+    },
+    /// The sender has seen a chat's entries up to `seq` (its customer or officer).
+    Read {
+        /// The chat.
+        #[serde(rename = "chatId")]
+        chat_id: String,
+        /// The seq of the newest entry seen.
+        seq: u64,
+    },
 }
 
 /// A frame from the server: an answer to a client frame, or an event of a room.
@@ -118,6 +132,8 @@ impl ServerFrame {
         "chat_unassigned",
         "officer_updated",
         "queue_position",
+        "read",
+        "typing",
     ];
 
     /// Whether `kind` is one of [`ServerFrame::TYPES`].
@@ -227,7 +243,10 @@ mod tests {
             updated_at: Timestamp::now(),
             resolved_at: None,
             last_seq: 0,
+            customer_last_read_seq: 0,
+            officer_last_read_seq: 0,
             queue_position: None,
+            last_message: None,
         };
         let events = [
             Event::QueueChatCreated { chat: chat.clone() },
@@ -253,6 +272,18 @@ mod tests {
             Event::QueuePosition {
                 chat_id: ChatId::new(),
                 position: 3,
+            },
+            Event::Read {
+                chat_id: ChatId::new(),
+                reader_type: SenderType::Officer,
+                reader_id: "o".into(),
+                seq: 2,
+            },
+            Event::Typing {
+                chat_id: ChatId::new(),
+                sender_type: SenderType::Customer,
+                sender_id: "c".into(),
+                expires_in_ms: 6000,
             },
         ];
         let answers = [

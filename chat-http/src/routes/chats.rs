@@ -1,12 +1,12 @@
-//! Chat routes: read a chat, page its messages, send one, and change its state (resolve,
-//! release, transfer, reopen). Rights, validation, idempotency, the sender's identity and
+//! Chat routes: read a chat, page its messages, send one, move a read mark, and change its
+//! state (resolve, release, transfer, reopen). Rights, validation, idempotency, the sender's identity and
 //! every rule of the lifecycle are decided by `ChatService`.
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use chatcore::{Chat, ChatId, Message, MessagePage, OfficerId, SendMessage};
+use chatcore::{Chat, ChatId, Message, MessagePage, OfficerId, ReadMark, SendMessage};
 use serde::Deserialize;
 
 use crate::error::ApiError;
@@ -21,6 +21,24 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/api/chats/{chat_id}/release", post(release))
         .route("/api/chats/{chat_id}/transfer", post(transfer))
         .route("/api/chats/{chat_id}/reopen", post(reopen))
+        .route("/api/chats/{chat_id}/read", post(read))
+}
+
+/// `{ seq }`: the newest entry the reader has seen.
+#[derive(Deserialize)]
+struct ReadBody {
+    seq: u64,
+}
+
+async fn read(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    Path(chat): Path<ChatId>,
+    Json(body): Json<ReadBody>,
+) -> Result<Json<ReadMark>, ApiError> {
+    Ok(Json(
+        state.service().mark_read(&actor, chat, body.seq).await?,
+    ))
 }
 
 async fn resolve(

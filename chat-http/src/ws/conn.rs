@@ -429,6 +429,8 @@ impl Conn {
             }
             ClientFrame::JoinOfficers => self.join_officers(),
             ClientFrame::LeaveChat { chat_id } => self.leave_chat(&chat_id),
+            ClientFrame::Typing { chat_id } => self.typing(&chat_id).await,
+            ClientFrame::Read { chat_id, seq } => self.read(&chat_id, seq).await,
         }
     }
 

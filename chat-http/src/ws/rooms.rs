@@ -156,6 +156,34 @@ impl Conn {
         self.add(Feed::new(Room::Queue, Source::Sub(subscription)));
     }
 
+    /// `typing`: told to the others in the chat; nothing is answered (a refusal is).
+    pub(super) async fn typing(&mut self, chat_id: &str) {
+        let chat = match parse_chat_id(chat_id) {
+            Ok(chat) => chat,
+            Err(e) => return self.refuse_frame(e),
+        };
+        if let Err(e) = self.state.service().typing(self.actor(), chat).await {
+            self.refuse_frame(e.into());
+        }
+    }
+
+    /// `read`: the reader's mark moves forward; the chat's room hears `read`, nothing is
+    /// answered (a refusal is).
+    pub(super) async fn read(&mut self, chat_id: &str, seq: u64) {
+        let chat = match parse_chat_id(chat_id) {
+            Ok(chat) => chat,
+            Err(e) => return self.refuse_frame(e),
+        };
+        if let Err(e) = self
+            .state
+            .service()
+            .mark_read(self.actor(), chat, seq)
+            .await
+        {
+            self.refuse_frame(e.into());
+        }
+    }
+
     pub(super) fn leave_chat(&mut self, chat_id: &str) {
         let chat = match parse_chat_id(chat_id) {
             Ok(chat) => chat,

@@ -5,8 +5,8 @@
 use async_trait::async_trait;
 use chatcore::store::{
     AppendOutcome, Counts, Heartbeat, NewChat, NewMessage, OfficerRecord, OfficerUpdate, PageQuery,
-    QueueKey, SessionRecord, SessionSubject, StoreResult, TokenHash, Transition, TransitionOutcome,
-    event_column, fill_page, seq_param,
+    QueueKey, ReadOutcome, SessionRecord, SessionSubject, StoreResult, TokenHash, Transition,
+    TransitionOutcome, event_column, fill_page, read_mark_sql, seq_param,
 };
 use chatcore::{
     Availability, Chat, ChatId, ChatStatus, CustomerId, Message, Officer, OfficerId, SenderType,
@@ -16,7 +16,7 @@ use deadpool_postgres::{GenericClient, Object};
 
 use super::PgStore;
 use super::rows::{
-    SQL_CHAT_BY_CUSTOMER, SQL_CHAT_BY_ID, SQL_CUSTOMER_CHATS, SQL_ELIGIBLE_OFFICERS,
+    SQL_CHAT_BY_CUSTOMER, SQL_CHAT_BY_ID, SQL_CUSTOMER_CHATS, SQL_ELIGIBLE_OFFICERS, SQL_ENTRIES,
     SQL_IDEMPOTENT_ORIGINAL, SQL_INSERT_CHAT, SQL_INSERT_MESSAGE, SQL_NEXT_SEQ, SQL_OFFICER,
     SQL_OFFICER_CHATS, SQL_PAGE_AFTER, SQL_PAGE_BEFORE, SQL_QUEUE, SQL_QUEUE_KEYS,
     SQL_RENAME_CUSTOMER, SQL_SESSION, SQL_TRANSITION, chat_from_row, message_from_row,
@@ -621,6 +621,53 @@ impl Store for PgStore {
                 Ok((Timestamp::from_unix_millis(at), id))
             })
             .collect()
+    }
+
+    async fn mark_read(
+        &self,
+        chat: &ChatId,
+        side: SenderType,
+        seq: u64,
+    ) -> StoreResult<ReadOutcome> {
+        let client = self.client().await?;
+        let chat_id = chat.to_string();
+        let seq = i64::try_from(seq).unwrap_or(i64::MAX);
+        let st = client
+            .prepare_cached(&read_mark_sql(side, "$1", "$2")?)
+            .await
+            .map_err(classify)?;
+        if let Some(row) = client
+            .query_opt(&st, &[&chat_id, &seq])
+            .await
+            .map_err(classify)?
+        {
+            return Ok(ReadOutcome::Moved(chat_from_row(&row)?));
+        }
+        Ok(
+            match self.one_chat(&client, SQL_CHAT_BY_ID, &chat_id).await? {
+                None => ReadOutcome::NotFound,
+                Some(now) if seq as u64 > now.last_seq => ReadOutcome::PastEnd(now),
+                Some(now) => ReadOutcome::Unchanged(now),
+            },
+        )
+    }
+
+    async fn entries(&self, keys: &[(ChatId, u64)]) -> StoreResult<Vec<Message>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let chats: Vec<String> = keys.iter().map(|(c, _)| c.to_string()).collect();
+        let seqs: Vec<i64> = keys
+            .iter()
+            .map(|(_, s)| i64::try_from(*s).unwrap_or(i64::MAX))
+            .collect();
+        let client = self.client().await?;
+        let st = client.prepare_cached(SQL_ENTRIES).await.map_err(classify)?;
+        let rows = client
+            .query(&st, &[&chats, &seqs])
+            .await
+            .map_err(classify)?;
+        rows.iter().map(message_from_row).collect()
     }
 
     async fn set_officer_disabled(

@@ -14,7 +14,7 @@ use crate::error::classify;
 macro_rules! chat_columns {
     () => {
         "id, customer_id, assigned_officer_id, status, created_at, customer_name, updated_at, \
-         resolved_at, last_seq"
+         resolved_at, last_seq, customer_last_read_seq, officer_last_read_seq"
     };
 }
 macro_rules! message_columns {
@@ -45,6 +45,14 @@ pub(super) const SQL_QUEUE: &str = concat!(
     "SELECT ",
     chat_columns!(),
     " FROM chats WHERE status = 'pending' ORDER BY created_at, id LIMIT $1"
+);
+// Entries by (chat, seq) keys, one primary-key lookup each.
+pub(super) const SQL_ENTRIES: &str = concat!(
+    "SELECT ",
+    "m.id, m.chat_id, m.seq, m.sender_type, m.sender_id, m.content, m.created_at,",
+    " m.client_message_id, m.event",
+    " FROM unnest($1::text[], $2::bigint[]) AS k(chat_id, seq)",
+    " JOIN messages m ON m.chat_id = k.chat_id AND m.seq = k.seq"
 );
 pub(super) const SQL_QUEUE_KEYS: &str =
     "SELECT created_at, id FROM chats WHERE status = 'pending' ORDER BY created_at, id LIMIT $1";
@@ -139,6 +147,8 @@ pub(super) fn chat_from_row(r: &Row) -> StoreResult<Chat> {
         updated_at: r.try_get(6).map_err(classify)?,
         resolved_at: r.try_get(7).map_err(classify)?,
         last_seq: r.try_get(8).map_err(classify)?,
+        customer_last_read_seq: r.try_get(9).map_err(classify)?,
+        officer_last_read_seq: r.try_get(10).map_err(classify)?,
     };
     Ok(columns.decode()?)
 }

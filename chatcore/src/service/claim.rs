@@ -19,7 +19,7 @@ impl ChatService {
         for (place, chat) in (1..).zip(queue.iter_mut()) {
             chat.queue_position = Some(place);
         }
-        Ok(queue)
+        self.with_last_messages(queue).await
     }
 
     /// How many officers, pending chats and assigned chats there are (for status
@@ -34,6 +34,7 @@ impl ChatService {
     pub async fn customer_chats(&self, actor: &Actor, customer: &CustomerId) -> Result<Vec<Chat>> {
         policy::read_customer_chats(actor, customer)?;
         let chats = self.inner.store.customer_chats(customer, MAX_PAGE).await?;
+        let chats = self.with_last_messages(chats).await?;
         self.all_placed(chats).await
     }
 
@@ -47,7 +48,7 @@ impl ChatService {
     ) -> Result<Vec<Chat>> {
         policy::read_officer_chats(actor, officer)?;
         let store = &self.inner.store;
-        Ok(match filter {
+        let chats = match filter {
             ChatsFilter::Open => {
                 store
                     .officer_chats(officer, ChatStatus::Assigned, MAX_PAGE)
@@ -72,7 +73,8 @@ impl ChatService {
                 chats.truncate(MAX_PAGE as usize);
                 chats
             }
-        })
+        };
+        self.with_last_messages(chats).await
     }
 
     /// `officer` claims a pending chat: only that officer may claim for themselves. Of

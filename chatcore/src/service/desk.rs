@@ -434,7 +434,10 @@ mod tests {
             updated_at: Timestamp::from_unix_millis(at),
             resolved_at: None,
             last_seq: 0,
+            customer_last_read_seq: 0,
+            officer_last_read_seq: 0,
             queue_position: None,
+            last_message: None,
         }
     }
 

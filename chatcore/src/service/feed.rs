@@ -165,6 +165,21 @@ impl ChatFeed {
                         self.catching_up = true;
                     }
                     Event::ChatUpdated { .. } => self.held = Some(envelope),
+                    // The other side's typing and read marks; not the reader's own.
+                    Event::Typing {
+                        sender_type,
+                        sender_id,
+                        ..
+                    }
+                    | Event::Read {
+                        reader_type: sender_type,
+                        reader_id: sender_id,
+                        ..
+                    } => {
+                        if !is_reader(&self.reader, *sender_type, sender_id) {
+                            return Ok(Some(envelope));
+                        }
+                    }
                     _ => {}
                 },
                 Err(RecvError::Lagged(missed)) => {
@@ -231,6 +246,16 @@ async fn queue_moved(positions: &mut Option<watch::Receiver<Arc<QueueView>>>) ->
     match positions {
         Some(positions) => positions.changed().await.ok(),
         None => std::future::pending().await,
+    }
+}
+
+/// Whether a chat's customer or officer `id` is the feed's reader.
+fn is_reader(reader: &Actor, side: crate::model::SenderType, id: &str) -> bool {
+    use crate::model::SenderType;
+    match (reader, side) {
+        (Actor::Customer { customer_id, .. }, SenderType::Customer) => customer_id.as_str() == id,
+        (Actor::Officer(me), SenderType::Officer) => me.as_str() == id,
+        _ => false,
     }
 }
 

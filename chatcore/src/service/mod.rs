@@ -15,6 +15,7 @@ mod customers;
 mod desk;
 mod feed;
 mod lifecycle;
+mod marks;
 mod messages;
 mod officers;
 mod sessions;
@@ -29,6 +30,7 @@ pub use assign::AUTO_SENDER;
 pub use customers::{CustomerLogin, CustomerSession};
 pub use desk::Assignment;
 pub use feed::ChatFeed;
+pub use marks::{ReadMark, TYPING_SHOWN_FOR};
 pub use messages::{MAX_CLIENT_MESSAGE_ID_LEN, MessagePage, SendMessage, Sent};
 pub use officers::{MAX_CAPACITY, Me, NewOfficer, OfficerSession};
 pub use sessions::{LiveSession, MAX_TOKEN_BYTES, SessionNotice};
@@ -162,6 +164,8 @@ struct Inner {
     login_failures: RateLimiter<OfficerId>,
     /// Message sends per identity.
     sends: RateLimiter<Sender>,
+    /// Typing notices per chat and sender (more are dropped).
+    typing: RateLimiter<(ChatId, Sender)>,
     /// The live sessions of long-lived connections, ended when revoked.
     revocations: Arc<sessions::Revocations>,
     /// This node's presence, view of the queue and automatic assignment.
@@ -219,6 +223,11 @@ impl ChatService {
             limits.max_tracked_keys,
             config.clock.clone(),
         );
+        let typing = RateLimiter::new(
+            Some(crate::limits::Rate::per_second(marks::TYPING_PER_SECOND)),
+            limits.max_tracked_keys,
+            config.clock.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -227,6 +236,7 @@ impl ChatService {
                 order,
                 login_failures,
                 sends,
+                typing,
                 revocations: Arc::default(),
                 desk: Arc::default(),
             }),

@@ -187,6 +187,10 @@ pub struct ChatColumns {
     pub resolved_at: Option<i64>,
     /// `chats.last_seq`.
     pub last_seq: i64,
+    /// `chats.customer_last_read_seq`.
+    pub customer_last_read_seq: i64,
+    /// `chats.officer_last_read_seq`.
+    pub officer_last_read_seq: i64,
 }
 
 impl ChatColumns {
@@ -207,7 +211,12 @@ impl ChatColumns {
             updated_at: Timestamp::from_unix_millis(self.updated_at),
             resolved_at: self.resolved_at.map(Timestamp::from_unix_millis),
             last_seq: u64::try_from(self.last_seq).map_err(|_| MalformedRow("chats.last_seq"))?,
+            customer_last_read_seq: u64::try_from(self.customer_last_read_seq)
+                .map_err(|_| MalformedRow("chats.customer_last_read_seq"))?,
+            officer_last_read_seq: u64::try_from(self.officer_last_read_seq)
+                .map_err(|_| MalformedRow("chats.officer_last_read_seq"))?,
             queue_position: None,
+            last_message: None,
         })
     }
 }
@@ -303,4 +312,22 @@ impl OfficerColumns {
             password_hash: self.password_hash,
         })
     }
+}
+
+/// The statement that moves a side's read mark of a chat forward (`chat` and `seq` are
+/// the placeholders of the backend's dialect), returning the chat's columns, or nothing
+/// when the mark is at or past `seq` already or `seq` is past the chat's newest entry.
+/// Only a customer or an officer has a mark.
+pub fn read_mark_sql(side: SenderType, chat: &str, seq: &str) -> Result<String, StoreError> {
+    let column = match side {
+        SenderType::Customer => "customer_last_read_seq",
+        SenderType::Officer => "officer_last_read_seq",
+        SenderType::System => return Err(StoreError::backend("the system has no read mark")),
+    };
+    Ok(format!(
+        "UPDATE chats SET {column} = {seq} WHERE id = {chat} AND {seq} > {column} \
+         AND {seq} <= last_seq RETURNING id, customer_id, assigned_officer_id, status, \
+         created_at, customer_name, updated_at, resolved_at, last_seq, \
+         customer_last_read_seq, officer_last_read_seq"
+    ))
 }

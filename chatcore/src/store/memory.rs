@@ -9,8 +9,8 @@ use async_trait::async_trait;
 
 use super::{
     AppendOutcome, Counts, Heartbeat, NewChat, NewMessage, OfficerRecord, PageQuery, QueueKey,
-    SessionRecord, SessionSubject, Store, StoreError, StoreResult, TokenHash, Transition,
-    TransitionOutcome, fill_page,
+    ReadOutcome, SessionRecord, SessionSubject, Store, StoreError, StoreResult, TokenHash,
+    Transition, TransitionOutcome, fill_page,
 };
 use crate::ids::{ChatId, CustomerId, OfficerId};
 use crate::model::{Availability, Chat, ChatStatus, Message, Officer, SenderType, Timestamp};
@@ -114,7 +114,10 @@ impl Store for MemoryStore {
             updated_at: new.created_at,
             resolved_at: None,
             last_seq: 0,
+            customer_last_read_seq: 0,
+            officer_last_read_seq: 0,
             queue_position: None,
+            last_message: None,
         };
         if chat.assigned_officer_id.is_none() {
             s.queue.insert((chat.created_at, chat.id));
@@ -446,6 +449,43 @@ impl Store for MemoryStore {
         });
         eligible.truncate(limit as usize);
         Ok(eligible)
+    }
+
+    async fn mark_read(
+        &self,
+        chat: &ChatId,
+        side: SenderType,
+        seq: u64,
+    ) -> StoreResult<ReadOutcome> {
+        let mut s = self.state()?;
+        let Some(stored) = s.chats.get_mut(chat) else {
+            return Ok(ReadOutcome::NotFound);
+        };
+        let mark = match side {
+            SenderType::Customer => &mut stored.customer_last_read_seq,
+            SenderType::Officer => &mut stored.officer_last_read_seq,
+            SenderType::System => return Err(StoreError::backend("the system has no read mark")),
+        };
+        if seq > stored.last_seq {
+            return Ok(ReadOutcome::PastEnd(stored.clone()));
+        }
+        if seq <= *mark {
+            return Ok(ReadOutcome::Unchanged(stored.clone()));
+        }
+        *mark = seq;
+        Ok(ReadOutcome::Moved(stored.clone()))
+    }
+
+    async fn entries(&self, keys: &[(ChatId, u64)]) -> StoreResult<Vec<Message>> {
+        let s = self.state()?;
+        Ok(keys
+            .iter()
+            .filter_map(|(chat, seq)| {
+                let log = s.messages.get(chat)?;
+                let i = usize::try_from(seq.checked_sub(1)?).ok()?;
+                log.get(i).cloned()
+            })
+            .collect())
     }
 
     async fn queue_keys(&self, limit: u32) -> StoreResult<Vec<QueueKey>> {

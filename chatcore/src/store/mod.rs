@@ -15,7 +15,8 @@ mod sqlite;
 use async_trait::async_trait;
 
 pub use codec::{
-    ChatColumns, MalformedRow, MessageColumns, OfficerColumns, event_column, fill_page, seq_param,
+    ChatColumns, MalformedRow, MessageColumns, OfficerColumns, event_column, fill_page,
+    read_mark_sql, seq_param,
 };
 pub use memory::MemoryStore;
 #[cfg(feature = "sqlite")]
@@ -179,6 +180,19 @@ pub struct Heartbeat {
     pub known: bool,
     /// Officers who were connected only through forgotten nodes, and no longer are.
     pub disconnected: Vec<OfficerId>,
+}
+
+/// What [`Store::mark_read`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadOutcome {
+    /// The mark moved forward: the chat as it now is.
+    Moved(Chat),
+    /// The mark was at or past the seq already: nothing changed.
+    Unchanged(Chat),
+    /// The seq is past the chat's newest entry: nothing changed.
+    PastEnd(Chat),
+    /// No such chat.
+    NotFound,
 }
 
 /// A pending chat's place in the queue: the queue is ordered by these, ascending.
@@ -408,6 +422,19 @@ pub trait Store: Send + Sync + 'static {
     /// The queue's order: each pending chat's [`QueueKey`], ascending, at most `limit`
     /// (one index range, without the chats' rows).
     async fn queue_keys(&self, limit: u32) -> StoreResult<Vec<QueueKey>>;
+
+    /// Moves a side's read mark (`Customer` or `Officer`) of a chat forward to `seq`, if
+    /// `seq` is above it and not past the chat's newest entry.
+    async fn mark_read(
+        &self,
+        chat: &ChatId,
+        side: SenderType,
+        seq: u64,
+    ) -> StoreResult<ReadOutcome>;
+
+    /// The entries at the given (chat, seq) keys that exist, in no particular order: a
+    /// list's newest entries read at once.
+    async fn entries(&self, keys: &[(ChatId, u64)]) -> StoreResult<Vec<Message>>;
 
     /// Disables or enables an officer. Disabling deletes every session of the officer in
     /// the same transaction and returns their hashes (so that the live connections they

@@ -8,7 +8,7 @@ use rusqlite::{OptionalExtension, params};
 use super::SqliteStore;
 use super::error::classify;
 use super::rows::{
-    SQL_CHAT_BY_CUSTOMER, SQL_CUSTOMER_CHATS, SQL_ELIGIBLE_OFFICERS, SQL_INSERT_MESSAGE,
+    SQL_CHAT_BY_CUSTOMER, SQL_CUSTOMER_CHATS, SQL_ELIGIBLE_OFFICERS, SQL_ENTRY, SQL_INSERT_MESSAGE,
     SQL_NEXT_SEQ, SQL_OFFICER_CHATS, SQL_PAGE_AFTER, SQL_PAGE_BEFORE, SQL_QUEUE, SQL_QUEUE_KEYS,
     SQL_RENAME_CUSTOMER, SQL_SESSION, SQL_TRANSITION, chat_by_id, chat_from_row, message_from_row,
     officer_by_id, officer_columns, officer_from_row, sent_message,
@@ -18,8 +18,8 @@ use crate::ids::{ChatId, CustomerId, OfficerId};
 use crate::model::{Availability, Chat, ChatStatus, Message, Officer, SenderType, Timestamp};
 use crate::store::{
     AppendOutcome, Counts, Heartbeat, NewChat, NewMessage, OfficerRecord, OfficerUpdate, PageQuery,
-    QueueKey, SessionRecord, SessionSubject, Store, StoreError, StoreResult, TokenHash, Transition,
-    TransitionOutcome, event_column, fill_page, seq_param,
+    QueueKey, ReadOutcome, SessionRecord, SessionSubject, Store, StoreError, StoreResult,
+    TokenHash, Transition, TransitionOutcome, event_column, fill_page, read_mark_sql, seq_param,
 };
 
 #[async_trait]
@@ -548,6 +548,54 @@ impl Store for SqliteStore {
                     Ok((Timestamp::from_unix_millis(at), id))
                 })
                 .collect()
+        })
+        .await
+    }
+
+    async fn mark_read(
+        &self,
+        chat: &ChatId,
+        side: SenderType,
+        seq: u64,
+    ) -> StoreResult<ReadOutcome> {
+        let sql = read_mark_sql(side, "?1", "?2")?;
+        let (chat, seq) = (*chat, i64::try_from(seq).unwrap_or(i64::MAX));
+        self.write(move |c| {
+            let moved = c
+                .prepare_cached(&sql)
+                .and_then(|mut st| {
+                    st.query_row(params![chat.to_string(), seq], chat_from_row)
+                        .optional()
+                })
+                .map_err(classify)?;
+            if let Some(now) = moved {
+                return Ok(ReadOutcome::Moved(now));
+            }
+            Ok(match chat_by_id(c, &chat).map_err(classify)? {
+                None => ReadOutcome::NotFound,
+                Some(now) if seq as u64 > now.last_seq => ReadOutcome::PastEnd(now),
+                Some(now) => ReadOutcome::Unchanged(now),
+            })
+        })
+        .await
+    }
+
+    async fn entries(&self, keys: &[(ChatId, u64)]) -> StoreResult<Vec<Message>> {
+        let keys = keys.to_vec();
+        self.read(move |c| {
+            let mut st = c.prepare_cached(SQL_ENTRY).map_err(classify)?;
+            let mut found = Vec::with_capacity(keys.len());
+            for (chat, seq) in keys {
+                let entry = st
+                    .query_row(
+                        params![chat.to_string(), i64::try_from(seq).unwrap_or(i64::MAX)],
+                        message_from_row,
+                    )
+                    .optional()
+                    .map_err(classify)?;
+                found.extend(entry);
+            }
+            Ok(found)
         })
         .await
     }

@@ -12,7 +12,7 @@ use crate::store::{ChatColumns, MalformedRow, MessageColumns, OfficerColumns, Of
 macro_rules! chat_columns {
     () => {
         "id, customer_id, assigned_officer_id, status, created_at, customer_name, updated_at, \
-         resolved_at, last_seq"
+         resolved_at, last_seq, customer_last_read_seq, officer_last_read_seq"
     };
 }
 /// An officer's columns, with how many open chats they hold (a count on the officer's
@@ -106,6 +106,11 @@ pub(super) const SQL_PAGE_BEFORE: &str = concat!(
     message_columns!(),
     " FROM messages WHERE chat_id = ?1 AND seq > ?2 AND seq < ?3 ORDER BY seq DESC LIMIT ?4"
 );
+pub(super) const SQL_ENTRY: &str = concat!(
+    "SELECT ",
+    message_columns!(),
+    " FROM messages WHERE chat_id = ?1 AND seq = ?2"
+);
 pub(super) const SQL_SESSION: &str = "SELECT role, subject, chat_id, created_at, expires_at
      FROM sessions WHERE token_hash = ?1";
 
@@ -126,6 +131,8 @@ pub(super) fn chat_from_row(r: &Row<'_>) -> rusqlite::Result<Chat> {
         updated_at: r.get(6)?,
         resolved_at: r.get(7)?,
         last_seq: r.get(8)?,
+        customer_last_read_seq: r.get(9)?,
+        officer_last_read_seq: r.get(10)?,
     }
     .decode()
     .map_err(corrupt)
@@ -221,6 +228,7 @@ mod tests {
             ("page after", SQL_PAGE_AFTER),
             ("page before", SQL_PAGE_BEFORE),
             ("session", SQL_SESSION),
+            ("entry", SQL_ENTRY),
         ] {
             let mut st = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
             let plan: Vec<String> = st

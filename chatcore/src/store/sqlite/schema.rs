@@ -125,6 +125,12 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX presence_by_node ON presence(node_id, officer_id);
     "#,
+    // v9: read marks, the customer's and the officers', each the seq of the newest entry
+    // they have seen.
+    r#"
+    ALTER TABLE chats ADD COLUMN customer_last_read_seq INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE chats ADD COLUMN officer_last_read_seq INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// The schema version (`PRAGMA user_version`) this build migrates SQLite files to.
