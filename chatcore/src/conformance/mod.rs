@@ -22,12 +22,14 @@ use std::sync::Arc;
 
 mod chats;
 mod lifecycle;
+mod marks;
 mod messages;
 mod routing;
 mod sessions;
 
 use chats::*;
 use lifecycle::*;
+use marks::*;
 use messages::*;
 use routing::*;
 use sessions::*;
@@ -93,6 +95,8 @@ cases!(
     presence_is_per_node_and_dead_nodes_are_forgotten,
     eligible_officers_are_ordered_as_the_contract_says,
     queue_keys_are_the_queues_order,
+    read_marks_only_move_forward_and_never_past_the_end,
+    entries_are_read_by_chat_and_seq,
     ping_succeeds_on_an_open_store,
 );
 
