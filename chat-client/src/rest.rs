@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chatcore::{
-    Availability, Chat, ChatsFilter, CustomerSession, Message, Officer, OfficerSession,
+    Availability, Chat, ChatsFilter, CustomerSession, Message, Officer, OfficerSession, ReadMark,
 };
 use reqwest::header::RETRY_AFTER;
 use reqwest::{Method, StatusCode};
@@ -487,6 +487,16 @@ impl Client {
     pub async fn reopen(&self, chat: &str, officer: Option<&str>) -> Result<Chat, Error> {
         let body = officer.map(|o| json!({ "officerId": o }));
         self.lifecycle(chat, "reopen", body).await
+    }
+
+    /// `POST /api/chats/{chat}/read`: the caller (the chat's customer or officer) has
+    /// seen its entries up to `seq`; the mark as it now is (it only moves forward).
+    pub async fn mark_read(&self, chat: &str, seq: u64) -> Result<ReadMark, Error> {
+        let path = format!("/api/chats/{}/read", segment(chat));
+        Ok(self
+            .call(Method::POST, &path, Some(json!({ "seq": seq })), true)
+            .await?
+            .1)
     }
 
     async fn lifecycle(

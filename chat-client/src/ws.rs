@@ -177,6 +177,25 @@ impl Socket {
         .await
     }
 
+    /// Tells the chat's other side that this socket's user is typing (nothing is
+    /// answered; a refusal comes as an `error` frame).
+    pub async fn typing(&mut self, chat: &str) -> Result<(), Error> {
+        self.send(&ClientFrame::Typing {
+            chat_id: chat.to_string(),
+        })
+        .await
+    }
+
+    /// Moves this socket's user's read mark of a chat to `seq` (nothing is answered; the
+    /// room hears `read`).
+    pub async fn mark_read(&mut self, chat: &str, seq: u64) -> Result<(), Error> {
+        self.send(&ClientFrame::Read {
+            chat_id: chat.to_string(),
+            seq,
+        })
+        .await
+    }
+
     async fn joined(&mut self, room: &str) -> Result<(), Error> {
         self.answer(|frame| {
             matches!(frame, ServerFrame::Joined { room: r } if r == room).then_some(())

@@ -76,6 +76,8 @@ fn frame(real: Vec<String>) -> impl Strategy<Value = Message> {
         Just("join_chat"),
         Just("leave_chat"),
         Just("join_officers"),
+        Just("typing"),
+        Just("read"),
         Just("send_message"),
         Just("ready"),
         Just(""),
@@ -87,6 +89,7 @@ fn frame(real: Vec<String>) -> impl Strategy<Value = Message> {
         Just("chatId"),
         Just("afterSeq"),
         Just("content"),
+        Just("seq"),
         Just("zzz"),
     ];
     let shaped = (
@@ -128,6 +131,8 @@ fn check_server_frame(frame: &Value) -> Result<(), TestCaseError> {
             frame["officer"]["id"].is_string() && frame["officer"]["connected"].is_boolean()
         }
         "queue_position" => frame["chatId"].is_string() && frame["position"].is_u64(),
+        "read" => frame["chatId"].is_string() && frame["seq"].is_u64(),
+        "typing" => frame["chatId"].is_string() && frame["expiresInMs"].is_u64(),
         _ => false,
     };
     if ok {

@@ -19,6 +19,7 @@ mod hardening;
 mod identity;
 mod lifecycle;
 mod limits;
+mod marks;
 mod process;
 mod races;
 mod reads;
