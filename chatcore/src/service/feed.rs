@@ -175,10 +175,8 @@ impl ChatFeed {
                         reader_type: sender_type,
                         reader_id: sender_id,
                         ..
-                    } => {
-                        if !is_reader(&self.reader, *sender_type, sender_id) {
-                            return Ok(Some(envelope));
-                        }
+                    } if !is_reader(&self.reader, *sender_type, sender_id) => {
+                        return Ok(Some(envelope));
                     }
                     _ => {}
                 },
