@@ -319,7 +319,7 @@ mod tests {
 
     #[test]
     fn only_unknown_kinds_are_skipped() {
-        assert!(is_unknown_kind(r#"{"type":"typing","chatId":"x"}"#));
+        assert!(is_unknown_kind(r#"{"type":"reaction","chatId":"x"}"#));
         assert!(!is_unknown_kind(r#"{"type":"new_message","message":7}"#));
         assert!(!is_unknown_kind("not json"));
     }
