@@ -121,6 +121,27 @@ impl Client {
         writeln!(self.writer, "{line}").expect("write");
     }
 
+    /// Reads lines until each of `prefixes` has started one, in any order (a reply and
+    /// the events its change caused may come either way round).
+    fn expect_each(&mut self, prefixes: &[String]) {
+        let mut wanted: Vec<&String> = prefixes.iter().collect();
+        let mut seen = Vec::new();
+        while !wanted.is_empty() {
+            let mut line = String::new();
+            let n = self
+                .reader
+                .read_line(&mut line)
+                .unwrap_or_else(|e| panic!("waiting for {wanted:?}: {e}; seen {seen:?}"));
+            assert!(
+                n > 0,
+                "connection closed while waiting for {wanted:?}; seen {seen:?}"
+            );
+            let line = line.trim_end().to_string();
+            wanted.retain(|p| !line.starts_with(p.as_str()));
+            seen.push(line);
+        }
+    }
+
     /// Reads lines until one starts with `prefix` (events may come before or after a
     /// reply) and returns it.
     fn expect(&mut self, prefix: &str) -> String {
@@ -178,8 +199,7 @@ fn tcp_chat_is_a_working_transport() {
         format!("queue_created {chat} cust-1")
     );
     alice.send(&format!("claim {chat}"));
-    alice.expect(&format!("claimed {chat}"));
-    alice.expect(&format!("assigned {chat}"));
+    alice.expect_each(&[format!("claimed {chat}"), format!("assigned {chat}")]);
 
     let mut bob = Client::connect(&port);
     bob.send("login officer bob");
