@@ -12,7 +12,7 @@ use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chat_client::{Availability, ChatStatus, Client, ClientFrame, Error, Socket};
+use chat_client::{Availability, ChatStatus, ChatsFilter, Client, ClientFrame, Error, Socket};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::sleep_until;
@@ -66,6 +66,9 @@ pub(super) struct OfficerReport {
     pub(super) error_count: u64,
     /// Chats still open when the officer had to stop.
     pub(super) left_open: usize,
+    /// Chats the officer learned were theirs only by reading their chats after their
+    /// socket opened again.
+    pub(super) found_on_reconnect: u64,
 }
 
 /// What the officer's helpers and the scenario tell the officer's task.
@@ -79,6 +82,9 @@ pub(super) enum Cmd {
     },
     /// The queue as read by REST: (chat, customer index), oldest first.
     Queue(Vec<(String, usize)>),
+    /// The officer's open chats as read by REST after their socket opened again: a chat
+    /// given to them while it was closed (its `chat_assigned` went nowhere) is theirs.
+    Mine(Vec<(String, usize)>),
     /// A chat's conversation ended (resolved by the officer or by the customer), with
     /// how long each of the officer's sends in it took to be answered.
     Done { chat: String, sends: Vec<Duration> },
@@ -351,6 +357,14 @@ impl Desk {
                     }
                 }
             }
+            Cmd::Mine(chats) => {
+                for (chat, customer) in chats {
+                    if !self.taken.contains(&chat) {
+                        self.report.found_on_reconnect += 1;
+                        self.take(chat, customer).await;
+                    }
+                }
+            }
             Cmd::Done { chat, sends } => {
                 for took in sends {
                     self.report.sends.record(took);
@@ -577,7 +591,32 @@ impl Desk {
         for (chat, after) in rejoin {
             self.join(chat, after).await;
         }
+        self.read_mine();
         Ok(())
+    }
+
+    /// Reads the officer's open chats (REST is the source of truth): what was given to
+    /// them while their socket was closed.
+    fn read_mine(&self) {
+        let (ctx, client, tx) = (self.ctx.clone(), self.me.client.clone(), self.tx.clone());
+        let id = self.me.id.clone();
+        tokio::spawn(async move {
+            match client.officer_chats(&id, ChatsFilter::Open).await {
+                Ok(chats) => {
+                    let mine = chats
+                        .into_iter()
+                        .filter_map(|c| {
+                            let customer = ctx.customer_index(c.customer_id.as_str())?;
+                            Some((c.id.to_string(), customer))
+                        })
+                        .collect();
+                    let _ = tx.send(Cmd::Mine(mine));
+                }
+                Err(e) => {
+                    let _ = tx.send(Cmd::Failed(format!("reading the officer's chats: {e}")));
+                }
+            }
+        });
     }
 
     /// The server ended the socket: noted, and opened again after a pause.

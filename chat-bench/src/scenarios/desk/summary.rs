@@ -55,7 +55,7 @@ pub(super) fn report(
     }
     let mut own_counts = CapacityTracker::default();
     let (mut won, mut refused) = (0, HashMap::<String, u64>::new());
-    let (mut away, mut disconnects, mut left_open) = (0, 0, 0);
+    let (mut away, mut disconnects, mut left_open, mut found) = (0, 0, 0, 0);
     let mut errors: Vec<String> = Vec::new();
     let mut error_count = 0;
     let mut queue_logs: Vec<QueueLog> = Vec::with_capacity(officers.len());
@@ -73,6 +73,7 @@ pub(super) fn report(
         away += officer.times_away;
         disconnects += officer.disconnects;
         left_open += officer.left_open;
+        found += officer.found_on_reconnect;
         error_count += officer.error_count;
         errors.extend(officer.errors.iter().take(EXAMPLES).cloned());
         queue_logs.push(std::mem::take(&mut officer.queue));
@@ -264,21 +265,35 @@ pub(super) fn report(
         },
     );
 
-    notes(
-        scenario,
-        ctx,
-        &figures,
+    let counts = Counts {
         customers,
         served,
-        at_login.summary().count,
+        assigned_at_login: at_login.summary().count,
         won,
-        &refused,
+        refused,
         away,
         disconnects,
+        found_on_reconnect: found,
         positions,
-        &capacity,
-        &limits,
-    );
+        capacity,
+        limits,
+    };
+    notes(scenario, ctx, &figures, &counts);
+}
+
+/// The run's counts, for the notes and the JSON document.
+struct Counts {
+    customers: usize,
+    served: usize,
+    assigned_at_login: u64,
+    won: u64,
+    refused: HashMap<String, u64>,
+    away: u64,
+    disconnects: u64,
+    found_on_reconnect: u64,
+    positions: u64,
+    capacity: CapacityTracker,
+    limits: BTreeSet<Option<u32>>,
 }
 
 /// The capacities in force, in words.
@@ -291,22 +306,20 @@ fn describe(limits: &BTreeSet<Option<u32>>) -> String {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn notes(
-    scenario: &mut Scenario,
-    ctx: &Ctx,
-    figures: &Figures,
-    customers: usize,
-    served: usize,
-    assigned_at_login: u64,
-    won: u64,
-    refused: &HashMap<String, u64>,
-    away: u64,
-    disconnects: u64,
-    positions: u64,
-    capacity: &CapacityTracker,
-    limits: &BTreeSet<Option<u32>>,
-) {
+fn notes(scenario: &mut Scenario, ctx: &Ctx, figures: &Figures, counts: &Counts) {
+    let Counts {
+        customers,
+        served,
+        assigned_at_login,
+        won,
+        ref refused,
+        away,
+        disconnects,
+        found_on_reconnect,
+        positions,
+        ref capacity,
+        ref limits,
+    } = *counts;
     let args = &ctx.args;
     let mode = if figures.auto { "auto" } else { "manual" };
     let rate = customers as f64 / figures.arrivals.as_secs_f64().max(1e-9);
@@ -344,7 +357,9 @@ fn notes(
         ));
     }
     scenario.note(format!(
-        "at most {} open chats on one officer; officers seen exactly at capacity {} times",
+        "at most {} open chats on one officer; officers seen exactly at capacity {} times; \
+         {found_on_reconnect} chats given to an officer while their socket was closed (found \
+         by reading their open chats when it opened again)",
         capacity.peak_open, capacity.at_capacity
     ));
     let mib =
@@ -397,6 +412,7 @@ fn notes(
     extra.insert("claimsRefused".into(), json!(refused));
     extra.insert("timesAway".into(), json!(away));
     extra.insert("disconnects".into(), json!(disconnects));
+    extra.insert("foundOnReconnect".into(), json!(found_on_reconnect));
     extra.insert("peakOpenChats".into(), json!(capacity.peak_open));
     if let Some(usage) = &figures.server {
         extra.insert("serverCores".into(), json!(usage.cores));
