@@ -30,6 +30,9 @@ pub(super) struct Visit {
     pub(super) gaps: u64,
     pub(super) duplicates: u64,
     pub(super) queue_positions: u64,
+    /// The login answered the chat pending, yet its assignment's entry was stored before
+    /// the answer arrived (the server's clock against this machine's, the same clock).
+    pub(super) answered_pending_when_assigned: bool,
 }
 
 type Sending = JoinHandle<(String, Instant, Result<(u16, Option<Message>), Error>)>;
@@ -52,6 +55,7 @@ pub(super) async fn visit(ctx: Arc<Ctx>, node: Api, i: usize) -> Visit {
         }
     };
     let end = Instant::now();
+    let answered_at = chatcore::Timestamp::now();
     visit.login = Some(end - start);
     let chat = login.chat.id.to_string();
     {
@@ -88,7 +92,7 @@ pub(super) async fn visit(ctx: Arc<Ctx>, node: Api, i: usize) -> Visit {
             frame = socket.next_text() => match frame {
                 Ok(text) => {
                     let at = Instant::now();
-                    let step = on_frame(&ctx, i, &text, at, start, &mut last_seq, &mut visit);
+                    let step = on_frame(&ctx, i, &text, at, (start, answered_at), &mut last_seq, &mut visit);
                     match step {
                         Step::Go => {}
                         Step::Send(at, k) => next_send = Some((at, k)),
@@ -173,12 +177,13 @@ enum Step {
     Resolved,
 }
 
+/// `login`: when the login started, and when its answer arrived by the wall clock.
 fn on_frame(
     ctx: &Ctx,
     i: usize,
     text: &str,
     at: Instant,
-    start: Instant,
+    login: (Instant, chatcore::Timestamp),
     last_seq: &mut u64,
     visit: &mut Visit,
 ) -> Step {
@@ -196,7 +201,7 @@ fn on_frame(
             Step::Send(at, 1)
         }
         "new_message" => match frame.message {
-            Some(message) => on_message(ctx, i, &message, at, start, last_seq, visit),
+            Some(message) => on_message(ctx, i, &message, at, login, last_seq, visit),
             None => Step::Go,
         },
         "queue_position" => {
@@ -219,7 +224,7 @@ fn on_message(
     i: usize,
     message: &FrameMessage<'_>,
     at: Instant,
-    start: Instant,
+    (start, answered_at): (Instant, chatcore::Timestamp),
     last_seq: &mut u64,
     visit: &mut Visit,
 ) -> Step {
@@ -244,6 +249,9 @@ fn on_message(
                     if chat.assigned_seen.is_none() {
                         chat.assigned_seen = Some(at);
                         visit.assigned = Some((at.saturating_duration_since(start), false));
+                        visit.answered_pending_when_assigned = message
+                            .created_at
+                            .is_some_and(|stored| stored <= answered_at);
                     }
                     Step::Go
                 }

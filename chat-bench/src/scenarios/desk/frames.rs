@@ -45,6 +45,9 @@ pub(super) struct FrameMessage<'a> {
     pub(super) client_message_id: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub(super) event: Option<FrameEvent<'a>>,
+    /// When the server stored it (its clock, to the millisecond).
+    #[serde(default)]
+    pub(super) created_at: Option<chatcore::Timestamp>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -116,6 +119,10 @@ mod tests {
         assert_eq!(event.kind, "assigned");
         assert_eq!(event.officer_id.as_deref(), Some("x"));
         assert!(message.client_message_id.is_none());
+        assert_eq!(
+            message.created_at.map(chatcore::Timestamp::unix_millis),
+            Some(1_795_519_039_123)
+        );
     }
 
     #[test]

@@ -223,9 +223,11 @@ impl Desk {
 
     async fn on_frame(&mut self, text: &str, at: Instant) {
         // Every officer hears every load change and chat update of the desk; only the
-        // monitors read them.
-        if let Some("officer_updated" | "chat_updated") = frames::leading_type(text) {
-            return;
+        // monitors read them. Chats leaving the queue matter only to officers who claim.
+        match frames::leading_type(text) {
+            Some("officer_updated" | "chat_updated") => return,
+            Some("queue_chat_claimed") if self.ctx.auto() => return,
+            _ => {}
         }
         let Some(frame) = frames::parse(text) else {
             self.error(format!("a frame that is not the contract's: {text}"));

@@ -35,7 +35,7 @@ pub(super) fn report(
         Latencies::new(),
         Latencies::new(),
     );
-    let (mut gaps, mut duplicates, mut positions) = (0, 0, 0);
+    let (mut gaps, mut duplicates, mut positions, mut stale) = (0, 0, 0, 0);
     for visit in visits {
         if let Some(l) = visit.login {
             login.record(l);
@@ -52,6 +52,7 @@ pub(super) fn report(
         gaps += visit.gaps;
         duplicates += visit.duplicates;
         positions += visit.queue_positions;
+        stale += u64::from(visit.answered_pending_when_assigned);
     }
     let mut own_counts = CapacityTracker::default();
     let (mut won, mut refused) = (0, HashMap::<String, u64>::new());
@@ -275,6 +276,7 @@ pub(super) fn report(
         disconnects,
         found_on_reconnect: found,
         positions,
+        stale,
         capacity,
         limits,
     };
@@ -292,6 +294,8 @@ struct Counts {
     disconnects: u64,
     found_on_reconnect: u64,
     positions: u64,
+    /// Chats answered pending by a login that came after their assignment was stored.
+    stale: u64,
     capacity: CapacityTracker,
     limits: BTreeSet<Option<u32>>,
 }
@@ -317,6 +321,7 @@ fn notes(scenario: &mut Scenario, ctx: &Ctx, figures: &Figures, counts: &Counts)
         disconnects,
         found_on_reconnect,
         positions,
+        stale,
         ref capacity,
         ref limits,
     } = *counts;
@@ -341,7 +346,9 @@ fn notes(scenario: &mut Scenario, ctx: &Ctx, figures: &Figures, counts: &Counts)
     if figures.auto {
         scenario.note(format!(
             "{assigned_at_login} of {served} served chats were assigned in the login's answer; \
-             {positions} queue_position frames reached customers"
+             of the others, {stale} were answered pending although their assignment's entry \
+             was stored (by its createdAt) before the answer arrived; {positions} \
+             queue_position frames reached customers"
         ));
     } else {
         let lost: u64 = refused.get("already_assigned").copied().unwrap_or(0);
@@ -408,6 +415,7 @@ fn notes(scenario: &mut Scenario, ctx: &Ctx, figures: &Figures, counts: &Counts)
     );
     extra.insert("arrivalsPerSecond".into(), json!(rate));
     extra.insert("assignedInLogin".into(), json!(assigned_at_login));
+    extra.insert("answeredPendingWhenAssigned".into(), json!(stale));
     extra.insert("claimsWon".into(), json!(won));
     extra.insert("claimsRefused".into(), json!(refused));
     extra.insert("timesAway".into(), json!(away));
