@@ -50,6 +50,8 @@ const TITLE: &str = "a day at the desk: customers arrive, are assigned, talk wit
 
 /// How long the officers may take to show as connected before the customers come.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the probe's chat may stay pending before the server is taken for manual.
+const DETECT_WAIT: Duration = Duration::from_secs(2);
 /// How often a long run says how far it is (on stderr).
 const PROGRESS_EVERY: Duration = Duration::from_secs(30);
 
@@ -311,19 +313,32 @@ async fn wait_until_connected(
     }
 }
 
-/// Asks the server which mode it runs in: a probe customer's login is answered assigned
-/// at once in automatic mode (every officer is connected, available and free now), and
-/// pending in manual mode. The probe then resolves their chat.
+/// Asks the server which mode it runs in: in automatic mode a probe customer's chat is
+/// assigned at once (every officer is connected, available and free now), in manual mode
+/// it waits (officers never claim the probe). The login's answer may show the chat
+/// pending although a concurrent round of assignment gave it already, so the chat is
+/// read again for a while before concluding. The probe then resolves their chat.
 async fn detect_auto(node: &Api, run: &str) -> anyhow::Result<bool> {
     let probe = node
         .customer_login(&format!("bench-{run}-probe"), None)
         .await?;
-    let auto = probe.chat.status == ChatStatus::Assigned;
-    node.as_user(&probe.token)
-        .resolve(&probe.chat.id.to_string())
+    let client = node.as_user(&probe.token);
+    let chat = probe.chat.id.to_string();
+    let mut assigned = probe.chat.status == ChatStatus::Assigned;
+    let started = Instant::now();
+    while !assigned && started.elapsed() < DETECT_WAIT {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = client
+            .chat(&chat)
+            .await
+            .context("the probe reading their chat")?;
+        assigned = now.status == ChatStatus::Assigned;
+    }
+    client
+        .resolve(&chat)
         .await
         .context("the probe resolving their chat")?;
-    Ok(auto)
+    Ok(assigned)
 }
 
 type Monitor = JoinHandle<(CapacityTracker, Vec<String>)>;
