@@ -39,9 +39,9 @@ pub(crate) struct TargetArgs {
     pub(crate) server: String,
 
     /// Another node of the same deployment (same database, same secrets; repeat for
-    /// several): `sends` spreads its connections over all nodes, and `fanout` sends
+    /// several): `sends` spreads its connections over all nodes, `fanout` sends
     /// through the first while its receivers are spread over all, so that events cross
-    /// nodes. Not with --spawn.
+    /// nodes, and `desk` spreads its officers and customers over all. Not with --spawn.
     #[arg(
         long = "also-server",
         value_name = "URL",
@@ -63,8 +63,9 @@ pub(crate) struct TargetArgs {
     )]
     pub(crate) customer_secret: Option<String>,
 
-    /// Process id of the server, for the memory figures of the `idle` scenario (it
-    /// reads VmRSS from /proc/PID/status, so the server must run on this machine).
+    /// Process id of the server, for the memory figures of the `idle` scenario and the
+    /// CPU and memory of `desk` (it reads /proc/PID/status and /proc/PID/stat, so the
+    /// server must run on this machine).
     #[arg(long, global = true)]
     pub(crate) server_pid: Option<u32>,
 
@@ -238,9 +239,9 @@ pub(crate) struct DeskArgs {
     #[arg(long, value_parser = parse_duration_range, default_value = "1s-3s")]
     pub(crate) think: DurationRange,
     /// How chats reach officers: `auto` (the server assigns them; officers only answer),
-    /// `manual` (officers claim them from the queue), or `detect` (a probe customer's
-    /// login answer tells: assigned at once means auto). Must match the server's
-    /// `--assignment`.
+    /// `manual` (officers claim them from the queue), or `detect` (a probe customer
+    /// logs in before the others: a chat assigned within 2 s means auto). Must match the
+    /// server's `--assignment`.
     #[arg(long, value_enum, default_value_t = AssignmentMode::Detect)]
     pub(crate) assignment: AssignmentMode,
     /// Manual mode: how long an officer takes to go for a new chat in the queue (drawn
