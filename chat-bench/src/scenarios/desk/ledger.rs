@@ -237,6 +237,8 @@ pub(super) fn owed(sessions: &[Session], start: Instant, end: Instant) -> bool {
 /// One officer's receipts of queue events: (customer index, time since the run's epoch).
 #[derive(Debug, Default)]
 pub(super) struct QueueLog {
+    /// The node the officer's socket is on (customer `i` logs in on node `i % nodes`).
+    pub(super) node: usize,
     pub(super) sessions: Vec<Session>,
     pub(super) receipts: Vec<(u32, Duration)>,
 }
@@ -252,24 +254,32 @@ pub(super) struct QueueFanout {
     pub(super) duplicates: u64,
     /// Chats whose event reached every officer it was owed to.
     pub(super) complete: u64,
+    /// Receipts on another node than the chat's login.
+    pub(super) remote: u64,
 }
 
 /// Judges the officers' queue logs against the customers' logins (by customer index:
-/// the login's start and end, `None` for a login that never answered).
+/// the login's start and end, `None` for a login that never answered). A queue event is
+/// owed only to the officers on the node of the chat's login: another node delivers it
+/// only while the chat is still pending when the notice arrives (docs/API.md, "Events":
+/// a node never hands out a state that is gone), which in automatic mode it seldom is.
 pub(super) fn queue_fanout(
     epoch: Instant,
     logins: &[Option<(Instant, Instant)>],
+    nodes: usize,
     officers: &[QueueLog],
 ) -> QueueFanout {
+    let nodes = nodes.max(1);
     let mut fanout = QueueFanout::default();
     let mut last: Vec<Option<Instant>> = vec![None; logins.len()];
     let mut received_owed = vec![0u32; logins.len()];
     let mut owed_to = vec![0u32; logins.len()];
     for log in officers {
         let mut seen = vec![false; logins.len()];
+        let local = |i: usize| i % nodes == log.node;
         for (i, login) in logins.iter().enumerate() {
             if let Some((start, end)) = login {
-                owed_to[i] += u32::from(owed(&log.sessions, *start, *end));
+                owed_to[i] += u32::from(local(i) && owed(&log.sessions, *start, *end));
             }
         }
         for &(customer, since_epoch) in &log.receipts {
@@ -284,7 +294,8 @@ pub(super) fn queue_fanout(
             let at = epoch + since_epoch;
             fanout.each.record(at.saturating_duration_since(*start));
             last[i] = last[i].max(Some(at));
-            received_owed[i] += u32::from(owed(&log.sessions, *start, *end));
+            fanout.remote += u64::from(!local(i));
+            received_owed[i] += u32::from(local(i) && owed(&log.sessions, *start, *end));
         }
     }
     for (i, login) in logins.iter().enumerate() {
@@ -416,25 +427,56 @@ mod tests {
         let present = vec![(epoch, None)];
         let officers = [
             QueueLog {
+                node: 0,
                 sessions: present.clone(),
                 receipts: vec![(0, ms(101)), (1, ms(201)), (1, ms(201))],
             },
             QueueLog {
+                node: 0,
                 sessions: present,
                 // Missed chat 1.
                 receipts: vec![(0, ms(104))],
             },
             QueueLog {
+                node: 0,
                 // Joined after both logins: owed nothing, and heard nothing.
                 sessions: vec![(epoch + ms(300), None)],
                 receipts: vec![],
             },
         ];
-        let f = queue_fanout(epoch, &logins, &officers);
+        let f = queue_fanout(epoch, &logins, 1, &officers);
         assert_eq!((f.owed, f.missing, f.duplicates, f.complete), (4, 1, 1, 1));
-        assert_eq!(f.each.summary().count, 3);
+        assert_eq!((f.each.summary().count, f.remote), (3, 0));
         let last = f.last.summary();
         assert_eq!(last.count, 1);
         assert!((last.max_ms - 4.0).abs() < 0.01, "{last:?}");
+    }
+
+    #[test]
+    fn queue_events_are_owed_only_on_the_node_of_the_login() {
+        let epoch = Instant::now();
+        // Customer 0 logs in on node 0, customer 1 on node 1.
+        let logins = [
+            Some((epoch + ms(100), epoch + ms(102))),
+            Some((epoch + ms(200), epoch + ms(202))),
+        ];
+        let present = vec![(epoch, None)];
+        let officers = [
+            QueueLog {
+                node: 0,
+                sessions: present.clone(),
+                // Heard its own node's chat and, across nodes, the other one.
+                receipts: vec![(0, ms(101)), (1, ms(205))],
+            },
+            QueueLog {
+                node: 1,
+                sessions: present,
+                // Heard only its own node's chat: node 0's was taken before it arrived.
+                receipts: vec![(1, ms(201))],
+            },
+        ];
+        let f = queue_fanout(epoch, &logins, 2, &officers);
+        assert_eq!((f.owed, f.missing, f.complete, f.remote), (2, 0, 2, 1));
+        assert_eq!(f.each.summary().count, 3);
     }
 }

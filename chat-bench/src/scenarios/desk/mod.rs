@@ -13,8 +13,9 @@
 //! every customer served, every chat assigned exactly once and resolved, every
 //! acknowledged message received by the other party in seq order, no officer ever past
 //! capacity (in `officer_updated` events, in the officers' list read every `--poll`, and
-//! in each officer's own count), every queue event at every officer in the room, every
-//! slot free at the end.
+//! in each officer's own count), every queue event at every officer in the room on the
+//! node of the chat's login (another node hands it out only while the chat is still
+//! pending), every slot free at the end.
 //!
 //! Files: `officer.rs` and `customer.rs` (the two parties), `ledger.rs` (what each chat
 //! went through, and the checks' bookkeeping), `frames.rs` (the frames' fields read).
@@ -160,6 +161,7 @@ async fn day(target: &Target, args: &DeskArgs, scenario: &mut Scenario) -> anyho
                 let (client, capacity, socket, joined) = open_officer(&node, &id).await?;
                 let me = Officer {
                     index: j,
+                    node: j % nodes.len(),
                     id,
                     client,
                     capacity,
@@ -254,7 +256,15 @@ async fn day(target: &Target, args: &DeskArgs, scenario: &mut Scenario) -> anyho
         monitor_errors,
         still_open,
     };
-    summary::report(scenario, &ctx, &officer_ids, figures, &visited, reports);
+    summary::report(
+        scenario,
+        &ctx,
+        nodes.len(),
+        &officer_ids,
+        figures,
+        &visited,
+        reports,
+    );
     Ok(())
 }
 

@@ -33,6 +33,8 @@ const MAX_ERRORS: usize = 5;
 /// An officer as the desk drives them.
 pub(super) struct Officer {
     pub(super) index: usize,
+    /// The node their REST client and socket use (officer `j` on node `j % nodes`).
+    pub(super) node: usize,
     pub(super) id: String,
     /// The officer's REST client, on their node.
     pub(super) client: Client,
@@ -142,6 +144,7 @@ pub(super) fn spawn(
         .churns
         .then(|| Instant::now() + draw_around(ctx.args.churn_every));
     let mut report = OfficerReport::default();
+    report.queue.node = me.node;
     report.queue.sessions.push((joined, None));
     let desk = Desk {
         ctx,

@@ -20,6 +20,7 @@ const EXAMPLES: usize = 5;
 pub(super) fn report(
     scenario: &mut Scenario,
     ctx: &Ctx,
+    nodes: usize,
     officer_ids: &[String],
     figures: Figures,
     visits: &[Visit],
@@ -90,7 +91,7 @@ pub(super) fn report(
             chat.login_start.zip(chat.login_end)
         })
         .collect();
-    let fanout = queue_fanout(ctx.epoch, &logins, &queue_logs);
+    let fanout = queue_fanout(ctx.epoch, &logins, nodes, &queue_logs);
     drop(queue_logs);
 
     let mut rows: Vec<(&str, &Latencies)> = vec![
@@ -218,15 +219,24 @@ pub(super) fn report(
     );
 
     scenario.check(
-        "every queue event reached every officer in the room",
+        "every queue event reached every officer in the room on its node",
         fanout.missing == 0 && fanout.duplicates == 0,
         format!(
             "{} of {} owed receipts arrived ({} repeated); {} chats' events reached every \
-             officer in the room",
+             officer in the room on the login's node{}",
             fanout.owed - fanout.missing,
             fanout.owed,
             fanout.duplicates,
-            fanout.complete
+            fanout.complete,
+            if nodes > 1 {
+                format!(
+                    "; {} receipts on another node (delivered there only while the chat was \
+                     still pending)",
+                    fanout.remote
+                )
+            } else {
+                String::new()
+            }
         ),
     );
 
@@ -397,7 +407,8 @@ fn notes(scenario: &mut Scenario, ctx: &Ctx, figures: &Figures, counts: &Counts)
          on the other party's socket, only when sent after that socket joined the chat \
          (messages replayed by a join or a rejoin are checked, not timed); a queue event is \
          timed from the start of the login that created the chat, 'last officer' until the \
-         last officer in officers:all had it",
+         last officer in officers:all had it (with several nodes, another node's officers \
+         get it only while the chat is still pending)",
     );
     let extra = &mut scenario.extra;
     extra.insert("assignment".into(), json!(mode));
