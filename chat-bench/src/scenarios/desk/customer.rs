@@ -35,6 +35,9 @@ pub(super) struct Visit {
     pub(super) answered_pending_when_assigned: bool,
 }
 
+/// How long a customer who gave up still reads their socket for the rest of the chat.
+const GIVE_UP_DRAIN: Duration = Duration::from_secs(5);
+
 type Sending = JoinHandle<(String, Instant, Result<(u16, Option<Message>), Error>)>;
 
 pub(super) async fn visit(ctx: Arc<Ctx>, node: Api, i: usize) -> Visit {
@@ -83,7 +86,8 @@ pub(super) async fn visit(ctx: Arc<Ctx>, node: Api, i: usize) -> Visit {
         }
     };
 
-    let deadline = start + ctx.args.patience;
+    let mut deadline = start + ctx.args.patience;
+    let mut gave_up = false;
     let mut next_send: Option<(Instant, u32)> = None;
     let mut sending: Option<Sending> = None;
     let mut last_seq = 0;
@@ -94,8 +98,8 @@ pub(super) async fn visit(ctx: Arc<Ctx>, node: Api, i: usize) -> Visit {
                     let at = Instant::now();
                     let step = on_frame(&ctx, i, &text, at, (start, answered_at), &mut last_seq, &mut visit);
                     match step {
-                        Step::Go => {}
-                        Step::Send(at, k) => next_send = Some((at, k)),
+                        Step::Send(at, k) if !gave_up => next_send = Some((at, k)),
+                        Step::Go | Step::Send(..) => {}
                         Step::Resolved => break,
                     }
                 }
@@ -135,12 +139,19 @@ pub(super) async fn visit(ctx: Arc<Ctx>, node: Api, i: usize) -> Visit {
                 }
             }
             () = sleep_until(deadline.into()) => {
+                if gave_up {
+                    break;
+                }
                 ledger.lock().fail(format!(
                     "not resolved within {:?} of the login (the customer resolved it)",
                     ctx.args.patience
                 ));
                 give_up(&client, &chat).await;
-                break;
+                // Reads on until the resolution's entry, so that every message stored
+                // before it is received (or counted lost).
+                gave_up = true;
+                next_send = None;
+                deadline = Instant::now() + GIVE_UP_DRAIN;
             }
         }
     }
