@@ -5,6 +5,7 @@
 
 mod common;
 
+use chat_postgres::testing::TestDatabase;
 use common::{TestServer, bench, passed, row, server, strings, target_args};
 
 fn with_target(server: &TestServer, args: &[&str]) -> Vec<String> {
@@ -214,6 +215,57 @@ fn desk_serves_every_customer_with_automatic_assignment_within_capacity() {
     );
     assert_eq!(row(desk, 1)["samples"], 20);
     assert_eq!(desk["extra"]["claimsWon"], 0);
+}
+
+/// Two nodes on one PostgreSQL database, automatic assignment, capacity 2: officers and
+/// customers are spread over both nodes, and every check holds across them.
+#[test]
+fn desk_runs_across_two_nodes_on_postgres() {
+    let Some(pg) = TestDatabase::start("desk_runs_across_two_nodes_on_postgres") else {
+        return;
+    };
+    let node = || {
+        TestServer::builder()
+            .secured()
+            .postgres(pg.config().clone())
+            .configure_service(|config| {
+                config.assignment = chatcore::Assignment::Auto;
+                config.officer_capacity = Some(2);
+            })
+            .start()
+    };
+    let (a, b) = (node(), node());
+    let mut args = target_args(&a);
+    args.extend(strings(&[
+        "--also-server",
+        b.url(),
+        "desk",
+        "--officers",
+        "4",
+        "--customers",
+        "20",
+        "--duration",
+        "1s",
+        "--messages",
+        "1-2",
+        "--think",
+        "10ms-40ms",
+        "--churn",
+        "0.5",
+        "--churn-every",
+        "300ms",
+        "--away-for",
+        "100ms-300ms",
+    ]));
+    let run = bench(&args);
+    assert_eq!(run.code, 0, "{:#}\n{}", run.report, run.stderr);
+    let desk = passed(&run, "desk");
+    assert_eq!(desk["extra"]["assignment"], "auto");
+    assert_eq!(desk["extra"]["served"], 20);
+    assert!(
+        desk["extra"]["peakOpenChats"].as_u64().unwrap() <= 2,
+        "{desk:#}"
+    );
 }
 
 #[test]
