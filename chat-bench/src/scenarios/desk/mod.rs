@@ -44,6 +44,7 @@ use crate::api::{Api, run_id};
 use crate::cli::{AssignmentMode, CountRange, DeskArgs, DurationRange};
 use crate::mem;
 use crate::report::{LATENCY_COLUMNS, Scenario};
+use crate::stats::Latencies;
 use crate::target::Target;
 
 const TITLE: &str = "a day at the desk: customers arrive, are assigned, talk with an officer and are \
@@ -237,12 +238,17 @@ async fn day(target: &Target, args: &DeskArgs, scenario: &mut Scenario) -> anyho
     let _ = stop_tx.send(());
     let mut capacity = CapacityTracker::default();
     let mut monitor_errors = Vec::new();
+    let mut list_reads = Latencies::new();
     for monitor in monitors {
-        let (tracker, errors) = monitor.await.context("a monitor's task")?;
-        capacity.merge(&tracker);
-        monitor_errors.extend(errors);
+        let watched = monitor.await.context("a monitor's task")?;
+        capacity.merge(&watched.capacity);
+        monitor_errors.extend(watched.errors);
+        list_reads.merge(&watched.list_reads);
     }
-    let still_open = open_at_the_end(&watcher, &officer_ids).await?;
+    // A server that no longer answers still gets the rest of its report.
+    let still_open = open_at_the_end(&watcher, &officer_ids)
+        .await
+        .map_err(|e| format!("{e:#}"));
 
     let figures = Figures {
         auto,
@@ -254,6 +260,7 @@ async fn day(target: &Target, args: &DeskArgs, scenario: &mut Scenario) -> anyho
         bench_ticks,
         monitors: capacity,
         monitor_errors,
+        list_reads,
         still_open,
     };
     summary::report(
@@ -351,7 +358,14 @@ async fn detect_auto(node: &Api, run: &str) -> anyhow::Result<bool> {
     Ok(assigned)
 }
 
-type Monitor = JoinHandle<(CapacityTracker, Vec<String>)>;
+/// What a monitor saw.
+struct Watched {
+    capacity: CapacityTracker,
+    errors: Vec<String>,
+    list_reads: Latencies,
+}
+
+type Monitor = JoinHandle<Watched>;
 
 /// One monitor per node: the watcher's socket in `officers:all` checks every
 /// `officer_updated`; the first also reads the officers' list every `poll`.
@@ -389,10 +403,12 @@ async fn monitor(
     poll: Option<Duration>,
     ours: Arc<std::collections::HashSet<String>>,
     mut stop: tokio::sync::watch::Receiver<()>,
-) -> (CapacityTracker, Vec<String>) {
+) -> Watched {
     let mut tracker = CapacityTracker::default();
     let mut errors = Vec::new();
+    let mut list_reads = Latencies::new();
     let mut tick = tokio::time::interval(poll.unwrap_or(Duration::from_secs(3600)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let event_source = format!("officer_updated on node {}", node + 1);
     loop {
         tokio::select! {
@@ -413,18 +429,26 @@ async fn monitor(
                     break;
                 }
             },
-            _ = tick.tick(), if poll.is_some() => match client.officers().await {
-                Ok(list) => {
-                    for o in list.iter().filter(|o| ours.contains(o.id.as_str())) {
-                        tracker.observe(o.id.as_str(), o.open_chats, o.capacity, "GET /api/officers");
+            _ = tick.tick(), if poll.is_some() => {
+                let started = Instant::now();
+                match client.officers().await {
+                    Ok(list) => {
+                        list_reads.record(started.elapsed());
+                        for o in list.iter().filter(|o| ours.contains(o.id.as_str())) {
+                            tracker.observe(o.id.as_str(), o.open_chats, o.capacity, "GET /api/officers");
+                        }
                     }
+                    Err(e) => errors.push(format!("GET /api/officers: {e}")),
                 }
-                Err(e) => errors.push(format!("GET /api/officers: {e}")),
-            },
+            }
         }
     }
     let _ = tokio::time::timeout(Duration::from_secs(2), socket.close()).await;
-    (tracker, errors)
+    Watched {
+        capacity: tracker,
+        errors,
+        list_reads,
+    }
 }
 
 /// The officers who still hold open chats once everyone has left: (id, open chats).
@@ -518,6 +542,9 @@ struct Figures {
     /// Loads seen by the monitors (events and the list).
     monitors: CapacityTracker,
     monitor_errors: Vec<String>,
-    /// Officers holding open chats once everyone had left: (id, open chats).
-    still_open: Vec<(String, u32)>,
+    /// The monitor's reads of the officers' list, timed (a stalled server shows here).
+    list_reads: Latencies,
+    /// Officers holding open chats once everyone had left: (id, open chats), or why
+    /// the list could not be read.
+    still_open: Result<Vec<(String, u32)>, String>,
 }
