@@ -39,9 +39,9 @@ pub(crate) struct TargetArgs {
     pub(crate) server: String,
 
     /// Another node of the same deployment (same database, same secrets; repeat for
-    /// several): `sends` spreads its connections over all nodes, and `fanout` sends
+    /// several): `sends` spreads its connections over all nodes, `fanout` sends
     /// through the first while its receivers are spread over all, so that events cross
-    /// nodes. Not with --spawn.
+    /// nodes, and `desk` spreads its officers and customers over all. Not with --spawn.
     #[arg(
         long = "also-server",
         value_name = "URL",
@@ -63,8 +63,9 @@ pub(crate) struct TargetArgs {
     )]
     pub(crate) customer_secret: Option<String>,
 
-    /// Process id of the server, for the memory figures of the `idle` scenario (it
-    /// reads VmRSS from /proc/PID/status, so the server must run on this machine).
+    /// Process id of the server, for the memory figures of the `idle` scenario and the
+    /// CPU and memory of `desk` (it reads /proc/PID/status and /proc/PID/stat, so the
+    /// server must run on this machine).
     #[arg(long, global = true)]
     pub(crate) server_pid: Option<u32>,
 
@@ -107,6 +108,13 @@ pub(crate) enum Command {
     /// Claims: officers racing to claim the same pending chats; exactly one winner per
     /// chat, checked by reading the chats back.
     Claims(ClaimsArgs),
+    /// A day at the desk: officers on WebSockets serve customers who arrive over time;
+    /// each chat is assigned (by the server in automatic mode, by officers' claims in
+    /// manual mode), carries a few messages each way and is resolved, while some
+    /// officers come and go. Latency from login to assignment, of messages both ways and
+    /// of queue events to every officer; checks that nothing is lost, that every chat is
+    /// assigned once and resolved and that no officer passes capacity.
+    Desk(DeskArgs),
     /// Connection attacks from a security review: `slowloris` (half-open connections
     /// from one address while other clients are timed) and `read-flood` (large pages
     /// asked for and never read, with the server's memory).
@@ -207,6 +215,83 @@ pub(crate) struct ClaimsArgs {
     /// Pending chats they race for (each officer tries every one).
     #[arg(long, default_value_t = 1000)]
     pub(crate) chats: usize,
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct DeskArgs {
+    /// Officers, each with a WebSocket joined to `officers:all` for the whole run.
+    #[arg(long, default_value_t = 200)]
+    pub(crate) officers: usize,
+    /// Customers; each logs in once, is served and leaves (a socket only while their
+    /// chat is open).
+    #[arg(long, default_value_t = 10_000)]
+    pub(crate) customers: usize,
+    /// Over how long the customers arrive (at random, customers/duration a second on
+    /// average: a Poisson process).
+    #[arg(long, value_parser = parse_duration, default_value = "5m")]
+    pub(crate) duration: Duration,
+    /// Messages each way per chat: the customer's first, each answered by the officer,
+    /// then the next; drawn per chat from `MIN-MAX` (or one number).
+    #[arg(long, value_parser = parse_count_range, default_value = "1-3")]
+    pub(crate) messages: CountRange,
+    /// Pause before each message in answer to the other side's (and before the officer
+    /// resolves after their last), drawn from `MIN-MAX` (or one duration).
+    #[arg(long, value_parser = parse_duration_range, default_value = "1s-3s")]
+    pub(crate) think: DurationRange,
+    /// How chats reach officers: `auto` (the server assigns them; officers only answer),
+    /// `manual` (officers claim them from the queue), or `detect` (a probe customer
+    /// logs in before the others: a chat assigned within 2 s means auto). Must match the
+    /// server's `--assignment`.
+    #[arg(long, value_enum, default_value_t = AssignmentMode::Detect)]
+    pub(crate) assignment: AssignmentMode,
+    /// Manual mode: how long an officer takes to go for a new chat in the queue (drawn
+    /// per officer and chat); the first to claim wins, the others get 409.
+    #[arg(long, value_parser = parse_duration_range, default_value = "100ms-1s")]
+    pub(crate) reaction: DurationRange,
+    /// Share of the officers who come and go: each in turn sets themselves away, or
+    /// drops their WebSocket, and comes back.
+    #[arg(long, default_value_t = 0.1)]
+    pub(crate) churn: f64,
+    /// How long a coming-and-going officer stays at the desk between absences, on
+    /// average (drawn from half to one and a half times it).
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    pub(crate) churn_every: Duration,
+    /// How long an absence lasts, drawn from `MIN-MAX`.
+    #[arg(long, value_parser = parse_duration_range, default_value = "5s-15s")]
+    pub(crate) away_for: DurationRange,
+    /// How long a customer waits, from login, for their chat to be resolved before
+    /// giving up (a customer not served; they resolve the chat themselves).
+    #[arg(long, value_parser = parse_duration, default_value = "2m")]
+    pub(crate) patience: Duration,
+    /// Characters of content per message.
+    #[arg(long, default_value_t = 80)]
+    pub(crate) content_chars: usize,
+    /// How often the officers' list is read (as the admin) to check every officer's
+    /// load against their capacity, besides the `officer_updated` events.
+    #[arg(long, value_parser = parse_duration, default_value = "1s")]
+    pub(crate) poll: Duration,
+}
+
+/// How the desk scenario expects chats to reach officers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum AssignmentMode {
+    Auto,
+    Manual,
+    Detect,
+}
+
+/// A range of durations, `MIN-MAX` (a value is drawn from it each time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DurationRange {
+    pub(crate) min: Duration,
+    pub(crate) max: Duration,
+}
+
+/// A range of counts, `MIN-MAX`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CountRange {
+    pub(crate) min: u32,
+    pub(crate) max: u32,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -353,9 +438,83 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(seconds).map_err(|e| format!("{s:?}: {e}"))
 }
 
+/// `MIN-MAX` of [`parse_duration`]s (`1s-3s`, `100ms-1s`), or one duration.
+pub(crate) fn parse_duration_range(s: &str) -> Result<DurationRange, String> {
+    let (min, max) = match s.split_once('-') {
+        Some((min, max)) => (parse_duration(min)?, parse_duration(max)?),
+        None => (parse_duration(s)?, parse_duration(s)?),
+    };
+    if min > max {
+        return Err(format!(
+            "{s:?}: the first duration is longer than the second"
+        ));
+    }
+    Ok(DurationRange { min, max })
+}
+
+/// `MIN-MAX` of whole numbers of at least 1 (`1-3`), or one number.
+pub(crate) fn parse_count_range(s: &str) -> Result<CountRange, String> {
+    let number = |n: &str| {
+        n.trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| format!("{s:?}: counts are whole numbers of at least 1, as 1-3"))
+    };
+    let (min, max) = match s.split_once('-') {
+        Some((min, max)) => (number(min)?, number(max)?),
+        None => (number(s)?, number(s)?),
+    };
+    if min > max {
+        return Err(format!("{s:?}: the first number is larger than the second"));
+    }
+    Ok(CountRange { min, max })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ranges_parse() {
+        let ms = Duration::from_millis;
+        assert_eq!(
+            parse_duration_range("100ms-1s"),
+            Ok(DurationRange {
+                min: ms(100),
+                max: ms(1000)
+            })
+        );
+        assert_eq!(
+            parse_duration_range("2s"),
+            Ok(DurationRange {
+                min: ms(2000),
+                max: ms(2000)
+            })
+        );
+        assert!(parse_duration_range("3s-1s").is_err());
+        assert!(parse_duration_range("1s-").is_err());
+        assert_eq!(parse_count_range("1-3"), Ok(CountRange { min: 1, max: 3 }));
+        assert_eq!(parse_count_range("2"), Ok(CountRange { min: 2, max: 2 }));
+        assert!(parse_count_range("0-2").is_err());
+        assert!(parse_count_range("3-1").is_err());
+    }
+
+    #[test]
+    fn desk_defaults_parse() {
+        let cli = Cli::try_parse_from(["chat-bench", "desk"]).unwrap();
+        let Command::Desk(args) = cli.command else {
+            panic!("not desk")
+        };
+        assert_eq!((args.officers, args.customers), (200, 10_000));
+        assert_eq!(args.assignment, AssignmentMode::Detect);
+        assert_eq!(args.messages, CountRange { min: 1, max: 3 });
+        let cli = Cli::try_parse_from(["chat-bench", "desk", "--assignment", "auto"]).unwrap();
+        let Command::Desk(args) = cli.command else {
+            panic!("not desk")
+        };
+        assert_eq!(args.assignment, AssignmentMode::Auto);
+    }
 
     #[test]
     fn durations_parse_with_units() {

@@ -13,8 +13,9 @@
 //!   of the contract): the bench's officers and customers, answers counted by status,
 //!   timed GETs with the server's `Server-Timing`.
 //! - `stats`: latency histograms; `report`: tables and JSON; `mem`: a process's RSS.
-//! - `scenarios/`: `sends`, `fanout`, `idle`, `read`, `claims`, `attack` (`slowloris`,
-//!   `read-flood`), and `all`.
+//! - `scenarios/`: `sends`, `fanout`, `idle`, `read`, `claims`, `desk` (a day at the desk:
+//!   officers serving arriving customers), `attack` (`slowloris`, `read-flood`), and
+//!   `all`.
 //! - `gendb`: the large-database generator.
 //!
 //! Exit codes: 0 every correctness check passed, 1 a check failed, 2 usage error, 3 the

@@ -59,6 +59,12 @@ impl Latencies {
     }
 }
 
+impl Default for Latencies {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Percentiles of a [`Latencies`], in milliseconds.
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]

@@ -5,6 +5,7 @@
 
 mod common;
 
+use chat_postgres::testing::TestDatabase;
 use common::{TestServer, bench, passed, row, server, strings, target_args};
 
 fn with_target(server: &TestServer, args: &[&str]) -> Vec<String> {
@@ -130,6 +131,143 @@ fn claims_find_exactly_one_winner_per_chat() {
     assert!(r["attemptsPerSecond"].as_f64().unwrap() > 0.0);
 }
 
+/// Manual assignment (the test server's default, no capacity): officers race to claim
+/// each chat as they hear of it; one of them comes and goes.
+#[test]
+fn desk_serves_every_customer_with_officers_claiming() {
+    let server = server();
+    let run = bench(&with_target(
+        &server,
+        &[
+            "desk",
+            "--officers",
+            "3",
+            "--customers",
+            "12",
+            "--duration",
+            "1s",
+            "--messages",
+            "1-2",
+            "--think",
+            "10ms-40ms",
+            "--reaction",
+            "5ms-40ms",
+            "--churn",
+            "0.34",
+            "--churn-every",
+            "300ms",
+            "--away-for",
+            "100ms-300ms",
+        ],
+    ));
+    assert_eq!(run.code, 0, "{:#}\n{}", run.report, run.stderr);
+    let desk = passed(&run, "desk");
+    assert_eq!(desk["extra"]["assignment"], "manual");
+    assert_eq!(desk["extra"]["served"], 12);
+    assert_eq!(desk["extra"]["claimsWon"], 12);
+    // login -> assigned: every chat, each on the customer's socket (claims come after).
+    assert_eq!(row(desk, 1)["samples"], 12);
+    assert_eq!(row(desk, 3)["samples"], 12);
+    assert!(row(desk, 8)["samples"].as_u64().unwrap() > 0, "{desk:#}");
+}
+
+/// Automatic assignment with a capacity of 2: the server gives each chat at once, and
+/// no officer ever holds more than 2.
+#[test]
+fn desk_serves_every_customer_with_automatic_assignment_within_capacity() {
+    let server = TestServer::builder()
+        .secured()
+        .configure_service(|config| {
+            config.assignment = chatcore::Assignment::Auto;
+            config.officer_capacity = Some(2);
+        })
+        .start();
+    let run = bench(&with_target(
+        &server,
+        &[
+            "desk",
+            "--officers",
+            "4",
+            "--customers",
+            "20",
+            "--duration",
+            "1s",
+            "--messages",
+            "1-2",
+            "--think",
+            "10ms-40ms",
+            "--churn",
+            "0.5",
+            "--churn-every",
+            "300ms",
+            "--away-for",
+            "100ms-300ms",
+        ],
+    ));
+    assert_eq!(run.code, 0, "{:#}\n{}", run.report, run.stderr);
+    let desk = passed(&run, "desk");
+    assert_eq!(desk["extra"]["assignment"], "auto");
+    assert_eq!(desk["extra"]["served"], 20);
+    assert_eq!(desk["extra"]["capacity"], "2");
+    assert!(
+        desk["extra"]["peakOpenChats"].as_u64().unwrap() <= 2,
+        "{desk:#}"
+    );
+    assert_eq!(row(desk, 1)["samples"], 20);
+    assert_eq!(desk["extra"]["claimsWon"], 0);
+}
+
+/// Two nodes on one PostgreSQL database, automatic assignment, capacity 2: officers and
+/// customers are spread over both nodes, and every check holds across them.
+#[test]
+fn desk_runs_across_two_nodes_on_postgres() {
+    let Some(pg) = TestDatabase::start("desk_runs_across_two_nodes_on_postgres") else {
+        return;
+    };
+    let node = || {
+        TestServer::builder()
+            .secured()
+            .postgres(pg.config().clone())
+            .configure_service(|config| {
+                config.assignment = chatcore::Assignment::Auto;
+                config.officer_capacity = Some(2);
+            })
+            .start()
+    };
+    let (a, b) = (node(), node());
+    let mut args = target_args(&a);
+    args.extend(strings(&[
+        "--also-server",
+        b.url(),
+        "desk",
+        "--officers",
+        "4",
+        "--customers",
+        "20",
+        "--duration",
+        "1s",
+        "--messages",
+        "1-2",
+        "--think",
+        "10ms-40ms",
+        "--churn",
+        "0.5",
+        "--churn-every",
+        "300ms",
+        "--away-for",
+        "100ms-300ms",
+    ]));
+    let run = bench(&args);
+    assert_eq!(run.code, 0, "{:#}\n{}", run.report, run.stderr);
+    let desk = passed(&run, "desk");
+    assert_eq!(desk["extra"]["assignment"], "auto");
+    assert_eq!(desk["extra"]["served"], 20);
+    assert!(
+        desk["extra"]["peakOpenChats"].as_u64().unwrap() <= 2,
+        "{desk:#}"
+    );
+}
+
 #[test]
 fn slowloris_holds_half_open_connections_while_clients_are_served() {
     let server = server();
@@ -193,7 +331,7 @@ fn all_in_smoke_size_runs_every_scenario() {
     let server = server();
     let run = bench(&with_target(&server, &["all", "--smoke"]));
     assert_eq!(run.code, 0, "{:#}\n{}", run.report, run.stderr);
-    for name in ["sends", "fanout", "idle", "read", "claims"] {
+    for name in ["sends", "fanout", "idle", "read", "claims", "desk"] {
         passed(&run, name);
     }
     assert_eq!(run.report["passed"], true);

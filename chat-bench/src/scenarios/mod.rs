@@ -4,6 +4,7 @@
 
 mod attack;
 mod claims;
+mod desk;
 mod fanout;
 mod idle;
 mod read;
@@ -11,7 +12,10 @@ mod sends;
 
 use std::time::Duration;
 
-use crate::cli::{AllArgs, ClaimsArgs, Command, FanoutArgs, IdleArgs, ReadArgs, SendsArgs};
+use crate::cli::{
+    AllArgs, AssignmentMode, ClaimsArgs, Command, CountRange, DeskArgs, DurationRange, FanoutArgs,
+    IdleArgs, ReadArgs, SendsArgs,
+};
 use crate::report::Scenario;
 use crate::target::Target;
 
@@ -23,6 +27,7 @@ pub(crate) async fn run(target: &Target, command: &Command) -> Vec<Scenario> {
         Command::Idle(args) => vec![idle::run(target, args).await],
         Command::Read(args) => vec![read::run(target, args).await],
         Command::Claims(args) => vec![claims::run(target, args).await],
+        Command::Desk(args) => vec![desk::run(target, args).await],
         Command::Attack(args) => vec![attack::run(target, &args.attack).await],
         Command::All(args) => all(target, args).await,
         Command::GenDb(_) => Vec::new(),
@@ -84,5 +89,34 @@ async fn all(target: &Target, args: &AllArgs) -> Vec<Scenario> {
         chats: pick(1000, 10),
     };
     scenarios.push(claims::run(target, &claims).await);
+    let ms = Duration::from_millis;
+    let desk = DeskArgs {
+        officers: pick(20, 3),
+        customers: pick(300, 12),
+        duration: ms(pick(10_000, 1_000) as u64),
+        messages: CountRange {
+            min: 1,
+            max: pick(3, 2) as u32,
+        },
+        think: DurationRange {
+            min: ms(pick(200, 10) as u64),
+            max: ms(pick(1000, 50) as u64),
+        },
+        assignment: AssignmentMode::Detect,
+        reaction: DurationRange {
+            min: ms(pick(50, 5) as u64),
+            max: ms(pick(500, 50) as u64),
+        },
+        churn: if smoke { 0.0 } else { 0.1 },
+        churn_every: ms(3_000),
+        away_for: DurationRange {
+            min: ms(500),
+            max: ms(2_000),
+        },
+        patience: Duration::from_secs(60),
+        content_chars: 80,
+        poll: ms(pick(1000, 200) as u64),
+    };
+    scenarios.push(desk::run(target, &desk).await);
     scenarios
 }
