@@ -12,6 +12,13 @@
 //! and every few seconds (`desk.rs`), so the oldest waiting chat is always the next
 //! one served when room appears: nothing starves.
 //!
+//! A login does not queue behind the node's rounds: its new chat makes its own attempt
+//! ([`ChatService::assign_if_room`]) when the officers have room for it and for every
+//! chat waiting before it, so that it passes nobody; only otherwise does it run a
+//! round. (Measured: with every login running a round, 33 logins a second on a busy
+//! machine queued for seconds behind each other; docs/BENCHMARKS.md, "A day at the
+//! desk".)
+//!
 //! [`Assignment::Auto`]: super::Assignment::Auto
 //! [`Store::transition`]: crate::store::Store::transition
 
@@ -38,6 +45,17 @@ enum Attempt {
     Full,
     /// The chat is no longer waiting.
     Gone,
+}
+
+/// What a new chat's own attempt came to ([`ChatService::assign_if_room`]).
+#[allow(clippy::large_enum_variant)]
+pub(super) enum First {
+    /// Given, as it now is.
+    Given(Chat),
+    /// No eligible officer has room: it waits for one.
+    NoRoom,
+    /// Older chats need the room first, or it is no longer waiting: a round decides.
+    NotFirst,
 }
 
 /// The officers of one pass with the room each has left, picked from in the contract's
@@ -126,6 +144,12 @@ impl ChatService {
         let store = &self.inner.store;
         let mut given = Vec::new();
         loop {
+            // The waiting chats first: a round asked for when nothing waits (a slot freed,
+            // an officer came back) costs one read of the queue index, not the officers'.
+            let waiting = store.pending_chats(PASS).await?;
+            if waiting.is_empty() {
+                break;
+            }
             let eligible = store
                 .eligible_officers(self.config().officer_capacity, MAX_CANDIDATES)
                 .await?;
@@ -133,12 +157,9 @@ impl ChatService {
             if candidates.is_empty() {
                 break;
             }
-            let waiting = store.pending_chats(candidates.room(PASS)).await?;
-            if waiting.is_empty() {
-                break;
-            }
+            let room = usize::try_from(candidates.room(PASS)).unwrap_or(usize::MAX);
             let mut placed = 0;
-            for chat in waiting {
+            for chat in waiting.into_iter().take(room) {
                 let preferred = self.previous_officer(&chat).await?;
                 while let Some(officer) = candidates.pick(preferred.as_ref()) {
                     match self.give(&chat, &officer).await? {
@@ -161,6 +182,41 @@ impl ChatService {
             }
         }
         Ok(given)
+    }
+
+    /// A new chat's own attempt, made by its login without waiting for this node's
+    /// round (rounds queue behind each other; a login must not, or a burst of logins
+    /// becomes a convoy): when the officers have room for every chat waiting before it
+    /// and for it, so that taking a slot now passes nobody, it goes to the officer a
+    /// round would pick, through the same conditional transition; a round or another
+    /// node racing for it or for the same officer's last slot is arbitrated by the
+    /// store as always. Otherwise the round decides, serving the oldest first.
+    pub(super) async fn assign_if_room(&self, chat: &Chat) -> Result<First> {
+        let store = &self.inner.store;
+        let ahead = store.pending_chats(PASS).await?;
+        let Some(place) = ahead.iter().position(|c| c.id == chat.id) else {
+            // Given already, or behind a long queue.
+            return Ok(First::NotFirst);
+        };
+        let eligible = store
+            .eligible_officers(self.config().officer_capacity, MAX_CANDIDATES)
+            .await?;
+        let mut candidates = Candidates::new(eligible);
+        if candidates.is_empty() {
+            return Ok(First::NoRoom);
+        }
+        if (candidates.room(PASS) as usize) <= place {
+            return Ok(First::NotFirst);
+        }
+        let preferred = self.previous_officer(chat).await?;
+        while let Some(officer) = candidates.pick(preferred.as_ref()) {
+            match self.give(chat, &officer).await? {
+                Attempt::Given(now) => return Ok(First::Given(now)),
+                Attempt::Full => candidates.drop_officer(&officer),
+                Attempt::Gone => return Ok(First::NotFirst),
+            }
+        }
+        Ok(First::NoRoom)
     }
 
     /// The officer of the customer's latest other chat, if it had one.

@@ -11,6 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::ChatService;
+use super::assign::First;
 use crate::bus::{Event, Topic};
 use crate::credentials;
 use crate::error::{Error, Result};
@@ -181,29 +182,32 @@ impl ChatService {
                 Ok((chat, created))
             })
             .await?;
-        let chat = match (created, chat.status) {
-            (true, ChatStatus::Pending) => self.route_new_chat(chat).await?,
-            (true, _) => {
-                let before = Chat {
-                    status: ChatStatus::Pending,
-                    assigned_officer_id: None,
-                    ..chat.clone()
-                };
-                self.announce_loads(&before, &chat).await;
-                chat
-            }
-            (false, _) => chat,
+        // The session does not wait for the routing (nor the routing for it): both
+        // writes go to the store at once, and may share its commit.
+        let session = self.issue_session(
+            SessionSubject::Customer {
+                customer_id: chat.customer_id.clone(),
+                chat_id: chat.id,
+            },
+            self.config().customer_session_ttl,
+        );
+        let routed = async {
+            let chat = match (created, chat.status) {
+                (true, ChatStatus::Pending) => self.route_new_chat(chat).await?,
+                (true, _) => {
+                    let before = Chat {
+                        status: ChatStatus::Pending,
+                        assigned_officer_id: None,
+                        ..chat.clone()
+                    };
+                    self.announce_loads(&before, &chat).await;
+                    chat
+                }
+                (false, _) => chat,
+            };
+            self.placed(chat).await
         };
-        let chat = self.placed(chat).await?;
-        let (token, expires_at) = self
-            .issue_session(
-                SessionSubject::Customer {
-                    customer_id: chat.customer_id.clone(),
-                    chat_id: chat.id,
-                },
-                self.config().customer_session_ttl,
-            )
-            .await?;
+        let (chat, (token, expires_at)) = tokio::try_join!(routed, session)?;
         Ok(CustomerSession {
             chat,
             token,
@@ -215,6 +219,20 @@ impl ChatService {
     /// A new pending chat in automatic mode: a round of assignment now, before the
     /// login answers, so that the answer shows the officer it went to.
     async fn route_new_chat(&self, chat: Chat) -> Result<Chat> {
+        match self.assign_if_room(&chat).await {
+            Ok(First::Given(now)) => return Ok(now),
+            // It waits its turn (a round runs when an officer has room), unless a round
+            // gave it meanwhile.
+            Ok(First::NoRoom) => {
+                return Ok(self.inner.store.chat(&chat.id).await?.unwrap_or(chat));
+            }
+            Ok(First::NotFirst) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, chat = %chat.id, "automatic assignment failed");
+                self.want_assignment();
+                return Ok(chat);
+            }
+        }
         let given = match self.assign_waiting().await {
             Ok(given) => given,
             Err(e) => {
