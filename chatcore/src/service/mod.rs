@@ -170,6 +170,9 @@ struct Inner {
     revocations: Arc<sessions::Revocations>,
     /// This node's presence, view of the queue and automatic assignment.
     desk: Arc<desk::Desk>,
+    /// Password hashes computed at once (each holds 19 MiB while it runs): as many as
+    /// the machine has cores, so a crowd of logins queues instead of taking the memory.
+    hashing: Arc<tokio::sync::Semaphore>,
 }
 
 impl Drop for Inner {
@@ -239,6 +242,7 @@ impl ChatService {
                 typing,
                 revocations: Arc::default(),
                 desk: Arc::default(),
+                hashing: Arc::new(tokio::sync::Semaphore::new(officers::hashing_permits())),
             }),
         }
     }

@@ -1,5 +1,7 @@
 //! Officers: creation (admin, or anyone in open mode), listing, and password login.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use super::ChatService;
@@ -90,11 +92,10 @@ impl ChatService {
                         reason: format!("must be at least {min} characters"),
                     });
                 }
-                let hash =
-                    tokio::task::spawn_blocking(move || credentials::hash_password(&password))
-                        .await
-                        .map_err(|e| Error::internal(format!("hashing task failed: {e}")))?
-                        .map_err(Error::internal)?;
+                let hash = self
+                    .hashing(move || credentials::hash_password(&password))
+                    .await?
+                    .map_err(Error::internal)?;
                 Some(hash)
             }
         };
@@ -320,12 +321,14 @@ impl ChatService {
             // A passwordless officer logs in by id alone, in open mode only.
             (Some(_), None, _) if open_mode => true,
             (Some(_), Some(hash), Some(password)) => {
-                run_blocking(move || credentials::verify_password(Some(&hash), &password)).await?
+                self.hashing(move || credentials::verify_password(Some(&hash), &password))
+                    .await?
             }
             // Every refusal does the work of one verification, so timing tells nothing.
             (_, _, password) => {
                 let password = password.unwrap_or_default();
-                run_blocking(move || credentials::verify_password(None, &password)).await?
+                self.hashing(move || credentials::verify_password(None, &password))
+                    .await?
             }
         };
         let Some(record) = record.filter(|_| accepted) else {
@@ -349,8 +352,69 @@ impl ChatService {
     }
 }
 
-async fn run_blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f)
+impl ChatService {
+    /// Runs a password hash or verification on the blocking pool, at most
+    /// [`hashing_permits`] at once.
+    async fn hashing<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T> {
+        bounded_blocking(&self.inner.hashing, f).await
+    }
+}
+
+/// How many password hashes run at once: the machine's cores (at least 1, at most 16).
+/// Each argon2id hash holds 19 MiB while it runs; more at once than cores would only
+/// hold more memory, not finish sooner.
+pub(super) fn hashing_permits() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 16))
+}
+
+/// Runs `f` on the blocking pool once `permits` lets it; the permit is held until `f`
+/// ends, also when the caller stops waiting (a dropped request).
+async fn bounded_blocking<T: Send + 'static>(
+    permits: &Arc<tokio::sync::Semaphore>,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T> {
+    let permit = Arc::clone(permits)
+        .acquire_owned()
         .await
-        .map_err(|e| Error::internal(format!("blocking task failed: {e}")))
+        .map_err(|_| Error::internal("the hashing pool is closed"))?;
+    tokio::task::spawn_blocking(move || {
+        let out = f();
+        drop(permit);
+        out
+    })
+    .await
+    .map_err(|e| Error::internal(format!("blocking task failed: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn hashing_runs_at_most_its_permits_at_once() {
+        let permits = Arc::new(tokio::sync::Semaphore::new(2));
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let jobs = (0..16).map(|_| {
+            let (permits, running, most) = (permits.clone(), running.clone(), most.clone());
+            tokio::spawn(async move {
+                bounded_blocking(&permits, move || {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    running.fetch_sub(1, Ordering::SeqCst);
+                })
+                .await
+            })
+        });
+        for job in futures_util::future::join_all(jobs).await {
+            job.expect("job").expect("ran");
+        }
+        assert_eq!(most.load(Ordering::SeqCst), 2, "two at once, never more");
+        assert!(hashing_permits() >= 1);
+    }
 }
