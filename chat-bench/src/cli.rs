@@ -156,6 +156,12 @@ pub(crate) struct FanoutArgs {
     /// How long receivers may take to get the last message before the rest count as lost.
     #[arg(long, value_parser = parse_duration, default_value = "10s")]
     pub(crate) timeout: Duration,
+    /// Typing and read traffic beside the messages, as two people in the chat make it:
+    /// before each message the customer says `typing` and the officer too (the server
+    /// passes at most one a second per person), and after each the officer marks it read
+    /// (one `read` event per message to the customer's receivers).
+    #[arg(long)]
+    pub(crate) typing: bool,
 }
 
 #[derive(Debug, Clone, Args)]

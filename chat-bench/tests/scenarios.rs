@@ -66,6 +66,49 @@ fn fanout_delivers_every_message_to_every_receiver() {
     assert_eq!(r["samples"], 60);
 }
 
+/// `--typing` adds the two people's typing and read marks; receivers still get every
+/// message once, and the server refuses none of the writers' frames.
+#[test]
+fn fanout_with_typing_traffic_still_delivers_everything() {
+    let server = server();
+    let run = bench(&with_target(
+        &server,
+        &[
+            "fanout",
+            "--receivers",
+            "4",
+            "--messages",
+            "10",
+            "--interval",
+            "2ms",
+            "--typing",
+        ],
+    ));
+    assert_eq!(run.code, 0, "{:#}\n{}", run.report, run.stderr);
+    let fanout = passed(&run, "fanout");
+    let r = row(fanout, 0);
+    assert_eq!(r["delivered"], 40);
+    assert_eq!(r["lost"], 0);
+    let checks = fanout["checks"].as_array().expect("checks");
+    let typing = checks
+        .iter()
+        .find(|c| {
+            c["name"]
+                .as_str()
+                .unwrap_or("")
+                .contains("typing and read marks")
+        })
+        .unwrap_or_else(|| panic!("a typing check: {checks:#?}"));
+    assert_eq!(typing["passed"], true, "{typing:#}");
+    assert!(
+        typing["detail"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("20 typing and 10 read frames sent, 0 refused"),
+        "{typing:#}"
+    );
+}
+
 #[test]
 fn idle_holds_joined_sockets_and_reads_the_servers_memory() {
     let server = server();

@@ -2,6 +2,11 @@
 //! half on the assigned officer's), one REST sender. Latency runs from the start of each
 //! POST to each receiver's receipt of that message. Every receiver must get every message
 //! exactly once, in seq order; anything missing when the time is up counts as lost.
+//!
+//! With `--typing`, two more sockets (not joined: they only write) make the chat's other
+//! traffic: the customer's and the officer's `typing` before each message, and the
+//! officer's read mark after each, which the receivers get as `typing` and `read` events
+//! beside the messages (and skip unparsed past their type).
 
 use std::borrow::Cow;
 use std::time::{Duration, Instant};
@@ -45,6 +50,13 @@ pub(crate) async fn run(target: &Target, args: &FanoutArgs) -> Scenario {
             ),
         }
     }
+    if args.typing {
+        scenario.note(
+            "typing traffic on: before each message the customer and the officer send \
+             `typing` (the server passes at most one a second per person), after each the \
+             officer marks it read; receivers get those events beside the messages",
+        );
+    }
     scenario.note(format!(
         "latency from the start of the POST to the receipt of the frame, client clock; sends \
          one at a time, {:?} apart; 'send p99' is the POST's own latency; 'all rcvd' is, per \
@@ -69,6 +81,16 @@ struct Level {
     sends: Latencies,
     send_failures: usize,
     receiver_errors: Vec<String>,
+    /// With `--typing`: frames the two writers sent, and what went wrong with them.
+    typing: Option<Traffic>,
+}
+
+/// The typing and read frames of `--typing`.
+#[derive(Default)]
+struct Traffic {
+    typing: usize,
+    reads: usize,
+    errors: Vec<String>,
 }
 
 /// What one receiver saw: the receipt time of each message (by index), and anomalies.
@@ -149,19 +171,66 @@ async fn level(nodes: &[Api], args: &FanoutArgs, receivers: usize) -> anyhow::Re
         }
     }
 
+    // The two people's other traffic (`--typing`), on sockets of their own.
+    let mut writers = match args.typing {
+        true => Some((
+            api.as_user(&customer.token).connect().await?,
+            officer_client.connect().await?,
+            Traffic::default(),
+        )),
+        false => None,
+    };
+
     let mut starts = Vec::with_capacity(n);
     let mut sends = Latencies::new();
     let mut send_failures = 0;
     for i in 0..n {
+        if let Some((customer, officer, traffic)) = &mut writers {
+            for socket in [customer, officer] {
+                match socket.typing(&chat).await {
+                    Ok(()) => traffic.typing += 1,
+                    Err(e) => traffic.errors.push(format!("typing: {e}")),
+                }
+            }
+        }
         let start = Instant::now();
         starts.push(start);
         match api::send(&sender, &chat, &format!("fan-out {i}"), &format!("f-{i}")).await {
-            Ok((201, Some(_))) => sends.record(start.elapsed()),
+            Ok((201, Some(message))) => {
+                sends.record(start.elapsed());
+                if let Some((_, officer, traffic)) = &mut writers {
+                    match officer.mark_read(&chat, message.seq).await {
+                        Ok(()) => traffic.reads += 1,
+                        Err(e) => traffic.errors.push(format!("read: {e}")),
+                    }
+                }
+            }
             _ => send_failures += 1,
         }
         tokio::time::sleep(args.interval).await;
     }
     let deadline = tokio::time::Instant::now() + args.timeout;
+    // A writer hears nothing but a refusal (it joined no room): any frame is one.
+    let typing = match writers {
+        Some((customer, officer, mut traffic)) => {
+            for mut socket in [customer, officer] {
+                while let Ok(frame) =
+                    tokio::time::timeout(Duration::from_millis(200), socket.next_text()).await
+                {
+                    match frame {
+                        Ok(text) => traffic.errors.push(format!("refused: {text}")),
+                        Err(e) => {
+                            traffic.errors.push(format!("writer socket: {e}"));
+                            break;
+                        }
+                    }
+                }
+                socket.close().await;
+            }
+            Some(traffic)
+        }
+        None => None,
+    };
 
     let mut level = Level {
         receivers,
@@ -175,6 +244,7 @@ async fn level(nodes: &[Api], args: &FanoutArgs, receivers: usize) -> anyhow::Re
         sends,
         send_failures,
         receiver_errors: Vec::new(),
+        typing,
     };
     let mut last_receipt: Vec<Option<Instant>> = vec![None; n];
     let mut complete = vec![0usize; n];
@@ -316,6 +386,23 @@ impl Level {
         scenario.row(cells);
         let r = self.receivers;
         let expected = (self.receivers * self.messages) as u64;
+        if let Some(traffic) = &self.typing {
+            scenario.check(
+                format!("{r} receivers: typing and read marks accepted"),
+                traffic.errors.is_empty(),
+                format!(
+                    "{} typing and {} read frames sent, {} refused or failed{}",
+                    traffic.typing,
+                    traffic.reads,
+                    traffic.errors.len(),
+                    traffic
+                        .errors
+                        .first()
+                        .map(|e| format!(" (first: {e})"))
+                        .unwrap_or_default()
+                ),
+            );
+        }
         scenario.check(
             format!("{r} receivers: every message sent"),
             self.send_failures == 0,

@@ -55,6 +55,7 @@ async fn all(target: &Target, args: &AllArgs) -> Vec<Scenario> {
         messages: pick(50, 10),
         interval: Duration::from_millis(pick(20, 5) as u64),
         timeout: Duration::from_secs(10),
+        typing: false,
     };
     scenarios.push(fanout::run(target, &fanout).await);
     if target.pid.is_some() {
