@@ -443,8 +443,7 @@ async fn read_marks_follow_what_is_seen_and_the_customer_sees_seen() {
     with_alice(&app).await;
     let officer = app.login_officer("alice").await;
     let (alice, customer) = talking(&driver, &app).await;
-    let chat = chat_now(&app, &officer, &queued_or_mine(&app, &officer).await).await;
-    let chat_id = chat["id"].as_str().unwrap().to_string();
+    let chat_id = alices_chat(&app, &officer).await;
     js(
         &customer,
         "window.reads = []; document.addEventListener('chat:read', e => window.reads.push(e.detail)); return null;",
@@ -561,7 +560,7 @@ async fn read_marks_follow_what_is_seen_and_the_customer_sees_seen() {
 }
 
 /// The id of alice's one open chat.
-async fn queued_or_mine(app: &TestApp, officer: &str) -> String {
+async fn alices_chat(app: &TestApp, officer: &str) -> String {
     let open = app.officer_chats(Some(officer), "alice").await.expect(200);
     open[0]["id"].as_str().expect("alice's chat").to_string()
 }
