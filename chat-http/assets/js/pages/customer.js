@@ -125,7 +125,7 @@ function showChat(session, first) {
   });
   const typing = new TypingIndicator();
   const typingSignal = new TypingSignal(() => socket.typing(session.chatId));
-  const reads = new ReadMarks({ list, send: (chatId, seq) => socket.read(chatId, seq) });
+  const readMarks = new ReadMarks({ list, send: (chatId, seq) => socket.read(chatId, seq) });
   const composer = new Composer((content) => {
     typingSignal.reset();
     outbox.add(content);
@@ -195,7 +195,7 @@ function showChat(session, first) {
       badge.set(state);
       if (state === 'connected') {
         outbox.resume();
-        reads.flush();
+        readMarks.flush();
       }
       if (state === 'unauthorized') signOut('Your session has ended. Please start again.');
     },
@@ -288,7 +288,7 @@ function showChat(session, first) {
       learn(history);
       list.reset(history);
       list.setSeen(chat.officerLastReadSeq);
-      reads.follow(session.chatId, chat.customerLastReadSeq);
+      readMarks.follow(session.chatId, chat.customerLastReadSeq);
       showState(chat);
       if (chat.status !== 'resolved') composer.input.focus();
       socket.joinChat(session.chatId, list.lastSeq);

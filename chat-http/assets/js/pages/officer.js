@@ -115,7 +115,7 @@ function showConsole(session) {
   });
   const typing = new TypingIndicator();
   const typingSignal = new TypingSignal(() => (selected ? socket.typing(selected) : false));
-  const reads = new ReadMarks({
+  const readMarks = new ReadMarks({
     list,
     send: (chatId, seq) => socket.read(chatId, seq),
     allowed: () => {
@@ -209,7 +209,7 @@ function showConsole(session) {
     selected = chat.id;
     lost = false;
     typing.clear();
-    reads.follow(chat.id, chat.officerLastReadSeq);
+    readMarks.follow(chat.id, chat.officerLastReadSeq);
     fresh.delete(chat.id);
     arrivals.seen(chat.id);
     book.put(chat);
@@ -467,7 +467,7 @@ function showConsole(session) {
       badge.set(state);
       if (state === 'connected') {
         outbox.resume();
-        reads.flush();
+        readMarks.flush();
       }
       if (state === 'unauthorized') signOut('Your session has ended. Please sign in again.');
     },
