@@ -231,7 +231,10 @@ async fn an_empty_send_says_so_and_sends_nothing() {
     // Typing clears the note.
     fill(&customer, "#message-input", "Hello").await;
     eventually("the note to go", || async {
-        (text_of(&customer, ".composer-hint").await? == "").then_some(())
+        text_of(&customer, ".composer-hint")
+            .await?
+            .is_empty()
+            .then_some(())
     })
     .await;
     customer.close().await.unwrap();
@@ -433,7 +436,7 @@ async fn typing_shows_on_the_other_side_and_never_sticks() {
         "shown for a while"
     );
     eventually("the indicator to go by itself", || async {
-        (text_of(&alice, ".typing").await? == "").then_some(())
+        text_of(&alice, ".typing").await?.is_empty().then_some(())
     })
     .await;
     assert!(
