@@ -115,6 +115,21 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../assets/js/components/arrivals.js"),
     ),
     (
+        "js/components/outbox.js",
+        JS,
+        include_str!("../assets/js/components/outbox.js"),
+    ),
+    (
+        "js/components/typing.js",
+        JS,
+        include_str!("../assets/js/components/typing.js"),
+    ),
+    (
+        "js/components/readMarks.js",
+        JS,
+        include_str!("../assets/js/components/readMarks.js"),
+    ),
+    (
         "js/pages/customer.js",
         JS,
         include_str!("../assets/js/pages/customer.js"),

@@ -5,8 +5,9 @@
  * each chat with afterSeq = the last seq it delivered, so nothing is missed or delivered
  * twice. A page that is left closes its socket (a page kept in the browser's
  * back/forward cache would otherwise stay connected, and its officer "online"), and
- * opens it again if the page is shown again. Must not touch the DOM: it reports through
- * callbacks.
+ * opens it again if the page is shown again. Also carries the pages' `typing` and
+ * `read` frames (dropped, and said so, while not connected). Must not touch the DOM: it
+ * reports through callbacks.
  */
 
 /** @typedef {'connecting' | 'connected' | 'reconnecting' | 'unauthorized'} SocketState */
@@ -130,6 +131,22 @@ export class ChatSocket {
     this.send({ type: 'join_officers' });
   }
 
+  /**
+   * Tells the others in the chat that this user is typing (nothing is stored).
+   * @param {string} chatId @returns {boolean} whether the frame went out
+   */
+  typing(chatId) {
+    return this.send({ type: 'typing', chatId });
+  }
+
+  /**
+   * Moves this user's read mark of a chat forward to `seq` (answered only if refused).
+   * @param {string} chatId @param {number} seq @returns {boolean} whether the frame went out
+   */
+  read(chatId, seq) {
+    return this.send({ type: 'read', chatId, seq });
+  }
+
   /** Closes for good: nothing reconnects it but `connect`. */
   close() {
     this.suspended = false;
@@ -150,11 +167,13 @@ export class ChatSocket {
     this.send({ type: 'join_chat', chatId, afterSeq });
   }
 
-  /** @param {object} frame */
+  /** @param {object} frame @returns {boolean} whether it went out */
   send(frame) {
     // Before `ready` nothing is sent: the rooms are (re)joined when it arrives.
     if (this.ws && this.ready && this.ws.readyState === WebSocket.OPEN) {
       this.ws.send(JSON.stringify(frame));
+      return true;
     }
+    return false;
   }
 }

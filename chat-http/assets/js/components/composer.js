@@ -1,31 +1,36 @@
 // @ts-check
 /**
  * The message composer: a labelled textarea and a Send button. Enter sends, Shift+Enter
- * starts a new line. The text stays in the box until the server has stored it, so a
- * failed send can be retried (with the same idempotency key, so never twice).
+ * starts a new line. On Send the text leaves the box at once and goes to `onSend` (the
+ * page's Outbox, which shows it as pending and sends it, again if need be), so the box is
+ * always free for the next message. An empty or whitespace-only send sends nothing and
+ * says so politely, near the box and to screen readers. While the person types, `onTyping`
+ * is called (the page throttles it into `typing` frames).
  */
-import { h, newClientMessageId } from './dom.js';
+import { h } from './dom.js';
 
 export class Composer {
   /**
-   * @param {(content: string, clientMessageId: string) => Promise<void>} onSend
+   * @param {(content: string) => void} onSend
    * @param {string} inputId
    */
   constructor(onSend, inputId) {
     this.onSend = onSend;
-    this.pendingKey = newClientMessageId();
+    /** @type {(() => void) | null} */
+    this.onTyping = null;
     this.input = /** @type {HTMLTextAreaElement} */ (
-      h('textarea', { id: inputId, name: 'content', rows: '2', maxlength: '4000', required: true, autocomplete: 'off' })
+      h('textarea', { id: inputId, name: 'content', rows: '2', maxlength: '4000', required: true, autocomplete: 'off', 'aria-describedby': `${inputId}-hint` })
     );
     this.button = /** @type {HTMLButtonElement} */ (h('button', { type: 'submit' }, 'Send'));
-    this.error = h('p', { class: 'error', role: 'alert' });
+    /** Feedback about the box itself ("Please write a message first."). */
+    this.hint = h('p', { id: `${inputId}-hint`, class: 'composer-hint', role: 'status', 'aria-live': 'polite' });
     this.element = h(
       'form',
-      { class: 'composer', onsubmit: (e) => { e.preventDefault(); this.submit(); } },
+      { class: 'composer', novalidate: true, onsubmit: (e) => { e.preventDefault(); this.submit(); } },
       h('label', { for: inputId, class: 'visually-hidden' }, 'Message'),
       this.input,
       this.button,
-      this.error,
+      this.hint,
     );
     this.input.addEventListener('keydown', (e) => {
       if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
@@ -34,8 +39,8 @@ export class Composer {
       }
     });
     this.input.addEventListener('input', () => {
-      // Edited text is a new message: it gets a new key.
-      this.pendingKey = newClientMessageId();
+      if (this.hint.textContent) this.hint.textContent = '';
+      if (this.input.value.trim()) this.onTyping?.();
     });
   }
 
@@ -46,20 +51,17 @@ export class Composer {
     this.input.placeholder = placeholder;
   }
 
-  async submit() {
+  submit() {
+    if (this.input.disabled) return;
     const content = this.input.value;
-    if (!content.trim() || this.button.disabled) return;
-    this.button.disabled = true;
-    this.error.textContent = '';
-    try {
-      await this.onSend(content, this.pendingKey);
-      this.input.value = '';
-      this.pendingKey = newClientMessageId();
-    } catch (e) {
-      this.error.textContent = e instanceof Error ? e.message : String(e);
-    } finally {
-      this.button.disabled = this.input.disabled;
+    if (!content.trim()) {
+      this.hint.textContent = 'Please write a message first: there is nothing to send.';
       this.input.focus();
+      return;
     }
+    this.hint.textContent = '';
+    this.input.value = '';
+    this.onSend(content);
+    this.input.focus();
   }
 }

@@ -17,6 +17,9 @@ import { ConnectionBadge } from '../components/connection.js';
 import { clockTime, h } from '../components/dom.js';
 import { loginForm } from '../components/loginForm.js';
 import { MessageList } from '../components/messageList.js';
+import { Outbox } from '../components/outbox.js';
+import { ReadMarks } from '../components/readMarks.js';
+import { TypingIndicator, TypingSignal } from '../components/typing.js';
 import { refusal } from '../refusals.js';
 import * as stored from '../session.js';
 import { ChatSocket } from '../socket.js';
@@ -102,18 +105,32 @@ function showChat(session, first) {
   /** @type {any} the chat as last heard of */
   let current = null;
 
-  const composer = new Composer(async (content, key) => {
-    try {
-      show(await api.sendMessage(session.token, session.chatId, content, key));
-    } catch (err) {
-      if (err instanceof api.ApiError && err.code === 'chat_resolved') {
-        // Ended meanwhile (by the officer): the page says so and offers a new chat.
-        api.chat(session.token, session.chatId).then(showState, () => {});
-        throw new Error('This conversation has ended, so the message was not sent.');
+  // The conversation's parts (components/): sends that never get stuck, typing both
+  // ways, read marks for what was seen, and "Seen" under the customer's messages.
+  const outbox = new Outbox({
+    list,
+    current: () => session.chatId,
+    send: async (chatId, content, key) => {
+      try {
+        return await api.sendMessage(session.token, chatId, content, key);
+      } catch (err) {
+        if (err instanceof api.ApiError && err.code === 'chat_resolved') {
+          // Ended meanwhile (by the officer): the page says so and offers a new chat.
+          api.chat(session.token, session.chatId).then(showState, () => {});
+          throw new Error('This conversation has ended, so the message was not sent.');
+        }
+        throw err;
       }
-      throw err;
-    }
+    },
+  });
+  const typing = new TypingIndicator();
+  const typingSignal = new TypingSignal(() => socket.typing(session.chatId));
+  const readMarks = new ReadMarks({ list, send: (chatId, seq) => socket.read(chatId, seq) });
+  const composer = new Composer((content) => {
+    typingSignal.reset();
+    outbox.add(content);
   }, 'message-input');
+  composer.onTyping = () => typingSignal.ping();
 
   const endChat = new ConfirmButton({
     label: 'End chat',
@@ -176,6 +193,10 @@ function showChat(session, first) {
     token: session.token,
     onState: (state) => {
       badge.set(state);
+      if (state === 'connected') {
+        outbox.resume();
+        readMarks.flush();
+      }
       if (state === 'unauthorized') signOut('Your session has ended. Please start again.');
     },
     onEvent: (event) => {
@@ -185,9 +206,14 @@ function showChat(session, first) {
         position = event.position;
         showPlace();
       } else if (event.type === 'new_message' && event.message.chatId === session.chatId) {
+        typing.heard(event.message);
         show(event.message);
         // A system entry may have taught the officer's name: say it.
         if (event.message.senderType === 'system' && current) showState(current);
+      } else if (event.type === 'typing' && event.chatId === session.chatId) {
+        typing.show(event, list.nameOf(event));
+      } else if (event.type === 'read' && event.chatId === session.chatId && event.readerType === 'officer') {
+        list.setSeen(event.seq);
       }
     },
   });
@@ -242,6 +268,7 @@ function showChat(session, first) {
       status,
       place,
       list.element,
+      typing.element,
       ended,
       composer.element,
     ),
@@ -260,6 +287,8 @@ function showChat(session, first) {
       ]);
       learn(history);
       list.reset(history);
+      list.setSeen(chat.officerLastReadSeq);
+      readMarks.follow(session.chatId, chat.customerLastReadSeq);
       showState(chat);
       if (chat.status !== 'resolved') composer.input.focus();
       socket.joinChat(session.chatId, list.lastSeq);

@@ -23,6 +23,9 @@ import { EarlierChats } from '../components/earlierChats.js';
 import { loginForm } from '../components/loginForm.js';
 import { MessageList } from '../components/messageList.js';
 import { MyStatus } from '../components/myStatus.js';
+import { Outbox } from '../components/outbox.js';
+import { ReadMarks } from '../components/readMarks.js';
+import { TypingIndicator, TypingSignal } from '../components/typing.js';
 import { nameOf, presence } from '../officers.js';
 import { refusal, selfRefusal } from '../refusals.js';
 import * as stored from '../session.js';
@@ -103,11 +106,28 @@ function showConsole(session) {
       : (book.get(message.chatId)?.customerName ?? message.senderId),
   );
   const earlier = new EarlierChats(session.token, list.nameOf);
-  const composer = new Composer(async (content, key) => {
-    if (!selected) return;
-    const message = await api.sendMessage(session.token, selected, content, key);
-    list.append(message);
+  // The conversation's parts (components/): sends that never get stuck, typing both
+  // ways, read marks for what was seen (only in a chat this officer has a mark in).
+  const outbox = new Outbox({
+    list,
+    current: () => selected,
+    send: (chatId, content, key) => api.sendMessage(session.token, chatId, content, key),
+  });
+  const typing = new TypingIndicator();
+  const typingSignal = new TypingSignal(() => (selected ? socket.typing(selected) : false));
+  const readMarks = new ReadMarks({
+    list,
+    send: (chatId, seq) => socket.read(chatId, seq),
+    allowed: () => {
+      const chat = selected ? book.get(selected) : null;
+      return !lost && chat?.assignedOfficerId === me && chat.status !== 'pending';
+    },
+  });
+  const composer = new Composer((content) => {
+    typingSignal.reset();
+    outbox.add(content);
   }, 'message-input');
+  composer.onTyping = () => typingSignal.ping();
   composer.setEnabled(false, 'Select one of your chats to reply');
 
   const say = (/** @type {string} */ text) => {
@@ -188,6 +208,8 @@ function showConsole(session) {
     if (selected && selected !== chat.id) socket.leaveChat(selected);
     selected = chat.id;
     lost = false;
+    typing.clear();
+    readMarks.follow(chat.id, chat.officerLastReadSeq);
     fresh.delete(chat.id);
     arrivals.seen(chat.id);
     book.put(chat);
@@ -199,6 +221,7 @@ function showConsole(session) {
       const history = await api.latestMessages(session.token, chat.id);
       if (selected !== chat.id) return;
       list.reset(history);
+      list.setSeen(book.get(chat.id)?.customerLastReadSeq ?? 0);
       socket.joinChat(chat.id, list.lastSeq);
       if (book.get(chat.id)?.assignedOfficerId === me && book.get(chat.id)?.status === 'assigned') composer.input.focus();
     } catch (err) {
@@ -442,6 +465,10 @@ function showConsole(session) {
     token: session.token,
     onState: (state) => {
       badge.set(state);
+      if (state === 'connected') {
+        outbox.resume();
+        readMarks.flush();
+      }
       if (state === 'unauthorized') signOut('Your session has ended. Please sign in again.');
     },
     onEvent: (event) => {
@@ -454,7 +481,14 @@ function showConsole(session) {
       } else if (event.type === 'officer_updated' && event.officer) {
         learnOfficer(event.officer);
       } else if (event.type === 'new_message') {
-        if (event.message.chatId === selected) list.append(event.message);
+        if (event.message.chatId === selected) {
+          typing.heard(event.message);
+          list.append(event.message);
+        }
+      } else if (event.type === 'typing' && event.chatId === selected) {
+        typing.show(event, list.nameOf(event));
+      } else if (event.type === 'read' && event.chatId === selected && event.readerType === 'customer') {
+        list.setSeen(event.seq);
       } else if (event.type === 'error' && event.code === 'forbidden' && event.chatId) {
         // The server took this console out of the chat's room (it went to a colleague):
         // nothing more of it comes, and the view says so.
@@ -511,6 +545,7 @@ function showConsole(session) {
           chatStatus,
           readOnly,
           list.element,
+          typing.element,
           composer.element,
         ),
       ),
