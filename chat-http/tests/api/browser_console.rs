@@ -384,7 +384,7 @@ async fn browser_console_focus_starts_at_the_login_field_then_at_the_queue() {
     wait_text(&alice, ".connection", "Live").await;
     assert_eq!(active_element(&alice).await, "queue-title");
     // Tab from there reaches the queue's first claim button once there is one.
-    app.new_customer("cust-1").await;
+    let (customer, chat) = app.new_customer("cust-1").await;
     wait_text(&alice, "#queue", "cust-1").await;
     js(&alice, "document.getElementById('queue-title').focus(); return null;").await;
     alice
@@ -394,8 +394,12 @@ async fn browser_console_focus_starts_at_the_login_field_then_at_the_queue() {
         .send_keys("\u{E004}")
         .await
         .expect("tab");
-    let focused = js(&alice, "return document.activeElement.className;").await;
-    assert_eq!(focused, json!("claim"));
+    let focused = "return document.activeElement.className;";
+    assert_eq!(js(&alice, focused).await, json!("claim"));
+    // The queue is drawn anew when the customer writes; the focus stays on the button.
+    say(&app, &customer, &chat, "Is anyone there?").await;
+    wait_preview(&alice, "#queue", &chat, "Is anyone there?").await;
+    assert_eq!(js(&alice, focused).await, json!("claim"));
 
     // Signing out brings the form back with the focus in its first field.
     click(&alice, ".topbar button.link").await;

@@ -108,6 +108,7 @@ export class ChatLists {
    * @param {Details} [details] previews, unread counts and activity
    */
   render({ queue, open, resolved }, selected, fresh = new Set(), details = NO_DETAILS) {
+    const focused = this.focused();
     this.fresh = fresh;
     this.details = details;
     this.queueCount.textContent = String(queue.length);
@@ -136,6 +137,19 @@ export class ChatLists {
         ? [h('li', { class: 'empty' }, 'No ended chats yet.')]
         : resolved.map((chat) => this.item(chat, selected, `ended ${dayAndTime(chat.resolvedAt ?? chat.updatedAt)}`))),
     );
+    // The rows are drawn anew on every message; the keyboard stays where it was.
+    if (focused) /** @type {HTMLElement | null} */ (this.element.querySelector(focused))?.focus();
+  }
+
+  /** @returns {string | null} a selector for the row's button that has the focus, if any */
+  focused() {
+    const active = document.activeElement;
+    if (!(active instanceof HTMLButtonElement) || !this.element.contains(active)) return null;
+    const row = active.closest('li[data-chat-id]');
+    const list = row?.parentElement?.id;
+    const kind = active.classList.contains('claim') ? 'claim' : active.classList.contains('open') ? 'open' : null;
+    if (!(row instanceof HTMLElement) || !list || !kind) return null;
+    return `#${list} li[data-chat-id="${CSS.escape(row.dataset.chatId ?? '')}"] button.${kind}`;
   }
 
   /**
