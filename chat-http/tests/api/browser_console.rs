@@ -453,3 +453,68 @@ async fn browser_console_the_officer_who_loses_a_claim_race_is_told_once_who_won
     assert_eq!(count(lost, &format!("#my-chats li[data-chat-id={chat:?}]")).await, 0);
     close([alice, bob]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_console_a_hidden_console_counts_alerts_and_flashes_its_title() {
+    let Some(driver) = driver() else { return };
+    let app = desk().await;
+    let alice_token = app.login_officer("alice").await;
+    let (c1, chat1) = app.new_customer("cust-1").await;
+    app.claim(Some(&alice_token), "alice", &chat1).await.expect(200);
+    let alice = driver.browser("alice").await;
+    login_officer(&alice, &app, "alice").await;
+    open_chat(&alice, &chat1).await;
+    click(&alice, "#alert-new-chats").await;
+    count_beeps(&alice).await;
+    // The page's own record of what its tab showed and whether it was seen, to be read
+    // once it is in front again.
+    js(
+        &alice,
+        r"
+        window.titles = [];
+        window.states = [];
+        new MutationObserver(() => window.titles.push(document.title))
+          .observe(document.querySelector('title'), { childList: true, characterData: true, subtree: true });
+        document.addEventListener('visibilitychange', () => window.states.push(document.visibilityState));
+        return null;
+        ",
+    )
+    .await;
+    let console = alice.window().await.expect("the console's tab");
+
+    // Another tab comes to the front: the console is hidden.
+    let other = alice.new_window(true).await.expect("a new tab");
+    alice.switch_to_window(other.handle).await.expect("to the new tab");
+    alice.goto("about:blank").await.expect("open another page");
+    // The customer writes in the chat that is on the console's screen, and a new chat
+    // enters the queue.
+    say(&app, &c1, &chat1, "Hello? Anyone?").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    app.new_customer("cust-2").await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+
+    alice.switch_to_window(console).await.expect("back to the console");
+    let states = js(&alice, "return window.states;").await;
+    assert_eq!(states[0], json!("hidden"), "the tab was hidden: {states}");
+    let titles: Vec<String> = serde_json::from_value(js(&alice, "return window.titles;").await)
+        .expect("titles");
+    assert!(
+        titles.iter().any(|t| t == "(1) Officer console"),
+        "the unread message was counted: {titles:?}"
+    );
+    assert!(
+        titles.iter().any(|t| t == "(2) Officer console"),
+        "the new queue entry was counted: {titles:?}"
+    );
+    assert!(
+        titles
+            .iter()
+            .any(|t| t == "New message from cust-1 · Officer console"),
+        "the title flashed: {titles:?}"
+    );
+    assert!(beeps(&alice).await >= 1, "an alert sounded");
+    // In front again: read, seen, and the title is plain.
+    wait_title(&alice, "Officer console").await;
+    wait_unread(&alice, &chat1, 0).await;
+    close([alice]).await;
+}
