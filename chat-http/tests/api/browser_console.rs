@@ -122,7 +122,12 @@ async fn my_chats(b: &Client) -> Vec<String> {
 }
 
 async fn open_chat(b: &Client, chat: &str) {
-    click(b, &format!("#my-chats li[data-chat-id={chat:?}] button.open")).await;
+    let button = format!("#my-chats li[data-chat-id={chat:?}] button.open");
+    eventually(&format!("{chat} in My chats"), || async {
+        (count(b, &button).await == 1).then_some(())
+    })
+    .await;
+    click(b, &button).await;
     wait_text(b, "#chat-status", "You are talking with").await;
 }
 

@@ -112,8 +112,9 @@ export class ChatLists {
     this.fresh = fresh;
     this.details = details;
     this.queueCount.textContent = String(queue.length);
-    this.queueList.replaceChildren(
-      ...(queue.length === 0
+    patch(
+      this.queueList,
+      queue.length === 0
         ? [h('li', { class: 'empty' }, 'The queue is empty.')]
         : queue.map((chat) =>
             h(
@@ -123,19 +124,21 @@ export class ChatLists {
               h('span', { class: 'when' }, h('span', { class: 'waiting' }, `waiting ${waitingFor(chat.createdAt)}`), this.ago(chat)),
               h('button', { type: 'button', class: 'claim', 'aria-label': `Claim chat of ${who(chat)}`, onclick: () => this.claimChat(chat) }, 'Claim'),
             ),
-          )),
+          ),
     );
     this.openTab.textContent = `Open (${open.length})`;
     this.resolvedTab.textContent = `Resolved (${resolved.length})`;
-    this.openList.replaceChildren(
-      ...(open.length === 0
+    patch(
+      this.openList,
+      open.length === 0
         ? [h('li', { class: 'empty' }, 'You have no open chats.')]
-        : open.map((chat) => this.item(chat, selected, null))),
+        : open.map((chat) => this.item(chat, selected, null)),
     );
-    this.resolvedList.replaceChildren(
-      ...(resolved.length === 0
+    patch(
+      this.resolvedList,
+      resolved.length === 0
         ? [h('li', { class: 'empty' }, 'No ended chats yet.')]
-        : resolved.map((chat) => this.item(chat, selected, `ended ${dayAndTime(chat.resolvedAt ?? chat.updatedAt)}`))),
+        : resolved.map((chat) => this.item(chat, selected, `ended ${dayAndTime(chat.resolvedAt ?? chat.updatedAt)}`)),
     );
     // The rows are drawn anew on every message; the keyboard stays where it was.
     if (focused) /** @type {HTMLElement | null} */ (this.element.querySelector(focused))?.focus();
@@ -198,6 +201,25 @@ export class ChatLists {
     const at = this.details.activity(chat);
     return h('time', { class: 'ago', datetime: at, title: `${dayAndTime(at)}` }, ago(at));
   }
+}
+
+/**
+ * Puts `rows` in `list`, keeping each row already there that shows the same (same chat,
+ * same words and marks), so that a redraw leaves the rows that did not change alone:
+ * their focus, a pointer over them, a screen reader's place. A kept row's buttons act on
+ * the chat's id; the page looks its newest version up.
+ * @param {HTMLElement} list @param {HTMLElement[]} rows
+ */
+function patch(list, rows) {
+  /** @type {Map<string, Element>} */
+  const shown = new Map();
+  for (const row of list.children) shown.set(row.getAttribute('data-chat-id') ?? '', row);
+  const next = rows.map((row) => {
+    const same = shown.get(row.getAttribute('data-chat-id') ?? '');
+    return same && same.isEqualNode(row) ? same : row;
+  });
+  if (next.length === list.children.length && next.every((row, i) => row === list.children[i])) return;
+  list.replaceChildren(...next);
 }
 
 /** @param {string} text @returns {string} the text with line breaks as spaces */

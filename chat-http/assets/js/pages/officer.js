@@ -132,8 +132,9 @@ function showConsole(session, justSignedIn = false) {
   const remember = () => stored.save(VIEW_KEY, { chatId: selected, tab: lists.tab });
 
   const lists = new ChatLists({
-    claim: (chat) => claim(chat),
-    open: (chat) => select(chat),
+    // A row drawn earlier may hold an older version of its chat.
+    claim: (chat) => claim(book.get(chat.id) ?? chat),
+    open: (chat) => select(book.get(chat.id) ?? chat),
     tab: view.tab,
     onTab: remember,
   });
@@ -474,6 +475,7 @@ function showConsole(session, justSignedIn = false) {
     const hadIt = before?.status === 'assigned' && before.assignedOfficerId === me;
     const hasIt = chat.status === 'assigned' && chat.assignedOfficerId === me;
     if (hasIt && !hadIt && !asking.has(chat.id)) arrived(chat);
+    if (chat.status === 'pending' && before?.status !== 'pending') queued(chat, before);
     if (!hasIt) fresh.delete(chat.id);
     if (chat.id !== selected) return;
     const wasMine = before?.status === 'assigned' && before.assignedOfficerId === me && !lost;
@@ -508,7 +510,6 @@ function showConsole(session, justSignedIn = false) {
           renderSelected();
         }
       } else if (CHAT_EVENTS.has(event.type) && event.chat) {
-        if (event.type === 'queue_chat_created') queued(event.chat);
         if (held) {
           held.push(event);
         } else {
@@ -540,10 +541,11 @@ function showConsole(session, justSignedIn = false) {
     renderSoon();
   };
 
-  /** A chat entered the queue (a new one, or one a colleague put back). @param {any} chat */
-  const queued = (chat) => {
-    const before = book.get(chat.id);
-    if (before?.status === 'pending') return;
+  /**
+   * A chat entered the queue (a new one, or one a colleague put back).
+   * @param {any} chat @param {any} before what was known of it
+   */
+  const queued = (chat, before) => {
     // This officer's own release is no news to them.
     if (before?.status === 'assigned' && before.assignedOfficerId === me) return;
     if (!visible()) queuedUnseen.add(chat.id);
