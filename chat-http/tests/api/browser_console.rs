@@ -105,9 +105,10 @@ async fn preview(b: &Client, list: &str, chat: &str) -> Option<String> {
 }
 
 async fn wait_preview(b: &Client, list: &str, chat: &str, expected: &str) {
-    eventually(&format!("{list}'s preview of {chat}: {expected:?}"), || async {
-        (preview(b, list, chat).await.as_deref() == Some(expected)).then_some(())
-    })
+    eventually(
+        &format!("{list}'s preview of {chat}: {expected:?}"),
+        || async { (preview(b, list, chat).await.as_deref() == Some(expected)).then_some(()) },
+    )
     .await;
 }
 
@@ -262,7 +263,10 @@ async fn browser_console_previews_are_text_with_who_wrote_and_when() {
     for officer in [&alice, &bob] {
         wait_preview(officer, "#queue", &chat1, markup).await;
         assert_eq!(count(officer, "#queue img").await, 0);
-        assert_eq!(js(officer, "return window.pwned ?? null;").await, Value::Null);
+        assert_eq!(
+            js(officer, "return window.pwned ?? null;").await,
+            Value::Null
+        );
         assert_eq!(
             js(officer, &format!("return document.querySelector('#queue li[data-chat-id=\"{chat1}\"] time.ago').textContent;")).await,
             json!("just now")
@@ -272,7 +276,11 @@ async fn browser_console_previews_are_text_with_who_wrote_and_when() {
     }
 
     // Alice claims it: in her chats with the same preview; gone from Bob's queue.
-    click(&alice, &format!("#queue li[data-chat-id={chat1:?}] button.claim")).await;
+    click(
+        &alice,
+        &format!("#queue li[data-chat-id={chat1:?}] button.claim"),
+    )
+    .await;
     wait_text(&alice, "#chat-status", "You are talking with").await;
     eventually("the chat to leave Bob's queue", || async {
         (count(&bob, &format!("#queue li[data-chat-id={chat1:?}]")).await == 0).then_some(())
@@ -286,7 +294,10 @@ async fn browser_console_previews_are_text_with_who_wrote_and_when() {
     say(&app, &c1, &chat1, "Line one\nline two").await;
     wait_preview(&alice, "#my-chats", &chat1, "Line one line two").await;
     assert_eq!(count(&alice, "#my-chats img").await, 0);
-    assert_eq!(js(&alice, "return window.pwned ?? null;").await, Value::Null);
+    assert_eq!(
+        js(&alice, "return window.pwned ?? null;").await,
+        Value::Null
+    );
     close([alice, bob]).await;
 }
 
@@ -298,7 +309,9 @@ async fn browser_console_alerts_are_opt_in_remembered_and_fire_for_news_not_on_s
     let (c1, chat1) = app.new_customer("cust-1").await;
     let (c2, chat2) = app.new_customer("cust-2").await;
     for chat in [&chat1, &chat2] {
-        app.claim(Some(&alice_token), "alice", chat).await.expect(200);
+        app.claim(Some(&alice_token), "alice", chat)
+            .await
+            .expect(200);
     }
     let alice = driver.browser("alice").await;
     login_officer(&alice, &app, "alice").await;
@@ -312,19 +325,30 @@ async fn browser_console_alerts_are_opt_in_remembered_and_fire_for_news_not_on_s
     wait_unread(&alice, &chat2, 1).await;
     assert_eq!(beeps(&alice).await, 0);
     assert_eq!(
-        js(&alice, "return document.querySelector('#arrivals').textContent;").await,
+        js(
+            &alice,
+            "return document.querySelector('#arrivals').textContent;"
+        )
+        .await,
         json!("")
     );
 
     // On: stored in this browser; the next such message beeps and is announced.
     click(&alice, "#alert-new-chats").await;
     assert_eq!(
-        js(&alice, "return localStorage.getItem('chat.officer.alerts');").await,
+        js(
+            &alice,
+            "return localStorage.getItem('chat.officer.alerts');"
+        )
+        .await,
         json!("on")
     );
     say(&app, &c2, &chat2, "ping again").await;
     wait_text(&alice, "#arrivals", "New message from cust-2").await;
-    eventually("a beep", || async { (beeps(&alice).await == 1).then_some(()) }).await;
+    eventually("a beep", || async {
+        (beeps(&alice).await == 1).then_some(())
+    })
+    .await;
     wait_unread(&alice, &chat2, 2).await;
 
     // A message in the chat on screen is no news: shown, not alerted.
@@ -351,7 +375,11 @@ async fn browser_console_alerts_are_opt_in_remembered_and_fire_for_news_not_on_s
     // Turned off again, it stays off.
     click(&alice, "#alert-new-chats").await;
     assert_eq!(
-        js(&alice, "return localStorage.getItem('chat.officer.alerts');").await,
+        js(
+            &alice,
+            "return localStorage.getItem('chat.officer.alerts');"
+        )
+        .await,
         Value::Null
     );
     alice.refresh().await.expect("reload");
@@ -365,7 +393,10 @@ async fn browser_console_focus_starts_at_the_login_field_then_at_the_queue() {
     let Some(driver) = driver() else { return };
     let app = desk().await;
     let alice = driver.browser("alice").await;
-    alice.goto(&app.url("/officer")).await.expect("open console");
+    alice
+        .goto(&app.url("/officer"))
+        .await
+        .expect("open console");
     eventually("the id field to have the focus", || async {
         (active_element(&alice).await == "officer-id").then_some(())
     })
@@ -391,7 +422,11 @@ async fn browser_console_focus_starts_at_the_login_field_then_at_the_queue() {
     // Tab from there reaches the queue's first claim button once there is one.
     let (customer, chat) = app.new_customer("cust-1").await;
     wait_text(&alice, "#queue", "cust-1").await;
-    js(&alice, "document.getElementById('queue-title').focus(); return null;").await;
+    js(
+        &alice,
+        "document.getElementById('queue-title').focus(); return null;",
+    )
+    .await;
     alice
         .active_element()
         .await
@@ -437,8 +472,11 @@ async fn browser_console_the_officer_who_loses_a_claim_race_is_told_once_who_won
 
     let winner = eventually("the chat to be claimed", || async {
         let answer = app.chat(Some(&customer), &chat).await;
-        (answer.status == 200)
-            .then(|| answer.body["assignedOfficerId"].as_str().map(str::to_string))?
+        (answer.status == 200).then(|| {
+            answer.body["assignedOfficerId"]
+                .as_str()
+                .map(str::to_string)
+        })?
     })
     .await;
     let (won, lost, name) = match winner.as_str() {
@@ -454,8 +492,14 @@ async fn browser_console_the_officer_who_loses_a_claim_race_is_told_once_who_won
         Some(sentence.as_str()),
         "one sentence, said once"
     );
-    assert_eq!(count(lost, &format!("#queue li[data-chat-id={chat:?}]")).await, 0);
-    assert_eq!(count(lost, &format!("#my-chats li[data-chat-id={chat:?}]")).await, 0);
+    assert_eq!(
+        count(lost, &format!("#queue li[data-chat-id={chat:?}]")).await,
+        0
+    );
+    assert_eq!(
+        count(lost, &format!("#my-chats li[data-chat-id={chat:?}]")).await,
+        0
+    );
     close([alice, bob]).await;
 }
 
@@ -465,7 +509,9 @@ async fn browser_console_a_hidden_console_counts_alerts_and_flashes_its_title() 
     let app = desk().await;
     let alice_token = app.login_officer("alice").await;
     let (c1, chat1) = app.new_customer("cust-1").await;
-    app.claim(Some(&alice_token), "alice", &chat1).await.expect(200);
+    app.claim(Some(&alice_token), "alice", &chat1)
+        .await
+        .expect(200);
     let alice = driver.browser("alice").await;
     login_officer(&alice, &app, "alice").await;
     open_chat(&alice, &chat1).await;
@@ -489,7 +535,10 @@ async fn browser_console_a_hidden_console_counts_alerts_and_flashes_its_title() 
 
     // Another tab comes to the front: the console is hidden.
     let other = alice.new_window(true).await.expect("a new tab");
-    alice.switch_to_window(other.handle).await.expect("to the new tab");
+    alice
+        .switch_to_window(other.handle)
+        .await
+        .expect("to the new tab");
     alice.goto("about:blank").await.expect("open another page");
     // The customer writes in the chat that is on the console's screen, and a new chat
     // enters the queue.
@@ -498,11 +547,14 @@ async fn browser_console_a_hidden_console_counts_alerts_and_flashes_its_title() 
     app.new_customer("cust-2").await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
 
-    alice.switch_to_window(console).await.expect("back to the console");
+    alice
+        .switch_to_window(console)
+        .await
+        .expect("back to the console");
     let states = js(&alice, "return window.states;").await;
     assert_eq!(states[0], json!("hidden"), "the tab was hidden: {states}");
-    let titles: Vec<String> = serde_json::from_value(js(&alice, "return window.titles;").await)
-        .expect("titles");
+    let titles: Vec<String> =
+        serde_json::from_value(js(&alice, "return window.titles;").await).expect("titles");
     assert!(
         titles.iter().any(|t| t == "(1) Officer console"),
         "the unread message was counted: {titles:?}"
