@@ -45,6 +45,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../assets/js/officers.js"),
     ),
     (
+        "js/following.js",
+        JS,
+        include_str!("../assets/js/following.js"),
+    ),
+    (
         "js/components/dom.js",
         JS,
         include_str!("../assets/js/components/dom.js"),

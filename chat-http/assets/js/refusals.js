@@ -34,6 +34,23 @@ export function refusal(err) {
   return err instanceof Error ? err.message : String(err);
 }
 
+/**
+ * The one sentence for a claim another officer won: "Too late: Bob took the chat of
+ * cust-202." The winner is the chat's owner as the console last heard it (the queue's
+ * `queue_chat_claimed` event often comes first), else the officer the refusal names
+ * (chatcore's `already_assigned` message ends with their id), else no one in particular.
+ * @param {unknown} err the claim's refusal (`already_assigned`)
+ * @param {string} customer who the chat is with, e.g. "cust-202"
+ * @param {string | null | undefined} owner the chat's owner as the console knows it
+ * @param {(officerId: string) => string} nameOf an officer's display name, else their id
+ * @returns {string}
+ */
+export function lostClaim(err, customer, owner, nameOf) {
+  const named = err instanceof ApiError ? /assigned to officer ([A-Za-z0-9._-]{1,64})$/.exec(err.message)?.[1] : undefined;
+  const winner = owner ?? named;
+  return `Too late: ${winner ? nameOf(winner) : 'another officer'} took the chat of ${customer}.`;
+}
+
 /** An officer's refusals about themselves (their availability). */
 /** @type {Record<string, (err: ApiError) => string>} */
 const SELF_SENTENCES = {

@@ -1,15 +1,23 @@
 // @ts-check
 /**
- * Announces the chats that reach an officer by themselves (assigned by the server, handed
- * over by a colleague): a line that screen readers read out ("New chat from cust-1"),
- * and, only if the officer turns it on (a checkbox, off by default, remembered in this
- * browser's localStorage), a short beep made with WebAudio and a desktop notification
- * while the console's tab is hidden, where the browser has granted notifications. It
- * decides nothing about the chats: the page tells it what arrived.
+ * The console's alerts. A chat that reaches the officer by itself (assigned by the
+ * server, handed over by a colleague) is always announced in a line that screen readers
+ * read out ("New chat from cust-1"). Only if the officer turns alerts on (a checkbox, off
+ * by default, remembered in this browser's localStorage) that arrival, a new chat in the
+ * queue and a new message in one of their chats that is not on screen (or while the
+ * page is hidden) also: take the line, beep (WebAudio, at most once a second), show a
+ * desktop notification while the console's tab is hidden (where the browser has granted
+ * notifications) and make the tab's title flash until the page is looked at again. It
+ * also keeps the title's count ("(3) Officer console"). It decides nothing about the
+ * chats: the page tells it what happened and what the count is.
  */
 import { h } from './dom.js';
 
 const PREFERENCE_KEY = 'chat.officer.alerts';
+/** The least time between two beeps: a burst of messages makes one sound. */
+const BEEP_GAP_MS = 1000;
+/** How often a hidden page's title switches between its count and the alert. */
+const FLASH_MS = 1000;
 
 /** @returns {boolean} whether the officer asked for sound and notifications here */
 function wanted() {
@@ -21,7 +29,21 @@ function wanted() {
 }
 
 export class Arrivals {
-  constructor() {
+  /** @param {string} title the page's title without a count */
+  constructor(title) {
+    this.title = title;
+    /** What the title counts (unread messages, new chats in the queue). */
+    this.count = 0;
+    /** @type {string | null} what a hidden page's title flashes, until it is seen */
+    this.flashing = null;
+    this.flashOn = false;
+    /** @type {ReturnType<typeof setInterval> | null} */
+    this.flashTimer = null;
+    this.lastBeep = 0;
+    this.onVisibility = () => {
+      if (document.visibilityState === 'visible') this.stopFlash();
+    };
+    document.addEventListener('visibilitychange', this.onVisibility);
     this.line = h('p', { id: 'arrivals', class: 'arrivals', role: 'status', 'aria-live': 'polite' });
     /** The chat the line is about, so that opening it clears the line. @type {string | null} */
     this.about = null;
@@ -29,7 +51,7 @@ export class Arrivals {
       h('input', { type: 'checkbox', id: 'alert-new-chats', onchange: () => this.remember() })
     );
     this.checkbox.checked = wanted();
-    this.control = h('label', { class: 'alert-toggle', for: 'alert-new-chats' }, this.checkbox, 'Sound and notification for new chats');
+    this.control = h('label', { class: 'alert-toggle', for: 'alert-new-chats' }, this.checkbox, 'Alerts (sound, notification) for new chats and messages');
     /** @type {AudioContext | null} made at the first beep, after the officer's click */
     this.audio = null;
   }
@@ -53,12 +75,77 @@ export class Arrivals {
    * @param {string} chatId @param {string} text e.g. "New chat from cust-1"
    */
   announce(chatId, text) {
+    this.say(chatId, text);
+    if (!this.checkbox.checked) return;
+    this.ring(chatId, text);
+  }
+
+  /**
+   * With the alerts on, says that something the officer did not ask for happened (a new
+   * chat in the queue, a customer's message in a chat not on screen), beeps, notifies
+   * and, while the page is hidden, flashes the title. With them off, the lists' badges
+   * and the title's count say it quietly.
+   * @param {string} chatId @param {string} text e.g. "New message from cust-1"
+   */
+  alert(chatId, text) {
+    if (!this.checkbox.checked) return;
+    this.say(chatId, text);
+    this.ring(chatId, text);
+  }
+
+  /** @param {string} chatId @param {string} text */
+  say(chatId, text) {
     this.about = chatId;
     // A new text node each time, so that the same words are read out again.
     this.line.replaceChildren(document.createTextNode(text));
-    if (!this.checkbox.checked) return;
-    this.beep();
+  }
+
+  /** @param {string} chatId @param {string} text */
+  ring(chatId, text) {
+    const now = Date.now();
+    if (now - this.lastBeep >= BEEP_GAP_MS) {
+      this.lastBeep = now;
+      this.beep();
+    }
     this.notify(chatId, text);
+    if (document.visibilityState !== 'visible') this.flash(text);
+  }
+
+  /** The title's count: the page's unread messages and new chats. @param {number} count */
+  setCount(count) {
+    this.count = count;
+    this.showTitle();
+  }
+
+  showTitle() {
+    const counted = this.count > 0 ? `(${this.count}) ${this.title}` : this.title;
+    const title = this.flashing && this.flashOn ? `${this.flashing} · ${this.title}` : counted;
+    if (document.title !== title) document.title = title;
+  }
+
+  /** Makes the title switch between its count and `text` until the page is visible. @param {string} text */
+  flash(text) {
+    this.flashing = text;
+    this.flashOn = true;
+    this.showTitle();
+    this.flashTimer ??= setInterval(() => {
+      this.flashOn = !this.flashOn;
+      this.showTitle();
+    }, FLASH_MS);
+  }
+
+  stopFlash() {
+    if (this.flashTimer) clearInterval(this.flashTimer);
+    this.flashTimer = null;
+    this.flashing = null;
+    this.showTitle();
+  }
+
+  /** The console is closed (signed out): no more title or timers of its own. */
+  close() {
+    document.removeEventListener('visibilitychange', this.onVisibility);
+    this.stopFlash();
+    document.title = this.title;
   }
 
   /** The officer has opened the chat: its announcement has done its work. @param {string} chatId */

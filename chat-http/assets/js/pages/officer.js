@@ -8,8 +8,16 @@
  * (ChatBook), and the lists and the selected chat are drawn from that; `officer_updated`
  * keeps the officer's own state and the colleagues' presence current. A chat that
  * becomes the officer's without their asking (assigned by the server, handed over) is
- * announced. The token and the selected chat live in sessionStorage only. Business rules
- * stay on the server: a refusal is shown in its words.
+ * announced. The console works as an inbox: it follows the rooms of the officer's open
+ * chats and of the oldest queued ones in the background (Following), so each chat shows
+ * a preview of its newest entry, "My chats" re-orders by latest activity, and an open
+ * chat counts the customer's messages the officer has not read (from the list's
+ * `lastMessage` and `officerLastReadSeq`, then live) until it is on screen on a visible
+ * page, or a `chat:read` event on `document` says it was read. The tab's title counts
+ * them, plus the chats that entered the queue while the page was hidden. Opt-in alerts
+ * (Arrivals) sound for new queue entries and messages not on screen. The token and the
+ * selected chat live in sessionStorage only. Business rules stay on the server: a
+ * refusal is shown in its words.
  */
 import * as api from '../api.js';
 import { ChatBook } from '../chatBook.js';
@@ -18,6 +26,7 @@ import { ChatActions } from '../components/chatActions.js';
 import { ChatLists, who } from '../components/chatLists.js';
 import { Composer } from '../components/composer.js';
 import { ConnectionBadge } from '../components/connection.js';
+import { Following } from '../following.js';
 import { h } from '../components/dom.js';
 import { EarlierChats } from '../components/earlierChats.js';
 import { loginForm } from '../components/loginForm.js';
@@ -27,14 +36,16 @@ import { Outbox } from '../components/outbox.js';
 import { ReadMarks } from '../components/readMarks.js';
 import { TypingIndicator, TypingSignal } from '../components/typing.js';
 import { nameOf, presence } from '../officers.js';
-import { refusal, selfRefusal } from '../refusals.js';
+import { lostClaim, refusal, selfRefusal } from '../refusals.js';
 import * as stored from '../session.js';
 import { ChatSocket } from '../socket.js';
+import { throttled } from '../throttle.js';
 
 const STORAGE_KEY = 'chat.officer';
 /** Which chat and tab were shown, so a reload comes back to them. */
 const VIEW_KEY = 'chat.officer.view';
 const root = /** @type {HTMLElement} */ (document.getElementById('app'));
+const TITLE = 'Officer console';
 
 /** @typedef {{ token: string, officerId: string }} Session */
 /** @typedef {{ chatId: string | null, tab: 'open' | 'resolved' }} View */
@@ -67,15 +78,15 @@ function showLogin(notice) {
         const session = { token: result.token, officerId: result.officer.id };
         stored.save(STORAGE_KEY, session);
         stored.clear(VIEW_KEY);
-        showConsole(session);
+        showConsole(session, true);
       },
     }),
   );
   id.focus();
 }
 
-/** @param {Session} session */
-function showConsole(session) {
+/** @param {Session} session @param {boolean} [justSignedIn] then focus goes to the queue */
+function showConsole(session, justSignedIn = false) {
   const me = session.officerId;
   const book = new ChatBook(me);
   /** @type {View} */
@@ -91,7 +102,10 @@ function showConsole(session) {
   const asking = new Set();
   /** Chats that became this officer's by themselves and are not opened yet. */
   const fresh = new Set();
-  const arrivals = new Arrivals();
+  const arrivals = new Arrivals(TITLE);
+  /** Chats that entered the queue while the page was hidden: the title counts them. */
+  const queuedUnseen = new Set();
+  const visible = () => document.visibilityState === 'visible';
 
   const badge = new ConnectionBadge();
   const whoAmI = h('span', { class: 'who' }, `Signed in as ${me}`);
@@ -138,15 +152,42 @@ function showConsole(session) {
   const remember = () => stored.save(VIEW_KEY, { chatId: selected, tab: lists.tab });
 
   const lists = new ChatLists({
-    claim: (chat) => claim(chat),
-    open: (chat) => select(chat),
+    // A row drawn earlier may hold an older version of its chat.
+    claim: (chat) => claim(book.get(chat.id) ?? chat),
+    open: (chat) => select(book.get(chat.id) ?? chat),
     tab: view.tab,
     onTab: remember,
   });
 
+  /** @type {import('../components/chatLists.js').Details} */
+  const details = {
+    unread: (id) => book.unread(id),
+    latest: (id) => book.latestOf(id),
+    activity: (chat) => book.activity(chat),
+    speaker: (latest, chat) => {
+      if (latest.senderType !== 'officer') return '';
+      const officer = latest.senderId ?? chat.assignedOfficerId;
+      return !officer ? 'Officer' : officer === me ? 'You' : officerName(officer);
+    },
+  };
+
   const render = () => {
-    lists.render({ queue: book.queue(), open: book.open(), resolved: book.resolved() }, selected, fresh);
+    const queue = book.queue();
+    for (const id of queuedUnseen) if (book.get(id)?.status !== 'pending') queuedUnseen.delete(id);
+    readSelected();
+    lists.render({ queue, open: book.open(), resolved: book.resolved() }, selected, fresh, details);
     renderSelected();
+    following.follow(book.open(), queue, (id) => book.mark(id), selected);
+    arrivals.setCount(book.totalUnread() + queuedUnseen.size);
+  };
+  /** Messages come in bursts (a replay): the lists are drawn again at most every 100 ms. */
+  const renderSoon = throttled(async () => render(), 100);
+
+  /** The chat on screen of a visible page is read, up to its newest entry known. */
+  const readSelected = () => {
+    if (!selected || lost || !visible()) return;
+    const chat = book.get(selected);
+    book.markRead(selected, Math.max(chat?.lastSeq ?? 0, book.latestOf(selected)?.seq ?? 0, list.lastSeq));
   };
 
   /** The selected chat's header, actions, notice and composer, from its last known state. */
@@ -205,7 +246,7 @@ function showConsole(session) {
 
   /** Opens a chat on the right: its history, its live messages, the customer's other chats. @param {any} chat */
   const select = async (chat) => {
-    if (selected && selected !== chat.id) socket.leaveChat(selected);
+    if (selected && selected !== chat.id && !following.has(selected)) socket.leaveChat(selected);
     selected = chat.id;
     lost = false;
     typing.clear();
@@ -222,7 +263,9 @@ function showConsole(session) {
       if (selected !== chat.id) return;
       list.reset(history);
       list.setSeen(book.get(chat.id)?.customerLastReadSeq ?? 0);
+      if (history.length > 0) book.noteMessage(history[history.length - 1]);
       socket.joinChat(chat.id, list.lastSeq);
+      render();
       if (book.get(chat.id)?.assignedOfficerId === me && book.get(chat.id)?.status === 'assigned') composer.input.focus();
     } catch (err) {
       if (selected !== chat.id) return;
@@ -253,10 +296,12 @@ function showConsole(session) {
       select(claimed);
     } catch (err) {
       if (err instanceof api.ApiError && (err.code === 'already_assigned' || err.status === 404)) {
+        const known = book.get(chat.id);
+        const owner = known?.status === 'assigned' && known.assignedOfficerId !== me ? known.assignedOfficerId : null;
         // It is no longer in the queue, whatever the socket has said so far.
         book.chats.delete(chat.id);
         render();
-        say(err.code === 'already_assigned' ? `Too late: the chat of ${who(chat)} was claimed by another officer. ${err.message}` : 'That chat no longer exists.');
+        say(err.code === 'already_assigned' ? lostClaim(err, who(chat), owner, officerName) : 'That chat no longer exists.');
       } else {
         say(refusal(err));
         refreshSelected();
@@ -453,6 +498,7 @@ function showConsole(session) {
     const hadIt = before?.status === 'assigned' && before.assignedOfficerId === me;
     const hasIt = chat.status === 'assigned' && chat.assignedOfficerId === me;
     if (hasIt && !hadIt && !asking.has(chat.id)) arrived(chat);
+    if (chat.status === 'pending' && before?.status !== 'pending') queued(chat, before);
     if (!hasIt) fresh.delete(chat.id);
     if (chat.id !== selected) return;
     const wasMine = before?.status === 'assigned' && before.assignedOfficerId === me && !lost;
@@ -481,10 +527,8 @@ function showConsole(session) {
       } else if (event.type === 'officer_updated' && event.officer) {
         learnOfficer(event.officer);
       } else if (event.type === 'new_message') {
-        if (event.message.chatId === selected) {
-          typing.heard(event.message);
-          list.append(event.message);
-        }
+        if (event.message.chatId === selected) typing.heard(event.message);
+        heard(event.message);
       } else if (event.type === 'typing' && event.chatId === selected) {
         typing.show(event, list.nameOf(event));
       } else if (event.type === 'read' && event.chatId === selected && event.readerType === 'customer') {
@@ -492,6 +536,7 @@ function showConsole(session) {
       } else if (event.type === 'error' && event.code === 'forbidden' && event.chatId) {
         // The server took this console out of the chat's room (it went to a colleague):
         // nothing more of it comes, and the view says so.
+        following.lost(event.chatId);
         if (event.chatId === selected) {
           lost = true;
           renderSelected();
@@ -507,10 +552,61 @@ function showConsole(session) {
     },
   });
 
+  const following = new Following(socket);
+
+  /**
+   * A message of a followed room or of the chat on screen: the preview, the unread count
+   * and, for a customer's new message in an open chat of this officer that is not in
+   * front of them, an alert.
+   * @param {any} message
+   */
+  const heard = (message) => {
+    book.noteMessage(message);
+    const news = following.news(message);
+    const onScreen = message.chatId === selected && visible() && !lost;
+    if (message.chatId === selected) list.append(message);
+    const chat = book.get(message.chatId);
+    const mine = chat?.status === 'assigned' && chat.assignedOfficerId === me;
+    if (news && mine && message.senderType === 'customer' && !onScreen) {
+      arrivals.alert(chat.id, `New message from ${who(chat)}`);
+    }
+    renderSoon();
+  };
+
+  /**
+   * A chat entered the queue (a new one, or one a colleague put back).
+   * @param {any} chat @param {any} before what was known of it
+   */
+  const queued = (chat, before) => {
+    // This officer's own release is no news to them.
+    if (before?.status === 'assigned' && before.assignedOfficerId === me) return;
+    if (!visible()) queuedUnseen.add(chat.id);
+    arrivals.alert(chat.id, `New chat in the queue: ${who(chat)}`);
+  };
+
+  /** The page is looked at again: the chat on screen is read, the queue seen. */
+  const onVisibility = () => {
+    if (!visible()) return;
+    queuedUnseen.clear();
+    render();
+  };
+  /** Another part of the page has sent the officer's read mark. @param {Event} e */
+  const onRead = (e) => {
+    const { chatId, seq } = /** @type {CustomEvent} */ (e).detail ?? {};
+    if (typeof chatId !== 'string' || typeof seq !== 'number') return;
+    book.markRead(chatId, seq);
+    renderSoon();
+  };
+  document.addEventListener('visibilitychange', onVisibility);
+  document.addEventListener('chat:read', onRead);
+
   /** @param {string} [text] */
   const signOut = (text) => {
     socket.close();
     clearInterval(ticker);
+    document.removeEventListener('visibilitychange', onVisibility);
+    document.removeEventListener('chat:read', onRead);
+    arrivals.close();
     stored.clear(STORAGE_KEY);
     stored.clear(VIEW_KEY);
     showLogin(text);
@@ -553,6 +649,8 @@ function showConsole(session) {
   );
   lists.element.append(earlier.element);
   render();
+  // After signing in, focus starts where the work does (the queue), not on the page's body.
+  if (justSignedIn) lists.focusQueue();
   socket.joinOfficers();
   socket.connect();
 }
