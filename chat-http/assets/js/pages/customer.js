@@ -326,7 +326,7 @@ async function loginWithSignature(customerId, signature) {
     stored.save(STORAGE_KEY, session);
     showChat(session, result.chat);
   } catch (err) {
-    const refused = err instanceof api.ApiError && (err.code === 'invalid_signature' || err.code === 'invalid_field');
+    const refused = err instanceof api.ApiError && ['invalid_signature', 'invalid_id', 'invalid_field'].includes(err.code);
     showLogin(
       refused
         ? 'This link is not valid or has expired. Please open the chat again from your account.'
