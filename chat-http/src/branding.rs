@@ -167,6 +167,18 @@ impl Branding {
         &self.name
     }
 
+    /// [`Self::to_json`] as it is written into the customer page, in a
+    /// `<script type="application/json">` data block (never run; the page reads it
+    /// with `JSON.parse`): `<`, `>` and `&` are written as JSON escapes, so no value can
+    /// close the element or open another.
+    pub fn to_html_data(&self) -> String {
+        self.to_json()
+            .to_string()
+            .replace('<', "\\u003c")
+            .replace('>', "\\u003e")
+            .replace('&', "\\u0026")
+    }
+
     /// What `GET /api/branding` answers (docs/API.md, "Branding").
     pub fn to_json(&self) -> Value {
         let hours = self.hours.as_ref().map(|hours| {
@@ -402,6 +414,18 @@ mod tests {
             json!([{"from":"10:00","to":"24:00"}])
         );
         assert_eq!(wire["hours"]["days"]["sun"], json!([]));
+    }
+
+    #[test]
+    fn the_page_data_cannot_close_its_element() {
+        let b = parse(r##"{"name":"</script><script>alert(1)</script>","welcome":"a & b <!--"}"##)
+            .unwrap();
+        let data = b.to_html_data();
+        assert!(!data.contains('<') && !data.contains('>') && !data.contains('&'), "{data}");
+        // The same values once parsed back.
+        let back: Value = serde_json::from_str(&data).unwrap();
+        assert_eq!(back, b.to_json());
+        assert_eq!(back["name"], "</script><script>alert(1)</script>");
     }
 
     #[test]

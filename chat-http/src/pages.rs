@@ -159,10 +159,7 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
-        .route(
-            "/customer",
-            get(|| async { page(include_str!("../assets/customer.html")) }),
-        )
+        .route("/customer", get(customer_page))
         .route(
             "/officer",
             get(|| async { page(include_str!("../assets/officer.html")) }),
@@ -179,6 +176,17 @@ pub(crate) fn router() -> Router<AppState> {
 
 fn page(html: &'static str) -> Response {
     file(HTML, html.as_bytes(), "no-cache", CSP)
+}
+
+/// The customer page, with the branding written in as a JSON data block (not a script:
+/// the page's policy runs none inline), so that its first view already wears it.
+async fn customer_page(State(state): State<AppState>) -> Response {
+    let data = format!(
+        r#"<script type="application/json" id="branding-data">{}</script>"#,
+        state.branding().to_html_data()
+    );
+    let html = include_str!("../assets/customer.html").replacen("<!--branding-->", &data, 1);
+    file(HTML, html, "no-cache", CSP)
 }
 
 async fn asset(Path(path): Path<String>) -> Result<Response, ApiError> {

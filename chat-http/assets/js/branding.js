@@ -1,9 +1,11 @@
 // @ts-check
 /**
  * The bank's branding of the customer page, as `GET /api/branding` answers it (docs/API.md,
- * "Branding"), and what its opening hours mean right now, computed in the browser in
- * the bank's time zone. The server has checked every value at start; this checks their
- * shape again so that a colour can only ever be `#rrggbb`. Must not touch the DOM.
+ * "Branding"; the server writes the same JSON into the page as a data block, so that the
+ * first view already wears it), and what its opening hours mean right now, computed in
+ * the browser in the bank's time zone. The server has checked every value at start; this
+ * checks their shape again so that a colour can only ever be `#rrggbb`. Reads the DOM
+ * only for the data block; writes nothing to it.
  */
 
 /**
@@ -39,12 +41,14 @@ export const DEFAULT_BRANDING = /** @type {Branding} */ ({
 const COLOR = /^#[0-9a-f]{6}$/;
 const CLOCK = /^([01]\d|2[0-4]):[0-5]\d$/;
 
-/** @returns {Promise<Branding>} the server's branding, or the default one */
-export async function loadBranding() {
+/**
+ * The branding the server wrote into the page (`<script type="application/json"
+ * id="branding-data">`), or the default one when there is none or it does not parse.
+ * @returns {Branding}
+ */
+export function pageBranding() {
   try {
-    const response = await fetch('/api/branding');
-    if (!response.ok) return DEFAULT_BRANDING;
-    return checked(await response.json());
+    return checked(JSON.parse(document.getElementById('branding-data')?.textContent ?? 'null'));
   } catch {
     return DEFAULT_BRANDING;
   }

@@ -375,6 +375,11 @@ async fn the_page_wears_the_configured_branding_as_text_and_colours() {
     assert_eq!(logo.headers()["content-type"], "image/svg+xml");
     let csp = logo.headers()["content-security-policy"].to_str().unwrap().to_string();
     assert!(csp.contains("sandbox") && csp.contains("default-src 'none'"), "{csp}");
+    // The page carries the branding as a data block whose markup is escaped.
+    let html = client.get(server.url("/customer")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains(r#"<script type="application/json" id="branding-data">"#), "{html}");
+    assert!(html.contains(r"Northwind \u003ci\u003eBank"), "{html}");
+    assert!(!html.contains("<i>") && !html.contains("<img"), "{html}");
 
     let b = driver.browser("branded").await;
     b.goto(&server.url("/customer")).await.expect("open the page");

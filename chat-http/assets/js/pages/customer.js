@@ -13,7 +13,7 @@
  * `GET /api/branding` gives it.
  */
 import * as api from '../api.js';
-import { loadBranding } from '../branding.js';
+import { pageBranding } from '../branding.js';
 import { applyBranding, fillBanner, openingHours, openNote } from '../components/brandHeader.js';
 import { isOlder } from '../chatBook.js';
 import { Composer } from '../components/composer.js';
@@ -43,9 +43,8 @@ const linkedCustomer = params.get('customerId');
 const linkedSignature = params.get('signature');
 if (linkedToken || linkedCustomer || linkedSignature) history.replaceState(null, '', location.pathname);
 
-// The bank's look first: the first view already wears it (the default look when the
-// server cannot be asked).
-const branding = await loadBranding();
+// The bank's look first, so that the first view already wears it.
+const branding = pageBranding();
 applyBranding(branding);
 fillBanner(banner, branding);
 
