@@ -259,7 +259,8 @@ function showChat(session, first) {
       status,
       place,
       openNote(branding, 'open-note'),
-      list.element,
+      // The timeline takes the height the rest leaves (styles.css, customer page).
+      h('div', { class: 'timeline' }, list.element),
       ended,
       composer.element,
     ),
