@@ -17,7 +17,8 @@
 //!   timeouts, caps on open connections per address and in all.
 //! - `trace`: the span each request is logged in (secrets in query strings redacted).
 //! - `headers`: `nosniff` on every answer, `Cache-Control: no-store` on the API's.
-//! - `routes/`: REST routes by resource (officers, customers, chats, health, index).
+//! - `routes/`: REST routes by resource (officers, customers, chats, health, index,
+//!   branding).
 //! - `ws`: the WebSocket endpoint `/ws`.
 //! - `pages`: the customer page, officer console and admin console (`assets/`, embedded at
 //!   build time), the favicon and the branding's logo.

@@ -32,7 +32,8 @@ export function applyBranding(branding) {
 export function fillBanner(banner, branding) {
   const sign = h('p', { id: 'open-sign', class: 'open-sign', hidden: true });
   const logo = branding.logo
-    ? h('img', { class: 'brand-logo', src: branding.logo, alt: `${branding.name} logo` })
+    ? // The name is written beside it: the logo adds nothing to read out.
+      h('img', { class: 'brand-logo', src: branding.logo, alt: '' })
     : h('span', { class: 'brand-mark', 'aria-hidden': 'true' });
   banner.replaceChildren(
     h('div', { class: 'brand-inner' }, logo, h('p', { id: 'brand-name', class: 'brand-name' }, branding.name), sign),
