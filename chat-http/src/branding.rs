@@ -122,10 +122,7 @@ impl Branding {
     }
 
     /// Checks a branding file's text; `logo` reads the logo file it names.
-    fn parse(
-        text: &str,
-        logo: impl FnOnce(&str) -> Result<Logo, String>,
-    ) -> Result<Self, String> {
+    fn parse(text: &str, logo: impl FnOnce(&str) -> Result<Logo, String>) -> Result<Self, String> {
         let file: File = serde_json::from_str(text)
             .map_err(|e| format!("not a branding file (JSON, see docs/DEPLOY.md): {e}"))?;
         let mut branding = Self::default();
@@ -312,8 +309,7 @@ fn parse_range(range: &str) -> Option<(u16, u16)> {
 
 fn minutes(clock: &str) -> Option<u16> {
     let (h, m) = clock.split_once(':')?;
-    if h.len() != 2 || m.len() != 2 || !(h.bytes().chain(m.bytes())).all(|b| b.is_ascii_digit())
-    {
+    if h.len() != 2 || m.len() != 2 || !(h.bytes().chain(m.bytes())).all(|b| b.is_ascii_digit()) {
         return None;
     }
     let (h, m): (u16, u16) = (h.parse().ok()?, m.parse().ok()?);
@@ -395,7 +391,7 @@ mod tests {
             r##"{"name":" Northwind Bank ","primaryColor":"#0B4F8A","accentColor":"#0f766e",
                 "welcome":"Hi <b>there</b>\nWe help.","logo":"logo.svg",
                 "hours":{"timeZone":"Europe/Paris","mon":["14:00-18:00","09:00-12:00"],
-                         "sat":["10:00-24:00"]}}"###,
+                         "sat":["10:00-24:00"]}}"##,
         )
         .unwrap();
         let wire = b.to_json();
@@ -421,7 +417,10 @@ mod tests {
         let b = parse(r##"{"name":"</script><script>alert(1)</script>","welcome":"a & b <!--"}"##)
             .unwrap();
         let data = b.to_html_data();
-        assert!(!data.contains('<') && !data.contains('>') && !data.contains('&'), "{data}");
+        assert!(
+            !data.contains('<') && !data.contains('>') && !data.contains('&'),
+            "{data}"
+        );
         // The same values once parsed back.
         let back: Value = serde_json::from_str(&data).unwrap();
         assert_eq!(back, b.to_json());
@@ -444,15 +443,30 @@ mod tests {
             (r##"{"colour":"#000000"}"##, "unknown field"),
             (r##"{"logo":"  "}"##, "logo"),
             (r##"{"hours":{"timeZone":"Europe/Paris; x"}}"##, "timeZone"),
-            (r##"{"hours":{"timeZone":"UTC","mon":["9:00-17:00"]}}"##, "hours.mon"),
-            (r##"{"hours":{"timeZone":"UTC","tue":["17:00-09:00"]}}"##, "hours.tue"),
-            (r##"{"hours":{"timeZone":"UTC","wed":["09:00-24:01"]}}"##, "hours.wed"),
-            (r##"{"hours":{"timeZone":"UTC","thu":["09:60-10:00"]}}"##, "hours.thu"),
+            (
+                r##"{"hours":{"timeZone":"UTC","mon":["9:00-17:00"]}}"##,
+                "hours.mon",
+            ),
+            (
+                r##"{"hours":{"timeZone":"UTC","tue":["17:00-09:00"]}}"##,
+                "hours.tue",
+            ),
+            (
+                r##"{"hours":{"timeZone":"UTC","wed":["09:00-24:01"]}}"##,
+                "hours.wed",
+            ),
+            (
+                r##"{"hours":{"timeZone":"UTC","thu":["09:60-10:00"]}}"##,
+                "hours.thu",
+            ),
             (
                 r##"{"hours":{"timeZone":"UTC","fri":["09:00-12:00","11:00-13:00"]}}"##,
                 "overlap",
             ),
-            (r##"{"hours":{"timeZone":"UTC","holiday":[]}}"##, "unknown field"),
+            (
+                r##"{"hours":{"timeZone":"UTC","holiday":[]}}"##,
+                "unknown field",
+            ),
         ] {
             let err = parse(file).unwrap_err();
             assert!(err.contains(says), "{file}: {err}");

@@ -19,7 +19,11 @@ use crate::state::AppState;
 const ASSETS: &[(&str, &str, &[u8])] = &[
     ("favicon.svg", SVG, include_bytes!("../assets/favicon.svg")),
     ("favicon.ico", ICO, include_bytes!("../assets/favicon.ico")),
-    ("js/branding.js", JS, include_bytes!("../assets/js/branding.js")),
+    (
+        "js/branding.js",
+        JS,
+        include_bytes!("../assets/js/branding.js"),
+    ),
     (
         "js/components/brandHeader.js",
         JS,
@@ -27,7 +31,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ),
     ("styles.css", CSS, include_bytes!("../assets/styles.css")),
     ("js/api.js", JS, include_bytes!("../assets/js/api.js")),
-    ("js/session.js", JS, include_bytes!("../assets/js/session.js")),
+    (
+        "js/session.js",
+        JS,
+        include_bytes!("../assets/js/session.js"),
+    ),
     ("js/socket.js", JS, include_bytes!("../assets/js/socket.js")),
     (
         "js/chatBook.js",

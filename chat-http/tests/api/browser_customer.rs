@@ -156,9 +156,7 @@ async fn a_signed_link_starts_the_chat_at_once_and_a_bad_one_shows_the_form() {
     let stranger = driver.browser("stranger").await;
     let forged = "ab".repeat(32);
     stranger
-        .goto(&app.url(&format!(
-            "/customer?customerId=cust-6&signature={forged}"
-        )))
+        .goto(&app.url(&format!("/customer?customerId=cust-6&signature={forged}")))
         .await
         .expect("open a forged link");
     let said = wait_text(&stranger, "#login-form .error", "not valid").await;
@@ -170,7 +168,14 @@ async fn a_signed_link_starts_the_chat_at_once_and_a_bad_one_shows_the_form() {
     .await;
     assert_eq!(prefilled, json!("cust-6"));
     assert_eq!(address(&stranger).await, ("/customer".to_string(), None));
-    assert_eq!(app.queue(Some(&officer)).await.expect(200).as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        app.queue(Some(&officer))
+            .await
+            .expect(200)
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
 
     for b in [customer, stranger] {
         b.close().await.expect("close browser");
@@ -206,14 +211,18 @@ async fn the_conversation_fills_a_phone_screen_with_the_composer_at_the_bottom()
     let Some(driver) = driver() else { return };
     let app = spawn_app(Options::open()).await;
     let officer = app.new_officer("alice").await;
-    let b = driver.browser("phone").await;
+    let b = driver.browser("laptop").await;
     login_customer(&b, &app, "cust-1").await;
     let chat = app.queue(Some(&officer)).await.expect(200)[0]["id"]
         .as_str()
         .unwrap()
         .to_string();
     app.claim(Some(&officer), "alice", &chat).await.expect(200);
-    send(&b, "Hello, I would like to know where my loan application stands.").await;
+    send(
+        &b,
+        "Hello, I would like to know where my loan application stands.",
+    )
+    .await;
     app.say(
         &officer,
         &chat,
@@ -229,70 +238,94 @@ async fn the_conversation_fills_a_phone_screen_with_the_composer_at_the_bottom()
     // most), and the composer sits at the bottom there too.
     let desk = layout(&b).await;
     let height = num(&desk, &["height"]);
-    assert!(num(&desk, &["timeline", "height"]) > 0.5 * height, "desktop: {desk}");
-    assert!(num(&desk, &["composer", "bottom"]) >= height - 48.0, "desktop: {desk}");
+    assert!(
+        num(&desk, &["timeline", "height"]) > 0.5 * height,
+        "desktop: {desk}"
+    );
+    assert!(
+        num(&desk, &["composer", "bottom"]) >= height - 48.0,
+        "desktop: {desk}"
+    );
     screenshot(&b, "customer-page-desktop").await;
 
-    // A phone (390 x 844 CSS pixels): the bar is compact, the timeline takes more than
-    // 60% of the height, the composer sits at the bottom, nothing scrolls sideways and
-    // the page itself does not scroll (only the timeline does).
-    b.set_window_size(390, 844).await.expect("resize");
-    let phone = eventually("the page at a phone's width", || async {
-        let l = layout(&b).await;
-        (num(&l, &["width"]) <= 400.0).then_some(l)
-    })
-    .await;
-    let (width, height) = (num(&phone, &["width"]), num(&phone, &["height"]));
-    assert!(width >= 380.0 && height >= 700.0, "{phone}");
-    assert!(num(&phone, &["bar", "height"]) <= 56.0, "{phone}");
+    b.close().await.expect("close browser");
+
+    // A phone (390 x 844 CSS pixels, emulated): the bar is compact, the timeline takes
+    // more than 60% of the height, the composer sits at the bottom, nothing scrolls
+    // sideways and the page itself does not scroll (only the timeline does).
+    let phone = driver.phone("phone", 390, 844).await;
+    login_customer(&phone, &app, "cust-1").await;
+    wait_text(&phone, ".messages", "underwriting team").await;
+    let shown = layout(&phone).await;
+    let (width, height) = (num(&shown, &["width"]), num(&shown, &["height"]));
+    assert_eq!((width, height), (390.0, 844.0), "{shown}");
+    assert!(num(&shown, &["bar", "height"]) <= 56.0, "{shown}");
     assert!(
-        num(&phone, &["timeline", "height"]) > 0.6 * height,
-        "timeline too short: {phone}"
+        num(&shown, &["timeline", "height"]) > 0.6 * height,
+        "timeline too short: {shown}"
     );
-    let composer_bottom = num(&phone, &["composer", "bottom"]);
+    let composer_bottom = num(&shown, &["composer", "bottom"]);
     assert!(
         composer_bottom <= height + 0.5 && composer_bottom >= height - 32.0,
-        "composer not at the bottom: {phone}"
+        "composer not at the bottom: {shown}"
     );
-    assert!(num(&phone, &["scrollWidth"]) <= width, "overflows sideways: {phone}");
-    assert!(num(&phone, &["scrollHeight"]) <= height + 0.5, "page scrolls: {phone}");
+    assert!(
+        num(&shown, &["scrollWidth"]) <= width,
+        "overflows sideways: {shown}"
+    );
+    assert!(
+        num(&shown, &["scrollHeight"]) <= height + 0.5,
+        "page scrolls: {shown}"
+    );
     for part in ["timeline", "composer"] {
         assert!(
-            num(&phone, &[part, "left"]) >= 0.0 && num(&phone, &[part, "right"]) <= width,
-            "{part} outside the screen: {phone}"
+            num(&shown, &[part, "left"]) >= 0.0 && num(&shown, &[part, "right"]) <= width,
+            "{part} outside the screen: {shown}"
         );
     }
-    screenshot(&b, "customer-page-phone").await;
+    screenshot(&phone, "customer-page-phone").await;
+    phone.close().await.expect("close browser");
 
-    // The on-screen keyboard takes the bottom of the screen (the viewport shrinks, as
-    // with `interactive-widget=resizes-content`): the composer moves up with it and
-    // stays whole and visible, the timeline shrinks instead.
-    b.find(Locator::Css("#message-input"))
+    // The on-screen keyboard up: with `interactive-widget=resizes-content` the viewport
+    // shrinks to what is above it (here 390 x 480). The composer stays whole and in
+    // view at the bottom; the timeline shrinks instead.
+    let typing = driver.phone("typing", 390, 480).await;
+    login_customer(&typing, &app, "cust-1").await;
+    typing
+        .find(Locator::Css("#message-input"))
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
-    b.set_window_size(390, 500).await.expect("resize");
-    let typing = eventually("the page with the keyboard up", || async {
-        let l = layout(&b).await;
-        (num(&l, &["height"]) <= 520.0).then_some(l)
-    })
-    .await;
-    let height = num(&typing, &["height"]);
+    let shown = layout(&typing).await;
+    let height = num(&shown, &["height"]);
+    assert_eq!(height, 480.0, "{shown}");
     assert!(
-        num(&typing, &["input", "top"]) >= 0.0 && num(&typing, &["composer", "bottom"]) <= height + 0.5,
-        "composer hidden by the keyboard: {typing}"
+        num(&shown, &["input", "top"]) >= num(&shown, &["timeline", "bottom"])
+            && num(&shown, &["composer", "bottom"]) <= height + 0.5
+            && num(&shown, &["composer", "bottom"]) >= height - 32.0,
+        "composer hidden: {shown}"
     );
-    assert!(num(&typing, &["timeline", "height"]) >= 80.0, "{typing}");
-    assert!(num(&typing, &["scrollWidth"]) <= num(&typing, &["width"]), "{typing}");
-    b.close().await.expect("close browser");
+    assert!(num(&shown, &["timeline", "height"]) >= 80.0, "{shown}");
+    assert!(
+        num(&shown, &["scrollWidth"]) <= num(&shown, &["width"]),
+        "{shown}"
+    );
+    let focused = js(&typing, "return document.activeElement?.id ?? null;").await;
+    assert_eq!(focused, json!("message-input"));
+    typing.close().await.expect("close browser");
 }
 
 #[tokio::test]
 async fn the_favicon_and_the_default_branding_are_served() {
     let app = spawn_app(Options::open()).await;
-    let resp = app.client.get(app.url("/favicon.ico")).send().await.unwrap();
+    let resp = app
+        .client
+        .get(app.url("/favicon.ico"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["content-type"], "image/x-icon");
     let icon = resp.bytes().await.unwrap();
@@ -339,7 +372,12 @@ async fn the_favicon_and_the_default_branding_are_served() {
         })
     );
     assert!(branding["welcome"].as_str().is_some_and(|w| !w.is_empty()));
-    let logo = app.client.get(app.url("/branding/logo")).send().await.unwrap();
+    let logo = app
+        .client
+        .get(app.url("/branding/logo"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(logo.status(), 404);
 }
 
@@ -370,25 +408,53 @@ async fn the_page_wears_the_configured_branding_as_text_and_colours() {
     );
     // The logo is served as an image that can run nothing, even when opened directly.
     let client = reqwest::Client::new();
-    let logo = client.get(server.url("/branding/logo")).send().await.unwrap();
+    let logo = client
+        .get(server.url("/branding/logo"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(logo.status(), 200);
     assert_eq!(logo.headers()["content-type"], "image/svg+xml");
-    let csp = logo.headers()["content-security-policy"].to_str().unwrap().to_string();
-    assert!(csp.contains("sandbox") && csp.contains("default-src 'none'"), "{csp}");
+    let csp = logo.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains("sandbox") && csp.contains("default-src 'none'"),
+        "{csp}"
+    );
     // The page carries the branding as a data block whose markup is escaped.
-    let html = client.get(server.url("/customer")).send().await.unwrap().text().await.unwrap();
-    assert!(html.contains(r#"<script type="application/json" id="branding-data">"#), "{html}");
+    let html = client
+        .get(server.url("/customer"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains(r#"<script type="application/json" id="branding-data">"#),
+        "{html}"
+    );
     assert!(html.contains(r"Northwind \u003ci\u003eBank"), "{html}");
     assert!(!html.contains("<i>") && !html.contains("<img"), "{html}");
 
     let b = driver.browser("branded").await;
-    b.goto(&server.url("/customer")).await.expect("open the page");
+    b.goto(&server.url("/customer"))
+        .await
+        .expect("open the page");
     wait_text(&b, "#brand-name", "Northwind").await;
     // Name and welcome are text: the markup in them shows as written and is not run.
-    assert_eq!(text_of(&b, "#brand-name").await.unwrap(), "Northwind <i>Bank</i>");
+    assert_eq!(
+        text_of(&b, "#brand-name").await.unwrap(),
+        "Northwind <i>Bank</i>"
+    );
     let welcome = text_of(&b, "#welcome").await.unwrap();
     assert!(welcome.starts_with("<img src=x onerror="), "{welcome}");
-    assert!(welcome.contains("<b>Welcome</b> to Northwind."), "{welcome}");
+    assert!(
+        welcome.contains("<b>Welcome</b> to Northwind."),
+        "{welcome}"
+    );
     let page = js(
         &b,
         "return { pwned: window.pwned ?? null, \
@@ -407,8 +473,12 @@ async fn the_page_wears_the_configured_branding_as_text_and_colours() {
     assert_eq!(page["rule"], "rgb(180, 83, 9)", "{page}");
     // The logo loads from this server under the page's policy (img-src 'self').
     let logo_width = eventually("the logo to load", || async {
-        let v = js(&b, "const img = document.querySelector('#brand img.brand-logo'); \
-            return img && img.complete && img.naturalWidth > 0 ? img.naturalWidth : null;").await;
+        let v = js(
+            &b,
+            "const img = document.querySelector('#brand img.brand-logo'); \
+            return img && img.complete && img.naturalWidth > 0 ? img.naturalWidth : null;",
+        )
+        .await;
         v.as_u64()
     })
     .await;
@@ -440,7 +510,9 @@ async fn the_page_wears_the_configured_branding_as_text_and_colours() {
     // Closed every day: the page says to leave a message, before and in the chat.
     let server = Binary::branded(&json!({ "hours": always(json!([])) }), &[]);
     let b = driver.browser("closed").await;
-    b.goto(&server.url("/customer")).await.expect("open the page");
+    b.goto(&server.url("/customer"))
+        .await
+        .expect("open the page");
     let closed = "We're closed now, leave a message and we'll reply when we open";
     wait_text(&b, "#open-now", closed).await;
     wait_text(&b, "#open-sign", "Closed now").await;
@@ -455,8 +527,15 @@ async fn the_page_wears_the_configured_branding_as_text_and_colours() {
     wait_text(&b, ".connection", "Live").await;
     wait_text(&b, "#open-note", closed).await;
     // The default look: its name, its colours, its mark instead of a logo.
-    assert_eq!(text_of(&b, "#brand-name").await.unwrap(), "Customer support");
-    let bar = js(&b, "return getComputedStyle(document.getElementById('brand')).backgroundColor;").await;
+    assert_eq!(
+        text_of(&b, "#brand-name").await.unwrap(),
+        "Customer support"
+    );
+    let bar = js(
+        &b,
+        "return getComputedStyle(document.getElementById('brand')).backgroundColor;",
+    )
+    .await;
     assert_eq!(bar, "rgb(31, 78, 121)");
     b.close().await.expect("close browser");
 }
@@ -464,7 +543,10 @@ async fn the_page_wears_the_configured_branding_as_text_and_colours() {
 #[test]
 fn a_bad_branding_value_stops_the_server_with_a_sentence() {
     for (file, says) in [
-        (r##"{"primaryColor":"red"}"##, "primaryColor \"red\" is not a colour"),
+        (
+            r##"{"primaryColor":"red"}"##,
+            "primaryColor \"red\" is not a colour",
+        ),
         (
             r##"{"primaryColor":"#fff;}body{background:url(//evil)"}"##,
             "#rrggbb",
@@ -472,16 +554,25 @@ fn a_bad_branding_value_stops_the_server_with_a_sentence() {
         (r##"{"accentColor":"#ffff00"}"##, "contrast"),
         (r##"{"name":""}"##, "name"),
         (r##"{"welcome":"hi","colour":"#000000"}"##, "unknown field"),
-        (r##"{"hours":{"timeZone":"UTC","mon":["9-5"]}}"##, "hours.mon"),
+        (
+            r##"{"hours":{"timeZone":"UTC","mon":["9-5"]}}"##,
+            "hours.mon",
+        ),
         (r##"{"logo":"missing.png"}"##, "logo \"missing.png\""),
         ("{", "JSON"),
     ] {
         let stderr = refused_branding(file, &[]);
-        assert!(stderr.contains("--branding branding.json"), "{file}: {stderr}");
+        assert!(
+            stderr.contains("--branding branding.json"),
+            "{file}: {stderr}"
+        );
         assert!(stderr.contains(says), "{file}: {stderr}");
     }
     // A logo that is not the image it claims to be.
-    let stderr = refused_branding(r##"{"logo":"logo.png"}"##, &[("logo.png", b"<html>".as_slice())]);
+    let stderr = refused_branding(
+        r##"{"logo":"logo.png"}"##,
+        &[("logo.png", b"<html>".as_slice())],
+    );
     assert!(stderr.contains("content is not image/png"), "{stderr}");
     // A file that does not exist.
     let dir = tempfile::tempdir().unwrap();
@@ -497,6 +588,9 @@ fn a_bad_branding_value_stops_the_server_with_a_sentence() {
     assert!(stderr.contains("--branding nowhere.json"), "{stderr}");
     let help = Command::new(BIN).arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&help.stdout);
-    assert!(help.contains("--branding") && help.contains("CHAT_BRANDING"), "{help}");
+    assert!(
+        help.contains("--branding") && help.contains("CHAT_BRANDING"),
+        "{help}"
+    );
     assert!(!dir.path().join("test.db").exists());
 }
