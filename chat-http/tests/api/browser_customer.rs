@@ -491,6 +491,8 @@ async fn the_page_wears_the_configured_branding_as_text_and_colours() {
         assert!(hours.contains(day), "{day} missing from {hours:?}");
     }
 
+    screenshot(&b, "customer-page-branded").await;
+
     // In the chat, too, the welcome is text and the bank is open.
     fill(&b, "#customer-id", "cust-1").await;
     b.find(Locator::Css("#login-form button[type=submit]"))
