@@ -7,6 +7,7 @@
 //! # Layout
 //!
 //! - [`config`]: the `Config` clap struct (flags with env fallbacks).
+//! - [`branding`]: the customer page's branding (`--branding`), checked at start.
 //! - [`state`]: [`AppState`], what handlers share (the service, transport settings).
 //! - [`error`]: [`ApiError`], the one mapping of errors to status and JSON body.
 //! - [`extract`]: extractors whose rejections speak the contract, `Auth`, `ClientIp` and
@@ -16,10 +17,11 @@
 //!   timeouts, caps on open connections per address and in all.
 //! - `trace`: the span each request is logged in (secrets in query strings redacted).
 //! - `headers`: `nosniff` on every answer, `Cache-Control: no-store` on the API's.
-//! - `routes/`: REST routes by resource (officers, customers, chats, health, index).
+//! - `routes/`: REST routes by resource (officers, customers, chats, health, index,
+//!   branding).
 //! - `ws`: the WebSocket endpoint `/ws`.
 //! - `pages`: the customer page, officer console and admin console (`assets/`, embedded at
-//!   build time).
+//!   build time), the favicon and the branding's logo.
 //! - [`shutdown`]: graceful shutdown (signals, socket tracking).
 //! - `timing`: the optional `Server-Timing` header (`--server-timing`).
 //! - `testing` (feature `testing`): `TestServer`, a real server for other crates' tests.
@@ -27,6 +29,7 @@
 //! [`app`] builds the router; [`serve`] runs it on a listener until a shutdown future
 //! resolves, then closes the sockets (1001) and the store.
 
+pub mod branding;
 pub mod config;
 pub mod conn;
 pub mod error;
@@ -52,6 +55,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+pub use branding::Branding;
 pub use config::Config;
 pub use conn::ConnSettings;
 pub use error::ApiError;

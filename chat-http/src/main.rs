@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use chat_http::{AppState, Config};
+use chat_http::{AppState, Branding, Config};
 use chat_postgres::{PgBus, PgOptions, PgStore};
 use chatcore::{ChatService, LocalBus, SqliteStore};
 use clap::Parser;
@@ -31,6 +31,14 @@ fn main() -> ExitCode {
         eprintln!("chat-http: {message}");
         return ExitCode::from(2);
     }
+    // Read before anything is opened, so that a bad branding file stops the start.
+    let branding = match config.branding.as_deref().map(Branding::load).transpose() {
+        Ok(branding) => branding.unwrap_or_default(),
+        Err(message) => {
+            eprintln!("chat-http: {message}");
+            return ExitCode::from(2);
+        }
+    };
     let open_files = raise_open_file_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -42,7 +50,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config, open_files)) {
+    match runtime.block_on(run(config, branding, open_files)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("chat-http: {e:#}");
@@ -51,7 +59,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(config: Config, open_files: u64) -> anyhow::Result<()> {
+async fn run(config: Config, branding: Branding, open_files: u64) -> anyhow::Result<()> {
     let service = match &config.database_url {
         Some(url) => open_postgres(&config, url).await?,
         None => {
@@ -69,6 +77,7 @@ async fn run(config: Config, open_files: u64) -> anyhow::Result<()> {
         .limits(config.http_limits())
         .connections(config.conn_settings(open_files))
         .server_timing(config.server_timing)
+        .branding(branding)
         .build();
     let listener =
         listen(config.bind).with_context(|| format!("cannot listen on {}", config.bind))?;
@@ -212,6 +221,9 @@ fn print_banner(config: &Config, addr: std::net::SocketAddr, open_files: u64) {
             "  customer ids are taken on trust (no customer secret): anyone may log in \
              as any customer"
         );
+    }
+    if let Some(path) = &config.branding {
+        let _ = writeln!(out, "  branding:        {}", path.display());
     }
     let _ = writeln!(out, "Press Ctrl-C or send SIGTERM to stop.");
     let _ = out.flush();

@@ -1,159 +1,183 @@
-//! The browser pages: `/customer`, `/officer`, `/admin` and their static assets, embedded in the
-//! binary at build time so that `cargo run -p chat-http` is all a newcomer needs. Served
-//! with a strict Content-Security-Policy (scripts and styles from this origin only, no
+//! The browser pages: `/customer`, `/officer`, `/admin`, their static assets and
+//! `/favicon.ico`, embedded in the binary at build time so that `cargo run -p chat-http`
+//! is all a newcomer needs, and the logo of `--branding`, read at start. Served with a strict Content-Security-Policy (scripts and styles from this origin only, no
 //! inline script). This module serves files; it must not hold any chat logic, which is
 //! the pages' JavaScript talking to the REST and WebSocket API.
 
 use axum::Router;
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+use crate::branding::LOGO_PATH;
 use crate::error::ApiError;
 use crate::extract::Path;
 use crate::state::AppState;
 
 /// Every embedded file: (path under /assets, content type, contents).
-const ASSETS: &[(&str, &str, &str)] = &[
-    ("styles.css", CSS, include_str!("../assets/styles.css")),
-    ("js/api.js", JS, include_str!("../assets/js/api.js")),
-    ("js/session.js", JS, include_str!("../assets/js/session.js")),
-    ("js/socket.js", JS, include_str!("../assets/js/socket.js")),
+const ASSETS: &[(&str, &str, &[u8])] = &[
+    ("favicon.svg", SVG, include_bytes!("../assets/favicon.svg")),
+    ("favicon.ico", ICO, include_bytes!("../assets/favicon.ico")),
+    (
+        "js/branding.js",
+        JS,
+        include_bytes!("../assets/js/branding.js"),
+    ),
+    (
+        "js/components/brandHeader.js",
+        JS,
+        include_bytes!("../assets/js/components/brandHeader.js"),
+    ),
+    ("styles.css", CSS, include_bytes!("../assets/styles.css")),
+    ("js/api.js", JS, include_bytes!("../assets/js/api.js")),
+    (
+        "js/session.js",
+        JS,
+        include_bytes!("../assets/js/session.js"),
+    ),
+    ("js/socket.js", JS, include_bytes!("../assets/js/socket.js")),
     (
         "js/chatBook.js",
         JS,
-        include_str!("../assets/js/chatBook.js"),
+        include_bytes!("../assets/js/chatBook.js"),
     ),
     (
         "js/refusals.js",
         JS,
-        include_str!("../assets/js/refusals.js"),
+        include_bytes!("../assets/js/refusals.js"),
     ),
     (
         "js/systemEntries.js",
         JS,
-        include_str!("../assets/js/systemEntries.js"),
+        include_bytes!("../assets/js/systemEntries.js"),
     ),
     (
         "js/throttle.js",
         JS,
-        include_str!("../assets/js/throttle.js"),
+        include_bytes!("../assets/js/throttle.js"),
     ),
     (
         "js/officers.js",
         JS,
-        include_str!("../assets/js/officers.js"),
+        include_bytes!("../assets/js/officers.js"),
     ),
     (
         "js/following.js",
         JS,
-        include_str!("../assets/js/following.js"),
+        include_bytes!("../assets/js/following.js"),
     ),
     (
         "js/components/dom.js",
         JS,
-        include_str!("../assets/js/components/dom.js"),
+        include_bytes!("../assets/js/components/dom.js"),
     ),
     (
         "js/components/composer.js",
         JS,
-        include_str!("../assets/js/components/composer.js"),
+        include_bytes!("../assets/js/components/composer.js"),
     ),
     (
         "js/components/loginForm.js",
         JS,
-        include_str!("../assets/js/components/loginForm.js"),
+        include_bytes!("../assets/js/components/loginForm.js"),
     ),
     (
         "js/components/connection.js",
         JS,
-        include_str!("../assets/js/components/connection.js"),
+        include_bytes!("../assets/js/components/connection.js"),
     ),
     (
         "js/components/messageList.js",
         JS,
-        include_str!("../assets/js/components/messageList.js"),
+        include_bytes!("../assets/js/components/messageList.js"),
     ),
     (
         "js/components/confirm.js",
         JS,
-        include_str!("../assets/js/components/confirm.js"),
+        include_bytes!("../assets/js/components/confirm.js"),
     ),
     (
         "js/components/chatActions.js",
         JS,
-        include_str!("../assets/js/components/chatActions.js"),
+        include_bytes!("../assets/js/components/chatActions.js"),
     ),
     (
         "js/components/chatLists.js",
         JS,
-        include_str!("../assets/js/components/chatLists.js"),
+        include_bytes!("../assets/js/components/chatLists.js"),
     ),
     (
         "js/components/earlierChats.js",
         JS,
-        include_str!("../assets/js/components/earlierChats.js"),
+        include_bytes!("../assets/js/components/earlierChats.js"),
     ),
     (
         "js/components/officerTable.js",
         JS,
-        include_str!("../assets/js/components/officerTable.js"),
+        include_bytes!("../assets/js/components/officerTable.js"),
     ),
     (
         "js/components/officerForm.js",
         JS,
-        include_str!("../assets/js/components/officerForm.js"),
+        include_bytes!("../assets/js/components/officerForm.js"),
     ),
     (
         "js/components/queueStats.js",
         JS,
-        include_str!("../assets/js/components/queueStats.js"),
+        include_bytes!("../assets/js/components/queueStats.js"),
     ),
     (
         "js/components/myStatus.js",
         JS,
-        include_str!("../assets/js/components/myStatus.js"),
+        include_bytes!("../assets/js/components/myStatus.js"),
     ),
     (
         "js/components/arrivals.js",
         JS,
-        include_str!("../assets/js/components/arrivals.js"),
+        include_bytes!("../assets/js/components/arrivals.js"),
     ),
     (
         "js/components/outbox.js",
         JS,
-        include_str!("../assets/js/components/outbox.js"),
+        include_bytes!("../assets/js/components/outbox.js"),
     ),
     (
         "js/components/typing.js",
         JS,
-        include_str!("../assets/js/components/typing.js"),
+        include_bytes!("../assets/js/components/typing.js"),
     ),
     (
         "js/components/readMarks.js",
         JS,
-        include_str!("../assets/js/components/readMarks.js"),
+        include_bytes!("../assets/js/components/readMarks.js"),
     ),
     (
         "js/pages/customer.js",
         JS,
-        include_str!("../assets/js/pages/customer.js"),
+        include_bytes!("../assets/js/pages/customer.js"),
     ),
     (
         "js/pages/officer.js",
         JS,
-        include_str!("../assets/js/pages/officer.js"),
+        include_bytes!("../assets/js/pages/officer.js"),
     ),
     (
         "js/pages/admin.js",
         JS,
-        include_str!("../assets/js/pages/admin.js"),
+        include_bytes!("../assets/js/pages/admin.js"),
     ),
 ];
 
 const CSS: &str = "text/css; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";
 const HTML: &str = "text/html; charset=utf-8";
+const SVG: &str = "image/svg+xml";
+const ICO: &str = "image/x-icon";
+
+/// An image the server did not write (the branding's logo) gets no rights at all, even
+/// when opened on its own: an SVG's scripts and links stay inert.
+const IMAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; sandbox";
 
 /// No script, style or connection from anywhere but this origin; no inline script; no
 /// framing. `'self'` in connect-src covers the same-origin WebSocket.
@@ -163,10 +187,7 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
-        .route(
-            "/customer",
-            get(|| async { page(include_str!("../assets/customer.html")) }),
-        )
+        .route("/customer", get(customer_page))
         .route(
             "/officer",
             get(|| async { page(include_str!("../assets/officer.html")) }),
@@ -176,27 +197,59 @@ pub(crate) fn router() -> Router<AppState> {
             get(|| async { page(include_str!("../assets/admin.html")) }),
         )
         .route("/assets/{*path}", get(asset))
+        // Browsers ask for /favicon.ico whatever the pages link.
+        .route("/favicon.ico", get(|| async { named_asset("favicon.ico") }))
+        .route(LOGO_PATH, get(logo))
 }
 
 fn page(html: &'static str) -> Response {
-    file(HTML, html, "no-cache")
+    file(HTML, html.as_bytes(), "no-cache", CSP)
+}
+
+/// The customer page, with the branding written in as a JSON data block (not a script:
+/// the page's policy runs none inline), so that its first view already wears it.
+async fn customer_page(State(state): State<AppState>) -> Response {
+    let data = format!(
+        r#"<script type="application/json" id="branding-data">{}</script>"#,
+        state.branding().to_html_data()
+    );
+    let html = include_str!("../assets/customer.html").replacen("<!--branding-->", &data, 1);
+    file(HTML, html, "no-cache", CSP)
 }
 
 async fn asset(Path(path): Path<String>) -> Result<Response, ApiError> {
+    named_asset(&path)
+}
+
+fn named_asset(path: &str) -> Result<Response, ApiError> {
     ASSETS
         .iter()
         .find(|(p, _, _)| *p == path)
-        .map(|(_, kind, body)| file(kind, body, "no-cache"))
+        .map(|(_, kind, body)| file(kind, *body, "no-cache", CSP))
         .ok_or_else(|| ApiError::transport(StatusCode::NOT_FOUND, "not_found", "no such asset"))
 }
 
-fn file(kind: &'static str, body: &'static str, cache: &'static str) -> Response {
+/// The logo of `--branding`, read at start; 404 when none is configured.
+async fn logo(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let (kind, bytes) = state
+        .branding()
+        .logo()
+        .ok_or_else(|| ApiError::transport(StatusCode::NOT_FOUND, "not_found", "no logo"))?;
+    Ok(file(kind, bytes, "no-cache", IMAGE_CSP))
+}
+
+fn file(
+    kind: &'static str,
+    body: impl Into<axum::body::Body>,
+    cache: &'static str,
+    csp: &'static str,
+) -> Response {
     (
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(kind)),
             (
                 header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static(CSP),
+                HeaderValue::from_static(csp),
             ),
             (
                 header::X_CONTENT_TYPE_OPTIONS,
@@ -208,7 +261,7 @@ fn file(kind: &'static str, body: &'static str, cache: &'static str) -> Response
             ),
             (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
         ],
-        body,
+        body.into(),
     )
         .into_response()
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use chatcore::ChatService;
 
+use crate::branding::Branding;
 use crate::conn::ConnSettings;
 use crate::limits::{Guards, HttpLimits};
 use crate::shutdown::Shutdown;
@@ -80,6 +81,7 @@ struct Inner {
     limits: Guards,
     connections: ConnSettings,
     server_timing: bool,
+    branding: Branding,
     shutdown: Shutdown,
 }
 
@@ -99,6 +101,7 @@ impl AppState {
             limits: HttpLimits::default(),
             connections: ConnSettings::default(),
             server_timing: false,
+            branding: Branding::default(),
         }
     }
 
@@ -139,6 +142,11 @@ impl AppState {
         self.inner.server_timing
     }
 
+    /// The customer page's branding.
+    pub(crate) fn branding(&self) -> &Branding {
+        &self.inner.branding
+    }
+
     pub(crate) fn shutdown(&self) -> &Shutdown {
         &self.inner.shutdown
     }
@@ -153,6 +161,7 @@ pub struct AppStateBuilder {
     limits: HttpLimits,
     connections: ConnSettings,
     server_timing: bool,
+    branding: Branding,
 }
 
 impl AppStateBuilder {
@@ -195,6 +204,12 @@ impl AppStateBuilder {
         self
     }
 
+    /// The customer page's branding (`--branding`); default [`Branding::default()`].
+    pub fn branding(mut self, branding: Branding) -> Self {
+        self.branding = branding;
+        self
+    }
+
     /// The state.
     pub fn build(self) -> AppState {
         let max_chars = self.service.config().max_message_chars;
@@ -214,6 +229,7 @@ impl AppStateBuilder {
                 limits,
                 connections: self.connections,
                 server_timing: self.server_timing,
+                branding: self.branding,
                 shutdown: Shutdown::new(),
             }),
         }

@@ -237,6 +237,12 @@ pub struct Config {
     /// request's arrival to its answer being ready (for benchmarks and diagnostics).
     #[arg(long, env = "CHAT_SERVER_TIMING")]
     pub server_timing: bool,
+
+    /// JSON file with the customer page's branding: the bank's name, primary and accent
+    /// colours (`#rrggbb`), a logo file, a welcome text and opening hours (docs/DEPLOY.md,
+    /// "Branding the customer page"). Checked at start: a bad value stops the server.
+    #[arg(long, env = "CHAT_BRANDING", value_name = "PATH")]
+    pub branding: Option<PathBuf>,
 }
 
 /// A presence ttl: a duration of 1 second or more (not `off`).

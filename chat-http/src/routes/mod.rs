@@ -2,6 +2,7 @@
 //! call one `ChatService` method and shape the answer; they must not check rights or
 //! validate beyond the wire format, which is the service's job.
 
+mod branding;
 mod chats;
 mod customers;
 mod health;
@@ -17,6 +18,7 @@ use crate::state::AppState;
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .merge(index::router())
+        .merge(branding::router())
         .merge(health::router())
         .merge(officers::router())
         .merge(customers::router())

@@ -72,8 +72,21 @@ pub(crate) fn driver() -> Option<Driver> {
 impl Driver {
     /// A new browser with a fresh profile, sized like a laptop screen.
     pub(crate) async fn browser(&self, name: &str) -> Client {
+        self.start(name, None).await
+    }
+
+    /// A new browser with a fresh profile emulating a phone: a touch screen whose
+    /// viewport is `width` x `height` CSS pixels.
+    pub(crate) async fn phone(&self, name: &str, width: u32, height: u32) -> Client {
+        let screen = json!({
+            "deviceMetrics": { "width": width, "height": height, "pixelRatio": 2.0, "mobile": true, "touch": true },
+        });
+        self.start(name, Some(screen)).await
+    }
+
+    async fn start(&self, name: &str, mobile_emulation: Option<Value>) -> Client {
         let profile = self.profiles.path().join(name);
-        let caps = json!({
+        let mut caps = json!({
             "goog:chromeOptions": {
                 "binary": CHROMIUM,
                 "args": [
@@ -85,6 +98,9 @@ impl Driver {
                 ]
             }
         });
+        if let Some(emulation) = mobile_emulation {
+            caps["goog:chromeOptions"]["mobileEmulation"] = emulation;
+        }
         let serde_json::Value::Object(caps) = caps else {
             unreachable!()
         };

@@ -10,6 +10,7 @@ mod browser;
 mod browser_admin;
 mod browser_console;
 mod browser_conversation;
+mod browser_customer;
 mod browser_lifecycle;
 mod browser_routing;
 mod capacity;

@@ -7,9 +7,14 @@
  * end of the chat are shown as they happen. The customer may end the chat (after a
  * confirmation); once it has ended, by anyone, the page says so, stops the composer and
  * offers a new conversation. The token lives in sessionStorage only. Business rules
- * stay on the server.
+ * stay on the server. A host application's link (an identity token, or a customer id
+ * with its signature) starts or resumes the chat at once, without the form. The page
+ * wears the bank's branding (name, colours, logo, welcome text, opening hours) as
+ * `GET /api/branding` gives it.
  */
 import * as api from '../api.js';
+import { pageBranding } from '../branding.js';
+import { applyBranding, fillBanner, openingHours, openNote } from '../components/brandHeader.js';
 import { isOlder } from '../chatBook.js';
 import { Composer } from '../components/composer.js';
 import { ConfirmButton } from '../components/confirm.js';
@@ -27,6 +32,7 @@ import { officerNamesIn } from '../systemEntries.js';
 
 const STORAGE_KEY = 'chat.customer';
 const root = /** @type {HTMLElement} */ (document.getElementById('app'));
+const banner = /** @type {HTMLElement} */ (document.getElementById('brand'));
 
 /** @typedef {{ token: string, chatId: string, customerId: string }} Session */
 
@@ -40,6 +46,15 @@ const linkedCustomer = params.get('customerId');
 const linkedSignature = params.get('signature');
 if (linkedToken || linkedCustomer || linkedSignature) history.replaceState(null, '', location.pathname);
 
+// The bank's look first, so that the first view already wears it.
+const branding = pageBranding();
+applyBranding(branding);
+fillBanner(banner, branding);
+
+/** The bank's welcome text, as text (line breaks kept by the style). */
+const welcome = (/** @type {string} */ id) =>
+  branding.welcome ? h('p', { id, class: 'welcome' }, branding.welcome) : null;
+
 /** @param {string} [notice] */
 function showLogin(notice) {
   const input = /** @type {HTMLInputElement} */ (
@@ -48,7 +63,7 @@ function showLogin(notice) {
   input.value = linkedCustomer ?? '';
   const form = loginForm({
     title: 'Chat with a loan officer',
-    fields: [h('label', { for: 'customer-id' }, 'Your customer number'), input],
+    fields: [welcome('welcome'), h('label', { for: 'customer-id' }, 'Your customer number'), input].filter((x) => x !== null),
     submit: 'Start chat',
     notice,
     login: async () => {
@@ -58,7 +73,8 @@ function showLogin(notice) {
       showChat(session, result.chat);
     },
   });
-  root.replaceChildren(form);
+  const hours = openingHours(branding);
+  root.replaceChildren(...(hours ? [form, hours] : [form]));
   input.focus();
 }
 
@@ -265,9 +281,12 @@ function showChat(session, first) {
         endChat.element,
         h('button', { type: 'button', class: 'link', onclick: () => { api.logout(session.token).catch(() => {}); signOut(); } }, 'Sign out'),
       ),
+      welcome('chat-welcome'),
       status,
       place,
-      list.element,
+      openNote(branding, 'open-note'),
+      // The timeline takes the height the rest leaves (styles.css, customer page).
+      h('div', { class: 'timeline-area' }, list.element),
       typing.element,
       ended,
       composer.element,
@@ -321,10 +340,38 @@ async function loginWithToken(token) {
   }
 }
 
+/**
+ * Logs in with the customer id and signature of the link at once (the host application
+ * vouches for the id); a signature the server refuses shows the form and says why.
+ * @param {string} customerId
+ * @param {string} signature
+ */
+async function loginWithSignature(customerId, signature) {
+  root.replaceChildren(h('p', { class: 'status', role: 'status' }, 'Signing in…'));
+  try {
+    const result = await api.customerLogin(customerId, signature);
+    const session = { token: result.token, chatId: result.chat.id, customerId: result.chat.customerId };
+    if (existing && existing.token !== session.token) api.logout(existing.token).catch(() => {});
+    stored.save(STORAGE_KEY, session);
+    showChat(session, result.chat);
+  } catch (err) {
+    const refused = err instanceof api.ApiError && ['invalid_signature', 'invalid_id', 'invalid_field'].includes(err.code);
+    showLogin(
+      refused
+        ? 'This link is not valid or has expired. Please open the chat again from your account.'
+        : String(err instanceof Error ? err.message : err),
+    );
+  }
+}
+
 /** @type {Session | null} */
 const existing = stored.load(STORAGE_KEY);
 if (linkedToken) {
   loginWithToken(linkedToken);
+} else if (linkedCustomer && linkedSignature) {
+  // A fresh login even when this tab has a session: the server answers the customer's
+  // open chat (so it resumes), and a link for another customer replaces the session.
+  loginWithSignature(linkedCustomer, linkedSignature);
 } else if (existing && (!linkedCustomer || linkedCustomer === existing.customerId)) {
   showChat(existing);
 } else {
