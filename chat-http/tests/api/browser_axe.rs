@@ -11,7 +11,7 @@
 //! judged. `AXE_TOLERATE=rule,rule` lets violations of those rules pass for a local run
 //! (they are still printed); CI sets nothing, so nothing is tolerated.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use fantoccini::{Client, Locator};
 use serde::Deserialize;
@@ -92,10 +92,13 @@ async fn axe(b: &Client) -> Run {
     serde_json::from_value(run).expect("axe's results")
 }
 
-/// The violations found in every page state checked, to be reported together.
+/// The violations found in every page state checked, reported together: by rule, then
+/// by element, each with the page states it was seen in.
 struct Audit {
     tolerated: BTreeSet<String>,
-    found: Vec<String>,
+    /// Rule id: its impact, help and address; by element (selector): what is wrong
+    /// there and the states seen in.
+    found: BTreeMap<String, (String, BTreeMap<String, (String, Vec<String>)>)>,
     states: Vec<String>,
 }
 
@@ -108,9 +111,13 @@ impl Audit {
             .filter(|s| !s.is_empty())
             .map(String::from)
             .collect();
+        Self::tolerating(tolerated)
+    }
+
+    fn tolerating(tolerated: BTreeSet<String>) -> Self {
         Self {
             tolerated,
-            found: Vec::new(),
+            found: BTreeMap::new(),
             states: Vec::new(),
         }
     }
@@ -123,30 +130,61 @@ impl Audit {
         assert!(run.rules > 50, "{state}: axe ran only {} rules", run.rules);
         self.states.push(state.to_string());
         for v in run.violations {
-            let mut line = format!(
-                "[{state}] {} ({}): {} <{}>",
-                v.id, v.impact, v.help, v.help_url
-            );
-            for n in &v.nodes {
-                let summary = n.summary.replace('\n', " ");
-                line.push_str(&format!("\n      at {}: {summary}", n.target));
-            }
             if self.tolerated.contains(&v.id) {
-                eprintln!("tolerated (AXE_TOLERATE): {line}");
-            } else {
-                self.found.push(line);
+                eprintln!(
+                    "tolerated (AXE_TOLERATE) in [{state}]: {} at {:?}",
+                    v.id,
+                    v.nodes.iter().map(|n| &n.target).collect::<Vec<_>>()
+                );
+                continue;
+            }
+            let (_, nodes) = self.found.entry(v.id.clone()).or_insert_with(|| {
+                (
+                    format!("{} ({}): {} <{}>", v.id, v.impact, v.help, v.help_url),
+                    BTreeMap::new(),
+                )
+            });
+            for n in v.nodes {
+                let summary = n
+                    .summary
+                    .replace("Fix any of the following:", "")
+                    .replace("Fix all of the following:", "")
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let (_, states) = nodes.entry(n.target).or_insert((summary, Vec::new()));
+                states.push(state.to_string());
             }
         }
     }
 
+    /// The report: one paragraph per rule, a line per element.
+    fn report(&self) -> String {
+        let mut out = String::new();
+        for (title, nodes) in self.found.values() {
+            out.push_str(&format!("\n{title}\n"));
+            for (target, (summary, states)) in nodes {
+                out.push_str(&format!(
+                    "    at {target}: {summary}\n      in: {}\n",
+                    states.join("; ")
+                ));
+            }
+        }
+        out
+    }
+
     /// Fails listing every violation found, if there is any.
     fn finish(self) {
-        eprintln!("axe checked {} page states: {:?}", self.states.len(), self.states);
+        eprintln!(
+            "axe checked {} page states: {:?}",
+            self.states.len(),
+            self.states
+        );
         assert!(
             self.found.is_empty(),
-            "{} accessibility violations (axe-core, tags {AXE_TAGS:?}):\n  {}",
+            "accessibility violations of {} rules (axe-core, tags {AXE_TAGS:?}):\n{}",
             self.found.len(),
-            self.found.join("\n  ")
+            self.report()
         );
     }
 }
@@ -212,19 +250,14 @@ async fn axe_finds_a_violation_put_into_the_page() {
     assert_eq!(label.nodes.len(), 1, "{label:?}");
     assert_eq!(label.nodes[0].target, "#unlabelled");
     // And the report lists it, with the page state and the selector.
-    let mut audit = Audit {
-        tolerated: BTreeSet::new(),
-        found: Vec::new(),
-        states: Vec::new(),
-    };
+    let mut audit = Audit::tolerating(BTreeSet::new());
     audit.check(&b, "admin: spoiled").await;
+    let report = audit.report();
     assert!(
-        audit
-            .found
-            .iter()
-            .any(|l| l.starts_with("[admin: spoiled] label (critical)") && l.contains("#unlabelled")),
-        "{:?}",
-        audit.found
+        report.contains("\nlabel (critical): ")
+            && report.contains("    at #unlabelled: ")
+            && report.contains("in: admin: spoiled"),
+        "{report}"
     );
     b.close().await.expect("close browser");
 }
@@ -238,7 +271,10 @@ async fn axe_customer_page_and_officer_console_in_every_state() {
     let customer = driver.browser("customer").await;
 
     // The officer's sign-in form, then a refused password said in words.
-    alice.goto(&app.url("/officer")).await.expect("open console");
+    alice
+        .goto(&app.url("/officer"))
+        .await
+        .expect("open console");
     wait_text(&alice, "#login-form", "Officer id").await;
     audit.check(&alice, "officer: sign-in form").await;
     fill(&alice, "#officer-id", "alice").await;
@@ -263,7 +299,9 @@ async fn axe_customer_page_and_officer_console_in_every_state() {
         .await
         .expect("open the expired link");
     wait_text(&customer, "#login-form .error", "expired").await;
-    audit.check(&customer, "customer: an expired link refused").await;
+    audit
+        .check(&customer, "customer: an expired link refused")
+        .await;
     let link = app.identity_token("cust-1", 600, None, Some("Ada Lovelace"));
     customer
         .goto(&app.url(&format!("/customer?identityToken={link}")))
@@ -273,7 +311,9 @@ async fn axe_customer_page_and_officer_console_in_every_state() {
     wait_text(&customer, "#chat-status", "Waiting for an officer").await;
     send(&customer, "Hello, I have a question about my loan.").await;
     wait_text(&customer, ".messages", "question about my loan").await;
-    audit.check(&customer, "customer: waiting in the queue").await;
+    audit
+        .check(&customer, "customer: waiting in the queue")
+        .await;
 
     // Two chats in the queue.
     app.new_customer("cust-2").await;
@@ -305,7 +345,9 @@ async fn axe_customer_page_and_officer_console_in_every_state() {
     // The customer is asked before ending; "Keep chatting".
     click(&customer, "button.end-chat").await;
     wait_text(&customer, ".confirm", "End this conversation?").await;
-    audit.check(&customer, "customer: asked before ending").await;
+    audit
+        .check(&customer, "customer: asked before ending")
+        .await;
     click(&customer, ".confirm button.cancel").await;
 
     // Alice is asked before ending, and ends it.
@@ -340,7 +382,10 @@ async fn axe_customer_page_and_officer_console_in_every_state() {
     click(&alice, "#earlier-chats li button.show").await;
     wait_text(&alice, "#earlier-chats", "this is Alice").await;
     audit
-        .check(&alice, "officer: a chat with the earlier conversation shown")
+        .check(
+            &alice,
+            "officer: a chat with the earlier conversation shown",
+        )
         .await;
 
     audit.finish();
@@ -419,7 +464,10 @@ async fn axe_admin_console_in_every_state() {
 
     audit.finish();
     let left: Value = b
-        .execute("return document.querySelectorAll('tr.disabled').length;", vec![])
+        .execute(
+            "return document.querySelectorAll('tr.disabled').length;",
+            vec![],
+        )
         .await
         .expect("count disabled rows");
     assert_eq!(left, json!(1), "only Bob is disabled");
@@ -469,10 +517,7 @@ async fn weak_focus_rings(b: &Client, stops: usize) -> (Vec<String>, usize) {
                 value: Key::Tab.into(),
             });
         b.perform_actions(tab).await.expect("press Tab");
-        let ring = b
-            .execute(FOCUS_RING, vec![])
-            .await
-            .expect("read the ring");
+        let ring = b.execute(FOCUS_RING, vec![]).await.expect("read the ring");
         if ring.is_null() {
             continue;
         }
@@ -500,20 +545,37 @@ async fn axe_keyboard_focus_is_visible_with_3_to_1_contrast_on_every_stop() {
     let admin = driver.browser("admin").await;
     let alice = driver.browser("alice").await;
 
-    admin.goto(&app.url("/admin")).await.expect("open the console");
+    admin
+        .goto(&app.url("/admin"))
+        .await
+        .expect("open the console");
     fill(&admin, "#admin-token", ADMIN_TOKEN).await;
     click(&admin, "#login-form button[type=submit]").await;
     wait_text(&admin, ".connection", "Live").await;
     wait_text(&admin, "#officers-table", "Alice").await;
     let (weak, reached) = weak_focus_rings(&admin, 30).await;
-    assert!(reached >= 10, "only {reached} tab stops reached in the admin console");
-    assert!(weak.is_empty(), "admin console: weak focus rings:\n  {}", weak.join("\n  "));
+    assert!(
+        reached >= 10,
+        "only {reached} tab stops reached in the admin console"
+    );
+    assert!(
+        weak.is_empty(),
+        "admin console: weak focus rings:\n  {}",
+        weak.join("\n  ")
+    );
 
     login_officer(&alice, &app, "alice").await;
     wait_rows(&alice, "#queue", 1).await;
     let (weak, reached) = weak_focus_rings(&alice, 20).await;
-    assert!(reached >= 6, "only {reached} tab stops reached in the officer console");
-    assert!(weak.is_empty(), "officer console: weak focus rings:\n  {}", weak.join("\n  "));
+    assert!(
+        reached >= 6,
+        "only {reached} tab stops reached in the officer console"
+    );
+    assert!(
+        weak.is_empty(),
+        "officer console: weak focus rings:\n  {}",
+        weak.join("\n  ")
+    );
     for b in [admin, alice] {
         b.close().await.expect("close browser");
     }
