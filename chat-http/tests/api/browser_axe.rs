@@ -92,13 +92,16 @@ async fn axe(b: &Client) -> Run {
     serde_json::from_value(run).expect("axe's results")
 }
 
+/// One rule's violations: its title (id, impact, help, address) and, by element
+/// (selector), what is wrong there and the page states it was seen in.
+type RuleFindings = (String, BTreeMap<String, (String, Vec<String>)>);
+
 /// The violations found in every page state checked, reported together: by rule, then
 /// by element, each with the page states it was seen in.
 struct Audit {
     tolerated: BTreeSet<String>,
-    /// Rule id: its impact, help and address; by element (selector): what is wrong
-    /// there and the states seen in.
-    found: BTreeMap<String, (String, BTreeMap<String, (String, Vec<String>)>)>,
+    /// By rule id.
+    found: BTreeMap<String, RuleFindings>,
     states: Vec<String>,
 }
 
