@@ -8,6 +8,7 @@ mod server;
 mod authz;
 mod browser;
 mod browser_admin;
+mod browser_axe;
 mod browser_console;
 mod browser_conversation;
 mod browser_customer;

@@ -22,16 +22,17 @@ export function duration(ms) {
 export class QueueStats {
   constructor() {
     // The count is announced when it changes; the wait, which changes every second, is
-    // a timer (not announced by itself), so that a screen reader is not flooded.
+    // a timer (not announced by itself), so that a screen reader is not flooded. A `dd`
+    // may carry no role, so the timer is a span inside it.
     this.length = h('dd', { id: 'queue-length', 'aria-live': 'polite', 'aria-atomic': 'true' }, '…');
-    this.wait = h('dd', { id: 'longest-wait', role: 'timer', 'aria-atomic': 'true' }, '…');
+    this.wait = h('span', { id: 'longest-wait', role: 'timer', 'aria-atomic': 'true' }, '…');
     /** @type {number | null} when the oldest pending chat was created, ms since the epoch */
     this.oldest = null;
     this.element = h(
       'section',
       { id: 'queue-stats', class: 'card stats', 'aria-labelledby': 'queue-heading' },
       h('h2', { id: 'queue-heading' }, 'Queue'),
-      h('dl', {}, h('div', {}, h('dt', {}, 'Waiting'), this.length), h('div', {}, h('dt', {}, 'Longest wait'), this.wait)),
+      h('dl', {}, h('div', {}, h('dt', {}, 'Waiting'), this.length), h('div', {}, h('dt', {}, 'Longest wait'), h('dd', {}, this.wait))),
     );
     this.timer = setInterval(() => this.tick(), 1000);
   }
