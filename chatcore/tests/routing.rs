@@ -188,6 +188,53 @@ async fn a_waiting_chat_goes_to_an_officer_who_is_connected_available_and_has_ro
     assert_eq!(fourth.status, ChatStatus::Pending);
 }
 
+/// In manual mode nothing is given by itself: an officer who is connected, available
+/// and has room still claims (a login must not route its own chat; the desk benchmark
+/// caught one that did).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_manual_mode_a_new_chat_waits_for_a_claim() {
+    let (store, _dir) = sqlite();
+    let s = nodes(store, &ServiceConfig::default(), 1).remove(0);
+    let amy = add_officer(&s, "amy", Some(2)).await;
+    let _session = connect(&s, &amy).await;
+    eventually("amy connected", || async { connected(&s, &amy).await }).await;
+    let waiting = login(&s, "c1").await;
+    assert_eq!(
+        (waiting.status, waiting.queue_position),
+        (ChatStatus::Pending, Some(1))
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(chat(&s, waiting.id).await.status, ChatStatus::Pending);
+}
+
+/// Logins at the same moment spread over the officers (each picks as if the chats being
+/// given meanwhile were open already) instead of all going to the one with the fewest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logins_at_the_same_moment_spread_over_the_officers() {
+    let (store, _dir) = sqlite();
+    let s = nodes(store, &auto(), 1).remove(0);
+    let mut sessions = Vec::new();
+    for name in ["amy", "bob", "cat", "dan"] {
+        let officer = add_officer(&s, name, Some(4)).await;
+        sessions.push(connect(&s, &officer).await);
+        eventually("connected", || async { connected(&s, &officer).await }).await;
+    }
+    let chats = futures_util::future::join_all((0..4).map(|i| {
+        let s = s.clone();
+        async move { login(&s, &format!("c{i}")).await }
+    }))
+    .await;
+    let mut owners: Vec<String> = chats
+        .iter()
+        .map(|c| {
+            assert_eq!(c.status, ChatStatus::Assigned, "{c:?}");
+            c.assigned_officer_id.as_ref().unwrap().to_string()
+        })
+        .collect();
+    owners.sort();
+    assert_eq!(owners, ["amy", "bob", "cat", "dan"], "one chat each");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_order_is_previous_officer_then_fewest_open_then_longest_since_assigned() {
     let (store, _dir) = sqlite();

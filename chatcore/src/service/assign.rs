@@ -15,12 +15,16 @@
 //! A login does not queue behind the node's rounds: its new chat makes its own attempt
 //! ([`ChatService::assign_if_room`]) when the officers have room for it and for every
 //! chat waiting before it, so that it passes nobody; only otherwise does it run a
-//! round. (Measured: with every login running a round, 33 logins a second on a busy
-//! machine queued for seconds behind each other; docs/BENCHMARKS.md, "A day at the
-//! desk".)
+//! round. Logins at the same moment on one node pick as if the chats being given
+//! meanwhile were open already (`Desk::pick_giving`), so they spread over the officers
+//! rather than all going to the one with the fewest. (Measured: with every login
+//! running a round, 33 logins a second on a busy machine queued for seconds behind each
+//! other; docs/BENCHMARKS.md, "A day at the desk".)
 //!
 //! [`Assignment::Auto`]: super::Assignment::Auto
 //! [`Store::transition`]: crate::store::Store::transition
+
+use std::collections::HashMap;
 
 use super::ChatService;
 use crate::error::{Error, Result};
@@ -101,14 +105,31 @@ impl Candidates {
     /// The officer for the next chat: `preferred` if they are a candidate, else the
     /// fewest open chats, then the earliest turn.
     fn pick(&self, preferred: Option<&OfficerId>) -> Option<OfficerId> {
+        self.pick_beside(preferred, &HashMap::new())
+    }
+
+    /// [`Candidates::pick`], counting the chats each officer is being given meanwhile
+    /// (`giving`) as open, and an officer with no room left for them as full.
+    fn pick_beside(
+        &self,
+        preferred: Option<&OfficerId>,
+        giving: &HashMap<OfficerId, u32>,
+    ) -> Option<OfficerId> {
+        let given = |id: &OfficerId| giving.get(id).copied().unwrap_or(0);
+        let has_room = |id: &OfficerId, room: &Option<u32>| room.is_none_or(|r| r > given(id));
         if let Some(p) = preferred {
-            if self.officers.iter().any(|(id, ..)| id == p) {
+            if self
+                .officers
+                .iter()
+                .any(|(id, _, room, _)| id == p && has_room(id, room))
+            {
                 return Some(p.clone());
             }
         }
         self.officers
             .iter()
-            .min_by_key(|(_, open, _, turn)| (*open, *turn))
+            .filter(|(id, _, room, _)| has_room(id, room))
+            .min_by_key(|(id, open, _, turn)| (open.saturating_add(given(id)), *turn))
             .map(|(id, ..)| id.clone())
     }
 
@@ -209,10 +230,13 @@ impl ChatService {
             return Ok(First::NotFirst);
         }
         let preferred = self.previous_officer(chat).await?;
-        while let Some(officer) = candidates.pick(preferred.as_ref()) {
-            match self.give(chat, &officer).await? {
+        let desk = self.desk();
+        while let Some(picked) =
+            desk.pick_giving(|giving| candidates.pick_beside(preferred.as_ref(), giving))
+        {
+            match self.give(chat, &picked.officer).await? {
                 Attempt::Given(now) => return Ok(First::Given(now)),
-                Attempt::Full => candidates.drop_officer(&officer),
+                Attempt::Full => candidates.drop_officer(&picked.officer),
                 Attempt::Gone => return Ok(First::NotFirst),
             }
         }
@@ -338,5 +362,36 @@ mod tests {
         c.drop_officer(&id("a"));
         assert!(c.is_empty());
         assert_eq!(c.pick(None), None);
+    }
+
+    #[test]
+    fn chats_being_given_count_as_open_when_picking() {
+        let c = Candidates::new(vec![
+            officer("a", 0, Some(1)),
+            officer("b", 0, Some(3)),
+            officer("c", 1, Some(3)),
+        ]);
+        let giving = |pairs: &[(&str, u32)]| -> HashMap<OfficerId, u32> {
+            pairs.iter().map(|(o, n)| (id(o), *n)).collect()
+        };
+        assert_eq!(c.pick_beside(None, &giving(&[])), Some(id("a")));
+        // a's one slot is being filled: a is full, b is next.
+        assert_eq!(c.pick_beside(None, &giving(&[("a", 1)])), Some(id("b")));
+        // b being given two counts as 2 open: c (1 open) goes first.
+        assert_eq!(
+            c.pick_beside(None, &giving(&[("a", 1), ("b", 2)])),
+            Some(id("c"))
+        );
+        // The previous officer goes first only while they have room.
+        assert_eq!(c.pick_beside(Some(&id("a")), &giving(&[])), Some(id("a")));
+        assert_eq!(
+            c.pick_beside(Some(&id("a")), &giving(&[("a", 1)])),
+            Some(id("b"))
+        );
+        // Nobody with room: none.
+        assert_eq!(
+            c.pick_beside(None, &giving(&[("a", 1), ("b", 3), ("c", 2)])),
+            None
+        );
     }
 }

@@ -219,6 +219,9 @@ impl ChatService {
     /// A new pending chat in automatic mode: a round of assignment now, before the
     /// login answers, so that the answer shows the officer it went to.
     async fn route_new_chat(&self, chat: Chat) -> Result<Chat> {
+        if self.config().assignment != super::Assignment::Auto {
+            return Ok(chat);
+        }
         match self.assign_if_room(&chat).await {
             Ok(First::Given(now)) => return Ok(now),
             // It waits its turn (a round runs when an officer has room), unless a round

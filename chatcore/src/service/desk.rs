@@ -123,6 +123,10 @@ pub(super) struct Desk {
     queue_read: AtomicBool,
     /// One automatic assignment at a time on this node (nodes race in the store).
     pub(super) assigning: tokio::sync::Mutex<()>,
+    /// Chats this node's logins are giving right now, per officer: a login picks as if
+    /// they were given already, so that logins at the same moment spread over the
+    /// officers instead of all picking the one with the fewest open chats.
+    giving: Mutex<HashMap<OfficerId, u32>>,
     task: OnceLock<tokio::task::AbortHandle>,
 }
 
@@ -137,6 +141,7 @@ impl Default for Desk {
             queue: watch::Sender::new(Arc::default()),
             queue_read: AtomicBool::new(false),
             assigning: tokio::sync::Mutex::new(()),
+            giving: Mutex::default(),
             task: OnceLock::new(),
         }
     }
@@ -155,7 +160,40 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// An officer picked by a login, counted as giving until dropped.
+pub(super) struct Giving<'a> {
+    desk: &'a Desk,
+    pub(super) officer: OfficerId,
+}
+
+impl Drop for Giving<'_> {
+    fn drop(&mut self) {
+        let mut giving = lock(&self.desk.giving);
+        if let Some(n) = giving.get_mut(&self.officer) {
+            *n -= 1;
+            if *n == 0 {
+                giving.remove(&self.officer);
+            }
+        }
+    }
+}
+
 impl Desk {
+    /// Picks with `pick` (given the chats each officer is being given now) and counts
+    /// the pick as giving, in one step, so that two logins never pick on the same count.
+    pub(super) fn pick_giving(
+        &self,
+        pick: impl FnOnce(&HashMap<OfficerId, u32>) -> Option<OfficerId>,
+    ) -> Option<Giving<'_>> {
+        let mut giving = lock(&self.giving);
+        let officer = pick(&giving)?;
+        *giving.entry(officer.clone()).or_insert(0) += 1;
+        Some(Giving {
+            desk: self,
+            officer,
+        })
+    }
+
     /// An officer's connection opened on this node.
     pub(super) fn connect(&self, officer: &OfficerId) {
         let mut connections = lock(&self.connections);
