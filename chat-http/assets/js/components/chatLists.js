@@ -58,8 +58,11 @@ export class ChatLists {
     this.queueCount = h('span', { class: 'count' }, '0');
     // Focusable from script only (after signing in), not a stop of the Tab key.
     this.queueTitle = h('h2', { id: 'queue-title', tabindex: '-1' }, 'Queue ', this.queueCount);
-    this.openList = h('ul', { id: 'my-chats', class: 'chat-list', role: 'tabpanel', 'aria-labelledby': 'tab-open' });
-    this.resolvedList = h('ul', { id: 'my-resolved', class: 'chat-list', role: 'tabpanel', 'aria-labelledby': 'tab-resolved' });
+    this.openList = h('ul', { id: 'my-chats', class: 'chat-list' });
+    this.resolvedList = h('ul', { id: 'my-resolved', class: 'chat-list' });
+    // The tab panels wrap the lists (a list with role tabpanel orphans its items).
+    this.openPanel = h('div', { id: 'panel-open', role: 'tabpanel', 'aria-labelledby': 'tab-open' }, this.openList);
+    this.resolvedPanel = h('div', { id: 'panel-resolved', role: 'tabpanel', 'aria-labelledby': 'tab-resolved' }, this.resolvedList);
     this.openTab = this.tabButton('open', 'tab-open', 'Open');
     this.resolvedTab = this.tabButton('resolved', 'tab-resolved', 'Resolved');
     this.element = h(
@@ -71,8 +74,8 @@ export class ChatLists {
         { 'aria-labelledby': 'mine-title' },
         h('h2', { id: 'mine-title' }, 'My chats'),
         h('div', { class: 'tabs', role: 'tablist', 'aria-labelledby': 'mine-title' }, this.openTab, this.resolvedTab),
-        this.openList,
-        this.resolvedList,
+        this.openPanel,
+        this.resolvedPanel,
       ),
     );
     this.showTab(tab);
@@ -80,7 +83,7 @@ export class ChatLists {
 
   /** @param {Tab} tab @param {string} id @param {string} label */
   tabButton(tab, id, label) {
-    return h('button', { type: 'button', id, role: 'tab', class: 'tab', onclick: () => { this.showTab(tab); this.onTab(tab); } }, label);
+    return h('button', { type: 'button', id, role: 'tab', class: 'tab', 'aria-controls': `panel-${tab}`, onclick: () => { this.showTab(tab); this.onTab(tab); } }, label);
   }
 
   /** Puts the keyboard at the queue's heading, where an officer's work starts. */
@@ -92,8 +95,8 @@ export class ChatLists {
   showTab(tab) {
     this.tab = tab;
     for (const [name, button, panel] of /** @type {const} */ ([
-      ['open', this.openTab, this.openList],
-      ['resolved', this.resolvedTab, this.resolvedList],
+      ['open', this.openTab, this.openPanel],
+      ['resolved', this.resolvedTab, this.resolvedPanel],
     ])) {
       button.setAttribute('aria-selected', String(name === tab));
       button.classList.toggle('active', name === tab);

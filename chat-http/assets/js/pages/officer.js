@@ -635,7 +635,7 @@ function showConsole(session, justSignedIn = false) {
         { class: 'columns' },
         lists.element,
         h(
-          'main',
+          'section',
           { class: 'card chat', 'aria-labelledby': 'chat-title' },
           h('header', { class: 'chat-head' }, title, actions.element),
           chatStatus,
