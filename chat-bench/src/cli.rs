@@ -156,10 +156,10 @@ pub(crate) struct FanoutArgs {
     /// How long receivers may take to get the last message before the rest count as lost.
     #[arg(long, value_parser = parse_duration, default_value = "10s")]
     pub(crate) timeout: Duration,
-    /// Typing and read traffic beside the messages, as two people in the chat make it:
-    /// before each message the customer says `typing` and the officer too (the server
-    /// passes at most one a second per person), and after each the officer marks it read
-    /// (one `read` event per message to the customer's receivers).
+    /// Typing and read traffic beside the messages, as two people in the chat make it
+    /// with the pages: `typing` from the customer and the officer once a second (all the
+    /// server passes on), and the officer's read mark of the latest message at most
+    /// every 300 ms (the pages coalesce marks so).
     #[arg(long)]
     pub(crate) typing: bool,
 }

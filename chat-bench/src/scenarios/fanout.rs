@@ -4,9 +4,10 @@
 //! exactly once, in seq order; anything missing when the time is up counts as lost.
 //!
 //! With `--typing`, two more sockets (not joined: they only write) make the chat's other
-//! traffic: the customer's and the officer's `typing` before each message, and the
-//! officer's read mark after each, which the receivers get as `typing` and `read` events
-//! beside the messages (and skip unparsed past their type).
+//! traffic as the pages make it: the customer's and the officer's `typing` (at most once
+//! a second each, all the server passes on) and the officer's read mark of the latest
+//! message (at most every 300 ms, as the pages coalesce marks), which the receivers get
+//! as `typing` and `read` events beside the messages (and skip unparsed past their type).
 
 use std::borrow::Cow;
 use std::time::{Duration, Instant};
@@ -52,9 +53,10 @@ pub(crate) async fn run(target: &Target, args: &FanoutArgs) -> Scenario {
     }
     if args.typing {
         scenario.note(
-            "typing traffic on: before each message the customer and the officer send \
-             `typing` (the server passes at most one a second per person), after each the \
-             officer marks it read; receivers get those events beside the messages",
+            "typing traffic on: the customer and the officer send `typing` once a second \
+             (all the server passes on), the officer marks the latest message read at most \
+             every 300 ms (as the pages coalesce marks); receivers get those events beside \
+             the messages",
         );
     }
     scenario.note(format!(
@@ -184,12 +186,20 @@ async fn level(nodes: &[Api], args: &FanoutArgs, receivers: usize) -> anyhow::Re
     let mut starts = Vec::with_capacity(n);
     let mut sends = Latencies::new();
     let mut send_failures = 0;
+    // Paced as people and the pages make them: `typing` at most once a second per
+    // person (all the server passes on), the read mark at most every 300 ms, for the
+    // latest message (the pages coalesce marks so).
+    let (mut typed_at, mut read_at) = (None::<Instant>, None::<Instant>);
+    let mut unread = None::<u64>;
     for i in 0..n {
         if let Some((customer, officer, traffic)) = &mut writers {
-            for socket in [customer, officer] {
-                match socket.typing(&chat).await {
-                    Ok(()) => traffic.typing += 1,
-                    Err(e) => traffic.errors.push(format!("typing: {e}")),
+            if typed_at.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+                typed_at = Some(Instant::now());
+                for socket in [customer, officer] {
+                    match socket.typing(&chat).await {
+                        Ok(()) => traffic.typing += 1,
+                        Err(e) => traffic.errors.push(format!("typing: {e}")),
+                    }
                 }
             }
         }
@@ -198,14 +208,20 @@ async fn level(nodes: &[Api], args: &FanoutArgs, receivers: usize) -> anyhow::Re
         match api::send(&sender, &chat, &format!("fan-out {i}"), &format!("f-{i}")).await {
             Ok((201, Some(message))) => {
                 sends.record(start.elapsed());
-                if let Some((_, officer, traffic)) = &mut writers {
-                    match officer.mark_read(&chat, message.seq).await {
-                        Ok(()) => traffic.reads += 1,
-                        Err(e) => traffic.errors.push(format!("read: {e}")),
-                    }
-                }
+                unread = Some(message.seq);
             }
             _ => send_failures += 1,
+        }
+        if let Some((_, officer, traffic)) = &mut writers {
+            let due = read_at.is_none_or(|at| at.elapsed() >= Duration::from_millis(300));
+            if let Some(seq) = unread.filter(|_| due || i + 1 == n) {
+                read_at = Some(Instant::now());
+                unread = None;
+                match officer.mark_read(&chat, seq).await {
+                    Ok(()) => traffic.reads += 1,
+                    Err(e) => traffic.errors.push(format!("read: {e}")),
+                }
+            }
         }
         tokio::time::sleep(args.interval).await;
     }
