@@ -53,13 +53,13 @@ enum Attempt {
 
 /// What a new chat's own attempt came to ([`ChatService::assign_if_room`]).
 #[allow(clippy::large_enum_variant)]
-pub(super) enum First {
+pub(super) enum OwnAttempt {
     /// Given, as it now is.
     Given(Chat),
     /// No eligible officer has room: it waits for one.
     NoRoom,
     /// Older chats need the room first, or it is no longer waiting: a round decides.
-    NotFirst,
+    ToRound,
 }
 
 /// The officers of one pass with the room each has left, picked from in the contract's
@@ -212,22 +212,22 @@ impl ChatService {
     /// round would pick, through the same conditional transition; a round or another
     /// node racing for it or for the same officer's last slot is arbitrated by the
     /// store as always. Otherwise the round decides, serving the oldest first.
-    pub(super) async fn assign_if_room(&self, chat: &Chat) -> Result<First> {
+    pub(super) async fn assign_if_room(&self, chat: &Chat) -> Result<OwnAttempt> {
         let store = &self.inner.store;
         let ahead = store.pending_chats(PASS).await?;
         let Some(place) = ahead.iter().position(|c| c.id == chat.id) else {
             // Given already, or behind a long queue.
-            return Ok(First::NotFirst);
+            return Ok(OwnAttempt::ToRound);
         };
         let eligible = store
             .eligible_officers(self.config().officer_capacity, MAX_CANDIDATES)
             .await?;
         let mut candidates = Candidates::new(eligible);
         if candidates.is_empty() {
-            return Ok(First::NoRoom);
+            return Ok(OwnAttempt::NoRoom);
         }
         if (candidates.room(PASS) as usize) <= place {
-            return Ok(First::NotFirst);
+            return Ok(OwnAttempt::ToRound);
         }
         let preferred = self.previous_officer(chat).await?;
         let desk = self.desk();
@@ -235,12 +235,12 @@ impl ChatService {
             desk.pick_giving(|giving| candidates.pick_beside(preferred.as_ref(), giving))
         {
             match self.give(chat, &picked.officer).await? {
-                Attempt::Given(now) => return Ok(First::Given(now)),
+                Attempt::Given(now) => return Ok(OwnAttempt::Given(now)),
                 Attempt::Full => candidates.drop_officer(&picked.officer),
-                Attempt::Gone => return Ok(First::NotFirst),
+                Attempt::Gone => return Ok(OwnAttempt::ToRound),
             }
         }
-        Ok(First::NoRoom)
+        Ok(OwnAttempt::NoRoom)
     }
 
     /// The officer of the customer's latest other chat, if it had one.

@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::ChatService;
-use super::assign::First;
+use super::assign::OwnAttempt;
 use crate::bus::{Event, Topic};
 use crate::credentials;
 use crate::error::{Error, Result};
@@ -223,13 +223,13 @@ impl ChatService {
             return Ok(chat);
         }
         match self.assign_if_room(&chat).await {
-            Ok(First::Given(now)) => return Ok(now),
+            Ok(OwnAttempt::Given(now)) => return Ok(now),
             // It waits its turn (a round runs when an officer has room), unless a round
             // gave it meanwhile.
-            Ok(First::NoRoom) => {
+            Ok(OwnAttempt::NoRoom) => {
                 return Ok(self.inner.store.chat(&chat.id).await?.unwrap_or(chat));
             }
-            Ok(First::NotFirst) => {}
+            Ok(OwnAttempt::ToRound) => {}
             Err(e) => {
                 tracing::warn!(error = %e, chat = %chat.id, "automatic assignment failed");
                 self.want_assignment();
