@@ -286,8 +286,8 @@ function showChat(session, first) {
       place,
       openNote(branding, 'open-note'),
       // The timeline takes the height the rest leaves (styles.css, customer page).
-      h('div', { class: 'timeline-area' }, list.element),
-      typing.element,
+      // The typing line sits over the timeline's foot, taking no height of its own.
+      h('div', { class: 'timeline-area' }, list.element, typing.element),
       ended,
       composer.element,
     ),
