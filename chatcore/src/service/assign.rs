@@ -214,6 +214,7 @@ impl ChatService {
     /// store as always. Otherwise the round decides, serving the oldest first.
     pub(super) async fn assign_if_room(&self, chat: &Chat) -> Result<OwnAttempt> {
         let store = &self.inner.store;
+        let read_at = self.desk().gives_so_far();
         let ahead = store.pending_chats(PASS).await?;
         let Some(place) = ahead.iter().position(|c| c.id == chat.id) else {
             // Given already, or behind a long queue.
@@ -231,11 +232,14 @@ impl ChatService {
         }
         let preferred = self.previous_officer(chat).await?;
         let desk = self.desk();
-        while let Some(picked) =
-            desk.pick_giving(|giving| candidates.pick_beside(preferred.as_ref(), giving))
-        {
+        while let Some(picked) = desk.pick_giving(read_at, |giving| {
+            candidates.pick_beside(preferred.as_ref(), giving)
+        }) {
             match self.give(chat, &picked.officer).await? {
-                Attempt::Given(now) => return Ok(OwnAttempt::Given(now)),
+                Attempt::Given(now) => {
+                    picked.given();
+                    return Ok(OwnAttempt::Given(now));
+                }
                 Attempt::Full => candidates.drop_officer(&picked.officer),
                 Attempt::Gone => return Ok(OwnAttempt::ToRound),
             }

@@ -127,6 +127,11 @@ pub(super) struct Desk {
     /// they were given already, so that logins at the same moment spread over the
     /// officers instead of all picking the one with the fewest open chats.
     giving: Mutex<HashMap<OfficerId, u32>>,
+    /// The latest chats this node's logins gave, numbered: a login that read the
+    /// officers before one of them was stored counts it too (its read cannot show it).
+    given: Mutex<std::collections::VecDeque<(u64, OfficerId)>>,
+    /// The number of the latest of `given`.
+    given_count: std::sync::atomic::AtomicU64,
     task: OnceLock<tokio::task::AbortHandle>,
 }
 
@@ -142,6 +147,8 @@ impl Default for Desk {
             queue_read: AtomicBool::new(false),
             assigning: tokio::sync::Mutex::new(()),
             giving: Mutex::default(),
+            given: Mutex::default(),
+            given_count: std::sync::atomic::AtomicU64::new(0),
             task: OnceLock::new(),
         }
     }
@@ -166,6 +173,21 @@ pub(super) struct Giving<'a> {
     pub(super) officer: OfficerId,
 }
 
+/// How many of the latest gives a node remembers for logins reading meanwhile.
+const GIVEN_KEPT: usize = 1024;
+
+impl Giving<'_> {
+    /// The chat was given: logins that read the officers before now count it.
+    pub(super) fn given(&self) {
+        let mut given = lock(&self.desk.given);
+        let n = self.desk.given_count.fetch_add(1, Ordering::AcqRel) + 1;
+        given.push_back((n, self.officer.clone()));
+        if given.len() > GIVEN_KEPT {
+            given.pop_front();
+        }
+    }
+}
+
 impl Drop for Giving<'_> {
     fn drop(&mut self) {
         let mut giving = lock(&self.desk.giving);
@@ -179,14 +201,26 @@ impl Drop for Giving<'_> {
 }
 
 impl Desk {
-    /// Picks with `pick` (given the chats each officer is being given now) and counts
+    /// Where the numbering of this node's gives stands: taken before reading the
+    /// officers, for [`Desk::pick_giving`].
+    pub(super) fn gives_so_far(&self) -> u64 {
+        self.given_count.load(Ordering::Acquire)
+    }
+
+    /// Picks with `pick` (given the chats each officer is being given now, and those
+    /// given since `read_at`, which a read of the officers then did not show) and counts
     /// the pick as giving, in one step, so that two logins never pick on the same count.
     pub(super) fn pick_giving(
         &self,
+        read_at: u64,
         pick: impl FnOnce(&HashMap<OfficerId, u32>) -> Option<OfficerId>,
     ) -> Option<Giving<'_>> {
         let mut giving = lock(&self.giving);
-        let officer = pick(&giving)?;
+        let mut counted = giving.clone();
+        for (_, officer) in lock(&self.given).iter().filter(|(n, _)| *n > read_at) {
+            *counted.entry(officer.clone()).or_insert(0) += 1;
+        }
+        let officer = pick(&counted)?;
         *giving.entry(officer.clone()).or_insert(0) += 1;
         Some(Giving {
             desk: self,
