@@ -18,7 +18,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::browser::{count, driver, eventually, fill, login_officer, send, text_of, wait_text};
-use crate::helpers::{ADMIN_TOKEN, Options, PASSWORD, TestApp, spawn_app};
+use crate::browser_lifecycle::desk;
+use crate::helpers::{ADMIN_TOKEN, Options, PASSWORD, spawn_app};
 
 /// axe-core 4.14.1 (MPL-2.0), as published on npm; see `tests/assets/axe-core/README.md`.
 const AXE_SOURCE: &str = include_str!("../assets/axe-core/axe.min.js");
@@ -216,20 +217,6 @@ async fn wait_rows(b: &Client, css: &str, n: usize) {
     .await;
 }
 
-/// A secured server with officers Alice and Bob (display names).
-async fn desk() -> TestApp {
-    let app = spawn_app(Options::secured()).await;
-    for (id, name) in [("alice", "Alice"), ("bob", "Bob")] {
-        app.create_officer(
-            app.admin(),
-            json!({ "id": id, "password": PASSWORD, "displayName": name }),
-        )
-        .await
-        .expect(201);
-    }
-    app
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn axe_finds_a_violation_put_into_the_page() {
     // The harness itself: a violation put into a real page is found and reported.
@@ -268,7 +255,7 @@ async fn axe_finds_a_violation_put_into_the_page() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn axe_customer_page_and_officer_console_in_every_state() {
     let Some(driver) = driver() else { return };
-    let app = desk().await;
+    let app = desk(Options::secured()).await;
     let mut audit = Audit::new();
     let alice = driver.browser("alice").await;
     let customer = driver.browser("customer").await;
@@ -400,7 +387,7 @@ async fn axe_customer_page_and_officer_console_in_every_state() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn axe_admin_console_in_every_state() {
     let Some(driver) = driver() else { return };
-    let app = desk().await;
+    let app = desk(Options::secured()).await;
     app.officer_switch(app.admin(), "bob", "disable")
         .await
         .expect(200);
@@ -543,7 +530,7 @@ async fn weak_focus_rings(b: &Client, stops: usize) -> (Vec<String>, usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn axe_keyboard_focus_is_visible_with_3_to_1_contrast_on_every_stop() {
     let Some(driver) = driver() else { return };
-    let app = desk().await;
+    let app = desk(Options::secured()).await;
     app.new_customer("cust-1").await;
     let admin = driver.browser("admin").await;
     let alice = driver.browser("alice").await;

@@ -13,21 +13,8 @@ use fantoccini::{Client, Locator};
 use serde_json::{Value, json};
 
 use crate::browser::{count, driver, eventually, login_officer, screenshot, text_of, wait_text};
-use crate::helpers::{Options, PASSWORD, TestApp, spawn_app};
-
-/// A server with officers Alice and Bob (display names).
-async fn desk() -> TestApp {
-    let app = spawn_app(Options::open()).await;
-    for (id, name) in [("alice", "Alice"), ("bob", "Bob")] {
-        app.create_officer(
-            app.admin(),
-            json!({ "id": id, "password": PASSWORD, "displayName": name }),
-        )
-        .await
-        .expect(201);
-    }
-    app
-}
+use crate::browser_lifecycle::desk;
+use crate::helpers::{Options, PASSWORD, TestApp};
 
 async fn js(b: &Client, script: &str) -> Value {
     b.execute(script, vec![]).await.expect("run script")
@@ -175,7 +162,7 @@ async fn active_element(b: &Client) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_console_unread_counts_per_chat_and_in_the_title() {
     let Some(driver) = driver() else { return };
-    let app = desk().await;
+    let app = desk(Options::open()).await;
     let alice_token = app.login_officer("alice").await;
     let bob_token = app.login_officer("bob").await;
     let (c1, chat1) = app.new_customer("cust-1").await;
@@ -245,7 +232,7 @@ async fn browser_console_unread_counts_per_chat_and_in_the_title() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_console_previews_are_text_with_who_wrote_and_when() {
     let Some(driver) = driver() else { return };
-    let app = desk().await;
+    let app = desk(Options::open()).await;
     let alice = driver.browser("alice").await;
     let bob = driver.browser("bob").await;
     login_officer(&alice, &app, "alice").await;
@@ -304,7 +291,7 @@ async fn browser_console_previews_are_text_with_who_wrote_and_when() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_console_alerts_are_opt_in_remembered_and_fire_for_news_not_on_screen() {
     let Some(driver) = driver() else { return };
-    let app = desk().await;
+    let app = desk(Options::open()).await;
     let alice_token = app.login_officer("alice").await;
     let (c1, chat1) = app.new_customer("cust-1").await;
     let (c2, chat2) = app.new_customer("cust-2").await;
@@ -391,7 +378,7 @@ async fn browser_console_alerts_are_opt_in_remembered_and_fire_for_news_not_on_s
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_console_focus_starts_at_the_login_field_then_at_the_queue() {
     let Some(driver) = driver() else { return };
-    let app = desk().await;
+    let app = desk(Options::open()).await;
     let alice = driver.browser("alice").await;
     alice
         .goto(&app.url("/officer"))
@@ -453,7 +440,7 @@ async fn browser_console_focus_starts_at_the_login_field_then_at_the_queue() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_console_the_officer_who_loses_a_claim_race_is_told_once_who_won() {
     let Some(driver) = driver() else { return };
-    let app = desk().await;
+    let app = desk(Options::open()).await;
     let alice = driver.browser("alice").await;
     let bob = driver.browser("bob").await;
     login_officer(&alice, &app, "alice").await;
@@ -506,7 +493,7 @@ async fn browser_console_the_officer_who_loses_a_claim_race_is_told_once_who_won
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_console_a_hidden_console_counts_alerts_and_flashes_its_title() {
     let Some(driver) = driver() else { return };
-    let app = desk().await;
+    let app = desk(Options::open()).await;
     let alice_token = app.login_officer("alice").await;
     let (c1, chat1) = app.new_customer("cust-1").await;
     app.claim(Some(&alice_token), "alice", &chat1)

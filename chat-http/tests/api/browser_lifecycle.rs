@@ -16,7 +16,8 @@ use crate::helpers::{Options, PASSWORD, TestApp, spawn_app};
 
 /// A server with officers Alice and Bob (display names), created by the admin when
 /// there is one.
-async fn desk(options: Options) -> TestApp {
+/// A server with officers Alice and Bob (display names, the test password).
+pub(crate) async fn desk(options: Options) -> TestApp {
     let app = spawn_app(options).await;
     for (id, name) in [("alice", "Alice"), ("bob", "Bob")] {
         app.create_officer(
