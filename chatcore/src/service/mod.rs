@@ -172,7 +172,7 @@ struct Inner {
     desk: Arc<desk::Desk>,
     /// Password hashes computed at once (each holds 19 MiB while it runs): as many as
     /// the machine has cores, so a crowd of logins queues instead of taking the memory.
-    hashing: Arc<tokio::sync::Semaphore>,
+    hashing: officers::Hashing,
 }
 
 impl Drop for Inner {
@@ -242,7 +242,7 @@ impl ChatService {
                 typing,
                 revocations: Arc::default(),
                 desk: Arc::default(),
-                hashing: Arc::new(tokio::sync::Semaphore::new(officers::hashing_permits())),
+                hashing: officers::Hashing::new(officers::hashing_permits()),
             }),
         }
     }

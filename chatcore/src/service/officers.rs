@@ -1,12 +1,12 @@
 //! Officers: creation (admin, or anyone in open mode), listing, and password login.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
 use super::ChatService;
 use crate::bus::{Event, Topic};
-use crate::credentials;
+use crate::credentials::{self, HashMemory};
 use crate::error::{Error, Result};
 use crate::identity::Actor;
 use crate::ids::OfficerId;
@@ -93,7 +93,7 @@ impl ChatService {
                     });
                 }
                 let hash = self
-                    .hashing(move || credentials::hash_password(&password))
+                    .hashing(move |memory| credentials::hash_password(&password, memory))
                     .await?
                     .map_err(Error::internal)?;
                 Some(hash)
@@ -321,13 +321,15 @@ impl ChatService {
             // A passwordless officer logs in by id alone, in open mode only.
             (Some(_), None, _) if open_mode => true,
             (Some(_), Some(hash), Some(password)) => {
-                self.hashing(move || credentials::verify_password(Some(&hash), &password))
-                    .await?
+                self.hashing(move |memory| {
+                    credentials::verify_password(Some(&hash), &password, memory)
+                })
+                .await?
             }
             // Every refusal does the work of one verification, so timing tells nothing.
             (_, _, password) => {
                 let password = password.unwrap_or_default();
-                self.hashing(move || credentials::verify_password(None, &password))
+                self.hashing(move |memory| credentials::verify_password(None, &password, memory))
                     .await?
             }
         };
@@ -357,9 +359,9 @@ impl ChatService {
     /// [`hashing_permits`] at once.
     async fn hashing<T: Send + 'static>(
         &self,
-        f: impl FnOnce() -> T + Send + 'static,
+        f: impl FnOnce(&mut HashMemory) -> T + Send + 'static,
     ) -> Result<T> {
-        bounded_blocking(&self.inner.hashing, f).await
+        self.inner.hashing.run(f).await
     }
 }
 
@@ -370,23 +372,50 @@ pub(super) fn hashing_permits() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 16))
 }
 
-/// Runs `f` on the blocking pool once `permits` lets it; the permit is held until `f`
-/// ends, also when the caller stops waiting (a dropped request).
-async fn bounded_blocking<T: Send + 'static>(
-    permits: &Arc<tokio::sync::Semaphore>,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T> {
-    let permit = Arc::clone(permits)
-        .acquire_owned()
+/// Password hashing: at most so many at once, each in argon2's memory of an earlier one
+/// ([`HashMemory`]), so that the service holds at most one block of memory per permit
+/// (19 MiB each), however many logins come.
+pub(super) struct Hashing {
+    permits: Arc<tokio::sync::Semaphore>,
+    /// Memory of the hashes that ended: at most one per permit.
+    memory: Arc<Mutex<Vec<HashMemory>>>,
+}
+
+impl Hashing {
+    pub(super) fn new(permits: usize) -> Self {
+        Self {
+            permits: Arc::new(tokio::sync::Semaphore::new(permits)),
+            memory: Arc::default(),
+        }
+    }
+
+    /// Runs `f` on the blocking pool once a permit is free; the permit is held until `f`
+    /// ends, also when the caller stops waiting (a dropped request).
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut HashMemory) -> T + Send + 'static,
+    ) -> Result<T> {
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::internal("the hashing pool is closed"))?;
+        let pool = Arc::clone(&self.memory);
+        tokio::task::spawn_blocking(move || {
+            let mut memory = lock(&pool).pop().unwrap_or_default();
+            let out = f(&mut memory);
+            lock(&pool).push(memory);
+            drop(permit);
+            out
+        })
         .await
-        .map_err(|_| Error::internal("the hashing pool is closed"))?;
-    tokio::task::spawn_blocking(move || {
-        let out = f();
-        drop(permit);
-        out
-    })
-    .await
-    .map_err(|e| Error::internal(format!("blocking task failed: {e}")))
+        .map_err(|e| Error::internal(format!("blocking task failed: {e}")))
+    }
+}
+
+/// The pool's lock; a panic while it was held cannot leave the list half changed.
+fn lock(pool: &Mutex<Vec<HashMemory>>) -> std::sync::MutexGuard<'_, Vec<HashMemory>> {
+    pool.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]
@@ -396,25 +425,31 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn hashing_runs_at_most_its_permits_at_once() {
-        let permits = Arc::new(tokio::sync::Semaphore::new(2));
+        let hashing = Arc::new(Hashing::new(2));
         let running = Arc::new(AtomicUsize::new(0));
         let most = Arc::new(AtomicUsize::new(0));
         let jobs = (0..16).map(|_| {
-            let (permits, running, most) = (permits.clone(), running.clone(), most.clone());
+            let (hashing, running, most) = (hashing.clone(), running.clone(), most.clone());
             tokio::spawn(async move {
-                bounded_blocking(&permits, move || {
-                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
-                    most.fetch_max(now, Ordering::SeqCst);
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                    running.fetch_sub(1, Ordering::SeqCst);
-                })
-                .await
+                hashing
+                    .run(move |_| {
+                        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                        running.fetch_sub(1, Ordering::SeqCst);
+                    })
+                    .await
             })
         });
         for job in futures_util::future::join_all(jobs).await {
             job.expect("job").expect("ran");
         }
         assert_eq!(most.load(Ordering::SeqCst), 2, "two at once, never more");
+        assert_eq!(
+            lock(&hashing.memory).len(),
+            2,
+            "one memory per permit, kept"
+        );
         assert!(hashing_permits() >= 1);
     }
 }
