@@ -30,6 +30,7 @@ use crate::limits::HttpLimits;
 use crate::shutdown::{Shutdown, Stopping};
 
 use activity::{Activity, Next, Timeouts, Tracked};
+pub use activity::BodyDeadline;
 use caps::{Caps, Permit, Refused};
 use io::ConnIo;
 

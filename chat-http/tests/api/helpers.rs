@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chat_http::{AppState, HttpLimits, WsSettings};
-use chatcore::{ChatService, Limits, LocalBus, ManualClock, ServiceConfig, SqliteStore, Timestamp};
+use chatcore::{
+    ChatService, FsBlobStore, Limits, LocalBus, ManualClock, ServiceConfig, SqliteStore, Timestamp,
+};
 use futures_util::{SinkExt, StreamExt};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -50,6 +52,8 @@ pub(crate) struct Options {
     pub(crate) officer_capacity: Option<u32>,
     /// How chats reach officers (`--assignment`; default manual).
     pub(crate) assignment: chatcore::Assignment,
+    /// How attachments are taken (default: the engine's).
+    pub(crate) attachments: chatcore::AttachmentSettings,
 }
 
 impl Options {
@@ -67,6 +71,7 @@ impl Options {
             session_ttl: None,
             officer_capacity: None,
             assignment: chatcore::Assignment::Manual,
+            attachments: chatcore::AttachmentSettings::default(),
         }
     }
 
@@ -166,6 +171,7 @@ pub(crate) async fn spawn_app(options: Options) -> TestApp {
     config.limits = options.limits.clone();
     config.officer_capacity = options.officer_capacity;
     config.assignment = options.assignment;
+    config.attachments = options.attachments.clone();
     if let Some(ttl) = options.session_ttl {
         config.officer_session_ttl = ttl;
         config.customer_session_ttl = ttl;
@@ -179,8 +185,10 @@ pub(crate) async fn spawn_app(options: Options) -> TestApp {
         config.clock = clock.clone();
     }
     let store = SqliteStore::open(&db_path).expect("open store");
-    let service = ChatService::new(
+    let blobs = FsBlobStore::open(FsBlobStore::beside(&db_path)).expect("open attachments");
+    let service = ChatService::with_blobs(
         std::sync::Arc::new(store),
+        std::sync::Arc::new(blobs),
         std::sync::Arc::new(LocalBus::new()),
         config,
     );
