@@ -350,6 +350,43 @@ impl TestApp {
         self.request(Method::POST, &path, token, None).await
     }
 
+    /// `POST /api/chats/{chat}/attachments?{query}` with `bytes` as the body (`query`
+    /// without the `?`, e.g. `name=a.pdf&clientMessageId=k`).
+    pub(crate) async fn upload(
+        &self,
+        token: Option<&str>,
+        chat: &str,
+        query: &str,
+        content_type: Option<&str>,
+        bytes: Vec<u8>,
+    ) -> Resp {
+        let path = format!("/api/chats/{chat}/attachments?{query}");
+        self.raw(Method::POST, &path, token, content_type, bytes)
+            .await
+    }
+
+    /// `GET /api/attachments/{id}` with these extra headers: the status, the headers
+    /// and the body's bytes.
+    pub(crate) async fn download(
+        &self,
+        token: Option<&str>,
+        id: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+        let mut req = self.client.get(self.url(&format!("/api/attachments/{id}")));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let resp = req.send().await.expect("request failed");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await.expect("read body").to_vec();
+        (status, headers, body)
+    }
+
     // Conveniences built on the endpoints.
 
     /// The admin token in secured mode, nothing in open mode.

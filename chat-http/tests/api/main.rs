@@ -5,6 +5,7 @@ mod helpers;
 #[path = "../support/server.rs"]
 mod server;
 
+mod attachments;
 mod authz;
 mod browser;
 mod browser_admin;
@@ -32,4 +33,5 @@ mod rights;
 mod robustness;
 mod routing;
 mod soak;
+mod upload_crash;
 mod ws;
