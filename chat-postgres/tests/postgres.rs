@@ -427,6 +427,7 @@ async fn a_remote_queue_created_event_for_a_claimed_chat_is_dropped() {
                 created_at: Timestamp::now(),
                 event: None,
                 decided_on: None,
+                attachment: None,
             },
             default_capacity: None,
         })

@@ -261,6 +261,13 @@ impl FileTypes {
                 *found
             }
             None => {
+                if looks_like_markup(head) {
+                    return Err(Error::UnsupportedType(
+                        "the file is markup (HTML, XML or SVG), which this server does not \
+                         take as text"
+                            .to_string(),
+                    ));
+                }
                 if !TextCheck::head_is_text(head) {
                     return Err(Error::UnsupportedType(format!(
                         "the file is of no type this server can recognize; it takes {}",
@@ -315,6 +322,22 @@ impl FileTypes {
     fn describe(&self) -> String {
         let names: Vec<&str> = self.allowed.iter().map(|t| t.mime).collect();
         names.join(", ")
+    }
+}
+
+/// Whether text starts as markup does (`<` and then a letter, `!`, `?` or `/`, after
+/// whitespace and a byte order mark): HTML, XML and SVG that `infer` does not name
+/// (an `<svg>` element, a fragment without `<html>`) are not plain text here, so that
+/// nothing a browser would render is stored as text.
+fn looks_like_markup(head: &[u8]) -> bool {
+    let text = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
+    let start = text
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(text.len());
+    match &text[start..] {
+        [b'<', next, ..] => next.is_ascii_alphabetic() || matches!(next, b'!' | b'?' | b'/'),
+        _ => false,
     }
 }
 
@@ -488,8 +511,12 @@ mod tests {
         // HTML with `%PDF` in its first KiB is not a PDF.
         let polyglot = b"<html><body>%PDF-1.4</body></html>";
         assert!(t.detect(polyglot, Some("application/pdf"), Some("pdf")).is_err());
-        // Binary junk is not text.
+        // Binary junk is not text; markup `infer` does not name is not text either.
         assert!(t.detect(b"\0\x01\x02\x03abc", None, None).is_err());
+        for markup in [&b"<svg onload=alert(1)>"[..], b"  <p>hi", b"\xef\xbb\xbf<?xml?>", b"<!-- x -->"] {
+            assert_eq!(t.detect(markup, Some("text/plain"), None).unwrap_err().code(), "unsupported_type");
+        }
+        assert!(t.detect(b"1 < 2 and 3 > 2", None, None).is_ok());
     }
 
     #[test]

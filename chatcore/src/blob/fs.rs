@@ -165,7 +165,7 @@ impl BlobStore for FsBlobStore {
         let (path, placing) = (self.path_of(&info.id), self.placing.clone());
         let root = self.root.clone();
         let placed = blocking(move || {
-            let dir = path.parent().unwrap_or(&root).to_path_buf();
+            let dir = path.parent().unwrap_or(root.as_path()).to_path_buf();
             if !dir.exists() {
                 std::fs::create_dir_all(&dir)?;
                 sync_dir(&root)?;

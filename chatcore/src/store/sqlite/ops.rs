@@ -331,7 +331,8 @@ impl Store for SqliteStore {
         let blob = blob.to_hex();
         self.read(move |c| {
             c.prepare_cached(SQL_BLOB_IN_USE)
-                .and_then(|mut st| st.query_row([blob], |r| r.get::<_, bool>(0)))
+                .and_then(|mut st| st.query_row([blob], |_| Ok(())).optional())
+                .map(|found| found.is_some())
                 .map_err(classify)
         })
         .await

@@ -94,8 +94,8 @@ pub(super) const SQL_ATTACHMENT: &str = concat!(
     message_columns!(),
     " FROM messages INDEXED BY messages_by_attachment WHERE attachment_id = ?1"
 );
-pub(super) const SQL_BLOB_IN_USE: &str = "SELECT EXISTS (SELECT 1 FROM messages
-     INDEXED BY messages_by_blob WHERE attachment_sha256 = ?1)";
+pub(super) const SQL_BLOB_IN_USE: &str = "SELECT 1 FROM messages INDEXED BY messages_by_blob
+     WHERE attachment_sha256 = ?1 LIMIT 1";
 pub(super) const SQL_IDEMPOTENT_ORIGINAL: &str = concat!(
     "SELECT ",
     message_columns!(),
