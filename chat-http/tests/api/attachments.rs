@@ -433,11 +433,12 @@ async fn limits_bound_size_pace_and_uploads_per_sender() {
         .body(reqwest::Body::wrap_stream(slow))
         .send()
         .await;
-    if let Ok(resp) = resp {
-        assert_eq!(resp.status().as_u16(), 400);
-        let body: Value = resp.json().await.unwrap();
-        assert_eq!(body["error"]["code"], "upload_incomplete", "{body}");
-    }
+    // The refusal reaches the client, still sending, as an answer (its remaining body
+    // is read and dropped for a while), not as a broken connection.
+    let resp = resp.expect("an answer to a too-slow upload");
+    assert_eq!(resp.status().as_u16(), 400);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "upload_incomplete", "{body}");
     assert!(started.elapsed() < PATIENCE, "a slow upload held on");
 
     // The sender's uploads over time: three so far counted, three more, then 429.

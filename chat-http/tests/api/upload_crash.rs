@@ -162,6 +162,13 @@ async fn sigkill_during_uploads_loses_nothing_acknowledged() {
     // The start swept what was past its grace: the stray blob, the partial upload.
     api.expect(Method::GET, "/healthz", None, None, 200).await;
     let mut server = server;
+    let acknowledged: usize = logs.iter().map(|(_, _, stored)| stored.len()).sum();
+    eprintln!(
+        "{acknowledged} uploads acknowledged before the kill; {} stored after it; {} files \
+         in the directory before the sweep",
+        referenced.len(),
+        blob_files(&files_dir)
+    );
     // Past the grace of what the kill left, a restart sweeps it at start.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     server.stop();
