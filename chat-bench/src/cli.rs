@@ -170,7 +170,9 @@ pub(crate) struct AttachmentsArgs {
 fn parse_size(s: &str) -> Result<usize, String> {
     let s = s.trim();
     let (number, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: usize = number.parse().map_err(|_| format!("{s:?} is not a size like 5MiB"))?;
+    let n: usize = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size like 5MiB"))?;
     let unit = match unit.trim() {
         "" | "B" => 1,
         "KiB" | "K" | "k" => 1024,

@@ -481,7 +481,11 @@ fn attachments_move_every_file_and_time_text_beside_them() {
     for (i, (phase, kib, files)) in phases.into_iter().enumerate() {
         let r = row(scenario, i);
         assert_eq!(
-            (r["phase"].as_str().unwrap(), r["sizeKiB"].as_u64().unwrap(), r["files"].as_u64().unwrap()),
+            (
+                r["phase"].as_str().unwrap(),
+                r["sizeKiB"].as_u64().unwrap(),
+                r["files"].as_u64().unwrap()
+            ),
             (phase, kib, files),
             "{r}"
         );

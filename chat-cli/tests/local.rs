@@ -1097,7 +1097,11 @@ fn files_are_attached_and_downloaded() {
     ]);
     attach.code(0);
     let message: Value = serde_json::from_str(&attach.stdout).unwrap();
-    assert!(attach.stderr.contains("uploading statement.pdf: 100%"), "{}", attach.stderr);
+    assert!(
+        attach.stderr.contains("uploading statement.pdf: 100%"),
+        "{}",
+        attach.stderr
+    );
     let file = &message["attachment"];
     assert_eq!(file["name"], "statement.pdf");
     assert_eq!(file["contentType"], "application/pdf");
@@ -1114,11 +1118,19 @@ fn files_are_attached_and_downloaded() {
         "f-1",
     ]);
     again.code(0);
-    assert!(again.stdout.contains("nothing stored twice"), "{}", again.stdout);
+    assert!(
+        again.stdout.contains("nothing stored twice"),
+        "{}",
+        again.stdout
+    );
     // The messages list shows it as a file.
     let list = cli.run(&["messages", &chat]);
     list.code(0);
-    assert!(list.stdout.contains("[file statement.pdf, application/pdf"), "{}", list.stdout);
+    assert!(
+        list.stdout.contains("[file statement.pdf, application/pdf"),
+        "{}",
+        list.stdout
+    );
 
     let out = cli.dir.path().join("copy.pdf");
     let saved = cli.run(&["--json", "download", id, "-o", out.to_str().unwrap()]);
@@ -1127,7 +1139,11 @@ fn files_are_attached_and_downloaded() {
     assert_eq!(report["size"], bytes.len());
     assert_eq!(report["sha256"], file["sha256"]);
     assert!(std::fs::read(&out).unwrap() == bytes);
-    assert!(saved.stderr.contains("downloading statement.pdf: 100%"), "{}", saved.stderr);
+    assert!(
+        saved.stderr.contains("downloading statement.pdf: 100%"),
+        "{}",
+        saved.stderr
+    );
     cli.run(&["download", id, "-o", out.to_str().unwrap()])
         .error(2, "file_exists");
     cli.run(&["download", id, "-o", out.to_str().unwrap(), "--force"])
@@ -1136,8 +1152,14 @@ fn files_are_attached_and_downloaded() {
     // A script named as a text file is refused; nothing is stored.
     let script = cli.dir.path().join("notes.txt");
     std::fs::write(&script, "#!/bin/sh\nrm -rf ~\n").unwrap();
-    cli.run(&["--as", "customer:cust-1", "attach", &chat, script.to_str().unwrap()])
-        .error(7, "unsupported_type");
+    cli.run(&[
+        "--as",
+        "customer:cust-1",
+        "attach",
+        &chat,
+        script.to_str().unwrap(),
+    ])
+    .error(7, "unsupported_type");
     // Another customer may not read it.
     cli.customer("cust-2");
     cli.run(&["--as", "customer:cust-2", "download", id, "-o", "-"])

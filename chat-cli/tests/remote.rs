@@ -1221,18 +1221,36 @@ fn files_go_through_the_server_and_come_back_whole() {
     std::fs::write(&photo, &bytes).unwrap();
     let sent = s
         .customer
-        .run(&["--json", "attach", &s.chat, photo.to_str().unwrap(), "--type", "image/png"])
+        .run(&[
+            "--json",
+            "attach",
+            &s.chat,
+            photo.to_str().unwrap(),
+            "--type",
+            "image/png",
+        ])
         .ok_json();
     assert_eq!(sent["attachment"]["name"], "id card.png");
     let id = sent["attachment"]["id"].as_str().unwrap().to_string();
     let mut download = s.officer.command(&["download", &id]);
     download.current_dir(s.officer.dir.path());
     let out = download.output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let saved = s.officer.dir.path().join("id card.png");
     assert!(std::fs::read(saved).unwrap() == bytes);
     // A declared type the bytes do not match is refused by the server: exit 7.
     s.customer
-        .run(&["attach", &s.chat, photo.to_str().unwrap(), "--type", "application/pdf"])
+        .run(&[
+            "attach",
+            &s.chat,
+            photo.to_str().unwrap(),
+            "--type",
+            "application/pdf",
+        ])
         .error(7, "unsupported_type");
 }

@@ -162,6 +162,10 @@ mod tests {
         );
         // Right-to-left text never reaches the header raw.
         let d = disposition("עברית.pdf");
-        assert!(d.to_str().unwrap().starts_with("attachment; filename=\"_____.pdf\""));
+        assert!(
+            d.to_str()
+                .unwrap()
+                .starts_with("attachment; filename=\"_____.pdf\"")
+        );
     }
 }

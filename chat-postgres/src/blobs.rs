@@ -138,7 +138,13 @@ impl BlobStore for PgBlobStore {
                  ON CONFLICT (sha256) DO UPDATE
                  SET touched_at = GREATEST(blobs.touched_at, EXCLUDED.touched_at)
                  RETURNING upload_id",
-                &[&info.id.to_hex(), &upload, &size, &chunk, &now.unix_millis()],
+                &[
+                    &info.id.to_hex(),
+                    &upload,
+                    &size,
+                    &chunk,
+                    &now.unix_millis(),
+                ],
             )
             .await
             .map_err(classify)?
@@ -278,7 +284,8 @@ impl BlobStore for PgBlobStore {
         rows.iter()
             .map(|r| {
                 let hex: String = r.try_get(0).map_err(classify)?;
-                BlobId::parse(&hex).ok_or_else(|| StoreError::backend("malformed row: blobs.sha256"))
+                BlobId::parse(&hex)
+                    .ok_or_else(|| StoreError::backend("malformed row: blobs.sha256"))
             })
             .collect()
     }

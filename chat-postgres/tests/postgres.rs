@@ -100,7 +100,10 @@ async fn a_blob_stored_on_one_node_is_read_on_another() {
         return;
     };
     let config = pg.database().await;
-    let (a, b) = (store_on(&config).await.blobs(), store_on(&config).await.blobs());
+    let (a, b) = (
+        store_on(&config).await.blobs(),
+        store_on(&config).await.blobs(),
+    );
     let bytes: Vec<u8> = (0..700_000u32).map(|i| (i % 251) as u8).collect();
     let now = Timestamp::from_unix_millis(1_800_000_000_000);
     let info = chatcore::BlobStore::put(

@@ -331,10 +331,7 @@ mod tests {
             ),
             (Error::EmptyContent, ErrorKind::Unprocessable),
             (Error::ContentTooLong { max: 1 }, ErrorKind::TooLarge),
-            (
-                Error::AttachmentTooLarge { max: 1 },
-                ErrorKind::TooLarge,
-            ),
+            (Error::AttachmentTooLarge { max: 1 }, ErrorKind::TooLarge),
             (
                 Error::UnsupportedType(String::new()),
                 ErrorKind::UnsupportedType,

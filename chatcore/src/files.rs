@@ -471,8 +471,16 @@ mod tests {
     #[test]
     fn formats_are_found_in_the_bytes() {
         let t = types();
-        assert_eq!(t.detect(PNG, Some("image/png"), Some("png")).unwrap().mime(), "image/png");
-        assert_eq!(t.detect(PDF, None, Some("pdf")).unwrap().mime(), "application/pdf");
+        assert_eq!(
+            t.detect(PNG, Some("image/png"), Some("png"))
+                .unwrap()
+                .mime(),
+            "image/png"
+        );
+        assert_eq!(
+            t.detect(PDF, None, Some("pdf")).unwrap().mime(),
+            "application/pdf"
+        );
         assert_eq!(
             t.detect(b"\xff\xd8\xff\xe0\0\x10JFIF", Some("image/jpg"), None)
                 .unwrap()
@@ -480,15 +488,23 @@ mod tests {
             "image/jpeg"
         );
         assert_eq!(
-            t.detect(b"RIFF\x10\0\0\0WEBPVP8 ", Some("application/octet-stream"), None)
-                .unwrap()
-                .mime(),
+            t.detect(
+                b"RIFF\x10\0\0\0WEBPVP8 ",
+                Some("application/octet-stream"),
+                None
+            )
+            .unwrap()
+            .mime(),
             "image/webp"
         );
         assert_eq!(
-            t.detect("Hello, été\n".as_bytes(), Some("text/plain; charset=utf-8"), None)
-                .unwrap()
-                .mime(),
+            t.detect(
+                "Hello, été\n".as_bytes(),
+                Some("text/plain; charset=utf-8"),
+                None
+            )
+            .unwrap()
+            .mime(),
             "text/plain"
         );
     }
@@ -502,19 +518,47 @@ mod tests {
             assert_eq!(e.code(), "unsupported_type", "{declared:?}: {e}");
         }
         // A PNG declared as a PDF, a PDF declared as an image.
-        assert_eq!(t.detect(PNG, Some("application/pdf"), None).unwrap_err().code(), "unsupported_type");
-        assert_eq!(t.detect(PDF, Some("image/png"), None).unwrap_err().code(), "unsupported_type");
+        assert_eq!(
+            t.detect(PNG, Some("application/pdf"), None)
+                .unwrap_err()
+                .code(),
+            "unsupported_type"
+        );
+        assert_eq!(
+            t.detect(PDF, Some("image/png"), None).unwrap_err().code(),
+            "unsupported_type"
+        );
         // A shell script, an executable, a ZIP: not taken.
-        for bytes in [&b"#!/bin/sh\nrm -rf /\n"[..], b"MZ\x90\0\x03\0\0\0\x04\0", b"PK\x03\x04\x14\0\0\0"] {
-            assert_eq!(t.detect(bytes, None, None).unwrap_err().code(), "unsupported_type");
+        for bytes in [
+            &b"#!/bin/sh\nrm -rf /\n"[..],
+            b"MZ\x90\0\x03\0\0\0\x04\0",
+            b"PK\x03\x04\x14\0\0\0",
+        ] {
+            assert_eq!(
+                t.detect(bytes, None, None).unwrap_err().code(),
+                "unsupported_type"
+            );
         }
         // HTML with `%PDF` in its first KiB is not a PDF.
         let polyglot = b"<html><body>%PDF-1.4</body></html>";
-        assert!(t.detect(polyglot, Some("application/pdf"), Some("pdf")).is_err());
+        assert!(
+            t.detect(polyglot, Some("application/pdf"), Some("pdf"))
+                .is_err()
+        );
         // Binary junk is not text; markup `infer` does not name is not text either.
         assert!(t.detect(b"\0\x01\x02\x03abc", None, None).is_err());
-        for markup in [&b"<svg onload=alert(1)>"[..], b"  <p>hi", b"\xef\xbb\xbf<?xml?>", b"<!-- x -->"] {
-            assert_eq!(t.detect(markup, Some("text/plain"), None).unwrap_err().code(), "unsupported_type");
+        for markup in [
+            &b"<svg onload=alert(1)>"[..],
+            b"  <p>hi",
+            b"\xef\xbb\xbf<?xml?>",
+            b"<!-- x -->",
+        ] {
+            assert_eq!(
+                t.detect(markup, Some("text/plain"), None)
+                    .unwrap_err()
+                    .code(),
+                "unsupported_type"
+            );
         }
         assert!(t.detect(b"1 < 2 and 3 > 2", None, None).is_ok());
     }
@@ -528,8 +572,14 @@ mod tests {
         assert!(FileTypes::parse(["application/x-msdownload"]).is_err());
         assert!(FileTypes::parse(std::iter::empty()).is_err());
         let csv = FileTypes::parse(["text/csv", "TEXT/PLAIN"]).unwrap();
-        assert_eq!(csv.detect(b"a,b\n1,2\n", None, Some("csv")).unwrap().mime(), "text/csv");
-        assert_eq!(csv.detect(b"a,b\n1,2\n", None, Some("txt")).unwrap().mime(), "text/plain");
+        assert_eq!(
+            csv.detect(b"a,b\n1,2\n", None, Some("csv")).unwrap().mime(),
+            "text/csv"
+        );
+        assert_eq!(
+            csv.detect(b"a,b\n1,2\n", None, Some("txt")).unwrap().mime(),
+            "text/plain"
+        );
         assert_eq!(csv.to_string(), "text/csv,text/plain");
     }
 
@@ -540,8 +590,16 @@ mod tests {
         assert_eq!(clean_name("C:\\Users\\me\\scan.png").unwrap(), "scan.png");
         assert_eq!(clean_name("  été 2026.pdf ").unwrap(), "été 2026.pdf");
         for bad in [
-            "", "/", "..", "a/..", "bad\nname.pdf", "tab\there.pdf", "nul\0.pdf",
-            "evil\u{202E}fdp.exe", "zero\u{200B}width.pdf", "iso\u{2066}late.pdf",
+            "",
+            "/",
+            "..",
+            "a/..",
+            "bad\nname.pdf",
+            "tab\there.pdf",
+            "nul\0.pdf",
+            "evil\u{202E}fdp.exe",
+            "zero\u{200B}width.pdf",
+            "iso\u{2066}late.pdf",
         ] {
             let e = clean_name(bad).unwrap_err();
             assert_eq!(e.code(), "invalid_parameter", "{bad:?}");
@@ -556,7 +614,13 @@ mod tests {
         let pdf = t.detect(PDF, None, None).unwrap();
         assert_eq!(name_for("offer.PDF", &pdf).unwrap(), "offer.PDF");
         assert_eq!(name_for("offer", &pdf).unwrap(), "offer.pdf");
-        for bad in ["offer.exe", "offer.pdf.js", "offer.html", "offer.svg", "offer."] {
+        for bad in [
+            "offer.exe",
+            "offer.pdf.js",
+            "offer.html",
+            "offer.svg",
+            "offer.",
+        ] {
             let e = name_for(bad, &pdf).unwrap_err();
             assert_eq!(e.code(), "unsupported_type", "{bad}");
         }

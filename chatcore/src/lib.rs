@@ -115,25 +115,27 @@ pub mod store;
 mod text;
 pub mod wire;
 
-pub use blob::{BlobId, BlobInfo, BlobRead, BlobStore, ByteRange, ByteStream, FsBlobStore, MemoryBlobStore};
+pub use blob::{
+    BlobId, BlobInfo, BlobRead, BlobStore, ByteRange, ByteStream, FsBlobStore, MemoryBlobStore,
+};
 pub use bus::{Envelope, Event, EventBus, LocalBus, RecvError, Subscription, Topic};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use credentials::{
     IDENTITY_LEEWAY_SECS, IdentityClaims, customer_identity_token, customer_signature, hash_token,
 };
 pub use error::{Error, ErrorKind, Result};
-pub use identity::{Actor, Authenticated};
 pub use files::FileTypes;
+pub use identity::{Actor, Authenticated};
 pub use ids::{AttachmentId, ChatId, CustomerId, IdKind, MessageId, OfficerId};
 pub use limits::{Limits, Rate, RateLimiter, Throttle};
 pub use model::{
-    Attachment, Availability, Chat, ChatChange, ChatStatus, ChatsFilter, LastMessage, Message, Officer,
-    SenderType, SystemEvent, Timestamp,
+    Attachment, Availability, Chat, ChatChange, ChatStatus, ChatsFilter, LastMessage, Message,
+    Officer, SenderType, SystemEvent, Timestamp,
 };
 pub use service::{
-    Assignment, AttachmentSettings, ChatFeed, ChatService, CustomerLogin, CustomerSession, LiveSession,
-    MAX_TOKEN_BYTES, Me, MessagePage, NewOfficer, OfficerSession, ReadMark, Readable, SendMessage,
-    Sent, ServiceConfig, SessionNotice, Swept, TYPING_SHOWN_FOR, Upload,
+    Assignment, AttachmentSettings, ChatFeed, ChatService, CustomerLogin, CustomerSession,
+    LiveSession, MAX_TOKEN_BYTES, Me, MessagePage, NewOfficer, OfficerSession, ReadMark, Readable,
+    SendMessage, Sent, ServiceConfig, SessionNotice, Swept, TYPING_SHOWN_FOR, Upload,
 };
 #[cfg(feature = "sqlite")]
 pub use store::{Durability, SqliteOptions, SqliteStore};

@@ -439,8 +439,9 @@ pub struct Message {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event: Option<SystemEvent>,
     /// The file this message sends, for an attachment (its `content` is then empty).
+    /// Boxed: most messages have none, and every event and frame carries a message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub attachment: Option<Attachment>,
+    pub attachment: Option<Box<Attachment>>,
 }
 
 /// A file sent in a chat, as the message that carries it describes it. The bytes are in

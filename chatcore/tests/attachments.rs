@@ -50,11 +50,7 @@ fn upload(name: &str) -> Upload {
 
 async fn read_all(service: &ChatService, actor: &Actor, id: chatcore::AttachmentId) -> Vec<u8> {
     let readable = service.attachment(actor, id).await.unwrap();
-    let mut body = service
-        .open_attachment(&readable, None)
-        .await
-        .unwrap()
-        .body;
+    let mut body = service.open_attachment(&readable, None).await.unwrap().body;
     let mut out = Vec::new();
     while let Some(chunk) = body.next().await {
         out.extend_from_slice(&chunk.unwrap());
@@ -84,7 +80,10 @@ async fn an_attachment_is_a_message_and_its_bytes_come_back() {
     let file = sent.message.attachment.clone().expect("an attachment");
     assert_eq!(file.name, "offer.pdf", "the type's extension is added");
     assert_eq!(file.content_type, "application/pdf");
-    assert_eq!((file.size, file.sha256), (bytes.len() as u64, BlobId::of(&bytes)));
+    assert_eq!(
+        (file.size, file.sha256),
+        (bytes.len() as u64, BlobId::of(&bytes))
+    );
     assert_eq!(sent.message.content, "");
     assert!(read_all(&service, &customer, file.id).await == bytes);
     // Its chat's preview names the file.
@@ -127,7 +126,10 @@ async fn the_sweep_removes_only_old_bytes_no_message_points_at() {
         .unwrap();
     // Bytes stored and never pointed at (a crash before their message): an orphan.
     let orphan = blobs
-        .put(bytes_stream(pdf(2000)), chatcore::Clock::now(clock.as_ref()))
+        .put(
+            bytes_stream(pdf(2000)),
+            chatcore::Clock::now(clock.as_ref()),
+        )
         .await
         .unwrap();
     // Within the grace nothing goes.
@@ -135,7 +137,10 @@ async fn the_sweep_removes_only_old_bytes_no_message_points_at() {
     assert_eq!(service.sweep_attachments().await.unwrap().orphans, 0);
     // The same bytes stored again by an upload in flight are fresh again.
     let fresh = blobs
-        .put(bytes_stream(pdf(3000)), chatcore::Clock::now(clock.as_ref()))
+        .put(
+            bytes_stream(pdf(3000)),
+            chatcore::Clock::now(clock.as_ref()),
+        )
         .await
         .unwrap();
     clock.advance(Duration::from_secs(1801));
@@ -169,7 +174,12 @@ async fn on_sqlite_the_files_go_beside_the_database_and_survive_a_reopen() {
         let (customer, chat, _) = login::customer(&service, "cust-1").await;
         let bytes = "Hello, here are my numbers.\n".repeat(5000).into_bytes();
         let sent = service
-            .send_attachment(&customer, chat, upload("numbers.txt"), chunked_stream(bytes.clone(), 1000))
+            .send_attachment(
+                &customer,
+                chat,
+                upload("numbers.txt"),
+                chunked_stream(bytes.clone(), 1000),
+            )
             .await
             .unwrap();
         service.close().await.unwrap();

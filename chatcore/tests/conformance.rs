@@ -48,7 +48,9 @@ async fn file_system_blob_store_conforms() {
         let path = dir
             .path()
             .join(format!("case{}", n.fetch_add(1, Ordering::SeqCst)));
-        async move { Arc::new(chatcore::FsBlobStore::open(path).unwrap()) as Arc<dyn chatcore::BlobStore> }
+        async move {
+            Arc::new(chatcore::FsBlobStore::open(path).unwrap()) as Arc<dyn chatcore::BlobStore>
+        }
     })
     .await;
 }

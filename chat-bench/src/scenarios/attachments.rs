@@ -137,7 +137,13 @@ async fn measure(api: &Api, args: &AttachmentsArgs, scenario: &mut Scenario) -> 
                         let at = Instant::now();
                         let sent = worker
                             .client
-                            .upload(&worker.chat, "bench.pdf", Some("application/pdf"), bytes.clone(), None)
+                            .upload(
+                                &worker.chat,
+                                "bench.pdf",
+                                Some("application/pdf"),
+                                bytes.clone(),
+                                None,
+                            )
                             .await;
                         moved.latencies.record(at.elapsed());
                         match sent {
@@ -203,10 +209,19 @@ async fn measure(api: &Api, args: &AttachmentsArgs, scenario: &mut Scenario) -> 
         for d in downloads {
             down.merge(d);
         }
-        row(scenario, "download", size, &down, started.elapsed().as_secs_f64());
+        row(
+            scenario,
+            "download",
+            size,
+            &down,
+            started.elapsed().as_secs_f64(),
+        );
         let failures: Vec<String> = up.failures.iter().chain(&down.failures).cloned().collect();
         scenario.check(
-            format!("{} KiB: every file acknowledged and read back whole", size / 1024),
+            format!(
+                "{} KiB: every file acknowledged and read back whole",
+                size / 1024
+            ),
             failures.is_empty() && down.files == up.files && up.files > 0,
             if failures.is_empty() {
                 format!("{} files up, {} down", up.files, down.files)
@@ -268,7 +283,10 @@ async fn measure(api: &Api, args: &AttachmentsArgs, scenario: &mut Scenario) -> 
     }
     row(scenario, "text during uploads", 0, &loaded, 0.0);
     row(scenario, "uploads meanwhile", largest, &background, secs);
-    let (idle_p99, loaded_p99) = (idle.latencies.summary().p99_ms, loaded.latencies.summary().p99_ms);
+    let (idle_p99, loaded_p99) = (
+        idle.latencies.summary().p99_ms,
+        loaded.latencies.summary().p99_ms,
+    );
     scenario.note(format!(
         "text p99 during {} KiB uploads: {loaded_p99:.2} ms, {:.2}x its idle {idle_p99:.2} ms \
          (target: under 2x)",
@@ -356,7 +374,14 @@ async fn text_sends(worker: &Worker, n: usize, interval: Duration) -> anyhow::Re
     for i in 0..n {
         tick.tick().await;
         let at = Instant::now();
-        match api::send(&worker.client, &worker.chat, &format!("text {i}"), &format!("t-{i}-{}", rand::random::<u32>())).await {
+        match api::send(
+            &worker.client,
+            &worker.chat,
+            &format!("text {i}"),
+            &format!("t-{i}-{}", rand::random::<u32>()),
+        )
+        .await
+        {
             Ok((_, Some(_))) => {
                 moved.latencies.record(at.elapsed());
                 moved.files += 1;

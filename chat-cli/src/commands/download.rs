@@ -96,7 +96,9 @@ pub(crate) async fn run(
         if !to_stdout {
             let _ = tokio::fs::remove_file(&part).await;
         }
-        bail!("the bytes received do not match the attachment's SHA-256 ({expected}); nothing saved");
+        bail!(
+            "the bytes received do not match the attachment's SHA-256 ({expected}); nothing saved"
+        );
     }
     if !to_stdout {
         tokio::fs::rename(&part, &path)

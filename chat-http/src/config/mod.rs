@@ -126,8 +126,12 @@ pub struct Config {
     /// Types an attachment may be, found in its bytes (415 `unsupported_type` for
     /// others), comma-separated, among image/png, image/jpeg, image/webp, image/gif,
     /// image/tiff, application/pdf, text/plain, text/csv.
-    #[arg(long, env = "CHAT_ATTACHMENT_TYPES", value_delimiter = ',',
-          default_value = "image/png,image/jpeg,image/webp,application/pdf,text/plain")]
+    #[arg(
+        long,
+        env = "CHAT_ATTACHMENT_TYPES",
+        value_delimiter = ',',
+        default_value = "image/png,image/jpeg,image/webp,application/pdf,text/plain"
+    )]
     pub attachment_types: Vec<String>,
 
     /// The slowest pace an upload may keep after its first 10 seconds, in bytes a second
@@ -379,9 +383,11 @@ impl Config {
             return Err("--database-url must not be empty".to_string());
         }
         if self.database_url.is_some() && self.attachments_dir.is_some() {
-            return Err("--attachments-dir is for SQLite: with --database-url attachments are \
+            return Err(
+                "--attachments-dir is for SQLite: with --database-url attachments are \
                         stored in PostgreSQL, where every node reads them"
-                .to_string());
+                    .to_string(),
+            );
         }
         chatcore::FileTypes::parse(self.attachment_types.iter().map(String::as_str))
             .map_err(|e| format!("--attachment-types: {e}"))?;
@@ -734,9 +740,14 @@ mod tests {
         assert_eq!(a.orphan_grace, Duration::from_secs(300));
         assert!(parse(&["--attachment-types", "text/html"]).check().is_err());
         assert!(
-            parse(&["--database-url", "postgres://u@db/c", "--attachments-dir", "/x"])
-                .check()
-                .is_err()
+            parse(&[
+                "--database-url",
+                "postgres://u@db/c",
+                "--attachments-dir",
+                "/x"
+            ])
+            .check()
+            .is_err()
         );
         for bad in [
             ["--max-attachment-bytes", "0"],

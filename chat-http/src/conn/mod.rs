@@ -29,8 +29,8 @@ use tower::Service;
 use crate::limits::HttpLimits;
 use crate::shutdown::{Shutdown, Stopping};
 
-use activity::{Activity, Next, Timeouts, Tracked};
 pub use activity::BodyDeadline;
+use activity::{Activity, Next, Timeouts, Tracked};
 use caps::{Caps, Permit, Refused};
 use io::ConnIo;
 

@@ -115,7 +115,10 @@ async fn upload(
 
 /// The declared `Content-Length`, if any.
 fn declared_length(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
-    match headers.get(CONTENT_LENGTH).map(|v| v.to_str().map(str::parse::<u64>)) {
+    match headers
+        .get(CONTENT_LENGTH)
+        .map(|v| v.to_str().map(str::parse::<u64>))
+    {
         None => Ok(None),
         Some(Ok(Ok(n))) => Ok(Some(n)),
         Some(_) => Err(ApiError::invalid_parameter(
@@ -171,13 +174,15 @@ async fn download(
             let mut refusal = ApiError::transport(
                 StatusCode::RANGE_NOT_SATISFIABLE,
                 "range_not_satisfiable",
-                format!("the file has {} bytes; ask for a range within them", file.size),
+                format!(
+                    "the file has {} bytes; ask for a range within them",
+                    file.size
+                ),
             )
             .into_response();
-            refusal.headers_mut().insert(
-                CONTENT_RANGE,
-                header(&format!("bytes */{}", file.size)),
-            );
+            refusal
+                .headers_mut()
+                .insert(CONTENT_RANGE, header(&format!("bytes */{}", file.size)));
             return Ok(refusal);
         }
     };
@@ -198,7 +203,11 @@ async fn download(
     if let Some(ByteRange { start, end }) = range {
         h.insert(
             CONTENT_RANGE,
-            header(&format!("bytes {start}-{}/{}", end.saturating_sub(1), read.size)),
+            header(&format!(
+                "bytes {start}-{}/{}",
+                end.saturating_sub(1),
+                read.size
+            )),
         );
     }
     Ok(response)

@@ -78,7 +78,11 @@ async fn an_upload_is_a_message_with_its_attachment_on_every_path() {
     assert_eq!(file["size"], bytes.len());
     assert_eq!(file["sha256"], sha256(&bytes));
     let id = file["id"].as_str().unwrap().to_string();
-    assert_ne!(id, sent["id"].as_str().unwrap(), "an attachment has its own id");
+    assert_ne!(
+        id,
+        sent["id"].as_str().unwrap(),
+        "an attachment has its own id"
+    );
 
     // Live on the socket, in history, in the queue's preview.
     let live = ws.next_json().await;
@@ -168,7 +172,13 @@ async fn content_that_lies_about_its_type_is_refused_and_stores_nothing() {
         .expect(201);
     assert_eq!(stored["attachment"]["name"], "statement.pdf");
     let windows = app
-        .upload(Some(&customer), &chat, "name=C%3A%5Cscans%5Cpay", None, pdf(100))
+        .upload(
+            Some(&customer),
+            &chat,
+            "name=C%3A%5Cscans%5Cpay",
+            None,
+            pdf(100),
+        )
         .await
         .expect(201);
     assert_eq!(
@@ -265,7 +275,13 @@ async fn a_hundred_concurrent_uploads_to_one_chat_keep_seqs_dense() {
                 let token = if i % 2 == 0 { customer } else { officer };
                 let bytes = pdf(20_000 + i);
                 let r = app
-                    .upload(Some(token), chat, &format!("name=doc-{i}.pdf"), None, bytes.clone())
+                    .upload(
+                        Some(token),
+                        chat,
+                        &format!("name=doc-{i}.pdf"),
+                        None,
+                        bytes.clone(),
+                    )
                     .await;
                 (r, sha256(&bytes))
             }
@@ -280,7 +296,11 @@ async fn a_hundred_concurrent_uploads_to_one_chat_keep_seqs_dense() {
         seqs.push(m["seq"].as_u64().unwrap());
     }
     seqs.sort_unstable();
-    assert_eq!(seqs, (2..=101).collect::<Vec<u64>>(), "seqs are dense and unique");
+    assert_eq!(
+        seqs,
+        (2..=101).collect::<Vec<u64>>(),
+        "seqs are dense and unique"
+    );
     let history = app
         .messages(Some(&customer), &chat, "limit=1000")
         .await
@@ -296,7 +316,13 @@ async fn ranges_serve_parts_of_a_large_pdf() {
     let bytes = pdf(3 * 1024 * 1024);
     let size = bytes.len();
     let sent = app
-        .upload(Some(&customer), &chat, "name=statement.pdf", Some("application/pdf"), bytes.clone())
+        .upload(
+            Some(&customer),
+            &chat,
+            "name=statement.pdf",
+            Some("application/pdf"),
+            bytes.clone(),
+        )
         .await
         .expect(201);
     let id = sent["attachment"]["id"].as_str().unwrap().to_string();
@@ -315,7 +341,10 @@ async fn ranges_serve_parts_of_a_large_pdf() {
             format!("bytes {start}-{}/{size}", end - 1),
             "{range}"
         );
-        assert_eq!(header(&headers, "content-length"), (end - start).to_string());
+        assert_eq!(
+            header(&headers, "content-length"),
+            (end - start).to_string()
+        );
         assert!(body == bytes[start..end], "{range}: other bytes");
     }
     // Past the end: 416 with the size; several ranges or a stale If-Range: all of it.
@@ -329,11 +358,19 @@ async fn ranges_serve_parts_of_a_large_pdf() {
         .await;
     assert_eq!((status, body.len()), (200, size));
     let (status, _, body) = app
-        .download(Some(&officer), &id, &[("range", "bytes=0-1"), ("if-range", "\"other\"")])
+        .download(
+            Some(&officer),
+            &id,
+            &[("range", "bytes=0-1"), ("if-range", "\"other\"")],
+        )
         .await;
     assert_eq!((status, body.len()), (200, size));
     let (status, _, body) = app
-        .download(Some(&officer), &id, &[("range", "bytes=0-1"), ("if-range", &etag)])
+        .download(
+            Some(&officer),
+            &id,
+            &[("range", "bytes=0-1"), ("if-range", &etag)],
+        )
         .await;
     assert_eq!((status, body.len()), (206, 2));
     app.stop().await;
@@ -351,20 +388,38 @@ async fn a_retried_upload_stores_nothing_twice() {
     let (customer, _officer, chat) = claimed_chat(&app, "cust-1").await;
     let bytes = pdf(200_000);
     let first = app
-        .upload(Some(&customer), &chat, "name=a.pdf&clientMessageId=k1", None, bytes.clone())
+        .upload(
+            Some(&customer),
+            &chat,
+            "name=a.pdf&clientMessageId=k1",
+            None,
+            bytes.clone(),
+        )
         .await
         .expect(201);
     // The same key again, with the same bytes or others: the original, 200.
     for again in [bytes.clone(), pdf(10)] {
         let retry = app
-            .upload(Some(&customer), &chat, "name=a.pdf&clientMessageId=k1", None, again)
+            .upload(
+                Some(&customer),
+                &chat,
+                "name=a.pdf&clientMessageId=k1",
+                None,
+                again,
+            )
             .await
             .expect(200);
         assert_eq!(retry, first);
     }
     // The same bytes under another key are another message, but one stored file.
     let copy = app
-        .upload(Some(&customer), &chat, "name=copy.pdf&clientMessageId=k2", None, bytes)
+        .upload(
+            Some(&customer),
+            &chat,
+            "name=copy.pdf&clientMessageId=k2",
+            None,
+            bytes,
+        )
         .await
         .expect(201);
     assert_eq!(copy["seq"], 3);
@@ -402,8 +457,9 @@ async fn limits_bound_size_pace_and_uploads_per_sender() {
         .await
         .expect_error(413, "attachment_too_large");
     // Too large while it streams (chunked, no length declared).
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
-        std::iter::once(Ok(pdf(1000))).chain((0..100).map(|_| Ok(vec![b'x'; 1000]))).collect();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = std::iter::once(Ok(pdf(1000)))
+        .chain((0..100).map(|_| Ok(vec![b'x'; 1000])))
+        .collect();
     let resp = app
         .client
         .post(&url)
@@ -443,12 +499,24 @@ async fn limits_bound_size_pace_and_uploads_per_sender() {
 
     // The sender's uploads over time: three so far counted, three more, then 429.
     for i in 0..3 {
-        app.upload(Some(&customer), &chat, &format!("name=ok{i}.pdf"), None, pdf(100))
-            .await
-            .expect(201);
+        app.upload(
+            Some(&customer),
+            &chat,
+            &format!("name=ok{i}.pdf"),
+            None,
+            pdf(100),
+        )
+        .await
+        .expect(201);
     }
     let limited = app
-        .upload(Some(&customer), &chat, "name=one-too-many.pdf", None, pdf(100))
+        .upload(
+            Some(&customer),
+            &chat,
+            "name=one-too-many.pdf",
+            None,
+            pdf(100),
+        )
         .await;
     limited.expect_error(429, "rate_limited");
     assert!(limited.retry_after.is_some_and(|s| s > 0));

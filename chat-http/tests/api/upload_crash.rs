@@ -131,10 +131,8 @@ async fn sigkill_during_uploads_loses_nothing_acknowledged() {
         // Dense seqs: the claim's entry, then the uploads that committed.
         let seqs: Vec<u64> = all.iter().map(|m| m["seq"].as_u64().unwrap()).collect();
         assert_eq!(seqs, (1..=all.len() as u64).collect::<Vec<_>>());
-        let by_id: BTreeMap<&str, &Value> = all
-            .iter()
-            .map(|m| (m["id"].as_str().unwrap(), m))
-            .collect();
+        let by_id: BTreeMap<&str, &Value> =
+            all.iter().map(|m| (m["id"].as_str().unwrap(), m)).collect();
         for (name, hash, message) in stored {
             let id = message["id"].as_str().unwrap();
             let kept = by_id

@@ -61,7 +61,10 @@ async fn an_upload_on_node_a_is_downloadable_on_node_b() {
         .unwrap();
     assert_eq!(whole.status().as_u16(), 200);
     assert_eq!(whole.headers()["content-type"], "application/pdf");
-    assert!(whole.bytes().await.unwrap() == bytes, "node B served other bytes");
+    assert!(
+        whole.bytes().await.unwrap() == bytes,
+        "node B served other bytes"
+    );
     let part = b
         .client()
         .get(format!("{}/api/attachments/{id}", b.base))

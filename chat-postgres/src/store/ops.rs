@@ -4,23 +4,23 @@
 
 use async_trait::async_trait;
 use chatcore::store::{
-    AppendOutcome, AttachmentColumns, Counts, Heartbeat, NewChat, NewMessage, OfficerRecord, OfficerUpdate, PageQuery,
-    QueueKey, ReadOutcome, SessionRecord, SessionSubject, StoreResult, TokenHash, Transition,
-    TransitionOutcome, event_column, fill_page, read_mark_sql, seq_param,
+    AppendOutcome, AttachmentColumns, Counts, Heartbeat, NewChat, NewMessage, OfficerRecord,
+    OfficerUpdate, PageQuery, QueueKey, ReadOutcome, SessionRecord, SessionSubject, StoreResult,
+    TokenHash, Transition, TransitionOutcome, event_column, fill_page, read_mark_sql, seq_param,
 };
 use chatcore::{
-    AttachmentId, Availability, BlobId, Chat, ChatId, ChatStatus, CustomerId, Message, Officer, OfficerId, SenderType,
-    Store, StoreError, Timestamp,
+    AttachmentId, Availability, BlobId, Chat, ChatId, ChatStatus, CustomerId, Message, Officer,
+    OfficerId, SenderType, Store, StoreError, Timestamp,
 };
 use deadpool_postgres::{GenericClient, Object};
 
 use super::PgStore;
 use super::rows::{
-    SQL_ATTACHMENT, SQL_BLOB_IN_USE, SQL_CHAT_BY_CUSTOMER, SQL_CHAT_BY_ID, SQL_CUSTOMER_CHATS, SQL_ELIGIBLE_OFFICERS, SQL_ENTRIES,
-    SQL_IDEMPOTENT_ORIGINAL, SQL_INSERT_CHAT, SQL_INSERT_MESSAGE, SQL_NEXT_SEQ, SQL_OFFICER,
-    SQL_OFFICER_CHATS, SQL_PAGE_AFTER, SQL_PAGE_BEFORE, SQL_QUEUE, SQL_QUEUE_KEYS,
-    SQL_RENAME_CUSTOMER, SQL_SESSION, SQL_TRANSITION, chat_from_row, message_from_row,
-    officer_columns, officer_from_row,
+    SQL_ATTACHMENT, SQL_BLOB_IN_USE, SQL_CHAT_BY_CUSTOMER, SQL_CHAT_BY_ID, SQL_CUSTOMER_CHATS,
+    SQL_ELIGIBLE_OFFICERS, SQL_ENTRIES, SQL_IDEMPOTENT_ORIGINAL, SQL_INSERT_CHAT,
+    SQL_INSERT_MESSAGE, SQL_NEXT_SEQ, SQL_OFFICER, SQL_OFFICER_CHATS, SQL_PAGE_AFTER,
+    SQL_PAGE_BEFORE, SQL_QUEUE, SQL_QUEUE_KEYS, SQL_RENAME_CUSTOMER, SQL_SESSION, SQL_TRANSITION,
+    chat_from_row, message_from_row, officer_columns, officer_from_row,
 };
 use crate::error::classify;
 

@@ -4,7 +4,8 @@
 //! here takes a connection from the pool.
 
 use chatcore::store::{
-    AttachmentColumns, ChatColumns, MalformedRow, MessageColumns, OfficerColumns, OfficerRecord, StoreResult,
+    AttachmentColumns, ChatColumns, MalformedRow, MessageColumns, OfficerColumns, OfficerRecord,
+    StoreResult,
 };
 use chatcore::{Chat, Message};
 use tokio_postgres::Row;

@@ -203,9 +203,8 @@ impl BlobStore for FsBlobStore {
                 .map_err(unavailable)?;
         }
         // The open file keeps its bytes even if a sweep deletes the blob meanwhile.
-        let body = futures_util::stream::unfold(
-            (file, range.len()),
-            |(mut file, left)| async move {
+        let body =
+            futures_util::stream::unfold((file, range.len()), |(mut file, left)| async move {
                 if left == 0 {
                     return None;
                 }
@@ -225,8 +224,7 @@ impl BlobStore for FsBlobStore {
                     }
                     Err(e) => Some((Err(e), (file, 0))),
                 }
-            },
-        );
+            });
         Ok(Some(BlobRead {
             size,
             range,

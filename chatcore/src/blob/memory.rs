@@ -11,8 +11,8 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 
 use super::{
-    BlobId, BlobInfo, BlobRead, BlobStore, ByteRange, ByteStream, Hashing, PutError,
-    slice_stream, whole_or,
+    BlobId, BlobInfo, BlobRead, BlobStore, ByteRange, ByteStream, Hashing, PutError, slice_stream,
+    whole_or,
 };
 use crate::model::Timestamp;
 use crate::store::StoreResult;

@@ -238,8 +238,12 @@ pub fn chunked_stream(bytes: impl Into<Bytes>, chunk: usize) -> ByteStream {
 /// Serves a range of an in-memory blob as a stream of bounded chunks (a memory store's
 /// and a test's `get`).
 pub(crate) fn slice_stream(bytes: Bytes, range: ByteRange, chunk: usize) -> ByteStream {
-    let start = usize::try_from(range.start).unwrap_or(usize::MAX).min(bytes.len());
-    let end = usize::try_from(range.end).unwrap_or(usize::MAX).min(bytes.len());
+    let start = usize::try_from(range.start)
+        .unwrap_or(usize::MAX)
+        .min(bytes.len());
+    let end = usize::try_from(range.end)
+        .unwrap_or(usize::MAX)
+        .min(bytes.len());
     chunked_stream(bytes.slice(start..end.max(start)), chunk)
 }
 

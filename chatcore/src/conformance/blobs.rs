@@ -115,7 +115,11 @@ async fn read(
         largest = largest.max(chunk.len());
         out.extend_from_slice(&chunk);
     }
-    assert_eq!(out.len() as u64, read.range.len(), "the stream holds the range");
+    assert_eq!(
+        out.len() as u64,
+        read.range.len(),
+        "the stream holds the range"
+    );
     Some((read.size, out, largest))
 }
 
@@ -164,7 +168,13 @@ async fn the_same_bytes_are_kept_once_and_made_fresh(store: Arc<dyn BlobStore>) 
     let again = put(&store, &bytes, 4_096, 1_000).await;
     assert_eq!(first, again);
     // Fresh as of the second put: not stale before it, stale after.
-    assert!(store.stale(t(1_000), None, 10).await.expect("stale").is_empty());
+    assert!(
+        store
+            .stale(t(1_000), None, 10)
+            .await
+            .expect("stale")
+            .is_empty()
+    );
     assert_eq!(
         store.stale(t(1_001), None, 10).await.expect("stale"),
         vec![first],
@@ -176,7 +186,10 @@ async fn a_failed_body_leaves_nothing_behind(store: Arc<dyn BlobStore>) {
     let failing: ByteStream = Box::pin(futures_util::stream::iter(vec![
         Ok(Bytes::from(pattern(50_000, 4))),
         Ok(Bytes::from(pattern(50_000, 5))),
-        Err(io::Error::new(io::ErrorKind::ConnectionReset, "client gone")),
+        Err(io::Error::new(
+            io::ErrorKind::ConnectionReset,
+            "client gone",
+        )),
     ]));
     match store.put(failing, t(0)).await {
         Err(PutError::Body(e)) => assert_eq!(e.kind(), io::ErrorKind::ConnectionReset),
@@ -206,7 +219,10 @@ async fn missing_blobs_are_none_and_deletes_say_so(store: Arc<dyn BlobStore>) {
     assert!(!store.delete(&id).await.expect("delete"));
     // Stored again after a delete, it is back.
     let back = put(&store, b"short-lived", 100, 5).await;
-    assert_eq!(read(&store, &back, None).await.expect("back").1, b"short-lived");
+    assert_eq!(
+        read(&store, &back, None).await.expect("back").1,
+        b"short-lived"
+    );
 }
 
 async fn stale_blobs_are_listed_a_page_at_a_time_in_order(store: Arc<dyn BlobStore>) {
@@ -228,7 +244,10 @@ async fn stale_blobs_are_listed_a_page_at_a_time_in_order(store: Arc<dyn BlobSto
             _ => break,
         }
     }
-    assert_eq!(seen, ids, "every stale blob once, in order, and no fresh one");
+    assert_eq!(
+        seen, ids,
+        "every stale blob once, in order, and no fresh one"
+    );
     assert!(!seen.contains(&fresh));
 }
 

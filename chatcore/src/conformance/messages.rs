@@ -303,7 +303,7 @@ pub(super) async fn attachments_are_stored_found_and_counted(store: Arc<dyn Stor
     let AppendOutcome::Created(stored) = append(&store, sent.clone()).await else {
         panic!("an attachment's message was not created");
     };
-    assert_eq!((stored.seq, stored.attachment.as_ref()), (2, Some(&file)));
+    assert_eq!((stored.seq, stored.attachment.as_deref()), (2, Some(&file)));
     // The same key again: the original, with its attachment, nothing stored twice.
     sent.id = crate::ids::MessageId::new();
     let AppendOutcome::Duplicate(original) = append(&store, sent).await else {
@@ -351,7 +351,8 @@ pub(super) async fn attachments_are_stored_found_and_counted(store: Arc<dyn Stor
             .attachment(&again.id)
             .await
             .expect("by id")
-            .and_then(|m| m.attachment),
+            .and_then(|m| m.attachment)
+            .map(|a| *a),
         Some(again)
     );
 }

@@ -127,7 +127,10 @@ struct Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let mut map = self.per_sender.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut map = self
+            .per_sender
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if let Some(n) = map.get_mut(&self.sender) {
             *n -= 1;
             if *n == 0 {
@@ -151,12 +154,19 @@ impl Uploads {
         let busy = || Error::RateLimited {
             retry_after: Duration::from_secs(1),
         };
-        let mut map = self.per_sender.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut map = self
+            .per_sender
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let mine = map.get(sender).copied().unwrap_or(0);
         if mine >= self.max_per_sender {
             return Err(busy());
         }
-        let permit = self.in_all.clone().try_acquire_owned().map_err(|_| busy())?;
+        let permit = self
+            .in_all
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| busy())?;
         map.insert(sender.clone(), mine + 1);
         Ok(Slot {
             sender: sender.clone(),
@@ -376,7 +386,7 @@ impl ChatService {
 const SWEEP_PAGE: usize = 500;
 
 fn readable(message: Message) -> Result<Readable> {
-    let Some(attachment) = message.attachment else {
+    let Some(attachment) = message.attachment.map(|a| *a) else {
         return Err(Error::AttachmentNotFound);
     };
     let served_as = FileTypes::parse([attachment.content_type.as_str()])

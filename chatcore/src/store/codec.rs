@@ -158,7 +158,7 @@ impl NewMessage {
             created_at: self.created_at,
             client_message_id: self.client_message_id,
             event: self.event,
-            attachment: self.attachment,
+            attachment: self.attachment.map(Box::new),
         }
     }
 }
@@ -285,7 +285,13 @@ impl AttachmentColumns {
     /// `MalformedRow`.
     pub fn decode(self) -> Result<Option<Attachment>, MalformedRow> {
         let bad = || MalformedRow("messages.attachment");
-        match (self.id, self.name, self.content_type, self.size, self.sha256) {
+        match (
+            self.id,
+            self.name,
+            self.content_type,
+            self.size,
+            self.sha256,
+        ) {
             (None, None, None, None, None) => Ok(None),
             (Some(id), Some(name), Some(content_type), Some(size), Some(sha256)) => {
                 Ok(Some(Attachment {
@@ -319,7 +325,7 @@ impl MessageColumns {
                 .map(|e| serde_json::from_str(&e))
                 .transpose()
                 .map_err(|_| MalformedRow("messages.event"))?,
-            attachment: self.attachment.decode()?,
+            attachment: self.attachment.decode()?.map(Box::new),
         })
     }
 }

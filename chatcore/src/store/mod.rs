@@ -15,8 +15,8 @@ mod sqlite;
 use async_trait::async_trait;
 
 pub use codec::{
-    AttachmentColumns, ChatColumns, MalformedRow, MessageColumns, OfficerColumns, event_column, fill_page,
-    read_mark_sql, seq_param,
+    AttachmentColumns, ChatColumns, MalformedRow, MessageColumns, OfficerColumns, event_column,
+    fill_page, read_mark_sql, seq_param,
 };
 pub use memory::MemoryStore;
 #[cfg(feature = "sqlite")]

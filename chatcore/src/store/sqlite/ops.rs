@@ -8,19 +8,21 @@ use rusqlite::{OptionalExtension, params};
 use super::SqliteStore;
 use super::error::classify;
 use super::rows::{
-    SQL_ATTACHMENT, SQL_BLOB_IN_USE, SQL_CHAT_BY_CUSTOMER, SQL_CUSTOMER_CHATS, SQL_ELIGIBLE_OFFICERS, SQL_ENTRY, SQL_INSERT_MESSAGE,
-    SQL_NEXT_SEQ, SQL_OFFICER_CHATS, SQL_PAGE_AFTER, SQL_PAGE_BEFORE, SQL_QUEUE, SQL_QUEUE_KEYS,
-    SQL_RENAME_CUSTOMER, SQL_SESSION, SQL_TRANSITION, chat_by_id, chat_from_row, message_from_row,
-    officer_by_id, officer_columns, officer_from_row, sent_message,
+    SQL_ATTACHMENT, SQL_BLOB_IN_USE, SQL_CHAT_BY_CUSTOMER, SQL_CUSTOMER_CHATS,
+    SQL_ELIGIBLE_OFFICERS, SQL_ENTRY, SQL_INSERT_MESSAGE, SQL_NEXT_SEQ, SQL_OFFICER_CHATS,
+    SQL_PAGE_AFTER, SQL_PAGE_BEFORE, SQL_QUEUE, SQL_QUEUE_KEYS, SQL_RENAME_CUSTOMER, SQL_SESSION,
+    SQL_TRANSITION, chat_by_id, chat_from_row, message_from_row, officer_by_id, officer_columns,
+    officer_from_row, sent_message,
 };
 use super::schema::schema_version;
 use crate::blob::BlobId;
 use crate::ids::{AttachmentId, ChatId, CustomerId, OfficerId};
 use crate::model::{Availability, Chat, ChatStatus, Message, Officer, SenderType, Timestamp};
 use crate::store::{
-    AppendOutcome, AttachmentColumns, Counts, Heartbeat, NewChat, NewMessage, OfficerRecord, OfficerUpdate, PageQuery,
-    QueueKey, ReadOutcome, SessionRecord, SessionSubject, Store, StoreError, StoreResult,
-    TokenHash, Transition, TransitionOutcome, event_column, fill_page, read_mark_sql, seq_param,
+    AppendOutcome, AttachmentColumns, Counts, Heartbeat, NewChat, NewMessage, OfficerRecord,
+    OfficerUpdate, PageQuery, QueueKey, ReadOutcome, SessionRecord, SessionSubject, Store,
+    StoreError, StoreResult, TokenHash, Transition, TransitionOutcome, event_column, fill_page,
+    read_mark_sql, seq_param,
 };
 
 #[async_trait]
