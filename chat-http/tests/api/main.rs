@@ -9,6 +9,7 @@ mod attachments;
 mod authz;
 mod browser;
 mod browser_admin;
+mod browser_attachments;
 mod browser_axe;
 mod browser_console;
 mod browser_conversation;
