@@ -329,10 +329,7 @@ mod tests {
     #[test]
     fn page_data_cannot_close_its_element() {
         let data = html_data(r#"{"a":"</script><b>&"}"#);
-        assert_eq!(
-            data,
-            r#"{"a":"\u003c/script\u003e\u003cb\u003e\u0026"}"#
-        );
+        assert_eq!(data, r#"{"a":"\u003c/script\u003e\u003cb\u003e\u0026"}"#);
         let back: serde_json::Value = serde_json::from_str(&data).unwrap();
         assert_eq!(back["a"], "</script><b>&");
     }

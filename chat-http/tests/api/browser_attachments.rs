@@ -9,198 +9,18 @@
 //! its Cancel, and a failed upload sent again with the same clientMessageId. Also what
 //! the pages are told of the server's rules, and their policy, over plain HTTP.
 
-use std::path::{Path, PathBuf};
-
 use fantoccini::{Client, Locator};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::browser::{
-    Driver, click, count, driver, eventually, js, login_customer, login_officer, screenshot,
-    send, wait_text,
+    click, count, driver, eventually, js, login_customer, login_officer, screenshot, send,
+    wait_text,
+};
+use crate::browser_files::{
+    RECORD_SAVES, choose, download, pdf, png, sha256, slow_upload, thumbnail, write,
 };
 use crate::browser_lifecycle::desk;
 use crate::helpers::{Options, TestApp, spawn_app};
-
-/// A real PNG that a browser draws (8-bit RGB, stored without compression): a pale card
-/// with a dark band on a blue gradient, like a scanned document.
-pub(crate) fn png(width: u32, height: u32) -> Vec<u8> {
-    let mut raw = Vec::with_capacity((height * (1 + width * 3)) as usize);
-    for y in 0..height {
-        raw.push(0); // no filter
-        for x in 0..width {
-            let card = x > width / 8 && x < width * 7 / 8 && y > height / 6 && y < height * 5 / 6;
-            let band = card && y > height / 3 && y < height / 2;
-            let pixel = if band {
-                [40, 70, 110]
-            } else if card {
-                [246, 244, 236]
-            } else {
-                [
-                    (60 + x * 100 / width) as u8,
-                    (110 + y * 80 / height) as u8,
-                    200,
-                ]
-            };
-            raw.extend(pixel);
-        }
-    }
-    let mut zlib = vec![0x78, 0x01];
-    let blocks: Vec<&[u8]> = raw.chunks(65_535).collect();
-    for (i, block) in blocks.iter().enumerate() {
-        zlib.push(u8::from(i + 1 == blocks.len()));
-        let n = block.len() as u16;
-        zlib.extend(n.to_le_bytes());
-        zlib.extend((!n).to_le_bytes());
-        zlib.extend(*block);
-    }
-    zlib.extend(adler32(&raw).to_be_bytes());
-    let mut header = Vec::new();
-    header.extend(width.to_be_bytes());
-    header.extend(height.to_be_bytes());
-    header.extend([8, 2, 0, 0, 0]);
-    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-    png_chunk(&mut out, b"IHDR", &header);
-    png_chunk(&mut out, b"IDAT", &zlib);
-    png_chunk(&mut out, b"IEND", &[]);
-    out
-}
-
-fn png_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
-    out.extend((data.len() as u32).to_be_bytes());
-    let mut crc_input = kind.to_vec();
-    crc_input.extend(data);
-    out.extend(&crc_input);
-    out.extend(crc32(&crc_input).to_be_bytes());
-}
-
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in bytes {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
-
-fn adler32(bytes: &[u8]) -> u32 {
-    let (mut a, mut b) = (1u32, 0u32);
-    for &x in bytes {
-        a = (a + u32::from(x)) % 65_521;
-        b = (b + a) % 65_521;
-    }
-    (b << 16) | a
-}
-
-/// A PDF of about `len` bytes: its header, comment lines, its end.
-pub(crate) fn pdf(len: usize) -> Vec<u8> {
-    let mut bytes = b"%PDF-1.4\n".to_vec();
-    while bytes.len() < len.saturating_sub(6) {
-        bytes.extend(b"% a line of the statement\n");
-    }
-    bytes.extend(b"%%EOF\n");
-    bytes
-}
-
-pub(crate) fn sha256(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
-/// Writes `bytes` as `name` in `dir`.
-pub(crate) fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, bytes).expect("write a file to attach");
-    path
-}
-
-/// Chooses files as the Attach button's picker would: fantoccini sets the paths on the
-/// page's file input, which tells the page with `change`.
-pub(crate) async fn choose(b: &Client, paths: &[&Path]) {
-    let paths: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-    b.find(Locator::Css("#attach-input"))
-        .await
-        .expect("the file input")
-        .send_keys(&paths.join("\n"))
-        .await
-        .expect("choose the files");
-}
-
-/// Waits for the thumbnail of the stored file `name` to be drawn; answers its natural
-/// size and how its address starts.
-pub(crate) async fn thumbnail(b: &Client, name: &str) -> Value {
-    let script = format!(
-        "const view = [...document.querySelectorAll('.messages li.message[data-seq] .attachment.picture')]
-           .find((e) => e.querySelector('.file-name')?.textContent === {name:?});
-         const img = view?.querySelector('img');
-         return img && img.complete && img.naturalWidth > 0
-           ? {{ width: img.naturalWidth, height: img.naturalHeight, scheme: img.src.split(':')[0] }}
-           : null;"
-    );
-    eventually(&format!("the thumbnail of {name} to be drawn"), || async {
-        let v = js(b, &script).await;
-        (!v.is_null()).then_some(v)
-    })
-    .await
-}
-
-/// From now on the page's saves are recorded instead of downloaded: the link it clicks
-/// (its object URL and the name it saves under) and the blob behind each object URL.
-const RECORD_SAVES: &str = r#"
-window.__saved = [];
-window.__blobs = new Map();
-const make = URL.createObjectURL.bind(URL);
-URL.createObjectURL = (blob) => { const url = make(blob); window.__blobs.set(url, blob); return url; };
-const click = HTMLAnchorElement.prototype.click;
-HTMLAnchorElement.prototype.click = function () {
-  if (this.download && this.href.startsWith('blob:')) window.__saved.push({ href: this.href, name: this.download });
-  else click.call(this);
-};
-return null;
-"#;
-
-/// The `index`th file the page saved: its name, type, size and SHA-256, from the blob
-/// it saved (WebDriver awaits the promise).
-const SAVED: &str = r#"
-const [index, done] = arguments;
-const saved = window.__saved[index];
-const blob = window.__blobs.get(saved.href);
-blob.arrayBuffer()
-  .then((bytes) => crypto.subtle.digest('SHA-256', bytes))
-  .then((digest) => done({
-    name: saved.name, type: blob.type, size: blob.size,
-    sha256: [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join(''),
-  }));
-"#;
-
-/// Clicks the stored file `name` in the timeline and answers what the page saved.
-pub(crate) async fn download(b: &Client, name: &str) -> Value {
-    let before = js(b, "return window.__saved.length;").await.as_u64().unwrap();
-    let found = js(
-        b,
-        &format!(
-            "const button = [...document.querySelectorAll('.messages li.message[data-seq] button.attachment')]
-               .find((e) => e.querySelector('.file-name')?.textContent === {name:?});
-             button?.click();
-             return Boolean(button);"
-        ),
-    )
-    .await;
-    assert_eq!(found, json!(true), "no {name} to click");
-    eventually(&format!("{name} to be saved"), || async {
-        let n = js(b, "return window.__saved.length;").await.as_u64().unwrap();
-        (n > before).then_some(())
-    })
-    .await;
-    b.execute_async(SAVED, vec![json!(before)])
-        .await
-        .expect("hash the saved file")
-}
 
 /// The chat's messages that carry a file, as the server has them (read as `reader`).
 async fn stored_files(app: &TestApp, reader: &str, chat: &str) -> Vec<Value> {
@@ -246,8 +66,8 @@ async fn first_queued(app: &TestApp, officer: &str) -> String {
 async fn the_pages_are_told_what_files_the_server_takes_and_allow_blob_images_only() {
     let mut options = Options::open();
     options.attachments.max_bytes = 123_456;
-    options.attachments.types = chatcore::FileTypes::parse(["image/png", "application/pdf"])
-        .expect("allowed types");
+    options.attachments.types =
+        chatcore::FileTypes::parse(["image/png", "application/pdf"]).expect("allowed types");
     let app = spawn_app(options).await;
     for page in ["/customer", "/officer"] {
         let resp = app.client.get(app.url(page)).send().await.unwrap();
@@ -337,8 +157,16 @@ async fn files_go_both_ways_with_thumbnails_previews_and_exact_downloads() {
     // Two files chosen at once go in order: a picture and a PDF.
     choose(&customer, &[&card_path, &payslip_path]).await;
     let drawn = thumbnail(&customer, "id-card.png").await;
-    assert_eq!(drawn, json!({ "width": 360, "height": 228, "scheme": "blob" }));
-    wait_text(&customer, ".messages li.message[data-seq] .attachment.document", "payslip.pdf").await;
+    assert_eq!(
+        drawn,
+        json!({ "width": 360, "height": 228, "scheme": "blob" })
+    );
+    wait_text(
+        &customer,
+        ".messages li.message[data-seq] .attachment.document",
+        "payslip.pdf",
+    )
+    .await;
     let chip = js(
         &customer,
         "const b = [...document.querySelectorAll('.messages li.message[data-seq] button.attachment.document')].at(-1);
@@ -363,7 +191,12 @@ async fn files_go_both_ways_with_thumbnails_previews_and_exact_downloads() {
     .await;
     assert_eq!(preview, "📎 payslip.pdf");
     let listed = app
-        .request(reqwest::Method::GET, "/api/officers/alice/chats", Some(&officer), None)
+        .request(
+            reqwest::Method::GET,
+            "/api/officers/alice/chats",
+            Some(&officer),
+            None,
+        )
         .await
         .expect(200);
     assert_eq!(listed[0]["lastMessage"]["preview"], json!(preview));
@@ -581,7 +414,11 @@ async fn a_slow_upload_shows_progress_and_cancels_and_a_failed_one_goes_again_wi
     .await;
     composer_says(&customer, "The upload of “statement.pdf” was cancelled.").await;
     let focus = js(&customer, "return document.activeElement.className;").await;
-    assert_eq!(focus, json!("messages"), "the keyboard stays in the conversation");
+    assert_eq!(
+        focus,
+        json!("messages"),
+        "the keyboard stays in the conversation"
+    );
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert!(stored_files(&app, &officer, &chat).await.is_empty());
 
@@ -619,16 +456,6 @@ async fn a_slow_upload_shows_progress_and_cancels_and_a_failed_one_goes_again_wi
     assert_eq!(files[0]["clientMessageId"], key);
     assert_eq!(files[0]["attachment"]["sha256"], json!(sha256(&receipt)));
     customer.close().await.expect("close browser");
-}
-
-/// Uploads from `b` at 64 KiB/s (a slow mobile link), downloads unlimited.
-pub(crate) async fn slow_upload(driver: &Driver, b: &Client) {
-    driver
-        .network(
-            b,
-            json!({ "offline": false, "latency": 0, "download_throughput": -1, "upload_throughput": 64 * 1024 }),
-        )
-        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -672,7 +499,12 @@ async fn a_file_dropped_on_the_conversation_is_sent_and_the_zone_shows_it() {
          return null;",
     )
     .await;
-    wait_text(&customer, ".messages li.message[data-seq] .attachment", "dropped.txt").await;
+    wait_text(
+        &customer,
+        ".messages li.message[data-seq] .attachment",
+        "dropped.txt",
+    )
+    .await;
     let files = stored_files(&app, &officer, &chat).await;
     assert_eq!(files.len(), 1);
     assert_eq!(
@@ -691,13 +523,24 @@ async fn a_file_dropped_on_the_conversation_is_sent_and_the_zone_shows_it() {
              return null;"
         )
     };
-    js(&customer, &dropped("setup.exe", "MZ", "application/x-msdownload")).await;
+    js(
+        &customer,
+        &dropped("setup.exe", "MZ", "application/x-msdownload"),
+    )
+    .await;
     composer_says(&customer, "“setup.exe” cannot be sent").await;
     assert_eq!(uploads(&customer).await, 1, "only the text file went");
     // Text is the server's to judge (it reads the bytes): HTML is refused after.
-    js(&customer, &dropped("page.html", "<html></html>", "text/html")).await;
+    js(
+        &customer,
+        &dropped("page.html", "<html></html>", "text/html"),
+    )
+    .await;
     let refused = wait_text(&customer, ".messages li.pending.failed", "page.html").await;
-    assert!(refused.contains("The server does not take this file"), "{refused}");
+    assert!(
+        refused.contains("The server does not take this file"),
+        "{refused}"
+    );
     assert_eq!(uploads(&customer).await, 2);
     customer.close().await.expect("close browser");
 }

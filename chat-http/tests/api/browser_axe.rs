@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use crate::browser::{
     click, count, driver, eventually, fill, js, login_officer, send, text_of, wait_text,
 };
-use crate::browser_attachments::{choose, pdf, png, slow_upload, thumbnail, write};
+use crate::browser_files::{choose, pdf, png, slow_upload, thumbnail, write};
 use crate::browser_lifecycle::desk;
 use crate::helpers::{ADMIN_TOKEN, Options, PASSWORD, spawn_app};
 
@@ -352,7 +352,9 @@ async fn axe_customer_page_and_officer_console_in_every_state() {
     let statement = write(dir.path(), "statement.pdf", &pdf(512 * 1024));
     choose(&customer, &[&statement]).await;
     wait_text(&customer, ".composer-hint", "25%").await;
-    audit.check(&customer, "customer: an upload under way").await;
+    audit
+        .check(&customer, "customer: an upload under way")
+        .await;
     click(&customer, ".messages li.pending button.cancel-upload").await;
     wait_text(&customer, ".composer-hint", "cancelled").await;
     driver

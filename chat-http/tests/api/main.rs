@@ -14,6 +14,7 @@ mod browser_axe;
 mod browser_console;
 mod browser_conversation;
 mod browser_customer;
+mod browser_files;
 mod browser_lifecycle;
 mod browser_routing;
 mod capacity;
