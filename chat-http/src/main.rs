@@ -66,9 +66,11 @@ async fn run(config: Config, branding: Branding, open_files: u64) -> anyhow::Res
             let store = SqliteStore::open_with(&config.db, config.sqlite_options())
                 .with_context(|| format!("cannot open the database {}", config.db.display()))?;
             let dir = attachments_dir(&config);
-            let blobs = FsBlobStore::open(&dir).with_context(|| {
-                format!("cannot open the attachments directory {}", dir.display())
-            })?;
+            let blobs = FsBlobStore::open(&dir)
+                .with_context(|| {
+                    format!("cannot open the attachments directory {}", dir.display())
+                })?
+                .min_free(config.attachments_min_free);
             ChatService::with_blobs(
                 Arc::new(store),
                 Arc::new(blobs),

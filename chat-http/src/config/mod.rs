@@ -117,6 +117,12 @@ pub struct Config {
     #[arg(long, env = "CHAT_ATTACHMENTS_DIR", value_name = "PATH")]
     pub attachments_dir: Option<PathBuf>,
 
+    /// Bytes that must stay free on the disk of --attachments-dir (SQLite): below it,
+    /// uploads are refused with 503 `unavailable`, so that files never take the space
+    /// the database needs. 0 turns it off.
+    #[arg(long, env = "CHAT_ATTACHMENTS_MIN_FREE", default_value_t = 1024 * 1024 * 1024)]
+    pub attachments_min_free: u64,
+
     /// Largest attachment, in bytes (413 `attachment_too_large` past it, found from
     /// `Content-Length` or while the file streams in).
     #[arg(long, env = "CHAT_MAX_ATTACHMENT_BYTES", default_value_t = 10 * 1024 * 1024,
@@ -723,6 +729,7 @@ mod tests {
         assert_eq!((a.max_uploads, a.max_uploads_per_sender), (32, 2));
         assert_eq!(a.orphan_grace, Duration::from_secs(3600));
         assert_eq!(c.attachments_dir, None);
+        assert_eq!(c.attachments_min_free, 1024 * 1024 * 1024);
         let set = parse(&[
             "--max-attachment-bytes",
             "1000",

@@ -91,26 +91,23 @@ async fn upload(
         .service()
         .send_attachment(&actor, chat, upload, shared_stream(body.clone()))
         .await;
-    match sent {
-        Ok(sent) => {
-            let status = if sent.created {
-                StatusCode::CREATED
-            } else {
-                StatusCode::OK
-            };
-            Ok((status, Json(sent.message)))
-        }
-        Err(refusal) => {
-            let max = state.service().config().attachments.max_bytes;
-            // A client that waits for `100 Continue` sends nothing more; one declaring
-            // far more than the limit is not read further either.
-            let expects = parts.headers.contains_key(EXPECT);
-            if !expects && length.is_none_or(|n| n <= max.saturating_mul(2)) {
-                drain(&body, max.saturating_mul(2)).await;
-            }
-            Err(refusal.into())
-        }
+    // A refusal, or a retry answered with the original, may come before the body was
+    // read to its end: what is left is read and dropped (for a while, up to a bound), so
+    // that a client still sending gets this answer rather than a reset connection. A
+    // client that waits for `100 Continue` sends nothing more, and one declaring far
+    // more than the limit is not read further.
+    let max = state.service().config().attachments.max_bytes;
+    let expects = parts.headers.contains_key(EXPECT);
+    if !expects && length.is_none_or(|n| n <= max.saturating_mul(2)) {
+        drain(&body, max.saturating_mul(2)).await;
     }
+    let sent = sent?;
+    let status = if sent.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(sent.message)))
 }
 
 /// The declared `Content-Length`, if any.

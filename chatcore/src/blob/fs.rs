@@ -6,6 +6,9 @@
 //! removes. A blob's time is its file's modification time, set to the service's `now` by
 //! every `put` of its bytes.
 //!
+//! A floor of free space ([`FsBlobStore::min_free`]) keeps files from taking the disk a
+//! database beside them needs.
+//!
 //! File names come only from hashes and times, never from a client: an attachment's
 //! name is metadata in the message and never touches the file system.
 
@@ -38,6 +41,8 @@ pub struct FsBlobStore {
     /// blob's time and its deletion are one step against a `put` of the same bytes in
     /// this process.
     placing: Arc<Mutex<()>>,
+    /// Bytes that must stay free on the directory's file system (0: no floor).
+    min_free: u64,
 }
 
 impl FsBlobStore {
@@ -48,7 +53,34 @@ impl FsBlobStore {
         Ok(Self {
             root: Arc::new(root),
             placing: Arc::new(Mutex::new(())),
+            min_free: 0,
         })
+    }
+
+    /// Refuses new blobs ([`StoreError::Unavailable`]) while the file system holding the
+    /// directory has fewer than `bytes` free, so that files never take the space a
+    /// database beside them needs. Default 0: no floor.
+    pub fn min_free(mut self, bytes: u64) -> Self {
+        self.min_free = bytes;
+        self
+    }
+
+    /// Refuses a new blob when the disk is below its floor.
+    fn check_room(&self) -> StoreResult<()> {
+        if self.min_free == 0 {
+            return Ok(());
+        }
+        let free = free_bytes(&self.root).map_err(unavailable)?;
+        if free < self.min_free {
+            return Err(StoreError::Unavailable(
+                format!(
+                    "{free} bytes free on the attachments' disk, under the floor of {}",
+                    self.min_free
+                )
+                .into(),
+            ));
+        }
+        Ok(())
     }
 
     /// The directory attachments go in for a SQLite file by default: beside it, named
@@ -96,6 +128,19 @@ fn timestamp(t: SystemTime) -> Timestamp {
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0);
     Timestamp::from_unix_millis(ms)
+}
+
+/// Bytes free to unprivileged users on the file system holding `dir`.
+#[cfg(unix)]
+fn free_bytes(dir: &Path) -> io::Result<u64> {
+    let stat = rustix::fs::statvfs(dir)?;
+    Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
+}
+
+/// Elsewhere the floor is not checked (a full disk still fails the write itself).
+#[cfg(not(unix))]
+fn free_bytes(_dir: &Path) -> io::Result<u64> {
+    Ok(u64::MAX)
 }
 
 /// fsyncs a directory, so that a rename or a new entry in it survives a power loss.
@@ -150,6 +195,7 @@ impl FsBlobStore {
 #[async_trait]
 impl BlobStore for FsBlobStore {
     async fn put(&self, body: ByteStream, now: Timestamp) -> Result<BlobInfo, PutError> {
+        self.check_room()?;
         let tmp = self.root.join(TMP).join(format!(
             "{}-{}.part",
             now.unix_millis(),
@@ -332,5 +378,34 @@ impl BlobStore for FsBlobStore {
             Ok(purged)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_disk_under_its_floor_takes_no_new_blob() {
+        let dir = tempfile::tempdir().unwrap();
+        let full = FsBlobStore::open(dir.path()).unwrap().min_free(u64::MAX);
+        match full
+            .put(
+                super::super::bytes_stream(&b"x"[..]),
+                Timestamp::from_unix_millis(0),
+            )
+            .await
+        {
+            Err(PutError::Store(StoreError::Unavailable(_))) => {}
+            other => panic!("a full disk must refuse, as unavailable: {other:?}"),
+        }
+        let roomy = FsBlobStore::open(dir.path()).unwrap().min_free(1);
+        roomy
+            .put(
+                super::super::bytes_stream(&b"x"[..]),
+                Timestamp::from_unix_millis(0),
+            )
+            .await
+            .expect("a disk with room takes it");
     }
 }
