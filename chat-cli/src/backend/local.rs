@@ -117,10 +117,11 @@ impl Local {
     ) -> anyhow::Result<Self> {
         let opened = match attachments {
             None => ChatService::open_sqlite(path, secured_config()),
-            Some(dir) => chatcore::FsBlobStore::open(dir)
-                .map_err(|e| chatcore::Error::Unavailable(Box::new(e)))
-                .and_then(|blobs| {
-                    let store = chatcore::SqliteStore::open(path)?;
+            Some(dir) => chatcore::SqliteStore::open(path)
+                .map_err(chatcore::Error::from)
+                .and_then(|store| {
+                    let blobs = chatcore::FsBlobStore::open(dir)
+                        .map_err(|e| chatcore::Error::Unavailable(Box::new(e)))?;
                     Ok(ChatService::with_blobs(
                         Arc::new(store),
                         Arc::new(blobs),

@@ -46,10 +46,15 @@ pub struct FsBlobStore {
 }
 
 impl FsBlobStore {
-    /// The store in `dir`, created (with its `tmp/`) if missing.
+    /// The store in `dir`, created (with its `tmp/`) if missing; its parent must exist.
     pub fn open(dir: impl AsRef<Path>) -> io::Result<Self> {
         let root = dir.as_ref().to_path_buf();
-        std::fs::create_dir_all(root.join(TMP))?;
+        for dir in [root.clone(), root.join(TMP)] {
+            match std::fs::create_dir(&dir) {
+                Err(e) if e.kind() != ErrorKind::AlreadyExists => return Err(e),
+                _ => {}
+            }
+        }
         Ok(Self {
             root: Arc::new(root),
             placing: Arc::new(Mutex::new(())),

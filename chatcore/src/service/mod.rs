@@ -296,9 +296,9 @@ impl ChatService {
     /// keeping attachments in a directory beside it ([`crate::FsBlobStore::beside`]).
     #[cfg(feature = "sqlite")]
     pub fn open_sqlite(path: impl AsRef<std::path::Path>, config: ServiceConfig) -> Result<Self> {
+        let store = SqliteStore::open(&path)?;
         let blobs = crate::FsBlobStore::open(crate::FsBlobStore::beside(&path))
             .map_err(|e| Error::Unavailable(Box::new(e)))?;
-        let store = SqliteStore::open(path)?;
         Ok(Self::with_blobs(
             Arc::new(store),
             Arc::new(blobs),
