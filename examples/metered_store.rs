@@ -122,6 +122,13 @@ impl<S: Store> Store for MeteredStore<S> {
     async fn last_seq(&self, chat: &ChatId) -> StoreResult<u64> {
         self.measure("last_seq", self.inner.last_seq(chat)).await
     }
+    async fn attachment(&self, id: &chatcore::AttachmentId) -> StoreResult<Option<Message>> {
+        self.measure("attachment", self.inner.attachment(id)).await
+    }
+    async fn blob_in_use(&self, blob: &chatcore::BlobId) -> StoreResult<bool> {
+        self.measure("blob_in_use", self.inner.blob_in_use(blob))
+            .await
+    }
     async fn create_session(&self, session: &SessionRecord) -> StoreResult<bool> {
         self.measure("create_session", self.inner.create_session(session))
             .await

@@ -105,6 +105,11 @@ pub(crate) enum Command {
     /// Read paths: a page of history, the queue, an officer's chats (client-side and,
     /// when the server sends Server-Timing, server-side latency).
     Read(ReadArgs),
+    /// Attachments: upload and download throughput (MiB/s) and latency per file size,
+    /// every file checked back; then text sends' latency alone and while the largest
+    /// files upload without pause (the target: p99 under 2x idle). Run the server with
+    /// `--limit-uploads off --limit-sends off` (the bench's customers upload many files).
+    Attachments(AttachmentsArgs),
     /// Claims: officers racing to claim the same pending chats; exactly one winner per
     /// chat, checked by reading the chats back.
     Claims(ClaimsArgs),
@@ -140,6 +145,44 @@ pub(crate) struct SendsArgs {
     /// Characters of content per message.
     #[arg(long, default_value_t = 100)]
     pub(crate) content_chars: usize,
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct AttachmentsArgs {
+    /// File sizes, each a phase: bytes, or with a unit (`100KiB`, `5MiB`).
+    #[arg(long, value_delimiter = ',', value_parser = parse_size, default_value = "100KiB,5MiB")]
+    pub(crate) sizes: Vec<usize>,
+    /// Files uploaded (then downloaded) per size.
+    #[arg(long, default_value_t = 40)]
+    pub(crate) files: usize,
+    /// Uploaders at once, each a customer with a chat of their own.
+    #[arg(long, default_value_t = 4)]
+    pub(crate) workers: usize,
+    /// Text messages timed alone, and again while the largest files upload.
+    #[arg(long, default_value_t = 200)]
+    pub(crate) text_messages: usize,
+    /// Pause between text sends.
+    #[arg(long, value_parser = parse_duration, default_value = "20ms")]
+    pub(crate) text_interval: Duration,
+}
+
+/// A size in bytes: `1234`, `100KiB`, `5MiB`.
+fn parse_size(s: &str) -> Result<usize, String> {
+    let s = s.trim();
+    let (number, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: usize = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size like 5MiB"))?;
+    let unit = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" | "K" | "k" => 1024,
+        "MiB" | "M" => 1024 * 1024,
+        _ => return Err(format!("{s:?}: the unit must be KiB or MiB")),
+    };
+    match n.checked_mul(unit) {
+        Some(size) if size >= 32 => Ok(size),
+        _ => Err(format!("{s:?}: a size must be 32 bytes or more")),
+    }
 }
 
 #[derive(Debug, Clone, Args)]

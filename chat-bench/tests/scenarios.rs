@@ -446,3 +446,55 @@ fn spawn_runs_against_a_chat_http_process() {
     assert_eq!(run.report["spawned"], true);
     assert_eq!(row(passed(&run, "claims"), 0)["won"], 5);
 }
+
+/// Files of two sizes up and back, every one checked; text timed alone and beside
+/// uploads; every chat dense.
+#[test]
+fn attachments_move_every_file_and_time_text_beside_them() {
+    let server = server();
+    let run = bench(&with_target(
+        &server,
+        &[
+            "attachments",
+            "--sizes",
+            "10KiB,200KiB",
+            "--files",
+            "6",
+            "--workers",
+            "2",
+            "--text-messages",
+            "10",
+            "--text-interval",
+            "5ms",
+        ],
+    ));
+    assert_eq!(run.code, 0, "{:#}\n{}", run.report, run.stderr);
+    let scenario = passed(&run, "attachments");
+    let phases = [
+        ("upload", 10, 6),
+        ("download", 10, 6),
+        ("upload", 200, 6),
+        ("download", 200, 6),
+        ("text idle", 0, 10),
+        ("text during uploads", 0, 10),
+    ];
+    for (i, (phase, kib, files)) in phases.into_iter().enumerate() {
+        let r = row(scenario, i);
+        assert_eq!(
+            (
+                r["phase"].as_str().unwrap(),
+                r["sizeKiB"].as_u64().unwrap(),
+                r["files"].as_u64().unwrap()
+            ),
+            (phase, kib, files),
+            "{r}"
+        );
+        assert!(r["p99Ms"].as_f64().unwrap() > 0.0, "{r}");
+        if kib > 0 {
+            assert!(r["mibPerSecond"].as_f64().unwrap() > 0.0, "{r}");
+        }
+    }
+    let meanwhile = row(scenario, 6);
+    assert_eq!(meanwhile["phase"], "uploads meanwhile");
+    assert_eq!(meanwhile["sizeKiB"], 200);
+}

@@ -18,7 +18,8 @@ Exit codes:
      a chat in the wrong state for resolve, release, transfer, reopen or send)
   5  auth (401/403: no, bad or expired token; wrong password; not allowed)
   6  server unreachable (remote), or the database cannot be opened (local)
-  7  invalid input (400/413/422: malformed id, empty or too long message, bad paging)
+  7  invalid input (400/413/415/416/422: malformed id, empty or too long message, bad
+     paging, a file too large or of a type the server does not take)
   8  rate limited (429: too many failed logins or messages; wait as told, then retry)
 
 Modes:
@@ -114,6 +115,11 @@ pub(crate) struct Global {
     #[arg(long, env = "CHAT_TOKEN", global = true, hide_env_values = true)]
     pub(crate) token: Option<String>,
 
+    /// Local mode with --db only: the directory of attachments' files, as the server's
+    /// --attachments-dir (default: beside the database file, `DB-attachments`).
+    #[arg(long, env = "CHAT_ATTACHMENTS_DIR", global = true, value_name = "PATH")]
+    pub(crate) attachments_dir: Option<PathBuf>,
+
     /// Local mode only (--db, --database-url): act as `admin` (the default), `officer:ID`
     /// or `customer:ID`.
     #[arg(long = "as", value_name = "WHO", global = true)]
@@ -188,6 +194,29 @@ pub(crate) enum Command {
 
     /// Read a page of a chat's messages, ascending by seq.
     Messages(MessagesArgs),
+
+    /// Send a file to a chat as an attachment (remote: as the token's owner; local: --as
+    /// officer:ID|customer:ID).
+    ///
+    /// The server finds the type in the bytes (PNG, JPEG, WebP, PDF and plain text by
+    /// default) and refuses others, a name whose extension is not the type's, and files
+    /// over its limit (10 MiB by default). Progress goes to stderr for files of 1 MiB or
+    /// more. Prints the stored message (with --json, its JSON with `attachment`).
+    ///
+    /// Exit 7 unsupported_type, attachment_too_large or invalid_parameter. Exit 5
+    /// forbidden: not the chat's customer or officer. Exit 4 chat_resolved. Exit 8
+    /// rate_limited.
+    Attach(AttachArgs),
+
+    /// Save an attachment's file (whoever may read its chat).
+    ///
+    /// Written to -o FILE, or to the attachment's name in the current directory (never
+    /// over an existing file unless --force); `-o -` writes to stdout. The bytes are
+    /// checked against the attachment's SHA-256. Progress goes to stderr for files of 1
+    /// MiB or more.
+    ///
+    /// Exit 3 attachment_not_found. Exit 5 forbidden.
+    Download(DownloadArgs),
 
     /// Stream events as they happen over the WebSocket (requires --server).
     #[command(subcommand)]
@@ -449,6 +478,44 @@ pub(crate) struct SendArgs {
     /// Idempotency key: sending again with the same key stores nothing twice.
     #[arg(long)]
     pub(crate) client_id: Option<String>,
+}
+
+/// `attach`
+#[derive(Debug, Args)]
+pub(crate) struct AttachArgs {
+    /// The chat's id.
+    pub(crate) chat: String,
+
+    /// The file to send.
+    pub(crate) file: PathBuf,
+
+    /// The name to send it under (default: the file's own name).
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+
+    /// Its Content-Type (default: none declared; the server finds the type in the
+    /// bytes, and refuses a declared type they do not match).
+    #[arg(long = "type", value_name = "MIME")]
+    pub(crate) content_type: Option<String>,
+
+    /// Idempotency key: sending again with the same key stores nothing twice.
+    #[arg(long)]
+    pub(crate) client_id: Option<String>,
+}
+
+/// `download`
+#[derive(Debug, Args)]
+pub(crate) struct DownloadArgs {
+    /// The attachment's id (a message's `attachment.id`).
+    pub(crate) attachment: String,
+
+    /// Where to write it; `-` for stdout. Default: its name, in the current directory.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
+
+    /// Replace the output file if it exists.
+    #[arg(long)]
+    pub(crate) force: bool,
 }
 
 /// `messages`

@@ -37,7 +37,9 @@ impl ExitKind {
     fn from_core(kind: chatcore::ErrorKind) -> Self {
         use chatcore::ErrorKind as K;
         match kind {
-            K::BadRequest | K::TooLarge | K::Unprocessable => ExitKind::Invalid,
+            K::BadRequest | K::TooLarge | K::UnsupportedType | K::Unprocessable => {
+                ExitKind::Invalid
+            }
             K::Unauthorized | K::Forbidden => ExitKind::Auth,
             K::NotFound => ExitKind::NotFound,
             K::Conflict => ExitKind::Conflict,
@@ -53,7 +55,7 @@ impl ExitKind {
     /// [`ExitKind::from_core`], since chat-http derives its status from the same kinds.
     fn from_status(status: u16) -> Self {
         match status {
-            400 | 413 | 422 => ExitKind::Invalid,
+            400 | 413 | 415 | 416 | 422 => ExitKind::Invalid,
             401 | 403 => ExitKind::Auth,
             404 => ExitKind::NotFound,
             409 => ExitKind::Conflict,

@@ -9,6 +9,7 @@ mod backend;
 mod cli;
 mod commands;
 mod error;
+mod files;
 mod output;
 mod session;
 

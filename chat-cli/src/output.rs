@@ -100,7 +100,7 @@ impl Printer {
                             m.seq.to_string(),
                             m.created_at.to_string(),
                             sender(m),
-                            m.content.replace('\n', " "),
+                            text_of(m),
                         ]
                     })
                     .collect(),
@@ -113,10 +113,22 @@ impl Printer {
 /// chat's state) is its sentence, marked `[system]`:
 /// `#3 <time> [system] Alice transferred the chat to Bob`.
 pub(crate) fn message_line(m: &Message) -> String {
-    let content = m.content.replace('\n', " ");
+    let content = text_of(m);
     match m.sender_type {
         SenderType::System => format!("#{} {} [system] {content}", m.seq, m.created_at),
         _ => format!("#{} {} {}: {content}", m.seq, m.created_at, sender(m)),
+    }
+}
+
+/// A message's text on one line; an attachment is its name, type, size and id:
+/// `[file payslip.pdf, application/pdf, 52341 bytes, id 0193...]`.
+fn text_of(m: &Message) -> String {
+    match &m.attachment {
+        Some(file) => format!(
+            "[file {}, {}, {} bytes, id {}]",
+            file.name, file.content_type, file.size, file.id
+        ),
+        None => m.content.replace('\n', " "),
     }
 }
 
@@ -247,6 +259,7 @@ mod tests {
             created_at: chatcore::Timestamp::from_unix_millis(0),
             client_message_id: None,
             event: None,
+            attachment: None,
         };
         assert_eq!(
             message_line(&m),

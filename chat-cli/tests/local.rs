@@ -1073,3 +1073,95 @@ fn officer_capacity_is_set_shown_and_enforced() {
     cli.run(&["officer", "availability", "busy", "--officer", "alice"])
         .code(2);
 }
+
+/// `attach` streams a file into a chat as the acting customer, `download` writes it back
+/// (checked against its SHA-256), with progress on stderr for a large file; a refused
+/// type and an existing output file are errors with their exit codes.
+#[test]
+fn files_are_attached_and_downloaded() {
+    let cli = Cli::local();
+    let (chat, _) = cli.customer("cust-1");
+    let big = cli.dir.path().join("statement.pdf");
+    let mut bytes = b"%PDF-1.7\n".to_vec();
+    bytes.extend((0..1_500_000u32).map(|i| (i % 253) as u8));
+    std::fs::write(&big, &bytes).unwrap();
+    let attach = cli.run(&[
+        "--json",
+        "--as",
+        "customer:cust-1",
+        "attach",
+        &chat,
+        big.to_str().unwrap(),
+        "--client-id",
+        "f-1",
+    ]);
+    attach.code(0);
+    let message: Value = serde_json::from_str(&attach.stdout).unwrap();
+    assert!(
+        attach.stderr.contains("uploading statement.pdf: 100%"),
+        "{}",
+        attach.stderr
+    );
+    let file = &message["attachment"];
+    assert_eq!(file["name"], "statement.pdf");
+    assert_eq!(file["contentType"], "application/pdf");
+    assert_eq!(file["size"], bytes.len());
+    let id = file["id"].as_str().unwrap();
+    // The same client id again: the original, nothing stored twice.
+    let again = cli.run(&[
+        "--as",
+        "customer:cust-1",
+        "attach",
+        &chat,
+        big.to_str().unwrap(),
+        "--client-id",
+        "f-1",
+    ]);
+    again.code(0);
+    assert!(
+        again.stdout.contains("nothing stored twice"),
+        "{}",
+        again.stdout
+    );
+    // The messages list shows it as a file.
+    let list = cli.run(&["messages", &chat]);
+    list.code(0);
+    assert!(
+        list.stdout.contains("[file statement.pdf, application/pdf"),
+        "{}",
+        list.stdout
+    );
+
+    let out = cli.dir.path().join("copy.pdf");
+    let saved = cli.run(&["--json", "download", id, "-o", out.to_str().unwrap()]);
+    saved.code(0);
+    let report: Value = serde_json::from_str(&saved.stdout).unwrap();
+    assert_eq!(report["size"], bytes.len());
+    assert_eq!(report["sha256"], file["sha256"]);
+    assert!(std::fs::read(&out).unwrap() == bytes);
+    assert!(
+        saved.stderr.contains("downloading statement.pdf: 100%"),
+        "{}",
+        saved.stderr
+    );
+    cli.run(&["download", id, "-o", out.to_str().unwrap()])
+        .error(2, "file_exists");
+    cli.run(&["download", id, "-o", out.to_str().unwrap(), "--force"])
+        .code(0);
+
+    // A script named as a text file is refused; nothing is stored.
+    let script = cli.dir.path().join("notes.txt");
+    std::fs::write(&script, "#!/bin/sh\nrm -rf ~\n").unwrap();
+    cli.run(&[
+        "--as",
+        "customer:cust-1",
+        "attach",
+        &chat,
+        script.to_str().unwrap(),
+    ])
+    .error(7, "unsupported_type");
+    // Another customer may not read it.
+    cli.customer("cust-2");
+    cli.run(&["--as", "customer:cust-2", "download", id, "-o", "-"])
+        .error(3, "attachment_not_found");
+}

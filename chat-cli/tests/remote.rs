@@ -1208,3 +1208,49 @@ fn whoami_asks_the_server_who_the_token_is() {
     human.code(0);
     assert!(human.stdout.contains("officer") && human.stdout.contains("alice"));
 }
+
+/// Through the server: the customer attaches a file, the officer who claimed the chat
+/// downloads it under its own name in the current directory.
+#[test]
+fn files_go_through_the_server_and_come_back_whole() {
+    let s = setup();
+    s.officer.run(&["claim", &s.chat]).code(0);
+    let photo = s.customer.dir.path().join("id card.png");
+    let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
+    bytes.extend((0..40_000u32).map(|i| (i % 241) as u8));
+    std::fs::write(&photo, &bytes).unwrap();
+    let sent = s
+        .customer
+        .run(&[
+            "--json",
+            "attach",
+            &s.chat,
+            photo.to_str().unwrap(),
+            "--type",
+            "image/png",
+        ])
+        .ok_json();
+    assert_eq!(sent["attachment"]["name"], "id card.png");
+    let id = sent["attachment"]["id"].as_str().unwrap().to_string();
+    let mut download = s.officer.command(&["download", &id]);
+    download.current_dir(s.officer.dir.path());
+    let out = download.output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let saved = s.officer.dir.path().join("id card.png");
+    assert!(std::fs::read(saved).unwrap() == bytes);
+    // A declared type the bytes do not match is refused by the server: exit 7.
+    s.customer
+        .run(&[
+            "attach",
+            &s.chat,
+            photo.to_str().unwrap(),
+            "--type",
+            "application/pdf",
+        ])
+        .error(7, "unsupported_type");
+}

@@ -51,6 +51,7 @@ fn kind_of_status(status: u16) -> Option<ErrorKind> {
         404 => ErrorKind::NotFound,
         409 => ErrorKind::Conflict,
         413 => ErrorKind::TooLarge,
+        415 => ErrorKind::UnsupportedType,
         422 => ErrorKind::Unprocessable,
         429 => ErrorKind::TooManyRequests,
         503 => ErrorKind::Unavailable,

@@ -32,7 +32,7 @@ mod watch;
 mod ws;
 
 pub use error::{ApiError, Error};
-pub use rest::{Client, ClientBuilder, Page, Sent};
+pub use rest::{Client, ClientBuilder, Download, Page, Sent};
 pub use watch::{Watch, WatchEvent};
 pub use ws::{Identity, Incoming, Socket, ws_url};
 

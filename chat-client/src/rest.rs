@@ -171,6 +171,50 @@ pub struct Sent {
     pub created: bool,
 }
 
+/// How long an upload or a download may take in all (a large file on a slow link).
+const FILE_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// An open download ([`Client::download`]).
+#[derive(Debug)]
+pub struct Download {
+    /// 200 (the whole file) or 206 (a range).
+    pub status: u16,
+    /// The file's type as the server serves it.
+    pub content_type: Option<String>,
+    /// `Content-Disposition` (`attachment; filename=...; filename*=UTF-8''...`).
+    pub disposition: Option<String>,
+    /// Bytes the body holds.
+    pub length: Option<u64>,
+    /// The answer, its body not yet read.
+    pub response: reqwest::Response,
+}
+
+fn retry_after_of(response: &reqwest::Response) -> Option<u64> {
+    response
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// A refusal from its status and body (the contract's error object when there is one).
+fn refusal(status: StatusCode, retry_after: Option<u64>, bytes: &[u8]) -> Error {
+    let body = serde_json::from_slice::<ErrorBody>(bytes).ok();
+    let (code, message) = match body {
+        Some(b) => (b.error.code, b.error.message),
+        None => (
+            format!("http_{}", status.as_u16()),
+            format!("the server answered HTTP {status}"),
+        ),
+    };
+    Error::Api(ApiError {
+        status: Some(status.as_u16()),
+        code,
+        message,
+        retry_after,
+    })
+}
+
 #[derive(Deserialize)]
 struct ErrorBody {
     error: ErrorFields,
@@ -276,20 +320,7 @@ impl Client {
             .and_then(|v| v.trim().parse().ok());
         let bytes = response.bytes().await.map_err(unreachable)?;
         if !status.is_success() {
-            let body = serde_json::from_slice::<ErrorBody>(&bytes).ok();
-            let (code, message) = match body {
-                Some(b) => (b.error.code, b.error.message),
-                None => (
-                    format!("http_{}", status.as_u16()),
-                    format!("the server answered HTTP {status}"),
-                ),
-            };
-            return Err(Error::Api(ApiError {
-                status: Some(status.as_u16()),
-                code,
-                message,
-                retry_after,
-            }));
+            return Err(refusal(status, retry_after, &bytes));
         }
         // A 204 has no body: read it as JSON null.
         let bytes = if bytes.is_empty() {
@@ -582,6 +613,105 @@ impl Client {
             )
             .await?;
         Ok(newest.last().map_or(0, |m| m.seq))
+    }
+
+    /// `POST /api/chats/{chat}/attachments?name=`: sends a file, its bytes streamed from
+    /// `body` (a [`reqwest::Body`]: from a file with `reqwest::Body::wrap_stream`, or
+    /// bytes), with its `Content-Type` when given. A repeated `client_message_id` stores
+    /// nothing and answers the original message (`created: false`). Refusals include
+    /// `attachment_too_large` (413), `unsupported_type` (415), `rate_limited` (429).
+    pub async fn upload(
+        &self,
+        chat: &str,
+        name: &str,
+        content_type: Option<&str>,
+        body: impl Into<reqwest::Body>,
+        client_message_id: Option<&str>,
+    ) -> Result<Sent, Error> {
+        let mut url = format!(
+            "{}/api/chats/{}/attachments?name={}",
+            self.base,
+            segment(chat),
+            segment(name)
+        );
+        if let Some(key) = client_message_id {
+            url.push_str(&format!("&clientMessageId={}", segment(key)));
+        }
+        let mut request = self
+            .http
+            .post(&url)
+            .bearer_auth(self.require_token()?)
+            .timeout(FILE_TIMEOUT)
+            .body(body);
+        if let Some(content_type) = content_type {
+            request = request.header(reqwest::header::CONTENT_TYPE, content_type);
+        }
+        let unreachable = |e: reqwest::Error| Error::Unreachable {
+            url: url.clone(),
+            reason: chain(&e),
+        };
+        let response = request.send().await.map_err(unreachable)?;
+        let status = response.status();
+        let retry_after = retry_after_of(&response);
+        let bytes = response.bytes().await.map_err(unreachable)?;
+        if !status.is_success() {
+            return Err(refusal(status, retry_after, &bytes));
+        }
+        let message = serde_json::from_slice(&bytes).map_err(|e| Error::BadResponse {
+            url: url.clone(),
+            reason: e.to_string(),
+        })?;
+        Ok(Sent {
+            message,
+            created: status == StatusCode::CREATED,
+        })
+    }
+
+    /// `GET /api/attachments/{id}`: opens a download, all of the file or, with `range`
+    /// (`(first, last)`, inclusive, `None` for the end), part of it. The answer's body
+    /// is read as it comes ([`Download::response`]'s `chunk` or `bytes_stream`).
+    pub async fn download(
+        &self,
+        id: &str,
+        range: Option<(u64, Option<u64>)>,
+    ) -> Result<Download, Error> {
+        let url = format!("{}/api/attachments/{}", self.base, segment(id));
+        let mut request = self
+            .http
+            .get(&url)
+            .bearer_auth(self.require_token()?)
+            .timeout(FILE_TIMEOUT);
+        if let Some((first, last)) = range {
+            let last = last.map(|l| l.to_string()).unwrap_or_default();
+            request = request.header(reqwest::header::RANGE, format!("bytes={first}-{last}"));
+        }
+        let response = request.send().await.map_err(|e| Error::Unreachable {
+            url: url.clone(),
+            reason: chain(&e),
+        })?;
+        let status = response.status();
+        if !status.is_success() {
+            let retry_after = retry_after_of(&response);
+            let bytes = response.bytes().await.map_err(|e| Error::Unreachable {
+                url: url.clone(),
+                reason: chain(&e),
+            })?;
+            return Err(refusal(status, retry_after, &bytes));
+        }
+        let header = |name: reqwest::header::HeaderName| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        Ok(Download {
+            status: status.as_u16(),
+            content_type: header(reqwest::header::CONTENT_TYPE),
+            disposition: header(reqwest::header::CONTENT_DISPOSITION),
+            length: response.content_length(),
+            response,
+        })
     }
 
     /// `GET /api/me`: who the client's token is (role, subject, and an officer's record).

@@ -161,6 +161,7 @@ fn path_message(kind: &axum::extract::path::ErrorKind) -> String {
         .collect();
     match key {
         "chat_id" => format!("chatId in the path must be a UUID, not `{shown}`"),
+        "attachment_id" => format!("attachmentId in the path must be a UUID, not `{shown}`"),
         "officer_id" => format!(
             "officerId in the path must be 1-64 characters of A-Z, a-z, 0-9, '.', '_' or \
              '-', not `{shown}`"

@@ -17,8 +17,10 @@
 //!   timeouts, caps on open connections per address and in all.
 //! - `trace`: the span each request is logged in (secrets in query strings redacted).
 //! - `headers`: `nosniff` on every answer, `Cache-Control: no-store` on the API's.
-//! - `routes/`: REST routes by resource (officers, customers, chats, health, index,
-//!   branding).
+//! - `routes/`: REST routes by resource (officers, customers, chats, attachments, health,
+//!   index, branding).
+//! - `download`: a stored file on the wire: `Range` read against its size, and a safe
+//!   `Content-Disposition`.
 //! - `ws`: the WebSocket endpoint `/ws`.
 //! - `pages`: the customer page, officer console and admin console (`assets/`, embedded at
 //!   build time), the favicon and the branding's logo.
@@ -32,6 +34,7 @@
 pub mod branding;
 pub mod config;
 pub mod conn;
+mod download;
 pub mod error;
 pub mod extract;
 mod headers;
@@ -118,6 +121,7 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
             .allow_headers([
                 HeaderName::from_static("authorization"),
                 HeaderName::from_static("content-type"),
+                HeaderName::from_static("range"),
             ])
             .max_age(Duration::from_secs(600)),
     )
@@ -126,7 +130,8 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
 /// Serves [`app`] on `listener` until `shutdown` resolves, under the connection
 /// timeouts and caps of [`ConnSettings`]; then stops accepting, finishes in-flight
 /// requests, closes WebSockets with 1001, and closes the store (flushing accepted writes)
-/// last. Also purges expired sessions periodically. Give `listener` a deep backlog (the
+/// last. Also purges expired sessions and sweeps orphaned attachments periodically.
+/// Give `listener` a deep backlog (the
 /// binary asks for 4,096): refused connections are accepted and closed by one task, and
 /// while its queue is full the kernel drops every new client's SYN.
 pub async fn serve(
@@ -136,6 +141,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let stopping = state.shutdown().clone();
     let purge = tokio::spawn(purge_sessions(state.clone()));
+    let sweep = tokio::spawn(sweep_attachments(state.clone()));
     conn::serve(
         listener,
         app(state.clone()),
@@ -153,11 +159,26 @@ pub async fn serve(
         tracing::warn!(still_open, "WebSockets still open at shutdown");
     }
     purge.abort();
+    sweep.abort();
     if let Err(e) = state.service().close().await {
         tracing::error!(error = ?e, "closing the store failed");
     }
     tracing::info!("server stopped");
     Ok(())
+}
+
+/// At start and then as often as sessions are purged: removes attachments' bytes no
+/// message points at (a crash between storing them and their message) and leftovers of
+/// uploads that never finished, once older than the engine's grace.
+async fn sweep_attachments(state: AppState) {
+    let mut every = tokio::time::interval(state.purge_interval());
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if let Err(e) = state.service().sweep_attachments().await {
+            tracing::warn!(error = ?e, "sweeping attachments failed");
+        }
+    }
 }
 
 async fn purge_sessions(state: AppState) {

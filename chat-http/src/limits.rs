@@ -39,6 +39,10 @@ pub struct HttpLimits {
     pub token_failures_per_address: Option<Rate>,
     /// New WebSocket connections per client address. Default 60 per minute.
     pub ws_connects_per_address: Option<Rate>,
+    /// Attachment uploads per client address, whatever their outcome (the engine also
+    /// limits them per sender; this bounds a client that makes up new customers).
+    /// Default 60 per 10 minutes.
+    pub uploads_per_address: Option<Rate>,
     /// Frames a WebSocket client may send after `auth`. Over it, each frame is refused
     /// with an error frame; a client that goes on sending as many frames again while
     /// refused is closed with 1008. Default 200 per 10 seconds.
@@ -61,6 +65,7 @@ impl Default for HttpLimits {
             login_failures_per_address: Some(Rate::new(30, Duration::from_secs(15 * 60))),
             token_failures_per_address: Some(Rate::per_minute(60)),
             ws_connects_per_address: Some(Rate::per_minute(60)),
+            uploads_per_address: Some(Rate::new(60, Duration::from_secs(600))),
             ws_frames_per_connection: Some(Rate::new(200, Duration::from_secs(10))),
             ws_rooms_per_connection: 100,
             limit_loopback: false,
@@ -77,6 +82,7 @@ impl HttpLimits {
             login_failures_per_address: None,
             token_failures_per_address: None,
             ws_connects_per_address: None,
+            uploads_per_address: None,
             ws_frames_per_connection: None,
             ws_rooms_per_connection: usize::MAX,
             ..Self::default()
@@ -90,6 +96,7 @@ pub(crate) struct Guards {
     login_failures: RateLimiter<IpAddr>,
     token_failures: RateLimiter<IpAddr>,
     ws_connects: RateLimiter<IpAddr>,
+    uploads: RateLimiter<IpAddr>,
 }
 
 impl Guards {
@@ -106,7 +113,8 @@ impl Guards {
                 max,
                 clock.clone(),
             ),
-            ws_connects: RateLimiter::new(settings.ws_connects_per_address, max, clock),
+            ws_connects: RateLimiter::new(settings.ws_connects_per_address, max, clock.clone()),
+            uploads: RateLimiter::new(settings.uploads_per_address, max, clock),
             settings,
         }
     }
@@ -180,6 +188,17 @@ impl Guards {
         };
         self.ws_connects.check(&key).map_err(|e| {
             tracing::warn!(client = %Client(client), "WebSocket connection refused: rate limited");
+            e.into()
+        })
+    }
+
+    /// Counts an attachment upload of the client.
+    pub(crate) fn upload(&self, client: Option<IpAddr>) -> Result<(), ApiError> {
+        let Some(key) = self.key(client) else {
+            return Ok(());
+        };
+        self.uploads.check(&key).map_err(|e| {
+            tracing::warn!(client = %Client(client), "upload refused: rate limited");
             e.into()
         })
     }

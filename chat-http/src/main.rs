@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use chat_http::{AppState, Branding, Config};
 use chat_postgres::{PgBus, PgOptions, PgStore};
-use chatcore::{ChatService, LocalBus, SqliteStore};
+use chatcore::{ChatService, FsBlobStore, LocalBus, SqliteStore};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
@@ -65,8 +65,15 @@ async fn run(config: Config, branding: Branding, open_files: u64) -> anyhow::Res
         None => {
             let store = SqliteStore::open_with(&config.db, config.sqlite_options())
                 .with_context(|| format!("cannot open the database {}", config.db.display()))?;
-            ChatService::new(
+            let dir = attachments_dir(&config);
+            let blobs = FsBlobStore::open(&dir)
+                .with_context(|| {
+                    format!("cannot open the attachments directory {}", dir.display())
+                })?
+                .min_free(config.attachments_min_free);
+            ChatService::with_blobs(
                 Arc::new(store),
+                Arc::new(blobs),
                 Arc::new(LocalBus::new()),
                 config.service_config(),
             )
@@ -91,6 +98,15 @@ async fn run(config: Config, branding: Branding, open_files: u64) -> anyhow::Res
         .await
         .context("server failed")?;
     Ok(())
+}
+
+/// Where attachments' files go with SQLite: `--attachments-dir`, else beside the
+/// database file.
+fn attachments_dir(config: &Config) -> std::path::PathBuf {
+    config
+        .attachments_dir
+        .clone()
+        .unwrap_or_else(|| FsBlobStore::beside(&config.db))
 }
 
 /// Reads `--admin-token-file` and `--customer-secret-file` into the secrets they hold,
@@ -157,16 +173,18 @@ async fn open_postgres(config: &Config, url: &str) -> anyhow::Result<ChatService
         pool_size: config.db_pool_size as usize,
         ..PgOptions::default()
     };
-    let store: Arc<dyn chatcore::Store> = Arc::new(
-        PgStore::connect_with(pg_config.clone(), options)
-            .await
-            .context("cannot open the PostgreSQL database (--database-url)")?,
-    );
+    let pg = PgStore::connect_with(pg_config.clone(), options)
+        .await
+        .context("cannot open the PostgreSQL database (--database-url)")?;
+    // Attachments' bytes in the same database, so that every node serves them.
+    let blobs = Arc::new(pg.blobs());
+    let store: Arc<dyn chatcore::Store> = Arc::new(pg);
     let bus = PgBus::connect_with(pg_config, store.clone(), LocalBus::DEFAULT_CAPACITY)
         .await
         .context("cannot listen for events on PostgreSQL (--database-url)")?;
-    Ok(ChatService::new(
+    Ok(ChatService::with_blobs(
         store,
+        blobs,
         Arc::new(bus),
         config.service_config(),
     ))
@@ -187,9 +205,21 @@ fn print_banner(config: &Config, addr: std::net::SocketAddr, open_files: u64) {
             "  database:        PostgreSQL (--database-url), pool of {}",
             config.db_pool_size
         );
+        let _ = writeln!(out, "  attachments:     in PostgreSQL");
     } else {
         let _ = writeln!(out, "  database:        {}", config.db.display());
+        let _ = writeln!(
+            out,
+            "  attachments:     {}",
+            attachments_dir(config).display()
+        );
     }
+    let _ = writeln!(
+        out,
+        "  attachment limit: {} bytes; types {}",
+        config.max_attachment_bytes,
+        config.attachment_types.join(",")
+    );
     let conn = config.conn_settings(open_files);
     let in_all = match conn.max_connections {
         Some(n) => format!("at most {n} (+{} from 127.0.0.1/::1)", conn.local_reserve),

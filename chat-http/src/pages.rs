@@ -1,14 +1,18 @@
 //! The browser pages: `/customer`, `/officer`, `/admin`, their static assets and
 //! `/favicon.ico`, embedded in the binary at build time so that `cargo run -p chat-http`
-//! is all a newcomer needs, and the logo of `--branding`, read at start. Served with a strict Content-Security-Policy (scripts and styles from this origin only, no
-//! inline script). This module serves files; it must not hold any chat logic, which is
-//! the pages' JavaScript talking to the REST and WebSocket API.
+//! is all a newcomer needs, and the logo of `--branding`, read at start. Served with a
+//! strict Content-Security-Policy (scripts and styles from this origin only, no inline
+//! script). The customer page and the officer console get the server's settings they
+//! show as JSON data blocks (the branding; what files may be attached). This module
+//! serves files; it must not hold any chat logic, which is the pages' JavaScript talking
+//! to the REST and WebSocket API.
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use serde_json::json;
 
 use crate::branding::LOGO_PATH;
 use crate::error::ApiError;
@@ -147,6 +151,17 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         JS,
         include_bytes!("../assets/js/components/typing.js"),
     ),
+    ("js/files.js", JS, include_bytes!("../assets/js/files.js")),
+    (
+        "js/components/attachment.js",
+        JS,
+        include_bytes!("../assets/js/components/attachment.js"),
+    ),
+    (
+        "js/components/attachControl.js",
+        JS,
+        include_bytes!("../assets/js/components/attachControl.js"),
+    ),
     (
         "js/components/readMarks.js",
         JS,
@@ -180,18 +195,19 @@ const ICO: &str = "image/x-icon";
 const IMAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; sandbox";
 
 /// No script, style or connection from anywhere but this origin; no inline script; no
-/// framing. `'self'` in connect-src covers the same-origin WebSocket.
+/// framing. `'self'` in connect-src covers the same-origin WebSocket. Images may also be
+/// `blob:` URLs: an attachment's thumbnail is fetched with the bearer token and shown
+/// from an object URL the page made (a plain `<img src>` cannot send the token). Only
+/// images: `blob:` is in no other directive, so no script, frame or connection can use
+/// one.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-    connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'; \
+    connect-src 'self'; img-src 'self' blob:; base-uri 'none'; form-action 'self'; \
     frame-ancestors 'none'";
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/customer", get(customer_page))
-        .route(
-            "/officer",
-            get(|| async { page(include_str!("../assets/officer.html")) }),
-        )
+        .route("/officer", get(officer_page))
         .route(
             "/admin",
             get(|| async { page(include_str!("../assets/admin.html")) }),
@@ -207,14 +223,54 @@ fn page(html: &'static str) -> Response {
 }
 
 /// The customer page, with the branding written in as a JSON data block (not a script:
-/// the page's policy runs none inline), so that its first view already wears it.
+/// the page's policy runs none inline), so that its first view already wears it, and
+/// what may be attached.
 async fn customer_page(State(state): State<AppState>) -> Response {
-    let data = format!(
+    let branding = format!(
         r#"<script type="application/json" id="branding-data">{}</script>"#,
         state.branding().to_html_data()
     );
-    let html = include_str!("../assets/customer.html").replacen("<!--branding-->", &data, 1);
+    let html = include_str!("../assets/customer.html")
+        .replacen("<!--branding-->", &branding, 1)
+        .replacen("<!--attachments-->", &attachments_data(&state), 1);
     file(HTML, html, "no-cache", CSP)
+}
+
+/// The officer console, with what may be attached.
+async fn officer_page(State(state): State<AppState>) -> Response {
+    let html = include_str!("../assets/officer.html").replacen(
+        "<!--attachments-->",
+        &attachments_data(&state),
+        1,
+    );
+    file(HTML, html, "no-cache", CSP)
+}
+
+/// What files the server takes, as a JSON data block (docs/API.md, "Branding" and
+/// "Attachments": the pages' part), so that a page can explain a refusal before it
+/// sends a byte: `{ "enabled", "maxBytes", "types" }`, the types as MIME types in the
+/// server's order. The engine still checks every upload; this only words it early.
+fn attachments_data(state: &AppState) -> String {
+    let service = state.service();
+    let settings = &service.config().attachments;
+    let types: Vec<&str> = settings.types.allowed().map(|t| t.mime()).collect();
+    let data = json!({
+        "enabled": service.blob_store().is_some(),
+        "maxBytes": settings.max_bytes,
+        "types": types,
+    });
+    format!(
+        r#"<script type="application/json" id="attachments-data">{}</script>"#,
+        html_data(&data.to_string())
+    )
+}
+
+/// JSON as it may stand inside a `<script type="application/json">` element: `<`, `>` and
+/// `&` as JSON escapes, so that no value can close the element or open another.
+fn html_data(json: &str) -> String {
+    json.replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
 }
 
 async fn asset(Path(path): Path<String>) -> Result<Response, ApiError> {
@@ -268,7 +324,15 @@ fn file(
 
 #[cfg(test)]
 mod tests {
-    use super::ASSETS;
+    use super::{ASSETS, html_data};
+
+    #[test]
+    fn page_data_cannot_close_its_element() {
+        let data = html_data(r#"{"a":"</script><b>&"}"#);
+        assert_eq!(data, r#"{"a":"\u003c/script\u003e\u003cb\u003e\u0026"}"#);
+        let back: serde_json::Value = serde_json::from_str(&data).unwrap();
+        assert_eq!(back["a"], "</script><b>&");
+    }
 
     /// The embedded list is written by hand: every file in `assets/` must be in it (the
     /// HTML pages have routes of their own), or a page would import a missing module.

@@ -214,16 +214,16 @@ async fn service(spec: &TestServerBuilder, db: Option<PathBuf>) -> ChatService {
     }
     match (&spec.postgres, db) {
         (Some(database), _) => {
-            let store: Arc<dyn Store> = Arc::new(
-                PgStore::connect_with(database.clone(), PgOptions::default())
-                    .await
-                    .expect("PgStore"),
-            );
+            let pg = PgStore::connect_with(database.clone(), PgOptions::default())
+                .await
+                .expect("PgStore");
+            let blobs = Arc::new(pg.blobs());
+            let store: Arc<dyn Store> = Arc::new(pg);
             let bus =
                 PgBus::connect_with(database.clone(), store.clone(), LocalBus::DEFAULT_CAPACITY)
                     .await
                     .expect("PgBus");
-            ChatService::new(store, Arc::new(bus), config)
+            ChatService::with_blobs(store, blobs, Arc::new(bus), config)
         }
         (None, Some(db)) => ChatService::open_sqlite(&db, config).expect("open the SQLite store"),
         (None, None) => unreachable!("a test server has a SQLite file or PostgreSQL"),

@@ -116,6 +116,44 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ALTER TABLE chats ADD COLUMN customer_last_read_seq BIGINT NOT NULL DEFAULT 0;
     ALTER TABLE chats ADD COLUMN officer_last_read_seq BIGINT NOT NULL DEFAULT 0;
     "#,
+    // v10: attachments, as the SQLite store's v10 (a message's file, found by its id
+    // and by its bytes); and the bytes themselves (`PgBlobStore`), so that every node on
+    // the database serves every attachment. A blob is a row per 256 KiB chunk, written
+    // under its upload's id while it arrives (each chunk its own short statement, so an
+    // upload holds no connection between chunks) and named by its SHA-256 in `blobs` in
+    // one transaction at the end; an upload that never ends stays in `blob_uploads`
+    // until a sweep removes it with its chunks. Chunks are stored as they come, never
+    // compressed: documents are mostly compressed already.
+    r#"
+    ALTER TABLE messages ADD COLUMN attachment_id TEXT COLLATE "C";
+    ALTER TABLE messages ADD COLUMN attachment_name TEXT;
+    ALTER TABLE messages ADD COLUMN attachment_type TEXT;
+    ALTER TABLE messages ADD COLUMN attachment_size BIGINT;
+    ALTER TABLE messages ADD COLUMN attachment_sha256 TEXT COLLATE "C";
+    CREATE UNIQUE INDEX messages_by_attachment ON messages (attachment_id)
+        WHERE attachment_id IS NOT NULL;
+    CREATE INDEX messages_by_blob ON messages (attachment_sha256)
+        WHERE attachment_sha256 IS NOT NULL;
+    CREATE TABLE blob_uploads (
+        id          TEXT COLLATE "C" PRIMARY KEY,
+        started_at  BIGINT NOT NULL
+    );
+    CREATE INDEX blob_uploads_by_start ON blob_uploads (started_at);
+    CREATE TABLE blob_chunks (
+        upload_id   TEXT COLLATE "C" NOT NULL,
+        n           INTEGER NOT NULL,
+        data        BYTEA NOT NULL,
+        PRIMARY KEY (upload_id, n)
+    );
+    ALTER TABLE blob_chunks ALTER COLUMN data SET STORAGE EXTERNAL;
+    CREATE TABLE blobs (
+        sha256      TEXT COLLATE "C" PRIMARY KEY,
+        upload_id   TEXT COLLATE "C" NOT NULL UNIQUE,
+        size        BIGINT NOT NULL,
+        chunk_size  INTEGER NOT NULL,
+        touched_at  BIGINT NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build migrates databases to.

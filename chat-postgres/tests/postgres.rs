@@ -80,6 +80,60 @@ async fn pg_store_passes_the_conformance_suite() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pg_blob_store_passes_the_blob_conformance_suite() {
+    let Some(pg) = TestPg::start("pg_blob_store_passes_the_blob_conformance_suite") else {
+        return;
+    };
+    let pg = &pg;
+    chatcore::conformance::blobs::run_all(|| async move {
+        let config = pg.database().await;
+        Arc::new(store_on(&config).await.blobs()) as Arc<dyn chatcore::BlobStore>
+    })
+    .await;
+}
+
+/// A blob stored through one node's pool is read whole, and by range, through
+/// another's: what lets every node serve every attachment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_blob_stored_on_one_node_is_read_on_another() {
+    let Some(pg) = TestPg::start("a_blob_stored_on_one_node_is_read_on_another") else {
+        return;
+    };
+    let config = pg.database().await;
+    let (a, b) = (
+        store_on(&config).await.blobs(),
+        store_on(&config).await.blobs(),
+    );
+    let bytes: Vec<u8> = (0..700_000u32).map(|i| (i % 251) as u8).collect();
+    let now = Timestamp::from_unix_millis(1_800_000_000_000);
+    let info = chatcore::BlobStore::put(
+        &a,
+        chatcore::blob::chunked_stream(bytes.clone(), 10_000),
+        now,
+    )
+    .await
+    .expect("put on node A");
+    let read = chatcore::BlobStore::get(
+        &b,
+        &info.id,
+        Some(chatcore::ByteRange {
+            start: 262_000,
+            end: 600_001,
+        }),
+    )
+    .await
+    .expect("get on node B")
+    .expect("the blob is there");
+    let mut got = Vec::new();
+    let mut body = read.body;
+    while let Some(chunk) = futures_util::StreamExt::next(&mut body).await {
+        got.extend_from_slice(&chunk.expect("a chunk"));
+    }
+    assert_eq!(read.size, 700_000);
+    assert!(got == bytes[262_000..600_001], "node B read other bytes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn nodes_starting_at_once_migrate_once() {
     let Some(pg) = TestPg::start("nodes_starting_at_once_migrate_once") else {
         return;
@@ -418,6 +472,7 @@ async fn a_remote_queue_created_event_for_a_claimed_chat_is_dropped() {
                 created_at: Timestamp::now(),
                 event: None,
                 decided_on: None,
+                attachment: None,
             },
             default_capacity: None,
         })

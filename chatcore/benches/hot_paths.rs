@@ -246,6 +246,7 @@ fn fanout(c: &mut Criterion) {
         created_at: Timestamp::now(),
         client_message_id: None,
         event: None,
+        attachment: None,
     };
     c.bench_function("fanout/1000", |b| {
         b.iter(|| {

@@ -21,6 +21,8 @@ pub enum ErrorKind {
     Conflict,
     /// Too large (HTTP 413).
     TooLarge,
+    /// A file of a type the server does not take (HTTP 415).
+    UnsupportedType,
     /// Well-formed but invalid (HTTP 422).
     Unprocessable,
     /// Over an abuse limit; retry later (HTTP 429 with `Retry-After`).
@@ -41,6 +43,11 @@ pub const CODES: &[(&str, ErrorKind)] = &[
     ("invalid_field", ErrorKind::Unprocessable),
     ("empty_content", ErrorKind::Unprocessable),
     ("message_too_large", ErrorKind::TooLarge),
+    ("attachment_too_large", ErrorKind::TooLarge),
+    ("unsupported_type", ErrorKind::UnsupportedType),
+    ("upload_incomplete", ErrorKind::BadRequest),
+    ("attachment_not_found", ErrorKind::NotFound),
+    ("attachments_disabled", ErrorKind::Forbidden),
     ("unauthorized", ErrorKind::Unauthorized),
     ("invalid_credentials", ErrorKind::Unauthorized),
     ("invalid_signature", ErrorKind::Unauthorized),
@@ -117,6 +124,30 @@ pub enum Error {
         /// The limit in characters (Unicode scalar values).
         max: usize,
     },
+    /// A file is larger than the server takes (413 `attachment_too_large`); found from
+    /// its declared length or while it streams, before it is stored.
+    #[error("the file is larger than {max} bytes, the most this server takes")]
+    AttachmentTooLarge {
+        /// The limit in bytes.
+        max: u64,
+    },
+    /// A file's bytes are not of a type the server takes, or do not agree with the type
+    /// or the name the sender gave (415 `unsupported_type`). The reason is a sentence
+    /// of the server's, never the file's content.
+    #[error("{0}")]
+    UnsupportedType(String),
+    /// An upload's body ended before its end, failed, or came more slowly than the
+    /// server waits for (400 `upload_incomplete`); nothing was stored.
+    #[error("the upload did not complete: {0}")]
+    UploadIncomplete(String),
+    /// No such attachment, or (to a customer) one that is not theirs to read (404
+    /// `attachment_not_found`).
+    #[error("no such attachment")]
+    AttachmentNotFound,
+    /// The service has no place to store files (403 `attachments_disabled`): it was
+    /// built without a [`crate::BlobStore`].
+    #[error("this server does not take attachments")]
+    AttachmentsDisabled,
     /// No credentials, or a token that is unknown, revoked or expired (401 `unauthorized`).
     #[error("a valid bearer token is required")]
     Unauthorized,
@@ -194,6 +225,11 @@ impl Error {
             Error::InvalidField { .. } => "invalid_field",
             Error::EmptyContent => "empty_content",
             Error::ContentTooLong { .. } => "message_too_large",
+            Error::AttachmentTooLarge { .. } => "attachment_too_large",
+            Error::UnsupportedType(_) => "unsupported_type",
+            Error::UploadIncomplete(_) => "upload_incomplete",
+            Error::AttachmentNotFound => "attachment_not_found",
+            Error::AttachmentsDisabled => "attachments_disabled",
             Error::Unauthorized => "unauthorized",
             Error::InvalidCredentials => "invalid_credentials",
             Error::InvalidSignature => "invalid_signature",
@@ -295,6 +331,17 @@ mod tests {
             ),
             (Error::EmptyContent, ErrorKind::Unprocessable),
             (Error::ContentTooLong { max: 1 }, ErrorKind::TooLarge),
+            (Error::AttachmentTooLarge { max: 1 }, ErrorKind::TooLarge),
+            (
+                Error::UnsupportedType(String::new()),
+                ErrorKind::UnsupportedType,
+            ),
+            (
+                Error::UploadIncomplete(String::new()),
+                ErrorKind::BadRequest,
+            ),
+            (Error::AttachmentNotFound, ErrorKind::NotFound),
+            (Error::AttachmentsDisabled, ErrorKind::Forbidden),
             (Error::Unauthorized, ErrorKind::Unauthorized),
             (Error::InvalidCredentials, ErrorKind::Unauthorized),
             (Error::InvalidSignature, ErrorKind::Unauthorized),

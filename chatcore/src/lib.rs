@@ -13,6 +13,10 @@
 //! - [`store`]: the [`Store`] trait and its two implementations, [`SqliteStore`] (the
 //!   default: one file, WAL, group commit) and [`MemoryStore`], and what every store
 //!   encodes alike (pages, session columns, row decoding), for other backends too.
+//! - [`blob`]: the [`BlobStore`] trait, where attachments' bytes live (addressed by their
+//!   SHA-256, streamed in and out), with [`FsBlobStore`] and [`MemoryBlobStore`].
+//! - [`files`]: which file types an attachment may be, found in its bytes, and the rule
+//!   for its name.
 //! - [`bus`]: the [`EventBus`] trait, topics, events and the in-process [`LocalBus`].
 //! - [`identity`], `policy`, `credentials`: who is acting, what they may do, and
 //!   passwords, tokens, signatures and identity tokens (JWT).
@@ -93,12 +97,14 @@
 
 #![warn(missing_docs)]
 
+pub mod blob;
 pub mod bus;
 pub mod clock;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod credentials;
 pub mod error;
+pub mod files;
 pub mod identity;
 pub mod ids;
 pub mod limits;
@@ -109,23 +115,27 @@ pub mod store;
 mod text;
 pub mod wire;
 
+pub use blob::{
+    BlobId, BlobInfo, BlobRead, BlobStore, ByteRange, ByteStream, FsBlobStore, MemoryBlobStore,
+};
 pub use bus::{Envelope, Event, EventBus, LocalBus, RecvError, Subscription, Topic};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use credentials::{
     IDENTITY_LEEWAY_SECS, IdentityClaims, customer_identity_token, customer_signature, hash_token,
 };
 pub use error::{Error, ErrorKind, Result};
+pub use files::FileTypes;
 pub use identity::{Actor, Authenticated};
-pub use ids::{ChatId, CustomerId, IdKind, MessageId, OfficerId};
+pub use ids::{AttachmentId, ChatId, CustomerId, IdKind, MessageId, OfficerId};
 pub use limits::{Limits, Rate, RateLimiter, Throttle};
 pub use model::{
-    Availability, Chat, ChatChange, ChatStatus, ChatsFilter, LastMessage, Message, Officer,
-    SenderType, SystemEvent, Timestamp,
+    Attachment, Availability, Chat, ChatChange, ChatStatus, ChatsFilter, LastMessage, Message,
+    Officer, SenderType, SystemEvent, Timestamp,
 };
 pub use service::{
-    Assignment, ChatFeed, ChatService, CustomerLogin, CustomerSession, LiveSession,
-    MAX_TOKEN_BYTES, Me, MessagePage, NewOfficer, OfficerSession, ReadMark, SendMessage, Sent,
-    ServiceConfig, SessionNotice, TYPING_SHOWN_FOR,
+    Assignment, AttachmentSettings, ChatFeed, ChatService, CustomerLogin, CustomerSession,
+    LiveSession, MAX_TOKEN_BYTES, Me, MessagePage, NewOfficer, OfficerSession, ReadMark, Readable,
+    SendMessage, Sent, ServiceConfig, SessionNotice, Swept, TYPING_SHOWN_FOR, Upload,
 };
 #[cfg(feature = "sqlite")]
 pub use store::{Durability, SqliteOptions, SqliteStore};

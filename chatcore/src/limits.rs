@@ -326,6 +326,9 @@ pub struct Limits {
     /// Messages one identity (an officer, a customer) may send, whatever the outcome and
     /// whichever of its tokens it uses. Default `None` (no limit).
     pub sends_per_sender: Option<Rate>,
+    /// Attachments one identity may upload (each also counts as a send), whatever the
+    /// outcome. Default `None` (no limit); chat-http sets 20 per 10 minutes.
+    pub uploads_per_sender: Option<Rate>,
     /// Most keys each limiter remembers (memory stays bounded whatever keys clients
     /// invent). Default 100,000.
     pub max_tracked_keys: usize,
@@ -336,6 +339,7 @@ impl Default for Limits {
         Self {
             login_failures_per_officer: Some(Rate::new(10, Duration::from_secs(15 * 60))),
             sends_per_sender: None,
+            uploads_per_sender: None,
             max_tracked_keys: 100_000,
         }
     }
@@ -347,6 +351,7 @@ impl Limits {
         Self {
             login_failures_per_officer: None,
             sends_per_sender: None,
+            uploads_per_sender: None,
             ..Self::default()
         }
     }
@@ -360,6 +365,12 @@ impl Limits {
     /// Sets [`Limits::sends_per_sender`].
     pub fn with_sends_per_sender(mut self, rate: Option<Rate>) -> Self {
         self.sends_per_sender = rate;
+        self
+    }
+
+    /// Sets [`Limits::uploads_per_sender`].
+    pub fn with_uploads_per_sender(mut self, rate: Option<Rate>) -> Self {
+        self.uploads_per_sender = rate;
         self
     }
 

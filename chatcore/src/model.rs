@@ -7,7 +7,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::ids::{ChatId, CustomerId, MessageId, OfficerId};
+use crate::blob::BlobId;
+use crate::ids::{AttachmentId, ChatId, CustomerId, MessageId, OfficerId};
 
 /// A point in time with millisecond precision, serialized as RFC 3339 in UTC
 /// (`2026-11-24T11:17:19.123Z`).
@@ -39,6 +40,14 @@ impl Timestamp {
         Self(
             self.0
                 .saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+        )
+    }
+
+    /// This time minus a duration (saturating).
+    pub fn minus(self, d: std::time::Duration) -> Self {
+        Self(
+            self.0
+                .saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
         )
     }
 
@@ -284,16 +293,22 @@ impl LastMessage {
     /// Most characters of a preview, the ellipsis included.
     pub const PREVIEW_CHARS: usize = 140;
 
-    /// The preview of a message.
+    /// What a list shows of an attachment: a paperclip and the file's name (an
+    /// attachment's message has no text of its own).
+    pub const ATTACHMENT_MARK: &'static str = "📎 ";
+
+    /// The preview of a message: its text, or for an attachment
+    /// [`LastMessage::ATTACHMENT_MARK`] and the file's name; cut at
+    /// [`LastMessage::PREVIEW_CHARS`].
     pub fn of(message: &Message) -> Self {
-        let preview = match message.content.char_indices().nth(Self::PREVIEW_CHARS) {
+        let text = match &message.attachment {
+            Some(file) => format!("{}{}", Self::ATTACHMENT_MARK, file.name),
             None => message.content.clone(),
+        };
+        let preview = match text.char_indices().nth(Self::PREVIEW_CHARS) {
+            None => text,
             Some(_) => {
-                let cut: String = message
-                    .content
-                    .chars()
-                    .take(Self::PREVIEW_CHARS - 1)
-                    .collect();
+                let cut: String = text.chars().take(Self::PREVIEW_CHARS - 1).collect();
                 format!("{}…", cut.trim_end())
             }
         };
@@ -423,6 +438,30 @@ pub struct Message {
     /// For a system entry, the change it records.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event: Option<SystemEvent>,
+    /// The file this message sends, for an attachment (its `content` is then empty).
+    /// Boxed: most messages have none, and every event and frame carries a message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<Box<Attachment>>,
+}
+
+/// A file sent in a chat, as the message that carries it describes it. The bytes are in
+/// the service's [`crate::BlobStore`] under `sha256`, and are read with
+/// `ChatService::open_attachment` by whoever may read the chat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attachment {
+    /// The attachment's id (`GET /api/attachments/{id}`).
+    pub id: AttachmentId,
+    /// The file's name as the sender gave it (checked: no path, no control or
+    /// bidirectional formatting characters; its extension agrees with its type).
+    pub name: String,
+    /// Its type as the server found it in the bytes (`image/png`, `application/pdf`,
+    /// `text/plain`, ...), never only as the client declared it.
+    pub content_type: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// The SHA-256 of its bytes, lowercase hex.
+    pub sha256: BlobId,
 }
 
 impl Message {
@@ -486,6 +525,7 @@ mod tests {
                 created_at: Timestamp::from_unix_millis(0),
                 client_message_id: Some("k\u{7}".into()),
                 event: None,
+                attachment: None,
             };
             assert_eq!(m.json_len(), serde_json::to_vec(&m).unwrap().len());
         }

@@ -112,6 +112,15 @@ pub(crate) fn look_up_chat(actor: &Actor, _chat: ChatId) -> Result<()> {
     }
 }
 
+/// Looking an attachment up by id, before anything is read: anyone identified. Whether
+/// it may be read is [`read_chat`] on its chat.
+pub(crate) fn look_up_attachment(actor: &Actor) -> Result<()> {
+    match actor {
+        Actor::Anonymous => Err(Error::Unauthorized),
+        _ => Ok(()),
+    }
+}
+
 /// The answer for a chat id that names no chat: 404 `chat_not_found`, except to a
 /// customer, who is told what another customer's chat would tell them (403), so that
 /// they cannot learn which chat ids exist.

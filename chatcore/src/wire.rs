@@ -222,6 +222,7 @@ mod tests {
             created_at: Timestamp::now(),
             client_message_id: None,
             event: None,
+            attachment: None,
         };
         let event = Event::NewMessage { message };
         let text = serde_json::to_string(&event).unwrap();

@@ -2,6 +2,7 @@
 //! [`Scenario`] report holding its figures and the correctness checks it made; none of
 //! them fails the run on a slow number.
 
+mod attachments;
 mod attack;
 mod claims;
 mod desk;
@@ -27,6 +28,7 @@ pub(crate) async fn run(target: &Target, command: &Command) -> Vec<Scenario> {
         Command::Idle(args) => vec![idle::run(target, args).await],
         Command::Read(args) => vec![read::run(target, args).await],
         Command::Claims(args) => vec![claims::run(target, args).await],
+        Command::Attachments(args) => vec![attachments::run(target, args).await],
         Command::Desk(args) => vec![desk::run(target, args).await],
         Command::Attack(args) => vec![attack::run(target, &args.attack).await],
         Command::All(args) => all(target, args).await,

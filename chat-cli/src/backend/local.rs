@@ -23,7 +23,7 @@ use chatcore::{
     NewOfficer, Officer, OfficerId, SendMessage, ServiceConfig, Store,
 };
 
-use super::{CustomerSession, OfficerSession, Page, Sent, Status};
+use super::{CustomerSession, Incoming, OfficerSession, Outgoing, Page, Sent, Status};
 use crate::error::{ApiError, ExitKind};
 
 /// Who local mode acts as (`--as`).
@@ -108,9 +108,29 @@ fn describe(config: &tokio_postgres::Config) -> String {
 }
 
 impl Local {
-    /// Opens (creating and migrating if needed) the SQLite database at `path`.
-    pub(crate) fn open_sqlite(path: &Path, actor: LocalActor) -> anyhow::Result<Self> {
-        let service = ChatService::open_sqlite(path, secured_config()).map_err(|e| {
+    /// Opens (creating and migrating if needed) the SQLite database at `path`, with its
+    /// attachments in `attachments` (default: beside it, as the server's).
+    pub(crate) fn open_sqlite(
+        path: &Path,
+        attachments: Option<&Path>,
+        actor: LocalActor,
+    ) -> anyhow::Result<Self> {
+        let opened = match attachments {
+            None => ChatService::open_sqlite(path, secured_config()),
+            Some(dir) => chatcore::SqliteStore::open(path)
+                .map_err(chatcore::Error::from)
+                .and_then(|store| {
+                    let blobs = chatcore::FsBlobStore::open(dir)
+                        .map_err(|e| chatcore::Error::Unavailable(Box::new(e)))?;
+                    Ok(ChatService::with_blobs(
+                        Arc::new(store),
+                        Arc::new(blobs),
+                        Arc::new(LocalBus::new()),
+                        secured_config(),
+                    ))
+                }),
+        };
+        let service = opened.map_err(|e| {
             let cause = std::error::Error::source(&e)
                 .map(ToString::to_string)
                 .unwrap_or_else(|| e.to_string());
@@ -152,17 +172,17 @@ impl Local {
             pool_size: PG_POOL_SIZE,
             ..PgOptions::default()
         };
-        let store: Arc<dyn Store> = Arc::new(
-            PgStore::connect_with(config.clone(), options)
-                .await
-                .map_err(unreachable)?,
-        );
+        let pg = PgStore::connect_with(config.clone(), options)
+            .await
+            .map_err(unreachable)?;
+        let blobs = Arc::new(pg.blobs());
+        let store: Arc<dyn Store> = Arc::new(pg);
         let bus = Arc::new(
             PgBus::connect_with(config, store.clone(), LocalBus::DEFAULT_CAPACITY)
                 .await
                 .map_err(unreachable)?,
         );
-        let service = ChatService::new(store, bus.clone(), secured_config());
+        let service = ChatService::with_blobs(store, blobs, bus.clone(), secured_config());
         Ok(Self {
             service,
             database: Database::Postgres { target, bus },
@@ -442,6 +462,49 @@ impl Local {
         Ok(Sent {
             message: sent.message,
             created: sent.created,
+        })
+    }
+
+    pub(crate) async fn attach(&self, chat: &str, file: Outgoing) -> anyhow::Result<Sent> {
+        let chat = ChatId::parse(chat).map_err(ApiError::from)?;
+        let actor = self.actor(Some(chat)).await?;
+        let upload = chatcore::Upload {
+            name: file.name,
+            content_type: file.content_type,
+            length: Some(file.length),
+            client_message_id: file.client_id,
+        };
+        let sent = self
+            .service
+            .send_attachment(&actor, chat, upload, file.body)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Sent {
+            message: sent.message,
+            created: sent.created,
+        })
+    }
+
+    pub(crate) async fn download(&self, id: &str) -> anyhow::Result<Incoming> {
+        let id = chatcore::AttachmentId::parse(id).map_err(ApiError::from)?;
+        let actor = self.actor(None).await?;
+        let readable = self
+            .service
+            .attachment(&actor, id)
+            .await
+            .map_err(ApiError::from)?;
+        let read = self
+            .service
+            .open_attachment(&readable, None)
+            .await
+            .map_err(ApiError::from)?;
+        let file = readable.attachment;
+        Ok(Incoming {
+            name: file.name,
+            content_type: Some(file.content_type),
+            size: Some(file.size),
+            sha256: Some(file.sha256.to_hex()),
+            body: read.body,
         })
     }
 

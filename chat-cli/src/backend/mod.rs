@@ -22,6 +22,26 @@ pub(crate) struct Sent {
     pub(crate) created: bool,
 }
 
+/// A file to send (`attach`): its bytes as they are read.
+pub(crate) struct Outgoing {
+    pub(crate) name: String,
+    pub(crate) content_type: Option<String>,
+    pub(crate) length: u64,
+    pub(crate) body: chatcore::ByteStream,
+    pub(crate) client_id: Option<String>,
+}
+
+/// An attachment being read (`download`).
+pub(crate) struct Incoming {
+    /// Its name as stored (to be made safe again before it names a file here).
+    pub(crate) name: String,
+    pub(crate) content_type: Option<String>,
+    pub(crate) size: Option<u64>,
+    /// The SHA-256 the bytes must have, when known.
+    pub(crate) sha256: Option<String>,
+    pub(crate) body: chatcore::ByteStream,
+}
+
 /// A page request for `messages`.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Page {
@@ -237,6 +257,22 @@ impl Backend {
         match self {
             Backend::Local(b) => b.messages(chat, page).await,
             Backend::Remote(b) => b.messages(chat, page).await,
+        }
+    }
+
+    /// Sends a file as an attachment.
+    pub(crate) async fn attach(&self, chat: &str, file: Outgoing) -> anyhow::Result<Sent> {
+        match self {
+            Backend::Local(b) => b.attach(chat, file).await,
+            Backend::Remote(b) => b.attach(chat, file).await,
+        }
+    }
+
+    /// Opens an attachment's bytes.
+    pub(crate) async fn download(&self, id: &str) -> anyhow::Result<Incoming> {
+        match self {
+            Backend::Local(b) => b.download(id).await,
+            Backend::Remote(b) => b.download(id).await,
         }
     }
 

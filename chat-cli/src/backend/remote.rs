@@ -5,7 +5,7 @@
 use chat_client::{Client, Identity};
 use chatcore::{Chat, ChatsFilter, Message, Officer};
 
-use super::{CustomerSession, OfficerSession, Page, Sent, Status};
+use super::{CustomerSession, Incoming, OfficerSession, Outgoing, Page, Sent, Status};
 use crate::error::{ApiError, ExitKind};
 
 /// The remote backend.
@@ -260,6 +260,54 @@ impl Remote {
         })
     }
 
+    pub(crate) async fn attach(&self, chat: &str, file: Outgoing) -> anyhow::Result<Sent> {
+        let body = reqwest::Body::wrap_stream(file.body);
+        let sent = self
+            .client
+            .upload(
+                chat,
+                &file.name,
+                file.content_type.as_deref(),
+                body,
+                file.client_id.as_deref(),
+            )
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(Sent {
+            message: sent.message,
+            created: sent.created,
+        })
+    }
+
+    pub(crate) async fn download(&self, id: &str) -> anyhow::Result<Incoming> {
+        let download = self
+            .client
+            .download(id, None)
+            .await
+            .map_err(|e| self.error(e))?;
+        let sha256 = download
+            .response
+            .headers()
+            .get(reqwest::header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim_matches('"').to_string());
+        let name = download
+            .disposition
+            .as_deref()
+            .and_then(file_name_of)
+            .unwrap_or_else(|| id.to_string());
+        let body = futures_util::StreamExt::map(download.response.bytes_stream(), |chunk| {
+            chunk.map_err(std::io::Error::other)
+        });
+        Ok(Incoming {
+            name,
+            content_type: download.content_type,
+            size: download.length,
+            sha256,
+            body: Box::pin(body),
+        })
+    }
+
     pub(crate) async fn messages(&self, chat: &str, page: Page) -> anyhow::Result<Vec<Message>> {
         let page = chat_client::Page {
             after: page.after,
@@ -335,5 +383,54 @@ fn self_error(base: &str, e: chat_client::Error) -> ApiError {
         e @ E::Closed { .. } if e.is_unauthorized() => ApiError::from_ws_code("unauthorized", None),
         e @ (E::Unreachable { .. } | E::Closed { .. }) => ApiError::unreachable(e.to_string()),
         e => ApiError::new(ExitKind::Other, e.code().to_string(), e.to_string()),
+    }
+}
+
+/// The file name a `Content-Disposition` gives: its `filename*` (RFC 6266, UTF-8,
+/// percent-encoded), else its `filename`.
+fn file_name_of(disposition: &str) -> Option<String> {
+    let part = |key: &str| {
+        disposition
+            .split(';')
+            .map(str::trim)
+            .find_map(|p| p.strip_prefix(key))
+            .map(str::to_string)
+    };
+    if let Some(encoded) = part("filename*=UTF-8''") {
+        let bytes = encoded.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'%' {
+                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            } else {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+        return String::from_utf8(out).ok();
+    }
+    part("filename=").map(|n| n.trim_matches('"').to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::file_name_of;
+
+    #[test]
+    fn file_names_are_read_from_content_disposition() {
+        assert_eq!(
+            file_name_of("attachment; filename=\"relev_.pdf\"; filename*=UTF-8''relev%C3%A9.pdf")
+                .as_deref(),
+            Some("relevé.pdf")
+        );
+        assert_eq!(
+            file_name_of("attachment; filename=\"a b.txt\"").as_deref(),
+            Some("a b.txt")
+        );
+        assert_eq!(file_name_of("attachment"), None);
+        assert_eq!(file_name_of("attachment; filename*=UTF-8''bad%2"), None);
     }
 }

@@ -2,9 +2,11 @@
 //! Each command is written once against [`Backend`]; only `watch` (WebSocket) and the
 //! saving of tokens are remote-specific.
 
+mod attach;
 mod chats;
 mod claim;
 mod customer;
+mod download;
 mod logout;
 mod messages;
 mod officer;
@@ -44,6 +46,8 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Transfer(args) => transfer::run(&backend, printer, args).await,
         Command::Reopen(args) => reopen::run(&backend, printer, args).await,
         Command::Messages(args) => messages::run(&backend, printer, args).await,
+        Command::Attach(args) => attach::run(&backend, printer, args).await,
+        Command::Download(args) => download::run(&backend, printer, args).await,
         Command::Watch(cmd) => watch::run(&backend, printer, cmd).await,
         Command::Status => status::run(&backend, printer).await,
         Command::Whoami => whoami::run(&backend, printer).await,
@@ -65,7 +69,11 @@ async fn open_backend(global: &Global) -> anyhow::Result<Backend> {
         None => Ok(LocalActor::Admin),
     };
     match (&global.db, &global.database_url, &global.server) {
-        (Some(path), _, _) => Ok(Backend::Local(Local::open_sqlite(path, local_actor()?)?)),
+        (Some(path), _, _) => Ok(Backend::Local(Local::open_sqlite(
+            path,
+            global.attachments_dir.as_deref(),
+            local_actor()?,
+        )?)),
         (None, Some(url), _) => Ok(Backend::Local(
             Local::open_postgres(url, local_actor()?).await?,
         )),

@@ -126,6 +126,82 @@ export const sendMessage = (token, chatId, content, clientMessageId) =>
     body: { content, clientMessageId },
   });
 
+/**
+ * Sends a file as a message (`POST /api/chats/{chatId}/attachments`), the raw bytes as
+ * the body. With XMLHttpRequest, not fetch, because only it reports the upload's
+ * progress. The clientMessageId makes a retry harmless, as for a text. Rejects with an
+ * ApiError, or with a DOMException named `AbortError` once `signal` aborts.
+ * @param {string} token @param {string} chatId @param {File} file
+ * @param {string} clientMessageId
+ * @param {{ contentType: string, onProgress?: (sent: number, total: number) => void, signal?: AbortSignal }} options
+ * @returns {Promise<any>} the stored message, with its `attachment`
+ */
+export function uploadAttachment(token, chatId, file, clientMessageId, { contentType, onProgress, signal }) {
+  const query = `name=${encodeURIComponent(file.name)}&clientMessageId=${encodeURIComponent(clientMessageId)}`;
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(new DOMException('The upload was cancelled.', 'AbortError'));
+      return;
+    }
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', `/api/chats/${encodeURIComponent(chatId)}/attachments?${query}`);
+    xhr.setRequestHeader('Authorization', `Bearer ${token}`);
+    xhr.setRequestHeader('Content-Type', contentType);
+    xhr.upload.onprogress = (e) => onProgress?.(e.loaded, e.lengthComputable ? e.total : file.size);
+    xhr.onload = () => {
+      let data = null;
+      try {
+        data = xhr.responseText ? JSON.parse(xhr.responseText) : null;
+      } catch {
+        data = null;
+      }
+      if (xhr.status >= 200 && xhr.status < 300) {
+        resolve(data);
+      } else {
+        const error = data && data.error;
+        reject(
+          new ApiError(xhr.status, error?.code ?? 'http_error', error?.message ?? `The server answered ${xhr.status}.`),
+        );
+      }
+    };
+    xhr.onerror = () =>
+      reject(new ApiError(0, 'unreachable', 'The server cannot be reached. Check your connection.'));
+    xhr.onabort = () => reject(new DOMException('The upload was cancelled.', 'AbortError'));
+    signal?.addEventListener('abort', () => xhr.abort(), { once: true });
+    xhr.send(file);
+  });
+}
+
+/**
+ * An attachment's bytes (`GET /api/attachments/{id}`), fetched with the bearer token,
+ * which an `<img src>` or a link could not send.
+ * @param {string} token @param {string} attachmentId @returns {Promise<Blob>}
+ */
+export async function attachmentBlob(token, attachmentId) {
+  let response;
+  try {
+    response = await fetch(`/api/attachments/${encodeURIComponent(attachmentId)}`, {
+      headers: { Authorization: `Bearer ${token}` },
+    });
+  } catch {
+    throw new ApiError(0, 'unreachable', 'The server cannot be reached. Check your connection.');
+  }
+  if (!response.ok) {
+    let error = null;
+    try {
+      error = (await response.json())?.error;
+    } catch {
+      error = null;
+    }
+    throw new ApiError(
+      response.status,
+      error?.code ?? 'http_error',
+      error?.message ?? `The server answered ${response.status}.`,
+    );
+  }
+  return response.blob();
+}
+
 /** Ends a chat (its officer, its customer). @param {string} token @param {string} chatId */
 export const resolve = (token, chatId) =>
   request('POST', `/api/chats/${encodeURIComponent(chatId)}/resolve`, { token });

@@ -7,8 +7,9 @@
  * owner is this officer. It also keeps, per chat, the newest entry known (from a list's
  * `lastMessage`, then from each message seen live), which orders "My chats" by latest
  * activity, and the customer's messages the officer has not read yet (above the
- * officer's read mark, as the server or this console last moved it). Must not touch the
- * DOM.
+ * officer's read mark, as the server or this console last moved it). A preview made
+ * here from a live message reads as the server's would ("📎 payslip.pdf" for a file).
+ * Must not touch the DOM.
  */
 
 /**
@@ -19,6 +20,21 @@
 
 /** How long a preview made here from a live message may be, as the server cuts them. */
 const PREVIEW_CHARS = 140;
+
+/** What the server's previews put before an attachment's name (chatcore's `LastMessage`). */
+export const ATTACHMENT_MARK = '📎 ';
+
+/**
+ * A message's preview as the server makes a list's `lastMessage.preview`: its text, or
+ * for an attachment the mark and the file's name; cut at 140 characters (Unicode scalar
+ * values, as the server counts), a cut ending in "…".
+ * @param {any} message @returns {string}
+ */
+export function previewOf(message) {
+  const text = message.attachment ? `${ATTACHMENT_MARK}${message.attachment.name}` : String(message.content ?? '');
+  const chars = Array.from(text);
+  return chars.length > PREVIEW_CHARS ? `${chars.slice(0, PREVIEW_CHARS - 1).join('').trimEnd()}…` : text;
+}
 
 export class ChatBook {
   /** @param {string} me the officer's id */
@@ -70,13 +86,12 @@ export class ChatBook {
    * @param {any} message
    */
   noteMessage(message) {
-    const text = String(message.content ?? '');
     this.noteLatest(message.chatId, {
       seq: message.seq,
       senderType: message.senderType,
       senderId: message.senderId,
       createdAt: message.createdAt,
-      preview: text.length > PREVIEW_CHARS ? `${text.slice(0, PREVIEW_CHARS - 1)}…` : text,
+      preview: previewOf(message),
     });
     if (message.senderType === 'customer') this.noteUnseen(message.chatId, message.seq);
   }

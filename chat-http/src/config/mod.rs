@@ -110,6 +110,59 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1024..=64 * 1024 * 1024))]
     pub max_page_bytes: u64,
 
+    /// Directory of attachments' files (content-addressed by SHA-256). Default: beside
+    /// the SQLite file, named after it (`./chat.db-attachments`). Not with
+    /// `--database-url`, where attachments are stored in PostgreSQL so that every node
+    /// serves them.
+    #[arg(long, env = "CHAT_ATTACHMENTS_DIR", value_name = "PATH")]
+    pub attachments_dir: Option<PathBuf>,
+
+    /// Bytes that must stay free on the disk of --attachments-dir (SQLite): below it,
+    /// uploads are refused with 503 `unavailable`, so that files never take the space
+    /// the database needs. 0 turns it off.
+    #[arg(long, env = "CHAT_ATTACHMENTS_MIN_FREE", default_value_t = 1024 * 1024 * 1024)]
+    pub attachments_min_free: u64,
+
+    /// Largest attachment, in bytes (413 `attachment_too_large` past it, found from
+    /// `Content-Length` or while the file streams in).
+    #[arg(long, env = "CHAT_MAX_ATTACHMENT_BYTES", default_value_t = 10 * 1024 * 1024,
+          value_parser = clap::value_parser!(u64).range(1..=1024 * 1024 * 1024))]
+    pub max_attachment_bytes: u64,
+
+    /// Types an attachment may be, found in its bytes (415 `unsupported_type` for
+    /// others), comma-separated, among image/png, image/jpeg, image/webp, image/gif,
+    /// image/tiff, application/pdf, text/plain, text/csv.
+    #[arg(
+        long,
+        env = "CHAT_ATTACHMENT_TYPES",
+        value_delimiter = ',',
+        default_value = "image/png,image/jpeg,image/webp,application/pdf,text/plain"
+    )]
+    pub attachment_types: Vec<String>,
+
+    /// The slowest pace an upload may keep after its first 10 seconds, in bytes a second
+    /// (slower: 400 `upload_incomplete`). It bounds how long a client can hold an upload
+    /// slot. 0 turns it off.
+    #[arg(long, env = "CHAT_UPLOAD_MIN_RATE", default_value_t = 16 * 1024)]
+    pub upload_min_rate: u64,
+
+    /// Uploads in progress at once on this node, from everyone (over it: 429).
+    #[arg(long, env = "CHAT_MAX_UPLOADS", default_value_t = 32,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_uploads: u32,
+
+    /// Uploads in progress at once by one officer or customer (over it: 429).
+    #[arg(long, env = "CHAT_MAX_UPLOADS_PER_SENDER", default_value_t = 2,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_uploads_per_sender: u32,
+
+    /// How old a stored file no message points at (a crash between storing an upload's
+    /// bytes and its message), or an unfinished upload's leftovers, must be before the
+    /// hourly sweep (also run at start) removes it. As `1h`, `10m`, `30s`.
+    #[arg(long, env = "CHAT_ATTACHMENT_ORPHAN_GRACE", default_value = "1h",
+          value_parser = orphan_grace)]
+    pub attachment_orphan_grace: Duration,
+
     /// Browser origin allowed to call the API cross-origin (repeat for several; none by
     /// default, which sends no CORS headers).
     #[arg(long = "cors-origin", env = "CHAT_CORS_ORIGIN", value_delimiter = ',')]
@@ -168,6 +221,15 @@ pub struct Config {
     /// as COUNT/PERIOD or `off`.
     #[arg(long, env = "CHAT_LIMIT_SENDS", default_value = "30/10s")]
     pub limit_sends: RateSetting,
+
+    /// Attachments one officer or customer may upload (each also counts as a message
+    /// send), as COUNT/PERIOD or `off`.
+    #[arg(long, env = "CHAT_LIMIT_UPLOADS", default_value = "20/10m")]
+    pub limit_uploads: RateSetting,
+
+    /// Attachment uploads per client address, as COUNT/PERIOD or `off`.
+    #[arg(long, env = "CHAT_LIMIT_ADDRESS_UPLOADS", default_value = "60/10m")]
+    pub limit_address_uploads: RateSetting,
 
     /// New WebSocket connections per client address, as COUNT/PERIOD or `off`.
     #[arg(long, env = "CHAT_LIMIT_WS_CONNECTS", default_value = "60/1m")]
@@ -245,6 +307,14 @@ pub struct Config {
     pub branding: Option<PathBuf>,
 }
 
+/// The sweep's grace: a duration of 1 second or more (not `off`).
+fn orphan_grace(s: &str) -> Result<Duration, String> {
+    match s.parse::<TimeoutSetting>()?.0 {
+        Some(grace) if grace >= Duration::from_secs(1) => Ok(grace),
+        _ => Err(format!("{s:?}: the grace must be 1s or more")),
+    }
+}
+
 /// A presence ttl: a duration of 1 second or more (not `off`).
 fn presence_ttl(s: &str) -> Result<Duration, String> {
     match s.parse::<TimeoutSetting>()?.0 {
@@ -318,6 +388,15 @@ impl Config {
         if matches!(&self.database_url, Some(u) if u.is_empty()) {
             return Err("--database-url must not be empty".to_string());
         }
+        if self.database_url.is_some() && self.attachments_dir.is_some() {
+            return Err(
+                "--attachments-dir is for SQLite: with --database-url attachments are \
+                        stored in PostgreSQL, where every node reads them"
+                    .to_string(),
+            );
+        }
+        chatcore::FileTypes::parse(self.attachment_types.iter().map(String::as_str))
+            .map_err(|e| format!("--attachment-types: {e}"))?;
         if self.sync_normal && self.sync_full {
             return Err("--sync-normal and --sync-full contradict each other".to_string());
         }
@@ -337,7 +416,20 @@ impl Config {
         config.max_page_bytes = usize::try_from(self.max_page_bytes).unwrap_or(usize::MAX);
         config.limits = chatcore::Limits::default()
             .with_login_failures_per_officer(self.limit_officer_login_failures.0)
-            .with_sends_per_sender(self.limit_sends.0);
+            .with_sends_per_sender(self.limit_sends.0)
+            .with_uploads_per_sender(self.limit_uploads.0);
+        let attachments = &mut config.attachments;
+        attachments.max_bytes = self.max_attachment_bytes;
+        // `check` refused a bad list before this is called.
+        if let Ok(types) =
+            chatcore::FileTypes::parse(self.attachment_types.iter().map(String::as_str))
+        {
+            attachments.types = types;
+        }
+        attachments.min_bytes_per_second = self.upload_min_rate;
+        attachments.max_uploads = self.max_uploads as usize;
+        attachments.max_uploads_per_sender = self.max_uploads_per_sender as usize;
+        attachments.orphan_grace = self.attachment_orphan_grace;
         config
     }
 
@@ -374,6 +466,7 @@ impl Config {
             login_failures_per_address: self.limit_address_login_failures.0,
             token_failures_per_address: self.limit_address_token_failures.0,
             ws_connects_per_address: self.limit_ws_connects.0,
+            uploads_per_address: self.limit_address_uploads.0,
             ws_frames_per_connection: self.limit_ws_frames.0,
             ws_rooms_per_connection: self.limit_ws_rooms as usize,
             limit_loopback: self.limit_loopback,
@@ -453,6 +546,11 @@ mod tests {
             Some("200/10s")
         );
         assert_eq!(http.ws_rooms_per_connection, 100);
+        assert_eq!(show(http.uploads_per_address).as_deref(), Some("60/10m"));
+        assert_eq!(
+            service.uploads_per_sender.map(|r| r.to_string()),
+            Some("20/10m".to_string())
+        );
         assert!(!http.limit_loopback);
         assert!(http.trusted_proxies.is_empty());
         // The transport's defaults are HttpLimits' own.
@@ -616,6 +714,56 @@ mod tests {
         assert!(parse(&["--admin-token", &huge]).check().is_err());
         let most = "a".repeat(chatcore::MAX_TOKEN_BYTES);
         assert!(parse(&["--admin-token", &most]).check().is_ok());
+    }
+
+    #[test]
+    fn attachments_default_to_the_documented_settings_and_are_checked() {
+        let c = parse(&[]);
+        let a = c.service_config().attachments;
+        assert_eq!(a.max_bytes, 10 * 1024 * 1024);
+        assert_eq!(
+            a.types.to_string(),
+            "image/png,image/jpeg,image/webp,application/pdf,text/plain"
+        );
+        assert_eq!(a.min_bytes_per_second, 16 * 1024);
+        assert_eq!((a.max_uploads, a.max_uploads_per_sender), (32, 2));
+        assert_eq!(a.orphan_grace, Duration::from_secs(3600));
+        assert_eq!(c.attachments_dir, None);
+        assert_eq!(c.attachments_min_free, 1024 * 1024 * 1024);
+        let set = parse(&[
+            "--max-attachment-bytes",
+            "1000",
+            "--attachment-types",
+            "image/png,text/csv",
+            "--attachments-dir",
+            "/srv/files",
+            "--attachment-orphan-grace",
+            "5m",
+        ]);
+        assert!(set.check().is_ok());
+        let a = set.service_config().attachments;
+        assert_eq!(a.max_bytes, 1000);
+        assert_eq!(a.types.to_string(), "image/png,text/csv");
+        assert_eq!(a.orphan_grace, Duration::from_secs(300));
+        assert!(parse(&["--attachment-types", "text/html"]).check().is_err());
+        assert!(
+            parse(&[
+                "--database-url",
+                "postgres://u@db/c",
+                "--attachments-dir",
+                "/x"
+            ])
+            .check()
+            .is_err()
+        );
+        for bad in [
+            ["--max-attachment-bytes", "0"],
+            ["--attachment-orphan-grace", "off"],
+            ["--attachment-orphan-grace", "10ms"],
+        ] {
+            let args = std::iter::once("chat-http").chain(bad);
+            assert!(Config::try_parse_from(args).is_err(), "{bad:?} accepted");
+        }
     }
 
     #[test]

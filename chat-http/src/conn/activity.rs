@@ -24,7 +24,6 @@ use hyper::body::Incoming;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tower::ServiceExt;
-use tower_http::timeout::DeadlineBody;
 
 /// No byte of a next request has arrived since the connection went idle.
 const NONE: u64 = u64::MAX;
@@ -229,9 +228,20 @@ where
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
         let guard = self.activity.request_started();
-        // The router boxes the body into `Body` anyway; the deadline rides in that box.
+        // The router boxes the body into `Body` anyway; the deadline rides in that box,
+        // and a handle to lift it rides in the request's extensions.
         let request = match self.body_timeout {
-            Some(limit) => request.map(|body| Body::new(DeadlineBody::new(limit, body))),
+            Some(limit) => {
+                let lifted = BodyDeadline::default();
+                let (mut parts, body) = request.into_parts();
+                parts.extensions.insert(lifted.clone());
+                let body = DeadlineBody {
+                    inner: body,
+                    sleep: Box::pin(tokio::time::sleep(limit)),
+                    lifted,
+                };
+                Request::from_parts(parts, Body::new(body))
+            }
             None => request.map(Body::new),
         };
         let answer = self.inner.clone().oneshot(request);
@@ -242,6 +252,59 @@ where
                 _guard: guard,
             }))
         })
+    }
+}
+
+/// The handle of a request body's deadline (`--body-read-timeout`), in the request's
+/// extensions when one runs. A route whose body has a pace rule of its own (an upload,
+/// whose engine asks a minimum rate instead of a whole-body deadline) lifts it.
+#[derive(Debug, Clone, Default)]
+pub struct BodyDeadline(Arc<AtomicBool>);
+
+impl BodyDeadline {
+    /// The body may take as long as its route's own rule allows.
+    pub fn lift(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    fn is_lifted(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// A request body that fails to read once its deadline passes, unless lifted.
+struct DeadlineBody {
+    inner: Incoming,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    lifted: BodyDeadline,
+}
+
+impl http_body::Body for DeadlineBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        let this = self.get_mut();
+        if !this.lifted.is_lifted() && this.sleep.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Some(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the request body took longer than the body-read timeout",
+            ))));
+        }
+        Pin::new(&mut this.inner)
+            .poll_frame(cx)
+            .map_err(std::io::Error::other)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
 

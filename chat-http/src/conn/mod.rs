@@ -29,6 +29,7 @@ use tower::Service;
 use crate::limits::HttpLimits;
 use crate::shutdown::{Shutdown, Stopping};
 
+pub use activity::BodyDeadline;
 use activity::{Activity, Next, Timeouts, Tracked};
 use caps::{Caps, Permit, Refused};
 use io::ConnIo;

@@ -2,6 +2,7 @@
 //! call one `ChatService` method and shape the answer; they must not check rights or
 //! validate beyond the wire format, which is the service's job.
 
+mod attachments;
 mod branding;
 mod chats;
 mod customers;
@@ -23,5 +24,6 @@ pub(crate) fn router() -> Router<AppState> {
         .merge(officers::router())
         .merge(customers::router())
         .merge(chats::router())
+        .merge(attachments::router())
         .merge(sessions::router())
 }

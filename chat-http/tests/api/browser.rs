@@ -84,6 +84,33 @@ impl Driver {
         self.start(name, Some(screen)).await
     }
 
+    /// Emulates a network in `b`, as chromedriver's `network_conditions` takes it:
+    /// `offline`, `latency` (ms), `download_throughput` and `upload_throughput` (bytes a
+    /// second; -1 for no limit). Chromium applies it below the page, so an upload's
+    /// progress events follow it.
+    pub(crate) async fn network(&self, b: &Client, conditions: Value) {
+        let session = b
+            .session_id()
+            .await
+            .expect("read the session id")
+            .expect("a session");
+        let resp = reqwest::Client::new()
+            .post(format!(
+                "{}/session/{session}/chromium/network_conditions",
+                self.url
+            ))
+            .json(&json!({ "network_conditions": conditions }))
+            .send()
+            .await
+            .expect("ask chromedriver");
+        let status = resp.status();
+        assert!(
+            status.is_success(),
+            "network conditions refused: {status} {}",
+            resp.text().await.unwrap_or_default()
+        );
+    }
+
     async fn start(&self, name: &str, mobile_emulation: Option<Value>) -> Client {
         let profile = self.profiles.path().join(name);
         let mut caps = json!({

@@ -1,7 +1,8 @@
 //! Accessibility: axe-core (vendored in `tests/assets/axe-core/`, no network needed) run
 //! in real headless Chromium on every state of the three pages: the customer page, the
 //! officer console and the admin console, from the sign-in form and its refusals to the
-//! open chat, the dialogs that ask first and the ended chat. A test fails listing every
+//! open chat, its files (a picture, a PDF, refusals, an upload under way, a drag), the
+//! dialogs that ask first and the ended chat. A test fails listing every
 //! violation found (page state, rule, impact, the elements' selectors, what to do), so
 //! that one run shows all that is wrong.
 //!
@@ -18,8 +19,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::browser::{
-    click, count, driver, eventually, fill, login_officer, send, text_of, wait_text,
+    click, count, driver, eventually, fill, js, login_officer, send, text_of, wait_text,
 };
+use crate::browser_files::{choose, pdf, png, slow_upload, thumbnail, write};
 use crate::browser_lifecycle::desk;
 use crate::helpers::{ADMIN_TOKEN, Options, PASSWORD, spawn_app};
 
@@ -318,6 +320,61 @@ async fn axe_customer_page_and_officer_console_in_every_state() {
     audit
         .check(&customer, "customer: chatting, messages both ways")
         .await;
+
+    // Files: a picture and a PDF on both sides, one refused before sending, one refused
+    // by the server, an upload under way on a slow link, a file dragged over.
+    let dir = tempfile::tempdir().unwrap();
+    let card = write(dir.path(), "id-card.png", &png(240, 150));
+    let payslip = write(dir.path(), "payslip.pdf", &pdf(40_000));
+    choose(&customer, &[&card, &payslip]).await;
+    for b in [&customer, &alice] {
+        thumbnail(b, "id-card.png").await;
+        wait_text(b, ".messages", "payslip.pdf").await;
+    }
+    audit
+        .check(&customer, "customer: a picture and a PDF sent")
+        .await;
+    audit
+        .check(&alice, "officer: a picture and a PDF, the list's preview")
+        .await;
+    choose(&customer, &[&write(dir.path(), "notes.zip", b"PK\x03\x04")]).await;
+    wait_text(&customer, ".composer-hint", "cannot be sent").await;
+    audit
+        .check(&customer, "customer: a file refused before sending")
+        .await;
+    choose(&customer, &[&write(dir.path(), "notes.txt", b"a\x01b")]).await;
+    wait_text(&customer, ".messages li.pending.failed", "Not sent").await;
+    audit
+        .check(&customer, "customer: a file the server refused")
+        .await;
+    click(&customer, ".messages li.pending.failed button.discard").await;
+    slow_upload(&driver, &customer).await;
+    let statement = write(dir.path(), "statement.pdf", &pdf(512 * 1024));
+    choose(&customer, &[&statement]).await;
+    wait_text(&customer, ".composer-hint", "25%").await;
+    audit
+        .check(&customer, "customer: an upload under way")
+        .await;
+    click(&customer, ".messages li.pending button.cancel-upload").await;
+    wait_text(&customer, ".composer-hint", "cancelled").await;
+    driver
+        .network(&customer, json!({ "offline": false, "latency": 0, "download_throughput": -1, "upload_throughput": -1 }))
+        .await;
+    js(
+        &customer,
+        "const t = new DataTransfer(); t.items.add(new File(['x'], 'x.txt', { type: 'text/plain' }));
+         document.querySelector('.messages').dispatchEvent(new DragEvent('dragenter', { bubbles: true, cancelable: true, dataTransfer: t }));
+         return null;",
+    )
+    .await;
+    audit
+        .check(&customer, "customer: a file dragged over the conversation")
+        .await;
+    js(
+        &customer,
+        "document.querySelector('section.chat').classList.remove('dropping'); return null;",
+    )
+    .await;
 
     // The transfer picker, then cancelled.
     click(&alice, ".chat-actions button.transfer").await;

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chat_http::{AppState, HttpLimits, WsSettings};
-use chatcore::{ChatService, Limits, LocalBus, ManualClock, ServiceConfig, SqliteStore, Timestamp};
+use chatcore::{
+    ChatService, FsBlobStore, Limits, LocalBus, ManualClock, ServiceConfig, SqliteStore, Timestamp,
+};
 use futures_util::{SinkExt, StreamExt};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -50,6 +52,8 @@ pub(crate) struct Options {
     pub(crate) officer_capacity: Option<u32>,
     /// How chats reach officers (`--assignment`; default manual).
     pub(crate) assignment: chatcore::Assignment,
+    /// How attachments are taken (default: the engine's).
+    pub(crate) attachments: chatcore::AttachmentSettings,
 }
 
 impl Options {
@@ -67,6 +71,7 @@ impl Options {
             session_ttl: None,
             officer_capacity: None,
             assignment: chatcore::Assignment::Manual,
+            attachments: chatcore::AttachmentSettings::default(),
         }
     }
 
@@ -166,6 +171,7 @@ pub(crate) async fn spawn_app(options: Options) -> TestApp {
     config.limits = options.limits.clone();
     config.officer_capacity = options.officer_capacity;
     config.assignment = options.assignment;
+    config.attachments = options.attachments.clone();
     if let Some(ttl) = options.session_ttl {
         config.officer_session_ttl = ttl;
         config.customer_session_ttl = ttl;
@@ -179,8 +185,10 @@ pub(crate) async fn spawn_app(options: Options) -> TestApp {
         config.clock = clock.clone();
     }
     let store = SqliteStore::open(&db_path).expect("open store");
-    let service = ChatService::new(
+    let blobs = FsBlobStore::open(FsBlobStore::beside(&db_path)).expect("open attachments");
+    let service = ChatService::with_blobs(
         std::sync::Arc::new(store),
+        std::sync::Arc::new(blobs),
         std::sync::Arc::new(LocalBus::new()),
         config,
     );
@@ -340,6 +348,43 @@ impl TestApp {
     ) -> Resp {
         let path = format!("/api/officers/{officer}/{action}");
         self.request(Method::POST, &path, token, None).await
+    }
+
+    /// `POST /api/chats/{chat}/attachments?{query}` with `bytes` as the body (`query`
+    /// without the `?`, e.g. `name=a.pdf&clientMessageId=k`).
+    pub(crate) async fn upload(
+        &self,
+        token: Option<&str>,
+        chat: &str,
+        query: &str,
+        content_type: Option<&str>,
+        bytes: Vec<u8>,
+    ) -> Resp {
+        let path = format!("/api/chats/{chat}/attachments?{query}");
+        self.raw(Method::POST, &path, token, content_type, bytes)
+            .await
+    }
+
+    /// `GET /api/attachments/{id}` with these extra headers: the status, the headers
+    /// and the body's bytes.
+    pub(crate) async fn download(
+        &self,
+        token: Option<&str>,
+        id: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+        let mut req = self.client.get(self.url(&format!("/api/attachments/{id}")));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let resp = req.send().await.expect("request failed");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await.expect("read body").to_vec();
+        (status, headers, body)
     }
 
     // Conveniences built on the endpoints.

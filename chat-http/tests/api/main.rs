@@ -5,13 +5,16 @@ mod helpers;
 #[path = "../support/server.rs"]
 mod server;
 
+mod attachments;
 mod authz;
 mod browser;
 mod browser_admin;
+mod browser_attachments;
 mod browser_axe;
 mod browser_console;
 mod browser_conversation;
 mod browser_customer;
+mod browser_files;
 mod browser_lifecycle;
 mod browser_routing;
 mod capacity;
@@ -32,4 +35,5 @@ mod rights;
 mod robustness;
 mod routing;
 mod soak;
+mod upload_crash;
 mod ws;

@@ -16,6 +16,8 @@
 //! - `routing`: presence known on both nodes and forgotten when a node dies, automatic
 //!   assignment of a chat started on one node to an officer connected to the other, and
 //!   capacity held when both nodes assign at once.
+//! - `attachments`: a file uploaded through one node, announced on and downloaded
+//!   through the other (its bytes in the shared database).
 //! - `stale_reads`: a message, a login or a claim decided on a chat as read before the
 //!   other node changed it (a resolution, a transfer, a release).
 
@@ -28,6 +30,7 @@ use tokio_tungstenite::tungstenite::Message;
 #[path = "../support/server.rs"]
 mod server;
 
+mod attachments;
 mod lifecycle;
 mod marks;
 mod rights;

@@ -103,6 +103,11 @@ impl PgStore {
         Ok(store)
     }
 
+    /// The attachments' store on the same database and pool.
+    pub fn blobs(&self) -> crate::PgBlobStore {
+        crate::PgBlobStore::new(self.pool.clone())
+    }
+
     async fn client(&self) -> StoreResult<Object> {
         self.pool.get().await.map_err(classify_pool)
     }

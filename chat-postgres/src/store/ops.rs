@@ -4,23 +4,23 @@
 
 use async_trait::async_trait;
 use chatcore::store::{
-    AppendOutcome, Counts, Heartbeat, NewChat, NewMessage, OfficerRecord, OfficerUpdate, PageQuery,
-    QueueKey, ReadOutcome, SessionRecord, SessionSubject, StoreResult, TokenHash, Transition,
-    TransitionOutcome, event_column, fill_page, read_mark_sql, seq_param,
+    AppendOutcome, AttachmentColumns, Counts, Heartbeat, NewChat, NewMessage, OfficerRecord,
+    OfficerUpdate, PageQuery, QueueKey, ReadOutcome, SessionRecord, SessionSubject, StoreResult,
+    TokenHash, Transition, TransitionOutcome, event_column, fill_page, read_mark_sql, seq_param,
 };
 use chatcore::{
-    Availability, Chat, ChatId, ChatStatus, CustomerId, Message, Officer, OfficerId, SenderType,
-    Store, StoreError, Timestamp,
+    AttachmentId, Availability, BlobId, Chat, ChatId, ChatStatus, CustomerId, Message, Officer,
+    OfficerId, SenderType, Store, StoreError, Timestamp,
 };
 use deadpool_postgres::{GenericClient, Object};
 
 use super::PgStore;
 use super::rows::{
-    SQL_CHAT_BY_CUSTOMER, SQL_CHAT_BY_ID, SQL_CUSTOMER_CHATS, SQL_ELIGIBLE_OFFICERS, SQL_ENTRIES,
-    SQL_IDEMPOTENT_ORIGINAL, SQL_INSERT_CHAT, SQL_INSERT_MESSAGE, SQL_NEXT_SEQ, SQL_OFFICER,
-    SQL_OFFICER_CHATS, SQL_PAGE_AFTER, SQL_PAGE_BEFORE, SQL_QUEUE, SQL_QUEUE_KEYS,
-    SQL_RENAME_CUSTOMER, SQL_SESSION, SQL_TRANSITION, chat_from_row, message_from_row,
-    officer_columns, officer_from_row,
+    SQL_ATTACHMENT, SQL_BLOB_IN_USE, SQL_CHAT_BY_CUSTOMER, SQL_CHAT_BY_ID, SQL_CUSTOMER_CHATS,
+    SQL_ELIGIBLE_OFFICERS, SQL_ENTRIES, SQL_IDEMPOTENT_ORIGINAL, SQL_INSERT_CHAT,
+    SQL_INSERT_MESSAGE, SQL_NEXT_SEQ, SQL_OFFICER, SQL_OFFICER_CHATS, SQL_PAGE_AFTER,
+    SQL_PAGE_BEFORE, SQL_QUEUE, SQL_QUEUE_KEYS, SQL_RENAME_CUSTOMER, SQL_SESSION, SQL_TRANSITION,
+    chat_from_row, message_from_row, officer_columns, officer_from_row,
 };
 use crate::error::classify;
 
@@ -334,6 +334,32 @@ impl Store for PgStore {
     ) -> StoreResult<Option<Message>> {
         let client = self.client().await?;
         sent_message(&client, &chat.to_string(), sender_type, sender_id, key).await
+    }
+
+    async fn attachment(&self, id: &AttachmentId) -> StoreResult<Option<Message>> {
+        let client = self.client().await?;
+        let st = client
+            .prepare_cached(SQL_ATTACHMENT)
+            .await
+            .map_err(classify)?;
+        let row = client
+            .query_opt(&st, &[&id.to_string()])
+            .await
+            .map_err(classify)?;
+        row.map(|r| message_from_row(&r)).transpose()
+    }
+
+    async fn blob_in_use(&self, blob: &BlobId) -> StoreResult<bool> {
+        let client = self.client().await?;
+        let st = client
+            .prepare_cached(SQL_BLOB_IN_USE)
+            .await
+            .map_err(classify)?;
+        let row = client
+            .query_one(&st, &[&blob.to_hex()])
+            .await
+            .map_err(classify)?;
+        row.try_get(0).map_err(classify)
     }
 
     async fn last_seq(&self, chat: &ChatId) -> StoreResult<u64> {
@@ -811,6 +837,7 @@ async fn insert_message(
         .prepare_cached(SQL_INSERT_MESSAGE)
         .await
         .map_err(classify)?;
+    let file = AttachmentColumns::of(m.attachment.as_ref());
     tx.execute(
         &st,
         &[
@@ -823,6 +850,11 @@ async fn insert_message(
             &m.created_at.unix_millis(),
             &m.client_message_id,
             &event_column(m.event.as_ref()),
+            &file.id,
+            &file.name,
+            &file.content_type,
+            &file.size,
+            &file.sha256,
         ],
     )
     .await

@@ -4,7 +4,8 @@
 //! here takes a connection from the pool.
 
 use chatcore::store::{
-    ChatColumns, MalformedRow, MessageColumns, OfficerColumns, OfficerRecord, StoreResult,
+    AttachmentColumns, ChatColumns, MalformedRow, MessageColumns, OfficerColumns, OfficerRecord,
+    StoreResult,
 };
 use chatcore::{Chat, Message};
 use tokio_postgres::Row;
@@ -19,7 +20,8 @@ macro_rules! chat_columns {
 }
 macro_rules! message_columns {
     () => {
-        "id, chat_id, seq, sender_type, sender_id, content, created_at, client_message_id, event"
+        "id, chat_id, seq, sender_type, sender_id, content, created_at, client_message_id, event, \
+         attachment_id, attachment_name, attachment_type, attachment_size, attachment_sha256"
     };
 }
 
@@ -50,7 +52,8 @@ pub(super) const SQL_QUEUE: &str = concat!(
 pub(super) const SQL_ENTRIES: &str = concat!(
     "SELECT ",
     "m.id, m.chat_id, m.seq, m.sender_type, m.sender_id, m.content, m.created_at,",
-    " m.client_message_id, m.event",
+    " m.client_message_id, m.event, m.attachment_id, m.attachment_name, m.attachment_type,",
+    " m.attachment_size, m.attachment_sha256",
     " FROM unnest($1::text[], $2::bigint[]) AS k(chat_id, seq)",
     " JOIN messages m ON m.chat_id = k.chat_id AND m.seq = k.seq"
 );
@@ -95,8 +98,16 @@ pub(super) const SQL_NEXT_SEQ: &str = "UPDATE chats SET last_seq = last_seq + 1,
      WHERE id = $1 AND ($3::TEXT IS NULL OR (status = $3 AND \
      assigned_officer_id IS NOT DISTINCT FROM $4)) RETURNING last_seq";
 pub(super) const SQL_INSERT_MESSAGE: &str = "INSERT INTO messages (chat_id, seq, id, sender_type, \
-     sender_id, content, created_at, client_message_id, event) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+     sender_id, content, created_at, client_message_id, event, attachment_id, attachment_name, \
+     attachment_type, attachment_size, attachment_sha256) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+pub(super) const SQL_ATTACHMENT: &str = concat!(
+    "SELECT ",
+    message_columns!(),
+    " FROM messages WHERE attachment_id = $1"
+);
+pub(super) const SQL_BLOB_IN_USE: &str =
+    "SELECT EXISTS (SELECT 1 FROM messages WHERE attachment_sha256 = $1)";
 // A page's rows stop, in the database, at the first row whose preceding contents
 // already hold the byte cap (`$4`, `$5`): a message's JSON is never shorter than its
 // content, so no later row could fit, and a window of huge rows is never sent whole.
@@ -165,6 +176,13 @@ pub(super) fn message_from_row(r: &Row) -> StoreResult<Message> {
         created_at: r.try_get(6).map_err(classify)?,
         client_message_id: r.try_get(7).map_err(classify)?,
         event: r.try_get(8).map_err(classify)?,
+        attachment: AttachmentColumns {
+            id: r.try_get(9).map_err(classify)?,
+            name: r.try_get(10).map_err(classify)?,
+            content_type: r.try_get(11).map_err(classify)?,
+            size: r.try_get(12).map_err(classify)?,
+            sha256: r.try_get(13).map_err(classify)?,
+        },
     };
     Ok(columns.decode()?)
 }
@@ -225,6 +243,8 @@ mod tests {
             ("page before", SQL_PAGE_BEFORE),
             ("officer", SQL_OFFICER),
             ("session", SQL_SESSION),
+            ("attachment", SQL_ATTACHMENT),
+            ("blob in use", SQL_BLOB_IN_USE),
         ]
         .into_iter()
         .enumerate()

@@ -280,3 +280,79 @@ pub(super) async fn a_chat_knows_its_last_seq_and_when_it_changed(store: Arc<dyn
     );
     assert_eq!(page[1].event, None);
 }
+
+/// A message may carry an attachment: stored with it, read back on every path (pages,
+/// entries, the idempotent original), found by the attachment's id, and counted as a
+/// use of its bytes.
+pub(super) async fn attachments_are_stored_found_and_counted(store: Arc<dyn Store>) {
+    use crate::blob::BlobId;
+    use crate::ids::AttachmentId;
+    use crate::model::Attachment;
+
+    let chat = add_chat(&store, "c", 1).await;
+    append(&store, msg(chat, SenderType::Customer, "c", "first", None)).await;
+    let file = Attachment {
+        id: AttachmentId::new(),
+        name: "pay slip – März.pdf".to_string(),
+        content_type: "application/pdf".to_string(),
+        size: 123_456,
+        sha256: BlobId::of(b"the bytes"),
+    };
+    let mut sent = msg(chat, SenderType::Customer, "c", "", Some("upload-1"));
+    sent.attachment = Some(file.clone());
+    let AppendOutcome::Created(stored) = append(&store, sent.clone()).await else {
+        panic!("an attachment's message was not created");
+    };
+    assert_eq!((stored.seq, stored.attachment.as_deref()), (2, Some(&file)));
+    // The same key again: the original, with its attachment, nothing stored twice.
+    sent.id = crate::ids::MessageId::new();
+    let AppendOutcome::Duplicate(original) = append(&store, sent).await else {
+        panic!("a repeated key stored twice");
+    };
+    assert_eq!(original, stored);
+    assert_eq!(store.last_seq(&chat).await.expect("last"), 2);
+
+    let page = store.messages(&chat, &from_start(10)).await.expect("page");
+    assert_eq!(page.len(), 2);
+    assert_eq!(page[0].attachment, None);
+    assert_eq!(page[1], stored);
+    let entries = store.entries(&[(chat, 2)]).await.expect("entries");
+    assert_eq!(entries, vec![stored.clone()]);
+    assert_eq!(
+        store.attachment(&file.id).await.expect("by id"),
+        Some(stored.clone())
+    );
+    assert_eq!(
+        store.attachment(&AttachmentId::new()).await.expect("by id"),
+        None
+    );
+    assert!(store.blob_in_use(&file.sha256).await.expect("in use"));
+    assert!(
+        !store
+            .blob_in_use(&BlobId::of(b"other bytes"))
+            .await
+            .expect("in use")
+    );
+
+    // Two messages may share bytes; each attachment keeps its own id.
+    let again = Attachment {
+        id: AttachmentId::new(),
+        name: "copy.pdf".to_string(),
+        ..file.clone()
+    };
+    let mut second = msg(chat, SenderType::Customer, "c", "", None);
+    second.attachment = Some(again.clone());
+    let AppendOutcome::Created(copy) = append(&store, second).await else {
+        panic!("not created");
+    };
+    assert_eq!(copy.seq, 3);
+    assert_eq!(
+        store
+            .attachment(&again.id)
+            .await
+            .expect("by id")
+            .and_then(|m| m.attachment)
+            .map(|a| *a),
+        Some(again)
+    );
+}

@@ -1,6 +1,7 @@
 //! The store conformance suite: the behaviour every [`Store`] implementation must have,
 //! written once and run against each backend (SQLite and memory here; PostgreSQL and
-//! embedders' own stores elsewhere).
+//! embedders' own stores elsewhere). [`blobs`] is the same for every
+//! [`crate::BlobStore`].
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -20,6 +21,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+pub mod blobs;
 mod chats;
 mod lifecycle;
 mod marks;
@@ -86,6 +88,7 @@ cases!(
     a_chat_knows_its_last_seq_and_when_it_changed,
     pages_respect_bounds_and_limit,
     pages_stop_at_their_byte_cap,
+    attachments_are_stored_found_and_counted,
     sessions_are_stored_found_deleted_and_purged,
     disabling_an_officer_revokes_their_sessions_and_refuses_new_ones,
     a_login_racing_a_disable_leaves_no_session_behind,
@@ -192,6 +195,7 @@ fn msg(
         created_at: t(1),
         event: None,
         decided_on: None,
+        attachment: None,
     }
 }
 

@@ -294,6 +294,7 @@ impl ChatService {
                         created_at: this.now(),
                         event: Some(event),
                         decided_on: None,
+                        attachment: None,
                     },
                     default_capacity: this.config().officer_capacity,
                 };

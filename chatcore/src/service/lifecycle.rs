@@ -117,6 +117,7 @@ impl ChatService {
                     created_at: this.now(),
                     event: Some(plan.event.clone()),
                     decided_on: None,
+                    attachment: None,
                 };
                 let change = Transition {
                     expected_status: before.status,

@@ -100,7 +100,10 @@ impl ChatService {
             // A retry of a message that was stored (its answer lost on the way) before
             // the chat ended or was handed on gets the original, as any retry does.
             Err(refusal) => {
-                return match self.sent_before(actor, &chat, &request).await? {
+                return match self
+                    .sent_before(actor, &chat, request.client_message_id.as_deref())
+                    .await?
+                {
                     Some(message) => Ok(Sent {
                         message,
                         created: false,
@@ -124,7 +127,7 @@ impl ChatService {
             }
         }
         let (sender_type, sender_id) = sender;
-        let mut new = NewMessage {
+        let new = NewMessage {
             id: MessageId::new(),
             chat_id: chat.id,
             sender_type,
@@ -136,9 +139,17 @@ impl ChatService {
             // Stored only if the chat is still as it was when the write was allowed: a
             // resolution or hand-over on another node in between is not written past.
             decided_on: Some((chat.status, chat.assigned_officer_id.clone())),
+            attachment: None,
         };
+        self.deliver(actor, new).await
+    }
+
+    /// Stores a message that `policy::write_chat` allowed on the chat as `new.decided_on`
+    /// says, and publishes `new_message` once it is stored, under the chat's order lock:
+    /// a text or an attachment alike. A chat that changed meanwhile is decided again.
+    pub(super) async fn deliver(&self, actor: &Actor, mut new: NewMessage) -> Result<Sent> {
         let actor = actor.clone();
-        self.ordered(chat.id, move |this| async move {
+        self.ordered(new.chat_id, move |this| async move {
             for _ in 0..MAX_WRITE_RACES {
                 match this.inner.store.append_message(&new).await? {
                     AppendOutcome::Created(message) => {
@@ -173,17 +184,15 @@ impl ChatService {
         .await
     }
 
-    /// The message the actor stored in `chat` under the request's `clientMessageId`, if
-    /// any: only what they sent themselves.
-    async fn sent_before(
+    /// The message the actor stored in `chat` under the idempotency key `key`, if any:
+    /// only what they sent themselves.
+    pub(super) async fn sent_before(
         &self,
         actor: &Actor,
         chat: &Chat,
-        request: &SendMessage,
+        key: Option<&str>,
     ) -> Result<Option<Message>> {
-        let (Some(key), Some((sender_type, sender_id))) =
-            (&request.client_message_id, policy::sender(actor))
-        else {
+        let (Some(key), Some((sender_type, sender_id))) = (key, policy::sender(actor)) else {
             return Ok(None);
         };
         Ok(self

@@ -10,6 +10,7 @@
 //! dropped HTTP request) cannot leave a committed change unpublished.
 
 mod assign;
+mod attachments;
 mod claim;
 mod customers;
 mod desk;
@@ -27,6 +28,7 @@ use std::time::Duration;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 pub use assign::AUTO_SENDER;
+pub use attachments::{AttachmentSettings, Readable, Swept, Upload};
 pub use customers::{CustomerLogin, CustomerSession};
 pub use desk::Assignment;
 pub use feed::ChatFeed;
@@ -35,6 +37,7 @@ pub use messages::{MAX_CLIENT_MESSAGE_ID_LEN, MessagePage, SendMessage, Sent};
 pub use officers::{MAX_CAPACITY, Me, NewOfficer, OfficerSession};
 pub use sessions::{LiveSession, MAX_TOKEN_BYTES, SessionNotice};
 
+use crate::blob::BlobStore;
 use crate::bus::{Envelope, Event, EventBus, Topic};
 use crate::clock::{Clock, SystemClock};
 use crate::credentials;
@@ -87,6 +90,9 @@ pub struct ServiceConfig {
     /// How long a node may go unheard before the officers connected through it count as
     /// disconnected (it writes a heartbeat every third of this). Default 30 seconds.
     pub presence_ttl: Duration,
+    /// How attachments are taken and kept (size, types, pace, uploads at once, the
+    /// sweep's grace). Default [`AttachmentSettings::default()`].
+    pub attachments: AttachmentSettings,
     /// Where the service reads the time. Default: the system clock.
     pub clock: Arc<dyn Clock>,
 }
@@ -105,6 +111,7 @@ impl Default for ServiceConfig {
             officer_capacity: None,
             assignment: Assignment::Manual,
             presence_ttl: Duration::from_secs(30),
+            attachments: AttachmentSettings::default(),
             clock: Arc::new(SystemClock),
         }
     }
@@ -138,6 +145,7 @@ impl fmt::Debug for ServiceConfig {
             .field("officer_capacity", &self.officer_capacity)
             .field("assignment", &self.assignment)
             .field("presence_ttl", &self.presence_ttl)
+            .field("attachments", &self.attachments)
             .finish_non_exhaustive()
     }
 }
@@ -157,6 +165,8 @@ pub struct ChatService {
 
 struct Inner {
     store: Arc<dyn Store>,
+    /// Attachments' bytes; `None`: the service takes no attachments.
+    blobs: Option<Arc<dyn BlobStore>>,
     bus: Arc<dyn EventBus>,
     config: ServiceConfig,
     order: Box<[Arc<Mutex<()>>]>,
@@ -164,6 +174,8 @@ struct Inner {
     login_failures: RateLimiter<OfficerId>,
     /// Message sends per identity.
     sends: RateLimiter<Sender>,
+    /// Uploads in progress and over time.
+    uploads: attachments::Uploads,
     /// Typing notices per chat and sender (more are dropped).
     typing: RateLimiter<(ChatId, Sender)>,
     /// The live sessions of long-lived connections, ended when revoked.
@@ -210,8 +222,31 @@ impl Sender {
 }
 
 impl ChatService {
-    /// A service over `store` and `bus`.
+    /// A service over `store` and `bus`, taking no attachments (they are refused with
+    /// [`Error::AttachmentsDisabled`]): see [`ChatService::with_blobs`].
     pub fn new(store: Arc<dyn Store>, bus: Arc<dyn EventBus>, config: ServiceConfig) -> Self {
+        Self::build(store, None, bus, config)
+    }
+
+    /// A service over `store` and `bus` that keeps attachments' bytes in `blobs`. Pair
+    /// stores that keep alike: a [`crate::FsBlobStore`] with a SQLite file, chat-postgres's
+    /// `PgBlobStore` with its `PgStore` (nodes then share attachments), a
+    /// [`crate::MemoryBlobStore`] with a [`crate::MemoryStore`].
+    pub fn with_blobs(
+        store: Arc<dyn Store>,
+        blobs: Arc<dyn BlobStore>,
+        bus: Arc<dyn EventBus>,
+        config: ServiceConfig,
+    ) -> Self {
+        Self::build(store, Some(blobs), bus, config)
+    }
+
+    fn build(
+        store: Arc<dyn Store>,
+        blobs: Option<Arc<dyn BlobStore>>,
+        bus: Arc<dyn EventBus>,
+        config: ServiceConfig,
+    ) -> Self {
         let order = (0..ORDER_STRIPES)
             .map(|_| Arc::new(Mutex::new(())))
             .collect();
@@ -226,6 +261,14 @@ impl ChatService {
             limits.max_tracked_keys,
             config.clock.clone(),
         );
+        let uploads = attachments::Uploads::new(
+            &config.attachments,
+            RateLimiter::new(
+                limits.uploads_per_sender,
+                limits.max_tracked_keys,
+                config.clock.clone(),
+            ),
+        );
         let typing = RateLimiter::new(
             Some(crate::limits::Rate::per_second(marks::TYPING_PER_SECOND)),
             limits.max_tracked_keys,
@@ -234,11 +277,13 @@ impl ChatService {
         Self {
             inner: Arc::new(Inner {
                 store,
+                blobs,
                 bus,
                 config,
                 order,
                 login_failures,
                 sends,
+                uploads,
                 typing,
                 revocations: Arc::default(),
                 desk: Arc::default(),
@@ -247,12 +292,16 @@ impl ChatService {
         }
     }
 
-    /// A service on a SQLite file (created and migrated if needed) with an in-process bus.
+    /// A service on a SQLite file (created and migrated if needed) with an in-process bus,
+    /// keeping attachments in a directory beside it ([`crate::FsBlobStore::beside`]).
     #[cfg(feature = "sqlite")]
     pub fn open_sqlite(path: impl AsRef<std::path::Path>, config: ServiceConfig) -> Result<Self> {
-        let store = SqliteStore::open(path)?;
-        Ok(Self::new(
+        let store = SqliteStore::open(&path)?;
+        let blobs = crate::FsBlobStore::open(crate::FsBlobStore::beside(&path))
+            .map_err(|e| Error::Unavailable(Box::new(e)))?;
+        Ok(Self::with_blobs(
             Arc::new(store),
+            Arc::new(blobs),
             Arc::new(crate::bus::LocalBus::new()),
             config,
         ))

@@ -8,9 +8,11 @@
 use super::{
     NewChat, NewMessage, OfficerRecord, SessionSubject, StoreError, TokenHash, Transition,
 };
-use crate::ids::{ChatId, CustomerId, MessageId, OfficerId};
+use crate::blob::BlobId;
+use crate::ids::{AttachmentId, ChatId, CustomerId, MessageId, OfficerId};
 use crate::model::{
-    Availability, Chat, ChatStatus, Message, Officer, SenderType, SystemEvent, Timestamp,
+    Attachment, Availability, Chat, ChatStatus, Message, Officer, SenderType, SystemEvent,
+    Timestamp,
 };
 
 /// A stored value that does not decode into the engine's types; names the table (and
@@ -156,6 +158,7 @@ impl NewMessage {
             created_at: self.created_at,
             client_message_id: self.client_message_id,
             event: self.event,
+            attachment: self.attachment.map(Box::new),
         }
     }
 }
@@ -242,6 +245,66 @@ pub struct MessageColumns {
     pub client_message_id: Option<String>,
     /// `messages.event`, JSON.
     pub event: Option<String>,
+    /// The attachment's columns, all set or all `NULL` (see [`AttachmentColumns`]).
+    pub attachment: AttachmentColumns,
+}
+
+/// A message's attachment as columns of `messages` (`attachment_id`,
+/// `attachment_name`, `attachment_type`, `attachment_size`, `attachment_sha256`): all
+/// `NULL` for a message without one.
+#[derive(Debug, Clone, Default)]
+pub struct AttachmentColumns {
+    /// `messages.attachment_id`, a UUID.
+    pub id: Option<String>,
+    /// `messages.attachment_name`.
+    pub name: Option<String>,
+    /// `messages.attachment_type`.
+    pub content_type: Option<String>,
+    /// `messages.attachment_size`.
+    pub size: Option<i64>,
+    /// `messages.attachment_sha256`, 64 hex digits.
+    pub sha256: Option<String>,
+}
+
+impl AttachmentColumns {
+    /// The columns a message's attachment is stored as.
+    pub fn of(attachment: Option<&Attachment>) -> Self {
+        match attachment {
+            None => Self::default(),
+            Some(a) => Self {
+                id: Some(a.id.to_string()),
+                name: Some(a.name.clone()),
+                content_type: Some(a.content_type.clone()),
+                size: Some(i64::try_from(a.size).unwrap_or(i64::MAX)),
+                sha256: Some(a.sha256.to_hex()),
+            },
+        }
+    }
+
+    /// The attachment; columns set only in part, or values that do not parse, are
+    /// `MalformedRow`.
+    pub fn decode(self) -> Result<Option<Attachment>, MalformedRow> {
+        let bad = || MalformedRow("messages.attachment");
+        match (
+            self.id,
+            self.name,
+            self.content_type,
+            self.size,
+            self.sha256,
+        ) {
+            (None, None, None, None, None) => Ok(None),
+            (Some(id), Some(name), Some(content_type), Some(size), Some(sha256)) => {
+                Ok(Some(Attachment {
+                    id: AttachmentId::parse(&id).map_err(|_| bad())?,
+                    name,
+                    content_type,
+                    size: u64::try_from(size).map_err(|_| bad())?,
+                    sha256: BlobId::parse(&sha256).ok_or_else(bad)?,
+                }))
+            }
+            _ => Err(bad()),
+        }
+    }
 }
 
 impl MessageColumns {
@@ -262,6 +325,7 @@ impl MessageColumns {
                 .map(|e| serde_json::from_str(&e))
                 .transpose()
                 .map_err(|_| MalformedRow("messages.event"))?,
+            attachment: self.attachment.decode()?.map(Box::new),
         })
     }
 }

@@ -12,7 +12,8 @@ use super::{
     ReadOutcome, SessionRecord, SessionSubject, Store, StoreError, StoreResult, TokenHash,
     Transition, TransitionOutcome, fill_page,
 };
-use crate::ids::{ChatId, CustomerId, OfficerId};
+use crate::blob::BlobId;
+use crate::ids::{AttachmentId, ChatId, CustomerId, OfficerId};
 use crate::model::{Availability, Chat, ChatStatus, Message, Officer, SenderType, Timestamp};
 use crate::store::OfficerUpdate;
 
@@ -33,6 +34,10 @@ struct State {
     queue: BTreeSet<(Timestamp, ChatId)>,
     messages: HashMap<ChatId, Vec<Message>>,
     idempotency: HashMap<(ChatId, SenderType, String, String), usize>,
+    /// Where each attachment's message is: (chat, index in its log).
+    attachments: HashMap<AttachmentId, (ChatId, usize)>,
+    /// How many messages carry each blob.
+    blob_uses: HashMap<BlobId, usize>,
     sessions: HashMap<TokenHash, SessionRecord>,
     /// Which node holds live connections of which officer.
     presence: HashSet<(OfficerId, String)>,
@@ -270,6 +275,10 @@ impl Store for MemoryStore {
         if let Some(k) = key {
             s.idempotency.insert(k, log.len());
         }
+        if let Some(file) = &stored.attachment {
+            s.attachments.insert(file.id, (stored.chat_id, log.len()));
+            *s.blob_uses.entry(file.sha256).or_default() += 1;
+        }
         log.push(stored.clone());
         if let Some(chat) = s.chats.get_mut(&message.chat_id) {
             chat.last_seq = stored.seq;
@@ -316,6 +325,19 @@ impl Store for MemoryStore {
             s.idempotency
                 .get(&(*chat, sender_type, sender_id.to_string(), key.to_string()));
         Ok(index.and_then(|&i| s.messages.get(chat).and_then(|log| log.get(i).cloned())))
+    }
+
+    async fn attachment(&self, id: &AttachmentId) -> StoreResult<Option<Message>> {
+        let s = self.state()?;
+        Ok(s.attachments.get(id).and_then(|(chat, index)| {
+            s.messages
+                .get(chat)
+                .and_then(|log| log.get(*index).cloned())
+        }))
+    }
+
+    async fn blob_in_use(&self, blob: &BlobId) -> StoreResult<bool> {
+        Ok(self.state()?.blob_uses.contains_key(blob))
     }
 
     async fn last_seq(&self, chat: &ChatId) -> StoreResult<u64> {

@@ -15,16 +15,18 @@ mod sqlite;
 use async_trait::async_trait;
 
 pub use codec::{
-    ChatColumns, MalformedRow, MessageColumns, OfficerColumns, event_column, fill_page,
-    read_mark_sql, seq_param,
+    AttachmentColumns, ChatColumns, MalformedRow, MessageColumns, OfficerColumns, event_column,
+    fill_page, read_mark_sql, seq_param,
 };
 pub use memory::MemoryStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::{Durability, SQLITE_SCHEMA_VERSION, SqliteOptions, SqliteStore};
 
-use crate::ids::{ChatId, CustomerId, MessageId, OfficerId};
+use crate::blob::BlobId;
+use crate::ids::{AttachmentId, ChatId, CustomerId, MessageId, OfficerId};
 use crate::model::{
-    Availability, Chat, ChatStatus, Message, Officer, SenderType, SystemEvent, Timestamp,
+    Attachment, Availability, Chat, ChatStatus, Message, Officer, SenderType, SystemEvent,
+    Timestamp,
 };
 
 /// Why a store operation failed.
@@ -105,6 +107,8 @@ pub struct NewMessage {
     /// The chat's status and owner the write was allowed on: the message is stored only
     /// if the chat still has them (else [`AppendOutcome::Stale`]). `None`: unconditional.
     pub decided_on: Option<(ChatStatus, Option<OfficerId>)>,
+    /// The file the message sends (its bytes already durable in the blob store).
+    pub attachment: Option<Attachment>,
 }
 
 /// What [`Store::update_officer`] changes; `None` leaves a field as it is.
@@ -359,6 +363,13 @@ pub trait Store: Send + Sync + 'static {
     /// sender's `client_message_id` was used before in this chat. Concurrent appends to
     /// one chat get distinct, dense seqs.
     async fn append_message(&self, message: &NewMessage) -> StoreResult<AppendOutcome>;
+
+    /// The message that carries the attachment `id`, if any.
+    async fn attachment(&self, id: &AttachmentId) -> StoreResult<Option<Message>>;
+
+    /// Whether any message's attachment has the bytes `blob` (what a sweep of the blob
+    /// store asks before it deletes one).
+    async fn blob_in_use(&self, blob: &BlobId) -> StoreResult<bool>;
 
     /// A page of a chat's messages, ascending by seq (see [`PageQuery`]).
     async fn messages(&self, chat: &ChatId, page: &PageQuery) -> StoreResult<Vec<Message>>;

@@ -7,8 +7,10 @@
  * newest entry ("You: ..." for the officer's own) and how long ago it last moved; an
  * open chat shows how many of the customer's messages the officer has not read. It
  * draws what the page's ChatBook knows, always as text (a preview is what a customer
- * typed); it decides nothing.
+ * typed; a file's shows a paperclip and its name); it decides nothing.
  */
+import { ATTACHMENT_MARK } from '../chatBook.js';
+import { icon } from './attachment.js';
 import { clockTime, h, waitingFor } from './dom.js';
 
 /**
@@ -196,7 +198,7 @@ export class ChatLists {
     const latest = this.details.latest(chat.id) ?? chat.lastMessage;
     if (!latest?.preview) return null;
     const speaker = this.details.speaker(latest, chat);
-    return h('span', { class: `preview ${latest.senderType}` }, speaker ? `${speaker}: ${oneLine(latest.preview)}` : oneLine(latest.preview));
+    return h('span', { class: `preview ${latest.senderType}` }, speaker ? `${speaker}: ` : null, ...previewContent(oneLine(latest.preview)));
   }
 
   /** How long ago the chat last moved (a message, a change), e.g. "3 min ago". @param {any} chat */
@@ -223,6 +225,21 @@ function patch(list, rows) {
   });
   if (next.length === list.children.length && next.every((row, i) => row === list.children[i])) return;
   list.replaceChildren(...next);
+}
+
+/**
+ * A preview's words as nodes: an attachment's ("📎 payslip.pdf") with the paperclip
+ * drawn as an icon, which every screen shows alike, and kept as text for screen readers
+ * and copying; any other as it is.
+ * @param {string} preview @returns {(Node | string)[]}
+ */
+export function previewContent(preview) {
+  if (!preview.startsWith(ATTACHMENT_MARK)) return [preview];
+  return [
+    icon('clip'),
+    h('span', { class: 'visually-hidden' }, ATTACHMENT_MARK),
+    preview.slice(ATTACHMENT_MARK.length),
+  ];
 }
 
 /** @param {string} text @returns {string} the text with line breaks as spaces */

@@ -5,7 +5,8 @@
  * page's Outbox, which shows it as pending and sends it, again if need be), so the box is
  * always free for the next message. An empty or whitespace-only send sends nothing and
  * says so politely, near the box and to screen readers. While the person types, `onTyping`
- * is called (the page throttles it into `typing` frames).
+ * is called (the page throttles it into `typing` frames). Tools beside the box (the
+ * attach button) are turned on and off with it, and may speak in its status line.
  */
 import { h } from './dom.js';
 
@@ -24,6 +25,8 @@ export class Composer {
     this.button = /** @type {HTMLButtonElement} */ (h('button', { type: 'submit' }, 'Send'));
     /** Feedback about the box itself ("Please write a message first."). */
     this.hint = h('p', { id: `${inputId}-hint`, class: 'composer-hint', role: 'status', 'aria-live': 'polite' });
+    /** @type {{ element: HTMLElement, setEnabled: (enabled: boolean) => void }[]} */
+    this.tools = [];
     this.element = h(
       'form',
       { class: 'composer', novalidate: true, onsubmit: (e) => { e.preventDefault(); this.submit(); } },
@@ -39,7 +42,7 @@ export class Composer {
       }
     });
     this.input.addEventListener('input', () => {
-      if (this.hint.textContent) this.hint.textContent = '';
+      if (this.hint.textContent) this.say('');
       if (this.input.value.trim()) this.onTyping?.();
     });
   }
@@ -49,17 +52,38 @@ export class Composer {
     this.input.disabled = !enabled;
     this.button.disabled = !enabled;
     this.input.placeholder = placeholder;
+    for (const tool of this.tools) tool.setEnabled(enabled);
+  }
+
+  /**
+   * Puts a tool (the attach button) before the box, on and off with it.
+   * @param {{ element: HTMLElement, setEnabled: (enabled: boolean) => void }} tool
+   */
+  addTool(tool) {
+    this.tools.push(tool);
+    this.input.before(tool.element);
+    tool.setEnabled(!this.input.disabled);
+  }
+
+  /**
+   * Says something in the status line under the box, politely: a warning (the default)
+   * or news (an upload's progress).
+   * @param {string} text @param {'info' | 'warn'} [tone]
+   */
+  say(text, tone = 'warn') {
+    this.hint.classList.toggle('info', tone === 'info');
+    if (this.hint.textContent !== text) this.hint.textContent = text;
   }
 
   submit() {
     if (this.input.disabled) return;
     const content = this.input.value;
     if (!content.trim()) {
-      this.hint.textContent = 'Please write a message first: there is nothing to send.';
+      this.say('Please write a message first: there is nothing to send.');
       this.input.focus();
       return;
     }
-    this.hint.textContent = '';
+    this.say('');
     this.input.value = '';
     this.onSend(content);
     this.input.focus();

@@ -6,16 +6,21 @@
  * request, its messages read-only (when this officer may read them: the server says).
  */
 import * as api from '../api.js';
+import { previewContent } from './chatLists.js';
 import { h } from './dom.js';
 import { MessageList } from './messageList.js';
 
 const STATUS = { pending: 'waiting', assigned: 'open', resolved: 'ended' };
 
 export class EarlierChats {
-  /** @param {string} token @param {import('./messageList.js').NameOf} nameOf */
-  constructor(token, nameOf) {
+  /**
+   * @param {string} token @param {import('./messageList.js').NameOf} nameOf
+   * @param {import('./attachment.js').FileSource} files where attachments' bytes come from
+   */
+  constructor(token, nameOf, files) {
     this.token = token;
     this.nameOf = nameOf;
+    this.files = files;
     this.viewer = '';
     this.heading = h('h2', { id: 'earlier-title' }, 'Earlier conversations');
     this.list = h('ul', { id: 'earlier-chats', class: 'earlier-list' });
@@ -70,7 +75,7 @@ export class EarlierChats {
         h('span', { class: `badge ${chat.status}` }, status),
         toggle,
       ),
-      chat.lastMessage?.preview ? h('p', { class: 'preview' }, chat.lastMessage.preview) : null,
+      chat.lastMessage?.preview ? h('p', { class: 'preview' }, ...previewContent(chat.lastMessage.preview)) : null,
       body,
     );
   }
@@ -84,6 +89,7 @@ export class EarlierChats {
     if (!open || body.childElementCount > 0) return;
     const list = new MessageList('Earlier conversation');
     list.setViewer(this.viewer, this.nameOf);
+    list.files = this.files;
     list.element.classList.add('compact');
     try {
       list.reset(await api.latestMessages(this.token, chat.id));

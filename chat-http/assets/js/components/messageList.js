@@ -9,11 +9,18 @@
  * show for a sender; shows each seq once, and a pending message never beside its
  * stored self (they share the clientMessageId).
  *
+ * A message with an attachment shows it (components/attachment.js: a thumbnail or a
+ * file's icon, name and size, saved on a click) from the `files` the page gives, which
+ * fetch with its token; a file still being sent shows its name, size and the upload's
+ * progress, with a Cancel.
+ *
  * The element is a wrapping `div.messages` with `role="log"` (and the scrolling); the
  * `<ol>` inside stays a plain list, so that its items are not orphaned for assistive
  * technology. Only additions are announced: relative times change their words by
  * themselves and must not be read out.
  */
+import { humanSize, isPicture } from '../files.js';
+import { attachmentView, icon, releaseHidden } from './attachment.js';
 import { dayKey, dayLabel, h, timeElement } from './dom.js';
 
 /** @typedef {(message: any) => string} NameOf who wrote a message, as the page names them */
@@ -22,6 +29,8 @@ import { dayKey, dayLabel, h, timeElement } from './dom.js';
  * @typedef {object} PendingView a message the Outbox is still sending
  * @property {string} key its clientMessageId
  * @property {string} content
+ * @property {{ name: string, size: number, type: string }} [file] a file sent instead of a text
+ * @property {{ sent: number, total: number }} [progress] how much of the file has gone
  * @property {'sending' | 'queued' | 'failed'} state
  * @property {string} [reason] why it failed (a refusal that a retry will not change)
  */
@@ -50,6 +59,8 @@ export class MessageList {
     this.onItem = null;
     /** @type {(() => void) | null} told after `reset` (the Outbox draws its bubbles again) */
     this.onReset = null;
+    /** @type {import('./attachment.js').FileSource} where attachments' bytes come from */
+    this.files = { blob: () => Promise.reject(new Error('This file cannot be opened here.')) };
     this.empty = h('li', { class: 'empty' }, 'No messages yet.');
     this.seen = h('p', { class: 'seen' }, 'Seen');
     this.list = h('ol', { class: 'timeline' });
@@ -85,6 +96,7 @@ export class MessageList {
     this.seenSeq = 0;
     this.seen.remove();
     this.list.replaceChildren(this.empty);
+    releaseHidden();
     for (const m of messages) this.append(m);
     this.onReset?.();
   }
@@ -106,7 +118,9 @@ export class MessageList {
         'data-day': dayKey(new Date(message.createdAt)),
       },
       h('div', { class: 'meta' }, who, ' ', time),
-      h('div', { class: 'content' }, message.content),
+      message.attachment
+        ? h('div', { class: 'content attachment' }, attachmentView(message.attachment, this.files))
+        : h('div', { class: 'content' }, message.content),
     );
   }
 
@@ -153,13 +167,22 @@ export class MessageList {
   /**
    * Draws (or redraws) a message the Outbox is sending, after the stored ones.
    * @param {PendingView} view
-   * @param {{ retry: () => void, discard: () => void }} actions
+   * @param {{ retry: () => void, discard: () => void, cancel?: () => void }} actions
+   *   `cancel` stops a file's upload
    */
   showPending(view, actions) {
     if (this.keys.has(view.key)) return;
     const state =
       view.state === 'sending'
-        ? h('span', { class: 'send-state' }, 'Sending…')
+        ? h(
+            'span',
+            { class: 'send-state' },
+            'Sending…',
+            actions.cancel ? ' ' : null,
+            actions.cancel
+              ? h('button', { type: 'button', class: 'link cancel-upload', 'aria-label': `Cancel sending ${view.file?.name ?? 'the file'}`, onclick: actions.cancel }, 'Cancel')
+              : null,
+          )
         : h(
             'span',
             { class: 'send-state not-sent' },
@@ -178,13 +201,16 @@ export class MessageList {
         'data-day': dayKey(new Date()),
       },
       h('div', { class: 'meta' }, h('span', { class: 'who' }, 'You'), ' ', state),
-      h('div', { class: 'content' }, view.content),
+      view.file ? this.pendingFile(view.file, view.progress) : h('div', { class: 'content' }, view.content),
     );
     const old = this.pendings.get(view.key);
     this.pendings.set(view.key, item);
     this.empty.remove();
     if (old?.isConnected) {
+      // The keyboard stays on the bubble's control it was on (Retry becomes Cancel).
+      const focused = old.contains(document.activeElement);
       old.replaceWith(item);
+      if (focused) (/** @type {HTMLElement | null} */ (item.querySelector('button')) ?? this.element).focus();
     } else {
       this.list.append(item);
       this.scroll(true);
@@ -192,11 +218,54 @@ export class MessageList {
     this.placeDays();
   }
 
+  /**
+   * A file being sent: its icon, name and size, and the upload's progress while it goes.
+   * @param {{ name: string, size: number, type: string }} file
+   * @param {{ sent: number, total: number }} [progress]
+   */
+  pendingFile(file, progress) {
+    const bar = progress
+      ? h(
+          'span',
+          { class: 'upload-progress' },
+          h('progress', { max: String(progress.total || 1), value: String(progress.sent), 'aria-label': `Sending ${file.name}` }),
+          h('span', { class: 'percent', 'aria-hidden': 'true' }, percent(progress.sent, progress.total)),
+        )
+      : null;
+    return h(
+      'div',
+      { class: 'content attachment' },
+      h(
+        'span',
+        { class: 'attachment document pending-file' },
+        icon(isPicture(file.type) ? 'picture' : 'document'),
+        h('span', { class: 'file-caption' }, h('span', { class: 'file-name' }, file.name), h('span', { class: 'file-size' }, humanSize(file.size))),
+      ),
+      bar,
+    );
+  }
+
+  /**
+   * Moves a file's progress on, in place (a redraw would take the keyboard off Cancel).
+   * @param {string} key @param {number} sent @param {number} total
+   */
+  setProgress(key, sent, total) {
+    const item = this.pendings.get(key);
+    const bar = /** @type {HTMLProgressElement | null | undefined} */ (item?.querySelector('progress'));
+    if (!item || !bar) return;
+    bar.max = total || 1;
+    bar.value = sent;
+    const words = item.querySelector('.percent');
+    if (words) words.textContent = percent(sent, total);
+  }
+
   /** @param {string} key a clientMessageId */
   dropPending(key) {
     const item = this.pendings.get(key);
     if (!item) return;
     this.pendings.delete(key);
+    // The keyboard was on its Cancel or Discard: it goes to the conversation, not away.
+    if (item.contains(document.activeElement)) this.element.focus();
     item.remove();
     this.placeDays();
     if (!this.list.querySelector('li[data-day]')) this.list.append(this.empty);
@@ -265,4 +334,9 @@ export class MessageList {
       this.element.scrollHeight - this.element.scrollTop - this.element.clientHeight < 120;
     if (nearBottom || mine) this.element.scrollTop = this.element.scrollHeight;
   }
+}
+
+/** @param {number} sent @param {number} total @returns {string} e.g. "40%" */
+function percent(sent, total) {
+  return `${total > 0 ? Math.min(100, Math.floor((sent / total) * 100)) : 0}%`;
 }

@@ -11,20 +11,43 @@
  * retry cannot change (a 4xx such as an ended chat or a too long text) is shown and not
  * retried by itself; the person may retry or discard it. The bubbles are drawn by the
  * MessageList; this holds no other DOM.
+ *
+ * Files (`addFile`) go the same way in a lane of their own, so that a long upload does
+ * not hold back the texts written meanwhile: one upload at a time, in the order chosen,
+ * with the upload's progress drawn in its bubble and said at each quarter, a Cancel
+ * while it goes, and the same waiting, Retry (with the same clientMessageId) and
+ * Discard when it fails.
  */
+import { humanSize } from '../files.js';
 import { newClientMessageId } from './dom.js';
 
 /**
  * @typedef {object} Item
  * @property {string} key the clientMessageId
  * @property {string} chatId
- * @property {string} content
+ * @property {string} content the text ('' for a file)
+ * @property {File} [file] a file to send instead of a text
  * @property {'waiting' | 'sending' | 'queued' | 'failed'} state
  * @property {string} [reason]
+ * @property {{ sent: number, total: number }} [progress] a file's bytes sent so far
+ * @property {number} [told] the last quarter of the upload said aloud
+ * @property {AbortController} [abort] ends the upload under way
+ * @property {boolean} [cancelled] the person cancelled the upload under way
+ */
+
+/**
+ * @typedef {(chatId: string, file: File, clientMessageId: string,
+ *   options: { onProgress: (sent: number, total: number) => void, signal: AbortSignal }) => Promise<any>} Upload
  */
 
 /** The longest pause between two automatic retries. */
 const MAX_PAUSE_MS = 30000;
+
+/** @param {Item} item @returns {'text' | 'file'} */
+const laneOf = (item) => (item.file ? 'file' : 'text');
+
+/** @param {Item} item */
+const named = (item) => `“${item.file?.name ?? ''}”`;
 
 /**
  * Whether a failed send may succeed if sent again unchanged: the server was not reached,
@@ -44,15 +67,23 @@ export class Outbox {
    *   list: import('./messageList.js').MessageList,
    *   current: () => string | null,
    *   send: (chatId: string, content: string, clientMessageId: string) => Promise<any>,
-   * }} options `current` is the chat the list shows; `send` answers the stored message
+   *   upload?: Upload,
+   *   explain?: (err: unknown) => string,
+   *   say?: (text: string, tone: 'info' | 'warn') => void,
+   * }} options `current` is the chat the list shows; `send` and `upload` answer the
+   *   stored message; `explain` words an upload's refusal; `say` tells how uploads go
    */
-  constructor({ list, current, send }) {
+  constructor({ list, current, send, upload, explain, say }) {
     this.list = list;
     this.current = current;
     this.send = send;
+    this.upload = upload;
+    this.explain = explain ?? ((/** @type {unknown} */ err) => (err instanceof Error ? err.message : String(err)));
+    this.say = say ?? (() => {});
     /** @type {Item[]} in the order written */
     this.items = [];
-    this.busy = false;
+    /** Lanes sending now. @type {Set<'text' | 'file'>} */
+    this.busy = new Set();
     this.pause = 1000;
     /** @type {ReturnType<typeof setTimeout> | null} */
     this.timer = null;
@@ -65,15 +96,27 @@ export class Outbox {
 
   /** Queues a message for the chat shown now. @param {string} content */
   add(content) {
+    this.queue({ content });
+  }
+
+  /** Queues a file for the chat shown now. @param {File} file */
+  addFile(file) {
+    if (!this.upload) return;
+    this.queue({ content: '', file });
+  }
+
+  /** @param {{ content: string, file?: File }} what */
+  queue({ content, file }) {
     const chatId = this.current();
     if (!chatId) return;
     // Behind a message that waits for the connection, a new one waits too: order holds.
-    const blocked = this.items.some((i) => i.state === 'queued' && i.chatId === chatId);
+    const lane = file ? 'file' : 'text';
+    const blocked = this.items.some((i) => i.state === 'queued' && i.chatId === chatId && laneOf(i) === lane);
     /** @type {Item} */
-    const item = { key: newClientMessageId(), chatId, content, state: blocked ? 'queued' : 'waiting' };
+    const item = { key: newClientMessageId(), chatId, content, file, state: blocked ? 'queued' : 'waiting' };
     this.items.push(item);
     this.draw(item);
-    this.pump();
+    this.pump(lane);
   }
 
   /** The connection is back: messages waiting for it are sent, in order. */
@@ -87,7 +130,12 @@ export class Outbox {
         any = true;
       }
     }
-    if (any) this.pump();
+    if (any) this.pumpAll();
+  }
+
+  pumpAll() {
+    this.pump('text');
+    this.pump('file');
   }
 
   /** The person asks to send one again (and whatever waits with it). @param {string} key */
@@ -103,51 +151,103 @@ export class Outbox {
       this.draw(item);
     }
     this.resume();
-    this.pump();
+    this.pumpAll();
   }
 
   /** @param {string} key */
   discard(key) {
     const item = this.items.find((i) => i.key === key);
     if (!item || item.state === 'sending') return;
-    this.items = this.items.filter((i) => i !== item);
-    this.list.dropPending(key);
+    this.forget(item);
   }
 
-  async pump() {
-    if (this.busy) return;
-    this.busy = true;
+  /** Stops the upload under way (or forgets a file not sent yet). @param {string} key */
+  cancel(key) {
+    const item = this.items.find((i) => i.key === key);
+    if (!item) return;
+    if (item.state !== 'sending') {
+      this.forget(item);
+      return;
+    }
+    item.cancelled = true;
+    item.abort?.abort();
+  }
+
+  /** @param {Item} item */
+  forget(item) {
+    this.items = this.items.filter((i) => i !== item);
+    this.list.dropPending(item.key);
+  }
+
+  /** Sends what waits in one lane, one at a time, in order. @param {'text' | 'file'} lane */
+  async pump(lane) {
+    if (this.busy.has(lane)) return;
+    this.busy.add(lane);
     try {
       for (;;) {
-        const item = this.items.find((i) => i.state === 'waiting');
+        const item = this.items.find((i) => i.state === 'waiting' && laneOf(i) === lane);
         if (!item) break;
         item.state = 'sending';
+        if (item.file) item.progress = { sent: 0, total: item.file.size };
         this.draw(item);
         try {
-          const message = await this.send(item.chatId, item.content, item.key);
+          const message = await this.deliver(item);
           this.delivered(item, message);
+          if (item.file) this.say(`${named(item)} was sent.`, 'info');
           this.pause = 1000;
         } catch (err) {
-          if (this.shownStored(item)) {
+          if (item.cancelled) {
+            this.forget(item);
+            this.say(`The upload of ${named(item)} was cancelled.`, 'info');
+          } else if (this.shownStored(item)) {
             // The socket brought the stored message before the answer was lost.
             this.delivered(item, null);
           } else if (isPassing(err)) {
             for (const i of this.items) {
-              if (i.chatId === item.chatId && (i === item || i.state === 'waiting')) {
+              if (i.chatId === item.chatId && laneOf(i) === lane && (i === item || i.state === 'waiting')) {
                 i.state = 'queued';
                 this.draw(i);
               }
             }
+            if (item.file) this.say(`${named(item)} will be sent when the connection is back.`, 'warn');
             this.later();
           } else {
             item.state = 'failed';
-            item.reason = err instanceof Error ? err.message : String(err);
+            item.reason = item.file ? this.explain(err) : err instanceof Error ? err.message : String(err);
             this.draw(item);
+            if (item.file) this.say(`${named(item)} was not sent. ${item.reason}`, 'warn');
           }
         }
       }
     } finally {
-      this.busy = false;
+      this.busy.delete(lane);
+    }
+  }
+
+  /** @param {Item} item @returns {Promise<any>} the stored message */
+  deliver(item) {
+    if (!item.file || !this.upload) return this.send(item.chatId, item.content, item.key);
+    const abort = new AbortController();
+    item.abort = abort;
+    item.cancelled = false;
+    item.told = 0;
+    this.say(`Sending ${named(item)} (${humanSize(item.file.size)})…`, 'info');
+    return this.upload(item.chatId, item.file, item.key, {
+      signal: abort.signal,
+      onProgress: (sent, total) => this.progressed(item, sent, total),
+    });
+  }
+
+  /** @param {Item} item @param {number} sent @param {number} total */
+  progressed(item, sent, total) {
+    if (item.state !== 'sending' || item.cancelled) return;
+    item.progress = { sent, total };
+    if (item.chatId === this.current()) this.list.setProgress(item.key, sent, total);
+    // Said politely at each quarter, not at every event.
+    const quarter = total > 0 ? Math.floor((sent / total) * 4) : 0;
+    if (quarter > (item.told ?? 0) && quarter < 4) {
+      item.told = quarter;
+      this.say(`Sending ${named(item)}: ${quarter * 25}%.`, 'info');
     }
   }
 
@@ -181,10 +281,16 @@ export class Outbox {
       {
         key: item.key,
         content: item.content,
+        file: item.file ? { name: item.file.name, size: item.file.size, type: item.file.type } : undefined,
+        progress: item.state === 'sending' ? item.progress : undefined,
         state: item.state === 'waiting' || item.state === 'sending' ? 'sending' : item.state,
         reason: item.reason,
       },
-      { retry: () => this.retry(item.key), discard: () => this.discard(item.key) },
+      {
+        retry: () => this.retry(item.key),
+        discard: () => this.discard(item.key),
+        cancel: item.file && (item.state === 'sending' || item.state === 'waiting') ? () => this.cancel(item.key) : undefined,
+      },
     );
   }
 }

@@ -10,16 +10,19 @@
  * stay on the server. A host application's link (an identity token, or a customer id
  * with its signature) starts or resumes the chat at once, without the form. The page
  * wears the bank's branding (name, colours, logo, welcome text, opening hours) as
- * `GET /api/branding` gives it.
+ * `GET /api/branding` gives it. Files are sent with the Attach button or dropped on
+ * the conversation, and shown in it (a thumbnail, or a file to save).
  */
 import * as api from '../api.js';
 import { pageBranding } from '../branding.js';
+import { AttachControl } from '../components/attachControl.js';
 import { applyBranding, fillBanner, openingHours, openNote } from '../components/brandHeader.js';
 import { isOlder } from '../chatBook.js';
 import { Composer } from '../components/composer.js';
 import { ConfirmButton } from '../components/confirm.js';
 import { ConnectionBadge } from '../components/connection.js';
 import { clockTime, h } from '../components/dom.js';
+import { contentTypeOf, fileRules, uploadRefusal } from '../files.js';
 import { loginForm } from '../components/loginForm.js';
 import { MessageList } from '../components/messageList.js';
 import { Outbox } from '../components/outbox.js';
@@ -50,6 +53,8 @@ if (linkedToken || linkedCustomer || linkedSignature) history.replaceState(null,
 const branding = pageBranding();
 applyBranding(branding);
 fillBanner(banner, branding);
+/** What files the server takes, as it wrote them into the page. */
+const rules = fileRules();
 
 /** The bank's welcome text, as text (line breaks kept by the style). */
 const welcome = (/** @type {string} */ id) =>
@@ -102,6 +107,7 @@ function showChat(session, first) {
   list.setViewer(session.customerId, (message) =>
     message.senderType === 'officer' ? officerName(message.senderId) : message.senderId,
   );
+  list.files = { blob: (id) => api.attachmentBlob(session.token, id) };
   /** @param {any} message */
   const show = (message) => {
     list.append(message);
@@ -121,23 +127,33 @@ function showChat(session, first) {
   /** @type {any} the chat as last heard of */
   let current = null;
 
-  // The conversation's parts (components/): sends that never get stuck, typing both
-  // ways, read marks for what was seen, and "Seen" under the customer's messages.
+  /**
+   * A send that finds the chat ended meanwhile (by the officer): the page says so and
+   * offers a new chat.
+   * @param {() => Promise<any>} call
+   */
+  const whileOpen = async (call) => {
+    try {
+      return await call();
+    } catch (err) {
+      if (err instanceof api.ApiError && err.code === 'chat_resolved') {
+        api.chat(session.token, session.chatId).then(showState, () => {});
+        throw new Error('This conversation has ended, so the message was not sent.');
+      }
+      throw err;
+    }
+  };
+  // The conversation's parts (components/): sends and uploads that never get stuck,
+  // typing both ways, read marks for what was seen, and "Seen" under the customer's
+  // messages.
   const outbox = new Outbox({
     list,
     current: () => session.chatId,
-    send: async (chatId, content, key) => {
-      try {
-        return await api.sendMessage(session.token, chatId, content, key);
-      } catch (err) {
-        if (err instanceof api.ApiError && err.code === 'chat_resolved') {
-          // Ended meanwhile (by the officer): the page says so and offers a new chat.
-          api.chat(session.token, session.chatId).then(showState, () => {});
-          throw new Error('This conversation has ended, so the message was not sent.');
-        }
-        throw err;
-      }
-    },
+    send: (chatId, content, key) => whileOpen(() => api.sendMessage(session.token, chatId, content, key)),
+    upload: (chatId, file, key, options) =>
+      whileOpen(() => api.uploadAttachment(session.token, chatId, file, key, { ...options, contentType: contentTypeOf(file, rules) })),
+    explain: (err) => uploadRefusal(err, rules),
+    say: (text, tone) => composer.say(text, tone),
   });
   const typing = new TypingIndicator();
   const typingSignal = new TypingSignal(() => socket.typing(session.chatId));
@@ -147,6 +163,13 @@ function showChat(session, first) {
     outbox.add(content);
   }, 'message-input');
   composer.onTyping = () => typingSignal.ping();
+  const attach = new AttachControl({
+    rules,
+    id: 'attach',
+    send: (file) => outbox.addFile(file),
+    say: (text, tone) => composer.say(text, tone),
+  });
+  composer.addTool(attach);
 
   const endChat = new ConfirmButton({
     label: 'End chat',
@@ -285,29 +308,30 @@ function showChat(session, first) {
     }
   };
 
-  root.replaceChildren(
+  const conversation = h(
+    'section',
+    { class: 'card chat customer-chat', 'aria-labelledby': 'chat-title' },
     h(
-      'section',
-      { class: 'card chat customer-chat', 'aria-labelledby': 'chat-title' },
-      h(
-        'header',
-        {},
-        h('h1', { id: 'chat-title' }, 'Your chat'),
-        badge.element,
-        endChat.element,
-        h('button', { type: 'button', class: 'link', onclick: () => { api.logout(session.token).catch(() => {}); signOut(); } }, 'Sign out'),
-      ),
-      welcome('chat-welcome'),
-      status,
-      place,
-      openNote(branding, 'open-note'),
-      // The timeline takes the height the rest leaves (styles.css, customer page).
-      // The typing line sits over the timeline's foot, taking no height of its own.
-      h('div', { class: 'timeline-area' }, list.element, typing.element),
-      ended,
-      composer.element,
+      'header',
+      {},
+      h('h1', { id: 'chat-title' }, 'Your chat'),
+      badge.element,
+      endChat.element,
+      h('button', { type: 'button', class: 'link', onclick: () => { api.logout(session.token).catch(() => {}); signOut(); } }, 'Sign out'),
     ),
+    welcome('chat-welcome'),
+    status,
+    place,
+    openNote(branding, 'open-note'),
+    // The timeline takes the height the rest leaves (styles.css, customer page).
+    // The typing line sits over the timeline's foot, taking no height of its own.
+    h('div', { class: 'timeline-area' }, list.element, typing.element),
+    ended,
+    composer.element,
   );
+  // A file dropped anywhere on the conversation is sent like one chosen with Attach.
+  attach.dropZone(conversation);
+  root.replaceChildren(conversation);
   endChat.show(false);
   composer.setEnabled(false);
   showPlace();

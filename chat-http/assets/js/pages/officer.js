@@ -15,13 +15,15 @@
  * `lastMessage` and `officerLastReadSeq`, then live) until it is on screen on a visible
  * page, or a `chat:read` event on `document` says it was read. The tab's title counts
  * them, plus the chats that entered the queue while the page was hidden. Opt-in alerts
- * (Arrivals) sound for new queue entries and messages not on screen. The token and the
+ * (Arrivals) sound for new queue entries and messages not on screen. Files are sent with
+ * the Attach button or dropped on the conversation, and shown in it. The token and the
  * selected chat live in sessionStorage only. Business rules stay on the server: a
  * refusal is shown in its words.
  */
 import * as api from '../api.js';
 import { ChatBook } from '../chatBook.js';
 import { Arrivals } from '../components/arrivals.js';
+import { AttachControl } from '../components/attachControl.js';
 import { ChatActions } from '../components/chatActions.js';
 import { ChatLists, who } from '../components/chatLists.js';
 import { Composer } from '../components/composer.js';
@@ -29,6 +31,7 @@ import { ConnectionBadge } from '../components/connection.js';
 import { Following } from '../following.js';
 import { h } from '../components/dom.js';
 import { EarlierChats } from '../components/earlierChats.js';
+import { contentTypeOf, fileRules, uploadRefusal } from '../files.js';
 import { loginForm } from '../components/loginForm.js';
 import { MessageList } from '../components/messageList.js';
 import { MyStatus } from '../components/myStatus.js';
@@ -46,6 +49,8 @@ const STORAGE_KEY = 'chat.officer';
 const VIEW_KEY = 'chat.officer.view';
 const root = /** @type {HTMLElement} */ (document.getElementById('app'));
 const TITLE = 'Officer console';
+/** What files the server takes, as it wrote them into the page. */
+const rules = fileRules();
 
 /** @typedef {{ token: string, officerId: string }} Session */
 /** @typedef {{ chatId: string | null, tab: 'open' | 'resolved' }} View */
@@ -119,13 +124,19 @@ function showConsole(session, justSignedIn = false) {
       ? officerName(message.senderId)
       : (book.get(message.chatId)?.customerName ?? message.senderId),
   );
-  const earlier = new EarlierChats(session.token, list.nameOf);
-  // The conversation's parts (components/): sends that never get stuck, typing both
-  // ways, read marks for what was seen (only in a chat this officer has a mark in).
+  list.files = { blob: (id) => api.attachmentBlob(session.token, id) };
+  const earlier = new EarlierChats(session.token, list.nameOf, list.files);
+  // The conversation's parts (components/): sends and uploads that never get stuck,
+  // typing both ways, read marks for what was seen (only in a chat this officer has a
+  // mark in).
   const outbox = new Outbox({
     list,
     current: () => selected,
     send: (chatId, content, key) => api.sendMessage(session.token, chatId, content, key),
+    upload: (chatId, file, key, options) =>
+      api.uploadAttachment(session.token, chatId, file, key, { ...options, contentType: contentTypeOf(file, rules) }),
+    explain: (err) => uploadRefusal(err, rules),
+    say: (text, tone) => composer.say(text, tone),
   });
   const typing = new TypingIndicator();
   const typingSignal = new TypingSignal(() => (selected ? socket.typing(selected) : false));
@@ -142,6 +153,8 @@ function showConsole(session, justSignedIn = false) {
     outbox.add(content);
   }, 'message-input');
   composer.onTyping = () => typingSignal.ping();
+  const attach = new AttachControl({ rules, id: 'attach', send: (file) => outbox.addFile(file), say: (text, tone) => composer.say(text, tone) });
+  composer.addTool(attach);
   composer.setEnabled(false, 'Select one of your chats to reply');
 
   const say = (/** @type {string} */ text) => {
@@ -648,6 +661,8 @@ function showConsole(session, justSignedIn = false) {
     ),
   );
   lists.element.append(earlier.element);
+  // A file dropped anywhere on the conversation is sent like one chosen with Attach.
+  attach.dropZone(/** @type {HTMLElement} */ (composer.element.closest('section.chat')));
   render();
   // After signing in, focus starts where the work does (the queue), not on the page's body.
   if (justSignedIn) lists.focusQueue();

@@ -8,18 +8,21 @@ use rusqlite::{OptionalExtension, params};
 use super::SqliteStore;
 use super::error::classify;
 use super::rows::{
-    SQL_CHAT_BY_CUSTOMER, SQL_CUSTOMER_CHATS, SQL_ELIGIBLE_OFFICERS, SQL_ENTRY, SQL_INSERT_MESSAGE,
-    SQL_NEXT_SEQ, SQL_OFFICER_CHATS, SQL_PAGE_AFTER, SQL_PAGE_BEFORE, SQL_QUEUE, SQL_QUEUE_KEYS,
-    SQL_RENAME_CUSTOMER, SQL_SESSION, SQL_TRANSITION, chat_by_id, chat_from_row, message_from_row,
-    officer_by_id, officer_columns, officer_from_row, sent_message,
+    SQL_ATTACHMENT, SQL_BLOB_IN_USE, SQL_CHAT_BY_CUSTOMER, SQL_CUSTOMER_CHATS,
+    SQL_ELIGIBLE_OFFICERS, SQL_ENTRY, SQL_INSERT_MESSAGE, SQL_NEXT_SEQ, SQL_OFFICER_CHATS,
+    SQL_PAGE_AFTER, SQL_PAGE_BEFORE, SQL_QUEUE, SQL_QUEUE_KEYS, SQL_RENAME_CUSTOMER, SQL_SESSION,
+    SQL_TRANSITION, chat_by_id, chat_from_row, message_from_row, officer_by_id, officer_columns,
+    officer_from_row, sent_message,
 };
 use super::schema::schema_version;
-use crate::ids::{ChatId, CustomerId, OfficerId};
+use crate::blob::BlobId;
+use crate::ids::{AttachmentId, ChatId, CustomerId, OfficerId};
 use crate::model::{Availability, Chat, ChatStatus, Message, Officer, SenderType, Timestamp};
 use crate::store::{
-    AppendOutcome, Counts, Heartbeat, NewChat, NewMessage, OfficerRecord, OfficerUpdate, PageQuery,
-    QueueKey, ReadOutcome, SessionRecord, SessionSubject, Store, StoreError, StoreResult,
-    TokenHash, Transition, TransitionOutcome, event_column, fill_page, read_mark_sql, seq_param,
+    AppendOutcome, AttachmentColumns, Counts, Heartbeat, NewChat, NewMessage, OfficerRecord,
+    OfficerUpdate, PageQuery, QueueKey, ReadOutcome, SessionRecord, SessionSubject, Store,
+    StoreError, StoreResult, TokenHash, Transition, TransitionOutcome, event_column, fill_page,
+    read_mark_sql, seq_param,
 };
 
 #[async_trait]
@@ -314,6 +317,27 @@ impl Store for SqliteStore {
         let (chat, sender_id, key) = (chat.to_string(), sender_id.to_string(), key.to_string());
         self.read(move |c| sent_message(c, &chat, sender_type, &sender_id, &key).map_err(classify))
             .await
+    }
+
+    async fn attachment(&self, id: &AttachmentId) -> StoreResult<Option<Message>> {
+        let id = id.to_string();
+        self.read(move |c| {
+            c.prepare_cached(SQL_ATTACHMENT)
+                .and_then(|mut st| st.query_row([id], message_from_row).optional())
+                .map_err(classify)
+        })
+        .await
+    }
+
+    async fn blob_in_use(&self, blob: &BlobId) -> StoreResult<bool> {
+        let blob = blob.to_hex();
+        self.read(move |c| {
+            c.prepare_cached(SQL_BLOB_IN_USE)
+                .and_then(|mut st| st.query_row([blob], |_| Ok(())).optional())
+                .map(|found| found.is_some())
+                .map_err(classify)
+        })
+        .await
     }
 
     async fn last_seq(&self, chat: &ChatId) -> StoreResult<u64> {
@@ -669,6 +693,7 @@ impl Store for SqliteStore {
 /// Writes a message at `seq` inside the writer's transaction (a send, or a transition's
 /// system entry).
 fn insert_message(c: &rusqlite::Connection, m: &NewMessage, seq: i64) -> StoreResult<()> {
+    let file = AttachmentColumns::of(m.attachment.as_ref());
     c.prepare_cached(SQL_INSERT_MESSAGE)
         .and_then(|mut st| {
             st.execute(params![
@@ -680,7 +705,12 @@ fn insert_message(c: &rusqlite::Connection, m: &NewMessage, seq: i64) -> StoreRe
                 m.content,
                 m.created_at.unix_millis(),
                 m.client_message_id,
-                event_column(m.event.as_ref())
+                event_column(m.event.as_ref()),
+                file.id,
+                file.name,
+                file.content_type,
+                file.size,
+                file.sha256
             ])
         })
         .map_err(classify)?;

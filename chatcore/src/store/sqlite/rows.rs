@@ -7,7 +7,9 @@ use rusqlite::{Connection, OptionalExtension, Row};
 
 use crate::ids::{ChatId, OfficerId};
 use crate::model::{Chat, Message, SenderType};
-use crate::store::{ChatColumns, MalformedRow, MessageColumns, OfficerColumns, OfficerRecord};
+use crate::store::{
+    AttachmentColumns, ChatColumns, MalformedRow, MessageColumns, OfficerColumns, OfficerRecord,
+};
 
 macro_rules! chat_columns {
     () => {
@@ -28,7 +30,8 @@ macro_rules! officer_columns {
 pub(super) use officer_columns;
 macro_rules! message_columns {
     () => {
-        "id, chat_id, seq, sender_type, sender_id, content, created_at, client_message_id, event"
+        "id, chat_id, seq, sender_type, sender_id, content, created_at, client_message_id, event, \
+         attachment_id, attachment_name, attachment_type, attachment_size, attachment_sha256"
     };
 }
 
@@ -83,8 +86,16 @@ pub(super) const SQL_TRANSITION: &str = concat!(
     chat_columns!()
 );
 pub(super) const SQL_INSERT_MESSAGE: &str = "INSERT INTO messages (chat_id, seq, id,
-     sender_type, sender_id, content, created_at, client_message_id, event)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+     sender_type, sender_id, content, created_at, client_message_id, event, attachment_id,
+     attachment_name, attachment_type, attachment_size, attachment_sha256)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+pub(super) const SQL_ATTACHMENT: &str = concat!(
+    "SELECT ",
+    message_columns!(),
+    " FROM messages INDEXED BY messages_by_attachment WHERE attachment_id = ?1"
+);
+pub(super) const SQL_BLOB_IN_USE: &str = "SELECT 1 FROM messages INDEXED BY messages_by_blob
+     WHERE attachment_sha256 = ?1 LIMIT 1";
 pub(super) const SQL_IDEMPOTENT_ORIGINAL: &str = concat!(
     "SELECT ",
     message_columns!(),
@@ -149,6 +160,13 @@ pub(super) fn message_from_row(r: &Row<'_>) -> rusqlite::Result<Message> {
         created_at: r.get(6)?,
         client_message_id: r.get(7)?,
         event: r.get(8)?,
+        attachment: AttachmentColumns {
+            id: r.get(9)?,
+            name: r.get(10)?,
+            content_type: r.get(11)?,
+            size: r.get(12)?,
+            sha256: r.get(13)?,
+        },
     }
     .decode()
     .map_err(corrupt)
@@ -229,6 +247,8 @@ mod tests {
             ("page before", SQL_PAGE_BEFORE),
             ("session", SQL_SESSION),
             ("entry", SQL_ENTRY),
+            ("attachment", SQL_ATTACHMENT),
+            ("blob in use", SQL_BLOB_IN_USE),
         ] {
             let mut st = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
             let plan: Vec<String> = st

@@ -131,6 +131,20 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE chats ADD COLUMN customer_last_read_seq INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE chats ADD COLUMN officer_last_read_seq INTEGER NOT NULL DEFAULT 0;
     "#,
+    // v10: attachments. A message may carry a file, whose bytes are in the blob store
+    // under its SHA-256; found by its id (a download) and by its bytes (the sweep of
+    // blobs no message points at).
+    r#"
+    ALTER TABLE messages ADD COLUMN attachment_id TEXT;
+    ALTER TABLE messages ADD COLUMN attachment_name TEXT;
+    ALTER TABLE messages ADD COLUMN attachment_type TEXT;
+    ALTER TABLE messages ADD COLUMN attachment_size INTEGER;
+    ALTER TABLE messages ADD COLUMN attachment_sha256 TEXT;
+    CREATE UNIQUE INDEX messages_by_attachment ON messages(attachment_id)
+        WHERE attachment_id IS NOT NULL;
+    CREATE INDEX messages_by_blob ON messages(attachment_sha256)
+        WHERE attachment_sha256 IS NOT NULL;
+    "#,
 ];
 
 /// The schema version (`PRAGMA user_version`) this build migrates SQLite files to.
