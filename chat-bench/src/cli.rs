@@ -164,6 +164,14 @@ pub(crate) struct AttachmentsArgs {
     /// Pause between text sends.
     #[arg(long, value_parser = parse_duration, default_value = "20ms")]
     pub(crate) text_interval: Duration,
+    /// Uploaders of the largest size while text is timed (each a customer of its own).
+    #[arg(long, default_value_t = 4)]
+    pub(crate) load_workers: usize,
+    /// Pace of each of those uploaders, in MiB/s, as a client on a real link sends (8:
+    /// a 64 Mbit/s uplink); 0 sends as fast as loopback takes it, which on a small
+    /// machine measures the CPU the transfer takes from everything else.
+    #[arg(long, default_value_t = 8.0)]
+    pub(crate) load_mibps: f64,
 }
 
 /// A size in bytes: `1234`, `100KiB`, `5MiB`.

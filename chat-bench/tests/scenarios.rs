@@ -466,6 +466,10 @@ fn attachments_move_every_file_and_time_text_beside_them() {
             "10",
             "--text-interval",
             "5ms",
+            "--load-workers",
+            "1",
+            "--load-mibps",
+            "20",
         ],
     ));
     assert_eq!(run.code, 0, "{:#}\n{}", run.report, run.stderr);

@@ -74,14 +74,42 @@ async fn workers(api: &Api, n: usize, run: &str, tag: &str) -> anyhow::Result<Ve
         .await
 }
 
-/// File `n` of `size` bytes: a PDF header, the number, then a pattern.
-fn file(size: usize, n: u64) -> Bytes {
-    let mut bytes = Vec::with_capacity(size);
-    bytes.extend_from_slice(format!("%PDF-1.7\n%{n:016}\n").as_bytes());
-    let seed = n as usize;
-    bytes.extend((bytes.len()..size.max(bytes.len())).map(|i| ((i * 31 + seed) % 251) as u8));
-    bytes.truncate(size.max(26));
+/// File `n` of `size` bytes: a PDF header with the number, then a pattern (the same
+/// for every file of a size, made once), so that every file differs.
+fn file(base: &[u8], n: u64) -> Bytes {
+    let mut bytes = base.to_vec();
+    let header = format!("%PDF-1.7\n%{n:016}\n");
+    let len = header.len().min(bytes.len());
+    bytes[..len].copy_from_slice(&header.as_bytes()[..len]);
     Bytes::from(bytes)
+}
+
+/// The pattern files of `size` bytes are made from.
+fn base(size: usize) -> Vec<u8> {
+    (0..size.max(32)).map(|i| ((i * 31) % 251) as u8).collect()
+}
+
+/// `bytes` as a request body sent at `mibps` MiB/s (0: as fast as it is taken), in
+/// 64 KiB chunks.
+fn paced(bytes: Bytes, mibps: f64) -> reqwest::Body {
+    if mibps <= 0.0 {
+        return reqwest::Body::from(bytes);
+    }
+    let started = tokio::time::Instant::now();
+    let per_byte = 1.0 / (mibps * 1024.0 * 1024.0);
+    let chunks = stream::unfold(0usize, move |at| {
+        let bytes = bytes.clone();
+        async move {
+            if at >= bytes.len() {
+                return None;
+            }
+            let due = started + Duration::from_secs_f64(at as f64 * per_byte);
+            tokio::time::sleep_until(due).await;
+            let end = (at + 64 * 1024).min(bytes.len());
+            Some((Ok::<_, std::io::Error>(bytes.slice(at..end)), end))
+        }
+    });
+    reqwest::Body::wrap_stream(chunks)
 }
 
 fn hex_sha256(bytes: &[u8]) -> String {
@@ -119,6 +147,7 @@ async fn measure(api: &Api, args: &AttachmentsArgs, scenario: &mut Scenario) -> 
     let mut next_file = 0u64;
     let mut all_uploaded = 0usize;
     for &size in &args.sizes {
+        let pattern = std::sync::Arc::new(base(size));
         // Uploads, spread over the workers.
         let per_worker = args.files.div_ceil(pool.len());
         let started = Instant::now();
@@ -128,11 +157,12 @@ async fn measure(api: &Api, args: &AttachmentsArgs, scenario: &mut Scenario) -> 
             .enumerate()
             .map(|(w, worker)| {
                 let first = next_file + (w * per_worker) as u64;
+                let pattern = pattern.clone();
                 tokio::spawn(async move {
                     let mut moved = Moved::default();
                     let mut uploaded = Vec::new();
                     for k in 0..per_worker as u64 {
-                        let bytes = file(size, first + k);
+                        let bytes = file(&pattern, first + k);
                         let sha256 = hex_sha256(&bytes);
                         let at = Instant::now();
                         let sent = worker
@@ -236,14 +266,18 @@ async fn measure(api: &Api, args: &AttachmentsArgs, scenario: &mut Scenario) -> 
     let idle = text_sends(&texter, args.text_messages, args.text_interval).await?;
     row(scenario, "text idle", 0, &idle, 0.0);
     let largest = args.sizes.iter().copied().max().unwrap_or(1024 * 1024);
+    let load_base = std::sync::Arc::new(base(largest));
+    let loaders = workers(api, args.load_workers.max(1), &run, "l").await?;
     let (stop_tx, stop_rx) = watch::channel(false);
-    let load: Vec<_> = pool
+    let mibps = args.load_mibps;
+    let load: Vec<_> = loaders
         .iter()
         .cloned()
         .enumerate()
         .map(|(w, worker)| {
             let mut stop = stop_rx.clone();
-            let base = 1_000_000_000 + (w as u64) * 1_000_000;
+            let first = 1_000_000_000 + (w as u64) * 1_000_000;
+            let load_base = load_base.clone();
             tokio::spawn(async move {
                 let mut moved = Moved::default();
                 let started = Instant::now();
@@ -251,17 +285,18 @@ async fn measure(api: &Api, args: &AttachmentsArgs, scenario: &mut Scenario) -> 
                     if *stop.borrow_and_update() {
                         break;
                     }
-                    let bytes = file(largest, base + k);
+                    let bytes = file(&load_base, first + k);
+                    let len = bytes.len() as u64;
                     let at = Instant::now();
                     match worker
                         .client
-                        .upload(&worker.chat, "load.pdf", None, bytes.clone(), None)
+                        .upload(&worker.chat, "load.pdf", None, paced(bytes, mibps), None)
                         .await
                     {
                         Ok(_) => {
                             moved.latencies.record(at.elapsed());
                             moved.files += 1;
-                            moved.bytes += bytes.len() as u64;
+                            moved.bytes += len;
                         }
                         Err(e) => moved.failures.push(format!("upload under load: {e}")),
                     }
@@ -287,10 +322,16 @@ async fn measure(api: &Api, args: &AttachmentsArgs, scenario: &mut Scenario) -> 
         idle.latencies.summary().p99_ms,
         loaded.latencies.summary().p99_ms,
     );
+    let pace = if mibps > 0.0 {
+        format!("each at {mibps} MiB/s")
+    } else {
+        "each as fast as it is taken".to_string()
+    };
     scenario.note(format!(
-        "text p99 during {} KiB uploads: {loaded_p99:.2} ms, {:.2}x its idle {idle_p99:.2} ms \
-         (target: under 2x)",
+        "text p99 during {} KiB uploads ({} uploaders, {pace}): {loaded_p99:.2} ms, {:.2}x \
+         its idle {idle_p99:.2} ms (target: under 2x)",
         largest / 1024,
+        loaders.len(),
         loaded_p99 / idle_p99.max(1e-9)
     ));
     scenario.check(
@@ -313,7 +354,7 @@ async fn measure(api: &Api, args: &AttachmentsArgs, scenario: &mut Scenario) -> 
     // Every chat dense, with every acknowledged file in it.
     let mut problems = Vec::new();
     let mut files_seen = 0;
-    for worker in pool.iter().chain(std::iter::once(&texter)) {
+    for worker in pool.iter().chain(&loaders).chain(std::iter::once(&texter)) {
         let messages = worker.client.all_messages(&worker.chat).await?;
         files_seen += messages.iter().filter(|m| m.attachment.is_some()).count();
         for (i, m) in messages.iter().enumerate() {
@@ -327,7 +368,10 @@ async fn measure(api: &Api, args: &AttachmentsArgs, scenario: &mut Scenario) -> 
         "every chat's seqs dense, every acknowledged file in its chat",
         problems.is_empty() && files_seen >= all_uploaded,
         if problems.is_empty() {
-            format!("{files_seen} files in {} chats", pool.len() + 1)
+            format!(
+                "{files_seen} files in {} chats",
+                pool.len() + loaders.len() + 1
+            )
         } else {
             problems.join("; ")
         },

@@ -30,6 +30,8 @@ use crate::store::{StoreError, StoreResult};
 
 /// Bytes read from a blob's file at a time.
 const READ_CHUNK: usize = 64 * 1024;
+/// Bytes of an upload written before they are flushed to disk, while it arrives.
+const SYNC_EVERY: usize = 1024 * 1024;
 /// The folder of unfinished uploads.
 const TMP: &str = "tmp";
 
@@ -180,12 +182,23 @@ impl FsBlobStore {
             .await
             .map_err(|e| PutError::Store(unavailable(e)))?;
         let mut hashing = Hashing::default();
+        let mut unsynced = 0usize;
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(PutError::Body)?;
             hashing.update(&chunk);
             file.write_all(&chunk)
                 .await
                 .map_err(|e| PutError::Store(unavailable(e)))?;
+            // Written back as it comes, a MiB at a time: the last flush is then small,
+            // and a database commit's fsync on the same disk never waits behind a whole
+            // file's dirty pages.
+            unsynced += chunk.len();
+            if unsynced >= SYNC_EVERY {
+                file.sync_data()
+                    .await
+                    .map_err(|e| PutError::Store(unavailable(e)))?;
+                unsynced = 0;
+            }
         }
         file.flush()
             .await
