@@ -465,17 +465,15 @@ impl Level {
     }
 }
 
-/// `typing` from each socket once a second, until told to stop; the first after a
-/// random part of a second, so that the typing falls anywhere between the sends.
+/// `typing` from each socket at once, then once a second on a clock of its own (the
+/// sends keep no clock, so the typing falls anywhere between them), until told to stop.
 async fn type_until(
     chat: String,
     mut sockets: [Socket; 2],
     mut stop: oneshot::Receiver<()>,
 ) -> (Traffic, [Socket; 2]) {
     let mut traffic = Traffic::default();
-    let phase = Duration::from_millis(rand::random_range(0..1000));
-    let mut ticks =
-        tokio::time::interval_at(tokio::time::Instant::now() + phase, Duration::from_secs(1));
+    let mut ticks = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
             _ = &mut stop => break,
