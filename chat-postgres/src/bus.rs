@@ -3,7 +3,8 @@
 //!
 //! `publish` delivers to this node's subscribers at once (through a `LocalBus`) and
 //! queues a `NOTIFY chat_events` for the other nodes, which a sender task sends on a
-//! connection of its own, in publish order. A listener task holds a dedicated
+//! connection of its own, in publish order: whatever has queued meanwhile (up to 256)
+//! in one transaction, which does not wait for the disk (`synchronous_commit = off`). A listener task holds a dedicated
 //! connection (not a pooled one: a pool would drop the notifications) that has run
 //! `LISTEN chat_events`; it skips notifications from its own node and republishes the
 //! rest into the local bus.
@@ -62,6 +63,8 @@ pub struct PgBus {
     outbox: mpsc::Sender<Outgoing>,
     /// Events this bus has failed to send to other nodes since it started.
     lost: Arc<AtomicU64>,
+    /// Events published so far (numbers the payloads).
+    published: AtomicU64,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -124,6 +127,7 @@ impl PgBus {
             node,
             outbox,
             lost,
+            published: AtomicU64::new(0),
             tasks,
         })
     }
@@ -161,7 +165,8 @@ impl Drop for PgBus {
 
 impl EventBus for PgBus {
     fn publish(&self, envelope: Arc<Envelope>) {
-        let payload = encode(&self.node, &envelope);
+        let number = self.published.fetch_add(1, Ordering::Relaxed);
+        let payload = encode(&self.node, number, &envelope);
         self.local.publish(envelope);
         let Some(payload) = payload else {
             self.lost.fetch_add(1, Ordering::Relaxed);
@@ -199,16 +204,20 @@ struct MessageRef {
 }
 
 /// The notification for an envelope, or `None` when it cannot be sent (logged).
-fn encode(node: &str, envelope: &Envelope) -> Option<String> {
+/// `number` (the event's place among this node's) makes every payload distinct:
+/// PostgreSQL delivers a payload repeated within one transaction only once, and a batch
+/// may hold the same event twice.
+fn encode(node: &str, number: u64, envelope: &Envelope) -> Option<String> {
     let topic = serde_json::to_string(&envelope.topic().to_string()).ok()?;
     let event = std::str::from_utf8(envelope.json()).ok()?;
-    let whole = format!(r#"{{"v":1,"node":"{node}","topic":{topic},"event":{event}}}"#);
+    let whole =
+        format!(r#"{{"v":1,"node":"{node}","n":{number},"topic":{topic},"event":{event}}}"#);
     if whole.len() < INLINE_LIMIT {
         return Some(whole);
     }
     match envelope.message() {
         Some(m) => Some(format!(
-            r#"{{"v":1,"node":"{node}","topic":{topic},"message_ref":{{"chat":"{}","seq":{}}}}}"#,
+            r#"{{"v":1,"node":"{node}","n":{number},"topic":{topic},"message_ref":{{"chat":"{}","seq":{}}}}}"#,
             m.chat_id, m.seq
         )),
         None => {
@@ -407,13 +416,30 @@ async fn listen_loop(
     }
 }
 
-/// The sending connection with its prepared `pg_notify` statement.
+/// The sending connection with its prepared statement, which sends a batch of payloads
+/// (in order) in one transaction.
 type Notifier = (Client, Statement);
+
+/// Most notifications sent in one transaction.
+const BATCH: usize = 256;
 
 async fn notifier(config: &tokio_postgres::Config) -> StoreResult<Notifier> {
     let client = connect(config, "chat-postgres-notify").await?;
+    // A transaction that only notifies still writes a commit record, and with the
+    // default `synchronous_commit` waits for its flush to disk while holding the
+    // server-wide lock every notifying commit takes: one disk flush per event, one event
+    // at a time. Nothing in it needs to survive a crash (the events are gone with the
+    // listeners' connections anyway), so it does not wait for the flush.
+    client
+        .batch_execute("SET synchronous_commit = off")
+        .await
+        .map_err(classify)?;
+    // Volatile output is computed after ORDER BY: the notifications go in array order.
     let statement = client
-        .prepare("SELECT pg_notify($1, $2)")
+        .prepare(
+            "SELECT pg_notify($1, payload) \
+             FROM unnest($2::text[]) WITH ORDINALITY AS batch(payload, n) ORDER BY n",
+        )
         .await
         .map_err(classify)?;
     Ok((client, statement))
@@ -428,16 +454,38 @@ async fn send_loop(
     let mut current = Some(first);
     let mut retry_at = tokio::time::Instant::now();
     let mut backoff = MIN_BACKOFF;
-    while let Some(request) = outbox.recv().await {
-        let payload = match request {
-            Outgoing::Notify(payload) => payload,
+    let mut batch: Vec<String> = Vec::with_capacity(BATCH);
+    let mut next = None;
+    loop {
+        let request = match next.take() {
+            Some(request) => request,
+            None => match outbox.recv().await {
+                Some(request) => request,
+                None => return,
+            },
+        };
+        match request {
+            Outgoing::Notify(payload) => batch.push(payload),
             Outgoing::Flush(done) => {
                 // Requests are handled in order: everything before this one is done.
                 let _ = done.send(());
                 continue;
             }
-        };
+        }
+        // What else waits goes in the same transaction (up to a flush, which must
+        // follow the sending of everything before it).
+        while batch.len() < BATCH {
+            match outbox.try_recv() {
+                Ok(Outgoing::Notify(payload)) => batch.push(payload),
+                Ok(flush) => {
+                    next = Some(flush);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
         // One retry on a fresh connection covers a connection that died while idle.
+        let mut sent = false;
         for _ in 0..2 {
             if current.as_ref().is_none_or(|(c, _)| c.is_closed()) {
                 current = None;
@@ -460,17 +508,24 @@ async fn send_loop(
             let Some((client, statement)) = &current else {
                 break;
             };
-            match client.execute(statement, &[&CHANNEL, &payload]).await {
-                Ok(_) => break,
+            match client.execute(statement, &[&CHANNEL, &batch]).await {
+                Ok(_) => {
+                    sent = true;
+                    break;
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "NOTIFY failed");
                     current = None;
                 }
             }
         }
-        if current.is_none() {
-            lost.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!("event not sent to other nodes: no connection to PostgreSQL");
+        if !sent {
+            lost.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            tracing::warn!(
+                events = batch.len(),
+                "events not sent to other nodes: no connection to PostgreSQL"
+            );
         }
+        batch.clear();
     }
 }

@@ -249,6 +249,48 @@ async fn events_flushed_before_the_bus_is_dropped_reach_the_other_node() {
     }
 }
 
+/// The sender batches what has queued into one transaction: a burst reaches the other
+/// node whole and in order, and an event published twice in a row (which PostgreSQL
+/// would deliver once if two payloads of one transaction were the same) arrives twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_with_repeated_events_reaches_the_other_node_whole_and_in_order() {
+    let Some(pg) =
+        TestPg::start("a_burst_with_repeated_events_reaches_the_other_node_whole_and_in_order")
+    else {
+        return;
+    };
+    let config = pg.database().await;
+    let store: Arc<dyn Store> = Arc::new(store_on(&config).await);
+    let b = PgBus::connect_with(config.clone(), store.clone(), 8192)
+        .await
+        .unwrap();
+    let mut on_b = b.subscribe(&Topic::Officers);
+    let a = PgBus::connect_with(config.clone(), store.clone(), 8192)
+        .await
+        .unwrap();
+    let chats: Vec<Chat> = (0..1500).map(|_| chat()).collect();
+    for c in &chats {
+        for _ in 0..2 {
+            a.publish(Envelope::new(
+                Topic::Officers,
+                Event::QueueChatCreated { chat: c.clone() },
+            ));
+        }
+    }
+    assert_eq!(a.flush(WAIT).await, Some(0), "every event sent");
+    for c in &chats {
+        for copy in 0..2 {
+            let got = tokio::time::timeout(WAIT, on_b.recv())
+                .await
+                .unwrap_or_else(|_| panic!("copy {copy} of an event reached the other node"))
+                .unwrap();
+            assert_eq!(got.event(), &Event::QueueChatCreated { chat: c.clone() });
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(on_b.try_recv().is_none(), "nothing more");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_message_sent_on_node_a_reaches_a_feed_on_node_b_live() {
     let Some(pg) = TestPg::start("a_message_sent_on_node_a_reaches_a_feed_on_node_b_live") else {

@@ -3,11 +3,12 @@
 //! POST to each receiver's receipt of that message. Every receiver must get every message
 //! exactly once, in seq order; anything missing when the time is up counts as lost.
 //!
-//! With `--typing`, two more sockets (not joined: they only write) make the chat's other
-//! traffic as the pages make it: the customer's and the officer's `typing` (at most once
-//! a second each, all the server passes on) and the officer's read mark of the latest
-//! message (at most every 300 ms, as the pages coalesce marks), which the receivers get
-//! as `typing` and `read` events beside the messages (and skip unparsed past their type).
+//! With `--typing`, three more sockets (not joined: they only write) make the chat's other
+//! traffic as the pages make it: the customer's and the officer's `typing` (once a second
+//! each, all the server passes on, on a clock of its own and not in step with the sends)
+//! and the officer's read mark of the latest message (at most every 300 ms, as the pages
+//! coalesce marks), which the receivers get as `typing` and `read` events beside the
+//! messages (and skip unparsed past their type).
 
 use std::borrow::Cow;
 use std::time::{Duration, Instant};
@@ -173,36 +174,35 @@ async fn level(nodes: &[Api], args: &FanoutArgs, receivers: usize) -> anyhow::Re
         }
     }
 
-    // The two people's other traffic (`--typing`), on sockets of their own.
+    // The two people's other traffic (`--typing`), on sockets of their own: `typing` on
+    // its own clock, as people type while messages come and go (a page sends it while
+    // its user types, seconds before their message, never in step with the other
+    // side's sends), and the officer's read marks after the messages they saw.
     let mut writers = match args.typing {
-        true => Some((
-            api.as_user(&customer.token).connect().await?,
-            officer_client.connect().await?,
-            Traffic::default(),
-        )),
+        true => {
+            let typists = [
+                api.as_user(&customer.token).connect().await?,
+                officer_client.connect().await?,
+            ];
+            let (stop, stopped) = oneshot::channel();
+            Some((
+                tokio::spawn(type_until(chat.clone(), typists, stopped)),
+                stop,
+                officer_client.connect().await?,
+                Traffic::default(),
+            ))
+        }
         false => None,
     };
 
     let mut starts = Vec::with_capacity(n);
     let mut sends = Latencies::new();
     let mut send_failures = 0;
-    // Paced as people and the pages make them: `typing` at most once a second per
-    // person (all the server passes on), the read mark at most every 300 ms, for the
-    // latest message (the pages coalesce marks so).
-    let (mut typed_at, mut read_at) = (None::<Instant>, None::<Instant>);
+    // The read mark at most every 300 ms, for the latest message (the pages coalesce
+    // marks so).
+    let mut read_at = None::<Instant>;
     let mut unread = None::<u64>;
     for i in 0..n {
-        if let Some((customer, officer, traffic)) = &mut writers {
-            if typed_at.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
-                typed_at = Some(Instant::now());
-                for socket in [customer, officer] {
-                    match socket.typing(&chat).await {
-                        Ok(()) => traffic.typing += 1,
-                        Err(e) => traffic.errors.push(format!("typing: {e}")),
-                    }
-                }
-            }
-        }
         let start = Instant::now();
         starts.push(start);
         match api::send(&sender, &chat, &format!("fan-out {i}"), &format!("f-{i}")).await {
@@ -212,12 +212,12 @@ async fn level(nodes: &[Api], args: &FanoutArgs, receivers: usize) -> anyhow::Re
             }
             _ => send_failures += 1,
         }
-        if let Some((_, officer, traffic)) = &mut writers {
+        if let Some((_, _, reader, traffic)) = &mut writers {
             let due = read_at.is_none_or(|at| at.elapsed() >= Duration::from_millis(300));
             if let Some(seq) = unread.filter(|_| due || i + 1 == n) {
                 read_at = Some(Instant::now());
                 unread = None;
-                match officer.mark_read(&chat, seq).await {
+                match reader.mark_read(&chat, seq).await {
                     Ok(()) => traffic.reads += 1,
                     Err(e) => traffic.errors.push(format!("read: {e}")),
                 }
@@ -226,10 +226,22 @@ async fn level(nodes: &[Api], args: &FanoutArgs, receivers: usize) -> anyhow::Re
         tokio::time::sleep(args.interval).await;
     }
     let deadline = tokio::time::Instant::now() + args.timeout;
-    // A writer hears nothing but a refusal (it joined no room): any frame is one.
     let typing = match writers {
-        Some((customer, officer, mut traffic)) => {
-            for mut socket in [customer, officer] {
+        Some((typists, stop, reader, mut traffic)) => {
+            let _ = stop.send(());
+            let sockets = match typists.await {
+                Ok((typed, sockets)) => {
+                    traffic.typing = typed.typing;
+                    traffic.errors.extend(typed.errors);
+                    sockets.into_iter().collect()
+                }
+                Err(e) => {
+                    traffic.errors.push(format!("typing task: {e}"));
+                    Vec::new()
+                }
+            };
+            // A writer hears nothing but a refusal (it joined no room): any frame is one.
+            for mut socket in sockets.into_iter().chain([reader]) {
                 while let Ok(frame) =
                     tokio::time::timeout(Duration::from_millis(200), socket.next_text()).await
                 {
@@ -451,4 +463,30 @@ impl Level {
             ),
         );
     }
+}
+
+/// `typing` from each socket once a second, until told to stop; the first after a
+/// random part of a second, so that the typing falls anywhere between the sends.
+async fn type_until(
+    chat: String,
+    mut sockets: [Socket; 2],
+    mut stop: oneshot::Receiver<()>,
+) -> (Traffic, [Socket; 2]) {
+    let mut traffic = Traffic::default();
+    let phase = Duration::from_millis(rand::random_range(0..1000));
+    let mut ticks =
+        tokio::time::interval_at(tokio::time::Instant::now() + phase, Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = ticks.tick() => {}
+        }
+        for socket in &mut sockets {
+            match socket.typing(&chat).await {
+                Ok(()) => traffic.typing += 1,
+                Err(e) => traffic.errors.push(format!("typing: {e}")),
+            }
+        }
+    }
+    (traffic, sockets)
 }

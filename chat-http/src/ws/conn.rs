@@ -25,6 +25,10 @@ use super::{
 use crate::error::ApiError;
 use crate::state::AppState;
 
+/// Events written together at most, when several wait: enough to make a burst one
+/// write, few enough that frames from the client are not kept waiting.
+const READY_EVENTS_PER_WRITE: usize = 16;
+
 /// The connection's liveness: authenticated yet, when the peer was last heard from, when
 /// the next ping is due, and how many pings until the session is checked against the
 /// store again (it is checked every `WsSettings::session_recheck`, rounded to pings, so
@@ -135,6 +139,14 @@ impl Conn {
                 }
                 Flow::Recheck => Box::pin(self.recheck()).await,
             }
+            // Events already waiting go out with these frames, in one write.
+            if !self.out.is_empty()
+                && let Some(ending) =
+                    poll_fn(|cx| Poll::Ready(self.take_ready_events(cx, &mut link, timer.as_mut())))
+                        .await
+            {
+                return ending;
+            }
             if !self.out.is_empty()
                 && let Some(ending) =
                     Box::pin(send_all(socket, &mut self.out, grace, &mut stopping)).await
@@ -142,6 +154,31 @@ impl Conn {
                 return ending;
             }
         }
+    }
+
+    /// Handles up to [`READY_EVENTS_PER_WRITE`] more events that wait in the rooms' feeds
+    /// without waiting for any, so that a burst (a message behind a `typing`, say) is
+    /// written and flushed once rather than once per event.
+    fn take_ready_events(
+        &mut self,
+        cx: &mut Context<'_>,
+        link: &mut Link,
+        mut timer: Pin<&mut Sleep>,
+    ) -> Option<Ending> {
+        for _ in 0..READY_EVENTS_PER_WRITE {
+            // Polled with the task's own context, so that a feed with nothing keeps
+            // waking this task.
+            let Poll::Ready((i, source, next)) = poll_feeds(&mut self.feeds, &mut self.cursor, cx)
+            else {
+                return None;
+            };
+            if let Flow::End(ending) =
+                self.on_step(Step::Event(i, source, next), link, timer.as_mut())
+            {
+                return Some(ending);
+            }
+        }
+        None
     }
 
     /// The identity, `Anonymous` until authenticated.

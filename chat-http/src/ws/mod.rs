@@ -15,7 +15,8 @@
 //! frames, the joined rooms' feeds (a small list of boxed waits, empty until a room is
 //! joined), one timer (the auth deadline, then the ping and dead-peer check) and the
 //! shutdown (1001). Replies and events (the events' shared JSON) are written straight
-//! to the socket, in order; a send the client does not take within
+//! to the socket, in order, with the events that already wait (up to 16) in the same
+//! write; a write the client does not take within
 //! `WsSettings::slow_consumer_grace` closes the connection with 4008. While a send
 //! waits, nothing else is read or polled: the bus holds the rooms' events, a chat feed
 //! that lagged reads the gap from the store, and an `officers:all` subscription that
@@ -41,7 +42,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chatcore::Actor;
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use tracing::Instrument;
 
 use crate::error::ApiError;
@@ -195,35 +196,43 @@ async fn close(socket: &mut WebSocket, (code, reason): CloseReason, actor: &Acto
     }
 }
 
-/// Sends the frames in order (and frees the list). A close ends the connection after
-/// the frames before it; so does a send the client does not take within `grace`
-/// (4008), a failed send, or the shutdown (1001).
+/// Sends the frames in order, flushed once (and frees the list). A close ends the
+/// connection after the frames before it; so does a batch the client does not take
+/// within `grace` (4008), a failed send, or the shutdown (1001).
 async fn send_all(
     socket: &mut WebSocket,
     out: &mut Vec<Out>,
     grace: Duration,
     stopping: &mut Pin<&mut impl Future<Output = ()>>,
 ) -> Option<Ending> {
-    for item in std::mem::take(out) {
-        let frame = match item {
-            Out::Frame(frame) => frame,
-            Out::Close(code, reason) => return Some(Ending::Close((code, reason))),
-        };
-        let sent = tokio::select! {
-            biased;
-            () = stopping.as_mut() => return Some(Ending::Close((CLOSE_GOING_AWAY, "server shutting down"))),
-            sent = tokio::time::timeout(grace, socket.send(frame)) => sent,
-        };
-        match sent {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::debug!(error = %e, "send failed");
-                return Some(Ending::Drop);
+    // Every frame is written, then flushed once: one write for a burst of events.
+    let mut ending = None;
+    let frames = std::mem::take(out);
+    let batch = async {
+        for item in frames {
+            match item {
+                Out::Frame(frame) => socket.feed(frame).await?,
+                Out::Close(code, reason) => {
+                    ending = Some(Ending::Close((code, reason)));
+                    break;
+                }
             }
-            Err(_elapsed) => return Some(Ending::Close((CLOSE_TOO_SLOW, "client too slow"))),
         }
+        socket.flush().await
+    };
+    let sent = tokio::select! {
+        biased;
+        () = stopping.as_mut() => return Some(Ending::Close((CLOSE_GOING_AWAY, "server shutting down"))),
+        sent = tokio::time::timeout(grace, batch) => sent,
+    };
+    match sent {
+        Ok(Ok(())) => ending,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "send failed");
+            Some(Ending::Drop)
+        }
+        Err(_elapsed) => Some(Ending::Close((CLOSE_TOO_SLOW, "client too slow"))),
     }
-    None
 }
 
 /// Whether a read failed because the client's frame or message was over the limit.

@@ -197,6 +197,21 @@ pub(crate) async fn send(b: &Client, text: &str) {
         .expect("send");
 }
 
+/// Clicks the element at `css`; found again when the page re-rendered it between the
+/// find and the click (a list redrawn by a live event leaves a stale element), until
+/// [`eventually`]'s patience runs out.
+pub(crate) async fn click(b: &Client, css: &str) {
+    eventually(&format!("a click on {css}"), || async {
+        b.find(Locator::Css(css)).await.ok()?.click().await.ok()
+    })
+    .await;
+}
+
+/// Runs `script` in the page and returns what it returns.
+pub(crate) async fn js(b: &Client, script: &str) -> Value {
+    b.execute(script, vec![]).await.expect(script)
+}
+
 pub(crate) async fn screenshot(b: &Client, name: &str) {
     let png = b.screenshot().await.expect("screenshot");
     let target = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/browser-screenshots");
@@ -446,13 +461,7 @@ async fn a_customer_arrives_by_identity_token_and_officers_see_their_name() {
 
     // Officers see who it is by name.
     wait_text(&alice, "#queue", "Ada Lovelace (cust-9)").await;
-    alice
-        .find(Locator::Css("#queue li[data-chat-id] button.claim"))
-        .await
-        .expect("claim button")
-        .click()
-        .await
-        .expect("claim");
+    click(&alice, "#queue li[data-chat-id] button.claim").await;
     wait_text(&alice, "#chat-title", "Chat with Ada Lovelace (cust-9)").await;
     wait_text(&alice, ".messages", "it is Ada").await;
 

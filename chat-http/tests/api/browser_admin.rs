@@ -6,24 +6,11 @@
 //! checked to show it without a reload. What the page did is checked through REST too.
 
 use axum::http::Method;
-use fantoccini::{Client, Locator};
+use fantoccini::Client;
 use serde_json::{Value, json};
 
-use crate::browser::{count, driver, eventually, fill, screenshot, text_of, wait_text};
+use crate::browser::{click, count, driver, eventually, fill, js, screenshot, text_of, wait_text};
 use crate::helpers::{ADMIN_TOKEN, Options, PASSWORD, TestApp, spawn_app};
-
-async fn click(b: &Client, css: &str) {
-    b.find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("click {css}: {e}"));
-}
-
-async fn js(b: &Client, script: &str) -> Value {
-    b.execute(script, vec![]).await.expect("run script")
-}
 
 /// Types a token into the sign-in form and submits it.
 async fn submit_token(b: &Client, token: &str) {

@@ -13,11 +13,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use fantoccini::{Client, Locator};
+use fantoccini::Client;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::browser::{count, driver, eventually, fill, login_officer, send, text_of, wait_text};
+use crate::browser::{
+    click, count, driver, eventually, fill, login_officer, send, text_of, wait_text,
+};
 use crate::browser_lifecycle::desk;
 use crate::helpers::{ADMIN_TOKEN, Options, PASSWORD, spawn_app};
 
@@ -191,15 +193,6 @@ impl Audit {
             self.report()
         );
     }
-}
-
-async fn click(b: &Client, css: &str) {
-    b.find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("click {css}: {e}"));
 }
 
 /// Waits until the element at `css` says something (an error line, say).

@@ -9,25 +9,14 @@
 use std::time::Duration;
 
 use axum::http::Method;
-use fantoccini::{Client, Locator};
+use fantoccini::Client;
 use serde_json::{Value, json};
 
-use crate::browser::{count, driver, eventually, login_officer, screenshot, text_of, wait_text};
+use crate::browser::{
+    click, count, driver, eventually, js, login_officer, screenshot, text_of, wait_text,
+};
 use crate::browser_lifecycle::desk;
 use crate::helpers::{Options, PASSWORD, TestApp};
-
-async fn js(b: &Client, script: &str) -> Value {
-    b.execute(script, vec![]).await.expect("run script")
-}
-
-async fn click(b: &Client, css: &str) {
-    b.find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("click {css}: {e}"));
-}
 
 async fn close(browsers: impl IntoIterator<Item = Client>) {
     for b in browsers {

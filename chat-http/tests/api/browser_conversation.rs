@@ -13,25 +13,12 @@ use fantoccini::{Client, Locator};
 use serde_json::{Value, json};
 
 use crate::browser::{
-    count, driver, eventually, fill, login_customer, login_officer, screenshot, send, text_of,
-    wait_text,
+    click, count, driver, eventually, fill, js, login_customer, login_officer, screenshot, send,
+    text_of, wait_text,
 };
 use crate::helpers::{Options, PASSWORD, TestApp, spawn_app};
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
-
-async fn js(b: &Client, script: &str) -> Value {
-    b.execute(script, vec![]).await.expect("run script")
-}
-
-async fn click(b: &Client, css: &str) {
-    b.find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("click {css}: {e}"));
-}
 
 /// An officer "alice" called Alice.
 async fn with_alice(app: &TestApp) {
@@ -567,12 +554,25 @@ async fn read_marks_follow_what_is_seen_and_the_customer_sees_seen() {
         (js(&customer, seen_under).await == "And the payslips?").then_some(())
     })
     .await;
+    // At the foot of the timeline, "Seen" is in view, not just below it.
+    let seen_in_view =
+        "const s = document.querySelector('.messages .seen').getBoundingClientRect();
+         const log = document.querySelector('.messages').getBoundingClientRect();
+         return s.top >= log.top - 1 && s.bottom <= log.bottom + 1;";
+    eventually("Seen in view", || async {
+        (js(&customer, seen_in_view).await == json!(true)).then_some(())
+    })
+    .await;
     assert_eq!(count(&customer, ".messages .seen").await, 1);
     // Read from the chat's officer mark on loading too.
     customer.refresh().await.unwrap();
     wait_text(&customer, ".connection", "Live").await;
     eventually("Seen after a reload", || async {
         (js(&customer, seen_under).await == "And the payslips?").then_some(())
+    })
+    .await;
+    eventually("Seen in view after a reload", || async {
+        (js(&customer, seen_in_view).await == json!(true)).then_some(())
     })
     .await;
     // The officer sees the same for theirs: the customer has read "below the fold".
@@ -584,6 +584,61 @@ async fn read_marks_follow_what_is_seen_and_the_customer_sees_seen() {
     for b in [alice, customer] {
         b.close().await.unwrap();
     }
+    app.stop().await;
+}
+
+/// A read mark made while the customer's socket was away is not replayed with the
+/// messages: the page reads the chat again when it rejoins, and shows "Seen". The mark
+/// is made on the database while the server is down, so that the page cannot hear it
+/// live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seen_is_read_again_after_a_reconnect() {
+    let Some(driver) = driver() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("chat.db");
+    let mut options = Options::open();
+    options.db = Some(db.clone());
+    let app = spawn_app(options.clone()).await;
+    let officer = app.new_officer("alice").await;
+    let customer = driver.browser("customer").await;
+    login_customer(&customer, &app, "cust-1").await;
+    let chat = queued_chat(&app, &officer).await;
+    app.claim(Some(&officer), "alice", &chat).await.expect(200);
+    send(&customer, "Are you there?").await;
+    eventually("the question stored", || async {
+        (customer_said(&app, &officer, &chat).await == ["Are you there?"]).then_some(())
+    })
+    .await;
+    let seq = chat_now(&app, &officer, &chat).await["lastSeq"]
+        .as_u64()
+        .expect("lastSeq");
+    assert_eq!(count(&customer, ".messages .seen").await, 0);
+
+    // The server goes; alice's mark is made on the database meanwhile.
+    let addr = app.addr;
+    app.stop().await;
+    wait_text(&customer, ".connection", "Reconnecting").await;
+    let service = ChatService::open_sqlite(&db, ServiceConfig::default()).expect("open");
+    let alice = service
+        .act_as_officer(&chatcore::OfficerId::parse("alice").unwrap())
+        .await
+        .unwrap();
+    let chat_id = chatcore::ChatId::parse(&chat).expect("chat id");
+    service.mark_read(&alice, chat_id, seq).await.expect("mark");
+    service.close().await.expect("close");
+    drop(service);
+
+    // Back: the page rejoins, reads the chat again, and shows "Seen".
+    options.bind = Some(addr);
+    let app = spawn_app(options).await;
+    wait_text(&customer, ".connection", "Live").await;
+    let seen_under = "const s = document.querySelector('.messages .seen');
+         return s ? s.closest('li').querySelector('.content').textContent : null;";
+    eventually("Seen after the reconnect", || async {
+        (js(&customer, seen_under).await == "Are you there?").then_some(())
+    })
+    .await;
+    customer.close().await.unwrap();
     app.stop().await;
 }
 

@@ -11,7 +11,7 @@ use fantoccini::{Client, Locator};
 use serde_json::{Value, json};
 
 use crate::browser::{
-    driver, eventually, fill, login_customer, screenshot, send, text_of, wait_text,
+    driver, eventually, fill, js, login_customer, screenshot, send, text_of, wait_text,
 };
 use crate::helpers::{Options, spawn_app};
 use crate::server::read_banner;
@@ -102,10 +102,6 @@ fn refused_branding(text: &str, files: &[(&str, &[u8])]) -> String {
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
     stderr
-}
-
-async fn js(b: &Client, script: &str) -> Value {
-    b.execute(script, vec![]).await.expect(script)
 }
 
 /// The page's address: the path and its query (empty when there is none).

@@ -10,7 +10,8 @@ use fantoccini::{Client, Locator};
 use serde_json::{Value, json};
 
 use crate::browser::{
-    Driver, count, driver, eventually, login_customer, login_officer, screenshot, send, wait_text,
+    Driver, click, count, driver, eventually, js, login_customer, login_officer, screenshot, send,
+    wait_text,
 };
 use crate::helpers::{Options, PASSWORD, TestApp, spawn_app};
 
@@ -44,19 +45,6 @@ async fn three_people(driver: &Driver, app: &TestApp) -> (Client, Client, Client
         wait_text(officer, "#queue", "cust-1").await;
     }
     (alice, bob, customer)
-}
-
-async fn click(b: &Client, css: &str) {
-    b.find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("click {css}: {e}"));
-}
-
-async fn js(b: &Client, script: &str) -> Value {
-    b.execute(script, vec![]).await.expect("run script")
 }
 
 /// How many elements at `css` are shown (not hidden, nor inside something hidden).

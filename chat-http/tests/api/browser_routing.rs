@@ -11,7 +11,9 @@ use axum::http::Method;
 use fantoccini::{Client, Locator};
 use serde_json::{Value, json};
 
-use crate::browser::{count, driver, eventually, login_officer, screenshot, text_of, wait_text};
+use crate::browser::{
+    click, count, driver, eventually, js, login_officer, screenshot, text_of, wait_text,
+};
 use crate::helpers::{ADMIN_TOKEN, Options, PASSWORD, TestApp, spawn_app};
 
 /// A secured server with officers Alice and Bob (display names).
@@ -26,19 +28,6 @@ async fn desk(options: Options) -> TestApp {
         .expect(201);
     }
     app
-}
-
-async fn click(b: &Client, css: &str) {
-    b.find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("click {css}: {e}"));
-}
-
-async fn js(b: &Client, script: &str) -> Value {
-    b.execute(script, vec![]).await.expect("run script")
 }
 
 /// Waits until the element at `css` says exactly `text` (trimmed).

@@ -11,6 +11,8 @@
 //! - `lifecycle`: resolve, release, transfer and reopen made on one node, heard on the
 //!   other's sockets; reopens, transfers, resolutions and logins racing through both
 //!   nodes, each with one outcome and dense seqs.
+//! - `marks`: typing and read marks told on one node reach the other side's socket on
+//!   the other, and a mark moves only forward through either node.
 //! - `routing`: presence known on both nodes and forgotten when a node dies, automatic
 //!   assignment of a chat started on one node to an officer connected to the other, and
 //!   capacity held when both nodes assign at once.
@@ -30,6 +32,7 @@ mod server;
 
 mod attachments;
 mod lifecycle;
+mod marks;
 mod rights;
 mod routing;
 mod stale_reads;

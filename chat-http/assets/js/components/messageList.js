@@ -219,7 +219,13 @@ export class MessageList {
     for (const li of this.list.querySelectorAll('li.message.mine[data-seq]')) {
       if (Number(li.getAttribute('data-seq')) <= this.seenSeq) target = li;
     }
-    if (target && this.seen.parentElement !== target) target.append(this.seen);
+    if (target && this.seen.parentElement !== target) {
+      // Measured before the line is added: a reader at the foot keeps seeing it.
+      const atFoot =
+        this.element.scrollHeight - this.element.scrollTop - this.element.clientHeight < 120;
+      target.append(this.seen);
+      if (atFoot) this.element.scrollTop = this.element.scrollHeight;
+    }
   }
 
   /** One separator before the first entry of each day, none for a day without any. */

@@ -205,6 +205,17 @@ function showChat(session, first) {
     if (composer.input.disabled) composer.setEnabled(true);
   };
 
+  let joinedOnce = false;
+  const reread = async () => {
+    try {
+      const chat = await api.chat(session.token, session.chatId);
+      list.setSeen(chat.officerLastReadSeq);
+      showState(chat);
+    } catch {
+      // The next rejoin tries again; a session that ended is said by the socket.
+    }
+  };
+
   const socket = new ChatSocket({
     token: session.token,
     onState: (state) => {
@@ -216,7 +227,12 @@ function showChat(session, first) {
       if (state === 'unauthorized') signOut('Your session has ended. Please start again.');
     },
     onEvent: (event) => {
-      if (event.type === 'chat_updated' && event.chat.id === session.chatId) {
+      if (event.type === 'joined' && event.room === `chat:${session.chatId}`) {
+        // Rejoined after a drop: the messages are replayed, but a change of the chat or
+        // a read mark made meanwhile is not; read the chat again for those.
+        if (joinedOnce) reread();
+        joinedOnce = true;
+      } else if (event.type === 'chat_updated' && event.chat.id === session.chatId) {
         showState(event.chat);
       } else if (event.type === 'queue_position' && event.chatId === session.chatId) {
         position = event.position;
