@@ -16,7 +16,8 @@ use serde_json::Value;
 use crate::attachments::blob_files;
 use crate::server::Server;
 
-/// The binary with a short grace, so that a restart after it sweeps.
+/// The binary with a short grace, so that a restart after it sweeps (no pace asked of
+/// uploads, or the sweep would wait as long as the slowest allowed upload may take).
 fn start(db: &std::path::Path, log: &std::path::Path) -> Server {
     Server::start_with(
         db,
@@ -25,6 +26,8 @@ fn start(db: &std::path::Path, log: &std::path::Path) -> Server {
             "--sync-normal",
             "--attachment-orphan-grace",
             "1s",
+            "--upload-min-rate",
+            "0",
             "--limit-uploads",
             "off",
             "--max-uploads-per-sender",

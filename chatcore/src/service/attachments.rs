@@ -55,9 +55,27 @@ pub struct AttachmentSettings {
     /// Uploads in progress at once by one sender (an officer, a customer). Default 2.
     pub max_uploads_per_sender: usize,
     /// How old a blob no message points at, or an unfinished upload's leftovers, must be
-    /// before [`ChatService::sweep_attachments`] removes it: longer than any upload and
-    /// the append after it take. Default 1 hour.
+    /// before [`ChatService::sweep_attachments`] removes it: longer than the append after
+    /// an upload takes. The sweep waits longer when an upload may take longer (see
+    /// [`AttachmentSettings::sweep_grace`]). Default 1 hour.
     pub orphan_grace: Duration,
+}
+
+impl AttachmentSettings {
+    /// How old what a sweep removes must be: the orphan grace, or, when longer, the most
+    /// an upload may take at the slowest pace allowed (its grace, then the largest file
+    /// at `min_bytes_per_second`), so that a sweep never takes an upload in progress.
+    /// With no pace asked (`min_bytes_per_second` 0) an upload may take any time, and
+    /// only the orphan grace holds.
+    pub fn sweep_grace(&self) -> Duration {
+        if self.min_bytes_per_second == 0 {
+            return self.orphan_grace;
+        }
+        let longest = self.upload_grace
+            + Duration::from_secs(self.max_bytes.div_ceil(self.min_bytes_per_second))
+            + Duration::from_secs(60);
+        self.orphan_grace.max(longest)
+    }
 }
 
 impl Default for AttachmentSettings {
@@ -345,13 +363,13 @@ impl ChatService {
 
     /// Removes what no message will ever point at: leftovers of uploads that never
     /// finished, and blobs no message points at, both once older than
-    /// [`AttachmentSettings::orphan_grace`]. Run it at start and now and then (chat-http
+    /// [`AttachmentSettings::sweep_grace`]. Run it at start and now and then (chat-http
     /// does, hourly); several nodes may run it at once.
     pub async fn sweep_attachments(&self) -> Result<Swept> {
         let Some(blobs) = self.inner.blobs.clone() else {
             return Ok(Swept::default());
         };
-        let before = self.now().minus(self.config().attachments.orphan_grace);
+        let before = self.now().minus(self.config().attachments.sweep_grace());
         let mut swept = Swept {
             partial: blobs.purge_partial(before).await?,
             orphans: 0,
@@ -595,5 +613,27 @@ impl Checked {
                 Some((found, self.name.clone()));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sweep_waits_as_long_as_the_slowest_upload_may_take() {
+        let mut settings = AttachmentSettings::default();
+        assert_eq!(settings.sweep_grace(), Duration::from_secs(3600));
+        // 1 GiB at 16 KiB/s: 65,536 s, plus the upload's grace and a minute.
+        settings.max_bytes = 1024 * 1024 * 1024;
+        assert_eq!(
+            settings.sweep_grace(),
+            Duration::from_secs(10 + 65_536 + 60)
+        );
+        // No pace: uploads have no bound, and only the grace holds.
+        settings.min_bytes_per_second = 0;
+        assert_eq!(settings.sweep_grace(), Duration::from_secs(3600));
+        settings.orphan_grace = Duration::from_secs(1);
+        assert_eq!(settings.sweep_grace(), Duration::from_secs(1));
     }
 }
