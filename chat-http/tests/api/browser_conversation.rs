@@ -20,6 +20,10 @@ use crate::helpers::{Options, PASSWORD, TestApp, spawn_app};
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
+/// The text of the message "Seen" stands under, or null.
+const SEEN_UNDER: &str = "const s = document.querySelector('.messages .seen');
+     return s ? s.closest('li').querySelector('.content').textContent : null;";
+
 /// An officer "alice" called Alice.
 async fn with_alice(app: &TestApp) {
     app.create_officer(
@@ -543,15 +547,13 @@ async fn read_marks_follow_what_is_seen_and_the_customer_sees_seen() {
     // "Seen": under the customer's newest message the officer has read, moving on.
     send(&customer, "Did you get my papers?").await;
     wait_text(&alice, ".messages", "Did you get my papers?").await;
-    let seen_under = "const s = document.querySelector('.messages .seen');
-         return s ? s.closest('li').querySelector('.content').textContent : null;";
     eventually("Seen under the first question", || async {
-        (js(&customer, seen_under).await == "Did you get my papers?").then_some(())
+        (js(&customer, SEEN_UNDER).await == "Did you get my papers?").then_some(())
     })
     .await;
     send(&customer, "And the payslips?").await;
     eventually("Seen to move on", || async {
-        (js(&customer, seen_under).await == "And the payslips?").then_some(())
+        (js(&customer, SEEN_UNDER).await == "And the payslips?").then_some(())
     })
     .await;
     // At the foot of the timeline, "Seen" is in view, not just below it.
@@ -568,7 +570,7 @@ async fn read_marks_follow_what_is_seen_and_the_customer_sees_seen() {
     customer.refresh().await.unwrap();
     wait_text(&customer, ".connection", "Live").await;
     eventually("Seen after a reload", || async {
-        (js(&customer, seen_under).await == "And the payslips?").then_some(())
+        (js(&customer, SEEN_UNDER).await == "And the payslips?").then_some(())
     })
     .await;
     eventually("Seen in view after a reload", || async {
@@ -577,7 +579,7 @@ async fn read_marks_follow_what_is_seen_and_the_customer_sees_seen() {
     .await;
     // The officer sees the same for theirs: the customer has read "below the fold".
     eventually("Seen in the console", || async {
-        (js(&alice, seen_under).await == "below the fold").then_some(())
+        (js(&alice, SEEN_UNDER).await == "below the fold").then_some(())
     })
     .await;
     screenshot(&customer, "customer-seen").await;
@@ -632,10 +634,8 @@ async fn seen_is_read_again_after_a_reconnect() {
     options.bind = Some(addr);
     let app = spawn_app(options).await;
     wait_text(&customer, ".connection", "Live").await;
-    let seen_under = "const s = document.querySelector('.messages .seen');
-         return s ? s.closest('li').querySelector('.content').textContent : null;";
     eventually("Seen after the reconnect", || async {
-        (js(&customer, seen_under).await == "Are you there?").then_some(())
+        (js(&customer, SEEN_UNDER).await == "Are you there?").then_some(())
     })
     .await;
     customer.close().await.unwrap();

@@ -16,7 +16,7 @@ use tokio::sync::Barrier;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::server::Api;
-use crate::{PATIENCE, Ws, two_nodes, ws};
+use crate::{PATIENCE, Ws, frames_until_quiet, two_nodes, ws};
 
 /// How many chats each race is run on.
 const CHATS: usize = 6;
@@ -75,17 +75,6 @@ async fn frames_until(ws: &mut Ws, what: &str, done: impl Fn(&[Value]) -> bool) 
     };
     if tokio::time::timeout(PATIENCE, wait).await.is_err() {
         panic!("{what}: not in time; got {got:?}");
-    }
-    got
-}
-
-/// Every data frame that arrives within `quiet` of the previous one.
-async fn frames_until_quiet(ws: &mut Ws, quiet: Duration) -> Vec<Value> {
-    let mut got = Vec::new();
-    while let Ok(Some(Ok(frame))) = tokio::time::timeout(quiet, ws.0.next()).await {
-        if let Message::Text(text) = frame {
-            got.push(serde_json::from_str(&text).expect("JSON frame"));
-        }
     }
     got
 }

@@ -74,6 +74,17 @@ pub(crate) async fn ws(api: &Api, token: &str) -> Ws {
     ws
 }
 
+/// Every data frame that arrives within `quiet` of the previous one.
+pub(crate) async fn frames_until_quiet(ws: &mut Ws, quiet: Duration) -> Vec<Value> {
+    let mut got = Vec::new();
+    while let Ok(Some(Ok(frame))) = tokio::time::timeout(quiet, ws.0.next()).await {
+        if let Message::Text(text) = frame {
+            got.push(serde_json::from_str(&text).expect("JSON frame"));
+        }
+    }
+    got
+}
+
 pub(crate) struct Ws(
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
 );

@@ -5,22 +5,9 @@
 use std::time::Duration;
 
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::{Ws, two_nodes, ws};
-
-/// Every data frame that arrives within `quiet` of the previous one.
-async fn frames_until_quiet(ws: &mut Ws, quiet: Duration) -> Vec<Value> {
-    use futures_util::StreamExt;
-    use tokio_tungstenite::tungstenite::Message;
-    let mut got = Vec::new();
-    while let Ok(Some(Ok(frame))) = tokio::time::timeout(quiet, ws.0.next()).await {
-        if let Message::Text(text) = frame {
-            got.push(serde_json::from_str(&text).expect("JSON frame"));
-        }
-    }
-    got
-}
+use crate::{frames_until_quiet, two_nodes, ws};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn typing_and_read_marks_cross_between_nodes() {

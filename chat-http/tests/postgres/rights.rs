@@ -9,20 +9,9 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::{Ws, two_nodes, ws};
+use crate::{Ws, frames_until_quiet, two_nodes, ws};
 
 const ADMIN: &str = "admin-token-for-two-node-tests-0123456789";
-
-/// Every data frame that arrives within `quiet` of the previous one.
-async fn frames_until_quiet(ws: &mut Ws, quiet: Duration) -> Vec<Value> {
-    let mut got = Vec::new();
-    while let Ok(Some(Ok(frame))) = tokio::time::timeout(quiet, ws.0.next()).await {
-        if let Message::Text(text) = frame {
-            got.push(serde_json::from_str(&text).expect("JSON frame"));
-        }
-    }
-    got
-}
 
 /// The close code the server ends the socket with, and how long it took.
 async fn close_code(ws: &mut Ws, wait: Duration) -> (Option<u16>, Duration) {
