@@ -71,6 +71,11 @@ impl Api {
         self.admin.base()
     }
 
+    /// The client acting as the admin (with the admin token, when known).
+    pub(crate) fn admin(&self) -> &Client {
+        &self.admin
+    }
+
     /// A client of this server (its connection pool) acting with `token`.
     pub(crate) fn as_user(&self, token: &str) -> Client {
         self.admin.with_token(token)

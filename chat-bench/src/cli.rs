@@ -124,6 +124,14 @@ pub(crate) enum Command {
     /// from one address while other clients are timed) and `read-flood` (large pages
     /// asked for and never read, with the server's memory).
     Attack(AttackArgs),
+    /// Webhooks: the `sends` load with no webhook and with one to a receiver the bench
+    /// runs on 127.0.0.1 (throughput and latency of both; the bar: on within 15%
+    /// of off), the time until every event arrived, and a backlog written while the
+    /// receiver refuses, then drained (events delivered per second). Checks every event
+    /// arrives once, in order per chat. Needs the admin token (or --spawn); run the
+    /// server with `--limit-sends off` and a short `--webhook-backoff-max` (1s) so that
+    /// the drain is not a backoff's wait.
+    Webhooks(WebhooksArgs),
     /// Every scenario, short.
     All(AllArgs),
     /// Writes a SQLite database in the engine's schema with many chats and messages,
@@ -145,6 +153,28 @@ pub(crate) struct SendsArgs {
     /// Characters of content per message.
     #[arg(long, default_value_t = 100)]
     pub(crate) content_chars: usize,
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct WebhooksArgs {
+    /// Concurrent senders (one customer and one chat each), in both `sends` phases.
+    #[arg(long, default_value_t = 16)]
+    pub(crate) connections: usize,
+    /// How long each `sends` phase is measured.
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    pub(crate) duration: Duration,
+    /// Sends before each measurement starts, not counted.
+    #[arg(long, value_parser = parse_duration, default_value = "1s")]
+    pub(crate) warmup: Duration,
+    /// Characters of content per message.
+    #[arg(long, default_value_t = 100)]
+    pub(crate) content_chars: usize,
+    /// Messages written while the receiver refuses, then drained.
+    #[arg(long, default_value_t = 10_000)]
+    pub(crate) backlog: usize,
+    /// The longest a phase's events may take to arrive.
+    #[arg(long, value_parser = parse_duration, default_value = "120s")]
+    pub(crate) drain_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -161,6 +161,47 @@ fn read_checks_every_page_and_list_and_reports_server_timing() {
     assert_eq!(row(read, 2)["items"], 3);
 }
 
+/// Webhooks off, then on to the bench's own receiver, then a backlog drained: every
+/// event arrives once and in order (the scenario's checks), with the figures asked for.
+#[test]
+fn webhooks_deliver_every_event_of_both_phases_and_the_backlog() {
+    let server = TestServer::builder()
+        .secured()
+        .configure_service(|config| {
+            config.webhooks.backoff_min = std::time::Duration::from_millis(20);
+            config.webhooks.backoff_max = std::time::Duration::from_millis(200);
+            config.webhooks.poll = std::time::Duration::from_millis(100);
+        })
+        .start();
+    let run = bench(&with_target(
+        &server,
+        &[
+            "webhooks",
+            "--connections",
+            "2",
+            "--duration",
+            "500ms",
+            "--warmup",
+            "100ms",
+            "--backlog",
+            "200",
+            "--drain-timeout",
+            "30s",
+        ],
+    ));
+    assert_eq!(run.code, 0, "{:#}\n{}", run.report, run.stderr);
+    let webhooks = passed(&run, "webhooks");
+    assert_eq!(row(webhooks, 0)["phase"], "sends off");
+    assert!(row(webhooks, 0)["perSecond"].as_f64().unwrap() > 0.0);
+    let on = row(webhooks, 1);
+    assert_eq!(on["phase"], "sends on");
+    assert!(on["events"].as_u64().unwrap() > 2, "{on}");
+    assert!(on["deliveredPerSecond"].as_f64().unwrap() > 0.0, "{on}");
+    let backlog = row(webhooks, 2);
+    assert_eq!(backlog["events"], 2 * (1 + 100));
+    assert!(backlog["deliveredPerSecond"].as_f64().unwrap() > 0.0, "{backlog}");
+}
+
 #[test]
 fn claims_find_exactly_one_winner_per_chat() {
     let server = server();

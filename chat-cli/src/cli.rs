@@ -232,6 +232,12 @@ pub(crate) enum Command {
 
     /// Forget the token saved for --server.
     Logout,
+
+    /// Webhooks (the admin): add, list, remove; pending and dead deliveries; retry dead
+    /// ones. Remote: with the admin token (--token). Exit 3 webhook_not_found; exit 7
+    /// invalid_field (a bad url, secret or event).
+    #[command(subcommand)]
+    Webhook(crate::commands::webhook::WebhookCommand),
 }
 
 /// `officer ...`

@@ -714,6 +714,76 @@ impl Client {
         })
     }
 
+    // Webhooks (the admin's; docs/API.md, "Webhooks").
+
+    /// `POST /api/webhooks`: a new webhook for `url` (the admin), with `secret` (or a
+    /// generated one) and the `events` it receives (`None`: all). The answer holds the
+    /// secret, this once.
+    pub async fn create_webhook(
+        &self,
+        url: &str,
+        secret: Option<&str>,
+        events: Option<&[String]>,
+    ) -> Result<chatcore::CreatedWebhook, Error> {
+        let body = json!({ "url": url, "secret": secret, "events": events });
+        Ok(self
+            .call(Method::POST, "/api/webhooks", Some(body), true)
+            .await?
+            .1)
+    }
+
+    /// `GET /api/webhooks`: every webhook with its pending and dead deliveries.
+    pub async fn webhooks(&self) -> Result<Vec<chatcore::Webhook>, Error> {
+        self.get("/api/webhooks").await
+    }
+
+    /// `DELETE /api/webhooks/{id}`: a webhook and its deliveries.
+    pub async fn delete_webhook(&self, id: &str) -> Result<(), Error> {
+        let path = format!("/api/webhooks/{}", segment(id));
+        let _: Value = self.call(Method::DELETE, &path, None, true).await?.1;
+        Ok(())
+    }
+
+    /// `GET /api/webhooks/deliveries`: pending (or `dead`) deliveries, oldest first, of
+    /// one webhook or all, after a delivery id, at most `limit`.
+    pub async fn webhook_deliveries(
+        &self,
+        dead: bool,
+        webhook: Option<&str>,
+        after: Option<i64>,
+        limit: Option<u32>,
+    ) -> Result<Vec<chatcore::WebhookDelivery>, Error> {
+        let mut path = format!(
+            "/api/webhooks/deliveries?state={}",
+            if dead { "dead" } else { "pending" }
+        );
+        if let Some(id) = webhook {
+            path.push_str(&format!("&webhookId={}", segment(id)));
+        }
+        if let Some(after) = after {
+            path.push_str(&format!("&after={after}"));
+        }
+        if let Some(limit) = limit {
+            path.push_str(&format!("&limit={limit}"));
+        }
+        self.get(&path).await
+    }
+
+    /// `POST /api/webhooks/retry`: dead deliveries pending again (all, a webhook's, or
+    /// one); how many.
+    pub async fn retry_webhook_deliveries(
+        &self,
+        webhook: Option<&str>,
+        delivery: Option<i64>,
+    ) -> Result<u64, Error> {
+        let body = json!({ "webhookId": webhook, "deliveryId": delivery });
+        let answer: Value = self
+            .call(Method::POST, "/api/webhooks/retry", Some(body), true)
+            .await?
+            .1;
+        Ok(answer["retried"].as_u64().unwrap_or(0))
+    }
+
     /// `GET /api/me`: who the client's token is (role, subject, and an officer's record).
     pub async fn me(&self) -> Result<chatcore::Me, Error> {
         self.get("/api/me").await

@@ -27,6 +27,8 @@
 //! - [`shutdown`]: graceful shutdown (signals, socket tracking).
 //! - `timing`: the optional `Server-Timing` header (`--server-timing`).
 //! - `testing` (feature `testing`): `TestServer`, a real server for other crates' tests.
+//! - [`webhooks`]: the webhooks' HTTP requests (`HttpSender`, the engine's
+//!   `WebhookSender` on reqwest); `routes/webhooks.rs` the admin's `/api/webhooks`.
 //!
 //! [`app`] builds the router; [`serve`] runs it on a listener until a shutdown future
 //! resolves, then closes the sockets (1001) and the store.
@@ -47,6 +49,7 @@ pub mod state;
 pub mod testing;
 mod timing;
 mod trace;
+pub mod webhooks;
 mod ws;
 
 use std::time::Duration;
@@ -130,7 +133,8 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
 /// Serves [`app`] on `listener` until `shutdown` resolves, under the connection
 /// timeouts and caps of [`ConnSettings`]; then stops accepting, finishes in-flight
 /// requests, closes WebSockets with 1001, and closes the store (flushing accepted writes)
-/// last. Also purges expired sessions and sweeps orphaned attachments periodically.
+/// last. Also purges expired sessions and sweeps orphaned attachments periodically, and
+/// runs the webhooks' delivery worker (stopped before the store closes).
 /// Give `listener` a deep backlog (the
 /// binary asks for 4,096): refused connections are accepted and closed by one task, and
 /// while its queue is full the kernel drops every new client's SYN.
@@ -142,6 +146,7 @@ pub async fn serve(
     let stopping = state.shutdown().clone();
     let purge = tokio::spawn(purge_sessions(state.clone()));
     let sweep = tokio::spawn(sweep_attachments(state.clone()));
+    let webhooks = start_webhooks(&state);
     conn::serve(
         listener,
         app(state.clone()),
@@ -160,11 +165,25 @@ pub async fn serve(
     }
     purge.abort();
     sweep.abort();
+    if let Some(worker) = webhooks {
+        worker.stop().await;
+    }
     if let Err(e) = state.service().close().await {
         tracing::error!(error = ?e, "closing the store failed");
     }
     tracing::info!("server stopped");
     Ok(())
+}
+
+/// This node's webhook delivery worker (the engine's), sending with [`webhooks::HttpSender`].
+fn start_webhooks(state: &AppState) -> Option<chatcore::WebhookWorker> {
+    match webhooks::HttpSender::new() {
+        Ok(sender) => Some(state.service().start_webhooks(std::sync::Arc::new(sender))),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build the webhooks' HTTP client; no webhook is sent");
+            None
+        }
+    }
 }
 
 /// At start and then as often as sessions are purged: removes attachments' bytes no

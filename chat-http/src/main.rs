@@ -79,6 +79,7 @@ async fn run(config: Config, branding: Branding, open_files: u64) -> anyhow::Res
             )
         }
     };
+    set_flag_webhook(&config, &service).await?;
     let state = AppState::builder(service)
         .cors_origins(config.cors_origins.clone())
         .limits(config.http_limits())
@@ -97,6 +98,21 @@ async fn run(config: Config, branding: Branding, open_files: u64) -> anyhow::Res
     chat_http::serve(listener, state, shutdown)
         .await
         .context("server failed")?;
+    Ok(())
+}
+
+/// `--webhook-url` and `--webhook-secret`: the webhook they name, created or updated
+/// in the store (every node started with the same flags sets the same one).
+async fn set_flag_webhook(config: &Config, service: &ChatService) -> anyhow::Result<()> {
+    let flags = &config.webhooks;
+    let (Some(url), Some(secret)) = (&flags.webhook_url, &flags.webhook_secret) else {
+        return Ok(());
+    };
+    let events = (!flags.webhook_events.is_empty()).then(|| flags.webhook_events.clone());
+    service
+        .set_flag_webhook(&chatcore::Actor::Admin, url.clone(), secret.clone(), events)
+        .await
+        .map_err(|e| anyhow::anyhow!("--webhook-url: {e}"))?;
     Ok(())
 }
 
@@ -124,6 +140,9 @@ fn read_secret_files(config: &mut Config) -> Result<(), String> {
     }
     if let Some(path) = &config.customer_secret_file {
         config.customer_secret = Some(read("--customer-secret-file", path)?);
+    }
+    if let Some(path) = &config.webhooks.webhook_secret_file {
+        config.webhooks.webhook_secret = Some(read("--webhook-secret-file", path)?);
     }
     Ok(())
 }
@@ -254,6 +273,11 @@ fn print_banner(config: &Config, addr: std::net::SocketAddr, open_files: u64) {
     }
     if let Some(path) = &config.branding {
         let _ = writeln!(out, "  branding:        {}", path.display());
+    }
+    if let Some(url) = &config.webhooks.webhook_url {
+        // Without its query, which may carry a receiver's token.
+        let shown = url.split(['?', '#']).next().unwrap_or_default();
+        let _ = writeln!(out, "  webhook:         {shown} (signed; more in /api/webhooks)");
     }
     let _ = writeln!(out, "Press Ctrl-C or send SIGTERM to stop.");
     let _ = out.flush();

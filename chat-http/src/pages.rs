@@ -132,6 +132,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../assets/js/components/queueStats.js"),
     ),
     (
+        "js/components/webhookTable.js",
+        JS,
+        include_bytes!("../assets/js/components/webhookTable.js"),
+    ),
+    (
         "js/components/myStatus.js",
         JS,
         include_bytes!("../assets/js/components/myStatus.js"),

@@ -154,6 +154,46 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         touched_at  BIGINT NOT NULL
     );
     "#,
+    // v11: the webhooks' outbox, as in SQLite (chatcore/src/store/webhooks.rs):
+    // webhooks, one delivery per event per webhook (written in the change's own
+    // transaction) and one lane per (webhook, chat) with deliveries pending, claimed
+    // with FOR UPDATE SKIP LOCKED under a lease that expires.
+    r#"
+    CREATE TABLE webhooks (
+        id          TEXT COLLATE "C" PRIMARY KEY,
+        url         TEXT NOT NULL,
+        secret      TEXT NOT NULL,
+        events      TEXT NOT NULL,
+        created_at  BIGINT NOT NULL
+    );
+    CREATE TABLE webhook_deliveries (
+        id              BIGSERIAL PRIMARY KEY,
+        webhook_id      TEXT COLLATE "C" NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+        chat_id         TEXT COLLATE "C" NOT NULL,
+        event_id        TEXT NOT NULL,
+        kind            TEXT NOT NULL,
+        body            TEXT NOT NULL,
+        created_at      BIGINT NOT NULL,
+        queued_at       BIGINT NOT NULL,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        last_error      TEXT,
+        last_attempt_at BIGINT,
+        dead            BOOLEAN NOT NULL DEFAULT false
+    );
+    CREATE INDEX webhook_deliveries_lane ON webhook_deliveries (webhook_id, chat_id, id)
+        WHERE NOT dead;
+    CREATE INDEX webhook_deliveries_dead ON webhook_deliveries (webhook_id, id) WHERE dead;
+    CREATE TABLE webhook_lanes (
+        webhook_id      TEXT COLLATE "C" NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+        chat_id         TEXT COLLATE "C" NOT NULL,
+        next_attempt_at BIGINT NOT NULL,
+        lease_until     BIGINT,
+        lease_token     TEXT,
+        last_event_at   BIGINT,
+        PRIMARY KEY (webhook_id, chat_id)
+    );
+    CREATE INDEX webhook_lanes_due ON webhook_lanes (next_attempt_at);
+    "#,
 ];
 
 /// The schema version this build migrates databases to.

@@ -56,6 +56,7 @@ pub const CODES: &[(&str, ErrorKind)] = &[
     ("officer_disabled", ErrorKind::Forbidden),
     ("chat_not_found", ErrorKind::NotFound),
     ("officer_not_found", ErrorKind::NotFound),
+    ("webhook_not_found", ErrorKind::NotFound),
     ("officer_exists", ErrorKind::Conflict),
     ("already_assigned", ErrorKind::Conflict),
     ("not_assigned", ErrorKind::Conflict),
@@ -177,6 +178,9 @@ pub enum Error {
     /// it: an officer it names who does not exist is answered like no officer.
     #[error("no such officer")]
     OfficerNotFound,
+    /// No webhook (or webhook delivery) with that id (404 `webhook_not_found`).
+    #[error("no such webhook")]
+    WebhookNotFound,
     /// An officer with this id exists already (409 `officer_exists`).
     #[error("an officer with id {0} exists already")]
     OfficerExists(OfficerId),
@@ -238,6 +242,7 @@ impl Error {
             Error::Forbidden(_) => "forbidden",
             Error::ChatNotFound => "chat_not_found",
             Error::OfficerNotFound => "officer_not_found",
+            Error::WebhookNotFound => "webhook_not_found",
             Error::OfficerExists(_) => "officer_exists",
             Error::AlreadyAssigned(_) => "already_assigned",
             Error::NotAssigned => "not_assigned",
@@ -350,6 +355,7 @@ mod tests {
             (Error::Forbidden(String::new()), ErrorKind::Forbidden),
             (Error::ChatNotFound, ErrorKind::NotFound),
             (Error::OfficerNotFound, ErrorKind::NotFound),
+            (Error::WebhookNotFound, ErrorKind::NotFound),
             (Error::OfficerExists(officer.clone()), ErrorKind::Conflict),
             (Error::AlreadyAssigned(officer), ErrorKind::Conflict),
             (Error::NotAssigned, ErrorKind::Conflict),

@@ -24,6 +24,9 @@
 //!   others.
 //! - [`service`]: [`ChatService`], the single entry point for every operation.
 //! - [`wire`]: the WebSocket protocol's frames, for servers and clients alike.
+//! - [`webhooks`]: webhooks' rules (an event's body, the `Chat-Signature`, backoff) and
+//!   the [`WebhookSender`] a transport implements; the outbox is the stores'
+//!   (`store::WebhookStore`), the delivery worker the service's.
 //! - [`limits`]: abuse limits ([`Limits`], [`Rate`]) and the [`RateLimiter`] transports
 //!   use for their own.
 //! - `conformance` (with the feature `conformance`): the test suite every `Store`
@@ -113,6 +116,7 @@ mod policy;
 pub mod service;
 pub mod store;
 mod text;
+pub mod webhooks;
 pub mod wire;
 
 pub use blob::{
@@ -134,9 +138,14 @@ pub use model::{
 };
 pub use service::{
     Assignment, AttachmentSettings, ChatFeed, ChatService, CustomerLogin, CustomerSession,
+    FLAG_WEBHOOK_ID, NewWebhook, WebhookWorker,
     LiveSession, MAX_TOKEN_BYTES, Me, MessagePage, NewOfficer, OfficerSession, ReadMark, Readable,
     SendMessage, Sent, ServiceConfig, SessionNotice, Swept, TYPING_SHOWN_FOR, Upload,
 };
 #[cfg(feature = "sqlite")]
 pub use store::{Durability, SqliteOptions, SqliteStore};
 pub use store::{MemoryStore, Store, StoreError};
+pub use webhooks::{
+    CreatedWebhook, Webhook, WebhookDelivery, WebhookRequest, WebhookResponse, WebhookSender,
+    WebhookSettings,
+};

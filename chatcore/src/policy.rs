@@ -203,6 +203,16 @@ pub(crate) fn manage_officers(actor: &Actor) -> Result<()> {
     }
 }
 
+/// Webhooks (their endpoints, secrets and deliveries): the admin only. In open mode
+/// too: a webhook receives every conversation, so no token that anyone can get may
+/// point one somewhere.
+pub(crate) fn manage_webhooks(actor: &Actor) -> Result<()> {
+    match actor {
+        Actor::Admin => Ok(()),
+        _ => Err(refuse(actor, "only the administrator may manage webhooks")),
+    }
+}
+
 /// Who the actor writes as, whatever the chat: customers and officers (the admin writes
 /// nothing).
 pub(crate) fn sender(actor: &Actor) -> Option<(SenderType, String)> {

@@ -10,6 +10,7 @@ mod fanout;
 mod idle;
 mod read;
 mod sends;
+mod webhooks;
 
 use std::time::Duration;
 
@@ -31,6 +32,7 @@ pub(crate) async fn run(target: &Target, command: &Command) -> Vec<Scenario> {
         Command::Attachments(args) => vec![attachments::run(target, args).await],
         Command::Desk(args) => vec![desk::run(target, args).await],
         Command::Attack(args) => vec![attack::run(target, &args.attack).await],
+        Command::Webhooks(args) => vec![webhooks::run(target, args).await],
         Command::All(args) => all(target, args).await,
         Command::GenDb(_) => Vec::new(),
     }

@@ -70,18 +70,19 @@ struct WorkerResult {
     failures: BTreeMap<u16, u64>,
 }
 
-struct Level {
+/// One level's figures (also what `webhooks` measures with and without webhooks).
+pub(super) struct Level {
     connections: usize,
-    latencies: Latencies,
-    measured: u64,
-    per_second: f64,
+    pub(super) latencies: Latencies,
+    pub(super) measured: u64,
+    pub(super) per_second: f64,
     failures: BTreeMap<u16, u64>,
-    acked_total: usize,
+    pub(super) acked_total: usize,
     duplicate_ids: usize,
     chat_problems: Vec<String>,
 }
 
-async fn level(nodes: &[Api], args: &SendsArgs, connections: usize) -> anyhow::Result<Level> {
+pub(super) async fn level(nodes: &[Api], args: &SendsArgs, connections: usize) -> anyhow::Result<Level> {
     let run = run_id();
     let workers: Vec<Worker> = stream::iter(0..connections)
         .map(|i| {

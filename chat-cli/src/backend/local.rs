@@ -72,7 +72,7 @@ enum Database {
 /// The local backend.
 #[derive(Debug)]
 pub(crate) struct Local {
-    service: ChatService,
+    pub(super) service: ChatService,
     database: Database,
     actor: LocalActor,
 }
@@ -194,7 +194,7 @@ impl Local {
     ///
     /// Whether the identity exists and may act at all (an officer not disabled, a
     /// customer on their own chat) is the engine's answer, as is everything after.
-    async fn actor(&self, chat: Option<ChatId>) -> anyhow::Result<Actor> {
+    pub(super) async fn actor(&self, chat: Option<ChatId>) -> anyhow::Result<Actor> {
         Ok(match &self.actor {
             LocalActor::Admin => Actor::Admin,
             // The engine says whether this officer exists and may act.

@@ -6,6 +6,7 @@
 
 mod local;
 mod remote;
+mod webhooks;
 
 use chatcore::{Chat, ChatsFilter, Message, Officer};
 pub(crate) use chatcore::{CustomerSession, OfficerSession};
@@ -13,6 +14,7 @@ use serde::Serialize;
 
 pub(crate) use local::{Local, LocalActor};
 pub(crate) use remote::Remote;
+pub(crate) use webhooks::DeliveryFilter;
 
 /// A sent message and whether it was stored now (false: an earlier send with the same
 /// client id already stored it).

@@ -18,6 +18,7 @@ mod send;
 mod status;
 mod transfer;
 mod watch;
+pub(crate) mod webhook;
 mod whoami;
 
 use anyhow::Context;
@@ -52,6 +53,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status => status::run(&backend, printer).await,
         Command::Whoami => whoami::run(&backend, printer).await,
         Command::Logout => logout::run(&backend, printer).await,
+        Command::Webhook(cmd) => webhook::run(&backend, printer, cmd).await,
     };
     let closed = backend.close().await.map(|warning| {
         if let Some(warning) = warning {

@@ -262,3 +262,15 @@ export const disableOfficer = (token, officerId) =>
 /** Enables a disabled officer again (the admin). @param {string} token @param {string} officerId */
 export const enableOfficer = (token, officerId) =>
   request('POST', `/api/officers/${encodeURIComponent(officerId)}/enable`, { token });
+
+// Webhooks (the admin; docs/API.md, "Webhooks").
+
+/** Every webhook with its pending and dead deliveries (no secret). @param {string} token */
+export const webhooks = (token) => request('GET', '/api/webhooks', { token });
+
+/**
+ * Makes a webhook's dead deliveries pending again (the admin); answers `{ retried }`.
+ * @param {string} token @param {string} webhookId
+ */
+export const retryWebhook = (token, webhookId) =>
+  request('POST', '/api/webhooks/retry', { token, body: { webhookId } });

@@ -14,8 +14,10 @@ use crate::conn::ConnSettings;
 use crate::limits::HttpLimits;
 
 mod values;
+mod webhooks;
 
 pub use values::{CountSetting, MaxConnectionsSetting, RateSetting, TimeoutSetting};
+pub use webhooks::WebhookFlags;
 
 /// REST + WebSocket server for the support chat (the wire contract in docs/API.md).
 #[derive(Debug, Clone, Parser)]
@@ -305,6 +307,10 @@ pub struct Config {
     /// "Branding the customer page"). Checked at start: a bad value stops the server.
     #[arg(long, env = "CHAT_BRANDING", value_name = "PATH")]
     pub branding: Option<PathBuf>,
+
+    /// Webhooks (`--webhook-url`, `--webhook-secret`, the worker's timings).
+    #[command(flatten)]
+    pub webhooks: WebhookFlags,
 }
 
 /// The sweep's grace: a duration of 1 second or more (not `off`).
@@ -400,6 +406,7 @@ impl Config {
         if self.sync_normal && self.sync_full {
             return Err("--sync-normal and --sync-full contradict each other".to_string());
         }
+        self.webhooks.check()?;
         Ok(())
     }
 
@@ -430,6 +437,9 @@ impl Config {
         attachments.max_uploads = self.max_uploads as usize;
         attachments.max_uploads_per_sender = self.max_uploads_per_sender as usize;
         attachments.orphan_grace = self.attachment_orphan_grace;
+        config.webhooks = self.webhooks.settings();
+        // One process per SQLite file: its leases at start are a killed run's.
+        config.webhooks.single_node = self.database_url.is_none();
         config
     }
 

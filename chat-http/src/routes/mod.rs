@@ -10,6 +10,7 @@ mod health;
 mod index;
 mod officers;
 mod sessions;
+mod webhooks;
 
 use axum::Router;
 
@@ -26,4 +27,5 @@ pub(crate) fn router() -> Router<AppState> {
         .merge(chats::router())
         .merge(attachments::router())
         .merge(sessions::router())
+        .merge(webhooks::router())
 }

@@ -54,6 +54,8 @@ pub(crate) struct Options {
     pub(crate) assignment: chatcore::Assignment,
     /// How attachments are taken (default: the engine's).
     pub(crate) attachments: chatcore::AttachmentSettings,
+    /// How webhooks are delivered (default: the engine's).
+    pub(crate) webhooks: chatcore::WebhookSettings,
 }
 
 impl Options {
@@ -72,6 +74,7 @@ impl Options {
             officer_capacity: None,
             assignment: chatcore::Assignment::Manual,
             attachments: chatcore::AttachmentSettings::default(),
+            webhooks: chatcore::WebhookSettings::default(),
         }
     }
 
@@ -172,6 +175,7 @@ pub(crate) async fn spawn_app(options: Options) -> TestApp {
     config.officer_capacity = options.officer_capacity;
     config.assignment = options.assignment;
     config.attachments = options.attachments.clone();
+    config.webhooks = options.webhooks.clone();
     if let Some(ttl) = options.session_ttl {
         config.officer_session_ttl = ttl;
         config.customer_session_ttl = ttl;

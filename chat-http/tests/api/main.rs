@@ -2,6 +2,8 @@
 //! file, driven by real HTTP and WebSocket clients (one test binary, so one link).
 
 mod helpers;
+#[path = "../support/receiver.rs"]
+mod receiver;
 #[path = "../support/server.rs"]
 mod server;
 
@@ -17,6 +19,7 @@ mod browser_customer;
 mod browser_files;
 mod browser_lifecycle;
 mod browser_routing;
+mod browser_webhooks;
 mod capacity;
 mod connections;
 mod crash;
@@ -36,4 +39,5 @@ mod robustness;
 mod routing;
 mod soak;
 mod upload_crash;
+mod webhooks;
 mod ws;

@@ -18,6 +18,8 @@
 //!   capacity held when both nodes assign at once.
 //! - `attachments`: a file uploaded through one node, announced on and downloaded
 //!   through the other (its bytes in the shared database).
+//! - `webhooks`: events made on both nodes delivered once each, in order per chat, to a
+//!   real receiver; a node killed mid-delivery hands its deliveries over.
 //! - `stale_reads`: a message, a login or a claim decided on a chat as read before the
 //!   other node changed it (a resolution, a transfer, a release).
 
@@ -37,6 +39,7 @@ mod rights;
 mod routing;
 mod stale_reads;
 mod traffic;
+mod webhooks;
 
 use chat_postgres::testing::TestDatabase;
 use server::{Api, Server};

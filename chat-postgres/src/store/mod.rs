@@ -12,6 +12,7 @@
 
 mod ops;
 mod rows;
+mod webhooks;
 
 use std::time::Duration;
 

@@ -12,9 +12,11 @@ use chatcore::{
     AttachmentId, Availability, BlobId, Chat, ChatId, ChatStatus, CustomerId, Message, Officer,
     OfficerId, SenderType, Store, StoreError, Timestamp,
 };
+use chatcore::webhooks::OutboxEvent;
 use deadpool_postgres::{GenericClient, Object};
 
 use super::PgStore;
+use super::webhooks::write_outbox;
 use super::rows::{
     SQL_ATTACHMENT, SQL_BLOB_IN_USE, SQL_CHAT_BY_CUSTOMER, SQL_CHAT_BY_ID, SQL_CUSTOMER_CHATS,
     SQL_ELIGIBLE_OFFICERS, SQL_ENTRIES, SQL_IDEMPOTENT_ORIGINAL, SQL_INSERT_CHAT,
@@ -96,11 +98,11 @@ impl Store for PgStore {
     }
 
     async fn get_or_create_chat(&self, new: &NewChat) -> StoreResult<(Chat, bool)> {
-        let client = self.client().await?;
+        let mut client = self.client().await?;
         // The open chat may be resolved between the conflict and the read that follows
         // (by another node): then there is room for a new one, so insert again.
         for _ in 0..RACE_RETRIES {
-            if let Some(found) = self.insert_or_find_chat(&client, new).await? {
+            if let Some(found) = self.insert_or_find_chat(&mut client, new).await? {
                 return Ok(found);
             }
         }
@@ -230,7 +232,10 @@ impl Store for PgStore {
         };
         let seq = i64::try_from(chat.last_seq)
             .map_err(|_| StoreError::backend("a seq beyond the column's range"))?;
-        insert_message(&tx, m, seq).await?;
+        let entry = m.clone().stored(chat.last_seq);
+        let events = OutboxEvent::for_transition(&chat, &entry);
+        // Sent together: the driver pipelines them on the transaction's connection.
+        tokio::try_join!(insert_message(&tx, m, seq), write_outbox(&tx, &events))?;
         if let Some(owner) = change.new_owner() {
             let st = tx
                 .prepare_cached("UPDATE officers SET last_assigned_at = $2 WHERE id = $1")
@@ -241,7 +246,6 @@ impl Store for PgStore {
                 .map_err(classify)?;
         }
         tx.commit().await.map_err(classify)?;
-        let entry = m.clone().stored(chat.last_seq);
         Ok(TransitionOutcome::Applied(chat, entry))
     }
 
@@ -287,9 +291,12 @@ impl Store for PgStore {
                 return Ok(AppendOutcome::Duplicate(original));
             }
         }
-        insert_message(&tx, m, seq).await?;
+        let stored = m.clone().stored(seq as u64);
+        let events = [OutboxEvent::new_message(&stored)];
+        // Sent together: the driver pipelines them on the transaction's connection.
+        tokio::try_join!(insert_message(&tx, m, seq), write_outbox(&tx, &events))?;
         tx.commit().await.map_err(classify)?;
-        Ok(AppendOutcome::Created(m.clone().stored(seq as u64)))
+        Ok(AppendOutcome::Created(stored))
     }
 
     async fn messages(&self, chat: &ChatId, page: &PageQuery) -> StoreResult<Vec<Message>> {
@@ -778,17 +785,16 @@ impl PgStore {
     /// the open chat that blocked the insert was resolved before it could be read.
     async fn insert_or_find_chat(
         &self,
-        client: &Object,
+        client: &mut Object,
         new: &NewChat,
     ) -> StoreResult<Option<(Chat, bool)>> {
         let status = new.status();
-        let st = client
-            .prepare_cached(SQL_INSERT_CHAT)
-            .await
-            .map_err(classify)?;
+        // The new chat and its webhook events in one transaction.
+        let tx = client.transaction().await.map_err(classify)?;
+        let st = tx.prepare_cached(SQL_INSERT_CHAT).await.map_err(classify)?;
         // ON CONFLICT waits for a concurrent insert of the same customer to commit, so
         // when nothing is inserted here the other chat is visible to the next statement.
-        let inserted = client
+        let inserted = tx
             .query_opt(
                 &st,
                 &[
@@ -803,8 +809,12 @@ impl PgStore {
             .await
             .map_err(classify)?;
         if let Some(row) = inserted {
-            return Ok(Some((chat_from_row(&row)?, true)));
+            let chat = chat_from_row(&row)?;
+            write_outbox(&tx, &[OutboxEvent::for_new_chat(&chat)]).await?;
+            tx.commit().await.map_err(classify)?;
+            return Ok(Some((chat, true)));
         }
+        tx.commit().await.map_err(classify)?;
         if let Some(name) = &new.customer_name {
             let st = client
                 .prepare_cached(SQL_RENAME_CUSTOMER)

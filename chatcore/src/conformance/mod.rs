@@ -28,6 +28,7 @@ mod marks;
 mod messages;
 mod routing;
 mod sessions;
+mod webhooks;
 
 use chats::*;
 use lifecycle::*;
@@ -35,6 +36,7 @@ use marks::*;
 use messages::*;
 use routing::*;
 use sessions::*;
+use webhooks::*;
 
 use crate::ids::{ChatId, CustomerId, MessageId, OfficerId};
 use crate::model::{
@@ -101,6 +103,9 @@ cases!(
     read_marks_only_move_forward_and_never_past_the_end,
     entries_are_read_by_chat_and_seq,
     ping_succeeds_on_an_open_store,
+    changes_write_their_webhook_events_in_the_same_operation,
+    lanes_are_claimed_by_one_claimant_in_order_and_leases_expire,
+    dead_deliveries_are_kept_retried_and_deleted_with_their_webhook,
 );
 
 /// Runs every case, each on a fresh store from `make_store`.

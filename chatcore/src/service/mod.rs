@@ -20,6 +20,7 @@ mod marks;
 mod messages;
 mod officers;
 mod sessions;
+mod webhooks;
 
 use std::fmt;
 use std::sync::Arc;
@@ -36,6 +37,7 @@ pub use marks::{ReadMark, TYPING_SHOWN_FOR};
 pub use messages::{MAX_CLIENT_MESSAGE_ID_LEN, MessagePage, SendMessage, Sent};
 pub use officers::{MAX_CAPACITY, Me, NewOfficer, OfficerSession};
 pub use sessions::{LiveSession, MAX_TOKEN_BYTES, SessionNotice};
+pub use webhooks::{FLAG_WEBHOOK_ID, MAX_DELIVERY_PAGE, NewWebhook, WebhookWorker};
 
 use crate::blob::BlobStore;
 use crate::bus::{Envelope, Event, EventBus, Topic};
@@ -49,6 +51,7 @@ use crate::model::Timestamp;
 #[cfg(feature = "sqlite")]
 use crate::store::SqliteStore;
 use crate::store::{SessionRecord, SessionSubject, Store};
+use crate::webhooks::WebhookSettings;
 
 /// Settings of a [`ChatService`]. Start from `ServiceConfig::default()` and set fields;
 /// new fields may be added in minor versions.
@@ -93,6 +96,9 @@ pub struct ServiceConfig {
     /// How attachments are taken and kept (size, types, pace, uploads at once, the
     /// sweep's grace). Default [`AttachmentSettings::default()`].
     pub attachments: AttachmentSettings,
+    /// How webhooks are delivered (timeouts, retries, concurrency, leases). Default
+    /// [`WebhookSettings::default()`].
+    pub webhooks: WebhookSettings,
     /// Where the service reads the time. Default: the system clock.
     pub clock: Arc<dyn Clock>,
 }
@@ -112,6 +118,7 @@ impl Default for ServiceConfig {
             assignment: Assignment::Manual,
             presence_ttl: Duration::from_secs(30),
             attachments: AttachmentSettings::default(),
+            webhooks: WebhookSettings::default(),
             clock: Arc::new(SystemClock),
         }
     }
@@ -146,6 +153,7 @@ impl fmt::Debug for ServiceConfig {
             .field("assignment", &self.assignment)
             .field("presence_ttl", &self.presence_ttl)
             .field("attachments", &self.attachments)
+            .field("webhooks", &self.webhooks)
             .finish_non_exhaustive()
     }
 }
@@ -185,6 +193,8 @@ struct Inner {
     /// Password hashes computed at once (each holds 19 MiB while it runs): as many as
     /// the machine has cores, so a crowd of logins queues instead of taking the memory.
     hashing: officers::Hashing,
+    /// Wakes this node's webhook worker when a change wrote to the outbox.
+    webhook_wake: tokio::sync::Notify,
 }
 
 impl Drop for Inner {
@@ -288,6 +298,7 @@ impl ChatService {
                 revocations: Arc::default(),
                 desk: Arc::default(),
                 hashing: officers::Hashing::new(officers::hashing_permits()),
+                webhook_wake: tokio::sync::Notify::new(),
             }),
         }
     }
@@ -364,6 +375,10 @@ impl ChatService {
     }
 
     fn publish(&self, topic: Topic, event: Event) {
+        // The events webhooks carry were written to the outbox with their change.
+        if matches!(event, Event::NewMessage { .. } | Event::ChatUpdated { .. }) {
+            self.inner.webhook_wake.notify_one();
+        }
         self.inner.bus.publish(Envelope::new(topic, event));
     }
 

@@ -16,6 +16,7 @@ use crate::blob::BlobId;
 use crate::ids::{AttachmentId, ChatId, CustomerId, OfficerId};
 use crate::model::{Availability, Chat, ChatStatus, Message, Officer, SenderType, Timestamp};
 use crate::store::OfficerUpdate;
+use crate::webhooks::OutboxEvent;
 
 /// An in-memory [`Store`].
 #[derive(Default)]
@@ -24,7 +25,7 @@ pub struct MemoryStore {
 }
 
 #[derive(Default)]
-struct State {
+pub(super) struct State {
     closed: bool,
     officers: HashMap<OfficerId, OfficerRecord>,
     chats: HashMap<ChatId, Chat>,
@@ -45,6 +46,8 @@ struct State {
     nodes: HashMap<String, Timestamp>,
     /// Each officer's last assignment.
     last_assigned: HashMap<OfficerId, Timestamp>,
+    /// The webhooks' outbox, written under the same lock as the changes it reports.
+    pub(super) outbox: super::memory_outbox::Outbox,
 }
 
 impl MemoryStore {
@@ -53,7 +56,7 @@ impl MemoryStore {
         Self::default()
     }
 
-    fn state(&self) -> StoreResult<MutexGuard<'_, State>> {
+    pub(super) fn state(&self) -> StoreResult<MutexGuard<'_, State>> {
         let guard = self
             .state
             .lock()
@@ -129,6 +132,7 @@ impl Store for MemoryStore {
         }
         s.by_customer.insert(chat.customer_id.clone(), chat.id);
         s.chats.insert(chat.id, chat.clone());
+        s.outbox.record(&[OutboxEvent::for_new_chat(&chat)]);
         Ok((chat, true))
     }
 
@@ -239,6 +243,8 @@ impl Store for MemoryStore {
         if let Some(owner) = change.new_owner() {
             s.last_assigned.insert(owner.clone(), m.created_at);
         }
+        s.outbox
+            .record(&OutboxEvent::for_transition(&stored, &entry));
         Ok(TransitionOutcome::Applied(stored, entry))
     }
 
@@ -284,6 +290,7 @@ impl Store for MemoryStore {
             chat.last_seq = stored.seq;
             chat.updated_at = stored.created_at;
         }
+        s.outbox.record(&[OutboxEvent::new_message(&stored)]);
         Ok(AppendOutcome::Created(stored))
     }
 

@@ -9,8 +9,10 @@
 
 mod codec;
 mod memory;
+mod memory_outbox;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+mod webhooks;
 
 use async_trait::async_trait;
 
@@ -19,6 +21,10 @@ pub use codec::{
     fill_page, read_mark_sql, seq_param,
 };
 pub use memory::MemoryStore;
+pub use webhooks::{
+    ClaimedLane, DeliveryQuery, LaneClaim, PendingDelivery, Settlement, WebhookRecord,
+    WebhookStore,
+};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{Durability, SQLITE_SCHEMA_VERSION, SqliteOptions, SqliteStore};
 
@@ -302,9 +308,11 @@ pub struct SessionRecord {
 /// Persistent state of the engine. Implementations must be safe to share across tasks and
 /// must make every write durable before returning `Ok` (an acknowledged write survives a
 /// crash of the process). `chatcore::conformance` holds the tests every implementation
-/// must pass.
+/// must pass. The webhooks' outbox ([`WebhookStore`]) is part of every store: its
+/// events are written by [`Store::transition`], [`Store::append_message`] and
+/// [`Store::get_or_create_chat`] (a new chat) in the change's own transaction.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: WebhookStore + Send + Sync + 'static {
     /// Inserts an officer; [`StoreError::Duplicate`] when the id exists.
     async fn create_officer(&self, officer: &OfficerRecord) -> StoreResult<()>;
 

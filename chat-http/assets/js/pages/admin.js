@@ -5,7 +5,8 @@
  * with their management: create, set a capacity or the server's default, disable and
  * enable. It stays live over the socket (`officers:all`): queue events and chat changes
  * re-read the queue and the officers (at most a few times a second), and an officer's
- * change updates their row in place. The token lives in sessionStorage only. Business
+ * change updates their row in place. The webhooks' pending and dead deliveries are read
+ * every few seconds, and dead ones can be retried. The token lives in sessionStorage only. Business
  * rules stay on the server: a refusal is shown in its words.
  */
 import * as api from '../api.js';
@@ -15,6 +16,7 @@ import { loginForm } from '../components/loginForm.js';
 import { officerForm } from '../components/officerForm.js';
 import { OfficerTable } from '../components/officerTable.js';
 import { QueueStats } from '../components/queueStats.js';
+import { WebhookTable } from '../components/webhookTable.js';
 import { adminRefusal } from '../refusals.js';
 import * as stored from '../session.js';
 import { ChatSocket } from '../socket.js';
@@ -24,6 +26,8 @@ const STORAGE_KEY = 'chat.admin';
 const root = /** @type {HTMLElement} */ (document.getElementById('app'));
 /** The least time between two reads of the same list, in ms. */
 const REFRESH_GAP = 300;
+/** How often the webhooks' backlog is read, in ms (deliveries are not pushed). */
+const WEBHOOKS_EVERY = 5000;
 
 /** @typedef {{ token: string }} Session */
 
@@ -155,6 +159,29 @@ function showConsole(session) {
     }
   }, REFRESH_GAP);
 
+  // Webhooks: read now and every few seconds; a retry reads again at once.
+  const hooks = new WebhookTable({
+    retry: async (webhookId) => {
+      try {
+        const { retried } = await api.retryWebhook(token, webhookId);
+        hooks.say(`${retried} dead ${retried === 1 ? 'delivery is' : 'deliveries are'} being sent again.`, true);
+      } catch (err) {
+        if (err instanceof api.ApiError && err.status === 401) return failed(err);
+        hooks.say(adminRefusal(err));
+      }
+      readWebhooks();
+    },
+  });
+  const readWebhooks = async () => {
+    if (!active) return;
+    try {
+      hooks.set(await api.webhooks(token));
+    } catch (err) {
+      failed(err);
+    }
+  };
+  const webhookTimer = setInterval(readWebhooks, WEBHOOKS_EVERY);
+
   const socket = new ChatSocket({
     token,
     onState: (state) => {
@@ -183,6 +210,7 @@ function showConsole(session) {
   /** @param {string} [text] */
   const signOut = (text) => {
     active = false;
+    clearInterval(webhookTimer);
     socket.close();
     stats.stop();
     stored.clear(STORAGE_KEY);
@@ -216,10 +244,12 @@ function showConsole(session) {
         officersNotice,
         h('div', { class: 'table-scroll' }, table.element),
       ),
+      hooks.element,
     ),
   );
   readQueue();
   readOfficers();
+  readWebhooks();
   socket.joinOfficers();
   socket.connect();
 }

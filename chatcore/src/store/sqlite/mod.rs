@@ -25,6 +25,7 @@ mod ops;
 mod pool;
 mod rows;
 mod schema;
+mod webhooks;
 mod writer;
 
 use std::path::Path;

@@ -15,6 +15,7 @@ use super::rows::{
     officer_from_row, sent_message,
 };
 use super::schema::schema_version;
+use super::webhooks::write_outbox;
 use crate::blob::BlobId;
 use crate::ids::{AttachmentId, ChatId, CustomerId, OfficerId};
 use crate::model::{Availability, Chat, ChatStatus, Message, Officer, SenderType, Timestamp};
@@ -24,6 +25,7 @@ use crate::store::{
     StoreError, StoreResult, TokenHash, Transition, TransitionOutcome, event_column, fill_page,
     read_mark_sql, seq_param,
 };
+use crate::webhooks::OutboxEvent;
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -103,6 +105,9 @@ impl Store for SqliteStore {
                 .prepare_cached(SQL_CHAT_BY_CUSTOMER)
                 .and_then(|mut st| st.query_row([new.customer_id.as_str()], chat_from_row))
                 .map_err(classify)?;
+            if inserted == 1 {
+                write_outbox(c, || vec![OutboxEvent::for_new_chat(&chat)])?;
+            }
             Ok((chat, inserted == 1))
         })
         .await
@@ -233,6 +238,7 @@ impl Store for SqliteStore {
                     .map_err(classify)?;
             }
             let entry = m.clone().stored(chat.last_seq);
+            write_outbox(c, || OutboxEvent::for_transition(&chat, &entry))?;
             Ok(TransitionOutcome::Applied(chat, entry))
         })
         .await
@@ -275,7 +281,9 @@ impl Store for SqliteStore {
                 };
             };
             insert_message(c, &m, seq)?;
-            Ok(AppendOutcome::Created(m.stored(seq as u64)))
+            let stored = m.stored(seq as u64);
+            write_outbox(c, || vec![OutboxEvent::new_message(&stored)])?;
+            Ok(AppendOutcome::Created(stored))
         })
         .await
     }

@@ -145,6 +145,45 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX messages_by_blob ON messages(attachment_sha256)
         WHERE attachment_sha256 IS NOT NULL;
     "#,
+    // v11: the webhooks' outbox (chatcore/src/store/webhooks.rs): the webhooks, one
+    // delivery per event per webhook (written in the change's own transaction), and one
+    // lane per (webhook, chat) with deliveries pending, claimed by a lease.
+    r#"
+    CREATE TABLE webhooks (
+        id          TEXT PRIMARY KEY,
+        url         TEXT NOT NULL,
+        secret      TEXT NOT NULL,
+        events      TEXT NOT NULL,
+        created_at  INTEGER NOT NULL
+    );
+    CREATE TABLE webhook_deliveries (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        webhook_id      TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+        chat_id         TEXT NOT NULL,
+        event_id        TEXT NOT NULL,
+        kind            TEXT NOT NULL,
+        body            TEXT NOT NULL,
+        created_at      INTEGER NOT NULL,
+        queued_at       INTEGER NOT NULL,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        last_error      TEXT,
+        last_attempt_at INTEGER,
+        dead            INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX webhook_deliveries_lane ON webhook_deliveries(webhook_id, chat_id, id)
+        WHERE dead = 0;
+    CREATE INDEX webhook_deliveries_dead ON webhook_deliveries(webhook_id, id)
+        WHERE dead = 1;
+    CREATE TABLE webhook_lanes (
+        webhook_id      TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+        chat_id         TEXT NOT NULL,
+        next_attempt_at INTEGER NOT NULL,
+        lease_until     INTEGER,
+        lease_token     TEXT,
+        PRIMARY KEY (webhook_id, chat_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX webhook_lanes_due ON webhook_lanes(next_attempt_at);
+    "#,
 ];
 
 /// The schema version (`PRAGMA user_version`) this build migrates SQLite files to.

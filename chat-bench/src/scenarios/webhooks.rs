@@ -1,0 +1,289 @@
+//! `webhooks`: what webhooks cost and how fast they go, against a receiver the bench
+//! runs on 127.0.0.1 (an axum server that answers 200 at once and checks each event's
+//! order in its chat). Three phases on the same server:
+//!
+//! 1. `sends off`: the `sends` load with no webhook configured;
+//! 2. `sends on`: a webhook to the receiver created (`POST /api/webhooks`, the admin),
+//!    the same load again, while the server delivers; then the time until every event
+//!    of the phase (each chat's creation and every message) has arrived;
+//! 3. `backlog`: the receiver refuses (503) while `--backlog` messages are sent, the
+//!    outbox holds them (`GET /api/webhooks` counts them pending), then it takes them
+//!    and the drain is timed: events delivered per second.
+//!
+//! Checks: every event arrives, once, in order per chat. The webhook is deleted at the
+//! end. Needs the admin token (given, or `--spawn`).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use futures_util::future::join_all;
+use serde_json::Value;
+
+use super::sends;
+use crate::api::{self, run_id};
+use crate::cli::{SendsArgs, WebhooksArgs};
+use crate::report::{Cell, LATENCY_COLUMNS, Scenario, latency_cells};
+use crate::target::Target;
+
+/// What the receiver saw.
+#[derive(Default)]
+struct Seen {
+    /// Times each event id arrived.
+    ids: HashMap<String, u32>,
+    /// Each chat's last position (see [`position`]).
+    last: HashMap<String, u64>,
+    out_of_order: u64,
+}
+
+/// An event's position in its chat: a message by its seq, a chat change just after the
+/// entry it follows.
+fn position(body: &Value) -> (String, u64) {
+    let data = &body["data"];
+    match data.get("message") {
+        Some(m) => (
+            m["chatId"].as_str().unwrap_or_default().to_string(),
+            m["seq"].as_u64().unwrap_or_default() * 2,
+        ),
+        None => (
+            data["chat"]["id"].as_str().unwrap_or_default().to_string(),
+            data["chat"]["lastSeq"].as_u64().unwrap_or_default() * 2 + 1,
+        ),
+    }
+}
+
+struct Receiver {
+    url: String,
+    seen: Arc<Mutex<Seen>>,
+    refusing: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Receiver {
+    async fn start() -> anyhow::Result<Self> {
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let refusing = Arc::new(AtomicBool::new(false));
+        let (s, r) = (seen.clone(), refusing.clone());
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |body: axum::body::Bytes| {
+                let (seen, refusing) = (s.clone(), r.clone());
+                async move {
+                    if refusing.load(Ordering::Acquire) {
+                        return axum::http::StatusCode::SERVICE_UNAVAILABLE;
+                    }
+                    let body: Value = serde_json::from_slice(&body).unwrap_or_default();
+                    let id = body["id"].as_str().unwrap_or_default().to_string();
+                    let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+                    let times = seen.ids.entry(id).or_default();
+                    *times += 1;
+                    if *times == 1 {
+                        let (chat, at) = position(&body);
+                        let last = seen.last.insert(chat, at).unwrap_or(0);
+                        if at <= last {
+                            seen.out_of_order += 1;
+                        }
+                    }
+                    axum::http::StatusCode::OK
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}/hook", listener.local_addr()?);
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self {
+            url,
+            seen,
+            refusing,
+            task,
+        })
+    }
+
+    fn distinct(&self) -> usize {
+        self.seen.lock().map_or(0, |s| s.ids.len())
+    }
+
+    /// Waits until `n` distinct events arrived (or `limit` passed); how long it took.
+    async fn wait_for(&self, n: usize, limit: Duration) -> Option<Duration> {
+        let start = Instant::now();
+        while self.distinct() < n {
+            if start.elapsed() > limit {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Some(start.elapsed())
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub(crate) async fn run(target: &Target, args: &WebhooksArgs) -> Scenario {
+    let mut columns = vec![
+        ("phase", "phase"),
+        ("acknowledged", "acked"),
+        ("perSecond", "req/s"),
+    ];
+    columns.extend(LATENCY_COLUMNS);
+    columns.push(("events", "events"));
+    columns.push(("deliveredPerSecond", "delivered/s"));
+    columns.push(("drainMs", "drain ms"));
+    let mut scenario = Scenario::new(
+        "webhooks",
+        "sends with webhooks off and on, and a backlog's drain, to a local receiver",
+        &columns,
+    );
+    if let Err(e) = phases(target, args, &mut scenario).await {
+        scenario.check("webhooks: run", false, format!("{e:#}"));
+    }
+    scenario
+}
+
+async fn phases(target: &Target, args: &WebhooksArgs, scenario: &mut Scenario) -> anyhow::Result<()> {
+    let receiver = Receiver::start().await.context("starting the receiver")?;
+    let sends = SendsArgs {
+        connections: vec![args.connections],
+        duration: args.duration,
+        warmup: args.warmup,
+        content_chars: args.content_chars,
+    };
+    let off = sends::level(&target.nodes, &sends, args.connections).await?;
+    let row = |name: &str, level: &sends::Level| {
+        let mut cells = vec![
+            Cell::Text(name.to_string()),
+            Cell::Int(level.measured),
+            Cell::Num(level.per_second, 0),
+        ];
+        cells.extend(latency_cells(&level.latencies.summary()));
+        cells
+    };
+    let mut cells = row("sends off", &off);
+    cells.extend([Cell::Text("-".into()), Cell::Text("-".into()), Cell::Text("-".into())]);
+    scenario.row(cells);
+
+    let admin = target.api.admin();
+    let secret = format!("bench-webhook-{}", run_id());
+    let webhook = admin
+        .create_webhook(&receiver.url, Some(&secret), None)
+        .await
+        .context("creating the webhook (needs the admin token)")?;
+    let result = on_and_backlog(target, args, scenario, &receiver, &sends, &row).await;
+    let _ = admin.delete_webhook(&webhook.webhook.id).await;
+    let on_per_second = result?;
+    let seen = receiver.seen.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+    let duplicates: u32 = seen.ids.values().map(|n| n - 1).sum();
+    scenario.check(
+        "webhooks: every event delivered once",
+        duplicates == 0,
+        format!("{} events, {duplicates} delivered twice", seen.ids.len()),
+    );
+    scenario.check(
+        "webhooks: in order per chat",
+        seen.out_of_order == 0,
+        format!("{} events out of order", seen.out_of_order),
+    );
+    scenario.note(format!(
+        "send throughput with webhooks on: {:.1}% of off ({:.0} vs {:.0} req/s; the \
+         issue's bar: within 15%); {} connections, {:.1}s measured per phase",
+        100.0 * on_per_second / off.per_second.max(1e-9),
+        on_per_second,
+        off.per_second,
+        args.connections,
+        args.duration.as_secs_f64()
+    ));
+    Ok(())
+}
+
+async fn on_and_backlog(
+    target: &Target,
+    args: &WebhooksArgs,
+    scenario: &mut Scenario,
+    receiver: &Receiver,
+    sends: &SendsArgs,
+    row: &dyn Fn(&str, &sends::Level) -> Vec<Cell>,
+) -> anyhow::Result<f64> {
+    let before = receiver.distinct();
+    let started = Instant::now();
+    let on = sends::level(&target.nodes, sends, args.connections).await?;
+    let sent_for = started.elapsed();
+    // Each chat's creation and every message of the phase.
+    let events = on.acked_total + args.connections;
+    let drain = receiver
+        .wait_for(before + events, args.drain_timeout)
+        .await
+        .context("not every event of the `sends on` phase arrived")?;
+    let mut cells = row("sends on", &on);
+    cells.extend([
+        Cell::Int(events as u64),
+        Cell::Num(events as f64 / (sent_for + drain).as_secs_f64(), 0),
+        Cell::Num(drain.as_secs_f64() * 1000.0, 0),
+    ]);
+    scenario.row(cells);
+
+    // The backlog: refused while it is written, then drained.
+    receiver.refusing.store(true, Ordering::Release);
+    let before = receiver.distinct();
+    let chats = args.connections.max(1);
+    let per_chat = args.backlog.div_ceil(chats);
+    let run = run_id();
+    let writers = (0..chats).map(|i| {
+        let api = target.nodes[i % target.nodes.len()].clone();
+        let customer = format!("bench-{run}-w{i}");
+        let padding = "x".repeat(args.content_chars);
+        async move {
+            let login = api.customer_login(&customer, None).await?;
+            let client = api.as_user(&login.token);
+            let chat = login.chat.id.to_string();
+            for n in 0..per_chat {
+                api::send(&client, &chat, &padding, &format!("b-{n}")).await?;
+            }
+            anyhow::Ok(())
+        }
+    });
+    for written in join_all(writers).await {
+        written?;
+    }
+    let backlog = chats * (1 + per_chat);
+    let admin = target.api.admin();
+    let deadline = Instant::now() + args.drain_timeout;
+    loop {
+        let pending: u64 = admin.webhooks().await?.iter().map(|w| w.pending).sum();
+        if pending as usize >= backlog {
+            break;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "only {pending} of {backlog} events pending");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    receiver.refusing.store(false, Ordering::Release);
+    let drain = receiver
+        .wait_for(before + backlog, args.drain_timeout)
+        .await
+        .context("the backlog did not drain")?;
+    scenario.row(vec![
+        Cell::Text("backlog".into()),
+        Cell::Text("-".into()),
+        Cell::Text("-".into()),
+        Cell::Text("-".into()),
+        Cell::Text("-".into()),
+        Cell::Text("-".into()),
+        Cell::Text("-".into()),
+        Cell::Text("-".into()),
+        Cell::Int(backlog as u64),
+        Cell::Num(backlog as f64 / drain.as_secs_f64().max(1e-9), 0),
+        Cell::Num(drain.as_secs_f64() * 1000.0, 0),
+    ]);
+    scenario.note(
+        "backlog: the receiver answers 503 while the messages are sent (the outbox holds \
+         them), then 200; drain = from then until the last one arrived (the first \
+         retries wait out their backoff, at most --webhook-backoff-max)",
+    );
+    Ok(on.per_second)
+}

@@ -1,0 +1,416 @@
+//! The webhooks' outbox on PostgreSQL: [`write_outbox`], which the change operations run
+//! inside their own transaction, and `impl WebhookStore for PgStore`.
+//!
+//! Several nodes share the tables. A claim takes due lanes with `FOR UPDATE SKIP
+//! LOCKED` and writes a lease (an expiry and a token) in the same statement, so each
+//! lane goes to one node; a node that dies leaves leases that expire, and the next
+//! claim after the expiry takes the lane over. A lane row is locked by every
+//! transaction that adds to it (`ON CONFLICT DO UPDATE`), and the release locks it
+//! before it looks for deliveries left, in a statement of its own: so a release cannot
+//! delete a lane an uncommitted event is being added to.
+
+use async_trait::async_trait;
+use chatcore::store::{
+    ClaimedLane, DeliveryQuery, LaneClaim, PendingDelivery, Settlement, StoreResult,
+    WebhookRecord, WebhookStore,
+};
+use chatcore::webhooks::{OutboxEvent, Webhook, WebhookDelivery, WebhookSecret};
+use chatcore::{StoreError, Timestamp};
+use deadpool_postgres::GenericClient;
+
+use super::PgStore;
+use crate::error::classify;
+
+/// Writes a change's events inside the caller's transaction: one delivery per webhook
+/// whose filter takes it, and its lane (locked until commit). With no webhook, each
+/// event costs one statement that inserts nothing.
+pub(super) async fn write_outbox(
+    tx: &impl GenericClient,
+    events: &[OutboxEvent],
+) -> StoreResult<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let st = tx
+        .prepare_cached(
+            "WITH d AS (
+                 INSERT INTO webhook_deliveries
+                     (webhook_id, chat_id, event_id, kind, body, created_at, queued_at)
+                 SELECT id, $1, $2, $3, $4, $5, $5 FROM webhooks
+                 WHERE events LIKE '% ' || $3 || ' %' ORDER BY id
+                 RETURNING webhook_id)
+             INSERT INTO webhook_lanes (webhook_id, chat_id, next_attempt_at, last_event_at)
+             SELECT DISTINCT webhook_id, $1, $5::BIGINT, $5::BIGINT FROM d ORDER BY webhook_id
+             ON CONFLICT (webhook_id, chat_id)
+                 DO UPDATE SET last_event_at = excluded.last_event_at",
+        )
+        .await
+        .map_err(classify)?;
+    for e in events {
+        tx.execute(
+            &st,
+            &[
+                &e.chat_id.to_string(),
+                &e.event_id,
+                &e.kind,
+                &e.body,
+                &e.created_at.unix_millis(),
+            ],
+        )
+        .await
+        .map_err(classify)?;
+    }
+    Ok(())
+}
+
+fn delivery_from_row(r: &tokio_postgres::Row) -> StoreResult<WebhookDelivery> {
+    let get = |e| classify(e);
+    let attempts: i32 = r.try_get(6).map_err(get)?;
+    let dead: bool = r.try_get(9).map_err(get)?;
+    Ok(WebhookDelivery {
+        id: r.try_get(0).map_err(get)?,
+        webhook_id: r.try_get(1).map_err(get)?,
+        event_id: r.try_get(2).map_err(get)?,
+        kind: r.try_get(3).map_err(get)?,
+        chat_id: r.try_get(4).map_err(get)?,
+        created_at: Timestamp::from_unix_millis(r.try_get(5).map_err(get)?),
+        attempts: u32::try_from(attempts).unwrap_or(0),
+        last_error: r.try_get(7).map_err(get)?,
+        last_attempt_at: r
+            .try_get::<_, Option<i64>>(8)
+            .map_err(get)?
+            .map(Timestamp::from_unix_millis),
+        state: if dead { "dead" } else { "pending" }.into(),
+    })
+}
+
+#[async_trait]
+impl WebhookStore for PgStore {
+    async fn put_webhook(&self, w: &WebhookRecord) -> StoreResult<()> {
+        let client = self.client().await?;
+        let st = client
+            .prepare_cached(
+                "INSERT INTO webhooks (id, url, secret, events, created_at)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (id) DO UPDATE SET url = excluded.url, secret = excluded.secret,
+                     events = excluded.events",
+            )
+            .await
+            .map_err(classify)?;
+        client
+            .execute(
+                &st,
+                &[
+                    &w.id,
+                    &w.url,
+                    &w.secret.expose(),
+                    &w.events_column(),
+                    &w.created_at.unix_millis(),
+                ],
+            )
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn webhooks(&self) -> StoreResult<Vec<Webhook>> {
+        let client = self.client().await?;
+        let st = client
+            .prepare_cached(
+                "SELECT w.id, w.url, w.events, w.created_at,
+                    (SELECT count(*) FROM webhook_deliveries d
+                     WHERE d.webhook_id = w.id AND NOT d.dead),
+                    (SELECT count(*) FROM webhook_deliveries d
+                     WHERE d.webhook_id = w.id AND d.dead)
+                 FROM webhooks w ORDER BY w.id",
+            )
+            .await
+            .map_err(classify)?;
+        let rows = client.query(&st, &[]).await.map_err(classify)?;
+        rows.iter()
+            .map(|r| {
+                let events: String = r.try_get(2).map_err(classify)?;
+                let pending: i64 = r.try_get(4).map_err(classify)?;
+                let dead: i64 = r.try_get(5).map_err(classify)?;
+                Ok(Webhook {
+                    id: r.try_get(0).map_err(classify)?,
+                    url: r.try_get(1).map_err(classify)?,
+                    events: WebhookRecord::events_from_column(&events),
+                    created_at: Timestamp::from_unix_millis(r.try_get(3).map_err(classify)?),
+                    pending: u64::try_from(pending).unwrap_or(0),
+                    dead: u64::try_from(dead).unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+
+    async fn delete_webhook(&self, id: &str) -> StoreResult<bool> {
+        let client = self.client().await?;
+        let st = client
+            .prepare_cached("DELETE FROM webhooks WHERE id = $1")
+            .await
+            .map_err(classify)?;
+        Ok(client.execute(&st, &[&id]).await.map_err(classify)? > 0)
+    }
+
+    async fn webhook_deliveries(&self, q: &DeliveryQuery) -> StoreResult<Vec<WebhookDelivery>> {
+        let client = self.client().await?;
+        let st = client
+            .prepare_cached(
+                "SELECT id, webhook_id, event_id, kind, chat_id, created_at, attempts,
+                        last_error, last_attempt_at, dead
+                 FROM webhook_deliveries
+                 WHERE dead = $1 AND id > $2 AND ($3::TEXT IS NULL OR webhook_id = $3)
+                 ORDER BY id LIMIT $4",
+            )
+            .await
+            .map_err(classify)?;
+        let rows = client
+            .query(
+                &st,
+                &[
+                    &q.dead,
+                    &q.after_id.unwrap_or(0),
+                    &q.webhook_id,
+                    &i64::from(q.limit),
+                ],
+            )
+            .await
+            .map_err(classify)?;
+        rows.iter().map(delivery_from_row).collect()
+    }
+
+    async fn retry_dead_deliveries(
+        &self,
+        webhook_id: Option<&str>,
+        delivery_id: Option<i64>,
+        now: Timestamp,
+    ) -> StoreResult<u64> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(classify)?;
+        let st = tx
+            .prepare_cached(
+                "WITH r AS (
+                     UPDATE webhook_deliveries SET dead = false, attempts = 0, queued_at = $3
+                     WHERE dead AND ($1::TEXT IS NULL OR webhook_id = $1)
+                       AND ($2::BIGINT IS NULL OR id = $2)
+                     RETURNING webhook_id, chat_id),
+                 l AS (
+                     INSERT INTO webhook_lanes (webhook_id, chat_id, next_attempt_at)
+                     SELECT DISTINCT webhook_id, chat_id, $3::BIGINT FROM r
+                     ORDER BY webhook_id, chat_id
+                     ON CONFLICT (webhook_id, chat_id) DO UPDATE SET next_attempt_at =
+                         LEAST(webhook_lanes.next_attempt_at, excluded.next_attempt_at))
+                 SELECT count(*) FROM r",
+            )
+            .await
+            .map_err(classify)?;
+        let retried: i64 = tx
+            .query_one(&st, &[&webhook_id, &delivery_id, &now.unix_millis()])
+            .await
+            .map_err(classify)?
+            .try_get(0)
+            .map_err(classify)?;
+        tx.commit().await.map_err(classify)?;
+        Ok(u64::try_from(retried).unwrap_or(0))
+    }
+
+    async fn claim_webhook_lanes(&self, claim: &LaneClaim) -> StoreResult<Vec<ClaimedLane>> {
+        let client = self.client().await?;
+        let st = client
+            .prepare_cached(
+                "UPDATE webhook_lanes l SET lease_until = $2, lease_token = $3
+                 FROM (SELECT webhook_id, chat_id FROM webhook_lanes
+                       WHERE next_attempt_at <= $1
+                         AND (lease_until IS NULL OR lease_until <= $1)
+                       ORDER BY next_attempt_at LIMIT $4
+                       FOR UPDATE SKIP LOCKED) due, webhooks w
+                 WHERE l.webhook_id = due.webhook_id AND l.chat_id = due.chat_id
+                   AND w.id = l.webhook_id
+                 RETURNING l.webhook_id, l.chat_id, w.url, w.secret",
+            )
+            .await
+            .map_err(classify)?;
+        let rows = client
+            .query(
+                &st,
+                &[
+                    &claim.now.unix_millis(),
+                    &claim.lease_until.unix_millis(),
+                    &claim.token,
+                    &i64::from(claim.lanes),
+                ],
+            )
+            .await
+            .map_err(classify)?;
+        let pending = client
+            .prepare_cached(
+                "SELECT id, event_id, kind, body, queued_at, attempts FROM webhook_deliveries
+                 WHERE webhook_id = $1 AND chat_id = $2 AND NOT dead ORDER BY id LIMIT $3",
+            )
+            .await
+            .map_err(classify)?;
+        let mut lanes = Vec::with_capacity(rows.len());
+        for row in rows {
+            let webhook_id: String = row.try_get(0).map_err(classify)?;
+            let chat_id: String = row.try_get(1).map_err(classify)?;
+            let secret: String = row.try_get(3).map_err(classify)?;
+            let deliveries = client
+                .query(&pending, &[&webhook_id, &chat_id, &i64::from(claim.batch)])
+                .await
+                .map_err(classify)?
+                .iter()
+                .map(|r| {
+                    let attempts: i32 = r.try_get(5).map_err(classify)?;
+                    Ok(PendingDelivery {
+                        id: r.try_get(0).map_err(classify)?,
+                        event_id: r.try_get(1).map_err(classify)?,
+                        kind: r.try_get(2).map_err(classify)?,
+                        body: r.try_get(3).map_err(classify)?,
+                        queued_at: Timestamp::from_unix_millis(r.try_get(4).map_err(classify)?),
+                        attempts: u32::try_from(attempts).unwrap_or(0),
+                    })
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
+            lanes.push(ClaimedLane {
+                webhook_id,
+                chat_id,
+                url: row.try_get(2).map_err(classify)?,
+                secret: WebhookSecret::new(secret)
+                    .map_err(|_| StoreError::backend("a malformed webhook secret"))?,
+                deliveries,
+            });
+        }
+        Ok(lanes)
+    }
+
+    async fn settle_delivery(
+        &self,
+        webhook_id: &str,
+        chat_id: &str,
+        token: &str,
+        delivery: i64,
+        settlement: &Settlement,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(classify)?;
+        let (error, dead, lease_until, retry_at) = match settlement {
+            Settlement::Delivered { lease_until } => {
+                let st = tx
+                    .prepare_cached("DELETE FROM webhook_deliveries WHERE id = $1")
+                    .await
+                    .map_err(classify)?;
+                tx.execute(&st, &[&delivery]).await.map_err(classify)?;
+                (None, false, Some(*lease_until), None)
+            }
+            Settlement::Retry { error, at } => (Some(error), false, None, Some(*at)),
+            Settlement::Dead { error, lease_until } => (Some(error), true, Some(*lease_until), None),
+        };
+        if let Some(error) = error {
+            let st = tx
+                .prepare_cached(
+                    "UPDATE webhook_deliveries SET attempts = attempts + 1, last_error = $2,
+                         last_attempt_at = $3, dead = $4 WHERE id = $1",
+                )
+                .await
+                .map_err(classify)?;
+            tx.execute(&st, &[&delivery, error, &now.unix_millis(), &dead])
+                .await
+                .map_err(classify)?;
+        }
+        let st = tx
+            .prepare_cached(
+                "UPDATE webhook_lanes SET
+                     lease_until = $4::BIGINT,
+                     lease_token = CASE WHEN $4::BIGINT IS NULL THEN NULL ELSE lease_token END,
+                     next_attempt_at = coalesce($5::BIGINT, next_attempt_at)
+                 WHERE webhook_id = $1 AND chat_id = $2 AND lease_token = $3",
+            )
+            .await
+            .map_err(classify)?;
+        let held = tx
+            .execute(
+                &st,
+                &[
+                    &webhook_id,
+                    &chat_id,
+                    &token,
+                    &lease_until.map(Timestamp::unix_millis),
+                    &retry_at.map(Timestamp::unix_millis),
+                ],
+            )
+            .await
+            .map_err(classify)?
+            == 1;
+        tx.commit().await.map_err(classify)?;
+        Ok(held)
+    }
+
+    async fn release_webhook_leases(&self) -> StoreResult<u64> {
+        let client = self.client().await?;
+        let st = client
+            .prepare_cached(
+                "UPDATE webhook_lanes SET lease_until = NULL, lease_token = NULL
+                 WHERE lease_token IS NOT NULL",
+            )
+            .await
+            .map_err(classify)?;
+        client.execute(&st, &[]).await.map_err(classify)
+    }
+
+    async fn release_webhook_lane(
+        &self,
+        webhook_id: &str,
+        chat_id: &str,
+        token: &str,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(classify)?;
+        // The lock first: a transaction adding an event to this lane holds it until
+        // it commits, and the look for deliveries below (a statement of its own, so a
+        // snapshot taken after the lock) then sees that event.
+        let st = tx
+            .prepare_cached(
+                "SELECT 1 FROM webhook_lanes WHERE webhook_id = $1 AND chat_id = $2
+                 AND lease_token = $3 FOR UPDATE",
+            )
+            .await
+            .map_err(classify)?;
+        if tx
+            .query_opt(&st, &[&webhook_id, &chat_id, &token])
+            .await
+            .map_err(classify)?
+            .is_none()
+        {
+            return Ok(());
+        }
+        let st = tx
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM webhook_deliveries
+                 WHERE webhook_id = $1 AND chat_id = $2 AND NOT dead)",
+            )
+            .await
+            .map_err(classify)?;
+        let left: bool = tx
+            .query_one(&st, &[&webhook_id, &chat_id])
+            .await
+            .map_err(classify)?
+            .try_get(0)
+            .map_err(classify)?;
+        let sql = if left {
+            "UPDATE webhook_lanes SET lease_until = NULL, lease_token = NULL,
+                 next_attempt_at = $3 WHERE webhook_id = $1 AND chat_id = $2"
+        } else {
+            "DELETE FROM webhook_lanes WHERE webhook_id = $1 AND chat_id = $2
+             AND $3::BIGINT IS NOT NULL"
+        };
+        let st = tx.prepare_cached(sql).await.map_err(classify)?;
+        tx.execute(&st, &[&webhook_id, &chat_id, &now.unix_millis()])
+            .await
+            .map_err(classify)?;
+        tx.commit().await.map_err(classify)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,341 @@
+//! Cases on the webhooks' outbox: events written by the change operations themselves
+//! (and only for changes that happened), each webhook's filter, lanes claimed by one
+//! claimant at a time in order, leases that expire and are taken over, settlements,
+//! dead deliveries retried, a webhook deleted with its deliveries.
+
+use super::*;
+use crate::store::{DeliveryQuery, LaneClaim, Settlement, WebhookRecord};
+use crate::webhooks::WebhookSecret;
+
+fn hook(id: &str, events: &[&str]) -> WebhookRecord {
+    WebhookRecord {
+        id: id.to_string(),
+        url: format!("http://receiver.test/{id}"),
+        secret: WebhookSecret::new(format!("secret-of-{id}-0123456789")).expect("secret"),
+        events: events.iter().map(|e| e.to_string()).collect(),
+        created_at: t(0),
+    }
+}
+
+fn claim_at(now: i64, token: &str, lanes: u32) -> LaneClaim {
+    LaneClaim {
+        now: t(now),
+        lease_until: t(now + 60_000),
+        token: token.to_string(),
+        lanes,
+        batch: 100,
+    }
+}
+
+async fn pending(store: &Arc<dyn Store>, webhook: &str) -> Vec<crate::webhooks::WebhookDelivery> {
+    store
+        .webhook_deliveries(&DeliveryQuery {
+            webhook_id: Some(webhook.to_string()),
+            dead: false,
+            after_id: None,
+            limit: 1000,
+        })
+        .await
+        .expect("deliveries")
+}
+
+pub(super) async fn changes_write_their_webhook_events_in_the_same_operation(
+    store: Arc<dyn Store>,
+) {
+    // No webhook: changes write nothing.
+    let before = add_chat(&store, "early", 0).await;
+    append(&store, msg(before, SenderType::Customer, "early", "hi", None)).await;
+    store
+        .put_webhook(&hook("all", &["chat_updated", "new_message"]))
+        .await
+        .expect("put");
+    store
+        .put_webhook(&hook("messages", &["new_message"]))
+        .await
+        .expect("put");
+    assert!(pending(&store, "all").await.is_empty());
+    let officer = add_officer(&store, "amy").await;
+    let chat = add_chat(&store, "c1", 1).await;
+    let kinds = |d: &[crate::webhooks::WebhookDelivery]| -> Vec<String> {
+        d.iter().map(|d| d.kind.clone()).collect()
+    };
+    assert_eq!(kinds(&pending(&store, "all").await), ["chat_updated"]);
+    assert!(pending(&store, "messages").await.is_empty());
+    // A login that finds the open chat writes nothing.
+    let (_, created) = store
+        .get_or_create_chat(&NewChat {
+            id: ChatId::new(),
+            customer_id: cid("c1"),
+            customer_name: None,
+            assigned_officer_id: None,
+            created_at: t(2),
+        })
+        .await
+        .expect("login");
+    assert!(!created);
+    append(&store, msg(chat, SenderType::Customer, "c1", "hello", Some("k1"))).await;
+    // A repeated key stores nothing and writes nothing.
+    append(&store, msg(chat, SenderType::Customer, "c1", "hello", Some("k1"))).await;
+    assert!(matches!(claim(&store, chat, &officer, 3).await, TransitionOutcome::Applied(..)));
+    // A stale change writes nothing.
+    assert!(matches!(claim(&store, chat, &officer, 4).await, TransitionOutcome::Stale(_)));
+    let all = pending(&store, "all").await;
+    assert_eq!(
+        kinds(&all),
+        ["chat_updated", "new_message", "new_message", "chat_updated"]
+    );
+    assert_eq!(kinds(&pending(&store, "messages").await), ["new_message", "new_message"]);
+    assert!(all.iter().all(|d| d.chat_id == chat.to_string()));
+    assert!(all.windows(2).all(|w| w[0].id < w[1].id), "ids grow in write order");
+    let ids: std::collections::HashSet<_> = all.iter().map(|d| &d.event_id).collect();
+    assert_eq!(ids.len(), all.len(), "one event id per event");
+    // The bodies are the events: claim the lane and read them.
+    let lanes = store
+        .claim_webhook_lanes(&claim_at(10, "tok", 10))
+        .await
+        .expect("claim");
+    let lane = lanes.iter().find(|l| l.webhook_id == "all").expect("the lane");
+    assert_eq!(lane.url, "http://receiver.test/all");
+    assert_eq!(lane.secret.expose(), "secret-of-all-0123456789");
+    let bodies: Vec<serde_json::Value> = lane
+        .deliveries
+        .iter()
+        .map(|d| serde_json::from_str(&d.body).expect("JSON body"))
+        .collect();
+    assert_eq!(bodies[0]["type"], "chat_updated");
+    assert_eq!(bodies[0]["data"]["change"], "created");
+    assert_eq!(bodies[0]["data"]["chat"]["id"], chat.to_string());
+    assert_eq!(bodies[1]["data"]["message"]["content"], "hello");
+    assert_eq!(bodies[1]["data"]["message"]["seq"], 1);
+    assert_eq!(bodies[2]["data"]["message"]["senderType"], "system");
+    assert_eq!(bodies[3]["data"]["change"], "claimed");
+    assert_eq!(bodies[3]["data"]["chat"]["assignedOfficerId"], "amy");
+    assert_eq!(bodies[3]["data"]["chat"]["lastSeq"], 2);
+    for (body, d) in bodies.iter().zip(&lane.deliveries) {
+        assert_eq!(body["id"], d.event_id);
+        assert_eq!(body["type"], d.kind);
+    }
+}
+
+pub(super) async fn lanes_are_claimed_by_one_claimant_in_order_and_leases_expire(
+    store: Arc<dyn Store>,
+) {
+    store
+        .put_webhook(&hook("w", &["new_message"]))
+        .await
+        .expect("put");
+    let chats = [add_chat(&store, "a", 0).await, add_chat(&store, "b", 0).await];
+    for chat in chats {
+        for text in ["1", "2", "3"] {
+            append(&store, msg(chat, SenderType::Customer, "x", text, None)).await;
+        }
+    }
+    // Two claimants at once: each lane goes to one of them.
+    let (first, second) = tokio::join!(
+        store.claim_webhook_lanes(&claim_at(10, "one", 10)),
+        store.claim_webhook_lanes(&claim_at(10, "two", 10)),
+    );
+    let (first, second) = (first.expect("claim"), second.expect("claim"));
+    assert_eq!(first.len() + second.len(), 2, "{first:?} {second:?}");
+    let mut lanes = first.into_iter().map(|l| ("one", l)).collect::<Vec<_>>();
+    lanes.extend(second.into_iter().map(|l| ("two", l)));
+    for (_, lane) in &lanes {
+        let texts: Vec<String> = lane
+            .deliveries
+            .iter()
+            .map(|d| {
+                let body: serde_json::Value = serde_json::from_str(&d.body).unwrap();
+                body["data"]["message"]["content"].as_str().unwrap().to_string()
+            })
+            .collect();
+        assert_eq!(texts, ["1", "2", "3"], "a lane's events in order");
+    }
+    // Held: nobody else gets them before the lease ends.
+    let again = store
+        .claim_webhook_lanes(&claim_at(20, "three", 10))
+        .await
+        .expect("claim");
+    assert!(again.is_empty(), "{again:?}");
+    let (token, lane) = &lanes[0];
+    // Delivered: the row goes, the lease holds.
+    let held = store
+        .settle_delivery(
+            &lane.webhook_id,
+            &lane.chat_id,
+            token,
+            lane.deliveries[0].id,
+            &Settlement::Delivered {
+                lease_until: t(60_000),
+            },
+            t(21),
+        )
+        .await
+        .expect("settle");
+    assert!(held);
+    // A claimant whose lease was taken over learns it.
+    let (other_token, other) = &lanes[1];
+    let taken = store
+        .claim_webhook_lanes(&claim_at(70_011, "four", 10))
+        .await
+        .expect("claim after the leases");
+    assert_eq!(taken.len(), 2, "expired leases are taken over");
+    let resumed = taken
+        .iter()
+        .find(|l| l.chat_id == lane.chat_id)
+        .expect("the first lane");
+    assert_eq!(resumed.deliveries.len(), 2, "what was delivered is gone");
+    let lost = store
+        .settle_delivery(
+            &other.webhook_id,
+            &other.chat_id,
+            other_token,
+            other.deliveries[0].id,
+            &Settlement::Delivered {
+                lease_until: t(80_000),
+            },
+            t(70_012),
+        )
+        .await
+        .expect("settle");
+    assert!(!lost, "the old claimant no longer holds the lane");
+    // A failure: the lane waits until its retry, its lease given up.
+    let failed = store
+        .settle_delivery(
+            &resumed.webhook_id,
+            &resumed.chat_id,
+            "four",
+            resumed.deliveries[0].id,
+            &Settlement::Retry {
+                error: "HTTP 500".into(),
+                at: t(90_000),
+            },
+            t(70_013),
+        )
+        .await
+        .expect("settle");
+    assert!(failed);
+    let listed = pending(&store, "w").await;
+    let head = listed
+        .iter()
+        .find(|d| d.id == resumed.deliveries[0].id)
+        .expect("still pending");
+    assert_eq!((head.attempts, head.last_error.as_deref()), (1, Some("HTTP 500")));
+    let early = store
+        .claim_webhook_lanes(&claim_at(80_000, "five", 10))
+        .await
+        .expect("claim");
+    assert!(early.iter().all(|l| l.chat_id != resumed.chat_id), "not before its retry");
+    let due = store
+        .claim_webhook_lanes(&claim_at(90_000, "six", 10))
+        .await
+        .expect("claim");
+    assert!(due.iter().any(|l| l.chat_id == resumed.chat_id), "due at its retry");
+}
+
+pub(super) async fn dead_deliveries_are_kept_retried_and_deleted_with_their_webhook(
+    store: Arc<dyn Store>,
+) {
+    store
+        .put_webhook(&hook("w", &["new_message"]))
+        .await
+        .expect("put");
+    let chat = add_chat(&store, "a", 0).await;
+    for text in ["1", "2"] {
+        append(&store, msg(chat, SenderType::Customer, "x", text, None)).await;
+    }
+    let lane = store
+        .claim_webhook_lanes(&claim_at(10, "tok", 1))
+        .await
+        .expect("claim")
+        .pop()
+        .expect("a lane");
+    let first = lane.deliveries[0].id;
+    let held = store
+        .settle_delivery(
+            "w",
+            &lane.chat_id,
+            "tok",
+            first,
+            &Settlement::Dead {
+                error: "timed out".into(),
+                lease_until: t(60_000),
+            },
+            t(11),
+        )
+        .await
+        .expect("settle");
+    assert!(held);
+    store
+        .settle_delivery(
+            "w",
+            &lane.chat_id,
+            "tok",
+            lane.deliveries[1].id,
+            &Settlement::Delivered {
+                lease_until: t(60_000),
+            },
+            t(12),
+        )
+        .await
+        .expect("settle");
+    store
+        .release_webhook_lane("w", &lane.chat_id, "tok", t(13))
+        .await
+        .expect("release");
+    let hooks = store.webhooks().await.expect("list");
+    assert_eq!((hooks[0].pending, hooks[0].dead), (0, 1));
+    assert!(
+        store
+            .claim_webhook_lanes(&claim_at(14, "x", 10))
+            .await
+            .expect("claim")
+            .is_empty(),
+        "an emptied lane is gone"
+    );
+    let dead = store
+        .webhook_deliveries(&DeliveryQuery {
+            webhook_id: None,
+            dead: true,
+            after_id: None,
+            limit: 10,
+        })
+        .await
+        .expect("dead");
+    assert_eq!(dead.len(), 1);
+    assert_eq!((dead[0].state.as_str(), dead[0].attempts), ("dead", 1));
+    assert_eq!(dead[0].last_error.as_deref(), Some("timed out"));
+    // Retried: pending again, with a fresh period, due now.
+    assert_eq!(
+        store
+            .retry_dead_deliveries(Some("w"), None, t(20))
+            .await
+            .expect("retry"),
+        1
+    );
+    let lanes = store
+        .claim_webhook_lanes(&claim_at(20, "y", 10))
+        .await
+        .expect("claim");
+    assert_eq!(lanes.len(), 1);
+    assert_eq!(lanes[0].deliveries[0].id, first);
+    assert_eq!(lanes[0].deliveries[0].queued_at, t(20));
+    assert_eq!(lanes[0].deliveries[0].attempts, 0);
+    // Replaced by id: same deliveries, new url.
+    let mut moved = hook("w", &["new_message"]);
+    moved.url = "http://elsewhere.test/".into();
+    store.put_webhook(&moved).await.expect("put");
+    let hooks = store.webhooks().await.expect("list");
+    assert_eq!((hooks.len(), hooks[0].url.as_str(), hooks[0].pending), (1, "http://elsewhere.test/", 1));
+    assert!(store.delete_webhook("w").await.expect("delete"));
+    assert!(!store.delete_webhook("w").await.expect("delete again"));
+    assert!(store.webhooks().await.expect("list").is_empty());
+    assert!(pending(&store, "w").await.is_empty());
+    append(&store, msg(chat, SenderType::Customer, "x", "3", None)).await;
+    assert!(
+        store
+            .claim_webhook_lanes(&claim_at(30, "z", 10))
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+}

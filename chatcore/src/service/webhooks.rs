@@ -1,0 +1,390 @@
+//! Webhooks in the service: the admin's operations (create, list, delete, deliveries,
+//! retry of dead ones) and the delivery worker ([`ChatService::start_webhooks`]).
+//!
+//! The worker reads the outbox, never the bus: an event exists once its change is
+//! committed (the store wrote both in one transaction), whatever happens to this
+//! process after. It claims lanes (one webhook, one chat) under a lease, sends each
+//! lane's events one at a time in order through a [`WebhookSender`], and records each
+//! outcome before the next: delivered (the row goes), failed (the lane waits out an
+//! exponential backoff with jitter; other lanes go on), or failed past the retry period
+//! (dead; the lane goes on with its next event). At most `concurrency` lanes are in
+//! flight, each holding at most `batch` events, so memory does not grow with the
+//! backlog, which stays on disk. This node's own changes wake it at once; a poll finds
+//! other nodes' changes and retries coming due.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::ChatService;
+use crate::error::{Error, Result};
+use crate::identity::Actor;
+use crate::policy;
+use crate::store::{ClaimedLane, DeliveryQuery, LaneClaim, Settlement, WebhookRecord};
+use crate::webhooks::{
+    CreatedWebhook, Webhook, WebhookDelivery, WebhookRequest, WebhookResponse, WebhookSecret,
+    WebhookSender, backoff, check_url, parse_events, signature,
+};
+
+/// The id of the webhook `--webhook-url` configures.
+pub const FLAG_WEBHOOK_ID: &str = "flag";
+
+/// The shortest time between two claims (a burst of changes wakes the worker once).
+const CLAIM_GAP: Duration = Duration::from_millis(5);
+/// How often the backlog's gauges are read from the store.
+const GAUGE_EVERY: Duration = Duration::from_secs(5);
+/// Most deliveries in one listing.
+pub const MAX_DELIVERY_PAGE: u32 = 1000;
+
+/// Input of [`ChatService::create_webhook`].
+#[derive(Debug, Clone, Default)]
+pub struct NewWebhook {
+    /// Where to POST events (`http://...`).
+    pub url: String,
+    /// The signing secret; `None`: a random one, returned once.
+    pub secret: Option<String>,
+    /// The events it receives (`None` or empty: all).
+    pub events: Option<Vec<String>>,
+}
+
+/// The running delivery worker; [`WebhookWorker::stop`] ends it.
+pub struct WebhookWorker {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl WebhookWorker {
+    /// Stops claiming, waits for the requests in flight (each bounded by the timeout),
+    /// and ends. What was not settled is sent again later: by this process after a
+    /// restart, or by another node once the lease expires.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+impl ChatService {
+    fn webhook_record(
+        &self,
+        id: String,
+        url: String,
+        secret: WebhookSecret,
+        events: Option<&[String]>,
+    ) -> Result<WebhookRecord> {
+        check_url(&url, &self.config().webhooks.schemes)?;
+        Ok(WebhookRecord {
+            id,
+            url,
+            secret,
+            events: parse_events(events)?,
+            created_at: self.now(),
+        })
+    }
+
+    /// Creates a webhook (the admin only): every later event its filter takes is
+    /// delivered to it. Answers the secret this once.
+    pub async fn create_webhook(&self, actor: &Actor, new: NewWebhook) -> Result<CreatedWebhook> {
+        policy::manage_webhooks(actor)?;
+        let secret = match new.secret {
+            Some(secret) => WebhookSecret::new(secret)?,
+            None => WebhookSecret::generate(),
+        };
+        let id = uuid::Uuid::now_v7().to_string();
+        let record = self.webhook_record(id, new.url, secret, new.events.as_deref())?;
+        self.inner.store.put_webhook(&record).await?;
+        tracing::info!(webhook = %record.id, events = ?record.events, "webhook created");
+        Ok(CreatedWebhook {
+            webhook: Webhook {
+                id: record.id,
+                url: record.url,
+                events: record.events,
+                created_at: record.created_at,
+                pending: 0,
+                dead: 0,
+            },
+            secret: record.secret.expose().to_string(),
+        })
+    }
+
+    /// Sets the webhook of the server's flags (`--webhook-url`, `--webhook-secret`),
+    /// id [`FLAG_WEBHOOK_ID`]: created, or its url, secret and filter replaced (its
+    /// deliveries stay). Every node started with the same flags sets the same one.
+    pub async fn set_flag_webhook(
+        &self,
+        actor: &Actor,
+        url: String,
+        secret: String,
+        events: Option<Vec<String>>,
+    ) -> Result<Webhook> {
+        policy::manage_webhooks(actor)?;
+        let secret = WebhookSecret::new(secret)?;
+        let record =
+            self.webhook_record(FLAG_WEBHOOK_ID.into(), url, secret, events.as_deref())?;
+        self.inner.store.put_webhook(&record).await?;
+        self.webhook(actor, FLAG_WEBHOOK_ID).await
+    }
+
+    /// Every webhook with its pending and dead deliveries (never a secret).
+    pub async fn webhooks(&self, actor: &Actor) -> Result<Vec<Webhook>> {
+        policy::manage_webhooks(actor)?;
+        Ok(self.inner.store.webhooks().await?)
+    }
+
+    /// One webhook ([`Error::WebhookNotFound`] when none has that id).
+    pub async fn webhook(&self, actor: &Actor, id: &str) -> Result<Webhook> {
+        self.webhooks(actor)
+            .await?
+            .into_iter()
+            .find(|w| w.id == id)
+            .ok_or(Error::WebhookNotFound)
+    }
+
+    /// Deletes a webhook and its deliveries, pending and dead.
+    pub async fn delete_webhook(&self, actor: &Actor, id: &str) -> Result<()> {
+        policy::manage_webhooks(actor)?;
+        if !self.inner.store.delete_webhook(id).await? {
+            return Err(Error::WebhookNotFound);
+        }
+        tracing::info!(webhook = %id, "webhook deleted");
+        Ok(())
+    }
+
+    /// Pending or dead deliveries, oldest first: of one webhook or all, after a
+    /// delivery id, at most `limit` (1 to [`MAX_DELIVERY_PAGE`]).
+    pub async fn webhook_deliveries(
+        &self,
+        actor: &Actor,
+        query: DeliveryQuery,
+    ) -> Result<Vec<WebhookDelivery>> {
+        policy::manage_webhooks(actor)?;
+        if !(1..=MAX_DELIVERY_PAGE).contains(&query.limit) {
+            return Err(Error::InvalidParameter {
+                name: "limit",
+                reason: format!("must be 1 to {MAX_DELIVERY_PAGE}"),
+            });
+        }
+        if let Some(id) = &query.webhook_id {
+            self.webhook(actor, id).await?;
+        }
+        Ok(self.inner.store.webhook_deliveries(&query).await?)
+    }
+
+    /// Makes dead deliveries pending again, due now, with a fresh retry period: all of
+    /// them, one webhook's, or one delivery. Returns how many.
+    /// [`Error::WebhookNotFound`] for a webhook that does not exist, or one delivery
+    /// that is not dead.
+    pub async fn retry_webhook_deliveries(
+        &self,
+        actor: &Actor,
+        webhook_id: Option<&str>,
+        delivery_id: Option<i64>,
+    ) -> Result<u64> {
+        policy::manage_webhooks(actor)?;
+        if let Some(id) = webhook_id {
+            self.webhook(actor, id).await?;
+        }
+        let retried = self
+            .inner
+            .store
+            .retry_dead_deliveries(webhook_id, delivery_id, self.now())
+            .await?;
+        if delivery_id.is_some() && retried == 0 {
+            return Err(Error::WebhookNotFound);
+        }
+        if retried > 0 {
+            tracing::info!(retried, webhook = ?webhook_id, "dead webhook deliveries retried");
+            self.inner.webhook_wake.notify_one();
+        }
+        Ok(retried)
+    }
+
+    /// Starts this node's delivery worker, sending through `sender`. Start one per
+    /// service; stop it before closing the store.
+    pub fn start_webhooks(&self, sender: Arc<dyn WebhookSender>) -> WebhookWorker {
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(work(self.clone(), sender, stopped));
+        WebhookWorker { stop, task }
+    }
+}
+
+async fn work(service: ChatService, sender: Arc<dyn WebhookSender>, mut stop: watch::Receiver<bool>) {
+    let settings = service.config().webhooks.clone();
+    if settings.single_node {
+        match service.inner.store.release_webhook_leases().await {
+            Ok(0) => {}
+            Ok(held) => tracing::info!(held, "webhook deliveries of a previous run taken over"),
+            Err(e) => tracing::warn!(error = %e, "cannot take over the webhooks' leases"),
+        }
+    }
+    let mut running: JoinSet<()> = JoinSet::new();
+    let mut gauges_read: Option<Instant> = None;
+    let mut failing = false;
+    loop {
+        let free = settings.concurrency.saturating_sub(running.len());
+        if free > 0 {
+            let now = service.now();
+            let claim = LaneClaim {
+                now,
+                lease_until: now.plus(settings.lease),
+                token: uuid::Uuid::now_v7().to_string(),
+                lanes: u32::try_from(free).unwrap_or(u32::MAX),
+                batch: settings.batch.max(1),
+            };
+            match service.inner.store.claim_webhook_lanes(&claim).await {
+                Ok(lanes) => {
+                    failing = false;
+                    for lane in lanes {
+                        running.spawn(deliver_lane(
+                            service.clone(),
+                            sender.clone(),
+                            lane,
+                            claim.token.clone(),
+                        ));
+                    }
+                }
+                Err(e) => {
+                    // Said once per outage, not once per poll.
+                    if !failing {
+                        tracing::warn!(error = %e, "cannot read the webhooks' outbox");
+                    }
+                    failing = true;
+                }
+            }
+        }
+        if gauges_read.is_none_or(|at| at.elapsed() >= GAUGE_EVERY) {
+            gauges_read = Some(Instant::now());
+            if let Ok(webhooks) = service.inner.store.webhooks().await {
+                let pending: u64 = webhooks.iter().map(|w| w.pending).sum();
+                let dead: u64 = webhooks.iter().map(|w| w.dead).sum();
+                metrics::gauge!("chat_webhook_deliveries_pending").set(pending as f64);
+                metrics::gauge!("chat_webhook_deliveries_dead").set(dead as f64);
+            }
+        }
+        let full = running.len() >= settings.concurrency;
+        tokio::select! {
+            _ = stop.changed() => break,
+            Some(_) = running.join_next(), if !running.is_empty() => {}
+            _ = service.inner.webhook_wake.notified(), if !full => {
+                tokio::time::sleep(CLAIM_GAP).await;
+            }
+            _ = tokio::time::sleep(settings.poll) => {}
+        }
+    }
+    // The requests in flight end within their timeout; what they did not settle is
+    // sent again later (at least once).
+    while running.join_next().await.is_some() {}
+}
+
+/// Sends a claimed lane's events in order, recording each outcome; stops at the first
+/// failure (the lane then waits out its backoff) or when the lease was lost.
+async fn deliver_lane(
+    service: ChatService,
+    sender: Arc<dyn WebhookSender>,
+    lane: ClaimedLane,
+    token: String,
+) {
+    let settings = &service.config().webhooks;
+    let store = &service.inner.store;
+    for delivery in lane.deliveries {
+        let body = Bytes::from(delivery.body);
+        let sent_at = service.now();
+        let request = WebhookRequest {
+            url: lane.url.clone(),
+            event_id: delivery.event_id.clone(),
+            kind: delivery.kind.clone(),
+            signature: signature(
+                lane.secret.expose().as_bytes(),
+                sent_at.unix_millis().div_euclid(1000),
+                &body,
+            ),
+            body,
+            timeout: settings.timeout,
+        };
+        let response = sender.send(request).await;
+        let now = service.now();
+        let failure = match response {
+            WebhookResponse::Status(code) if (200..300).contains(&code) => None,
+            WebhookResponse::Status(code) => Some(format!("HTTP {code}")),
+            WebhookResponse::Failed(reason) => Some(reason),
+        };
+        let settlement = match failure {
+            None => Settlement::Delivered {
+                lease_until: now.plus(settings.lease),
+            },
+            Some(error) => {
+                let deadline = delivery.queued_at.plus(settings.max_age);
+                if now >= deadline {
+                    Settlement::Dead {
+                        error,
+                        lease_until: now.plus(settings.lease),
+                    }
+                } else {
+                    let wait = backoff(
+                        delivery.attempts.saturating_add(1),
+                        settings.backoff_min,
+                        settings.backoff_max,
+                        rand::random::<f64>(),
+                    );
+                    Settlement::Retry {
+                        error,
+                        at: now.plus(wait).min(deadline),
+                    }
+                }
+            }
+        };
+        let outcome = match &settlement {
+            Settlement::Delivered { .. } => "delivered",
+            Settlement::Retry { .. } => "retried",
+            Settlement::Dead { .. } => "dead",
+        };
+        metrics::counter!("chat_webhook_deliveries_total", "outcome" => outcome).increment(1);
+        match &settlement {
+            Settlement::Delivered { .. } => tracing::debug!(
+                webhook = %lane.webhook_id, chat = %lane.chat_id, event = %delivery.event_id,
+                "webhook delivered"
+            ),
+            Settlement::Retry { error, at } => tracing::info!(
+                webhook = %lane.webhook_id, chat = %lane.chat_id, event = %delivery.event_id,
+                %error, attempts = delivery.attempts + 1, next = %at,
+                "webhook delivery failed; will retry"
+            ),
+            Settlement::Dead { error, .. } => tracing::warn!(
+                webhook = %lane.webhook_id, chat = %lane.chat_id, event = %delivery.event_id,
+                %error, attempts = delivery.attempts + 1,
+                "webhook delivery failed for the whole retry period; marked dead"
+            ),
+        }
+        let held = store
+            .settle_delivery(
+                &lane.webhook_id,
+                &lane.chat_id,
+                &token,
+                delivery.id,
+                &settlement,
+                now,
+            )
+            .await;
+        match held {
+            Ok(true) => {}
+            // Another node took the lane over (this one was too slow): it sends on.
+            Ok(false) => return,
+            Err(e) => {
+                // Unsettled: sent again once the lease expires (at least once).
+                tracing::warn!(error = %e, webhook = %lane.webhook_id, "cannot record a webhook delivery");
+                return;
+            }
+        }
+        if matches!(settlement, Settlement::Retry { .. }) {
+            return;
+        }
+    }
+    if let Err(e) = store
+        .release_webhook_lane(&lane.webhook_id, &lane.chat_id, &token, service.now())
+        .await
+    {
+        tracing::warn!(error = %e, webhook = %lane.webhook_id, "cannot release a webhook lane");
+    }
+}

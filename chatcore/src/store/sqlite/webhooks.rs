@@ -1,0 +1,400 @@
+//! The webhooks' outbox on SQLite: [`write_outbox`], which the change operations call
+//! inside their own savepoint of the writer's group transaction, and the
+//! [`WebhookStore`] impl (webhooks, listings, claims, settlements). The one writer
+//! serializes every claim and release, so a lane's lease needs no lock of its own here.
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::SqliteStore;
+use super::error::classify;
+use crate::model::Timestamp;
+use crate::store::{
+    ClaimedLane, DeliveryQuery, LaneClaim, PendingDelivery, Settlement, StoreError, StoreResult,
+    WebhookRecord, WebhookStore,
+};
+use crate::webhooks::{OutboxEvent, Webhook, WebhookDelivery, WebhookSecret};
+
+/// Writes a change's events (built by `events`, only when some webhook exists: with none
+/// the cost is one lookup in an empty table) inside the caller's savepoint.
+pub(super) fn write_outbox(
+    c: &Connection,
+    events: impl FnOnce() -> Vec<OutboxEvent>,
+) -> StoreResult<()> {
+    let any: bool = c
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM webhooks)")
+        .and_then(|mut st| st.query_row([], |r| r.get(0)))
+        .map_err(classify)?;
+    if !any {
+        return Ok(());
+    }
+    for e in events() {
+        let chat = e.chat_id.to_string();
+        let at = e.created_at.unix_millis();
+        let written = c
+            .prepare_cached(
+                "INSERT INTO webhook_deliveries
+                     (webhook_id, chat_id, event_id, kind, body, created_at, queued_at)
+                 SELECT id, ?1, ?2, ?3, ?4, ?5, ?5 FROM webhooks
+                 WHERE events LIKE '% ' || ?3 || ' %' ORDER BY id",
+            )
+            .and_then(|mut st| st.execute(params![chat, e.event_id, e.kind, e.body, at]))
+            .map_err(classify)?;
+        if written > 0 {
+            c.prepare_cached(
+                "INSERT INTO webhook_lanes (webhook_id, chat_id, next_attempt_at)
+                 SELECT id, ?1, ?2 FROM webhooks WHERE events LIKE '% ' || ?3 || ' %'
+                 ON CONFLICT (webhook_id, chat_id) DO NOTHING",
+            )
+            .and_then(|mut st| st.execute(params![chat, at, e.kind]))
+            .map_err(classify)?;
+        }
+    }
+    Ok(())
+}
+
+fn delivery_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WebhookDelivery> {
+    Ok(WebhookDelivery {
+        id: r.get(0)?,
+        webhook_id: r.get(1)?,
+        event_id: r.get(2)?,
+        kind: r.get(3)?,
+        chat_id: r.get(4)?,
+        created_at: Timestamp::from_unix_millis(r.get(5)?),
+        attempts: r.get(6)?,
+        last_error: r.get(7)?,
+        last_attempt_at: r.get::<_, Option<i64>>(8)?.map(Timestamp::from_unix_millis),
+        state: if r.get::<_, bool>(9)? { "dead" } else { "pending" }.into(),
+    })
+}
+
+/// Whether `token` holds the lane (its lease, whether expired or not: a lease that
+/// expired but was not taken over is still good).
+fn holds(c: &Connection, webhook: &str, chat: &str, token: &str) -> StoreResult<bool> {
+    c.prepare_cached(
+        "SELECT 1 FROM webhook_lanes WHERE webhook_id = ?1 AND chat_id = ?2 AND lease_token = ?3",
+    )
+    .and_then(|mut st| st.query_row(params![webhook, chat, token], |_| Ok(())).optional())
+    .map(|found| found.is_some())
+    .map_err(classify)
+}
+
+#[async_trait]
+impl WebhookStore for SqliteStore {
+    async fn put_webhook(&self, webhook: &WebhookRecord) -> StoreResult<()> {
+        let w = webhook.clone();
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO webhooks (id, url, secret, events, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (id) DO UPDATE SET url = excluded.url, secret = excluded.secret,
+                     events = excluded.events",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    w.id,
+                    w.url,
+                    w.secret.expose(),
+                    w.events_column(),
+                    w.created_at.unix_millis()
+                ])
+            })
+            .map(|_| ())
+            .map_err(classify)
+        })
+        .await
+    }
+
+    async fn webhooks(&self) -> StoreResult<Vec<Webhook>> {
+        self.read(|c| {
+            let mut st = c
+                .prepare_cached(
+                    "SELECT w.id, w.url, w.events, w.created_at,
+                        (SELECT count(*) FROM webhook_deliveries d
+                         WHERE d.webhook_id = w.id AND d.dead = 0),
+                        (SELECT count(*) FROM webhook_deliveries d
+                         WHERE d.webhook_id = w.id AND d.dead = 1)
+                     FROM webhooks w ORDER BY w.id",
+                )
+                .map_err(classify)?;
+            let rows = st
+                .query_map([], |r| {
+                    Ok(Webhook {
+                        id: r.get(0)?,
+                        url: r.get(1)?,
+                        events: WebhookRecord::events_from_column(&r.get::<_, String>(2)?),
+                        created_at: Timestamp::from_unix_millis(r.get(3)?),
+                        pending: r.get::<_, i64>(4)? as u64,
+                        dead: r.get::<_, i64>(5)? as u64,
+                    })
+                })
+                .map_err(classify)?
+                .collect::<rusqlite::Result<Vec<_>>>();
+            rows.map_err(classify)
+        })
+        .await
+    }
+
+    async fn delete_webhook(&self, id: &str) -> StoreResult<bool> {
+        let id = id.to_string();
+        self.write(move |c| {
+            // The deliveries and lanes go with it (ON DELETE CASCADE).
+            c.prepare_cached("DELETE FROM webhooks WHERE id = ?1")
+                .and_then(|mut st| st.execute([id]))
+                .map(|n| n > 0)
+                .map_err(classify)
+        })
+        .await
+    }
+
+    async fn webhook_deliveries(&self, q: &DeliveryQuery) -> StoreResult<Vec<WebhookDelivery>> {
+        let q = q.clone();
+        self.read(move |c| {
+            let mut st = c
+                .prepare_cached(
+                    "SELECT id, webhook_id, event_id, kind, chat_id, created_at, attempts,
+                            last_error, last_attempt_at, dead
+                     FROM webhook_deliveries
+                     WHERE dead = ?1 AND id > ?2 AND (?3 IS NULL OR webhook_id = ?3)
+                     ORDER BY id LIMIT ?4",
+                )
+                .map_err(classify)?;
+            let rows = st
+                .query_map(
+                    params![
+                        q.dead,
+                        q.after_id.unwrap_or(0),
+                        q.webhook_id,
+                        i64::from(q.limit)
+                    ],
+                    delivery_from_row,
+                )
+                .map_err(classify)?
+                .collect::<rusqlite::Result<Vec<_>>>();
+            rows.map_err(classify)
+        })
+        .await
+    }
+
+    async fn retry_dead_deliveries(
+        &self,
+        webhook_id: Option<&str>,
+        delivery_id: Option<i64>,
+        now: Timestamp,
+    ) -> StoreResult<u64> {
+        let webhook_id = webhook_id.map(str::to_string);
+        self.write(move |c| {
+            let retried = c
+                .prepare_cached(
+                    "UPDATE webhook_deliveries SET dead = 0, attempts = 0, queued_at = ?3
+                     WHERE dead = 1 AND (?1 IS NULL OR webhook_id = ?1)
+                       AND (?2 IS NULL OR id = ?2)",
+                )
+                .and_then(|mut st| st.execute(params![webhook_id, delivery_id, now.unix_millis()]))
+                .map_err(classify)?;
+            // Their lanes, due now (a lane waiting out a backoff is woken too).
+            c.prepare_cached(
+                "INSERT INTO webhook_lanes (webhook_id, chat_id, next_attempt_at)
+                 SELECT DISTINCT webhook_id, chat_id, ?3 FROM webhook_deliveries
+                 WHERE dead = 0 AND queued_at = ?3 AND attempts = 0
+                   AND (?1 IS NULL OR webhook_id = ?1) AND (?2 IS NULL OR id = ?2)
+                 ON CONFLICT (webhook_id, chat_id) DO UPDATE
+                     SET next_attempt_at = min(next_attempt_at, excluded.next_attempt_at)",
+            )
+            .and_then(|mut st| st.execute(params![webhook_id, delivery_id, now.unix_millis()]))
+            .map_err(classify)?;
+            Ok(retried as u64)
+        })
+        .await
+    }
+
+    async fn claim_webhook_lanes(&self, claim: &LaneClaim) -> StoreResult<Vec<ClaimedLane>> {
+        let now = claim.now.unix_millis();
+        // A read first, on a reader: most polls find nothing due, and then the writer
+        // (which chat traffic waits on) is not asked at all.
+        let due: bool = self
+            .read(move |c| {
+                c.prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM webhook_lanes WHERE next_attempt_at <= ?1
+                     AND (lease_until IS NULL OR lease_until <= ?1))",
+                )
+                .and_then(|mut st| st.query_row([now], |r| r.get(0)))
+                .map_err(classify)
+            })
+            .await?;
+        if !due {
+            return Ok(Vec::new());
+        }
+        let claim = claim.clone();
+        self.write(move |c| {
+            let keys: Vec<(String, String)> = c
+                .prepare_cached(
+                    "UPDATE webhook_lanes SET lease_until = ?2, lease_token = ?3
+                     WHERE (webhook_id, chat_id) IN (
+                         SELECT webhook_id, chat_id FROM webhook_lanes
+                         WHERE next_attempt_at <= ?1
+                           AND (lease_until IS NULL OR lease_until <= ?1)
+                         ORDER BY next_attempt_at LIMIT ?4)
+                     RETURNING webhook_id, chat_id",
+                )
+                .and_then(|mut st| {
+                    st.query_map(
+                        params![
+                            now,
+                            claim.lease_until.unix_millis(),
+                            claim.token,
+                            i64::from(claim.lanes)
+                        ],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )?
+                    .collect()
+                })
+                .map_err(classify)?;
+            let mut lanes = Vec::with_capacity(keys.len());
+            let mut st = c
+                .prepare_cached(
+                    "SELECT id, event_id, kind, body, queued_at, attempts
+                     FROM webhook_deliveries INDEXED BY webhook_deliveries_lane
+                     WHERE webhook_id = ?1 AND chat_id = ?2 AND dead = 0
+                     ORDER BY id LIMIT ?3",
+                )
+                .map_err(classify)?;
+            for (webhook_id, chat_id) in keys {
+                let (url, secret): (String, String) = c
+                    .prepare_cached("SELECT url, secret FROM webhooks WHERE id = ?1")
+                    .and_then(|mut st| st.query_row([&webhook_id], |r| Ok((r.get(0)?, r.get(1)?))))
+                    .map_err(classify)?;
+                let deliveries = st
+                    .query_map(
+                        params![webhook_id, chat_id, i64::from(claim.batch)],
+                        |r| {
+                            Ok(PendingDelivery {
+                                id: r.get(0)?,
+                                event_id: r.get(1)?,
+                                kind: r.get(2)?,
+                                body: r.get(3)?,
+                                queued_at: Timestamp::from_unix_millis(r.get(4)?),
+                                attempts: r.get(5)?,
+                            })
+                        },
+                    )
+                    .map_err(classify)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(classify)?;
+                let secret = WebhookSecret::new(secret)
+                    .map_err(|_| StoreError::backend("a malformed webhook secret"))?;
+                lanes.push(ClaimedLane {
+                    webhook_id,
+                    chat_id,
+                    url,
+                    secret,
+                    deliveries,
+                });
+            }
+            Ok(lanes)
+        })
+        .await
+    }
+
+    async fn settle_delivery(
+        &self,
+        webhook_id: &str,
+        chat_id: &str,
+        token: &str,
+        delivery: i64,
+        settlement: &Settlement,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let (webhook, chat, token) = (webhook_id.to_string(), chat_id.to_string(), token.to_string());
+        let settlement = settlement.clone();
+        self.write(move |c| {
+            let held = holds(c, &webhook, &chat, &token)?;
+            let (error, dead, lease_until, retry_at) = match &settlement {
+                Settlement::Delivered { lease_until } => {
+                    c.prepare_cached("DELETE FROM webhook_deliveries WHERE id = ?1")
+                        .and_then(|mut st| st.execute([delivery]))
+                        .map_err(classify)?;
+                    (None, false, Some(*lease_until), None)
+                }
+                Settlement::Retry { error, at } => (Some(error), false, None, Some(*at)),
+                Settlement::Dead { error, lease_until } => {
+                    (Some(error), true, Some(*lease_until), None)
+                }
+            };
+            if let Some(error) = error {
+                c.prepare_cached(
+                    "UPDATE webhook_deliveries SET attempts = attempts + 1, last_error = ?2,
+                         last_attempt_at = ?3, dead = ?4 WHERE id = ?1",
+                )
+                .and_then(|mut st| st.execute(params![delivery, error, now.unix_millis(), dead]))
+                .map_err(classify)?;
+            }
+            if held {
+                c.prepare_cached(
+                    "UPDATE webhook_lanes SET
+                         lease_until = ?3,
+                         lease_token = CASE WHEN ?3 IS NULL THEN NULL ELSE lease_token END,
+                         next_attempt_at = coalesce(?4, next_attempt_at)
+                     WHERE webhook_id = ?1 AND chat_id = ?2",
+                )
+                .and_then(|mut st| {
+                    st.execute(params![
+                        webhook,
+                        chat,
+                        lease_until.map(Timestamp::unix_millis),
+                        retry_at.map(Timestamp::unix_millis)
+                    ])
+                })
+                .map_err(classify)?;
+            }
+            Ok(held)
+        })
+        .await
+    }
+
+    async fn release_webhook_leases(&self) -> StoreResult<u64> {
+        self.write(|c| {
+            c.prepare_cached(
+                "UPDATE webhook_lanes SET lease_until = NULL, lease_token = NULL
+                 WHERE lease_token IS NOT NULL",
+            )
+            .and_then(|mut st| st.execute([]))
+            .map(|n| n as u64)
+            .map_err(classify)
+        })
+        .await
+    }
+
+    async fn release_webhook_lane(
+        &self,
+        webhook_id: &str,
+        chat_id: &str,
+        token: &str,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let (webhook, chat, token) = (webhook_id.to_string(), chat_id.to_string(), token.to_string());
+        self.write(move |c| {
+            if !holds(c, &webhook, &chat, &token)? {
+                return Ok(());
+            }
+            let emptied = c
+                .prepare_cached(
+                    "DELETE FROM webhook_lanes WHERE webhook_id = ?1 AND chat_id = ?2
+                     AND NOT EXISTS (SELECT 1 FROM webhook_deliveries
+                         WHERE webhook_id = ?1 AND chat_id = ?2 AND dead = 0)",
+                )
+                .and_then(|mut st| st.execute(params![webhook, chat]))
+                .map_err(classify)?;
+            if emptied == 0 {
+                c.prepare_cached(
+                    "UPDATE webhook_lanes SET lease_until = NULL, lease_token = NULL,
+                         next_attempt_at = ?3 WHERE webhook_id = ?1 AND chat_id = ?2",
+                )
+                .and_then(|mut st| st.execute(params![webhook, chat, now.unix_millis()]))
+                .map_err(classify)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+}

@@ -1,0 +1,196 @@
+//! The webhooks' outbox as a store keeps it: [`WebhookStore`], a part of every
+//! [`Store`](super::Store), and the records that cross it.
+//!
+//! Three tables in every backend: the webhooks (url, secret, event filter); the
+//! deliveries (one row per event per webhook whose filter takes it, written by
+//! `transition`, `append_message` and `get_or_create_chat` in the transaction of the
+//! change itself, so an event exists exactly when its change does); and the lanes, one
+//! per (webhook, chat) with deliveries pending, which carry the lane's next attempt and
+//! its lease. A lane is what a node claims: its deliveries go out one at a time in the
+//! order they were written, so a chat's events arrive in order, while other lanes
+//! (other chats, other webhooks) go on independently. A claim is a lease with an expiry:
+//! a node that dies mid-delivery leaves its lanes to whoever claims after the lease.
+//! Delivered rows are deleted; dead ones stay until retried or their webhook is deleted.
+
+use async_trait::async_trait;
+
+use super::StoreResult;
+use crate::model::Timestamp;
+use crate::webhooks::{OutboxEvent, Webhook, WebhookDelivery, WebhookSecret};
+
+/// A webhook as stored, with its secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookRecord {
+    /// Its id.
+    pub id: String,
+    /// Where events are POSTed.
+    pub url: String,
+    /// Its signing secret.
+    pub secret: WebhookSecret,
+    /// The events it receives ([`crate::webhooks::EVENT_KINDS`]).
+    pub events: Vec<String>,
+    /// When it was created.
+    pub created_at: Timestamp,
+}
+
+impl WebhookRecord {
+    /// The filter column: the event kinds separated and surrounded by spaces
+    /// (`" chat_updated new_message "`), which the outbox's insert matches with
+    /// `LIKE '% ' || kind || ' %'`.
+    pub fn events_column(&self) -> String {
+        format!(" {} ", self.events.join(" "))
+    }
+
+    /// The event kinds of a filter column.
+    pub fn events_from_column(column: &str) -> Vec<String> {
+        column.split_whitespace().map(str::to_string).collect()
+    }
+}
+
+/// One event waiting in a claimed lane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingDelivery {
+    /// The delivery's id: increasing in the order deliveries were written.
+    pub id: i64,
+    /// The event's id.
+    pub event_id: String,
+    /// Its `type`.
+    pub kind: String,
+    /// The body to send.
+    pub body: String,
+    /// When it entered the outbox (or was last retried by the admin): the retry period
+    /// counts from here.
+    pub queued_at: Timestamp,
+    /// Attempts made so far.
+    pub attempts: u32,
+}
+
+/// A lane a node claimed: where to send, with what secret, and the first deliveries in
+/// order.
+#[derive(Debug, Clone)]
+pub struct ClaimedLane {
+    /// The webhook.
+    pub webhook_id: String,
+    /// The chat.
+    pub chat_id: String,
+    /// The webhook's URL.
+    pub url: String,
+    /// The webhook's secret.
+    pub secret: WebhookSecret,
+    /// The lane's first pending deliveries, in order (at most [`LaneClaim::batch`]).
+    pub deliveries: Vec<PendingDelivery>,
+}
+
+/// What [`WebhookStore::claim_webhook_lanes`] takes.
+#[derive(Debug, Clone)]
+pub struct LaneClaim {
+    /// Now: lanes due at or before it, and not leased past it, are taken.
+    pub now: Timestamp,
+    /// The lease taken.
+    pub lease_until: Timestamp,
+    /// The claim's token: only its holder may settle or release the lanes.
+    pub token: String,
+    /// Most lanes.
+    pub lanes: u32,
+    /// Most deliveries per lane.
+    pub batch: u32,
+}
+
+/// How one attempt went, for [`WebhookStore::settle_delivery`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settlement {
+    /// Delivered: the row is deleted and the lane's lease renewed until `lease_until`.
+    Delivered {
+        /// The renewed lease.
+        lease_until: Timestamp,
+    },
+    /// Failed; the lane waits until `at` (its lease is given up).
+    Retry {
+        /// Why, for the operator.
+        error: String,
+        /// The next attempt.
+        at: Timestamp,
+    },
+    /// Failed for the last time: the delivery is dead and the lane goes on with the
+    /// next one (its lease renewed until `lease_until`).
+    Dead {
+        /// Why, for the operator.
+        error: String,
+        /// The renewed lease.
+        lease_until: Timestamp,
+    },
+}
+
+/// Which deliveries [`WebhookStore::webhook_deliveries`] lists: oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeliveryQuery {
+    /// Only this webhook's.
+    pub webhook_id: Option<String>,
+    /// Dead ones (else pending ones).
+    pub dead: bool,
+    /// Only those with a greater id (to page on).
+    pub after_id: Option<i64>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+/// The outbox's operations. Every write is durable before it returns, like the rest of
+/// [`Store`](super::Store); the events themselves are written by the store's change
+/// operations, never through this trait.
+#[async_trait]
+pub trait WebhookStore: Send + Sync {
+    /// Creates a webhook, or replaces the url, secret and filter of the one with its
+    /// id (its deliveries stay).
+    async fn put_webhook(&self, webhook: &WebhookRecord) -> StoreResult<()>;
+
+    /// Every webhook by id, with its pending and dead deliveries counted.
+    async fn webhooks(&self) -> StoreResult<Vec<Webhook>>;
+
+    /// Deletes a webhook with all its deliveries; `false` when there is none.
+    async fn delete_webhook(&self, id: &str) -> StoreResult<bool>;
+
+    /// Deliveries, oldest first (see [`DeliveryQuery`]).
+    async fn webhook_deliveries(&self, query: &DeliveryQuery) -> StoreResult<Vec<WebhookDelivery>>;
+
+    /// Makes dead deliveries pending again, due now, with a fresh retry period from
+    /// `now`: all of them, a webhook's, or one delivery. Returns how many.
+    async fn retry_dead_deliveries(
+        &self,
+        webhook_id: Option<&str>,
+        delivery_id: Option<i64>,
+        now: Timestamp,
+    ) -> StoreResult<u64>;
+
+    /// Leases up to `claim.lanes` lanes that are due and not leased by anyone (an
+    /// expired lease counts as none), earliest due first, each with its first
+    /// deliveries. On several nodes at once, each lane goes to one of them.
+    async fn claim_webhook_lanes(&self, claim: &LaneClaim) -> StoreResult<Vec<ClaimedLane>>;
+
+    /// Records how an attempt at `delivery` of a lane went. Returns whether the claim's
+    /// `token` still holds the lane (when not, the caller stops working on it: another
+    /// node has taken it over).
+    async fn settle_delivery(
+        &self,
+        webhook_id: &str,
+        chat_id: &str,
+        token: &str,
+        delivery: i64,
+        settlement: &Settlement,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+
+    /// Ends every lease, for a process that knows it is the only one delivering from
+    /// this store (a SQLite file): at its start, any lease is a previous run's, killed
+    /// mid-delivery. Returns how many lanes were held.
+    async fn release_webhook_leases(&self) -> StoreResult<u64>;
+
+    /// Ends the claim's lease on a lane: the lane is deleted when it has no pending
+    /// delivery left, else due at `now` for the next claim.
+    async fn release_webhook_lane(
+        &self,
+        webhook_id: &str,
+        chat_id: &str,
+        token: &str,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+}
