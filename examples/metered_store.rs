@@ -14,6 +14,9 @@ use chatcore::store::{
     AppendOutcome, Counts, Heartbeat, NewChat, NewMessage, OfficerRecord, OfficerUpdate, PageQuery,
     QueueKey, ReadOutcome, SessionRecord, StoreResult, TokenHash, Transition, TransitionOutcome,
 };
+use chatcore::store::{
+    ClaimedLane, DeliveryQuery, LaneClaim, Settlement, WebhookRecord, WebhookStore,
+};
 use chatcore::{
     Chat, ChatId, ChatService, ChatStatus, CustomerId, CustomerLogin, LocalBus, Message, Officer,
     OfficerId, SendMessage, SenderType, ServiceConfig, SqliteStore, Store, Timestamp,
@@ -47,6 +50,72 @@ impl<S: Store> MeteredStore<S> {
             entry.1 += start.elapsed();
         }
         out
+    }
+}
+
+/// The webhooks' outbox, metered the same way (its events are written by the inner
+/// store's own changes).
+#[async_trait]
+impl<S: Store> WebhookStore for MeteredStore<S> {
+    async fn put_webhook(&self, webhook: &WebhookRecord) -> StoreResult<()> {
+        self.measure("put_webhook", self.inner.put_webhook(webhook)).await
+    }
+    async fn webhooks(&self) -> StoreResult<Vec<chatcore::Webhook>> {
+        self.measure("webhooks", self.inner.webhooks()).await
+    }
+    async fn delete_webhook(&self, id: &str) -> StoreResult<bool> {
+        self.measure("delete_webhook", self.inner.delete_webhook(id)).await
+    }
+    async fn webhook_deliveries(
+        &self,
+        query: &DeliveryQuery,
+    ) -> StoreResult<Vec<chatcore::WebhookDelivery>> {
+        self.measure("webhook_deliveries", self.inner.webhook_deliveries(query))
+            .await
+    }
+    async fn retry_dead_deliveries(
+        &self,
+        webhook_id: Option<&str>,
+        delivery_id: Option<i64>,
+        now: Timestamp,
+    ) -> StoreResult<u64> {
+        let retried = self
+            .inner
+            .retry_dead_deliveries(webhook_id, delivery_id, now);
+        self.measure("retry_dead_deliveries", retried).await
+    }
+    async fn claim_webhook_lanes(&self, claim: &LaneClaim) -> StoreResult<Vec<ClaimedLane>> {
+        self.measure("claim_webhook_lanes", self.inner.claim_webhook_lanes(claim))
+            .await
+    }
+    async fn settle_deliveries(
+        &self,
+        webhook_id: &str,
+        chat_id: &str,
+        token: &str,
+        settlement: &Settlement,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let settled = self
+            .inner
+            .settle_deliveries(webhook_id, chat_id, token, settlement, now);
+        self.measure("settle_deliveries", settled).await
+    }
+    async fn release_webhook_leases(&self) -> StoreResult<u64> {
+        self.measure("release_webhook_leases", self.inner.release_webhook_leases())
+            .await
+    }
+    async fn release_webhook_lane(
+        &self,
+        webhook_id: &str,
+        chat_id: &str,
+        token: &str,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let released = self
+            .inner
+            .release_webhook_lane(webhook_id, chat_id, token, now);
+        self.measure("release_webhook_lane", released).await
     }
 }
 

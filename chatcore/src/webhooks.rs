@@ -171,22 +171,19 @@ pub fn parse_events<S: AsRef<str>>(kinds: Option<&[S]>) -> Result<Vec<String>> {
     let Some(kinds) = kinds.filter(|k| !k.is_empty()) else {
         return Ok(EVENT_KINDS.iter().map(|k| k.to_string()).collect());
     };
-    if let Some(bad) = kinds
-        .iter()
-        .find(|k| !EVENT_KINDS.contains(&k.as_ref()))
-    {
+    let given: Vec<&str> = kinds.iter().map(|k| AsRef::<str>::as_ref(k)).collect();
+    if let Some(bad) = given.iter().find(|k| !EVENT_KINDS.contains(*k)) {
         return Err(Error::InvalidField {
             name: "events",
             reason: format!(
-                "{:?} is not an event a webhook receives; use {}",
-                bad.as_ref(),
+                "{bad:?} is not an event a webhook receives; use {}",
                 EVENT_KINDS.join(", ")
             ),
         });
     }
     Ok(EVENT_KINDS
         .iter()
-        .filter(|k| kinds.iter().any(|given| given.as_ref() == **k))
+        .filter(|k| given.contains(*k))
         .map(|k| k.to_string())
         .collect())
 }
@@ -432,7 +429,7 @@ impl Default for WebhookSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::{CustomerId, MessageId};
+    use crate::ids::MessageId;
     use crate::model::SenderType;
 
     #[test]
@@ -484,14 +481,14 @@ mod tests {
         assert!(check_url("https://crm/x", &["http", "https"]).is_ok());
         assert_eq!(parse_events::<&str>(None).unwrap(), EVENT_KINDS);
         assert_eq!(
-            parse_events(Some(&["new_message", "new_message"])).unwrap(),
+            parse_events(Some(&["new_message", "new_message"][..])).unwrap(),
             ["new_message"]
         );
         assert_eq!(
-            parse_events(Some(&["new_message", "chat_updated"])).unwrap(),
+            parse_events(Some(&["new_message", "chat_updated"][..])).unwrap(),
             EVENT_KINDS
         );
-        assert!(parse_events(Some(&["typing"])).is_err());
+        assert!(parse_events(Some(&["typing"][..])).is_err());
         assert!(WebhookSecret::new("short").is_err());
         assert!(WebhookSecret::new("0123456789abcdef").is_ok());
         assert!(WebhookSecret::new("0123456789abcdef\n").is_err());
@@ -535,6 +532,5 @@ mod tests {
         assert!(body["data"].get("type").is_none());
         let ws = serde_json::to_value(Event::NewMessage { message }).unwrap();
         assert_eq!(body["data"]["message"], ws["message"]);
-        let _ = CustomerId::parse("c").unwrap();
     }
 }

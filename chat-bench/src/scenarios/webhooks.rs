@@ -149,13 +149,13 @@ pub(crate) async fn run(target: &Target, args: &WebhooksArgs) -> Scenario {
 
 async fn phases(target: &Target, args: &WebhooksArgs, scenario: &mut Scenario) -> anyhow::Result<()> {
     let receiver = Receiver::start().await.context("starting the receiver")?;
-    let sends = SendsArgs {
+    let load = SendsArgs {
         connections: vec![args.connections],
         duration: args.duration,
         warmup: args.warmup,
         content_chars: args.content_chars,
     };
-    let off = sends::level(&target.nodes, &sends, args.connections).await?;
+    let off = sends::level(&target.nodes, &load, args.connections).await?;
     let row = |name: &str, level: &sends::Level| {
         let mut cells = vec![
             Cell::Text(name.to_string()),
@@ -175,7 +175,7 @@ async fn phases(target: &Target, args: &WebhooksArgs, scenario: &mut Scenario) -
         .create_webhook(&receiver.url, Some(&secret), None)
         .await
         .context("creating the webhook (needs the admin token)")?;
-    let result = on_and_backlog(target, args, scenario, &receiver, &sends, &row).await;
+    let result = on_and_backlog(target, args, scenario, &receiver, &load, &row).await;
     let _ = admin.delete_webhook(&webhook.webhook.id).await;
     let on_per_second = result?;
     let seen = receiver.seen.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
@@ -207,12 +207,12 @@ async fn on_and_backlog(
     args: &WebhooksArgs,
     scenario: &mut Scenario,
     receiver: &Receiver,
-    sends: &SendsArgs,
+    load: &SendsArgs,
     row: &dyn Fn(&str, &sends::Level) -> Vec<Cell>,
 ) -> anyhow::Result<f64> {
     let before = receiver.distinct();
     let started = Instant::now();
-    let on = sends::level(&target.nodes, sends, args.connections).await?;
+    let on = sends::level(&target.nodes, load, args.connections).await?;
     let sent_for = started.elapsed();
     // Each chat's creation and every message of the phase.
     let events = on.acked_total + args.connections;

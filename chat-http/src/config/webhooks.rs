@@ -115,7 +115,7 @@ impl WebhookFlags {
             check_url(url, crate::webhooks::SCHEMES).map_err(|e| format!("--webhook-url: {e}"))?;
             WebhookSecret::new(secret.as_str()).map_err(|e| format!("--webhook-secret: {e}"))?;
             if !self.webhook_events.is_empty() {
-                parse_events(Some(&self.webhook_events))
+                parse_events(Some(self.webhook_events.as_slice()))
                     .map_err(|e| format!("--webhook-events: {e}"))?;
             }
         }

@@ -29,6 +29,8 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
+#[path = "../support/receiver.rs"]
+mod receiver;
 #[path = "../support/server.rs"]
 mod server;
 

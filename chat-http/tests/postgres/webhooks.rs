@@ -6,11 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-#[path = "../support/receiver.rs"]
-mod receiver;
-
-use receiver::Receiver;
-
+use crate::receiver::Receiver;
 use crate::two_nodes;
 
 const SECRET: &str = "whsec-two-nodes-0123456789";

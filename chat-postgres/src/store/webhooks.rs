@@ -284,30 +284,26 @@ impl WebhookStore for PgStore {
         Ok(lanes)
     }
 
-    async fn settle_delivery(
+    async fn settle_deliveries(
         &self,
         webhook_id: &str,
         chat_id: &str,
         token: &str,
-        delivery: i64,
         settlement: &Settlement,
         now: Timestamp,
     ) -> StoreResult<bool> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(classify)?;
-        let (error, dead, lease_until, retry_at) = match settlement {
-            Settlement::Delivered { lease_until } => {
-                let st = tx
-                    .prepare_cached("DELETE FROM webhook_deliveries WHERE id = $1")
-                    .await
-                    .map_err(classify)?;
-                tx.execute(&st, &[&delivery]).await.map_err(classify)?;
-                (None, false, Some(*lease_until), None)
-            }
-            Settlement::Retry { error, at } => (Some(error), false, None, Some(*at)),
-            Settlement::Dead { error, lease_until } => (Some(error), true, Some(*lease_until), None),
-        };
-        if let Some(error) = error {
+        if !settlement.delivered.is_empty() {
+            let st = tx
+                .prepare_cached("DELETE FROM webhook_deliveries WHERE id = ANY($1)")
+                .await
+                .map_err(classify)?;
+            tx.execute(&st, &[&settlement.delivered])
+                .await
+                .map_err(classify)?;
+        }
+        if let Some(failed) = &settlement.failed {
             let st = tx
                 .prepare_cached(
                     "UPDATE webhook_deliveries SET attempts = attempts + 1, last_error = $2,
@@ -315,10 +311,19 @@ impl WebhookStore for PgStore {
                 )
                 .await
                 .map_err(classify)?;
-            tx.execute(&st, &[&delivery, error, &now.unix_millis(), &dead])
-                .await
-                .map_err(classify)?;
+            tx.execute(
+                &st,
+                &[
+                    &failed.delivery,
+                    &failed.error,
+                    &now.unix_millis(),
+                    &failed.retry_at.is_none(),
+                ],
+            )
+            .await
+            .map_err(classify)?;
         }
+        let (lease, next) = settlement.lane_after();
         let st = tx
             .prepare_cached(
                 "UPDATE webhook_lanes SET
@@ -336,8 +341,8 @@ impl WebhookStore for PgStore {
                     &webhook_id,
                     &chat_id,
                     &token,
-                    &lease_until.map(Timestamp::unix_millis),
-                    &retry_at.map(Timestamp::unix_millis),
+                    &lease.map(Timestamp::unix_millis),
+                    &next.map(Timestamp::unix_millis),
                 ],
             )
             .await

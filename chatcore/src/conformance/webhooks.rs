@@ -4,7 +4,7 @@
 //! dead deliveries retried, a webhook deleted with its deliveries.
 
 use super::*;
-use crate::store::{DeliveryQuery, LaneClaim, Settlement, WebhookRecord};
+use crate::store::{DeliveryQuery, Failure, LaneClaim, Settlement, WebhookRecord, WebhookStore};
 use crate::webhooks::WebhookSecret;
 
 fn hook(id: &str, events: &[&str]) -> WebhookRecord {
@@ -14,6 +14,28 @@ fn hook(id: &str, events: &[&str]) -> WebhookRecord {
         secret: WebhookSecret::new(format!("secret-of-{id}-0123456789")).expect("secret"),
         events: events.iter().map(|e| e.to_string()).collect(),
         created_at: t(0),
+    }
+}
+
+/// These deliveries delivered, the lease renewed until `t(until)`.
+fn delivered(ids: &[i64], until: i64) -> Settlement {
+    Settlement {
+        delivered: ids.to_vec(),
+        failed: None,
+        lease_until: t(until),
+    }
+}
+
+/// `id` failed with `error`: retried at `t(at)`, or dead (`None`, the lease renewed).
+fn failed(id: i64, error: &str, retry_at: Option<i64>, until: i64) -> Settlement {
+    Settlement {
+        delivered: Vec::new(),
+        failed: Some(Failure {
+            delivery: id,
+            error: error.to_string(),
+            retry_at: retry_at.map(t),
+        }),
+        lease_until: t(until),
     }
 }
 
@@ -159,14 +181,11 @@ pub(super) async fn lanes_are_claimed_by_one_claimant_in_order_and_leases_expire
     let (token, lane) = &lanes[0];
     // Delivered: the row goes, the lease holds.
     let held = store
-        .settle_delivery(
+        .settle_deliveries(
             &lane.webhook_id,
             &lane.chat_id,
             token,
-            lane.deliveries[0].id,
-            &Settlement::Delivered {
-                lease_until: t(60_000),
-            },
+            &delivered(&[lane.deliveries[0].id], 60_000),
             t(21),
         )
         .await
@@ -185,35 +204,28 @@ pub(super) async fn lanes_are_claimed_by_one_claimant_in_order_and_leases_expire
         .expect("the first lane");
     assert_eq!(resumed.deliveries.len(), 2, "what was delivered is gone");
     let lost = store
-        .settle_delivery(
+        .settle_deliveries(
             &other.webhook_id,
             &other.chat_id,
             other_token,
-            other.deliveries[0].id,
-            &Settlement::Delivered {
-                lease_until: t(80_000),
-            },
+            &delivered(&[other.deliveries[0].id], 80_000),
             t(70_012),
         )
         .await
         .expect("settle");
     assert!(!lost, "the old claimant no longer holds the lane");
     // A failure: the lane waits until its retry, its lease given up.
-    let failed = store
-        .settle_delivery(
+    let held = store
+        .settle_deliveries(
             &resumed.webhook_id,
             &resumed.chat_id,
             "four",
-            resumed.deliveries[0].id,
-            &Settlement::Retry {
-                error: "HTTP 500".into(),
-                at: t(90_000),
-            },
+            &failed(resumed.deliveries[0].id, "HTTP 500", Some(90_000), 130_000),
             t(70_013),
         )
         .await
         .expect("settle");
-    assert!(failed);
+    assert!(held);
     let listed = pending(&store, "w").await;
     let head = listed
         .iter()
@@ -251,29 +263,22 @@ pub(super) async fn dead_deliveries_are_kept_retried_and_deleted_with_their_webh
         .expect("a lane");
     let first = lane.deliveries[0].id;
     let held = store
-        .settle_delivery(
+        .settle_deliveries(
             "w",
             &lane.chat_id,
             "tok",
-            first,
-            &Settlement::Dead {
-                error: "timed out".into(),
-                lease_until: t(60_000),
-            },
+            &failed(first, "timed out", None, 60_000),
             t(11),
         )
         .await
         .expect("settle");
     assert!(held);
     store
-        .settle_delivery(
+        .settle_deliveries(
             "w",
             &lane.chat_id,
             "tok",
-            lane.deliveries[1].id,
-            &Settlement::Delivered {
-                lease_until: t(60_000),
-            },
+            &delivered(&[lane.deliveries[1].id], 60_000),
             t(12),
         )
         .await

@@ -23,7 +23,9 @@ use super::ChatService;
 use crate::error::{Error, Result};
 use crate::identity::Actor;
 use crate::policy;
-use crate::store::{ClaimedLane, DeliveryQuery, LaneClaim, Settlement, WebhookRecord};
+use crate::store::{
+    ClaimedLane, DeliveryQuery, Failure, LaneClaim, Settlement, WebhookRecord, WebhookStore,
+};
 use crate::webhooks::{
     CreatedWebhook, Webhook, WebhookDelivery, WebhookRequest, WebhookResponse, WebhookSecret,
     WebhookSender, backoff, check_url, parse_events, signature,
@@ -39,8 +41,8 @@ const GAUGE_EVERY: Duration = Duration::from_secs(5);
 /// Most deliveries in one listing.
 pub const MAX_DELIVERY_PAGE: u32 = 1000;
 
-/// Input of [`ChatService::create_webhook`].
-#[derive(Debug, Clone, Default)]
+/// Input of [`ChatService::create_webhook`] (no `Debug`: it holds a secret).
+#[derive(Clone, Default)]
 pub struct NewWebhook {
     /// Where to POST events (`http://...`).
     pub url: String,
@@ -50,7 +52,8 @@ pub struct NewWebhook {
     pub events: Option<Vec<String>>,
 }
 
-/// The running delivery worker; [`WebhookWorker::stop`] ends it.
+/// The running delivery worker; [`WebhookWorker::stop`] ends it, and so does dropping
+/// it.
 pub struct WebhookWorker {
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
@@ -74,7 +77,7 @@ impl ChatService {
         secret: WebhookSecret,
         events: Option<&[String]>,
     ) -> Result<WebhookRecord> {
-        check_url(&url, &self.config().webhooks.schemes)?;
+        check_url(&url, self.config().webhooks.schemes.as_slice())?;
         Ok(WebhookRecord {
             id,
             url,
@@ -278,8 +281,11 @@ async fn work(service: ChatService, sender: Arc<dyn WebhookSender>, mut stop: wa
     while running.join_next().await.is_some() {}
 }
 
-/// Sends a claimed lane's events in order, recording each outcome; stops at the first
-/// failure (the lane then waits out its backoff) or when the lease was lost.
+/// Sends a claimed lane's events in order; stops at the first failure to retry (the
+/// lane then waits out its backoff) or when the lease was lost. Outcomes are recorded
+/// in one write per lane (and at least every third of the lease, which that renews), so
+/// that a busy chat's events cost the store one write per batch, not one each: a crash
+/// between a 2xx and its record sends that event again (at least once).
 async fn deliver_lane(
     service: ChatService,
     sender: Arc<dyn WebhookSender>,
@@ -287,17 +293,28 @@ async fn deliver_lane(
     token: String,
 ) {
     let settings = &service.config().webhooks;
-    let store = &service.inner.store;
-    for delivery in lane.deliveries {
+    let renew_every = settings.lease / 3;
+    let mut settled_at = Instant::now();
+    let mut delivered = Vec::new();
+    let ClaimedLane {
+        webhook_id,
+        chat_id,
+        url,
+        secret,
+        deliveries,
+    } = lane;
+    let record = async |settlement: &Settlement, now| {
+        settle(&service, &webhook_id, &chat_id, &token, settlement, now).await
+    };
+    for delivery in deliveries {
         let body = Bytes::from(delivery.body);
-        let sent_at = service.now();
         let request = WebhookRequest {
-            url: lane.url.clone(),
+            url: url.clone(),
             event_id: delivery.event_id.clone(),
             kind: delivery.kind.clone(),
             signature: signature(
-                lane.secret.expose().as_bytes(),
-                sent_at.unix_millis().div_euclid(1000),
+                secret.expose().as_bytes(),
+                service.now().unix_millis().div_euclid(1000),
                 &body,
             ),
             body,
@@ -305,86 +322,119 @@ async fn deliver_lane(
         };
         let response = sender.send(request).await;
         let now = service.now();
-        let failure = match response {
+        let error = match response {
             WebhookResponse::Status(code) if (200..300).contains(&code) => None,
             WebhookResponse::Status(code) => Some(format!("HTTP {code}")),
             WebhookResponse::Failed(reason) => Some(reason),
         };
-        let settlement = match failure {
-            None => Settlement::Delivered {
-                lease_until: now.plus(settings.lease),
-            },
-            Some(error) => {
-                let deadline = delivery.queued_at.plus(settings.max_age);
-                if now >= deadline {
-                    Settlement::Dead {
-                        error,
-                        lease_until: now.plus(settings.lease),
-                    }
-                } else {
-                    let wait = backoff(
-                        delivery.attempts.saturating_add(1),
-                        settings.backoff_min,
-                        settings.backoff_max,
-                        rand::random::<f64>(),
-                    );
-                    Settlement::Retry {
-                        error,
-                        at: now.plus(wait).min(deadline),
-                    }
-                }
-            }
-        };
-        let outcome = match &settlement {
-            Settlement::Delivered { .. } => "delivered",
-            Settlement::Retry { .. } => "retried",
-            Settlement::Dead { .. } => "dead",
-        };
-        metrics::counter!("chat_webhook_deliveries_total", "outcome" => outcome).increment(1);
-        match &settlement {
-            Settlement::Delivered { .. } => tracing::debug!(
-                webhook = %lane.webhook_id, chat = %lane.chat_id, event = %delivery.event_id,
+        let Some(error) = error else {
+            metrics::counter!("chat_webhook_deliveries_total", "outcome" => "delivered")
+                .increment(1);
+            tracing::debug!(
+                webhook = %webhook_id, chat = %chat_id, event = %delivery.event_id,
                 "webhook delivered"
-            ),
-            Settlement::Retry { error, at } => tracing::info!(
-                webhook = %lane.webhook_id, chat = %lane.chat_id, event = %delivery.event_id,
-                %error, attempts = delivery.attempts + 1, next = %at,
-                "webhook delivery failed; will retry"
-            ),
-            Settlement::Dead { error, .. } => tracing::warn!(
-                webhook = %lane.webhook_id, chat = %lane.chat_id, event = %delivery.event_id,
-                %error, attempts = delivery.attempts + 1,
-                "webhook delivery failed for the whole retry period; marked dead"
-            ),
-        }
-        let held = store
-            .settle_delivery(
-                &lane.webhook_id,
-                &lane.chat_id,
-                &token,
-                delivery.id,
-                &settlement,
-                now,
-            )
-            .await;
-        match held {
-            Ok(true) => {}
-            // Another node took the lane over (this one was too slow): it sends on.
-            Ok(false) => return,
-            Err(e) => {
-                // Unsettled: sent again once the lease expires (at least once).
-                tracing::warn!(error = %e, webhook = %lane.webhook_id, "cannot record a webhook delivery");
-                return;
+            );
+            delivered.push(delivery.id);
+            if settled_at.elapsed() >= renew_every {
+                let settlement = Settlement {
+                    delivered: std::mem::take(&mut delivered),
+                    failed: None,
+                    lease_until: now.plus(settings.lease),
+                };
+                if !record(&settlement, now).await {
+                    return;
+                }
+                settled_at = Instant::now();
+            }
+            continue;
+        };
+        let attempts = delivery.attempts.saturating_add(1);
+        let deadline = delivery.queued_at.plus(settings.max_age);
+        let retry_at = (now < deadline).then(|| {
+            let wait = backoff(
+                attempts,
+                settings.backoff_min,
+                settings.backoff_max,
+                rand::random::<f64>(),
+            );
+            now.plus(wait).min(deadline)
+        });
+        match retry_at {
+            Some(at) => {
+                metrics::counter!("chat_webhook_deliveries_total", "outcome" => "retried")
+                    .increment(1);
+                tracing::info!(
+                    webhook = %webhook_id, chat = %chat_id, event = %delivery.event_id,
+                    %error, attempts, next = %at, "webhook delivery failed; will retry"
+                );
+            }
+            None => {
+                metrics::counter!("chat_webhook_deliveries_total", "outcome" => "dead")
+                    .increment(1);
+                tracing::warn!(
+                    webhook = %webhook_id, chat = %chat_id, event = %delivery.event_id,
+                    %error, attempts,
+                    "webhook delivery failed for the whole retry period; marked dead"
+                );
             }
         }
-        if matches!(settlement, Settlement::Retry { .. }) {
+        let settlement = Settlement {
+            delivered: std::mem::take(&mut delivered),
+            failed: Some(Failure {
+                delivery: delivery.id,
+                error,
+                retry_at,
+            }),
+            lease_until: now.plus(settings.lease),
+        };
+        if !record(&settlement, now).await || retry_at.is_some() {
+            return;
+        }
+        settled_at = Instant::now();
+    }
+    let now = service.now();
+    if !delivered.is_empty() {
+        let settlement = Settlement {
+            delivered,
+            failed: None,
+            lease_until: now.plus(settings.lease),
+        };
+        if !record(&settlement, now).await {
             return;
         }
     }
-    if let Err(e) = store
-        .release_webhook_lane(&lane.webhook_id, &lane.chat_id, &token, service.now())
+    if let Err(e) = service
+        .inner
+        .store
+        .release_webhook_lane(&webhook_id, &chat_id, &token, now)
         .await
     {
-        tracing::warn!(error = %e, webhook = %lane.webhook_id, "cannot release a webhook lane");
+        tracing::warn!(error = %e, webhook = %webhook_id, "cannot release a webhook lane");
+    }
+}
+
+/// Records a lane's outcomes; false when the lane is no longer this claim's (another
+/// node took it over, or the record failed and the lease will expire), so that the
+/// caller stops.
+async fn settle(
+    service: &ChatService,
+    webhook_id: &str,
+    chat_id: &str,
+    token: &str,
+    settlement: &Settlement,
+    now: crate::model::Timestamp,
+) -> bool {
+    let held = service
+        .inner
+        .store
+        .settle_deliveries(webhook_id, chat_id, token, settlement, now)
+        .await;
+    match held {
+        Ok(held) => held,
+        Err(e) => {
+            // Unrecorded: those events are sent again once the lease expires.
+            tracing::warn!(error = %e, webhook = %webhook_id, "cannot record webhook deliveries");
+            false
+        }
     }
 }

@@ -243,50 +243,39 @@ impl WebhookStore for MemoryStore {
         Ok(claimed)
     }
 
-    async fn settle_delivery(
+    async fn settle_deliveries(
         &self,
         webhook_id: &str,
         chat_id: &str,
         token: &str,
-        delivery: i64,
         settlement: &Settlement,
         now: Timestamp,
     ) -> StoreResult<bool> {
         let mut s = self.state()?;
         let o = &mut s.outbox;
+        for id in &settlement.delivered {
+            o.deliveries.remove(id);
+        }
+        if let Some(failed) = &settlement.failed
+            && let Some(r) = o.deliveries.get_mut(&failed.delivery)
+        {
+            r.attempts += 1;
+            r.last_error = Some(failed.error.clone());
+            r.last_attempt_at = Some(now);
+            r.dead = failed.retry_at.is_none();
+        }
         let key = (webhook_id.to_string(), chat_id.to_string());
-        let held = o.holds(&key, token);
-        match settlement {
-            Settlement::Delivered { lease_until } => {
-                o.deliveries.remove(&delivery);
-                if let (true, Some(lane)) = (held, o.lanes.get_mut(&key)) {
-                    lane.lease = Some((*lease_until, token.to_string()));
-                }
-            }
-            Settlement::Retry { error, at } => {
-                if let Some(r) = o.deliveries.get_mut(&delivery) {
-                    r.attempts += 1;
-                    r.last_error = Some(error.clone());
-                    r.last_attempt_at = Some(now);
-                }
-                if let (true, Some(lane)) = (held, o.lanes.get_mut(&key)) {
-                    lane.next_attempt_at = *at;
-                    lane.lease = None;
-                }
-            }
-            Settlement::Dead { error, lease_until } => {
-                if let Some(r) = o.deliveries.get_mut(&delivery) {
-                    r.attempts += 1;
-                    r.last_error = Some(error.clone());
-                    r.last_attempt_at = Some(now);
-                    r.dead = true;
-                }
-                if let (true, Some(lane)) = (held, o.lanes.get_mut(&key)) {
-                    lane.lease = Some((*lease_until, token.to_string()));
-                }
+        if !o.holds(&key, token) {
+            return Ok(false);
+        }
+        if let Some(lane) = o.lanes.get_mut(&key) {
+            let (lease, next) = settlement.lane_after();
+            lane.lease = lease.map(|until| (until, token.to_string()));
+            if let Some(next) = next {
+                lane.next_attempt_at = next;
             }
         }
-        Ok(held)
+        Ok(true)
     }
 
     async fn release_webhook_leases(&self) -> StoreResult<u64> {

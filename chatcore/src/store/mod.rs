@@ -22,7 +22,7 @@ pub use codec::{
 };
 pub use memory::MemoryStore;
 pub use webhooks::{
-    ClaimedLane, DeliveryQuery, LaneClaim, PendingDelivery, Settlement, WebhookRecord,
+    ClaimedLane, DeliveryQuery, Failure, LaneClaim, PendingDelivery, Settlement, WebhookRecord,
     WebhookStore,
 };
 #[cfg(feature = "sqlite")]

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 
 use super::StoreResult;
 use crate::model::Timestamp;
-use crate::webhooks::{OutboxEvent, Webhook, WebhookDelivery, WebhookSecret};
+use crate::webhooks::{Webhook, WebhookDelivery, WebhookSecret};
 
 /// A webhook as stored, with its secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,29 +96,42 @@ pub struct LaneClaim {
     pub batch: u32,
 }
 
-/// How one attempt went, for [`WebhookStore::settle_delivery`].
+/// What a lane's attempts came to since its last settlement, for
+/// [`WebhookStore::settle_deliveries`]: recorded in one write, however many.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Settlement {
-    /// Delivered: the row is deleted and the lane's lease renewed until `lease_until`.
-    Delivered {
-        /// The renewed lease.
-        lease_until: Timestamp,
-    },
-    /// Failed; the lane waits until `at` (its lease is given up).
-    Retry {
-        /// Why, for the operator.
-        error: String,
-        /// The next attempt.
-        at: Timestamp,
-    },
-    /// Failed for the last time: the delivery is dead and the lane goes on with the
-    /// next one (its lease renewed until `lease_until`).
-    Dead {
-        /// Why, for the operator.
-        error: String,
-        /// The renewed lease.
-        lease_until: Timestamp,
-    },
+pub struct Settlement {
+    /// Delivered (answered 2xx): their rows are deleted.
+    pub delivered: Vec<i64>,
+    /// The attempt that failed after them, if one did.
+    pub failed: Option<Failure>,
+    /// The lane's lease, renewed until then; unless `failed` is to be retried: then the
+    /// lane gives its lease up and waits until the retry.
+    pub lease_until: Timestamp,
+}
+
+/// A failed attempt, in a [`Settlement`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The delivery.
+    pub delivery: i64,
+    /// Why, for the operator (`HTTP 500`, `timed out`, ...).
+    pub error: String,
+    /// `Some`: tried again then, the lane waiting until it; `None`: given up on, the
+    /// delivery is dead and the lane goes on with its next one.
+    pub retry_at: Option<Timestamp>,
+}
+
+impl Settlement {
+    /// The lease the lane keeps after it (`None`: given up, see
+    /// [`Settlement::lease_until`]) and the lane's next attempt when it waits.
+    pub fn lane_after(&self) -> (Option<Timestamp>, Option<Timestamp>) {
+        match &self.failed {
+            Some(Failure {
+                retry_at: Some(at), ..
+            }) => (None, Some(*at)),
+            _ => (Some(self.lease_until), None),
+        }
+    }
 }
 
 /// Which deliveries [`WebhookStore::webhook_deliveries`] lists: oldest first.
@@ -166,15 +179,15 @@ pub trait WebhookStore: Send + Sync {
     /// deliveries. On several nodes at once, each lane goes to one of them.
     async fn claim_webhook_lanes(&self, claim: &LaneClaim) -> StoreResult<Vec<ClaimedLane>>;
 
-    /// Records how an attempt at `delivery` of a lane went. Returns whether the claim's
-    /// `token` still holds the lane (when not, the caller stops working on it: another
-    /// node has taken it over).
-    async fn settle_delivery(
+    /// Records what a lane's attempts came to (see [`Settlement`]), `now` being the
+    /// time of the failed one. Returns whether the claim's `token` still holds the lane
+    /// (when not, the caller stops working on it: another node has taken it over; what
+    /// was delivered is recorded all the same).
+    async fn settle_deliveries(
         &self,
         webhook_id: &str,
         chat_id: &str,
         token: &str,
-        delivery: i64,
         settlement: &Settlement,
         now: Timestamp,
     ) -> StoreResult<bool>;

@@ -254,7 +254,7 @@ impl WebhookStore for SqliteStore {
             let mut st = c
                 .prepare_cached(
                     "SELECT id, event_id, kind, body, queued_at, attempts
-                     FROM webhook_deliveries INDEXED BY webhook_deliveries_lane
+                     FROM webhook_deliveries
                      WHERE webhook_id = ?1 AND chat_id = ?2 AND dead = 0
                      ORDER BY id LIMIT ?3",
                 )
@@ -296,58 +296,58 @@ impl WebhookStore for SqliteStore {
         .await
     }
 
-    async fn settle_delivery(
+    async fn settle_deliveries(
         &self,
         webhook_id: &str,
         chat_id: &str,
         token: &str,
-        delivery: i64,
         settlement: &Settlement,
         now: Timestamp,
     ) -> StoreResult<bool> {
         let (webhook, chat, token) = (webhook_id.to_string(), chat_id.to_string(), token.to_string());
         let settlement = settlement.clone();
         self.write(move |c| {
-            let held = holds(c, &webhook, &chat, &token)?;
-            let (error, dead, lease_until, retry_at) = match &settlement {
-                Settlement::Delivered { lease_until } => {
-                    c.prepare_cached("DELETE FROM webhook_deliveries WHERE id = ?1")
-                        .and_then(|mut st| st.execute([delivery]))
-                        .map_err(classify)?;
-                    (None, false, Some(*lease_until), None)
-                }
-                Settlement::Retry { error, at } => (Some(error), false, None, Some(*at)),
-                Settlement::Dead { error, lease_until } => {
-                    (Some(error), true, Some(*lease_until), None)
-                }
-            };
-            if let Some(error) = error {
+            let mut delete = c
+                .prepare_cached("DELETE FROM webhook_deliveries WHERE id = ?1")
+                .map_err(classify)?;
+            for id in &settlement.delivered {
+                delete.execute([id]).map_err(classify)?;
+            }
+            if let Some(failed) = &settlement.failed {
                 c.prepare_cached(
                     "UPDATE webhook_deliveries SET attempts = attempts + 1, last_error = ?2,
                          last_attempt_at = ?3, dead = ?4 WHERE id = ?1",
                 )
-                .and_then(|mut st| st.execute(params![delivery, error, now.unix_millis(), dead]))
+                .and_then(|mut st| {
+                    st.execute(params![
+                        failed.delivery,
+                        failed.error,
+                        now.unix_millis(),
+                        failed.retry_at.is_none()
+                    ])
+                })
                 .map_err(classify)?;
             }
-            if held {
-                c.prepare_cached(
+            let (lease, next) = settlement.lane_after();
+            let held = c
+                .prepare_cached(
                     "UPDATE webhook_lanes SET
-                         lease_until = ?3,
-                         lease_token = CASE WHEN ?3 IS NULL THEN NULL ELSE lease_token END,
-                         next_attempt_at = coalesce(?4, next_attempt_at)
-                     WHERE webhook_id = ?1 AND chat_id = ?2",
+                         lease_until = ?4,
+                         lease_token = CASE WHEN ?4 IS NULL THEN NULL ELSE lease_token END,
+                         next_attempt_at = coalesce(?5, next_attempt_at)
+                     WHERE webhook_id = ?1 AND chat_id = ?2 AND lease_token = ?3",
                 )
                 .and_then(|mut st| {
                     st.execute(params![
                         webhook,
                         chat,
-                        lease_until.map(Timestamp::unix_millis),
-                        retry_at.map(Timestamp::unix_millis)
+                        token,
+                        lease.map(Timestamp::unix_millis),
+                        next.map(Timestamp::unix_millis)
                     ])
                 })
                 .map_err(classify)?;
-            }
-            Ok(held)
+            Ok(held == 1)
         })
         .await
     }
