@@ -4,7 +4,7 @@
 //! dead deliveries retried, a webhook deleted with its deliveries.
 
 use super::*;
-use crate::store::{DeliveryQuery, Failure, LaneClaim, Settlement, WebhookRecord, WebhookStore};
+use crate::store::{DeliveryQuery, Failure, LaneClaim, Settlement, WebhookRecord};
 use crate::webhooks::WebhookSecret;
 
 fn hook(id: &str, events: &[&str]) -> WebhookRecord {
@@ -153,9 +153,10 @@ pub(super) async fn lanes_are_claimed_by_one_claimant_in_order_and_leases_expire
         }
     }
     // Two claimants at once: each lane goes to one of them.
+    let (one, two) = (claim_at(10, "one", 10), claim_at(10, "two", 10));
     let (first, second) = tokio::join!(
-        store.claim_webhook_lanes(&claim_at(10, "one", 10)),
-        store.claim_webhook_lanes(&claim_at(10, "two", 10)),
+        store.claim_webhook_lanes(&one),
+        store.claim_webhook_lanes(&two),
     );
     let (first, second) = (first.expect("claim"), second.expect("claim"));
     assert_eq!(first.len() + second.len(), 2, "{first:?} {second:?}");

@@ -37,7 +37,7 @@ pub use marks::{ReadMark, TYPING_SHOWN_FOR};
 pub use messages::{MAX_CLIENT_MESSAGE_ID_LEN, MessagePage, SendMessage, Sent};
 pub use officers::{MAX_CAPACITY, Me, NewOfficer, OfficerSession};
 pub use sessions::{LiveSession, MAX_TOKEN_BYTES, SessionNotice};
-pub use webhooks::{FLAG_WEBHOOK_ID, MAX_DELIVERY_PAGE, NewWebhook, WebhookWorker};
+pub use webhooks::{FLAG_WEBHOOK_ID, MAX_DELIVERY_PAGE, MAX_WEBHOOKS, NewWebhook, WebhookWorker};
 
 use crate::blob::BlobStore;
 use crate::bus::{Envelope, Event, EventBus, Topic};

@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::identity::Actor;
 use crate::policy;
 use crate::store::{
-    ClaimedLane, DeliveryQuery, Failure, LaneClaim, Settlement, WebhookRecord, WebhookStore,
+    ClaimedLane, DeliveryQuery, Failure, LaneClaim, Settlement, WebhookRecord,
 };
 use crate::webhooks::{
     CreatedWebhook, Webhook, WebhookDelivery, WebhookRequest, WebhookResponse, WebhookSecret,
@@ -40,6 +40,10 @@ const CLAIM_GAP: Duration = Duration::from_millis(5);
 const GAUGE_EVERY: Duration = Duration::from_secs(5);
 /// Most deliveries in one listing.
 pub const MAX_DELIVERY_PAGE: u32 = 1000;
+/// Most webhooks the admin may create (each one is a write per event in every change's
+/// transaction, so they are bounded like everything else a client can make the server
+/// hold). The flags' webhook does not count against it.
+pub const MAX_WEBHOOKS: usize = 16;
 
 /// Input of [`ChatService::create_webhook`] (no `Debug`: it holds a secret).
 #[derive(Clone, Default)]
@@ -97,6 +101,16 @@ impl ChatService {
         };
         let id = uuid::Uuid::now_v7().to_string();
         let record = self.webhook_record(id, new.url, secret, new.events.as_deref())?;
+        let existing = self.inner.store.webhooks().await?;
+        if existing.iter().filter(|w| w.id != FLAG_WEBHOOK_ID).count() >= MAX_WEBHOOKS {
+            return Err(Error::InvalidField {
+                name: "url",
+                reason: format!(
+                    "this server takes at most {MAX_WEBHOOKS} webhooks besides --webhook-url; \
+                     delete one first"
+                ),
+            });
+        }
         self.inner.store.put_webhook(&record).await?;
         tracing::info!(webhook = %record.id, events = ?record.events, "webhook created");
         Ok(CreatedWebhook {
@@ -127,6 +141,7 @@ impl ChatService {
         let record =
             self.webhook_record(FLAG_WEBHOOK_ID.into(), url, secret, events.as_deref())?;
         self.inner.store.put_webhook(&record).await?;
+        tracing::info!(webhook = FLAG_WEBHOOK_ID, events = ?record.events, "webhook set from the flags");
         self.webhook(actor, FLAG_WEBHOOK_ID).await
     }
 
