@@ -164,8 +164,8 @@ async fn a_receiver_down_while_10000_events_queue_gets_them_all_once_it_is_back(
     traffic(&server, "queued", chats, 360, &content).await;
     let sent_in = started.elapsed();
     let queued = rss_kib(server.pid());
-    // Each chat: created, 40 warm-up and 360 queued messages.
-    let total = chats * (1 + 40 + 360);
+    // Each phase's chats: created, then their messages.
+    let total = chats * (1 + 40) + chats * (1 + 360);
     assert!(total >= 10_000, "{total} events");
     let listed = server
         .api
@@ -230,8 +230,9 @@ async fn a_server_killed_mid_delivery_delivers_every_event_after_restart() {
     eprintln!(
         "killed after {in_flight_at_kill} of {total} events; {duplicates} delivered twice"
     );
-    // At least once: only what was in flight at the kill may come twice.
-    assert!(duplicates <= 16, "{duplicates} duplicates");
+    // At least once: what was sent but not yet recorded at the kill comes again, at
+    // most a batch (16) per chat in flight.
+    assert!(duplicates <= 12 * 16, "{duplicates} duplicates");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -118,6 +118,7 @@ async fn a_node_killed_mid_delivery_hands_its_deliveries_over() {
     );
     receiver.assert_clean();
     let duplicates = receiver.log(|l| l.duplicates());
-    // At least once: what A had in flight at the kill may come twice, no more.
-    assert!(duplicates <= 16, "{duplicates} duplicates");
+    // At least once: what A had sent but not yet recorded may come again, at most a
+    // batch (16) for each of its lanes (16 at once).
+    assert!(duplicates <= 16 * 16, "{duplicates} duplicates");
 }
