@@ -65,7 +65,7 @@ async fn events_from_two_nodes_are_delivered_once_each_in_order_per_chat() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_node_killed_mid_delivery_hands_its_deliveries_over() {
     let receiver = Receiver::start(SECRET).await;
-    receiver.delay(Duration::from_millis(20));
+    receiver.delay(Duration::from_millis(100));
     let args = [
         "--webhook-url",
         receiver.url.as_str(),
