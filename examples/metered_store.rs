@@ -58,13 +58,15 @@ impl<S: Store> MeteredStore<S> {
 #[async_trait]
 impl<S: Store> WebhookStore for MeteredStore<S> {
     async fn put_webhook(&self, webhook: &WebhookRecord) -> StoreResult<()> {
-        self.measure("put_webhook", self.inner.put_webhook(webhook)).await
+        self.measure("put_webhook", self.inner.put_webhook(webhook))
+            .await
     }
     async fn webhooks(&self) -> StoreResult<Vec<chatcore::Webhook>> {
         self.measure("webhooks", self.inner.webhooks()).await
     }
     async fn delete_webhook(&self, id: &str) -> StoreResult<bool> {
-        self.measure("delete_webhook", self.inner.delete_webhook(id)).await
+        self.measure("delete_webhook", self.inner.delete_webhook(id))
+            .await
     }
     async fn webhook_deliveries(
         &self,
@@ -102,8 +104,11 @@ impl<S: Store> WebhookStore for MeteredStore<S> {
         self.measure("settle_deliveries", settled).await
     }
     async fn release_webhook_leases(&self) -> StoreResult<u64> {
-        self.measure("release_webhook_leases", self.inner.release_webhook_leases())
-            .await
+        self.measure(
+            "release_webhook_leases",
+            self.inner.release_webhook_leases(),
+        )
+        .await
     }
     async fn release_webhook_lane(
         &self,

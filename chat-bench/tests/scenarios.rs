@@ -199,7 +199,10 @@ fn webhooks_deliver_every_event_of_both_phases_and_the_backlog() {
     assert!(on["deliveredPerSecond"].as_f64().unwrap() > 0.0, "{on}");
     let backlog = row(webhooks, 2);
     assert_eq!(backlog["events"], 2 * (1 + 100));
-    assert!(backlog["deliveredPerSecond"].as_f64().unwrap() > 0.0, "{backlog}");
+    assert!(
+        backlog["deliveredPerSecond"].as_f64().unwrap() > 0.0,
+        "{backlog}"
+    );
 }
 
 #[test]

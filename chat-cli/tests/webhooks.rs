@@ -21,18 +21,28 @@ fn manages_webhooks(cli: &Cli, token: &[&str]) {
         cli.run(&args)
     };
     // A secret from standard input, and a filter.
-    let args = with(&["--json", "webhook", "add", NOWHERE, "--secret-stdin", "--events", "new_message"]);
+    let args = with(&[
+        "--json",
+        "webhook",
+        "add",
+        NOWHERE,
+        "--secret-stdin",
+        "--events",
+        "new_message",
+    ]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let added = cli
-        .run_stdin(&args, "cli-secret-0123456789\n")
-        .ok_json();
+    let added = cli.run_stdin(&args, "cli-secret-0123456789\n").ok_json();
     assert_eq!(added["secret"], "cli-secret-0123456789");
     assert_eq!(added["events"], serde_json::json!(["new_message"]));
     let id = added["id"].as_str().unwrap().to_string();
     // Generated, in words: the secret is printed once.
     let generated = run(&["webhook", "add", NOWHERE]);
     generated.code(0);
-    assert!(generated.stdout.contains("secret: "), "{}", generated.stdout);
+    assert!(
+        generated.stdout.contains("secret: "),
+        "{}",
+        generated.stdout
+    );
     let list = run(&["webhook", "list"]);
     list.code(0);
     assert!(list.stdout.starts_with("ID "), "{}", list.stdout);
@@ -44,9 +54,21 @@ fn manages_webhooks(cli: &Cli, token: &[&str]) {
     // Events made meanwhile wait for their deliveries.
     let (chat, customer) = cli.customer("cust-1");
     let send: Vec<String> = if token.is_empty() {
-        vec!["--as".into(), "customer:cust-1".into(), "send".into(), chat.clone(), "hello".into()]
+        vec![
+            "--as".into(),
+            "customer:cust-1".into(),
+            "send".into(),
+            chat.clone(),
+            "hello".into(),
+        ]
     } else {
-        vec!["--token".into(), customer, "send".into(), chat.clone(), "hello".into()]
+        vec![
+            "--token".into(),
+            customer,
+            "send".into(),
+            chat.clone(),
+            "hello".into(),
+        ]
     };
     let send: Vec<&str> = send.iter().map(String::as_str).collect();
     cli.run(&send).code(0);
@@ -56,14 +78,19 @@ fn manages_webhooks(cli: &Cli, token: &[&str]) {
     assert_eq!(pending[0]["type"], "new_message");
     assert_eq!(pending[0]["chatId"], chat);
     let all = run(&["--json", "webhook", "deliveries"]).ok_json();
-    assert_eq!(all.as_array().unwrap().len(), 3, "created and sent to the other: {all}");
+    assert_eq!(
+        all.as_array().unwrap().len(),
+        3,
+        "created and sent to the other: {all}"
+    );
     let dead = run(&["--json", "webhook", "deliveries", "--dead"]).ok_json();
     assert_eq!(dead.as_array().unwrap().len(), 0);
     let retried = run(&["--json", "webhook", "retry"]).ok_json();
     assert_eq!(retried["retried"], 0);
     // Refusals as exit codes.
     run(&["--json", "webhook", "add", "ftp://x/y"]).json_error(7, "invalid_field");
-    run(&["--json", "webhook", "add", NOWHERE, "--events", "typing"]).json_error(7, "invalid_field");
+    run(&["--json", "webhook", "add", NOWHERE, "--events", "typing"])
+        .json_error(7, "invalid_field");
     run(&["--json", "webhook", "retry", "--delivery", "99999"]).json_error(3, "webhook_not_found");
     run(&["--json", "webhook", "deliveries", "--limit", "0"]).json_error(7, "invalid_parameter");
     // Removed with its deliveries.

@@ -277,7 +277,10 @@ fn print_banner(config: &Config, addr: std::net::SocketAddr, open_files: u64) {
     if let Some(url) = &config.webhooks.webhook_url {
         // Without its query, which may carry a receiver's token.
         let shown = url.split(['?', '#']).next().unwrap_or_default();
-        let _ = writeln!(out, "  webhook:         {shown} (signed; more in /api/webhooks)");
+        let _ = writeln!(
+            out,
+            "  webhook:         {shown} (signed; more in /api/webhooks)"
+        );
     }
     let _ = writeln!(out, "Press Ctrl-C or send SIGTERM to stop.");
     let _ = out.flush();

@@ -138,9 +138,9 @@ pub use model::{
 };
 pub use service::{
     Assignment, AttachmentSettings, ChatFeed, ChatService, CustomerLogin, CustomerSession,
-    FLAG_WEBHOOK_ID, NewWebhook, WebhookWorker,
-    LiveSession, MAX_TOKEN_BYTES, Me, MessagePage, NewOfficer, OfficerSession, ReadMark, Readable,
-    SendMessage, Sent, ServiceConfig, SessionNotice, Swept, TYPING_SHOWN_FOR, Upload,
+    FLAG_WEBHOOK_ID, LiveSession, MAX_TOKEN_BYTES, Me, MessagePage, NewOfficer, NewWebhook,
+    OfficerSession, ReadMark, Readable, SendMessage, Sent, ServiceConfig, SessionNotice, Swept,
+    TYPING_SHOWN_FOR, Upload, WebhookWorker,
 };
 #[cfg(feature = "sqlite")]
 pub use store::{Durability, SqliteOptions, SqliteStore};

@@ -132,7 +132,10 @@ pub fn verify_signature(
 /// [`MAX_URL_BYTES`], no whitespace, no credentials ([`Error::InvalidField`] `url`).
 /// `schemes` are those the server's sender speaks ([`WebhookSettings::schemes`]).
 pub fn check_url<S: AsRef<str>>(url: &str, schemes: &[S]) -> Result<()> {
-    let bad = |reason: String| Error::InvalidField { name: "url", reason };
+    let bad = |reason: String| Error::InvalidField {
+        name: "url",
+        reason,
+    };
     if url.len() > MAX_URL_BYTES {
         return Err(bad(format!("must be at most {MAX_URL_BYTES} bytes")));
     }
@@ -140,9 +143,14 @@ pub fn check_url<S: AsRef<str>>(url: &str, schemes: &[S]) -> Result<()> {
         return Err(bad("must not hold spaces or control characters".into()));
     }
     let Some((scheme, rest)) = url.split_once("://") else {
-        return Err(bad("must be an absolute URL like http://crm.internal/hooks".into()));
+        return Err(bad(
+            "must be an absolute URL like http://crm.internal/hooks".into(),
+        ));
     };
-    if !schemes.iter().any(|s| s.as_ref().eq_ignore_ascii_case(scheme)) {
+    if !schemes
+        .iter()
+        .any(|s| s.as_ref().eq_ignore_ascii_case(scheme))
+    {
         let names: Vec<&str> = schemes.iter().map(AsRef::as_ref).collect();
         return Err(bad(format!(
             "the scheme must be {} (this server sends with no other)",
@@ -444,13 +452,25 @@ mod tests {
         assert!(header.starts_with("t=1700000000,v1="));
         let hex = header.strip_prefix("t=1700000000,v1=").unwrap();
         assert_eq!(hex.len(), 64);
-        assert!(hex.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(
+            hex.chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
         let ok = |h: &str, body: &[u8], now: i64| {
-            verify_signature(b"whsec_test_0123456789", h, body, now, Duration::from_secs(300))
+            verify_signature(
+                b"whsec_test_0123456789",
+                h,
+                body,
+                now,
+                Duration::from_secs(300),
+            )
         };
         assert!(ok(&header, br#"{"a":1}"#, 1_700_000_100));
         assert!(!ok(&header, br#"{"a":2}"#, 1_700_000_100));
-        assert!(!ok(&header, br#"{"a":1}"#, 1_700_000_400), "a replay outside the tolerance");
+        assert!(
+            !ok(&header, br#"{"a":1}"#, 1_700_000_400),
+            "a replay outside the tolerance"
+        );
         assert!(!ok("v1=00", br#"{"a":1}"#, 1_700_000_000));
         assert!(!verify_signature(
             b"another secret!!",

@@ -82,7 +82,11 @@ pub(super) struct Level {
     chat_problems: Vec<String>,
 }
 
-pub(super) async fn level(nodes: &[Api], args: &SendsArgs, connections: usize) -> anyhow::Result<Level> {
+pub(super) async fn level(
+    nodes: &[Api],
+    args: &SendsArgs,
+    connections: usize,
+) -> anyhow::Result<Level> {
     let run = run_id();
     let workers: Vec<Worker> = stream::iter(0..connections)
         .map(|i| {

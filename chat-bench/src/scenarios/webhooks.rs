@@ -147,7 +147,11 @@ pub(crate) async fn run(target: &Target, args: &WebhooksArgs) -> Scenario {
     scenario
 }
 
-async fn phases(target: &Target, args: &WebhooksArgs, scenario: &mut Scenario) -> anyhow::Result<()> {
+async fn phases(
+    target: &Target,
+    args: &WebhooksArgs,
+    scenario: &mut Scenario,
+) -> anyhow::Result<()> {
     let receiver = Receiver::start().await.context("starting the receiver")?;
     let load = SendsArgs {
         connections: vec![args.connections],
@@ -166,7 +170,11 @@ async fn phases(target: &Target, args: &WebhooksArgs, scenario: &mut Scenario) -
         cells
     };
     let mut cells = row("sends off", &off);
-    cells.extend([Cell::Text("-".into()), Cell::Text("-".into()), Cell::Text("-".into())]);
+    cells.extend([
+        Cell::Text("-".into()),
+        Cell::Text("-".into()),
+        Cell::Text("-".into()),
+    ]);
     scenario.row(cells);
 
     let admin = target.api.admin();
@@ -178,7 +186,10 @@ async fn phases(target: &Target, args: &WebhooksArgs, scenario: &mut Scenario) -
     let result = on_and_backlog(target, args, scenario, &receiver, &load, &row).await;
     let _ = admin.delete_webhook(&webhook.webhook.id).await;
     let on_per_second = result?;
-    let seen = receiver.seen.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+    let seen = receiver
+        .seen
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?;
     let duplicates: u32 = seen.ids.values().map(|n| n - 1).sum();
     scenario.check(
         "webhooks: every event delivered once",
@@ -259,7 +270,10 @@ async fn on_and_backlog(
         if pending as usize >= backlog {
             break;
         }
-        anyhow::ensure!(Instant::now() < deadline, "only {pending} of {backlog} events pending");
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "only {pending} of {backlog} events pending"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     receiver.refusing.store(false, Ordering::Release);

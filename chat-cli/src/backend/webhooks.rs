@@ -126,7 +126,12 @@ async fn remote_deliveries(
     filter: &DeliveryFilter,
 ) -> anyhow::Result<Vec<WebhookDelivery>> {
     Ok(b.client()
-        .webhook_deliveries(filter.dead, filter.webhook.as_deref(), filter.after, filter.limit)
+        .webhook_deliveries(
+            filter.dead,
+            filter.webhook.as_deref(),
+            filter.after,
+            filter.limit,
+        )
         .await
         .map_err(|e| b.error(e))?)
 }

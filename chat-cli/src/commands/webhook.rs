@@ -160,7 +160,10 @@ pub(crate) async fn run(
                         ]
                     })
                     .collect();
-                table(&["ID", "WEBHOOK", "TYPE", "CHAT", "ATTEMPTS", "LAST ERROR"], rows)
+                table(
+                    &["ID", "WEBHOOK", "TYPE", "CHAT", "ATTEMPTS", "LAST ERROR"],
+                    rows,
+                )
             })?;
         }
         WebhookCommand::Retry(args) => {

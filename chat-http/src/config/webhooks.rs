@@ -142,7 +142,10 @@ impl WebhookFlags {
         s.backoff_max = self.webhook_backoff_max;
         s.lease = self.webhook_lease;
         s.poll = self.webhook_poll;
-        s.schemes = crate::webhooks::SCHEMES.iter().map(|s| s.to_string()).collect();
+        s.schemes = crate::webhooks::SCHEMES
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         s
     }
 }
@@ -189,7 +192,12 @@ mod tests {
             &["--webhook-url", "http://crm/x"][..],
             &["--webhook-secret", "0123456789abcdef"],
             &["--webhook-events", "new_message"],
-            &["--webhook-url", "ftp://crm/x", "--webhook-secret", "0123456789abcdef"],
+            &[
+                "--webhook-url",
+                "ftp://crm/x",
+                "--webhook-secret",
+                "0123456789abcdef",
+            ],
             &["--webhook-url", "http://crm/x", "--webhook-secret", "short"],
             &["--webhook-timeout", "2m"],
             &["--webhook-max-age", "31d"],

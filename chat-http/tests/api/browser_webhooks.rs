@@ -42,7 +42,9 @@ async fn the_admin_sees_the_webhooks_backlog_and_retries_dead_deliveries() {
         Method::POST,
         "/api/webhooks",
         Some(ADMIN_TOKEN),
-        Some(&json!({ "url": format!("{}?token=receiver-secret", receiver.url), "secret": SECRET })),
+        Some(
+            &json!({ "url": format!("{}?token=receiver-secret", receiver.url), "secret": SECRET }),
+        ),
     )
     .await
     .expect(201);
@@ -58,14 +60,24 @@ async fn the_admin_sees_the_webhooks_backlog_and_retries_dead_deliveries() {
     let url = cell(&b, ".url").await.unwrap_or_default();
     assert!(url.ends_with("/hook"), "{url}");
     assert!(!url.contains("receiver-secret"), "the query shown: {url}");
-    assert_eq!(cell(&b, ".events").await.as_deref(), Some("chat_updated, new_message"));
+    assert_eq!(
+        cell(&b, ".events").await.as_deref(),
+        Some("chat_updated, new_message")
+    );
     screenshot(&b, "admin-webhooks-dead").await;
 
     // Fixed, then retried from the page: delivered, and the page says so.
     receiver.fail_with(0);
     click(&b, "#webhooks tbody tr .retry-dead").await;
-    wait_text(&b, "#webhooks-notice", "2 dead deliveries are being sent again").await;
-    receiver.wait_for(2, std::time::Duration::from_secs(10)).await;
+    wait_text(
+        &b,
+        "#webhooks-notice",
+        "2 dead deliveries are being sent again",
+    )
+    .await;
+    receiver
+        .wait_for(2, std::time::Duration::from_secs(10))
+        .await;
     receiver.assert_clean();
     eventually("no dead delivery left", || async {
         let dead = cell(&b, ".dead").await?;

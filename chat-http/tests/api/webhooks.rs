@@ -40,7 +40,13 @@ fn rss_kib(pid: u32) -> u64 {
 
 /// `customers` chats, each sent `per_chat` messages of `content` by its customer,
 /// `customers` senders at once. Returns the chats' ids.
-async fn traffic(server: &Server, prefix: &str, customers: usize, per_chat: usize, content: &str) -> Vec<String> {
+async fn traffic(
+    server: &Server,
+    prefix: &str,
+    customers: usize,
+    per_chat: usize,
+    content: &str,
+) -> Vec<String> {
     let tasks: Vec<_> = (0..customers)
         .map(|i| {
             let api = server.api.clone();
@@ -82,9 +88,19 @@ async fn every_event_reaches_a_real_receiver_signed_once_and_in_order_per_chat()
     let (customer, chat) = api.customer("cust-life").await;
     api.send(&customer, &chat, "hello").await.unwrap();
     api.claim(&officer, "amy", &chat).await.unwrap();
-    let reply = api.send(&officer, &chat, "how can I help?").await.unwrap().1;
-    api.expect(Method::POST, &format!("/api/chats/{chat}/resolve"), Some(officer.as_str()), None, 200)
-        .await;
+    let reply = api
+        .send(&officer, &chat, "how can I help?")
+        .await
+        .unwrap()
+        .1;
+    api.expect(
+        Method::POST,
+        &format!("/api/chats/{chat}/resolve"),
+        Some(officer.as_str()),
+        None,
+        200,
+    )
+    .await;
     // And ten more chats at once, twenty messages each.
     traffic(&server, "busy", 10, 20, "text").await;
     let expected = 7 + 10 * 21;
@@ -93,7 +109,11 @@ async fn every_event_reaches_a_real_receiver_signed_once_and_in_order_per_chat()
     receiver.assert_clean();
     receiver.log(|l| {
         assert_eq!(l.taken.len(), expected, "no event other than the changes'");
-        assert_eq!(l.duplicates(), 0, "nothing was redelivered without a failure");
+        assert_eq!(
+            l.duplicates(),
+            0,
+            "nothing was redelivered without a failure"
+        );
         let life: Vec<(String, String)> = l
             .first
             .iter()
@@ -101,7 +121,10 @@ async fn every_event_reaches_a_real_receiver_signed_once_and_in_order_per_chat()
             .map(|b| {
                 let what = match b["type"].as_str().unwrap() {
                     "chat_updated" => b["data"]["change"].as_str().unwrap().to_string(),
-                    _ => b["data"]["message"]["senderType"].as_str().unwrap().to_string(),
+                    _ => b["data"]["message"]["senderType"]
+                        .as_str()
+                        .unwrap()
+                        .to_string(),
                 };
                 (b["type"].as_str().unwrap().to_string(), what)
             })
@@ -130,7 +153,10 @@ async fn every_event_reaches_a_real_receiver_signed_once_and_in_order_per_chat()
     });
     // The secret never reached the log.
     let logged = std::fs::read_to_string(&log).unwrap();
-    assert!(logged.contains("webhook"), "the log says nothing of webhooks");
+    assert!(
+        logged.contains("webhook"),
+        "the log says nothing of webhooks"
+    );
     assert!(!logged.contains(SECRET), "the webhook secret is in the log");
 }
 
@@ -172,7 +198,10 @@ async fn a_receiver_down_while_10000_events_queue_gets_them_all_once_it_is_back(
         .expect(Method::GET, "/api/webhooks", Some(ADMIN), None, 200)
         .await;
     let pending = listed[0]["pending"].as_u64().unwrap();
-    assert_eq!(pending as usize, total, "the backlog is in the outbox: {listed}");
+    assert_eq!(
+        pending as usize, total,
+        "the backlog is in the outbox: {listed}"
+    );
     assert_eq!(receiver.distinct(), 0);
     assert!(receiver.log(|l| l.requests) > 0, "the worker kept trying");
     let grew = queued.saturating_sub(warm);
@@ -188,7 +217,10 @@ async fn a_receiver_down_while_10000_events_queue_gets_them_all_once_it_is_back(
     receiver.fail_with(0);
     let back = Instant::now();
     receiver.wait_for(total, Duration::from_secs(180)).await;
-    eprintln!("{total} events delivered in {:?} once the receiver was back", back.elapsed());
+    eprintln!(
+        "{total} events delivered in {:?} once the receiver was back",
+        back.elapsed()
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
     receiver.assert_clean();
     assert_eq!(receiver.log(|l| l.duplicates()), 0);
@@ -196,7 +228,10 @@ async fn a_receiver_down_while_10000_events_queue_gets_them_all_once_it_is_back(
         .api
         .expect(Method::GET, "/api/webhooks", Some(ADMIN), None, 200)
         .await;
-    assert_eq!((listed[0]["pending"].as_u64(), listed[0]["dead"].as_u64()), (Some(0), Some(0)));
+    assert_eq!(
+        (listed[0]["pending"].as_u64(), listed[0]["dead"].as_u64()),
+        (Some(0), Some(0))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -217,19 +252,24 @@ async fn a_server_killed_mid_delivery_delivers_every_event_after_restart() {
     }
     let in_flight_at_kill = receiver.distinct();
     server.kill();
-    assert!(in_flight_at_kill < total, "everything was delivered before the kill");
+    assert!(
+        in_flight_at_kill < total,
+        "everything was delivered before the kill"
+    );
     let server = Server::start_with(&db, &log, &args);
     receiver.wait_for(total, Duration::from_secs(60)).await;
     // More after the restart, also delivered.
     let (token, chat) = server.api.customer("crash-0").await;
     assert_eq!(chat, chats[0]);
-    server.api.send(&token, &chat, "after the restart").await.unwrap();
+    server
+        .api
+        .send(&token, &chat, "after the restart")
+        .await
+        .unwrap();
     receiver.wait_for(total + 1, Duration::from_secs(30)).await;
     receiver.assert_clean();
     let duplicates = receiver.log(|l| l.duplicates());
-    eprintln!(
-        "killed after {in_flight_at_kill} of {total} events; {duplicates} delivered twice"
-    );
+    eprintln!("killed after {in_flight_at_kill} of {total} events; {duplicates} delivered twice");
     // At least once: what was sent but not yet recorded at the kill comes again, at
     // most a batch (16) per chat in flight.
     assert!(duplicates <= 12 * 16, "{duplicates} duplicates");
@@ -267,15 +307,26 @@ async fn failures_back_off_then_die_and_the_admin_retries_them_while_other_chats
     let (other, other_chat) = api.customer("fine-customer").await;
     let started = Instant::now();
     for n in 0..5 {
-        api.send(&other, &other_chat, &format!("fine {n}")).await.unwrap();
+        api.send(&other, &other_chat, &format!("fine {n}"))
+            .await
+            .unwrap();
     }
     receiver.wait_for(5, Duration::from_secs(5)).await;
-    assert!(started.elapsed() < Duration::from_secs(2), "held up by the failing chat");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "held up by the failing chat"
+    );
     // The stuck chat's first event is retried with growing waits, then dies; the second
     // waits behind it (order), then gets its own period.
     tokio::time::sleep(Duration::from_secs(4)).await;
     let dead = api
-        .expect(Method::GET, "/api/webhooks/deliveries?state=dead", Some(ADMIN), None, 200)
+        .expect(
+            Method::GET,
+            "/api/webhooks/deliveries?state=dead",
+            Some(ADMIN),
+            None,
+            200,
+        )
         .await;
     let dead = dead.as_array().unwrap().clone();
     assert!(!dead.is_empty(), "nothing died");
@@ -295,7 +346,10 @@ async fn failures_back_off_then_die_and_the_admin_retries_them_while_other_chats
     // the end of the retry period, however soon after the one before.
     for pair in times[..times.len() - 1].windows(2) {
         let gap = pair[1] - pair[0];
-        assert!(gap >= Duration::from_millis(95), "retried after only {gap:?}");
+        assert!(
+            gap >= Duration::from_millis(95),
+            "retried after only {gap:?}"
+        );
     }
     // Every event of the stuck chat dies in turn (each after its own period).
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -312,7 +366,13 @@ async fn failures_back_off_then_die_and_the_admin_retries_them_while_other_chats
     // The receiver is fixed; the admin retries: delivered, in order.
     receiver.fail_chats_of(None);
     let retried = api
-        .expect(Method::POST, "/api/webhooks/retry", Some(ADMIN), Some(json!({})), 200)
+        .expect(
+            Method::POST,
+            "/api/webhooks/retry",
+            Some(ADMIN),
+            Some(json!({})),
+            200,
+        )
         .await;
     assert_eq!(retried["retried"], 2);
     receiver.wait_for(7, Duration::from_secs(10)).await;
@@ -320,7 +380,10 @@ async fn failures_back_off_then_die_and_the_admin_retries_them_while_other_chats
     let hooks = api
         .expect(Method::GET, "/api/webhooks", Some(ADMIN), None, 200)
         .await;
-    assert_eq!((hooks[0]["dead"].as_u64(), hooks[0]["pending"].as_u64()), (Some(0), Some(0)));
+    assert_eq!(
+        (hooks[0]["dead"].as_u64(), hooks[0]["pending"].as_u64()),
+        (Some(0), Some(0))
+    );
     // Only messages: this webhook's filter.
     assert!(receiver.log(|l| l.first.iter().all(|b| b["type"] == "new_message")));
 }
@@ -336,7 +399,12 @@ async fn the_admin_manages_webhooks_over_rest_with_the_contracts_errors() {
     let api = &server.api;
     let messages_only = Receiver::start("messages-secret-0123456789").await;
     let changes_only = Receiver::start("changes-secret-0123456789").await;
-    let error = |body: &Value| body["error"]["code"].as_str().unwrap_or_default().to_string();
+    let error = |body: &Value| {
+        body["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
     // Who may: the admin only.
     let body = json!({ "url": messages_only.url });
     let refused = api
@@ -371,7 +439,13 @@ async fn the_admin_manages_webhooks_over_rest_with_the_contracts_errors() {
         (Method::POST, "/api/webhooks/retry"),
     ] {
         let refused = api
-            .expect(method, path, Some(officer.as_str()), Some(body.clone()), 403)
+            .expect(
+                method,
+                path,
+                Some(officer.as_str()),
+                Some(body.clone()),
+                403,
+            )
             .await;
         assert_eq!(error(&refused), "forbidden");
     }
@@ -380,17 +454,41 @@ async fn the_admin_manages_webhooks_over_rest_with_the_contracts_errors() {
         (json!({ "url": "ftp://x/y" }), "url"),
         (json!({ "url": "not a url" }), "url"),
         (json!({ "url": "http://user:pw@crm/x" }), "url"),
-        (json!({ "url": messages_only.url, "secret": "short" }), "secret"),
-        (json!({ "url": messages_only.url, "events": ["typing"] }), "events"),
+        (
+            json!({ "url": messages_only.url, "secret": "short" }),
+            "secret",
+        ),
+        (
+            json!({ "url": messages_only.url, "events": ["typing"] }),
+            "events",
+        ),
     ] {
         let refused = api
-            .expect(Method::POST, "/api/webhooks", Some(ADMIN), Some(bad.clone()), 422)
+            .expect(
+                Method::POST,
+                "/api/webhooks",
+                Some(ADMIN),
+                Some(bad.clone()),
+                422,
+            )
             .await;
         assert_eq!(error(&refused), "invalid_field", "{bad}");
-        assert!(refused["error"]["message"].as_str().unwrap().starts_with(field), "{refused}");
+        assert!(
+            refused["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with(field),
+            "{refused}"
+        );
     }
     let refused = api
-        .expect(Method::POST, "/api/webhooks", Some(ADMIN), Some(json!({ "url": 7 })), 400)
+        .expect(
+            Method::POST,
+            "/api/webhooks",
+            Some(ADMIN),
+            Some(json!({ "url": 7 })),
+            400,
+        )
         .await;
     assert!(refused["error"]["code"].is_string(), "{refused}");
     // Two webhooks, each with its own filter and secret.
@@ -424,8 +522,14 @@ async fn the_admin_manages_webhooks_over_rest_with_the_contracts_errors() {
         .expect(Method::GET, "/api/webhooks", Some(ADMIN), None, 200)
         .await;
     assert_eq!(listed.as_array().unwrap().len(), 2);
-    assert!(!listed.to_string().contains(&secret), "a secret listed: {listed}");
-    assert!(!listed.to_string().contains("messages-secret"), "a secret listed");
+    assert!(
+        !listed.to_string().contains(&secret),
+        "a secret listed: {listed}"
+    );
+    assert!(
+        !listed.to_string().contains("messages-secret"),
+        "a secret listed"
+    );
     assert!(listed[0].get("secret").is_none());
     // The changes-only receiver checks signatures with the generated secret.
     changes_only.set_secret(&secret);
@@ -443,27 +547,63 @@ async fn the_admin_manages_webhooks_over_rest_with_the_contracts_errors() {
     assert_eq!(changes_only.distinct(), 2, "created and claimed");
     // Listing deliveries: parameters checked.
     let refused = api
-        .expect(Method::GET, "/api/webhooks/deliveries?state=lost", Some(ADMIN), None, 400)
+        .expect(
+            Method::GET,
+            "/api/webhooks/deliveries?state=lost",
+            Some(ADMIN),
+            None,
+            400,
+        )
         .await;
     assert_eq!(error(&refused), "invalid_parameter");
     let refused = api
-        .expect(Method::GET, "/api/webhooks/deliveries?limit=0", Some(ADMIN), None, 400)
+        .expect(
+            Method::GET,
+            "/api/webhooks/deliveries?limit=0",
+            Some(ADMIN),
+            None,
+            400,
+        )
         .await;
     assert_eq!(error(&refused), "invalid_parameter");
     let refused = api
-        .expect(Method::GET, "/api/webhooks/deliveries?webhookId=nope", Some(ADMIN), None, 404)
+        .expect(
+            Method::GET,
+            "/api/webhooks/deliveries?webhookId=nope",
+            Some(ADMIN),
+            None,
+            404,
+        )
         .await;
     assert_eq!(error(&refused), "webhook_not_found");
     let refused = api
-        .expect(Method::POST, "/api/webhooks/retry", Some(ADMIN), Some(json!({ "deliveryId": 12345 })), 404)
+        .expect(
+            Method::POST,
+            "/api/webhooks/retry",
+            Some(ADMIN),
+            Some(json!({ "deliveryId": 12345 })),
+            404,
+        )
         .await;
     assert_eq!(error(&refused), "webhook_not_found");
     // Deleted: gone, and 404 after.
     let id = created["id"].as_str().unwrap();
-    api.expect(Method::DELETE, &format!("/api/webhooks/{id}"), Some(ADMIN), None, 204)
-        .await;
+    api.expect(
+        Method::DELETE,
+        &format!("/api/webhooks/{id}"),
+        Some(ADMIN),
+        None,
+        204,
+    )
+    .await;
     let refused = api
-        .expect(Method::DELETE, &format!("/api/webhooks/{id}"), Some(ADMIN), None, 404)
+        .expect(
+            Method::DELETE,
+            &format!("/api/webhooks/{id}"),
+            Some(ADMIN),
+            None,
+            404,
+        )
         .await;
     assert_eq!(error(&refused), "webhook_not_found");
     let listed = api
@@ -476,9 +616,23 @@ async fn the_admin_manages_webhooks_over_rest_with_the_contracts_errors() {
 fn bad_webhook_flags_stop_the_server_with_a_sentence() {
     let dir = tempfile::tempdir().unwrap();
     for (args, says) in [
-        (&["--webhook-url", "http://127.0.0.1:9/x"][..], "--webhook-secret"),
-        (&["--webhook-url", "ftp://x/y", "--webhook-secret", SECRET], "--webhook-url"),
-        (&["--webhook-url", "http://127.0.0.1:9/x", "--webhook-secret", "short"], "--webhook-secret"),
+        (
+            &["--webhook-url", "http://127.0.0.1:9/x"][..],
+            "--webhook-secret",
+        ),
+        (
+            &["--webhook-url", "ftp://x/y", "--webhook-secret", SECRET],
+            "--webhook-url",
+        ),
+        (
+            &[
+                "--webhook-url",
+                "http://127.0.0.1:9/x",
+                "--webhook-secret",
+                "short",
+            ],
+            "--webhook-secret",
+        ),
     ] {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_chat-http"))
             .args(["--bind", "127.0.0.1:0", "--db"])

@@ -78,9 +78,10 @@ async fn a_node_killed_mid_delivery_hands_its_deliveries_over() {
         "--webhook-poll",
         "200ms",
     ];
-    let Some(mut nodes) =
-        two_nodes("a_node_killed_mid_delivery_hands_its_deliveries_over", &args)
-    else {
+    let Some(mut nodes) = two_nodes(
+        "a_node_killed_mid_delivery_hands_its_deliveries_over",
+        &args,
+    ) else {
         return;
     };
     let a = nodes.a.api.clone();

@@ -50,7 +50,10 @@ pub(crate) fn ordinal(body: &Value) -> (String, u64) {
         (chat, message["seq"].as_u64().unwrap_or_default() * 2)
     } else {
         let chat = data["chat"]["id"].as_str().unwrap_or_default().to_string();
-        (chat, data["chat"]["lastSeq"].as_u64().unwrap_or_default() * 2 + 1)
+        (
+            chat,
+            data["chat"]["lastSeq"].as_u64().unwrap_or_default() * 2 + 1,
+        )
     }
 }
 
@@ -88,7 +91,10 @@ pub(crate) fn check_signature(secret: &[u8], header: &str, body: &[u8]) -> Resul
     if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!("t={t:?} is not unix seconds"));
     }
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let t_secs: u64 = t.parse().map_err(|_| format!("t={t:?}"))?;
     if now.abs_diff(t_secs) > 300 {
         return Err(format!("t={t} is {}s from now", now.abs_diff(t_secs)));
@@ -98,7 +104,9 @@ pub(crate) fn check_signature(secret: &[u8], header: &str, body: &[u8]) -> Resul
     mac.update(body);
     let expected = hex::encode(mac.finalize().into_bytes());
     if v1 != expected {
-        return Err(format!("v1={v1} but HMAC-SHA256(S, \"<t>.<body>\") = {expected}"));
+        return Err(format!(
+            "v1={v1} but HMAC-SHA256(S, \"<t>.<body>\") = {expected}"
+        ));
     }
     Ok(())
 }
@@ -137,7 +145,11 @@ async fn take(
     let failing_text = shared.failing_text.lock().unwrap().clone();
     let refused = match shared.fail_with.load(Ordering::Acquire) {
         0 => failing_text
-            .filter(|text| std::str::from_utf8(&body).unwrap_or_default().contains(text))
+            .filter(|text| {
+                std::str::from_utf8(&body)
+                    .unwrap_or_default()
+                    .contains(text)
+            })
             .map(|_| 500),
         code => Some(code),
     };
@@ -238,7 +250,11 @@ impl Receiver {
     /// events first arrived in order per chat.
     pub(crate) fn assert_clean(&self) {
         self.log(|l| {
-            assert!(l.bad.is_empty(), "malformed deliveries: {:?}", &l.bad[..l.bad.len().min(5)]);
+            assert!(
+                l.bad.is_empty(),
+                "malformed deliveries: {:?}",
+                &l.bad[..l.bad.len().min(5)]
+            );
             assert!(
                 l.out_of_order.is_empty(),
                 "events out of order: {:?}",

@@ -8,15 +8,14 @@ use chatcore::store::{
     OfficerUpdate, PageQuery, QueueKey, ReadOutcome, SessionRecord, SessionSubject, StoreResult,
     TokenHash, Transition, TransitionOutcome, event_column, fill_page, read_mark_sql, seq_param,
 };
+use chatcore::webhooks::OutboxEvent;
 use chatcore::{
     AttachmentId, Availability, BlobId, Chat, ChatId, ChatStatus, CustomerId, Message, Officer,
     OfficerId, SenderType, Store, StoreError, Timestamp,
 };
-use chatcore::webhooks::OutboxEvent;
 use deadpool_postgres::{GenericClient, Object};
 
 use super::PgStore;
-use super::webhooks::write_outbox;
 use super::rows::{
     SQL_ATTACHMENT, SQL_BLOB_IN_USE, SQL_CHAT_BY_CUSTOMER, SQL_CHAT_BY_ID, SQL_CUSTOMER_CHATS,
     SQL_ELIGIBLE_OFFICERS, SQL_ENTRIES, SQL_IDEMPOTENT_ORIGINAL, SQL_INSERT_CHAT,
@@ -24,6 +23,7 @@ use super::rows::{
     SQL_PAGE_BEFORE, SQL_QUEUE, SQL_QUEUE_KEYS, SQL_RENAME_CUSTOMER, SQL_SESSION, SQL_TRANSITION,
     chat_from_row, message_from_row, officer_columns, officer_from_row,
 };
+use super::webhooks::write_outbox;
 use crate::error::classify;
 
 impl PgStore {

@@ -11,8 +11,8 @@
 
 use async_trait::async_trait;
 use chatcore::store::{
-    ClaimedLane, DeliveryQuery, LaneClaim, PendingDelivery, Settlement, StoreResult,
-    WebhookRecord, WebhookStore,
+    ClaimedLane, DeliveryQuery, LaneClaim, PendingDelivery, Settlement, StoreResult, WebhookRecord,
+    WebhookStore,
 };
 use chatcore::webhooks::{OutboxEvent, Webhook, WebhookDelivery, WebhookSecret};
 use chatcore::{StoreError, Timestamp};

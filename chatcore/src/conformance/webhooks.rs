@@ -66,7 +66,11 @@ pub(super) async fn changes_write_their_webhook_events_in_the_same_operation(
 ) {
     // No webhook: changes write nothing.
     let before = add_chat(&store, "early", 0).await;
-    append(&store, msg(before, SenderType::Customer, "early", "hi", None)).await;
+    append(
+        &store,
+        msg(before, SenderType::Customer, "early", "hi", None),
+    )
+    .await;
     store
         .put_webhook(&hook("all", &["chat_updated", "new_message"]))
         .await
@@ -95,20 +99,40 @@ pub(super) async fn changes_write_their_webhook_events_in_the_same_operation(
         .await
         .expect("login");
     assert!(!created);
-    append(&store, msg(chat, SenderType::Customer, "c1", "hello", Some("k1"))).await;
+    append(
+        &store,
+        msg(chat, SenderType::Customer, "c1", "hello", Some("k1")),
+    )
+    .await;
     // A repeated key stores nothing and writes nothing.
-    append(&store, msg(chat, SenderType::Customer, "c1", "hello", Some("k1"))).await;
-    assert!(matches!(claim(&store, chat, &officer, 3).await, TransitionOutcome::Applied(..)));
+    append(
+        &store,
+        msg(chat, SenderType::Customer, "c1", "hello", Some("k1")),
+    )
+    .await;
+    assert!(matches!(
+        claim(&store, chat, &officer, 3).await,
+        TransitionOutcome::Applied(..)
+    ));
     // A stale change writes nothing.
-    assert!(matches!(claim(&store, chat, &officer, 4).await, TransitionOutcome::Stale(_)));
+    assert!(matches!(
+        claim(&store, chat, &officer, 4).await,
+        TransitionOutcome::Stale(_)
+    ));
     let all = pending(&store, "all").await;
     assert_eq!(
         kinds(&all),
         ["chat_updated", "new_message", "new_message", "chat_updated"]
     );
-    assert_eq!(kinds(&pending(&store, "messages").await), ["new_message", "new_message"]);
+    assert_eq!(
+        kinds(&pending(&store, "messages").await),
+        ["new_message", "new_message"]
+    );
     assert!(all.iter().all(|d| d.chat_id == chat.to_string()));
-    assert!(all.windows(2).all(|w| w[0].id < w[1].id), "ids grow in write order");
+    assert!(
+        all.windows(2).all(|w| w[0].id < w[1].id),
+        "ids grow in write order"
+    );
     let ids: std::collections::HashSet<_> = all.iter().map(|d| &d.event_id).collect();
     assert_eq!(ids.len(), all.len(), "one event id per event");
     // The bodies are the events: claim the lane and read them.
@@ -116,7 +140,10 @@ pub(super) async fn changes_write_their_webhook_events_in_the_same_operation(
         .claim_webhook_lanes(&claim_at(10, "tok", 10))
         .await
         .expect("claim");
-    let lane = lanes.iter().find(|l| l.webhook_id == "all").expect("the lane");
+    let lane = lanes
+        .iter()
+        .find(|l| l.webhook_id == "all")
+        .expect("the lane");
     assert_eq!(lane.url, "http://receiver.test/all");
     assert_eq!(lane.secret.expose(), "secret-of-all-0123456789");
     let bodies: Vec<serde_json::Value> = lane
@@ -146,7 +173,10 @@ pub(super) async fn lanes_are_claimed_by_one_claimant_in_order_and_leases_expire
         .put_webhook(&hook("w", &["new_message"]))
         .await
         .expect("put");
-    let chats = [add_chat(&store, "a", 0).await, add_chat(&store, "b", 0).await];
+    let chats = [
+        add_chat(&store, "a", 0).await,
+        add_chat(&store, "b", 0).await,
+    ];
     for chat in chats {
         for text in ["1", "2", "3"] {
             append(&store, msg(chat, SenderType::Customer, "x", text, None)).await;
@@ -168,7 +198,10 @@ pub(super) async fn lanes_are_claimed_by_one_claimant_in_order_and_leases_expire
             .iter()
             .map(|d| {
                 let body: serde_json::Value = serde_json::from_str(&d.body).unwrap();
-                body["data"]["message"]["content"].as_str().unwrap().to_string()
+                body["data"]["message"]["content"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
             })
             .collect();
         assert_eq!(texts, ["1", "2", "3"], "a lane's events in order");
@@ -232,17 +265,26 @@ pub(super) async fn lanes_are_claimed_by_one_claimant_in_order_and_leases_expire
         .iter()
         .find(|d| d.id == resumed.deliveries[0].id)
         .expect("still pending");
-    assert_eq!((head.attempts, head.last_error.as_deref()), (1, Some("HTTP 500")));
+    assert_eq!(
+        (head.attempts, head.last_error.as_deref()),
+        (1, Some("HTTP 500"))
+    );
     let early = store
         .claim_webhook_lanes(&claim_at(80_000, "five", 10))
         .await
         .expect("claim");
-    assert!(early.iter().all(|l| l.chat_id != resumed.chat_id), "not before its retry");
+    assert!(
+        early.iter().all(|l| l.chat_id != resumed.chat_id),
+        "not before its retry"
+    );
     let due = store
         .claim_webhook_lanes(&claim_at(90_000, "six", 10))
         .await
         .expect("claim");
-    assert!(due.iter().any(|l| l.chat_id == resumed.chat_id), "due at its retry");
+    assert!(
+        due.iter().any(|l| l.chat_id == resumed.chat_id),
+        "due at its retry"
+    );
 }
 
 pub(super) async fn dead_deliveries_are_kept_retried_and_deleted_with_their_webhook(
@@ -331,7 +373,10 @@ pub(super) async fn dead_deliveries_are_kept_retried_and_deleted_with_their_webh
     moved.url = "http://elsewhere.test/".into();
     store.put_webhook(&moved).await.expect("put");
     let hooks = store.webhooks().await.expect("list");
-    assert_eq!((hooks.len(), hooks[0].url.as_str(), hooks[0].pending), (1, "http://elsewhere.test/", 1));
+    assert_eq!(
+        (hooks.len(), hooks[0].url.as_str(), hooks[0].pending),
+        (1, "http://elsewhere.test/", 1)
+    );
     assert!(store.delete_webhook("w").await.expect("delete"));
     assert!(!store.delete_webhook("w").await.expect("delete again"));
     assert!(store.webhooks().await.expect("list").is_empty());

@@ -23,9 +23,7 @@ use super::ChatService;
 use crate::error::{Error, Result};
 use crate::identity::Actor;
 use crate::policy;
-use crate::store::{
-    ClaimedLane, DeliveryQuery, Failure, LaneClaim, Settlement, WebhookRecord,
-};
+use crate::store::{ClaimedLane, DeliveryQuery, Failure, LaneClaim, Settlement, WebhookRecord};
 use crate::webhooks::{
     CreatedWebhook, Webhook, WebhookDelivery, WebhookRequest, WebhookResponse, WebhookSecret,
     WebhookSender, backoff, check_url, parse_events, signature,
@@ -138,8 +136,7 @@ impl ChatService {
     ) -> Result<Webhook> {
         policy::manage_webhooks(actor)?;
         let secret = WebhookSecret::new(secret)?;
-        let record =
-            self.webhook_record(FLAG_WEBHOOK_ID.into(), url, secret, events.as_deref())?;
+        let record = self.webhook_record(FLAG_WEBHOOK_ID.into(), url, secret, events.as_deref())?;
         self.inner.store.put_webhook(&record).await?;
         tracing::info!(webhook = FLAG_WEBHOOK_ID, events = ?record.events, "webhook set from the flags");
         self.webhook(actor, FLAG_WEBHOOK_ID).await
@@ -228,7 +225,11 @@ impl ChatService {
     }
 }
 
-async fn work(service: ChatService, sender: Arc<dyn WebhookSender>, mut stop: watch::Receiver<bool>) {
+async fn work(
+    service: ChatService,
+    sender: Arc<dyn WebhookSender>,
+    mut stop: watch::Receiver<bool>,
+) {
     let settings = service.config().webhooks.clone();
     if settings.single_node {
         match service.inner.store.release_webhook_leases().await {

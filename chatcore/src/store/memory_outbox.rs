@@ -8,8 +8,8 @@ use async_trait::async_trait;
 
 use super::memory::MemoryStore;
 use super::{
-    ClaimedLane, DeliveryQuery, LaneClaim, PendingDelivery, Settlement, StoreResult,
-    WebhookRecord, WebhookStore,
+    ClaimedLane, DeliveryQuery, LaneClaim, PendingDelivery, Settlement, StoreResult, WebhookRecord,
+    WebhookStore,
 };
 use crate::model::Timestamp;
 use crate::webhooks::{OutboxEvent, Webhook, WebhookDelivery};
@@ -208,7 +208,11 @@ impl WebhookStore for MemoryStore {
             .lanes
             .iter()
             .filter(|(_, l)| l.next_attempt_at <= claim.now)
-            .filter(|(_, l)| l.lease.as_ref().is_none_or(|(until, _)| *until <= claim.now))
+            .filter(|(_, l)| {
+                l.lease
+                    .as_ref()
+                    .is_none_or(|(until, _)| *until <= claim.now)
+            })
             .map(|(key, l)| (l.next_attempt_at, key.clone()))
             .collect();
         due.sort();

@@ -21,12 +21,12 @@ pub use codec::{
     fill_page, read_mark_sql, seq_param,
 };
 pub use memory::MemoryStore;
+#[cfg(feature = "sqlite")]
+pub use sqlite::{Durability, SQLITE_SCHEMA_VERSION, SqliteOptions, SqliteStore};
 pub use webhooks::{
     ClaimedLane, DeliveryQuery, Failure, LaneClaim, PendingDelivery, Settlement, WebhookRecord,
     WebhookStore,
 };
-#[cfg(feature = "sqlite")]
-pub use sqlite::{Durability, SQLITE_SCHEMA_VERSION, SqliteOptions, SqliteStore};
 
 use crate::blob::BlobId;
 use crate::ids::{AttachmentId, ChatId, CustomerId, MessageId, OfficerId};

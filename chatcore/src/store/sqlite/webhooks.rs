@@ -64,7 +64,12 @@ fn delivery_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WebhookDelivery>
         attempts: r.get(6)?,
         last_error: r.get(7)?,
         last_attempt_at: r.get::<_, Option<i64>>(8)?.map(Timestamp::from_unix_millis),
-        state: if r.get::<_, bool>(9)? { "dead" } else { "pending" }.into(),
+        state: if r.get::<_, bool>(9)? {
+            "dead"
+        } else {
+            "pending"
+        }
+        .into(),
     })
 }
 
@@ -74,7 +79,10 @@ fn holds(c: &Connection, webhook: &str, chat: &str, token: &str) -> StoreResult<
     c.prepare_cached(
         "SELECT 1 FROM webhook_lanes WHERE webhook_id = ?1 AND chat_id = ?2 AND lease_token = ?3",
     )
-    .and_then(|mut st| st.query_row(params![webhook, chat, token], |_| Ok(())).optional())
+    .and_then(|mut st| {
+        st.query_row(params![webhook, chat, token], |_| Ok(()))
+            .optional()
+    })
     .map(|found| found.is_some())
     .map_err(classify)
 }
@@ -265,19 +273,16 @@ impl WebhookStore for SqliteStore {
                     .and_then(|mut st| st.query_row([&webhook_id], |r| Ok((r.get(0)?, r.get(1)?))))
                     .map_err(classify)?;
                 let deliveries = st
-                    .query_map(
-                        params![webhook_id, chat_id, i64::from(claim.batch)],
-                        |r| {
-                            Ok(PendingDelivery {
-                                id: r.get(0)?,
-                                event_id: r.get(1)?,
-                                kind: r.get(2)?,
-                                body: r.get(3)?,
-                                queued_at: Timestamp::from_unix_millis(r.get(4)?),
-                                attempts: r.get(5)?,
-                            })
-                        },
-                    )
+                    .query_map(params![webhook_id, chat_id, i64::from(claim.batch)], |r| {
+                        Ok(PendingDelivery {
+                            id: r.get(0)?,
+                            event_id: r.get(1)?,
+                            kind: r.get(2)?,
+                            body: r.get(3)?,
+                            queued_at: Timestamp::from_unix_millis(r.get(4)?),
+                            attempts: r.get(5)?,
+                        })
+                    })
                     .map_err(classify)?
                     .collect::<rusqlite::Result<Vec<_>>>()
                     .map_err(classify)?;
@@ -304,7 +309,11 @@ impl WebhookStore for SqliteStore {
         settlement: &Settlement,
         now: Timestamp,
     ) -> StoreResult<bool> {
-        let (webhook, chat, token) = (webhook_id.to_string(), chat_id.to_string(), token.to_string());
+        let (webhook, chat, token) = (
+            webhook_id.to_string(),
+            chat_id.to_string(),
+            token.to_string(),
+        );
         let settlement = settlement.clone();
         self.write(move |c| {
             let mut delete = c
@@ -372,7 +381,11 @@ impl WebhookStore for SqliteStore {
         token: &str,
         now: Timestamp,
     ) -> StoreResult<()> {
-        let (webhook, chat, token) = (webhook_id.to_string(), chat_id.to_string(), token.to_string());
+        let (webhook, chat, token) = (
+            webhook_id.to_string(),
+            chat_id.to_string(),
+            token.to_string(),
+        );
         self.write(move |c| {
             if !holds(c, &webhook, &chat, &token)? {
                 return Ok(());
