@@ -50,6 +50,10 @@ pub struct ModelConfig {
     /// Officers start connected (as if each had connected before the run), so that the
     /// budget goes to the queue's operations; they may still disconnect and connect.
     pub start_connected: bool,
+    /// Each customer starts with an ended chat, with officer `c % officers` (so that
+    /// reopening and the previous officer's preference are there from the start, and
+    /// the budget reaches `max_chats`).
+    pub history: bool,
     /// Customer logins may name an officer (a host application's `officerId`): the chat
     /// is created assigned to them, as `Store::get_or_create_chat` does, with no
     /// capacity check (docs/PROTOCOL.md, "Findings").
@@ -74,6 +78,7 @@ impl ModelConfig {
             sweep: true,
             pass_after_lost: true,
             start_connected: true,
+            history: false,
             login_names_officer: false,
             weakening: Weakening::None,
         }

@@ -1,7 +1,8 @@
 //! The checker from the command line, for bounds and runs beyond what CI's tests take:
 //!
 //! ```text
-//! cargo run -p chat-model --release -- exhaustive [BUDGET] [OFFICERS CAPS..]
+//! cargo run -p chat-model --release -- exhaustive [BUDGET]
+//! cargo run -p chat-model --release -- history [BUDGET]
 //! cargo run -p chat-model --release -- simulate BUDGET SECONDS [SEED]
 //! cargo run -p chat-model --release -- weakened | login-names-officer | no-sweep | round-stops [BUDGET]
 //! ```
@@ -28,6 +29,13 @@ fn main() {
             let cfg = ModelConfig::small(budget);
             (cfg.clone(), check::exhaustive(Protocol::new(cfg), threads))
         }
+        Some("history") => {
+            let cfg = ModelConfig {
+                history: true,
+                ..ModelConfig::small(budget)
+            };
+            (cfg.clone(), check::exhaustive(Protocol::new(cfg), threads))
+        }
         Some("simulate") => {
             let mut cfg = ModelConfig::small(budget);
             cfg.max_chats = 6;
@@ -44,14 +52,14 @@ fn main() {
                 weakening: Weakening::CapacityOutsideTransaction,
                 ..ModelConfig::small(budget)
             };
-            (cfg.clone(), check::first_failure(Protocol::new(cfg), threads))
+            (cfg.clone(), check::first_failure(Protocol::new(cfg)))
         }
         Some("login-names-officer") => {
             let cfg = ModelConfig {
                 login_names_officer: true,
                 ..ModelConfig::small(budget)
             };
-            (cfg.clone(), check::first_failure(Protocol::new(cfg), threads))
+            (cfg.clone(), check::first_failure(Protocol::new(cfg)))
         }
         Some("round-stops") => {
             let cfg = ModelConfig {
@@ -59,7 +67,7 @@ fn main() {
                 pass_after_lost: false,
                 ..ModelConfig::small(budget)
             };
-            (cfg.clone(), check::first_failure(Protocol::new(cfg), threads))
+            (cfg.clone(), check::first_failure(Protocol::new(cfg)))
         }
         Some("no-sweep") => {
             let cfg = ModelConfig {
@@ -70,7 +78,7 @@ fn main() {
         }
         _ => {
             eprintln!(
-                "usage: chat-model exhaustive [BUDGET] | simulate BUDGET SECONDS [SEED] | \
+                "usage: chat-model exhaustive [BUDGET] | history [BUDGET] | simulate BUDGET SECONDS [SEED] | \
                  weakened [BUDGET] | login-names-officer [BUDGET] | no-sweep [BUDGET] | round-stops [BUDGET]"
             );
             std::process::exit(2);

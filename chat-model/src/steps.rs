@@ -77,7 +77,7 @@ impl Protocol {
     /// connected if [`ModelConfig::start_connected`], no chat.
     pub fn initial(&self) -> State {
         let cfg = &self.cfg;
-        State {
+        let empty = State {
             store: Store {
                 chats: Vec::new(),
                 officers: vec![
@@ -107,7 +107,42 @@ impl Protocol {
             ],
             budget: cfg.budget,
             presence_changes: cfg.presence_changes,
+        };
+        if cfg.history {
+            self.with_history(empty)
+        } else {
+            empty
         }
+    }
+
+    /// The initial state with each customer's ended chat ([`ModelConfig::history`]),
+    /// each resolved by its officer after a claim.
+    fn with_history(&self, mut s: State) -> State {
+        for c in 0..self.cfg.customers {
+            let officer = c % self.cfg.officers();
+            let mut chat = ChatRec {
+                customer: c,
+                status: Status::Resolved,
+                owner: Some(officer),
+                last_seq: 0,
+                created_owner: None,
+                log: Vec::new(),
+            };
+            for change in [Change::Claimed, Change::Resolved] {
+                chat.last_seq += 1;
+                chat.log.push(crate::state::Logged {
+                    seq: chat.last_seq,
+                    entry: Entry::System {
+                        change,
+                        officer: Some(officer),
+                    },
+                });
+            }
+            s.store.chats.push(chat);
+            s.store.assigned_now(officer);
+            s.customers[c as usize].chat = Some(c);
+        }
+        s
     }
 
     fn capacity(&self, officer: Officer) -> u8 {

@@ -365,6 +365,10 @@ pub async fn drive(world: &mut World, seed: u64, steps: usize) {
         settle(world, &expected, &history, seed).await;
         state = expected;
     }
+    println!(
+        "seed {seed}: {steps} operations, then {}",
+        chat_model::check::describe(&model, &state)
+    );
 }
 
 async fn settle(world: &World, expected: &ModelState, history: &[Op], seed: u64) {
