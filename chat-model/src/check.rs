@@ -10,6 +10,10 @@ use stateright::{Checker, Model};
 use crate::state::{InFlight, Round, State};
 use crate::steps::{Action, Protocol};
 
+/// A path through the model: each state with the step taken from it (none for the
+/// last).
+pub type Trace = Vec<(State, Option<Action>)>;
+
 /// What a run of the checker found.
 #[derive(Debug)]
 pub struct Outcome {
@@ -22,16 +26,12 @@ pub struct Outcome {
     /// How long it took.
     pub elapsed: Duration,
     /// Properties that failed (`always`, `eventually`), each with its trace.
-    pub failures: Vec<(&'static str, Vec<(State, Option<Action>)>)>,
+    pub failures: Vec<(&'static str, Trace)>,
     /// `sometimes` properties that were reached.
     pub reached: Vec<&'static str>,
 }
 
-fn outcome(
-    model: &Protocol,
-    checker: &impl Checker<Protocol>,
-    started: Instant,
-) -> Outcome {
+fn outcome(model: &Protocol, checker: &impl Checker<Protocol>, started: Instant) -> Outcome {
     let mut failures = Vec::new();
     let mut reached = Vec::new();
     for property in model.properties() {
@@ -115,7 +115,7 @@ pub fn render(model: &Protocol, trace: &[(State, Option<Action>)]) -> String {
 
 fn step_name(state: &State, action: &Action) -> String {
     match action {
-        Action::Start(op) => format!("start {op:?}"),
+        Action::Start(op) => format!("starts {op:?}"),
         Action::Step(who) => {
             let what = match &state.in_flight[state.slot(*who)] {
                 InFlight::Idle => "nothing".to_string(),
@@ -129,22 +129,24 @@ fn step_name(state: &State, action: &Action) -> String {
                     format!("login's own attempt reads the queue and the officers for chat {chat}")
                 }
                 InFlight::Give { chat, officer, .. } => {
-                    format!("login's own attempt gives chat {chat} to officer {officer}")
+                    format!("login's own attempt gives chat {chat} to o{officer}")
                 }
             };
             format!("{who:?} {what}")
         }
         Action::Round(node) => {
             let what = match &state.nodes[*node as usize].round {
-                Round::Idle | Round::Pass => "reads the queue and the eligible officers".to_string(),
+                Round::Idle | Round::Pass => {
+                    "reads the queue and the eligible officers".to_string()
+                }
                 Round::Giving {
                     waiting,
                     candidates,
                     ..
                 } => format!(
-                    "gives chat {} to officer {:?}",
+                    "gives chat {} to o{}",
                     waiting[0].0,
-                    crate::steps::pick(waiting[0].1, candidates)
+                    crate::steps::pick(waiting[0].1, candidates).unwrap_or_default()
                 ),
             };
             format!("node {node}'s round {what}")
@@ -162,7 +164,10 @@ pub fn describe(model: &Protocol, state: &State) -> String {
         .enumerate()
         .map(|(i, c)| {
             let owner = c.owner.map_or(String::new(), |o| format!(" o{o}"));
-            format!("chat {i} (c{}) {:?}{owner} seq {}", c.customer, c.status, c.last_seq)
+            format!(
+                "chat {i} (c{}) {:?}{owner} seq {}",
+                c.customer, c.status, c.last_seq
+            )
         })
         .collect();
     let officers: Vec<String> = (0..model.cfg.officers())
@@ -177,9 +182,5 @@ pub fn describe(model: &Protocol, state: &State) -> String {
             )
         })
         .collect();
-    format!(
-        "[{}] officers [{}]",
-        chats.join(", "),
-        officers.join(", ")
-    )
+    format!("[{}] officers [{}]", chats.join(", "), officers.join(", "))
 }

@@ -37,9 +37,14 @@ fn main() {
             (cfg.clone(), check::exhaustive(Protocol::new(cfg), threads))
         }
         Some("simulate") => {
-            let mut cfg = ModelConfig::small(budget);
-            cfg.max_chats = 6;
-            cfg.customers = 3;
+            // The bounds of the simulation test (tests/check.rs).
+            let cfg = ModelConfig {
+                customers: 3,
+                max_chats: 6,
+                max_in_flight: 4,
+                presence_changes: 6,
+                ..ModelConfig::small(budget)
+            };
             let secs = arg(2, 60);
             let seed = arg(3, 1);
             (

@@ -42,8 +42,14 @@ impl Model for Protocol {
                 props::someone_full(m, s).is_some() && !s.store.pending().is_empty()
             }),
             Property::sometimes(REACHES_SECOND_CHAT, |_, s: &State| {
-                s.store.chats.iter().any(|c| c.customer == 0 && c.status.is_open())
-                    && s.store.chats.iter().any(|c| c.customer == 0 && !c.status.is_open())
+                s.store
+                    .chats
+                    .iter()
+                    .any(|c| c.customer == 0 && c.status.is_open())
+                    && s.store
+                        .chats
+                        .iter()
+                        .any(|c| c.customer == 0 && !c.status.is_open())
             }),
             Property::sometimes(REACHES_REOPEN, |_, s: &State| {
                 s.store.chats.iter().any(|c| {
@@ -66,24 +72,26 @@ impl Model for Protocol {
             ));
             properties.push(Property::sometimes(REACHES_TWO_ROUNDS, |_, s: &State| {
                 s.nodes.len() > 1
-                    && s
-                        .nodes
+                    && s.nodes
                         .iter()
                         .all(|n| matches!(n.round, Round::Giving { .. }))
             }));
-            properties.push(Property::sometimes(REACHES_AUTO_ASSIGNED, |_, s: &State| {
-                s.store.chats.iter().any(|c| {
-                    c.log.iter().any(|l| {
-                        matches!(
-                            l.entry,
-                            Entry::System {
-                                change: Change::Assigned,
-                                ..
-                            }
-                        )
+            properties.push(Property::sometimes(
+                REACHES_AUTO_ASSIGNED,
+                |_, s: &State| {
+                    s.store.chats.iter().any(|c| {
+                        c.log.iter().any(|l| {
+                            matches!(
+                                l.entry,
+                                Entry::System {
+                                    change: Change::Assigned,
+                                    ..
+                                }
+                            )
+                        })
                     })
-                })
-            }));
+                },
+            ));
         }
         properties
     }

@@ -2,7 +2,7 @@
 //! as read (a plan to write, nothing to do, or a refusal), and who may write to it. Pure,
 //! like the original; the model-based tests hold the two to the same answers.
 
-use crate::state::{ChatRec, Change, Entry, Intent, Officer, Plan, Status, What, Who};
+use crate::state::{Change, ChatRec, Entry, Intent, Officer, Plan, Status, What, Who};
 
 /// What the rules make of a requested change on the chat as read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

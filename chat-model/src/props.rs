@@ -3,7 +3,7 @@
 //! concurrent runs on PostgreSQL (on the database's state, read back into a [`State`])
 //! check the very same conditions.
 
-use crate::state::{ChatRec, Change, Entry, Officer, State, Status};
+use crate::state::{Change, ChatRec, Entry, Officer, State, Status};
 use crate::steps::Protocol;
 
 /// A chat has at most one owner: its audit trail, replayed from its creation, never

@@ -29,7 +29,9 @@ impl Protocol {
             .step(&s, Action::Start(op))
             .expect("an operation can start while there is budget");
         while let Some(action) = next_step(self, &s) {
-            s = self.step(&s, action).expect("a step that is enabled applies");
+            s = self
+                .step(&s, action)
+                .expect("a step that is enabled applies");
         }
         s.budget = budget;
         s.presence_changes = presence_changes;

@@ -359,9 +359,6 @@ impl State {
     /// Nothing in flight, no round running or due.
     pub fn quiet(&self) -> bool {
         self.in_flight.iter().all(|f| *f == InFlight::Idle)
-            && self
-                .nodes
-                .iter()
-                .all(|n| !n.due && n.round == Round::Idle)
+            && self.nodes.iter().all(|n| !n.due && n.round == Round::Idle)
     }
 }

@@ -14,7 +14,7 @@
 use crate::config::{ModelConfig, Weakening};
 use crate::policy::{self, Decision};
 use crate::state::{
-    Candidate, ChatIx, ChatRec, Change, Customer, CustomerState, Entry, InFlight, Intent, Node,
+    Candidate, Change, ChatIx, ChatRec, Customer, CustomerState, Entry, InFlight, Intent, Node,
     NodeState, Officer, OfficerRec, Plan, Round, State, Status, Store, Who,
 };
 
@@ -464,7 +464,9 @@ impl Protocol {
             }
         }
         let customer = rec.customer;
-        if plan.status.is_open() && !rec.status.is_open() && s.store.open_chat_of(customer).is_some()
+        if plan.status.is_open()
+            && !rec.status.is_open()
+            && s.store.open_chat_of(customer).is_some()
         {
             return InFlight::Idle;
         }
@@ -584,7 +586,8 @@ impl Protocol {
                 mut lost,
             } => {
                 let (chat, preferred) = waiting[0];
-                let officer = pick(preferred, &candidates).expect("a pass gives only with candidates");
+                let officer =
+                    pick(preferred, &candidates).expect("a pass gives only with candidates");
                 match self.give(s, chat, officer) {
                     Attempt::Given => {
                         took_one(&mut candidates, officer, &mut next_turn);

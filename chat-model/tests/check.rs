@@ -59,7 +59,10 @@ fn every_reachable_state_keeps_every_invariant() {
         REACHES_TWO_ROUNDS,
         REACHES_AUTO_ASSIGNED,
     ] {
-        assert!(outcome.reached.contains(&reached), "never reached: {reached}");
+        assert!(
+            outcome.reached.contains(&reached),
+            "never reached: {reached}"
+        );
     }
     assert!(outcome.unique > 1_000_000, "{} states", outcome.unique);
 }

@@ -36,7 +36,11 @@ fn model() -> Protocol {
 }
 
 async fn on(store: Arc<dyn Store>, seed: u64) {
-    let service = ChatService::new(store, Arc::new(LocalBus::new()), config(Arc::new(TickingClock::default())));
+    let service = ChatService::new(
+        store,
+        Arc::new(LocalBus::new()),
+        config(Arc::new(TickingClock::default())),
+    );
     let mut world = World::new(service, model()).await;
     drive(&mut world, seed, STEPS).await;
 }
@@ -59,15 +63,15 @@ async fn sqlite_store_follows_the_model() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_store_follows_the_model() {
-    let Some(pg) = chat_postgres::testing::TestPg::start("postgres_store_follows_the_model")
-    else {
+    let Some(pg) = chat_postgres::testing::TestPg::start("postgres_store_follows_the_model") else {
         return;
     };
     for seed in seeds() {
         let config = pg.database().await;
-        let store = chat_postgres::PgStore::connect_with(config, chat_postgres::PgOptions::default())
-            .await
-            .unwrap();
+        let store =
+            chat_postgres::PgStore::connect_with(config, chat_postgres::PgOptions::default())
+                .await
+                .unwrap();
         on(Arc::new(store), seed).await;
     }
 }

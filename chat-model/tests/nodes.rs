@@ -21,8 +21,8 @@ use chat_model::{ModelConfig, Protocol};
 use chat_postgres::testing::TestDatabase;
 use chat_postgres::{PgBus, PgOptions, PgStore};
 use chatcore::{
-    Actor, Availability, ChatId, ChatService, ChatStatus, ChatsFilter, CustomerLogin,
-    ErrorKind, LiveSession, SendMessage, Store, SystemClock, SystemEvent,
+    Actor, Availability, ChatId, ChatService, ChatStatus, ChatsFilter, CustomerLogin, ErrorKind,
+    LiveSession, SendMessage, Store, SystemClock, SystemEvent,
 };
 use support::{Rng, add_officers, customer_id, entry_of_parts, officer_id};
 
@@ -55,7 +55,9 @@ async fn node(config: &tokio_postgres::Config) -> ChatService {
         .await
         .unwrap(),
     );
-    let bus = PgBus::connect_with(config.clone(), store.clone(), 1024).await.unwrap();
+    let bus = PgBus::connect_with(config.clone(), store.clone(), 1024)
+        .await
+        .unwrap();
     ChatService::new(store, Arc::new(bus), support::config(Arc::new(SystemClock)))
 }
 
@@ -130,7 +132,11 @@ async fn officer(nodes: Arc<Vec<ChatService>>, o: u8, token: String, seed: u64) 
                 }
             }
             3 if !mine.is_empty() => {
-                expected(service.release(&actor, mine[rng.below(mine.len())].id).await);
+                expected(
+                    service
+                        .release(&actor, mine[rng.below(mine.len())].id)
+                        .await,
+                );
             }
             4 if !mine.is_empty() => {
                 let to = officer_id(rng.below(CAPACITIES.len()) as u8);
@@ -141,7 +147,11 @@ async fn officer(nodes: Arc<Vec<ChatService>>, o: u8, token: String, seed: u64) 
                 );
             }
             5 | 6 if !mine.is_empty() => {
-                expected(service.resolve(&actor, mine[rng.below(mine.len())].id).await);
+                expected(
+                    service
+                        .resolve(&actor, mine[rng.below(mine.len())].id)
+                        .await,
+                );
             }
             7 => {
                 let customer = customer_id(rng.below(usize::from(CUSTOMERS)) as u8);
@@ -295,7 +305,14 @@ async fn two_nodes_keep_every_invariant_under_concurrent_random_operations() {
     let m = model();
 
     let customers: Vec<_> = (0..CUSTOMERS)
-        .map(|c| tokio::spawn(customer(nodes.clone(), c, acked.clone(), 100 + u64::from(c))))
+        .map(|c| {
+            tokio::spawn(customer(
+                nodes.clone(),
+                c,
+                acked.clone(),
+                100 + u64::from(c),
+            ))
+        })
         .collect();
     let officers: Vec<_> = tokens
         .into_iter()
@@ -341,6 +358,9 @@ async fn two_nodes_keep_every_invariant_under_concurrent_random_operations() {
         chat_model::check::describe(&m, &s)
     );
     assert!(checks > 10, "the run was checked while it ran");
-    assert!(acked > 0 && s.store.chats.len() > 3, "the run did something");
+    assert!(
+        acked > 0 && s.store.chats.len() > 3,
+        "the run did something"
+    );
     drop(connected);
 }

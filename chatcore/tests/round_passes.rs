@@ -11,9 +11,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chatcore::blob::BlobId;
 use chatcore::store::{
-    AppendOutcome, Counts, Heartbeat, NewChat, NewMessage, OfficerRecord, OfficerUpdate,
-    PageQuery, QueueKey, ReadOutcome, SessionRecord, StoreResult, TokenHash, Transition,
-    TransitionOutcome,
+    AppendOutcome, Counts, Heartbeat, NewChat, NewMessage, OfficerRecord, OfficerUpdate, PageQuery,
+    QueueKey, ReadOutcome, SessionRecord, StoreResult, TokenHash, Transition, TransitionOutcome,
 };
 use chatcore::{
     Actor, Assignment, AttachmentId, Availability, Chat, ChatChange, ChatId, ChatService,

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use chat_model::state::{
-    ChatIx, ChatRec, Change, Entry, Logged, OfficerRec, State as ModelState, Status, What, Who,
+    Change, ChatIx, ChatRec, Entry, Logged, OfficerRec, State as ModelState, Status, What, Who,
 };
 use chat_model::{Op, Protocol};
 use chatcore::store::PageQuery;
@@ -73,7 +73,13 @@ pub async fn add_officers(service: &ChatService, capacities: &[u8]) -> Vec<Strin
             )
             .await
             .unwrap();
-        tokens.push(service.officer_login(id.as_str(), None).await.unwrap().token);
+        tokens.push(
+            service
+                .officer_login(id.as_str(), None)
+                .await
+                .unwrap()
+                .token,
+        );
     }
     tokens
 }
@@ -81,7 +87,12 @@ pub async fn add_officers(service: &ChatService, capacities: &[u8]) -> Vec<Strin
 /// The entry a stored message is in the model, or `None` for what the model does not
 /// have (an officer's message).
 pub fn entry_of(message: &Message, officers: &HashMap<String, u8>) -> Option<Entry> {
-    entry_of_parts(&message.sender_id, &message.content, message.event.as_ref(), officers)
+    entry_of_parts(
+        &message.sender_id,
+        &message.content,
+        message.event.as_ref(),
+        officers,
+    )
 }
 
 /// [`entry_of`] from a row's columns.
@@ -237,7 +248,11 @@ impl World {
                 let chat = before.customers[c as usize].chat.expect("logged in");
                 let actor = self.customers[c as usize].clone().expect("logged in");
                 if service
-                    .send_message(&actor, self.chats[chat as usize], SendMessage::text(format!("m{n}")))
+                    .send_message(
+                        &actor,
+                        self.chats[chat as usize],
+                        SendMessage::text(format!("m{n}")),
+                    )
                     .await
                     .is_ok()
                 {
@@ -276,8 +291,12 @@ impl World {
                     .unwrap();
             }
             Op::Connect(o) => {
-                self.live[o as usize] =
-                    Some(service.open_live_session(&self.tokens[o as usize]).await.unwrap());
+                self.live[o as usize] = Some(
+                    service
+                        .open_live_session(&self.tokens[o as usize])
+                        .await
+                        .unwrap(),
+                );
             }
             Op::Disconnect(o) => {
                 self.live[o as usize] = None;
@@ -291,7 +310,9 @@ impl World {
     pub async fn observe(&self) -> (ModelState, Vec<u8>) {
         let mut s = self.model.initial();
         for &id in &self.chats {
-            s.store.chats.push(chat_rec(&self.store, id, &self.officer_ix).await);
+            s.store
+                .chats
+                .push(chat_rec(&self.store, id, &self.officer_ix).await);
         }
         let officers = self.store.officers().await.unwrap();
         let mut open = vec![0; officers.len()];
@@ -312,7 +333,9 @@ impl World {
 
 /// The part of a model state a real store shows: chats, officers, acknowledged
 /// messages (not the order of last assignments, nor anything in flight).
-pub fn visible(s: &ModelState) -> (Vec<ChatRec>, Vec<OfficerRec>, Vec<Vec<(ChatIx, u16)>>) {
+type Visible = (Vec<ChatRec>, Vec<OfficerRec>, Vec<Vec<(ChatIx, u16)>>);
+
+pub fn visible(s: &ModelState) -> Visible {
     (
         s.store.chats.clone(),
         s.store.officers.clone(),
@@ -380,7 +403,10 @@ async fn settle(world: &World, expected: &ModelState, history: &[Op], seed: u64)
             .collect();
         if visible(&real) == visible(expected) && open == counted {
             let broken = chat_model::props::violations(&world.model, &real);
-            assert!(broken.is_empty(), "seed {seed}: {broken:?} after {history:?}");
+            assert!(
+                broken.is_empty(),
+                "seed {seed}: {broken:?} after {history:?}"
+            );
             return;
         }
         if tokio::time::Instant::now() > deadline {
