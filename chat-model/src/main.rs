@@ -23,7 +23,7 @@ fn main() {
             .unwrap_or(default)
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let budget = arg(1, 8) as u8;
+    let budget = arg(1, 4) as u8;
     let (cfg, outcome) = match args.first().map(String::as_str) {
         Some("exhaustive") => {
             let cfg = ModelConfig::small(budget);
