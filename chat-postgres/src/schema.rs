@@ -154,7 +154,19 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         touched_at  BIGINT NOT NULL
     );
     "#,
-    // v11: the webhooks' outbox, as in SQLite (chatcore/src/store/webhooks.rs):
+    // v11: each officer's open (assigned) chats as a counter on their row, kept by the
+    // statements that change a chat's status or owner (a transition, a chat created
+    // with its officer), under the officer's row lock. The capacity check reads it on
+    // the row it locks, and routing's and the officer lists' reads no longer count
+    // chats per officer. PostgreSQL only: the SQLite store's single writer counts on
+    // its index as cheaply.
+    r#"
+    ALTER TABLE officers ADD COLUMN open_chats INTEGER NOT NULL DEFAULT 0
+        CHECK (open_chats >= 0);
+    UPDATE officers o SET open_chats = (SELECT count(*) FROM chats c
+        WHERE c.assigned_officer_id = o.id AND c.status = 'assigned');
+    "#,
+    // v12: the webhooks' outbox, as in SQLite (chatcore/src/store/webhooks.rs):
     // webhooks, one delivery per event per webhook (written in the change's own
     // transaction) and one lane per (webhook, chat) with deliveries pending, claimed
     // with FOR UPDATE SKIP LOCKED under a lease that expires.

@@ -558,3 +558,113 @@ async fn store_and_bus_recover_when_postgres_restarts() {
         }
     }
 }
+
+/// Each officer's open chats are a counter on their row (kept by every change that gives
+/// or takes a chat). Three officers with room for two chats each, on two nodes, claim,
+/// resolve, release, transfer and reopen twelve customers' chats at random, all at
+/// once: at the end every counter equals the officer's assigned chats, none ever passes
+/// the capacity, and the chats' own states agree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn open_chat_counters_hold_under_racing_changes_on_two_nodes() {
+    let Some(pg) = TestPg::start("open_chat_counters_hold_under_racing_changes_on_two_nodes")
+    else {
+        return;
+    };
+    let config = pg.database().await;
+    let nodes = [Arc::new(node(&config).await), Arc::new(node(&config).await)];
+    let officers: Vec<OfficerId> = ["amy", "ben", "cat"]
+        .iter()
+        .map(|id| OfficerId::parse(*id).unwrap())
+        .collect();
+    for id in &officers {
+        nodes[0]
+            .create_officer(
+                &Actor::Anonymous,
+                NewOfficer {
+                    id: id.clone(),
+                    password: None,
+                    display_name: None,
+                    capacity: Some(2),
+                },
+            )
+            .await
+            .unwrap();
+    }
+    let mut chats = Vec::new();
+    for i in 0..12 {
+        let login = nodes[i % 2]
+            .customer_login(CustomerLogin {
+                customer_id: CustomerId::parse(format!("cust-{i}")).unwrap(),
+                officer_id: None,
+                signature: None,
+            })
+            .await
+            .unwrap();
+        chats.push(login.chat.id);
+    }
+    let chats = Arc::new(chats);
+    let mut racers = Vec::new();
+    for (n, node) in nodes.iter().enumerate() {
+        for (o, me) in officers.iter().enumerate() {
+            let (node, chats, officers) = (node.clone(), chats.clone(), officers.clone());
+            let me = me.clone();
+            // A small xorshift per racer: each run interleaves differently anyway.
+            let mut state = 0x9E37_79B9_7F4A_7C15u64 ^ ((n * 3 + o + 1) as u64 * 0x2545_F491);
+            racers.push(tokio::spawn(async move {
+                let actor = Actor::Officer(me.clone());
+                let (mut applied, mut at_capacity) = (0u32, 0u32);
+                for _ in 0..60 {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    let chat = chats[(state % chats.len() as u64) as usize];
+                    let other = &officers[((state >> 8) % officers.len() as u64) as usize];
+                    let done = match (state >> 16) % 5 {
+                        0 => node.claim(&actor, &me, chat).await,
+                        1 => node.resolve(&actor, chat).await,
+                        2 => node.release(&actor, chat).await,
+                        3 => node.transfer(&actor, chat, other).await,
+                        _ => node.reopen(&actor, chat, None).await,
+                    };
+                    match done {
+                        Ok(_) => applied += 1,
+                        Err(chatcore::Error::AtCapacity(_)) => at_capacity += 1,
+                        Err(_) => {}
+                    }
+                }
+                (applied, at_capacity)
+            }));
+        }
+    }
+    let (mut applied, mut at_capacity) = (0, 0);
+    for racer in racers {
+        let (a, c) = racer.await.unwrap();
+        applied += a;
+        at_capacity += c;
+    }
+    // The race must have done something of each kind that matters here.
+    assert!(applied > 20, "{applied} changes applied");
+    assert!(at_capacity > 0, "no change was refused at capacity");
+    let (client, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let rows = client
+        .query(
+            "SELECT o.id, o.open_chats, (SELECT count(*) FROM chats c
+               WHERE c.assigned_officer_id = o.id AND c.status = 'assigned')
+             FROM officers o ORDER BY o.id",
+            &[],
+        )
+        .await
+        .unwrap();
+    let mut total = 0;
+    for r in &rows {
+        let (id, counter, counted): (String, i32, i64) = (r.get(0), r.get(1), r.get(2));
+        assert_eq!(i64::from(counter), counted, "{id}'s counter");
+        assert!(counter <= 2, "{id} holds {counter} chats, capacity 2");
+        total += counted;
+    }
+    // What the service lists agrees with the rows.
+    let listed = nodes[1].officers(&Actor::Admin).await.unwrap();
+    let loads: i64 = listed.iter().map(|o| i64::from(o.open_chats)).sum();
+    assert_eq!(loads, total);
+}

@@ -132,6 +132,25 @@ async fn a_v1_release_database_upgrades_in_place_without_losing_data() {
             .collect::<Vec<_>>()
     );
 
+    // Each officer's open-chats counter (v11) starts at their assigned chats (alice,
+    // bob.smith and dave_99 hold one each in the dump), and the checks' writes kept it.
+    let counters: Vec<(String, i32, i64)> = db
+        .query(
+            "SELECT o.id, o.open_chats, (SELECT count(*) FROM chats c \
+             WHERE c.assigned_officer_id = o.id AND c.status = 'assigned') \
+             FROM officers o ORDER BY o.id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    for (id, counter, assigned) in &counters {
+        assert_eq!(i64::from(*counter), *assigned, "{id}'s open chats");
+    }
+    assert!(counters.iter().any(|(_, n, _)| *n > 0), "{counters:?}");
+
     // Opening the upgraded database again is a no-op.
     let again = PgStore::connect_with(config.clone(), PgOptions::default())
         .await

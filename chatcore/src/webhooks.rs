@@ -196,6 +196,12 @@ pub fn parse_events<S: AsRef<str>>(kinds: Option<&[S]>) -> Result<Vec<String>> {
         .collect())
 }
 
+/// A message's seq in a `new_message` body made before the seq is known: a store that
+/// takes the seq and writes the event in one statement (chat-postgres) makes the body
+/// with this seq, then puts the real one in place of `"seq":<this>`, which can occur
+/// nowhere else in the body (text in it is JSON-escaped).
+pub const SEQ_PLACEHOLDER: u64 = u64::MAX;
+
 /// One event as the outbox stores it, written by a store in the transaction of the
 /// change it reports: its id (stable across retries: receivers dedupe by it), `type`,
 /// chat, time, and the exact body every attempt sends.

@@ -8,7 +8,7 @@ use chatcore::store::{
     OfficerUpdate, PageQuery, QueueKey, ReadOutcome, SessionRecord, SessionSubject, StoreResult,
     TokenHash, Transition, TransitionOutcome, event_column, fill_page, read_mark_sql, seq_param,
 };
-use chatcore::webhooks::OutboxEvent;
+use chatcore::webhooks::{OutboxEvent, SEQ_PLACEHOLDER};
 use chatcore::{
     AttachmentId, Availability, BlobId, Chat, ChatId, ChatStatus, CustomerId, Message, Officer,
     OfficerId, SenderType, Store, StoreError, Timestamp,
@@ -17,9 +17,9 @@ use deadpool_postgres::{GenericClient, Object};
 
 use super::PgStore;
 use super::rows::{
-    SQL_ATTACHMENT, SQL_BLOB_IN_USE, SQL_CHAT_BY_CUSTOMER, SQL_CHAT_BY_ID, SQL_CUSTOMER_CHATS,
-    SQL_ELIGIBLE_OFFICERS, SQL_ENTRIES, SQL_IDEMPOTENT_ORIGINAL, SQL_INSERT_CHAT,
-    SQL_INSERT_MESSAGE, SQL_NEXT_SEQ, SQL_OFFICER, SQL_OFFICER_CHATS, SQL_PAGE_AFTER,
+    SQL_APPEND, SQL_ATTACHMENT, SQL_BLOB_IN_USE, SQL_CHAT_BY_CUSTOMER, SQL_CHAT_BY_ID,
+    SQL_CUSTOMER_CHATS, SQL_ELIGIBLE_OFFICERS, SQL_ENTRIES, SQL_IDEMPOTENT_ORIGINAL,
+    SQL_INSERT_CHAT, SQL_LOCK_OFFICERS, SQL_OFFICER, SQL_OFFICER_CHATS, SQL_PAGE_AFTER,
     SQL_PAGE_BEFORE, SQL_QUEUE, SQL_QUEUE_KEYS, SQL_RENAME_CUSTOMER, SQL_SESSION, SQL_TRANSITION,
     chat_from_row, message_from_row, officer_columns, officer_from_row,
 };
@@ -165,41 +165,35 @@ impl Store for PgStore {
         let mut client = self.client().await?;
         let m = &change.entry;
         let chat_id = m.chat_id.to_string();
+        let deltas = open_chat_deltas(change);
+        let ids: Vec<&str> = deltas.iter().map(|(id, _)| *id).collect();
+        let moves: Vec<i32> = deltas.iter().map(|(_, d)| *d).collect();
         let tx = client.transaction().await.map_err(classify)?;
-        if let Some(owner) = change.new_owner() {
-            // The officer's row, locked until commit, serializes every change that gives
-            // them a chat, on every node: the count below then sees all that went before.
-            // (Officer first, then chat: the one order every transaction locks in.)
+        if !deltas.is_empty() {
+            // The rows of the officers whose open chats this changes, locked until commit:
+            // every change that gives or takes one of their chats, on every node, waits
+            // here, so the counter read here is the one that holds at commit.
             let st = tx
-                .prepare_cached("SELECT capacity FROM officers WHERE id = $1 FOR UPDATE")
+                .prepare_cached(SQL_LOCK_OFFICERS)
                 .await
                 .map_err(classify)?;
-            let capacity: Option<i32> = tx
-                .query_opt(&st, &[&owner.as_str()])
-                .await
-                .map_err(classify)?
-                .map(|r| r.try_get(0))
-                .transpose()
-                .map_err(classify)?
-                .flatten();
-            let st = tx
-                .prepare_cached(
-                    "SELECT count(*) FROM chats WHERE assigned_officer_id = $1
-                     AND status = 'assigned'",
-                )
-                .await
-                .map_err(classify)?;
-            let open: i64 = tx
-                .query_one(&st, &[&owner.as_str()])
-                .await
-                .map_err(classify)?
-                .try_get(0)
-                .map_err(classify)?;
-            let capacity = capacity.map(|c| u32::try_from(c).unwrap_or(0));
-            if !change.has_room(capacity, u64::try_from(open).unwrap_or(0)) {
-                return Ok(TransitionOutcome::AtCapacity);
+            let locked = tx.query(&st, &[&ids]).await.map_err(classify)?;
+            if let Some(owner) = change.new_owner() {
+                let mut room = (None, 0);
+                for r in &locked {
+                    if r.try_get::<_, &str>(0).map_err(classify)? == owner.as_str() {
+                        let capacity: Option<i32> = r.try_get(1).map_err(classify)?;
+                        let open: i32 = r.try_get(2).map_err(classify)?;
+                        room = (capacity.map(|c| u32::try_from(c).unwrap_or(0)), open);
+                    }
+                }
+                let (capacity, open) = room;
+                if !change.has_room(capacity, u64::try_from(open).unwrap_or(0)) {
+                    return Ok(TransitionOutcome::AtCapacity);
+                }
             }
         }
+        let file = AttachmentColumns::of(m.attachment.as_ref());
         let st = tx.prepare_cached(SQL_TRANSITION).await.map_err(classify)?;
         let updated = tx
             .query_opt(
@@ -211,6 +205,20 @@ impl Store for PgStore {
                     &change.status.as_str(),
                     &change.owner.as_ref().map(OfficerId::as_str),
                     &m.created_at.unix_millis(),
+                    &m.id.to_string(),
+                    &m.sender_type.as_str(),
+                    &m.sender_id,
+                    &m.content,
+                    &m.client_message_id,
+                    &event_column(m.event.as_ref()),
+                    &file.id,
+                    &file.name,
+                    &file.content_type,
+                    &file.size,
+                    &file.sha256,
+                    &ids,
+                    &moves,
+                    &change.new_owner().map(OfficerId::as_str),
                 ],
             )
             .await
@@ -230,73 +238,78 @@ impl Store for PgStore {
                 );
             }
         };
-        let seq = i64::try_from(chat.last_seq)
-            .map_err(|_| StoreError::backend("a seq beyond the column's range"))?;
         let entry = m.clone().stored(chat.last_seq);
-        let events = OutboxEvent::for_transition(&chat, &entry);
-        // Sent together: the driver pipelines them on the transaction's connection.
-        tokio::try_join!(insert_message(&tx, m, seq), write_outbox(&tx, &events))?;
-        if let Some(owner) = change.new_owner() {
-            let st = tx
-                .prepare_cached("UPDATE officers SET last_assigned_at = $2 WHERE id = $1")
-                .await
-                .map_err(classify)?;
-            tx.execute(&st, &[&owner.as_str(), &m.created_at.unix_millis()])
-                .await
-                .map_err(classify)?;
-        }
+        write_outbox(&tx, &OutboxEvent::for_transition(&chat, &entry)).await?;
         tx.commit().await.map_err(classify)?;
         Ok(TransitionOutcome::Applied(chat, entry))
     }
 
     async fn append_message(&self, m: &NewMessage) -> StoreResult<AppendOutcome> {
-        let mut client = self.client().await?;
+        let client = self.client().await?;
         let chat_id = m.chat_id.to_string();
-        let tx = client.transaction().await.map_err(classify)?;
-        // Taking the next seq locks the chat's row until commit: concurrent senders on
-        // any connection queue here, so seqs are dense and committed in order, and the
-        // idempotency lookup below sees every earlier message of the chat.
-        let st = tx.prepare_cached(SQL_NEXT_SEQ).await.map_err(classify)?;
         let (status, owner) = match &m.decided_on {
             Some((status, owner)) => (Some(status.as_str()), owner.as_ref().map(OfficerId::as_str)),
             None => (None, None),
         };
-        let row = tx
+        let file = AttachmentColumns::of(m.attachment.as_ref());
+        // Its webhook event, written by the same statement: the body is made before the
+        // seq is known, with a placeholder the statement replaces.
+        let event = OutboxEvent::new_message(&m.clone().stored(SEQ_PLACEHOLDER));
+        let st = client.prepare_cached(SQL_APPEND).await.map_err(classify)?;
+        let appended = client
             .query_opt(
                 &st,
-                &[&chat_id, &m.created_at.unix_millis(), &status, &owner],
+                &[
+                    &chat_id,
+                    &m.created_at.unix_millis(),
+                    &status,
+                    &owner,
+                    &m.sender_type.as_str(),
+                    &m.sender_id,
+                    &m.client_message_id,
+                    &m.id.to_string(),
+                    &m.content,
+                    &event_column(m.event.as_ref()),
+                    &file.id,
+                    &file.name,
+                    &file.content_type,
+                    &file.size,
+                    &file.sha256,
+                    &event.event_id,
+                    &event.body,
+                    &format!("\"seq\":{SEQ_PLACEHOLDER}"),
+                ],
             )
             .await
-            .map_err(classify)?;
-        let Some(row) = row else {
-            // Not in the state the write was allowed on: a retry of a message stored
-            // before the change is still answered with the original.
-            tx.rollback().await.map_err(classify)?;
-            if let Some(key) = &m.client_message_id {
-                let original = sent_message(&client, &chat_id, m.sender_type, &m.sender_id, key);
-                if let Some(original) = original.await? {
-                    return Ok(AppendOutcome::Duplicate(original));
-                }
+            .map_err(classify);
+        // Nothing written: the chat is no longer as the write was allowed on, or the
+        // sender stored this key already (seen by the statement, or by the unique index
+        // when the other send committed while this one waited for the chat's row).
+        let refused = match appended {
+            Ok(Some(row)) => {
+                let seq: i64 = row.try_get(0).map_err(classify)?;
+                return Ok(AppendOutcome::Created(m.clone().stored(seq as u64)));
             }
-            return match self.one_chat(&client, SQL_CHAT_BY_ID, &chat_id).await? {
-                Some(now) => Ok(AppendOutcome::Stale(now)),
-                None => Err(StoreError::backend("append to a chat that does not exist")),
-            };
+            Ok(None) => None,
+            Err(StoreError::Duplicate) if m.client_message_id.is_some() => {
+                Some(StoreError::Duplicate)
+            }
+            Err(e) => return Err(e),
         };
-        let seq: i64 = row.try_get(0).map_err(classify)?;
+        // A retry is answered with the original, also after the chat changed.
         if let Some(key) = &m.client_message_id {
-            let original = sent_message(&tx, &chat_id, m.sender_type, &m.sender_id, key);
+            let original = sent_message(&client, &chat_id, m.sender_type, &m.sender_id, key);
             if let Some(original) = original.await? {
-                tx.rollback().await.map_err(classify)?;
                 return Ok(AppendOutcome::Duplicate(original));
             }
         }
-        let stored = m.clone().stored(seq as u64);
-        let events = [OutboxEvent::new_message(&stored)];
-        // Sent together: the driver pipelines them on the transaction's connection.
-        tokio::try_join!(insert_message(&tx, m, seq), write_outbox(&tx, &events))?;
-        tx.commit().await.map_err(classify)?;
-        Ok(AppendOutcome::Created(stored))
+        if let Some(e) = refused {
+            return Err(e);
+        }
+        match self.one_chat(&client, SQL_CHAT_BY_ID, &chat_id).await? {
+            Some(now) => Ok(AppendOutcome::Stale(now)),
+            None => Err(StoreError::backend("append to a chat that does not exist")),
+        }
     }
 
     async fn messages(&self, chat: &ChatId, page: &PageQuery) -> StoreResult<Vec<Message>> {
@@ -788,26 +801,40 @@ impl PgStore {
         client: &mut Object,
         new: &NewChat,
     ) -> StoreResult<Option<(Chat, bool)>> {
-        let status = new.status();
-        // The new chat and its webhook events in one transaction.
+        let (id, status) = (new.id.to_string(), new.status());
+        let officer = new.assigned_officer_id.as_ref().map(OfficerId::as_str);
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] = [
+            &id,
+            &new.customer_id.as_str(),
+            &officer,
+            &status.as_str(),
+            &new.created_at.unix_millis(),
+            &new.customer_name,
+        ];
+        // The new chat, its officer's counter and its webhook events in one transaction.
         let tx = client.transaction().await.map_err(classify)?;
-        let st = tx.prepare_cached(SQL_INSERT_CHAT).await.map_err(classify)?;
+        if let Some(officer) = officer {
+            // A chat created with its officer counts on their row, locked first
+            // (officers before chats, as every transaction locks them).
+            let st = tx
+                .prepare_cached(SQL_LOCK_OFFICERS)
+                .await
+                .map_err(classify)?;
+            tx.query(&st, &[&[officer].as_slice()])
+                .await
+                .map_err(classify)?;
+        }
         // ON CONFLICT waits for a concurrent insert of the same customer to commit, so
         // when nothing is inserted here the other chat is visible to the next statement.
-        let inserted = tx
-            .query_opt(
-                &st,
-                &[
-                    &new.id.to_string(),
-                    &new.customer_id.as_str(),
-                    &new.assigned_officer_id.as_ref().map(OfficerId::as_str),
-                    &status.as_str(),
-                    &new.created_at.unix_millis(),
-                    &new.customer_name,
-                ],
-            )
-            .await
-            .map_err(classify)?;
+        let st = tx.prepare_cached(SQL_INSERT_CHAT).await.map_err(classify)?;
+        let inserted = tx.query_opt(&st, &params).await.map_err(classify)?;
+        if let (Some(officer), Some(_)) = (officer, &inserted) {
+            let st = tx
+                .prepare_cached("UPDATE officers SET open_chats = open_chats + 1 WHERE id = $1")
+                .await
+                .map_err(classify)?;
+            tx.execute(&st, &[&officer]).await.map_err(classify)?;
+        }
         if let Some(row) = inserted {
             let chat = chat_from_row(&row)?;
             write_outbox(&tx, &[OutboxEvent::for_new_chat(&chat)]).await?;
@@ -836,42 +863,6 @@ impl PgStore {
     }
 }
 
-/// Writes a message at `seq` inside the caller's transaction (a send, or a transition's
-/// system entry).
-async fn insert_message(
-    tx: &deadpool_postgres::Transaction<'_>,
-    m: &NewMessage,
-    seq: i64,
-) -> StoreResult<()> {
-    let st = tx
-        .prepare_cached(SQL_INSERT_MESSAGE)
-        .await
-        .map_err(classify)?;
-    let file = AttachmentColumns::of(m.attachment.as_ref());
-    tx.execute(
-        &st,
-        &[
-            &m.chat_id.to_string(),
-            &seq,
-            &m.id.to_string(),
-            &m.sender_type.as_str(),
-            &m.sender_id,
-            &m.content,
-            &m.created_at.unix_millis(),
-            &m.client_message_id,
-            &event_column(m.event.as_ref()),
-            &file.id,
-            &file.name,
-            &file.content_type,
-            &file.size,
-            &file.sha256,
-        ],
-    )
-    .await
-    .map_err(classify)?;
-    Ok(())
-}
-
 /// The message a sender stored in a chat under an idempotency key, if any, read on
 /// `client` (a pooled connection or an open transaction).
 async fn sent_message(
@@ -890,4 +881,25 @@ async fn sent_message(
         .await
         .map_err(classify)?;
     row.map(|r| message_from_row(&r)).transpose()
+}
+
+/// How a transition moves each officer's open chats: -1 for the officer who held the chat
+/// open and no longer does, +1 for the one it is given to; zeros left out, ordered by id
+/// (the order the rows are locked in).
+fn open_chat_deltas(change: &Transition) -> Vec<(&str, i32)> {
+    fn open(status: ChatStatus, owner: &Option<OfficerId>) -> Option<&str> {
+        match (status, owner) {
+            (ChatStatus::Assigned, Some(id)) => Some(id.as_str()),
+            _ => None,
+        }
+    }
+    let before = open(change.expected_status, &change.expected_owner);
+    let after = open(change.status, &change.owner);
+    let mut deltas = Vec::with_capacity(2);
+    if before != after {
+        deltas.extend(before.map(|id| (id, -1)));
+        deltas.extend(after.map(|id| (id, 1)));
+    }
+    deltas.sort_unstable();
+    deltas
 }

@@ -180,6 +180,11 @@ impl ChatService {
             }
             let room = usize::try_from(candidates.room(PASS)).unwrap_or(usize::MAX);
             let mut placed = 0;
+            // Chats of this pass that another attempt took first (a login's own, another
+            // node's round, a claim): the chats after the `room` this pass read may
+            // still wait, so another pass reads the queue again (found by the model
+            // checker, docs/PROTOCOL.md: without it they waited for the sweep).
+            let mut lost = 0;
             for chat in waiting.into_iter().take(room) {
                 let preferred = self.previous_officer(&chat).await?;
                 while let Some(officer) = candidates.pick(preferred.as_ref()) {
@@ -191,14 +196,17 @@ impl ChatService {
                             break;
                         }
                         Attempt::Full => candidates.drop_officer(&officer),
-                        Attempt::Gone => break,
+                        Attempt::Gone => {
+                            lost += 1;
+                            break;
+                        }
                     }
                 }
                 if candidates.is_empty() {
                     break;
                 }
             }
-            if placed == 0 {
+            if placed == 0 && lost == 0 {
                 break;
             }
         }
