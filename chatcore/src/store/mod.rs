@@ -24,6 +24,7 @@ pub use sqlite::{Durability, SQLITE_SCHEMA_VERSION, SqliteOptions, SqliteStore};
 
 use crate::blob::BlobId;
 use crate::ids::{AttachmentId, ChatId, CustomerId, MessageId, OfficerId};
+use crate::report::{DeskReport, ReportPeriod};
 use crate::model::{
     Attachment, Availability, Chat, ChatStatus, Message, Officer, SenderType, SystemEvent,
     Timestamp,
@@ -465,4 +466,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Flushes and releases resources; later calls fail. Idempotent.
     async fn close(&self) -> StoreResult<()>;
+
+    // Operators' reads (issue 20): the desk report and the first reply's metric.
+
+    /// The id of the first message an officer sent in the chat (its lowest seq among
+    /// officers' messages), if any.
+    async fn first_reply(&self, chat: &ChatId) -> StoreResult<Option<MessageId>>;
+
+    /// The desk report of `period`, as `crate::report` defines each figure.
+    async fn desk_report(&self, period: ReportPeriod) -> StoreResult<DeskReport>;
 }
