@@ -110,8 +110,8 @@ fn describe() {
     describe_gauge!(WEBHOOK_PENDING, Unit::Count, "Webhook deliveries waiting in the outbox");
     describe_gauge!(WEBHOOK_DEAD, Unit::Count, "Webhook deliveries given up on, until retried");
     describe_counter!(WEBHOOK_DELIVERIES, Unit::Count, "Webhook delivery attempts by outcome");
-    metrics::gauge!(WS_CONNECTIONS);
-    metrics::counter!(WS_EVENTS_SENT);
+    let _ = metrics::gauge!(WS_CONNECTIONS);
+    let _ = metrics::counter!(WS_EVENTS_SENT);
     for name in [
         limit::ADDRESS_LOGIN_FAILURES,
         limit::ADDRESS_TOKEN_FAILURES,

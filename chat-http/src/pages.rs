@@ -130,6 +130,7 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         "js/components/queueStats.js",
         JS,
         include_bytes!("../assets/js/components/queueStats.js"),
+    ),
     (
         "js/components/deskReport.js",
         JS,

@@ -83,14 +83,15 @@ pub fn describe() {
         Unit::Count,
         "Requests refused by an abuse limit, by limit"
     );
-    metrics::gauge!(QUEUE_LENGTH);
-    metrics::gauge!(QUEUE_OLDEST_WAIT);
-    metrics::histogram!(FIRST_REPLY);
-    metrics::histogram!(WRITE_BATCH);
-    metrics::histogram!(NOTIFY_BATCH);
-    metrics::counter!(RESOLUTIONS);
+    // Asking for a handle registers the series (at zero); the handle is not needed.
+    let _ = metrics::gauge!(QUEUE_LENGTH);
+    let _ = metrics::gauge!(QUEUE_OLDEST_WAIT);
+    let _ = metrics::histogram!(FIRST_REPLY);
+    let _ = metrics::histogram!(WRITE_BATCH);
+    let _ = metrics::histogram!(NOTIFY_BATCH);
+    let _ = metrics::counter!(RESOLUTIONS);
     for class in STORE_ERROR_CLASSES {
-        metrics::counter!(STORE_ERRORS, "class" => class);
+        let _ = metrics::counter!(STORE_ERRORS, "class" => class);
     }
     for name in [
         limit::OFFICER_LOGIN_FAILURES,
@@ -134,7 +135,7 @@ pub fn notify_batch(events: usize) {
 /// Registers a limit's refusal counter at zero (for the limits of a transport, which
 /// [`describe`] does not know).
 pub fn register_limit(limit: &'static str) {
-    metrics::counter!(RATE_LIMITED, "limit" => limit);
+    let _ = metrics::counter!(RATE_LIMITED, "limit" => limit);
 }
 
 pub(crate) fn rate_limited(limit: &'static str) {
