@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
-use chatcore::{Actor, ChatService, LocalBus, ReportPeriod, ServiceConfig, SqliteStore, Timestamp};
 use chat_postgres::{PgOptions, PgStore};
+use chatcore::{Actor, ChatService, LocalBus, ReportPeriod, ServiceConfig, SqliteStore, Timestamp};
 
 use crate::cli::ReportScaleArgs;
 use crate::report::{Cell, Scenario};
@@ -165,7 +165,14 @@ fn load_sql(series: &str, id: &dyn Fn(&str) -> String, n: i64) -> Vec<String> {
              FROM s",
             series = series.replace(":count", ":n"),
         )),
-        message(1, "customer", "'rs-c' || i", &format!("{created} + 1000"), "NULL", "1 = 1"),
+        message(
+            1,
+            "customer",
+            "'rs-c' || i",
+            &format!("{created} + 1000"),
+            "NULL",
+            "1 = 1",
+        ),
         message(
             2,
             "system",
@@ -174,7 +181,14 @@ fn load_sql(series: &str, id: &dyn Fn(&str) -> String, n: i64) -> Vec<String> {
             "'{\"kind\":\"claimed\"}'",
             "1 = 1",
         ),
-        message(3, "officer", &officer, &format!("{created} + {wait}"), "NULL", "1 = 1"),
+        message(
+            3,
+            "officer",
+            &officer,
+            &format!("{created} + {wait}"),
+            "NULL",
+            "1 = 1",
+        ),
         message(
             4,
             "officer",
@@ -203,17 +217,22 @@ async fn sqlite(args: &ReportScaleArgs, n: i64) -> anyhow::Result<Loaded> {
     let dir = tempfile::tempdir_in(args.dir.as_deref().unwrap_or(&std::env::temp_dir()))
         .context("a temporary directory")?;
     let path = dir.path().join("report-scale.db");
-    drop(SqliteStore::open(&path).context("creating the database")?);
+    // The engine creates the schema; its writer must be gone before the bulk load.
+    chatcore::Store::close(&SqliteStore::open(&path).context("creating the database")?)
+        .await
+        .context("closing the new database")?;
     let started = Instant::now();
     let load_path = path.clone();
     tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
         let mut conn = rusqlite::Connection::open(&load_path)?;
         conn.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")?;
         let tx = conn.transaction()?;
-        let series = "WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i + 1 < :count)";
+        let series =
+            "WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i + 1 < :count)";
         let id = |x: &str| format!("printf('%08x-0000-7000-8000-%012x', {x}, {x})");
         for sql in load_sql(series, &id, n) {
-            tx.execute_batch(&sql).with_context(|| format!("loading: {sql}"))?;
+            tx.execute_batch(&sql)
+                .with_context(|| format!("loading: {sql}"))?;
         }
         tx.commit()?;
         conn.execute_batch("PRAGMA journal_mode = WAL; ANALYZE;")?;
@@ -248,7 +267,10 @@ async fn postgres(url: &str, n: i64) -> anyhow::Result<Loaded> {
         .query_one("SELECT count(*) FROM chats", &[])
         .await?
         .get(0);
-    ensure!(existing == 0, "the database has {existing} chats already: give an empty one");
+    ensure!(
+        existing == 0,
+        "the database has {existing} chats already: give an empty one"
+    );
     let started = Instant::now();
     let series = "WITH s(i) AS (SELECT generate_series(0, :count - 1)::bigint)";
     let id = |x: &str| {

@@ -103,13 +103,41 @@ pub fn recorder() -> Option<PrometheusHandle> {
 fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
     chatcore::metrics::describe();
-    describe_counter!(HTTP_REQUESTS, Unit::Count, "HTTP requests by route template, method and status");
-    describe_histogram!(HTTP_DURATION, Unit::Seconds, "Time to answer an HTTP request (its head), by route template and method");
-    describe_gauge!(WS_CONNECTIONS, Unit::Count, "WebSocket connections open on this node");
-    describe_counter!(WS_EVENTS_SENT, Unit::Count, "Frames (events and replies) written to WebSockets");
-    describe_gauge!(WEBHOOK_PENDING, Unit::Count, "Webhook deliveries waiting in the outbox");
-    describe_gauge!(WEBHOOK_DEAD, Unit::Count, "Webhook deliveries given up on, until retried");
-    describe_counter!(WEBHOOK_DELIVERIES, Unit::Count, "Webhook delivery attempts by outcome");
+    describe_counter!(
+        HTTP_REQUESTS,
+        Unit::Count,
+        "HTTP requests by route template, method and status"
+    );
+    describe_histogram!(
+        HTTP_DURATION,
+        Unit::Seconds,
+        "Time to answer an HTTP request (its head), by route template and method"
+    );
+    describe_gauge!(
+        WS_CONNECTIONS,
+        Unit::Count,
+        "WebSocket connections open on this node"
+    );
+    describe_counter!(
+        WS_EVENTS_SENT,
+        Unit::Count,
+        "Frames (events and replies) written to WebSockets"
+    );
+    describe_gauge!(
+        WEBHOOK_PENDING,
+        Unit::Count,
+        "Webhook deliveries waiting in the outbox"
+    );
+    describe_gauge!(
+        WEBHOOK_DEAD,
+        Unit::Count,
+        "Webhook deliveries given up on, until retried"
+    );
+    describe_counter!(
+        WEBHOOK_DELIVERIES,
+        Unit::Count,
+        "Webhook delivery attempts by outcome"
+    );
     let _ = metrics::gauge!(WS_CONNECTIONS);
     let _ = metrics::counter!(WS_EVENTS_SENT);
     for name in [

@@ -133,11 +133,11 @@ pub use files::FileTypes;
 pub use identity::{Actor, Authenticated};
 pub use ids::{AttachmentId, ChatId, CustomerId, IdKind, MessageId, OfficerId};
 pub use limits::{Limits, Rate, RateLimiter, Throttle};
-pub use report::{DeskReport, Durations, OfficerFigures, ReportPeriod};
 pub use model::{
     Attachment, Availability, Chat, ChatChange, ChatStatus, ChatsFilter, LastMessage, Message,
     Officer, SenderType, SystemEvent, Timestamp,
 };
+pub use report::{DeskReport, Durations, OfficerFigures, ReportPeriod};
 pub use service::{
     Assignment, AttachmentSettings, ChatFeed, ChatService, CustomerLogin, CustomerSession,
     LiveSession, MAX_TOKEN_BYTES, Me, MessagePage, NewOfficer, OfficerSession, ReadMark, Readable,

@@ -29,7 +29,10 @@ pub(crate) fn create_officer(actor: &Actor, open_mode: bool) -> Result<()> {
 pub(crate) fn operate(actor: &Actor) -> Result<()> {
     match actor {
         Actor::Admin => Ok(()),
-        _ => Err(refuse(actor, "only the administrator may read operators' figures")),
+        _ => Err(refuse(
+            actor,
+            "only the administrator may read operators' figures",
+        )),
     }
 }
 

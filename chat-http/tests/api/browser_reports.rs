@@ -74,11 +74,22 @@ async fn the_admin_reads_the_desk_report_for_a_chosen_period() {
     let b = driver.browser("admin-report").await;
     sign_in(&b, &app).await;
     show(&b, "2027-01-15", "2027-01-15").await;
-    wait_text(&b, "#report-totals caption", "Chats created: 2; resolved: 1").await;
+    wait_text(
+        &b,
+        "#report-totals caption",
+        "Chats created: 2; resolved: 1",
+    )
+    .await;
     let totals = words(&b, "#report-totals").await;
     // First replies 45 s and 120 s: median 45 s, p90 2 min; resolution 5 min.
-    assert!(totals.contains("Time to first reply 2 45 s 2 min 00 s"), "{totals}");
-    assert!(totals.contains("Time to resolution 1 5 min 00 s 5 min 00 s"), "{totals}");
+    assert!(
+        totals.contains("Time to first reply 2 45 s 2 min 00 s"),
+        "{totals}"
+    );
+    assert!(
+        totals.contains("Time to resolution 1 5 min 00 s 5 min 00 s"),
+        "{totals}"
+    );
     assert_eq!(
         words(&b, "#report-officers tr[data-officer=alice]").await,
         "alice 1 45 s 45 s 1 5 min 00 s 5 min 00 s"
@@ -91,8 +102,18 @@ async fn the_admin_reads_the_desk_report_for_a_chosen_period() {
 
     // The day before: nothing, said as such.
     show(&b, "2027-01-14", "2027-01-14").await;
-    wait_text(&b, "#report-totals caption", "Chats created: 0; resolved: 0").await;
-    wait_text(&b, "#report-result", "No officer replied to or resolved a chat").await;
+    wait_text(
+        &b,
+        "#report-totals caption",
+        "Chats created: 0; resolved: 0",
+    )
+    .await;
+    wait_text(
+        &b,
+        "#report-result",
+        "No officer replied to or resolved a chat",
+    )
+    .await;
 
     // A period the server refuses (over 366 days): its reason, and no stale figures.
     show(&b, "2025-01-01", "2027-01-15").await;

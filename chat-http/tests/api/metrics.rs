@@ -89,7 +89,9 @@ fn parse(text: &str) -> Vec<Sample> {
             Sample {
                 name: name.to_string(),
                 labels,
-                value: value.parse().unwrap_or_else(|_| panic!("value in {line:?}")),
+                value: value
+                    .parse()
+                    .unwrap_or_else(|_| panic!("value in {line:?}")),
             }
         })
         .collect()
@@ -167,7 +169,10 @@ async fn metrics_need_the_admin_token_on_the_main_address_and_none_on_their_own(
         .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
     let text = resp.text().await.unwrap();
-    assert!(text.contains("# TYPE chat_http_requests_total counter"), "{text}");
+    assert!(
+        text.contains("# TYPE chat_http_requests_total counter"),
+        "{text}"
+    );
     // The separate address: no token needed, only /metrics there.
     let samples = scrape(&bind).await;
     assert!(samples.iter().any(|s| s.name == "chat_queue_length"));
@@ -247,7 +252,10 @@ async fn the_figures_move_when_what_they_count_happens() {
         sum(
             &queued,
             "chat_http_request_duration_seconds_count",
-            &[("route", "/api/chats/{chatId}/messages"), ("method", "POST")]
+            &[
+                ("route", "/api/chats/{chatId}/messages"),
+                ("method", "POST")
+            ]
         ),
         1.0
     );
@@ -393,7 +401,10 @@ async fn the_figures_move_when_what_they_count_happens() {
 /// webhooks' ([`WEBHOOK_METRICS`]), which are recorded by the delivery worker.
 #[tokio::test]
 async fn every_metric_the_dashboard_queries_is_exported() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/grafana/chat-desk.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/grafana/chat-desk.json"
+    );
     let dashboard: Value =
         serde_json::from_str(&std::fs::read_to_string(path).expect("the dashboard")).unwrap();
     let mut exprs = Vec::new();
@@ -416,22 +427,30 @@ async fn every_metric_the_dashboard_queries_is_exported() {
 
     let dir = tempfile::tempdir().unwrap();
     let (server, bind) = start(dir.path());
-    server.api.expect(Method::GET, "/healthz", None, None, 200).await;
+    server
+        .api
+        .expect(Method::GET, "/healthz", None, None, 200)
+        .await;
     let samples = scrape(&bind).await;
     let exported: Vec<&str> = samples.iter().map(|s| s.name.as_str()).collect();
     let mut missing = Vec::new();
     for name in &named {
-        if WEBHOOK_METRICS
-            .iter()
-            .any(|w| name == w || name.strip_prefix(w).is_some_and(|rest| rest.starts_with('_')))
-        {
+        if WEBHOOK_METRICS.iter().any(|w| {
+            name == w
+                || name
+                    .strip_prefix(w)
+                    .is_some_and(|rest| rest.starts_with('_'))
+        }) {
             continue;
         }
         if !exported.contains(&name.as_str()) {
             missing.push(name.clone());
         }
     }
-    assert!(missing.is_empty(), "the dashboard queries {missing:?}, not exported");
+    assert!(
+        missing.is_empty(),
+        "the dashboard queries {missing:?}, not exported"
+    );
     // And the dashboard covers what the issue asks to watch.
     for wanted in [
         "chat_http_requests_total",
@@ -447,6 +466,9 @@ async fn every_metric_the_dashboard_queries_is_exported() {
         "chat_rate_limited_total",
         "chat_webhook_deliveries_pending",
     ] {
-        assert!(named.iter().any(|n| n == wanted), "the dashboard lacks {wanted}");
+        assert!(
+            named.iter().any(|n| n == wanted),
+            "the dashboard lacks {wanted}"
+        );
     }
 }

@@ -78,8 +78,14 @@ async fn the_document_is_openapi_3_1_from_the_code_with_the_contracts_names() {
             .skip(1)
             .map(|rest| rest.split('}').next().unwrap())
         {
-            assert!(!name.contains('_') && !name.starts_with('*'), "{path}: {name}");
-            assert!(declared.contains(&name), "{method} {path}: {name} undeclared");
+            assert!(
+                !name.contains('_') && !name.starts_with('*'),
+                "{path}: {name}"
+            );
+            assert!(
+                declared.contains(&name),
+                "{method} {path}: {name} undeclared"
+            );
         }
     }
 }
@@ -175,8 +181,8 @@ async fn routes_registered_outside_the_annotations_are_in_the_document() {
 #[tokio::test]
 async fn every_route_in_the_api_docs_tables_is_in_the_document() {
     let doc = serde_json::to_value(chat_http::openapi::document()).unwrap();
-    let api = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/API.md"))
-        .unwrap();
+    let api =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/API.md")).unwrap();
     let mut seen = 0;
     for line in api.lines().filter(|l| l.starts_with('|')) {
         for quoted in line.split('`').skip(1).step_by(2) {
@@ -189,11 +195,17 @@ async fn every_route_in_the_api_docs_tables_is_in_the_document() {
                 continue;
             }
             let path = path.split('?').next().unwrap();
-            assert!(has(&doc, method, path), "docs/API.md: {method} {path} not in the document");
+            assert!(
+                has(&doc, method, path),
+                "docs/API.md: {method} {path} not in the document"
+            );
             seen += 1;
         }
     }
-    assert!(seen >= 30, "only {seen} routes found in docs/API.md's tables");
+    assert!(
+        seen >= 30,
+        "only {seen} routes found in docs/API.md's tables"
+    );
 }
 
 /// The schema at `schema`, resolvable against the document's components.
@@ -211,7 +223,10 @@ fn validator(doc: &Value, schema: &Value) -> jsonschema::Validator {
 fn check(doc: &Value, at: &str, schema: &Value, example: &Value, count: &mut usize) {
     let v = validator(doc, schema);
     let errors: Vec<String> = v.iter_errors(example).map(|e| e.to_string()).collect();
-    assert!(errors.is_empty(), "{at}: example {example} is invalid: {errors:?}");
+    assert!(
+        errors.is_empty(),
+        "{at}: example {example} is invalid: {errors:?}"
+    );
     *count += 1;
 }
 
@@ -235,7 +250,12 @@ async fn every_example_validates_against_its_schema() {
             bodies.push((format!("{method} {path} {status}"), answer));
         }
         for (at, body) in bodies {
-            for media in body["content"].as_object().into_iter().flatten().map(|(_, m)| m) {
+            for media in body["content"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(_, m)| m)
+            {
                 let schema = &media["schema"];
                 let mut examples: Vec<Value> = media["examples"]
                     .as_object()
@@ -274,12 +294,19 @@ async fn every_example_validates_against_its_schema() {
         ("Message", sent),
         (
             "Chat",
-            api.expect(Method::GET, &format!("/api/chats/{chat}"), Some(&officer), None, 200)
-                .await,
+            api.expect(
+                Method::GET,
+                &format!("/api/chats/{chat}"),
+                Some(&officer),
+                None,
+                200,
+            )
+            .await,
         ),
         (
             "Me",
-            api.expect(Method::GET, "/api/me", Some(&officer), None, 200).await,
+            api.expect(Method::GET, "/api/me", Some(&officer), None, 200)
+                .await,
         ),
         (
             "ErrorBody",
@@ -291,7 +318,13 @@ async fn every_example_validates_against_its_schema() {
         check(&doc, name, &schema, &answer, &mut count);
     }
     let queue = api
-        .expect(Method::GET, "/api/officers/queue", Some(&officer), None, 200)
+        .expect(
+            Method::GET,
+            "/api/officers/queue",
+            Some(&officer),
+            None,
+            200,
+        )
         .await;
     let schema = json!({ "type": "array", "items": { "$ref": "#/components/schemas/Chat" } });
     check(&doc, "queue", &schema, &queue, &mut count);

@@ -30,7 +30,9 @@ async fn only_the_admin_reads_reports_and_bad_periods_are_400() {
     })
     .await;
     let alice = app.new_officer("alice").await;
-    report(&app, None, DAY).await.expect_error(401, "unauthorized");
+    report(&app, None, DAY)
+        .await
+        .expect_error(401, "unauthorized");
     // An officer is refused before the period is even read.
     report(&app, Some(&alice), "from=nonsense")
         .await
@@ -38,15 +40,33 @@ async fn only_the_admin_reads_reports_and_bad_periods_are_400() {
     for (query, says) in [
         ("to=2027-01-16T00:00:00Z", "from: is required"),
         ("from=2027-01-15T00:00:00Z", "to: is required"),
-        ("from=yesterday&to=2027-01-16T00:00:00Z", "from: must be an RFC 3339 time"),
-        ("from=2027-01-15&to=2027-01-16", "from: must be an RFC 3339 time"),
-        ("from=2027-01-16T00:00:00Z&to=2027-01-15T00:00:00Z", "to: must be after from"),
-        ("from=2027-01-15T00:00:00Z&to=2027-01-15T00:00:00Z", "to: must be after from"),
-        ("from=2026-01-01T00:00:00Z&to=2027-01-03T00:00:00Z", "at most 366 days"),
+        (
+            "from=yesterday&to=2027-01-16T00:00:00Z",
+            "from: must be an RFC 3339 time",
+        ),
+        (
+            "from=2027-01-15&to=2027-01-16",
+            "from: must be an RFC 3339 time",
+        ),
+        (
+            "from=2027-01-16T00:00:00Z&to=2027-01-15T00:00:00Z",
+            "to: must be after from",
+        ),
+        (
+            "from=2027-01-15T00:00:00Z&to=2027-01-15T00:00:00Z",
+            "to: must be after from",
+        ),
+        (
+            "from=2026-01-01T00:00:00Z&to=2027-01-03T00:00:00Z",
+            "at most 366 days",
+        ),
     ] {
         let resp = report(&app, Some(ADMIN_TOKEN), query).await;
         resp.expect_error(400, "invalid_parameter");
-        let message = resp.body["error"]["message"].as_str().unwrap_or_default().to_string();
+        let message = resp.body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         assert!(message.contains(says), "{query}: {message}");
     }
     // Any offset is read; an empty period has zeros and no officer.
@@ -59,7 +79,11 @@ async fn only_the_admin_reads_reports_and_bad_periods_are_400() {
     .expect(200);
     assert_eq!(empty["from"], "2026-12-31T23:00:00.000Z");
     assert_eq!(
-        (&empty["chatsCreated"], &empty["chatsResolved"], &empty["officers"]),
+        (
+            &empty["chatsCreated"],
+            &empty["chatsResolved"],
+            &empty["officers"]
+        ),
         (&json!(0), &json!(0), &json!([]))
     );
     assert_eq!(
@@ -99,18 +123,28 @@ async fn the_report_measures_first_replies_and_resolutions_as_documented() {
     app.advance(Duration::from_secs(30));
     app.say(&bob, &chat1, "Bob here, taking over").await;
     app.advance(Duration::from_secs(60));
-    app.request(Method::POST, &format!("/api/chats/{chat1}/resolve"), Some(&bob), None)
-        .await
-        .expect(200);
+    app.request(
+        Method::POST,
+        &format!("/api/chats/{chat1}/resolve"),
+        Some(&bob),
+        None,
+    )
+    .await
+    .expect(200);
     // Chat 2: bob answers at 180 s and resolves at 200 s; reopened by alice, and still
     // open: no longer resolved, and its first reply stays bob's.
     app.advance(Duration::from_secs(60));
     app.claim(Some(&bob), "bob", &chat2).await.expect(200);
     app.say(&bob, &chat2, "Hello from Bob").await;
     app.advance(Duration::from_secs(20));
-    app.request(Method::POST, &format!("/api/chats/{chat2}/resolve"), Some(&bob), None)
-        .await
-        .expect(200);
+    app.request(
+        Method::POST,
+        &format!("/api/chats/{chat2}/resolve"),
+        Some(&bob),
+        None,
+    )
+    .await
+    .expect(200);
     app.request(
         Method::POST,
         &format!("/api/chats/{chat2}/reopen"),
@@ -123,9 +157,7 @@ async fn the_report_measures_first_replies_and_resolutions_as_documented() {
     // Chat 3 waits, unanswered.
 
     let day = report(&app, Some(ADMIN_TOKEN), DAY).await.expect(200);
-    let d = |count: u64, median: f64, p90: f64| {
-        json!({"count": count, "medianSeconds": median, "p90Seconds": p90})
-    };
+    let d = |count: u64, median: f64, p90: f64| json!({"count": count, "medianSeconds": median, "p90Seconds": p90});
     let none = json!({"count": 0, "medianSeconds": null, "p90Seconds": null});
     assert_eq!(day["chatsCreated"], 3, "{day}");
     assert_eq!(day["chatsResolved"], 1, "{day}");

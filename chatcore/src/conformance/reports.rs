@@ -61,7 +61,10 @@ pub(super) async fn a_chats_first_reply_is_its_first_officer_message(store: Arc<
         Some(first.id)
     );
     assert_eq!(
-        store.first_reply(&ChatId::new()).await.expect("first reply"),
+        store
+            .first_reply(&ChatId::new())
+            .await
+            .expect("first reply"),
         None
     );
 }
@@ -75,7 +78,14 @@ pub(super) async fn the_desk_report_counts_the_period_as_defined(store: Arc<dyn 
     let mut chats = Vec::new();
     for i in 0..11 {
         let chat = add_chat(&store, &format!("c{i}"), i * S).await;
-        say(&store, chat, SenderType::Customer, &format!("c{i}"), i * S + 1).await;
+        say(
+            &store,
+            chat,
+            SenderType::Customer,
+            &format!("c{i}"),
+            i * S + 1,
+        )
+        .await;
         chats.push(chat);
     }
     for (i, chat) in chats.iter().enumerate().take(10) {
@@ -86,7 +96,14 @@ pub(super) async fn the_desk_report_counts_the_period_as_defined(store: Arc<dyn 
             (&ben, (i - 5) * 100 * S)
         };
         assert!(applied(claim(&store, *chat, officer, i * S + 2).await));
-        say(&store, *chat, SenderType::Officer, officer.as_str(), i * S + after).await;
+        say(
+            &store,
+            *chat,
+            SenderType::Officer,
+            officer.as_str(),
+            i * S + after,
+        )
+        .await;
         // A later reply, by the other officer, is not the first.
         let other = if i < 6 { &ben } else { &amy };
         say(

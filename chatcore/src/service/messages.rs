@@ -154,11 +154,7 @@ impl ChatService {
         if !sent.created || sent.message.sender_type != SenderType::Officer {
             return;
         }
-        let (store, id, entered) = (
-            self.inner.store.clone(),
-            sent.message.id,
-            chat.created_at,
-        );
+        let (store, id, entered) = (self.inner.store.clone(), sent.message.id, chat.created_at);
         let (chat, at) = (sent.message.chat_id, sent.message.created_at);
         tokio::spawn(async move {
             match store.first_reply(&chat).await {

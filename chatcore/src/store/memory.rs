@@ -14,8 +14,8 @@ use super::{
 };
 use crate::blob::BlobId;
 use crate::ids::{AttachmentId, ChatId, CustomerId, MessageId, OfficerId};
-use crate::report::{self, DeskReport, ReportPeriod};
 use crate::model::{Availability, Chat, ChatStatus, Message, Officer, SenderType, Timestamp};
+use crate::report::{self, DeskReport, ReportPeriod};
 use crate::store::OfficerUpdate;
 
 /// An in-memory [`Store`].

@@ -24,11 +24,11 @@ pub use sqlite::{Durability, SQLITE_SCHEMA_VERSION, SqliteOptions, SqliteStore};
 
 use crate::blob::BlobId;
 use crate::ids::{AttachmentId, ChatId, CustomerId, MessageId, OfficerId};
-use crate::report::{DeskReport, ReportPeriod};
 use crate::model::{
     Attachment, Availability, Chat, ChatStatus, Message, Officer, SenderType, SystemEvent,
     Timestamp,
 };
+use crate::report::{DeskReport, ReportPeriod};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]

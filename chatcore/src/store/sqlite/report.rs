@@ -74,10 +74,8 @@ impl SqliteStore {
                     .map_err(classify)
             })
             .await?;
-        id.map(|id| {
-            MessageId::parse(&id).map_err(|_| StoreError::backend("malformed message id"))
-        })
-        .transpose()
+        id.map(|id| MessageId::parse(&id).map_err(|_| StoreError::backend("malformed message id")))
+            .transpose()
     }
 
     pub(super) async fn read_desk_report(&self, period: ReportPeriod) -> StoreResult<DeskReport> {
