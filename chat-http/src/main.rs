@@ -101,14 +101,12 @@ async fn run(config: Config, branding: Branding, open_files: u64) -> anyhow::Res
             let at = listener
                 .local_addr()
                 .context("cannot read the metrics address")?;
-            // Stops with the process: a scraper's connection holds nothing to finish.
-            let scrapes =
-                chat_http::metrics::serve_metrics(listener, state.clone(), std::future::pending());
-            tokio::spawn(async move {
-                if let Err(e) = scrapes.await {
-                    tracing::error!(error = %e, "the metrics listener failed");
-                }
-            });
+            // Stops when the server's shutdown starts.
+            tokio::spawn(chat_http::metrics::serve_metrics(
+                listener,
+                state.clone(),
+                std::future::pending(),
+            ));
             Some(at)
         }
         None => None,

@@ -261,13 +261,31 @@ pub fn bind_router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves [`bind_router`] on `listener` until `shutdown` resolves (`--metrics-bind`).
+/// Serves [`bind_router`] on `listener` (`--metrics-bind`) under the same connection
+/// timeouts and caps as the main address (a cap of its own, so that scrapers and clients
+/// never crowd each other out), until `shutdown` resolves or the server's shutdown starts.
 pub async fn serve_metrics(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, bind_router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+) {
+    let stopping = state.shutdown().clone();
+    let ended = {
+        let stopping = stopping.clone();
+        async move {
+            tokio::select! {
+                () = shutdown => {}
+                () = stopping.triggered() => {}
+            }
+        }
+    };
+    crate::conn::serve(
+        listener,
+        bind_router(state.clone()),
+        state.connections(),
+        state.limits().settings(),
+        &stopping,
+        ended,
+    )
+    .await;
 }

@@ -4,7 +4,7 @@
 //! it to the router and to the description in one step: the router [`crate::app`] serves
 //! is the one the description was collected from, so neither can list a route the other
 //! lacks. This file holds only what is shared: the document's header, the bearer scheme,
-//! the contract's error body and the common refusals.
+//! the contract's error body, and the one route axum and OpenAPI spell differently.
 
 use std::sync::Arc;
 
@@ -50,7 +50,7 @@ pub(crate) async fn spec(Extension(spec): Extension<Spec>) -> impl IntoResponse 
     )
 }
 
-/// Adds the header, the bearer scheme and the tags to what the routes gave.
+/// Adds the header and the bearer scheme to what the routes gave.
 struct Header;
 
 impl Modify for Header {
