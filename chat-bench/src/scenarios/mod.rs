@@ -32,7 +32,7 @@ pub(crate) async fn run(target: &Target, command: &Command) -> Vec<Scenario> {
         Command::Desk(args) => vec![desk::run(target, args).await],
         Command::Attack(args) => vec![attack::run(target, &args.attack).await],
         Command::All(args) => all(target, args).await,
-        Command::GenDb(_) => Vec::new(),
+        Command::GenDb(_) | Command::ReportScale(_) => Vec::new(),
     }
 }
 

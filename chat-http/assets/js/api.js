@@ -262,3 +262,11 @@ export const disableOfficer = (token, officerId) =>
 /** Enables a disabled officer again (the admin). @param {string} token @param {string} officerId */
 export const enableOfficer = (token, officerId) =>
   request('POST', `/api/officers/${encodeURIComponent(officerId)}/enable`, { token });
+
+/**
+ * The desk report of a period (the admin): chats created and resolved, time to first
+ * reply and to resolution (median, p90), the same per officer.
+ * @param {string} token @param {string} from RFC 3339 @param {string} to RFC 3339
+ */
+export const deskReport = (token, from, to) =>
+  request('GET', `/api/reports/desk?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`, { token });

@@ -26,6 +26,7 @@ mod chats;
 mod lifecycle;
 mod marks;
 mod messages;
+mod reports;
 mod routing;
 mod sessions;
 
@@ -33,6 +34,7 @@ use chats::*;
 use lifecycle::*;
 use marks::*;
 use messages::*;
+use reports::*;
 use routing::*;
 use sessions::*;
 
@@ -101,6 +103,8 @@ cases!(
     read_marks_only_move_forward_and_never_past_the_end,
     entries_are_read_by_chat_and_seq,
     ping_succeeds_on_an_open_store,
+    a_chats_first_reply_is_its_first_officer_message,
+    the_desk_report_counts_the_period_as_defined,
 );
 
 /// Runs every case, each on a fresh store from `make_store`.

@@ -3,13 +3,14 @@
  * The admin console: sign in with the admin token, then the queue at a glance (how many
  * chats wait, the longest wait) and the officers (presence, availability, load, account)
  * with their management: create, set a capacity or the server's default, disable and
- * enable. It stays live over the socket (`officers:all`): queue events and chat changes
+ * enable; and the desk report of a chosen period. It stays live over the socket (`officers:all`): queue events and chat changes
  * re-read the queue and the officers (at most a few times a second), and an officer's
  * change updates their row in place. The token lives in sessionStorage only. Business
  * rules stay on the server: a refusal is shown in its words.
  */
 import * as api from '../api.js';
 import { ConnectionBadge } from '../components/connection.js';
+import { DeskReport } from '../components/deskReport.js';
 import { h } from '../components/dom.js';
 import { loginForm } from '../components/loginForm.js';
 import { officerForm } from '../components/officerForm.js';
@@ -216,6 +217,14 @@ function showConsole(session) {
         officersNotice,
         h('div', { class: 'table-scroll' }, table.element),
       ),
+      new DeskReport(async (from, to) => {
+        try {
+          return await api.deskReport(token, from, to);
+        } catch (err) {
+          if (err instanceof api.ApiError && err.status === 401) failed(err);
+          throw new Error(adminRefusal(err));
+        }
+      }).element,
     ),
   );
   readQueue();

@@ -145,6 +145,15 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX messages_by_blob ON messages(attachment_sha256)
         WHERE attachment_sha256 IS NOT NULL;
     "#,
+    // The desk report (store/sqlite/report.rs): chats by creation and by resolution (its
+    // durations read from the index alone), and each chat's first officer message.
+    r#"
+    CREATE INDEX chats_by_created ON chats(created_at);
+    CREATE INDEX chats_by_resolved ON chats(resolved_at, created_at, assigned_officer_id)
+        WHERE resolved_at IS NOT NULL;
+    CREATE INDEX messages_first_reply ON messages(chat_id, seq)
+        WHERE sender_type = 'officer';
+    "#,
 ];
 
 /// The schema version (`PRAGMA user_version`) this build migrates SQLite files to.
