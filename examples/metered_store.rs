@@ -299,6 +299,19 @@ impl<S: Store> Store for MeteredStore<S> {
     async fn close(&self) -> StoreResult<()> {
         self.measure("close", self.inner.close()).await
     }
+
+    async fn first_reply(&self, chat: &ChatId) -> StoreResult<Option<chatcore::MessageId>> {
+        self.measure("first_reply", self.inner.first_reply(chat))
+            .await
+    }
+
+    async fn desk_report(
+        &self,
+        period: chatcore::ReportPeriod,
+    ) -> StoreResult<chatcore::DeskReport> {
+        self.measure("desk_report", self.inner.desk_report(period))
+            .await
+    }
 }
 
 #[tokio::main]

@@ -137,6 +137,30 @@ pub(crate) enum Command {
     /// Writes a SQLite database in the engine's schema with many chats and messages,
     /// quickly (bulk inserts), to measure read paths at scale. Starts no server.
     GenDb(GenDbArgs),
+    /// The desk report at scale: fills a fresh SQLite file (or, with --database-url, an
+    /// empty PostgreSQL database) with a month of chats, then times the report for a
+    /// day, a week and the month. Starts no server.
+    ReportScale(ReportScaleArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ReportScaleArgs {
+    /// Chats to load (a month at the desk).
+    #[arg(long, default_value_t = 100_000)]
+    pub(crate) chats: usize,
+    /// Times each report is asked for.
+    #[arg(long, default_value_t = 5)]
+    pub(crate) runs: usize,
+    /// An empty PostgreSQL database to load instead of a SQLite file (its schema is
+    /// created if missing).
+    #[arg(long, env = "CHAT_DATABASE_URL", hide_env_values = true)]
+    pub(crate) database_url: Option<String>,
+    /// Where the SQLite file goes (a temporary directory inside it).
+    #[arg(long)]
+    pub(crate) dir: Option<PathBuf>,
+    /// Keep the SQLite file (its path is printed on stderr).
+    #[arg(long)]
+    pub(crate) keep: bool,
 }
 
 #[derive(Debug, Clone, Args)]

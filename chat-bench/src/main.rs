@@ -17,6 +17,7 @@
 //!   officers serving arriving customers), `attack` (`slowloris`, `read-flood`), and
 //!   `all`.
 //! - `gendb`: the large-database generator.
+//! - `reportscale`: the desk report's query at scale (fills a store, times the report).
 //!
 //! Exit codes: 0 every correctness check passed, 1 a check failed, 2 usage error, 3 the
 //! run could not start (server unreachable, missing secret, ...). Speed never fails a run.
@@ -26,6 +27,7 @@ mod cli;
 mod gendb;
 mod mem;
 mod report;
+mod reportscale;
 mod scenarios;
 mod stats;
 mod target;
@@ -81,6 +83,14 @@ async fn run(cli: &Cli) -> anyhow::Result<Report> {
         let scenario = gendb::run(args).await?;
         return Ok(Report {
             server: "(none: gen-db writes a file)".into(),
+            spawned: false,
+            scenarios: vec![scenario],
+        });
+    }
+    if let Command::ReportScale(args) = &cli.command {
+        let scenario = reportscale::run(args).await?;
+        return Ok(Report {
+            server: "(none: report-scale calls the engine)".into(),
             spawned: false,
             scenarios: vec![scenario],
         });

@@ -160,10 +160,14 @@ fn path_message(kind: &axum::extract::path::ErrorKind) -> String {
         .map(|c| if c.is_control() { '?' } else { c })
         .collect();
     match key {
-        "chat_id" => format!("chatId in the path must be a UUID, not `{shown}`"),
-        "attachment_id" => format!("attachmentId in the path must be a UUID, not `{shown}`"),
-        "officer_id" => format!(
+        "chatId" => format!("chatId in the path must be a UUID, not `{shown}`"),
+        "attachmentId" => format!("attachmentId in the path must be a UUID, not `{shown}`"),
+        "officerId" => format!(
             "officerId in the path must be 1-64 characters of A-Z, a-z, 0-9, '.', '_' or \
+             '-', not `{shown}`"
+        ),
+        "customerId" => format!(
+            "customerId in the path must be 1-64 characters of A-Z, a-z, 0-9, '.', '_' or \
              '-', not `{shown}`"
         ),
         other => format!("the path parameter {other} is malformed: `{shown}`"),

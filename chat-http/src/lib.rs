@@ -26,6 +26,10 @@
 //!   build time), the favicon and the branding's logo.
 //! - [`shutdown`]: graceful shutdown (signals, socket tracking).
 //! - `timing`: the optional `Server-Timing` header (`--server-timing`).
+//! - [`metrics`]: the Prometheus recorder, the per-route request metrics and
+//!   `GET /metrics` (and `--metrics-bind`'s own listener).
+//! - [`openapi`]: `GET /api/openapi.json`, the OpenAPI 3.1 description gathered from
+//!   the routes' annotations as they are registered.
 //! - `testing` (feature `testing`): `TestServer`, a real server for other crates' tests.
 //! - [`webhooks`]: the webhooks' HTTP requests (`HttpSender`, the engine's
 //!   `WebhookSender` on reqwest); `routes/webhooks.rs` the admin's `/api/webhooks`.
@@ -41,6 +45,8 @@ pub mod error;
 pub mod extract;
 mod headers;
 pub mod limits;
+pub mod metrics;
+pub mod openapi;
 mod pages;
 mod routes;
 pub mod shutdown;
@@ -54,9 +60,11 @@ mod ws;
 
 use std::time::Duration;
 
-use axum::Router;
+use std::sync::Arc;
+
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method};
+use axum::{Extension, Router};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
@@ -72,13 +80,28 @@ pub use ws::{CLOSE_GOING_AWAY, CLOSE_POLICY, CLOSE_TOO_BIG, CLOSE_TOO_SLOW, CLOS
 /// How long `serve` waits for WebSockets to close after the shutdown has started.
 const SOCKET_DRAIN: Duration = Duration::from_secs(5);
 
-/// The router: every REST route, `/ws`, JSON 404 and 405 answers, the body limit, a
-/// tracing span per request (secrets redacted), the security headers and, when origins
-/// are configured, CORS.
-pub fn app(state: AppState) -> Router {
-    let mut router = routes::router()
+/// Every route with its OpenAPI description, registered together (`utoipa_axum`): the
+/// router and the description come from the same registrations.
+fn router_parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    routes::router()
         .merge(pages::router())
         .merge(ws::router())
+        .routes(utoipa_axum::routes!(metrics::metrics_route))
+        .routes(utoipa_axum::routes!(openapi::spec))
+        .split_for_parts()
+}
+
+/// The router: every REST route, `/ws`, `/metrics`, `/api/openapi.json`, JSON 404 and
+/// 405 answers, the body limit, a tracing span per request (secrets redacted), each
+/// request counted and timed by route, the security headers and, when origins are
+/// configured, CORS.
+pub fn app(state: AppState) -> Router {
+    let (router, api) = router_parts();
+    let spec = openapi::finish(api)
+        .to_json()
+        .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+    let mut router = router
+        .layer(Extension(openapi::Spec(Arc::new(spec))))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(state.body_limit()))
@@ -90,7 +113,9 @@ pub fn app(state: AppState) -> Router {
                     &state.limits().settings().trusted_proxies,
                 ))
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
-        );
+        )
+        // Each request counted and timed under its route template.
+        .layer(axum::middleware::from_fn(metrics::track));
     if let Some(cors) = cors(state.cors_origins()) {
         router = router.layer(cors);
     }
@@ -147,6 +172,7 @@ pub async fn serve(
     let purge = tokio::spawn(purge_sessions(state.clone()));
     let sweep = tokio::spawn(sweep_attachments(state.clone()));
     let webhooks = start_webhooks(&state);
+    let upkeep = tokio::spawn(metrics_upkeep(state.clone()));
     conn::serve(
         listener,
         app(state.clone()),
@@ -168,6 +194,7 @@ pub async fn serve(
     if let Some(worker) = webhooks {
         worker.stop().await;
     }
+    upkeep.abort();
     if let Err(e) = state.service().close().await {
         tracing::error!(error = ?e, "closing the store failed");
     }
@@ -197,6 +224,19 @@ async fn sweep_attachments(state: AppState) {
         if let Err(e) = state.service().sweep_attachments().await {
             tracing::warn!(error = ?e, "sweeping attachments failed");
         }
+    }
+}
+
+/// Folds the histograms' recent samples in every few seconds, so that their memory stays
+/// bounded between scrapes.
+async fn metrics_upkeep(state: AppState) {
+    let Some(handle) = state.metrics().cloned() else {
+        return;
+    };
+    let mut every = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        every.tick().await;
+        handle.run_upkeep();
     }
 }
 

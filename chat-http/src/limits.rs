@@ -24,6 +24,7 @@ use axum::http::HeaderMap;
 use chatcore::{Clock, ErrorKind, Rate, RateLimiter, Throttle};
 
 use crate::error::ApiError;
+use crate::metrics::limit;
 
 /// Settings of the transport's limits (see `--limit-*` in `chat-http --help`). Start from
 /// `HttpLimits::default()` and set fields; new fields may be added.
@@ -107,14 +108,18 @@ impl Guards {
                 settings.login_failures_per_address,
                 max,
                 clock.clone(),
-            ),
+            )
+            .named(limit::ADDRESS_LOGIN_FAILURES),
             token_failures: RateLimiter::new(
                 settings.token_failures_per_address,
                 max,
                 clock.clone(),
-            ),
-            ws_connects: RateLimiter::new(settings.ws_connects_per_address, max, clock.clone()),
-            uploads: RateLimiter::new(settings.uploads_per_address, max, clock),
+            )
+            .named(limit::ADDRESS_TOKEN_FAILURES),
+            ws_connects: RateLimiter::new(settings.ws_connects_per_address, max, clock.clone())
+                .named(limit::WS_CONNECTS),
+            uploads: RateLimiter::new(settings.uploads_per_address, max, clock)
+                .named(limit::ADDRESS_UPLOADS),
             settings,
         }
     }

@@ -60,6 +60,8 @@ fn main() -> ExitCode {
 }
 
 async fn run(config: Config, branding: Branding, open_files: u64) -> anyhow::Result<()> {
+    // Installed before the store opens, so that its first writes are counted too.
+    chat_http::metrics::recorder();
     let service = match &config.database_url {
         Some(url) => open_postgres(&config, url).await?,
         None => {
@@ -92,9 +94,27 @@ async fn run(config: Config, branding: Branding, open_files: u64) -> anyhow::Res
     let addr = listener
         .local_addr()
         .context("cannot read the bound address")?;
+    let metrics_addr = match config.metrics_bind {
+        Some(bind) => {
+            let listener = tokio::net::TcpListener::bind(bind)
+                .await
+                .with_context(|| format!("cannot listen on {bind} (--metrics-bind)"))?;
+            let at = listener
+                .local_addr()
+                .context("cannot read the metrics address")?;
+            // Stops when the server's shutdown starts.
+            tokio::spawn(chat_http::metrics::serve_metrics(
+                listener,
+                state.clone(),
+                std::future::pending(),
+            ));
+            Some(at)
+        }
+        None => None,
+    };
     // Handlers first: whoever reads the banner may signal at once.
     let shutdown = chat_http::shutdown::signal();
-    print_banner(&config, addr, open_files);
+    print_banner(&config, addr, metrics_addr, open_files);
     chat_http::serve(listener, state, shutdown)
         .await
         .context("server failed")?;
@@ -209,7 +229,12 @@ async fn open_postgres(config: &Config, url: &str) -> anyhow::Result<ChatService
     ))
 }
 
-fn print_banner(config: &Config, addr: std::net::SocketAddr, open_files: u64) {
+fn print_banner(
+    config: &Config,
+    addr: std::net::SocketAddr,
+    metrics: Option<std::net::SocketAddr>,
+    open_files: u64,
+) {
     let base = format!("http://{addr}");
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "chat-http listening on {base}");
@@ -218,6 +243,15 @@ fn print_banner(config: &Config, addr: std::net::SocketAddr, open_files: u64) {
     let _ = writeln!(out, "  admin console:   {base}/admin");
     let _ = writeln!(out, "  REST API:        {base}/api (docs/API.md)");
     let _ = writeln!(out, "  WebSocket:       ws://{addr}/ws");
+    let _ = writeln!(out, "  OpenAPI:         {base}/api/openapi.json");
+    match metrics {
+        Some(at) => {
+            let _ = writeln!(out, "  metrics:         http://{at}/metrics (no token)");
+        }
+        None => {
+            let _ = writeln!(out, "  metrics:         {base}/metrics (admin token)");
+        }
+    }
     if config.database_url.is_some() {
         let _ = writeln!(
             out,

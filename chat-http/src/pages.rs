@@ -7,14 +7,14 @@
 //! serves files; it must not hold any chat logic, which is the pages' JavaScript talking
 //! to the REST and WebSocket API.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use crate::branding::LOGO_PATH;
 use crate::error::ApiError;
 use crate::extract::Path;
 use crate::state::AppState;
@@ -132,6 +132,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../assets/js/components/queueStats.js"),
     ),
     (
+        "js/components/deskReport.js",
+        JS,
+        include_bytes!("../assets/js/components/deskReport.js"),
+    ),
+    (
         "js/components/webhookTable.js",
         JS,
         include_bytes!("../assets/js/components/webhookTable.js"),
@@ -209,18 +214,33 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
     connect-src 'self'; img-src 'self' blob:; base-uri 'none'; form-action 'self'; \
     frame-ancestors 'none'";
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/customer", get(customer_page))
-        .route("/officer", get(officer_page))
-        .route(
-            "/admin",
-            get(|| async { page(include_str!("../assets/admin.html")) }),
-        )
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(customer_page))
+        .routes(routes!(officer_page))
+        .routes(routes!(admin_page))
+        // A path of any depth (`pages/admin.js`): a wildcard, which OpenAPI cannot
+        // spell; described as `/assets/{path}` by `asset`'s annotation, added in
+        // `crate::openapi::finish`.
         .route("/assets/{*path}", get(asset))
-        // Browsers ask for /favicon.ico whatever the pages link.
-        .route("/favicon.ico", get(|| async { named_asset("favicon.ico") }))
-        .route(LOGO_PATH, get(logo))
+        .routes(routes!(favicon))
+        .routes(routes!(logo))
+}
+
+/// The admin console.
+#[utoipa::path(get, path = "/admin", tag = "pages",
+    responses((status = 200, description = "The admin console (HTML)", content_type = "text/html")))]
+async fn admin_page() -> Response {
+    page(include_str!("../assets/admin.html"))
+}
+
+/// Browsers ask for /favicon.ico whatever the pages link.
+#[utoipa::path(get, path = "/favicon.ico", tag = "pages",
+    responses(
+        (status = 200, description = "The icon", content_type = "image/x-icon"),
+    ))]
+async fn favicon() -> Result<Response, ApiError> {
+    named_asset("favicon.ico")
 }
 
 fn page(html: &'static str) -> Response {
@@ -230,6 +250,8 @@ fn page(html: &'static str) -> Response {
 /// The customer page, with the branding written in as a JSON data block (not a script:
 /// the page's policy runs none inline), so that its first view already wears it, and
 /// what may be attached.
+#[utoipa::path(get, path = "/customer", tag = "pages",
+    responses((status = 200, description = "The customer page (HTML)", content_type = "text/html")))]
 async fn customer_page(State(state): State<AppState>) -> Response {
     let branding = format!(
         r#"<script type="application/json" id="branding-data">{}</script>"#,
@@ -242,6 +264,8 @@ async fn customer_page(State(state): State<AppState>) -> Response {
 }
 
 /// The officer console, with what may be attached.
+#[utoipa::path(get, path = "/officer", tag = "pages",
+    responses((status = 200, description = "The officer console (HTML)", content_type = "text/html")))]
 async fn officer_page(State(state): State<AppState>) -> Response {
     let html = include_str!("../assets/officer.html").replacen(
         "<!--attachments-->",
@@ -278,7 +302,14 @@ fn html_data(json: &str) -> String {
         .replace('&', "\\u0026")
 }
 
-async fn asset(Path(path): Path<String>) -> Result<Response, ApiError> {
+/// The pages' scripts, styles and images.
+#[utoipa::path(get, path = "/assets/{path}", tag = "pages",
+    params(("path" = String, Path, description = "The asset's path, such as `api.js` or `pages/admin.js`")),
+    responses(
+        (status = 200, description = "The file"),
+        (status = 404, description = "`not_found`", body = crate::openapi::ErrorBody),
+    ))]
+pub(crate) async fn asset(Path(path): Path<String>) -> Result<Response, ApiError> {
     named_asset(&path)
 }
 
@@ -291,6 +322,11 @@ fn named_asset(path: &str) -> Result<Response, ApiError> {
 }
 
 /// The logo of `--branding`, read at start; 404 when none is configured.
+#[utoipa::path(get, path = "/branding/logo", tag = "pages",
+    responses(
+        (status = 200, description = "The logo of `--branding`"),
+        (status = 404, description = "No logo configured", body = crate::openapi::ErrorBody),
+    ))]
 async fn logo(State(state): State<AppState>) -> Result<Response, ApiError> {
     let (kind, bytes) = state
         .branding()

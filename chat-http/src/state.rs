@@ -83,6 +83,8 @@ struct Inner {
     server_timing: bool,
     branding: Branding,
     shutdown: Shutdown,
+    /// The Prometheus recorder's handle (`None`: another recorder was installed).
+    metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 impl AppState {
@@ -149,6 +151,10 @@ impl AppState {
 
     pub(crate) fn shutdown(&self) -> &Shutdown {
         &self.inner.shutdown
+    }
+
+    pub(crate) fn metrics(&self) -> Option<&metrics_exporter_prometheus::PrometheusHandle> {
+        self.inner.metrics.as_ref()
     }
 }
 
@@ -231,6 +237,7 @@ impl AppStateBuilder {
                 server_timing: self.server_timing,
                 branding: self.branding,
                 shutdown: Shutdown::new(),
+                metrics: crate::metrics::recorder(),
             }),
         }
     }

@@ -425,15 +425,7 @@ impl Protocol {
                 Attempt::Given => InFlight::Idle,
                 Attempt::Full => {
                     candidates.retain(|c| c.officer != officer);
-                    match pick(preferred, &candidates) {
-                        Some(officer) => InFlight::Give {
-                            chat,
-                            officer,
-                            preferred,
-                            candidates,
-                        },
-                        None => InFlight::Idle,
-                    }
+                    give_next(chat, preferred, candidates)
                 }
                 Attempt::Gone => {
                     self.want(s, node);
@@ -556,15 +548,7 @@ impl Protocol {
             return InFlight::Idle;
         }
         let preferred = s.store.previous_officer(chat);
-        match pick(preferred, &candidates) {
-            Some(officer) => InFlight::Give {
-                chat,
-                officer,
-                preferred,
-                candidates,
-            },
-            None => InFlight::Idle,
-        }
+        give_next(chat, preferred, candidates)
     }
 
     /// A node's round: its next step.
@@ -658,6 +642,19 @@ pub fn pick(preferred: Option<Officer>, candidates: &[Candidate]) -> Option<Offi
         .iter()
         .min_by_key(|c| (c.open, c.turn))
         .map(|c| c.officer)
+}
+
+/// A login's attempt: give the chat to the officer `pick` finds next, or end when none.
+fn give_next(chat: ChatIx, preferred: Option<Officer>, candidates: Vec<Candidate>) -> InFlight {
+    match pick(preferred, &candidates) {
+        Some(officer) => InFlight::Give {
+            chat,
+            officer,
+            preferred,
+            candidates,
+        },
+        None => InFlight::Idle,
+    }
 }
 
 /// `Candidates::took_one`.

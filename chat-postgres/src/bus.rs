@@ -510,6 +510,7 @@ async fn send_loop(
             };
             match client.execute(statement, &[&CHANNEL, &batch]).await {
                 Ok(_) => {
+                    chatcore::metrics::notify_batch(batch.len());
                     sent = true;
                     break;
                 }

@@ -166,7 +166,16 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     UPDATE officers o SET open_chats = (SELECT count(*) FROM chats c
         WHERE c.assigned_officer_id = o.id AND c.status = 'assigned');
     "#,
-    // v12: the webhooks' outbox, as in SQLite (chatcore/src/store/webhooks.rs):
+    // v12: the desk report (store/report.rs): chats by creation and by resolution (its
+    // durations read from the index alone), and each chat's first officer message.
+    r#"
+    CREATE INDEX chats_by_created ON chats (created_at);
+    CREATE INDEX chats_by_resolved ON chats (resolved_at, created_at, assigned_officer_id)
+        WHERE resolved_at IS NOT NULL;
+    CREATE INDEX messages_first_reply ON messages (chat_id, seq)
+        WHERE sender_type = 'officer';
+    "#,
+    // v13: the webhooks' outbox, as in SQLite (chatcore/src/store/webhooks.rs):
     // webhooks, one delivery per event per webhook (written in the change's own
     // transaction) and one lane per (webhook, chat) with deliveries pending, claimed
     // with FOR UPDATE SKIP LOCKED under a lease that expires.

@@ -286,10 +286,20 @@ impl Error {
 impl From<crate::store::StoreError> for Error {
     fn from(e: crate::store::StoreError) -> Self {
         use crate::store::StoreError;
+        // Every store failure that reaches a caller passes here: counted once, by class.
         match e {
-            StoreError::Unavailable(src) => Error::Unavailable(src),
-            StoreError::Backend(src) => Error::Internal(src),
-            StoreError::Duplicate => Error::internal("unexpected duplicate key in store"),
+            StoreError::Unavailable(src) => {
+                crate::metrics::store_error("unavailable");
+                Error::Unavailable(src)
+            }
+            StoreError::Backend(src) => {
+                crate::metrics::store_error("backend");
+                Error::Internal(src)
+            }
+            StoreError::Duplicate => {
+                crate::metrics::store_error("backend");
+                Error::internal("unexpected duplicate key in store")
+            }
         }
     }
 }

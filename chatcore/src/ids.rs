@@ -63,6 +63,7 @@ macro_rules! name_id {
     ($(#[$doc:meta])* $name:ident, $kind:expr) => {
         $(#[$doc])*
         #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String, description = "1-64 characters of A-Z, a-z, 0-9, '.', '_' or '-'"))]
         pub struct $name(String);
 
         impl $name {
@@ -135,6 +136,7 @@ macro_rules! uuid_id {
         $(#[$doc])*
         #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(transparent)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String, format = Uuid))]
         pub struct $name(Uuid);
 
         impl $name {

@@ -29,6 +29,9 @@
 //!   (`store::WebhookStore`), the delivery worker the service's.
 //! - [`limits`]: abuse limits ([`Limits`], [`Rate`]) and the [`RateLimiter`] transports
 //!   use for their own.
+//! - [`report`]: the desk report's figures, their definitions and its period.
+//! - [`metrics`]: the engine's metrics (names, meanings), recorded through the `metrics`
+//!   facade: no-ops until a binary installs a recorder.
 //! - `conformance` (with the feature `conformance`): the test suite every `Store`
 //!   implementation must pass.
 //!
@@ -111,8 +114,10 @@ pub mod files;
 pub mod identity;
 pub mod ids;
 pub mod limits;
+pub mod metrics;
 pub mod model;
 mod policy;
+pub mod report;
 pub mod service;
 pub mod store;
 mod text;
@@ -136,6 +141,7 @@ pub use model::{
     Attachment, Availability, Chat, ChatChange, ChatStatus, ChatsFilter, LastMessage, Message,
     Officer, SenderType, SystemEvent, Timestamp,
 };
+pub use report::{DeskReport, Durations, OfficerFigures, ReportPeriod};
 pub use service::{
     Assignment, AttachmentSettings, ChatFeed, ChatService, CustomerLogin, CustomerSession,
     FLAG_WEBHOOK_ID, LiveSession, MAX_TOKEN_BYTES, Me, MessagePage, NewOfficer, NewWebhook,

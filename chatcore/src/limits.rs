@@ -163,6 +163,9 @@ const SHARDS: usize = 16;
 /// A limit per key: each key may make `rate` requests. Cheap to share (`&self` methods,
 /// one short lock per call on the key's shard); tracks at most `max_keys` keys.
 pub struct RateLimiter<K> {
+    /// The `limit` label its refusals are counted under ([`crate::metrics::RATE_LIMITED`]);
+    /// not counted when unnamed.
+    name: Option<&'static str>,
     gcra: Option<Gcra>,
     rate: Option<Rate>,
     clock: Arc<dyn Clock>,
@@ -177,6 +180,7 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
     pub fn new(rate: Option<Rate>, max_keys: usize, clock: Arc<dyn Clock>) -> Self {
         let shard_capacity = max_keys.div_ceil(SHARDS).max(8);
         Self {
+            name: None,
             gcra: rate.map(|r| r.gcra()),
             rate,
             clock,
@@ -186,9 +190,25 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
         }
     }
 
+    /// Names the limit in the refusals' metric (`chat_rate_limited_total{limit}`); an
+    /// unnamed limiter's refusals are not counted (a throttle whose refusals no client
+    /// sees, such as typing notices). A name is one of a fixed set, never a key.
+    pub fn named(mut self, name: &'static str) -> Self {
+        self.name = Some(name);
+        self
+    }
+
     /// The rate per key, `None` when this limiter limits nothing.
     pub fn rate(&self) -> Option<Rate> {
         self.rate
+    }
+
+    /// A refusal, counted.
+    fn refused(&self, wait_micros: i64) -> Error {
+        if let Some(name) = self.name {
+            crate::metrics::rate_limited(name);
+        }
+        refused(wait_micros)
     }
 
     /// Counts one request of `key`: `Ok` if it is within the rate, else
@@ -201,10 +221,10 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
         let mut shard = self.shard(key);
         match shard.get_mut(key) {
             Some(tat) => {
-                *tat = gcra.admit(*tat, now).map_err(refused)?;
+                *tat = gcra.admit(*tat, now).map_err(|w| self.refused(w))?;
             }
             None => {
-                let tat = gcra.admit(now, now).map_err(refused)?;
+                let tat = gcra.admit(now, now).map_err(|w| self.refused(w))?;
                 if shard.len() >= self.shard_capacity {
                     make_room(&mut shard, self.shard_capacity, now);
                 }

@@ -16,6 +16,7 @@ use crate::ids::{AttachmentId, ChatId, CustomerId, MessageId, OfficerId};
 /// Millisecond precision is what every store keeps, so a value read back equals the one
 /// written.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String, format = DateTime, example = "2026-11-24T11:17:19.120Z"))]
 pub struct Timestamp(i64);
 
 impl Timestamp {
@@ -49,6 +50,14 @@ impl Timestamp {
             self.0
                 .saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
         )
+    }
+
+    /// Parses an RFC 3339 time (any offset), to the millisecond; `None` when it is not one.
+    pub fn parse(s: &str) -> Option<Self> {
+        let dt = OffsetDateTime::parse(s, &Rfc3339).ok()?;
+        i64::try_from(dt.unix_timestamp_nanos() / 1_000_000)
+            .ok()
+            .map(Self)
     }
 
     fn to_datetime(self) -> OffsetDateTime {
@@ -95,6 +104,11 @@ impl<'de> Deserialize<'de> for Timestamp {
 /// A loan officer. Never carries a password or its hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"id": "alice", "displayName": "Alice", "createdAt": "2026-11-24T11:17:19.120Z", "disabled": false, "availability": "available", "capacity": 5, "openChats": 1, "connected": true}))
+)]
 pub struct Officer {
     /// The officer's id.
     pub id: OfficerId,
@@ -129,6 +143,7 @@ pub struct Officer {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ChatStatus {
     /// In the shared queue, waiting for an officer.
     Pending,
@@ -168,6 +183,7 @@ impl ChatStatus {
 /// Whether an officer takes chats now.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Availability {
     /// Taking chats (a new officer starts so).
     #[default]
@@ -199,6 +215,7 @@ impl Availability {
 /// (default `open`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ChatsFilter {
     /// The chats they own and that have not ended (`assigned`).
     #[default]
@@ -234,6 +251,11 @@ impl ChatsFilter {
 /// open (pending or assigned).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"id": "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "customerId": "cust-1", "customerName": null, "assignedOfficerId": "alice", "status": "assigned", "createdAt": "2026-11-24T11:17:19.120Z", "updatedAt": "2026-11-24T11:18:02.518Z", "resolvedAt": null, "lastSeq": 3, "customerLastReadSeq": 3, "officerLastReadSeq": 2, "lastMessage": null, "queuePosition": null}))
+)]
 pub struct Chat {
     /// The chat's id.
     pub id: ChatId,
@@ -278,6 +300,11 @@ pub struct Chat {
 /// A chat's newest entry as lists show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"seq": 3, "senderType": "officer", "createdAt": "2026-11-24T11:18:02.518Z", "preview": "Hi, I am Alice."}))
+)]
 pub struct LastMessage {
     /// Its seq.
     pub seq: u64,
@@ -326,6 +353,7 @@ impl LastMessage {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ChatChange {
     /// The chat was created (and entered the queue, or went straight to an officer).
     Created,
@@ -362,6 +390,11 @@ impl ChatChange {
 /// What a system entry records: the change, and the officers it concerns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"kind": "transferred", "officerId": "bob", "fromOfficerId": "alice", "officerName": "Bob", "fromOfficerName": "Alice"}))
+)]
 pub struct SystemEvent {
     /// The change.
     pub kind: ChatChange,
@@ -384,6 +417,7 @@ pub struct SystemEvent {
 /// Who wrote a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum SenderType {
     /// The chat's customer.
     Customer,
@@ -417,6 +451,11 @@ impl SenderType {
 /// A message in a chat. `seq` is 1 for a chat's first message and grows by exactly one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"id": "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a60", "chatId": "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "seq": 1, "senderType": "customer", "senderId": "cust-1", "content": "Hello, I need help", "createdAt": "2026-11-24T11:17:19.120Z", "clientMessageId": "m-1"}))
+)]
 pub struct Message {
     /// The message's id.
     pub id: MessageId,
@@ -449,6 +488,11 @@ pub struct Message {
 /// `ChatService::open_attachment` by whoever may read the chat.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"id": "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a61", "name": "payslip.pdf", "contentType": "application/pdf", "size": 52341, "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}))
+)]
 pub struct Attachment {
     /// The attachment's id (`GET /api/attachments/{id}`).
     pub id: AttachmentId,

@@ -24,6 +24,18 @@ pub(crate) fn create_officer(actor: &Actor, open_mode: bool) -> Result<()> {
     }
 }
 
+/// What operators read (metrics, the desk report): the admin only, open mode or not
+/// (an open-mode server has no admin; `--metrics-bind` serves metrics without a token).
+pub(crate) fn operate(actor: &Actor) -> Result<()> {
+    match actor {
+        Actor::Admin => Ok(()),
+        _ => Err(refuse(
+            actor,
+            "only the administrator may read operators' figures",
+        )),
+    }
+}
+
 /// Listing officers: the admin and officers.
 pub(crate) fn list_officers(actor: &Actor) -> Result<()> {
     match actor {

@@ -334,6 +334,11 @@ pub trait WebhookSender: Send + Sync + 'static {
 /// A webhook as the admin sees it: never its secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"id": "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a70", "url": "http://crm.internal:8080/chat-events", "events": ["chat_updated", "new_message"], "createdAt": "2026-11-24T11:17:19.120Z", "pending": 2, "dead": 0}))
+)]
 pub struct Webhook {
     /// Its id (`flag` for the one `--webhook-url` configures).
     pub id: String,
@@ -353,6 +358,11 @@ pub struct Webhook {
 /// The answer to creating a webhook: the webhook, and its secret this once.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"id": "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a70", "url": "http://crm.internal:8080/chat-events", "events": ["chat_updated", "new_message"], "createdAt": "2026-11-24T11:17:19.120Z", "pending": 0, "dead": 0, "secret": "4f1e0c9d2b7a6e5f3c8d1a0b9e7f6d5c4f1e0c9d2b7a6e5f3c8d1a0b9e7f6d5c"}))
+)]
 pub struct CreatedWebhook {
     /// The webhook.
     #[serde(flatten)]
@@ -364,6 +374,11 @@ pub struct CreatedWebhook {
 /// A delivery as the admin sees it: which event to which webhook, and how it went.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"id": 41, "webhookId": "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a70", "eventId": "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a71", "type": "new_message", "chatId": "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "createdAt": "2026-11-24T11:17:19.120Z", "attempts": 3, "lastError": "HTTP 503", "lastAttemptAt": "2026-11-24T11:18:02.511Z", "state": "pending"}))
+)]
 pub struct WebhookDelivery {
     /// The delivery's id (one event to one webhook), for a retry of that one.
     pub id: i64,

@@ -22,6 +22,7 @@ use chatcore::{
     ChatStatus, CustomerId, CustomerLogin, LocalBus, MemoryStore, Message, MessageId, NewOfficer,
     Officer, OfficerId, SenderType, ServiceConfig, Store, SystemEvent, Timestamp,
 };
+use chatcore::{DeskReport, ReportPeriod};
 
 /// A `MemoryStore` that, armed with a chat and an officer, lets that officer claim the
 /// chat just before the next automatic assignment of it is written.
@@ -189,6 +190,12 @@ impl Store for ClaimFirst {
     }
     async fn blob_in_use(&self, blob: &BlobId) -> StoreResult<bool> {
         self.inner.blob_in_use(blob).await
+    }
+    async fn first_reply(&self, chat: &ChatId) -> StoreResult<Option<MessageId>> {
+        self.inner.first_reply(chat).await
+    }
+    async fn desk_report(&self, period: ReportPeriod) -> StoreResult<DeskReport> {
+        self.inner.desk_report(period).await
     }
     async fn messages(&self, chat: &ChatId, page: &PageQuery) -> StoreResult<Vec<Message>> {
         self.inner.messages(chat, page).await

@@ -34,7 +34,7 @@ pub(crate) async fn run(target: &Target, command: &Command) -> Vec<Scenario> {
         Command::Attack(args) => vec![attack::run(target, &args.attack).await],
         Command::Webhooks(args) => vec![webhooks::run(target, args).await],
         Command::All(args) => all(target, args).await,
-        Command::GenDb(_) => Vec::new(),
+        Command::GenDb(_) | Command::ReportScale(_) => Vec::new(),
     }
 }
 

@@ -274,3 +274,10 @@ export const webhooks = (token) => request('GET', '/api/webhooks', { token });
  */
 export const retryWebhook = (token, webhookId) =>
   request('POST', '/api/webhooks/retry', { token, body: { webhookId } });
+/**
+ * The desk report of a period (the admin): chats created and resolved, time to first
+ * reply and to resolution (median, p90), the same per officer.
+ * @param {string} token @param {string} from RFC 3339 @param {string} to RFC 3339
+ */
+export const deskReport = (token, from, to) =>
+  request('GET', `/api/reports/desk?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`, { token });

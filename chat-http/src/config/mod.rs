@@ -311,6 +311,11 @@ pub struct Config {
     /// Webhooks (`--webhook-url`, `--webhook-secret`, the worker's timings).
     #[command(flatten)]
     pub webhooks: WebhookFlags,
+    /// Also serve `GET /metrics` (Prometheus text) on this address, without a token, for
+    /// a scraper on a private network; on the main address it needs the admin token.
+    /// Keep it off the public interface.
+    #[arg(long, env = "CHAT_METRICS_BIND", value_name = "ADDR")]
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 /// The sweep's grace: a duration of 1 second or more (not `off`).

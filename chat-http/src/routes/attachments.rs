@@ -9,7 +9,6 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::{Body, BodyDataStream};
 use axum::extract::{Request, State};
 use axum::http::header::{
@@ -18,16 +17,18 @@ use axum::http::header::{
 };
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use chatcore::{AttachmentId, ByteRange, ChatId, Message, Upload};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use tokio::sync::Mutex;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::conn::BodyDeadline;
 use crate::download::{Wanted, disposition, wanted};
 use crate::error::ApiError;
 use crate::extract::{Auth, ClientIp, Json, Path, Query};
+use crate::openapi::ErrorBody;
 use crate::state::AppState;
 
 /// What a browser may do with a served file: nothing but save it. `sandbox` also denies
@@ -38,19 +39,38 @@ const SANDBOX: &str = "sandbox; default-src 'none'";
 /// still sending, gets the refusal instead of a reset connection.
 const DRAIN_FOR: Duration = Duration::from_secs(5);
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/chats/{chat_id}/attachments", post(upload))
-        .route("/api/attachments/{attachment_id}", get(download))
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(upload))
+        .routes(routes!(download))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 struct UploadParams {
+    /// The file's name (required): its extension must agree with its type.
     name: Option<String>,
+    /// Idempotency key, as for a message.
     client_message_id: Option<String>,
 }
 
+/// Sends a file as a message: as sending a message; the body is the file's raw bytes.
+#[utoipa::path(post, path = "/api/chats/{chatId}/attachments", tag = "attachments",
+    security(("bearer" = [])),
+    params(("chatId" = ChatId, Path, description = "The chat"), UploadParams),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream",
+        description = "The file's bytes; `Content-Type` is its declared type"),
+    responses(
+        (status = 201, description = "The message carrying the attachment", body = Message),
+        (status = 200, description = "A repeated `clientMessageId`: the original", body = Message),
+        (status = 400, description = "`invalid_parameter`, `upload_incomplete`", body = ErrorBody),
+        (status = 403, description = "Not a writer of this chat", body = ErrorBody),
+        (status = 409, description = "`chat_resolved`", body = ErrorBody),
+        (status = 413, description = "`attachment_too_large`", body = ErrorBody),
+        (status = 415, description = "`unsupported_type`", body = ErrorBody),
+        (status = 429, description = "`rate_limited`", body = ErrorBody),
+    ))]
 async fn upload(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
@@ -149,6 +169,16 @@ async fn drain(body: &Arc<Mutex<BodyDataStream>>, limit: u64) {
     .await;
 }
 
+/// The file, whole or one `Range`: whoever may read its chat.
+#[utoipa::path(get, path = "/api/attachments/{attachmentId}", tag = "attachments",
+    security(("bearer" = [])),
+    params(("attachmentId" = AttachmentId, Path, description = "The attachment")),
+    responses(
+        (status = 200, description = "The file", content_type = "application/octet-stream"),
+        (status = 206, description = "A range of it", content_type = "application/octet-stream"),
+        (status = 404, description = "`attachment_not_found`", body = ErrorBody),
+        (status = 416, description = "`range_not_satisfiable`", body = ErrorBody),
+    ))]
 async fn download(
     State(state): State<AppState>,
     Auth(actor): Auth,

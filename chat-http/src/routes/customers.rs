@@ -4,24 +4,33 @@
 //! officer routing, chat creation and who may read what are the service's; this only
 //! parses which of the two bodies it is.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use chatcore::{Chat, CustomerId, CustomerLogin, CustomerSession, OfficerId};
 use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::extract::{Auth, ClientIp, Json, Path};
+use crate::openapi::ErrorBody;
 use crate::state::AppState;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/customers/login", post(login))
-        .route("/api/customers/{customer_id}/chats", get(chats))
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(chats))
 }
 
 /// A customer's chats, newest first: that customer, officers and the admin.
+#[utoipa::path(get, path = "/api/customers/{customerId}/chats", tag = "customers",
+    security(("bearer" = [])),
+    params(("customerId" = CustomerId, Path, description = "The customer")),
+    responses(
+        (status = 200, description = "Their chats, newest first", body = Vec<Chat>),
+        (status = 403, description = "Another customer", body = ErrorBody),
+    ))]
 async fn chats(
     State(state): State<AppState>,
     Auth(actor): Auth,
@@ -32,8 +41,10 @@ async fn chats(
     ))
 }
 
-#[derive(Deserialize)]
+/// `{ identityToken }`, or `{ customerId, officerId?, signature? }`.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"customerId": "cust-1", "signature": "5d41402abc4b2a76b9719d911017c592"}))]
 struct LoginBody {
     identity_token: Option<String>,
     customer_id: Option<String>,
@@ -41,6 +52,15 @@ struct LoginBody {
     signature: Option<String>,
 }
 
+/// A customer's login: their open chat (created if they have none) and a token.
+#[utoipa::path(post, path = "/api/customers/login", tag = "customers",
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "The chat and the customer's token", body = CustomerSession),
+        (status = 400, description = "`invalid_body`", body = ErrorBody),
+        (status = 401, description = "`invalid_signature`, `invalid_identity`", body = ErrorBody),
+        (status = 429, description = "`rate_limited`", body = ErrorBody),
+    ))]
 async fn login(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,

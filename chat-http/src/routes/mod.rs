@@ -9,16 +9,17 @@ mod customers;
 mod health;
 mod index;
 mod officers;
+mod reports;
 mod sessions;
 mod webhooks;
 
-use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::state::AppState;
 
-/// Every REST route.
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
+/// Every REST route, each with its OpenAPI description.
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .merge(index::router())
         .merge(branding::router())
         .merge(health::router())
@@ -28,4 +29,5 @@ pub(crate) fn router() -> Router<AppState> {
         .merge(attachments::router())
         .merge(sessions::router())
         .merge(webhooks::router())
+        .merge(reports::router())
 }

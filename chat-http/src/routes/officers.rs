@@ -2,44 +2,56 @@
 //! the admin's disable and enable. Who may do each is decided by `ChatService`, never
 //! here.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
 use chatcore::{
     Availability, Chat, ChatId, ChatsFilter, NewOfficer, Officer, OfficerId, OfficerSession,
 };
 use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::extract::{Auth, ClientIp, Json, MaybeAuth, Path, Query};
+use crate::openapi::ErrorBody;
 use crate::state::AppState;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/officers", post(create).get(list))
-        .route("/api/officers/login", post(login))
-        .route("/api/officers/queue", get(queue))
-        .route("/api/officers/{officer_id}/chats", get(chats))
-        .route("/api/officers/{officer_id}/claim/{chat_id}", post(claim))
-        .route("/api/officers/{officer_id}/disable", post(disable))
-        .route("/api/officers/{officer_id}/enable", post(enable))
-        .route("/api/officers/{officer_id}/capacity", put(capacity))
-        .route("/api/officers/{officer_id}/availability", put(availability))
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(login))
+        .routes(routes!(queue))
+        .routes(routes!(chats))
+        .routes(routes!(claim))
+        .routes(routes!(disable))
+        .routes(routes!(enable))
+        .routes(routes!(capacity))
+        .routes(routes!(availability))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"id": "alice", "password": "correct horse", "displayName": "Alice", "capacity": 5}))]
 struct CreateBody {
+    /// 1-64 of `[A-Za-z0-9._-]`.
     id: String,
+    /// At least 8 characters; none: the officer logs in by id alone (open mode only).
     password: Option<String>,
     display_name: Option<String>,
     /// Absent or `null`: the server's default.
     #[serde(default)]
+    #[schema(value_type = Option<u32>)]
     capacity: serde_json::Value,
 }
 
 /// Every officer, by id: officers and the admin.
+#[utoipa::path(get, path = "/api/officers", tag = "officers", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Every officer, by id", body = Vec<Officer>),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "A customer", body = ErrorBody),
+    ))]
 async fn list(
     State(state): State<AppState>,
     Auth(actor): Auth,
@@ -47,6 +59,15 @@ async fn list(
     Ok(Json(state.service().officers(&actor).await?))
 }
 
+/// Creates an officer: the admin (anyone in open mode).
+#[utoipa::path(post, path = "/api/officers", tag = "officers", security(("bearer" = [])),
+    request_body = CreateBody,
+    responses(
+        (status = 201, description = "The new officer", body = Officer),
+        (status = 403, description = "Not the admin", body = ErrorBody),
+        (status = 409, description = "`officer_exists`", body = ErrorBody),
+        (status = 422, description = "`invalid_id`, `invalid_field`", body = ErrorBody),
+    ))]
 async fn create(
     State(state): State<AppState>,
     MaybeAuth(actor): MaybeAuth,
@@ -64,13 +85,23 @@ async fn create(
     Ok((StatusCode::CREATED, Json(officer)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"officerId": "alice", "password": "correct horse"}))]
 struct LoginBody {
     officer_id: String,
     password: Option<String>,
 }
 
+/// An officer's login: their session token.
+#[utoipa::path(post, path = "/api/officers/login", tag = "officers",
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "The officer and their token", body = OfficerSession),
+        (status = 401, description = "`invalid_credentials`", body = ErrorBody),
+        (status = 403, description = "`officer_disabled`", body = ErrorBody),
+        (status = 429, description = "`rate_limited`", body = ErrorBody),
+    ))]
 async fn login(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
@@ -87,6 +118,13 @@ async fn login(
     Ok(Json(session))
 }
 
+/// The queue: pending chats, oldest first.
+#[utoipa::path(get, path = "/api/officers/queue", tag = "officers", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Pending chats, oldest first", body = Vec<Chat>),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "A customer", body = ErrorBody),
+    ))]
 async fn queue(
     State(state): State<AppState>,
     Auth(actor): Auth,
@@ -94,12 +132,23 @@ async fn queue(
     Ok(Json(state.service().queue(&actor).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ChatsParams {
+    /// `open` (the default), `resolved` or `all`.
     #[serde(default)]
     status: ChatsFilter,
 }
 
+/// An officer's chats, newest activity first: that officer, the admin.
+#[utoipa::path(get, path = "/api/officers/{officerId}/chats", tag = "officers",
+    security(("bearer" = [])),
+    params(("officerId" = OfficerId, Path, description = "The officer"), ChatsParams),
+    responses(
+        (status = 200, description = "Their chats", body = Vec<Chat>),
+        (status = 400, description = "`invalid_parameter`", body = ErrorBody),
+        (status = 403, description = "Another officer, a customer", body = ErrorBody),
+    ))]
 async fn chats(
     State(state): State<AppState>,
     Auth(actor): Auth,
@@ -113,6 +162,18 @@ async fn chats(
     Ok(Json(chats))
 }
 
+/// Claims a pending chat: that officer.
+#[utoipa::path(post, path = "/api/officers/{officerId}/claim/{chatId}", tag = "officers",
+    security(("bearer" = [])),
+    params(
+        ("officerId" = OfficerId, Path, description = "The officer claiming"),
+        ("chatId" = ChatId, Path, description = "The chat"),
+    ),
+    responses(
+        (status = 200, description = "The chat, now theirs", body = Chat),
+        (status = 404, description = "`chat_not_found`", body = ErrorBody),
+        (status = 409, description = "`already_assigned`, `chat_resolved`, `at_capacity`", body = ErrorBody),
+    ))]
 async fn claim(
     State(state): State<AppState>,
     Auth(actor): Auth,
@@ -137,14 +198,26 @@ fn capacity_of(value: &serde_json::Value) -> Result<Option<u32>, chatcore::Error
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"capacity": 5}))]
 struct CapacityBody {
     /// Required; `null` for the server's default.
+    #[schema(value_type = Option<u32>, required)]
     capacity: serde_json::Value,
 }
 
 /// Sets an officer's capacity (the admin): `{ "capacity": N }`, or `null` for the
 /// server's default. What a capacity may be is the engine's rule; here only its shape.
+#[utoipa::path(put, path = "/api/officers/{officerId}/capacity", tag = "officers",
+    security(("bearer" = [])),
+    params(("officerId" = OfficerId, Path, description = "The officer")),
+    request_body = CapacityBody,
+    responses(
+        (status = 200, description = "The officer", body = Officer),
+        (status = 403, description = "Not the admin", body = ErrorBody),
+        (status = 404, description = "`officer_not_found`", body = ErrorBody),
+        (status = 422, description = "`invalid_field`", body = ErrorBody),
+    ))]
 async fn capacity(
     State(state): State<AppState>,
     Auth(actor): Auth,
@@ -159,13 +232,24 @@ async fn capacity(
     Ok(Json(officer))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"availability": "away"}))]
 struct AvailabilityBody {
+    /// `available` or `away`.
     availability: String,
 }
 
 /// Sets whether an officer takes chats now (that officer, the admin):
 /// `{ "availability": "available" | "away" }`.
+#[utoipa::path(put, path = "/api/officers/{officerId}/availability", tag = "officers",
+    security(("bearer" = [])),
+    params(("officerId" = OfficerId, Path, description = "The officer")),
+    request_body = AvailabilityBody,
+    responses(
+        (status = 200, description = "The officer", body = Officer),
+        (status = 403, description = "Another officer, a customer", body = ErrorBody),
+        (status = 422, description = "`invalid_field`", body = ErrorBody),
+    ))]
 async fn availability(
     State(state): State<AppState>,
     Auth(actor): Auth,
@@ -184,6 +268,15 @@ async fn availability(
     Ok(Json(officer))
 }
 
+/// Disables an officer (the admin): their sessions are revoked on every node.
+#[utoipa::path(post, path = "/api/officers/{officerId}/disable", tag = "officers",
+    security(("bearer" = [])),
+    params(("officerId" = OfficerId, Path, description = "The officer")),
+    responses(
+        (status = 200, description = "The officer, disabled", body = Officer),
+        (status = 403, description = "Not the admin", body = ErrorBody),
+        (status = 404, description = "`officer_not_found`", body = ErrorBody),
+    ))]
 async fn disable(
     State(state): State<AppState>,
     Auth(actor): Auth,
@@ -194,6 +287,15 @@ async fn disable(
     ))
 }
 
+/// Enables an officer again (the admin).
+#[utoipa::path(post, path = "/api/officers/{officerId}/enable", tag = "officers",
+    security(("bearer" = [])),
+    params(("officerId" = OfficerId, Path, description = "The officer")),
+    responses(
+        (status = 200, description = "The officer, enabled", body = Officer),
+        (status = 403, description = "Not the admin", body = ErrorBody),
+        (status = 404, description = "`officer_not_found`", body = ErrorBody),
+    ))]
 async fn enable(
     State(state): State<AppState>,
     Auth(actor): Auth,

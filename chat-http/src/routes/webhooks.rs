@@ -2,34 +2,49 @@
 //! and dead deliveries, retry dead ones. Who may do each, and what a webhook may be, is
 //! decided by `ChatService`, never here.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use chatcore::store::DeliveryQuery;
 use chatcore::{CreatedWebhook, NewWebhook, Webhook, WebhookDelivery};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::extract::{Auth, Json, OptionalJson, Path, Query};
+use crate::openapi::ErrorBody;
 use crate::state::AppState;
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/webhooks", post(create).get(list))
-        .route("/api/webhooks/deliveries", get(deliveries))
-        .route("/api/webhooks/retry", post(retry))
-        .route("/api/webhooks/{webhook_id}", get(one).delete(delete))
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(deliveries))
+        .routes(routes!(retry))
+        .routes(routes!(one, delete))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"url": "http://crm.internal:8080/chat-events", "events": ["new_message"]}))]
 struct CreateBody {
+    /// Where events are POSTed: an `http://` or `https://` URL.
     url: String,
+    /// The signing secret, 16-256 characters; absent: a random one, in the answer.
     secret: Option<String>,
+    /// `chat_updated`, `new_message`; absent: both.
     events: Option<Vec<String>>,
 }
 
-/// 201 with the webhook and its secret (given, or generated when absent), this once.
+/// Creates a webhook (the admin): 201 with the webhook and its secret (given, or
+/// generated when absent), this once.
+#[utoipa::path(post, path = "/api/webhooks", tag = "webhooks", security(("bearer" = [])),
+    request_body = CreateBody,
+    responses(
+        (status = 201, description = "The webhook and its secret, shown this once", body = CreatedWebhook),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Not the admin", body = ErrorBody),
+        (status = 422, description = "`invalid_field`: the URL, the secret or an event name; too many webhooks", body = ErrorBody),
+    ))]
 async fn create(
     State(state): State<AppState>,
     Auth(actor): Auth,
@@ -44,6 +59,13 @@ async fn create(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
+/// Every webhook with its pending and dead deliveries, never its secret (the admin).
+#[utoipa::path(get, path = "/api/webhooks", tag = "webhooks", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Every webhook", body = Vec<Webhook>),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Not the admin", body = ErrorBody),
+    ))]
 async fn list(
     State(state): State<AppState>,
     Auth(actor): Auth,
@@ -51,6 +73,15 @@ async fn list(
     Ok(Json(state.service().webhooks(&actor).await?))
 }
 
+/// One webhook (the admin).
+#[utoipa::path(get, path = "/api/webhooks/{webhookId}", tag = "webhooks", security(("bearer" = [])),
+    params(("webhookId" = String, Path, description = "The webhook's id")),
+    responses(
+        (status = 200, description = "The webhook", body = Webhook),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Not the admin", body = ErrorBody),
+        (status = 404, description = "`webhook_not_found`", body = ErrorBody),
+    ))]
 async fn one(
     State(state): State<AppState>,
     Auth(actor): Auth,
@@ -59,6 +90,15 @@ async fn one(
     Ok(Json(state.service().webhook(&actor, &id).await?))
 }
 
+/// Deletes a webhook and its deliveries, pending and dead (the admin).
+#[utoipa::path(delete, path = "/api/webhooks/{webhookId}", tag = "webhooks", security(("bearer" = [])),
+    params(("webhookId" = String, Path, description = "The webhook's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Not the admin", body = ErrorBody),
+        (status = 404, description = "`webhook_not_found`", body = ErrorBody),
+    ))]
 async fn delete(
     State(state): State<AppState>,
     Auth(actor): Auth,
@@ -68,16 +108,29 @@ async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 struct DeliveriesParams {
     /// `pending` (the default) or `dead`.
     state: Option<String>,
+    /// Only this webhook's.
     webhook_id: Option<String>,
+    /// Only deliveries with a greater id (to page on).
     after: Option<i64>,
+    /// At most this many (default 100, at most 1,000).
     limit: Option<u32>,
 }
 
+/// Pending or dead deliveries, oldest first (the admin).
+#[utoipa::path(get, path = "/api/webhooks/deliveries", tag = "webhooks", security(("bearer" = [])),
+    params(DeliveriesParams),
+    responses(
+        (status = 200, description = "Deliveries, oldest first", body = Vec<WebhookDelivery>),
+        (status = 400, description = "`invalid_parameter`", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Not the admin", body = ErrorBody),
+    ))]
 async fn deliveries(
     State(state): State<AppState>,
     Auth(actor): Auth,
@@ -105,20 +158,33 @@ async fn deliveries(
     ))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"webhookId": "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a70"}))]
 struct RetryBody {
+    /// Only this webhook's dead deliveries.
     webhook_id: Option<String>,
+    /// Only this dead delivery.
     delivery_id: Option<i64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"retried": 12}))]
 struct Retried {
+    /// How many dead deliveries are pending again.
     retried: u64,
 }
 
-/// Retries dead deliveries: all (no body, or `{}`), one webhook's (`webhookId`), or one
-/// (`deliveryId`).
+/// Retries dead deliveries (the admin): all (no body, or `{}`), one webhook's
+/// (`webhookId`), or one (`deliveryId`).
+#[utoipa::path(post, path = "/api/webhooks/retry", tag = "webhooks", security(("bearer" = [])),
+    request_body(content = Option<RetryBody>, description = "Optional: which dead deliveries"),
+    responses(
+        (status = 200, description = "How many are pending again", body = Retried),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Not the admin", body = ErrorBody),
+        (status = 404, description = "`webhook_not_found`", body = ErrorBody),
+    ))]
 async fn retry(
     State(state): State<AppState>,
     Auth(actor): Auth,

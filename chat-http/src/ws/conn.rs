@@ -421,6 +421,7 @@ impl Conn {
             return Admit::Handle;
         };
         self.refused_frames = self.refused_frames.saturating_add(1);
+        crate::metrics::rate_limited(crate::metrics::limit::WS_FRAMES);
         self.refuse_frame(e.into());
         let allowed = self
             .state

@@ -35,12 +35,10 @@ use std::net::IpAddr;
 use std::pin::Pin;
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use chatcore::Actor;
 use futures_util::{SinkExt, StreamExt};
 use tracing::Instrument;
@@ -71,10 +69,18 @@ const CLOSE_INTERNAL: u16 = 1011;
 /// client's close reply, before the connection is simply dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
-pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/ws", get(upgrade))
+pub(crate) fn router() -> utoipa_axum::router::OpenApiRouter<AppState> {
+    utoipa_axum::router::OpenApiRouter::new().routes(utoipa_axum::routes!(upgrade))
 }
 
+/// The WebSocket endpoint (docs/API.md, "WebSocket"): an upgrade, then an `auth` frame.
+#[utoipa::path(get, path = "/ws", tag = "websocket",
+    responses(
+        (status = 101, description = "Switching to the WebSocket protocol"),
+        (status = 400, description = "`websocket_required`: not an upgrade request", body = crate::openapi::ErrorBody),
+        (status = 403, description = "`origin_not_allowed`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "`rate_limited`", body = crate::openapi::ErrorBody),
+    ))]
 async fn upgrade(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
@@ -150,6 +156,7 @@ enum Ending {
 }
 
 async fn run(mut socket: Box<WebSocket>, state: AppState, client: Option<Box<IpAddr>>) {
+    let _open = crate::metrics::WsConnection::open();
     let frames = state.limits().ws_frames();
     let mut conn = Conn {
         state,
@@ -211,7 +218,10 @@ async fn send_all(
     let batch = async {
         for item in frames {
             match item {
-                Out::Frame(frame) => socket.feed(frame).await?,
+                Out::Frame(frame) => {
+                    socket.feed(frame).await?;
+                    crate::metrics::ws_sent(1);
+                }
                 Out::Close(code, reason) => {
                     ending = Some(Ending::Close((code, reason)));
                     break;

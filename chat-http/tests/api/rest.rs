@@ -477,12 +477,17 @@ async fn not_found_and_malformed_ids() {
         app.messages(Some(&alice), "123", "")
             .await
             .expect_error(400, "invalid_parameter");
-        app.claim(Some(&alice), "alice", "nope")
-            .await
-            .expect_error(400, "invalid_parameter");
-        app.claim(Some(&alice), "bad%20id", &missing)
-            .await
-            .expect_error(400, "invalid_parameter");
+        // The contract's words for each path parameter, never the framework's.
+        let bad_chat = app.claim(Some(&alice), "alice", "nope").await;
+        bad_chat.expect_error(400, "invalid_parameter");
+        assert_eq!(
+            bad_chat.body["error"]["message"],
+            "chatId in the path must be a UUID, not `nope`"
+        );
+        let bad_officer = app.claim(Some(&alice), "bad%20id", &missing).await;
+        bad_officer.expect_error(400, "invalid_parameter");
+        let message = bad_officer.body["error"]["message"].as_str().unwrap_or("");
+        assert!(message.starts_with("officerId "), "{message}");
         app.officer_chats(Some(&alice), "%C3%A9")
             .await
             .expect_error(400, "invalid_parameter");

@@ -11,6 +11,7 @@
 //! this file holds the options, the pool and the connection.
 
 mod ops;
+mod report;
 mod rows;
 mod webhooks;
 

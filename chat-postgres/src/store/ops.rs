@@ -788,6 +788,17 @@ impl Store for PgStore {
         self.pool.close();
         Ok(())
     }
+
+    async fn first_reply(&self, chat: &ChatId) -> StoreResult<Option<chatcore::MessageId>> {
+        self.read_first_reply(chat).await
+    }
+
+    async fn desk_report(
+        &self,
+        period: chatcore::ReportPeriod,
+    ) -> StoreResult<chatcore::DeskReport> {
+        self.read_desk_report(period).await
+    }
 }
 
 /// How many times an operation that lost a race to another node is tried again.

@@ -38,6 +38,7 @@ pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
 /// A blob's address: the SHA-256 of its bytes. Shown and serialized as 64 lowercase hex
 /// digits.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String, description = "SHA-256, 64 lowercase hex digits"))]
 pub struct BlobId(pub [u8; 32]);
 
 impl BlobId {

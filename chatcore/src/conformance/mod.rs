@@ -26,6 +26,7 @@ mod chats;
 mod lifecycle;
 mod marks;
 mod messages;
+mod reports;
 mod routing;
 mod sessions;
 mod webhooks;
@@ -34,6 +35,7 @@ use chats::*;
 use lifecycle::*;
 use marks::*;
 use messages::*;
+use reports::*;
 use routing::*;
 use sessions::*;
 use webhooks::*;
@@ -106,6 +108,8 @@ cases!(
     changes_write_their_webhook_events_in_the_same_operation,
     lanes_are_claimed_by_one_claimant_in_order_and_leases_expire,
     dead_deliveries_are_kept_retried_and_deleted_with_their_webhook,
+    a_chats_first_reply_is_its_first_officer_message,
+    the_desk_report_counts_the_period_as_defined,
 );
 
 /// Runs every case, each on a fresh store from `make_store`.

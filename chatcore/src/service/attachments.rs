@@ -169,8 +169,11 @@ impl Uploads {
     }
 
     fn slot(&self, sender: &Sender) -> Result<Slot> {
-        let busy = || Error::RateLimited {
-            retry_after: Duration::from_secs(1),
+        let busy = || {
+            crate::metrics::rate_limited(crate::metrics::limit::UPLOAD_SLOTS);
+            Error::RateLimited {
+                retry_after: Duration::from_secs(1),
+            }
         };
         let mut map = self
             .per_sender
@@ -308,7 +311,9 @@ impl ChatService {
                 sha256: info.id,
             }),
         };
-        self.deliver(actor, new).await
+        let sent = self.deliver(actor, new).await?;
+        self.replied(&stored, &sent);
+        Ok(sent)
     }
 
     /// An attachment, if the actor may read its chat now (checked on every call, as a

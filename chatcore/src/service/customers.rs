@@ -41,6 +41,11 @@ pub struct CustomerLogin {
 /// Result of a customer login: the contract's answer to `POST /api/customers/login`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"chat": {"id": "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "customerId": "cust-1", "customerName": null, "assignedOfficerId": "alice", "status": "assigned", "createdAt": "2026-11-24T11:17:19.120Z", "updatedAt": "2026-11-24T11:18:02.518Z", "resolvedAt": null, "lastSeq": 3, "customerLastReadSeq": 3, "officerLastReadSeq": 2, "lastMessage": null, "queuePosition": null}, "token": "5be1c0d6e1b7a4c3f8e5d2a1b0c9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1", "created": true, "expiresAt": "2026-11-24T23:17:19.120Z"}))
+)]
 pub struct CustomerSession {
     /// The customer's chat.
     pub chat: Chat,

@@ -97,6 +97,16 @@ impl QueueView {
         }
     }
 
+    /// How many chats wait (up to the view's cap).
+    pub(super) fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// When the chat first in line entered the queue.
+    pub(super) fn oldest(&self) -> Option<crate::model::Timestamp> {
+        self.keys.first().map(|(entered, _)| *entered)
+    }
+
     /// The place of a chat the view holds; `None` when it does not (not pending when
     /// the view was read).
     pub(super) fn exact(&self, key: &QueueKey) -> Option<u32> {

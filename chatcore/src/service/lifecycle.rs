@@ -129,6 +129,9 @@ impl ChatService {
                 };
                 match this.inner.store.transition(&change).await? {
                     TransitionOutcome::Applied(now, entry) => {
+                        if now.status == ChatStatus::Resolved {
+                            crate::metrics::resolved();
+                        }
                         this.announce(&before, &now, entry, plan.event.kind);
                         this.announce_loads(&before, &now).await;
                         return this.placed(now).await;

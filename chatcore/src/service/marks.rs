@@ -25,6 +25,11 @@ pub(super) const TYPING_PER_SECOND: u32 = 1;
 /// A side's read mark, as `POST /api/chats/{id}/read` answers it and `read` announces it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"chatId": "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "readerType": "officer", "readerId": "alice", "seq": 7}))
+)]
 pub struct ReadMark {
     /// The chat.
     pub chat_id: ChatId,

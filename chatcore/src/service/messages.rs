@@ -6,7 +6,7 @@ use crate::bus::{Event, Topic};
 use crate::error::{Error, Result};
 use crate::identity::Actor;
 use crate::ids::{ChatId, MessageId};
-use crate::model::{Chat, Message};
+use crate::model::{Chat, Message, SenderType};
 use crate::policy::{self, ReadRight};
 use crate::store::{AppendOutcome, NewMessage, PageQuery};
 use crate::text;
@@ -141,7 +141,33 @@ impl ChatService {
             decided_on: Some((chat.status, chat.assigned_officer_id.clone())),
             attachment: None,
         };
-        self.deliver(actor, new).await
+        let sent = self.deliver(actor, new).await?;
+        self.replied(&chat, &sent);
+        Ok(sent)
+    }
+
+    /// Observes the time to first reply ([`crate::metrics::FIRST_REPLY`]) when `sent`
+    /// is the first officer message of `chat`: asked of the store (one read on an index)
+    /// in a task of its own, after the send has been answered, and only for officers'
+    /// new messages. The chat's creation is when it entered the queue.
+    pub(super) fn replied(&self, chat: &Chat, sent: &Sent) {
+        if !sent.created || sent.message.sender_type != SenderType::Officer {
+            return;
+        }
+        let (store, id, entered) = (self.inner.store.clone(), sent.message.id, chat.created_at);
+        let (chat, at) = (sent.message.chat_id, sent.message.created_at);
+        tokio::spawn(async move {
+            match store.first_reply(&chat).await {
+                Ok(Some(first)) if first == id => {
+                    let millis = at.unix_millis().saturating_sub(entered.unix_millis());
+                    crate::metrics::first_reply(std::time::Duration::from_millis(
+                        u64::try_from(millis).unwrap_or(0),
+                    ));
+                }
+                Ok(_) => {}
+                Err(e) => tracing::debug!(error = %e, "cannot tell a first reply"),
+            }
+        });
     }
 
     /// Stores a message that `policy::write_chat` allowed on the chat as `new.decided_on`

@@ -19,6 +19,7 @@ mod lifecycle;
 mod marks;
 mod messages;
 mod officers;
+mod operators;
 mod sessions;
 mod webhooks;
 
@@ -265,19 +266,22 @@ impl ChatService {
             limits.login_failures_per_officer,
             limits.max_tracked_keys,
             config.clock.clone(),
-        );
+        )
+        .named(crate::metrics::limit::OFFICER_LOGIN_FAILURES);
         let sends = RateLimiter::new(
             limits.sends_per_sender,
             limits.max_tracked_keys,
             config.clock.clone(),
-        );
+        )
+        .named(crate::metrics::limit::SENDS);
         let uploads = attachments::Uploads::new(
             &config.attachments,
             RateLimiter::new(
                 limits.uploads_per_sender,
                 limits.max_tracked_keys,
                 config.clock.clone(),
-            ),
+            )
+            .named(crate::metrics::limit::UPLOADS),
         );
         let typing = RateLimiter::new(
             Some(crate::limits::Rate::per_second(marks::TYPING_PER_SECOND)),

@@ -34,6 +34,11 @@ pub struct NewOfficer {
 /// Result of an officer login: the contract's answer to `POST /api/officers/login`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"officer": {"id": "alice", "displayName": "Alice", "createdAt": "2026-11-24T11:17:19.120Z", "disabled": false, "availability": "available", "capacity": 5, "openChats": 1, "connected": true}, "token": "9f2c0d6e1b7a4c3f8e5d2a1b0c9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f", "expiresAt": "2026-11-24T23:17:19.120Z"}))
+)]
 pub struct OfficerSession {
     /// The officer.
     pub officer: Officer,
@@ -46,6 +51,11 @@ pub struct OfficerSession {
 /// Who a token is: the contract's answer to `GET /api/me`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(example = json!({"role": "officer", "subject": "alice", "officer": {"id": "alice", "displayName": "Alice", "createdAt": "2026-11-24T11:17:19.120Z", "disabled": false, "availability": "available", "capacity": 5, "openChats": 1, "connected": true}}))
+)]
 pub struct Me {
     /// `officer`, `customer` or `admin`.
     pub role: String,

@@ -13,8 +13,9 @@ use super::{
     Transition, TransitionOutcome, fill_page,
 };
 use crate::blob::BlobId;
-use crate::ids::{AttachmentId, ChatId, CustomerId, OfficerId};
+use crate::ids::{AttachmentId, ChatId, CustomerId, MessageId, OfficerId};
 use crate::model::{Availability, Chat, ChatStatus, Message, Officer, SenderType, Timestamp};
+use crate::report::{self, DeskReport, ReportPeriod};
 use crate::store::OfficerUpdate;
 use crate::webhooks::OutboxEvent;
 
@@ -566,6 +567,48 @@ impl Store for MemoryStore {
         }
         Ok(())
     }
+
+    async fn first_reply(&self, chat: &ChatId) -> StoreResult<Option<MessageId>> {
+        let s = self.state()?;
+        Ok(first_officer_message(&s, chat).map(|m| m.id))
+    }
+
+    async fn desk_report(&self, period: ReportPeriod) -> StoreResult<DeskReport> {
+        let s = self.state()?;
+        let within = |t: Timestamp| period.from() <= t && t < period.to();
+        let mut created = 0;
+        let mut first_replies = Vec::new();
+        let mut resolutions = Vec::new();
+        for chat in s.chats.values() {
+            let entered = chat.created_at.unix_millis();
+            if within(chat.created_at) {
+                created += 1;
+                if let Some(m) = first_officer_message(&s, &chat.id) {
+                    let officer = OfficerId::parse(&m.sender_id).ok();
+                    first_replies.push((officer, m.created_at.unix_millis() - entered));
+                }
+            }
+            if let Some(resolved) = chat.resolved_at.filter(|t| within(*t)) {
+                resolutions.push((
+                    chat.assigned_officer_id.clone(),
+                    resolved.unix_millis() - entered,
+                ));
+            }
+        }
+        Ok(report::summarize(
+            period,
+            created,
+            first_replies,
+            resolutions,
+        ))
+    }
+}
+
+fn first_officer_message<'a>(s: &'a State, chat: &ChatId) -> Option<&'a Message> {
+    s.messages
+        .get(chat)?
+        .iter()
+        .find(|m| m.sender_type == SenderType::Officer)
 }
 
 /// The officer as they are now: their open chats counted, their presence looked up.

@@ -34,6 +34,7 @@ use crate::model::{
     Attachment, Availability, Chat, ChatStatus, Message, Officer, SenderType, SystemEvent,
     Timestamp,
 };
+use crate::report::{DeskReport, ReportPeriod};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -473,4 +474,13 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
 
     /// Flushes and releases resources; later calls fail. Idempotent.
     async fn close(&self) -> StoreResult<()>;
+
+    // Operators' reads (issue 20): the desk report and the first reply's metric.
+
+    /// The id of the first message an officer sent in the chat (its lowest seq among
+    /// officers' messages), if any.
+    async fn first_reply(&self, chat: &ChatId) -> StoreResult<Option<MessageId>>;
+
+    /// The desk report of `period`, as `crate::report` defines each figure.
+    async fn desk_report(&self, period: ReportPeriod) -> StoreResult<DeskReport>;
 }

@@ -3,7 +3,7 @@
  * The admin console: sign in with the admin token, then the queue at a glance (how many
  * chats wait, the longest wait) and the officers (presence, availability, load, account)
  * with their management: create, set a capacity or the server's default, disable and
- * enable. It stays live over the socket (`officers:all`): queue events and chat changes
+ * enable; and the desk report of a chosen period. It stays live over the socket (`officers:all`): queue events and chat changes
  * re-read the queue and the officers (at most a few times a second), and an officer's
  * change updates their row in place. The webhooks' pending and dead deliveries are read
  * every few seconds, and dead ones can be retried. The token lives in sessionStorage only. Business
@@ -11,6 +11,7 @@
  */
 import * as api from '../api.js';
 import { ConnectionBadge } from '../components/connection.js';
+import { DeskReport } from '../components/deskReport.js';
 import { h } from '../components/dom.js';
 import { loginForm } from '../components/loginForm.js';
 import { officerForm } from '../components/officerForm.js';
@@ -245,6 +246,14 @@ function showConsole(session) {
         h('div', { class: 'table-scroll' }, table.element),
       ),
       hooks.element,
+      new DeskReport(async (from, to) => {
+        try {
+          return await api.deskReport(token, from, to);
+        } catch (err) {
+          if (err instanceof api.ApiError && err.status === 401) failed(err);
+          throw new Error(adminRefusal(err));
+        }
+      }).element,
     ),
   );
   readQueue();

@@ -23,6 +23,7 @@
 mod error;
 mod ops;
 mod pool;
+mod report;
 mod rows;
 mod schema;
 mod webhooks;

@@ -696,6 +696,17 @@ impl Store for SqliteStore {
     async fn close(&self) -> StoreResult<()> {
         self.stop().await
     }
+
+    async fn first_reply(&self, chat: &ChatId) -> StoreResult<Option<crate::ids::MessageId>> {
+        self.read_first_reply(chat).await
+    }
+
+    async fn desk_report(
+        &self,
+        period: crate::report::ReportPeriod,
+    ) -> StoreResult<crate::report::DeskReport> {
+        self.read_desk_report(period).await
+    }
 }
 
 /// Writes a message at `seq` inside the writer's transaction (a send, or a transition's

@@ -145,7 +145,16 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX messages_by_blob ON messages(attachment_sha256)
         WHERE attachment_sha256 IS NOT NULL;
     "#,
-    // v11: the webhooks' outbox (chatcore/src/store/webhooks.rs): the webhooks, one
+    // v11: the desk report (store/sqlite/report.rs): chats by creation and by resolution (its
+    // durations read from the index alone), and each chat's first officer message.
+    r#"
+    CREATE INDEX chats_by_created ON chats(created_at);
+    CREATE INDEX chats_by_resolved ON chats(resolved_at, created_at, assigned_officer_id)
+        WHERE resolved_at IS NOT NULL;
+    CREATE INDEX messages_first_reply ON messages(chat_id, seq)
+        WHERE sender_type = 'officer';
+    "#,
+    // v12: the webhooks' outbox (chatcore/src/store/webhooks.rs): the webhooks, one
     // delivery per event per webhook (written in the change's own transaction), and one
     // lane per (webhook, chat) with deliveries pending, claimed by a lease.
     r#"

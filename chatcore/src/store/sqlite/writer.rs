@@ -233,6 +233,7 @@ fn writer_loop(mut writer: Writer, mut rx: mpsc::Receiver<Box<dyn WriteJob>>, ma
                 Err(_) => break,
             }
         }
+        crate::metrics::write_batch(batch.len());
         let outcome = writer.run(&mut batch);
         for job in batch.drain(..) {
             job.finish(outcome.as_ref().map(|_| ()));
