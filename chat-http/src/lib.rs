@@ -21,7 +21,8 @@
 //!   index, branding).
 //! - `download`: a stored file on the wire: `Range` read against its size, and a safe
 //!   `Content-Disposition`.
-//! - `ws`: the WebSocket endpoint `/ws`.
+//! - `live`: the real-time session layer both transports share (session, rooms, feeds,
+//!   budgets); `ws`: the WebSocket endpoint `/ws`; `socketio`: Socket.IO at `/socket.io/`.
 //! - `pages`: the customer page, officer console and admin console (`assets/`, embedded at
 //!   build time), the favicon and the branding's logo.
 //! - [`shutdown`]: graceful shutdown (signals, socket tracking).
@@ -45,6 +46,7 @@ pub mod error;
 pub mod extract;
 mod headers;
 pub mod limits;
+mod live;
 pub mod metrics;
 pub mod openapi;
 mod pages;
@@ -56,6 +58,7 @@ pub mod testing;
 mod timing;
 mod trace;
 pub mod webhooks;
+mod socketio;
 mod ws;
 
 use std::time::Duration;
@@ -86,6 +89,7 @@ fn router_parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     routes::router()
         .merge(pages::router())
         .merge(ws::router())
+        .merge(socketio::router())
         .routes(utoipa_axum::routes!(metrics::metrics_route))
         .routes(utoipa_axum::routes!(openapi::spec))
         .split_for_parts()
@@ -102,6 +106,7 @@ pub fn app(state: AppState) -> Router {
         .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
     let mut router = router
         .layer(Extension(openapi::Spec(Arc::new(spec))))
+        .layer(Extension(socketio::Endpoint::new(&state)))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(state.body_limit()))

@@ -28,8 +28,9 @@
 //! (`too_many_rooms`).
 //!
 //! Files: this one holds the endpoint (the upgrade), the close handshake and the writes;
-//! `conn` one connection's loop (authentication, the session, timers, client frames);
-//! `rooms` the joined rooms and their feeds.
+//! `conn` one connection's loop (authentication, timers, client frames). The session,
+//! the joined rooms, their feeds and the budgets are the shared layer's (`crate::live`),
+//! which Socket.IO (`crate::socketio`) uses alike.
 
 use std::net::IpAddr;
 use std::pin::Pin;
@@ -48,7 +49,6 @@ use crate::extract::{AllowedOrigin, ClientIp};
 use crate::state::AppState;
 
 mod conn;
-mod rooms;
 
 use conn::Conn;
 
@@ -157,16 +157,10 @@ enum Ending {
 
 async fn run(mut socket: Box<WebSocket>, state: AppState, client: Option<Box<IpAddr>>) {
     let _open = crate::metrics::WsConnection::open();
-    let frames = state.limits().ws_frames();
     let mut conn = Conn {
-        state,
-        session: None,
+        live: crate::live::Live::new(state),
         client,
-        feeds: Vec::new(),
-        cursor: 0,
         out: Vec::new(),
-        frames,
-        refused_frames: 0,
     };
     let ending = conn.serve(&mut socket).await;
     let actor = conn.actor().clone();

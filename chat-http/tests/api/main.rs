@@ -6,6 +6,8 @@ mod helpers;
 mod receiver;
 #[path = "../support/server.rs"]
 mod server;
+#[path = "../support/node.rs"]
+mod node;
 
 mod attachments;
 mod authz;
@@ -42,6 +44,7 @@ mod rights;
 mod robustness;
 mod routing;
 mod soak;
+mod socketio;
 mod upload_crash;
 mod webhooks;
 mod ws;

@@ -20,6 +20,8 @@
 //!   through the other (its bytes in the shared database).
 //! - `webhooks`: events made on both nodes delivered once each, in order per chat, to a
 //!   real receiver; a node killed mid-delivery hands its deliveries over.
+//! - `socketio`: Socket.IO clients (the real socket.io-client) on one node hear what
+//!   happens on the other, through the engine's bus.
 //! - `stale_reads`: a message, a login or a claim decided on a chat as read before the
 //!   other node changed it (a resolution, a transfer, a release).
 
@@ -33,12 +35,15 @@ use tokio_tungstenite::tungstenite::Message;
 mod receiver;
 #[path = "../support/server.rs"]
 mod server;
+#[path = "../support/node.rs"]
+mod node;
 
 mod attachments;
 mod lifecycle;
 mod marks;
 mod rights;
 mod routing;
+mod socketio;
 mod stale_reads;
 mod traffic;
 mod webhooks;

@@ -7,11 +7,12 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use chatcore::wire::ServerFrame;
+use axum::http::StatusCode;
 use chatcore::{ChatFeed, ChatId, Envelope, RecvError, Subscription};
 use futures_util::future::BoxFuture;
 
-use super::conn::Conn;
+use super::{Live, Reply};
+use crate::error::ApiError;
 use crate::extract::parse_chat_id;
 
 /// A joined room, or the officer's own events (not a room the client joined).
@@ -74,125 +75,96 @@ pub(super) fn arm(mut source: Source) -> BoxFuture<'static, (Source, Next)> {
     })
 }
 
-impl Conn {
+impl Live {
     /// Rooms joined now: chats, and the officers' queue.
     fn rooms(&self) -> usize {
-        self.feeds
+        self.rooms
+            .feeds
             .iter()
             .filter(|feed| feed.room != Room::Officer)
             .count()
     }
 
     fn joined(&self, room: Room) -> bool {
-        self.feeds.iter().any(|feed| feed.room == room)
+        self.rooms.feeds.iter().any(|feed| feed.room == room)
     }
 
     /// Adds a room, growing the list by exactly one (a connection is mostly in one room
     /// or two; `Vec::push` would make room for four).
     pub(super) fn add(&mut self, feed: Feed) {
-        self.feeds.reserve_exact(1);
-        self.feeds.push(feed);
+        self.rooms.feeds.reserve_exact(1);
+        self.rooms.feeds.push(feed);
     }
 
     /// Leaves a room: its source is dropped, so nothing of it is sent after this.
     fn leave(&mut self, room: Room) {
-        self.feeds.retain(|feed| feed.room != room);
-        self.feeds.shrink_to_fit();
+        self.rooms.feeds.retain(|feed| feed.room != room);
+        self.rooms.feeds.shrink_to_fit();
     }
 
     /// Refuses a join that would take the connection over its room limit.
-    fn over_room_limit(&mut self, already_joined: bool) -> bool {
+    fn room_limit(&self, already_joined: bool) -> Result<(), ApiError> {
         let max = self.state.limits().settings().ws_rooms_per_connection;
         if already_joined || self.rooms() < max {
-            return false;
+            return Ok(());
         }
-        self.push_error(
+        Err(ApiError::transport(
+            StatusCode::TOO_MANY_REQUESTS,
             "too_many_rooms",
-            &format!("at most {max} rooms per connection; leave one before joining another"),
-        );
-        true
+            format!("at most {max} rooms per connection; leave one before joining another"),
+        ))
     }
 
-    pub(super) async fn join_chat(&mut self, chat_id: &str, after_seq: Option<u64>) {
-        let chat = match parse_chat_id(chat_id) {
-            Ok(chat) => chat,
-            Err(e) => return self.refuse_frame(e),
-        };
+    pub(super) async fn join_chat(
+        &mut self,
+        chat_id: &str,
+        after_seq: Option<u64>,
+    ) -> Result<Reply, ApiError> {
+        let chat = parse_chat_id(chat_id)?;
         let room = Room::Chat(chat);
-        if self.over_room_limit(self.joined(room)) {
-            return;
-        }
+        self.room_limit(self.joined(room))?;
         // Rights are checked by the service on every join.
-        let feed = match self
+        let feed = self
             .state
             .service()
             .watch_chat(self.actor(), chat, after_seq)
-            .await
-        {
-            Ok(feed) => feed,
-            Err(e) => return self.refuse_frame(e.into()),
-        };
-        // Joining again replaces the earlier feed: nothing of it follows the `joined`.
+            .await?;
+        // Joining again replaces the earlier feed: nothing of it follows the reply.
         self.leave(room);
-        self.push_frame(&ServerFrame::Joined {
-            room: format!("chat:{chat}"),
-        });
         tracing::debug!(%chat, after_seq, "joined chat");
         self.add(Feed::new(room, Source::Chat(feed)));
+        Ok(Reply::Joined(format!("chat:{chat}")))
     }
 
-    pub(super) fn join_officers(&mut self) {
-        if self.over_room_limit(self.joined(Room::Queue)) {
-            return;
-        }
-        let subscription = match self.state.service().watch_queue(self.actor()) {
-            Ok(subscription) => subscription,
-            Err(e) => return self.refuse_frame(e.into()),
-        };
+    pub(super) fn join_officers(&mut self) -> Result<Reply, ApiError> {
+        self.room_limit(self.joined(Room::Queue))?;
+        let subscription = self.state.service().watch_queue(self.actor())?;
         self.leave(Room::Queue);
-        self.push_frame(&ServerFrame::Joined {
-            room: "officers:all".into(),
-        });
         self.add(Feed::new(Room::Queue, Source::Sub(subscription)));
+        Ok(Reply::Joined("officers:all".into()))
     }
 
-    /// `typing`: told to the others in the chat; nothing is answered (a refusal is).
-    pub(super) async fn typing(&mut self, chat_id: &str) {
-        let chat = match parse_chat_id(chat_id) {
-            Ok(chat) => chat,
-            Err(e) => return self.refuse_frame(e),
-        };
-        if let Err(e) = self.state.service().typing(self.actor(), chat).await {
-            self.refuse_frame(e.into());
-        }
+    /// `typing`: told to the others in the chat.
+    pub(super) async fn typing(&mut self, chat_id: &str) -> Result<Reply, ApiError> {
+        let chat = parse_chat_id(chat_id)?;
+        self.state.service().typing(self.actor(), chat).await?;
+        Ok(Reply::Done)
     }
 
-    /// `read`: the reader's mark moves forward; the chat's room hears `read`, nothing is
-    /// answered (a refusal is).
-    pub(super) async fn read(&mut self, chat_id: &str, seq: u64) {
-        let chat = match parse_chat_id(chat_id) {
-            Ok(chat) => chat,
-            Err(e) => return self.refuse_frame(e),
-        };
-        if let Err(e) = self
-            .state
+    /// `read`: the reader's mark moves forward; the chat's room hears `read`.
+    pub(super) async fn read(&mut self, chat_id: &str, seq: u64) -> Result<Reply, ApiError> {
+        let chat = parse_chat_id(chat_id)?;
+        self.state
             .service()
             .mark_read(self.actor(), chat, seq)
-            .await
-        {
-            self.refuse_frame(e.into());
-        }
+            .await?;
+        Ok(Reply::Done)
     }
 
-    pub(super) fn leave_chat(&mut self, chat_id: &str) {
-        let chat = match parse_chat_id(chat_id) {
-            Ok(chat) => chat,
-            Err(e) => return self.refuse_frame(e),
-        };
+    pub(super) fn leave_chat(&mut self, chat_id: &str) -> Result<Reply, ApiError> {
+        let chat = parse_chat_id(chat_id)?;
         self.leave(Room::Chat(chat));
-        self.push_frame(&ServerFrame::Left {
-            room: format!("chat:{chat}"),
-        });
+        Ok(Reply::Left(format!("chat:{chat}")))
     }
 }
 
