@@ -215,7 +215,7 @@ impl Live {
 
     /// Asks the store whether the session is still valid: false when it has ended. A
     /// store that cannot answer leaves it open until the next check.
-    pub(crate) async fn recheck(&self) -> bool {
+    pub(crate) async fn recheck(&mut self) -> bool {
         let Some(session) = &self.session else {
             return true;
         };

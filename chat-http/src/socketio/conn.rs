@@ -49,7 +49,7 @@ enum Step {
     Session(SessionNotice),
     Recheck,
     Expired,
-    Command(Option<Command>),
+    Command(Option<Box<Command>>),
     Event(Happening),
 }
 
@@ -66,7 +66,7 @@ pub(super) fn refusal(e: &ApiError) -> Value {
 pub(super) async fn run(
     socket: SocketRef,
     mut live: Live,
-    mut commands: mpsc::Receiver<Command>,
+    mut commands: mpsc::Receiver<Box<Command>>,
     gone: Arc<Notify>,
     guard: SocketGuard,
 ) {
@@ -117,7 +117,8 @@ pub(super) async fn run(
                     );
                 }
             }
-            Step::Command(Some(Command { frame, ack })) => {
+            Step::Command(Some(command)) => {
+                let Command { frame, ack } = *command;
                 let answer = match live.admit() {
                     Err(over) if over.close => {
                         let _ = ack.send(&refusal(&over.error));

@@ -206,7 +206,7 @@ fn connected(state: &AppState, s: SocketRef) {
         let commands = commands.clone();
         move |Event(event): Event, TryData(data): TryData<Value>, ack: AckSender| {
             let frame = to_frame(&event, data.unwrap_or(Value::Null));
-            submit(&commands, Command { frame, ack });
+            submit(&commands, Box::new(Command { frame, ack }));
             std::future::ready(())
         }
     };
@@ -220,7 +220,7 @@ fn connected(state: &AppState, s: SocketRef) {
                 "unknown event {event:?}: the events are {}",
                 EVENTS.join(", ")
             )));
-            submit(&commands, Command { frame, ack });
+            submit(&commands, Box::new(Command { frame, ack }));
             std::future::ready(())
         }
     });
@@ -236,7 +236,8 @@ fn connected(state: &AppState, s: SocketRef) {
 }
 
 /// Queues a client event for the connection's task; over the queue, it is refused at once.
-fn submit(commands: &mpsc::Sender<Command>, command: Command) {
+/// Boxed: the channel's first block of slots is allocated with it, for every idle socket.
+fn submit(commands: &mpsc::Sender<Box<Command>>, command: Box<Command>) {
     match commands.try_send(command) {
         Ok(()) => {}
         Err(mpsc::error::TrySendError::Full(command)) => {
@@ -359,5 +360,62 @@ async fn serve(
             "internal error",
         )
         .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CHAT: &str = "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
+
+    #[test]
+    fn events_become_the_frames_of_ws() {
+        let join = |data| to_frame("join_chat", data).unwrap();
+        let plain = ClientFrame::JoinChat {
+            chat_id: CHAT.into(),
+            after_seq: None,
+        };
+        assert_eq!(join(Value::String(CHAT.into())), plain);
+        assert_eq!(join(serde_json::json!({ "chatId": CHAT })), plain);
+        assert_eq!(
+            join(serde_json::json!({ "chatId": CHAT, "afterSeq": 7 })),
+            ClientFrame::JoinChat {
+                chat_id: CHAT.into(),
+                after_seq: Some(7)
+            }
+        );
+        assert_eq!(
+            to_frame("join_officers", Value::Null).unwrap(),
+            ClientFrame::JoinOfficers
+        );
+        assert_eq!(
+            to_frame("read", serde_json::json!({ "chatId": CHAT, "seq": 3 })).unwrap(),
+            ClientFrame::Read {
+                chat_id: CHAT.into(),
+                seq: 3
+            }
+        );
+        // The event's name wins over a `type` in the payload.
+        assert_eq!(
+            to_frame("typing", serde_json::json!({ "type": "auth", "chatId": CHAT })).unwrap(),
+            ClientFrame::Typing {
+                chat_id: CHAT.into()
+            }
+        );
+    }
+
+    #[test]
+    fn malformed_payloads_are_invalid_frames() {
+        for (event, data) in [
+            ("read", Value::String(CHAT.into())),
+            ("read", serde_json::json!({ "chatId": CHAT })),
+            ("join_chat", Value::Null),
+            ("join_chat", serde_json::json!([CHAT])),
+            ("join_chat", serde_json::json!({ "chatId": CHAT, "afterSeq": "x" })),
+        ] {
+            let e = to_frame(event, data.clone()).unwrap_err();
+            assert_eq!(e.code(), "invalid_frame", "{event} {data}");
+        }
     }
 }

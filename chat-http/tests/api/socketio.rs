@@ -126,13 +126,16 @@ async fn refusals_are_the_contracts_and_a_logout_ends_the_socket() {
     assert_eq!(report["reason"], "io server disconnect", "{report}");
 }
 
-/// `/ws`'s frame budget (200 per 10 s by default) holds for Socket.IO's events.
+/// `/ws`'s frame budget (200 per 10 s by default) holds for Socket.IO's events: past
+/// it, each is acknowledged with `rate_limited` and `retryAfter`.
 #[tokio::test]
 async fn the_frame_budget_of_ws_holds_for_socketio_events() {
     let dir = tempfile::tempdir().unwrap();
     let (server, alice, bob) = desk(dir.path()).await;
     let report = run(&server, "budget", &alice, &bob, "websocket").await;
-    assert_eq!(report["allowed"], 200, "{report}");
+    // 200 at once, and the few the budget earns back meanwhile (one per 50 ms).
+    let allowed = report["allowed"].as_u64().unwrap();
+    assert!((200..=215).contains(&allowed), "{report}");
     assert_eq!(report["refused"]["code"], "rate_limited", "{report}");
 }
 
