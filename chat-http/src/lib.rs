@@ -52,13 +52,13 @@ pub mod openapi;
 mod pages;
 mod routes;
 pub mod shutdown;
+mod socketio;
 pub mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod timing;
 mod trace;
 pub mod webhooks;
-mod socketio;
 mod ws;
 
 use std::time::Duration;

@@ -156,14 +156,14 @@ impl Activity {
                 consider(from.saturating_add(ms(limit)), Expired::HeaderRead);
             }
         }
-        if let Some(limit) = timeouts.keep_alive {
-            if first_read == NONE {
-                let from = self
-                    .idle_since
-                    .load(Ordering::Relaxed)
-                    .max(self.last_write.load(Ordering::Relaxed));
-                consider(from.saturating_add(ms(limit)), Expired::Idle);
-            }
+        if let Some(limit) = timeouts.keep_alive
+            && first_read == NONE
+        {
+            let from = self
+                .idle_since
+                .load(Ordering::Relaxed)
+                .max(self.last_write.load(Ordering::Relaxed));
+            consider(from.saturating_add(ms(limit)), Expired::Idle);
         }
         match deadline {
             None => Next::RequestEnd,

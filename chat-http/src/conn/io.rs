@@ -103,10 +103,11 @@ impl AsyncRead for ConnIo {
         let this = self.get_mut();
         let before = buf.filled().len();
         let poll = Pin::new(&mut this.stream).poll_read(cx, buf);
-        if matches!(poll, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            if let Some(activity) = this.activity() {
-                activity.on_read();
-            }
+        if matches!(poll, Poll::Ready(Ok(())))
+            && buf.filled().len() > before
+            && let Some(activity) = this.activity()
+        {
+            activity.on_read();
         }
         poll
     }

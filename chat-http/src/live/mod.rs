@@ -241,7 +241,10 @@ impl Live {
 }
 
 /// Whether the session has news; pending before authentication.
-pub(crate) fn poll_session(session: Option<&LiveSession>, cx: &mut Context<'_>) -> Poll<SessionNotice> {
+pub(crate) fn poll_session(
+    session: Option<&LiveSession>,
+    cx: &mut Context<'_>,
+) -> Poll<SessionNotice> {
     session.map_or(Poll::Pending, |s| s.poll_notice(cx))
 }
 
@@ -283,7 +286,6 @@ impl Rooms {
             }
         }
     }
-
 }
 
 /// The `error` frame that tells a reader it has left a chat it may no longer read.

@@ -171,7 +171,8 @@ async fn authenticate(
                 subject = live.actor().subject(),
                 "Socket.IO authenticated"
             );
-            s.extensions.insert(Opened(Arc::new(Mutex::new(Some(live)))));
+            s.extensions
+                .insert(Opened(Arc::new(Mutex::new(Some(live)))));
             Ok(())
         }
         Err(Refused::Unauthorized) => Err(Refusal(
@@ -398,7 +399,11 @@ mod tests {
         );
         // The event's name wins over a `type` in the payload.
         assert_eq!(
-            to_frame("typing", serde_json::json!({ "type": "auth", "chatId": CHAT })).unwrap(),
+            to_frame(
+                "typing",
+                serde_json::json!({ "type": "auth", "chatId": CHAT })
+            )
+            .unwrap(),
             ClientFrame::Typing {
                 chat_id: CHAT.into()
             }
@@ -412,7 +417,10 @@ mod tests {
             ("read", serde_json::json!({ "chatId": CHAT })),
             ("join_chat", Value::Null),
             ("join_chat", serde_json::json!([CHAT])),
-            ("join_chat", serde_json::json!({ "chatId": CHAT, "afterSeq": "x" })),
+            (
+                "join_chat",
+                serde_json::json!({ "chatId": CHAT, "afterSeq": "x" }),
+            ),
         ] {
             let e = to_frame(event, data.clone()).unwrap_err();
             assert_eq!(e.code(), "invalid_frame", "{event} {data}");

@@ -169,7 +169,11 @@ impl Conn {
     }
 
     fn ping_every(&self) -> Duration {
-        self.live.state().ws().ping_interval.max(Duration::from_millis(10))
+        self.live
+            .state()
+            .ws()
+            .ping_interval
+            .max(Duration::from_millis(10))
     }
 
     /// How many pings make at most one `WsSettings::session_recheck` (at least one), so
@@ -213,8 +217,7 @@ impl Conn {
             }
             Step::Timer => {
                 let now = Instant::now();
-                if self.live.expires_in().is_some_and(|left| left.is_zero())
-                {
+                if self.live.expires_in().is_some_and(|left| left.is_zero()) {
                     self.refuse("the session has expired; log in again");
                     return Flow::Go;
                 }

@@ -2,12 +2,12 @@
 //! file, driven by real HTTP and WebSocket clients (one test binary, so one link).
 
 mod helpers;
+#[path = "../support/node.rs"]
+mod node;
 #[path = "../support/receiver.rs"]
 mod receiver;
 #[path = "../support/server.rs"]
 mod server;
-#[path = "../support/node.rs"]
-mod node;
 
 mod attachments;
 mod authz;

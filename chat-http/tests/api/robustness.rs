@@ -143,13 +143,13 @@ fn random_requests_never_yield_a_5xx() {
                         Err(e) => panic!("request failed: {e}"),
                     }
                 });
-                if let Some(status) = status {
-                    if status >= 500 {
-                        return Err(TestCaseError::fail(format!(
-                            "{method} {url} -> {status} (body {:?})",
-                            String::from_utf8_lossy(&body)
-                        )));
-                    }
+                if let Some(status) = status
+                    && status >= 500
+                {
+                    return Err(TestCaseError::fail(format!(
+                        "{method} {url} -> {status} (body {:?})",
+                        String::from_utf8_lossy(&body)
+                    )));
                 }
                 Ok(())
             },

@@ -267,7 +267,7 @@ async fn customer_loop(
         expect_messages(&mut customer_ws, already + 1, last).await;
         expect_messages(&mut officer_ws, already + 1, last).await;
         // Half the time a clean close, half the time the TCP connection just goes away.
-        if visit % 2 == 0 {
+        if visit.is_multiple_of(2) {
             let _ = customer_ws.close(None).await;
             let _ = officer_ws.close(None).await;
         }

@@ -36,7 +36,12 @@ async fn check_quick(server: &Server, alice: &str, report: &Value) {
     let texts: Vec<(u64, String)> = stored
         .iter()
         .filter(|m| m["senderType"] != "system")
-        .map(|m| (m["seq"].as_u64().unwrap(), m["content"].as_str().unwrap().to_string()))
+        .map(|m| {
+            (
+                m["seq"].as_u64().unwrap(),
+                m["content"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     assert_eq!(texts.len(), 3, "{stored:?}");
     let saw: Vec<(u64, String)> = report["officerSaw"]
@@ -90,7 +95,10 @@ async fn a_rejoin_with_after_seq_replays_with_no_gap_and_no_duplicate() {
         let last = report["lastSeq"].as_u64().unwrap();
         let all: Vec<u64> = before.iter().chain(&after).copied().collect();
         assert_eq!(*all.last().unwrap(), last, "{report}");
-        assert!(all.windows(2).all(|w| w[1] == w[0] + 1), "{transports}: {all:?}");
+        assert!(
+            all.windows(2).all(|w| w[1] == w[0] + 1),
+            "{transports}: {all:?}"
+        );
         assert!(after.len() >= 15, "{transports}: {report}");
     }
 }
@@ -120,7 +128,10 @@ async fn refusals_are_the_contracts_and_a_logout_ends_the_socket() {
         ("wrongShape", "invalid_frame"),
     ] {
         assert_eq!(report["acks"][ack]["error"]["code"], code, "{report}");
-        assert!(report["acks"][ack]["error"]["message"].is_string(), "{report}");
+        assert!(
+            report["acks"][ack]["error"]["message"].is_string(),
+            "{report}"
+        );
     }
     assert_eq!(report["ended"]["code"], "unauthorized", "{report}");
     assert_eq!(report["reason"], "io server disconnect", "{report}");

@@ -31,12 +31,12 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
+#[path = "../support/node.rs"]
+mod node;
 #[path = "../support/receiver.rs"]
 mod receiver;
 #[path = "../support/server.rs"]
 mod server;
-#[path = "../support/node.rs"]
-mod node;
 
 mod attachments;
 mod lifecycle;

@@ -25,7 +25,9 @@ pub(crate) async fn scenario(scenario: &str, env: &[(&str, &str)]) -> Value {
 
 fn run(scenario: &str, env: &[(String, String)]) -> Value {
     assert!(
-        Path::new(DIR).join("node_modules/socket.io-client").is_dir(),
+        Path::new(DIR)
+            .join("node_modules/socket.io-client")
+            .is_dir(),
         "socket.io-client is not installed: run `npm ci` in {DIR} (needs the nodejs and npm \
          packages; .ci/run installs both)"
     );
