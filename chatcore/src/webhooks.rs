@@ -14,7 +14,6 @@ use bytes::Bytes;
 use hmac::{KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 
-use crate::bus::Event;
 use crate::error::{Error, Result};
 use crate::ids::ChatId;
 use crate::model::{Chat, ChatChange, ChatStatus, Message, Timestamp};
@@ -497,6 +496,7 @@ impl Default for WebhookSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bus::Event;
     use crate::ids::MessageId;
     use crate::model::SenderType;
 
