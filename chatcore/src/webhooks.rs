@@ -14,7 +14,6 @@ use bytes::Bytes;
 use hmac::{KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 
-use crate::bus::Event;
 use crate::error::{Error, Result};
 use crate::ids::ChatId;
 use crate::model::{Chat, ChatChange, ChatStatus, Message, Timestamp};
@@ -220,21 +219,46 @@ pub struct OutboxEvent {
     pub body: String,
 }
 
+/// An event's body, serialized as it is written (no intermediate JSON tree: it is made
+/// once per event, on the send's path).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Body<'a, D> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    created_at: Timestamp,
+    data: D,
+}
+
+/// `data` of a `new_message`: the WebSocket event's fields without its `type`.
+#[derive(Serialize)]
+struct MessageData<'a> {
+    message: &'a Message,
+}
+
+/// `data` of a `chat_updated`: the WebSocket event's fields without its `type`.
+#[derive(Serialize)]
+struct ChatData<'a> {
+    chat: &'a Chat,
+    change: ChatChange,
+}
+
 impl OutboxEvent {
-    fn of(chat_id: ChatId, created_at: Timestamp, event: &Event) -> Self {
+    fn of(
+        chat_id: ChatId,
+        created_at: Timestamp,
+        kind: &'static str,
+        data: impl Serialize,
+    ) -> Self {
         let event_id = uuid::Uuid::now_v7().to_string();
-        let kind = event.kind();
-        let mut data = serde_json::to_value(event).unwrap_or_default();
-        if let Some(object) = data.as_object_mut() {
-            object.remove("type");
-        }
-        let body = serde_json::json!({
-            "id": event_id,
-            "type": kind,
-            "createdAt": created_at,
-            "data": data,
+        let body = serde_json::to_string(&Body {
+            id: &event_id,
+            kind,
+            created_at,
+            data,
         })
-        .to_string();
+        .unwrap_or_default();
         Self {
             event_id,
             kind,
@@ -246,19 +270,33 @@ impl OutboxEvent {
 
     /// `new_message` for a stored message (a send, or a change's system entry).
     pub fn new_message(message: &Message) -> Self {
-        let event = Event::NewMessage {
-            message: message.clone(),
-        };
-        Self::of(message.chat_id, message.created_at, &event)
+        Self::of(
+            message.chat_id,
+            message.created_at,
+            "new_message",
+            MessageData { message },
+        )
+    }
+
+    /// A `new_message` made with [`SEQ_PLACEHOLDER`] (before the seq was known), given
+    /// its seq: the body's `"seq":<placeholder>` becomes the real one.
+    pub fn with_seq(mut self, seq: u64) -> Self {
+        self.body = self.body.replacen(
+            &format!("\"seq\":{SEQ_PLACEHOLDER}"),
+            &format!("\"seq\":{seq}"),
+            1,
+        );
+        self
     }
 
     /// `chat_updated` for a chat as it now is.
     pub fn chat_updated(chat: &Chat, change: ChatChange) -> Self {
-        let event = Event::ChatUpdated {
-            chat: chat.clone(),
-            change,
-        };
-        Self::of(chat.id, chat.updated_at, &event)
+        Self::of(
+            chat.id,
+            chat.updated_at,
+            "chat_updated",
+            ChatData { chat, change },
+        )
     }
 
     /// What a change of state announces: its system entry, then the chat (the order
@@ -458,6 +496,7 @@ impl Default for WebhookSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bus::Event;
     use crate::ids::MessageId;
     use crate::model::SenderType;
 
@@ -571,7 +610,52 @@ mod tests {
         assert_eq!(body["data"]["message"]["content"], "hello");
         assert_eq!(body["data"]["message"]["seq"], 3);
         assert!(body["data"].get("type").is_none());
-        let ws = serde_json::to_value(Event::NewMessage { message }).unwrap();
+        let ws = serde_json::to_value(Event::NewMessage {
+            message: message.clone(),
+        })
+        .unwrap();
         assert_eq!(body["data"]["message"], ws["message"]);
+
+        // Made before the seq is known, then given it: the same body but for the id.
+        let made = OutboxEvent::new_message(&Message {
+            seq: SEQ_PLACEHOLDER,
+            ..message.clone()
+        })
+        .with_seq(3);
+        let mut made_body: serde_json::Value = serde_json::from_str(&made.body).unwrap();
+        assert_eq!(made_body["data"]["message"]["seq"], 3);
+        made_body["id"] = body["id"].clone();
+        assert_eq!(made_body, body);
+    }
+
+    #[test]
+    fn a_chat_updated_body_is_the_websocket_event_without_its_type_under_data() {
+        let chat = Chat {
+            id: ChatId::new(),
+            customer_id: "cust-1".parse().unwrap(),
+            customer_name: None,
+            status: ChatStatus::Pending,
+            assigned_officer_id: None,
+            created_at: Timestamp::from_unix_millis(1_700_000_000_123),
+            updated_at: Timestamp::from_unix_millis(1_700_000_000_456),
+            last_seq: 1,
+            resolved_at: None,
+            customer_last_read_seq: 0,
+            officer_last_read_seq: 0,
+            last_message: None,
+            queue_position: None,
+        };
+        let event = OutboxEvent::chat_updated(&chat, ChatChange::Created);
+        let body: serde_json::Value = serde_json::from_str(&event.body).unwrap();
+        assert_eq!(body["type"], "chat_updated");
+        assert_eq!(body["createdAt"], "2023-11-14T22:13:20.456Z");
+        let ws = serde_json::to_value(Event::ChatUpdated {
+            chat,
+            change: ChatChange::Created,
+        })
+        .unwrap();
+        let mut data = ws.as_object().unwrap().clone();
+        data.remove("type");
+        assert_eq!(body["data"], serde_json::Value::Object(data));
     }
 }

@@ -25,7 +25,7 @@ use crate::store::{
     StoreError, StoreResult, TokenHash, Transition, TransitionOutcome, event_column, fill_page,
     read_mark_sql, seq_param,
 };
-use crate::webhooks::OutboxEvent;
+use crate::webhooks::{OutboxEvent, SEQ_PLACEHOLDER};
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -74,6 +74,7 @@ impl Store for SqliteStore {
 
     async fn get_or_create_chat(&self, new: &NewChat) -> StoreResult<(Chat, bool)> {
         let new = new.clone();
+        let seen = self.webhooks_seen();
         self.write(move |c| {
             let status = new.status();
             let inserted = c
@@ -106,7 +107,7 @@ impl Store for SqliteStore {
                 .and_then(|mut st| st.query_row([new.customer_id.as_str()], chat_from_row))
                 .map_err(classify)?;
             if inserted == 1 {
-                write_outbox(c, || vec![OutboxEvent::for_new_chat(&chat)])?;
+                write_outbox(c, &seen, || vec![OutboxEvent::for_new_chat(&chat)])?;
             }
             Ok((chat, inserted == 1))
         })
@@ -188,6 +189,7 @@ impl Store for SqliteStore {
 
     async fn transition(&self, change: &Transition) -> StoreResult<TransitionOutcome> {
         let change = change.clone();
+        let seen = self.webhooks_seen();
         self.write(move |c| {
             let m = &change.entry;
             let chat_id = m.chat_id.to_string();
@@ -238,7 +240,7 @@ impl Store for SqliteStore {
                     .map_err(classify)?;
             }
             let entry = m.clone().stored(chat.last_seq);
-            write_outbox(c, || OutboxEvent::for_transition(&chat, &entry))?;
+            write_outbox(c, &seen, || OutboxEvent::for_transition(&chat, &entry))?;
             Ok(TransitionOutcome::Applied(chat, entry))
         })
         .await
@@ -246,6 +248,12 @@ impl Store for SqliteStore {
 
     async fn append_message(&self, message: &NewMessage) -> StoreResult<AppendOutcome> {
         let m = message.clone();
+        let seen = self.webhooks_seen();
+        // The event's body is made here, off the writer, when webhooks are likely; the
+        // writer then only puts the seq in.
+        let made = seen
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .then(|| OutboxEvent::new_message(&m.clone().stored(SEQ_PLACEHOLDER)));
         self.write(move |c| {
             let chat_id = m.chat_id.to_string();
             if let Some(key) = &m.client_message_id {
@@ -282,7 +290,12 @@ impl Store for SqliteStore {
             };
             insert_message(c, &m, seq)?;
             let stored = m.stored(seq as u64);
-            write_outbox(c, || vec![OutboxEvent::new_message(&stored)])?;
+            write_outbox(c, &seen, || {
+                vec![match made {
+                    Some(event) => event.with_seq(stored.seq),
+                    None => OutboxEvent::new_message(&stored),
+                }]
+            })?;
             Ok(AppendOutcome::Created(stored))
         })
         .await

@@ -110,6 +110,7 @@ fn open_reader(path: &Path) -> StoreResult<Connection> {
     .map_err(classify)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))
         .map_err(classify)?;
+    super::writer::plan_statements_once(&conn)?;
     persist_wal(&conn)?;
     Ok(conn)
 }

@@ -3,6 +3,8 @@
 //! [`WebhookStore`] impl (webhooks, listings, claims, settlements). The one writer
 //! serializes every claim and release, so a lane's lease needs no lock of its own here.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -16,15 +18,18 @@ use crate::store::{
 use crate::webhooks::{OutboxEvent, Webhook, WebhookDelivery, WebhookSecret};
 
 /// Writes a change's events (built by `events`, only when some webhook exists: with none
-/// the cost is one lookup in an empty table) inside the caller's savepoint.
+/// the cost is one lookup in an empty table) inside the caller's savepoint, and keeps
+/// `seen` (the store's hint that webhooks exist) true to what it found.
 pub(super) fn write_outbox(
     c: &Connection,
+    seen: &AtomicBool,
     events: impl FnOnce() -> Vec<OutboxEvent>,
 ) -> StoreResult<()> {
     let any: bool = c
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM webhooks)")
         .and_then(|mut st| st.query_row([], |r| r.get(0)))
         .map_err(classify)?;
+    seen.store(any, Ordering::Relaxed);
     if !any {
         return Ok(());
     }
@@ -91,6 +96,7 @@ fn holds(c: &Connection, webhook: &str, chat: &str, token: &str) -> StoreResult<
 impl WebhookStore for SqliteStore {
     async fn put_webhook(&self, webhook: &WebhookRecord) -> StoreResult<()> {
         let w = webhook.clone();
+        self.webhooks_seen().store(true, Ordering::Relaxed);
         self.write(move |c| {
             c.prepare_cached(
                 "INSERT INTO webhooks (id, url, secret, events, created_at)
@@ -234,31 +240,51 @@ impl WebhookStore for SqliteStore {
             return Ok(Vec::new());
         }
         let claim = claim.clone();
-        self.write(move |c| {
-            let keys: Vec<(String, String)> = c
-                .prepare_cached(
-                    "UPDATE webhook_lanes SET lease_until = ?2, lease_token = ?3
-                     WHERE (webhook_id, chat_id) IN (
-                         SELECT webhook_id, chat_id FROM webhook_lanes
-                         WHERE next_attempt_at <= ?1
-                           AND (lease_until IS NULL OR lease_until <= ?1)
-                         ORDER BY next_attempt_at LIMIT ?4)
-                     RETURNING webhook_id, chat_id",
-                )
-                .and_then(|mut st| {
-                    st.query_map(
-                        params![
-                            now,
-                            claim.lease_until.unix_millis(),
-                            claim.token,
-                            i64::from(claim.lanes)
-                        ],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )?
-                    .collect()
-                })
-                .map_err(classify)?;
-            let mut lanes = Vec::with_capacity(keys.len());
+        let batch = i64::from(claim.batch.max(1));
+        // The lease is the write; the lanes' events are read after its commit on a
+        // reader, off the writer that chat traffic waits on (the lease keeps them ours).
+        let leased: Vec<(String, String, String, String)> = self
+            .write(move |c| {
+                let keys: Vec<(String, String)> = c
+                    .prepare_cached(
+                        "UPDATE webhook_lanes SET lease_until = ?2, lease_token = ?3
+                         WHERE (webhook_id, chat_id) IN (
+                             SELECT webhook_id, chat_id FROM webhook_lanes
+                             WHERE next_attempt_at <= ?1
+                               AND (lease_until IS NULL OR lease_until <= ?1)
+                             ORDER BY next_attempt_at LIMIT ?4)
+                         RETURNING webhook_id, chat_id",
+                    )
+                    .and_then(|mut st| {
+                        st.query_map(
+                            params![
+                                now,
+                                claim.lease_until.unix_millis(),
+                                claim.token,
+                                i64::from(claim.lanes)
+                            ],
+                            |r| Ok((r.get(0)?, r.get(1)?)),
+                        )?
+                        .collect()
+                    })
+                    .map_err(classify)?;
+                let mut leased = Vec::with_capacity(keys.len());
+                for (webhook_id, chat_id) in keys {
+                    let (url, secret): (String, String) = c
+                        .prepare_cached("SELECT url, secret FROM webhooks WHERE id = ?1")
+                        .and_then(|mut st| {
+                            st.query_row([&webhook_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                        })
+                        .map_err(classify)?;
+                    leased.push((webhook_id, chat_id, url, secret));
+                }
+                Ok(leased)
+            })
+            .await?;
+        if leased.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.read(move |c| {
             let mut st = c
                 .prepare_cached(
                     "SELECT id, event_id, kind, body, queued_at, attempts
@@ -267,13 +293,10 @@ impl WebhookStore for SqliteStore {
                      ORDER BY id LIMIT ?3",
                 )
                 .map_err(classify)?;
-            for (webhook_id, chat_id) in keys {
-                let (url, secret): (String, String) = c
-                    .prepare_cached("SELECT url, secret FROM webhooks WHERE id = ?1")
-                    .and_then(|mut st| st.query_row([&webhook_id], |r| Ok((r.get(0)?, r.get(1)?))))
-                    .map_err(classify)?;
+            let mut lanes = Vec::with_capacity(leased.len());
+            for (webhook_id, chat_id, url, secret) in leased {
                 let deliveries = st
-                    .query_map(params![webhook_id, chat_id, i64::from(claim.batch)], |r| {
+                    .query_map(params![webhook_id, chat_id, batch], |r| {
                         Ok(PendingDelivery {
                             id: r.get(0)?,
                             event_id: r.get(1)?,

@@ -47,6 +47,7 @@ fn configure_writer(conn: &Connection, durability: Durability) -> StoreResult<()
     };
     conn.busy_timeout(std::time::Duration::from_secs(5))
         .map_err(classify)?;
+    plan_statements_once(conn)?;
     persist_wal(conn)?;
     // journal_mode returns a row, so it is read rather than executed.
     let mode: String = conn
@@ -243,15 +244,40 @@ fn writer_loop(mut writer: Writer, mut rx: mpsc::Receiver<Box<dyn WriteJob>>, ma
     writer.close();
 }
 
+/// Statements each connection keeps prepared: more than the writer's (and a reader's)
+/// distinct statements, so that none is parsed again per use (rusqlite's default, 16,
+/// is fewer than the writer runs, and every miss parses anew).
+pub(super) const STATEMENT_CACHE: usize = 256;
+
+/// Keeps every statement prepared once per connection: a cache larger than the
+/// statements it runs, and SQLite's query planner stability guarantee. Without it, a
+/// statement whose bound value could decide whether a partial index applies (such as
+/// `sender_type = ?2` beside `messages_first_reply`'s `WHERE sender_type = 'officer'`) is
+/// planned again every time that value is bound: once per send.
+pub(super) fn plan_statements_once(conn: &Connection) -> StoreResult<()> {
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )
+    .map(|_| ())
+    .map_err(classify)
+}
+
+/// Runs one transaction-control statement, prepared once per connection.
+fn control(conn: &Connection, sql: &str) -> Result<(), rusqlite::Error> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
 /// Runs every job of the batch in one transaction, each in a savepoint; commits.
 fn run_batch(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> Result<(), rusqlite::Error> {
-    conn.execute_batch("BEGIN IMMEDIATE")?;
+    control(conn, "BEGIN IMMEDIATE")?;
     for job in batch.iter_mut() {
-        let step = conn.execute_batch("SAVEPOINT job").and_then(|()| {
+        let step = control(conn, "SAVEPOINT job").and_then(|()| {
             if job.run(conn) {
-                conn.execute_batch("RELEASE job")
+                control(conn, "RELEASE job")
             } else {
-                conn.execute_batch("ROLLBACK TO job; RELEASE job")
+                control(conn, "ROLLBACK TO job").and_then(|()| control(conn, "RELEASE job"))
             }
         });
         if let Err(e) = step {
@@ -259,7 +285,7 @@ fn run_batch(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> Result<(), r
             return Err(e);
         }
     }
-    if let Err(e) = conn.execute_batch("COMMIT") {
+    if let Err(e) = control(conn, "COMMIT") {
         let _ = conn.execute_batch("ROLLBACK");
         return Err(e);
     }
