@@ -37,6 +37,9 @@ async fn main() -> Result<(), Error> {
     let bot = anonymous.with_token(session.token);
 
     let mut greeted = 0;
+    // A chat can come twice: in the queue read after a join and as the event of its
+    // arrival, when it arrives while the queue is read. Each is taken once.
+    let mut seen = std::collections::HashSet::new();
     let mut watch = Watch::queue(bot.clone());
     while greeted < limit {
         let waiting = match watch.next().await? {
@@ -57,6 +60,9 @@ async fn main() -> Result<(), Error> {
             _ => continue,
         };
         for chat in waiting {
+            if !seen.insert(chat) {
+                continue;
+            }
             let chat = chat.to_string();
             match bot.claim(BOT, &chat).await {
                 Ok(claimed) => {

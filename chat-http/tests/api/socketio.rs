@@ -2,9 +2,9 @@
 //! (`tests/socketio/scenarios.mjs`, through `support/node.rs`), against the real binary on
 //! a SQLite file: the original design's Quick Test on each Engine.IO transport, replay
 //! after a reconnect, rights re-checked while a socket uses them, the contract's
-//! refusals, the frame budget, and a customer on `/ws` talking with an officer on
-//! Socket.IO. The scenario asserts as it goes; these tests check its report again
-//! against the store.
+//! refusals, the frame budget and the room limit, and a customer on `/ws` talking with an
+//! officer on Socket.IO. The scenario asserts as it goes; these tests check its report
+//! again against the store.
 
 use serde_json::Value;
 
@@ -159,6 +159,25 @@ async fn a_customer_on_ws_and_an_officer_on_socketio_see_each_other() {
     for transports in ["polling", "websocket"] {
         let report = run(&server, "mixed", &alice, &bob, transports).await;
         assert_eq!(report["overWs"], report["overSio"], "{report}");
+        assert_eq!(report["transport"], transports, "{report}");
+    }
+}
+
+/// `/ws`'s room limit holds for Socket.IO joins: past it the join's acknowledgement
+/// says `too_many_rooms`, the socket stays open, and a leave makes room again.
+#[tokio::test]
+async fn the_room_limit_of_ws_holds_for_socketio_joins() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(
+        &dir.path().join("rooms.db"),
+        &dir.path().join("server.log"),
+        &["--limit-ws-rooms", "2"],
+    );
+    let alice = server.api.officer("alice").await;
+    let bob = server.api.officer("bob").await;
+    for transports in ["polling", "websocket"] {
+        let report = run(&server, "rooms", &alice, &bob, transports).await;
+        assert_eq!(report["refused"]["code"], "too_many_rooms", "{report}");
         assert_eq!(report["transport"], transports, "{report}");
     }
 }

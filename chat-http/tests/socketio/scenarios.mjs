@@ -404,6 +404,29 @@ const scenarios = {
     cust.close();
     return { overWs, overSio, transport: alice.transport() };
   },
+
+  /**
+   * The room limit of /ws (the server runs with `--limit-ws-rooms 2`): a join past it is
+   * refused with `too_many_rooms` in its ack, the socket stays open, and a leave makes
+   * room again.
+   */
+  async rooms() {
+    const alice = await Client.open(A, need("ALICE"));
+    const chats = [];
+    for (let i = 0; i < 3; i++) {
+      const { chat } = await customer(A, unique("rooms"));
+      chats.push(chat.id);
+    }
+    await alice.askOk("join_chat", { chatId: chats[0] });
+    await alice.askOk("join_chat", chats[1]);
+    const refused = await alice.ask("join_chat", { chatId: chats[2] });
+    assert.equal(refused.error?.code, "too_many_rooms", JSON.stringify(refused));
+    assert.ok(alice.socket.connected, "the socket closed after a refused join");
+    await alice.askOk("leave_chat", chats[0]);
+    await alice.askOk("join_chat", { chatId: chats[2] });
+    alice.close();
+    return { refused: refused.error, transport: alice.transport() };
+  },
 };
 
 const name = process.argv[2];
