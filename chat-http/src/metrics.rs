@@ -172,7 +172,7 @@ impl Drop for WsConnection {
     }
 }
 
-/// `frames` frames were written to a WebSocket.
+/// `frames` frames were handed to a WebSocket to write.
 pub(crate) fn ws_sent(frames: usize) {
     if frames > 0 {
         metrics::counter!(WS_EVENTS_SENT).increment(frames as u64);

@@ -213,8 +213,10 @@ async fn send_all(
         for item in frames {
             match item {
                 Out::Frame(frame) => {
-                    socket.feed(frame).await?;
+                    // Counted as it is handed over: the write may reach the client
+                    // before this task runs again.
                     crate::metrics::ws_sent(1);
+                    socket.feed(frame).await?;
                 }
                 Out::Close(code, reason) => {
                     ending = Some(Ending::Close((code, reason)));
