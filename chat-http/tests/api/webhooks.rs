@@ -545,47 +545,41 @@ async fn the_admin_manages_webhooks_over_rest_with_the_contracts_errors() {
     assert!(messages_only.log(|l| l.first.iter().all(|b| b["type"] == "new_message")));
     assert!(changes_only.log(|l| l.first.iter().all(|b| b["type"] == "chat_updated")));
     assert_eq!(changes_only.distinct(), 2, "created and claimed");
-    // Listing deliveries: parameters checked.
-    let refused = api
-        .expect(
+    // Listing deliveries: parameters checked; a retry of an unknown delivery refused.
+    let refusals = [
+        (
             Method::GET,
             "/api/webhooks/deliveries?state=lost",
-            Some(ADMIN),
             None,
             400,
-        )
-        .await;
-    assert_eq!(error(&refused), "invalid_parameter");
-    let refused = api
-        .expect(
+            "invalid_parameter",
+        ),
+        (
             Method::GET,
             "/api/webhooks/deliveries?limit=0",
-            Some(ADMIN),
             None,
             400,
-        )
-        .await;
-    assert_eq!(error(&refused), "invalid_parameter");
-    let refused = api
-        .expect(
+            "invalid_parameter",
+        ),
+        (
             Method::GET,
             "/api/webhooks/deliveries?webhookId=nope",
-            Some(ADMIN),
             None,
             404,
-        )
-        .await;
-    assert_eq!(error(&refused), "webhook_not_found");
-    let refused = api
-        .expect(
+            "webhook_not_found",
+        ),
+        (
             Method::POST,
             "/api/webhooks/retry",
-            Some(ADMIN),
             Some(json!({ "deliveryId": 12345 })),
             404,
-        )
-        .await;
-    assert_eq!(error(&refused), "webhook_not_found");
+            "webhook_not_found",
+        ),
+    ];
+    for (method, path, body, status, code) in refusals {
+        let refused = api.expect(method, path, Some(ADMIN), body, status).await;
+        assert_eq!(error(&refused), code, "{path}");
+    }
     // Deleted: gone, and 404 after.
     let id = created["id"].as_str().unwrap();
     api.expect(
