@@ -15,7 +15,7 @@ use chatcore::store::{
     QueueKey, ReadOutcome, SessionRecord, StoreResult, TokenHash, Transition, TransitionOutcome,
 };
 use chatcore::store::{
-    ClaimedLane, DeliveryQuery, LaneClaim, Settlement, WebhookRecord, WebhookStore,
+    ClaimedLane, DeliveryQuery, LaneClaim, Settled, Settlement, WebhookRecord, WebhookStore,
 };
 use chatcore::{
     Chat, ChatId, ChatService, ChatStatus, CustomerId, CustomerLogin, LocalBus, Message, Officer,
@@ -97,7 +97,7 @@ impl<S: Store> WebhookStore for MeteredStore<S> {
         token: &str,
         settlement: &Settlement,
         now: Timestamp,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<Settled> {
         let settled = self
             .inner
             .settle_deliveries(webhook_id, chat_id, token, settlement, now);
@@ -109,18 +109,6 @@ impl<S: Store> WebhookStore for MeteredStore<S> {
             self.inner.release_webhook_leases(),
         )
         .await
-    }
-    async fn release_webhook_lane(
-        &self,
-        webhook_id: &str,
-        chat_id: &str,
-        token: &str,
-        now: Timestamp,
-    ) -> StoreResult<()> {
-        let released = self
-            .inner
-            .release_webhook_lane(webhook_id, chat_id, token, now);
-        self.measure("release_webhook_lane", released).await
     }
 }
 

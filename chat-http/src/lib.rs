@@ -33,7 +33,7 @@
 //!   the routes' annotations as they are registered.
 //! - `testing` (feature `testing`): `TestServer`, a real server for other crates' tests.
 //! - [`webhooks`]: the webhooks' HTTP requests (`HttpSender`, the engine's
-//!   `WebhookSender` on reqwest); `routes/webhooks.rs` the admin's `/api/webhooks`.
+//!   `WebhookSender` on hyper's client connections); `routes/webhooks.rs` the admin's `/api/webhooks`.
 //!
 //! [`app`] builds the router; [`serve`] runs it on a listener until a shutdown future
 //! resolves, then closes the sockets (1001) and the store.
@@ -196,9 +196,7 @@ pub async fn serve(
     }
     purge.abort();
     sweep.abort();
-    if let Some(worker) = webhooks {
-        worker.stop().await;
-    }
+    webhooks.stop().await;
     upkeep.abort();
     if let Err(e) = state.service().close().await {
         tracing::error!(error = ?e, "closing the store failed");
@@ -208,14 +206,9 @@ pub async fn serve(
 }
 
 /// This node's webhook delivery worker (the engine's), sending with [`webhooks::HttpSender`].
-fn start_webhooks(state: &AppState) -> Option<chatcore::WebhookWorker> {
-    match webhooks::HttpSender::new() {
-        Ok(sender) => Some(state.service().start_webhooks(std::sync::Arc::new(sender))),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot build the webhooks' HTTP client; no webhook is sent");
-            None
-        }
-    }
+fn start_webhooks(state: &AppState) -> chatcore::WebhookWorker {
+    let sender = std::sync::Arc::new(webhooks::HttpSender::new());
+    state.service().start_webhooks(sender)
 }
 
 /// At start and then as often as sessions are purged: removes attachments' bytes no

@@ -1,91 +1,457 @@
-//! The webhooks' HTTP requests: [`HttpSender`], chatcore's `WebhookSender` on reqwest.
-//! It only carries: what to send, when, signed how and retried how is the engine's
-//! (`chatcore::service` webhooks). It never follows a redirect, gives up at the
-//! request's timeout, reads at most [`MAX_RESPONSE_BYTES`] of an answer (to keep the
-//! connection for the next request) and logs nothing: the engine logs the outcome
-//! without the URL's query or the secret.
+//! The webhooks' HTTP requests: [`HttpSender`], chatcore's `WebhookSender` on hyper's
+//! HTTP/1.1 client connections, kept open per receiver between requests. It only
+//! carries: what to send, when, signed how and retried how is the engine's
+//! (`chatcore::service` webhooks). It never follows a redirect, goes through no proxy,
+//! gives up at the request's timeout, reads at most [`MAX_RESPONSE_BYTES`] of an answer
+//! (to keep the connection for the next request) and logs nothing: the engine logs the
+//! outcome without the URL's query or the secret.
+//!
+//! Not reqwest's client: a webhook is one small POST after another to a handful of
+//! receivers, and a connection taken from a small pool and written to directly costs a
+//! fraction of what a general client's layers do per request (docs/BENCHMARKS.md,
+//! "Webhooks").
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use axum::http::header::{CONTENT_TYPE, HOST, HeaderValue, USER_AGENT};
+use axum::http::{Method, Request, Uri};
+use bytes::Bytes;
 use chatcore::webhooks::SIGNATURE_HEADER;
 use chatcore::{WebhookRequest, WebhookResponse, WebhookSender};
+use http_body::Body as _;
+use http_body_util::Full;
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
 
-/// The URL schemes this build sends to (reqwest here has no TLS; put a TLS-speaking
-/// egress proxy in front of an `https` receiver: docs/DEPLOY.md).
+/// The URL schemes this build sends to (no TLS here; put a TLS-speaking egress proxy in
+/// front of an `https` receiver: docs/DEPLOY.md).
 pub const SCHEMES: &[&str] = &["http"];
 
 /// Most bytes of a receiver's answer read (the rest is dropped with the connection).
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 
-/// Sends webhook requests over one pooled HTTP client.
-#[derive(Debug, Clone)]
+/// The longest a new connection may take to open (within the request's own timeout).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an idle connection is kept for the next request to its receiver.
+const IDLE_FOR: Duration = Duration::from_secs(30);
+/// Most idle connections kept per receiver (the worker's concurrency is 16 by default).
+const IDLE_PER_RECEIVER: usize = 32;
+/// The longest spent reading what a receiver answers after its status.
+const DRAIN_FOR: Duration = Duration::from_secs(1);
+
+const USER_AGENT_VALUE: &str = concat!("chat-http-webhooks/", env!("CARGO_PKG_VERSION"));
+
+/// Sends webhook requests over connections kept per receiver.
+#[derive(Debug, Clone, Default)]
 pub struct HttpSender {
-    client: reqwest::Client,
+    idle: Arc<Mutex<HashMap<String, Vec<Idle>>>>,
+}
+
+#[derive(Debug)]
+struct Idle {
+    connection: http1::SendRequest<Full<Bytes>>,
+    since: Instant,
+}
+
+/// Where a request goes: `host:port` (the pool's key), the host and port to connect to,
+/// the `Host` header and the request target.
+struct Target {
+    key: String,
+    host: String,
+    port: u16,
+    host_header: HeaderValue,
+    path: Uri,
+}
+
+impl Target {
+    fn parse(url: &str) -> Option<Self> {
+        // The fragment is the client's, never sent.
+        let url = url.split('#').next().unwrap_or_default();
+        let uri: Uri = url.parse().ok()?;
+        if !uri.scheme_str()?.eq_ignore_ascii_case("http") {
+            return None;
+        }
+        let authority = uri.authority()?;
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let port = authority.port_u16().unwrap_or(80);
+        let path = uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .parse()
+            .ok()?;
+        Some(Self {
+            key: format!("{host}:{port}").to_ascii_lowercase(),
+            host_header: HeaderValue::from_str(authority.as_str()).ok()?,
+            host,
+            port,
+            path,
+        })
+    }
+}
+
+/// Why a request failed, in words for the operator (never the URL: it may carry a token
+/// in its query).
+enum Failure {
+    Connect,
+    Sending,
+    Other(&'static str),
+}
+
+impl Failure {
+    fn describe(self) -> String {
+        match self {
+            Self::Connect => "could not connect".into(),
+            Self::Sending => "the connection failed while sending".into(),
+            Self::Other(why) => why.into(),
+        }
+    }
 }
 
 impl HttpSender {
-    /// A sender with no redirects, no proxy from the environment, and idle
-    /// connections kept for a while per receiver.
-    pub fn new() -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("chat-http-webhooks/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build()?;
-        Ok(Self { client })
+    /// A sender with no connection open yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An idle connection to `key` that is still open, if one is kept.
+    fn take(&self, key: &str) -> Option<http1::SendRequest<Full<Bytes>>> {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        let kept = idle.get_mut(key)?;
+        while let Some(conn) = kept.pop() {
+            if !conn.connection.is_closed() && conn.since.elapsed() < IDLE_FOR {
+                return Some(conn.connection);
+            }
+        }
+        None
+    }
+
+    /// Keeps a connection whose last answer was read to its end, for the next request.
+    fn keep(&self, key: String, connection: http1::SendRequest<Full<Bytes>>) {
+        if connection.is_closed() {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        // Connections idle too long, or closed by their receiver, go first.
+        idle.retain(|_, kept| {
+            kept.retain(|c| !c.connection.is_closed() && c.since.elapsed() < IDLE_FOR);
+            !kept.is_empty()
+        });
+        let kept = idle.entry(key).or_default();
+        if kept.len() < IDLE_PER_RECEIVER {
+            kept.push(Idle {
+                connection,
+                since: Instant::now(),
+            });
+        }
+    }
+
+    async fn connect(target: &Target) -> Result<http1::SendRequest<Full<Bytes>>, Failure> {
+        let stream = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            TcpStream::connect((target.host.as_str(), target.port)),
+        )
+        .await
+        .map_err(|_| Failure::Other("timed out while connecting"))?
+        .map_err(|_| Failure::Connect)?;
+        let _ = stream.set_nodelay(true);
+        let (connection, driver) = http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|_| Failure::Connect)?;
+        // The connection's reads and writes; it ends when the receiver closes it or
+        // when its `SendRequest` is dropped.
+        tokio::spawn(async move {
+            let _ = driver.await;
+        });
+        Ok(connection)
+    }
+
+    fn request(target: &Target, request: &WebhookRequest) -> Option<Request<Full<Bytes>>> {
+        Request::builder()
+            .method(Method::POST)
+            .uri(target.path.clone())
+            .header(HOST, target.host_header.clone())
+            .header(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE))
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .header(SIGNATURE_HEADER, &request.signature)
+            .header("chat-event-id", &request.event_id)
+            .header("chat-event-type", &request.kind)
+            .body(Full::new(request.body.clone()))
+            .ok()
+    }
+
+    /// Sends on a new connection.
+    async fn fresh(
+        target: &Target,
+        message: Request<Full<Bytes>>,
+    ) -> Result<
+        (
+            http1::SendRequest<Full<Bytes>>,
+            hyper::Response<hyper::body::Incoming>,
+        ),
+        Failure,
+    > {
+        let mut connection = Self::connect(target).await?;
+        let answer = connection
+            .send_request(message)
+            .await
+            .map_err(|_| Failure::Sending)?;
+        Ok((connection, answer))
+    }
+
+    async fn attempt(&self, target: &Target, request: &WebhookRequest) -> Result<u16, Failure> {
+        let message =
+            Self::request(target, request).ok_or(Failure::Other("not a valid request"))?;
+        let kept = match self.take(&target.key) {
+            Some(mut kept) => kept.ready().await.is_ok().then_some(kept),
+            None => None,
+        };
+        let (mut connection, answer) = match kept {
+            Some(mut kept) => match kept.try_send_request(message).await {
+                Ok(answer) => (kept, answer),
+                // The receiver closed the kept connection meanwhile: the request comes
+                // back unsent and goes on a new connection.
+                Err(mut e) => {
+                    Self::fresh(target, e.take_message().ok_or(Failure::Sending)?).await?
+                }
+            },
+            None => Self::fresh(target, message).await?,
+        };
+        let status = answer.status().as_u16();
+        // The status is the answer; a little of the body is read so that the connection
+        // can serve the next request, and no more than a second is spent.
+        let mut body = answer.into_body();
+        let drain = async {
+            let mut read = 0;
+            while read <= MAX_RESPONSE_BYTES {
+                match std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+                    Some(Ok(frame)) => read += frame.data_ref().map_or(0, Bytes::len),
+                    Some(Err(_)) => return false,
+                    None => return connection.ready().await.is_ok(),
+                }
+            }
+            false
+        };
+        if tokio::time::timeout(DRAIN_FOR, drain).await == Ok(true) {
+            self.keep(target.key.clone(), connection);
+        }
+        Ok(status)
     }
 }
 
 #[async_trait]
 impl WebhookSender for HttpSender {
     async fn send(&self, request: WebhookRequest) -> WebhookResponse {
-        let attempt = self
-            .client
-            .post(&request.url)
-            .header("content-type", "application/json")
-            .header(SIGNATURE_HEADER, &request.signature)
-            .header("chat-event-id", &request.event_id)
-            .header("chat-event-type", &request.kind)
-            .body(request.body.clone())
-            .send();
-        let mut response = match tokio::time::timeout(request.timeout, attempt).await {
-            Ok(Ok(response)) => response,
-            Ok(Err(e)) => return WebhookResponse::Failed(describe(&e)),
-            Err(_) => {
-                return WebhookResponse::Failed(format!("timed out after {:?}", request.timeout));
-            }
+        let Some(target) = Target::parse(&request.url) else {
+            return WebhookResponse::Failed("not a URL this server sends to".into());
         };
-        let status = response.status().as_u16();
-        // The status is the answer; a little of the body is read so that the
-        // connection can serve the next request, and no more than a second is spent.
-        let drain = async {
-            let mut read = 0;
-            while read <= MAX_RESPONSE_BYTES {
-                match response.chunk().await {
-                    Ok(Some(chunk)) => read += chunk.len(),
-                    _ => break,
-                }
-            }
-        };
-        let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
-        WebhookResponse::Status(status)
+        match tokio::time::timeout(request.timeout, self.attempt(&target, &request)).await {
+            Ok(Ok(status)) => WebhookResponse::Status(status),
+            Ok(Err(failure)) => WebhookResponse::Failed(failure.describe()),
+            Err(_) => WebhookResponse::Failed(format!("timed out after {:?}", request.timeout)),
+        }
     }
 }
 
-/// A failure in words for the operator: its kind, never the URL (which may carry a
-/// token in its query).
-fn describe(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        "timed out".into()
-    } else if e.is_connect() {
-        "could not connect".into()
-    } else if e.is_redirect() {
-        "redirected (not followed)".into()
-    } else if e.is_body() || e.is_request() {
-        "the connection failed while sending".into()
-    } else {
-        "the request failed".into()
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    /// How a raw receiver answers each request on a connection.
+    #[derive(Clone, Copy)]
+    enum Answer {
+        /// 200, the connection kept open.
+        KeepAlive,
+        /// 200, then the connection closed 10 ms later, with no `Connection: close` said.
+        ThenClose,
+        /// 201 with a body over [`MAX_RESPONSE_BYTES`].
+        Large,
+        /// Nothing, ever.
+        Silent,
+    }
+
+    /// A receiver on a real socket speaking HTTP/1.1 by hand (so that it can misbehave);
+    /// answers the connections it accepted, counted.
+    async fn receiver(answer: Answer) -> (String, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook?token=t", listener.local_addr().unwrap());
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counted = accepted.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut socket, _)) = listener.accept().await else {
+                    return;
+                };
+                counted.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut seen = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    loop {
+                        // One request: its head, then its content-length's bytes.
+                        let (head, length) = loop {
+                            if let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                                let head = String::from_utf8_lossy(&seen[..end]).to_lowercase();
+                                let length = head
+                                    .lines()
+                                    .find_map(|l| l.strip_prefix("content-length:"))
+                                    .and_then(|v| v.trim().parse::<usize>().ok())
+                                    .unwrap_or(0);
+                                break (end + 4, length);
+                            }
+                            match socket.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => seen.extend_from_slice(&buf[..n]),
+                            }
+                        };
+                        while seen.len() < head + length {
+                            match socket.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => seen.extend_from_slice(&buf[..n]),
+                            }
+                        }
+                        let request = String::from_utf8_lossy(&seen[..head]).to_string();
+                        assert!(
+                            request.starts_with("POST /hook?token=t HTTP/1.1\r\n"),
+                            "{request}"
+                        );
+                        assert!(
+                            request.to_lowercase().contains("\r\nhost: 127.0.0.1:"),
+                            "{request}"
+                        );
+                        assert!(request.contains("\r\nchat-event-id: e\r\n"), "{request}");
+                        seen.drain(..head + length);
+                        let reply = match answer {
+                            Answer::KeepAlive | Answer::ThenClose => {
+                                "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok".to_string()
+                            }
+                            Answer::Large => {
+                                let body = "x".repeat(MAX_RESPONSE_BYTES * 2);
+                                format!(
+                                    "HTTP/1.1 201 Created\r\ncontent-length: {}\r\n\r\n{body}",
+                                    body.len()
+                                )
+                            }
+                            Answer::Silent => {
+                                tokio::time::sleep(Duration::from_secs(3600)).await;
+                                return;
+                            }
+                        };
+                        if socket.write_all(reply.as_bytes()).await.is_err() {
+                            return;
+                        }
+                        if matches!(answer, Answer::ThenClose) {
+                            // Closed once idle, as receivers end keep-alive connections.
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (url, accepted)
+    }
+
+    fn request(url: &str, timeout: Duration) -> WebhookRequest {
+        WebhookRequest {
+            url: url.to_string(),
+            event_id: "e".into(),
+            kind: "new_message".into(),
+            body: Bytes::from_static(b"{}"),
+            signature: "t=1,v1=00".into(),
+            timeout,
+        }
+    }
+
+    #[tokio::test]
+    async fn one_connection_serves_request_after_request() {
+        let (url, accepted) = receiver(Answer::KeepAlive).await;
+        let sender = HttpSender::new();
+        for _ in 0..20 {
+            let answer = sender.send(request(&url, Duration::from_secs(5))).await;
+            assert_eq!(answer, WebhookResponse::Status(200));
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1, "kept between requests");
+    }
+
+    #[tokio::test]
+    async fn a_receiver_that_closes_each_connection_still_gets_every_request() {
+        let (url, accepted) = receiver(Answer::ThenClose).await;
+        let sender = HttpSender::new();
+        for i in 0..10 {
+            let answer = sender.send(request(&url, Duration::from_secs(5))).await;
+            assert_eq!(answer, WebhookResponse::Status(200), "request {i}");
+            // The connection was kept; the receiver closes it before the next request.
+            tokio::time::sleep(Duration::from_millis(40)).await;
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 10);
+    }
+
+    #[tokio::test]
+    async fn an_answer_too_long_to_read_gives_its_status_and_its_connection_up() {
+        let (url, accepted) = receiver(Answer::Large).await;
+        let sender = HttpSender::new();
+        for _ in 0..3 {
+            let answer = sender.send(request(&url, Duration::from_secs(5))).await;
+            assert_eq!(answer, WebhookResponse::Status(201));
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 3, "none kept");
+    }
+
+    #[tokio::test]
+    async fn a_silent_receiver_times_out_and_a_closed_port_cannot_connect() {
+        let (url, _) = receiver(Answer::Silent).await;
+        let sender = HttpSender::new();
+        let started = Instant::now();
+        let answer = sender.send(request(&url, Duration::from_millis(300))).await;
+        assert_eq!(
+            answer,
+            WebhookResponse::Failed("timed out after 300ms".into())
+        );
+        assert!(started.elapsed() < Duration::from_secs(3));
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let answer = sender
+            .send(request(
+                &format!("http://127.0.0.1:{port}/"),
+                Duration::from_secs(5),
+            ))
+            .await;
+        assert_eq!(answer, WebhookResponse::Failed("could not connect".into()));
+    }
+
+    #[test]
+    fn targets_are_host_port_host_header_and_path() {
+        let t = Target::parse("http://CRM.internal:8080/hooks/chat?token=x#frag").unwrap();
+        assert_eq!(t.key, "crm.internal:8080");
+        assert_eq!((t.host.as_str(), t.port), ("CRM.internal", 8080));
+        assert_eq!(t.host_header, "CRM.internal:8080");
+        assert_eq!(t.path, "/hooks/chat?token=x");
+        let t = Target::parse("http://crm.internal").unwrap();
+        assert_eq!((t.port, t.path.to_string().as_str()), (80, "/"));
+        assert_eq!(t.host_header, "crm.internal");
+        let t = Target::parse("http://[::1]:9000/h").unwrap();
+        assert_eq!((t.host.as_str(), t.port), ("::1", 9000));
+        assert_eq!(t.host_header, "[::1]:9000");
+        for bad in [
+            "https://crm.internal/",
+            "crm.internal/hooks",
+            "http://",
+            "http:///x",
+        ] {
+            assert!(Target::parse(bad).is_none(), "{bad}");
+        }
     }
 }

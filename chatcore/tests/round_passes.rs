@@ -15,7 +15,7 @@ use chatcore::store::{
     QueueKey, ReadOutcome, SessionRecord, StoreResult, TokenHash, Transition, TransitionOutcome,
 };
 use chatcore::store::{
-    ClaimedLane, DeliveryQuery, LaneClaim, Settlement, WebhookRecord, WebhookStore,
+    ClaimedLane, DeliveryQuery, LaneClaim, Settled, Settlement, WebhookRecord, WebhookStore,
 };
 use chatcore::{
     Actor, Assignment, AttachmentId, Availability, Chat, ChatChange, ChatId, ChatService,
@@ -69,24 +69,13 @@ impl WebhookStore for ClaimFirst {
         token: &str,
         settlement: &Settlement,
         now: Timestamp,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<Settled> {
         self.inner
             .settle_deliveries(webhook_id, chat_id, token, settlement, now)
             .await
     }
     async fn release_webhook_leases(&self) -> StoreResult<u64> {
         self.inner.release_webhook_leases().await
-    }
-    async fn release_webhook_lane(
-        &self,
-        webhook_id: &str,
-        chat_id: &str,
-        token: &str,
-        now: Timestamp,
-    ) -> StoreResult<()> {
-        self.inner
-            .release_webhook_lane(webhook_id, chat_id, token, now)
-            .await
     }
 }
 

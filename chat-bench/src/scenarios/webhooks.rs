@@ -25,6 +25,7 @@ use serde_json::Value;
 use super::sends;
 use crate::api::{self, run_id};
 use crate::cli::{SendsArgs, WebhooksArgs};
+use crate::mem;
 use crate::report::{Cell, LATENCY_COLUMNS, Scenario, latency_cells};
 use crate::target::Target;
 
@@ -157,6 +158,7 @@ pub(crate) async fn run(target: &Target, args: &WebhooksArgs) -> Scenario {
     columns.push(("events", "events"));
     columns.push(("deliveredPerSecond", "delivered/s"));
     columns.push(("drainMs", "drain ms"));
+    columns.push(("serverCpuUsPerSend", "server CPU µs/send"));
     let mut scenario = Scenario::new(
         "webhooks",
         "sends with webhooks off and on, and a backlog's drain, to a local receiver",
@@ -180,7 +182,9 @@ async fn phases(
         warmup: args.warmup,
         content_chars: args.content_chars,
     };
+    let cpu = ServerCpu::start(target);
     let off = sends::level(&target.nodes, &load, args.connections).await?;
+    let off_cpu = cpu.per_send(off.acked_total);
     let row = |name: &str, level: &sends::Level| {
         let mut cells = vec![
             Cell::Text(name.to_string()),
@@ -195,6 +199,7 @@ async fn phases(
         Cell::Text("-".into()),
         Cell::Text("-".into()),
         Cell::Text("-".into()),
+        off_cpu,
     ]);
     scenario.row(cells);
 
@@ -244,6 +249,7 @@ async fn on_and_backlog(
 ) -> anyhow::Result<f64> {
     let before = receiver.distinct();
     let started = Instant::now();
+    let cpu = ServerCpu::start(target);
     let on = sends::level(&target.nodes, load, args.connections).await?;
     let sent_for = started.elapsed();
     // Each chat's creation and every message of the phase.
@@ -257,6 +263,8 @@ async fn on_and_backlog(
         Cell::Int(events as u64),
         Cell::Num(events as f64 / (sent_for + drain).as_secs_f64(), 0),
         Cell::Num(drain.as_secs_f64() * 1000.0, 0),
+        // Until the last event arrived: the sends and their deliveries.
+        cpu.per_send(on.acked_total),
     ]);
     scenario.row(cells);
 
@@ -314,6 +322,7 @@ async fn on_and_backlog(
         Cell::Int(backlog as u64),
         Cell::Num(backlog as f64 / drain.as_secs_f64().max(1e-9), 0),
         Cell::Num(drain.as_secs_f64() * 1000.0, 0),
+        Cell::Text("-".into()),
     ]);
     scenario.note(
         "backlog: the receiver answers 503 while the messages are sent (the outbox holds \
@@ -321,4 +330,36 @@ async fn on_and_backlog(
          retries wait out their backoff, at most --webhook-backoff-max)",
     );
     Ok(on.per_second)
+}
+
+/// The server's CPU time over a phase (user and system, all threads), when its process
+/// is known (`--spawn` or `--server-pid`): per acknowledged send (warm-up included, as
+/// the CPU of the whole phase is), a figure that a busy machine disturbs much less than
+/// the throughput.
+struct ServerCpu {
+    pid: Option<u32>,
+    ticks: Option<u64>,
+}
+
+impl ServerCpu {
+    fn start(target: &Target) -> Self {
+        Self {
+            pid: target.pid,
+            ticks: target.pid.and_then(|pid| mem::cpu_ticks(pid).ok()),
+        }
+    }
+
+    fn per_send(&self, sends: usize) -> Cell {
+        let used = self
+            .pid
+            .zip(self.ticks)
+            .and_then(|(pid, ticks)| Some(mem::cpu_ticks(pid).ok()?.saturating_sub(ticks)));
+        match used {
+            Some(ticks) if sends > 0 => Cell::Num(
+                ticks as f64 * 1e6 / mem::TICKS_PER_SECOND as f64 / sends as f64,
+                1,
+            ),
+            _ => Cell::Text("-".into()),
+        }
+    }
 }

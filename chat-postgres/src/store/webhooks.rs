@@ -5,14 +5,14 @@
 //! LOCKED` and writes a lease (an expiry and a token) in the same statement, so each
 //! lane goes to one node; a node that dies leaves leases that expire, and the next
 //! claim after the expiry takes the lane over. A lane row is locked by every
-//! transaction that adds to it (`ON CONFLICT DO UPDATE`), and the release locks it
-//! before it looks for deliveries left, in a statement of its own: so a release cannot
+//! transaction that adds to it (`ON CONFLICT DO UPDATE`), and a batch's last settlement
+//! locks it before it looks for deliveries left, in a statement of its own: so it cannot
 //! delete a lane an uncommitted event is being added to.
 
 use async_trait::async_trait;
 use chatcore::store::{
-    ClaimedLane, DeliveryQuery, LaneClaim, PendingDelivery, Settlement, StoreResult, WebhookRecord,
-    WebhookStore,
+    ClaimedLane, DeliveryQuery, LaneClaim, PendingDelivery, Settled, Settlement, StoreResult,
+    WebhookRecord, WebhookStore,
 };
 use chatcore::webhooks::{OutboxEvent, Webhook, WebhookDelivery, WebhookSecret};
 use chatcore::{StoreError, Timestamp};
@@ -82,6 +82,93 @@ fn delivery_from_row(r: &tokio_postgres::Row) -> StoreResult<WebhookDelivery> {
             .map(Timestamp::from_unix_millis),
         state: if dead { "dead" } else { "pending" }.into(),
     })
+}
+
+/// A lane's first `batch` pending deliveries, in order.
+async fn pending_of(
+    client: &impl GenericClient,
+    webhook_id: &str,
+    chat_id: &str,
+    batch: u32,
+) -> StoreResult<Vec<PendingDelivery>> {
+    let st = client
+        .prepare_cached(
+            "SELECT id, event_id, kind, body, queued_at, attempts FROM webhook_deliveries
+             WHERE webhook_id = $1 AND chat_id = $2 AND NOT dead ORDER BY id LIMIT $3",
+        )
+        .await
+        .map_err(classify)?;
+    client
+        .query(&st, &[&webhook_id, &chat_id, &i64::from(batch.max(1))])
+        .await
+        .map_err(classify)?
+        .iter()
+        .map(|r| {
+            let attempts: i32 = r.try_get(5).map_err(classify)?;
+            Ok(PendingDelivery {
+                id: r.try_get(0).map_err(classify)?,
+                event_id: r.try_get(1).map_err(classify)?,
+                kind: r.try_get(2).map_err(classify)?,
+                body: r.try_get(3).map_err(classify)?,
+                queued_at: Timestamp::from_unix_millis(r.try_get(4).map_err(classify)?),
+                attempts: u32::try_from(attempts).unwrap_or(0),
+            })
+        })
+        .collect()
+}
+
+/// For a claim letting a lane go, inside its transaction: `None` when `token` does not
+/// hold the lane, else whether deliveries are pending in it. The lane's lock first: a
+/// transaction adding an event to this lane holds it until it commits, and the look
+/// for deliveries (a statement of its own, so a snapshot taken after the lock) then
+/// sees that event.
+async fn lock_and_look(
+    tx: &impl GenericClient,
+    webhook_id: &str,
+    chat_id: &str,
+    token: &str,
+) -> StoreResult<Option<bool>> {
+    let st = tx
+        .prepare_cached(
+            "SELECT 1 FROM webhook_lanes WHERE webhook_id = $1 AND chat_id = $2
+             AND lease_token = $3 FOR UPDATE",
+        )
+        .await
+        .map_err(classify)?;
+    if tx
+        .query_opt(&st, &[&webhook_id, &chat_id, &token])
+        .await
+        .map_err(classify)?
+        .is_none()
+    {
+        return Ok(None);
+    }
+    let st = tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM webhook_deliveries
+             WHERE webhook_id = $1 AND chat_id = $2 AND NOT dead)",
+        )
+        .await
+        .map_err(classify)?;
+    let left: bool = tx
+        .query_one(&st, &[&webhook_id, &chat_id])
+        .await
+        .map_err(classify)?
+        .try_get(0)
+        .map_err(classify)?;
+    Ok(Some(left))
+}
+
+/// Deletes a lane (inside the transaction that found it empty under its lock).
+async fn delete_lane(tx: &impl GenericClient, webhook_id: &str, chat_id: &str) -> StoreResult<()> {
+    let st = tx
+        .prepare_cached("DELETE FROM webhook_lanes WHERE webhook_id = $1 AND chat_id = $2")
+        .await
+        .map_err(classify)?;
+    tx.execute(&st, &[&webhook_id, &chat_id])
+        .await
+        .map_err(classify)?;
+    Ok(())
 }
 
 #[async_trait]
@@ -243,35 +330,12 @@ impl WebhookStore for PgStore {
             )
             .await
             .map_err(classify)?;
-        let pending = client
-            .prepare_cached(
-                "SELECT id, event_id, kind, body, queued_at, attempts FROM webhook_deliveries
-                 WHERE webhook_id = $1 AND chat_id = $2 AND NOT dead ORDER BY id LIMIT $3",
-            )
-            .await
-            .map_err(classify)?;
         let mut lanes = Vec::with_capacity(rows.len());
         for row in rows {
             let webhook_id: String = row.try_get(0).map_err(classify)?;
             let chat_id: String = row.try_get(1).map_err(classify)?;
             let secret: String = row.try_get(3).map_err(classify)?;
-            let deliveries = client
-                .query(&pending, &[&webhook_id, &chat_id, &i64::from(claim.batch)])
-                .await
-                .map_err(classify)?
-                .iter()
-                .map(|r| {
-                    let attempts: i32 = r.try_get(5).map_err(classify)?;
-                    Ok(PendingDelivery {
-                        id: r.try_get(0).map_err(classify)?,
-                        event_id: r.try_get(1).map_err(classify)?,
-                        kind: r.try_get(2).map_err(classify)?,
-                        body: r.try_get(3).map_err(classify)?,
-                        queued_at: Timestamp::from_unix_millis(r.try_get(4).map_err(classify)?),
-                        attempts: u32::try_from(attempts).unwrap_or(0),
-                    })
-                })
-                .collect::<StoreResult<Vec<_>>>()?;
+            let deliveries = pending_of(&client, &webhook_id, &chat_id, claim.batch).await?;
             lanes.push(ClaimedLane {
                 webhook_id,
                 chat_id,
@@ -291,7 +355,7 @@ impl WebhookStore for PgStore {
         token: &str,
         settlement: &Settlement,
         now: Timestamp,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<Settled> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(classify)?;
         if !settlement.delivered.is_empty() {
@@ -324,6 +388,48 @@ impl WebhookStore for PgStore {
             .map_err(classify)?;
         }
         let (lease, next) = settlement.lane_after();
+        if let (Some(next), Some(_)) = (settlement.then_next, lease) {
+            // The batch's end: gone when nothing is pending in it, else the next batch
+            // for the claim, or free for the next claim.
+            let settled = match lock_and_look(&tx, webhook_id, chat_id, token).await? {
+                None => Settled::Lost,
+                Some(false) => {
+                    delete_lane(&tx, webhook_id, chat_id).await?;
+                    Settled::Emptied
+                }
+                Some(true) if next == 0 => {
+                    let st = tx
+                        .prepare_cached(
+                            "UPDATE webhook_lanes SET lease_until = NULL, lease_token = NULL,
+                                 next_attempt_at = $3 WHERE webhook_id = $1 AND chat_id = $2",
+                        )
+                        .await
+                        .map_err(classify)?;
+                    tx.execute(&st, &[&webhook_id, &chat_id, &now.unix_millis()])
+                        .await
+                        .map_err(classify)?;
+                    Settled::Released
+                }
+                Some(true) => {
+                    let st = tx
+                        .prepare_cached(
+                            "UPDATE webhook_lanes SET lease_until = $3
+                             WHERE webhook_id = $1 AND chat_id = $2",
+                        )
+                        .await
+                        .map_err(classify)?;
+                    tx.execute(
+                        &st,
+                        &[&webhook_id, &chat_id, &settlement.lease_until.unix_millis()],
+                    )
+                    .await
+                    .map_err(classify)?;
+                    Settled::More(pending_of(&tx, webhook_id, chat_id, next).await?)
+                }
+            };
+            tx.commit().await.map_err(classify)?;
+            return Ok(settled);
+        }
         let st = tx
             .prepare_cached(
                 "UPDATE webhook_lanes SET
@@ -349,7 +455,7 @@ impl WebhookStore for PgStore {
             .map_err(classify)?
             == 1;
         tx.commit().await.map_err(classify)?;
-        Ok(held)
+        Ok(if held { Settled::Held } else { Settled::Lost })
     }
 
     async fn release_webhook_leases(&self) -> StoreResult<u64> {
@@ -362,60 +468,5 @@ impl WebhookStore for PgStore {
             .await
             .map_err(classify)?;
         client.execute(&st, &[]).await.map_err(classify)
-    }
-
-    async fn release_webhook_lane(
-        &self,
-        webhook_id: &str,
-        chat_id: &str,
-        token: &str,
-        now: Timestamp,
-    ) -> StoreResult<()> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(classify)?;
-        // The lock first: a transaction adding an event to this lane holds it until
-        // it commits, and the look for deliveries below (a statement of its own, so a
-        // snapshot taken after the lock) then sees that event.
-        let st = tx
-            .prepare_cached(
-                "SELECT 1 FROM webhook_lanes WHERE webhook_id = $1 AND chat_id = $2
-                 AND lease_token = $3 FOR UPDATE",
-            )
-            .await
-            .map_err(classify)?;
-        if tx
-            .query_opt(&st, &[&webhook_id, &chat_id, &token])
-            .await
-            .map_err(classify)?
-            .is_none()
-        {
-            return Ok(());
-        }
-        let st = tx
-            .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM webhook_deliveries
-                 WHERE webhook_id = $1 AND chat_id = $2 AND NOT dead)",
-            )
-            .await
-            .map_err(classify)?;
-        let left: bool = tx
-            .query_one(&st, &[&webhook_id, &chat_id])
-            .await
-            .map_err(classify)?
-            .try_get(0)
-            .map_err(classify)?;
-        let sql = if left {
-            "UPDATE webhook_lanes SET lease_until = NULL, lease_token = NULL,
-                 next_attempt_at = $3 WHERE webhook_id = $1 AND chat_id = $2"
-        } else {
-            "DELETE FROM webhook_lanes WHERE webhook_id = $1 AND chat_id = $2
-             AND $3::BIGINT IS NOT NULL"
-        };
-        let st = tx.prepare_cached(sql).await.map_err(classify)?;
-        tx.execute(&st, &[&webhook_id, &chat_id, &now.unix_millis()])
-            .await
-            .map_err(classify)?;
-        tx.commit().await.map_err(classify)?;
-        Ok(())
     }
 }

@@ -108,6 +108,7 @@ cases!(
     changes_write_their_webhook_events_in_the_same_operation,
     lanes_are_claimed_by_one_claimant_in_order_and_leases_expire,
     dead_deliveries_are_kept_retried_and_deleted_with_their_webhook,
+    a_batchs_last_settlement_deletes_an_empty_lane_or_goes_on_with_it,
     a_chats_first_reply_is_its_first_officer_message,
     the_desk_report_counts_the_period_as_defined,
 );

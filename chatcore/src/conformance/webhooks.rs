@@ -4,7 +4,7 @@
 //! dead deliveries retried, a webhook deleted with its deliveries.
 
 use super::*;
-use crate::store::{DeliveryQuery, Failure, LaneClaim, Settlement, WebhookRecord};
+use crate::store::{DeliveryQuery, Failure, LaneClaim, Settled, Settlement, WebhookRecord};
 use crate::webhooks::WebhookSecret;
 
 fn hook(id: &str, events: &[&str]) -> WebhookRecord {
@@ -23,6 +23,7 @@ fn delivered(ids: &[i64], until: i64) -> Settlement {
         delivered: ids.to_vec(),
         failed: None,
         lease_until: t(until),
+        then_next: None,
     }
 }
 
@@ -36,6 +37,7 @@ fn failed(id: i64, error: &str, retry_at: Option<i64>, until: i64) -> Settlement
             retry_at: retry_at.map(t),
         }),
         lease_until: t(until),
+        then_next: None,
     }
 }
 
@@ -224,7 +226,7 @@ pub(super) async fn lanes_are_claimed_by_one_claimant_in_order_and_leases_expire
         )
         .await
         .expect("settle");
-    assert!(held);
+    assert_eq!(held, Settled::Held);
     // A claimant whose lease was taken over learns it.
     let (other_token, other) = &lanes[1];
     let taken = store
@@ -247,7 +249,11 @@ pub(super) async fn lanes_are_claimed_by_one_claimant_in_order_and_leases_expire
         )
         .await
         .expect("settle");
-    assert!(!lost, "the old claimant no longer holds the lane");
+    assert_eq!(
+        lost,
+        Settled::Lost,
+        "the old claimant no longer holds the lane"
+    );
     // A failure: the lane waits until its retry, its lease given up.
     let held = store
         .settle_deliveries(
@@ -259,7 +265,7 @@ pub(super) async fn lanes_are_claimed_by_one_claimant_in_order_and_leases_expire
         )
         .await
         .expect("settle");
-    assert!(held);
+    assert_eq!(held, Settled::Held);
     let listed = pending(&store, "w").await;
     let head = listed
         .iter()
@@ -315,21 +321,22 @@ pub(super) async fn dead_deliveries_are_kept_retried_and_deleted_with_their_webh
         )
         .await
         .expect("settle");
-    assert!(held);
-    store
+    assert_eq!(held, Settled::Held);
+    // The batch's end, letting the lane go: nothing is left pending, so it is gone.
+    let settled = store
         .settle_deliveries(
             "w",
             &lane.chat_id,
             "tok",
-            &delivered(&[lane.deliveries[1].id], 60_000),
+            &Settlement {
+                then_next: Some(0),
+                ..delivered(&[lane.deliveries[1].id], 60_000)
+            },
             t(12),
         )
         .await
         .expect("settle");
-    store
-        .release_webhook_lane("w", &lane.chat_id, "tok", t(13))
-        .await
-        .expect("release");
+    assert_eq!(settled, Settled::Emptied);
     let hooks = store.webhooks().await.expect("list");
     assert_eq!((hooks[0].pending, hooks[0].dead), (0, 1));
     assert!(
@@ -388,5 +395,150 @@ pub(super) async fn dead_deliveries_are_kept_retried_and_deleted_with_their_webh
             .await
             .expect("claim")
             .is_empty()
+    );
+}
+
+pub(super) async fn a_batchs_last_settlement_deletes_an_empty_lane_or_goes_on_with_it(
+    store: Arc<dyn Store>,
+) {
+    store
+        .put_webhook(&hook("w", &["new_message"]))
+        .await
+        .expect("put");
+    let chat = add_chat(&store, "a", 0).await;
+    append(&store, msg(chat, SenderType::Customer, "x", "1", None)).await;
+    let lane = store
+        .claim_webhook_lanes(&claim_at(10, "tok", 1))
+        .await
+        .expect("claim")
+        .pop()
+        .expect("a lane");
+    assert_eq!(lane.deliveries.len(), 1);
+    let end = |ids: &[i64], next| Settlement {
+        then_next: Some(next),
+        ..delivered(ids, 60_000)
+    };
+    // Events come while the batch is out: the batch's end keeps the lane and reads the
+    // next batch (at most the number asked), in order.
+    for text in ["2", "3", "4"] {
+        append(&store, msg(chat, SenderType::Customer, "x", text, None)).await;
+    }
+    let settled = store
+        .settle_deliveries(
+            "w",
+            &lane.chat_id,
+            "tok",
+            &end(&[lane.deliveries[0].id], 2),
+            t(11),
+        )
+        .await
+        .expect("settle");
+    let Settled::More(next) = settled else {
+        panic!("events are pending in it: {settled:?}");
+    };
+    let texts = |ds: &[crate::store::PendingDelivery]| -> Vec<String> {
+        ds.iter()
+            .map(|d| {
+                let body: serde_json::Value = serde_json::from_str(&d.body).unwrap();
+                body["data"]["message"]["content"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    };
+    assert_eq!(texts(&next), ["2", "3"]);
+    assert!(
+        store
+            .claim_webhook_lanes(&claim_at(12, "other", 10))
+            .await
+            .expect("claim")
+            .is_empty(),
+        "still the claim's"
+    );
+    // Another claimant's batch end changes nothing and learns it lost the lane.
+    let lost = store
+        .settle_deliveries("w", &lane.chat_id, "other", &end(&[], 16), t(13))
+        .await
+        .expect("settle");
+    assert_eq!(lost, Settled::Lost);
+    // Letting it go with an event left: free, and due at once for the next claim.
+    let ids: Vec<i64> = next.iter().map(|d| d.id).collect();
+    let settled = store
+        .settle_deliveries("w", &lane.chat_id, "tok", &end(&ids, 0), t(14))
+        .await
+        .expect("settle");
+    assert_eq!(settled, Settled::Released);
+    let again = store
+        .claim_webhook_lanes(&claim_at(15, "later", 10))
+        .await
+        .expect("claim");
+    assert_eq!(again.len(), 1);
+    assert_eq!(texts(&again[0].deliveries), ["4"]);
+    // The last batch's end with nothing left: the lane is gone.
+    let settled = store
+        .settle_deliveries(
+            "w",
+            &lane.chat_id,
+            "later",
+            &end(&[again[0].deliveries[0].id], 16),
+            t(16),
+        )
+        .await
+        .expect("settle");
+    assert_eq!(settled, Settled::Emptied);
+    let hooks = store.webhooks().await.expect("list");
+    assert_eq!((hooks[0].pending, hooks[0].dead), (0, 0));
+    // A later event makes a new lane, due at once for any claimant.
+    append(&store, msg(chat, SenderType::Customer, "x", "5", None)).await;
+    let again = store
+        .claim_webhook_lanes(&claim_at(20, "d", 10))
+        .await
+        .expect("claim");
+    assert_eq!(again.len(), 1);
+    // A batch end whose event was given up on (dead), nothing else left: gone too.
+    let dead = Settlement {
+        then_next: Some(16),
+        ..failed(again[0].deliveries[0].id, "HTTP 410", None, 60_000)
+    };
+    let settled = store
+        .settle_deliveries("w", &lane.chat_id, "d", &dead, t(21))
+        .await
+        .expect("settle");
+    assert_eq!(settled, Settled::Emptied);
+    assert_eq!(store.webhooks().await.expect("list")[0].dead, 1);
+    // A batch end whose failure is to be retried waits for the retry, lane kept.
+    append(&store, msg(chat, SenderType::Customer, "x", "6", None)).await;
+    let retry = store
+        .claim_webhook_lanes(&claim_at(30, "r", 10))
+        .await
+        .expect("claim")
+        .pop()
+        .expect("a lane");
+    let waits = Settlement {
+        then_next: Some(16),
+        ..failed(retry.deliveries[0].id, "HTTP 503", Some(40), 60_000)
+    };
+    let settled = store
+        .settle_deliveries("w", &lane.chat_id, "r", &waits, t(31))
+        .await
+        .expect("settle");
+    assert_eq!(settled, Settled::Held);
+    assert!(
+        store
+            .claim_webhook_lanes(&claim_at(35, "s", 10))
+            .await
+            .expect("claim")
+            .is_empty(),
+        "not before its retry"
+    );
+    assert_eq!(
+        store
+            .claim_webhook_lanes(&claim_at(40, "s", 10))
+            .await
+            .expect("claim")
+            .len(),
+        1,
+        "due at its retry"
     );
 }

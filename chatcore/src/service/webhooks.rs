@@ -23,7 +23,9 @@ use super::ChatService;
 use crate::error::{Error, Result};
 use crate::identity::Actor;
 use crate::policy;
-use crate::store::{ClaimedLane, DeliveryQuery, Failure, LaneClaim, Settlement, WebhookRecord};
+use crate::store::{
+    ClaimedLane, DeliveryQuery, Failure, LaneClaim, Settled, Settlement, WebhookRecord,
+};
 use crate::webhooks::{
     CreatedWebhook, Webhook, WebhookDelivery, WebhookRequest, WebhookResponse, WebhookSecret,
     WebhookSender, backoff, check_url, parse_events, signature,
@@ -34,6 +36,15 @@ pub const FLAG_WEBHOOK_ID: &str = "flag";
 
 /// The shortest time between two claims (a burst of changes wakes the worker once).
 const CLAIM_GAP: Duration = Duration::from_millis(5);
+/// How long a claim goes on with a lane whose chat keeps adding events before it lets
+/// the lane go (to the back of the queue), so that a busy chat cannot keep a slot from
+/// the others.
+const LANE_HOLD: Duration = Duration::from_secs(1);
+/// How long a claim that goes on with a busy lane (events came while its last batch was
+/// out) lets events gather before the write that records a batch that was not full and
+/// reads the next: one write and one read for several events, at the cost of their
+/// arriving up to this much later.
+const LANE_LINGER: Duration = Duration::from_millis(20);
 /// How often the backlog's gauges are read from the store.
 const GAUGE_EVERY: Duration = Duration::from_secs(5);
 /// Most deliveries in one listing.
@@ -299,9 +310,12 @@ async fn work(
 
 /// Sends a claimed lane's events in order; stops at the first failure to retry (the
 /// lane then waits out its backoff) or when the lease was lost. Outcomes are recorded
-/// in one write per lane (and at least every third of the lease, which that renews), so
+/// in one write per batch (and at least every third of the lease, which that renews), so
 /// that a busy chat's events cost the store one write per batch, not one each: a crash
-/// between a 2xx and its record sends that event again (at least once).
+/// between a 2xx and its record sends that event again (at least once). The batch's
+/// last write also deletes the lane when it is empty; when events came meanwhile, it
+/// reads them, and the claim goes on with them (no new claim) for up to [`LANE_HOLD`],
+/// then lets the lane go to the back of the queue, so that other lanes get their turn.
 async fn deliver_lane(
     service: ChatService,
     sender: Arc<dyn WebhookSender>,
@@ -310,128 +324,139 @@ async fn deliver_lane(
 ) {
     let settings = &service.config().webhooks;
     let renew_every = settings.lease / 3;
-    let mut settled_at = Instant::now();
+    let claimed_at = Instant::now();
+    let mut settled_at = claimed_at;
     let mut delivered = Vec::new();
+    // Whether events came while the claim's last batch was out.
+    let mut busy = false;
     let ClaimedLane {
         webhook_id,
         chat_id,
         url,
         secret,
-        deliveries,
+        mut deliveries,
     } = lane;
     let record = async |settlement: &Settlement, now| {
         settle(&service, &webhook_id, &chat_id, &token, settlement, now).await
     };
-    for delivery in deliveries {
-        let body = Bytes::from(delivery.body);
-        let request = WebhookRequest {
-            url: url.clone(),
-            event_id: delivery.event_id.clone(),
-            kind: delivery.kind.clone(),
-            signature: signature(
-                secret.expose().as_bytes(),
-                service.now().unix_millis().div_euclid(1000),
-                &body,
-            ),
-            body,
-            timeout: settings.timeout,
-        };
-        let response = sender.send(request).await;
-        let now = service.now();
-        let error = match response {
-            WebhookResponse::Status(code) if (200..300).contains(&code) => None,
-            WebhookResponse::Status(code) => Some(format!("HTTP {code}")),
-            WebhookResponse::Failed(reason) => Some(reason),
-        };
-        let Some(error) = error else {
-            metrics::counter!("chat_webhook_deliveries_total", "outcome" => "delivered")
-                .increment(1);
-            tracing::debug!(
-                webhook = %webhook_id, chat = %chat_id, event = %delivery.event_id,
-                "webhook delivered"
-            );
-            delivered.push(delivery.id);
-            if settled_at.elapsed() >= renew_every {
-                let settlement = Settlement {
-                    delivered: std::mem::take(&mut delivered),
-                    failed: None,
-                    lease_until: now.plus(settings.lease),
-                };
-                if !record(&settlement, now).await {
-                    return;
+    loop {
+        let full = deliveries.len() >= settings.batch as usize;
+        for delivery in deliveries {
+            let body = Bytes::from(delivery.body);
+            let request = WebhookRequest {
+                url: url.clone(),
+                event_id: delivery.event_id.clone(),
+                kind: delivery.kind.clone(),
+                signature: signature(
+                    secret.expose().as_bytes(),
+                    service.now().unix_millis().div_euclid(1000),
+                    &body,
+                ),
+                body,
+                timeout: settings.timeout,
+            };
+            let response = sender.send(request).await;
+            let now = service.now();
+            let error = match response {
+                WebhookResponse::Status(code) if (200..300).contains(&code) => None,
+                WebhookResponse::Status(code) => Some(format!("HTTP {code}")),
+                WebhookResponse::Failed(reason) => Some(reason),
+            };
+            let Some(error) = error else {
+                metrics::counter!("chat_webhook_deliveries_total", "outcome" => "delivered")
+                    .increment(1);
+                tracing::debug!(
+                    webhook = %webhook_id, chat = %chat_id, event = %delivery.event_id,
+                    "webhook delivered"
+                );
+                delivered.push(delivery.id);
+                if settled_at.elapsed() >= renew_every {
+                    let settlement = Settlement {
+                        delivered: std::mem::take(&mut delivered),
+                        failed: None,
+                        lease_until: now.plus(settings.lease),
+                        then_next: None,
+                    };
+                    if record(&settlement, now).await == Settled::Lost {
+                        return;
+                    }
+                    settled_at = Instant::now();
                 }
-                settled_at = Instant::now();
-            }
-            continue;
-        };
-        let attempts = delivery.attempts.saturating_add(1);
-        let deadline = delivery.queued_at.plus(settings.max_age);
-        let retry_at = (now < deadline).then(|| {
-            let wait = backoff(
-                attempts,
-                settings.backoff_min,
-                settings.backoff_max,
-                rand::random::<f64>(),
-            );
-            now.plus(wait).min(deadline)
-        });
-        match retry_at {
-            Some(at) => {
-                metrics::counter!("chat_webhook_deliveries_total", "outcome" => "retried")
-                    .increment(1);
-                tracing::info!(
-                    webhook = %webhook_id, chat = %chat_id, event = %delivery.event_id,
-                    %error, attempts, next = %at, "webhook delivery failed; will retry"
+                continue;
+            };
+            let attempts = delivery.attempts.saturating_add(1);
+            let deadline = delivery.queued_at.plus(settings.max_age);
+            let retry_at = (now < deadline).then(|| {
+                let wait = backoff(
+                    attempts,
+                    settings.backoff_min,
+                    settings.backoff_max,
+                    rand::random::<f64>(),
                 );
+                now.plus(wait).min(deadline)
+            });
+            match retry_at {
+                Some(at) => {
+                    metrics::counter!("chat_webhook_deliveries_total", "outcome" => "retried")
+                        .increment(1);
+                    tracing::info!(
+                        webhook = %webhook_id, chat = %chat_id, event = %delivery.event_id,
+                        %error, attempts, next = %at, "webhook delivery failed; will retry"
+                    );
+                }
+                None => {
+                    metrics::counter!("chat_webhook_deliveries_total", "outcome" => "dead")
+                        .increment(1);
+                    tracing::warn!(
+                        webhook = %webhook_id, chat = %chat_id, event = %delivery.event_id,
+                        %error, attempts,
+                        "webhook delivery failed for the whole retry period; marked dead"
+                    );
+                }
             }
-            None => {
-                metrics::counter!("chat_webhook_deliveries_total", "outcome" => "dead")
-                    .increment(1);
-                tracing::warn!(
-                    webhook = %webhook_id, chat = %chat_id, event = %delivery.event_id,
-                    %error, attempts,
-                    "webhook delivery failed for the whole retry period; marked dead"
-                );
+            let settlement = Settlement {
+                delivered: std::mem::take(&mut delivered),
+                failed: Some(Failure {
+                    delivery: delivery.id,
+                    error,
+                    retry_at,
+                }),
+                lease_until: now.plus(settings.lease),
+                then_next: None,
+            };
+            if record(&settlement, now).await == Settled::Lost || retry_at.is_some() {
+                return;
             }
+            settled_at = Instant::now();
         }
+        // The batch is through: recorded in one write, which deletes the lane if nothing
+        // came meanwhile, else reads the next batch, or lets the lane go once the claim
+        // has kept it for its turn.
+        let keep = claimed_at.elapsed() < LANE_HOLD;
+        if keep && busy && !full {
+            // The chat keeps adding events: let a few gather, so that one record and one
+            // read cover them all.
+            tokio::time::sleep(LANE_LINGER).await;
+        }
+        let now = service.now();
         let settlement = Settlement {
             delivered: std::mem::take(&mut delivered),
-            failed: Some(Failure {
-                delivery: delivery.id,
-                error,
-                retry_at,
-            }),
-            lease_until: now.plus(settings.lease),
-        };
-        if !record(&settlement, now).await || retry_at.is_some() {
-            return;
-        }
-        settled_at = Instant::now();
-    }
-    let now = service.now();
-    if !delivered.is_empty() {
-        let settlement = Settlement {
-            delivered,
             failed: None,
             lease_until: now.plus(settings.lease),
+            then_next: Some(if keep { settings.batch.max(1) } else { 0 }),
         };
-        if !record(&settlement, now).await {
-            return;
+        match record(&settlement, now).await {
+            Settled::More(next) => deliveries = next,
+            Settled::Lost | Settled::Held | Settled::Emptied | Settled::Released => return,
         }
-    }
-    if let Err(e) = service
-        .inner
-        .store
-        .release_webhook_lane(&webhook_id, &chat_id, &token, now)
-        .await
-    {
-        tracing::warn!(error = %e, webhook = %webhook_id, "cannot release a webhook lane");
+        busy = true;
+        settled_at = Instant::now();
     }
 }
 
-/// Records a lane's outcomes; false when the lane is no longer this claim's (another
-/// node took it over, or the record failed and the lease will expire), so that the
-/// caller stops.
+/// Records a lane's outcomes; [`Settled::Lost`] when the lane is no longer this claim's
+/// (another node took it over, or the record failed and the lease will expire), so
+/// that the caller stops.
 async fn settle(
     service: &ChatService,
     webhook_id: &str,
@@ -439,7 +464,7 @@ async fn settle(
     token: &str,
     settlement: &Settlement,
     now: crate::model::Timestamp,
-) -> bool {
+) -> Settled {
     let held = service
         .inner
         .store
@@ -450,7 +475,7 @@ async fn settle(
         Err(e) => {
             // Unrecorded: those events are sent again once the lease expires.
             tracing::warn!(error = %e, webhook = %webhook_id, "cannot record webhook deliveries");
-            false
+            Settled::Lost
         }
     }
 }

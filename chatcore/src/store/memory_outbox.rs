@@ -8,8 +8,8 @@ use async_trait::async_trait;
 
 use super::memory::MemoryStore;
 use super::{
-    ClaimedLane, DeliveryQuery, LaneClaim, PendingDelivery, Settlement, StoreResult, WebhookRecord,
-    WebhookStore,
+    ClaimedLane, DeliveryQuery, LaneClaim, PendingDelivery, Settled, Settlement, StoreResult,
+    WebhookRecord, WebhookStore,
 };
 use crate::model::Timestamp;
 use crate::webhooks::{OutboxEvent, Webhook, WebhookDelivery};
@@ -90,6 +90,20 @@ impl Outbox {
         self.deliveries
             .iter()
             .filter(move |(_, r)| !r.dead && r.webhook_id == key.0 && r.chat_id == key.1)
+    }
+
+    fn first_pending(&self, key: &(String, String), batch: u32) -> Vec<PendingDelivery> {
+        self.pending_in(key)
+            .take(batch.max(1) as usize)
+            .map(|(id, r)| PendingDelivery {
+                id: *id,
+                event_id: r.event_id.clone(),
+                kind: r.kind.clone(),
+                body: r.body.clone(),
+                queued_at: r.queued_at,
+                attempts: r.attempts,
+            })
+            .collect()
     }
 }
 
@@ -221,18 +235,7 @@ impl WebhookStore for MemoryStore {
             let Some(webhook) = o.webhooks.get(&key.0) else {
                 continue;
             };
-            let deliveries = o
-                .pending_in(&key)
-                .take(claim.batch as usize)
-                .map(|(id, r)| PendingDelivery {
-                    id: *id,
-                    event_id: r.event_id.clone(),
-                    kind: r.kind.clone(),
-                    body: r.body.clone(),
-                    queued_at: r.queued_at,
-                    attempts: r.attempts,
-                })
-                .collect();
+            let deliveries = o.first_pending(&key, claim.batch);
             claimed.push(ClaimedLane {
                 webhook_id: key.0.clone(),
                 chat_id: key.1.clone(),
@@ -254,7 +257,7 @@ impl WebhookStore for MemoryStore {
         token: &str,
         settlement: &Settlement,
         now: Timestamp,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<Settled> {
         let mut s = self.state()?;
         let o = &mut s.outbox;
         for id in &settlement.delivered {
@@ -270,16 +273,34 @@ impl WebhookStore for MemoryStore {
         }
         let key = (webhook_id.to_string(), chat_id.to_string());
         if !o.holds(&key, token) {
-            return Ok(false);
+            return Ok(Settled::Lost);
+        }
+        let (lease, next) = settlement.lane_after();
+        if let (Some(then_next), Some(_)) = (settlement.then_next, lease) {
+            if o.pending_in(&key).next().is_none() {
+                o.lanes.remove(&key);
+                return Ok(Settled::Emptied);
+            }
+            if then_next == 0 {
+                if let Some(lane) = o.lanes.get_mut(&key) {
+                    lane.lease = None;
+                    lane.next_attempt_at = now;
+                }
+                return Ok(Settled::Released);
+            }
+            let more = o.first_pending(&key, then_next);
+            if let Some(lane) = o.lanes.get_mut(&key) {
+                lane.lease = lease.map(|until| (until, token.to_string()));
+            }
+            return Ok(Settled::More(more));
         }
         if let Some(lane) = o.lanes.get_mut(&key) {
-            let (lease, next) = settlement.lane_after();
             lane.lease = lease.map(|until| (until, token.to_string()));
             if let Some(next) = next {
                 lane.next_attempt_at = next;
             }
         }
-        Ok(true)
+        Ok(Settled::Held)
     }
 
     async fn release_webhook_leases(&self) -> StoreResult<u64> {
@@ -289,27 +310,5 @@ impl WebhookStore for MemoryStore {
             held += u64::from(lane.lease.take().is_some());
         }
         Ok(held)
-    }
-
-    async fn release_webhook_lane(
-        &self,
-        webhook_id: &str,
-        chat_id: &str,
-        token: &str,
-        now: Timestamp,
-    ) -> StoreResult<()> {
-        let mut s = self.state()?;
-        let o = &mut s.outbox;
-        let key = (webhook_id.to_string(), chat_id.to_string());
-        if !o.holds(&key, token) {
-            return Ok(());
-        }
-        if o.pending_in(&key).next().is_none() {
-            o.lanes.remove(&key);
-        } else if let Some(lane) = o.lanes.get_mut(&key) {
-            lane.lease = None;
-            lane.next_attempt_at = now;
-        }
-        Ok(())
     }
 }

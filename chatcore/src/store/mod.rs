@@ -24,8 +24,8 @@ pub use memory::MemoryStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::{Durability, SQLITE_SCHEMA_VERSION, SqliteOptions, SqliteStore};
 pub use webhooks::{
-    ClaimedLane, DeliveryQuery, Failure, LaneClaim, PendingDelivery, Settlement, WebhookRecord,
-    WebhookStore,
+    ClaimedLane, DeliveryQuery, Failure, LaneClaim, PendingDelivery, Settled, Settlement,
+    WebhookRecord, WebhookStore,
 };
 
 use crate::blob::BlobId;

@@ -107,6 +107,33 @@ pub struct Settlement {
     /// The lane's lease, renewed until then; unless `failed` is to be retried: then the
     /// lane gives its lease up and waits until the retry.
     pub lease_until: Timestamp,
+    /// `None`: mid-batch, the lease renewed. `Some(n)`: the claim's batch is through
+    /// (every event of it delivered or dead), and in the same write the lane is
+    /// deleted when nothing is pending in it any more ([`Settled::Emptied`]); else, with
+    /// `n > 0`, it stays the claim's, its lease renewed, and its next `n` pending
+    /// deliveries come back ([`Settled::More`]), so that the claim goes on without
+    /// claiming again; with `n = 0`, the claim lets it go, due now for the next claim
+    /// ([`Settled::Released`]). Ignored when `failed` is to be retried.
+    pub then_next: Option<u32>,
+}
+
+/// What a [`Settlement`] left of the lane, from [`WebhookStore::settle_deliveries`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settled {
+    /// The claim no longer holds the lane: another node took it over (what was
+    /// delivered is recorded all the same). The caller stops working on it.
+    Lost,
+    /// Recorded; the lane is still the claim's (its lease renewed), or it now waits for
+    /// its failed delivery's retry.
+    Held,
+    /// Recorded at the batch's end with nothing pending left: the lane is gone.
+    Emptied,
+    /// Recorded at the batch's end; the lane, with deliveries pending, is free for the
+    /// next claim.
+    Released,
+    /// Recorded at the batch's end; the lane is still the claim's, with these next
+    /// pending deliveries, in order.
+    More(Vec<PendingDelivery>),
 }
 
 /// A failed attempt, in a [`Settlement`].
@@ -180,9 +207,8 @@ pub trait WebhookStore: Send + Sync {
     async fn claim_webhook_lanes(&self, claim: &LaneClaim) -> StoreResult<Vec<ClaimedLane>>;
 
     /// Records what a lane's attempts came to (see [`Settlement`]), `now` being the
-    /// time of the failed one. Returns whether the claim's `token` still holds the lane
-    /// (when not, the caller stops working on it: another node has taken it over; what
-    /// was delivered is recorded all the same).
+    /// time of the failed one, in one write. Returns what became of the lane
+    /// ([`Settled`]).
     async fn settle_deliveries(
         &self,
         webhook_id: &str,
@@ -190,20 +216,10 @@ pub trait WebhookStore: Send + Sync {
         token: &str,
         settlement: &Settlement,
         now: Timestamp,
-    ) -> StoreResult<bool>;
+    ) -> StoreResult<Settled>;
 
     /// Ends every lease, for a process that knows it is the only one delivering from
     /// this store (a SQLite file): at its start, any lease is a previous run's, killed
     /// mid-delivery. Returns how many lanes were held.
     async fn release_webhook_leases(&self) -> StoreResult<u64>;
-
-    /// Ends the claim's lease on a lane: the lane is deleted when it has no pending
-    /// delivery left, else due at `now` for the next claim.
-    async fn release_webhook_lane(
-        &self,
-        webhook_id: &str,
-        chat_id: &str,
-        token: &str,
-        now: Timestamp,
-    ) -> StoreResult<()>;
 }

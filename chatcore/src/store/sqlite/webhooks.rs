@@ -12,8 +12,8 @@ use super::SqliteStore;
 use super::error::classify;
 use crate::model::Timestamp;
 use crate::store::{
-    ClaimedLane, DeliveryQuery, LaneClaim, PendingDelivery, Settlement, StoreError, StoreResult,
-    WebhookRecord, WebhookStore,
+    ClaimedLane, DeliveryQuery, LaneClaim, PendingDelivery, Settled, Settlement, StoreError,
+    StoreResult, WebhookRecord, WebhookStore,
 };
 use crate::webhooks::{OutboxEvent, Webhook, WebhookDelivery, WebhookSecret};
 
@@ -76,6 +76,35 @@ fn delivery_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WebhookDelivery>
         }
         .into(),
     })
+}
+
+/// A lane's first `batch` pending deliveries, in order.
+fn pending_of(
+    c: &Connection,
+    webhook: &str,
+    chat: &str,
+    batch: i64,
+) -> StoreResult<Vec<PendingDelivery>> {
+    c.prepare_cached(
+        "SELECT id, event_id, kind, body, queued_at, attempts
+         FROM webhook_deliveries
+         WHERE webhook_id = ?1 AND chat_id = ?2 AND dead = 0
+         ORDER BY id LIMIT ?3",
+    )
+    .and_then(|mut st| {
+        st.query_map(params![webhook, chat, batch], |r| {
+            Ok(PendingDelivery {
+                id: r.get(0)?,
+                event_id: r.get(1)?,
+                kind: r.get(2)?,
+                body: r.get(3)?,
+                queued_at: Timestamp::from_unix_millis(r.get(4)?),
+                attempts: r.get(5)?,
+            })
+        })?
+        .collect()
+    })
+    .map_err(classify)
 }
 
 /// Whether `token` holds the lane (its lease, whether expired or not: a lease that
@@ -285,30 +314,9 @@ impl WebhookStore for SqliteStore {
             return Ok(Vec::new());
         }
         self.read(move |c| {
-            let mut st = c
-                .prepare_cached(
-                    "SELECT id, event_id, kind, body, queued_at, attempts
-                     FROM webhook_deliveries
-                     WHERE webhook_id = ?1 AND chat_id = ?2 AND dead = 0
-                     ORDER BY id LIMIT ?3",
-                )
-                .map_err(classify)?;
             let mut lanes = Vec::with_capacity(leased.len());
             for (webhook_id, chat_id, url, secret) in leased {
-                let deliveries = st
-                    .query_map(params![webhook_id, chat_id, batch], |r| {
-                        Ok(PendingDelivery {
-                            id: r.get(0)?,
-                            event_id: r.get(1)?,
-                            kind: r.get(2)?,
-                            body: r.get(3)?,
-                            queued_at: Timestamp::from_unix_millis(r.get(4)?),
-                            attempts: r.get(5)?,
-                        })
-                    })
-                    .map_err(classify)?
-                    .collect::<rusqlite::Result<Vec<_>>>()
-                    .map_err(classify)?;
+                let deliveries = pending_of(c, &webhook_id, &chat_id, batch)?;
                 let secret = WebhookSecret::new(secret)
                     .map_err(|_| StoreError::backend("a malformed webhook secret"))?;
                 lanes.push(ClaimedLane {
@@ -331,7 +339,7 @@ impl WebhookStore for SqliteStore {
         token: &str,
         settlement: &Settlement,
         now: Timestamp,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<Settled> {
         let (webhook, chat, token) = (
             webhook_id.to_string(),
             chat_id.to_string(),
@@ -361,6 +369,45 @@ impl WebhookStore for SqliteStore {
                 .map_err(classify)?;
             }
             let (lease, next) = settlement.lane_after();
+            if let (Some(next), Some(_)) = (settlement.then_next, lease) {
+                // The batch's end: gone when nothing is pending in it, else the next
+                // batch for the claim, or free for the next claim.
+                if !holds(c, &webhook, &chat, &token)? {
+                    return Ok(Settled::Lost);
+                }
+                let emptied = c
+                    .prepare_cached(
+                        "DELETE FROM webhook_lanes WHERE webhook_id = ?1 AND chat_id = ?2
+                         AND NOT EXISTS (SELECT 1 FROM webhook_deliveries
+                             WHERE webhook_id = ?1 AND chat_id = ?2 AND dead = 0)",
+                    )
+                    .and_then(|mut st| st.execute(params![webhook, chat]))
+                    .map_err(classify)?;
+                if emptied == 1 {
+                    return Ok(Settled::Emptied);
+                }
+                if next == 0 {
+                    c.prepare_cached(
+                        "UPDATE webhook_lanes SET lease_until = NULL, lease_token = NULL,
+                             next_attempt_at = ?3 WHERE webhook_id = ?1 AND chat_id = ?2",
+                    )
+                    .and_then(|mut st| st.execute(params![webhook, chat, now.unix_millis()]))
+                    .map_err(classify)?;
+                    return Ok(Settled::Released);
+                }
+                // Read here, on the writer, rather than on a reader: the rows were
+                // written moments ago and are in the writer's cache.
+                let more = pending_of(c, &webhook, &chat, i64::from(next))?;
+                c.prepare_cached(
+                    "UPDATE webhook_lanes SET lease_until = ?3
+                     WHERE webhook_id = ?1 AND chat_id = ?2",
+                )
+                .and_then(|mut st| {
+                    st.execute(params![webhook, chat, settlement.lease_until.unix_millis()])
+                })
+                .map_err(classify)?;
+                return Ok(Settled::More(more));
+            }
             let held = c
                 .prepare_cached(
                     "UPDATE webhook_lanes SET
@@ -379,7 +426,11 @@ impl WebhookStore for SqliteStore {
                     ])
                 })
                 .map_err(classify)?;
-            Ok(held == 1)
+            Ok(if held == 1 {
+                Settled::Held
+            } else {
+                Settled::Lost
+            })
         })
         .await
     }
@@ -393,43 +444,6 @@ impl WebhookStore for SqliteStore {
             .and_then(|mut st| st.execute([]))
             .map(|n| n as u64)
             .map_err(classify)
-        })
-        .await
-    }
-
-    async fn release_webhook_lane(
-        &self,
-        webhook_id: &str,
-        chat_id: &str,
-        token: &str,
-        now: Timestamp,
-    ) -> StoreResult<()> {
-        let (webhook, chat, token) = (
-            webhook_id.to_string(),
-            chat_id.to_string(),
-            token.to_string(),
-        );
-        self.write(move |c| {
-            if !holds(c, &webhook, &chat, &token)? {
-                return Ok(());
-            }
-            let emptied = c
-                .prepare_cached(
-                    "DELETE FROM webhook_lanes WHERE webhook_id = ?1 AND chat_id = ?2
-                     AND NOT EXISTS (SELECT 1 FROM webhook_deliveries
-                         WHERE webhook_id = ?1 AND chat_id = ?2 AND dead = 0)",
-                )
-                .and_then(|mut st| st.execute(params![webhook, chat]))
-                .map_err(classify)?;
-            if emptied == 0 {
-                c.prepare_cached(
-                    "UPDATE webhook_lanes SET lease_until = NULL, lease_token = NULL,
-                         next_attempt_at = ?3 WHERE webhook_id = ?1 AND chat_id = ?2",
-                )
-                .and_then(|mut st| st.execute(params![webhook, chat, now.unix_millis()]))
-                .map_err(classify)?;
-            }
-            Ok(())
         })
         .await
     }
