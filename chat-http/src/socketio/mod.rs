@@ -37,6 +37,7 @@ use tokio::sync::mpsc;
 use tower::ServiceExt;
 use tower::util::BoxCloneSyncService;
 
+use crate::conn::{Kill, Permit, Refused as Full};
 use crate::error::ApiError;
 use crate::extract::{AllowedOrigin, ClientIp};
 use crate::live::{Live, Refused};
@@ -68,6 +69,7 @@ pub(crate) fn router() -> utoipa_axum::router::OpenApiRouter<AppState> {
 #[derive(Clone)]
 pub(crate) struct Endpoint {
     service: BoxCloneSyncService<Request, Response, ()>,
+    io: SocketIo,
 }
 
 impl Endpoint {
@@ -107,6 +109,7 @@ impl Endpoint {
         io.ns("/", on_connect.with(handshake));
         Self {
             service: boxed(service),
+            io,
         }
     }
 }
@@ -137,6 +140,31 @@ struct Handshake {
 /// request's extensions.
 #[derive(Clone, Copy)]
 struct ClientAddr(Option<IpAddr>);
+
+/// A long-polling session's slot under the connection caps, in its handshake request's
+/// extensions, which its Engine.IO session keeps until it ends (a close, a ping timeout,
+/// a handshake that never joined the namespace, the shutdown): the slot goes back when
+/// the session is dropped. An upgraded session gives it back at once (`conn`), its
+/// WebSocket's connection holding one of its own.
+#[derive(Clone)]
+pub(crate) struct Slot(Arc<Mutex<Option<Permit>>>);
+
+impl Slot {
+    fn new(permit: Permit) -> Self {
+        Self(Arc::new(Mutex::new(Some(permit))))
+    }
+
+    /// Whether it still holds its slot.
+    pub(crate) fn held(&self) -> bool {
+        self.0.lock().is_ok_and(|p| p.is_some())
+    }
+
+    /// Gives the slot back now.
+    pub(crate) fn release(&self) {
+        let permit = self.0.lock().ok().and_then(|mut p| p.take());
+        drop(permit);
+    }
+}
 
 /// The session the handshake opened, for the connect handler to take.
 #[derive(Clone)]
@@ -334,11 +362,16 @@ async fn serve(
     endpoint: Endpoint,
     mut req: Request,
 ) -> Response {
-    let new_session = !req
+    let session = req
         .uri()
         .query()
-        .is_some_and(|q| q.split('&').any(|pair| pair.starts_with("sid=")));
-    if new_session {
+        .and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("sid=")))
+        .map(str::to_owned);
+    if let Some(sid) = session {
+        if transport_of(&req) == Some(TransportType::Websocket) {
+            upgrading(&endpoint.io, &sid, &req);
+        }
+    } else {
         if state.shutdown().is_triggered() {
             return ApiError::transport(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -351,6 +384,16 @@ async fn serve(
         if let Err(e) = state.limits().ws_connect(client) {
             return e.into_response();
         }
+        // A long-polling session holds a connection's slot until it ends; a WebSocket
+        // one is its connection, which holds its own.
+        if transport_of(&req) != Some(TransportType::Websocket) {
+            match state.caps().admit_from(client) {
+                Ok(permit) => {
+                    req.extensions_mut().insert(Slot::new(permit));
+                }
+                Err(refused) => return over_cap(refused, client).into_response(),
+            }
+        }
     }
     req.extensions_mut().insert(ClientAddr(client));
     match endpoint.service.oneshot(req).await {
@@ -361,6 +404,54 @@ async fn serve(
             "internal error",
         )
         .into_response(),
+    }
+}
+
+/// A session's upgrade to a WebSocket: the socket learns the kill switch of the
+/// connection it moves to, so that a client that stops reading it can be dropped
+/// (`conn`). A session not yet joined to the namespace learns nothing: it would then
+/// be dropped by its next ping instead.
+fn upgrading(io: &SocketIo, sid: &str, req: &Request) {
+    let (Ok(sid), Some(kill)) = (sid.parse(), req.extensions().get::<Kill>()) else {
+        return;
+    };
+    if let Some(socket) = io.get_socket(sid) {
+        socket.extensions.insert(Upgraded(kill.clone()));
+    }
+}
+
+/// The connection an upgraded session's WebSocket is on, as its kill switch.
+#[derive(Clone)]
+pub(crate) struct Upgraded(pub(crate) Kill);
+
+/// The Engine.IO transport a request names (`transport=`), if it names a known one.
+fn transport_of(req: &Request) -> Option<TransportType> {
+    req.uri().query()?.split('&').find_map(|pair| match pair {
+        "transport=polling" => Some(TransportType::Polling),
+        "transport=websocket" => Some(TransportType::Websocket),
+        _ => None,
+    })
+}
+
+/// The answer to a handshake over the connection caps: the address's cap is the
+/// client's own limit (429 `rate_limited`, as `/ws`'s connection rate), the server's is
+/// not (503 `unavailable`). Logged at debug: any client can cause as many as it likes,
+/// and the accept loop already logs its own refusals, at most every 10 s.
+fn over_cap(refused: Full, client: Option<IpAddr>) -> ApiError {
+    tracing::debug!(
+        ?refused,
+        ?client,
+        "Socket.IO session refused over the connection caps"
+    );
+    match refused {
+        Full::Address => ApiError::from(chatcore::Error::RateLimited {
+            retry_after: std::time::Duration::from_secs(1),
+        }),
+        Full::Server => ApiError::transport(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the server holds as many connections as it may; retry later",
+        ),
     }
 }
 
