@@ -160,6 +160,64 @@ async fn long_polling_sessions_hold_a_slot_until_they_end() {
     app.stop().await;
 }
 
+/// A session upgraded from long-polling to a WebSocket counts once, as its WebSocket's
+/// connection: its own slot goes back after the upgrade; and that one too once it
+/// ends.
+#[tokio::test]
+async fn an_upgraded_session_counts_once() {
+    let mut options = Options::open();
+    options.ws.auth_timeout = Duration::from_millis(500);
+    let mut caps = chat_http::ConnSettings::default();
+    caps.max_connections = Some(8);
+    caps.max_connections_per_address = None;
+    caps.local_reserve = 0;
+    options.connections = Some(caps);
+    let app = spawn_app(options).await;
+    let officer = app.new_officer("alice").await;
+    let base = format!("http://{}", app.addr);
+
+    let upgraded = upgrade(&app, &officer).await;
+    // The session looks for its upgrade within moments.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (with_it, _) = fill(&app.client, &base, 8).await;
+    let with_it = with_it.len();
+    drop(upgraded);
+    // The filled sessions never join: their connect timeout ends them.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (without, _) = fill(&app.client, &base, 8).await;
+    assert_eq!(
+        without.len(),
+        with_it + 1,
+        "the upgraded session held {} slots",
+        without.len() - with_it
+    );
+    app.stop().await;
+}
+
+/// A session joined over long-polling and upgraded to a WebSocket, as socket.io-client
+/// does it (probe, then upgrade).
+async fn upgrade(app: &TestApp, token: &str) -> WsClient {
+    let polling = Polling::open(&app.client, &format!("http://{}", app.addr), None)
+        .await
+        .unwrap();
+    polling.connect(token).await;
+    let url = format!(
+        "{}&transport=websocket",
+        polling
+            .url
+            .replace("http://", "ws://")
+            .replace("&transport=polling", "")
+    );
+    let (stream, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("connect");
+    let mut ws = WsClient { stream };
+    ws.send(Message::text("2probe")).await;
+    assert_eq!(next_text(&mut ws).await, "3probe");
+    ws.send(Message::text("5")).await;
+    ws
+}
+
 /// The per-address cap holds for long-polling sessions opened by the real
 /// `socket.io-client`; the address counted is the client's as a trusted proxy forwards
 /// it (the test's connections come from the proxy, 127.0.0.1, which the cap exempts), so
@@ -213,29 +271,16 @@ async fn long_polling_sessions_count_under_the_address_cap() {
 /// then never reads: on a WebSocket of its own (`transport=websocket`), or upgraded
 /// from long-polling.
 async fn slow_socketio_client(app: &TestApp, token: &str, chat: &str, upgraded: bool) -> WsClient {
-    let base = format!("http://{}", app.addr);
-    let url = if upgraded {
-        let polling = Polling::open(&app.client, &base, None).await.unwrap();
-        polling.connect(token).await;
-        format!(
-            "{}&transport=websocket",
-            polling
-                .url
-                .replace("http://", "ws://")
-                .replace("&transport=polling", "")
-        )
+    let mut ws = if upgraded {
+        upgrade(app, token).await
     } else {
-        format!("ws://{}/socket.io/?EIO=4&transport=websocket", app.addr)
+        let url = format!("ws://{}/socket.io/?EIO=4&transport=websocket", app.addr);
+        let (stream, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("connect");
+        WsClient { stream }
     };
-    let (stream, _) = tokio_tungstenite::connect_async(url)
-        .await
-        .expect("connect");
-    let mut ws = WsClient { stream };
-    if upgraded {
-        ws.send(Message::text("2probe")).await;
-        assert_eq!(next_text(&mut ws).await, "3probe");
-        ws.send(Message::text("5")).await;
-    } else {
+    if !upgraded {
         assert!(next_text(&mut ws).await.starts_with("0{"));
         ws.send(Message::text(format!("40{}", json!({ "token": token }))))
             .await;
