@@ -4,7 +4,9 @@
 //! a re-check against the store now and then) and the shutdown. One task and no queue
 //! of its own: an event waits in the bus (or, for a chat, in the store) until the
 //! client's buffer in socketioxide has room, and a client that leaves it full for
-//! `WsSettings::slow_consumer_grace` is disconnected (`/ws`'s 4008).
+//! `WsSettings::slow_consumer_grace` is disconnected (`/ws`'s 4008): on a WebSocket,
+//! by killing its connection, since no packet fits any more. A long-polling session
+//! gives its slot under the connection caps back once it is upgraded.
 
 use std::future::poll_fn;
 use std::sync::Arc;

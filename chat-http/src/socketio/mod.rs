@@ -14,6 +14,12 @@
 //!   `read` (`{ chatId, seq }`) become the shared layer's requests, in the order they
 //!   arrive, each acknowledged with `{ "ok": true }` or `{ "error": { code, message } }`
 //!   (plus `retryAfter` for a rate limit).
+//! - A session counts under the connection caps (`conn::Caps`, per address and in all)
+//!   for as long as it lives: on a WebSocket it is its connection; on long-polling,
+//!   which holds no connection between requests, its handshake takes a [`Slot`] that
+//!   socketioxide keeps with the session, given back when it ends or is upgraded. Over
+//!   the address's cap the handshake is a 429 `rate_limited`, over the server's a 503
+//!   `unavailable`.
 //! - Every event of the joined rooms is emitted under its `type` as the event name, its
 //!   payload the same JSON object `/ws` sends (with its `type`); a chat the reader may no
 //!   longer read is left with an `error` event, as `/ws`'s `error` frame.
