@@ -326,7 +326,8 @@ fn invalid_frame(message: String) -> ApiError {
         (status = 200, description = "Engine.IO packets (the handshake, or what waited for the client)"),
         (status = 400, description = "not an Engine.IO request (socketioxide's own answer)"),
         (status = 403, description = "`origin_not_allowed`", body = crate::openapi::ErrorBody),
-        (status = 429, description = "`rate_limited`: new connections per address", body = crate::openapi::ErrorBody),
+        (status = 429, description = "`rate_limited`: new connections per address, or a long-polling handshake over the address's connection cap", body = crate::openapi::ErrorBody),
+        (status = 503, description = "`unavailable`: a long-polling handshake over the server's connection cap, or the server is shutting down", body = crate::openapi::ErrorBody),
     ))]
 async fn engine_get(
     State(state): State<AppState>,
@@ -421,7 +422,11 @@ fn upgrading(io: &SocketIo, sid: &str, req: &Request) {
     let (Ok(sid), Some(kill)) = (sid.parse(), req.extensions().get::<Kill>()) else {
         return;
     };
-    if let Some(socket) = io.get_socket(sid) {
+    // Only while it is still on long-polling: a second upgrade request (socketioxide
+    // refuses it) must not replace the WebSocket's own.
+    if let Some(socket) = io.get_socket(sid)
+        && socket.transport_type() == TransportType::Polling
+    {
         socket.extensions.insert(Upgraded(kill.clone()));
     }
 }
