@@ -94,6 +94,13 @@ impl ApiError {
                 ErrorKind::Unavailable => tracing::warn!(error = ?e, "store unavailable"),
                 _ => tracing::debug!(code = e.code(), "request refused"),
             },
+            // A refusal while shutting down or at the connection cap: no fault, and any
+            // client can cause as many as it likes.
+            ApiError::Transport { status, code, .. }
+                if *status == StatusCode::SERVICE_UNAVAILABLE =>
+            {
+                tracing::debug!(code, "request refused: unavailable");
+            }
             ApiError::Transport { status, code, .. } if status.is_server_error() => {
                 tracing::error!(%status, code, "transport error");
             }

@@ -182,7 +182,7 @@ pub async fn serve(
         listener,
         app(state.clone()),
         state.connections(),
-        state.limits().settings(),
+        state.caps().clone(),
         &stopping,
         shutdown,
     )

@@ -29,10 +29,21 @@ pub const HTTP_REQUESTS: &str = "chat_http_requests_total";
 /// Histogram: seconds from a request's arrival to its answer's head, by `route` and
 /// `method`.
 pub const HTTP_DURATION: &str = "chat_http_request_duration_seconds";
-/// Gauge: WebSocket connections open on this node.
+/// Gauge: real-time connections open on this node, by `transport`: `ws` (`/ws`) or
+/// `socketio` (Socket.IO sockets joined to the namespace, over either Engine.IO
+/// transport).
 pub const WS_CONNECTIONS: &str = "chat_ws_connections";
-/// Counter: frames (events and replies) written to WebSockets.
+/// Counter: frames (events and replies) written to real-time connections, by
+/// `transport`: `/ws`'s frames, Socket.IO's events and acknowledgements.
 pub const WS_EVENTS_SENT: &str = "chat_ws_events_sent_total";
+
+/// The values of the `transport` label of [`WS_CONNECTIONS`] and [`WS_EVENTS_SENT`].
+pub(crate) mod transport {
+    /// `/ws`.
+    pub(crate) const WS: &str = "ws";
+    /// Socket.IO at `/socket.io/`.
+    pub(crate) const SOCKETIO: &str = "socketio";
+}
 
 /// The webhook delivery metrics (the webhooks' outbox, issue 20), described here with
 /// the rest so that one exporter documents every metric; their values come from the
@@ -116,12 +127,12 @@ fn describe() {
     describe_gauge!(
         WS_CONNECTIONS,
         Unit::Count,
-        "WebSocket connections open on this node"
+        "Real-time connections open on this node, by transport (ws, socketio)"
     );
     describe_counter!(
         WS_EVENTS_SENT,
         Unit::Count,
-        "Frames (events and replies) written to WebSockets"
+        "Frames (events and replies) written to real-time connections, by transport (ws, socketio)"
     );
     describe_gauge!(
         WEBHOOK_PENDING,
@@ -138,8 +149,10 @@ fn describe() {
         Unit::Count,
         "Webhook delivery attempts by outcome"
     );
-    let _ = metrics::gauge!(WS_CONNECTIONS);
-    let _ = metrics::counter!(WS_EVENTS_SENT);
+    for transport in [transport::WS, transport::SOCKETIO] {
+        let _ = metrics::gauge!(WS_CONNECTIONS, "transport" => transport);
+        let _ = metrics::counter!(WS_EVENTS_SENT, "transport" => transport);
+    }
     for name in [
         limit::ADDRESS_LOGIN_FAILURES,
         limit::ADDRESS_TOKEN_FAILURES,
@@ -156,26 +169,27 @@ pub(crate) fn rate_limited(limit: &'static str) {
     metrics::counter!(chatcore::metrics::RATE_LIMITED, "limit" => limit).increment(1);
 }
 
-/// A WebSocket connection, counted in [`WS_CONNECTIONS`] while it lives.
-pub(crate) struct WsConnection(());
+/// A real-time connection of `transport` ([`transport`]), counted in [`WS_CONNECTIONS`]
+/// while it lives.
+pub(crate) struct WsConnection(&'static str);
 
 impl WsConnection {
-    pub(crate) fn open() -> Self {
-        metrics::gauge!(WS_CONNECTIONS).increment(1.0);
-        Self(())
+    pub(crate) fn open(transport: &'static str) -> Self {
+        metrics::gauge!(WS_CONNECTIONS, "transport" => transport).increment(1.0);
+        Self(transport)
     }
 }
 
 impl Drop for WsConnection {
     fn drop(&mut self) {
-        metrics::gauge!(WS_CONNECTIONS).decrement(1.0);
+        metrics::gauge!(WS_CONNECTIONS, "transport" => self.0).decrement(1.0);
     }
 }
 
-/// `frames` frames were handed to a WebSocket to write.
-pub(crate) fn ws_sent(frames: usize) {
+/// `frames` frames (events, replies) were handed to a connection of `transport` to write.
+pub(crate) fn ws_sent(transport: &'static str, frames: usize) {
     if frames > 0 {
-        metrics::counter!(WS_EVENTS_SENT).increment(frames as u64);
+        metrics::counter!(WS_EVENTS_SENT, "transport" => transport).increment(frames as u64);
     }
 }
 
@@ -283,7 +297,10 @@ pub async fn serve_metrics(
         listener,
         bind_router(state.clone()),
         state.connections(),
-        state.limits().settings(),
+        std::sync::Arc::new(crate::conn::Caps::new(
+            state.connections(),
+            state.limits().settings(),
+        )),
         &stopping,
         ended,
     )

@@ -9,7 +9,7 @@ use std::time::Duration;
 use chatcore::ChatService;
 
 use crate::branding::Branding;
-use crate::conn::ConnSettings;
+use crate::conn::{Caps, ConnSettings};
 use crate::limits::{Guards, HttpLimits};
 use crate::shutdown::Shutdown;
 
@@ -80,6 +80,8 @@ struct Inner {
     purge_interval: Duration,
     limits: Guards,
     connections: ConnSettings,
+    /// The main address's connection counts, which Socket.IO's sessions share.
+    caps: Arc<Caps>,
     server_timing: bool,
     branding: Branding,
     shutdown: Shutdown,
@@ -138,6 +140,12 @@ impl AppState {
 
     pub(crate) fn connections(&self) -> &ConnSettings {
         &self.inner.connections
+    }
+
+    /// Open connections and Socket.IO sessions of the main address, per client address
+    /// and in all, under the caps of [`ConnSettings`].
+    pub(crate) fn caps(&self) -> &Arc<Caps> {
+        &self.inner.caps
     }
 
     pub(crate) fn server_timing(&self) -> bool {
@@ -224,6 +232,7 @@ impl AppStateBuilder {
             .saturating_add(16 * 1024)
             .max(MIN_BODY_LIMIT);
         // The transport's limiters read the time where the engine does.
+        let caps = Arc::new(Caps::new(&self.connections, &self.limits));
         let limits = Guards::new(self.limits, self.service.config().clock.clone());
         AppState {
             inner: Arc::new(Inner {
@@ -234,6 +243,7 @@ impl AppStateBuilder {
                 purge_interval: self.purge_interval.max(Duration::from_secs(1)),
                 limits,
                 connections: self.connections,
+                caps,
                 server_timing: self.server_timing,
                 branding: self.branding,
                 shutdown: Shutdown::new(),

@@ -25,6 +25,8 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use tower::ServiceExt;
 
+use super::kill::Kill;
+
 /// No byte of a next request has arrived since the connection went idle.
 const NONE: u64 = u64::MAX;
 
@@ -202,14 +204,22 @@ pub(crate) struct Tracked<S> {
     inner: S,
     activity: Arc<Activity>,
     body_timeout: Option<Duration>,
+    /// The connection's kill switch, handed to every request.
+    kill: Kill,
 }
 
 impl<S> Tracked<S> {
-    pub(crate) fn new(inner: S, activity: Arc<Activity>, body_timeout: Option<Duration>) -> Self {
+    pub(crate) fn new(
+        inner: S,
+        activity: Arc<Activity>,
+        body_timeout: Option<Duration>,
+        kill: Kill,
+    ) -> Self {
         Self {
             inner,
             activity,
             body_timeout,
+            kill,
         }
     }
 }
@@ -228,6 +238,8 @@ where
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
         let guard = self.activity.request_started();
+        let mut request = request;
+        request.extensions_mut().insert(self.kill.clone());
         // The router boxes the body into `Body` anyway; the deadline rides in that box,
         // and a handle to lift it rides in the request's extensions.
         let request = match self.body_timeout {

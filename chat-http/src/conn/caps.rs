@@ -1,8 +1,9 @@
 //! How many connections are open, per client address and in all, and the admission of a
 //! new one under `--max-connections-per-address` and `--max-connections`. A connection
 //! holds a [`Permit`] for as long as its socket lives (a WebSocket's included); dropping
-//! it gives the slot back. It decides only whether a socket may stay open, nothing about
-//! requests.
+//! it gives the slot back. A long-polling Socket.IO session, which holds memory but no
+//! socket between its requests, holds one too (`socketio/`), under its client's address.
+//! It decides only whether a socket or a session may stay open, nothing about requests.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -58,40 +59,46 @@ impl Caps {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Admits a new connection from `peer`, or says why not. Only the accept loop admits,
-    /// one connection at a time, so the count read here can only fall before the
-    /// increment (connections closing elsewhere), never overshoot.
+    /// Admits a new connection from `peer`, or says why not.
     pub(crate) fn admit(self: &Arc<Self>, peer: IpAddr) -> Result<Permit, Refused> {
-        let peer = peer.to_canonical();
-        if let Some(max) = self.max {
-            let limit = if is_local(peer) {
+        self.admit_from(Some(peer))
+    }
+
+    /// Admits a new connection or session from `client`; one whose address is unknown
+    /// (a router run without connection info) counts only in all, without the local
+    /// reserve. The accept loop and Socket.IO handshakes admit concurrently: the total is
+    /// taken by a compare-and-swap and an address's count under its lock, so neither
+    /// overshoots its cap.
+    pub(crate) fn admit_from(self: &Arc<Self>, client: Option<IpAddr>) -> Result<Permit, Refused> {
+        let client = client.map(|c| c.to_canonical());
+        let limit = self.max.map(|max| {
+            if client.is_some_and(is_local) {
                 max.saturating_add(self.reserve)
             } else {
                 max
-            };
-            if self.open() >= limit {
-                return Err(Refused::Server);
             }
-        }
-        let key = match self.per_address {
-            Some(cap) => match connection_key(&self.exemptions, peer) {
-                Some(key) => {
-                    let mut counts = self.by_address();
-                    if counts.get(&key).copied().unwrap_or(0) >= cap {
-                        return Err(Refused::Address);
-                    }
-                    *counts.entry(key).or_insert(0) += 1;
-                    Some(key)
-                }
-                None => None,
-            },
-            None => None,
-        };
-        self.open.fetch_add(1, Ordering::SeqCst);
-        Ok(Permit {
+        });
+        self.open
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |open| {
+                (limit.is_none_or(|limit| open < limit)).then_some(open + 1)
+            })
+            .map_err(|_| Refused::Server)?;
+        // From here the slot is taken: a refusal below gives it back by dropping this.
+        let mut permit = Permit {
             caps: Arc::clone(self),
-            key,
-        })
+            key: None,
+        };
+        if let (Some(cap), Some(client)) = (self.per_address, client)
+            && let Some(key) = connection_key(&self.exemptions, client)
+        {
+            let mut counts = self.by_address();
+            if counts.get(&key).copied().unwrap_or(0) >= cap {
+                return Err(Refused::Address);
+            }
+            *counts.entry(key).or_insert(0) += 1;
+            permit.key = Some(key);
+        }
+        Ok(permit)
     }
 }
 
@@ -197,6 +204,43 @@ mod tests {
             caps.admit(ip("10.0.0.1")).unwrap(),
             caps.admit(ip("10.0.0.1")).unwrap(),
         ];
+    }
+
+    #[test]
+    fn racing_admissions_never_pass_either_cap() {
+        let caps = caps(Some(5), Some(3), HttpLimits::default());
+        let held = Mutex::new(Vec::new());
+        std::thread::scope(|s| {
+            for i in 0..8 {
+                let (caps, held) = (&caps, &held);
+                s.spawn(move || {
+                    let from = if i % 2 == 0 { "192.0.2.1" } else { "192.0.2.2" };
+                    for _ in 0..200 {
+                        if let Ok(permit) = caps.admit_from(Some(ip(from))) {
+                            held.lock().unwrap().push(permit);
+                        }
+                    }
+                });
+            }
+        });
+        let held = held.into_inner().unwrap();
+        assert_eq!(held.len(), 5);
+        assert_eq!(caps.open(), 5);
+        assert!(caps.by_address().values().all(|&n| n <= 3));
+        drop(held);
+        assert_eq!(caps.open(), 0);
+        assert!(caps.by_address().is_empty());
+    }
+
+    #[test]
+    fn a_session_of_unknown_address_counts_in_all_without_the_reserve() {
+        let caps = caps(Some(2), Some(1), HttpLimits::default());
+        let _held = [
+            caps.admit_from(None).unwrap(),
+            caps.admit_from(None).unwrap(),
+        ];
+        assert_eq!(caps.admit_from(None).unwrap_err(), Refused::Server);
+        let _local = caps.admit(ip("127.0.0.1")).unwrap();
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! while it serves HTTP, and fails a write that has made no progress for
 //! `--write-timeout` (the client takes no data), so that the connection ends and frees
 //! what it held. Only a pending write is timed: an idle WebSocket writes nothing and is
-//! never cut off here. It must not buffer: every byte goes straight to the socket.
+//! never cut off here. A killed connection ([`Kill`]) fails its reads and writes at once.
+//! It must not buffer: every byte goes straight to the socket.
 
 use std::future::Future;
 use std::io;
@@ -19,6 +20,7 @@ use tokio::time::Sleep;
 
 use super::activity::Activity;
 use super::caps::Permit;
+use super::kill::{Kill, Side};
 
 /// A connection's socket.
 #[derive(Debug)]
@@ -28,6 +30,7 @@ pub(crate) struct ConnIo {
     activity: Option<Arc<Activity>>,
     write_timeout: Option<Duration>,
     _permit: Permit,
+    kill: Kill,
     /// Running while a write is pending: since the last write that made progress. Boxed
     /// and only while a write waits, so an idle socket carries one pointer for it.
     stalled: Option<Pin<Box<Sleep>>>,
@@ -39,12 +42,14 @@ impl ConnIo {
         activity: Arc<Activity>,
         write_timeout: Option<Duration>,
         permit: Permit,
+        kill: Kill,
     ) -> Self {
         Self {
             stream,
             activity: Some(activity),
             write_timeout,
             _permit: permit,
+            kill,
             stalled: None,
         }
     }
@@ -94,6 +99,10 @@ impl ConnIo {
     }
 }
 
+fn killed() -> io::Error {
+    io::Error::new(io::ErrorKind::ConnectionAborted, "the connection was ended")
+}
+
 impl AsyncRead for ConnIo {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -101,6 +110,9 @@ impl AsyncRead for ConnIo {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if this.kill.check(Side::Read, cx) {
+            return Poll::Ready(Err(killed()));
+        }
         let before = buf.filled().len();
         let poll = Pin::new(&mut this.stream).poll_read(cx, buf);
         if matches!(poll, Poll::Ready(Ok(())))
@@ -120,6 +132,9 @@ impl AsyncWrite for ConnIo {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        if this.kill.check(Side::Write, cx) {
+            return Poll::Ready(Err(killed()));
+        }
         let poll = Pin::new(&mut this.stream).poll_write(cx, buf);
         this.watch_write(cx, poll)
     }
@@ -130,6 +145,9 @@ impl AsyncWrite for ConnIo {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        if this.kill.check(Side::Write, cx) {
+            return Poll::Ready(Err(killed()));
+        }
         let poll = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
         this.watch_write(cx, poll)
     }

@@ -9,6 +9,7 @@
 mod activity;
 mod caps;
 mod io;
+mod kill;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -26,13 +27,13 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tower::Service;
 
-use crate::limits::HttpLimits;
 use crate::shutdown::{Shutdown, Stopping};
 
 pub use activity::BodyDeadline;
 use activity::{Activity, Next, Timeouts, Tracked};
-use caps::{Caps, Permit, Refused};
+pub(crate) use caps::{Caps, Permit, Refused};
 use io::ConnIo;
+pub(crate) use kill::Kill;
 
 /// File descriptors `--max-connections auto` leaves for everything but client
 /// connections: standard streams, the listener, the runtime's, SQLite's files, logs.
@@ -142,7 +143,8 @@ impl ConnSettings {
     }
 }
 
-/// Accepts and serves connections on `listener` until `signal` resolves; then triggers
+/// Accepts and serves connections on `listener`, each admitted under `caps` (which
+/// Socket.IO's sessions share, for the main address), until `signal` resolves; then triggers
 /// `shutdown` (WebSockets close), stops accepting, lets HTTP connections finish their
 /// requests (closing idle ones at once) and returns once they have, or after
 /// [`HTTP_DRAIN`].
@@ -150,11 +152,10 @@ pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
     settings: &ConnSettings,
-    limits: &HttpLimits,
+    caps: Arc<Caps>,
     shutdown: &Shutdown,
     signal: impl Future<Output = ()>,
 ) {
-    let caps = Arc::new(Caps::new(settings, limits));
     // The peer's address feeds the per-address limits (`ConnectInfo<SocketAddr>`).
     let mut make_service = router.into_make_service_with_connect_info::<SocketAddr>();
     let (drain, draining) = watch::channel(());
@@ -239,16 +240,27 @@ fn spawn_connection(
         None => unreachable!("IntoMakeServiceWithConnectInfo answers at once"),
     };
     let activity = Arc::new(Activity::new());
+    let kill = Kill::default();
     let io = ConnIo::new(
         stream,
         Arc::clone(&activity),
         settings.write_timeout,
         permit,
+        kill.clone(),
     );
     let timeouts = settings.timeouts();
     let body_timeout = settings.body_read_timeout;
     tokio::spawn(async move {
-        connection(io, service, &activity, timeouts, body_timeout, stopping).await;
+        connection(
+            io,
+            service,
+            &activity,
+            timeouts,
+            body_timeout,
+            kill,
+            stopping,
+        )
+        .await;
         // Closed, or upgraded: the socket (a WebSocket's) keeps only its slot.
         activity.detach();
         drop(draining);
@@ -263,6 +275,7 @@ async fn connection<S>(
     activity: &Arc<Activity>,
     timeouts: Timeouts,
     body_timeout: Option<Duration>,
+    kill: Kill,
     stopping: Stopping,
 ) where
     S: tower::Service<
@@ -275,7 +288,7 @@ async fn connection<S>(
     S::Future: Send + 'static,
 {
     let io = TokioIo::new(io);
-    let service = Tracked::new(service, Arc::clone(activity), body_timeout);
+    let service = Tracked::new(service, Arc::clone(activity), body_timeout, kill);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // hyper's own header timeout would need a timer and, set, would also close idle
     // connections at the same deadline, and it does not run while the builder sniffs

@@ -4,7 +4,9 @@
 //! a re-check against the store now and then) and the shutdown. One task and no queue
 //! of its own: an event waits in the bus (or, for a chat, in the store) until the
 //! client's buffer in socketioxide has room, and a client that leaves it full for
-//! `WsSettings::slow_consumer_grace` is disconnected (`/ws`'s 4008).
+//! `WsSettings::slow_consumer_grace` is disconnected (`/ws`'s 4008): on a WebSocket,
+//! by killing its connection, since no packet fits any more. A long-polling session
+//! gives its slot under the connection caps back once it is upgraded.
 
 use std::future::poll_fn;
 use std::sync::Arc;
@@ -15,16 +17,22 @@ use chatcore::wire::{ClientFrame, ErrorFrame, ServerFrame};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use socketioxide::extract::{AckSender, SocketRef};
-use socketioxide::{SendError, SocketError};
+use socketioxide::{SendError, SocketError, TransportType};
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 
+use crate::conn::Kill;
 use crate::error::ApiError;
 use crate::live::{Happening, Live, Reply, poll_session};
 use crate::shutdown::SocketGuard;
 
 /// How often a send that found the client's buffer full looks again.
 const ROOM_CHECK: Duration = Duration::from_millis(10);
+
+/// When a long-polling session first looks whether it was upgraded, and the longest
+/// it waits between looks (the wait doubles).
+const UPGRADE_CHECK_FIRST: Duration = Duration::from_millis(50);
+const UPGRADE_CHECK_LAST: Duration = Duration::from_secs(30);
 
 /// A client event for the connection's task.
 pub(super) struct Command {
@@ -48,6 +56,7 @@ enum Step {
     Gone,
     Session(SessionNotice),
     Recheck,
+    UpgradeCheck,
     Expired,
     Command(Option<Box<Command>>),
     Event(Happening),
@@ -71,6 +80,7 @@ pub(super) async fn run(
     guard: SocketGuard,
 ) {
     let _guard = guard;
+    let _open = crate::metrics::WsConnection::open(crate::metrics::transport::SOCKETIO);
     let settings = live.state().ws().clone();
     let stopping = live.state().shutdown().triggered();
     tokio::pin!(stopping);
@@ -81,6 +91,14 @@ pub(super) async fn run(
     let expiry = tokio::time::sleep(live.expires_in().unwrap_or(far));
     tokio::pin!(expiry);
     let grace = settings.slow_consumer_grace;
+    // A long-polling session's slot under the connection caps, given back once the
+    // session has moved to a WebSocket (which holds its connection's slot). socketioxide
+    // says nothing of an upgrade: look, soon and then less and less often, as clients
+    // upgrade within moments of connecting or never.
+    let slot = socket.req_parts().extensions.get::<super::Slot>().cloned();
+    let mut upgrade_every = UPGRADE_CHECK_FIRST;
+    let upgrade_check = tokio::time::sleep(upgrade_every);
+    tokio::pin!(upgrade_check);
 
     let end = loop {
         let step = {
@@ -92,6 +110,9 @@ pub(super) async fn run(
                 notice = poll_fn(|cx| poll_session(session, cx)) => Step::Session(notice),
                 () = &mut expiry => Step::Expired,
                 () = &mut recheck => Step::Recheck,
+                () = &mut upgrade_check, if slot.as_ref().is_some_and(super::Slot::held) => {
+                    Step::UpgradeCheck
+                }
                 command = commands.recv() => Step::Command(command),
                 happening = poll_fn(|cx| rooms.poll_event(cx)) => Step::Event(happening),
             }
@@ -107,6 +128,16 @@ pub(super) async fn run(
             }
             Step::Expired => {
                 break End::Disconnect("unauthorized", "the session has expired; log in again");
+            }
+            Step::UpgradeCheck => {
+                if socket.transport_type() == TransportType::Websocket {
+                    if let Some(slot) = &slot {
+                        slot.release();
+                    }
+                } else {
+                    upgrade_every = (upgrade_every * 2).min(UPGRADE_CHECK_LAST);
+                    upgrade_check.as_mut().reset(Instant::now() + upgrade_every);
+                }
             }
             Step::Session(SessionNotice::Recheck) | Step::Recheck => {
                 recheck.as_mut().reset(Instant::now() + recheck_every);
@@ -135,14 +166,15 @@ pub(super) async fn run(
                         },
                     },
                 };
-                if let Err(e) = ack.send(&answer) {
-                    match e {
+                match ack.send(&answer) {
+                    Ok(()) => crate::metrics::ws_sent(crate::metrics::transport::SOCKETIO, 1),
+                    Err(e) => match e {
                         SendError::Socket(SocketError::InternalChannelFull) => break End::TooSlow,
                         SendError::Socket(SocketError::Closed) => break End::Gone,
                         SendError::Serialize(e) => {
                             tracing::error!(error = ?e, "cannot encode an acknowledgement");
                         }
-                    }
+                    },
                 }
             }
             Step::Event(happening) => {
@@ -167,6 +199,26 @@ pub(super) async fn run(
     finish(socket, &mut live, end, &gone).await;
 }
 
+/// The kill switch of the connection a WebSocket session is on: the one it was upgraded
+/// to, or the one of its handshake when that was a WebSocket's (never a long-polling
+/// request's connection, which may serve other requests since).
+fn websocket_kill(socket: &SocketRef) -> Option<Kill> {
+    if socket.transport_type() != TransportType::Websocket {
+        return None;
+    }
+    if let Some(super::Upgraded(kill)) = socket.extensions.get::<super::Upgraded>() {
+        return Some(kill);
+    }
+    let handshake = socket.req_parts();
+    let direct = handshake
+        .uri
+        .query()
+        .is_some_and(|q| q.split('&').any(|pair| pair == "transport=websocket"));
+    direct
+        .then(|| handshake.extensions.get::<Kill>().cloned())
+        .flatten()
+}
+
 /// Emits an event, waiting up to `grace` for room in the client's buffer.
 async fn emit<T: serde::Serialize + ?Sized>(
     socket: &SocketRef,
@@ -177,7 +229,10 @@ async fn emit<T: serde::Serialize + ?Sized>(
     let deadline = Instant::now() + grace;
     loop {
         match socket.emit(event, data) {
-            Ok(()) => return Ok(()),
+            Ok(()) => {
+                crate::metrics::ws_sent(crate::metrics::transport::SOCKETIO, 1);
+                return Ok(());
+            }
             Err(SendError::Socket(SocketError::Closed)) => return Err(End::Gone),
             Err(SendError::Socket(SocketError::InternalChannelFull)) => {
                 if Instant::now() >= deadline {
@@ -210,6 +265,12 @@ async fn finish(socket: SocketRef, live: &mut Live, end: End, gone: &Notify) {
         }
         End::TooSlow => {
             tracing::info!(role, subject = %subject, "Socket.IO client too slow; closing");
+            // Its buffer is full, so no packet can say goodbye: a WebSocket's connection
+            // is ended at once, as `/ws` drops its 4008 client. A long-polling client
+            // that stopped polling is dropped by its next ping, which finds no room.
+            if let Some(kill) = websocket_kill(&socket) {
+                kill.kill();
+            }
         }
     }
     // The disconnect is a packet too: it waits for room, or for the client to go.

@@ -14,6 +14,12 @@
 //!   `read` (`{ chatId, seq }`) become the shared layer's requests, in the order they
 //!   arrive, each acknowledged with `{ "ok": true }` or `{ "error": { code, message } }`
 //!   (plus `retryAfter` for a rate limit).
+//! - A session counts under the connection caps (`conn::Caps`, per address and in all)
+//!   for as long as it lives: on a WebSocket it is its connection; on long-polling,
+//!   which holds no connection between requests, its handshake takes a [`Slot`] that
+//!   socketioxide keeps with the session, given back when it ends or is upgraded. Over
+//!   the address's cap the handshake is a 429 `rate_limited`, over the server's a 503
+//!   `unavailable`.
 //! - Every event of the joined rooms is emitted under its `type` as the event name, its
 //!   payload the same JSON object `/ws` sends (with its `type`); a chat the reader may no
 //!   longer read is left with an `error` event, as `/ws`'s `error` frame.
@@ -37,6 +43,7 @@ use tokio::sync::mpsc;
 use tower::ServiceExt;
 use tower::util::BoxCloneSyncService;
 
+use crate::conn::{Kill, Permit, Refused as Full};
 use crate::error::ApiError;
 use crate::extract::{AllowedOrigin, ClientIp};
 use crate::live::{Live, Refused};
@@ -68,6 +75,7 @@ pub(crate) fn router() -> utoipa_axum::router::OpenApiRouter<AppState> {
 #[derive(Clone)]
 pub(crate) struct Endpoint {
     service: BoxCloneSyncService<Request, Response, ()>,
+    io: SocketIo,
 }
 
 impl Endpoint {
@@ -107,6 +115,7 @@ impl Endpoint {
         io.ns("/", on_connect.with(handshake));
         Self {
             service: boxed(service),
+            io,
         }
     }
 }
@@ -137,6 +146,31 @@ struct Handshake {
 /// request's extensions.
 #[derive(Clone, Copy)]
 struct ClientAddr(Option<IpAddr>);
+
+/// A long-polling session's slot under the connection caps, in its handshake request's
+/// extensions, which its Engine.IO session keeps until it ends (a close, a ping timeout,
+/// a handshake that never joined the namespace, the shutdown): the slot goes back when
+/// the session is dropped. An upgraded session gives it back at once (`conn`), its
+/// WebSocket's connection holding one of its own.
+#[derive(Clone)]
+pub(crate) struct Slot(Arc<Mutex<Option<Permit>>>);
+
+impl Slot {
+    fn new(permit: Permit) -> Self {
+        Self(Arc::new(Mutex::new(Some(permit))))
+    }
+
+    /// Whether it still holds its slot.
+    pub(crate) fn held(&self) -> bool {
+        self.0.lock().is_ok_and(|p| p.is_some())
+    }
+
+    /// Gives the slot back now.
+    pub(crate) fn release(&self) {
+        let permit = self.0.lock().ok().and_then(|mut p| p.take());
+        drop(permit);
+    }
+}
 
 /// The session the handshake opened, for the connect handler to take.
 #[derive(Clone)]
@@ -292,7 +326,8 @@ fn invalid_frame(message: String) -> ApiError {
         (status = 200, description = "Engine.IO packets (the handshake, or what waited for the client)"),
         (status = 400, description = "not an Engine.IO request (socketioxide's own answer)"),
         (status = 403, description = "`origin_not_allowed`", body = crate::openapi::ErrorBody),
-        (status = 429, description = "`rate_limited`: new connections per address", body = crate::openapi::ErrorBody),
+        (status = 429, description = "`rate_limited`: new connections per address, or a long-polling handshake over the address's connection cap", body = crate::openapi::ErrorBody),
+        (status = 503, description = "`unavailable`: a long-polling handshake over the server's connection cap, or the server is shutting down", body = crate::openapi::ErrorBody),
     ))]
 async fn engine_get(
     State(state): State<AppState>,
@@ -334,11 +369,16 @@ async fn serve(
     endpoint: Endpoint,
     mut req: Request,
 ) -> Response {
-    let new_session = !req
+    let session = req
         .uri()
         .query()
-        .is_some_and(|q| q.split('&').any(|pair| pair.starts_with("sid=")));
-    if new_session {
+        .and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("sid=")))
+        .map(str::to_owned);
+    if let Some(sid) = session {
+        if transport_of(&req) == Some(TransportType::Websocket) {
+            upgrading(&endpoint.io, &sid, &req);
+        }
+    } else {
         if state.shutdown().is_triggered() {
             return ApiError::transport(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -351,6 +391,16 @@ async fn serve(
         if let Err(e) = state.limits().ws_connect(client) {
             return e.into_response();
         }
+        // A long-polling session holds a connection's slot until it ends; a WebSocket
+        // one is its connection, which holds its own.
+        if transport_of(&req) != Some(TransportType::Websocket) {
+            match state.caps().admit_from(client) {
+                Ok(permit) => {
+                    req.extensions_mut().insert(Slot::new(permit));
+                }
+                Err(refused) => return over_cap(refused, client).into_response(),
+            }
+        }
     }
     req.extensions_mut().insert(ClientAddr(client));
     match endpoint.service.oneshot(req).await {
@@ -361,6 +411,58 @@ async fn serve(
             "internal error",
         )
         .into_response(),
+    }
+}
+
+/// A session's upgrade to a WebSocket: the socket learns the kill switch of the
+/// connection it moves to, so that a client that stops reading it can be dropped
+/// (`conn`). A session not yet joined to the namespace learns nothing: it would then
+/// be dropped by its next ping instead.
+fn upgrading(io: &SocketIo, sid: &str, req: &Request) {
+    let (Ok(sid), Some(kill)) = (sid.parse(), req.extensions().get::<Kill>()) else {
+        return;
+    };
+    // Only while it is still on long-polling: a second upgrade request (socketioxide
+    // refuses it) must not replace the WebSocket's own.
+    if let Some(socket) = io.get_socket(sid)
+        && socket.transport_type() == TransportType::Polling
+    {
+        socket.extensions.insert(Upgraded(kill.clone()));
+    }
+}
+
+/// The connection an upgraded session's WebSocket is on, as its kill switch.
+#[derive(Clone)]
+pub(crate) struct Upgraded(pub(crate) Kill);
+
+/// The Engine.IO transport a request names (`transport=`), if it names a known one.
+fn transport_of(req: &Request) -> Option<TransportType> {
+    req.uri().query()?.split('&').find_map(|pair| match pair {
+        "transport=polling" => Some(TransportType::Polling),
+        "transport=websocket" => Some(TransportType::Websocket),
+        _ => None,
+    })
+}
+
+/// The answer to a handshake over the connection caps: the address's cap is the
+/// client's own limit (429 `rate_limited`, as `/ws`'s connection rate), the server's is
+/// not (503 `unavailable`). Logged at debug: any client can cause as many as it likes,
+/// and the accept loop already logs its own refusals, at most every 10 s.
+fn over_cap(refused: Full, client: Option<IpAddr>) -> ApiError {
+    tracing::debug!(
+        ?refused,
+        ?client,
+        "Socket.IO session refused over the connection caps"
+    );
+    match refused {
+        Full::Address => ApiError::from(chatcore::Error::RateLimited {
+            retry_after: std::time::Duration::from_secs(1),
+        }),
+        Full::Server => ApiError::transport(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the server holds as many connections as it may; retry later",
+        ),
     }
 }
 

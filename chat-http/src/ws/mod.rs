@@ -156,7 +156,7 @@ enum Ending {
 }
 
 async fn run(mut socket: Box<WebSocket>, state: AppState, client: Option<Box<IpAddr>>) {
-    let _open = crate::metrics::WsConnection::open();
+    let _open = crate::metrics::WsConnection::open(crate::metrics::transport::WS);
     let mut conn = Conn {
         live: crate::live::Live::new(state),
         client,
@@ -215,7 +215,7 @@ async fn send_all(
                 Out::Frame(frame) => {
                     // Counted as it is handed over: the write may reach the client
                     // before this task runs again.
-                    crate::metrics::ws_sent(1);
+                    crate::metrics::ws_sent(crate::metrics::transport::WS, 1);
                     socket.feed(frame).await?;
                 }
                 Out::Close(code, reason) => {

@@ -56,6 +56,8 @@ pub(crate) struct Options {
     pub(crate) attachments: chatcore::AttachmentSettings,
     /// How webhooks are delivered (default: the engine's).
     pub(crate) webhooks: chatcore::WebhookSettings,
+    /// Connection timeouts and caps (default: `ConnSettings::default()`).
+    pub(crate) connections: Option<chat_http::ConnSettings>,
 }
 
 impl Options {
@@ -75,6 +77,7 @@ impl Options {
             assignment: chatcore::Assignment::Manual,
             attachments: chatcore::AttachmentSettings::default(),
             webhooks: chatcore::WebhookSettings::default(),
+            connections: None,
         }
     }
 
@@ -196,11 +199,14 @@ pub(crate) async fn spawn_app(options: Options) -> TestApp {
         std::sync::Arc::new(LocalBus::new()),
         config,
     );
-    let state = AppState::builder(service)
+    let mut state = AppState::builder(service)
         .ws(options.ws.clone())
         .cors_origins(options.cors_origins.clone())
-        .limits(options.http_limits.clone())
-        .build();
+        .limits(options.http_limits.clone());
+    if let Some(connections) = &options.connections {
+        state = state.connections(connections.clone());
+    }
+    let state = state.build();
     let bind = options
         .bind
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));

@@ -45,6 +45,7 @@ mod robustness;
 mod routing;
 mod soak;
 mod socketio;
+mod socketio_limits;
 mod upload_crash;
 mod webhooks;
 mod ws;

@@ -13,6 +13,7 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use crate::receiver::Receiver;
 use crate::server::Server;
+use crate::socketio_limits::Polling;
 
 const ADMIN: &str = "metrics-admin-token-0123456789abcdef0123";
 const WEBHOOK_SECRET: &str = "metrics-webhook-secret-0123456789";
@@ -125,6 +126,75 @@ async fn eventually(url: &str, what: &str, check: impl Fn(&[Sample]) -> bool) ->
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Socket.IO's connections and the events and acknowledgements sent to them are counted
+/// with `/ws`'s, under `transport="socketio"` (both series registered at zero).
+#[tokio::test]
+async fn socketio_connections_and_events_are_counted_under_their_transport() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, bind) = start(dir.path());
+    let api = &server.api;
+    let before = scrape(&bind).await;
+    for transport in ["ws", "socketio"] {
+        let with = [("transport", transport)];
+        assert_eq!(
+            sum(&before, "chat_ws_connections", &with),
+            0.0,
+            "{before:#?}"
+        );
+        assert_eq!(sum(&before, "chat_ws_events_sent_total", &with), 0.0);
+        assert!(
+            before
+                .iter()
+                .any(|s| s.name == "chat_ws_connections" && s.label("transport") == Some(transport)),
+            "{transport} not registered"
+        );
+    }
+    api.expect(
+        Method::POST,
+        "/api/officers",
+        Some(ADMIN),
+        Some(json!({"id": "sio", "password": "sio-password"})),
+        201,
+    )
+    .await;
+    let login = api
+        .expect(
+            Method::POST,
+            "/api/officers/login",
+            None,
+            Some(json!({"officerId": "sio", "password": "sio-password"})),
+            200,
+        )
+        .await;
+    let token = login["token"].as_str().unwrap();
+    let session = Polling::open(api.client(), &api.base, None).await.unwrap();
+    session.connect(token).await;
+    assert_eq!(session.post(r#"421["join_officers"]"#).await, 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, packets) = session.poll().await;
+        assert_eq!(status, 200);
+        if packets.iter().any(|p| p == r#"431[{"ok":true}]"#) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no acknowledgement: {packets:?}");
+    }
+    let open = scrape(&bind).await;
+    let socketio = [("transport", "socketio")];
+    assert_eq!(sum(&open, "chat_ws_connections", &socketio), 1.0);
+    assert_eq!(
+        sum(&open, "chat_ws_connections", &[("transport", "ws")]),
+        0.0
+    );
+    assert!(sum(&open, "chat_ws_events_sent_total", &socketio) >= 1.0);
+    // The client leaves the namespace: no longer counted.
+    assert_eq!(session.post("41").await, 200);
+    eventually(&bind, "the Socket.IO socket closed", |s| {
+        sum(s, "chat_ws_connections", &socketio) == 0.0
+    })
+    .await;
 }
 
 #[tokio::test]

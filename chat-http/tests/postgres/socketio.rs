@@ -9,6 +9,9 @@ use crate::{node, two_nodes};
 /// B, and a customer on B's `/ws` talking with an officer on A's Socket.IO.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn socketio_clients_on_node_a_hear_what_happens_on_node_b() {
+    if !node::ready() {
+        return;
+    }
     let Some(nodes) = two_nodes("socketio_clients_on_node_a_hear_node_b", &[]) else {
         return;
     };

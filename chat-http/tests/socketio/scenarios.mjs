@@ -427,6 +427,63 @@ const scenarios = {
     alice.close();
     return { refused: refused.error, transport: alice.transport() };
   },
+
+  /**
+   * The connection cap per address holds for long-polling sessions (the server runs
+   * with `--trusted-proxy 127.0.0.1 --max-connections-per-address CAP`, so the address
+   * counted is the one this proxy-like client forwards, and only its sessions count):
+   * CAP sessions from one address connect, the next is refused (its handshake a 429
+   * `rate_limited` with the contract's body), another address is served meanwhile, and
+   * once one session is closed its address may connect again.
+   */
+  async caps() {
+    const cap = Number(need("CAP"));
+    const from = (address) => ({ extraHeaders: { "x-forwarded-for": address } });
+    const held = [];
+    for (let i = 0; i < cap; i++) held.push(await Client.open(A, need("ALICE"), from("192.0.2.7")));
+    for (const client of held) assert.equal(client.transport(), "polling");
+
+    const over = new Client(A, need("ALICE"), from("192.0.2.7"));
+    const refusal = await within(
+      PATIENCE_MS,
+      new Promise((resolve, reject) => {
+        over.socket.once("connect_error", resolve);
+        over.socket.once("connect", () => reject(new Error("connected over the address's cap")));
+      }),
+      "connect_error",
+    );
+    over.close();
+    const handshake = await fetch(`${A}/socket.io/?EIO=4&transport=polling`, {
+      headers: { "x-forwarded-for": "192.0.2.7" },
+    });
+    const refused = {
+      status: handshake.status,
+      retryAfter: handshake.headers.get("retry-after"),
+      body: await handshake.json(),
+    };
+
+    const other = await Client.open(A, need("ALICE"), from("192.0.2.8"));
+    await other.askOk("join_officers");
+
+    // One closed: its slot comes back once the server has ended its session.
+    const leaving = held.pop();
+    leaving.close();
+    let again;
+    let attempts = 0;
+    const deadline = Date.now() + PATIENCE_MS;
+    while (!again) {
+      attempts++;
+      try {
+        again = await Client.open(A, need("ALICE"), from("192.0.2.7"));
+      } catch (e) {
+        assert.ok(Date.now() < deadline, `the closed session's slot never came back: ${e}`);
+        await sleep(100);
+      }
+    }
+    await again.askOk("join_officers");
+    for (const client of [...held, other, again]) client.close();
+    return { held: cap, connectError: refusal.message, refused, attempts };
+  },
 };
 
 const name = process.argv[2];
