@@ -193,6 +193,11 @@ pub(crate) struct WebhooksArgs {
     /// Characters of content per message.
     #[arg(long, default_value_t = 100)]
     pub(crate) content_chars: usize,
+    /// Rounds of an `off` phase then an `on` phase (each of `--duration`), summed: on a
+    /// machine whose speed drifts, alternating short phases compares off and on over
+    /// the same stretch of time.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) rounds: u32,
     /// Messages written while the receiver refuses, then drained.
     #[arg(long, default_value_t = 10_000)]
     pub(crate) backlog: usize,

@@ -10,6 +10,13 @@
 //!    outbox holds them (`GET /api/webhooks` counts them pending), then it takes them
 //!    and the drain is timed: events delivered per second.
 //!
+//! With `--rounds N`, phases 1 and 2 alternate N times (the webhook deleted between
+//! rounds, once every event has arrived) and are summed, then phase 3 runs once. With
+//! the server's process known (`--spawn`, `--server-pid`), each phase also reports the
+//! server's CPU time per acknowledged send (user and system, all threads; the `on`
+//! phases until their last event arrived), which a busy machine disturbs less than the
+//! throughput.
+//!
 //! Checks: every event arrives, once, in order per chat. The webhook is deleted at the
 //! end. Needs the admin token (given, or `--spawn`).
 
@@ -27,6 +34,7 @@ use crate::api::{self, run_id};
 use crate::cli::{SendsArgs, WebhooksArgs};
 use crate::mem;
 use crate::report::{Cell, LATENCY_COLUMNS, Scenario, latency_cells};
+use crate::stats::Latencies;
 use crate::target::Target;
 
 /// What the receiver saw.
@@ -170,6 +178,76 @@ pub(crate) async fn run(target: &Target, args: &WebhooksArgs) -> Scenario {
     scenario
 }
 
+/// One kind of phase (`off` or `on`) summed over the rounds.
+struct Phase {
+    latencies: Latencies,
+    measured: u64,
+    measured_secs: f64,
+    acked_total: usize,
+    /// The server's CPU over the phases (the `on` ones until their last event arrived).
+    ticks: Option<u64>,
+    events: usize,
+    delivery_secs: f64,
+    drain: Duration,
+}
+
+impl Phase {
+    fn new() -> Self {
+        Self {
+            latencies: Latencies::new(),
+            measured: 0,
+            measured_secs: 0.0,
+            acked_total: 0,
+            ticks: Some(0),
+            events: 0,
+            delivery_secs: 0.0,
+            drain: Duration::ZERO,
+        }
+    }
+
+    fn add(&mut self, level: &sends::Level, ticks: Option<u64>) {
+        self.latencies.merge(&level.latencies);
+        self.measured += level.measured;
+        self.measured_secs += level.measured as f64 / level.per_second.max(1e-9);
+        self.acked_total += level.acked_total;
+        self.ticks = self.ticks.zip(ticks).map(|(a, b)| a + b);
+    }
+
+    fn per_second(&self) -> f64 {
+        self.measured as f64 / self.measured_secs.max(1e-9)
+    }
+
+    fn cells(&self, name: &str, delivered: bool) -> Vec<Cell> {
+        let mut cells = vec![
+            Cell::Text(name.to_string()),
+            Cell::Int(self.measured),
+            Cell::Num(self.per_second(), 0),
+        ];
+        cells.extend(latency_cells(&self.latencies.summary()));
+        if delivered {
+            cells.extend([
+                Cell::Int(self.events as u64),
+                Cell::Num(self.events as f64 / self.delivery_secs.max(1e-9), 0),
+                Cell::Num(self.drain.as_secs_f64() * 1000.0, 0),
+            ]);
+        } else {
+            cells.extend([
+                Cell::Text("-".into()),
+                Cell::Text("-".into()),
+                Cell::Text("-".into()),
+            ]);
+        }
+        cells.push(match self.ticks {
+            Some(ticks) if self.acked_total > 0 => Cell::Num(
+                ticks as f64 * 1e6 / mem::TICKS_PER_SECOND as f64 / self.acked_total as f64,
+                1,
+            ),
+            _ => Cell::Text("-".into()),
+        });
+        cells
+    }
+}
+
 async fn phases(
     target: &Target,
     args: &WebhooksArgs,
@@ -182,36 +260,30 @@ async fn phases(
         warmup: args.warmup,
         content_chars: args.content_chars,
     };
-    let cpu = ServerCpu::start(target);
-    let off = sends::level(&target.nodes, &load, args.connections).await?;
-    let off_cpu = cpu.per_send(off.acked_total);
-    let row = |name: &str, level: &sends::Level| {
-        let mut cells = vec![
-            Cell::Text(name.to_string()),
-            Cell::Int(level.measured),
-            Cell::Num(level.per_second, 0),
-        ];
-        cells.extend(latency_cells(&level.latencies.summary()));
-        cells
-    };
-    let mut cells = row("sends off", &off);
-    cells.extend([
-        Cell::Text("-".into()),
-        Cell::Text("-".into()),
-        Cell::Text("-".into()),
-        off_cpu,
-    ]);
-    scenario.row(cells);
-
     let admin = target.api.admin();
     let secret = format!("bench-webhook-{}", run_id());
-    let webhook = admin
-        .create_webhook(&receiver.url, Some(&secret), None)
-        .await
-        .context("creating the webhook (needs the admin token)")?;
-    let result = on_and_backlog(target, args, scenario, &receiver, &load, &row).await;
-    let _ = admin.delete_webhook(&webhook.webhook.id).await;
-    let on_per_second = result?;
+    let (mut off, mut on) = (Phase::new(), Phase::new());
+    for round in 1..=args.rounds {
+        let cpu = ServerCpu::start(target);
+        let level = sends::level(&target.nodes, &load, args.connections).await?;
+        off.add(&level, cpu.used());
+        let webhook = admin
+            .create_webhook(&receiver.url, Some(&secret), None)
+            .await
+            .context("creating the webhook (needs the admin token)")?;
+        let result = on_phase(target, args, &receiver, &load, &mut on).await;
+        // Between rounds every event has arrived, so nothing pending goes with it.
+        if round < args.rounds || result.is_err() {
+            let _ = admin.delete_webhook(&webhook.webhook.id).await;
+            result?;
+            continue;
+        }
+        scenario.row(off.cells("sends off", false));
+        scenario.row(on.cells("sends on", true));
+        let result = backlog(target, args, scenario, &receiver).await;
+        let _ = admin.delete_webhook(&webhook.webhook.id).await;
+        result?;
+    }
     let seen = receiver
         .seen
         .lock()
@@ -229,46 +301,60 @@ async fn phases(
     );
     scenario.note(format!(
         "send throughput with webhooks on: {:.1}% of off ({:.0} vs {:.0} req/s; the \
-         issue's bar: within 15%); {} connections, {:.1}s measured per phase",
-        100.0 * on_per_second / off.per_second.max(1e-9),
-        on_per_second,
-        off.per_second,
+         issue's bar: within 15%); server CPU per send {}; {} connections, {} round(s) \
+         of {:.1}s off then {:.1}s on",
+        100.0 * on.per_second() / off.per_second().max(1e-9),
+        on.per_second(),
+        off.per_second(),
+        match (off.ticks, on.ticks) {
+            (Some(a), Some(b)) if a > 0 && b > 0 => format!(
+                "off/on {:.3}",
+                (a as f64 / off.acked_total.max(1) as f64)
+                    / (b as f64 / on.acked_total.max(1) as f64)
+            ),
+            _ => "not measured (no server process)".into(),
+        },
         args.connections,
-        args.duration.as_secs_f64()
+        args.rounds,
+        args.duration.as_secs_f64(),
+        args.duration.as_secs_f64(),
     ));
     Ok(())
 }
 
-async fn on_and_backlog(
+/// One `on` phase: the sends, then until every event of it arrived.
+async fn on_phase(
     target: &Target,
     args: &WebhooksArgs,
-    scenario: &mut Scenario,
     receiver: &Receiver,
     load: &SendsArgs,
-    row: &dyn Fn(&str, &sends::Level) -> Vec<Cell>,
-) -> anyhow::Result<f64> {
+    on: &mut Phase,
+) -> anyhow::Result<()> {
     let before = receiver.distinct();
     let started = Instant::now();
     let cpu = ServerCpu::start(target);
-    let on = sends::level(&target.nodes, load, args.connections).await?;
+    let level = sends::level(&target.nodes, load, args.connections).await?;
     let sent_for = started.elapsed();
     // Each chat's creation and every message of the phase.
-    let events = on.acked_total + args.connections;
+    let events = level.acked_total + args.connections;
     let drain = receiver
         .wait_for(before + events, args.drain_timeout)
         .await
         .context("not every event of the `sends on` phase arrived")?;
-    let mut cells = row("sends on", &on);
-    cells.extend([
-        Cell::Int(events as u64),
-        Cell::Num(events as f64 / (sent_for + drain).as_secs_f64(), 0),
-        Cell::Num(drain.as_secs_f64() * 1000.0, 0),
-        // Until the last event arrived: the sends and their deliveries.
-        cpu.per_send(on.acked_total),
-    ]);
-    scenario.row(cells);
+    on.add(&level, cpu.used());
+    on.events += events;
+    on.delivery_secs += (sent_for + drain).as_secs_f64();
+    on.drain = on.drain.max(drain);
+    Ok(())
+}
 
-    // The backlog: refused while it is written, then drained.
+/// The backlog: refused while it is written, then drained.
+async fn backlog(
+    target: &Target,
+    args: &WebhooksArgs,
+    scenario: &mut Scenario,
+    receiver: &Receiver,
+) -> anyhow::Result<()> {
     receiver.refusing.store(true, Ordering::Release);
     let before = receiver.distinct();
     let chats = args.connections.max(1);
@@ -329,7 +415,7 @@ async fn on_and_backlog(
          them), then 200; drain = from then until the last one arrived (the first \
          retries wait out their backoff, at most --webhook-backoff-max)",
     );
-    Ok(on.per_second)
+    Ok(())
 }
 
 /// The server's CPU time over a phase (user and system, all threads), when its process
@@ -349,17 +435,9 @@ impl ServerCpu {
         }
     }
 
-    fn per_send(&self, sends: usize) -> Cell {
-        let used = self
-            .pid
-            .zip(self.ticks)
-            .and_then(|(pid, ticks)| Some(mem::cpu_ticks(pid).ok()?.saturating_sub(ticks)));
-        match used {
-            Some(ticks) if sends > 0 => Cell::Num(
-                ticks as f64 * 1e6 / mem::TICKS_PER_SECOND as f64 / sends as f64,
-                1,
-            ),
-            _ => Cell::Text("-".into()),
-        }
+    /// Clock ticks used since the start, when known.
+    fn used(&self) -> Option<u64> {
+        let (pid, ticks) = self.pid.zip(self.ticks)?;
+        Some(mem::cpu_ticks(pid).ok()?.saturating_sub(ticks))
     }
 }
