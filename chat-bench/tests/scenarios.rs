@@ -161,8 +161,9 @@ fn read_checks_every_page_and_list_and_reports_server_timing() {
     assert_eq!(row(read, 2)["items"], 3);
 }
 
-/// Webhooks off, then on to the bench's own receiver, then a backlog drained: every
-/// event arrives once and in order (the scenario's checks), with the figures asked for.
+/// Webhooks off, then on to the bench's own receiver, twice (the webhook deleted and
+/// made again between the rounds), then a backlog drained: every event arrives once
+/// and in order (the scenario's checks), with the figures asked for, summed.
 #[test]
 fn webhooks_deliver_every_event_of_both_phases_and_the_backlog() {
     let server = TestServer::builder()
@@ -187,6 +188,8 @@ fn webhooks_deliver_every_event_of_both_phases_and_the_backlog() {
             "200",
             "--drain-timeout",
             "30s",
+            "--rounds",
+            "2",
         ],
     ));
     assert_eq!(run.code, 0, "{:#}\n{}", run.report, run.stderr);
@@ -195,7 +198,17 @@ fn webhooks_deliver_every_event_of_both_phases_and_the_backlog() {
     assert!(row(webhooks, 0)["perSecond"].as_f64().unwrap() > 0.0);
     let on = row(webhooks, 1);
     assert_eq!(on["phase"], "sends on");
-    assert!(on["events"].as_u64().unwrap() > 2, "{on}");
+    // Each round's two chats' creations and their messages, both rounds summed.
+    assert!(on["events"].as_u64().unwrap() > 2 * 2, "{on}");
+    assert!(on["acknowledged"].as_u64().unwrap() > 0, "{on}");
+    assert!(
+        webhooks["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().contains("2 round(s)")),
+        "{webhooks}"
+    );
     assert!(on["deliveredPerSecond"].as_f64().unwrap() > 0.0, "{on}");
     let backlog = row(webhooks, 2);
     assert_eq!(backlog["events"], 2 * (1 + 100));
