@@ -177,6 +177,11 @@ pub(crate) struct SendsArgs {
     /// Characters of content per message.
     #[arg(long, default_value_t = 100)]
     pub(crate) content_chars: usize,
+    /// A paced load: this many sends a second in all, spread evenly over the
+    /// connections, each send's latency counted from when it was due (so that a server
+    /// that falls behind is not flattered). Unset: as fast as the server acknowledges.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) rate: Option<u32>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -193,6 +198,11 @@ pub(crate) struct WebhooksArgs {
     /// Characters of content per message.
     #[arg(long, default_value_t = 100)]
     pub(crate) content_chars: usize,
+    /// A paced load in both phases: this many sends a second in all (see `sends
+    /// --rate`), to compare latencies off and on below the server's capacity. Unset: as
+    /// fast as the server acknowledges.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) rate: Option<u32>,
     /// Rounds of an `off` phase then an `on` phase (each of `--duration`), summed: on a
     /// machine whose speed drifts, alternating short phases compares off and on over
     /// the same stretch of time.

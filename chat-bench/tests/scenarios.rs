@@ -42,6 +42,33 @@ fn sends_acknowledges_and_reads_back_every_message() {
     }
 }
 
+/// A paced load sends no faster than its rate (2 connections, 40 sends a second in
+/// all: 20 due in the half second measured), and still reads every message back.
+#[test]
+fn a_paced_load_keeps_to_its_rate() {
+    let server = server();
+    let run = bench(&with_target(
+        &server,
+        &[
+            "sends",
+            "--connections",
+            "2",
+            "--duration",
+            "500ms",
+            "--warmup",
+            "100ms",
+            "--rate",
+            "40",
+        ],
+    ));
+    assert_eq!(run.code, 0, "{:#}\n{}", run.report, run.stderr);
+    let r = row(passed(&run, "sends"), 0);
+    let measured = r["acknowledged"].as_u64().unwrap();
+    assert!((1..=22).contains(&measured), "{r}");
+    assert!(r["perSecond"].as_f64().unwrap() <= 44.0, "{r}");
+    assert_eq!(r["errors"], 0);
+}
+
 #[test]
 fn fanout_delivers_every_message_to_every_receiver() {
     let server = server();

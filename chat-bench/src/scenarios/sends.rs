@@ -1,6 +1,7 @@
 //! `sends`: durable REST sends. Each of N connections is a fresh customer with a chat of
 //! their own, sending the next message as soon as the previous one is acknowledged (an
-//! acknowledgement means committed). After the run every chat is read back: every 2xx
+//! acknowledgement means committed), or, with `--rate`, when it is due on an even pace
+//! (its latency then counted from that moment). After the run every chat is read back: every 2xx
 //! must have a distinct id, be stored with the seq it was acknowledged with, and each
 //! chat's seqs must be 1..n with no gap.
 
@@ -41,10 +42,16 @@ pub(crate) async fn run(target: &Target, args: &SendsArgs) -> Scenario {
         }
     }
     scenario.note(format!(
-        "each level: {} warm-up (not counted), then {} measured; latency from request to \
-         answer, client-side; {} node(s)",
+        "each level: {} warm-up (not counted), then {} measured; {}; {} node(s)",
         humanize(args.warmup),
         humanize(args.duration),
+        match args.rate {
+            Some(rate) => format!(
+                "paced at {rate} sends a second in all, latency from when each send was \
+                 due to its answer, client-side"
+            ),
+            None => "latency from request to answer, client-side".into(),
+        },
         target.nodes.len()
     ));
     scenario
@@ -109,6 +116,11 @@ pub(super) async fn level(
     let start = Instant::now();
     let measure_from = start + args.warmup;
     let end = measure_from + args.duration;
+    // A paced load: each connection's share of the rate, its sends due at even gaps
+    // (the connections offset from each other).
+    let gap = args
+        .rate
+        .map(|rate| Duration::from_secs_f64(connections as f64 / f64::from(rate)));
     let tasks: Vec<_> = workers
         .iter()
         .enumerate()
@@ -121,11 +133,24 @@ pub(super) async fn level(
                     ..WorkerResult::default()
                 };
                 let mut n = 0u64;
+                let mut due = gap.map(|gap| start + gap.mul_f64(w as f64 / connections as f64));
                 while Instant::now() < end {
                     n += 1;
                     let content = format!("bench {w} {n} {padding}");
                     let key = format!("s-{n}");
-                    let sent_at = Instant::now();
+                    // Paced: wait until due, and count the latency from then.
+                    let sent_at = match (&mut due, gap) {
+                        (Some(due), Some(gap)) => {
+                            let at = *due;
+                            *due += gap;
+                            if at >= end {
+                                break;
+                            }
+                            tokio::time::sleep_until(at.into()).await;
+                            at
+                        }
+                        _ => Instant::now(),
+                    };
                     let answer = api::send(&client, &chat, &content, &key).await;
                     let took = sent_at.elapsed();
                     match answer {

@@ -259,6 +259,7 @@ async fn phases(
         duration: args.duration,
         warmup: args.warmup,
         content_chars: args.content_chars,
+        rate: args.rate,
     };
     let admin = target.api.admin();
     let secret = format!("bench-webhook-{}", run_id());
