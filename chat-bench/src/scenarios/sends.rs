@@ -133,24 +133,23 @@ pub(super) async fn level(
                     ..WorkerResult::default()
                 };
                 let mut n = 0u64;
-                let mut due = gap.map(|gap| start + gap.mul_f64(w as f64 / connections as f64));
                 while Instant::now() < end {
+                    // Paced: the n-th send is due `n` gaps after this connection's offset;
+                    // wait until then, and count the latency from then.
+                    let sent_at = match gap {
+                        Some(gap) => {
+                            let due = start + gap.mul_f64(n as f64 + w as f64 / connections as f64);
+                            if due >= end {
+                                break;
+                            }
+                            tokio::time::sleep_until(due.into()).await;
+                            due
+                        }
+                        None => Instant::now(),
+                    };
                     n += 1;
                     let content = format!("bench {w} {n} {padding}");
                     let key = format!("s-{n}");
-                    // Paced: wait until due, and count the latency from then.
-                    let sent_at = match (&mut due, gap) {
-                        (Some(due), Some(gap)) => {
-                            let at = *due;
-                            *due += gap;
-                            if at >= end {
-                                break;
-                            }
-                            tokio::time::sleep_until(at.into()).await;
-                            at
-                        }
-                        _ => Instant::now(),
-                    };
                     let answer = api::send(&client, &chat, &content, &key).await;
                     let took = sent_at.elapsed();
                     match answer {

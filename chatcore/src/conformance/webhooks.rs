@@ -4,7 +4,9 @@
 //! dead deliveries retried, a webhook deleted with its deliveries.
 
 use super::*;
-use crate::store::{DeliveryQuery, Failure, LaneClaim, Settled, Settlement, WebhookRecord};
+use crate::store::{
+    DeliveryQuery, Failure, LaneClaim, PendingDelivery, Settled, Settlement, WebhookRecord,
+};
 use crate::webhooks::WebhookSecret;
 
 fn hook(id: &str, events: &[&str]) -> WebhookRecord {
@@ -49,6 +51,20 @@ fn claim_at(now: i64, token: &str, lanes: u32) -> LaneClaim {
         lanes,
         batch: 100,
     }
+}
+
+/// The message contents of new-message deliveries, in their order.
+fn texts(deliveries: &[PendingDelivery]) -> Vec<String> {
+    deliveries
+        .iter()
+        .map(|d| {
+            let body: serde_json::Value = serde_json::from_str(&d.body).unwrap();
+            body["data"]["message"]["content"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
 }
 
 async fn pending(store: &Arc<dyn Store>, webhook: &str) -> Vec<crate::webhooks::WebhookDelivery> {
@@ -195,18 +211,11 @@ pub(super) async fn lanes_are_claimed_by_one_claimant_in_order_and_leases_expire
     let mut lanes = first.into_iter().map(|l| ("one", l)).collect::<Vec<_>>();
     lanes.extend(second.into_iter().map(|l| ("two", l)));
     for (_, lane) in &lanes {
-        let texts: Vec<String> = lane
-            .deliveries
-            .iter()
-            .map(|d| {
-                let body: serde_json::Value = serde_json::from_str(&d.body).unwrap();
-                body["data"]["message"]["content"]
-                    .as_str()
-                    .unwrap()
-                    .to_string()
-            })
-            .collect();
-        assert_eq!(texts, ["1", "2", "3"], "a lane's events in order");
+        assert_eq!(
+            texts(&lane.deliveries),
+            ["1", "2", "3"],
+            "a lane's events in order"
+        );
     }
     // Held: nobody else gets them before the lease ends.
     let again = store
@@ -435,17 +444,6 @@ pub(super) async fn a_batchs_last_settlement_deletes_an_empty_lane_or_goes_on_wi
         .expect("settle");
     let Settled::More(next) = settled else {
         panic!("events are pending in it: {settled:?}");
-    };
-    let texts = |ds: &[crate::store::PendingDelivery]| -> Vec<String> {
-        ds.iter()
-            .map(|d| {
-                let body: serde_json::Value = serde_json::from_str(&d.body).unwrap();
-                body["data"]["message"]["content"]
-                    .as_str()
-                    .unwrap()
-                    .to_string()
-            })
-            .collect()
     };
     assert_eq!(texts(&next), ["2", "3"]);
     assert!(

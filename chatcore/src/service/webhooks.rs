@@ -341,8 +341,8 @@ async fn deliver_lane(
     };
     loop {
         let full = deliveries.len() >= settings.batch as usize;
-        for delivery in deliveries {
-            let body = Bytes::from(delivery.body);
+        for mut delivery in deliveries {
+            let body = Bytes::from(std::mem::take(&mut delivery.body));
             let request = WebhookRequest {
                 url: url.clone(),
                 event_id: delivery.event_id.clone(),
@@ -384,43 +384,11 @@ async fn deliver_lane(
                 }
                 continue;
             };
-            let attempts = delivery.attempts.saturating_add(1);
-            let deadline = delivery.queued_at.plus(settings.max_age);
-            let retry_at = (now < deadline).then(|| {
-                let wait = backoff(
-                    attempts,
-                    settings.backoff_min,
-                    settings.backoff_max,
-                    rand::random::<f64>(),
-                );
-                now.plus(wait).min(deadline)
-            });
-            match retry_at {
-                Some(at) => {
-                    metrics::counter!("chat_webhook_deliveries_total", "outcome" => "retried")
-                        .increment(1);
-                    tracing::info!(
-                        webhook = %webhook_id, chat = %chat_id, event = %delivery.event_id,
-                        %error, attempts, next = %at, "webhook delivery failed; will retry"
-                    );
-                }
-                None => {
-                    metrics::counter!("chat_webhook_deliveries_total", "outcome" => "dead")
-                        .increment(1);
-                    tracing::warn!(
-                        webhook = %webhook_id, chat = %chat_id, event = %delivery.event_id,
-                        %error, attempts,
-                        "webhook delivery failed for the whole retry period; marked dead"
-                    );
-                }
-            }
+            let failure = failed(settings, &webhook_id, &chat_id, &delivery, error, now);
+            let retry_at = failure.retry_at;
             let settlement = Settlement {
                 delivered: std::mem::take(&mut delivered),
-                failed: Some(Failure {
-                    delivery: delivery.id,
-                    error,
-                    retry_at,
-                }),
+                failed: Some(failure),
                 lease_until: now.plus(settings.lease),
                 then_next: None,
             };
@@ -451,6 +419,51 @@ async fn deliver_lane(
         }
         busy = true;
         settled_at = Instant::now();
+    }
+}
+
+/// A failed attempt: retried after a backoff with jitter, or dead once the retry period
+/// (counted from when the event was queued) is over; counted and logged.
+fn failed(
+    settings: &crate::webhooks::WebhookSettings,
+    webhook_id: &str,
+    chat_id: &str,
+    delivery: &crate::store::PendingDelivery,
+    error: String,
+    now: crate::model::Timestamp,
+) -> Failure {
+    let attempts = delivery.attempts.saturating_add(1);
+    let deadline = delivery.queued_at.plus(settings.max_age);
+    let retry_at = (now < deadline).then(|| {
+        let wait = backoff(
+            attempts,
+            settings.backoff_min,
+            settings.backoff_max,
+            rand::random::<f64>(),
+        );
+        now.plus(wait).min(deadline)
+    });
+    match retry_at {
+        Some(at) => {
+            metrics::counter!("chat_webhook_deliveries_total", "outcome" => "retried").increment(1);
+            tracing::info!(
+                webhook = %webhook_id, chat = %chat_id, event = %delivery.event_id,
+                %error, attempts, next = %at, "webhook delivery failed; will retry"
+            );
+        }
+        None => {
+            metrics::counter!("chat_webhook_deliveries_total", "outcome" => "dead").increment(1);
+            tracing::warn!(
+                webhook = %webhook_id, chat = %chat_id, event = %delivery.event_id,
+                %error, attempts,
+                "webhook delivery failed for the whole retry period; marked dead"
+            );
+        }
+    }
+    Failure {
+        delivery: delivery.id,
+        error,
+        retry_at,
     }
 }
 
