@@ -55,8 +55,8 @@ pub struct ModelConfig {
     /// the budget reaches `max_chats`).
     pub history: bool,
     /// Customer logins may name an officer (a host application's `officerId`): the chat
-    /// is created assigned to them, as `Store::get_or_create_chat` does, with no
-    /// capacity check (docs/PROTOCOL.md, "Findings").
+    /// is created assigned to them when they have room, else in the queue, decided in
+    /// `Store::get_or_create_chat`'s transaction (docs/PROTOCOL.md, "Findings", 2).
     pub login_names_officer: bool,
     /// A weakened step, or none.
     pub weakening: Weakening,

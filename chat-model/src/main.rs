@@ -4,7 +4,8 @@
 //! cargo run -p chat-model --release -- exhaustive [BUDGET]
 //! cargo run -p chat-model --release -- history [BUDGET]
 //! cargo run -p chat-model --release -- simulate BUDGET SECONDS [SEED]
-//! cargo run -p chat-model --release -- weakened | login-names-officer | no-sweep | round-stops [BUDGET]
+//! cargo run -p chat-model --release -- login-names-officer [BUDGET]
+//! cargo run -p chat-model --release -- weakened | no-sweep | round-stops [BUDGET]
 //! ```
 //!
 //! Prints the state counts, the time taken, every property that failed with its trace,
@@ -64,7 +65,7 @@ fn main() {
                 login_names_officer: true,
                 ..ModelConfig::small(budget)
             };
-            (cfg.clone(), check::first_failure(Protocol::new(cfg)))
+            (cfg.clone(), check::exhaustive(Protocol::new(cfg), threads))
         }
         Some("round-stops") => {
             let cfg = ModelConfig {

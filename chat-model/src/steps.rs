@@ -320,8 +320,10 @@ impl Protocol {
                     s.customers[c as usize].chat = Some(open);
                     return;
                 }
+                // The officer named gets the chat if they have room, counted in the same
+                // transaction; else it waits in the queue.
                 let owner = match op {
-                    Op::LoginWith(_, o) => Some(o),
+                    Op::LoginWith(_, o) if s.store.open_chats(o) < self.capacity(o) => Some(o),
                     _ => None,
                 };
                 s.store.chats.push(ChatRec {

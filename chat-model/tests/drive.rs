@@ -31,8 +31,12 @@ fn seeds() -> std::ops::Range<u64> {
     }
 }
 
+/// One node; logins may name an officer (the chat is theirs only if they have room).
 fn model() -> Protocol {
-    Protocol::new(ModelConfig::single_node(u8::MAX))
+    Protocol::new(ModelConfig {
+        login_names_officer: true,
+        ..ModelConfig::single_node(u8::MAX)
+    })
 }
 
 async fn on(store: Arc<dyn Store>, seed: u64) {

@@ -434,6 +434,7 @@ async fn a_remote_queue_created_event_for_a_claimed_chat_is_dropped() {
             customer_id: CustomerId::parse("late").unwrap(),
             customer_name: None,
             assigned_officer_id: None,
+            default_capacity: None,
             created_at: Timestamp::from_unix_millis(1_700_000_000_000),
         })
         .await

@@ -284,3 +284,57 @@ async fn capacity_is_a_field_of_officer_creation() {
     assert_eq!(ids, ["carol", "dave"], "a refused creation created nothing");
     assert_eq!(listed[0]["capacity"], 2);
 }
+
+/// A customer login that names an officer with no room left (here the server's default
+/// capacity, 1) creates the chat pending, in the queue, not theirs: of logins racing
+/// for her one free slot, exactly one chat is hers. Nothing is refused: each customer
+/// gets a chat and a token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_naming_a_full_officer_puts_the_chat_in_the_queue() {
+    let app = Arc::new(
+        spawn_app(Options {
+            officer_capacity: Some(1),
+            ..Options::open()
+        })
+        .await,
+    );
+    let alice = app.new_officer("alice").await;
+    let racers: Vec<_> = (0..6)
+        .map(|i| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                app.customer_login(json!({ "customerId": format!("c{i}"), "officerId": "alice" }))
+                    .await
+                    .expect(200)
+            })
+        })
+        .collect();
+    let (mut hers, mut queued) = (Vec::new(), Vec::new());
+    for racer in racers {
+        let login = racer.await.unwrap();
+        assert_eq!(login["created"], true, "{login}");
+        assert!(login["token"].is_string(), "{login}");
+        let chat = &login["chat"];
+        match (chat["status"].as_str(), chat["assignedOfficerId"].as_str()) {
+            (Some("assigned"), Some("alice")) => hers.push(chat["id"].clone()),
+            (Some("pending"), None) => queued.push(chat["id"].clone()),
+            other => panic!("unexpected {other:?}: {login}"),
+        }
+    }
+    assert_eq!((hers.len(), queued.len()), (1, 5));
+    let me = app
+        .request(Method::GET, "/api/me", Some(&alice), None)
+        .await
+        .expect(200);
+    assert_eq!(me["officer"]["openChats"], 1, "{me}");
+    let queue = app.queue(Some(&alice)).await.expect(200);
+    let mut waiting: Vec<Value> = queue
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|c| c["id"].clone())
+        .collect();
+    waiting.sort_by_key(Value::to_string);
+    queued.sort_by_key(Value::to_string);
+    assert_eq!(waiting, queued);
+}

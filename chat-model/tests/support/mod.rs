@@ -180,6 +180,9 @@ pub struct World {
     pub model: Protocol,
     /// The model's chats' real ids, in creation order.
     pub chats: Vec<ChatId>,
+    /// The officer each of those chats was created with (the store keeps no record of
+    /// it: a chat created theirs has no system entry).
+    created_owners: Vec<Option<u8>>,
     /// Each customer's identity, once logged in.
     pub customers: Vec<Option<Actor>>,
     /// Officers' tokens and live connections.
@@ -213,6 +216,7 @@ impl World {
             acked: vec![Vec::new(); model.cfg.customers as usize],
             model,
             chats: Vec::new(),
+            created_owners: Vec::new(),
             tokens,
             live,
             officer_ix,
@@ -237,6 +241,15 @@ impl World {
                     .unwrap();
                 if session.created {
                     self.chats.push(session.chat.id);
+                    // Created theirs, or pending and then routed (the answer says where
+                    // it is now): routing cannot give it to the officer named, who had
+                    // no room, on this one node where nothing runs at once.
+                    let owner = session.chat.assigned_officer_id.as_ref();
+                    let owner = owner.map(|o| self.officer_ix[o.as_str()]);
+                    self.created_owners.push(match op {
+                        Op::LoginWith(_, named) if owner == Some(named) => owner,
+                        _ => None,
+                    });
                 }
                 self.customers[c as usize] = Some(Actor::Customer {
                     customer_id: customer_id(c),
@@ -309,10 +322,12 @@ impl World {
     /// messages), and each officer's open chats as the store counts them.
     pub async fn observe(&self) -> (ModelState, Vec<u8>) {
         let mut s = self.model.initial();
-        for &id in &self.chats {
-            s.store
-                .chats
-                .push(chat_rec(&self.store, id, &self.officer_ix).await);
+        for (&id, &created_owner) in self.chats.iter().zip(&self.created_owners) {
+            let rec = chat_rec(&self.store, id, &self.officer_ix).await;
+            s.store.chats.push(ChatRec {
+                created_owner,
+                ..rec
+            });
         }
         let officers = self.store.officers().await.unwrap();
         let mut open = vec![0; officers.len()];

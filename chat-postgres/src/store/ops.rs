@@ -812,6 +812,34 @@ impl PgStore {
         client: &mut Object,
         new: &NewChat,
     ) -> StoreResult<Option<(Chat, bool)>> {
+        // The new chat, its officer's counter and its webhook events in one transaction.
+        let tx = client.transaction().await.map_err(classify)?;
+        let new = match &new.assigned_officer_id {
+            Some(officer) => {
+                // A chat created with its officer counts on their row, locked first
+                // (officers before chats, as every transaction locks them): every change
+                // that gives them a chat, on every node, waits here, so the room read
+                // here is the room at commit.
+                let st = tx
+                    .prepare_cached(SQL_LOCK_OFFICERS)
+                    .await
+                    .map_err(classify)?;
+                let locked = tx
+                    .query(&st, &[&[officer.as_str()].as_slice()])
+                    .await
+                    .map_err(classify)?;
+                let mut room = (None, 0);
+                for r in &locked {
+                    let capacity: Option<i32> = r.try_get(1).map_err(classify)?;
+                    let open: i32 = r.try_get(2).map_err(classify)?;
+                    room = (capacity.map(|c| u32::try_from(c).unwrap_or(0)), open);
+                }
+                let (capacity, open) = room;
+                new.clone()
+                    .placed(capacity, u64::try_from(open).unwrap_or(0))
+            }
+            None => new.clone(),
+        };
         let (id, status) = (new.id.to_string(), new.status());
         let officer = new.assigned_officer_id.as_ref().map(OfficerId::as_str);
         let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] = [
@@ -822,19 +850,6 @@ impl PgStore {
             &new.created_at.unix_millis(),
             &new.customer_name,
         ];
-        // The new chat, its officer's counter and its webhook events in one transaction.
-        let tx = client.transaction().await.map_err(classify)?;
-        if let Some(officer) = officer {
-            // A chat created with its officer counts on their row, locked first
-            // (officers before chats, as every transaction locks them).
-            let st = tx
-                .prepare_cached(SQL_LOCK_OFFICERS)
-                .await
-                .map_err(classify)?;
-            tx.query(&st, &[&[officer].as_slice()])
-                .await
-                .map_err(classify)?;
-        }
         // ON CONFLICT waits for a concurrent insert of the same customer to commit, so
         // when nothing is inserted here the other chat is visible to the next statement.
         let st = tx.prepare_cached(SQL_INSERT_CHAT).await.map_err(classify)?;

@@ -48,6 +48,7 @@ pub(super) async fn one_chat_per_customer(store: Arc<dyn Store>) {
         customer_id: cid("c1"),
         customer_name: None,
         assigned_officer_id: None,
+        default_capacity: None,
         created_at: t(10),
     };
     let (chat, created) = store.get_or_create_chat(&first).await.expect("create");
@@ -79,6 +80,7 @@ pub(super) async fn concurrent_logins_of_one_customer_make_one_chat(store: Arc<d
                         customer_id: cid("same-customer"),
                         customer_name: None,
                         assigned_officer_id: None,
+                        default_capacity: None,
                         created_at: t(i),
                     })
                     .await
@@ -106,6 +108,7 @@ pub(super) async fn chat_created_for_an_officer_is_assigned(store: Arc<dyn Store
             customer_id: cid("c-assigned"),
             customer_name: None,
             assigned_officer_id: Some(bob.clone()),
+            default_capacity: None,
             created_at: t(1),
         })
         .await
@@ -123,6 +126,77 @@ pub(super) async fn chat_created_for_an_officer_is_assigned(store: Arc<dyn Store
     );
 }
 
+/// A new chat for an officer with no room left is created in the queue, decided in the
+/// creating transaction: of logins racing for an officer's one free slot, exactly one
+/// chat is hers; with no capacity of her own, the login's default rules.
+pub(super) async fn a_chat_created_for_a_full_officer_waits_in_the_queue(store: Arc<dyn Store>) {
+    const RACERS: usize = 8;
+    let amy = add_officer(&store, "amy").await;
+    store
+        .update_officer(&amy, &capacity(Some(1)))
+        .await
+        .expect("set")
+        .expect("amy exists");
+    let login = |customer: String, default_capacity: Option<u32>, at: i64| NewChat {
+        id: ChatId::new(),
+        customer_id: cid(&customer),
+        customer_name: None,
+        assigned_officer_id: Some(amy.clone()),
+        default_capacity,
+        created_at: t(at),
+    };
+    let racers: Vec<_> = (0..RACERS)
+        .map(|i| {
+            let (store, new) = (store.clone(), login(format!("c{i}"), None, i as i64));
+            tokio::spawn(async move { store.get_or_create_chat(&new).await.expect("login") })
+        })
+        .collect();
+    let (mut hers, mut queued) = (0, 0);
+    for racer in racers {
+        let (chat, created) = racer.await.expect("racer");
+        assert!(created, "each customer's first login creates their chat");
+        match (chat.status, &chat.assigned_officer_id) {
+            (ChatStatus::Assigned, Some(owner)) if *owner == amy => hers += 1,
+            (ChatStatus::Pending, None) => queued += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((hers, queued), (1, RACERS - 1));
+    let amy_now = store.officer(&amy).await.expect("officer").expect("amy");
+    assert_eq!(amy_now.officer.open_chats, 1);
+    assert_eq!(
+        store.pending_chats(100).await.expect("queue").len(),
+        RACERS - 1
+    );
+    // Her own capacity cleared, the login's default decides: 2 (she holds 1).
+    store
+        .update_officer(&amy, &capacity(None))
+        .await
+        .expect("set")
+        .expect("amy exists");
+    let (second, _) = store
+        .get_or_create_chat(&login("d1".into(), Some(2), 100))
+        .await
+        .expect("login");
+    assert_eq!(second.assigned_officer_id.as_ref(), Some(&amy));
+    let (third, _) = store
+        .get_or_create_chat(&login("d2".into(), Some(2), 101))
+        .await
+        .expect("login");
+    assert_eq!(
+        (third.status, third.assigned_officer_id),
+        (ChatStatus::Pending, None)
+    );
+    // Unlimited by default: given.
+    let (fourth, _) = store
+        .get_or_create_chat(&login("d3".into(), None, 102))
+        .await
+        .expect("login");
+    assert_eq!(fourth.assigned_officer_id.as_ref(), Some(&amy));
+    let amy_now = store.officer(&amy).await.expect("officer").expect("amy");
+    assert_eq!(amy_now.officer.open_chats, 3);
+}
+
 pub(super) async fn a_customers_name_is_kept_and_replaced_only_by_a_new_one(store: Arc<dyn Store>) {
     let amy = add_officer(&store, "amy").await;
     let login = |name: Option<&str>| NewChat {
@@ -130,6 +204,7 @@ pub(super) async fn a_customers_name_is_kept_and_replaced_only_by_a_new_one(stor
         customer_id: cid("named"),
         customer_name: name.map(str::to_string),
         assigned_officer_id: None,
+        default_capacity: None,
         created_at: t(1),
     };
     let (chat, _) = store

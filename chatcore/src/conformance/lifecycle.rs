@@ -160,6 +160,7 @@ pub(super) async fn a_customer_has_at_most_one_open_chat(store: Arc<dyn Store>) 
             customer_id: cid("c"),
             customer_name: None,
             assigned_officer_id: None,
+            default_capacity: None,
             created_at: t(3),
         })
         .await
@@ -171,6 +172,7 @@ pub(super) async fn a_customer_has_at_most_one_open_chat(store: Arc<dyn Store>) 
             customer_id: cid("c"),
             customer_name: None,
             assigned_officer_id: None,
+            default_capacity: None,
             created_at: t(4),
         })
         .await
@@ -220,6 +222,7 @@ pub(super) async fn a_customer_has_at_most_one_open_chat(store: Arc<dyn Store>) 
             customer_id: cid("c"),
             customer_name: None,
             assigned_officer_id: None,
+            default_capacity: None,
             created_at: t(7),
         })
         .await

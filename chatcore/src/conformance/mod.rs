@@ -79,6 +79,7 @@ cases!(
     one_chat_per_customer,
     concurrent_logins_of_one_customer_make_one_chat,
     chat_created_for_an_officer_is_assigned,
+    a_chat_created_for_a_full_officer_waits_in_the_queue,
     a_customers_name_is_kept_and_replaced_only_by_a_new_one,
     queue_is_pending_chats_oldest_first,
     a_claim_is_a_transition_from_pending,
@@ -170,6 +171,7 @@ async fn add_chat(store: &Arc<dyn Store>, customer: &str, at: i64) -> ChatId {
             customer_id: cid(customer),
             customer_name: None,
             assigned_officer_id: None,
+            default_capacity: None,
             created_at: t(at),
         })
         .await

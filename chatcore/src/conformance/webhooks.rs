@@ -112,6 +112,7 @@ pub(super) async fn changes_write_their_webhook_events_in_the_same_operation(
             customer_id: cid("c1"),
             customer_name: None,
             assigned_officer_id: None,
+            default_capacity: None,
             created_at: t(2),
         })
         .await

@@ -30,7 +30,8 @@ pub struct CustomerLogin {
     /// Assign a new chat to this officer instead of queueing it (an existing chat keeps
     /// its state). Only without a customer secret: a secured service ignores it, since
     /// the signature does not cover it (use an identity token's `officerId` claim). An
-    /// officer who does not exist leaves the chat in the queue.
+    /// officer who does not exist, is disabled or has no room under their capacity
+    /// leaves the chat in the queue.
     pub officer_id: Option<OfficerId>,
     /// Lowercase hex HMAC-SHA256(secret, customerId); required when the service has a
     /// customer secret, ignored otherwise. It never expires: prefer
@@ -142,8 +143,9 @@ impl ChatService {
         self.start_chat(customer_id, officer, name).await
     }
 
-    /// Gets or creates the customer's chat (for `officer` if they exist, else in the
-    /// queue), stores the name when one is given, and issues the customer's token.
+    /// Gets or creates the customer's chat (for `officer` if they exist, are enabled and
+    /// have room under their capacity, else in the queue), stores the name when one is
+    /// given, and issues the customer's token.
     async fn start_chat(
         &self,
         customer_id: CustomerId,
@@ -171,17 +173,27 @@ impl ChatService {
             }
             None => None,
         };
+        let named = officer.is_some();
         let new = NewChat {
             id: ChatId::new(),
             customer_id,
             customer_name,
             assigned_officer_id: officer,
+            default_capacity: self.config().officer_capacity,
             created_at: self.now(),
         };
         let (chat, created) = self
             .ordered(new.id, move |this| async move {
                 let (chat, created) = this.inner.store.get_or_create_chat(&new).await?;
                 if created {
+                    if named && chat.assigned_officer_id.is_none() {
+                        tracing::info!(
+                            customer = %chat.customer_id,
+                            chat = %chat.id,
+                            "the officer the login names has no room (capacity); \
+                             the new chat waits in the queue"
+                        );
+                    }
                     this.announce_new_chat(&chat);
                 }
                 Ok((chat, created))

@@ -134,6 +134,21 @@ impl Transition {
 }
 
 impl NewChat {
+    /// The chat to create when its officer holds `open_chats` open chats and has their
+    /// own capacity `capacity`: theirs when they have room, else in the queue (the
+    /// officer taken off). Stores call it in the creating transaction, with the
+    /// officer's load read (and, on a shared database, locked) there.
+    #[must_use]
+    pub fn placed(mut self, capacity: Option<u32>, open_chats: u64) -> Self {
+        let room = capacity
+            .or(self.default_capacity)
+            .is_none_or(|cap| open_chats < u64::from(cap));
+        if !room {
+            self.assigned_officer_id = None;
+        }
+        self
+    }
+
     /// The status a new chat is stored with: assigned when it is created with an
     /// officer, else pending (in the queue).
     pub fn status(&self) -> ChatStatus {

@@ -108,11 +108,17 @@ impl Store for MemoryStore {
             }
             return Ok((chat.clone(), false));
         }
-        if let Some(officer) = &new.assigned_officer_id {
-            if !s.officers.contains_key(officer) {
-                return Err(StoreError::backend("chat assigned to an unknown officer"));
+        let new = match &new.assigned_officer_id {
+            Some(officer) => {
+                let Some(record) = s.officers.get(officer) else {
+                    return Err(StoreError::backend("chat assigned to an unknown officer"));
+                };
+                let capacity = record.officer.capacity;
+                new.clone()
+                    .placed(capacity, u64::from(open_chats(&s, officer)))
             }
-        }
+            None => new.clone(),
+        };
         let chat = Chat {
             id: new.id,
             customer_id: new.customer_id.clone(),

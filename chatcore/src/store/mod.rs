@@ -87,7 +87,13 @@ pub struct NewChat {
     /// customer's existing chat a `Some` replaces the stored name and `None` keeps it.
     pub customer_name: Option<String>,
     /// Owner of the new chat, or `None` to put it in the queue. The officer must exist.
+    /// A new chat for an officer with no room left (their open chats at their capacity,
+    /// else at `default_capacity`) is created in the queue instead, decided in the
+    /// creating transaction: no officer passes capacity ([`NewChat::placed`]).
     pub assigned_officer_id: Option<OfficerId>,
+    /// The capacity of officers who have none of their own (the server's default;
+    /// `None`: unlimited).
+    pub default_capacity: Option<u32>,
     /// Creation time.
     pub created_at: Timestamp,
 }

@@ -76,6 +76,17 @@ impl Store for SqliteStore {
         let new = new.clone();
         let seen = self.webhooks_seen();
         self.write(move |c| {
+            // The one writer serializes this count and the insert below.
+            let new = match &new.assigned_officer_id {
+                Some(officer) => {
+                    let load = officer_by_id(c, officer).map_err(classify)?;
+                    let (capacity, open) = load.map_or((None, 0), |r| {
+                        (r.officer.capacity, u64::from(r.officer.open_chats))
+                    });
+                    new.placed(capacity, open)
+                }
+                None => new,
+            };
             let status = new.status();
             let inserted = c
                 .prepare_cached(
