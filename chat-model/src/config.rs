@@ -47,6 +47,11 @@ pub struct ModelConfig {
     /// which ended the round and left the chats after it to the sweep
     /// (docs/PROTOCOL.md, "Findings").
     pub pass_after_lost: bool,
+    /// An automatic assignment's write checks that its officer is still eligible
+    /// (available and connected), as `Transition::only_to_eligible` makes the stores do
+    /// since finding 3; `false` is the code before, which gave the chat to the officer
+    /// the round read even if they had gone away or disconnected since.
+    pub eligible_at_write: bool,
     /// Officers start connected (as if each had connected before the run), so that the
     /// budget goes to the queue's operations; they may still disconnect and connect.
     pub start_connected: bool,
@@ -77,6 +82,7 @@ impl ModelConfig {
             auto: true,
             sweep: true,
             pass_after_lost: true,
+            eligible_at_write: true,
             start_connected: true,
             history: false,
             login_names_officer: false,

@@ -71,6 +71,7 @@ fn main() {
             let cfg = ModelConfig {
                 sweep: false,
                 pass_after_lost: false,
+                eligible_at_write: false,
                 ..ModelConfig::small(budget)
             };
             (cfg.clone(), check::first_failure(Protocol::new(cfg)))

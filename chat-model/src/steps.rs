@@ -489,6 +489,12 @@ impl Protocol {
         if (rec.status, rec.owner) != (Status::Pending, None) {
             return Attempt::Gone;
         }
+        // `Transition::only_to_eligible`: an officer who went away or disconnected since
+        // the round read them is passed over, as one who is full.
+        let eligible = &s.store.officers[officer as usize];
+        if self.cfg.eligible_at_write && !(eligible.available && eligible.connected) {
+            return Attempt::Full;
+        }
         if !self.weak_capacity() && s.store.open_chats(officer) >= self.capacity(officer) {
             return Attempt::Full;
         }

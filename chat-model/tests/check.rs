@@ -116,12 +116,16 @@ fn capacity_counted_outside_the_transaction_is_caught() {
 /// even when the chats it read had been taken by another attempt and chats after them
 /// still waited. Without the sweep the checker finds a chat left waiting while an
 /// officer is free; `every_reachable_state_keeps_every_invariant` and
-/// `chats_are_given_at_once_without_the_sweep` check the round as it is now.
+/// `chats_are_given_at_once_without_the_sweep` check the round as it is now. The
+/// counterexample within these bounds has the other attempt give a chat to an officer
+/// who had disconnected, which the stores refuse since finding 3: the code of the time
+/// is checked, both fixes left out.
 #[test]
 fn a_round_that_stops_when_it_placed_nothing_leaves_a_chat_waiting() {
     let model = Protocol::new(ModelConfig {
         sweep: false,
         pass_after_lost: false,
+        eligible_at_write: false,
         ..ModelConfig::small(BUDGET)
     });
     let outcome = check::first_failure(model.clone());

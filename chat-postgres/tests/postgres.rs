@@ -476,6 +476,7 @@ async fn a_remote_queue_created_event_for_a_claimed_chat_is_dropped() {
                 attachment: None,
             },
             default_capacity: None,
+            only_to_eligible: false,
         })
         .await
         .unwrap();

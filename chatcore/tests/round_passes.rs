@@ -119,6 +119,7 @@ impl Store for ClaimFirst {
                     attachment: None,
                 },
                 default_capacity: None,
+                only_to_eligible: false,
             };
             assert!(matches!(
                 self.inner.transition(&claim).await?,

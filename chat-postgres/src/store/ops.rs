@@ -184,6 +184,12 @@ impl Store for PgStore {
                     if r.try_get::<_, &str>(0).map_err(classify)? == owner.as_str() {
                         let capacity: Option<i32> = r.try_get(1).map_err(classify)?;
                         let open: i32 = r.try_get(2).map_err(classify)?;
+                        let eligible: bool = r.try_get(3).map_err(classify)?;
+                        // Availability is on the locked row; presence is as this
+                        // statement reads it (a disconnect committed before it is seen).
+                        if change.only_to_eligible && !eligible {
+                            return Ok(TransitionOutcome::Ineligible);
+                        }
                         room = (capacity.map(|c| u32::try_from(c).unwrap_or(0)), open);
                     }
                 }

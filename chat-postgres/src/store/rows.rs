@@ -104,8 +104,10 @@ pub(super) const SQL_TRANSITION: &str = concat!(
 );
 // The officers a transition counts for, locked in id order (the one order in which
 // every transaction locks officers, and always before the chat).
-pub(super) const SQL_LOCK_OFFICERS: &str = "SELECT id, capacity, open_chats FROM officers \
-     WHERE id = ANY($1) ORDER BY id FOR UPDATE";
+pub(super) const SQL_LOCK_OFFICERS: &str = "SELECT id, capacity, open_chats, \
+     NOT disabled AND availability = 'available' \
+     AND EXISTS (SELECT 1 FROM presence WHERE presence.officer_id = officers.id) \
+     FROM officers WHERE id = ANY($1) ORDER BY id FOR UPDATE";
 // A send in one statement and its own transaction: the next seq, taken only while the
 // chat is still in the state the write was allowed on (`$3` NULL: any state) and while
 // the sender has stored nothing under the key (`$7`; the unique index decides a race

@@ -102,6 +102,7 @@ cases!(
     racing_transitions_have_exactly_one_outcome,
     presence_is_per_node_and_dead_nodes_are_forgotten,
     eligible_officers_are_ordered_as_the_contract_says,
+    an_automatic_assignment_needs_its_officer_eligible_when_it_applies,
     queue_keys_are_the_queues_order,
     read_marks_only_move_forward_and_never_past_the_end,
     entries_are_read_by_chat_and_seq,
@@ -236,6 +237,7 @@ fn change(
         owner: to.1.cloned(),
         entry,
         default_capacity: None,
+        only_to_eligible: false,
     }
 }
 

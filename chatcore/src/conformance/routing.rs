@@ -223,3 +223,85 @@ pub(super) async fn queue_keys_are_the_queues_order(store: Arc<dyn Store>) {
         .collect();
     assert_eq!(keys, queue, "the same order as the queue itself");
 }
+
+/// An automatic assignment ([`Transition::only_to_eligible`]) applies only while its
+/// officer is eligible, checked in its own transaction: not once they went away, were
+/// disabled or have no connection left; a claim by hand goes through all the same.
+pub(super) async fn an_automatic_assignment_needs_its_officer_eligible_when_it_applies(
+    store: Arc<dyn Store>,
+) {
+    let amy = add_officer(&store, "amy").await;
+    let chat = add_chat(&store, "c1", 1).await;
+    let auto = |at: i64| Transition {
+        only_to_eligible: true,
+        ..change(
+            chat,
+            (ChatStatus::Pending, None),
+            (ChatStatus::Assigned, Some(&amy)),
+            ChatChange::Assigned,
+            at,
+        )
+    };
+    // Not connected anywhere.
+    assert_eq!(apply(&store, &auto(2)).await, TransitionOutcome::Ineligible);
+    store
+        .set_presence("node-a", &amy, true, t(3))
+        .await
+        .expect("presence")
+        .expect("amy exists");
+    // Connected, but away.
+    let away = OfficerUpdate {
+        capacity: None,
+        availability: Some(Availability::Away),
+    };
+    store.update_officer(&amy, &away).await.expect("set");
+    assert_eq!(apply(&store, &auto(4)).await, TransitionOutcome::Ineligible);
+    // Available again, but disabled.
+    let back = OfficerUpdate {
+        capacity: None,
+        availability: Some(Availability::Available),
+    };
+    store.update_officer(&amy, &back).await.expect("set");
+    store
+        .set_officer_disabled(&amy, true)
+        .await
+        .expect("disable")
+        .expect("amy exists");
+    assert_eq!(apply(&store, &auto(5)).await, TransitionOutcome::Ineligible);
+    store
+        .set_officer_disabled(&amy, false)
+        .await
+        .expect("enable")
+        .expect("amy exists");
+    // Eligible: applied. Nothing was written by the refusals.
+    let TransitionOutcome::Applied(now, entry) = apply(&store, &auto(6)).await else {
+        panic!("an eligible officer's assignment applies");
+    };
+    assert_eq!(now.assigned_officer_id.as_ref(), Some(&amy));
+    assert_eq!(entry.seq, 1, "the refused attempts wrote no entry");
+    // Gone from her last node: the next automatic assignment is refused; a claim by hand
+    // is not.
+    store
+        .set_presence("node-a", &amy, false, t(7))
+        .await
+        .expect("presence");
+    let second = add_chat(&store, "c2", 8).await;
+    let auto_second = Transition {
+        only_to_eligible: true,
+        ..change(
+            second,
+            (ChatStatus::Pending, None),
+            (ChatStatus::Assigned, Some(&amy)),
+            ChatChange::Assigned,
+            9,
+        )
+    };
+    assert_eq!(
+        apply(&store, &auto_second).await,
+        TransitionOutcome::Ineligible
+    );
+    assert!(matches!(
+        claim(&store, second, &amy, 10).await,
+        TransitionOutcome::Applied(..)
+    ));
+}

@@ -45,7 +45,7 @@ pub const AUTO_SENDER: &str = "auto";
 #[allow(clippy::large_enum_variant)]
 enum Attempt {
     Given(Chat),
-    /// The officer has no room after all.
+    /// The officer has no room after all, or is no longer eligible.
     Full,
     /// The chat is no longer waiting.
     Gone,
@@ -305,6 +305,7 @@ impl ChatService {
                         attachment: None,
                     },
                     default_capacity: this.config().officer_capacity,
+                    only_to_eligible: true,
                 };
                 Ok(match this.inner.store.transition(&change).await? {
                     TransitionOutcome::Applied(now, entry) => {
@@ -312,7 +313,8 @@ impl ChatService {
                         this.announce_loads(&chat, &now).await;
                         Attempt::Given(now)
                     }
-                    TransitionOutcome::AtCapacity => Attempt::Full,
+                    // Full, or gone away or disconnected since the round read them.
+                    TransitionOutcome::AtCapacity | TransitionOutcome::Ineligible => Attempt::Full,
                     TransitionOutcome::Stale(_)
                     | TransitionOutcome::NotFound
                     | TransitionOutcome::CustomerHasOpenChat => Attempt::Gone,

@@ -126,6 +126,7 @@ impl ChatService {
                     owner: plan.owner,
                     entry,
                     default_capacity: this.config().officer_capacity,
+                    only_to_eligible: false,
                 };
                 match this.inner.store.transition(&change).await? {
                     TransitionOutcome::Applied(now, entry) => {
@@ -141,6 +142,11 @@ impl ChatService {
                     TransitionOutcome::NotFound => return Err(Error::ChatNotFound),
                     TransitionOutcome::CustomerHasOpenChat => {
                         return Err(Error::CustomerHasOpenChat);
+                    }
+                    TransitionOutcome::Ineligible => {
+                        return Err(Error::internal(
+                            "a change by hand was refused for an ineligible officer",
+                        ));
                     }
                     TransitionOutcome::AtCapacity => {
                         let officer = change.new_owner().cloned().ok_or_else(|| {

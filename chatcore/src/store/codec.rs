@@ -131,6 +131,15 @@ impl Transition {
             .or(self.default_capacity)
             .is_none_or(|cap| open_chats < u64::from(cap))
     }
+
+    /// Whether this change may go to an officer in this state: any officer, unless it is
+    /// for an eligible one only ([`Transition::only_to_eligible`]).
+    pub fn may_go_to(&self, officer: &crate::model::Officer) -> bool {
+        !self.only_to_eligible
+            || (!officer.disabled
+                && officer.availability == crate::model::Availability::Available
+                && officer.connected)
+    }
 }
 
 impl NewChat {

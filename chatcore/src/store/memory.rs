@@ -213,6 +213,11 @@ impl Store for MemoryStore {
             return Ok(TransitionOutcome::Stale(chat));
         }
         if let Some(owner) = change.new_owner() {
+            if let Some(record) = s.officers.get(owner) {
+                if !change.may_go_to(&live(s, &record.officer)) {
+                    return Ok(TransitionOutcome::Ineligible);
+                }
+            }
             let capacity = s.officers.get(owner).and_then(|o| o.officer.capacity);
             if !change.has_room(capacity, u64::from(open_chats(s, owner))) {
                 return Ok(TransitionOutcome::AtCapacity);

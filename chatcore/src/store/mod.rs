@@ -155,6 +155,13 @@ pub struct Transition {
     /// ([`TransitionOutcome::AtCapacity`]). The store also records the time of the
     /// change as that officer's last assignment (see [`Store::eligible_officers`]).
     pub default_capacity: Option<u32>,
+    /// Automatic assignment: the new owner must also be eligible when the change
+    /// applies (enabled, available, connected on some node, as
+    /// [`Store::eligible_officers`] reads them), checked in the same transaction
+    /// ([`TransitionOutcome::Ineligible`]), so that a chat never goes to an officer who
+    /// went away or disconnected after the round read them. Changes by hand (claims,
+    /// transfers, reopens) leave it `false`.
+    pub only_to_eligible: bool,
 }
 
 /// What [`Store::transition`] did.
@@ -174,6 +181,9 @@ pub enum TransitionOutcome {
     CustomerHasOpenChat,
     /// The officer the chat would go to is at their capacity; nothing changed.
     AtCapacity,
+    /// The change was for an eligible officer only ([`Transition::only_to_eligible`])
+    /// and the one it would go to is disabled, away or not connected; nothing changed.
+    Ineligible,
 }
 
 /// What [`Store::append_message`] did.

@@ -208,6 +208,11 @@ impl Store for SqliteStore {
             // The one writer serializes this count and the update below.
             if let Some(owner) = change.new_owner() {
                 let load = officer_by_id(c, owner).map_err(classify)?;
+                if let Some(r) = &load {
+                    if !change.may_go_to(&r.officer) {
+                        return Ok(TransitionOutcome::Ineligible);
+                    }
+                }
                 let (capacity, open) = load.map_or((None, 0), |r| {
                     (r.officer.capacity, u64::from(r.officer.open_chats))
                 });
