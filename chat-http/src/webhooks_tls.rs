@@ -206,7 +206,11 @@ mod tests {
     /// certificate or over plain TCP; answers each request 200 and keeps the connection.
     /// Returns its port.
     async fn receiver(acceptor: Option<TlsAcceptor>) -> (u16, Arc<Seen>) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        receiver_on(TcpListener::bind("127.0.0.1:0").await.unwrap(), acceptor)
+    }
+
+    /// [`receiver`] on `listener`.
+    fn receiver_on(listener: TcpListener, acceptor: Option<TlsAcceptor>) -> (u16, Arc<Seen>) {
         let port = listener.local_addr().unwrap().port();
         let seen = Arc::new(Seen::default());
         let shared = seen.clone();
@@ -355,6 +359,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_ipv6_literal_in_brackets_is_the_address_the_certificate_must_name() {
+        let Ok(listener) = TcpListener::bind("[::1]:0").await else {
+            eprintln!("no IPv6 loopback here: skipped");
+            return;
+        };
+        let ca = TestCa::new("bank internal CA");
+        let (port, seen) = receiver_on(listener, Some(ca.acceptor(&["::1"])));
+        let sender = HttpSender::with_ca(ca.pem().as_bytes()).unwrap();
+        let answer = sender
+            .send(request(&format!("https://[::1]:{port}/hook?token=t")))
+            .await;
+        assert_eq!(answer, WebhookResponse::Status(200));
+        let requests = seen.requests.lock().unwrap();
+        assert_eq!(requests[0].sni, None, "no SNI for an address");
+        assert!(
+            requests[0]
+                .head
+                .to_lowercase()
+                .contains(&format!("\r\nhost: [::1]:{port}\r\n")),
+            "{}",
+            requests[0].head
+        );
+    }
+
+    #[tokio::test]
     async fn a_receiver_whose_ca_is_not_trusted_fails_the_handshake_and_gets_nothing() {
         let ca = TestCa::new("someone else's CA");
         let (port, seen) = receiver(Some(ca.acceptor(&["localhost"]))).await;
@@ -419,6 +448,25 @@ mod tests {
             WebhookResponse::Status(200)
         );
         assert_eq!(seen.accepted.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_receiver_silent_in_the_handshake_times_out_with_the_request() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // Accepts, then never answers the ClientHello.
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        let sender = HttpSender::with_ca(TestCa::new("bank internal CA").pem().as_bytes()).unwrap();
+        let mut silent = request(&format!("https://localhost:{port}/hook"));
+        silent.timeout = Duration::from_millis(300);
+        let started = std::time::Instant::now();
+        assert_eq!(failed(sender.send(silent).await), "timed out after 300ms");
+        assert!(started.elapsed() < Duration::from_secs(3));
     }
 
     #[tokio::test]
