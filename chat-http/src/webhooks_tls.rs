@@ -6,8 +6,8 @@
 //! URL's host: nothing here can turn that off. It knows nothing of HTTP, and offers no
 //! client certificate (no mTLS: docs/DEPLOY.md, "Webhooks").
 //!
-//! rustls on its `ring` provider: no C toolchain beyond what `ring` builds with, and no
-//! process-wide default provider is installed or relied on.
+//! rustls on its `ring` provider (not aws-lc-rs, whose build needs cmake), given to each
+//! configuration explicitly: no process-wide default provider is installed or relied on.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
