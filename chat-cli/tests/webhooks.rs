@@ -1,7 +1,7 @@
 //! `webhook ...` as a process, on a local database and against a running server: add
 //! (a secret from stdin or generated, printed once), list (never a secret), deliveries
-//! pending for events made meanwhile, retry, remove; the contract's refusals as exit
-//! codes.
+//! pending for events made meanwhile, retry, remove; http and https URLs; the contract's
+//! refusals as exit codes.
 
 mod common;
 
@@ -98,6 +98,10 @@ fn manages_webhooks(cli: &Cli, token: &[&str]) {
     run(&["--json", "webhook", "remove", &id]).json_error(3, "webhook_not_found");
     let all = run(&["--json", "webhook", "deliveries"]).ok_json();
     assert_eq!(all.as_array().unwrap().len(), 2, "{all}");
+    // An https receiver (chat-http sends over TLS), added and removed.
+    let https = run(&["--json", "webhook", "add", "https://crm.bank.example/hooks"]).ok_json();
+    assert_eq!(https["url"], "https://crm.bank.example/hooks");
+    run(&["webhook", "remove", https["id"].as_str().unwrap()]).code(0);
 }
 
 #[test]

@@ -33,7 +33,9 @@
 //!   the routes' annotations as they are registered.
 //! - `testing` (feature `testing`): `TestServer`, a real server for other crates' tests.
 //! - [`webhooks`]: the webhooks' HTTP requests (`HttpSender`, the engine's
-//!   `WebhookSender` on hyper's client connections); `routes/webhooks.rs` the admin's `/api/webhooks`.
+//!   `WebhookSender` on hyper's client connections); `webhooks_tls`: TLS for `https`
+//!   receivers (the trusted roots, the handshake); `routes/webhooks.rs` the admin's
+//!   `/api/webhooks`.
 //!
 //! [`app`] builds the router; [`serve`] runs it on a listener until a shutdown future
 //! resolves, then closes the sockets (1001) and the store.
@@ -59,6 +61,7 @@ pub mod testing;
 mod timing;
 mod trace;
 pub mod webhooks;
+mod webhooks_tls;
 mod ws;
 
 use std::time::Duration;
@@ -205,10 +208,14 @@ pub async fn serve(
     Ok(())
 }
 
-/// This node's webhook delivery worker (the engine's), sending with [`webhooks::HttpSender`].
+/// This node's webhook delivery worker (the engine's), sending with the state's
+/// [`webhooks::HttpSender`], else one trusting the system's CA roots.
 fn start_webhooks(state: &AppState) -> chatcore::WebhookWorker {
-    let sender = std::sync::Arc::new(webhooks::HttpSender::new());
-    state.service().start_webhooks(sender)
+    let sender = state
+        .webhook_sender()
+        .cloned()
+        .unwrap_or_else(webhooks::HttpSender::new);
+    state.service().start_webhooks(std::sync::Arc::new(sender))
 }
 
 /// At start and then as often as sessions are purged: removes attachments' bytes no

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
+use chat_http::webhooks::HttpSender;
 use chat_http::{AppState, Branding, Config};
 use chat_postgres::{PgBus, PgOptions, PgStore};
 use chatcore::{ChatService, FsBlobStore, LocalBus, SqliteStore};
@@ -39,6 +40,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // The webhooks' TLS roots (the system's, --webhook-ca's), read once, before anything
+    // is opened: a bad CA file stops the start.
+    let webhook_sender = match webhook_sender(&config) {
+        Ok(sender) => sender,
+        Err(message) => {
+            eprintln!("chat-http: {message}");
+            return ExitCode::from(2);
+        }
+    };
     let open_files = raise_open_file_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -50,7 +60,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config, branding, open_files)) {
+    match runtime.block_on(run(config, branding, webhook_sender, open_files)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("chat-http: {e:#}");
@@ -59,7 +69,12 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(config: Config, branding: Branding, open_files: u64) -> anyhow::Result<()> {
+async fn run(
+    config: Config,
+    branding: Branding,
+    webhook_sender: HttpSender,
+    open_files: u64,
+) -> anyhow::Result<()> {
     // Installed before the store opens, so that its first writes are counted too.
     chat_http::metrics::recorder();
     let service = match &config.database_url {
@@ -88,6 +103,7 @@ async fn run(config: Config, branding: Branding, open_files: u64) -> anyhow::Res
         .connections(config.conn_settings(open_files))
         .server_timing(config.server_timing)
         .branding(branding)
+        .webhook_sender(webhook_sender)
         .build();
     let listener =
         listen(config.bind).with_context(|| format!("cannot listen on {}", config.bind))?;
@@ -134,6 +150,16 @@ async fn set_flag_webhook(config: &Config, service: &ChatService) -> anyhow::Res
         .await
         .map_err(|e| anyhow::anyhow!("--webhook-url: {e}"))?;
     Ok(())
+}
+
+/// The webhooks' sender: trusting the system's CA roots, and `--webhook-ca`'s
+/// certificates when given. The error names the flag and the file.
+fn webhook_sender(config: &Config) -> Result<HttpSender, String> {
+    let Some(path) = &config.webhooks.webhook_ca else {
+        return Ok(HttpSender::new());
+    };
+    let pem = std::fs::read(path).map_err(|e| format!("--webhook-ca {}: {e}", path.display()))?;
+    HttpSender::with_ca(&pem).map_err(|e| format!("--webhook-ca {}: {e}", path.display()))
 }
 
 /// Where attachments' files go with SQLite: `--attachments-dir`, else beside the

@@ -12,6 +12,7 @@ use crate::branding::Branding;
 use crate::conn::{Caps, ConnSettings};
 use crate::limits::{Guards, HttpLimits};
 use crate::shutdown::Shutdown;
+use crate::webhooks::HttpSender;
 
 /// Smallest request body limit, whatever the message limit.
 const MIN_BODY_LIMIT: usize = 64 * 1024;
@@ -87,6 +88,8 @@ struct Inner {
     shutdown: Shutdown,
     /// The Prometheus recorder's handle (`None`: another recorder was installed).
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// What the webhooks' worker sends with (`None`: one made when `serve` starts).
+    webhook_sender: Option<HttpSender>,
 }
 
 impl AppState {
@@ -106,6 +109,7 @@ impl AppState {
             connections: ConnSettings::default(),
             server_timing: false,
             branding: Branding::default(),
+            webhook_sender: None,
         }
     }
 
@@ -164,6 +168,10 @@ impl AppState {
     pub(crate) fn metrics(&self) -> Option<&metrics_exporter_prometheus::PrometheusHandle> {
         self.inner.metrics.as_ref()
     }
+
+    pub(crate) fn webhook_sender(&self) -> Option<&HttpSender> {
+        self.inner.webhook_sender.as_ref()
+    }
 }
 
 /// Builds an [`AppState`].
@@ -176,6 +184,7 @@ pub struct AppStateBuilder {
     connections: ConnSettings,
     server_timing: bool,
     branding: Branding,
+    webhook_sender: Option<HttpSender>,
 }
 
 impl AppStateBuilder {
@@ -224,6 +233,13 @@ impl AppStateBuilder {
         self
     }
 
+    /// What the webhooks' worker sends with (`--webhook-ca`'s roots); default
+    /// [`HttpSender::new()`], made when [`crate::serve`] starts.
+    pub fn webhook_sender(mut self, sender: HttpSender) -> Self {
+        self.webhook_sender = Some(sender);
+        self
+    }
+
     /// The state.
     pub fn build(self) -> AppState {
         let max_chars = self.service.config().max_message_chars;
@@ -248,6 +264,7 @@ impl AppStateBuilder {
                 branding: self.branding,
                 shutdown: Shutdown::new(),
                 metrics: crate::metrics::recorder(),
+                webhook_sender: self.webhook_sender,
             }),
         }
     }

@@ -209,6 +209,11 @@ async fn service(spec: &TestServerBuilder, db: Option<PathBuf>) -> ChatService {
     let mut config = ServiceConfig::default();
     config.admin_token = spec.admin_token.clone();
     config.customer_secret = spec.customer_secret.clone().map(String::into_bytes);
+    // The schemes this server's sender speaks (http and https), as the binary takes them.
+    config.webhooks.schemes = crate::webhooks::SCHEMES
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     if let Some(f) = &spec.service {
         f(&mut config);
     }

@@ -1,5 +1,6 @@
 //! The webhooks' HTTP requests: [`HttpSender`], chatcore's `WebhookSender` on hyper's
-//! HTTP/1.1 client connections, kept open per receiver between requests. It only
+//! HTTP/1.1 client connections, kept open per receiver between requests, over TLS for
+//! `https` receivers (`webhooks_tls.rs`: the trusted roots, the handshake). It only
 //! carries: what to send, when, signed how and retried how is the engine's
 //! (`chatcore::service` webhooks). It never follows a redirect, goes through no proxy,
 //! gives up at the request's timeout, reads at most [`MAX_RESPONSE_BYTES`] of an answer
@@ -27,10 +28,13 @@ use http_body_util::Full;
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+use tokio_util::either::Either;
 
-/// The URL schemes this build sends to (no TLS here; put a TLS-speaking egress proxy in
-/// front of an `https` receiver: docs/DEPLOY.md).
-pub const SCHEMES: &[&str] = &["http"];
+use crate::webhooks_tls::{Stream, TlsClient};
+
+/// The URL schemes this build sends to: `https` with the certificate verified against
+/// the system's roots and `--webhook-ca` (docs/DEPLOY.md, "Webhooks").
+pub const SCHEMES: &[&str] = &["http", "https"];
 
 /// Most bytes of a receiver's answer read (the rest is dropped with the connection).
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
@@ -47,9 +51,11 @@ const DRAIN_FOR: Duration = Duration::from_secs(1);
 const USER_AGENT_VALUE: &str = concat!("chat-http-webhooks/", env!("CARGO_PKG_VERSION"));
 
 /// Sends webhook requests over connections kept per receiver.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct HttpSender {
     idle: Arc<Mutex<HashMap<String, Vec<Idle>>>>,
+    /// The TLS client of every `https` request, made once with the sender.
+    tls: TlsClient,
 }
 
 #[derive(Debug)]
@@ -58,41 +64,49 @@ struct Idle {
     since: Instant,
 }
 
-/// Where a request goes: `host:port` (the pool's key), the host and port to connect to,
-/// the `Host` header and the request target.
+/// Where a request goes: `scheme://host:port` (the pool's key: a plain and a TLS
+/// receiver on one host and port share no connection), the host and port to connect to,
+/// the TLS client for `https`, the `Host` header and the request target.
 struct Target {
     key: String,
     host: String,
     port: u16,
+    tls: Option<TlsClient>,
     host_header: HeaderValue,
     path: Uri,
 }
 
 impl Target {
-    fn parse(url: &str) -> Option<Self> {
+    /// `url`'s target, `https` ones with `tls`; `None` for a URL this sender does not
+    /// send to.
+    fn parse(url: &str, tls: &TlsClient) -> Option<Self> {
         // The fragment is the client's, never sent.
         let url = url.split('#').next().unwrap_or_default();
         let uri: Uri = url.parse().ok()?;
-        if !uri.scheme_str()?.eq_ignore_ascii_case("http") {
-            return None;
-        }
+        let scheme = uri.scheme_str()?.to_ascii_lowercase();
+        let (tls, default_port) = match scheme.as_str() {
+            "http" => (None, 80),
+            "https" => (Some(tls.clone()), 443),
+            _ => return None,
+        };
         let authority = uri.authority()?;
         let host = authority
             .host()
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_string();
-        let port = authority.port_u16().unwrap_or(80);
+        let port = authority.port_u16().unwrap_or(default_port);
         let path = uri
             .path_and_query()
             .map_or("/", |p| p.as_str())
             .parse()
             .ok()?;
         Some(Self {
-            key: format!("{host}:{port}").to_ascii_lowercase(),
+            key: format!("{scheme}://{host}:{port}").to_ascii_lowercase(),
             host_header: HeaderValue::from_str(authority.as_str()).ok()?,
             host,
             port,
+            tls,
             path,
         })
     }
@@ -103,6 +117,8 @@ impl Target {
 enum Failure {
     Connect,
     Sending,
+    /// The TLS handshake failed or could not start (`webhooks_tls`' words).
+    Tls(String),
     Other(&'static str),
 }
 
@@ -111,15 +127,39 @@ impl Failure {
         match self {
             Self::Connect => "could not connect".into(),
             Self::Sending => "the connection failed while sending".into(),
+            Self::Tls(why) => why,
             Self::Other(why) => why.into(),
         }
     }
 }
 
+impl Default for HttpSender {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl HttpSender {
-    /// A sender with no connection open yet.
+    /// A sender with no connection open yet, trusting the system's CA roots for `https`
+    /// receivers (none readable: `https` requests fail, saying so, and a warning is
+    /// logged at the first).
     pub fn new() -> Self {
-        Self::default()
+        Self::with_tls(TlsClient::system())
+    }
+
+    /// [`HttpSender::new`], trusting also the CA certificates in `ca_pem` (PEM, one or
+    /// more: `--webhook-ca`, a bank's internal CA). Errs, in words for the operator
+    /// (without the file's name), when it holds no certificate or one that cannot be a
+    /// CA root.
+    pub fn with_ca(ca_pem: &[u8]) -> Result<Self, String> {
+        Ok(Self::with_tls(TlsClient::system_and(ca_pem)?))
+    }
+
+    pub(crate) fn with_tls(tls: TlsClient) -> Self {
+        Self {
+            idle: Arc::default(),
+            tls,
+        }
     }
 
     /// An idle connection to `key` that is still open, if one is kept.
@@ -154,15 +194,12 @@ impl HttpSender {
         }
     }
 
+    /// A connection to `target`, its TLS handshake (`https`) included in
+    /// [`CONNECT_TIMEOUT`].
     async fn connect(target: &Target) -> Result<http1::SendRequest<Full<Bytes>>, Failure> {
-        let stream = tokio::time::timeout(
-            CONNECT_TIMEOUT,
-            TcpStream::connect((target.host.as_str(), target.port)),
-        )
-        .await
-        .map_err(|_| Failure::Other("timed out while connecting"))?
-        .map_err(|_| Failure::Connect)?;
-        let _ = stream.set_nodelay(true);
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, Self::open(target))
+            .await
+            .map_err(|_| Failure::Other("timed out while connecting"))??;
         let (connection, driver) = http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|_| Failure::Connect)?;
@@ -172,6 +209,24 @@ impl HttpSender {
             let _ = driver.await;
         });
         Ok(connection)
+    }
+
+    /// The TCP connection, then for `https` the TLS handshake on it.
+    async fn open(target: &Target) -> Result<Stream, Failure> {
+        if let Some(tls) = &target.tls {
+            // With no root to verify against, fails at once, without connecting.
+            tls.ready().map_err(Failure::Tls)?;
+        }
+        let tcp = TcpStream::connect((target.host.as_str(), target.port))
+            .await
+            .map_err(|_| Failure::Connect)?;
+        let _ = tcp.set_nodelay(true);
+        match &target.tls {
+            None => Ok(Either::Left(tcp)),
+            Some(tls) => Ok(Either::Right(
+                tls.connect(&target.host, tcp).await.map_err(Failure::Tls)?,
+            )),
+        }
     }
 
     fn request(target: &Target, request: &WebhookRequest) -> Option<Request<Full<Bytes>>> {
@@ -250,7 +305,7 @@ impl HttpSender {
 #[async_trait]
 impl WebhookSender for HttpSender {
     async fn send(&self, request: WebhookRequest) -> WebhookResponse {
-        let Some(target) = Target::parse(&request.url) else {
+        let Some(target) = Target::parse(&request.url, &self.tls) else {
             return WebhookResponse::Failed("not a URL this server sends to".into());
         };
         match tokio::time::timeout(request.timeout, self.attempt(&target, &request)).await {
@@ -433,25 +488,41 @@ mod tests {
     }
 
     #[test]
-    fn targets_are_host_port_host_header_and_path() {
-        let t = Target::parse("http://CRM.internal:8080/hooks/chat?token=x#frag").unwrap();
-        assert_eq!(t.key, "crm.internal:8080");
+    fn targets_are_scheme_host_port_host_header_and_path() {
+        let tls = TlsClient::with_roots(rustls::RootCertStore::empty());
+        let parse = |url: &str| Target::parse(url, &tls);
+        let t = parse("http://CRM.internal:8080/hooks/chat?token=x#frag").unwrap();
+        assert_eq!(t.key, "http://crm.internal:8080");
         assert_eq!((t.host.as_str(), t.port), ("CRM.internal", 8080));
+        assert!(t.tls.is_none());
         assert_eq!(t.host_header, "CRM.internal:8080");
         assert_eq!(t.path, "/hooks/chat?token=x");
-        let t = Target::parse("http://crm.internal").unwrap();
+        let t = parse("http://crm.internal").unwrap();
         assert_eq!((t.port, t.path.to_string().as_str()), (80, "/"));
         assert_eq!(t.host_header, "crm.internal");
-        let t = Target::parse("http://[::1]:9000/h").unwrap();
+        let t = parse("http://[::1]:9000/h").unwrap();
         assert_eq!((t.host.as_str(), t.port), ("::1", 9000));
         assert_eq!(t.host_header, "[::1]:9000");
+        // https: port 443 by default, over TLS, never in the same pool as http.
+        let t = parse("HTTPS://crm.internal/hooks").unwrap();
+        assert_eq!((t.key.as_str(), t.port), ("https://crm.internal:443", 443));
+        assert!(t.tls.is_some());
+        assert_eq!(t.host_header, "crm.internal");
+        let t = parse("https://[::1]:8443/h").unwrap();
+        assert_eq!((t.host.as_str(), t.port), ("::1", 8443));
+        assert_eq!(t.key, "https://::1:8443");
+        assert_ne!(
+            parse("http://crm.internal:8080/").unwrap().key,
+            parse("https://crm.internal:8080/").unwrap().key
+        );
         for bad in [
-            "https://crm.internal/",
+            "ftp://crm.internal/",
             "crm.internal/hooks",
             "http://",
             "http:///x",
+            "https://",
         ] {
-            assert!(Target::parse(bad).is_none(), "{bad}");
+            assert!(parse(bad).is_none(), "{bad}");
         }
     }
 }

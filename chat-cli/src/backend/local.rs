@@ -80,9 +80,11 @@ pub(crate) struct Local {
 /// The engine's settings for local mode: secured, with an admin token nobody will ever
 /// present. Local mode acts as `Actor::Admin` directly, and rules that depend on open
 /// mode (password-less logins, anyone creating officers) stay off, as on a secured
-/// server.
+/// server. Webhooks added here are delivered by chat-http, which sends to `http` and
+/// `https` receivers: both are taken.
 fn secured_config() -> ServiceConfig {
     let mut config = ServiceConfig::default();
+    config.webhooks.schemes = vec!["http".into(), "https".into()];
     let mut secret = [0u8; 32];
     rand::fill(&mut secret);
     config.admin_token = Some(secret.iter().map(|b| format!("{b:02x}")).collect());

@@ -32,7 +32,7 @@ pub(crate) enum WebhookCommand {
 /// `webhook add`
 #[derive(Debug, Args)]
 pub(crate) struct AddArgs {
-    /// Where to POST events (http://...).
+    /// Where to POST events (http:// or https://).
     pub(crate) url: String,
     /// Events it receives, comma-separated: chat_updated, new_message (default: both).
     #[arg(long, value_delimiter = ',')]

@@ -1,7 +1,7 @@
 //! The webhook flags (flattened into `Config`): the contract's `--webhook-url` and
-//! `--webhook-secret`, the flag webhook's event filter, and the delivery worker's
-//! timings. Only settings: `main` sets the flag webhook in the store, the engine
-//! delivers.
+//! `--webhook-secret`, the flag webhook's event filter, the CA certificates `https`
+//! receivers may be signed by, and the delivery worker's timings. Only settings: `main`
+//! sets the flag webhook in the store and reads the CA file, the engine delivers.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -11,7 +11,7 @@ use super::values::TimeoutSetting;
 /// Webhooks: every `chat_updated` and `new_message` POSTed, signed, to a URL.
 #[derive(Debug, Clone, clap::Args)]
 pub struct WebhookFlags {
-    /// Where to POST every `chat_updated` and `new_message` event (http://...), as
+    /// Where to POST every `chat_updated` and `new_message` event (http:// or https://), as
     /// `{ "id", "type", "createdAt", "data" }` signed in the `Chat-Signature` header
     /// (docs/API.md, "Webhooks"). Needs --webhook-secret. More webhooks, each with its
     /// own secret and filter, are added by the admin (`/api/webhooks`, chat-cli).
@@ -38,6 +38,12 @@ pub struct WebhookFlags {
     /// Default: both.
     #[arg(long, env = "CHAT_WEBHOOK_EVENTS", value_delimiter = ',')]
     pub webhook_events: Vec<String>,
+
+    /// CA certificates (a PEM file, one or more) that https webhook receivers' certificates
+    /// may chain to, besides the system's roots (/etc/ssl/certs): a bank's internal CA.
+    /// Read at start; a file with no usable certificate stops the start.
+    #[arg(long, env = "CHAT_WEBHOOK_CA", value_name = "FILE")]
+    pub webhook_ca: Option<PathBuf>,
 
     /// The longest one webhook request may take, connecting included.
     #[arg(long, env = "CHAT_WEBHOOK_TIMEOUT", default_value = "10s", value_parser = duration)]
@@ -188,6 +194,20 @@ mod tests {
         .unwrap();
         assert_eq!(set.webhooks.webhook_events, ["new_message"]);
         assert_eq!(set.webhooks.settings().max_age.as_secs(), 2 * 86_400);
+        let https = parse(&[
+            "--webhook-url",
+            "https://crm.bank.example/x",
+            "--webhook-secret",
+            "0123456789abcdef",
+            "--webhook-ca",
+            "/etc/chat/bank-ca.pem",
+        ])
+        .unwrap();
+        assert_eq!(
+            https.webhooks.webhook_ca.as_deref(),
+            Some(std::path::Path::new("/etc/chat/bank-ca.pem"))
+        );
+        assert_eq!(https.webhooks.settings().schemes, ["http", "https"]);
         for bad in [
             &["--webhook-url", "http://crm/x"][..],
             &["--webhook-secret", "0123456789abcdef"],

@@ -8,6 +8,8 @@ mod node;
 mod receiver;
 #[path = "../support/server.rs"]
 mod server;
+#[path = "../support/tls.rs"]
+mod tls;
 
 mod attachments;
 mod authz;
@@ -48,4 +50,5 @@ mod socketio;
 mod socketio_limits;
 mod upload_crash;
 mod webhooks;
+mod webhooks_tls;
 mod ws;

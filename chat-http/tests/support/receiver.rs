@@ -3,7 +3,8 @@
 //! contract states it (computed here with `hmac`, independently of chatcore), counts
 //! each event id it took (duplicates are redeliveries), and checks that the events it
 //! took first arrive in order per chat. It can be told to refuse (`fail_with`), to
-//! refuse one chat's events only (`fail_chats_of`), or to answer slowly (`delay`).
+//! refuse one chat's events only (`fail_chats_of`), or to answer slowly (`delay`). It
+//! serves plain HTTP (`start`) or HTTPS with a given certificate (`start_tls`).
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -31,6 +32,8 @@ pub(crate) struct Log {
     pub(crate) out_of_order: Vec<String>,
     /// When each request arrived, with its event id and the status it got.
     pub(crate) attempts: Vec<(Instant, String, u16)>,
+    /// TLS connections that completed their handshake (`start_tls`).
+    pub(crate) tls_connections: usize,
     last: HashMap<String, u64>,
 }
 
@@ -182,6 +185,50 @@ async fn take(
 impl Receiver {
     /// A receiver checking signatures made with `secret`, taking everything.
     pub(crate) async fn start(secret: &str) -> Self {
+        let (shared, app) = Self::app(secret);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Self { url, shared, task }
+    }
+
+    /// [`Receiver::start`] over TLS at `https://localhost:PORT/hook` (listening on
+    /// 127.0.0.1), presenting `acceptor`'s certificate (`support/tls.rs`).
+    pub(crate) async fn start_tls(secret: &str, acceptor: tokio_rustls::TlsAcceptor) -> Self {
+        let (shared, app) = Self::app(secret);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!(
+            "https://localhost:{}/hook",
+            listener.local_addr().unwrap().port()
+        );
+        let counted = shared.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
+                let (acceptor, app, counted) = (acceptor.clone(), app.clone(), counted.clone());
+                tokio::spawn(async move {
+                    // A client that refused the certificate: no request, nothing counted.
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    counted.log.lock().unwrap().tls_connections += 1;
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(
+                            hyper_util::rt::TokioIo::new(tls),
+                            hyper_util::service::TowerToHyperService::new(app),
+                        )
+                        .await;
+                });
+            }
+        });
+        Self { url, shared, task }
+    }
+
+    fn app(secret: &str) -> (Arc<Shared>, axum::Router) {
         let shared = Arc::new(Shared {
             secret: Mutex::new(secret.as_bytes().to_vec()),
             fail_with: AtomicU16::new(0),
@@ -192,12 +239,7 @@ impl Receiver {
         let app = axum::Router::new()
             .route("/hook", axum::routing::post(take))
             .with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
-        Self { url, shared, task }
+        (shared, app)
     }
 
     /// Checks signatures with `secret` from now on.

@@ -57,7 +57,8 @@ pub const MAX_WEBHOOKS: usize = 16;
 /// Input of [`ChatService::create_webhook`] (no `Debug`: it holds a secret).
 #[derive(Clone, Default)]
 pub struct NewWebhook {
-    /// Where to POST events (`http://...`).
+    /// Where to POST events: a URL with one of the transport's schemes
+    /// ([`crate::WebhookSettings::schemes`]; chat-http sends to `http` and `https`).
     pub url: String,
     /// The signing secret; `None`: a random one, returned once.
     pub secret: Option<String>,
