@@ -17,7 +17,8 @@ Exit codes:
   4  conflict (409: e.g. a claim lost to another officer, an officer id that exists,
      a chat in the wrong state for resolve, release, transfer, reopen or send)
   5  auth (401/403: no, bad or expired token; wrong password; not allowed)
-  6  server unreachable (remote), or the database cannot be opened (local)
+  6  server unreachable or its TLS certificate not trusted (remote), or the database
+     cannot be opened (local)
   7  invalid input (400/413/415/416/422: malformed id, empty or too long message, bad
      paging, a file too large or of a type the server does not take)
   8  rate limited (429: too many failed logins or messages; wait as told, then retry)
@@ -34,7 +35,9 @@ Modes:
       clients see them live.
   --server URL (CHAT_SERVER)
       Talk to a running chat-http with a bearer token: --token, CHAT_TOKEN, or the one
-      saved by `officer login` / `customer login` for that server.";
+      saved by `officer login` / `customer login` for that server. An https:// URL is
+      spoken over TLS (wss:// for the WebSocket), trusting the system's CA roots plus
+      --ca FILE (CHAT_CA), a PEM file of a private CA.";
 
 /// Scriptable command line of the support chat: a SQLite file, a PostgreSQL database or a
 /// chat-http server.
@@ -110,6 +113,13 @@ pub(crate) struct Global {
     /// default address).
     #[arg(long, env = "CHAT_SERVER", global = true)]
     pub(crate) server: Option<String>,
+
+    /// With --server https://...: also trust the CA certificates in this PEM file (a
+    /// private CA that signed the server's certificate). The system's CA roots are
+    /// always trusted (SSL_CERT_FILE and SSL_CERT_DIR are honoured); the server's
+    /// certificate is always verified.
+    #[arg(long, env = "CHAT_CA", global = true, value_name = "FILE")]
+    pub(crate) ca: Option<PathBuf>,
 
     /// Bearer token for --server; defaults to the one saved by `login` for that server.
     #[arg(long, env = "CHAT_TOKEN", global = true, hide_env_values = true)]

@@ -1,6 +1,6 @@
 //! What can go wrong talking to a server: the server refused ([`Error::Api`], with the
-//! contract's code), could not be reached, answered something that is not the contract,
-//! or closed the WebSocket.
+//! contract's code), could not be reached, could not be trusted (TLS), answered something
+//! that is not the contract, or closed the WebSocket.
 
 use chatcore::ErrorKind;
 use chatcore::wire::{CLOSE_UNAUTHORIZED, ErrorFrame};
@@ -75,6 +75,17 @@ pub enum Error {
         /// Why, with its causes.
         reason: String,
     },
+    /// TLS failed: the `https`/`wss` server's certificate is not trusted, names another
+    /// host or has expired; or a CA certificate given to the builder is not usable.
+    /// Not transient: trying again fails the same way until the certificate or the
+    /// client's CA certificates change.
+    #[error("TLS with {url}: {reason}")]
+    Tls {
+        /// What was asked (the server's base URL for a CA certificate refused at build).
+        url: String,
+        /// Why, in words for the operator, rustls' name for the failure in brackets.
+        reason: String,
+    },
     /// An answer that is not what the contract says.
     #[error("unexpected answer from {url}: {reason}")]
     BadResponse {
@@ -96,11 +107,12 @@ pub enum Error {
 
 impl Error {
     /// The contract's code for a refusal; for the client's own failures `unreachable`,
-    /// `bad_response`, `closed` (`unauthorized` for a 4401 close) or `no_token`.
+    /// `tls`, `bad_response`, `closed` (`unauthorized` for a 4401 close) or `no_token`.
     pub fn code(&self) -> &str {
         match self {
             Error::Api(e) => &e.code,
             Error::Unreachable { .. } => "unreachable",
+            Error::Tls { .. } => "tls",
             Error::BadResponse { .. } => "bad_response",
             Error::Closed {
                 code: Some(CLOSE_UNAUTHORIZED),
@@ -150,8 +162,23 @@ impl Error {
                 e.kind(),
                 Some(ErrorKind::Unavailable | ErrorKind::TooManyRequests | ErrorKind::Internal)
             ),
-            Error::BadResponse { .. } | Error::NoToken => false,
+            Error::Tls { .. } | Error::BadResponse { .. } | Error::NoToken => false,
         }
+    }
+}
+
+/// A request or a connect that got no answer: [`Error::Tls`] when its TLS handshake
+/// failed, else [`Error::Unreachable`] with the causes.
+pub(crate) fn transport(url: &str, e: &(dyn std::error::Error + 'static)) -> Error {
+    match crate::tls::failure(e) {
+        Some(reason) => Error::Tls {
+            url: url.to_string(),
+            reason,
+        },
+        None => Error::Unreachable {
+            url: url.to_string(),
+            reason: chain(e),
+        },
     }
 }
 

@@ -10,6 +10,21 @@
 //! - [`Watch`]: a chat's or the queue's events across reconnects, with backoff and
 //!   jitter, rejoining a chat with `afterSeq` so that nothing is missed or repeated.
 //!
+//! `https://` servers are spoken to over TLS, REST and uploads as well as the WebSocket
+//! (`wss://`), with rustls on its `ring` provider (`tls.rs`). The server's certificate is
+//! always verified, against the system's CA roots (`/etc/ssl/certs`, or `SSL_CERT_FILE` /
+//! `SSL_CERT_DIR`) and any CA certificates given with [`ClientBuilder::ca_pem`] (a private
+//! CA's PEM); there is no option to skip it. A failed handshake is [`Error::Tls`], its
+//! reason in words (`the server's certificate is not trusted: ...`).
+//!
+//! ```no_run
+//! # fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let server = chat_client::Client::builder("https://chat.bank.internal")
+//!     .ca_pem(std::fs::read("/etc/chat/bank-ca.pem")?)
+//!     .build()?;
+//! # Ok(()) }
+//! ```
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), chat_client::Error> {
 //! use chat_client::{Client, Watch, WatchEvent};
@@ -28,6 +43,7 @@
 
 mod error;
 mod rest;
+mod tls;
 mod watch;
 mod ws;
 

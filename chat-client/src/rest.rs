@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::error::{ApiError, Error, chain};
+use crate::error::{ApiError, Error, chain, transport};
 use crate::ws::{Identity, Socket, SocketOptions};
 
 /// A client of one server, with or without a session token. Cloning is cheap and shares
@@ -25,6 +25,8 @@ pub struct Client {
     token: Option<Arc<str>>,
     socket: SocketOptions,
     timeouts: Timeouts,
+    /// The TLS configuration of `https` and `wss`, made once (tls.rs).
+    tls: Arc<rustls::ClientConfig>,
 }
 
 /// A request's deadline and a connect's.
@@ -35,11 +37,12 @@ struct Timeouts {
 }
 
 impl Timeouts {
-    fn http_client(self, base: &str) -> Result<reqwest::Client, Error> {
+    fn http_client(self, base: &str, tls: &rustls::ClientConfig) -> Result<reqwest::Client, Error> {
         reqwest::Client::builder()
             .connect_timeout(self.connect)
             .timeout(self.request)
             .tcp_nodelay(true)
+            .tls_backend_preconfigured(tls.clone())
             .build()
             .map_err(|e| Error::Unreachable {
                 url: base.to_string(),
@@ -65,6 +68,7 @@ pub struct ClientBuilder {
     token: Option<String>,
     timeouts: Timeouts,
     socket: SocketOptions,
+    ca_pem: Vec<Vec<u8>>,
 }
 
 impl ClientBuilder {
@@ -93,15 +97,30 @@ impl ClientBuilder {
         self
     }
 
+    /// Trusts the CA certificates in `pem` (PEM, one or more) for `https` and `wss`, as
+    /// well as the system's (rustls-native-certs: `/etc/ssl/certs`, or `SSL_CERT_FILE`
+    /// and `SSL_CERT_DIR`): for a server whose certificate a private CA signed. May be
+    /// given more than once. [`ClientBuilder::build`] refuses a `pem` that holds no
+    /// certificate ([`Error::Tls`]). A server's certificate is always verified.
+    pub fn ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.ca_pem.push(pem.into());
+        self
+    }
+
     /// The client.
     pub fn build(self) -> Result<Client, Error> {
         let base = normalize(&self.base);
+        let tls = crate::tls::config(&self.ca_pem).map_err(|reason| Error::Tls {
+            url: base.clone(),
+            reason: format!("the CA certificates given: {reason}"),
+        })?;
         Ok(Client {
-            http: self.timeouts.http_client(&base)?,
+            http: self.timeouts.http_client(&base, &tls)?,
             base: base.into(),
             token: self.token.map(Into::into),
             socket: self.socket,
             timeouts: self.timeouts,
+            tls,
         })
     }
 }
@@ -227,7 +246,9 @@ struct ErrorFields {
 }
 
 impl Client {
-    /// A client of the server at `base` (`http://host:port`, or `host:port`).
+    /// A client of the server at `base` (`http://host:port`, `https://host`, or
+    /// `host:port`). `https` trusts the system's CA roots; [`ClientBuilder::ca_pem`] adds
+    /// more.
     pub fn new(base: &str) -> Result<Self, Error> {
         Self::builder(base).build()
     }
@@ -242,6 +263,7 @@ impl Client {
                 connect: Duration::from_secs(5),
             },
             socket: SocketOptions::default(),
+            ca_pem: Vec::new(),
         }
     }
 
@@ -257,7 +279,7 @@ impl Client {
     /// worker that must not share connections).
     pub fn with_own_connections(&self) -> Result<Self, Error> {
         Ok(Self {
-            http: self.timeouts.http_client(&self.base)?,
+            http: self.timeouts.http_client(&self.base, &self.tls)?,
             ..self.clone()
         })
     }
@@ -286,6 +308,15 @@ impl Client {
         &self.http
     }
 
+    /// A reqwest builder that speaks TLS as this client does (its rustls configuration:
+    /// ring, its CA roots), for an HTTP client of one's own with other options (a local
+    /// address, no pool). This crate builds reqwest without a crypto provider of its own
+    /// (not aws-lc-rs), so in a process whose reqwest has no other TLS feature a bare
+    /// `reqwest::Client::new()` panics for want of one: start from here instead.
+    pub fn http_builder(&self) -> reqwest::ClientBuilder {
+        reqwest::Client::builder().tls_backend_preconfigured((*self.tls).clone())
+    }
+
     fn require_token(&self) -> Result<&str, Error> {
         self.token.as_deref().ok_or(Error::NoToken)
     }
@@ -307,10 +338,7 @@ impl Client {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let unreachable = |e: reqwest::Error| Error::Unreachable {
-            url: url.clone(),
-            reason: chain(&e),
-        };
+        let unreachable = |e: reqwest::Error| transport(&url, &e);
         let response = request.send().await.map_err(unreachable)?;
         let status = response.status();
         let retry_after = response
@@ -646,10 +674,7 @@ impl Client {
         if let Some(content_type) = content_type {
             request = request.header(reqwest::header::CONTENT_TYPE, content_type);
         }
-        let unreachable = |e: reqwest::Error| Error::Unreachable {
-            url: url.clone(),
-            reason: chain(&e),
-        };
+        let unreachable = |e: reqwest::Error| transport(&url, &e);
         let response = request.send().await.map_err(unreachable)?;
         let status = response.status();
         let retry_after = retry_after_of(&response);
@@ -685,17 +710,11 @@ impl Client {
             let last = last.map(|l| l.to_string()).unwrap_or_default();
             request = request.header(reqwest::header::RANGE, format!("bytes={first}-{last}"));
         }
-        let response = request.send().await.map_err(|e| Error::Unreachable {
-            url: url.clone(),
-            reason: chain(&e),
-        })?;
+        let response = request.send().await.map_err(|e| transport(&url, &e))?;
         let status = response.status();
         if !status.is_success() {
             let retry_after = retry_after_of(&response);
-            let bytes = response.bytes().await.map_err(|e| Error::Unreachable {
-                url: url.clone(),
-                reason: chain(&e),
-            })?;
+            let bytes = response.bytes().await.map_err(|e| transport(&url, &e))?;
             return Err(refusal(status, retry_after, &bytes));
         }
         let header = |name: reqwest::header::HeaderName| {
@@ -791,7 +810,7 @@ impl Client {
 
     /// Opens a WebSocket and authenticates with the client's token.
     pub async fn connect(&self) -> Result<Socket, Error> {
-        Socket::open(&self.base, self.require_token()?, &self.socket).await
+        Socket::open(&self.base, self.require_token()?, &self.socket, &self.tls).await
     }
 
     /// Who the client's token belongs to (the WebSocket's `ready` frame: the contract's

@@ -158,8 +158,9 @@ impl Watch {
         })
     }
 
-    /// The connection ended or could not be made: a refusal ends the watch, so does
-    /// failing to reach the server before the first join; anything else reconnects.
+    /// The connection ended or could not be made: a refusal ends the watch, so do a TLS
+    /// failure and failing to reach the server before the first join; anything else
+    /// reconnects.
     fn dropped(&mut self, e: Error) -> Result<WatchEvent, Error> {
         self.socket = None;
         let retry = e.is_transient() && (self.ever_joined || matches!(e, Error::Closed { .. }));

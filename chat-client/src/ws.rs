@@ -4,14 +4,16 @@
 //! Reconnecting is [`crate::Watch`]'s business.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chatcore::wire::{ClientFrame, ServerFrame};
 use futures_util::{SinkExt, StreamExt};
+use rustls::ClientConfig;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 use crate::error::{ApiError, Error};
 
@@ -86,15 +88,27 @@ impl Socket {
         base: &str,
         token: &str,
         options: &SocketOptions,
+        tls: &Arc<ClientConfig>,
     ) -> Result<Self, Error> {
         let url = ws_url(base);
-        let (stream, _) =
-            tokio_tungstenite::connect_async_with_config(url.as_str(), options.config(), true)
-                .await
-                .map_err(|e| Error::Unreachable {
-                    url: url.clone(),
-                    reason: e.to_string(),
-                })?;
+        // The connector is used for `wss` only; `ws` stays plain.
+        let (stream, _) = tokio_tungstenite::connect_async_tls_with_config(
+            url.as_str(),
+            options.config(),
+            true,
+            Some(Connector::Rustls(tls.clone())),
+        )
+        .await
+        .map_err(|e| match crate::tls::failure(&e) {
+            Some(reason) => Error::Tls {
+                url: url.clone(),
+                reason,
+            },
+            None => Error::Unreachable {
+                url: url.clone(),
+                reason: e.to_string(),
+            },
+        })?;
         let mut socket = Self {
             stream,
             identity: Identity {

@@ -2,6 +2,8 @@
 //! through `chat_client`. Its typed refusals become [`ApiError`]s (the contract's code
 //! and an exit code); a server that cannot be reached is `unreachable` (exit 6).
 
+use std::path::Path;
+
 use chat_client::{Client, Identity};
 use chatcore::{Chat, ChatsFilter, Message, Officer};
 
@@ -17,17 +19,32 @@ pub(crate) struct Remote {
 }
 
 impl Remote {
-    /// A backend for the server at `base` (`http://host:port`, or `host:port`).
+    /// A backend for the server at `base` (`http://host:port`, `https://host`, or
+    /// `host:port`), trusting the CA certificates in the PEM file `ca` as well as the
+    /// system's for `https`. A `ca` that cannot be read or holds no certificate is a
+    /// usage error.
     pub(crate) fn new(
         base: &str,
         token: Option<String>,
         identity: Option<Identity>,
+        ca: Option<&Path>,
     ) -> anyhow::Result<Self> {
         let mut builder = Client::builder(base);
         if let Some(token) = token {
             builder = builder.token(token);
         }
-        let client = builder.build().map_err(|e| self_error(base, e))?;
+        if let Some(path) = ca {
+            let pem = std::fs::read(path)
+                .map_err(|e| ApiError::usage(format!("--ca {}: {e}", path.display())))?;
+            builder = builder.ca_pem(pem);
+        }
+        let client = builder.build().map_err(|e| match (e, ca) {
+            // Building makes no request: a TLS error here is the CA file's.
+            (chat_client::Error::Tls { reason, .. }, Some(path)) => {
+                ApiError::usage(format!("--ca {}: {reason}", path.display()))
+            }
+            (e, _) => self_error(base, e),
+        })?;
         Ok(Self { client, identity })
     }
 
@@ -381,6 +398,14 @@ fn self_error(base: &str, e: chat_client::Error) -> ApiError {
             ),
         ),
         e @ E::Closed { .. } if e.is_unauthorized() => ApiError::from_ws_code("unauthorized", None),
+        E::Tls { url, reason } => ApiError::new(
+            ExitKind::Unreachable,
+            "tls",
+            format!(
+                "TLS with {url}: {reason}; if a private CA signed it, give that CA's \
+                 certificate with --ca FILE (CHAT_CA)"
+            ),
+        ),
         e @ (E::Unreachable { .. } | E::Closed { .. }) => ApiError::unreachable(e.to_string()),
         e => ApiError::new(ExitKind::Other, e.code().to_string(), e.to_string()),
     }

@@ -100,7 +100,12 @@ async fn open_backend(global: &Global) -> anyhow::Result<Backend> {
                     None => (None, None),
                 },
             };
-            Ok(Backend::Remote(Remote::new(server, token, identity)?))
+            Ok(Backend::Remote(Remote::new(
+                server,
+                token,
+                identity,
+                global.ca.as_deref(),
+            )?))
         }
         (None, None, None) => Err(ApiError::usage(
             "choose where to work: --db PATH (or CHAT_DB) for a local database, \

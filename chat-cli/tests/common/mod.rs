@@ -151,6 +151,7 @@ impl Cli {
             .env_remove("CHAT_DATABASE_URL")
             .env_remove("CHAT_SERVER")
             .env_remove("CHAT_TOKEN")
+            .env_remove("CHAT_CA")
             .env_remove("CHAT_ATTACHMENTS_DIR")
             .env_remove("XDG_CONFIG_HOME")
             .env("CHAT_CLI_CONFIG_DIR", &self.config_dir)

@@ -94,7 +94,7 @@ impl Driver {
             .await
             .expect("read the session id")
             .expect("a session");
-        let resp = reqwest::Client::new()
+        let resp = crate::helpers::http_client()
             .post(format!(
                 "{}/session/{session}/chromium/network_conditions",
                 self.url

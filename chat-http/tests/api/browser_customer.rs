@@ -403,7 +403,7 @@ async fn the_page_wears_the_configured_branding_as_text_and_colours() {
         &[("logo.svg", LOGO)],
     );
     // The logo is served as an image that can run nothing, even when opened directly.
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     let logo = client
         .get(server.url("/branding/logo"))
         .send()

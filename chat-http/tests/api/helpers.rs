@@ -525,7 +525,7 @@ impl TestApp {
 
     /// An HTTP client whose requests come from this local address.
     pub(crate) fn client_from(local: IpAddr) -> reqwest::Client {
-        reqwest::Client::builder()
+        http_builder()
             .local_address(local)
             .timeout(Duration::from_secs(30))
             .build()
@@ -679,4 +679,23 @@ impl WsClient {
         .await;
         (result.expect("connection did not end in time"), frames)
     }
+}
+
+/// A reqwest builder for requests outside `chat_client` (plain `http` only: no CA root).
+/// reqwest is built with rustls but no crypto provider of its own (chat-client gives it
+/// a ring configuration; chat-client/Cargo.toml), so a bare `reqwest::Client::new()` or
+/// `reqwest::get` panics here: every such client starts from this.
+pub(crate) fn http_builder() -> reqwest::ClientBuilder {
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("ring's provider supports the default protocol versions")
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+    reqwest::Client::builder().tls_backend_preconfigured(tls)
+}
+
+/// A plain `http` client ([`http_builder`]'s).
+pub(crate) fn http_client() -> reqwest::Client {
+    http_builder().build().expect("an HTTP client")
 }

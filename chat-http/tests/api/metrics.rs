@@ -11,6 +11,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
+use crate::helpers::http_client;
 use crate::receiver::Receiver;
 use crate::server::Server;
 use crate::socketio_limits::Polling;
@@ -104,7 +105,7 @@ fn sum(samples: &[Sample], name: &str, with: &[(&str, &str)]) -> f64 {
 }
 
 async fn scrape(url: &str) -> Vec<Sample> {
-    let resp = reqwest::get(url).await.expect("scrape");
+    let resp = http_client().get(url).send().await.expect("scrape");
     assert_eq!(resp.status().as_u16(), 200);
     let kind = resp.headers()["content-type"].to_str().unwrap().to_string();
     assert!(kind.starts_with("text/plain"), "{kind}");
@@ -242,7 +243,9 @@ async fn metrics_need_the_admin_token_on_the_main_address_and_none_on_their_own(
     // The separate address: no token needed, only /metrics there.
     let samples = scrape(&bind).await;
     assert!(samples.iter().any(|s| s.name == "chat_queue_length"));
-    let other = reqwest::get(bind.replace("/metrics", "/api/officers"))
+    let other = http_client()
+        .get(bind.replace("/metrics", "/api/officers"))
+        .send()
         .await
         .unwrap();
     assert_eq!(other.status().as_u16(), 404);

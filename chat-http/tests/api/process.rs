@@ -84,7 +84,7 @@ fn wait_exit(child: &mut std::process::Child, limit: Duration) -> std::process::
 async fn binary_serves_and_exits_zero_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, base, _) = start_binary(dir.path(), &[]);
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     let health = client.get(format!("{base}/healthz")).send().await.unwrap();
     assert_eq!(health.status().as_u16(), 200);
     let created = client
@@ -258,7 +258,7 @@ async fn secrets_are_read_from_files_without_their_trailing_newline() {
         !banner.contains("OPEN MODE") && !banner.contains("on trust"),
         "{banner}"
     );
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     let created = client
         .post(format!("{base}/api/officers"))
         .bearer_auth(ADMIN)

@@ -127,7 +127,9 @@ async fn measure(
     let sampler = tokio::spawn(sample(Arc::clone(&attack), stopped.clone()));
     tokio::time::sleep(args.warmup).await;
 
-    let http = reqwest::Client::builder()
+    let http = api
+        .admin()
+        .http_builder()
         .local_address(client)
         .pool_max_idle_per_host(0)
         .tcp_nodelay(true)
