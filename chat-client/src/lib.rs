@@ -17,6 +17,15 @@
 //! CA's PEM); there is no option to skip it. A failed handshake is [`Error::Tls`], its
 //! reason in words (`the server's certificate is not trusted: ...`).
 //!
+//! **For embedders:** this crate enables reqwest's `rustls-no-provider` feature (so that
+//! aws-lc-rs, a C build that needs cmake, is not built), and Cargo unifies features:
+//! in your build, a reqwest client that is not given a rustls configuration then has no
+//! crypto provider, and building it panics, even for plain `http`. Build such clients
+//! from [`Client::http_builder`], give them a configuration of your own, enable another
+//! TLS feature of reqwest (its `rustls` feature brings aws-lc-rs as the provider), or
+//! install a process-wide provider once at start
+//! (`rustls::crypto::ring::default_provider().install_default()`).
+//!
 //! ```no_run
 //! # fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let server = chat_client::Client::builder("https://chat.bank.internal")
