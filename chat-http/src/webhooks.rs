@@ -317,7 +317,7 @@ impl WebhookSender for HttpSender {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -417,7 +417,8 @@ mod tests {
         (url, accepted)
     }
 
-    fn request(url: &str, timeout: Duration) -> WebhookRequest {
+    /// A small signed-looking request to `url` (the receivers here check no signature).
+    pub(crate) fn request(url: &str, timeout: Duration) -> WebhookRequest {
         WebhookRequest {
             url: url.to_string(),
             event_id: "e".into(),

@@ -178,7 +178,6 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
     use std::time::Duration;
 
-    use bytes::Bytes;
     use chatcore::{WebhookRequest, WebhookResponse, WebhookSender};
     use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
     use tokio::net::TcpListener;
@@ -292,14 +291,7 @@ mod tests {
     }
 
     fn request(url: &str) -> WebhookRequest {
-        WebhookRequest {
-            url: url.to_string(),
-            event_id: "e".into(),
-            kind: "new_message".into(),
-            body: Bytes::from_static(b"{}"),
-            signature: "t=1,v1=00".into(),
-            timeout: Duration::from_secs(5),
-        }
+        crate::webhooks::tests::request(url, Duration::from_secs(5))
     }
 
     fn failed(answer: WebhookResponse) -> String {

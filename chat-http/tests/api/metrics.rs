@@ -13,11 +13,35 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use crate::helpers::http_client;
 use crate::receiver::Receiver;
-use crate::server::Server;
+use crate::server::{Api, Server};
 use crate::socketio_limits::Polling;
 
 const ADMIN: &str = "metrics-admin-token-0123456789abcdef0123";
 const WEBHOOK_SECRET: &str = "metrics-webhook-secret-0123456789";
+
+/// Creates officer `id` (password `<id>-password`) as the admin and logs them in; their
+/// token.
+async fn officer(api: &Api, id: &str) -> String {
+    let password = format!("{id}-password");
+    api.expect(
+        Method::POST,
+        "/api/officers",
+        Some(ADMIN),
+        Some(json!({"id": id, "password": password})),
+        201,
+    )
+    .await;
+    let login = api
+        .expect(
+            Method::POST,
+            "/api/officers/login",
+            None,
+            Some(json!({"officerId": id, "password": password})),
+            200,
+        )
+        .await;
+    login["token"].as_str().expect("a token").to_string()
+}
 
 /// The binary with an admin token, the metrics on a second address, and a tight limit
 /// of failed logins per officer id (to see a refusal counted).
@@ -152,26 +176,9 @@ async fn socketio_connections_and_events_are_counted_under_their_transport() {
             "{transport} not registered"
         );
     }
-    api.expect(
-        Method::POST,
-        "/api/officers",
-        Some(ADMIN),
-        Some(json!({"id": "sio", "password": "sio-password"})),
-        201,
-    )
-    .await;
-    let login = api
-        .expect(
-            Method::POST,
-            "/api/officers/login",
-            None,
-            Some(json!({"officerId": "sio", "password": "sio-password"})),
-            200,
-        )
-        .await;
-    let token = login["token"].as_str().unwrap();
+    let token = officer(api, "sio").await;
     let session = Polling::open(api.client(), &api.base, None).await.unwrap();
-    session.connect(token).await;
+    session.connect(&token).await;
     assert_eq!(session.post(r#"421["join_officers"]"#).await, 200);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -205,24 +212,8 @@ async fn metrics_need_the_admin_token_on_the_main_address_and_none_on_their_own(
     let api = &server.api;
     // Main address: no token 401, an officer's 403, the admin's 200 with the text.
     api.expect(Method::GET, "/metrics", None, None, 401).await;
-    api.expect(
-        Method::POST,
-        "/api/officers",
-        Some(ADMIN),
-        Some(json!({"id": "olga", "password": "olga-password"})),
-        201,
-    )
-    .await;
-    let login = api
-        .expect(
-            Method::POST,
-            "/api/officers/login",
-            None,
-            Some(json!({"officerId": "olga", "password": "olga-password"})),
-            200,
-        )
-        .await;
-    let olga = login["token"].as_str().unwrap();
+    let olga = officer(api, "olga").await;
+    let olga = olga.as_str();
     let refused = api
         .expect(Method::GET, "/metrics", Some(olga), None, 403)
         .await;
@@ -332,24 +323,7 @@ async fn the_figures_move_when_what_they_count_happens() {
         .await;
 
     // An officer on a socket: the connection gauge, and frames sent counted.
-    api.expect(
-        Method::POST,
-        "/api/officers",
-        Some(ADMIN),
-        Some(json!({"id": "alice", "password": "alice-password"})),
-        201,
-    )
-    .await;
-    let login = api
-        .expect(
-            Method::POST,
-            "/api/officers/login",
-            None,
-            Some(json!({"officerId": "alice", "password": "alice-password"})),
-            200,
-        )
-        .await;
-    let alice = login["token"].as_str().unwrap().to_string();
+    let alice = officer(api, "alice").await;
     let (mut ws, _) =
         tokio_tungstenite::connect_async(format!("{}/ws", api.base.replace("http://", "ws://")))
             .await

@@ -113,21 +113,28 @@ async fn fill(client: &reqwest::Client, base: &str, at_most: usize) -> (Vec<Poll
     }
 }
 
+/// Options with at most `total` connections in all, none per address, and no local
+/// reserve (the tests' own address is 127.0.0.1: no room beyond the cap for it).
+fn capped_at(total: usize) -> Options {
+    let mut caps = chat_http::ConnSettings::default();
+    caps.max_connections = Some(total);
+    caps.max_connections_per_address = None;
+    caps.local_reserve = 0;
+    Options {
+        connections: Some(caps),
+        ..Options::open()
+    }
+}
+
 /// The server cap counts long-polling sessions from their handshake until they end:
 /// one whose client joined and then stopped polling (its ping timeout), and ones that
 /// never joined the namespace (the connect timeout). Over it, a handshake is a 503
 /// `unavailable` in the contract's shape; once they have ended, as many fit as before.
 #[tokio::test]
 async fn long_polling_sessions_hold_a_slot_until_they_end() {
-    let mut options = Options::open();
+    let mut options = capped_at(6);
     options.ws.ping_interval = Duration::from_millis(300);
     options.ws.auth_timeout = Duration::from_millis(500);
-    let mut caps = chat_http::ConnSettings::default();
-    caps.max_connections = Some(6);
-    caps.max_connections_per_address = None;
-    // The test's own address is 127.0.0.1: no room beyond the cap for it.
-    caps.local_reserve = 0;
-    options.connections = Some(caps);
     let app = spawn_app(options).await;
     let officer = app.new_officer("alice").await;
     let base = format!("http://{}", app.addr);
@@ -165,13 +172,8 @@ async fn long_polling_sessions_hold_a_slot_until_they_end() {
 /// ends.
 #[tokio::test]
 async fn an_upgraded_session_counts_once() {
-    let mut options = Options::open();
+    let mut options = capped_at(8);
     options.ws.auth_timeout = Duration::from_millis(500);
-    let mut caps = chat_http::ConnSettings::default();
-    caps.max_connections = Some(8);
-    caps.max_connections_per_address = None;
-    caps.local_reserve = 0;
-    options.connections = Some(caps);
     let app = spawn_app(options).await;
     let officer = app.new_officer("alice").await;
     let base = format!("http://{}", app.addr);

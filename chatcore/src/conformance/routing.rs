@@ -232,7 +232,7 @@ pub(super) async fn an_automatic_assignment_needs_its_officer_eligible_when_it_a
 ) {
     let amy = add_officer(&store, "amy").await;
     let chat = add_chat(&store, "c1", 1).await;
-    let auto = |at: i64| Transition {
+    let auto_of = |chat: ChatId, at: i64| Transition {
         only_to_eligible: true,
         ..change(
             chat,
@@ -242,6 +242,7 @@ pub(super) async fn an_automatic_assignment_needs_its_officer_eligible_when_it_a
             at,
         )
     };
+    let auto = |at: i64| auto_of(chat, at);
     // Not connected anywhere.
     assert_eq!(apply(&store, &auto(2)).await, TransitionOutcome::Ineligible);
     store
@@ -286,18 +287,8 @@ pub(super) async fn an_automatic_assignment_needs_its_officer_eligible_when_it_a
         .await
         .expect("presence");
     let second = add_chat(&store, "c2", 8).await;
-    let auto_second = Transition {
-        only_to_eligible: true,
-        ..change(
-            second,
-            (ChatStatus::Pending, None),
-            (ChatStatus::Assigned, Some(&amy)),
-            ChatChange::Assigned,
-            9,
-        )
-    };
     assert_eq!(
-        apply(&store, &auto_second).await,
+        apply(&store, &auto_of(second, 9)).await,
         TransitionOutcome::Ineligible
     );
     assert!(matches!(
