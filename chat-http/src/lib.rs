@@ -179,7 +179,7 @@ pub async fn serve(
     let stopping = state.shutdown().clone();
     let purge = tokio::spawn(purge_sessions(state.clone()));
     let sweep = tokio::spawn(sweep_attachments(state.clone()));
-    let webhooks = start_webhooks(&state);
+    let webhooks = start_webhooks(&state)?;
     let upkeep = tokio::spawn(metrics_upkeep(state.clone()));
     conn::serve(
         listener,
@@ -209,13 +209,14 @@ pub async fn serve(
 }
 
 /// This node's webhook delivery worker (the engine's), sending with the state's
-/// [`webhooks::HttpSender`], else one trusting the system's CA roots.
-fn start_webhooks(state: &AppState) -> chatcore::WebhookWorker {
+/// [`webhooks::HttpSender`], else one trusting the system's CA roots; on a thread of
+/// its own when the state says so ([`AppStateBuilder::webhook_thread`]).
+fn start_webhooks(state: &AppState) -> std::io::Result<webhooks::Worker> {
     let sender = state
         .webhook_sender()
         .cloned()
         .unwrap_or_else(webhooks::HttpSender::new);
-    state.service().start_webhooks(std::sync::Arc::new(sender))
+    webhooks::start_worker(state.service().clone(), sender, state.webhook_nice())
 }
 
 /// At start and then as often as sessions are purged: removes attachments' bytes no

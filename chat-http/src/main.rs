@@ -104,6 +104,7 @@ async fn run(
         .server_timing(config.server_timing)
         .branding(branding)
         .webhook_sender(webhook_sender)
+        .webhook_thread(config.webhooks.webhook_nice)
         .build();
     let listener =
         listen(config.bind).with_context(|| format!("cannot listen on {}", config.bind))?;

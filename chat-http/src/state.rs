@@ -90,6 +90,7 @@ struct Inner {
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// What the webhooks' worker sends with (`None`: one made when `serve` starts).
     webhook_sender: Option<HttpSender>,
+    webhook_nice: Option<u8>,
 }
 
 impl AppState {
@@ -110,6 +111,7 @@ impl AppState {
             server_timing: false,
             branding: Branding::default(),
             webhook_sender: None,
+            webhook_nice: None,
         }
     }
 
@@ -172,6 +174,12 @@ impl AppState {
     pub(crate) fn webhook_sender(&self) -> Option<&HttpSender> {
         self.inner.webhook_sender.as_ref()
     }
+
+    /// The CPU priority of the webhooks worker's own thread; `None`: it runs on the
+    /// server's runtime.
+    pub(crate) fn webhook_nice(&self) -> Option<u8> {
+        self.inner.webhook_nice
+    }
 }
 
 /// Builds an [`AppState`].
@@ -185,6 +193,7 @@ pub struct AppStateBuilder {
     server_timing: bool,
     branding: Branding,
     webhook_sender: Option<HttpSender>,
+    webhook_nice: Option<u8>,
 }
 
 impl AppStateBuilder {
@@ -240,6 +249,14 @@ impl AppStateBuilder {
         self
     }
 
+    /// Runs the webhooks' worker on a thread of its own at CPU priority `nice` (0 to
+    /// 19, as `nice(1)`: `--webhook-nice`), so that a node short of CPU serves chat
+    /// traffic first; default: on the server's runtime.
+    pub fn webhook_thread(mut self, nice: u8) -> Self {
+        self.webhook_nice = Some(nice.min(19));
+        self
+    }
+
     /// The state.
     pub fn build(self) -> AppState {
         let max_chars = self.service.config().max_message_chars;
@@ -265,6 +282,7 @@ impl AppStateBuilder {
                 shutdown: Shutdown::new(),
                 metrics: crate::metrics::recorder(),
                 webhook_sender: self.webhook_sender,
+                webhook_nice: self.webhook_nice,
             }),
         }
     }

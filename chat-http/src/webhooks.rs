@@ -316,6 +316,105 @@ impl WebhookSender for HttpSender {
     }
 }
 
+/// This node's webhook delivery worker (the engine's), running where [`start_worker`]
+/// put it; [`Worker::stop`] ends it.
+pub(crate) enum Worker {
+    /// On the server's runtime.
+    Here(chatcore::WebhookWorker),
+    /// On a thread of its own: stopping it is asked of the thread, which answers once
+    /// the worker has ended.
+    Thread {
+        stop: tokio::sync::oneshot::Sender<()>,
+        stopped: tokio::sync::oneshot::Receiver<()>,
+    },
+}
+
+/// The thread's name (and its runtime's blocking threads': the store's reads and DNS).
+pub const WORKER_THREAD: &str = "chat-webhooks";
+
+impl Worker {
+    /// Stops the worker (see `chatcore::WebhookWorker::stop`) and its thread.
+    pub(crate) async fn stop(self) {
+        match self {
+            Self::Here(worker) => worker.stop().await,
+            Self::Thread { stop, stopped } => {
+                let _ = stop.send(());
+                let _ = stopped.await;
+            }
+        }
+    }
+}
+
+/// Starts the engine's delivery worker with `sender`: with `nice`, on a thread of its
+/// own whose CPU priority is `nice` (Linux; 0 to 19, as `nice(1)`), else on the
+/// calling runtime.
+///
+/// On its own thread (a current-thread runtime), every part of a delivery runs there:
+/// the lanes, the requests with their connections' reads and writes (the kernel's TCP
+/// work included) and TLS, and the store's reads (its blocking threads, also lowered).
+/// When the node is short of CPU, chat requests go first and deliveries fall behind,
+/// kept in the outbox, until there is CPU again; with CPU to spare the priority changes
+/// nothing. The store's writes still go through its own writer, and a PostgreSQL
+/// store's connections are driven by the runtime that opened the store, never by this
+/// thread (chat-postgres, `PgStore`), so no chat request waits on a thread that yields.
+pub(crate) fn start_worker(
+    service: chatcore::ChatService,
+    sender: HttpSender,
+    nice: Option<u8>,
+) -> std::io::Result<Worker> {
+    let Some(nice) = nice else {
+        return Ok(Worker::Here(service.start_webhooks(Arc::new(sender))));
+    };
+    let (stop, stop_asked) = tokio::sync::oneshot::channel::<()>();
+    let (stopped_tx, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (ready_tx, ready) = std::sync::mpsc::channel::<std::io::Result<()>>();
+    std::thread::Builder::new()
+        .name(WORKER_THREAD.into())
+        .spawn(move || {
+            lower_priority(nice);
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .thread_name(WORKER_THREAD)
+                .on_thread_start(move || lower_priority(nice))
+                .build();
+            let runtime = match runtime {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                let worker = service.start_webhooks(Arc::new(sender));
+                let _ = ready_tx.send(Ok(()));
+                // Asked, or the server went away without asking.
+                let _ = stop_asked.await;
+                worker.stop().await;
+            });
+            drop(runtime);
+            let _ = stopped_tx.send(());
+        })?;
+    ready
+        .recv()
+        .map_err(|_| std::io::Error::other("the webhook thread ended at its start"))??;
+    Ok(Worker::Thread { stop, stopped })
+}
+
+/// Lowers the calling thread's CPU priority to `nice` (on Linux each thread has its own
+/// nice value, and raising it needs no privilege). Elsewhere the thread keeps the
+/// process's priority.
+fn lower_priority(nice: u8) {
+    #[cfg(target_os = "linux")]
+    if nice > 0 {
+        let me = rustix::thread::gettid();
+        if let Err(e) = rustix::process::setpriority_process(Some(me), i32::from(nice)) {
+            tracing::warn!(error = %e, "cannot lower the webhook thread's priority");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = nice;
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

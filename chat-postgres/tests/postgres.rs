@@ -670,3 +670,65 @@ async fn open_chat_counters_hold_under_racing_changes_on_two_nodes() {
     let loads: i64 = listed.iter().map(|o| i64::from(o.open_chats)).sum();
     assert_eq!(loads, total);
 }
+
+/// `n` reads at once, each holding a connection while it runs.
+async fn reads(store: &PgStore, n: usize) -> Vec<chatcore::store::StoreResult<Option<Chat>>> {
+    let id = ChatId::new();
+    futures_util::future::join_all((0..n).map(|_| store.chat(&id))).await
+}
+
+/// A task on another runtime that borrows the pool's connections (chat-http's webhook
+/// thread, whose runtime runs at a lower priority and stops before the server) never
+/// drives them: connections it made the pool open are opened and driven on the store's
+/// runtime, so they serve this runtime's requests while the other one is not running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn connections_opened_for_another_runtime_are_driven_by_the_stores() {
+    let Some(pg) = TestPg::start("connections_opened_for_another_runtime_are_driven") else {
+        return;
+    };
+    let config = pg.database().await;
+    let store = PgStore::connect_with(
+        config,
+        PgOptions {
+            pool_size: 4,
+            ..PgOptions::default()
+        },
+    )
+    .await
+    .expect("connect PgStore");
+    let (opened_tx, opened) = tokio::sync::oneshot::channel::<Vec<bool>>();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let other = store.clone();
+    let thread = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        // Sixteen reads at once: the pool grows to its four connections here.
+        let done = runtime.block_on(reads(&other, 16));
+        let _ = opened_tx.send(done.iter().map(Result::is_ok).collect());
+        // The runtime stays, but nothing runs it until the test is done.
+        let _ = released.recv();
+        drop(runtime);
+    });
+    let done = opened.await.unwrap();
+    assert!(done.iter().all(|ok| *ok), "{done:?}");
+    assert!(
+        format!("{store:?}").contains("size: 4"),
+        "the pool opened all four: {store:?}"
+    );
+    // Every connection, whoever asked for it first, answers here.
+    let answered = tokio::time::timeout(WAIT, async {
+        for _ in 0..3 {
+            let done = reads(&store, 8).await;
+            assert!(done.iter().all(Result::is_ok), "{done:?}");
+        }
+    })
+    .await;
+    let _ = release.send(());
+    thread.join().unwrap();
+    assert!(
+        answered.is_ok(),
+        "a connection waited for the idle runtime that opened it"
+    );
+}

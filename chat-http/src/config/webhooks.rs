@@ -55,6 +55,15 @@ pub struct WebhookFlags {
           value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub webhook_concurrency: u32,
 
+    /// The CPU priority of the thread the webhooks' deliveries run on, as `nice`: 0 (the
+    /// chat traffic's own) to 19 (the lowest). On a node short of CPU, chat requests go
+    /// first and deliveries fall behind, kept in the outbox, until there is CPU again;
+    /// with CPU to spare it changes nothing. Linux only (elsewhere the thread keeps the
+    /// process's priority).
+    #[arg(long, env = "CHAT_WEBHOOK_NICE", default_value_t = 19,
+          value_parser = clap::value_parser!(u8).range(0..=19))]
+    pub webhook_nice: u8,
+
     /// How long an event is retried before it is marked dead (the admin may retry dead
     /// ones), as `1d`, `12h`, `30m`.
     #[arg(long, env = "CHAT_WEBHOOK_MAX_AGE", default_value = "1d", value_parser = duration)]

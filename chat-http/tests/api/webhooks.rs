@@ -606,6 +606,61 @@ async fn the_admin_manages_webhooks_over_rest_with_the_contracts_errors() {
     assert_eq!(listed.as_array().unwrap().len(), 1);
 }
 
+/// Each thread of a process by name, with its nice value (Linux: one per thread).
+fn threads_nice(pid: u32) -> Vec<(String, i64)> {
+    let mut threads = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let stat = std::fs::read_to_string(task.unwrap().path().join("stat")).unwrap();
+        // `pid (comm) state ...`: the name may hold spaces, the fields after it do not;
+        // nice is the 19th field, the 17th after the name.
+        let (name, rest) = stat.rsplit_once(") ").unwrap();
+        let name = name.split_once(" (").unwrap().1.to_string();
+        let nice = rest.split_whitespace().nth(16).unwrap().parse().unwrap();
+        threads.push((name, nice));
+    }
+    threads
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_run_on_a_thread_of_their_own_below_the_chat_traffics_priority() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start(SECRET).await;
+    let server = Server::start_with(
+        &dir.path().join("chat.db"),
+        &dir.path().join("server.log"),
+        &webhook_args(&receiver, &["--webhook-nice", "15"]),
+    );
+    traffic(&server, "nice", 2, 3, "text").await;
+    receiver.wait_for(2 * 4, Duration::from_secs(30)).await;
+    receiver.assert_clean();
+    let threads = threads_nice(server.pid());
+    let webhooks: Vec<i64> = threads
+        .iter()
+        .filter(|(name, _)| name == "chat-webhooks")
+        .map(|(_, nice)| *nice)
+        .collect();
+    assert!(!webhooks.is_empty(), "no webhook thread in {threads:?}");
+    assert!(
+        webhooks.iter().all(|nice| *nice == 15),
+        "the webhook thread and its blocking threads at 15: {threads:?}"
+    );
+    // The chat traffic's runtime and the store's writer keep the process's priority.
+    let others: Vec<&(String, i64)> = threads
+        .iter()
+        .filter(|(name, _)| name != "chat-webhooks")
+        .collect();
+    for runs in ["tokio-r", "chatcore-sqlite"] {
+        assert!(
+            others.iter().any(|(name, _)| name.starts_with(runs)),
+            "no {runs}* thread in {threads:?}"
+        );
+    }
+    assert!(
+        others.iter().all(|(_, nice)| *nice == 0),
+        "only the webhook thread is lowered: {threads:?}"
+    );
+}
+
 #[test]
 fn bad_webhook_flags_stop_the_server_with_a_sentence() {
     let dir = tempfile::tempdir().unwrap();
@@ -627,6 +682,7 @@ fn bad_webhook_flags_stop_the_server_with_a_sentence() {
             ],
             "--webhook-secret",
         ),
+        (&["--webhook-nice", "20"], "--webhook-nice"),
     ] {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_chat-http"))
             .args(["--bind", "127.0.0.1:0", "--db"])

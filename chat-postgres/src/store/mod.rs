@@ -19,8 +19,10 @@ use std::time::Duration;
 
 use chatcore::StoreError;
 use chatcore::store::StoreResult;
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::NoTls;
+use deadpool_postgres::{Connect, Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use futures_util::future::BoxFuture;
+use tokio::task::JoinHandle;
+use tokio_postgres::{Client, NoTls};
 
 use crate::error::classify_pool;
 use crate::schema::migrate;
@@ -66,6 +68,43 @@ pub(crate) fn parse_url(url: &str) -> StoreResult<tokio_postgres::Config> {
         .map_err(|e| StoreError::backend(format!("invalid PostgreSQL connection string: {e}")))
 }
 
+/// Opens the pool's connections on the store's runtime: the connection's socket is
+/// registered with that runtime's reactor, and its task (which does the connection's
+/// reads and writes for every client that borrows it) runs there. deadpool's own
+/// connector does both on whichever runtime first asked for the connection.
+struct OnStoreRuntime(tokio::runtime::Handle);
+
+impl OnStoreRuntime {
+    async fn open(
+        config: tokio_postgres::Config,
+    ) -> Result<(Client, JoinHandle<()>), tokio_postgres::Error> {
+        let (client, connection) = config.connect(NoTls).await?;
+        let driver = tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::warn!(error = %e, "a PostgreSQL connection failed");
+            }
+        });
+        Ok((client, driver))
+    }
+}
+
+impl Connect for OnStoreRuntime {
+    fn connect(
+        &self,
+        config: &tokio_postgres::Config,
+    ) -> BoxFuture<'_, Result<(Client, JoinHandle<()>), tokio_postgres::Error>> {
+        let config = config.clone();
+        Box::pin(async move {
+            match self.0.spawn(Self::open(config.clone())).await {
+                Ok(opened) => opened,
+                // The store's runtime is shutting down: opened here, as the last
+                // requests of a stopping server may need.
+                Err(_) => Self::open(config).await,
+            }
+        })
+    }
+}
+
 impl PgStore {
     /// Connects with default options and migrates the schema.
     pub async fn connect(url: &str) -> StoreResult<Self> {
@@ -73,7 +112,10 @@ impl PgStore {
     }
 
     /// Connects with `options` and migrates the schema (once, even if several nodes
-    /// start at the same moment).
+    /// start at the same moment). Every connection of the pool is opened and driven on
+    /// the runtime this is called on, whichever runtime asks for it later: a task on
+    /// another runtime (chat-http's webhook thread, which runs at a lower priority and
+    /// stops before the server does) borrows connections without driving them.
     pub async fn connect_with(
         mut config: tokio_postgres::Config,
         options: PgOptions,
@@ -84,9 +126,9 @@ impl PgStore {
         if config.get_application_name().is_none() {
             config.application_name("chat-postgres");
         }
-        let manager = Manager::from_config(
+        let manager = Manager::from_connect(
             config,
-            NoTls,
+            OnStoreRuntime(tokio::runtime::Handle::current()),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },

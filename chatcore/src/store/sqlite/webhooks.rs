@@ -18,8 +18,10 @@ use crate::store::{
 use crate::webhooks::{OutboxEvent, Webhook, WebhookDelivery, WebhookSecret};
 
 /// Writes a change's events (built by `events`, only when some webhook exists: with none
-/// the cost is one lookup in an empty table) inside the caller's savepoint, and keeps
-/// `seen` (the store's hint that webhooks exist) true to what it found.
+/// the cost is one lookup in an empty table) in the caller's transaction, and keeps
+/// `seen` (the store's hint that webhooks exist) true to what it found. On the writer's
+/// thread, inside a batch, the events are staged ([`Staged`]) and written after the
+/// batch's last job, before its commit; anywhere else, at once.
 pub(super) fn write_outbox(
     c: &Connection,
     seen: &AtomicBool,
@@ -33,7 +35,73 @@ pub(super) fn write_outbox(
     if !any {
         return Ok(());
     }
-    for e in events() {
+    let events = events();
+    let events = STAGED.with_borrow_mut(|staged| match staged {
+        Some(staged) => {
+            staged.extend(events);
+            None
+        }
+        None => Some(events),
+    });
+    match events {
+        Some(events) => insert_outbox(c, &events),
+        None => Ok(()),
+    }
+}
+
+thread_local! {
+    /// The events of the writer's open batch, in the order its jobs made them.
+    static STAGED: std::cell::RefCell<Option<Vec<OutboxEvent>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The outbox of the writer's batch: the events its jobs make are kept here and written
+/// in one go after the last job, outside every job's savepoint, in the same transaction.
+/// A job's savepoint copies each page the job changes to its statement journal first,
+/// so rows written there cost a copy of the outbox's pages per job; written once per
+/// batch, the table's last page, its index's pages and the id counter change once.
+/// Dropping it (a failed batch) discards what was staged.
+pub(super) struct Staged(());
+
+impl Staged {
+    /// Starts staging on this thread (the writer's, at a batch's start).
+    pub(super) fn begin() -> Self {
+        STAGED.set(Some(Vec::new()));
+        Self(())
+    }
+
+    /// How many events the batch's jobs made so far.
+    pub(super) fn mark(&self) -> usize {
+        STAGED.with_borrow(|staged| staged.as_ref().map_or(0, Vec::len))
+    }
+
+    /// Forgets the events made since `mark` (a job that was rolled back).
+    pub(super) fn rollback_to(&self, mark: usize) {
+        STAGED.with_borrow_mut(|staged| {
+            if let Some(staged) = staged {
+                staged.truncate(mark);
+            }
+        });
+    }
+
+    /// Writes the staged events, in order, and ends staging.
+    pub(super) fn write(self, c: &Connection) -> StoreResult<()> {
+        let events = STAGED.take().unwrap_or_default();
+        insert_outbox(c, &events)
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        STAGED.set(None);
+    }
+}
+
+/// Inserts each event's deliveries (one per webhook whose filter takes it), in order,
+/// and makes sure each lane they went to exists.
+fn insert_outbox(c: &Connection, events: &[OutboxEvent]) -> StoreResult<()> {
+    let mut lanes: Vec<(String, &'static str, i64)> = Vec::new();
+    for e in events {
         let chat = e.chat_id.to_string();
         let at = e.created_at.unix_millis();
         let written = c
@@ -45,15 +113,18 @@ pub(super) fn write_outbox(
             )
             .and_then(|mut st| st.execute(params![chat, e.event_id, e.kind, e.body, at]))
             .map_err(classify)?;
-        if written > 0 {
-            c.prepare_cached(
-                "INSERT INTO webhook_lanes (webhook_id, chat_id, next_attempt_at)
-                 SELECT id, ?1, ?2 FROM webhooks WHERE events LIKE '% ' || ?3 || ' %'
-                 ON CONFLICT (webhook_id, chat_id) DO NOTHING",
-            )
-            .and_then(|mut st| st.execute(params![chat, at, e.kind]))
-            .map_err(classify)?;
+        if written > 0 && !lanes.iter().any(|(c, k, _)| *c == chat && *k == e.kind) {
+            lanes.push((chat, e.kind, at));
         }
+    }
+    for (chat, kind, at) in lanes {
+        c.prepare_cached(
+            "INSERT INTO webhook_lanes (webhook_id, chat_id, next_attempt_at)
+             SELECT id, ?1, ?2 FROM webhooks WHERE events LIKE '% ' || ?3 || ' %'
+             ON CONFLICT (webhook_id, chat_id) DO NOTHING",
+        )
+        .and_then(|mut st| st.execute(params![chat, at, kind]))
+        .map_err(classify)?;
     }
     Ok(())
 }

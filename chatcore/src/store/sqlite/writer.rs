@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::error::classify;
 use super::pool::IdleReaders;
 use super::schema::migrate;
+use super::webhooks::Staged;
 use super::{Durability, persist_wal};
 use crate::store::{StoreError, StoreResult};
 
@@ -180,7 +181,7 @@ impl Writer {
     /// or any of its jobs met a storage fault.
     fn run(&mut self, batch: &mut [Box<dyn WriteJob>]) -> StoreResult<()> {
         let conn = self.connection()?;
-        let outcome = run_batch(conn, batch).map_err(classify);
+        let outcome = run_batch(conn, batch);
         let fault = matches!(outcome, Err(StoreError::Unavailable(_)))
             || batch.iter().any(|j| j.met_fault());
         if fault && self.reopen.is_some() {
@@ -270,24 +271,160 @@ fn control(conn: &Connection, sql: &str) -> Result<(), rusqlite::Error> {
 }
 
 /// Runs every job of the batch in one transaction, each in a savepoint; commits.
-fn run_batch(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> Result<(), rusqlite::Error> {
-    control(conn, "BEGIN IMMEDIATE")?;
+fn run_batch(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> StoreResult<()> {
+    control(conn, "BEGIN IMMEDIATE").map_err(classify)?;
+    let outbox = Staged::begin();
     for job in batch.iter_mut() {
+        let mark = outbox.mark();
         let step = control(conn, "SAVEPOINT job").and_then(|()| {
             if job.run(conn) {
                 control(conn, "RELEASE job")
             } else {
+                outbox.rollback_to(mark);
                 control(conn, "ROLLBACK TO job").and_then(|()| control(conn, "RELEASE job"))
             }
         });
         if let Err(e) = step {
             let _ = conn.execute_batch("ROLLBACK");
-            return Err(e);
+            return Err(classify(e));
         }
     }
-    if let Err(e) = control(conn, "COMMIT") {
+    if let Err(e) = outbox.write(conn) {
+        let _ = conn.execute_batch("ROLLBACK");
+        return Err(e);
+    }
+    if let Err(e) = control(conn, "COMMIT").map_err(classify) {
         let _ = conn.execute_batch("ROLLBACK");
         return Err(e);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+
+    use super::*;
+    use crate::ids::ChatId;
+    use crate::model::Timestamp;
+    use crate::store::sqlite::webhooks::write_outbox;
+    use crate::webhooks::OutboxEvent;
+
+    /// A database with one webhook that takes every event.
+    fn database() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn).unwrap();
+        conn.execute(
+            "INSERT INTO webhooks (id, url, secret, events, created_at)
+             VALUES ('w', 'http://receiver', 'secret', ' chat_updated new_message ', 0)",
+            [],
+        )
+        .unwrap();
+        conn
+    }
+
+    fn event(chat: &ChatId, n: u32) -> OutboxEvent {
+        OutboxEvent {
+            event_id: format!("event-{n}"),
+            kind: "new_message",
+            chat_id: chat.clone(),
+            created_at: Timestamp::from_unix_millis(1_000),
+            body: format!("{{\"n\":{n}}}"),
+        }
+    }
+
+    /// A job that makes `events` (and runs `then`), then fails when `fail` says so.
+    fn making(
+        events: Vec<OutboxEvent>,
+        then: &'static str,
+        fail: bool,
+    ) -> (Box<dyn WriteJob>, oneshot::Receiver<StoreResult<()>>) {
+        let (reply, answer) = oneshot::channel();
+        let seen = AtomicBool::new(false);
+        let job = job(
+            move |c: &Connection| {
+                write_outbox(c, &seen, || events)?;
+                if !then.is_empty() {
+                    c.execute_batch(then).map_err(classify)?;
+                }
+                if fail {
+                    return Err(StoreError::backend("the job's own failure"));
+                }
+                Ok(())
+            },
+            reply,
+        );
+        (job, answer)
+    }
+
+    fn outbox(conn: &Connection) -> Vec<String> {
+        let mut st = conn
+            .prepare("SELECT event_id FROM webhook_deliveries ORDER BY id")
+            .unwrap();
+        st.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
+    fn run(conn: &Connection, jobs: Vec<Box<dyn WriteJob>>) -> StoreResult<()> {
+        let mut batch = jobs;
+        let outcome = run_batch(conn, &mut batch);
+        for job in batch {
+            job.finish(outcome.as_ref().map(|_| ()));
+        }
+        outcome
+    }
+
+    #[test]
+    fn a_batchs_events_are_written_in_order_after_its_jobs_without_a_failed_jobs() {
+        let conn = database();
+        let (a, b) = (ChatId::new(), ChatId::new());
+        let (first, first_said) = making(vec![event(&a, 1), event(&b, 2)], "", false);
+        let (failed, failed_said) = making(vec![event(&a, 3)], "", true);
+        let (last, last_said) = making(vec![event(&a, 4)], "", false);
+        run(&conn, vec![first, failed, last]).unwrap();
+        assert!(first_said.blocking_recv().unwrap().is_ok());
+        assert!(failed_said.blocking_recv().unwrap().is_err());
+        assert!(last_said.blocking_recv().unwrap().is_ok());
+        assert_eq!(outbox(&conn), ["event-1", "event-2", "event-4"]);
+        let lanes: i64 = conn
+            .query_row("SELECT count(*) FROM webhook_lanes", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(lanes, 2, "one lane per chat with deliveries");
+    }
+
+    #[test]
+    fn outside_a_batch_the_events_are_written_at_once() {
+        let conn = database();
+        let seen = AtomicBool::new(false);
+        write_outbox(&conn, &seen, || vec![event(&ChatId::new(), 1)]).unwrap();
+        assert_eq!(outbox(&conn), ["event-1"]);
+        assert!(seen.load(std::sync::atomic::Ordering::Relaxed));
+    }
+
+    #[test]
+    fn a_batch_whose_events_cannot_be_written_commits_nothing_and_acknowledges_no_job() {
+        let conn = database();
+        let chat = ChatId::new();
+        let (wrote, wrote_said) = making(
+            vec![event(&chat, 1)],
+            "INSERT INTO nodes (id, seen_at) VALUES ('node', 1)",
+            false,
+        );
+        // Succeeds as a job, and leaves the batch's events nowhere to go.
+        let (dropped, dropped_said) = making(vec![], "DROP TABLE webhook_deliveries", false);
+        assert!(run(&conn, vec![wrote, dropped]).is_err());
+        assert!(wrote_said.blocking_recv().unwrap().is_err());
+        assert!(dropped_said.blocking_recv().unwrap().is_err());
+        let nodes: i64 = conn
+            .query_row("SELECT count(*) FROM nodes", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(nodes, 0, "the job's own write was rolled back");
+        assert!(outbox(&conn).is_empty(), "the table is back, empty");
+        // Staging ended with the batch: the next events are written at once.
+        let seen = AtomicBool::new(false);
+        write_outbox(&conn, &seen, || vec![event(&chat, 2)]).unwrap();
+        assert_eq!(outbox(&conn), ["event-2"]);
+    }
 }
