@@ -327,7 +327,7 @@ mod tests {
         OutboxEvent {
             event_id: format!("event-{n}"),
             kind: "new_message",
-            chat_id: chat.clone(),
+            chat_id: *chat,
             created_at: Timestamp::from_unix_millis(1_000),
             body: format!("{{\"n\":{n}}}"),
         }
