@@ -78,23 +78,30 @@ impl Caps {
                 max
             }
         });
+        // The address is checked first, under its lock, and the lock is held until the
+        // connection counts there: an attempt its own address refuses never holds a
+        // slot of the whole server, not even for a moment (another address's client
+        // would be refused as if the server were full).
+        let capped = match (self.per_address, client) {
+            (Some(cap), Some(client)) => connection_key(&self.exemptions, client).map(|k| (cap, k)),
+            _ => None,
+        };
+        let mut counts = capped.map(|_| self.by_address());
+        if let (Some((cap, key)), Some(counts)) = (capped, &counts)
+            && counts.get(&key).copied().unwrap_or(0) >= cap
+        {
+            return Err(Refused::Address);
+        }
         self.open
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |open| {
                 (limit.is_none_or(|limit| open < limit)).then_some(open + 1)
             })
             .map_err(|_| Refused::Server)?;
-        // From here the slot is taken: a refusal below gives it back by dropping this.
         let mut permit = Permit {
             caps: Arc::clone(self),
             key: None,
         };
-        if let (Some(cap), Some(client)) = (self.per_address, client)
-            && let Some(key) = connection_key(&self.exemptions, client)
-        {
-            let mut counts = self.by_address();
-            if counts.get(&key).copied().unwrap_or(0) >= cap {
-                return Err(Refused::Address);
-            }
+        if let (Some((_, key)), Some(counts)) = (capped, counts.as_mut()) {
             *counts.entry(key).or_insert(0) += 1;
             permit.key = Some(key);
         }

@@ -1,5 +1,6 @@
 //! The webhooks' outbox on SQLite: [`write_outbox`], which the change operations call
-//! inside their own savepoint of the writer's group transaction, and the
+//! inside their own savepoint of the writer's group transaction (their events staged
+//! there and written once for the batch, [`Staged`]), and the
 //! [`WebhookStore`] impl (webhooks, listings, claims, settlements). The one writer
 //! serializes every claim and release, so a lane's lease needs no lock of its own here.
 

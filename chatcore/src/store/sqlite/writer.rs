@@ -1,5 +1,6 @@
 //! The writer thread: the only writing connection, its group commit (every write queued
-//! at one moment in one transaction, each in its own savepoint), and its replacement
+//! at one moment in one transaction, each in its own savepoint, the webhook events they
+//! made written after them), and its replacement
 //! after a storage fault. It must not answer a caller before the commit that holds the
 //! caller's write, nor run SQLite on an async worker thread.
 
@@ -270,7 +271,8 @@ fn control(conn: &Connection, sql: &str) -> Result<(), rusqlite::Error> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
-/// Runs every job of the batch in one transaction, each in a savepoint; commits.
+/// Runs every job of the batch in one transaction, each in a savepoint; then writes the
+/// webhook events the jobs that stood made (`Staged`), outside the savepoints; commits.
 fn run_batch(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> StoreResult<()> {
     control(conn, "BEGIN IMMEDIATE").map_err(classify)?;
     let outbox = Staged::begin();
