@@ -90,6 +90,7 @@ struct Inner {
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// What the webhooks' worker sends with (`None`: one made when `serve` starts).
     webhook_sender: Option<HttpSender>,
+    /// The webhooks worker's own thread's CPU priority (`None`: on the server's runtime).
     webhook_nice: Option<u8>,
 }
 

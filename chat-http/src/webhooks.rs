@@ -330,7 +330,7 @@ pub(crate) enum Worker {
 }
 
 /// The thread's name (and its runtime's blocking threads': the store's reads and DNS).
-pub const WORKER_THREAD: &str = "chat-webhooks";
+const WORKER_THREAD: &str = "chat-webhooks";
 
 impl Worker {
     /// Stops the worker (see `chatcore::WebhookWorker::stop`) and its thread.

@@ -22,25 +22,7 @@ const WEBHOOK_SECRET: &str = "metrics-webhook-secret-0123456789";
 /// Creates officer `id` (password `<id>-password`) as the admin and logs them in; their
 /// token.
 async fn officer(api: &Api, id: &str) -> String {
-    let password = format!("{id}-password");
-    api.expect(
-        Method::POST,
-        "/api/officers",
-        Some(ADMIN),
-        Some(json!({"id": id, "password": password})),
-        201,
-    )
-    .await;
-    let login = api
-        .expect(
-            Method::POST,
-            "/api/officers/login",
-            None,
-            Some(json!({"officerId": id, "password": password})),
-            200,
-        )
-        .await;
-    login["token"].as_str().expect("a token").to_string()
+    api.officer_as(ADMIN, id, &format!("{id}-password")).await
 }
 
 /// The binary with an admin token, the metrics on a second address, and a tight limit

@@ -125,24 +125,7 @@ async fn disabling_an_officer_on_node_b_closes_their_sockets_on_node_a() {
     let password = "correct horse battery staple";
     let mut tokens = Vec::new();
     for id in ["bob", "carol"] {
-        a.expect(
-            Method::POST,
-            "/api/officers",
-            Some(ADMIN),
-            Some(json!({ "id": id, "password": password })),
-            201,
-        )
-        .await;
-        let login = a
-            .expect(
-                Method::POST,
-                "/api/officers/login",
-                None,
-                Some(json!({ "officerId": id, "password": password })),
-                200,
-            )
-            .await;
-        tokens.push(login["token"].as_str().unwrap().to_string());
+        tokens.push(a.officer_as(ADMIN, id, password).await);
     }
     let mut bobs = ws(a, &tokens[0]).await;
     let mut carols = ws(a, &tokens[1]).await;

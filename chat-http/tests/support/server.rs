@@ -118,6 +118,29 @@ impl Api {
         login.token
     }
 
+    /// Creates officer `id` with `password` as the admin (`admin`: the server's admin
+    /// token) and logs them in; returns the token.
+    pub(crate) async fn officer_as(&self, admin: &str, id: &str, password: &str) -> String {
+        self.expect(
+            Method::POST,
+            "/api/officers",
+            Some(admin),
+            Some(json!({ "id": id, "password": password })),
+            201,
+        )
+        .await;
+        let login = self
+            .expect(
+                Method::POST,
+                "/api/officers/login",
+                None,
+                Some(json!({ "officerId": id, "password": password })),
+                200,
+            )
+            .await;
+        login["token"].as_str().expect("a token").to_string()
+    }
+
     /// Logs a customer in (open mode: no signature); returns (token, chat id).
     pub(crate) async fn customer(&self, id: &str) -> (String, String) {
         let login = self
