@@ -25,6 +25,7 @@ mod webhooks;
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::sync::{Mutex, OwnedMutexGuard};
@@ -196,6 +197,15 @@ struct Inner {
     hashing: officers::Hashing,
     /// Wakes this node's webhook worker when a change wrote to the outbox.
     webhook_wake: tokio::sync::Notify,
+    /// Whether webhooks may exist: false once the worker's last read of them found none
+    /// and none was set on this node since. Then a change wakes no worker (a server
+    /// without webhooks does no work per message for them); a webhook another node or
+    /// process creates is found by the worker's next read, and its events meanwhile by
+    /// its poll.
+    webhooks_maybe: std::sync::atomic::AtomicBool,
+    /// Counts the webhooks set on this node, so that a read that found none while one
+    /// was being set does not clear `webhooks_maybe`.
+    webhooks_set: std::sync::atomic::AtomicU64,
 }
 
 impl Drop for Inner {
@@ -303,6 +313,8 @@ impl ChatService {
                 desk: Arc::default(),
                 hashing: officers::Hashing::new(officers::hashing_permits()),
                 webhook_wake: tokio::sync::Notify::new(),
+                webhooks_maybe: std::sync::atomic::AtomicBool::new(true),
+                webhooks_set: std::sync::atomic::AtomicU64::new(0),
             }),
         }
     }
@@ -380,7 +392,9 @@ impl ChatService {
 
     fn publish(&self, topic: Topic, event: Event) {
         // The events webhooks carry were written to the outbox with their change.
-        if matches!(event, Event::NewMessage { .. } | Event::ChatUpdated { .. }) {
+        if matches!(event, Event::NewMessage { .. } | Event::ChatUpdated { .. })
+            && self.inner.webhooks_maybe.load(Ordering::SeqCst)
+        {
             self.inner.webhook_wake.notify_one();
         }
         self.inner.bus.publish(Envelope::new(topic, event));

@@ -9,10 +9,12 @@
 //! exponential backoff with jitter; other lanes go on), or failed past the retry period
 //! (dead; the lane goes on with its next event). At most `concurrency` lanes are in
 //! flight, each holding at most `batch` events, so memory does not grow with the
-//! backlog, which stays on disk. This node's own changes wake it at once; a poll finds
-//! other nodes' changes and retries coming due.
+//! backlog, which stays on disk. This node's own changes wake it at once while it knows
+//! of a webhook (with none, a change wakes nothing); a poll finds other nodes' changes
+//! and retries coming due.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -121,6 +123,7 @@ impl ChatService {
                 ),
             });
         }
+        self.webhook_set();
         self.inner.store.put_webhook(&record).await?;
         tracing::info!(webhook = %record.id, events = ?record.events, "webhook created");
         Ok(CreatedWebhook {
@@ -149,9 +152,27 @@ impl ChatService {
         policy::manage_webhooks(actor)?;
         let secret = WebhookSecret::new(secret)?;
         let record = self.webhook_record(FLAG_WEBHOOK_ID.into(), url, secret, events.as_deref())?;
+        self.webhook_set();
         self.inner.store.put_webhook(&record).await?;
         tracing::info!(webhook = FLAG_WEBHOOK_ID, events = ?record.events, "webhook set from the flags");
         self.webhook(actor, FLAG_WEBHOOK_ID).await
+    }
+
+    /// Notes that a webhook is being set on this node: from now on this node's changes
+    /// wake the worker (before the write, so that none of its events waits for a poll).
+    fn webhook_set(&self) {
+        self.inner.webhooks_set.fetch_add(1, Ordering::SeqCst);
+        self.inner.webhooks_maybe.store(true, Ordering::SeqCst);
+    }
+
+    /// Records what a read of the webhooks that began when `set_before` webhooks had
+    /// been set on this node found: with none, changes stop waking the worker, unless a
+    /// webhook was set meanwhile.
+    fn webhooks_found(&self, any: bool, set_before: u64) {
+        self.inner.webhooks_maybe.store(any, Ordering::SeqCst);
+        if !any && self.inner.webhooks_set.load(Ordering::SeqCst) != set_before {
+            self.inner.webhooks_maybe.store(true, Ordering::SeqCst);
+        }
     }
 
     /// Every webhook with its pending and dead deliveries (never a secret).
@@ -287,7 +308,9 @@ async fn work(
         }
         if gauges_read.is_none_or(|at| at.elapsed() >= GAUGE_EVERY) {
             gauges_read = Some(Instant::now());
+            let set_before = service.inner.webhooks_set.load(Ordering::SeqCst);
             if let Ok(webhooks) = service.inner.store.webhooks().await {
+                service.webhooks_found(!webhooks.is_empty(), set_before);
                 let pending: u64 = webhooks.iter().map(|w| w.pending).sum();
                 let dead: u64 = webhooks.iter().map(|w| w.dead).sum();
                 metrics::gauge!("chat_webhook_deliveries_pending").set(pending as f64);
