@@ -2,7 +2,7 @@
 //! new chat while it has capacity, and greets the customer. Chats over its limit stay in
 //! the queue for human officers.
 //!
-//! Run: `cargo run --example greeter_bot`. It simulates five customers arriving.
+//! Run: `cargo run --example greeter_bot [DB]`. It simulates five customers arriving.
 
 use std::time::Duration;
 
@@ -76,7 +76,9 @@ async fn run_bot(
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let path = std::env::temp_dir().join(format!("chatcore-bot-{}.db", std::process::id()));
+    let path = std::env::args().nth(1).map(Into::into).unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("chatcore-bot-{}.db", std::process::id()))
+    });
     let service = ChatService::open_sqlite(&path, ServiceConfig::default())?;
     let bot = OfficerId::parse(BOT)?;
     service

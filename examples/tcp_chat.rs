@@ -3,8 +3,9 @@
 //! client of chat-http gets, from the same `ChatService` calls. Nothing here decides who
 //! may do what; chatcore refuses what the contract refuses.
 //!
-//! Run: `cargo run --example tcp_chat -- [PORT] [OFFICER,...]` (defaults: a free port;
-//! officers alice,bob), then e.g. `nc 127.0.0.1 PORT` and type:
+//! Run: `cargo run --example tcp_chat -- [PORT] [OFFICER,...] [DB]` (defaults: a free
+//! port; officers alice,bob; a SQLite file in the temporary directory), then e.g.
+//! `nc 127.0.0.1 PORT` and type:
 //!
 //! ```text
 //! login officer alice          login customer cust-1
@@ -30,7 +31,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let port: u16 = args.next().map(|p| p.parse()).transpose()?.unwrap_or(0);
     let officers = args.next().unwrap_or_else(|| "alice,bob".into());
 
-    let path = std::env::temp_dir().join(format!("chatcore-tcp-{}.db", std::process::id()));
+    let path = args.next().map(Into::into).unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("chatcore-tcp-{}.db", std::process::id()))
+    });
     let service = ChatService::open_sqlite(&path, ServiceConfig::default())?;
     for id in officers.split(',') {
         let new = NewOfficer {

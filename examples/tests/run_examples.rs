@@ -14,11 +14,15 @@ fn cargo_example(name: &str) -> Command {
 }
 
 fn run(name: &str) -> String {
+    run_with(name, &[])
+}
+
+fn run_with(name: &str, args: &[&std::ffi::OsStr]) -> String {
     let Output {
         status,
         stdout,
         stderr,
-    } = cargo_example(name).output().expect("run cargo");
+    } = cargo_example(name).args(args).output().expect("run cargo");
     let stdout = String::from_utf8(stdout).expect("utf-8 output");
     assert!(
         status.success(),
@@ -30,8 +34,8 @@ fn run(name: &str) -> String {
 
 #[test]
 fn minimal_runs_the_whole_flow() {
-    let dir = tempfile_dir("minimal");
-    let db = dir.join("minimal.db");
+    let dir = TempDir::new("minimal");
+    let db = dir.0.join("minimal.db");
     let out = {
         let Output { status, stdout, .. } = cargo_example("minimal")
             .arg(&db)
@@ -56,12 +60,12 @@ fn minimal_runs_the_whole_flow() {
         db.exists(),
         "the example did not use the given database file"
     );
-    std::fs::remove_dir_all(dir).ok();
 }
 
 #[test]
 fn greeter_bot_claims_up_to_its_capacity() {
-    let out = run("greeter_bot");
+    let dir = TempDir::new("greeter");
+    let out = run_with("greeter_bot", &[dir.0.join("bot.db").as_os_str()]);
     let greeted = out
         .lines()
         .filter(|l| l.contains("was greeted: Hello"))
@@ -167,8 +171,10 @@ impl Client {
 
 #[test]
 fn tcp_chat_is_a_working_transport() {
+    let dir = TempDir::new("tcp");
     let mut child = cargo_example("tcp_chat")
         .args(["0", "alice,bob"])
+        .arg(dir.0.join("tcp.db"))
         .stdout(Stdio::piped())
         .spawn()
         .expect("run cargo");
@@ -235,10 +241,22 @@ fn tcp_chat_is_a_working_transport() {
     assert!(bob.expect("error").starts_with("error forbidden"));
 }
 
-fn tempfile_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("examples-test-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A directory of its own for an example's files, removed with everything in it when
+/// the test ends, passed or failed.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("examples-test-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 #[test]
