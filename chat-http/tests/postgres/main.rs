@@ -19,7 +19,9 @@
 //! - `attachments`: a file uploaded through one node, announced on and downloaded
 //!   through the other (its bytes in the shared database).
 //! - `webhooks`: events made on both nodes delivered once each, in order per chat, to a
-//!   real receiver; a node killed mid-delivery hands its deliveries over.
+//!   real receiver, over plain HTTP and over TLS (a receiver whose certificate a CA
+//!   given with `--webhook-ca` signed); a node killed mid-delivery hands its deliveries
+//!   over.
 //! - `socketio`: Socket.IO clients (the real socket.io-client) on one node hear what
 //!   happens on the other, through the engine's bus.
 //! - `stale_reads`: a message, a login or a claim decided on a chat as read before the
@@ -37,6 +39,8 @@ mod node;
 mod receiver;
 #[path = "../support/server.rs"]
 mod server;
+#[path = "../support/tls.rs"]
+mod tls;
 
 mod attachments;
 mod lifecycle;

@@ -1,12 +1,14 @@
 //! Webhooks from two nodes on one PostgreSQL database, to one real receiver (which
 //! checks every signature, counts duplicates and checks order per chat): events made
 //! on both nodes, for the same chats, are delivered once each and in order per chat
-//! (each lane claimed by one node at a time); and a node killed mid-delivery hands its
-//! deliveries over to the other once its lease expires.
+//! (each lane claimed by one node at a time), to a plain HTTP receiver and to an https
+//! one that each node verifies against the CA it was given; and a node killed
+//! mid-delivery hands its deliveries over to the other once its lease expires.
 
 use std::time::{Duration, Instant};
 
 use crate::receiver::Receiver;
+use crate::tls::TestCa;
 use crate::two_nodes;
 
 const SECRET: &str = "whsec-two-nodes-0123456789";
@@ -59,6 +61,70 @@ async fn events_from_two_nodes_are_delivered_once_each_in_order_per_chat() {
     receiver.log(|l| {
         assert_eq!(l.taken.len(), total);
         assert_eq!(l.duplicates(), 0, "an event was sent by both nodes");
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_https_receiver_gets_both_nodes_events_once_each_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("bank internal CA");
+    let ca_file = dir.path().join("bank-ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let receiver = Receiver::start_tls(SECRET, ca.acceptor(&["localhost"])).await;
+    assert!(receiver.url.starts_with("https://localhost:"));
+    let args = [
+        "--webhook-url",
+        receiver.url.as_str(),
+        "--webhook-secret",
+        SECRET,
+        "--webhook-ca",
+        ca_file.to_str().unwrap(),
+        "--webhook-poll",
+        "200ms",
+    ];
+    let Some(nodes) = two_nodes(
+        "an_https_receiver_gets_both_nodes_events_once_each_in_order",
+        &args,
+    ) else {
+        return;
+    };
+    let (a, b) = (nodes.a.api.clone(), nodes.b.api.clone());
+    let officer = b.officer("amy").await;
+    // Each chat written through both nodes at once: its customer on A, its officer on B.
+    let chats = 4;
+    let per_side = 10;
+    let mut tasks = Vec::new();
+    for i in 0..chats {
+        let (customer, chat) = a.customer(&format!("tls-{i}")).await;
+        let (status, body) = b.claim(&officer, "amy", &chat).await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        for (api, token) in [(a.clone(), customer), (b.clone(), officer.clone())] {
+            let chat = chat.clone();
+            tasks.push(tokio::spawn(async move {
+                for n in 0..per_side {
+                    let (status, _) = api.send(&token, &chat, &format!("#{n}")).await.unwrap();
+                    assert_eq!(status, 201);
+                }
+            }));
+        }
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    // Created, the claim's entry and change, and the messages.
+    let total = chats * (3 + 2 * per_side);
+    receiver.wait_for(total, Duration::from_secs(60)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    receiver.assert_clean();
+    receiver.log(|l| {
+        assert_eq!(l.taken.len(), total);
+        assert_eq!(l.duplicates(), 0, "an event was sent by both nodes");
+        // Each node keeps its connections between a lane's events: not one per event.
+        assert!(
+            (1..total).contains(&l.tls_connections),
+            "{} TLS connections for {total} events",
+            l.tls_connections
+        );
     });
 }
 
