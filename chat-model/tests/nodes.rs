@@ -1,6 +1,7 @@
 //! Two nodes (two `ChatService`s, each with its own `PgStore` pool and `PgBus`) over
 //! one PostgreSQL database, automatic assignment on both, and every actor of the model
-//! at once: customers logging in, sending and ending their chats, officers claiming,
+//! at once: customers logging in (some naming an officer, who gets the new chat if they
+//! have room), sending and ending their chats, officers claiming,
 //! releasing, transferring, resolving, reopening, going away and coming back,
 //! connecting and disconnecting, each request on either node. While they run, the
 //! database is read in one snapshot (a repeatable-read transaction) every few
@@ -33,6 +34,18 @@ const OPS: usize = 60;
 
 /// Acknowledged messages: (customer, chat, number).
 type Acked = Arc<Mutex<Vec<(u8, ChatId, u16)>>>;
+
+/// Where the trails of chats created for an officer (a login that named one with room)
+/// start, which the database does not keep.
+#[derive(Default)]
+struct Named {
+    /// The officer each such chat was created for, once its login answered.
+    created_for: HashMap<ChatId, u8>,
+    /// The officer each customer's login in flight names.
+    in_flight: HashMap<u8, u8>,
+}
+
+type CreatedFor = Arc<Mutex<Named>>;
 
 fn model() -> Protocol {
     Protocol::new(ModelConfig {
@@ -70,7 +83,13 @@ fn expected<T>(result: chatcore::Result<T>) -> Option<T> {
     }
 }
 
-async fn customer(nodes: Arc<Vec<ChatService>>, c: u8, acked: Acked, seed: u64) {
+async fn customer(
+    nodes: Arc<Vec<ChatService>>,
+    c: u8,
+    acked: Acked,
+    created_for: CreatedFor,
+    seed: u64,
+) {
     let mut rng = Rng::new(seed);
     let mut me: Option<(Actor, ChatId)> = None;
     let mut sent = 0u16;
@@ -79,14 +98,33 @@ async fn customer(nodes: Arc<Vec<ChatService>>, c: u8, acked: Acked, seed: u64) 
         // Mostly sends; a login or an end now and then.
         match (rng.below(8), &me) {
             (0, _) | (_, None) => {
+                // Half the logins name an officer.
+                let named = (rng.below(2) == 0).then(|| rng.below(CAPACITIES.len()) as u8);
+                if let Some(o) = named {
+                    created_for.lock().unwrap().in_flight.insert(c, o);
+                }
                 let session = service
                     .customer_login(CustomerLogin {
                         customer_id: customer_id(c),
-                        officer_id: None,
+                        officer_id: named.map(officer_id),
                         signature: None,
                     })
                     .await
                     .unwrap();
+                // Created for the officer named: theirs, with nothing in its trail yet
+                // (a chat created pending and then assigned has the assignment's entry;
+                // the answer of a new chat created assigned is the chat as created).
+                let chat = &session.chat;
+                if let Some(o) = named {
+                    let mut named = created_for.lock().unwrap();
+                    if session.created
+                        && chat.assigned_officer_id == Some(officer_id(o))
+                        && chat.last_seq == 0
+                    {
+                        named.created_for.insert(chat.id, o);
+                    }
+                    named.in_flight.remove(&c);
+                }
                 me = Some((
                     Actor::Customer {
                         customer_id: customer_id(c),
@@ -203,8 +241,13 @@ async fn officer(nodes: Arc<Vec<ChatService>>, o: u8, token: String, seed: u64) 
 }
 
 /// The database in one snapshot, read back as the model's state (chats in creation
-/// order), with the messages acknowledged before the snapshot began.
-async fn snapshot(client: &mut tokio_postgres::Client, acked: &Acked) -> ModelState {
+/// order), with the messages acknowledged before the snapshot began and the officers
+/// chats were created for.
+async fn snapshot(
+    client: &mut tokio_postgres::Client,
+    acked: &Acked,
+    created_for: &CreatedFor,
+) -> ModelState {
     let acked_before: Vec<(u8, ChatId, u16)> = acked.lock().unwrap().clone();
     let tx = client
         .build_transaction()
@@ -237,6 +280,12 @@ async fn snapshot(client: &mut tokio_postgres::Client, acked: &Acked) -> ModelSt
         .await
         .unwrap();
     tx.commit().await.unwrap();
+    // Read after the snapshot: the login of a chat the snapshot holds began before it, and
+    // has answered since (the chat is known) or is still in flight (its customer is).
+    let (created_for, in_flight) = {
+        let named = created_for.lock().unwrap();
+        (named.created_for.clone(), named.in_flight.clone())
+    };
 
     let m = model();
     let officer_ix: HashMap<String, u8> = (0..m.cfg.officers())
@@ -250,13 +299,23 @@ async fn snapshot(client: &mut tokio_postgres::Client, acked: &Acked) -> ModelSt
         let owner: Option<String> = row.get(2);
         let status: String = row.get(3);
         let last_seq: i64 = row.get(4);
+        let customer: u8 = customer[1..].parse().unwrap();
+        let owner = owner.map(|o| officer_ix[&o]);
+        let in_flight_for = in_flight.get(&customer).copied();
+        let created_owner = match ChatId::parse(&id).ok().and_then(|c| created_for.get(&c)) {
+            Some(&o) => Some(o),
+            // Its login not answered yet: created for the officer named if it is theirs
+            // with nothing in its trail.
+            None if in_flight_for.is_some() && owner == in_flight_for && last_seq == 0 => owner,
+            None => None,
+        };
         chat_ix.insert(id, s.store.chats.len() as u8);
         s.store.chats.push(ChatRec {
-            customer: customer[1..].parse().unwrap(),
+            customer,
             status: support::status_of(ChatStatus::parse(&status).unwrap()),
-            owner: owner.map(|o| officer_ix[&o]),
+            owner,
             last_seq: u16::try_from(last_seq).unwrap(),
-            created_owner: None,
+            created_owner,
             log: Vec::new(),
         });
     }
@@ -303,6 +362,7 @@ async fn two_nodes_keep_every_invariant_under_concurrent_random_operations() {
     let (mut client, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(connection);
     let acked: Acked = Arc::default();
+    let created_for: CreatedFor = Arc::default();
     let m = model();
 
     let customers: Vec<_> = (0..CUSTOMERS)
@@ -311,6 +371,7 @@ async fn two_nodes_keep_every_invariant_under_concurrent_random_operations() {
                 nodes.clone(),
                 c,
                 acked.clone(),
+                created_for.clone(),
                 100 + u64::from(c),
             ))
         })
@@ -322,7 +383,7 @@ async fn two_nodes_keep_every_invariant_under_concurrent_random_operations() {
         .collect();
     let mut checks = 0;
     while !(customers.iter().all(|a| a.is_finished()) && officers.iter().all(|a| a.is_finished())) {
-        let s = snapshot(&mut client, &acked).await;
+        let s = snapshot(&mut client, &acked, &created_for).await;
         let broken = chat_model::props::violations(&m, &s);
         assert!(broken.is_empty(), "{broken:?} in {s:?}");
         checks += 1;
@@ -339,7 +400,7 @@ async fn two_nodes_keep_every_invariant_under_concurrent_random_operations() {
     // sweeps on both nodes), and still every invariant.
     let deadline = tokio::time::Instant::now() + support::SETTLE;
     let s = loop {
-        let s = snapshot(&mut client, &acked).await;
+        let s = snapshot(&mut client, &acked, &created_for).await;
         if !chat_model::props::starving(&m, &s) {
             break s;
         }
@@ -353,14 +414,16 @@ async fn two_nodes_keep_every_invariant_under_concurrent_random_operations() {
     let broken = chat_model::props::violations(&m, &s);
     assert!(broken.is_empty(), "{broken:?} in {s:?}");
     let acked = acked.lock().unwrap().len();
+    let created_for = created_for.lock().unwrap().created_for.len();
     println!(
-        "{checks} snapshots checked while running; at the end {} chats, {acked} messages acknowledged: {}",
+        "{checks} snapshots checked while running; at the end {} chats ({created_for} created \
+         for the officer their login named), {acked} messages acknowledged: {}",
         s.store.chats.len(),
         chat_model::check::describe(&m, &s)
     );
     assert!(checks > 10, "the run was checked while it ran");
     assert!(
-        acked > 0 && s.store.chats.len() > 3,
+        acked > 0 && s.store.chats.len() > 3 && created_for > 0,
         "the run did something"
     );
     drop(connected);
