@@ -9,9 +9,49 @@ use std::time::{Duration, Instant};
 
 use crate::receiver::Receiver;
 use crate::tls::TestCa;
-use crate::two_nodes;
+use crate::{TwoNodes, two_nodes};
 
 const SECRET: &str = "whsec-two-nodes-0123456789";
+
+/// `chats` chats, each written through both nodes at once: its customer (`prefix-i`) on
+/// A sends `per_side` messages while its officer, who claimed it on B, sends as many on
+/// B. Returns how many events that makes: each chat's creation, the claim's entry and
+/// change, and the messages.
+async fn both_nodes_write(nodes: &TwoNodes, prefix: &str, chats: usize, per_side: usize) -> usize {
+    let (a, b) = (nodes.a.api.clone(), nodes.b.api.clone());
+    let officer = b.officer("amy").await;
+    let mut tasks = Vec::new();
+    for i in 0..chats {
+        let (customer, chat) = a.customer(&format!("{prefix}-{i}")).await;
+        let (status, body) = b.claim(&officer, "amy", &chat).await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        for (api, token) in [(a.clone(), customer), (b.clone(), officer.clone())] {
+            let chat = chat.clone();
+            tasks.push(tokio::spawn(async move {
+                for n in 0..per_side {
+                    let (status, _) = api.send(&token, &chat, &format!("#{n}")).await.unwrap();
+                    assert_eq!(status, 201);
+                }
+            }));
+        }
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    chats * (3 + 2 * per_side)
+}
+
+/// Waits for `total` events, and a second more for any sent twice: each arrived once,
+/// signed and in order per chat.
+async fn delivered_once_each(receiver: &Receiver, total: usize) {
+    receiver.wait_for(total, Duration::from_secs(60)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    receiver.assert_clean();
+    receiver.log(|l| {
+        assert_eq!(l.taken.len(), total);
+        assert_eq!(l.duplicates(), 0, "an event was sent by both nodes");
+    });
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn events_from_two_nodes_are_delivered_once_each_in_order_per_chat() {
@@ -30,38 +70,8 @@ async fn events_from_two_nodes_are_delivered_once_each_in_order_per_chat() {
     ) else {
         return;
     };
-    let (a, b) = (nodes.a.api.clone(), nodes.b.api.clone());
-    let officer = b.officer("amy").await;
-    // Each chat written through both nodes at once: its customer on A, its officer on B.
-    let chats = 8;
-    let per_side = 25;
-    let mut tasks = Vec::new();
-    for i in 0..chats {
-        let (customer, chat) = a.customer(&format!("cust-{i}")).await;
-        let (status, body) = b.claim(&officer, "amy", &chat).await.unwrap();
-        assert_eq!(status, 200, "{body}");
-        for (api, token) in [(a.clone(), customer), (b.clone(), officer.clone())] {
-            let chat = chat.clone();
-            tasks.push(tokio::spawn(async move {
-                for n in 0..per_side {
-                    let (status, _) = api.send(&token, &chat, &format!("#{n}")).await.unwrap();
-                    assert_eq!(status, 201);
-                }
-            }));
-        }
-    }
-    for task in tasks {
-        task.await.unwrap();
-    }
-    // Created, the claim's entry and change, and the messages.
-    let total = chats * (3 + 2 * per_side);
-    receiver.wait_for(total, Duration::from_secs(60)).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    receiver.assert_clean();
-    receiver.log(|l| {
-        assert_eq!(l.taken.len(), total);
-        assert_eq!(l.duplicates(), 0, "an event was sent by both nodes");
-    });
+    let total = both_nodes_write(&nodes, "cust", 8, 25).await;
+    delivered_once_each(&receiver, total).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -88,37 +98,9 @@ async fn an_https_receiver_gets_both_nodes_events_once_each_in_order() {
     ) else {
         return;
     };
-    let (a, b) = (nodes.a.api.clone(), nodes.b.api.clone());
-    let officer = b.officer("amy").await;
-    // Each chat written through both nodes at once: its customer on A, its officer on B.
-    let chats = 4;
-    let per_side = 10;
-    let mut tasks = Vec::new();
-    for i in 0..chats {
-        let (customer, chat) = a.customer(&format!("tls-{i}")).await;
-        let (status, body) = b.claim(&officer, "amy", &chat).await.unwrap();
-        assert_eq!(status, 200, "{body}");
-        for (api, token) in [(a.clone(), customer), (b.clone(), officer.clone())] {
-            let chat = chat.clone();
-            tasks.push(tokio::spawn(async move {
-                for n in 0..per_side {
-                    let (status, _) = api.send(&token, &chat, &format!("#{n}")).await.unwrap();
-                    assert_eq!(status, 201);
-                }
-            }));
-        }
-    }
-    for task in tasks {
-        task.await.unwrap();
-    }
-    // Created, the claim's entry and change, and the messages.
-    let total = chats * (3 + 2 * per_side);
-    receiver.wait_for(total, Duration::from_secs(60)).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    receiver.assert_clean();
+    let total = both_nodes_write(&nodes, "tls", 4, 10).await;
+    delivered_once_each(&receiver, total).await;
     receiver.log(|l| {
-        assert_eq!(l.taken.len(), total);
-        assert_eq!(l.duplicates(), 0, "an event was sent by both nodes");
         // Each node keeps its connections between a lane's events: not one per event.
         assert!(
             (1..total).contains(&l.tls_connections),
