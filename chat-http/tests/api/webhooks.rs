@@ -3,7 +3,8 @@
 //! every event delivered, signed and in order; a receiver down while 10,000 events
 //! queue on disk, then all delivered; SIGKILL mid-delivery; backoff, dead deliveries
 //! and the admin's retry; one chat's failing receiver not holding up the others; the
-//! admin's REST API with the contract's errors; no secret in the log.
+//! admin's REST API with the contract's errors; no secret in the log; deliveries on a
+//! thread of their own at a lower priority, which a server without a webhook never wakes.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
