@@ -6,7 +6,6 @@
 //! admin's REST API with the contract's errors; no secret in the log; deliveries on a
 //! thread of their own at a lower priority, which a server without a webhook never wakes.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
@@ -663,52 +662,6 @@ async fn deliveries_run_on_a_thread_of_their_own_below_the_chat_traffics_priorit
     );
 }
 
-/// Context switches so far of each thread of a process named `name`, by thread id.
-fn switches(pid: u32, name: &str) -> HashMap<String, u64> {
-    let mut threads = HashMap::new();
-    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
-        let task = task.unwrap().path();
-        // A thread that ended meanwhile is simply not counted.
-        let Ok(status) = std::fs::read_to_string(task.join("status")) else {
-            continue;
-        };
-        if status.lines().next() != Some(&format!("Name:\t{name}")) {
-            continue;
-        }
-        let total = status
-            .lines()
-            .filter(|l| l.contains("ctxt_switches:"))
-            .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-            .sum();
-        threads.insert(task.file_name().unwrap().to_string_lossy().into(), total);
-    }
-    threads
-}
-
-/// The context switches of `name`'s threads since `before` (threads new since then
-/// count in full).
-fn switches_since(pid: u32, name: &str, before: &HashMap<String, u64>) -> u64 {
-    switches(pid, name)
-        .iter()
-        .map(|(tid, now)| now.saturating_sub(before.get(tid).copied().unwrap_or(0)))
-        .sum()
-}
-
-/// A customer's chat and 50 messages sent one at a time, 5 ms apart (each its own
-/// change, not a burst that one wake could cover).
-async fn paced_messages(server: &Server, customer: &str) {
-    let (token, chat) = server.api.customer(customer).await;
-    for n in 0..50 {
-        let (status, _) = server
-            .api
-            .send(&token, &chat, &format!("#{n}"))
-            .await
-            .unwrap();
-        assert_eq!(status, 201);
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_webhook_messages_wake_no_delivery_thread() {
     let dir = tempfile::tempdir().unwrap();
@@ -717,11 +670,14 @@ async fn without_a_webhook_messages_wake_no_delivery_thread() {
         &dir.path().join("server.log"),
         &["--sync-normal", "--admin-token", ADMIN],
     );
-    let pid = server.pid();
-    let before = switches(pid, "chat-webhooks");
+    let before = server.thread_switches("chat-webhooks");
     assert!(!before.is_empty(), "no webhook thread");
-    paced_messages(&server, "quiet").await;
-    let quiet = switches_since(pid, "chat-webhooks", &before);
+    // The chat's creation and 50 messages, 5 ms apart.
+    server
+        .api
+        .send_paced("quiet", 50, Duration::from_millis(5))
+        .await;
+    let quiet = server.thread_switches_since("chat-webhooks", &before);
     // Once a webhook exists, the same traffic wakes the thread to deliver it.
     let receiver = Receiver::start(SECRET).await;
     server
@@ -734,12 +690,15 @@ async fn without_a_webhook_messages_wake_no_delivery_thread() {
             201,
         )
         .await;
-    let before = switches(pid, "chat-webhooks");
-    paced_messages(&server, "busy").await;
+    let before = server.thread_switches("chat-webhooks");
+    server
+        .api
+        .send_paced("busy", 50, Duration::from_millis(5))
+        .await;
     // The chat's creation and its 50 messages.
     receiver.wait_for(51, Duration::from_secs(30)).await;
     receiver.assert_clean();
-    let busy = switches_since(pid, "chat-webhooks", &before);
+    let busy = server.thread_switches_since("chat-webhooks", &before);
     // Without a webhook only the worker's polls (one a second) and reads of the
     // webhooks (one every 5 s) run: a few switches, not several per message.
     assert!(

@@ -20,8 +20,7 @@ const ADMIN: &str = "admin-token-0123456789abcdef-0123456789";
 async fn an_https_receiver_signed_by_the_webhook_ca_gets_every_event_signed() {
     let dir = tempfile::tempdir().unwrap();
     let ca = TestCa::new("bank internal CA");
-    let ca_file = dir.path().join("bank-ca.pem");
-    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let ca_file = ca.pem_file(dir.path());
     let receiver = Receiver::start_tls(SECRET, ca.acceptor(&["localhost"])).await;
     assert!(receiver.url.starts_with("https://localhost:"));
     let server = Server::start_with(
@@ -82,9 +81,7 @@ async fn an_https_receiver_whose_ca_is_not_trusted_gets_nothing_and_the_delivery
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("server.log");
     // The server is given one CA; the receiver's certificate is signed by another.
-    let given = TestCa::new("bank internal CA");
-    let ca_file = dir.path().join("bank-ca.pem");
-    std::fs::write(&ca_file, given.pem()).unwrap();
+    let ca_file = TestCa::new("bank internal CA").pem_file(dir.path());
     let receiver =
         Receiver::start_tls(SECRET, TestCa::new("unknown CA").acceptor(&["localhost"])).await;
     let server = Server::start_with(

@@ -2,7 +2,8 @@
 //! checks every signature, counts duplicates and checks order per chat): events made
 //! on both nodes, for the same chats, are delivered once each and in order per chat
 //! (each lane claimed by one node at a time), to a plain HTTP receiver and to an https
-//! one that each node verifies against the CA it was given; and a node killed
+//! one that each node verifies against the CA it was given; a webhook created through
+//! one node gets the events of the other, which found none before; and a node killed
 //! mid-delivery hands its deliveries over to the other once its lease expires.
 
 use std::time::{Duration, Instant};
@@ -12,6 +13,7 @@ use crate::tls::TestCa;
 use crate::{TwoNodes, two_nodes};
 
 const SECRET: &str = "whsec-two-nodes-0123456789";
+const ADMIN: &str = "admin-token-two-nodes-0123456789abcdef";
 
 /// `chats` chats, each written through both nodes at once: its customer (`prefix-i`) on
 /// A sends `per_side` messages while its officer, who claimed it on B, sends as many on
@@ -78,8 +80,7 @@ async fn events_from_two_nodes_are_delivered_once_each_in_order_per_chat() {
 async fn an_https_receiver_gets_both_nodes_events_once_each_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let ca = TestCa::new("bank internal CA");
-    let ca_file = dir.path().join("bank-ca.pem");
-    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let ca_file = ca.pem_file(dir.path());
     let receiver = Receiver::start_tls(SECRET, ca.acceptor(&["localhost"])).await;
     assert!(receiver.url.starts_with("https://localhost:"));
     let args = [
@@ -108,6 +109,50 @@ async fn an_https_receiver_gets_both_nodes_events_once_each_in_order() {
             l.tls_connections
         );
     });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_webhook_created_through_one_node_gets_the_other_nodes_events() {
+    let Some(nodes) = two_nodes(
+        "a_webhook_created_through_one_node_gets_the_other_nodes_events",
+        &["--admin-token", ADMIN],
+    ) else {
+        return;
+    };
+    // With no webhook anywhere, node B's changes wake none of its delivery threads.
+    let before = nodes.b.thread_switches("chat-webhooks");
+    assert!(!before.is_empty(), "no webhook thread on node B");
+    nodes
+        .b
+        .api
+        .send_paced("quiet", 50, Duration::from_millis(5))
+        .await;
+    let quiet = nodes.b.thread_switches_since("chat-webhooks", &before);
+    assert!(
+        quiet < 25,
+        "{quiet} switches on node B for 51 events without a webhook"
+    );
+    // A webhook created through node A: node B learns of it at its next read of the
+    // webhooks, and until then its events are found by the polls; none is missed.
+    let receiver = Receiver::start(SECRET).await;
+    nodes
+        .a
+        .api
+        .expect(
+            reqwest::Method::POST,
+            "/api/webhooks",
+            Some(ADMIN),
+            Some(serde_json::json!({ "url": receiver.url, "secret": SECRET })),
+            201,
+        )
+        .await;
+    nodes
+        .b
+        .api
+        .send_paced("busy", 50, Duration::from_millis(5))
+        .await;
+    // The chat's creation and its 50 messages, all made on node B.
+    delivered_once_each(&receiver, 51).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

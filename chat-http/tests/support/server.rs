@@ -165,6 +165,17 @@ impl Api {
         )
     }
 
+    /// Logs customer `id` in and sends `count` messages to their chat one at a time,
+    /// `gap` apart (each its own change, not a burst), every one stored (201).
+    pub(crate) async fn send_paced(&self, id: &str, count: usize, gap: std::time::Duration) {
+        let (token, chat) = self.customer(id).await;
+        for n in 0..count {
+            let (status, body) = self.send(&token, &chat, &format!("#{n}")).await.unwrap();
+            assert_eq!(status, 201, "{body}");
+            tokio::time::sleep(gap).await;
+        }
+    }
+
     /// Claims a chat: `(200, chat)`, or the refusal's status and error object.
     pub(crate) async fn claim(&self, token: &str, officer: &str, chat: &str) -> Answer {
         answer(
@@ -329,6 +340,42 @@ impl Server {
     /// The server's process id.
     pub(crate) fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Context switches so far of each of its threads named `name`, by thread id
+    /// (Linux, `/proc`).
+    pub(crate) fn thread_switches(&self, name: &str) -> std::collections::HashMap<String, u64> {
+        let mut threads = std::collections::HashMap::new();
+        for task in std::fs::read_dir(format!("/proc/{}/task", self.pid())).unwrap() {
+            let task = task.unwrap().path();
+            // A thread that ended meanwhile is simply not counted.
+            let Ok(status) = std::fs::read_to_string(task.join("status")) else {
+                continue;
+            };
+            if status.lines().next() != Some(&format!("Name:\t{name}")) {
+                continue;
+            }
+            let total = status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .sum();
+            threads.insert(task.file_name().unwrap().to_string_lossy().into(), total);
+        }
+        threads
+    }
+
+    /// The context switches of its threads named `name` since `before` (from
+    /// [`Server::thread_switches`]; threads new since then count in full).
+    pub(crate) fn thread_switches_since(
+        &self,
+        name: &str,
+        before: &std::collections::HashMap<String, u64>,
+    ) -> u64 {
+        self.thread_switches(name)
+            .iter()
+            .map(|(tid, now)| now.saturating_sub(before.get(tid).copied().unwrap_or(0)))
+            .sum()
     }
 
     /// SIGKILL: no destructor, no checkpoint, no flush.

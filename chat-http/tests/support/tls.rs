@@ -34,6 +34,13 @@ impl TestCa {
         self.issuer.pem()
     }
 
+    /// Writes [`TestCa::pem`] to `ca.pem` in `dir`; returns the file's path.
+    pub(crate) fn pem_file(&self, dir: &std::path::Path) -> std::path::PathBuf {
+        let file = dir.join("ca.pem");
+        std::fs::write(&file, self.pem()).unwrap();
+        file
+    }
+
     /// A TLS acceptor presenting a certificate for `names` (DNS names or IP addresses)
     /// signed by this CA, with the chain a server sends (its own certificate, then the
     /// CA's), offering HTTP/1.1 by ALPN.
