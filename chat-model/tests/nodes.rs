@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chat_model::state::{ChatRec, Logged, OfficerRec, State as ModelState};
+use chat_model::state::{Change, ChatRec, Entry, Logged, OfficerRec, State as ModelState};
 use chat_model::{ModelConfig, Protocol};
 use chat_postgres::testing::TestDatabase;
 use chat_postgres::{PgBus, PgOptions, PgStore};
@@ -281,7 +281,8 @@ async fn snapshot(
         .unwrap();
     tx.commit().await.unwrap();
     // Read after the snapshot: the login of a chat the snapshot holds began before it, and
-    // has answered since (the chat is known) or is still in flight (its customer is).
+    // has answered since (the chat is known) or is still in flight (its customer is; the
+    // answer is recorded before the login leaves the flight).
     let (created_for, in_flight) = {
         let named = created_for.lock().unwrap();
         (named.created_for.clone(), named.in_flight.clone())
@@ -301,14 +302,9 @@ async fn snapshot(
         let last_seq: i64 = row.get(4);
         let customer: u8 = customer[1..].parse().unwrap();
         let owner = owner.map(|o| officer_ix[&o]);
-        let in_flight_for = in_flight.get(&customer).copied();
-        let created_owner = match ChatId::parse(&id).ok().and_then(|c| created_for.get(&c)) {
-            Some(&o) => Some(o),
-            // Its login not answered yet: created for the officer named if it is theirs
-            // with nothing in its trail.
-            None if in_flight_for.is_some() && owner == in_flight_for && last_seq == 0 => owner,
-            None => None,
-        };
+        let created_owner = ChatId::parse(&id)
+            .ok()
+            .and_then(|c| created_for.get(&c).copied());
         chat_ix.insert(id, s.store.chats.len() as u8);
         s.store.chats.push(ChatRec {
             customer,
@@ -331,6 +327,39 @@ async fn snapshot(
                 seq: u16::try_from(seq).unwrap(),
                 entry,
             });
+        }
+    }
+    // A login in flight that names an officer may have created its customer's newest
+    // chat for them, and the officer may have acted on it already: it was, if its trail
+    // starts with that officer releasing or ending it or with a transfer (never how a
+    // chat created pending starts), or is empty and the chat is theirs.
+    for (&customer, &named) in &in_flight {
+        let Some(chat) = s
+            .store
+            .chats
+            .iter_mut()
+            .rev()
+            .find(|chat| chat.customer == customer)
+        else {
+            continue;
+        };
+        if chat.created_owner.is_some() {
+            continue;
+        }
+        let first = chat.log.iter().find_map(|logged| match logged.entry {
+            Entry::System { change, officer } => Some((change, officer)),
+            Entry::Message { .. } => None,
+        });
+        let created_for_named = match first {
+            None => chat.owner == Some(named),
+            // A transfer's entry names the officer it went to.
+            Some((Change::Transferred, _)) => true,
+            Some((change, officer)) => {
+                officer == Some(named) && !matches!(change, Change::Claimed | Change::Assigned)
+            }
+        };
+        if created_for_named {
+            chat.created_owner = Some(named);
         }
     }
     for row in &officers {
