@@ -182,6 +182,12 @@ pub(crate) struct SendsArgs {
     /// that falls behind is not flattered). Unset: as fast as the server acknowledges.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) rate: Option<u32>,
+    /// Each chat followed as at the desk: created for an officer of its own, with the
+    /// customer's socket and the officer's socket joined to it, each of which must get
+    /// every message once and in order. Unset: nobody follows the chats (the cheapest
+    /// send there is). Needs the admin token (or --spawn).
+    #[arg(long)]
+    pub(crate) followers: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -203,6 +209,9 @@ pub(crate) struct WebhooksArgs {
     /// fast as the server acknowledges.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) rate: Option<u32>,
+    /// Each chat followed as at the desk, in both phases (see `sends --followers`).
+    #[arg(long)]
+    pub(crate) followers: bool,
     /// Rounds of an `off` phase then an `on` phase (each of `--duration`), summed: on a
     /// machine whose speed drifts, alternating short phases compares off and on over
     /// the same stretch of time.

@@ -42,6 +42,48 @@ fn sends_acknowledges_and_reads_back_every_message() {
     }
 }
 
+/// Followed as at the desk: every chat created for an officer, its customer's and
+/// officer's sockets each get every message once, in order (the scenario's check says
+/// how many sockets followed).
+#[test]
+fn sends_with_followers_delivers_every_message_to_both_sockets() {
+    let server = server();
+    let run = bench(&with_target(
+        &server,
+        &[
+            "sends",
+            "--connections",
+            "3",
+            "--duration",
+            "500ms",
+            "--warmup",
+            "100ms",
+            "--followers",
+        ],
+    ));
+    assert_eq!(run.code, 0, "{:#}\n{}", run.report, run.stderr);
+    let sends = passed(&run, "sends");
+    assert!(row(sends, 0)["acknowledged"].as_u64().unwrap() > 0);
+    let followed = sends["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| {
+            c["name"]
+                .as_str()
+                .unwrap()
+                .contains("every follower got every message")
+        })
+        .unwrap_or_else(|| panic!("no follower check: {sends:#}"));
+    assert!(
+        followed["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("6 sockets followed"),
+        "{followed}"
+    );
+}
+
 /// A paced load sends no faster than its rate (2 connections, 40 sends a second in
 /// all: 20 due in the half second measured), and still reads every message back.
 #[test]
@@ -217,10 +259,22 @@ fn webhooks_deliver_every_event_of_both_phases_and_the_backlog() {
             "30s",
             "--rounds",
             "2",
+            "--followers",
         ],
     ));
     assert_eq!(run.code, 0, "{:#}\n{}", run.report, run.stderr);
     let webhooks = passed(&run, "webhooks");
+    assert!(
+        webhooks["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["detail"]
+                .as_str()
+                .unwrap()
+                .ends_with("received by the chat's two followers")),
+        "{webhooks}"
+    );
     assert_eq!(row(webhooks, 0)["phase"], "sends off");
     assert!(row(webhooks, 0)["perSecond"].as_f64().unwrap() > 0.0);
     let on = row(webhooks, 1);

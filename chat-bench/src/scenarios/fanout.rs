@@ -106,18 +106,18 @@ struct Received {
 
 /// The fields of a frame a receiver reads.
 #[derive(Deserialize)]
-struct Frame<'a> {
+pub(super) struct Frame<'a> {
     #[serde(rename = "type", borrow)]
-    kind: Cow<'a, str>,
+    pub(super) kind: Cow<'a, str>,
     #[serde(borrow)]
-    message: Option<FrameMessage<'a>>,
+    pub(super) message: Option<FrameMessage<'a>>,
 }
 
 #[derive(Deserialize)]
-struct FrameMessage<'a> {
-    seq: u64,
+pub(super) struct FrameMessage<'a> {
+    pub(super) seq: u64,
     #[serde(rename = "clientMessageId", borrow)]
-    client_message_id: Option<Cow<'a, str>>,
+    pub(super) client_message_id: Option<Cow<'a, str>>,
 }
 
 async fn level(nodes: &[Api], args: &FanoutArgs, receivers: usize) -> anyhow::Result<Level> {

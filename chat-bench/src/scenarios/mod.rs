@@ -53,6 +53,7 @@ async fn all(target: &Target, args: &AllArgs) -> Vec<Scenario> {
         warmup: Duration::from_millis(pick(500, 100) as u64),
         content_chars: 100,
         rate: None,
+        followers: false,
     };
     scenarios.push(sends::run(target, &sends).await);
     let fanout = FanoutArgs {

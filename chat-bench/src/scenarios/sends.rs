@@ -4,13 +4,23 @@
 //! (its latency then counted from that moment). After the run every chat is read back: every 2xx
 //! must have a distinct id, be stored with the seq it was acknowledged with, and each
 //! chat's seqs must be 1..n with no gap.
+//!
+//! With `--followers`, each chat is followed as at the desk: created for an officer of
+//! its own, with the customer's socket and the officer's socket joined to it (so that
+//! every send also fans out to two sockets, as a real send does); each socket must get
+//! every stored message once, in order.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use chat_client::Client;
+use anyhow::Context;
+use chat_client::{Client, Socket};
 use chatcore::MessageId;
 use futures_util::{StreamExt, TryStreamExt, stream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use super::fanout::Frame;
 
 use crate::api::{self, Api, run_id};
 use crate::cli::SendsArgs;
@@ -65,6 +75,74 @@ struct Worker {
     /// The customer, on a connection of their own.
     client: Client,
     chat: String,
+    /// With `--followers`: the customer's socket and the officer's, joined to the chat.
+    followers: Vec<Follower>,
+}
+
+/// A socket joined to a chat, read on a task of its own until told the chat's last seq.
+struct Follower {
+    task: JoinHandle<Followed>,
+    last: oneshot::Sender<u64>,
+}
+
+/// What a follower received: the seqs of the `new_message` frames, in arrival order.
+struct Followed {
+    socket: Socket,
+    seqs: Vec<u64>,
+    error: Option<String>,
+}
+
+impl Follower {
+    fn start(socket: Socket) -> Self {
+        let (last, told) = oneshot::channel();
+        Self {
+            task: tokio::spawn(follow(socket, told)),
+            last,
+        }
+    }
+}
+
+/// Reads a follower's socket until it has seen `new_message` up to the seq it is told
+/// (or the socket fails). Only the two fields it needs are parsed, borrowed: the
+/// followers share the machine with the server, so what they spend is load measured.
+async fn follow(mut socket: Socket, mut told: oneshot::Receiver<u64>) -> Followed {
+    let (mut seqs, mut until) = (Vec::new(), None::<u64>);
+    loop {
+        if until.is_some_and(|until| seqs.last().copied().unwrap_or(0) >= until) {
+            return Followed {
+                socket,
+                seqs,
+                error: None,
+            };
+        }
+        let frame = tokio::select! {
+            frame = socket.next_text() => frame,
+            last = &mut told, if until.is_none() => {
+                match last {
+                    Ok(last) => until = Some(last),
+                    Err(_) => until = Some(0),
+                }
+                continue;
+            }
+        };
+        let error = match frame {
+            Ok(text) => match serde_json::from_str::<Frame>(&text) {
+                Ok(frame) => {
+                    if let Some(message) = frame.message.filter(|_| frame.kind == "new_message") {
+                        seqs.push(message.seq);
+                    }
+                    continue;
+                }
+                Err(e) => format!("a frame that is not the contract's ({e}): {text}"),
+            },
+            Err(e) => format!("read failed: {e}"),
+        };
+        return Followed {
+            socket,
+            seqs,
+            error: Some(error),
+        };
+    }
 }
 
 #[derive(Default)]
@@ -87,6 +165,9 @@ pub(super) struct Level {
     pub(super) acked_total: usize,
     duplicate_ids: usize,
     chat_problems: Vec<String>,
+    /// Sockets that followed the chats (`--followers`), and what was wrong with them.
+    followers: usize,
+    follower_problems: Vec<String>,
 }
 
 pub(super) async fn level(
@@ -95,17 +176,35 @@ pub(super) async fn level(
     connections: usize,
 ) -> anyhow::Result<Level> {
     let run = run_id();
-    let workers: Vec<Worker> = stream::iter(0..connections)
+    let mut workers: Vec<Worker> = stream::iter(0..connections)
         .map(|i| {
             // Connections spread evenly over the nodes.
             let api = nodes[i % nodes.len()].own_connection();
             let customer = format!("bench-{run}-s{i}");
+            let officer = args.followers.then(|| format!("bench-{run}-o{i}"));
             async move {
                 let api = api?;
-                let login = api.customer_login(&customer, None).await?;
+                let officer_client = match &officer {
+                    Some(officer) => Some(
+                        api.new_officer(officer)
+                            .await
+                            .context("--followers needs the admin token")?,
+                    ),
+                    None => None,
+                };
+                let login = api.customer_login(&customer, officer.as_deref()).await?;
+                let client = api.as_user(&login.token);
+                let chat = login.chat.id.to_string();
+                let mut followers = Vec::new();
+                for person in officer_client.iter().flat_map(|o| [&client, o]) {
+                    let mut socket = person.connect().await?;
+                    socket.join_chat(&chat, None).await?;
+                    followers.push(Follower::start(socket));
+                }
                 anyhow::Ok(Worker {
-                    client: api.as_user(&login.token),
-                    chat: login.chat.id.to_string(),
+                    client,
+                    chat,
+                    followers,
                 })
             }
         })
@@ -198,9 +297,11 @@ pub(super) async fn level(
         }
     }
 
-    // Read every chat back.
+    // Read every chat back; each follower must have had every stored message, in order.
     let mut chat_problems = Vec::new();
-    for (worker, result) in workers.iter().zip(&results) {
+    let (mut follower_problems, mut sockets, mut follower_count) = (Vec::new(), Vec::new(), 0);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    for (worker, result) in workers.iter_mut().zip(&results) {
         let stored: Vec<(MessageId, u64)> = worker
             .client
             .all_messages(&worker.chat)
@@ -211,7 +312,36 @@ pub(super) async fn level(
         if let Some(problem) = check_chat(&stored, &result.acked) {
             chat_problems.push(format!("chat {}: {problem}", worker.chat));
         }
+        let stored_seqs: Vec<u64> = stored.iter().map(|(_, seq)| *seq).collect();
+        for follower in worker.followers.drain(..) {
+            follower_count += 1;
+            let _ = follower.last.send(stored_seqs.last().copied().unwrap_or(0));
+            let mut task = follower.task;
+            match tokio::time::timeout_at(deadline, &mut task).await {
+                Ok(Ok(followed)) => {
+                    if let Some(problem) =
+                        check_followed(followed.error.as_deref(), &followed.seqs, &stored_seqs)
+                    {
+                        follower_problems.push(format!("chat {}: {problem}", worker.chat));
+                    }
+                    sockets.push(followed.socket);
+                }
+                Ok(Err(e)) => follower_problems.push(format!("chat {}: {e}", worker.chat)),
+                Err(_) => {
+                    task.abort();
+                    follower_problems.push(format!(
+                        "chat {}: a follower still lacked messages after 30 s",
+                        worker.chat
+                    ));
+                }
+            }
+        }
     }
+    stream::iter(sockets)
+        .for_each_concurrent(64, |socket| async move {
+            let _ = tokio::time::timeout(Duration::from_secs(2), socket.close()).await;
+        })
+        .await;
     Ok(Level {
         connections,
         per_second: measured as f64 / measured_for.as_secs_f64().max(1e-9),
@@ -221,7 +351,30 @@ pub(super) async fn level(
         acked_total,
         duplicate_ids,
         chat_problems,
+        followers: follower_count,
+        follower_problems,
     })
+}
+
+/// What is wrong with what a follower received, given the chat's stored seqs.
+fn check_followed(error: Option<&str>, seqs: &[u64], stored: &[u64]) -> Option<String> {
+    if let Some(error) = error {
+        return Some(error.to_string());
+    }
+    if seqs != stored {
+        let first_wrong = seqs
+            .iter()
+            .zip(stored)
+            .position(|(got, want)| got != want)
+            .unwrap_or(seqs.len().min(stored.len()));
+        return Some(format!(
+            "a follower got {} messages for {} stored; they differ from position {}",
+            seqs.len(),
+            stored.len(),
+            first_wrong + 1
+        ));
+    }
+    None
 }
 
 /// What is wrong with a chat read back, given what was acknowledged in it.
@@ -258,6 +411,27 @@ fn check_chat(stored: &[(MessageId, u64)], acked: &[(MessageId, u64)]) -> Option
 }
 
 impl Level {
+    /// Everything its checks would fail on, in one list (for a scenario that runs the
+    /// load as a part of its own).
+    pub(super) fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.acked_total == 0 || self.duplicate_ids > 0 {
+            problems.push(format!(
+                "{} acknowledged, {} duplicate ids",
+                self.acked_total, self.duplicate_ids
+            ));
+        }
+        if !self.failures.is_empty() {
+            problems.push(format!(
+                "answers other than 2xx by status (0 = no answer): {:?}",
+                self.failures
+            ));
+        }
+        problems.extend(self.chat_problems.iter().cloned());
+        problems.extend(self.follower_problems.iter().cloned());
+        problems
+    }
+
     fn report(self, scenario: &mut Scenario) {
         let errors: u64 = self.failures.values().sum();
         let mut cells = vec![
@@ -286,6 +460,17 @@ impl Level {
                 self.chat_problems.join("; ")
             },
         );
+        if self.followers > 0 {
+            scenario.check(
+                format!("{c} connections: every follower got every message once, in order"),
+                self.follower_problems.is_empty(),
+                if self.follower_problems.is_empty() {
+                    format!("{} sockets followed the chats", self.followers)
+                } else {
+                    self.follower_problems.join("; ")
+                },
+            );
+        }
         let server_errors: u64 = self
             .failures
             .iter()
@@ -311,6 +496,20 @@ mod tests {
     fn a_chat_read_back_whole_passes() {
         let (a, b) = (MessageId::new(), MessageId::new());
         assert_eq!(check_chat(&[(a, 1), (b, 2)], &[(a, 1), (b, 2)]), None);
+    }
+
+    #[test]
+    fn a_follower_missing_repeating_or_reordering_a_message_is_caught() {
+        assert_eq!(check_followed(None, &[1, 2, 3], &[1, 2, 3]), None);
+        assert_eq!(check_followed(None, &[], &[]), None);
+        let problem = |seqs: &[u64]| check_followed(None, seqs, &[1, 2, 3]).unwrap();
+        assert!(problem(&[1, 2]).contains("got 2 messages for 3"));
+        assert!(problem(&[1, 2, 2, 3]).contains("from position 3"));
+        assert!(problem(&[1, 3, 2]).contains("from position 2"));
+        assert_eq!(
+            check_followed(Some("read failed: reset"), &[1, 2, 3], &[1, 2, 3]).as_deref(),
+            Some("read failed: reset")
+        );
     }
 
     #[test]

@@ -20,6 +20,7 @@
 //! Checks: every event arrives, once, in order per chat. The webhook is deleted at the
 //! end. Needs the admin token (given, or `--spawn`).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -27,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use futures_util::future::join_all;
-use serde_json::Value;
+use serde::Deserialize;
 
 use super::sends;
 use crate::api::{self, run_id};
@@ -45,21 +46,51 @@ struct Seen {
     /// Each chat's last position (see [`position`]).
     last: HashMap<String, u64>,
     out_of_order: u64,
+    /// Bodies that were not an event of the contract.
+    malformed: u64,
+}
+
+/// The fields of an event the receiver reads, borrowed from the body: the receiver
+/// shares the machine with the server, so what it spends per event is load measured.
+#[derive(Deserialize)]
+struct Event<'a> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(borrow)]
+    data: EventData<'a>,
+}
+
+#[derive(Deserialize)]
+struct EventData<'a> {
+    #[serde(borrow)]
+    message: Option<EventMessage<'a>>,
+    #[serde(borrow)]
+    chat: Option<EventChat<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EventMessage<'a> {
+    #[serde(borrow)]
+    chat_id: Cow<'a, str>,
+    seq: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EventChat<'a> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    last_seq: u64,
 }
 
 /// An event's position in its chat: a message by its seq, a chat change just after the
-/// entry it follows.
-fn position(body: &Value) -> (String, u64) {
-    let data = &body["data"];
-    match data.get("message") {
-        Some(m) => (
-            m["chatId"].as_str().unwrap_or_default().to_string(),
-            m["seq"].as_u64().unwrap_or_default() * 2,
-        ),
-        None => (
-            data["chat"]["id"].as_str().unwrap_or_default().to_string(),
-            data["chat"]["lastSeq"].as_u64().unwrap_or_default() * 2 + 1,
-        ),
+/// entry it follows. `None` for a body that is neither.
+fn position<'a>(event: &'a Event<'_>) -> Option<(&'a str, u64)> {
+    match (&event.data.message, &event.data.chat) {
+        (Some(m), _) => Some((&m.chat_id, m.seq * 2)),
+        (None, Some(c)) => Some((&c.id, c.last_seq * 2 + 1)),
+        (None, None) => None,
     }
 }
 
@@ -86,14 +117,25 @@ impl Receiver {
                     if refusing.load(Ordering::Acquire) {
                         return axum::http::StatusCode::SERVICE_UNAVAILABLE;
                     }
-                    let body: Value = serde_json::from_slice(&body).unwrap_or_default();
-                    let id = body["id"].as_str().unwrap_or_default().to_string();
                     let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
-                    let times = seen.ids.entry(id).or_default();
+                    let event = serde_json::from_slice::<Event>(&body).ok();
+                    let Some((event, (chat, at))) =
+                        event.as_ref().and_then(|e| Some((e, position(e)?)))
+                    else {
+                        seen.malformed += 1;
+                        return axum::http::StatusCode::BAD_REQUEST;
+                    };
+                    let times = seen.ids.entry(event.id.to_string()).or_default();
                     *times += 1;
                     if *times == 1 {
-                        let (chat, at) = position(&body);
-                        let last = seen.last.insert(chat, at).unwrap_or(0);
+                        // The chat's id is copied only the first time it is seen.
+                        let last = match seen.last.get_mut(chat) {
+                            Some(last) => std::mem::replace(last, at),
+                            None => {
+                                seen.last.insert(chat.to_string(), at);
+                                0
+                            }
+                        };
                         if at <= last {
                             seen.out_of_order += 1;
                         }
@@ -189,6 +231,8 @@ struct Phase {
     events: usize,
     delivery_secs: f64,
     drain: Duration,
+    /// What the sends' own checks found (failed requests, chats read back, followers).
+    problems: Vec<String>,
 }
 
 impl Phase {
@@ -202,6 +246,7 @@ impl Phase {
             events: 0,
             delivery_secs: 0.0,
             drain: Duration::ZERO,
+            problems: Vec::new(),
         }
     }
 
@@ -211,6 +256,7 @@ impl Phase {
         self.measured_secs += level.measured as f64 / level.per_second.max(1e-9);
         self.acked_total += level.acked_total;
         self.ticks = self.ticks.zip(ticks).map(|(a, b)| a + b);
+        self.problems.extend(level.problems());
     }
 
     fn per_second(&self) -> f64 {
@@ -260,6 +306,7 @@ async fn phases(
         warmup: args.warmup,
         content_chars: args.content_chars,
         rate: args.rate,
+        followers: args.followers,
     };
     let admin = target.api.admin();
     let secret = format!("bench-webhook-{}", run_id());
@@ -294,6 +341,33 @@ async fn phases(
         "webhooks: every event delivered once",
         duplicates == 0,
         format!("{} events, {duplicates} delivered twice", seen.ids.len()),
+    );
+    scenario.check(
+        "webhooks: the sends acknowledged, stored and followed whole",
+        off.problems.is_empty() && on.problems.is_empty(),
+        match off.problems.iter().chain(&on.problems).count() {
+            0 => format!(
+                "{} sends acknowledged, every one stored{}",
+                off.acked_total + on.acked_total,
+                if args.followers {
+                    " and received by the chat's two followers"
+                } else {
+                    ""
+                }
+            ),
+            _ => off
+                .problems
+                .iter()
+                .chain(&on.problems)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("; "),
+        },
+    );
+    scenario.check(
+        "webhooks: every body an event of the contract",
+        seen.malformed == 0,
+        format!("{} bodies that were not", seen.malformed),
     );
     scenario.check(
         "webhooks: in order per chat",
