@@ -159,6 +159,16 @@ async fn lock_and_look(
     Ok(Some(left))
 }
 
+/// Lets the transaction's commit return before its WAL reaches the disk
+/// (`synchronous_commit = off` for it alone): for the deliveries' own bookkeeping, which a
+/// crash may lose without harm. PostgreSQL writes the WAL in order, so a later commit
+/// that waits for the disk makes this one durable too.
+async fn lazy_commit(tx: &impl GenericClient) -> StoreResult<()> {
+    tx.batch_execute("SET LOCAL synchronous_commit = off")
+        .await
+        .map_err(classify)
+}
+
 /// Deletes a lane (inside the transaction that found it empty under its lock).
 async fn delete_lane(tx: &impl GenericClient, webhook_id: &str, chat_id: &str) -> StoreResult<()> {
     let st = tx
@@ -303,8 +313,12 @@ impl WebhookStore for PgStore {
     }
 
     async fn claim_webhook_lanes(&self, claim: &LaneClaim) -> StoreResult<Vec<ClaimedLane>> {
-        let client = self.client().await?;
-        let st = client
+        let mut client = self.client().await?;
+        // The lease does not wait for the disk: a crash may lose it, and its lanes are
+        // then free again.
+        let tx = client.transaction().await.map_err(classify)?;
+        lazy_commit(&tx).await?;
+        let st = tx
             .prepare_cached(
                 "UPDATE webhook_lanes l SET lease_until = $2, lease_token = $3
                  FROM (SELECT webhook_id, chat_id FROM webhook_lanes
@@ -318,7 +332,7 @@ impl WebhookStore for PgStore {
             )
             .await
             .map_err(classify)?;
-        let rows = client
+        let rows = tx
             .query(
                 &st,
                 &[
@@ -330,6 +344,7 @@ impl WebhookStore for PgStore {
             )
             .await
             .map_err(classify)?;
+        tx.commit().await.map_err(classify)?;
         let mut lanes = Vec::with_capacity(rows.len());
         for row in rows {
             let webhook_id: String = row.try_get(0).map_err(classify)?;
@@ -358,6 +373,9 @@ impl WebhookStore for PgStore {
     ) -> StoreResult<Settled> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(classify)?;
+        // A settlement does not wait for the disk: a crash may lose it, and its events
+        // are then sent again, as at least once allows.
+        lazy_commit(&tx).await?;
         if !settlement.delivered.is_empty() {
             let st = tx
                 .prepare_cached("DELETE FROM webhook_deliveries WHERE id = ANY($1)")

@@ -188,8 +188,28 @@ impl SqliteStore {
         self.inner.webhooks_seen.clone()
     }
 
-    /// Runs `f` on the writer inside the group transaction; answers after the commit.
+    /// Runs `f` on the writer inside the group transaction; answers after the commit
+    /// (fsynced, with [`Durability::Full`]).
     async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        self.write_job(f, true).await
+    }
+
+    /// Like [`Self::write`], for a write that a crash may lose without harm (the webhook
+    /// deliveries' leases and settlements: lost, the events are sent again, as at least
+    /// once allows): a commit of such writes alone is not fsynced (`WriteJob::durable`).
+    async fn write_lazily<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        self.write_job(f, false).await
+    }
+
+    async fn write_job<T, F>(&self, f: F, durable: bool) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
@@ -203,7 +223,7 @@ impl SqliteStore {
             .ok_or_else(StoreError::closed)?;
         let (tx, rx) = oneshot::channel();
         sender
-            .send(writer::job(f, tx))
+            .send(writer::job(f, durable, tx))
             .await
             .map_err(|_| StoreError::closed())?;
         rx.await.map_err(|_| StoreError::closed())?

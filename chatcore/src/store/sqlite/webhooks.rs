@@ -3,6 +3,8 @@
 //! there and written once for the batch, [`Staged`]), and the
 //! [`WebhookStore`] impl (webhooks, listings, claims, settlements). The one writer
 //! serializes every claim and release, so a lane's lease needs no lock of its own here.
+//! Leases and settlements are written lazily (a commit of nothing else is not fsynced:
+//! a crash may lose them, and the events are then sent again).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -344,8 +346,9 @@ impl WebhookStore for SqliteStore {
         let batch = i64::from(claim.batch.max(1));
         // The lease is the write; the lanes' events are read after its commit on a
         // reader, off the writer that chat traffic waits on (the lease keeps them ours).
+        // A crash may lose it (not fsynced on its own): its lanes are then free again.
         let leased: Vec<(String, String, String, String)> = self
-            .write(move |c| {
+            .write_lazily(move |c| {
                 let keys: Vec<(String, String)> = c
                     .prepare_cached(
                         "UPDATE webhook_lanes SET lease_until = ?2, lease_token = ?3
@@ -418,7 +421,9 @@ impl WebhookStore for SqliteStore {
             token.to_string(),
         );
         let settlement = settlement.clone();
-        self.write(move |c| {
+        // A crash may lose it (not fsynced on its own): its events are then sent again,
+        // as at least once allows.
+        self.write_lazily(move |c| {
             let mut delete = c
                 .prepare_cached("DELETE FROM webhook_deliveries WHERE id = ?1")
                 .map_err(classify)?;

@@ -1,7 +1,7 @@
 //! The writer thread: the only writing connection, its group commit (every write queued
 //! at one moment in one transaction, each in its own savepoint, the webhook events they
-//! made written after them), and its replacement
-//! after a storage fault. It must not answer a caller before the commit that holds the
+//! made written after them; a batch of nothing but writes a crash may lose, not
+//! fsynced: [`WriteJob::durable`]), and its replacement after a storage fault. It must not answer a caller before the commit that holds the
 //! caller's write, nor run SQLite on an async worker thread.
 
 use std::path::{Path, PathBuf};
@@ -70,19 +70,29 @@ fn configure_writer(conn: &Connection, durability: Durability) -> StoreResult<()
 /// transaction, `finish` answers the caller once the transaction's fate is known.
 pub(super) trait WriteJob: Send {
     fn run(&mut self, conn: &Connection) -> bool;
+    /// Whether its commit must reach the disk before it is answered (every write a
+    /// client is told of). A batch of jobs that all answer `false` (the webhook
+    /// deliveries' own bookkeeping, which a crash may lose: the events are then sent
+    /// again) commits without its own fsync; the next durable commit's fsync covers it.
+    fn durable(&self) -> bool;
     /// Whether the job's own statements met a storage fault.
     fn met_fault(&self) -> bool;
     fn finish(self: Box<Self>, commit: Result<(), &StoreError>);
 }
 
 /// A job for `f`, whose answer goes to `reply`.
-pub(super) fn job<T, F>(f: F, reply: oneshot::Sender<StoreResult<T>>) -> Box<dyn WriteJob>
+pub(super) fn job<T, F>(
+    f: F,
+    durable: bool,
+    reply: oneshot::Sender<StoreResult<T>>,
+) -> Box<dyn WriteJob>
 where
     T: Send + 'static,
     F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
 {
     Box::new(Job {
         f: Some(f),
+        durable,
         result: None,
         reply,
     })
@@ -90,6 +100,7 @@ where
 
 struct Job<T, F> {
     f: Option<F>,
+    durable: bool,
     result: Option<StoreResult<T>>,
     reply: oneshot::Sender<StoreResult<T>>,
 }
@@ -107,6 +118,10 @@ where
         let ok = r.is_ok();
         self.result = Some(r);
         ok
+    }
+
+    fn durable(&self) -> bool {
+        self.durable
     }
 
     fn met_fault(&self) -> bool {
@@ -181,8 +196,16 @@ impl Writer {
     /// Runs one batch in one transaction and marks the connection stale when the batch
     /// or any of its jobs met a storage fault.
     fn run(&mut self, batch: &mut [Box<dyn WriteJob>]) -> StoreResult<()> {
+        let full = self
+            .reopen
+            .as_ref()
+            .is_some_and(|r| r.durability == Durability::Full);
         let conn = self.connection()?;
-        let outcome = run_batch(conn, batch);
+        let outcome = if full && !batch.iter().any(|j| j.durable()) {
+            run_lazily(conn, batch)
+        } else {
+            run_batch(conn, batch)
+        };
         let fault = matches!(outcome, Err(StoreError::Unavailable(_)))
             || batch.iter().any(|j| j.met_fault());
         if fault && self.reopen.is_some() {
@@ -271,6 +294,25 @@ fn control(conn: &Connection, sql: &str) -> Result<(), rusqlite::Error> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
+/// Runs a batch of jobs none of which needs its commit on disk at once (see
+/// [`WriteJob::durable`]) with `synchronous = NORMAL`: the commit is in the WAL file
+/// before the jobs are answered, as always, but not fsynced. Frames go to the WAL in
+/// commit order, so the next durable commit's fsync makes this one durable too; a crash
+/// before it may lose this commit whole (the WAL's checksums end recovery at the last
+/// whole commit), never a later one.
+fn run_lazily(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> StoreResult<()> {
+    control(conn, "PRAGMA synchronous = NORMAL").map_err(classify)?;
+    let outcome = run_batch(conn, batch);
+    // Back to FULL before anything else runs; a connection that cannot be set back is
+    // replaced (a storage fault) rather than left committing without fsyncs.
+    match control(conn, "PRAGMA synchronous = FULL") {
+        Ok(()) => outcome,
+        Err(e) => Err(StoreError::Unavailable(
+            format!("cannot restore synchronous = FULL: {e}").into(),
+        )),
+    }
+}
+
 /// Runs every job of the batch in one transaction, each in a savepoint; then writes the
 /// webhook events the jobs that stood made (`Staged`), outside the savepoints; commits.
 fn run_batch(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> StoreResult<()> {
@@ -354,9 +396,92 @@ mod tests {
                 }
                 Ok(())
             },
+            true,
             reply,
         );
         (job, answer)
+    }
+
+    /// A job that reads the connection's `synchronous` setting as it runs (1 NORMAL,
+    /// 2 FULL), durable or not.
+    fn reading_sync(durable: bool) -> (Box<dyn WriteJob>, oneshot::Receiver<StoreResult<i64>>) {
+        let (reply, answer) = oneshot::channel();
+        let job = job(
+            |c: &Connection| {
+                c.execute_batch("INSERT INTO nodes (id, seen_at) VALUES (hex(randomblob(8)), 1)")
+                    .map_err(classify)?;
+                c.query_row("PRAGMA synchronous", [], |r| r.get(0))
+                    .map_err(classify)
+            },
+            durable,
+            reply,
+        );
+        (job, answer)
+    }
+
+    #[test]
+    fn only_a_batch_of_writes_a_crash_may_lose_commits_without_its_own_fsync() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lazy.db");
+        let conn = open_writer(&path, OpenFlags::SQLITE_OPEN_CREATE, Durability::Full).unwrap();
+        let mut writer = Writer::new(
+            conn,
+            Some(Reopen {
+                path,
+                durability: Durability::Full,
+                readers: Arc::new(IdleReaders::default()),
+            }),
+        );
+        let mut batch = |jobs: Vec<bool>| -> Vec<i64> {
+            let (mut batch, answers): (Vec<_>, Vec<_>) = jobs.into_iter().map(reading_sync).unzip();
+            let outcome = writer.run(&mut batch);
+            for job in batch {
+                job.finish(outcome.as_ref().map(|_| ()));
+            }
+            outcome.unwrap();
+            answers
+                .into_iter()
+                .map(|a| a.blocking_recv().unwrap().unwrap())
+                .collect()
+        };
+        // Every job lazy: NORMAL for the batch.
+        assert_eq!(batch(vec![false, false]), [1, 1]);
+        // Back to FULL for the next batch, and a batch with one durable job is FULL
+        // throughout, its lazy jobs too.
+        assert_eq!(batch(vec![true]), [2]);
+        assert_eq!(batch(vec![false, true, false]), [2, 2, 2]);
+        assert_eq!(batch(vec![false]), [1]);
+        assert_eq!(batch(vec![true]), [2]);
+        // Every write committed.
+        let conn = writer.connection().unwrap();
+        let rows: i64 = conn
+            .query_row("SELECT count(*) FROM nodes", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 8);
+    }
+
+    #[test]
+    fn with_normal_durability_every_batch_stays_normal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("normal.db");
+        let conn = open_writer(&path, OpenFlags::SQLITE_OPEN_CREATE, Durability::Normal).unwrap();
+        let mut writer = Writer::new(
+            conn,
+            Some(Reopen {
+                path,
+                durability: Durability::Normal,
+                readers: Arc::new(IdleReaders::default()),
+            }),
+        );
+        for durable in [false, true, false] {
+            let (job, answer) = reading_sync(durable);
+            let mut batch = vec![job];
+            let outcome = writer.run(&mut batch);
+            for job in batch {
+                job.finish(outcome.as_ref().map(|_| ()));
+            }
+            assert_eq!(answer.blocking_recv().unwrap().unwrap(), 1);
+        }
     }
 
     fn outbox(conn: &Connection) -> Vec<String> {
