@@ -313,12 +313,11 @@ impl WebhookStore for PgStore {
     }
 
     async fn claim_webhook_lanes(&self, claim: &LaneClaim) -> StoreResult<Vec<ClaimedLane>> {
-        let mut client = self.client().await?;
-        // The lease does not wait for the disk: a crash may lose it, and its lanes are
-        // then free again.
-        let tx = client.transaction().await.map_err(classify)?;
-        lazy_commit(&tx).await?;
-        let st = tx
+        // The lease waits for the disk (unlike settlements): nodes outlive a crash of
+        // the database, and a lease it lost would leave a claimed lane free for another
+        // node while this one sends. One commit covers every lane of the claim.
+        let client = self.client().await?;
+        let st = client
             .prepare_cached(
                 "UPDATE webhook_lanes l SET lease_until = $2, lease_token = $3
                  FROM (SELECT webhook_id, chat_id FROM webhook_lanes
@@ -332,7 +331,7 @@ impl WebhookStore for PgStore {
             )
             .await
             .map_err(classify)?;
-        let rows = tx
+        let rows = client
             .query(
                 &st,
                 &[
@@ -344,7 +343,6 @@ impl WebhookStore for PgStore {
             )
             .await
             .map_err(classify)?;
-        tx.commit().await.map_err(classify)?;
         let mut lanes = Vec::with_capacity(rows.len());
         for row in rows {
             let webhook_id: String = row.try_get(0).map_err(classify)?;
@@ -373,8 +371,10 @@ impl WebhookStore for PgStore {
     ) -> StoreResult<Settled> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(classify)?;
-        // A settlement does not wait for the disk: a crash may lose it, and its events
-        // are then sent again, as at least once allows.
+        // A settlement does not wait for the disk: a crash of the database may lose it,
+        // and its events are then sent again, as at least once allows (with its lease's
+        // renewal lost too, another node may take the lane while this one finishes its
+        // batch: at most a batch sent twice, first arrivals still in order).
         lazy_commit(&tx).await?;
         if !settlement.delivered.is_empty() {
             let st = tx

@@ -304,7 +304,9 @@ fn run_lazily(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> StoreResult
     control(conn, "PRAGMA synchronous = NORMAL").map_err(classify)?;
     let outcome = run_batch(conn, batch);
     // Back to FULL before anything else runs; a connection that cannot be set back is
-    // replaced (a storage fault) rather than left committing without fsyncs.
+    // replaced (a storage fault) rather than left committing without fsyncs. Its jobs
+    // are then told they failed although they may have committed: for these writes that
+    // only delays the lanes concerned until their leases expire.
     match control(conn, "PRAGMA synchronous = FULL") {
         Ok(()) => outcome,
         Err(e) => Err(StoreError::Unavailable(
