@@ -23,15 +23,16 @@ enum Outcome {
     LostRace(String),
 }
 
-/// Watches the queue and claims new chats until it holds `capacity` of them.
+/// Follows the queue (`queue`, subscribed before the first customer can arrive) and
+/// claims new chats until it holds `capacity` of them.
 async fn run_bot(
     service: ChatService,
     bot: OfficerId,
     capacity: usize,
+    mut queue: chatcore::Subscription,
     report: mpsc::UnboundedSender<Outcome>,
 ) -> Result<(), Error> {
     let actor = Actor::Officer(bot.clone());
-    let mut queue = service.watch_queue(&actor)?;
     let mut held = service
         .officer_chats(&actor, &bot, ChatsFilter::Open)
         .await?
@@ -94,7 +95,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
 
     let (tx, mut outcomes) = mpsc::unbounded_channel();
-    let bot_task = tokio::spawn(run_bot(service.clone(), bot, CAPACITY, tx));
+    // Subscribed here, before any customer logs in: a task's first poll may come after
+    // the first chats were created, and their events would be missed.
+    let queue = service.watch_queue(&Actor::Officer(bot.clone()))?;
+    let bot_task = tokio::spawn(run_bot(service.clone(), bot, CAPACITY, queue, tx));
 
     for i in 1..=CUSTOMERS {
         let login = service
