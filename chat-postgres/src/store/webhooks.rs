@@ -374,7 +374,8 @@ impl WebhookStore for PgStore {
         // A settlement does not wait for the disk: a crash of the database may lose it,
         // and its events are then sent again, as at least once allows (with its lease's
         // renewal lost too, another node may take the lane while this one finishes its
-        // batch: at most a batch sent twice, first arrivals still in order).
+        // batch: duplicates, first arrivals still in order, and this node stops at its
+        // next settlement, whose token no longer holds the lane).
         lazy_commit(&tx).await?;
         if !settlement.delivered.is_empty() {
             let st = tx
