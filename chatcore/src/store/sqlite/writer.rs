@@ -421,19 +421,24 @@ mod tests {
         (job, answer)
     }
 
-    #[test]
-    fn only_a_batch_of_writes_a_crash_may_lose_commits_without_its_own_fsync() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("lazy.db");
-        let conn = open_writer(&path, OpenFlags::SQLITE_OPEN_CREATE, Durability::Full).unwrap();
-        let mut writer = Writer::new(
+    /// A writer on a new file in `dir`, as a file store opens it.
+    fn writer_on_file(dir: &tempfile::TempDir, durability: Durability) -> Writer {
+        let path = dir.path().join("chat.db");
+        let conn = open_writer(&path, OpenFlags::SQLITE_OPEN_CREATE, durability).unwrap();
+        Writer::new(
             conn,
             Some(Reopen {
                 path,
-                durability: Durability::Full,
+                durability,
                 readers: Arc::new(IdleReaders::default()),
             }),
-        );
+        )
+    }
+
+    #[test]
+    fn only_a_batch_of_writes_a_crash_may_lose_commits_without_its_own_fsync() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = writer_on_file(&dir, Durability::Full);
         let mut batch = |jobs: Vec<bool>| -> Vec<i64> {
             let (mut batch, answers): (Vec<_>, Vec<_>) = jobs.into_iter().map(reading_sync).unzip();
             let outcome = writer.run(&mut batch);
@@ -465,16 +470,7 @@ mod tests {
     #[test]
     fn with_normal_durability_every_batch_stays_normal() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("normal.db");
-        let conn = open_writer(&path, OpenFlags::SQLITE_OPEN_CREATE, Durability::Normal).unwrap();
-        let mut writer = Writer::new(
-            conn,
-            Some(Reopen {
-                path,
-                durability: Durability::Normal,
-                readers: Arc::new(IdleReaders::default()),
-            }),
-        );
+        let mut writer = writer_on_file(&dir, Durability::Normal);
         for durable in [false, true, false] {
             let (job, answer) = reading_sync(durable);
             let mut batch = vec![job];
