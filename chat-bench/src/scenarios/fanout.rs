@@ -317,11 +317,7 @@ async fn level(nodes: &[Api], args: &FanoutArgs, receivers: usize) -> anyhow::Re
                 .record(last.saturating_duration_since(starts[i]));
         }
     }
-    stream::iter(sockets)
-        .for_each_concurrent(64, |socket| async move {
-            let _ = tokio::time::timeout(Duration::from_secs(2), socket.close()).await;
-        })
-        .await;
+    super::close_sockets(sockets).await;
     Ok(level)
 }
 

@@ -14,12 +14,24 @@ mod webhooks;
 
 use std::time::Duration;
 
+use chat_client::Socket;
+use futures_util::{StreamExt, stream};
+
 use crate::cli::{
     AllArgs, AssignmentMode, ClaimsArgs, Command, CountRange, DeskArgs, DurationRange, FanoutArgs,
     IdleArgs, ReadArgs, SendsArgs,
 };
 use crate::report::Scenario;
 use crate::target::Target;
+
+/// Closes sockets politely, many at once, giving each at most 2 s.
+async fn close_sockets(sockets: Vec<Socket>) {
+    stream::iter(sockets)
+        .for_each_concurrent(64, |socket| async move {
+            let _ = tokio::time::timeout(Duration::from_secs(2), socket.close()).await;
+        })
+        .await;
+}
 
 /// Runs the scenario(s) of a command (not `gen-db`, which needs no server).
 pub(crate) async fn run(target: &Target, command: &Command) -> Vec<Scenario> {

@@ -337,11 +337,7 @@ pub(super) async fn level(
             }
         }
     }
-    stream::iter(sockets)
-        .for_each_concurrent(64, |socket| async move {
-            let _ = tokio::time::timeout(Duration::from_secs(2), socket.close()).await;
-        })
-        .await;
+    super::close_sockets(sockets).await;
     Ok(Level {
         connections,
         per_second: measured as f64 / measured_for.as_secs_f64().max(1e-9),

@@ -12,7 +12,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::receiver::Receiver;
-use crate::server::Server;
+use crate::server::{Api, Server};
 
 const SECRET: &str = "whsec-test-0123456789abcdef";
 const ADMIN: &str = "admin-token-0123456789abcdef-0123456789";
@@ -276,6 +276,24 @@ async fn a_server_killed_mid_delivery_delivers_every_event_after_restart() {
     assert!(duplicates <= 12 * 16, "{duplicates} duplicates");
 }
 
+/// Waits until the first webhook's (dead, pending) counts are `counts`; fails with the
+/// listing once `within` has passed.
+async fn counts_become(api: &Api, counts: (u64, u64), within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let hooks = api
+            .expect(Method::GET, "/api/webhooks", Some(ADMIN), None, 200)
+            .await;
+        if (hooks[0]["dead"].as_u64(), hooks[0]["pending"].as_u64())
+            == (Some(counts.0), Some(counts.1))
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{hooks}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn failures_back_off_then_die_and_the_admin_retries_them_while_other_chats_go_on() {
     let dir = tempfile::tempdir().unwrap();
@@ -353,17 +371,7 @@ async fn failures_back_off_then_die_and_the_admin_retries_them_while_other_chats
         );
     }
     // Every event of the stuck chat dies in turn (each after its own period).
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let hooks = api
-            .expect(Method::GET, "/api/webhooks", Some(ADMIN), None, 200)
-            .await;
-        if hooks[0]["dead"] == 2 && hooks[0]["pending"] == 0 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{hooks}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    counts_become(api, (2, 0), Duration::from_secs(15)).await;
     // The receiver is fixed; the admin retries: delivered, in order.
     receiver.fail_chats_of(None);
     let retried = api
@@ -380,17 +388,7 @@ async fn failures_back_off_then_die_and_the_admin_retries_them_while_other_chats
     receiver.assert_clean();
     // Delivered events leave the counts once their lane records them, a moment after
     // the receiver had them.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let hooks = api
-            .expect(Method::GET, "/api/webhooks", Some(ADMIN), None, 200)
-            .await;
-        if (hooks[0]["dead"].as_u64(), hooks[0]["pending"].as_u64()) == (Some(0), Some(0)) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{hooks}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    counts_become(api, (0, 0), Duration::from_secs(10)).await;
     // Only messages: this webhook's filter.
     assert!(receiver.log(|l| l.first.iter().all(|b| b["type"] == "new_message")));
 }
