@@ -206,7 +206,8 @@ pub const SEQ_PLACEHOLDER: u64 = u64::MAX;
 /// chat, time, and the exact body every attempt sends.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxEvent {
-    /// The event's id (a UUIDv7, so ids also sort by time).
+    /// The event's id (a UUIDv7, so ids also sort by time): a `new_message`'s is its
+    /// message's id.
     pub event_id: String,
     /// `chat_updated` or `new_message`.
     pub kind: &'static str,
@@ -217,6 +218,9 @@ pub struct OutboxEvent {
     /// `{"id", "type", "createdAt", "data"}`, where `data` is the WebSocket event's
     /// object without its `type` (`{"message"}` or `{"chat", "change"}`).
     pub body: String,
+    /// Where it stands in its chat: a message's seq, or the chat's last seq when it
+    /// changed (a change comes after that message and before the next).
+    pub position: u64,
 }
 
 /// An event's body, serialized as it is written (no intermediate JSON tree: it is made
@@ -246,12 +250,13 @@ struct ChatData<'a> {
 
 impl OutboxEvent {
     fn of(
+        event_id: String,
         chat_id: ChatId,
         created_at: Timestamp,
         kind: &'static str,
+        position: u64,
         data: impl Serialize,
     ) -> Self {
-        let event_id = uuid::Uuid::now_v7().to_string();
         let body = serde_json::to_string(&Body {
             id: &event_id,
             kind,
@@ -265,15 +270,19 @@ impl OutboxEvent {
             chat_id,
             created_at,
             body,
+            position,
         }
     }
 
-    /// `new_message` for a stored message (a send, or a change's system entry).
+    /// `new_message` for a stored message (a send, or a change's system entry). Its id
+    /// is the message's: the same event whichever store (or cursor) makes it again.
     pub fn new_message(message: &Message) -> Self {
         Self::of(
+            message.id.to_string(),
             message.chat_id,
             message.created_at,
             "new_message",
+            message.seq,
             MessageData { message },
         )
     }
@@ -286,15 +295,31 @@ impl OutboxEvent {
             &format!("\"seq\":{seq}"),
             1,
         );
+        self.position = seq;
         self
+    }
+
+    /// A `new_message` without its body, for a store that reads the message again
+    /// when it delivers it (SQLite's outbox: a lane's cursor in the chat's messages).
+    pub fn message_mark(message: &Message) -> Self {
+        Self {
+            event_id: message.id.to_string(),
+            kind: "new_message",
+            chat_id: message.chat_id,
+            created_at: message.created_at,
+            body: String::new(),
+            position: message.seq,
+        }
     }
 
     /// `chat_updated` for a chat as it now is.
     pub fn chat_updated(chat: &Chat, change: ChatChange) -> Self {
         Self::of(
+            uuid::Uuid::now_v7().to_string(),
             chat.id,
             chat.updated_at,
             "chat_updated",
+            chat.last_seq,
             ChatData { chat, change },
         )
     }

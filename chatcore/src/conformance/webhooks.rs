@@ -138,22 +138,28 @@ pub(super) async fn changes_write_their_webhook_events_in_the_same_operation(
         claim(&store, chat, &officer, 4).await,
         TransitionOutcome::Stale(_)
     ));
+    // Listed: the deliveries with a record of their own, the chat's changes. Its
+    // messages are read from the chat when their lane is claimed; they are counted.
     let all = pending(&store, "all").await;
-    assert_eq!(
-        kinds(&all),
-        ["chat_updated", "new_message", "new_message", "chat_updated"]
-    );
-    assert_eq!(
-        kinds(&pending(&store, "messages").await),
-        ["new_message", "new_message"]
-    );
+    assert_eq!(kinds(&all), ["chat_updated", "chat_updated"]);
+    assert!(pending(&store, "messages").await.is_empty());
     assert!(all.iter().all(|d| d.chat_id == chat.to_string()));
     assert!(
         all.windows(2).all(|w| w[0].id < w[1].id),
         "ids grow in write order"
     );
-    let ids: std::collections::HashSet<_> = all.iter().map(|d| &d.event_id).collect();
-    assert_eq!(ids.len(), all.len(), "one event id per event");
+    let counts: Vec<(String, u64)> = store
+        .webhooks()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|w| (w.id, w.pending))
+        .collect();
+    assert_eq!(
+        counts,
+        [("all".to_string(), 4), ("messages".to_string(), 2)],
+        "the two changes and the two messages (a send and the claim's entry)"
+    );
     // The bodies are the events: claim the lane and read them.
     let lanes = store
         .claim_webhook_lanes(&claim_at(10, "tok", 10))
@@ -183,6 +189,28 @@ pub(super) async fn changes_write_their_webhook_events_in_the_same_operation(
         assert_eq!(body["id"], d.event_id);
         assert_eq!(body["type"], d.kind);
     }
+    let ids: std::collections::HashSet<_> = lane.deliveries.iter().map(|d| &d.event_id).collect();
+    assert_eq!(ids.len(), 4, "one event id per event");
+    assert_eq!(
+        bodies[1]["id"], bodies[1]["data"]["message"]["id"],
+        "a message's event has the message's id"
+    );
+    let messages = lanes
+        .iter()
+        .find(|l| l.webhook_id == "messages")
+        .expect("the other webhook's lane");
+    assert_eq!(
+        messages
+            .deliveries
+            .iter()
+            .map(|d| d.event_id.as_str())
+            .collect::<Vec<_>>(),
+        [
+            lane.deliveries[1].event_id.as_str(),
+            lane.deliveries[2].event_id.as_str()
+        ],
+        "two webhooks get the same event with the same id"
+    );
 }
 
 pub(super) async fn lanes_are_claimed_by_one_claimant_in_order_and_leases_expire(
@@ -279,8 +307,8 @@ pub(super) async fn lanes_are_claimed_by_one_claimant_in_order_and_leases_expire
     let listed = pending(&store, "w").await;
     let head = listed
         .iter()
-        .find(|d| d.id == resumed.deliveries[0].id)
-        .expect("still pending");
+        .find(|d| d.event_id == resumed.deliveries[0].event_id)
+        .expect("listed once it failed");
     assert_eq!(
         (head.attempts, head.last_error.as_deref()),
         (1, Some("HTTP 500"))
@@ -321,6 +349,7 @@ pub(super) async fn dead_deliveries_are_kept_retried_and_deleted_with_their_webh
         .pop()
         .expect("a lane");
     let first = lane.deliveries[0].id;
+    assert_eq!(lane.deliveries.len(), 2);
     let held = store
         .settle_deliveries(
             "w",
@@ -382,7 +411,8 @@ pub(super) async fn dead_deliveries_are_kept_retried_and_deleted_with_their_webh
         .await
         .expect("claim");
     assert_eq!(lanes.len(), 1);
-    assert_eq!(lanes[0].deliveries[0].id, first);
+    assert_eq!(lanes[0].deliveries[0].event_id, lane.deliveries[0].event_id);
+    assert_eq!(lanes[0].deliveries.len(), 1, "the one delivered stays delivered");
     assert_eq!(lanes[0].deliveries[0].queued_at, t(20));
     assert_eq!(lanes[0].deliveries[0].attempts, 0);
     // Replaced by id: same deliveries, new url.
@@ -539,5 +569,172 @@ pub(super) async fn a_batchs_last_settlement_deletes_an_empty_lane_or_goes_on_wi
             .len(),
         1,
         "due at its retry"
+    );
+}
+
+/// What a delivery is, for the order checks: a message's content, `entry` for a
+/// change's system entry, or a change's name.
+fn steps(deliveries: &[PendingDelivery]) -> Vec<String> {
+    deliveries
+        .iter()
+        .map(|d| {
+            let body: serde_json::Value = serde_json::from_str(&d.body).expect("JSON body");
+            let message = &body["data"]["message"];
+            match message["content"].as_str() {
+                _ if message["senderType"] == "system" => "entry".to_string(),
+                Some(text) => text.to_string(),
+                None => body["data"]["change"].as_str().expect("a change").to_string(),
+            }
+        })
+        .collect()
+}
+
+pub(super) async fn a_chats_changes_and_messages_keep_its_order_through_failures(
+    store: Arc<dyn Store>,
+) {
+    store
+        .put_webhook(&hook("w", &["chat_updated", "new_message"]))
+        .await
+        .expect("put");
+    let officer = add_officer(&store, "amy").await;
+    let chat = add_chat(&store, "a", 0).await;
+    for text in ["m1", "m2"] {
+        append(&store, msg(chat, SenderType::Customer, "a", text, None)).await;
+    }
+    assert!(matches!(
+        claim(&store, chat, &officer, 3).await,
+        TransitionOutcome::Applied(..)
+    ));
+    append(&store, msg(chat, SenderType::Officer, "amy", "m4", None)).await;
+    let lane = store
+        .claim_webhook_lanes(&claim_at(10, "one", 10))
+        .await
+        .expect("claim")
+        .pop()
+        .expect("a lane");
+    let order = ["created", "m1", "m2", "entry", "claimed", "m4"];
+    assert_eq!(steps(&lane.deliveries), order);
+    // The created event delivered, then m1 fails: recorded (listed, with its error),
+    // and the lane waits for its retry.
+    let settled = store
+        .settle_deliveries(
+            "w",
+            &lane.chat_id,
+            "one",
+            &Settlement {
+                delivered: vec![lane.deliveries[0].id],
+                ..failed(lane.deliveries[1].id, "HTTP 502", Some(20), 60_000)
+            },
+            t(11),
+        )
+        .await
+        .expect("settle");
+    assert_eq!(settled, Settled::Held);
+    let listed = pending(&store, "w").await;
+    let m1 = listed
+        .iter()
+        .find(|d| d.event_id == lane.deliveries[1].event_id)
+        .expect("the failed message is listed");
+    assert_eq!((m1.attempts, m1.last_error.as_deref()), (1, Some("HTTP 502")));
+    assert_eq!(store.webhooks().await.expect("list")[0].pending, 5);
+    // Its retry: the same events after the one delivered, in the same order, m1 with
+    // its attempt counted.
+    let retry = store
+        .claim_webhook_lanes(&claim_at(20, "two", 10))
+        .await
+        .expect("claim")
+        .pop()
+        .expect("due at its retry");
+    assert_eq!(steps(&retry.deliveries), &order[1..]);
+    assert_eq!(retry.deliveries[0].attempts, 1);
+    let ids: Vec<&str> = retry.deliveries.iter().map(|d| d.event_id.as_str()).collect();
+    let before: Vec<&str> = lane.deliveries[1..]
+        .iter()
+        .map(|d| d.event_id.as_str())
+        .collect();
+    assert_eq!(ids, before, "the same event ids in every attempt");
+    // m1 and m2 delivered, the entry fails for good (dead): the lane goes on with the
+    // rest, and the dead one is listed as dead.
+    let settled = store
+        .settle_deliveries(
+            "w",
+            &retry.chat_id,
+            "two",
+            &Settlement {
+                delivered: vec![retry.deliveries[0].id, retry.deliveries[1].id],
+                ..failed(retry.deliveries[2].id, "HTTP 410", None, 60_000)
+            },
+            t(21),
+        )
+        .await
+        .expect("settle");
+    assert_eq!(settled, Settled::Held);
+    let rest = store
+        .settle_deliveries(
+            "w",
+            &retry.chat_id,
+            "two",
+            &Settlement {
+                then_next: Some(16),
+                ..delivered(&[], 60_000)
+            },
+            t(22),
+        )
+        .await
+        .expect("settle");
+    let Settled::More(rest) = rest else {
+        panic!("events are left: {rest:?}");
+    };
+    assert_eq!(steps(&rest), ["claimed", "m4"]);
+    let hooks = store.webhooks().await.expect("list");
+    assert_eq!((hooks[0].pending, hooks[0].dead), (2, 1));
+}
+
+pub(super) async fn a_webhook_gets_the_messages_sent_after_it_takes_them(store: Arc<dyn Store>) {
+    let chat = add_chat(&store, "a", 0).await;
+    append(&store, msg(chat, SenderType::Customer, "a", "before", None)).await;
+    // Made while the chat has a message: it gets the next one only.
+    store
+        .put_webhook(&hook("late", &["new_message"]))
+        .await
+        .expect("put");
+    // Taking changes only: the chat's lane starts with its next change.
+    store
+        .put_webhook(&hook("changes", &["chat_updated"]))
+        .await
+        .expect("put");
+    append(&store, msg(chat, SenderType::Customer, "a", "after", None)).await;
+    let officer = add_officer(&store, "amy").await;
+    assert!(matches!(
+        claim(&store, chat, &officer, 3).await,
+        TransitionOutcome::Applied(..)
+    ));
+    append(&store, msg(chat, SenderType::Officer, "amy", "ignored", None)).await;
+    // The second webhook now takes messages too: from the next one on.
+    store
+        .put_webhook(&hook("changes", &["chat_updated", "new_message"]))
+        .await
+        .expect("put");
+    append(&store, msg(chat, SenderType::Officer, "amy", "taken", None)).await;
+    let mut lanes = store
+        .claim_webhook_lanes(&claim_at(10, "tok", 10))
+        .await
+        .expect("claim");
+    lanes.sort_by(|a, b| a.webhook_id.cmp(&b.webhook_id));
+    let got: Vec<(&str, Vec<String>)> = lanes
+        .iter()
+        .map(|l| (l.webhook_id.as_str(), steps(&l.deliveries)))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("changes", vec!["claimed".to_string(), "taken".to_string()]),
+            (
+                "late",
+                ["after", "entry", "ignored", "taken"]
+                    .map(String::from)
+                    .to_vec()
+            ),
+        ]
     );
 }

@@ -25,7 +25,7 @@ use crate::store::{
     StoreError, StoreResult, TokenHash, Transition, TransitionOutcome, event_column, fill_page,
     read_mark_sql, seq_param,
 };
-use crate::webhooks::{OutboxEvent, SEQ_PLACEHOLDER};
+use crate::webhooks::OutboxEvent;
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -265,11 +265,6 @@ impl Store for SqliteStore {
     async fn append_message(&self, message: &NewMessage) -> StoreResult<AppendOutcome> {
         let m = message.clone();
         let seen = self.webhooks_seen();
-        // The event's body is made here, off the writer, when webhooks are likely; the
-        // writer then only puts the seq in.
-        let made = seen
-            .load(std::sync::atomic::Ordering::Relaxed)
-            .then(|| OutboxEvent::new_message(&m.clone().stored(SEQ_PLACEHOLDER)));
         self.write(move |c| {
             let chat_id = m.chat_id.to_string();
             if let Some(key) = &m.client_message_id {
@@ -306,12 +301,8 @@ impl Store for SqliteStore {
             };
             insert_message(c, &m, seq)?;
             let stored = m.stored(seq as u64);
-            write_outbox(c, &seen, || {
-                vec![match made {
-                    Some(event) => event.with_seq(stored.seq),
-                    None => OutboxEvent::new_message(&stored),
-                }]
-            })?;
+            // No body: the outbox reads the message when it delivers it.
+            write_outbox(c, &seen, || vec![OutboxEvent::message_mark(&stored)])?;
             Ok(AppendOutcome::Created(stored))
         })
         .await

@@ -1,7 +1,15 @@
 //! The webhooks' outbox on SQLite: [`write_outbox`], which the change operations call
 //! inside their own savepoint of the writer's group transaction (their events staged
 //! there and written once for the batch, [`Staged`]), and the
-//! [`WebhookStore`] impl (webhooks, listings, claims, settlements). The one writer
+//! [`WebhookStore`] impl (webhooks, listings, claims, settlements).
+//!
+//! A message's event has no row: the messages table is the log, and each lane (webhook,
+//! chat) keeps a cursor, the last seq it delivered; its pending messages are those
+//! after it, read and made into bodies when the lane is claimed. A send then writes
+//! only the lane (a no-op when it exists), not a row with a body that a delivery
+//! deletes again. Rows are a chat's changes, and messages whose delivery failed (they
+//! have attempts, an error and maybe a death to record), each placed in its chat's
+//! order by `after_seq`: after that message, before the next. The one writer
 //! serializes every claim and release, so a lane's lease needs no lock of its own here.
 //! Leases and settlements are written lazily (a commit of nothing else is not fsynced:
 //! a crash may lose them, and the events are then sent again).
@@ -100,33 +108,40 @@ impl Drop for Staged {
     }
 }
 
-/// Inserts each event's deliveries (one per webhook whose filter takes it), in order,
-/// and makes sure each lane they went to exists.
+/// Inserts each `chat_updated`'s deliveries (one per webhook whose filter takes it), in
+/// order, and makes sure each lane they went to exists. A `new_message` writes no row: the
+/// messages table is its log, and its lane's cursor says how far it was delivered; it only
+/// makes sure the lane exists, its cursor just before the message.
 fn insert_outbox(c: &Connection, events: &[OutboxEvent]) -> StoreResult<()> {
-    let mut lanes: Vec<(String, &'static str, i64)> = Vec::new();
+    let mut lanes: Vec<(String, &'static str, i64, i64)> = Vec::new();
     for e in events {
         let chat = e.chat_id.to_string();
         let at = e.created_at.unix_millis();
-        let written = c
-            .prepare_cached(
+        let position = e.position as i64;
+        let cursor = if e.kind == "new_message" {
+            position - 1
+        } else {
+            c.prepare_cached(
                 "INSERT INTO webhook_deliveries
-                     (webhook_id, chat_id, event_id, kind, body, created_at, queued_at)
-                 SELECT id, ?1, ?2, ?3, ?4, ?5, ?5 FROM webhooks
+                     (webhook_id, chat_id, event_id, kind, body, created_at, queued_at, after_seq)
+                 SELECT id, ?1, ?2, ?3, ?4, ?5, ?5, ?6 FROM webhooks
                  WHERE events LIKE '% ' || ?3 || ' %' ORDER BY id",
             )
-            .and_then(|mut st| st.execute(params![chat, e.event_id, e.kind, e.body, at]))
+            .and_then(|mut st| st.execute(params![chat, e.event_id, e.kind, e.body, at, position]))
             .map_err(classify)?;
-        if written > 0 && !lanes.iter().any(|(c, k, _)| *c == chat && *k == e.kind) {
-            lanes.push((chat, e.kind, at));
+            position
+        };
+        if !lanes.iter().any(|(c, k, _, _)| *c == chat && *k == e.kind) {
+            lanes.push((chat, e.kind, at, cursor));
         }
     }
-    for (chat, kind, at) in lanes {
+    for (chat, kind, at, cursor) in lanes {
         c.prepare_cached(
-            "INSERT INTO webhook_lanes (webhook_id, chat_id, next_attempt_at)
-             SELECT id, ?1, ?2 FROM webhooks WHERE events LIKE '% ' || ?3 || ' %'
+            "INSERT INTO webhook_lanes (webhook_id, chat_id, next_attempt_at, cursor_seq)
+             SELECT id, ?1, ?2, ?4 FROM webhooks WHERE events LIKE '% ' || ?3 || ' %'
              ON CONFLICT (webhook_id, chat_id) DO NOTHING",
         )
-        .and_then(|mut st| st.execute(params![chat, at, kind]))
+        .and_then(|mut st| st.execute(params![chat, at, kind, cursor]))
         .map_err(classify)?;
     }
     Ok(())
@@ -152,33 +167,92 @@ fn delivery_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WebhookDelivery>
     })
 }
 
-/// A lane's first `batch` pending deliveries, in order.
+/// A lane's cursor (how far its messages were delivered), when it exists and its webhook
+/// takes `new_message`.
+fn message_cursor(c: &Connection, webhook: &str, chat: &str) -> StoreResult<Option<i64>> {
+    c.prepare_cached(
+        "SELECT l.cursor_seq FROM webhook_lanes l JOIN webhooks w ON w.id = l.webhook_id
+         WHERE l.webhook_id = ?1 AND l.chat_id = ?2 AND w.events LIKE '% new_message %'",
+    )
+    .and_then(|mut st| st.query_row(params![webhook, chat], |r| r.get(0)).optional())
+    .map_err(classify)
+}
+
+/// The delivery of a chat's message read through a lane's cursor (no row of its own):
+/// its id is the message's seq negated, which [`WebhookStore::settle_deliveries`]
+/// tells from a row's.
+fn message_delivery(m: &crate::model::Message) -> PendingDelivery {
+    let event = OutboxEvent::new_message(m);
+    PendingDelivery {
+        id: -(m.seq as i64),
+        event_id: event.event_id,
+        kind: event.kind.into(),
+        body: event.body,
+        queued_at: m.created_at,
+        attempts: 0,
+    }
+}
+
+/// A lane's first `batch` pending deliveries, in order: its `chat_updated` rows and
+/// its chat's messages after its cursor, merged by position.
 fn pending_of(
     c: &Connection,
     webhook: &str,
     chat: &str,
     batch: i64,
 ) -> StoreResult<Vec<PendingDelivery>> {
-    c.prepare_cached(
-        "SELECT id, event_id, kind, body, queued_at, attempts
-         FROM webhook_deliveries
-         WHERE webhook_id = ?1 AND chat_id = ?2 AND dead = 0
-         ORDER BY id LIMIT ?3",
-    )
-    .and_then(|mut st| {
-        st.query_map(params![webhook, chat, batch], |r| {
-            Ok(PendingDelivery {
-                id: r.get(0)?,
-                event_id: r.get(1)?,
-                kind: r.get(2)?,
-                body: r.get(3)?,
-                queued_at: Timestamp::from_unix_millis(r.get(4)?),
-                attempts: r.get(5)?,
+    let rows: Vec<(i64, PendingDelivery)> = c
+        .prepare_cached(
+            "SELECT id, event_id, kind, body, queued_at, attempts, after_seq
+             FROM webhook_deliveries
+             WHERE webhook_id = ?1 AND chat_id = ?2 AND dead = 0
+             ORDER BY after_seq, id LIMIT ?3",
+        )
+        .and_then(|mut st| {
+            st.query_map(params![webhook, chat, batch], |r| {
+                Ok((
+                    r.get(6)?,
+                    PendingDelivery {
+                        id: r.get(0)?,
+                        event_id: r.get(1)?,
+                        kind: r.get(2)?,
+                        body: r.get(3)?,
+                        queued_at: Timestamp::from_unix_millis(r.get(4)?),
+                        attempts: r.get(5)?,
+                    },
+                ))
+            })?
+            .collect()
+        })
+        .map_err(classify)?;
+    let messages: Vec<crate::model::Message> = match message_cursor(c, webhook, chat)? {
+        Some(cursor) => c
+            .prepare_cached(super::rows::SQL_PAGE_AFTER)
+            .and_then(|mut st| {
+                st.query_map(params![chat, cursor, batch], super::rows::message_from_row)?
+                    .collect()
             })
-        })?
-        .collect()
-    })
-    .map_err(classify)
+            .map_err(classify)?,
+        None => Vec::new(),
+    };
+    // A message `s` comes after the rows at `s - 1` and before those at `s`.
+    let mut out = Vec::with_capacity(batch as usize);
+    let mut rows = rows.into_iter().peekable();
+    let mut messages = messages.into_iter().peekable();
+    while (out.len() as i64) < batch {
+        let take_row = match (rows.peek(), messages.peek()) {
+            (Some((after, _)), Some(m)) => *after < m.seq as i64,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        if take_row {
+            out.extend(rows.next().map(|(_, d)| d));
+        } else {
+            out.extend(messages.next().map(|m| message_delivery(&m)));
+        }
+    }
+    Ok(out)
 }
 
 /// Whether `token` holds the lane (its lease, whether expired or not: a lease that
@@ -201,6 +275,21 @@ impl WebhookStore for SqliteStore {
         let w = webhook.clone();
         self.webhooks_seen().store(true, Ordering::Relaxed);
         self.write(move |c| {
+            // A webhook that starts taking messages takes those from now on: its lanes'
+            // cursors move to their chats' last messages.
+            let took_messages: Option<bool> = c
+                .prepare_cached("SELECT events LIKE '% new_message %' FROM webhooks WHERE id = ?1")
+                .and_then(|mut st| st.query_row([&w.id], |r| r.get(0)).optional())
+                .map_err(classify)?;
+            if took_messages == Some(false) && w.events.iter().any(|k| k == "new_message") {
+                c.prepare_cached(
+                    "UPDATE webhook_lanes SET cursor_seq = coalesce(
+                         (SELECT last_seq FROM chats WHERE chats.id = chat_id), cursor_seq)
+                     WHERE webhook_id = ?1",
+                )
+                .and_then(|mut st| st.execute([&w.id]))
+                .map_err(classify)?;
+            }
             c.prepare_cached(
                 "INSERT INTO webhooks (id, url, secret, events, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5)
@@ -228,7 +317,11 @@ impl WebhookStore for SqliteStore {
                 .prepare_cached(
                     "SELECT w.id, w.url, w.events, w.created_at,
                         (SELECT count(*) FROM webhook_deliveries d
-                         WHERE d.webhook_id = w.id AND d.dead = 0),
+                         WHERE d.webhook_id = w.id AND d.dead = 0)
+                        + CASE WHEN w.events LIKE '% new_message %' THEN
+                            (SELECT coalesce(sum(c.last_seq - l.cursor_seq), 0)
+                             FROM webhook_lanes l JOIN chats c ON c.id = l.chat_id
+                             WHERE l.webhook_id = w.id) ELSE 0 END,
                         (SELECT count(*) FROM webhook_deliveries d
                          WHERE d.webhook_id = w.id AND d.dead = 1)
                      FROM webhooks w ORDER BY w.id",
@@ -309,10 +402,14 @@ impl WebhookStore for SqliteStore {
                 )
                 .and_then(|mut st| st.execute(params![webhook_id, delivery_id, now.unix_millis()]))
                 .map_err(classify)?;
-            // Their lanes, due now (a lane waiting out a backoff is woken too).
+            // Their lanes, due now (a lane waiting out a backoff is woken too). A lane
+            // made again starts after its chat's messages so far: they were delivered or
+            // given up on (rows), or another lane of this webhook has them.
             c.prepare_cached(
-                "INSERT INTO webhook_lanes (webhook_id, chat_id, next_attempt_at)
-                 SELECT DISTINCT webhook_id, chat_id, ?3 FROM webhook_deliveries
+                "INSERT INTO webhook_lanes (webhook_id, chat_id, next_attempt_at, cursor_seq)
+                 SELECT DISTINCT webhook_id, chat_id, ?3,
+                     coalesce((SELECT last_seq FROM chats WHERE chats.id = chat_id), 0)
+                 FROM webhook_deliveries
                  WHERE dead = 0 AND queued_at = ?3 AND attempts = 0
                    AND (?1 IS NULL OR webhook_id = ?1) AND (?2 IS NULL OR id = ?2)
                  ON CONFLICT (webhook_id, chat_id) DO UPDATE
@@ -427,10 +524,57 @@ impl WebhookStore for SqliteStore {
             let mut delete = c
                 .prepare_cached("DELETE FROM webhook_deliveries WHERE id = ?1")
                 .map_err(classify)?;
+            let mut cursor = None;
             for id in &settlement.delivered {
-                delete.execute([id]).map_err(classify)?;
+                if *id < 0 {
+                    cursor = cursor.max(Some(-id));
+                } else {
+                    delete.execute([id]).map_err(classify)?;
+                }
             }
-            if let Some(failed) = &settlement.failed {
+            let failed_message = settlement.failed.as_ref().filter(|f| f.delivery < 0);
+            if let Some(failed) = failed_message {
+                // A message's failed delivery becomes a row (it has attempts now), just
+                // before the message in the lane's order, and the cursor passes it.
+                let seq = -failed.delivery;
+                let message = c
+                    .prepare_cached(super::rows::SQL_PAGE_AFTER)
+                    .and_then(|mut st| {
+                        st.query_row(params![chat, seq - 1, 1], super::rows::message_from_row)
+                    })
+                    .map_err(classify)?;
+                let d = message_delivery(&message);
+                c.prepare_cached(
+                    "INSERT INTO webhook_deliveries
+                         (webhook_id, chat_id, event_id, kind, body, created_at, queued_at,
+                          after_seq, attempts, last_error, last_attempt_at, dead)
+                     VALUES (?1, ?2, ?3, 'new_message', ?4, ?5, ?5, ?6, 1, ?7, ?8, ?9)",
+                )
+                .and_then(|mut st| {
+                    st.execute(params![
+                        webhook,
+                        chat,
+                        d.event_id,
+                        d.body,
+                        message.created_at.unix_millis(),
+                        seq - 1,
+                        failed.error,
+                        now.unix_millis(),
+                        failed.retry_at.is_none()
+                    ])
+                })
+                .map_err(classify)?;
+                cursor = cursor.max(Some(seq));
+            }
+            if let Some(cursor) = cursor {
+                c.prepare_cached(
+                    "UPDATE webhook_lanes SET cursor_seq = max(cursor_seq, ?3)
+                     WHERE webhook_id = ?1 AND chat_id = ?2",
+                )
+                .and_then(|mut st| st.execute(params![webhook, chat, cursor]))
+                .map_err(classify)?;
+            }
+            if let Some(failed) = settlement.failed.as_ref().filter(|f| f.delivery > 0) {
                 c.prepare_cached(
                     "UPDATE webhook_deliveries SET attempts = attempts + 1, last_error = ?2,
                          last_attempt_at = ?3, dead = ?4 WHERE id = ?1",
@@ -456,7 +600,10 @@ impl WebhookStore for SqliteStore {
                     .prepare_cached(
                         "DELETE FROM webhook_lanes WHERE webhook_id = ?1 AND chat_id = ?2
                          AND NOT EXISTS (SELECT 1 FROM webhook_deliveries
-                             WHERE webhook_id = ?1 AND chat_id = ?2 AND dead = 0)",
+                             WHERE webhook_id = ?1 AND chat_id = ?2 AND dead = 0)
+                         AND NOT EXISTS (SELECT 1 FROM messages m, webhooks w
+                             WHERE m.chat_id = ?2 AND m.seq > webhook_lanes.cursor_seq
+                               AND w.id = ?1 AND w.events LIKE '% new_message %')",
                     )
                     .and_then(|mut st| st.execute(params![webhook, chat]))
                     .map_err(classify)?;

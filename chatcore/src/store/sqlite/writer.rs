@@ -369,13 +369,15 @@ mod tests {
         conn
     }
 
+    /// A chat's change (a message's event has no row: its lane's cursor reads it).
     fn event(chat: &ChatId, n: u32) -> OutboxEvent {
         OutboxEvent {
             event_id: format!("event-{n}"),
-            kind: "new_message",
+            kind: "chat_updated",
             chat_id: *chat,
             created_at: Timestamp::from_unix_millis(1_000),
             body: format!("{{\"n\":{n}}}"),
+            position: u64::from(n),
         }
     }
 
