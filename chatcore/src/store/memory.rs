@@ -34,7 +34,7 @@ pub(super) struct State {
     by_customer: HashMap<CustomerId, ChatId>,
     /// Pending chats ordered as the queue is: by creation time, then id.
     queue: BTreeSet<(Timestamp, ChatId)>,
-    messages: HashMap<ChatId, Vec<Message>>,
+    pub(super) messages: HashMap<ChatId, Vec<Message>>,
     idempotency: HashMap<(ChatId, SenderType, String, String), usize>,
     /// Where each attachment's message is: (chat, index in its log).
     attachments: HashMap<AttachmentId, (ChatId, usize)>,
@@ -302,7 +302,7 @@ impl Store for MemoryStore {
             chat.last_seq = stored.seq;
             chat.updated_at = stored.created_at;
         }
-        s.outbox.record(&[OutboxEvent::new_message(&stored)]);
+        s.outbox.record(&[OutboxEvent::message_mark(&stored)]);
         Ok(AppendOutcome::Created(stored))
     }
 

@@ -1,8 +1,11 @@
 //! The webhooks' outbox of [`MemoryStore`]: the same tables as the SQL stores (webhooks,
 //! deliveries, lanes) as maps inside the store's one lock, so that a change and its
-//! events are written under the same lock. Nothing survives the process.
+//! events are written under the same lock. As in SQLite, a message's event has no row:
+//! each lane keeps a cursor in its chat's messages, and a row is a chat's change or a
+//! message whose delivery failed, placed in the chat's order by `after_seq`. Nothing
+//! survives the process.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 
@@ -11,8 +14,12 @@ use super::{
     ClaimedLane, DeliveryQuery, LaneClaim, PendingDelivery, Settled, Settlement, StoreResult,
     WebhookRecord, WebhookStore,
 };
-use crate::model::Timestamp;
+use crate::ids::ChatId;
+use crate::model::{Message, Timestamp};
 use crate::webhooks::{OutboxEvent, Webhook, WebhookDelivery};
+
+/// The chats' messages, as the store keeps them (each chat's in seq order from 1).
+type Messages = HashMap<ChatId, Vec<Message>>;
 
 /// The outbox's state, a field of the memory store's state.
 #[derive(Default)]
@@ -35,28 +42,68 @@ struct Row {
     last_error: Option<String>,
     last_attempt_at: Option<Timestamp>,
     dead: bool,
+    after_seq: u64,
 }
 
 struct Lane {
     next_attempt_at: Timestamp,
     lease: Option<(Timestamp, String)>,
+    /// The last of the chat's messages delivered (or passed) to this webhook.
+    cursor: u64,
+}
+
+/// A chat's messages after `cursor`.
+fn messages_after<'a>(messages: &'a Messages, chat_id: &str, cursor: u64) -> &'a [Message] {
+    let log = ChatId::parse(chat_id)
+        .ok()
+        .and_then(|id| messages.get(&id))
+        .map_or(&[][..], Vec::as_slice);
+    log.get(usize::try_from(cursor).unwrap_or(usize::MAX)..)
+        .unwrap_or(&[])
+}
+
+/// The delivery of a message read through a lane's cursor: its id is its seq negated.
+fn message_delivery(m: &Message) -> PendingDelivery {
+    let event = OutboxEvent::new_message(m);
+    PendingDelivery {
+        id: -(m.seq as i64),
+        event_id: event.event_id,
+        kind: event.kind.into(),
+        body: event.body,
+        queued_at: m.created_at,
+        attempts: 0,
+    }
 }
 
 impl Outbox {
-    /// Writes a change's events: one delivery per webhook whose filter takes it, and
-    /// the lane it waits in.
+    fn takes(&self, webhook_id: &str, kind: &str) -> bool {
+        self.webhooks
+            .get(webhook_id)
+            .is_some_and(|w| w.events.iter().any(|k| k == kind))
+    }
+
+    fn add_row(&mut self, row: Row) -> i64 {
+        self.last_id += 1;
+        self.deliveries.insert(self.last_id, row);
+        self.last_id
+    }
+
+    /// Writes a change's events: a row per webhook whose filter takes a chat's change,
+    /// and the lane each event waits in (a new lane's cursor just before it).
     pub(super) fn record(&mut self, events: &[OutboxEvent]) {
         for event in events {
-            for webhook in self.webhooks.values() {
-                if !webhook.events.iter().any(|k| k == event.kind) {
-                    continue;
-                }
-                self.last_id += 1;
-                let chat_id = event.chat_id.to_string();
-                self.deliveries.insert(
-                    self.last_id,
-                    Row {
-                        webhook_id: webhook.id.clone(),
+            let takers: Vec<String> = self
+                .webhooks
+                .values()
+                .filter(|w| w.events.iter().any(|k| k == event.kind))
+                .map(|w| w.id.clone())
+                .collect();
+            let chat_id = event.chat_id.to_string();
+            let message = event.kind == "new_message";
+            for webhook_id in takers {
+                if !message {
+                    self.add_row(Row {
+                        webhook_id: webhook_id.clone(),
                         chat_id: chat_id.clone(),
                         event_id: event.event_id.clone(),
                         kind: event.kind.to_string(),
@@ -67,13 +114,15 @@ impl Outbox {
                         last_error: None,
                         last_attempt_at: None,
                         dead: false,
-                    },
-                );
+                        after_seq: event.position,
+                    });
+                }
                 self.lanes
-                    .entry((webhook.id.clone(), chat_id))
+                    .entry((webhook_id, chat_id.clone()))
                     .or_insert(Lane {
                         next_attempt_at: event.created_at,
                         lease: None,
+                        cursor: event.position.saturating_sub(u64::from(message)),
                     });
             }
         }
@@ -86,36 +135,91 @@ impl Outbox {
             .is_some_and(|(_, t)| t == token)
     }
 
-    fn pending_in(&self, key: &(String, String)) -> impl Iterator<Item = (&i64, &Row)> {
-        self.deliveries
+    /// A lane's rows pending, in its chat's order.
+    fn rows_in(&self, key: &(String, String)) -> Vec<(&i64, &Row)> {
+        let mut rows: Vec<_> = self
+            .deliveries
             .iter()
             .filter(move |(_, r)| !r.dead && r.webhook_id == key.0 && r.chat_id == key.1)
+            .collect();
+        rows.sort_by_key(|(id, r)| (r.after_seq, **id));
+        rows
     }
 
-    fn first_pending(&self, key: &(String, String), batch: u32) -> Vec<PendingDelivery> {
-        self.pending_in(key)
-            .take(batch.max(1) as usize)
-            .map(|(id, r)| PendingDelivery {
-                id: *id,
-                event_id: r.event_id.clone(),
-                kind: r.kind.clone(),
-                body: r.body.clone(),
-                queued_at: r.queued_at,
-                attempts: r.attempts,
-            })
-            .collect()
+    /// A lane's messages pending: after its cursor, when its webhook takes them.
+    fn messages_in<'a>(&self, key: &(String, String), messages: &'a Messages) -> &'a [Message] {
+        match self.lanes.get(key) {
+            Some(lane) if self.takes(&key.0, "new_message") => {
+                messages_after(messages, &key.1, lane.cursor)
+            }
+            _ => &[],
+        }
+    }
+
+    fn first_pending(
+        &self,
+        key: &(String, String),
+        batch: u32,
+        messages: &Messages,
+    ) -> Vec<PendingDelivery> {
+        let batch = batch.max(1) as usize;
+        let mut rows = self.rows_in(key).into_iter().peekable();
+        let mut sent = self.messages_in(key, messages).iter().peekable();
+        let mut out = Vec::with_capacity(batch);
+        while out.len() < batch {
+            // A message `s` comes after the rows at `s - 1` and before those at `s`.
+            let row_first = match (rows.peek(), sent.peek()) {
+                (Some((_, r)), Some(m)) => r.after_seq < m.seq,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
+            };
+            if row_first {
+                out.extend(rows.next().map(|(id, r)| PendingDelivery {
+                    id: *id,
+                    event_id: r.event_id.clone(),
+                    kind: r.kind.clone(),
+                    body: r.body.clone(),
+                    queued_at: r.queued_at,
+                    attempts: r.attempts,
+                }));
+            } else {
+                out.extend(sent.next().map(message_delivery));
+            }
+        }
+        out
+    }
+
+    fn pending_count(&self, key: &(String, String), messages: &Messages) -> usize {
+        self.rows_in(key).len() + self.messages_in(key, messages).len()
     }
 }
 
 #[async_trait]
 impl WebhookStore for MemoryStore {
     async fn put_webhook(&self, webhook: &WebhookRecord) -> StoreResult<()> {
-        let mut s = self.state()?;
+        let mut guard = self.state()?;
+        let s = &mut *guard;
         let created_at = s
             .outbox
             .webhooks
             .get(&webhook.id)
             .map_or(webhook.created_at, |w| w.created_at);
+        // A webhook that starts taking messages takes those from now on.
+        let starts = s.outbox.webhooks.contains_key(&webhook.id)
+            && !s.outbox.takes(&webhook.id, "new_message")
+            && webhook.events.iter().any(|k| k == "new_message");
+        if starts {
+            for ((w, chat), lane) in s.outbox.lanes.iter_mut() {
+                if *w == webhook.id {
+                    let last = ChatId::parse(chat.as_str())
+                        .ok()
+                        .and_then(|id| s.messages.get(&id))
+                        .map_or(0, Vec::len);
+                    lane.cursor = lane.cursor.max(last as u64);
+                }
+            }
+        }
         s.outbox.webhooks.insert(
             webhook.id.clone(),
             WebhookRecord {
@@ -132,15 +236,24 @@ impl WebhookStore for MemoryStore {
         Ok(o.webhooks
             .values()
             .map(|w| {
-                let rows = o.deliveries.values().filter(|r| r.webhook_id == w.id);
-                let (dead, pending): (Vec<_>, Vec<_>) = rows.partition(|r| r.dead);
+                let dead = o
+                    .deliveries
+                    .values()
+                    .filter(|r| r.webhook_id == w.id && r.dead)
+                    .count();
+                let pending: usize = o
+                    .lanes
+                    .keys()
+                    .filter(|(id, _)| *id == w.id)
+                    .map(|key| o.pending_count(key, &s.messages))
+                    .sum();
                 Webhook {
                     id: w.id.clone(),
                     url: w.url.clone(),
                     events: w.events.clone(),
                     created_at: w.created_at,
-                    pending: pending.len() as u64,
-                    dead: dead.len() as u64,
+                    pending: pending as u64,
+                    dead: dead as u64,
                 }
             })
             .collect())
@@ -186,7 +299,8 @@ impl WebhookStore for MemoryStore {
         delivery_id: Option<i64>,
         now: Timestamp,
     ) -> StoreResult<u64> {
-        let mut s = self.state()?;
+        let mut guard = self.state()?;
+        let s = &mut *guard;
         let o = &mut s.outbox;
         let mut retried = 0;
         let mut lanes = Vec::new();
@@ -204,19 +318,26 @@ impl WebhookStore for MemoryStore {
             lanes.push((r.webhook_id.clone(), r.chat_id.clone()));
         }
         for key in lanes {
+            // A lane made again starts after its chat's messages so far.
+            let last = ChatId::parse(key.1.as_str())
+                .ok()
+                .and_then(|id| s.messages.get(&id))
+                .map_or(0, Vec::len) as u64;
             o.lanes
                 .entry(key)
                 .and_modify(|l| l.next_attempt_at = l.next_attempt_at.min(now))
                 .or_insert(Lane {
                     next_attempt_at: now,
                     lease: None,
+                    cursor: last,
                 });
         }
         Ok(retried)
     }
 
     async fn claim_webhook_lanes(&self, claim: &LaneClaim) -> StoreResult<Vec<ClaimedLane>> {
-        let mut s = self.state()?;
+        let mut guard = self.state()?;
+        let s = &mut *guard;
         let o = &mut s.outbox;
         let mut due: Vec<_> = o
             .lanes
@@ -235,7 +356,7 @@ impl WebhookStore for MemoryStore {
             let Some(webhook) = o.webhooks.get(&key.0) else {
                 continue;
             };
-            let deliveries = o.first_pending(&key, claim.batch);
+            let deliveries = o.first_pending(&key, claim.batch, &s.messages);
             claimed.push(ClaimedLane {
                 webhook_id: key.0.clone(),
                 chat_id: key.1.clone(),
@@ -258,26 +379,62 @@ impl WebhookStore for MemoryStore {
         settlement: &Settlement,
         now: Timestamp,
     ) -> StoreResult<Settled> {
-        let mut s = self.state()?;
+        let mut guard = self.state()?;
+        let s = &mut *guard;
         let o = &mut s.outbox;
-        for id in &settlement.delivered {
-            o.deliveries.remove(id);
-        }
-        if let Some(failed) = &settlement.failed
-            && let Some(r) = o.deliveries.get_mut(&failed.delivery)
-        {
-            r.attempts += 1;
-            r.last_error = Some(failed.error.clone());
-            r.last_attempt_at = Some(now);
-            r.dead = failed.retry_at.is_none();
-        }
         let key = (webhook_id.to_string(), chat_id.to_string());
+        let mut cursor = None;
+        for id in &settlement.delivered {
+            if *id < 0 {
+                cursor = cursor.max(Some(id.unsigned_abs()));
+            } else {
+                o.deliveries.remove(id);
+            }
+        }
+        if let Some(failed) = &settlement.failed {
+            if failed.delivery < 0 {
+                // A message's failed delivery becomes a row, just before the message in
+                // the lane's order, and the cursor passes it.
+                let seq = failed.delivery.unsigned_abs();
+                // Unless the lane went past it meanwhile (another claimant's).
+                let ahead = o.lanes.get(&key).is_some_and(|l| l.cursor < seq);
+                let message = messages_after(&s.messages, chat_id, seq - 1)
+                    .first()
+                    .filter(|_| ahead);
+                if let Some(m) = message {
+                    let d = message_delivery(m);
+                    o.add_row(Row {
+                        webhook_id: webhook_id.to_string(),
+                        chat_id: chat_id.to_string(),
+                        event_id: d.event_id,
+                        kind: d.kind,
+                        body: d.body,
+                        created_at: m.created_at,
+                        queued_at: m.created_at,
+                        attempts: 1,
+                        last_error: Some(failed.error.clone()),
+                        last_attempt_at: Some(now),
+                        dead: failed.retry_at.is_none(),
+                        after_seq: seq - 1,
+                    });
+                }
+                cursor = cursor.max(Some(seq));
+            } else if let Some(r) = o.deliveries.get_mut(&failed.delivery) {
+                r.attempts += 1;
+                r.last_error = Some(failed.error.clone());
+                r.last_attempt_at = Some(now);
+                r.dead = failed.retry_at.is_none();
+            }
+        }
+        if let (Some(cursor), Some(lane)) = (cursor, o.lanes.get_mut(&key)) {
+            lane.cursor = lane.cursor.max(cursor);
+        }
         if !o.holds(&key, token) {
             return Ok(Settled::Lost);
         }
         let (lease, next) = settlement.lane_after();
         if let (Some(then_next), Some(_)) = (settlement.then_next, lease) {
-            if o.pending_in(&key).next().is_none() {
+            if o.pending_count(&key, &s.messages) == 0 {
                 o.lanes.remove(&key);
                 return Ok(Settled::Emptied);
             }
@@ -288,7 +445,7 @@ impl WebhookStore for MemoryStore {
                 }
                 return Ok(Settled::Released);
             }
-            let more = o.first_pending(&key, then_next);
+            let more = o.first_pending(&key, then_next, &s.messages);
             if let Some(lane) = o.lanes.get_mut(&key) {
                 lane.lease = lease.map(|until| (until, token.to_string()));
             }

@@ -535,7 +535,8 @@ impl WebhookStore for SqliteStore {
             let failed_message = settlement.failed.as_ref().filter(|f| f.delivery < 0);
             if let Some(failed) = failed_message {
                 // A message's failed delivery becomes a row (it has attempts now), just
-                // before the message in the lane's order, and the cursor passes it.
+                // before the message in the lane's order, and the cursor passes it (unless
+                // it went past it meanwhile: another claimant's lane now).
                 let seq = -failed.delivery;
                 let message = c
                     .prepare_cached(super::rows::SQL_PAGE_AFTER)
@@ -548,7 +549,9 @@ impl WebhookStore for SqliteStore {
                     "INSERT INTO webhook_deliveries
                          (webhook_id, chat_id, event_id, kind, body, created_at, queued_at,
                           after_seq, attempts, last_error, last_attempt_at, dead)
-                     VALUES (?1, ?2, ?3, 'new_message', ?4, ?5, ?5, ?6, 1, ?7, ?8, ?9)",
+                     SELECT ?1, ?2, ?3, 'new_message', ?4, ?5, ?5, ?6, 1, ?7, ?8, ?9
+                     WHERE EXISTS (SELECT 1 FROM webhook_lanes
+                         WHERE webhook_id = ?1 AND chat_id = ?2 AND cursor_seq < ?6 + 1)",
                 )
                 .and_then(|mut st| {
                     st.execute(params![
