@@ -8,7 +8,7 @@ use chatcore::store::{
     OfficerUpdate, PageQuery, QueueKey, ReadOutcome, SessionRecord, SessionSubject, StoreResult,
     TokenHash, Transition, TransitionOutcome, event_column, fill_page, read_mark_sql, seq_param,
 };
-use chatcore::webhooks::{OutboxEvent, SEQ_PLACEHOLDER};
+use chatcore::webhooks::OutboxEvent;
 use chatcore::{
     AttachmentId, Availability, BlobId, Chat, ChatId, ChatStatus, CustomerId, Message, Officer,
     OfficerId, SenderType, Store, StoreError, Timestamp,
@@ -258,9 +258,6 @@ impl Store for PgStore {
             None => (None, None),
         };
         let file = AttachmentColumns::of(m.attachment.as_ref());
-        // Its webhook event, written by the same statement: the body is made before the
-        // seq is known, with a placeholder the statement replaces.
-        let event = OutboxEvent::new_message(&m.clone().stored(SEQ_PLACEHOLDER));
         let st = client.prepare_cached(SQL_APPEND).await.map_err(classify)?;
         let appended = client
             .query_opt(
@@ -281,9 +278,6 @@ impl Store for PgStore {
                     &file.content_type,
                     &file.size,
                     &file.sha256,
-                    &event.event_id,
-                    &event.body,
-                    &format!("\"seq\":{SEQ_PLACEHOLDER}"),
                 ],
             )
             .await

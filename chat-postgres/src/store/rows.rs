@@ -127,17 +127,21 @@ pub(super) const SQL_APPEND: &str = concat!(
     " SELECT $1, s.last_seq, $8::TEXT, $5::TEXT, $6::TEXT, $9::TEXT, $2::BIGINT, $7::TEXT,",
     " $10::TEXT, $11::TEXT, $12::TEXT, $13::TEXT, $14::BIGINT, $15::TEXT FROM s",
     " RETURNING seq),",
-    // Its webhook deliveries (chatcore's store::webhooks), in the same statement: one per
-    // webhook that takes `new_message`, the body ($17) with the seq put in place of its
-    // placeholder ($18), and their lanes, locked until commit.
-    " d AS (INSERT INTO webhook_deliveries (webhook_id, chat_id, event_id, kind, body,",
-    " created_at, queued_at) SELECT w.id, $1, $16::TEXT, 'new_message',",
-    " replace($17::TEXT, $18::TEXT, '\"seq\":' || m.seq), $2::BIGINT, $2::BIGINT",
-    " FROM m, webhooks w WHERE w.events LIKE '% new_message %' RETURNING webhook_id),",
-    " l AS (INSERT INTO webhook_lanes (webhook_id, chat_id, next_attempt_at, last_event_at)",
-    " SELECT webhook_id, $1, $2::BIGINT, $2::BIGINT FROM d ON CONFLICT (webhook_id, chat_id)",
+    // Its webhook lanes (chatcore's store::webhooks), in the same statement: one per
+    // webhook that takes `new_message`, made with its cursor just before this message
+    // when it does not exist, and locked until commit. The message itself is the event:
+    // no row, no body.
+    " l AS (INSERT INTO webhook_lanes (webhook_id, chat_id, next_attempt_at, last_event_at,",
+    " cursor_seq) SELECT w.id, $1, $2::BIGINT, $2::BIGINT, m.seq - 1 FROM m, webhooks w",
+    " WHERE w.events LIKE '% new_message %' ORDER BY w.id ON CONFLICT (webhook_id, chat_id)",
     " DO UPDATE SET last_event_at = excluded.last_event_at)",
     " SELECT seq FROM m"
+);
+/// A chat's messages after a seq, in order (a webhook lane's, after its cursor).
+pub(super) const SQL_MESSAGES_AFTER: &str = concat!(
+    "SELECT ",
+    message_columns!(),
+    " FROM messages WHERE chat_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
 );
 pub(super) const SQL_IDEMPOTENT_ORIGINAL: &str = concat!(
     "SELECT ",

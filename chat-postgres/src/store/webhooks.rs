@@ -1,6 +1,13 @@
 //! The webhooks' outbox on PostgreSQL: [`write_outbox`], which the change operations run
 //! inside their own transaction, and `impl WebhookStore for PgStore`.
 //!
+//! As on SQLite (chatcore's `store::sqlite::webhooks`), a message's event has no row:
+//! each lane keeps a cursor (the last seq it delivered) and reads its chat's messages
+//! after it. A chat's messages commit in seq order (each send locks the chat's row to
+//! take its seq), so a reader never sees a seq before the one ahead of it. Rows are a
+//! chat's changes, and messages whose delivery failed, placed in the chat's order by
+//! `after_seq`.
+//!
 //! Several nodes share the tables. A claim takes due lanes with `FOR UPDATE SKIP
 //! LOCKED` and writes a lease (an expiry and a token) in the same statement, so each
 //! lane goes to one node; a node that dies leaves leases that expire, and the next
@@ -19,11 +26,14 @@ use chatcore::{StoreError, Timestamp};
 use deadpool_postgres::GenericClient;
 
 use super::PgStore;
+use super::rows::{SQL_MESSAGES_AFTER, message_from_row};
 use crate::error::classify;
 
-/// Writes a change's events inside the caller's transaction: one delivery per webhook
-/// whose filter takes it, and its lane (locked until commit). With no webhook, each
-/// event costs one statement that inserts nothing.
+/// Writes a change's events inside the caller's transaction: a row per webhook whose
+/// filter takes a chat's change, and the lane of each event (made with its cursor just
+/// before it, and locked until commit). A message's event is only its lane: the message
+/// is read when the lane is delivered. With no webhook, each event costs one statement
+/// that writes nothing.
 pub(super) async fn write_outbox(
     tx: &impl GenericClient,
     events: &[OutboxEvent],
@@ -31,34 +41,51 @@ pub(super) async fn write_outbox(
     if events.is_empty() {
         return Ok(());
     }
-    let st = tx
+    let change = tx
         .prepare_cached(
             "WITH d AS (
                  INSERT INTO webhook_deliveries
-                     (webhook_id, chat_id, event_id, kind, body, created_at, queued_at)
-                 SELECT id, $1, $2, $3, $4, $5, $5 FROM webhooks
+                     (webhook_id, chat_id, event_id, kind, body, created_at, queued_at,
+                      after_seq)
+                 SELECT id, $1, $2, $3, $4, $5, $5, $6 FROM webhooks
                  WHERE events LIKE '% ' || $3 || ' %' ORDER BY id
                  RETURNING webhook_id)
-             INSERT INTO webhook_lanes (webhook_id, chat_id, next_attempt_at, last_event_at)
-             SELECT DISTINCT webhook_id, $1, $5::BIGINT, $5::BIGINT FROM d ORDER BY webhook_id
+             INSERT INTO webhook_lanes
+                 (webhook_id, chat_id, next_attempt_at, last_event_at, cursor_seq)
+             SELECT DISTINCT webhook_id, $1, $5::BIGINT, $5::BIGINT, $6::BIGINT FROM d
+             ORDER BY webhook_id
+             ON CONFLICT (webhook_id, chat_id)
+                 DO UPDATE SET last_event_at = excluded.last_event_at",
+        )
+        .await
+        .map_err(classify)?;
+    let message = tx
+        .prepare_cached(
+            "INSERT INTO webhook_lanes
+                 (webhook_id, chat_id, next_attempt_at, last_event_at, cursor_seq)
+             SELECT id, $1, $2::BIGINT, $2::BIGINT, $3::BIGINT - 1 FROM webhooks
+             WHERE events LIKE '% new_message %' ORDER BY id
              ON CONFLICT (webhook_id, chat_id)
                  DO UPDATE SET last_event_at = excluded.last_event_at",
         )
         .await
         .map_err(classify)?;
     for e in events {
-        tx.execute(
-            &st,
-            &[
-                &e.chat_id.to_string(),
-                &e.event_id,
-                &e.kind,
-                &e.body,
-                &e.created_at.unix_millis(),
-            ],
-        )
-        .await
-        .map_err(classify)?;
+        let chat = e.chat_id.to_string();
+        let at = e.created_at.unix_millis();
+        let position = i64::try_from(e.position).unwrap_or(i64::MAX);
+        if e.kind == "new_message" {
+            tx.execute(&message, &[&chat, &at, &position])
+                .await
+                .map_err(classify)?;
+        } else {
+            tx.execute(
+                &change,
+                &[&chat, &e.event_id, &e.kind, &e.body, &at, &position],
+            )
+            .await
+            .map_err(classify)?;
+        }
     }
     Ok(())
 }
@@ -84,44 +111,130 @@ fn delivery_from_row(r: &tokio_postgres::Row) -> StoreResult<WebhookDelivery> {
     })
 }
 
-/// A lane's first `batch` pending deliveries, in order.
+/// The delivery of a chat's message read through a lane's cursor (no row of its own):
+/// its id is the message's seq negated, which a settlement tells from a row's.
+fn message_delivery(m: &chatcore::Message) -> PendingDelivery {
+    let event = OutboxEvent::new_message(m);
+    PendingDelivery {
+        id: -i64::try_from(m.seq).unwrap_or(i64::MAX),
+        event_id: event.event_id,
+        kind: event.kind.into(),
+        body: event.body,
+        queued_at: m.created_at,
+        attempts: 0,
+    }
+}
+
+/// A chat's messages after `cursor`, at most `limit`.
+async fn messages_after(
+    client: &impl GenericClient,
+    chat_id: &str,
+    cursor: i64,
+    limit: i64,
+) -> StoreResult<Vec<chatcore::Message>> {
+    let st = client
+        .prepare_cached(SQL_MESSAGES_AFTER)
+        .await
+        .map_err(classify)?;
+    client
+        .query(&st, &[&chat_id, &cursor, &limit])
+        .await
+        .map_err(classify)?
+        .iter()
+        .map(message_from_row)
+        .collect()
+}
+
+/// A lane's cursor, when the lane exists and its webhook takes `new_message`.
+async fn message_cursor(
+    client: &impl GenericClient,
+    webhook_id: &str,
+    chat_id: &str,
+) -> StoreResult<Option<i64>> {
+    let st = client
+        .prepare_cached(
+            "SELECT l.cursor_seq FROM webhook_lanes l JOIN webhooks w ON w.id = l.webhook_id
+             WHERE l.webhook_id = $1 AND l.chat_id = $2 AND w.events LIKE '% new_message %'",
+        )
+        .await
+        .map_err(classify)?;
+    client
+        .query_opt(&st, &[&webhook_id, &chat_id])
+        .await
+        .map_err(classify)?
+        .map(|r| r.try_get(0).map_err(classify))
+        .transpose()
+}
+
+/// A lane's first `batch` pending deliveries, in order: its rows and its chat's
+/// messages after its cursor, merged by position (a message `s` comes after the rows
+/// at `s - 1` and before those at `s`).
 async fn pending_of(
     client: &impl GenericClient,
     webhook_id: &str,
     chat_id: &str,
     batch: u32,
 ) -> StoreResult<Vec<PendingDelivery>> {
+    let batch = i64::from(batch.max(1));
     let st = client
         .prepare_cached(
-            "SELECT id, event_id, kind, body, queued_at, attempts FROM webhook_deliveries
-             WHERE webhook_id = $1 AND chat_id = $2 AND NOT dead ORDER BY id LIMIT $3",
+            "SELECT id, event_id, kind, body, queued_at, attempts, after_seq
+             FROM webhook_deliveries
+             WHERE webhook_id = $1 AND chat_id = $2 AND NOT dead
+             ORDER BY after_seq, id LIMIT $3",
         )
         .await
         .map_err(classify)?;
-    client
-        .query(&st, &[&webhook_id, &chat_id, &i64::from(batch.max(1))])
+    let rows = client
+        .query(&st, &[&webhook_id, &chat_id, &batch])
         .await
         .map_err(classify)?
         .iter()
         .map(|r| {
             let attempts: i32 = r.try_get(5).map_err(classify)?;
-            Ok(PendingDelivery {
-                id: r.try_get(0).map_err(classify)?,
-                event_id: r.try_get(1).map_err(classify)?,
-                kind: r.try_get(2).map_err(classify)?,
-                body: r.try_get(3).map_err(classify)?,
-                queued_at: Timestamp::from_unix_millis(r.try_get(4).map_err(classify)?),
-                attempts: u32::try_from(attempts).unwrap_or(0),
-            })
+            let after: i64 = r.try_get(6).map_err(classify)?;
+            Ok((
+                after,
+                PendingDelivery {
+                    id: r.try_get(0).map_err(classify)?,
+                    event_id: r.try_get(1).map_err(classify)?,
+                    kind: r.try_get(2).map_err(classify)?,
+                    body: r.try_get(3).map_err(classify)?,
+                    queued_at: Timestamp::from_unix_millis(r.try_get(4).map_err(classify)?),
+                    attempts: u32::try_from(attempts).unwrap_or(0),
+                },
+            ))
         })
-        .collect()
+        .collect::<StoreResult<Vec<_>>>()?;
+    let messages = match message_cursor(client, webhook_id, chat_id).await? {
+        Some(cursor) => messages_after(client, chat_id, cursor, batch).await?,
+        None => Vec::new(),
+    };
+    let mut rows = rows.into_iter().peekable();
+    let mut messages = messages.into_iter().peekable();
+    let mut out = Vec::new();
+    while (out.len() as i64) < batch {
+        let row_first = match (rows.peek(), messages.peek()) {
+            (Some((after, _)), Some(m)) => (*after as u64) < m.seq,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        if row_first {
+            out.extend(rows.next().map(|(_, d)| d));
+        } else {
+            out.extend(messages.next().map(|m| message_delivery(&m)));
+        }
+    }
+    Ok(out)
 }
 
 /// For a claim letting a lane go, inside its transaction: `None` when `token` does not
-/// hold the lane, else whether deliveries are pending in it. The lane's lock first: a
-/// transaction adding an event to this lane holds it until it commits, and the look
-/// for deliveries (a statement of its own, so a snapshot taken after the lock) then
-/// sees that event.
+/// hold the lane, else whether deliveries are pending in it (rows, or messages after
+/// its cursor). The lane's lock first: a transaction adding an event to this lane
+/// (a change's row, or a message) holds it until it commits, and the look for
+/// deliveries (a statement of its own, so a snapshot taken after the lock) then sees
+/// that event.
 async fn lock_and_look(
     tx: &impl GenericClient,
     webhook_id: &str,
@@ -146,7 +259,11 @@ async fn lock_and_look(
     let st = tx
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM webhook_deliveries
-             WHERE webhook_id = $1 AND chat_id = $2 AND NOT dead)",
+                 WHERE webhook_id = $1 AND chat_id = $2 AND NOT dead)
+             OR EXISTS (SELECT 1 FROM webhook_lanes l, webhooks w, messages m
+                 WHERE l.webhook_id = $1 AND l.chat_id = $2 AND w.id = $1
+                   AND w.events LIKE '% new_message %'
+                   AND m.chat_id = $2 AND m.seq > l.cursor_seq)",
         )
         .await
         .map_err(classify)?;
@@ -184,8 +301,23 @@ async fn delete_lane(tx: &impl GenericClient, webhook_id: &str, chat_id: &str) -
 #[async_trait]
 impl WebhookStore for PgStore {
     async fn put_webhook(&self, w: &WebhookRecord) -> StoreResult<()> {
-        let client = self.client().await?;
-        let st = client
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(classify)?;
+        // A webhook that starts taking messages takes those from now on: its lanes'
+        // cursors move to their chats' last messages.
+        if w.events.iter().any(|k| k == "new_message") {
+            let st = tx
+                .prepare_cached(
+                    "UPDATE webhook_lanes l SET cursor_seq = GREATEST(l.cursor_seq, c.last_seq)
+                     FROM chats c, webhooks w
+                     WHERE l.webhook_id = $1 AND c.id = l.chat_id AND w.id = $1
+                       AND w.events NOT LIKE '% new_message %'",
+                )
+                .await
+                .map_err(classify)?;
+            tx.execute(&st, &[&w.id]).await.map_err(classify)?;
+        }
+        let st = tx
             .prepare_cached(
                 "INSERT INTO webhooks (id, url, secret, events, created_at)
                  VALUES ($1, $2, $3, $4, $5)
@@ -194,19 +326,19 @@ impl WebhookStore for PgStore {
             )
             .await
             .map_err(classify)?;
-        client
-            .execute(
-                &st,
-                &[
-                    &w.id,
-                    &w.url,
-                    &w.secret.expose(),
-                    &w.events_column(),
-                    &w.created_at.unix_millis(),
-                ],
-            )
-            .await
-            .map_err(classify)?;
+        tx.execute(
+            &st,
+            &[
+                &w.id,
+                &w.url,
+                &w.secret.expose(),
+                &w.events_column(),
+                &w.created_at.unix_millis(),
+            ],
+        )
+        .await
+        .map_err(classify)?;
+        tx.commit().await.map_err(classify)?;
         Ok(())
     }
 
@@ -216,7 +348,11 @@ impl WebhookStore for PgStore {
             .prepare_cached(
                 "SELECT w.id, w.url, w.events, w.created_at,
                     (SELECT count(*) FROM webhook_deliveries d
-                     WHERE d.webhook_id = w.id AND NOT d.dead),
+                     WHERE d.webhook_id = w.id AND NOT d.dead)
+                    + CASE WHEN w.events LIKE '% new_message %' THEN
+                        (SELECT coalesce(sum(c.last_seq - l.cursor_seq), 0)::BIGINT
+                         FROM webhook_lanes l JOIN chats c ON c.id = l.chat_id
+                         WHERE l.webhook_id = w.id) ELSE 0 END,
                     (SELECT count(*) FROM webhook_deliveries d
                      WHERE d.webhook_id = w.id AND d.dead)
                  FROM webhooks w ORDER BY w.id",
@@ -293,9 +429,12 @@ impl WebhookStore for PgStore {
                        AND ($2::BIGINT IS NULL OR id = $2)
                      RETURNING webhook_id, chat_id),
                  l AS (
-                     INSERT INTO webhook_lanes (webhook_id, chat_id, next_attempt_at)
-                     SELECT DISTINCT webhook_id, chat_id, $3::BIGINT FROM r
-                     ORDER BY webhook_id, chat_id
+                     INSERT INTO webhook_lanes
+                         (webhook_id, chat_id, next_attempt_at, cursor_seq)
+                     SELECT DISTINCT r.webhook_id, r.chat_id, $3::BIGINT,
+                         coalesce(c.last_seq, 0)
+                     FROM r LEFT JOIN chats c ON c.id = r.chat_id
+                     ORDER BY r.webhook_id, r.chat_id
                      ON CONFLICT (webhook_id, chat_id) DO UPDATE SET next_attempt_at =
                          LEAST(webhook_lanes.next_attempt_at, excluded.next_attempt_at))
                  SELECT count(*) FROM r",
@@ -377,16 +516,67 @@ impl WebhookStore for PgStore {
         // batch: duplicates, first arrivals still in order, and this node stops at its
         // next settlement, whose token no longer holds the lane).
         lazy_commit(&tx).await?;
-        if !settlement.delivered.is_empty() {
+        let (messages, rows): (Vec<i64>, Vec<i64>) =
+            settlement.delivered.iter().partition(|id| **id < 0);
+        let mut cursor = messages.iter().map(|id| -id).max();
+        if !rows.is_empty() {
             let st = tx
                 .prepare_cached("DELETE FROM webhook_deliveries WHERE id = ANY($1)")
                 .await
                 .map_err(classify)?;
-            tx.execute(&st, &[&settlement.delivered])
+            tx.execute(&st, &[&rows]).await.map_err(classify)?;
+        }
+        let failed_message = settlement.failed.as_ref().filter(|f| f.delivery < 0);
+        if let Some(failed) = failed_message {
+            // A message's failed delivery becomes a row (it has attempts now), just
+            // before the message in the lane's order, and the cursor passes it (unless
+            // it went past it meanwhile: another claimant's lane now).
+            let seq = -failed.delivery;
+            if let Some(m) = messages_after(&tx, chat_id, seq - 1, 1).await?.pop() {
+                let d = message_delivery(&m);
+                let st = tx
+                    .prepare_cached(
+                        "INSERT INTO webhook_deliveries
+                             (webhook_id, chat_id, event_id, kind, body, created_at,
+                              queued_at, after_seq, attempts, last_error, last_attempt_at, dead)
+                         SELECT $1, $2, $3, 'new_message', $4, $5, $5, $6::BIGINT - 1, 1, $7, $8, $9
+                         WHERE EXISTS (SELECT 1 FROM webhook_lanes
+                             WHERE webhook_id = $1 AND chat_id = $2 AND cursor_seq < $6::BIGINT)",
+                    )
+                    .await
+                    .map_err(classify)?;
+                tx.execute(
+                    &st,
+                    &[
+                        &webhook_id,
+                        &chat_id,
+                        &d.event_id,
+                        &d.body,
+                        &m.created_at.unix_millis(),
+                        &seq,
+                        &failed.error,
+                        &now.unix_millis(),
+                        &failed.retry_at.is_none(),
+                    ],
+                )
+                .await
+                .map_err(classify)?;
+            }
+            cursor = cursor.max(Some(seq));
+        }
+        if let Some(cursor) = cursor {
+            let st = tx
+                .prepare_cached(
+                    "UPDATE webhook_lanes SET cursor_seq = GREATEST(cursor_seq, $3::BIGINT)
+                     WHERE webhook_id = $1 AND chat_id = $2",
+                )
+                .await
+                .map_err(classify)?;
+            tx.execute(&st, &[&webhook_id, &chat_id, &cursor])
                 .await
                 .map_err(classify)?;
         }
-        if let Some(failed) = &settlement.failed {
+        if let Some(failed) = settlement.failed.as_ref().filter(|f| f.delivery > 0) {
             let st = tx
                 .prepare_cached(
                     "UPDATE webhook_deliveries SET attempts = attempts + 1, last_error = $2,

@@ -412,7 +412,11 @@ pub(super) async fn dead_deliveries_are_kept_retried_and_deleted_with_their_webh
         .expect("claim");
     assert_eq!(lanes.len(), 1);
     assert_eq!(lanes[0].deliveries[0].event_id, lane.deliveries[0].event_id);
-    assert_eq!(lanes[0].deliveries.len(), 1, "the one delivered stays delivered");
+    assert_eq!(
+        lanes[0].deliveries.len(),
+        1,
+        "the one delivered stays delivered"
+    );
     assert_eq!(lanes[0].deliveries[0].queued_at, t(20));
     assert_eq!(lanes[0].deliveries[0].attempts, 0);
     // Replaced by id: same deliveries, new url.
@@ -583,7 +587,10 @@ fn steps(deliveries: &[PendingDelivery]) -> Vec<String> {
             match message["content"].as_str() {
                 _ if message["senderType"] == "system" => "entry".to_string(),
                 Some(text) => text.to_string(),
-                None => body["data"]["change"].as_str().expect("a change").to_string(),
+                None => body["data"]["change"]
+                    .as_str()
+                    .expect("a change")
+                    .to_string(),
             }
         })
         .collect()
@@ -635,7 +642,10 @@ pub(super) async fn a_chats_changes_and_messages_keep_its_order_through_failures
         .iter()
         .find(|d| d.event_id == lane.deliveries[1].event_id)
         .expect("the failed message is listed");
-    assert_eq!((m1.attempts, m1.last_error.as_deref()), (1, Some("HTTP 502")));
+    assert_eq!(
+        (m1.attempts, m1.last_error.as_deref()),
+        (1, Some("HTTP 502"))
+    );
     assert_eq!(store.webhooks().await.expect("list")[0].pending, 5);
     // Its retry: the same events after the one delivered, in the same order, m1 with
     // its attempt counted.
@@ -647,7 +657,11 @@ pub(super) async fn a_chats_changes_and_messages_keep_its_order_through_failures
         .expect("due at its retry");
     assert_eq!(steps(&retry.deliveries), &order[1..]);
     assert_eq!(retry.deliveries[0].attempts, 1);
-    let ids: Vec<&str> = retry.deliveries.iter().map(|d| d.event_id.as_str()).collect();
+    let ids: Vec<&str> = retry
+        .deliveries
+        .iter()
+        .map(|d| d.event_id.as_str())
+        .collect();
     let before: Vec<&str> = lane.deliveries[1..]
         .iter()
         .map(|d| d.event_id.as_str())
@@ -709,7 +723,11 @@ pub(super) async fn a_webhook_gets_the_messages_sent_after_it_takes_them(store: 
         claim(&store, chat, &officer, 3).await,
         TransitionOutcome::Applied(..)
     ));
-    append(&store, msg(chat, SenderType::Officer, "amy", "ignored", None)).await;
+    append(
+        &store,
+        msg(chat, SenderType::Officer, "amy", "ignored", None),
+    )
+    .await;
     // The second webhook now takes messages too: from the next one on.
     store
         .put_webhook(&hook("changes", &["chat_updated", "new_message"]))

@@ -174,7 +174,10 @@ fn message_cursor(c: &Connection, webhook: &str, chat: &str) -> StoreResult<Opti
         "SELECT l.cursor_seq FROM webhook_lanes l JOIN webhooks w ON w.id = l.webhook_id
          WHERE l.webhook_id = ?1 AND l.chat_id = ?2 AND w.events LIKE '% new_message %'",
     )
-    .and_then(|mut st| st.query_row(params![webhook, chat], |r| r.get(0)).optional())
+    .and_then(|mut st| {
+        st.query_row(params![webhook, chat], |r| r.get(0))
+            .optional()
+    })
     .map_err(classify)
 }
 
