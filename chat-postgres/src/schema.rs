@@ -218,15 +218,14 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // v14: a message's event is no longer a row of its own: the messages table is the
     // log, and each lane keeps a cursor (the last seq it delivered). A row is a chat's
     // change, or a message whose delivery failed, placed in its chat's order by
-    // `after_seq` (after that message, before the next). Rows written before: a
-    // message's sits just before it, a change after the seq its chat had then; each
-    // lane that exists already has every message so far as a row, or delivered.
+    // `after_seq` (after that message, before the next). Rows written before keep
+    // after_seq 0: each is older than every message a cursor will read, and their ids
+    // keep their order. Each lane that exists has every message so far as a row, or
+    // delivered: its cursor starts at its chat's last message. Stop every node of the
+    // older build before the first node of this one starts (docs/DEPLOY.md).
     r#"
     ALTER TABLE webhook_deliveries ADD COLUMN after_seq BIGINT NOT NULL DEFAULT 0;
     ALTER TABLE webhook_lanes ADD COLUMN cursor_seq BIGINT NOT NULL DEFAULT 0;
-    UPDATE webhook_deliveries SET after_seq = CASE kind
-        WHEN 'new_message' THEN coalesce((body::jsonb #>> '{data,message,seq}')::BIGINT, 1) - 1
-        ELSE coalesce((body::jsonb #>> '{data,chat,lastSeq}')::BIGINT, 0) END;
     UPDATE webhook_lanes l SET cursor_seq =
         coalesce((SELECT c.last_seq FROM chats c WHERE c.id = l.chat_id), 0);
     DROP INDEX webhook_deliveries_lane;

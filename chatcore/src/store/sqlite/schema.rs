@@ -196,15 +196,13 @@ const MIGRATIONS: &[&str] = &[
     // v13: a message's event is no longer a row of its own: the messages table is the
     // log, and each lane keeps a cursor (the last seq it delivered). A row is a chat's
     // change, or a message whose delivery failed, placed in its chat's order by
-    // `after_seq` (after that message, before the next). Rows written before: a
-    // message's sits just before it, a change after the seq its chat had then; each
-    // lane that exists already has every message so far as a row, or delivered.
+    // `after_seq` (after that message, before the next). Rows written before keep
+    // after_seq 0: each is older than every message a cursor will read, and their ids
+    // keep their order. Each lane that exists has every message so far as a row, or
+    // delivered: its cursor starts at its chat's last message.
     r#"
     ALTER TABLE webhook_deliveries ADD COLUMN after_seq INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE webhook_lanes ADD COLUMN cursor_seq INTEGER NOT NULL DEFAULT 0;
-    UPDATE webhook_deliveries SET after_seq = CASE kind
-        WHEN 'new_message' THEN coalesce(json_extract(body, '$.data.message.seq'), 1) - 1
-        ELSE coalesce(json_extract(body, '$.data.chat.lastSeq'), 0) END;
     UPDATE webhook_lanes SET cursor_seq =
         coalesce((SELECT last_seq FROM chats WHERE chats.id = webhook_lanes.chat_id), 0);
     DROP INDEX webhook_deliveries_lane;

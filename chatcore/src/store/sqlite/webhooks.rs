@@ -678,3 +678,142 @@ impl WebhookStore for SqliteStore {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{ChatId, CustomerId, MessageId};
+    use crate::model::SenderType;
+    use crate::store::{LaneClaim, NewChat, NewMessage, PageQuery, Store};
+
+    fn send(chat: ChatId, text: &str) -> NewMessage {
+        NewMessage {
+            id: MessageId::new(),
+            chat_id: chat,
+            sender_type: SenderType::Customer,
+            sender_id: "cust".into(),
+            content: text.into(),
+            client_message_id: None,
+            created_at: Timestamp::from_unix_millis(2_000),
+            event: None,
+            decided_on: None,
+            attachment: None,
+        }
+    }
+
+    /// A file as the build before the cursors left it (schema v12): a row per event
+    /// with its body, here a chat's `created` change and its messages 2 and 3 (1 was
+    /// delivered). Upgraded, its lane delivers those rows in order, never a message
+    /// twice, then the messages sent after the upgrade.
+    #[tokio::test]
+    async fn a_v12_outbox_upgrades_to_cursors_without_losing_or_repeating_an_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v12.db");
+        let store = SqliteStore::open(&path).unwrap();
+        store
+            .put_webhook(&WebhookRecord {
+                id: "w".into(),
+                url: "http://receiver.test/".into(),
+                secret: WebhookSecret::new("secret-0123456789abcdef").unwrap(),
+                events: vec!["chat_updated".into(), "new_message".into()],
+                created_at: Timestamp::from_unix_millis(0),
+            })
+            .await
+            .unwrap();
+        let (chat, _) = store
+            .get_or_create_chat(&NewChat {
+                id: ChatId::new(),
+                customer_id: CustomerId::parse("cust").unwrap(),
+                customer_name: None,
+                assigned_officer_id: None,
+                default_capacity: None,
+                created_at: Timestamp::from_unix_millis(1_000),
+            })
+            .await
+            .unwrap();
+        for text in ["m1", "m2", "m3"] {
+            store.append_message(&send(chat.id, text)).await.unwrap();
+        }
+        let sent = store
+            .messages(
+                &chat.id,
+                &PageQuery {
+                    after: None,
+                    before: None,
+                    limit: 10,
+                    max_bytes: usize::MAX,
+                },
+            )
+            .await
+            .unwrap();
+        drop(store);
+        // Back to v12: its rows for messages 2 and 3, with the event ids it made.
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch(
+            "DROP INDEX webhook_deliveries_lane;
+             ALTER TABLE webhook_deliveries DROP COLUMN after_seq;
+             ALTER TABLE webhook_lanes DROP COLUMN cursor_seq;
+             CREATE INDEX webhook_deliveries_lane ON webhook_deliveries(webhook_id, chat_id, id)
+                 WHERE dead = 0;
+             PRAGMA user_version = 12;",
+        )
+        .unwrap();
+        for m in &sent[1..] {
+            let mut event = OutboxEvent::new_message(m);
+            let old_id = format!("old-{}", m.seq);
+            event.body = event.body.replacen(&event.event_id, &old_id, 1);
+            c.execute(
+                "INSERT INTO webhook_deliveries
+                     (webhook_id, chat_id, event_id, kind, body, created_at, queued_at)
+                 VALUES ('w', ?1, ?2, 'new_message', ?3, 2000, 2000)",
+                params![chat.id.to_string(), old_id, event.body],
+            )
+            .unwrap();
+        }
+        drop(c);
+        let store = SqliteStore::open(&path).unwrap();
+        store.append_message(&send(chat.id, "m4")).await.unwrap();
+        assert_eq!(store.webhooks().await.unwrap()[0].pending, 4);
+        let lanes = store
+            .claim_webhook_lanes(&LaneClaim {
+                now: Timestamp::from_unix_millis(10_000),
+                lease_until: Timestamp::from_unix_millis(70_000),
+                token: "t".into(),
+                lanes: 10,
+                batch: 16,
+            })
+            .await
+            .unwrap();
+        assert_eq!(lanes.len(), 1);
+        let got: Vec<(&str, &str)> = lanes[0]
+            .deliveries
+            .iter()
+            .map(|d| (d.kind.as_str(), d.event_id.as_str()))
+            .collect();
+        let m4 = store
+            .messages(
+                &chat.id,
+                &PageQuery {
+                    after: Some(3),
+                    before: None,
+                    limit: 1,
+                    max_bytes: usize::MAX,
+                },
+            )
+            .await
+            .unwrap()
+            .pop()
+            .unwrap()
+            .id
+            .to_string();
+        assert_eq!(got[0].0, "chat_updated");
+        assert_eq!(
+            &got[1..],
+            [
+                ("new_message", "old-2"),
+                ("new_message", "old-3"),
+                ("new_message", m4.as_str())
+            ]
+        );
+    }
+}
