@@ -1,6 +1,6 @@
 //! `webhook ...` as a process, on a local database and against a running server: add
-//! (a secret from stdin or generated, printed once), list (never a secret), deliveries
-//! pending for events made meanwhile, retry, remove; http and https URLs; the contract's
+//! (a secret from stdin or generated, printed once), list (never a secret, the events
+//! made meanwhile counted pending), deliveries with a record, retry, remove; http and https URLs; the contract's
 //! refusals as exit codes.
 
 mod common;
@@ -72,16 +72,52 @@ fn manages_webhooks(cli: &Cli, token: &[&str]) {
     };
     let send: Vec<&str> = send.iter().map(String::as_str).collect();
     cli.run(&send).code(0);
-    let pending = run(&["--json", "webhook", "deliveries", "--webhook", &id]).ok_json();
-    let pending = pending.as_array().unwrap();
-    assert_eq!(pending.len(), 1, "{pending:?}");
-    assert_eq!(pending[0]["type"], "new_message");
-    assert_eq!(pending[0]["chatId"], chat);
+    // Counted: the message for the filtered one; the chat's creation and the message
+    // for the other.
+    let listed = run(&["--json", "webhook", "list"]).ok_json();
+    let pending = |webhook: &str| {
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["id"] == webhook)
+            .map(|w| w["pending"].clone())
+    };
+    let other = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["id"] != id.as_str())
+        .and_then(|w| w["id"].as_str())
+        .unwrap()
+        .to_string();
+    assert_eq!(pending(&id), Some(1.into()), "{listed}");
+    assert_eq!(pending(&other), Some(2.into()), "{listed}");
+    // Listed: the deliveries with a record of their own, the chat's creation (a
+    // message gets one once an attempt failed: the server's worker may have tried).
     let all = run(&["--json", "webhook", "deliveries"]).ok_json();
-    assert_eq!(
-        all.as_array().unwrap().len(),
-        3,
-        "created and sent to the other: {all}"
+    let all = all.as_array().unwrap();
+    assert!(all.iter().all(|d| d["chatId"] == chat), "{all:?}");
+    assert!(
+        all.iter()
+            .any(|d| d["type"] == "chat_updated" && d["webhookId"] == other.as_str()),
+        "{all:?}"
+    );
+    let attempted = |d: &&serde_json::Value| d["attempts"].as_u64().unwrap() > 0;
+    assert!(
+        all.iter()
+            .filter(|d| d["type"] == "new_message")
+            .all(|d| attempted(&d)),
+        "a message listed before an attempt: {all:?}"
+    );
+    let filtered = run(&["--json", "webhook", "deliveries", "--webhook", &id]).ok_json();
+    assert!(
+        filtered
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["webhookId"] == id.as_str() && d["type"] == "new_message"),
+        "{filtered}"
     );
     let dead = run(&["--json", "webhook", "deliveries", "--dead"]).ok_json();
     assert_eq!(dead.as_array().unwrap().len(), 0);
@@ -97,7 +133,8 @@ fn manages_webhooks(cli: &Cli, token: &[&str]) {
     run(&["webhook", "remove", &id]).code(0);
     run(&["--json", "webhook", "remove", &id]).json_error(3, "webhook_not_found");
     let all = run(&["--json", "webhook", "deliveries"]).ok_json();
-    assert_eq!(all.as_array().unwrap().len(), 2, "{all}");
+    assert_eq!(all.as_array().unwrap().len(), 1, "{all}");
+    assert_eq!(all[0]["webhookId"], other.as_str(), "{all}");
     // An https receiver (chat-http sends over TLS), added and removed.
     let https = run(&["--json", "webhook", "add", "https://crm.bank.example/hooks"]).ok_json();
     assert_eq!(https["url"], "https://crm.bank.example/hooks");
