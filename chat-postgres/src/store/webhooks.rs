@@ -168,7 +168,9 @@ async fn message_cursor(
 
 /// A lane's first `batch` pending deliveries, in order: its rows and its chat's
 /// messages after its cursor, merged by position (a message `s` comes after the rows
-/// at `s - 1` and before those at `s`).
+/// at `s - 1` and before those at `s`). Its statements must see one state: in one
+/// snapshot (a claim's), or under the lane's lock (a settlement's, which no event for
+/// the lane can commit past).
 async fn pending_of(
     client: &impl GenericClient,
     webhook_id: &str,
@@ -482,12 +484,23 @@ impl WebhookStore for PgStore {
             )
             .await
             .map_err(classify)?;
+        // The lanes' rows and messages are read in one snapshot: in statements of their
+        // own, a change committed between them (its entry and its row) would be read as
+        // the entry and the messages after it without the row that goes between them.
+        let mut client = client;
+        let snapshot = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(classify)?;
         let mut lanes = Vec::with_capacity(rows.len());
         for row in rows {
             let webhook_id: String = row.try_get(0).map_err(classify)?;
             let chat_id: String = row.try_get(1).map_err(classify)?;
             let secret: String = row.try_get(3).map_err(classify)?;
-            let deliveries = pending_of(&client, &webhook_id, &chat_id, claim.batch).await?;
+            let deliveries = pending_of(&snapshot, &webhook_id, &chat_id, claim.batch).await?;
             lanes.push(ClaimedLane {
                 webhook_id,
                 chat_id,
@@ -497,6 +510,7 @@ impl WebhookStore for PgStore {
                 deliveries,
             });
         }
+        snapshot.commit().await.map_err(classify)?;
         Ok(lanes)
     }
 

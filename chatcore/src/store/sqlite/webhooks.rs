@@ -196,8 +196,27 @@ fn message_delivery(m: &crate::model::Message) -> PendingDelivery {
     }
 }
 
+/// Runs `f`'s reads in one read transaction (one snapshot), unless the connection is in
+/// one already (the writer's batch). Between two statements of their own, the writer
+/// could commit a change (its entry and its row): a lane would then read the entry and
+/// the messages after it, but not the row that goes between them.
+fn in_one_snapshot<T>(
+    c: &Connection,
+    f: impl FnOnce(&Connection) -> StoreResult<T>,
+) -> StoreResult<T> {
+    if !c.is_autocommit() {
+        return f(c);
+    }
+    c.execute_batch("BEGIN").map_err(classify)?;
+    let out = f(c);
+    let end = if out.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    c.execute_batch(end).map_err(classify)?;
+    out
+}
+
 /// A lane's first `batch` pending deliveries, in order: its `chat_updated` rows and
-/// its chat's messages after its cursor, merged by position.
+/// its chat's messages after its cursor, merged by position. Its reads must share one
+/// snapshot ([`in_one_snapshot`]).
 fn pending_of(
     c: &Connection,
     webhook: &str,
@@ -491,7 +510,8 @@ impl WebhookStore for SqliteStore {
         self.read(move |c| {
             let mut lanes = Vec::with_capacity(leased.len());
             for (webhook_id, chat_id, url, secret) in leased {
-                let deliveries = pending_of(c, &webhook_id, &chat_id, batch)?;
+                let deliveries =
+                    in_one_snapshot(c, |c| pending_of(c, &webhook_id, &chat_id, batch))?;
                 let secret = WebhookSecret::new(secret)
                     .map_err(|_| StoreError::backend("a malformed webhook secret"))?;
                 lanes.push(ClaimedLane {
@@ -699,6 +719,32 @@ mod tests {
             decided_on: None,
             attachment: None,
         }
+    }
+
+    /// What a lane reads on a reader shares one snapshot: a commit between its
+    /// statements is not seen by the later ones.
+    #[test]
+    fn a_lanes_reads_share_one_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("snap.db");
+        let writer = Connection::open(&path).unwrap();
+        writer
+            .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER);")
+            .unwrap();
+        let reader = Connection::open(&path).unwrap();
+        let count = |c: &Connection| -> i64 {
+            c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+                .unwrap()
+        };
+        let (first, second) = in_one_snapshot(&reader, |c| {
+            let first = count(c);
+            writer.execute("INSERT INTO t VALUES (1)", []).unwrap();
+            Ok((first, count(c)))
+        })
+        .unwrap();
+        assert_eq!((first, second), (0, 0));
+        assert_eq!(count(&reader), 1, "the next read sees the commit");
+        assert!(reader.is_autocommit(), "the read transaction ended");
     }
 
     /// A file as the build before the cursors left it (schema v12): a row per event
