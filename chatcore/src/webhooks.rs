@@ -195,15 +195,11 @@ pub fn parse_events<S: AsRef<str>>(kinds: Option<&[S]>) -> Result<Vec<String>> {
         .collect())
 }
 
-/// A message's seq in a `new_message` body made before the seq is known: a store that
-/// takes the seq and writes the event in one statement (chat-postgres) makes the body
-/// with this seq, then puts the real one in place of `"seq":<this>`, which can occur
-/// nowhere else in the body (text in it is JSON-escaped).
-pub const SEQ_PLACEHOLDER: u64 = u64::MAX;
-
-/// One event as the outbox stores it, written by a store in the transaction of the
-/// change it reports: its id (stable across retries: receivers dedupe by it), `type`,
-/// chat, time, and the exact body every attempt sends.
+/// One event as a change hands it to the outbox, in the change's transaction: its id
+/// (stable across retries: receivers dedupe by it), `type`, chat, time, position in the
+/// chat, and body. A chat's change is stored with its body; a message's event is only
+/// its lane's mark ([`OutboxEvent::message_mark`]): the message is the log, read again
+/// (and its body made, the same every time) when the lane delivers it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxEvent {
     /// The event's id (a UUIDv7, so ids also sort by time): a `new_message`'s is its
@@ -216,7 +212,8 @@ pub struct OutboxEvent {
     /// When the change happened.
     pub created_at: Timestamp,
     /// `{"id", "type", "createdAt", "data"}`, where `data` is the WebSocket event's
-    /// object without its `type` (`{"message"}` or `{"chat", "change"}`).
+    /// object without its `type` (`{"message"}` or `{"chat", "change"}`); empty in a
+    /// message's mark.
     pub body: String,
     /// Where it stands in its chat: a message's seq, or the chat's last seq when it
     /// changed (a change comes after that message and before the next).
@@ -287,20 +284,10 @@ impl OutboxEvent {
         )
     }
 
-    /// A `new_message` made with [`SEQ_PLACEHOLDER`] (before the seq was known), given
-    /// its seq: the body's `"seq":<placeholder>` becomes the real one.
-    pub fn with_seq(mut self, seq: u64) -> Self {
-        self.body = self.body.replacen(
-            &format!("\"seq\":{SEQ_PLACEHOLDER}"),
-            &format!("\"seq\":{seq}"),
-            1,
-        );
-        self.position = seq;
-        self
-    }
-
-    /// A `new_message` without its body, for a store that reads the message again
-    /// when it delivers it (SQLite's outbox: a lane's cursor in the chat's messages).
+    /// A `new_message` as a change writes it to the outbox: its id and position, no
+    /// body. Every store's outbox reads the message again when a lane delivers it (a
+    /// lane's cursor in its chat's messages), and makes the body then
+    /// ([`OutboxEvent::new_message`]).
     pub fn message_mark(message: &Message) -> Self {
         Self {
             event_id: message.id.to_string(),
@@ -327,7 +314,7 @@ impl OutboxEvent {
     /// What a change of state announces: its system entry, then the chat (the order
     /// the WebSocket events go in).
     pub fn for_transition(chat: &Chat, entry: &Message) -> Vec<Self> {
-        let mut events = vec![Self::new_message(entry)];
+        let mut events = vec![Self::message_mark(entry)];
         if let Some(change) = entry.event.as_ref().map(|e| e.kind) {
             events.push(Self::chat_updated(chat, change));
         }
@@ -641,16 +628,10 @@ mod tests {
         .unwrap();
         assert_eq!(body["data"]["message"], ws["message"]);
 
-        // Made before the seq is known, then given it: the same body but for the id.
-        let made = OutboxEvent::new_message(&Message {
-            seq: SEQ_PLACEHOLDER,
-            ..message.clone()
-        })
-        .with_seq(3);
-        let mut made_body: serde_json::Value = serde_json::from_str(&made.body).unwrap();
-        assert_eq!(made_body["data"]["message"]["seq"], 3);
-        made_body["id"] = body["id"].clone();
-        assert_eq!(made_body, body);
+        assert_eq!(event.event_id, message.id.to_string(), "the message's id");
+        assert_eq!(event.position, 3);
+        let mark = OutboxEvent::message_mark(&message);
+        assert_eq!((mark.event_id, mark.position), (event.event_id, 3));
     }
 
     #[test]

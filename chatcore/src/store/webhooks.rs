@@ -1,16 +1,28 @@
 //! The webhooks' outbox as a store keeps it: [`WebhookStore`], a part of every
 //! [`Store`](super::Store), and the records that cross it.
 //!
-//! Three tables in every backend: the webhooks (url, secret, event filter); the
-//! deliveries (one row per event per webhook whose filter takes it, written by
-//! `transition`, `append_message` and `get_or_create_chat` in the transaction of the
-//! change itself, so an event exists exactly when its change does); and the lanes, one
-//! per (webhook, chat) with deliveries pending, which carry the lane's next attempt and
-//! its lease. A lane is what a node claims: its deliveries go out one at a time in the
-//! order they were written, so a chat's events arrive in order, while other lanes
-//! (other chats, other webhooks) go on independently. A claim is a lease with an expiry:
-//! a node that dies mid-delivery leaves its lanes to whoever claims after the lease.
-//! Delivered rows are deleted; dead ones stay until retried or their webhook is deleted.
+//! Three tables in every backend, written by `transition`, `append_message` and
+//! `get_or_create_chat` in the transaction of the change itself, so an event exists
+//! exactly when its change does:
+//! - the webhooks (url, secret, event filter);
+//! - the lanes, one per (webhook, chat) with events pending, which carry the lane's
+//!   next attempt, its lease, and its cursor: the last of the chat's messages it
+//!   delivered. A message's event is not written anywhere else: the messages table is
+//!   its log, and a lane's pending messages are those after its cursor, read (and their
+//!   bodies made) when it is delivered. A send writes only its lane, which already
+//!   exists while its chat's events wait;
+//! - the deliveries: a row per chat change per webhook whose filter takes it, and a
+//!   row for a message whose delivery failed (it has attempts, an error, maybe a death
+//!   to keep), each placed in the chat's order by `after_seq` (after that message,
+//!   before the next).
+//!
+//! A lane is what a node claims: its events go out one at a time in the chat's order,
+//! while other lanes (other chats, other webhooks) go on independently. A claim is a
+//! lease with an expiry: a node that dies mid-delivery leaves its lanes to whoever
+//! claims after the lease. Delivered rows are deleted, and delivered messages move the
+//! cursor; dead rows stay until retried or their webhook is deleted. A webhook that
+//! starts taking messages (created, or its filter changed) takes those sent from then
+//! on.
 
 use async_trait::async_trait;
 
@@ -50,7 +62,9 @@ impl WebhookRecord {
 /// One event waiting in a claimed lane.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingDelivery {
-    /// The delivery's id: increasing in the order deliveries were written.
+    /// The delivery's id, for its settlement: a row's id (positive, increasing in the
+    /// order rows were written), or a message read through the lane's cursor: its seq,
+    /// negated.
     pub id: i64,
     /// The event's id.
     pub event_id: String,
@@ -100,7 +114,8 @@ pub struct LaneClaim {
 /// [`WebhookStore::settle_deliveries`]: recorded in one write, however many.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settlement {
-    /// Delivered (answered 2xx): their rows are deleted.
+    /// Delivered (answered 2xx): their rows are deleted, and the lane's cursor moves
+    /// past its messages among them.
     pub delivered: Vec<i64>,
     /// The attempt that failed after them, if one did.
     pub failed: Option<Failure>,
@@ -139,7 +154,7 @@ pub enum Settled {
 /// A failed attempt, in a [`Settlement`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
-    /// The delivery.
+    /// The delivery (a message's, read through the cursor, becomes a row here).
     pub delivery: i64,
     /// Why, for the operator (`HTTP 500`, `timed out`, ...).
     pub error: String,
@@ -180,16 +195,20 @@ pub struct DeliveryQuery {
 #[async_trait]
 pub trait WebhookStore: Send + Sync {
     /// Creates a webhook, or replaces the url, secret and filter of the one with its
-    /// id (its deliveries stay).
+    /// id (its deliveries stay; a filter that starts taking messages takes those sent
+    /// from then on).
     async fn put_webhook(&self, webhook: &WebhookRecord) -> StoreResult<()>;
 
-    /// Every webhook by id, with its pending and dead deliveries counted.
+    /// Every webhook by id, with its pending events (rows, and messages after its
+    /// lanes' cursors) and dead deliveries counted.
     async fn webhooks(&self) -> StoreResult<Vec<Webhook>>;
 
     /// Deletes a webhook with all its deliveries; `false` when there is none.
     async fn delete_webhook(&self, id: &str) -> StoreResult<bool>;
 
-    /// Deliveries, oldest first (see [`DeliveryQuery`]).
+    /// Deliveries with a row, oldest first (see [`DeliveryQuery`]): chat changes, and
+    /// messages whose delivery failed. A message not attempted yet is counted by
+    /// [`WebhookStore::webhooks`], not listed.
     async fn webhook_deliveries(&self, query: &DeliveryQuery) -> StoreResult<Vec<WebhookDelivery>>;
 
     /// Makes dead deliveries pending again, due now, with a fresh retry period from
