@@ -763,8 +763,10 @@ impl Client {
         Ok(())
     }
 
-    /// `GET /api/webhooks/deliveries`: pending (or `dead`) deliveries, oldest first, of
-    /// one webhook or all, after a delivery id, at most `limit`.
+    /// `GET /api/webhooks/deliveries`: pending (or `dead`) deliveries with a record of
+    /// their own (chat changes, messages whose delivery failed; a webhook's `pending`
+    /// also counts the messages not attempted yet), oldest first, of one webhook or
+    /// all, after a delivery id, at most `limit`.
     pub async fn webhook_deliveries(
         &self,
         dead: bool,

@@ -22,7 +22,8 @@ pub(crate) enum WebhookCommand {
     List,
     /// Remove a webhook and its deliveries. Exit 3 webhook_not_found.
     Remove(IdArg),
-    /// List pending (or --dead) deliveries, oldest first.
+    /// List pending (or --dead) deliveries with a record (chat changes, failed
+    /// messages), oldest first; `webhook list` counts every pending event.
     Deliveries(DeliveriesArgs),
     /// Make dead deliveries pending again, due now, with a fresh retry period: all, one
     /// webhook's (--webhook) or one (--delivery). Prints how many.
@@ -49,7 +50,9 @@ pub(crate) struct IdArg {
     pub(crate) id: String,
 }
 
-/// `webhook deliveries`
+/// `webhook deliveries`: those with a record of their own (chat changes, messages whose
+/// delivery failed); `webhook list` counts every event pending, messages not attempted
+/// yet included.
 #[derive(Debug, Args)]
 pub(crate) struct DeliveriesArgs {
     /// Dead deliveries (retried for the whole retry period) instead of pending ones.
