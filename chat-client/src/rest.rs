@@ -765,7 +765,7 @@ impl Client {
 
     /// `GET /api/webhooks/deliveries`: pending (or `dead`) deliveries with a record of
     /// their own (chat changes, messages whose delivery failed; a webhook's `pending`
-    /// also counts the messages not attempted yet), oldest first, of one webhook or
+    /// also counts the messages not attempted yet), in the order of their records, of one webhook or
     /// all, after a delivery id, at most `limit`.
     pub async fn webhook_deliveries(
         &self,

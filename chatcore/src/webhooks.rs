@@ -220,8 +220,8 @@ pub struct OutboxEvent {
     pub position: u64,
 }
 
-/// An event's body, serialized as it is written (no intermediate JSON tree: it is made
-/// once per event, on the send's path).
+/// An event's body, serialized as it is written (no intermediate JSON tree: a change's
+/// is made on its write's path, a message's each time its lane reads it).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Body<'a, D> {

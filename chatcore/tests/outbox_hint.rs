@@ -1,8 +1,6 @@
-//! SQLite's outbox makes a send's event body before the send queues for the writer
-//! when it last saw a webhook, and the writer only puts the seq in. That is a hint: a
-//! webhook created meanwhile by another process on the same file (chat-cli on the
-//! server's database) must still get every event, with its right seq, from the first
-//! send after it.
+//! SQLite's outbox looks for webhooks in each change's own transaction: a webhook
+//! created by another process on the same file (chat-cli on the server's database)
+//! gets every event, with its right seq, from the first send after it.
 
 use std::sync::Arc;
 

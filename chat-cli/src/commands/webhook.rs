@@ -23,7 +23,8 @@ pub(crate) enum WebhookCommand {
     /// Remove a webhook and its deliveries. Exit 3 webhook_not_found.
     Remove(IdArg),
     /// List pending (or --dead) deliveries with a record (chat changes, failed
-    /// messages), oldest first; `webhook list` counts every pending event.
+    /// messages), in the order of their records; `webhook list` counts every pending
+    /// event.
     Deliveries(DeliveriesArgs),
     /// Make dead deliveries pending again, due now, with a fresh retry period: all, one
     /// webhook's (--webhook) or one (--delivery). Prints how many.

@@ -30,8 +30,9 @@ use super::rows::{SQL_MESSAGES_AFTER, message_from_row};
 use crate::error::classify;
 
 /// Writes a change's events inside the caller's transaction: a row per webhook whose
-/// filter takes a chat's change, and the lane of each event (made with its cursor just
-/// before it, and locked until commit). A message's event is only its lane: the message
+/// filter takes a chat's change, and the lane of each event (locked until commit; made,
+/// when it does not exist, with its cursor just before a message, or at a change's
+/// position). A message's event is only its lane: the message
 /// is read when the lane is delivered. With no webhook, each event costs one statement
 /// that writes nothing.
 pub(super) async fn write_outbox(
@@ -305,6 +306,12 @@ impl WebhookStore for PgStore {
     async fn put_webhook(&self, w: &WebhookRecord) -> StoreResult<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(classify)?;
+        // One edit of a webhook at a time (its lanes' locks are then taken by one).
+        let st = tx
+            .prepare_cached("SELECT 1 FROM webhooks WHERE id = $1 FOR UPDATE")
+            .await
+            .map_err(classify)?;
+        tx.query_opt(&st, &[&w.id]).await.map_err(classify)?;
         // A webhook that starts taking messages takes those from now on: its lanes'
         // cursors move to their chats' last messages.
         if w.events.iter().any(|k| k == "new_message") {
@@ -543,19 +550,36 @@ impl WebhookStore for PgStore {
         let failed_message = settlement.failed.as_ref().filter(|f| f.delivery < 0);
         if let Some(failed) = failed_message {
             // A message's failed delivery becomes a row (it has attempts now), just
-            // before the message in the lane's order, and the cursor passes it (unless
-            // it went past it meanwhile: another claimant's lane now).
+            // before the message in the lane's order, and the cursor passes it; only
+            // while the lane is this claim's (another claimant may have delivered it
+            // since, and its cursor passed it), under the lane's lock.
             let seq = -failed.delivery;
-            if let Some(m) = messages_after(&tx, chat_id, seq - 1, 1).await?.pop() {
+            let st = tx
+                .prepare_cached(
+                    "SELECT cursor_seq FROM webhook_lanes
+                     WHERE webhook_id = $1 AND chat_id = $2 AND lease_token = $3 FOR UPDATE",
+                )
+                .await
+                .map_err(classify)?;
+            let cursor_now: Option<i64> = tx
+                .query_opt(&st, &[&webhook_id, &chat_id, &token])
+                .await
+                .map_err(classify)?
+                .map(|r| r.try_get(0).map_err(classify))
+                .transpose()?;
+            let message = match cursor_now {
+                Some(at) if at < seq => messages_after(&tx, chat_id, seq - 1, 1).await?.pop(),
+                _ => None,
+            };
+            if let Some(m) = message {
                 let d = message_delivery(&m);
                 let st = tx
                     .prepare_cached(
                         "INSERT INTO webhook_deliveries
                              (webhook_id, chat_id, event_id, kind, body, created_at,
                               queued_at, after_seq, attempts, last_error, last_attempt_at, dead)
-                         SELECT $1, $2, $3, 'new_message', $4, $5, $5, $6::BIGINT - 1, 1, $7, $8, $9
-                         WHERE EXISTS (SELECT 1 FROM webhook_lanes
-                             WHERE webhook_id = $1 AND chat_id = $2 AND cursor_seq < $6::BIGINT)",
+                         VALUES ($1, $2, $3, 'new_message', $4, $5, $5, $6::BIGINT - 1, 1, $7, $8,
+                             $9)",
                     )
                     .await
                     .map_err(classify)?;
@@ -575,8 +599,8 @@ impl WebhookStore for PgStore {
                 )
                 .await
                 .map_err(classify)?;
+                cursor = cursor.max(Some(seq));
             }
-            cursor = cursor.max(Some(seq));
         }
         if let Some(cursor) = cursor {
             let st = tx

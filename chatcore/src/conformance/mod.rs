@@ -113,6 +113,7 @@ cases!(
     a_batchs_last_settlement_deletes_an_empty_lane_or_goes_on_with_it,
     a_chats_changes_and_messages_keep_its_order_through_failures,
     a_webhook_gets_the_messages_sent_after_it_takes_them,
+    a_claimant_that_lost_its_lane_records_no_failure_in_it,
     a_chats_first_reply_is_its_first_officer_message,
     the_desk_report_counts_the_period_as_defined,
 );

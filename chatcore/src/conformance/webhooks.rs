@@ -756,3 +756,92 @@ pub(super) async fn a_webhook_gets_the_messages_sent_after_it_takes_them(store: 
         ]
     );
 }
+
+pub(super) async fn a_claimant_that_lost_its_lane_records_no_failure_in_it(store: Arc<dyn Store>) {
+    store
+        .put_webhook(&hook("w", &["new_message"]))
+        .await
+        .expect("put");
+    let chat = add_chat(&store, "a", 0).await;
+    for text in ["1", "2"] {
+        append(&store, msg(chat, SenderType::Customer, "x", text, None)).await;
+    }
+    let old = store
+        .claim_webhook_lanes(&claim_at(10, "old", 10))
+        .await
+        .expect("claim")
+        .pop()
+        .expect("a lane");
+    // Its lease expires; another claimant takes the lane and delivers both.
+    let new = store
+        .claim_webhook_lanes(&claim_at(70_011, "new", 10))
+        .await
+        .expect("claim")
+        .pop()
+        .expect("taken over");
+    assert_eq!(texts(&new.deliveries), ["1", "2"]);
+    // The first claimant's late failure of message 2 records nothing and moves nothing:
+    // the lane is not its own any more.
+    let late = store
+        .settle_deliveries(
+            "w",
+            &old.chat_id,
+            "old",
+            &failed(old.deliveries[1].id, "timed out", None, 80_000),
+            t(70_012),
+        )
+        .await
+        .expect("settle");
+    assert_eq!(late, Settled::Lost);
+    assert!(pending(&store, "w").await.is_empty());
+    // The claimant that holds it fails message 1: at its retry, 1 then 2.
+    let held = store
+        .settle_deliveries(
+            "w",
+            &new.chat_id,
+            "new",
+            &failed(new.deliveries[0].id, "HTTP 503", Some(71_000), 130_000),
+            t(70_013),
+        )
+        .await
+        .expect("settle");
+    assert_eq!(held, Settled::Held);
+    let retry = store
+        .claim_webhook_lanes(&claim_at(71_000, "retry", 10))
+        .await
+        .expect("claim")
+        .pop()
+        .expect("due at its retry");
+    assert_eq!(texts(&retry.deliveries), ["1", "2"]);
+    let ids: Vec<i64> = retry.deliveries.iter().map(|d| d.id).collect();
+    let done = store
+        .settle_deliveries(
+            "w",
+            &retry.chat_id,
+            "retry",
+            &Settlement {
+                then_next: Some(16),
+                ..delivered(&ids, 130_000)
+            },
+            t(71_001),
+        )
+        .await
+        .expect("settle");
+    assert_eq!(done, Settled::Emptied);
+    let hooks = store.webhooks().await.expect("list");
+    assert_eq!((hooks[0].pending, hooks[0].dead), (0, 0));
+    assert!(pending(&store, "w").await.is_empty());
+    // A webhook that stops taking messages stops at once, those waiting included.
+    append(&store, msg(chat, SenderType::Customer, "x", "3", None)).await;
+    assert_eq!(store.webhooks().await.expect("list")[0].pending, 1);
+    store
+        .put_webhook(&hook("w", &["chat_updated"]))
+        .await
+        .expect("put");
+    assert_eq!(store.webhooks().await.expect("list")[0].pending, 0);
+    let lanes = store
+        .claim_webhook_lanes(&claim_at(80_000, "later", 10))
+        .await
+        .expect("claim");
+    assert!(lanes.iter().all(|l| l.deliveries.is_empty()), "{lanes:?}");
+}

@@ -396,8 +396,9 @@ impl WebhookStore for MemoryStore {
                 // A message's failed delivery becomes a row, just before the message in
                 // the lane's order, and the cursor passes it.
                 let seq = failed.delivery.unsigned_abs();
-                // Unless the lane went past it meanwhile (another claimant's).
-                let ahead = o.lanes.get(&key).is_some_and(|l| l.cursor < seq);
+                // Only while the lane is this claim's (another claimant may have
+                // delivered it since, and its cursor passed it).
+                let ahead = o.holds(&key, token) && o.lanes.get(&key).is_some_and(|l| l.cursor < seq);
                 let message = messages_after(&s.messages, chat_id, seq - 1)
                     .first()
                     .filter(|_| ahead);
@@ -417,8 +418,8 @@ impl WebhookStore for MemoryStore {
                         dead: failed.retry_at.is_none(),
                         after_seq: seq - 1,
                     });
+                    cursor = cursor.max(Some(seq));
                 }
-                cursor = cursor.max(Some(seq));
             } else if let Some(r) = o.deliveries.get_mut(&failed.delivery) {
                 r.attempts += 1;
                 r.last_error = Some(failed.error.clone());

@@ -176,7 +176,7 @@ impl Settlement {
     }
 }
 
-/// Which deliveries [`WebhookStore::webhook_deliveries`] lists: oldest first.
+/// Which deliveries [`WebhookStore::webhook_deliveries`] lists, in the order of their rows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeliveryQuery {
     /// Only this webhook's.
@@ -195,8 +195,8 @@ pub struct DeliveryQuery {
 #[async_trait]
 pub trait WebhookStore: Send + Sync {
     /// Creates a webhook, or replaces the url, secret and filter of the one with its
-    /// id (its deliveries stay; a filter that starts taking messages takes those sent
-    /// from then on).
+    /// id (its rows stay; a filter that starts taking messages takes those sent from
+    /// then on, and one that stops taking them stops at once, those waiting included).
     async fn put_webhook(&self, webhook: &WebhookRecord) -> StoreResult<()>;
 
     /// Every webhook by id, with its pending events (rows, and messages after its
@@ -206,7 +206,7 @@ pub trait WebhookStore: Send + Sync {
     /// Deletes a webhook with all its deliveries; `false` when there is none.
     async fn delete_webhook(&self, id: &str) -> StoreResult<bool>;
 
-    /// Deliveries with a row, oldest first (see [`DeliveryQuery`]): chat changes, and
+    /// Deliveries with a row, in the order rows were made (see [`DeliveryQuery`]): chat changes, and
     /// messages whose delivery failed. A message not attempted yet is counted by
     /// [`WebhookStore::webhooks`], not listed.
     async fn webhook_deliveries(&self, query: &DeliveryQuery) -> StoreResult<Vec<WebhookDelivery>>;

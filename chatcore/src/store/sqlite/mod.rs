@@ -91,11 +91,6 @@ struct Inner {
     writer_thread: Mutex<Option<JoinHandle<()>>>,
     /// `None` for an in-memory database, whose reads go through the writer.
     readers: Option<ReadPool>,
-    /// Whether the outbox's last look found a webhook (true until the first look): a
-    /// send then makes its event's body before it queues for the writer, so that the
-    /// writer only fills in the seq. A hint, never a rule: the writer looks again in the
-    /// change's transaction, and makes the body itself when the hint was wrong.
-    webhooks_seen: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl SqliteStore {
@@ -178,14 +173,8 @@ impl SqliteStore {
                 writer: Mutex::new(Some(tx)),
                 writer_thread: Mutex::new(Some(handle)),
                 readers,
-                webhooks_seen: Arc::new(std::sync::atomic::AtomicBool::new(true)),
             }),
         }
-    }
-
-    /// The outbox's hint (see `Inner::webhooks_seen`).
-    pub(super) fn webhooks_seen(&self) -> Arc<std::sync::atomic::AtomicBool> {
-        self.inner.webhooks_seen.clone()
     }
 
     /// Runs `f` on the writer inside the group transaction; answers after the commit

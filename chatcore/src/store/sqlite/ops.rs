@@ -74,7 +74,6 @@ impl Store for SqliteStore {
 
     async fn get_or_create_chat(&self, new: &NewChat) -> StoreResult<(Chat, bool)> {
         let new = new.clone();
-        let seen = self.webhooks_seen();
         self.write(move |c| {
             // The one writer serializes this count and the insert below.
             let new = match &new.assigned_officer_id {
@@ -118,7 +117,7 @@ impl Store for SqliteStore {
                 .and_then(|mut st| st.query_row([new.customer_id.as_str()], chat_from_row))
                 .map_err(classify)?;
             if inserted == 1 {
-                write_outbox(c, &seen, || vec![OutboxEvent::for_new_chat(&chat)])?;
+                write_outbox(c, || vec![OutboxEvent::for_new_chat(&chat)])?;
             }
             Ok((chat, inserted == 1))
         })
@@ -200,7 +199,6 @@ impl Store for SqliteStore {
 
     async fn transition(&self, change: &Transition) -> StoreResult<TransitionOutcome> {
         let change = change.clone();
-        let seen = self.webhooks_seen();
         self.write(move |c| {
             let m = &change.entry;
             let chat_id = m.chat_id.to_string();
@@ -256,7 +254,7 @@ impl Store for SqliteStore {
                     .map_err(classify)?;
             }
             let entry = m.clone().stored(chat.last_seq);
-            write_outbox(c, &seen, || OutboxEvent::for_transition(&chat, &entry))?;
+            write_outbox(c, || OutboxEvent::for_transition(&chat, &entry))?;
             Ok(TransitionOutcome::Applied(chat, entry))
         })
         .await
@@ -264,7 +262,6 @@ impl Store for SqliteStore {
 
     async fn append_message(&self, message: &NewMessage) -> StoreResult<AppendOutcome> {
         let m = message.clone();
-        let seen = self.webhooks_seen();
         self.write(move |c| {
             let chat_id = m.chat_id.to_string();
             if let Some(key) = &m.client_message_id {
@@ -302,7 +299,7 @@ impl Store for SqliteStore {
             insert_message(c, &m, seq)?;
             let stored = m.stored(seq as u64);
             // No body: the outbox reads the message when it delivers it.
-            write_outbox(c, &seen, || vec![OutboxEvent::message_mark(&stored)])?;
+            write_outbox(c, || vec![OutboxEvent::message_mark(&stored)])?;
             Ok(AppendOutcome::Created(stored))
         })
         .await

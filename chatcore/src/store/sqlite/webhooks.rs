@@ -1,6 +1,5 @@
 //! The webhooks' outbox on SQLite: [`write_outbox`], which the change operations call
-//! inside their own savepoint of the writer's group transaction (their events staged
-//! there and written once for the batch, [`Staged`]), and the
+//! inside their own savepoint of the writer's group transaction, and the
 //! [`WebhookStore`] impl (webhooks, listings, claims, settlements).
 //!
 //! A message's event has no row: the messages table is the log, and each lane (webhook,
@@ -13,8 +12,6 @@
 //! serializes every claim and release, so a lane's lease needs no lock of its own here.
 //! Leases and settlements are written lazily (a commit of nothing else is not fsynced:
 //! a crash may lose them, and the events are then sent again).
-
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -29,83 +26,24 @@ use crate::store::{
 use crate::webhooks::{OutboxEvent, Webhook, WebhookDelivery, WebhookSecret};
 
 /// Writes a change's events (built by `events`, only when some webhook exists: with none
-/// the cost is one lookup in an empty table) in the caller's transaction, and keeps
-/// `seen` (the store's hint that webhooks exist) true to what it found. On the writer's
-/// thread, inside a batch, the events are staged ([`Staged`]) and written after the
-/// batch's last job, before its commit; anywhere else, at once.
+/// the cost is one lookup in an empty table) in the caller's transaction, at once: in
+/// the writer's batch, inside the change's own savepoint. A later job of the same batch
+/// that reads the outbox (a settlement's next events) must see a change's row with the
+/// messages after it, or it would send those first. A message writes only its lane,
+/// which exists while its chat's events wait, so a savepoint rarely has a page of the
+/// outbox to copy.
 pub(super) fn write_outbox(
     c: &Connection,
-    seen: &AtomicBool,
     events: impl FnOnce() -> Vec<OutboxEvent>,
 ) -> StoreResult<()> {
     let any: bool = c
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM webhooks)")
         .and_then(|mut st| st.query_row([], |r| r.get(0)))
         .map_err(classify)?;
-    seen.store(any, Ordering::Relaxed);
     if !any {
         return Ok(());
     }
-    let events = events();
-    let events = STAGED.with_borrow_mut(|staged| match staged {
-        Some(staged) => {
-            staged.extend(events);
-            None
-        }
-        None => Some(events),
-    });
-    match events {
-        Some(events) => insert_outbox(c, &events),
-        None => Ok(()),
-    }
-}
-
-thread_local! {
-    /// The events of the writer's open batch, in the order its jobs made them.
-    static STAGED: std::cell::RefCell<Option<Vec<OutboxEvent>>> =
-        const { std::cell::RefCell::new(None) };
-}
-
-/// The outbox of the writer's batch: the events its jobs make are kept here and written
-/// in one go after the last job, outside every job's savepoint, in the same transaction.
-/// A job's savepoint copies each page the job changes to its statement journal first,
-/// so rows written there cost a copy of the outbox's pages per job; written once per
-/// batch, the table's last page, its index's pages and the id counter change once.
-/// Dropping it (a failed batch) discards what was staged.
-pub(super) struct Staged(());
-
-impl Staged {
-    /// Starts staging on this thread (the writer's, at a batch's start).
-    pub(super) fn begin() -> Self {
-        STAGED.set(Some(Vec::new()));
-        Self(())
-    }
-
-    /// How many events the batch's jobs made so far.
-    pub(super) fn mark(&self) -> usize {
-        STAGED.with_borrow(|staged| staged.as_ref().map_or(0, Vec::len))
-    }
-
-    /// Forgets the events made since `mark` (a job that was rolled back).
-    pub(super) fn rollback_to(&self, mark: usize) {
-        STAGED.with_borrow_mut(|staged| {
-            if let Some(staged) = staged {
-                staged.truncate(mark);
-            }
-        });
-    }
-
-    /// Writes the staged events, in order, and ends staging.
-    pub(super) fn write(self, c: &Connection) -> StoreResult<()> {
-        let events = STAGED.take().unwrap_or_default();
-        insert_outbox(c, &events)
-    }
-}
-
-impl Drop for Staged {
-    fn drop(&mut self) {
-        STAGED.set(None);
-    }
+    insert_outbox(c, &events())
 }
 
 /// Inserts each `chat_updated`'s deliveries (one per webhook whose filter takes it), in
@@ -210,7 +148,12 @@ fn in_one_snapshot<T>(
     c.execute_batch("BEGIN").map_err(classify)?;
     let out = f(c);
     let end = if out.is_ok() { "COMMIT" } else { "ROLLBACK" };
-    c.execute_batch(end).map_err(classify)?;
+    if let Err(e) = c.execute_batch(end) {
+        // Never hand the reader back inside a transaction: its next snapshot would be
+        // this one.
+        let _ = c.execute_batch("ROLLBACK");
+        return Err(classify(e));
+    }
     out
 }
 
@@ -295,7 +238,6 @@ fn holds(c: &Connection, webhook: &str, chat: &str, token: &str) -> StoreResult<
 impl WebhookStore for SqliteStore {
     async fn put_webhook(&self, webhook: &WebhookRecord) -> StoreResult<()> {
         let w = webhook.clone();
-        self.webhooks_seen().store(true, Ordering::Relaxed);
         self.write(move |c| {
             // A webhook that starts taking messages takes those from now on: its lanes'
             // cursors move to their chats' last messages.
@@ -558,8 +500,9 @@ impl WebhookStore for SqliteStore {
             let failed_message = settlement.failed.as_ref().filter(|f| f.delivery < 0);
             if let Some(failed) = failed_message {
                 // A message's failed delivery becomes a row (it has attempts now), just
-                // before the message in the lane's order, and the cursor passes it (unless
-                // it went past it meanwhile: another claimant's lane now).
+                // before the message in the lane's order, and the cursor passes it; only
+                // while the lane is this claim's (another claimant may have delivered it
+                // since, and its cursor passed it).
                 let seq = -failed.delivery;
                 let message = c
                     .prepare_cached(super::rows::SQL_PAGE_AFTER)
@@ -568,13 +511,14 @@ impl WebhookStore for SqliteStore {
                     })
                     .map_err(classify)?;
                 let d = message_delivery(&message);
-                c.prepare_cached(
+                let recorded = c.prepare_cached(
                     "INSERT INTO webhook_deliveries
                          (webhook_id, chat_id, event_id, kind, body, created_at, queued_at,
                           after_seq, attempts, last_error, last_attempt_at, dead)
                      SELECT ?1, ?2, ?3, 'new_message', ?4, ?5, ?5, ?6, 1, ?7, ?8, ?9
                      WHERE EXISTS (SELECT 1 FROM webhook_lanes
-                         WHERE webhook_id = ?1 AND chat_id = ?2 AND cursor_seq < ?6 + 1)",
+                         WHERE webhook_id = ?1 AND chat_id = ?2 AND lease_token = ?10
+                           AND cursor_seq < ?6 + 1)",
                 )
                 .and_then(|mut st| {
                     st.execute(params![
@@ -586,11 +530,14 @@ impl WebhookStore for SqliteStore {
                         seq - 1,
                         failed.error,
                         now.unix_millis(),
-                        failed.retry_at.is_none()
+                        failed.retry_at.is_none(),
+                        token
                     ])
                 })
                 .map_err(classify)?;
-                cursor = cursor.max(Some(seq));
+                if recorded == 1 {
+                    cursor = cursor.max(Some(seq));
+                }
             }
             if let Some(cursor) = cursor {
                 c.prepare_cached(

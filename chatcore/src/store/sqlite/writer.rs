@@ -14,7 +14,6 @@ use tokio::sync::{mpsc, oneshot};
 use super::error::classify;
 use super::pool::IdleReaders;
 use super::schema::migrate;
-use super::webhooks::Staged;
 use super::{Durability, persist_wal};
 use crate::store::{StoreError, StoreResult};
 
@@ -315,18 +314,15 @@ fn run_lazily(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> StoreResult
     }
 }
 
-/// Runs every job of the batch in one transaction, each in a savepoint; then writes the
-/// webhook events the jobs that stood made (`Staged`), outside the savepoints; commits.
+/// Runs every job of the batch in one transaction, each in a savepoint (a job that
+/// fails leaves nothing, its webhook events included); commits.
 fn run_batch(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> StoreResult<()> {
     control(conn, "BEGIN IMMEDIATE").map_err(classify)?;
-    let outbox = Staged::begin();
     for job in batch.iter_mut() {
-        let mark = outbox.mark();
         let step = control(conn, "SAVEPOINT job").and_then(|()| {
             if job.run(conn) {
                 control(conn, "RELEASE job")
             } else {
-                outbox.rollback_to(mark);
                 control(conn, "ROLLBACK TO job").and_then(|()| control(conn, "RELEASE job"))
             }
         });
@@ -334,10 +330,6 @@ fn run_batch(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> StoreResult<
             let _ = conn.execute_batch("ROLLBACK");
             return Err(classify(e));
         }
-    }
-    if let Err(e) = outbox.write(conn) {
-        let _ = conn.execute_batch("ROLLBACK");
-        return Err(e);
     }
     if let Err(e) = control(conn, "COMMIT").map_err(classify) {
         let _ = conn.execute_batch("ROLLBACK");
@@ -348,7 +340,8 @@ fn run_batch(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> StoreResult<
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicI64, Ordering};
 
     use super::*;
     use crate::ids::ChatId;
@@ -388,10 +381,9 @@ mod tests {
         fail: bool,
     ) -> (Box<dyn WriteJob>, oneshot::Receiver<StoreResult<()>>) {
         let (reply, answer) = oneshot::channel();
-        let seen = AtomicBool::new(false);
         let job = job(
             move |c: &Connection| {
-                write_outbox(c, &seen, || events)?;
+                write_outbox(c, || events)?;
                 if !then.is_empty() {
                     c.execute_batch(then).map_err(classify)?;
                 }
@@ -504,7 +496,7 @@ mod tests {
     }
 
     #[test]
-    fn a_batchs_events_are_written_in_order_after_its_jobs_without_a_failed_jobs() {
+    fn a_batchs_events_are_written_in_order_without_a_failed_jobs() {
         let conn = database();
         let (a, b) = (ChatId::new(), ChatId::new());
         let (first, first_said) = making(vec![event(&a, 1), event(&b, 2)], "", false);
@@ -521,37 +513,32 @@ mod tests {
         assert_eq!(lanes, 2, "one lane per chat with deliveries");
     }
 
+    /// A settlement batched after a change reads the outbox as the change left it: a
+    /// change's row written at once, not after the batch's last job, or the settlement
+    /// would read the messages after it without it.
     #[test]
-    fn outside_a_batch_the_events_are_written_at_once() {
+    fn a_later_job_of_the_batch_reads_an_earlier_jobs_events() {
         let conn = database();
-        let seen = AtomicBool::new(false);
-        write_outbox(&conn, &seen, || vec![event(&ChatId::new(), 1)]).unwrap();
-        assert_eq!(outbox(&conn), ["event-1"]);
-        assert!(seen.load(std::sync::atomic::Ordering::Relaxed));
-    }
-
-    #[test]
-    fn a_batch_whose_events_cannot_be_written_commits_nothing_and_acknowledges_no_job() {
-        let conn = database();
-        let chat = ChatId::new();
-        let (wrote, wrote_said) = making(
-            vec![event(&chat, 1)],
-            "INSERT INTO nodes (id, seen_at) VALUES ('node', 1)",
-            false,
-        );
-        // Succeeds as a job, and leaves the batch's events nowhere to go.
-        let (dropped, dropped_said) = making(vec![], "DROP TABLE webhook_deliveries", false);
-        assert!(run(&conn, vec![wrote, dropped]).is_err());
-        assert!(wrote_said.blocking_recv().unwrap().is_err());
-        assert!(dropped_said.blocking_recv().unwrap().is_err());
-        let nodes: i64 = conn
-            .query_row("SELECT count(*) FROM nodes", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(nodes, 0, "the job's own write was rolled back");
-        assert!(outbox(&conn).is_empty(), "the table is back, empty");
-        // Staging ended with the batch: the next events are written at once.
-        let seen = AtomicBool::new(false);
-        write_outbox(&conn, &seen, || vec![event(&chat, 2)]).unwrap();
-        assert_eq!(outbox(&conn), ["event-2"]);
+        let (change, change_said) = making(vec![event(&ChatId::new(), 1)], "", false);
+        let seen = Arc::new(AtomicI64::new(-1));
+        let (reply, read_said) = oneshot::channel();
+        let read = {
+            let seen = seen.clone();
+            job(
+                move |c: &Connection| {
+                    let rows: i64 = c
+                        .query_row("SELECT count(*) FROM webhook_deliveries", [], |r| r.get(0))
+                        .map_err(classify)?;
+                    seen.store(rows, Ordering::SeqCst);
+                    Ok(())
+                },
+                false,
+                reply,
+            )
+        };
+        run(&conn, vec![change, read]).unwrap();
+        assert!(change_said.blocking_recv().unwrap().is_ok());
+        assert!(read_said.blocking_recv().unwrap().is_ok());
+        assert_eq!(seen.load(Ordering::SeqCst), 1);
     }
 }
