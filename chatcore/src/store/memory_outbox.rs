@@ -398,7 +398,8 @@ impl WebhookStore for MemoryStore {
                 let seq = failed.delivery.unsigned_abs();
                 // Only while the lane is this claim's (another claimant may have
                 // delivered it since, and its cursor passed it).
-                let ahead = o.holds(&key, token) && o.lanes.get(&key).is_some_and(|l| l.cursor < seq);
+                let ahead =
+                    o.holds(&key, token) && o.lanes.get(&key).is_some_and(|l| l.cursor < seq);
                 let message = messages_after(&s.messages, chat_id, seq - 1)
                     .first()
                     .filter(|_| ahead);

@@ -511,30 +511,31 @@ impl WebhookStore for SqliteStore {
                     })
                     .map_err(classify)?;
                 let d = message_delivery(&message);
-                let recorded = c.prepare_cached(
-                    "INSERT INTO webhook_deliveries
+                let recorded = c
+                    .prepare_cached(
+                        "INSERT INTO webhook_deliveries
                          (webhook_id, chat_id, event_id, kind, body, created_at, queued_at,
                           after_seq, attempts, last_error, last_attempt_at, dead)
                      SELECT ?1, ?2, ?3, 'new_message', ?4, ?5, ?5, ?6, 1, ?7, ?8, ?9
                      WHERE EXISTS (SELECT 1 FROM webhook_lanes
                          WHERE webhook_id = ?1 AND chat_id = ?2 AND lease_token = ?10
                            AND cursor_seq < ?6 + 1)",
-                )
-                .and_then(|mut st| {
-                    st.execute(params![
-                        webhook,
-                        chat,
-                        d.event_id,
-                        d.body,
-                        message.created_at.unix_millis(),
-                        seq - 1,
-                        failed.error,
-                        now.unix_millis(),
-                        failed.retry_at.is_none(),
-                        token
-                    ])
-                })
-                .map_err(classify)?;
+                    )
+                    .and_then(|mut st| {
+                        st.execute(params![
+                            webhook,
+                            chat,
+                            d.event_id,
+                            d.body,
+                            message.created_at.unix_millis(),
+                            seq - 1,
+                            failed.error,
+                            now.unix_millis(),
+                            failed.retry_at.is_none(),
+                            token
+                        ])
+                    })
+                    .map_err(classify)?;
                 if recorded == 1 {
                     cursor = cursor.max(Some(seq));
                 }
