@@ -19,7 +19,7 @@
 use async_trait::async_trait;
 use chatcore::store::{
     ClaimedLane, DeliveryQuery, LaneClaim, PendingDelivery, Settled, Settlement, StoreResult,
-    WebhookRecord, WebhookStore,
+    WebhookRecord, WebhookStore, merge_lane,
 };
 use chatcore::webhooks::{OutboxEvent, Webhook, WebhookDelivery, WebhookSecret};
 use chatcore::{StoreError, Timestamp};
@@ -112,20 +112,6 @@ fn delivery_from_row(r: &tokio_postgres::Row) -> StoreResult<WebhookDelivery> {
     })
 }
 
-/// The delivery of a chat's message read through a lane's cursor (no row of its own):
-/// its id is the message's seq negated, which a settlement tells from a row's.
-fn message_delivery(m: &chatcore::Message) -> PendingDelivery {
-    let event = OutboxEvent::new_message(m);
-    PendingDelivery {
-        id: -i64::try_from(m.seq).unwrap_or(i64::MAX),
-        event_id: event.event_id,
-        kind: event.kind.into(),
-        body: event.body,
-        queued_at: m.created_at,
-        attempts: 0,
-    }
-}
-
 /// A chat's messages after `cursor`, at most `limit`.
 async fn messages_after(
     client: &impl GenericClient,
@@ -197,7 +183,7 @@ async fn pending_of(
             let attempts: i32 = r.try_get(5).map_err(classify)?;
             let after: i64 = r.try_get(6).map_err(classify)?;
             Ok((
-                after,
+                u64::try_from(after).unwrap_or(0),
                 PendingDelivery {
                     id: r.try_get(0).map_err(classify)?,
                     event_id: r.try_get(1).map_err(classify)?,
@@ -213,23 +199,7 @@ async fn pending_of(
         Some(cursor) => messages_after(client, chat_id, cursor, batch).await?,
         None => Vec::new(),
     };
-    let mut rows = rows.into_iter().peekable();
-    let mut messages = messages.into_iter().peekable();
-    let mut out = Vec::new();
-    while (out.len() as i64) < batch {
-        let row_first = match (rows.peek(), messages.peek()) {
-            (Some((after, _)), Some(m)) => (*after as u64) < m.seq,
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (None, None) => break,
-        };
-        if row_first {
-            out.extend(rows.next().map(|(_, d)| d));
-        } else {
-            out.extend(messages.next().map(|m| message_delivery(&m)));
-        }
-    }
-    Ok(out)
+    Ok(merge_lane(rows, messages, batch as usize))
 }
 
 /// For a claim letting a lane go, inside its transaction: `None` when `token` does not
@@ -572,7 +542,7 @@ impl WebhookStore for PgStore {
                 _ => None,
             };
             if let Some(m) = message {
-                let d = message_delivery(&m);
+                let d = PendingDelivery::of_message(&m);
                 let st = tx
                     .prepare_cached(
                         "INSERT INTO webhook_deliveries

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use super::memory::MemoryStore;
 use super::{
     ClaimedLane, DeliveryQuery, LaneClaim, PendingDelivery, Settled, Settlement, StoreResult,
-    WebhookRecord, WebhookStore,
+    WebhookRecord, WebhookStore, merge_lane,
 };
 use crate::ids::ChatId;
 use crate::model::{Message, Timestamp};
@@ -60,19 +60,6 @@ fn messages_after<'a>(messages: &'a Messages, chat_id: &str, cursor: u64) -> &'a
         .map_or(&[][..], Vec::as_slice);
     log.get(usize::try_from(cursor).unwrap_or(usize::MAX)..)
         .unwrap_or(&[])
-}
-
-/// The delivery of a message read through a lane's cursor: its id is its seq negated.
-fn message_delivery(m: &Message) -> PendingDelivery {
-    let event = OutboxEvent::new_message(m);
-    PendingDelivery {
-        id: -(m.seq as i64),
-        event_id: event.event_id,
-        kind: event.kind.into(),
-        body: event.body,
-        queued_at: m.created_at,
-        attempts: 0,
-    }
 }
 
 impl Outbox {
@@ -162,32 +149,21 @@ impl Outbox {
         batch: u32,
         messages: &Messages,
     ) -> Vec<PendingDelivery> {
-        let batch = batch.max(1) as usize;
-        let mut rows = self.rows_in(key).into_iter().peekable();
-        let mut sent = self.messages_in(key, messages).iter().peekable();
-        let mut out = Vec::with_capacity(batch);
-        while out.len() < batch {
-            // A message `s` comes after the rows at `s - 1` and before those at `s`.
-            let row_first = match (rows.peek(), sent.peek()) {
-                (Some((_, r)), Some(m)) => r.after_seq < m.seq,
-                (Some(_), None) => true,
-                (None, Some(_)) => false,
-                (None, None) => break,
-            };
-            if row_first {
-                out.extend(rows.next().map(|(id, r)| PendingDelivery {
+        let rows = self.rows_in(key).into_iter().map(|(id, r)| {
+            (
+                r.after_seq,
+                PendingDelivery {
                     id: *id,
                     event_id: r.event_id.clone(),
                     kind: r.kind.clone(),
                     body: r.body.clone(),
                     queued_at: r.queued_at,
                     attempts: r.attempts,
-                }));
-            } else {
-                out.extend(sent.next().map(message_delivery));
-            }
-        }
-        out
+                },
+            )
+        });
+        let sent = self.messages_in(key, messages).iter().cloned();
+        merge_lane(rows, sent, batch.max(1) as usize)
     }
 
     fn pending_count(&self, key: &(String, String), messages: &Messages) -> usize {
@@ -404,7 +380,7 @@ impl WebhookStore for MemoryStore {
                     .first()
                     .filter(|_| ahead);
                 if let Some(m) = message {
-                    let d = message_delivery(m);
+                    let d = PendingDelivery::of_message(m);
                     o.add_row(Row {
                         webhook_id: webhook_id.to_string(),
                         chat_id: chat_id.to_string(),

@@ -25,7 +25,7 @@ pub use memory::MemoryStore;
 pub use sqlite::{Durability, SQLITE_SCHEMA_VERSION, SqliteOptions, SqliteStore};
 pub use webhooks::{
     ClaimedLane, DeliveryQuery, Failure, LaneClaim, PendingDelivery, Settled, Settlement,
-    WebhookRecord, WebhookStore,
+    WebhookRecord, WebhookStore, merge_lane,
 };
 
 use crate::blob::BlobId;

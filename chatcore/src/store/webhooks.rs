@@ -27,8 +27,8 @@
 use async_trait::async_trait;
 
 use super::StoreResult;
-use crate::model::Timestamp;
-use crate::webhooks::{Webhook, WebhookDelivery, WebhookSecret};
+use crate::model::{Message, Timestamp};
+use crate::webhooks::{OutboxEvent, Webhook, WebhookDelivery, WebhookSecret};
 
 /// A webhook as stored, with its secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +77,50 @@ pub struct PendingDelivery {
     pub queued_at: Timestamp,
     /// Attempts made so far.
     pub attempts: u32,
+}
+
+impl PendingDelivery {
+    /// A chat's message read through a lane's cursor (it has no row): its body made
+    /// now, its id its seq negated, which a settlement tells from a row's.
+    pub fn of_message(message: &Message) -> Self {
+        let event = OutboxEvent::new_message(message);
+        Self {
+            id: -i64::try_from(message.seq).unwrap_or(i64::MAX),
+            event_id: event.event_id,
+            kind: event.kind.into(),
+            body: event.body,
+            queued_at: message.created_at,
+            attempts: 0,
+        }
+    }
+}
+
+/// A lane's first `batch` pending deliveries, from its rows (each with its `after_seq`,
+/// in that order) and its chat's messages after its cursor (in seq order), merged by
+/// position: a message `s` comes after the rows at `s - 1` and before those at `s`.
+/// Both must come from one state of the store (one snapshot, or under the lane's lock).
+pub fn merge_lane(
+    rows: impl IntoIterator<Item = (u64, PendingDelivery)>,
+    messages: impl IntoIterator<Item = Message>,
+    batch: usize,
+) -> Vec<PendingDelivery> {
+    let mut rows = rows.into_iter().peekable();
+    let mut messages = messages.into_iter().peekable();
+    let mut out = Vec::new();
+    while out.len() < batch {
+        let row_first = match (rows.peek(), messages.peek()) {
+            (Some((after, _)), Some(m)) => *after < m.seq,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        if row_first {
+            out.extend(rows.next().map(|(_, d)| d));
+        } else {
+            out.extend(messages.next().map(|m| PendingDelivery::of_message(&m)));
+        }
+    }
+    out
 }
 
 /// A lane a node claimed: where to send, with what secret, and the first deliveries in
@@ -241,4 +285,64 @@ pub trait WebhookStore: Send + Sync {
     /// this store (a SQLite file): at its start, any lease is a previous run's, killed
     /// mid-delivery. Returns how many lanes were held.
     async fn release_webhook_leases(&self) -> StoreResult<u64>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{ChatId, MessageId};
+    use crate::model::SenderType;
+
+    fn row(id: i64, after: u64) -> (u64, PendingDelivery) {
+        let d = PendingDelivery {
+            id,
+            event_id: format!("row-{id}"),
+            kind: "chat_updated".into(),
+            body: String::new(),
+            queued_at: Timestamp::from_unix_millis(0),
+            attempts: 0,
+        };
+        (after, d)
+    }
+
+    fn message(chat: ChatId, seq: u64) -> Message {
+        Message {
+            id: MessageId::new(),
+            chat_id: chat,
+            seq,
+            sender_type: SenderType::Customer,
+            sender_id: "c".into(),
+            content: format!("m{seq}"),
+            created_at: Timestamp::from_unix_millis(0),
+            client_message_id: None,
+            event: None,
+            attachment: None,
+        }
+    }
+
+    #[test]
+    fn a_lanes_rows_go_after_the_message_they_follow_and_before_the_next() {
+        let chat = ChatId::new();
+        let rows = || vec![row(7, 0), row(8, 2), row(9, 2)];
+        let messages = || (1..=3).map(|s| message(chat, s)).collect::<Vec<_>>();
+        let ids: Vec<i64> = merge_lane(rows(), messages(), 16)
+            .iter()
+            .map(|d| d.id)
+            .collect();
+        assert_eq!(ids, [7, -1, -2, 8, 9, -3]);
+        let first: Vec<i64> = merge_lane(rows(), messages(), 3)
+            .iter()
+            .map(|d| d.id)
+            .collect();
+        assert_eq!(first, [7, -1, -2], "at most a batch");
+        let sent = messages();
+        let first = &merge_lane(Vec::new(), sent.clone(), 1)[0];
+        assert_eq!(
+            (first.event_id.as_str(), first.kind.as_str()),
+            (sent[0].id.to_string().as_str(), "new_message"),
+            "a message's event has its id"
+        );
+        let body: serde_json::Value = serde_json::from_str(&first.body).unwrap();
+        assert_eq!(body["data"]["message"]["content"], "m1");
+    }
 }

@@ -21,7 +21,7 @@ use super::error::classify;
 use crate::model::Timestamp;
 use crate::store::{
     ClaimedLane, DeliveryQuery, LaneClaim, PendingDelivery, Settled, Settlement, StoreError,
-    StoreResult, WebhookRecord, WebhookStore,
+    StoreResult, WebhookRecord, WebhookStore, merge_lane,
 };
 use crate::webhooks::{OutboxEvent, Webhook, WebhookDelivery, WebhookSecret};
 
@@ -119,21 +119,6 @@ fn message_cursor(c: &Connection, webhook: &str, chat: &str) -> StoreResult<Opti
     .map_err(classify)
 }
 
-/// The delivery of a chat's message read through a lane's cursor (no row of its own):
-/// its id is the message's seq negated, which [`WebhookStore::settle_deliveries`]
-/// tells from a row's.
-fn message_delivery(m: &crate::model::Message) -> PendingDelivery {
-    let event = OutboxEvent::new_message(m);
-    PendingDelivery {
-        id: -(m.seq as i64),
-        event_id: event.event_id,
-        kind: event.kind.into(),
-        body: event.body,
-        queued_at: m.created_at,
-        attempts: 0,
-    }
-}
-
 /// Runs `f`'s reads in one read transaction (one snapshot), unless the connection is in
 /// one already (the writer's batch). Between two statements of their own, the writer
 /// could commit a change (its entry and its row): a lane would then read the entry and
@@ -166,7 +151,7 @@ fn pending_of(
     chat: &str,
     batch: i64,
 ) -> StoreResult<Vec<PendingDelivery>> {
-    let rows: Vec<(i64, PendingDelivery)> = c
+    let rows: Vec<(u64, PendingDelivery)> = c
         .prepare_cached(
             "SELECT id, event_id, kind, body, queued_at, attempts, after_seq
              FROM webhook_deliveries
@@ -176,7 +161,7 @@ fn pending_of(
         .and_then(|mut st| {
             st.query_map(params![webhook, chat, batch], |r| {
                 Ok((
-                    r.get(6)?,
+                    r.get::<_, i64>(6)? as u64,
                     PendingDelivery {
                         id: r.get(0)?,
                         event_id: r.get(1)?,
@@ -200,24 +185,7 @@ fn pending_of(
             .map_err(classify)?,
         None => Vec::new(),
     };
-    // A message `s` comes after the rows at `s - 1` and before those at `s`.
-    let mut out = Vec::with_capacity(batch as usize);
-    let mut rows = rows.into_iter().peekable();
-    let mut messages = messages.into_iter().peekable();
-    while (out.len() as i64) < batch {
-        let take_row = match (rows.peek(), messages.peek()) {
-            (Some((after, _)), Some(m)) => *after < m.seq as i64,
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (None, None) => break,
-        };
-        if take_row {
-            out.extend(rows.next().map(|(_, d)| d));
-        } else {
-            out.extend(messages.next().map(|m| message_delivery(&m)));
-        }
-    }
-    Ok(out)
+    Ok(merge_lane(rows, messages, batch as usize))
 }
 
 /// Whether `token` holds the lane (its lease, whether expired or not: a lease that
@@ -510,7 +478,7 @@ impl WebhookStore for SqliteStore {
                         st.query_row(params![chat, seq - 1, 1], super::rows::message_from_row)
                     })
                     .map_err(classify)?;
-                let d = message_delivery(&message);
+                let d = PendingDelivery::of_message(&message);
                 let recorded = c
                     .prepare_cached(
                         "INSERT INTO webhook_deliveries
