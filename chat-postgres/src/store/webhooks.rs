@@ -276,9 +276,12 @@ impl WebhookStore for PgStore {
     async fn put_webhook(&self, w: &WebhookRecord) -> StoreResult<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(classify)?;
-        // One edit of a webhook at a time (its lanes' locks are then taken by one).
+        // One edit of a webhook at a time (its lanes' locks are then taken by one). Not
+        // FOR UPDATE: that would also block the key-share locks of the foreign keys
+        // that new lanes and rows take on the webhook, from sends and retries that may
+        // hold a lane this edit waits for.
         let st = tx
-            .prepare_cached("SELECT 1 FROM webhooks WHERE id = $1 FOR UPDATE")
+            .prepare_cached("SELECT 1 FROM webhooks WHERE id = $1 FOR NO KEY UPDATE")
             .await
             .map_err(classify)?;
         tx.query_opt(&st, &[&w.id]).await.map_err(classify)?;
