@@ -137,7 +137,16 @@ pub(super) const SQL_APPEND: &str = concat!(
     " DO UPDATE SET last_event_at = excluded.last_event_at)",
     " SELECT seq FROM m"
 );
-/// A chat's messages after a seq, in order (a webhook lane's, after its cursor).
+/// A webhook lane's messages: its chat's after its cursor, when its webhook takes
+/// `new_message` (none else: the cursor is NULL); `$1` the webhook, `$2` the chat.
+pub(super) const SQL_LANE_MESSAGES: &str = concat!(
+    "SELECT ",
+    message_columns!(),
+    " FROM messages WHERE chat_id = $2 AND seq > (SELECT l.cursor_seq FROM webhook_lanes l",
+    " JOIN webhooks w ON w.id = l.webhook_id WHERE l.webhook_id = $1 AND l.chat_id = $2",
+    " AND w.events LIKE '% new_message %') ORDER BY seq LIMIT $3"
+);
+/// A chat's messages after a seq, in order (a failed one's, read again to record it).
 pub(super) const SQL_MESSAGES_AFTER: &str = concat!(
     "SELECT ",
     message_columns!(),
@@ -286,6 +295,7 @@ mod tests {
             ("idempotency lookup", SQL_IDEMPOTENT_ORIGINAL),
             ("append", SQL_APPEND),
             ("page after", SQL_PAGE_AFTER),
+            ("lane messages", SQL_LANE_MESSAGES),
             ("page before", SQL_PAGE_BEFORE),
             ("officer", SQL_OFFICER),
             ("session", SQL_SESSION),

@@ -26,7 +26,7 @@ use chatcore::{StoreError, Timestamp};
 use deadpool_postgres::GenericClient;
 
 use super::PgStore;
-use super::rows::{SQL_MESSAGES_AFTER, message_from_row};
+use super::rows::{SQL_LANE_MESSAGES, SQL_MESSAGES_AFTER, message_from_row};
 use crate::error::classify;
 
 /// Writes a change's events inside the caller's transaction: a row per webhook whose
@@ -132,27 +132,6 @@ async fn messages_after(
         .collect()
 }
 
-/// A lane's cursor, when the lane exists and its webhook takes `new_message`.
-async fn message_cursor(
-    client: &impl GenericClient,
-    webhook_id: &str,
-    chat_id: &str,
-) -> StoreResult<Option<i64>> {
-    let st = client
-        .prepare_cached(
-            "SELECT l.cursor_seq FROM webhook_lanes l JOIN webhooks w ON w.id = l.webhook_id
-             WHERE l.webhook_id = $1 AND l.chat_id = $2 AND w.events LIKE '% new_message %'",
-        )
-        .await
-        .map_err(classify)?;
-    client
-        .query_opt(&st, &[&webhook_id, &chat_id])
-        .await
-        .map_err(classify)?
-        .map(|r| r.try_get(0).map_err(classify))
-        .transpose()
-}
-
 /// A lane's first `batch` pending deliveries, in order: its rows and its chat's
 /// messages after its cursor, merged by position (a message `s` comes after the rows
 /// at `s - 1` and before those at `s`). Its statements must see one state: in one
@@ -195,10 +174,17 @@ async fn pending_of(
             ))
         })
         .collect::<StoreResult<Vec<_>>>()?;
-    let messages = match message_cursor(client, webhook_id, chat_id).await? {
-        Some(cursor) => messages_after(client, chat_id, cursor, batch).await?,
-        None => Vec::new(),
-    };
+    let st = client
+        .prepare_cached(SQL_LANE_MESSAGES)
+        .await
+        .map_err(classify)?;
+    let messages = client
+        .query(&st, &[&webhook_id, &chat_id, &batch])
+        .await
+        .map_err(classify)?
+        .iter()
+        .map(message_from_row)
+        .collect::<StoreResult<Vec<_>>>()?;
     Ok(merge_lane(rows, messages, batch as usize))
 }
 

@@ -43,6 +43,21 @@ fn failed(id: i64, error: &str, retry_at: Option<i64>, until: i64) -> Settlement
     }
 }
 
+/// Records `settlement` for `token`'s claim of the lane (`webhook`, `chat`) at `t(at)`.
+async fn settle(
+    store: &Arc<dyn Store>,
+    webhook: &str,
+    chat: &str,
+    token: &str,
+    settlement: &Settlement,
+    at: i64,
+) -> Settled {
+    store
+        .settle_deliveries(webhook, chat, token, settlement, t(at))
+        .await
+        .expect("settle")
+}
+
 fn claim_at(now: i64, token: &str, lanes: u32) -> LaneClaim {
     LaneClaim {
         now: t(now),
@@ -254,16 +269,15 @@ pub(super) async fn lanes_are_claimed_by_one_claimant_in_order_and_leases_expire
     assert!(again.is_empty(), "{again:?}");
     let (token, lane) = &lanes[0];
     // Delivered: the row goes, the lease holds.
-    let held = store
-        .settle_deliveries(
-            &lane.webhook_id,
-            &lane.chat_id,
-            token,
-            &delivered(&[lane.deliveries[0].id], 60_000),
-            t(21),
-        )
-        .await
-        .expect("settle");
+    let held = settle(
+        &store,
+        &lane.webhook_id,
+        &lane.chat_id,
+        token,
+        &delivered(&[lane.deliveries[0].id], 60_000),
+        21,
+    )
+    .await;
     assert_eq!(held, Settled::Held);
     // A claimant whose lease was taken over learns it.
     let (other_token, other) = &lanes[1];
@@ -277,32 +291,30 @@ pub(super) async fn lanes_are_claimed_by_one_claimant_in_order_and_leases_expire
         .find(|l| l.chat_id == lane.chat_id)
         .expect("the first lane");
     assert_eq!(resumed.deliveries.len(), 2, "what was delivered is gone");
-    let lost = store
-        .settle_deliveries(
-            &other.webhook_id,
-            &other.chat_id,
-            other_token,
-            &delivered(&[other.deliveries[0].id], 80_000),
-            t(70_012),
-        )
-        .await
-        .expect("settle");
+    let lost = settle(
+        &store,
+        &other.webhook_id,
+        &other.chat_id,
+        other_token,
+        &delivered(&[other.deliveries[0].id], 80_000),
+        70_012,
+    )
+    .await;
     assert_eq!(
         lost,
         Settled::Lost,
         "the old claimant no longer holds the lane"
     );
     // A failure: the lane waits until its retry, its lease given up.
-    let held = store
-        .settle_deliveries(
-            &resumed.webhook_id,
-            &resumed.chat_id,
-            "four",
-            &failed(resumed.deliveries[0].id, "HTTP 500", Some(90_000), 130_000),
-            t(70_013),
-        )
-        .await
-        .expect("settle");
+    let held = settle(
+        &store,
+        &resumed.webhook_id,
+        &resumed.chat_id,
+        "four",
+        &failed(resumed.deliveries[0].id, "HTTP 500", Some(90_000), 130_000),
+        70_013,
+    )
+    .await;
     assert_eq!(held, Settled::Held);
     let listed = pending(&store, "w").await;
     let head = listed
@@ -350,31 +362,29 @@ pub(super) async fn dead_deliveries_are_kept_retried_and_deleted_with_their_webh
         .expect("a lane");
     let first = lane.deliveries[0].id;
     assert_eq!(lane.deliveries.len(), 2);
-    let held = store
-        .settle_deliveries(
-            "w",
-            &lane.chat_id,
-            "tok",
-            &failed(first, "timed out", None, 60_000),
-            t(11),
-        )
-        .await
-        .expect("settle");
+    let held = settle(
+        &store,
+        "w",
+        &lane.chat_id,
+        "tok",
+        &failed(first, "timed out", None, 60_000),
+        11,
+    )
+    .await;
     assert_eq!(held, Settled::Held);
     // The batch's end, letting the lane go: nothing is left pending, so it is gone.
-    let settled = store
-        .settle_deliveries(
-            "w",
-            &lane.chat_id,
-            "tok",
-            &Settlement {
-                then_next: Some(0),
-                ..delivered(&[lane.deliveries[1].id], 60_000)
-            },
-            t(12),
-        )
-        .await
-        .expect("settle");
+    let settled = settle(
+        &store,
+        "w",
+        &lane.chat_id,
+        "tok",
+        &Settlement {
+            then_next: Some(0),
+            ..delivered(&[lane.deliveries[1].id], 60_000)
+        },
+        12,
+    )
+    .await;
     assert_eq!(settled, Settled::Emptied);
     let hooks = store.webhooks().await.expect("list");
     assert_eq!((hooks[0].pending, hooks[0].dead), (0, 1));
@@ -467,16 +477,15 @@ pub(super) async fn a_batchs_last_settlement_deletes_an_empty_lane_or_goes_on_wi
     for text in ["2", "3", "4"] {
         append(&store, msg(chat, SenderType::Customer, "x", text, None)).await;
     }
-    let settled = store
-        .settle_deliveries(
-            "w",
-            &lane.chat_id,
-            "tok",
-            &end(&[lane.deliveries[0].id], 2),
-            t(11),
-        )
-        .await
-        .expect("settle");
+    let settled = settle(
+        &store,
+        "w",
+        &lane.chat_id,
+        "tok",
+        &end(&[lane.deliveries[0].id], 2),
+        11,
+    )
+    .await;
     let Settled::More(next) = settled else {
         panic!("events are pending in it: {settled:?}");
     };
@@ -490,17 +499,11 @@ pub(super) async fn a_batchs_last_settlement_deletes_an_empty_lane_or_goes_on_wi
         "still the claim's"
     );
     // Another claimant's batch end changes nothing and learns it lost the lane.
-    let lost = store
-        .settle_deliveries("w", &lane.chat_id, "other", &end(&[], 16), t(13))
-        .await
-        .expect("settle");
+    let lost = settle(&store, "w", &lane.chat_id, "other", &end(&[], 16), 13).await;
     assert_eq!(lost, Settled::Lost);
     // Letting it go with an event left: free, and due at once for the next claim.
     let ids: Vec<i64> = next.iter().map(|d| d.id).collect();
-    let settled = store
-        .settle_deliveries("w", &lane.chat_id, "tok", &end(&ids, 0), t(14))
-        .await
-        .expect("settle");
+    let settled = settle(&store, "w", &lane.chat_id, "tok", &end(&ids, 0), 14).await;
     assert_eq!(settled, Settled::Released);
     let again = store
         .claim_webhook_lanes(&claim_at(15, "later", 10))
@@ -509,16 +512,15 @@ pub(super) async fn a_batchs_last_settlement_deletes_an_empty_lane_or_goes_on_wi
     assert_eq!(again.len(), 1);
     assert_eq!(texts(&again[0].deliveries), ["4"]);
     // The last batch's end with nothing left: the lane is gone.
-    let settled = store
-        .settle_deliveries(
-            "w",
-            &lane.chat_id,
-            "later",
-            &end(&[again[0].deliveries[0].id], 16),
-            t(16),
-        )
-        .await
-        .expect("settle");
+    let settled = settle(
+        &store,
+        "w",
+        &lane.chat_id,
+        "later",
+        &end(&[again[0].deliveries[0].id], 16),
+        16,
+    )
+    .await;
     assert_eq!(settled, Settled::Emptied);
     let hooks = store.webhooks().await.expect("list");
     assert_eq!((hooks[0].pending, hooks[0].dead), (0, 0));
@@ -534,10 +536,7 @@ pub(super) async fn a_batchs_last_settlement_deletes_an_empty_lane_or_goes_on_wi
         then_next: Some(16),
         ..failed(again[0].deliveries[0].id, "HTTP 410", None, 60_000)
     };
-    let settled = store
-        .settle_deliveries("w", &lane.chat_id, "d", &dead, t(21))
-        .await
-        .expect("settle");
+    let settled = settle(&store, "w", &lane.chat_id, "d", &dead, 21).await;
     assert_eq!(settled, Settled::Emptied);
     assert_eq!(store.webhooks().await.expect("list")[0].dead, 1);
     // A batch end whose failure is to be retried waits for the retry, lane kept.
@@ -552,10 +551,7 @@ pub(super) async fn a_batchs_last_settlement_deletes_an_empty_lane_or_goes_on_wi
         then_next: Some(16),
         ..failed(retry.deliveries[0].id, "HTTP 503", Some(40), 60_000)
     };
-    let settled = store
-        .settle_deliveries("w", &lane.chat_id, "r", &waits, t(31))
-        .await
-        .expect("settle");
+    let settled = settle(&store, "w", &lane.chat_id, "r", &waits, 31).await;
     assert_eq!(settled, Settled::Held);
     assert!(
         store
@@ -623,19 +619,18 @@ pub(super) async fn a_chats_changes_and_messages_keep_its_order_through_failures
     assert_eq!(steps(&lane.deliveries), order);
     // The created event delivered, then m1 fails: recorded (listed, with its error),
     // and the lane waits for its retry.
-    let settled = store
-        .settle_deliveries(
-            "w",
-            &lane.chat_id,
-            "one",
-            &Settlement {
-                delivered: vec![lane.deliveries[0].id],
-                ..failed(lane.deliveries[1].id, "HTTP 502", Some(20), 60_000)
-            },
-            t(11),
-        )
-        .await
-        .expect("settle");
+    let settled = settle(
+        &store,
+        "w",
+        &lane.chat_id,
+        "one",
+        &Settlement {
+            delivered: vec![lane.deliveries[0].id],
+            ..failed(lane.deliveries[1].id, "HTTP 502", Some(20), 60_000)
+        },
+        11,
+    )
+    .await;
     assert_eq!(settled, Settled::Held);
     let listed = pending(&store, "w").await;
     let m1 = listed
@@ -669,33 +664,31 @@ pub(super) async fn a_chats_changes_and_messages_keep_its_order_through_failures
     assert_eq!(ids, before, "the same event ids in every attempt");
     // m1 and m2 delivered, the entry fails for good (dead): the lane goes on with the
     // rest, and the dead one is listed as dead.
-    let settled = store
-        .settle_deliveries(
-            "w",
-            &retry.chat_id,
-            "two",
-            &Settlement {
-                delivered: vec![retry.deliveries[0].id, retry.deliveries[1].id],
-                ..failed(retry.deliveries[2].id, "HTTP 410", None, 60_000)
-            },
-            t(21),
-        )
-        .await
-        .expect("settle");
+    let settled = settle(
+        &store,
+        "w",
+        &retry.chat_id,
+        "two",
+        &Settlement {
+            delivered: vec![retry.deliveries[0].id, retry.deliveries[1].id],
+            ..failed(retry.deliveries[2].id, "HTTP 410", None, 60_000)
+        },
+        21,
+    )
+    .await;
     assert_eq!(settled, Settled::Held);
-    let rest = store
-        .settle_deliveries(
-            "w",
-            &retry.chat_id,
-            "two",
-            &Settlement {
-                then_next: Some(16),
-                ..delivered(&[], 60_000)
-            },
-            t(22),
-        )
-        .await
-        .expect("settle");
+    let rest = settle(
+        &store,
+        "w",
+        &retry.chat_id,
+        "two",
+        &Settlement {
+            then_next: Some(16),
+            ..delivered(&[], 60_000)
+        },
+        22,
+    )
+    .await;
     let Settled::More(rest) = rest else {
         panic!("events are left: {rest:?}");
     };
@@ -782,29 +775,27 @@ pub(super) async fn a_claimant_that_lost_its_lane_records_no_failure_in_it(store
     assert_eq!(texts(&new.deliveries), ["1", "2"]);
     // The first claimant's late failure of message 2 records nothing and moves nothing:
     // the lane is not its own any more.
-    let late = store
-        .settle_deliveries(
-            "w",
-            &old.chat_id,
-            "old",
-            &failed(old.deliveries[1].id, "timed out", None, 80_000),
-            t(70_012),
-        )
-        .await
-        .expect("settle");
+    let late = settle(
+        &store,
+        "w",
+        &old.chat_id,
+        "old",
+        &failed(old.deliveries[1].id, "timed out", None, 80_000),
+        70_012,
+    )
+    .await;
     assert_eq!(late, Settled::Lost);
     assert!(pending(&store, "w").await.is_empty());
     // The claimant that holds it fails message 1: at its retry, 1 then 2.
-    let held = store
-        .settle_deliveries(
-            "w",
-            &new.chat_id,
-            "new",
-            &failed(new.deliveries[0].id, "HTTP 503", Some(71_000), 130_000),
-            t(70_013),
-        )
-        .await
-        .expect("settle");
+    let held = settle(
+        &store,
+        "w",
+        &new.chat_id,
+        "new",
+        &failed(new.deliveries[0].id, "HTTP 503", Some(71_000), 130_000),
+        70_013,
+    )
+    .await;
     assert_eq!(held, Settled::Held);
     let retry = store
         .claim_webhook_lanes(&claim_at(71_000, "retry", 10))
@@ -814,19 +805,18 @@ pub(super) async fn a_claimant_that_lost_its_lane_records_no_failure_in_it(store
         .expect("due at its retry");
     assert_eq!(texts(&retry.deliveries), ["1", "2"]);
     let ids: Vec<i64> = retry.deliveries.iter().map(|d| d.id).collect();
-    let done = store
-        .settle_deliveries(
-            "w",
-            &retry.chat_id,
-            "retry",
-            &Settlement {
-                then_next: Some(16),
-                ..delivered(&ids, 130_000)
-            },
-            t(71_001),
-        )
-        .await
-        .expect("settle");
+    let done = settle(
+        &store,
+        "w",
+        &retry.chat_id,
+        "retry",
+        &Settlement {
+            then_next: Some(16),
+            ..delivered(&ids, 130_000)
+        },
+        71_001,
+    )
+    .await;
     assert_eq!(done, Settled::Emptied);
     let hooks = store.webhooks().await.expect("list");
     assert_eq!((hooks[0].pending, hooks[0].dead), (0, 0));

@@ -112,6 +112,15 @@ pub(super) const SQL_PAGE_AFTER: &str = concat!(
     message_columns!(),
     " FROM messages WHERE chat_id = ?1 AND seq > ?2 ORDER BY seq ASC LIMIT ?3"
 );
+/// A webhook lane's messages: its chat's after its cursor, when its webhook takes
+/// `new_message` (none else: the cursor is NULL); `?1` the webhook, `?2` the chat.
+pub(super) const SQL_LANE_MESSAGES: &str = concat!(
+    "SELECT ",
+    message_columns!(),
+    " FROM messages WHERE chat_id = ?2 AND seq > (SELECT l.cursor_seq FROM webhook_lanes l",
+    " JOIN webhooks w ON w.id = l.webhook_id WHERE l.webhook_id = ?1 AND l.chat_id = ?2",
+    " AND w.events LIKE '% new_message %') ORDER BY seq ASC LIMIT ?3"
+);
 pub(super) const SQL_PAGE_BEFORE: &str = concat!(
     "SELECT ",
     message_columns!(),
@@ -244,6 +253,7 @@ mod tests {
             ("idempotency lookup", SQL_IDEMPOTENT_ORIGINAL),
             ("next seq", SQL_NEXT_SEQ),
             ("page after", SQL_PAGE_AFTER),
+            ("lane messages", SQL_LANE_MESSAGES),
             ("page before", SQL_PAGE_BEFORE),
             ("session", SQL_SESSION),
             ("entry", SQL_ENTRY),

@@ -105,20 +105,6 @@ fn delivery_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WebhookDelivery>
     })
 }
 
-/// A lane's cursor (how far its messages were delivered), when it exists and its webhook
-/// takes `new_message`.
-fn message_cursor(c: &Connection, webhook: &str, chat: &str) -> StoreResult<Option<i64>> {
-    c.prepare_cached(
-        "SELECT l.cursor_seq FROM webhook_lanes l JOIN webhooks w ON w.id = l.webhook_id
-         WHERE l.webhook_id = ?1 AND l.chat_id = ?2 AND w.events LIKE '% new_message %'",
-    )
-    .and_then(|mut st| {
-        st.query_row(params![webhook, chat], |r| r.get(0))
-            .optional()
-    })
-    .map_err(classify)
-}
-
 /// Runs `f`'s reads in one read transaction (one snapshot), unless the connection is in
 /// one already (the writer's batch). Between two statements of their own, the writer
 /// could commit a change (its entry and its row): a lane would then read the entry and
@@ -175,16 +161,13 @@ fn pending_of(
             .collect()
         })
         .map_err(classify)?;
-    let messages: Vec<crate::model::Message> = match message_cursor(c, webhook, chat)? {
-        Some(cursor) => c
-            .prepare_cached(super::rows::SQL_PAGE_AFTER)
-            .and_then(|mut st| {
-                st.query_map(params![chat, cursor, batch], super::rows::message_from_row)?
-                    .collect()
-            })
-            .map_err(classify)?,
-        None => Vec::new(),
-    };
+    let messages: Vec<crate::model::Message> = c
+        .prepare_cached(super::rows::SQL_LANE_MESSAGES)
+        .and_then(|mut st| {
+            st.query_map(params![webhook, chat, batch], super::rows::message_from_row)?
+                .collect()
+        })
+        .map_err(classify)?;
     Ok(merge_lane(rows, messages, batch as usize))
 }
 
